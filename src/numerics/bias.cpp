@@ -1,0 +1,61 @@
+#include "dojo/numerics/bias.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "dojo/numerics/convert.h"
+#include "dojo/util/error.h"
+
+namespace dojo::numerics {
+
+BiasChoice choose_bias(FormatKind kind, double max_abs_value, double headroom_binades, Denormals denormals) {
+    const FormatTraits& t = traits(kind);
+    if (!t.configurable_bias) {
+        throw UsageError("format " + std::string(t.name) + " has a fixed bias; choose_bias applies to cfp8_143, "
+                         "cfp8_152, shp and uhp");
+    }
+    if (!(max_abs_value >= 0.0) || std::isinf(max_abs_value)) {
+        throw UsageError("max-abs " + std::to_string(max_abs_value) +
+                         " is not a finite non-negative number; a tensor holding NaN or Inf has no bias that fits");
+    }
+    if (!(headroom_binades >= 0.0) || std::isinf(headroom_binades)) {
+        throw UsageError("headroom " + std::to_string(headroom_binades) +
+                         " binades is invalid; give a finite value >= 0");
+    }
+    if (max_abs_value == 0.0) {
+        return BiasChoice{t.default_bias, true};
+    }
+    const double needed = max_abs_value * std::exp2(headroom_binades);
+    // max(bias) = max(0) * 2^-bias, so the largest fitting bias is found by walking down from 63.
+    for (int bias = kMaxBias; bias >= 0; --bias) {
+        if (range_of(make_format(kind, bias, denormals)).max >= needed) {
+            return BiasChoice{bias, true};
+        }
+    }
+    return BiasChoice{0, false};
+}
+
+float max_abs(std::span<const float> values, int threads) {
+    if (threads < 0) {
+        throw UsageError("max_abs: threads = " + std::to_string(threads) + "; give 0 (all) or a positive count");
+    }
+    // Compare magnitudes as integers: for IEEE patterns the order of |x| is the order of (bits & 0x7fffffff),
+    // with Inf above every finite value and NaN above Inf.
+    const int wanted = threads == 0 ? omp_get_max_threads() : threads;
+    const auto useful = static_cast<int>(std::max<std::size_t>(1, values.size() / kMinElementsPerThread));
+    const int team = std::max(1, std::min(wanted, useful));
+    const auto n = static_cast<std::int64_t>(values.size());
+    std::uint32_t largest = 0;
+#pragma omp parallel for num_threads(team) schedule(static) reduction(max : largest)
+    for (std::int64_t i = 0; i < n; ++i) {
+        largest = std::max(largest, std::bit_cast<std::uint32_t>(values[static_cast<std::size_t>(i)]) & 0x7fffffffu);
+    }
+    return std::bit_cast<float>(largest);
+}
+
+}  // namespace dojo::numerics

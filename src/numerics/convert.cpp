@@ -1,0 +1,480 @@
+// Conversion driver: validates spans, picks the instruction-set kernels, splits work over threads, and finishes
+// the few elements the kernels leave to scalar code (the paper-denormal gap). Semantics: dojo/numerics/convert.h.
+#include "dojo/numerics/convert.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "dojo/numerics/philox.h"
+#include "dojo/util/check.h"
+#include "dojo/util/error.h"
+#include "kernels/kernel_api.h"
+
+namespace dojo::numerics {
+namespace {
+
+using kernels::DecodeParams;
+using kernels::EncodeParams;
+using kernels::KernelTable;
+
+// ---- instruction sets ----------------------------------------------------------------------------------------
+
+bool cpu_has_avx2() {
+#if defined(DOJO_HAVE_X86_KERNELS)
+    return __builtin_cpu_supports("avx2");
+#else
+    return false;
+#endif
+}
+
+bool cpu_has_avx512() {
+#if defined(DOJO_HAVE_X86_KERNELS)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+    return false;
+#endif
+}
+
+Isa resolve_isa(Isa requested) {
+    if (requested == Isa::Auto) {
+        return best_isa();
+    }
+    if (!isa_available(requested)) {
+        throw UsageError("instruction set '" + std::string(to_string(requested)) +
+                         "' is not available on this CPU or build; available: " +
+                         (cpu_has_avx512() ? "avx512, " : "") + (cpu_has_avx2() ? "avx2, " : "") + "portable");
+    }
+    return requested;
+}
+
+KernelTable kernels_for(Isa isa) {
+    switch (resolve_isa(isa)) {
+#if defined(DOJO_HAVE_X86_KERNELS)
+        case Isa::Avx512:
+            return kernels::avx512_kernels();
+        case Isa::Avx2:
+            return kernels::avx2_kernels();
+#endif
+        default:
+            return kernels::portable_kernels();
+    }
+}
+
+// ---- parameters ----------------------------------------------------------------------------------------------
+
+std::uint32_t max_magnitude_code(const FormatTraits& t) {
+    if (t.has_inf_nan) {  // largest finite: exponent all-ones minus one, mantissa all ones
+        return ((((1u << t.exponent_bits) - 1u) - 1u) << t.mantissa_bits) | ((1u << t.mantissa_bits) - 1u);
+    }
+    return (1u << (t.exponent_bits + t.mantissa_bits)) - 1u;
+}
+
+float gap_low(const FormatSpec& spec) {  // largest paper denormal: (2^m - 1) * 2^(-bias - m)
+    const int m = spec.info().mantissa_bits;
+    return std::ldexp(static_cast<float>((1 << m) - 1), -spec.bias - m);
+}
+
+float gap_high(const FormatSpec& spec) {  // smallest normal: 2^(1 - bias); for bf16 FLT_MIN
+    return std::ldexp(1.0f, 1 - spec.bias);
+}
+
+EncodeParams encode_params(const FormatSpec& spec, const ConvertOptions& options) {
+    const FormatTraits& t = spec.info();
+    EncodeParams p{};
+    p.mantissa_bits = static_cast<std::uint32_t>(t.mantissa_bits);
+    p.bias_minus_127 = spec.bias - 127;
+    p.max_magnitude_code = max_magnitude_code(t);
+    p.sign_shift = static_cast<std::uint32_t>(t.exponent_bits + t.mantissa_bits);
+    p.has_sign = t.sign_bits == 1 ? 1u : 0u;
+    p.saturate = t.has_inf_nan ? 0u : 1u;
+    p.inf_magnitude_code = ((1u << t.exponent_bits) - 1u) << t.mantissa_bits;
+    p.paper_denormals = spec.denormals == Denormals::Paper ? 1u : 0u;
+    p.stochastic = options.rounding == Rounding::Stochastic ? 1u : 0u;
+    if (p.paper_denormals) {
+        p.paper_gap_low_bits = std::bit_cast<std::uint32_t>(gap_low(spec));
+        p.paper_gap_high_bits = std::bit_cast<std::uint32_t>(gap_high(spec));
+    }
+    p.min_normal_bits = std::bit_cast<std::uint32_t>(gap_high(spec));
+    p.seed = options.seed;
+    p.stream = options.stream;
+    return p;
+}
+
+DecodeParams decode_params(const FormatSpec& spec) {
+    const FormatTraits& t = spec.info();
+    DecodeParams p{};
+    p.mantissa_bits = static_cast<std::uint32_t>(t.mantissa_bits);
+    p.exponent_bits = static_cast<std::uint32_t>(t.exponent_bits);
+    p.has_sign = t.sign_bits == 1 ? 1u : 0u;
+    p.is_bf16 = spec.kind == FormatKind::Bf16 ? 1u : 0u;
+    p.bias = spec.bias;
+    p.denormal_exponent = (spec.denormals == Denormals::Paper ? -spec.bias : 1 - spec.bias) - t.mantissa_bits;
+    return p;
+}
+
+// ---- validation ----------------------------------------------------------------------------------------------
+
+void require_same_size(std::size_t in, std::size_t out) {
+    if (in != out) {
+        throw UsageError("conversion: input has " + std::to_string(in) + " elements but output has " +
+                         std::to_string(out) + "; give spans of equal length");
+    }
+}
+
+void require_width(const FormatSpec& spec, std::size_t code_bytes, const char* role) {
+    const auto width_bytes = static_cast<std::size_t>(spec.info().width_bits / 8);
+    if (width_bytes != code_bytes) {
+        throw UsageError(std::string("conversion: ") + role + " format " + to_string(spec) + " has " +
+                         std::to_string(width_bytes * 8) + "-bit codes but the span holds " +
+                         std::to_string(code_bytes * 8) + "-bit elements; use a std::uint" +
+                         std::to_string(width_bytes * 8) + "_t span");
+    }
+}
+
+// ---- threading -----------------------------------------------------------------------------------------------
+
+int thread_count(const ConvertOptions& options, std::size_t n) {
+    if (options.threads < 0) {
+        throw UsageError("conversion: threads = " + std::to_string(options.threads) +
+                         "; give 0 (all hardware threads) or a positive count");
+    }
+    const int wanted = options.threads == 0 ? omp_get_max_threads() : options.threads;
+    const auto useful = static_cast<int>(std::max<std::size_t>(1, n / kMinElementsPerThread));
+    return std::max(1, std::min(wanted, useful));
+}
+
+// Runs body(begin, end) over [0, n) in `threads` contiguous chunks whose boundaries fall on multiples of 64 in
+// the tensor's index space (whole Philox groups per thread), and returns the OR of the flag bits they return.
+template <typename Body>
+std::uint32_t parallel_chunks(std::size_t n, std::uint64_t first_index, int threads, const Body& body) {
+    if (threads <= 1) {
+        return body(std::size_t{0}, n);
+    }
+    std::vector<std::size_t> bounds(static_cast<std::size_t>(threads) + 1, n);
+    bounds[0] = 0;
+    for (int t = 1; t < threads; ++t) {
+        const std::uint64_t target = first_index + n * static_cast<std::size_t>(t) / static_cast<std::size_t>(threads);
+        const std::uint64_t aligned = target - target % kPhiloxGroupElements;
+        bounds[static_cast<std::size_t>(t)] =
+            std::clamp<std::size_t>(static_cast<std::size_t>(aligned > first_index ? aligned - first_index : 0),
+                                    bounds[static_cast<std::size_t>(t) - 1], n);
+    }
+    std::uint32_t flags = 0;
+#pragma omp parallel for num_threads(threads) schedule(static, 1) reduction(| : flags)
+    for (int t = 0; t < threads; ++t) {
+        const std::size_t begin = bounds[static_cast<std::size_t>(t)];
+        const std::size_t end = bounds[static_cast<std::size_t>(t) + 1];
+        if (begin < end) {
+            flags |= body(begin, end);
+        }
+    }
+    return flags;
+}
+
+// ---- the paper-denormal gap ----------------------------------------------------------------------------------
+
+// Magnitude code for |x| strictly between the largest paper denormal lo = (2^m - 1) u and the smallest normal
+// hi = 2^(m+1) u, u = 2^(-bias-m). hi - lo = (2^m + 1) u is not a power of two, so the kernels leave these to us.
+std::uint32_t gap_magnitude_code(float magnitude, const FormatSpec& spec, const ConvertOptions& options,
+                                 std::uint64_t index) {
+    const int m = spec.info().mantissa_bits;
+    const std::uint32_t lo_code = (1u << m) - 1u;
+    const std::uint32_t hi_code = 1u << m;
+    // In units of u, |x| is exact in double (24 significant bits) and above lo >= 3, so its lowest bit is at
+    // least 2^-22: offset * 2^23 is an exact integer below 2^34, and every product below fits in 64 bits.
+    const double in_units = std::ldexp(static_cast<double>(magnitude), spec.bias + m);
+    const auto offset_scaled = static_cast<std::uint64_t>(std::ldexp(in_units - static_cast<double>(lo_code), 23));
+    const std::uint64_t width = (std::uint64_t{1} << m) + 1u;  // hi - lo in units of u
+    if (options.rounding == Rounding::Stochastic) {
+        // floor(2^32 * offset / width) with offset = offset_scaled * 2^-23.
+        const std::uint64_t threshold = (offset_scaled << 9) / width;
+        return stochastic_word(options.seed, options.stream, index) < threshold ? hi_code : lo_code;
+    }
+    const std::uint64_t twice = offset_scaled * 2;
+    const std::uint64_t width_scaled = width << 23;
+    if (twice < width_scaled) {
+        return lo_code;
+    }
+    if (twice > width_scaled) {
+        return hi_code;
+    }
+    return (lo_code & 1u) == 0 ? lo_code : hi_code;  // a tie goes to the even code
+}
+
+// Rewrites the codes of elements in the paper gap (their flags are already right). `bits_of(j)` gives element j's
+// FP32 pattern.
+template <typename CodeT, typename BitsOf>
+void fix_paper_gap(std::size_t n, CodeT* out, const FormatSpec& spec, const ConvertOptions& options,
+                   const BitsOf& bits_of) {
+    if (spec.denormals != Denormals::Paper || spec.info().has_inf_nan) {
+        return;
+    }
+    const std::uint32_t low = std::bit_cast<std::uint32_t>(gap_low(spec));
+    const std::uint32_t high = std::bit_cast<std::uint32_t>(gap_high(spec));
+    const FormatTraits& t = spec.info();
+    const auto sign_shift = static_cast<std::uint32_t>(t.exponent_bits + t.mantissa_bits);
+    for (std::size_t j = 0; j < n; ++j) {
+        const std::uint32_t bits = bits_of(j);
+        const std::uint32_t magnitude = bits & 0x7fffffffu;
+        const std::uint32_t sign = bits >> 31;
+        if (magnitude > low && magnitude < high && (sign == 0 || t.sign_bits == 1)) {
+            const std::uint32_t code = gap_magnitude_code(std::bit_cast<float>(magnitude), spec, options,
+                                                          options.first_index + j);
+            out[j] = static_cast<CodeT>(code | (sign << sign_shift));
+        }
+    }
+}
+
+// ---- generic bodies ------------------------------------------------------------------------------------------
+
+template <typename InT, typename CodeT>
+ConversionFlags encode_span(std::span<const InT> in, std::span<CodeT> out, const FormatSpec& to,
+                            const ConvertOptions& options, bool bf16_input) {
+    require_same_size(in.size(), out.size());
+    require_width(to, sizeof(CodeT), "destination");
+    const KernelTable table = kernels_for(options.isa);
+    const kernels::EncodeFn fn = bf16_input ? table.encode_bf16 : table.encode_fp32;
+    const EncodeParams params = encode_params(to, options);
+    const int threads = thread_count(options, in.size());
+    const std::uint32_t bits = parallel_chunks(in.size(), options.first_index, threads,
+                                               [&](std::size_t begin, std::size_t end) {
+        std::uint32_t chunk_flags =
+            fn(in.data() + begin, end - begin, out.data() + begin, sizeof(CodeT), options.first_index + begin, params);
+        ConvertOptions chunk_options = options;
+        chunk_options.first_index = options.first_index + begin;
+        fix_paper_gap(end - begin, out.data() + begin, to, chunk_options, [&](std::size_t j) {
+            const InT raw = in[begin + j];
+            if constexpr (sizeof(InT) == 2) {
+                return static_cast<std::uint32_t>(raw) << 16;
+            } else {
+                return std::bit_cast<std::uint32_t>(raw);
+            }
+        });
+        return chunk_flags;
+    });
+    return ConversionFlags(static_cast<std::uint8_t>(bits));
+}
+
+template <typename CodeT>
+ConversionFlags decode_span(std::span<const CodeT> codes, std::span<float> out, const FormatSpec& from,
+                            const ConvertOptions& options) {
+    require_same_size(codes.size(), out.size());
+    require_width(from, sizeof(CodeT), "source");
+    const KernelTable table = kernels_for(options.isa);
+    const DecodeParams params = decode_params(from);
+    const int threads = thread_count(options, codes.size());
+    const std::uint32_t bits = parallel_chunks(codes.size(), 0, threads, [&](std::size_t begin, std::size_t end) {
+        return table.decode(codes.data() + begin, sizeof(CodeT), end - begin,
+                            reinterpret_cast<std::uint32_t*>(out.data() + begin), params);
+    });
+    return ConversionFlags(static_cast<std::uint8_t>(bits));
+}
+
+// Decode to an exact FP32 buffer, then encode: one rounding. Buffers are per chunk of kTranscodeBlock elements.
+template <typename InT, typename OutT>
+ConversionFlags transcode_span(std::span<const InT> in, const FormatSpec& from, std::span<OutT> out,
+                               const FormatSpec& to, const ConvertOptions& options) {
+    require_same_size(in.size(), out.size());
+    require_width(from, sizeof(InT), "source");
+    require_width(to, sizeof(OutT), "destination");
+    constexpr std::size_t kTranscodeBlock = 4096;  // a multiple of the Philox group; 16 KiB of FP32 per thread
+    const int threads = thread_count(options, in.size());
+    const std::uint32_t bits = parallel_chunks(in.size(), options.first_index, threads,
+                                               [&](std::size_t begin, std::size_t end) {
+        std::vector<float> buffer(std::min(kTranscodeBlock, end - begin));
+        ConvertOptions single = options;
+        single.threads = 1;
+        ConversionFlags flags;
+        for (std::size_t block = begin; block < end; block += kTranscodeBlock) {
+            const std::size_t count = std::min(kTranscodeBlock, end - block);
+            const std::span<float> values(buffer.data(), count);
+            flags |= decode_span<InT>(in.subspan(block, count), values, from, single);
+            single.first_index = options.first_index + block;
+            flags |= encode_span<float, OutT>(values, out.subspan(block, count), to, single, false);
+        }
+        return static_cast<std::uint32_t>(flags.bits());
+    });
+    return ConversionFlags(static_cast<std::uint8_t>(bits));
+}
+
+}  // namespace
+
+// ---- public API ----------------------------------------------------------------------------------------------
+
+bool isa_available(Isa isa) {
+    switch (isa) {
+        case Isa::Auto:
+        case Isa::Portable:
+            return true;
+        case Isa::Avx2:
+            return cpu_has_avx2();
+        case Isa::Avx512:
+            return cpu_has_avx512();
+    }
+    return false;
+}
+
+Isa best_isa() {
+    if (cpu_has_avx512()) {
+        return Isa::Avx512;
+    }
+    if (cpu_has_avx2()) {
+        return Isa::Avx2;
+    }
+    return Isa::Portable;
+}
+
+std::string_view to_string(Isa isa) {
+    switch (isa) {
+        case Isa::Auto:
+            return "auto";
+        case Isa::Portable:
+            return "portable";
+        case Isa::Avx2:
+            return "avx2";
+        case Isa::Avx512:
+            return "avx512";
+    }
+    return "?";
+}
+
+Isa parse_isa(std::string_view name) {
+    for (const Isa isa : {Isa::Auto, Isa::Portable, Isa::Avx2, Isa::Avx512}) {
+        if (name == to_string(isa)) {
+            return isa;
+        }
+    }
+    throw UsageError("unknown instruction set '" + std::string(name) + "'; expected auto, portable, avx2 or avx512");
+}
+
+Rounding parse_rounding(std::string_view name) {
+    if (name == "nearest") {
+        return Rounding::NearestEven;
+    }
+    if (name == "stochastic") {
+        return Rounding::Stochastic;
+    }
+    throw UsageError("unknown rounding '" + std::string(name) + "'; expected nearest or stochastic");
+}
+
+std::string_view to_string(Rounding rounding) {
+    return rounding == Rounding::Stochastic ? "stochastic" : "nearest";
+}
+
+ConversionFlags encode(std::span<const float> in, std::span<std::uint8_t> out, const FormatSpec& to,
+                       const ConvertOptions& options) {
+    return encode_span(in, out, to, options, false);
+}
+
+ConversionFlags encode(std::span<const float> in, std::span<std::uint16_t> out, const FormatSpec& to,
+                       const ConvertOptions& options) {
+    return encode_span(in, out, to, options, false);
+}
+
+ConversionFlags encode(std::span<const float> in, std::span<float> out, const FormatSpec& to,
+                       const ConvertOptions& options) {
+    require_same_size(in.size(), out.size());
+    require_width(to, sizeof(float), "destination");
+    (void)options;
+    std::copy(in.begin(), in.end(), out.begin());
+    return {};
+}
+
+ConversionFlags encode_bf16(std::span<const std::uint16_t> bf16_bits, std::span<std::uint8_t> out,
+                            const FormatSpec& to, const ConvertOptions& options) {
+    return encode_span(bf16_bits, out, to, options, true);
+}
+
+ConversionFlags encode_bf16(std::span<const std::uint16_t> bf16_bits, std::span<std::uint16_t> out,
+                            const FormatSpec& to, const ConvertOptions& options) {
+    return encode_span(bf16_bits, out, to, options, true);
+}
+
+ConversionFlags decode(std::span<const std::uint8_t> codes, std::span<float> out, const FormatSpec& from,
+                       const ConvertOptions& options) {
+    return decode_span(codes, out, from, options);
+}
+
+ConversionFlags decode(std::span<const std::uint16_t> codes, std::span<float> out, const FormatSpec& from,
+                       const ConvertOptions& options) {
+    return decode_span(codes, out, from, options);
+}
+
+ConversionFlags transcode(std::span<const std::uint8_t> in, const FormatSpec& from, std::span<std::uint8_t> out,
+                          const FormatSpec& to, const ConvertOptions& options) {
+    return transcode_span(in, from, out, to, options);
+}
+
+ConversionFlags transcode(std::span<const std::uint8_t> in, const FormatSpec& from, std::span<std::uint16_t> out,
+                          const FormatSpec& to, const ConvertOptions& options) {
+    return transcode_span(in, from, out, to, options);
+}
+
+ConversionFlags transcode(std::span<const std::uint16_t> in, const FormatSpec& from, std::span<std::uint8_t> out,
+                          const FormatSpec& to, const ConvertOptions& options) {
+    return transcode_span(in, from, out, to, options);
+}
+
+ConversionFlags transcode(std::span<const std::uint16_t> in, const FormatSpec& from, std::span<std::uint16_t> out,
+                          const FormatSpec& to, const ConvertOptions& options) {
+    return transcode_span(in, from, out, to, options);
+}
+
+EncodedValue encode_one(float value, const FormatSpec& to, const ConvertOptions& options) {
+    ConvertOptions single = options;
+    single.threads = 1;
+    const std::span<const float> in(&value, 1);
+    switch (to.info().width_bits) {
+        case 8: {
+            std::uint8_t code = 0;
+            const ConversionFlags flags = encode(in, std::span<std::uint8_t>(&code, 1), to, single);
+            return {code, flags};
+        }
+        case 16: {
+            std::uint16_t code = 0;
+            const ConversionFlags flags = encode(in, std::span<std::uint16_t>(&code, 1), to, single);
+            return {code, flags};
+        }
+        default:
+            return {std::bit_cast<std::uint32_t>(value), {}};
+    }
+}
+
+float decode_one(std::uint32_t code, const FormatSpec& from) {
+    const int width = from.info().width_bits;
+    if (width < 32 && code >= (1u << width)) {
+        throw UsageError("code " + std::to_string(code) + " does not fit the " + std::to_string(width) +
+                         "-bit format " + to_string(from));
+    }
+    ConvertOptions single;
+    single.threads = 1;
+    float value = 0.0f;
+    if (width == 8) {
+        const auto narrow = static_cast<std::uint8_t>(code);
+        decode(std::span<const std::uint8_t>(&narrow, 1), std::span<float>(&value, 1), from, single);
+    } else if (width == 16) {
+        const auto narrow = static_cast<std::uint16_t>(code);
+        decode(std::span<const std::uint16_t>(&narrow, 1), std::span<float>(&value, 1), from, single);
+    } else {
+        value = std::bit_cast<float>(code);
+    }
+    return value;
+}
+
+bool is_denormal_code(std::uint32_t code, const FormatSpec& spec) {
+    const FormatTraits& t = spec.info();
+    if (t.width_bits == 32) {
+        return false;
+    }
+    const std::uint32_t exponent = (code >> t.mantissa_bits) & ((1u << t.exponent_bits) - 1u);
+    const std::uint32_t mantissa = code & ((1u << t.mantissa_bits) - 1u);
+    return exponent == 0 && mantissa != 0;
+}
+
+}  // namespace dojo::numerics
