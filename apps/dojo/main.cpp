@@ -2,6 +2,7 @@
 // become exit codes: 0 success, 2 usage error (bad option, unknown name, malformed input), 1 anything else.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -30,6 +31,35 @@ std::string command_path(const CLI::App& app) {
     return path;
 }
 
+// CLI11 reports "A subcommand is required" for `dojo numerics frobnicate`; this names the word it did not know and
+// lists what it expected instead. Returns "" when every word before the first option is a known subcommand.
+std::string unknown_subcommand(const CLI::App& app, int argc, char** argv) {
+    const CLI::App* current = &app;
+    std::string path = app.get_name();
+    for (int i = 1; i < argc; ++i) {
+        const std::string word = argv[i];
+        if (word.empty() || word.front() == '-') {
+            return "";
+        }
+        const auto children = current->get_subcommands([](const CLI::App*) { return true; });
+        if (children.empty()) {
+            return "";
+        }
+        const auto match = std::find_if(children.begin(), children.end(),
+                                        [&](const CLI::App* child) { return child->get_name() == word; });
+        if (match == children.end()) {
+            std::string names;
+            for (const CLI::App* child : children) {
+                names += (names.empty() ? "" : ", ") + child->get_name();
+            }
+            return "unknown command '" + word + "' for '" + path + "'; expected one of " + names;
+        }
+        current = *match;
+        path += " " + word;
+    }
+    return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -43,8 +73,9 @@ int main(int argc, char** argv) {
     } catch (const CLI::Success& success) {  // --help, --version
         return app.exit(success);
     } catch (const CLI::ParseError& error) {
-        std::cerr << "dojo: error: " << error.what() << "\nRun '" << command_path(app)
-                  << " --help' for usage.\n";
+        const std::string unknown = unknown_subcommand(app, argc, argv);
+        std::cerr << "dojo: error: " << (unknown.empty() ? std::string(error.what()) : unknown) << "\nRun '"
+                  << command_path(app) << " --help' for usage.\n";
         return kExitUsage;
     } catch (const dojo::UsageError& error) {
         std::cerr << "dojo: error: " << error.what() << "\n";

@@ -1,0 +1,66 @@
+#include "cli_runner.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace dojo::test {
+namespace {
+
+std::string quoted(const std::string& arg) {
+    std::string result = "'";
+    for (const char c : arg) {
+        result += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return result + "'";
+}
+
+std::string slurp(const std::filesystem::path& path) {
+    std::ifstream file(path);
+    std::stringstream buffer;
+    buffer << file.rdbuf();
+    return buffer.str();
+}
+
+}  // namespace
+
+CliResult run_dojo(const std::vector<std::string>& args, const std::string& input) {
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("dojo-cli-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    {
+        std::ofstream(dir / "stdin") << input;
+    }
+    std::string command = quoted(DOJO_CLI_PATH);
+    for (const std::string& arg : args) {
+        command += " " + quoted(arg);
+    }
+    command += " < " + quoted((dir / "stdin").string()) + " > " + quoted((dir / "stdout").string()) + " 2> " +
+               quoted((dir / "stderr").string());
+    const int status = std::system(command.c_str());
+    if (status == -1 || !WIFEXITED(status)) {
+        throw std::runtime_error("could not run: " + command);
+    }
+    CliResult result;
+    result.exit_code = WEXITSTATUS(status);
+    result.out = slurp(dir / "stdout");
+    result.err = slurp(dir / "stderr");
+    std::filesystem::remove_all(dir);
+    return result;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream stream(text);
+    for (std::string line; std::getline(stream, line);) {
+        lines.push_back(line);
+    }
+    return lines;
+}
+
+}  // namespace dojo::test

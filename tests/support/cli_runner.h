@@ -1,0 +1,24 @@
+/** \file
+ * Runs the `dojo` binary as a user would (a shell command line, stdin from text) and captures what it prints.
+ * DOJO_CLI_PATH is set by tests/CMakeLists.txt.
+ */
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace dojo::test {
+
+struct CliResult {
+    int exit_code = -1;
+    std::string out;  ///< stdout
+    std::string err;  ///< stderr
+};
+
+/// Runs `dojo <args...>` with `input` on stdin. Arguments are passed verbatim (each single-quoted for the shell).
+CliResult run_dojo(const std::vector<std::string>& args, const std::string& input = "");
+
+/// The lines of `text`, without their newlines.
+std::vector<std::string> lines_of(const std::string& text);
+
+}  // namespace dojo::test

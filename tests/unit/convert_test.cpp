@@ -1,0 +1,108 @@
+#include "dojo/numerics/convert.h"
+
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <vector>
+
+#include "dojo/util/error.h"
+
+namespace dojo::numerics {
+namespace {
+
+TEST(Convert, RejectsMismatchedSpans) {
+    const std::vector<float> in(10, 1.0f);
+    std::vector<std::uint8_t> short_out(9);
+    std::vector<std::uint16_t> wide(10);
+    std::vector<std::uint8_t> narrow(10);
+    EXPECT_THROW(encode(in, short_out, make_format(FormatKind::Cfp8_143)), UsageError);
+    EXPECT_THROW(encode(in, wide, make_format(FormatKind::Cfp8_143)), UsageError);  // 8-bit format, 16-bit span
+    EXPECT_THROW(encode(in, narrow, make_format(FormatKind::Shp)), UsageError);
+    try {
+        encode(in, wide, make_format(FormatKind::Cfp8_152));
+    } catch (const UsageError& error) {
+        EXPECT_NE(std::string(error.what()).find("std::uint8_t span"), std::string::npos) << error.what();
+    }
+}
+
+TEST(Convert, RejectsBadThreadCountsAndUnavailablePaths) {
+    const std::vector<float> in(10, 1.0f);
+    std::vector<std::uint8_t> out(10);
+    ConvertOptions options;
+    options.threads = -1;
+    EXPECT_THROW(encode(in, out, make_format(FormatKind::Cfp8_143), options), UsageError);
+    for (const Isa isa : {Isa::Avx2, Isa::Avx512}) {
+        ConvertOptions forced;
+        forced.isa = isa;
+        if (isa_available(isa)) {
+            EXPECT_NO_THROW(encode(in, out, make_format(FormatKind::Cfp8_143), forced));
+        } else {
+            EXPECT_THROW(encode(in, out, make_format(FormatKind::Cfp8_143), forced), UsageError);
+        }
+    }
+    EXPECT_TRUE(isa_available(best_isa()));
+    EXPECT_EQ(parse_isa("avx2"), Isa::Avx2);
+    EXPECT_THROW(parse_isa("neon9"), UsageError);
+    EXPECT_THROW(parse_rounding("up"), UsageError);
+}
+
+TEST(Convert, Fp32IsTheIdentity) {
+    const std::vector<float> in = {1.0f, -0.0f, 3e-40f, 1e38f};
+    std::vector<float> out(in.size());
+    EXPECT_FALSE(encode(in, out, make_format(FormatKind::Fp32)).any());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        EXPECT_EQ(std::bit_cast<std::uint32_t>(out[i]), std::bit_cast<std::uint32_t>(in[i]));
+    }
+    EXPECT_EQ(encode_one(2.5f, make_format(FormatKind::Fp32)).code, std::bit_cast<std::uint32_t>(2.5f));
+    EXPECT_EQ(decode_one(0x40200000u, make_format(FormatKind::Fp32)), 2.5f);
+}
+
+TEST(Convert, DecodeOneValidatesTheCodeWidth) {
+    EXPECT_THROW(decode_one(0x100, make_format(FormatKind::Cfp8_143)), UsageError);
+    EXPECT_THROW(decode_one(0x10000, make_format(FormatKind::Shp)), UsageError);
+    EXPECT_EQ(decode_one(0x3F80, make_format(FormatKind::Bf16)), 1.0f);
+}
+
+TEST(Convert, FlagsReportDenormalInputsAndCodes) {
+    const FormatSpec spec = make_format(FormatKind::Cfp8_143);
+    EXPECT_TRUE(encode_one(1e-40f, spec).flags.has(Flag::Denormal));   // an FP32 denormal input
+    EXPECT_FALSE(encode_one(1.0f, spec).flags.has(Flag::Denormal));
+    const std::vector<std::uint8_t> codes = {0x01, 0x38};
+    std::vector<float> values(2);
+    EXPECT_TRUE(decode(codes, values, spec).has(Flag::Denormal));
+    EXPECT_TRUE(is_denormal_code(0x01, spec));
+    EXPECT_FALSE(is_denormal_code(0x80, spec));  // -0
+}
+
+TEST(Convert, Bf16TargetIsIeee) {
+    const FormatSpec bf16 = make_format(FormatKind::Bf16);
+    EXPECT_EQ(encode_one(1.0f, bf16).code, 0x3F80u);
+    const EncodedValue overflow = encode_one(3.4e38f, bf16);  // rounds above the largest bf16
+    EXPECT_EQ(overflow.code, 0x7F80u);
+    EXPECT_TRUE(overflow.flags.has(Flag::Overflow));
+    const EncodedValue inf = encode_one(-INFINITY, bf16);
+    EXPECT_EQ(inf.code, 0xFF80u);
+    EXPECT_FALSE(inf.flags.any());
+    const EncodedValue nan = encode_one(std::bit_cast<float>(0x7fc12345u), bf16);
+    EXPECT_EQ(nan.code, 0x7FC1u);
+    EXPECT_FALSE(nan.flags.any());  // quiet NaN
+    EXPECT_TRUE(encode_one(std::bit_cast<float>(0x7f812345u), bf16).flags.has(Flag::Invalid));  // signaling
+}
+
+TEST(Convert, LargeSpansUseThreadsWithTheSameResult) {
+    std::vector<float> in(3 * kMinElementsPerThread + 5);
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        in[i] = static_cast<float>(i % 997) * 0.01f - 4.0f;
+    }
+    std::vector<std::uint8_t> one(in.size());
+    std::vector<std::uint8_t> all(in.size());
+    ConvertOptions single;
+    single.threads = 1;
+    EXPECT_EQ(encode(in, one, make_format(FormatKind::Cfp8_143), single),
+              encode(in, all, make_format(FormatKind::Cfp8_143)));
+    EXPECT_EQ(one, all);
+}
+
+}  // namespace
+}  // namespace dojo::numerics
