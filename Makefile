@@ -1,0 +1,32 @@
+# OpenDojo's entry points. `make demo` runs the main job, `make test` the whole test suite; both install what
+# they need first (scripts/setup.sh, a no-op when everything is present) and build in ./build.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: all setup configure build demo test bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+$(BUILD_DIR)/build.ninja: | setup
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+configure: $(BUILD_DIR)/build.ninja
+
+build: setup configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+demo: build
+	@scripts/demo.sh $(BUILD_DIR)/apps/dojo/dojo
+
+test: build
+	cd $(BUILD_DIR) && ctest -j $(JOBS) --output-on-failure
+
+# Throughput of the bulk conversions, every path side by side, with ratios (docs/numerics.md has the figures).
+bench: build
+	bench/numerics_ratios.py $(BUILD_DIR)/bench/numerics_convert_bench --benchmark_min_time=0.5
+
+clean:
+	rm -rf $(BUILD_DIR)

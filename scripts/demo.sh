@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The main job, for now: Dojo's configurable floating point through the `dojo` CLI.
+# Usage: scripts/demo.sh [path/to/dojo]   (make demo passes the freshly built binary)
+set -euo pipefail
+dojo=${1:-build/apps/dojo/dojo}
+
+section() { printf '\n== %s\n$ %s\n' "$1" "$2"; }
+
+section "Version" "dojo --version"
+"$dojo" --version
+
+section "The formats" "dojo numerics formats"
+"$dojo" numerics formats
+
+section "CFloat8 1-4-3 at bias 7: range" "dojo numerics info --format cfp8_143 --bias 7"
+"$dojo" numerics info --format cfp8_143 --bias 7
+
+section "The same format at bias 20: a power-of-two shift of the whole range" \
+        "dojo numerics info --format cfp8_143 --bias 20"
+"$dojo" numerics info --format cfp8_143 --bias 20
+
+section "Round to nearest-even: ties, the finite top binade, saturation, NaN, -0" \
+        "printf '0.3\n1.0625\n479\n1e9\n-inf\nnan\n-0\n' | dojo numerics encode --format cfp8_143 --bias 7"
+printf '0.3\n1.0625\n479\n1e9\n-inf\nnan\n-0\n' | "$dojo" numerics encode --format cfp8_143 --bias 7
+
+section "Denormals: IEEE scale (default) vs the white paper's literal scale" \
+        "echo 0.0078125 | dojo numerics encode -f cfp8_143 [--denormals paper]"
+echo 0.0078125 | "$dojo" numerics encode -f cfp8_143
+echo 0.0078125 | "$dojo" numerics encode -f cfp8_143 --denormals paper
+
+n=20000
+x=1.03125
+section "Why stochastic rounding: $n copies of $x (between 1 and 1.125) averaged after rounding" \
+        "copies $n $x | dojo numerics encode -f cfp8_143 -r stochastic --seed 1 | mean"
+copies() { awk -v n="$1" -v x="$2" 'BEGIN { for (i = 0; i < n; i++) print x }'; }
+mean() { awk -F'\t' '{ s += $2 } END { printf "mean %.6f over %d values\n", s / NR, NR }'; }
+printf 'nearest:    '; copies "$n" "$x" | "$dojo" numerics encode -f cfp8_143 2>/dev/null | mean
+printf 'stochastic: '; copies "$n" "$x" | "$dojo" numerics encode -f cfp8_143 -r stochastic --seed 1 2>/dev/null | mean
+echo "(the exact value is $x: nearest loses the 0.03125 every time; stochastic keeps it on average)"
+
+section "Per-tensor scaling: the bias that fits a gradient tensor whose max |g| is 0.0213, with 1 binade of headroom" \
+        "dojo numerics bias --format cfp8_152 --max-abs 0.0213 --headroom 1"
+"$dojo" numerics bias --format cfp8_152 --max-abs 0.0213 --headroom 1
+
+printf '\nMore: dojo numerics --help; dojo numerics table --format cfp8_152 --bias 15 --json\n'

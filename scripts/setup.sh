@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages OpenDojo builds and tests with. Idempotent: when every package is present it
+# changes nothing and asks apt nothing. Run as root, or as a user with sudo.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build make pkg-config   # toolchain (C++20, CMake + Ninja)
+  libcli11-dev                            # the dojo CLI
+  libfmt-dev                              # text formatting
+  nlohmann-json3-dev                      # --json output
+  libgtest-dev libgmock-dev               # tests
+  libbenchmark-dev                        # bench/
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then
+    sudo=(sudo)
+  else
+    echo "setup: these packages are missing and this is not root: ${missing[*]}" >&2
+    echo "setup: install them as root with: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
