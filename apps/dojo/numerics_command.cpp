@@ -23,8 +23,8 @@ namespace {
 using json = nlohmann::json;
 using namespace dojo::numerics;
 
-constexpr const char* kDecisions = R"(Semantics (shared/spec/cfloat.md Part 1). Where Tesla's white paper is silent or
-its text is lost, these are OpenDojo's own decisions:
+constexpr const char* kDecisions = R"(Semantics: docs/numerics.md (normative: cfloat.md Part 1). Where Tesla's white paper
+is silent or its text is lost, these are OpenDojo's own decisions:
   - denormals: IEEE scale M/2^m * 2^(1-bias) by default; --denormals paper gives the paper's literal 2^-bias
     (with a gap below the smallest normal).
   - no Inf/NaN in CFloat formats: the top exponent is an ordinary binade; overflow and +-Inf clamp to +-max
@@ -350,7 +350,8 @@ void add_numerics_command(CLI::App& app) {
     encode_command->add_option("--stream", encode_options->stream,
                                "stochastic rounding: stream id, e.g. one per tensor (default 0)");
     encode_command->footer("Decimal inputs are first rounded to the nearest FP32 (the formats convert from FP32 and "
-                           "BF16); give a bit pattern for exact control.");
+                           "BF16); give a bit pattern for exact control. Blank lines and lines starting with # are "
+                           "skipped and do not count as elements.");
     encode_command->callback([encode_options] { run_encode(*encode_options); });
 
     auto decode_options = std::make_shared<FormatOptions>();

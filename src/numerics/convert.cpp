@@ -13,6 +13,7 @@
 #include "dojo/numerics/philox.h"
 #include "dojo/util/check.h"
 #include "dojo/util/error.h"
+#include "kernel_params.h"
 #include "kernels/kernel_api.h"
 
 namespace dojo::numerics {
@@ -82,40 +83,6 @@ float gap_low(const FormatSpec& spec) {  // largest paper denormal: (2^m - 1) * 
 
 float gap_high(const FormatSpec& spec) {  // smallest normal: 2^(1 - bias); for bf16 FLT_MIN
     return std::ldexp(1.0f, 1 - spec.bias);
-}
-
-EncodeParams encode_params(const FormatSpec& spec, const ConvertOptions& options) {
-    const FormatTraits& t = spec.info();
-    EncodeParams p{};
-    p.mantissa_bits = static_cast<std::uint32_t>(t.mantissa_bits);
-    p.bias_minus_127 = spec.bias - 127;
-    p.max_magnitude_code = max_magnitude_code(t);
-    p.sign_shift = static_cast<std::uint32_t>(t.exponent_bits + t.mantissa_bits);
-    p.has_sign = t.sign_bits == 1 ? 1u : 0u;
-    p.saturate = t.has_inf_nan ? 0u : 1u;
-    p.inf_magnitude_code = ((1u << t.exponent_bits) - 1u) << t.mantissa_bits;
-    p.paper_denormals = spec.denormals == Denormals::Paper ? 1u : 0u;
-    p.stochastic = options.rounding == Rounding::Stochastic ? 1u : 0u;
-    if (p.paper_denormals) {
-        p.paper_gap_low_bits = std::bit_cast<std::uint32_t>(gap_low(spec));
-        p.paper_gap_high_bits = std::bit_cast<std::uint32_t>(gap_high(spec));
-    }
-    p.min_normal_bits = std::bit_cast<std::uint32_t>(gap_high(spec));
-    p.seed = options.seed;
-    p.stream = options.stream;
-    return p;
-}
-
-DecodeParams decode_params(const FormatSpec& spec) {
-    const FormatTraits& t = spec.info();
-    DecodeParams p{};
-    p.mantissa_bits = static_cast<std::uint32_t>(t.mantissa_bits);
-    p.exponent_bits = static_cast<std::uint32_t>(t.exponent_bits);
-    p.has_sign = t.sign_bits == 1 ? 1u : 0u;
-    p.is_bf16 = spec.kind == FormatKind::Bf16 ? 1u : 0u;
-    p.bias = spec.bias;
-    p.denormal_exponent = (spec.denormals == Denormals::Paper ? -spec.bias : 1 - spec.bias) - t.mantissa_bits;
-    return p;
 }
 
 // ---- validation ----------------------------------------------------------------------------------------------
@@ -240,7 +207,7 @@ ConversionFlags encode_span(std::span<const InT> in, std::span<CodeT> out, const
     require_width(to, sizeof(CodeT), "destination");
     const KernelTable table = kernels_for(options.isa);
     const kernels::EncodeFn fn = bf16_input ? table.encode_bf16 : table.encode_fp32;
-    const EncodeParams params = encode_params(to, options);
+    const EncodeParams params = make_encode_params(to, options);
     const int threads = thread_count(options, in.size());
     const std::uint32_t bits = parallel_chunks(in.size(), options.first_index, threads,
                                                [&](std::size_t begin, std::size_t end) {
@@ -267,7 +234,7 @@ ConversionFlags decode_span(std::span<const CodeT> codes, std::span<float> out, 
     require_same_size(codes.size(), out.size());
     require_width(from, sizeof(CodeT), "source");
     const KernelTable table = kernels_for(options.isa);
-    const DecodeParams params = decode_params(from);
+    const DecodeParams params = make_decode_params(from);
     const int threads = thread_count(options, codes.size());
     const std::uint32_t bits = parallel_chunks(codes.size(), 0, threads, [&](std::size_t begin, std::size_t end) {
         return table.decode(codes.data() + begin, sizeof(CodeT), end - begin,
@@ -304,6 +271,42 @@ ConversionFlags transcode_span(std::span<const InT> in, const FormatSpec& from, 
 }
 
 }  // namespace
+
+// ---- kernel parameters (kernel_params.h) ----------------------------------------------------------------
+
+kernels::EncodeParams make_encode_params(const FormatSpec& spec, const ConvertOptions& options) {
+    const FormatTraits& t = spec.info();
+    kernels::EncodeParams p{};
+    p.mantissa_bits = static_cast<std::uint32_t>(t.mantissa_bits);
+    p.bias_minus_127 = spec.bias - 127;
+    p.max_magnitude_code = max_magnitude_code(t);
+    p.sign_shift = static_cast<std::uint32_t>(t.exponent_bits + t.mantissa_bits);
+    p.has_sign = t.sign_bits == 1 ? 1u : 0u;
+    p.saturate = t.has_inf_nan ? 0u : 1u;
+    p.inf_magnitude_code = ((1u << t.exponent_bits) - 1u) << t.mantissa_bits;
+    p.paper_denormals = spec.denormals == Denormals::Paper ? 1u : 0u;
+    p.stochastic = options.rounding == Rounding::Stochastic ? 1u : 0u;
+    if (p.paper_denormals) {
+        p.paper_gap_low_bits = std::bit_cast<std::uint32_t>(gap_low(spec));
+        p.paper_gap_high_bits = std::bit_cast<std::uint32_t>(gap_high(spec));
+    }
+    p.min_normal_bits = std::bit_cast<std::uint32_t>(gap_high(spec));
+    p.seed = options.seed;
+    p.stream = options.stream;
+    return p;
+}
+
+kernels::DecodeParams make_decode_params(const FormatSpec& spec) {
+    const FormatTraits& t = spec.info();
+    kernels::DecodeParams p{};
+    p.mantissa_bits = static_cast<std::uint32_t>(t.mantissa_bits);
+    p.exponent_bits = static_cast<std::uint32_t>(t.exponent_bits);
+    p.has_sign = t.sign_bits == 1 ? 1u : 0u;
+    p.is_bf16 = spec.kind == FormatKind::Bf16 ? 1u : 0u;
+    p.bias = spec.bias;
+    p.denormal_exponent = (spec.denormals == Denormals::Paper ? -spec.bias : 1 - spec.bias) - t.mantissa_bits;
+    return p;
+}
 
 // ---- public API ----------------------------------------------------------------------------------------------
 
