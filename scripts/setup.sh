@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  g++ cmake ninja-build make pkg-config   # toolchain (C++20, CMake + Ninja)
+  g++ cmake ninja-build make pkg-config   # toolchain (C++20, CMake + Ninja; make runs the entry points)
   libcli11-dev                            # the dojo CLI
   libfmt-dev                              # text formatting
   nlohmann-json3-dev                      # --json output

@@ -132,6 +132,8 @@ std::uint32_t parallel_chunks(std::size_t n, std::uint64_t first_index, int thre
             std::clamp<std::size_t>(static_cast<std::size_t>(aligned > first_index ? aligned - first_index : 0),
                                     bounds[static_cast<std::size_t>(t) - 1], n);
     }
+    DOJO_CHECK(std::is_sorted(bounds.begin(), bounds.end()) && bounds.front() == 0 && bounds.back() == n)
+        << "chunk bounds for " << n << " elements on " << threads << " threads";
     std::uint32_t flags = 0;
 #pragma omp parallel for num_threads(threads) schedule(static, 1) reduction(| : flags)
     for (int t = 0; t < threads; ++t) {
@@ -445,6 +447,7 @@ EncodedValue encode_one(float value, const FormatSpec& to, const ConvertOptions&
             return {code, flags};
         }
         default:
+            DOJO_CHECK(to.kind == FormatKind::Fp32) << to_string(to) << " has no code width case";
             return {std::bit_cast<std::uint32_t>(value), {}};
     }
 }

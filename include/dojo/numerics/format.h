@@ -107,13 +107,13 @@ struct FormatRange {
     double min_normal;       ///< smallest normal magnitude, 2^(1 - bias)
     double min_denormal;     ///< smallest non-zero magnitude (the smallest denormal)
     double max_denormal;     ///< largest denormal magnitude
-    double epsilon;          ///< relative spacing of normal values: 2^-m (the gap after 1.0 at bias 0's scale)
+    double epsilon;          ///< 2^-m: spacing of normal values relative to the start of their binade
     double binades;          ///< log2(max / min_denormal): the dynamic range including denormals
     double normal_binades;   ///< log2(max / min_normal)
     std::uint32_t max_code;  ///< code of +max
 };
 
-/// Characteristic values of `spec`. Not defined for fp32/bf16 denormal details beyond IEEE (they are IEEE).
+/// Characteristic values of `spec` (for bf16 and fp32, the IEEE values).
 FormatRange range_of(const FormatSpec& spec);
 
 }  // namespace dojo::numerics
