@@ -32,6 +32,13 @@ public:
     explicit UsageError(const std::string& message) : Error(message) {}
 };
 
+/// A graph is malformed: an op given inputs of the wrong count, dtype or shape, a bad attribute, or a broken
+/// invariant found by the verifier. The message names the node, what it expected and what it got.
+class GraphError : public UsageError {
+public:
+    explicit GraphError(const std::string& message) : UsageError(message) {}
+};
+
 /// Reading or writing a file or stream failed.
 class IoError : public Error {
 public:

@@ -1,0 +1,57 @@
+/** \file
+ * Builder functions: one per primitive, each adding a node to a graph and returning its id. They only record
+ * (nothing is computed); the op's shape rule validates the inputs and throws GraphError naming the node.
+ *
+ *   Graph g;
+ *   NodeId x = g.add_input("x", {DType::F32, {64, 784}});             // x: [B, 784]
+ *   NodeId w = g.add_parameter("fc1.weight", {DType::F32, {784, 256}});
+ *   NodeId h = relu(g, matmul(g, x, w, "fc1"));                        // h: [B, 256]
+ */
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "dojo/ir/graph.h"
+
+namespace dojo::ir {
+
+/// A tensor of `type` whose elements are all `value`.
+NodeId fill(Graph& g, double value, TensorType type, std::string name = "");
+/// An F32 scalar constant (broadcasts against anything).
+NodeId scalar(Graph& g, double value);
+
+NodeId neg(Graph& g, NodeId x, std::string name = "");
+NodeId exp(Graph& g, NodeId x, std::string name = "");
+NodeId log(Graph& g, NodeId x, std::string name = "");
+NodeId sqrt(Graph& g, NodeId x, std::string name = "");
+NodeId tanh(Graph& g, NodeId x, std::string name = "");
+NodeId sigmoid(Graph& g, NodeId x, std::string name = "");
+NodeId relu(Graph& g, NodeId x, std::string name = "");
+NodeId step(Graph& g, NodeId x, std::string name = "");
+NodeId erf(Graph& g, NodeId x, std::string name = "");
+
+NodeId add(Graph& g, NodeId a, NodeId b, std::string name = "");
+NodeId sub(Graph& g, NodeId a, NodeId b, std::string name = "");
+NodeId mul(Graph& g, NodeId a, NodeId b, std::string name = "");
+NodeId div(Graph& g, NodeId a, NodeId b, std::string name = "");
+NodeId maximum(Graph& g, NodeId a, NodeId b, std::string name = "");
+
+/// [..., m, k] x [..., k, n] -> [..., m, n]
+NodeId matmul(Graph& g, NodeId a, NodeId b, std::string name = "");
+
+/// Sum over `axes` (negative allowed; empty = all).
+NodeId reduce_sum(Graph& g, NodeId x, std::vector<int> axes, bool keep_dims = false, std::string name = "");
+NodeId reshape(Graph& g, NodeId x, Shape shape, std::string name = "");
+NodeId transpose(Graph& g, NodeId x, std::vector<int> perm, std::string name = "");
+NodeId broadcast_to(Graph& g, NodeId x, Shape shape, std::string name = "");
+NodeId log_softmax(Graph& g, NodeId x, int axis, std::string name = "");
+
+/// Swaps the last two axes (rank >= 2).
+NodeId transpose_last_two(Graph& g, NodeId x);
+/// Sums `x` down to `shape`, the adjoint of broadcasting `shape` up to x's shape: reduces the leading axes x has
+/// in excess and every axis where `shape` is 1. Returns x itself when the shapes already agree. `shape` is taken
+/// by value: callers pass shapes read from the graph, which adding nodes may move.
+NodeId sum_to_shape(Graph& g, NodeId x, Shape shape);
+
+}  // namespace dojo::ir

@@ -1,0 +1,150 @@
+/** \file
+ * The op table: the closed set of primitive ops, their typed attributes, and one row per op holding everything
+ * about it (shape rule, reference kernels, gradient rule, cost). Composite ONNX ops lower into these primitives,
+ * so autodiff, numerics emulation and cost models are written once per primitive. Adding an op = one OpKind, one
+ * row, one conformance-test row (tests/conformance/ir_ops_test.cpp).
+ *
+ * IR semantics (the contract every kernel, fast or reference, must meet):
+ *   - Values are dense row-major tensors of static shape. All floating-point ops compute in F32 (the reference
+ *     kernels also exist in double, for gradient checking); narrower storage types are a precision-policy matter.
+ *   - Elementwise binary ops broadcast multidirectionally (NumPy/ONNX rules, shape.h).
+ *   - Reductions and MatMul accumulate sequentially in increasing index order, in the kernel's type T. A fast
+ *     kernel may reorder the summation; results then agree up to summation order, never bit for bit.
+ *   - IEEE arithmetic: overflow gives Inf, 0/0 gives NaN; nothing traps. Rounding to CFloat/BF16 happens only in
+ *     explicit rounding ops (numerics/convert.h semantics).
+ *   - Gradient rules express the vector-Jacobian product with primitive ops, so backward graphs are ordinary graphs.
+ *     At non-differentiable points (Relu and Step at 0, Maximum at ties) the gradient is that of the x > 0 side.
+ */
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "dojo/ir/buffer.h"
+#include "dojo/ir/types.h"
+
+namespace dojo::ir {
+
+enum class OpKind : std::uint8_t {
+    // Leaves.
+    Input,      ///< a value fed per step (data, labels); LeafAttrs
+    Parameter,  ///< a trainable tensor; LeafAttrs
+    Fill,       ///< a tensor of one constant value; FillAttrs
+    // Elementwise unary.
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Tanh,
+    Sigmoid,
+    Relu,
+    Step,  ///< Heaviside: 1 where x > 0, else 0 (Relu's derivative); its own gradient is zero
+    Erf,
+    // Elementwise binary, broadcasting.
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Maximum,
+    // Contractions.
+    MatMul,  ///< [..., m, k] x [..., k, n] -> [..., m, n], batch dimensions broadcast; both ranks >= 2
+    // Reductions.
+    ReduceSum,  ///< ReduceAttrs
+    // Layout.
+    Reshape,      ///< ReshapeAttrs; same element count
+    Transpose,    ///< TransposeAttrs: out dim i = in dim perm[i]
+    BroadcastTo,  ///< BroadcastAttrs
+    // Normalisation.
+    LogSoftmax,  ///< AxisAttrs: x - log(sum(exp(x))) along one axis, computed stably
+    kCount,
+};
+inline constexpr std::size_t kOpCount = static_cast<std::size_t>(OpKind::kCount);
+
+struct NoAttrs {
+    bool operator==(const NoAttrs&) const = default;
+};
+struct LeafAttrs {
+    TensorType type;
+    bool operator==(const LeafAttrs&) const = default;
+};
+struct FillAttrs {
+    double value = 0.0;
+    TensorType type;
+    bool operator==(const FillAttrs&) const = default;
+};
+struct ReduceAttrs {
+    std::vector<int> axes;  ///< may be negative; empty = all axes
+    bool keep_dims = false;
+    bool operator==(const ReduceAttrs&) const = default;
+};
+struct ReshapeAttrs {
+    Shape shape;
+    bool operator==(const ReshapeAttrs&) const = default;
+};
+struct TransposeAttrs {
+    std::vector<int> perm;
+    bool operator==(const TransposeAttrs&) const = default;
+};
+struct BroadcastAttrs {
+    Shape shape;
+    bool operator==(const BroadcastAttrs&) const = default;
+};
+struct AxisAttrs {
+    int axis = -1;
+    bool operator==(const AxisAttrs&) const = default;
+};
+
+/// Typed attributes; which alternative an op takes is part of its row (OpInfo::attrs_index).
+using OpAttrs = std::variant<NoAttrs, LeafAttrs, FillAttrs, ReduceAttrs, ReshapeAttrs, TransposeAttrs, BroadcastAttrs,
+                             AxisAttrs>;
+
+class Graph;
+struct Node;
+
+/// Which hardware unit an op's FLOPs run on in cost models.
+enum class ComputeUnit : std::uint8_t {
+    None,    ///< no arithmetic (layout ops, leaves)
+    Vector,  ///< SIMD / elementwise units
+    Matrix,  ///< matrix units (Dojo's 8x8 MMUs, tensor cores)
+};
+
+/// Work of one execution of a node. Bytes assume each input is read once and the output written once, at the
+/// dtypes of the graph's types (the simulator refines placement; this is the op's own contribution).
+struct OpCost {
+    double flops = 0;
+    double bytes_read = 0;
+    double bytes_written = 0;
+    ComputeUnit unit = ComputeUnit::None;
+};
+
+/// The type of a node's output from its inputs' types and its attributes; throws GraphError naming the node.
+using ShapeRule = TensorType (*)(const Node& node, std::span<const TensorType> inputs);
+/// Computes `out` (already shaped by the shape rule) from `inputs`.
+template <typename T>
+using ReferenceKernel = void (*)(const Node& node, std::span<const Buffer<T>* const> inputs, Buffer<T>& out);
+/// Adds to `graph` the nodes of the vector-Jacobian product of node `node` given the gradient of its output
+/// `grad_output`; returns one gradient per input, invalid where an input has none (it is then zero).
+using GradientRule = std::vector<NodeId> (*)(Graph& graph, NodeId node, NodeId grad_output);
+using CostRule = OpCost (*)(const Node& node, std::span<const TensorType> inputs);
+
+/// One row of the op table.
+struct OpInfo {
+    OpKind kind;                 ///< the row's own kind (the table is indexed by it; a test checks the order)
+    std::string_view name;       ///< "MatMul"
+    int arity;                   ///< number of inputs
+    std::size_t attrs_index;     ///< the OpAttrs alternative this op takes
+    ShapeRule shape;
+    ReferenceKernel<float> reference_f32;    ///< null for leaves (their values are bound, not computed)
+    ReferenceKernel<double> reference_f64;
+    GradientRule gradient;       ///< null: no input has a gradient
+    CostRule cost;
+};
+
+/// The row of `op`.
+const OpInfo& op_info(OpKind op);
+std::string_view to_string(OpKind op);
+
+}  // namespace dojo::ir

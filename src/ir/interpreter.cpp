@@ -1,0 +1,53 @@
+#include "dojo/ir/interpreter.h"
+
+#include <string>
+
+#include "dojo/util/check.h"
+#include "dojo/util/error.h"
+
+namespace dojo::ir {
+
+template <typename T>
+std::vector<Buffer<T>> evaluate(const Graph& graph, const Bindings<T>& bindings) {
+    std::vector<Buffer<T>> values(graph.size());
+    std::vector<const Buffer<T>*> inputs;
+    for (std::uint32_t index = 0; index < graph.size(); ++index) {
+        const NodeId id{index};
+        const Node& node = graph.node(id);
+        if (node.op == OpKind::Input || node.op == OpKind::Parameter) {
+            const auto bound = bindings.find(id);
+            if (bound == bindings.end()) {
+                throw UsageError(graph.describe(id) + " has no value: bind every input and parameter before evaluating");
+            }
+            if (!(bound->second.shape == node.type.shape) ||
+                static_cast<std::int64_t>(bound->second.data.size()) != node.type.shape.numel()) {
+                throw UsageError(graph.describe(id) + " was bound to a tensor of shape " +
+                                 bound->second.shape.to_string() + " with " +
+                                 std::to_string(bound->second.data.size()) + " elements; the graph expects " +
+                                 node.type.shape.to_string());
+            }
+            values[index] = bound->second;
+            continue;
+        }
+        inputs.clear();
+        for (const NodeId input : node.inputs) {
+            inputs.push_back(&values[input.index]);
+        }
+        values[index] = Buffer<T>(node.type.shape);
+        const OpInfo& info = op_info(node.op);
+        ReferenceKernel<T> kernel = nullptr;
+        if constexpr (std::is_same_v<T, float>) {
+            kernel = info.reference_f32;
+        } else {
+            kernel = info.reference_f64;
+        }
+        DOJO_CHECK(kernel != nullptr) << graph.describe(id) << " has no reference kernel";
+        kernel(node, inputs, values[index]);
+    }
+    return values;
+}
+
+template std::vector<Buffer<float>> evaluate(const Graph&, const Bindings<float>&);
+template std::vector<Buffer<double>> evaluate(const Graph&, const Bindings<double>&);
+
+}  // namespace dojo::ir

@@ -1,0 +1,29 @@
+// The op table: one row per OpKind, in OpKind order (tests check every row's kind).
+#include "dojo/ir/op.h"
+
+#include "dojo/util/check.h"
+#include "ops/op_support.h"
+
+namespace dojo::ir {
+namespace {
+
+const OpInfo* const kTable[] = {
+    &ops::kInputOp,   &ops::kParameterOp, &ops::kFillOp,    &ops::kNegOp,       &ops::kExpOp,
+    &ops::kLogOp,     &ops::kSqrtOp,      &ops::kTanhOp,    &ops::kSigmoidOp,   &ops::kReluOp,
+    &ops::kStepOp,    &ops::kErfOp,       &ops::kAddOp,     &ops::kSubOp,       &ops::kMulOp,
+    &ops::kDivOp,     &ops::kMaximumOp,   &ops::kMatMulOp,  &ops::kReduceSumOp, &ops::kReshapeOp,
+    &ops::kTransposeOp, &ops::kBroadcastToOp, &ops::kLogSoftmaxOp,
+};
+static_assert(std::size(kTable) == kOpCount, "one op-table row per OpKind");
+
+}  // namespace
+
+const OpInfo& op_info(OpKind op) {
+    const auto index = static_cast<std::size_t>(op);
+    DOJO_CHECK(index < kOpCount) << "op kind " << index;
+    return *kTable[index];
+}
+
+std::string_view to_string(OpKind op) { return op_info(op).name; }
+
+}  // namespace dojo::ir

@@ -1,0 +1,39 @@
+// Leaf ops: Input and Parameter (values bound from outside) and Fill (a constant tensor).
+#include "op_support.h"
+
+namespace dojo::ir::ops {
+namespace {
+
+TensorType leaf_shape(const Node& node, std::span<const TensorType>) { return attrs_of<LeafAttrs>(node).type; }
+
+TensorType fill_shape(const Node& node, std::span<const TensorType>) {
+    const TensorType& type = attrs_of<FillAttrs>(node).type;
+    if (!dtype_info(type.dtype).is_float) {
+        fail(node, "fill of " + type.to_string() + ": only floating types can be filled");
+    }
+    return type;
+}
+
+template <typename T>
+void fill_kernel(const Node& node, std::span<const Buffer<T>* const>, Buffer<T>& out) {
+    std::fill(out.data.begin(), out.data.end(), static_cast<T>(attrs_of<FillAttrs>(node).value));
+}
+
+OpCost no_cost(const Node&, std::span<const TensorType>) { return {}; }
+
+OpCost fill_cost(const Node& node, std::span<const TensorType>) {
+    OpCost cost;
+    cost.bytes_written = bytes_of(node.type);
+    return cost;
+}
+
+}  // namespace
+
+extern const OpInfo kInputOp = {OpKind::Input, "Input", 0, kAttrsIndex<LeafAttrs>, &leaf_shape, nullptr, nullptr,
+                                nullptr, &no_cost};
+extern const OpInfo kParameterOp = {OpKind::Parameter, "Parameter", 0, kAttrsIndex<LeafAttrs>, &leaf_shape, nullptr,
+                                    nullptr, nullptr, &no_cost};
+extern const OpInfo kFillOp = {OpKind::Fill, "Fill", 0, kAttrsIndex<FillAttrs>, &fill_shape, &fill_kernel<float>,
+                               &fill_kernel<double>, nullptr, &fill_cost};
+
+}  // namespace dojo::ir::ops

@@ -1,0 +1,67 @@
+#include "op_support.h"
+
+namespace dojo::ir::ops {
+
+std::string label(const Node& node) {
+    const std::string op(to_string(node.op));
+    return node.name.empty() ? "a " + op + " node" : "node '" + node.name + "' (" + op + ")";
+}
+
+void fail(const Node& node, const std::string& message) { throw GraphError(label(node) + ": " + message); }
+
+void require_f32(const Node& node, std::span<const TensorType> inputs) {
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (inputs[i].dtype != DType::F32) {
+            fail(node, "input " + std::to_string(i) + " is " + inputs[i].to_string() +
+                           "; this op computes in f32 (narrower storage is a precision-policy matter)");
+        }
+    }
+}
+
+BroadcastWalker::BroadcastWalker(const Shape& out, std::initializer_list<const Shape*> inputs)
+    : dims_(out.dims()), coords_(dims_.size(), 0), offsets_(inputs.size(), 0) {
+    for (const Shape* in : inputs) {
+        const std::vector<std::int64_t> in_strides = strides_of(*in);
+        std::vector<std::int64_t> strides(dims_.size(), 0);
+        const int extra = out.rank() - in->rank();
+        for (int axis = 0; axis < in->rank(); ++axis) {
+            if ((*in)[axis] != 1) {
+                strides[static_cast<std::size_t>(axis + extra)] = in_strides[static_cast<std::size_t>(axis)];
+            }
+        }
+        strides_.push_back(std::move(strides));
+    }
+}
+
+void BroadcastWalker::next() {
+    for (std::size_t axis = dims_.size(); axis-- > 0;) {
+        ++coords_[axis];
+        for (std::size_t i = 0; i < offsets_.size(); ++i) {
+            offsets_[i] += strides_[i][axis];
+        }
+        if (coords_[axis] < dims_[axis]) {
+            return;
+        }
+        for (std::size_t i = 0; i < offsets_.size(); ++i) {
+            offsets_[i] -= strides_[i][axis] * dims_[axis];
+        }
+        coords_[axis] = 0;
+    }
+}
+
+double bytes_of(const TensorType& type) {
+    return static_cast<double>(type.shape.numel()) * dtype_info(type.dtype).size_bytes;
+}
+
+OpCost elementwise_cost(const Node& node, std::span<const TensorType> inputs, double flops_per_element) {
+    OpCost cost;
+    for (const TensorType& input : inputs) {
+        cost.bytes_read += bytes_of(input);
+    }
+    cost.bytes_written = bytes_of(node.type);
+    cost.flops = flops_per_element * static_cast<double>(node.type.shape.numel());
+    cost.unit = ComputeUnit::Vector;
+    return cost;
+}
+
+}  // namespace dojo::ir::ops

@@ -1,0 +1,70 @@
+/** \file
+ * Internal helpers for the op rows (the .cpp files beside this one): typed attribute access, errors naming the node,
+ * broadcasting index walks, cost arithmetic, and the extern rows that op_table.cpp assembles.
+ */
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include "dojo/ir/graph.h"
+#include "dojo/util/error.h"
+
+namespace dojo::ir::ops {
+
+template <typename A, typename... Ts>
+constexpr std::size_t index_in(const std::variant<Ts...>*) {
+    constexpr bool matches[] = {std::is_same_v<A, Ts>...};
+    for (std::size_t i = 0; i < sizeof...(Ts); ++i) {
+        if (matches[i]) {
+            return i;
+        }
+    }
+    return sizeof...(Ts);
+}
+/// The OpAttrs alternative index of attribute struct A.
+template <typename A>
+inline constexpr std::size_t kAttrsIndex = index_in<A>(static_cast<const OpAttrs*>(nullptr));
+
+template <typename A>
+const A& attrs_of(const Node& node) {
+    return std::get<A>(node.attrs);
+}
+
+/// "node 'fc1' (MatMul)" or "a MatMul node".
+std::string label(const Node& node);
+/// Throws GraphError "<label>: <message>".
+[[noreturn]] void fail(const Node& node, const std::string& message);
+/// Every input must be F32 (all compute ops compute in F32; see op.h).
+void require_f32(const Node& node, std::span<const TensorType> inputs);
+
+/// Walks the elements of an output of shape `out` in row-major order and tracks, for each input, the offset of
+/// the element broadcast to the current output element (stride 0 along broadcast dimensions).
+class BroadcastWalker {
+public:
+    BroadcastWalker(const Shape& out, std::initializer_list<const Shape*> inputs);
+    std::int64_t offset(std::size_t input) const { return offsets_[input]; }
+    void next();  ///< advance to the next output element
+
+private:
+    std::vector<std::int64_t> dims_;
+    std::vector<std::int64_t> coords_;
+    std::vector<std::vector<std::int64_t>> strides_;  // [input][axis]
+    std::vector<std::int64_t> offsets_;
+};
+
+double bytes_of(const TensorType& type);
+/// Elementwise cost: `flops_per_element` per output element on the vector unit, inputs read once, output written.
+OpCost elementwise_cost(const Node& node, std::span<const TensorType> inputs, double flops_per_element);
+
+// Rows, one per OpKind (defined next to their kernels).
+extern const OpInfo kInputOp, kParameterOp, kFillOp;
+extern const OpInfo kNegOp, kExpOp, kLogOp, kSqrtOp, kTanhOp, kSigmoidOp, kReluOp, kStepOp, kErfOp;
+extern const OpInfo kAddOp, kSubOp, kMulOp, kDivOp, kMaximumOp;
+extern const OpInfo kMatMulOp, kReduceSumOp, kReshapeOp, kTransposeOp, kBroadcastToOp, kLogSoftmaxOp;
+
+}  // namespace dojo::ir::ops
