@@ -56,6 +56,12 @@ NodeId Graph::add_parameter(std::string name, TensorType type) {
     return id;
 }
 
+NodeId Graph::add_state(std::string name, TensorType type) {
+    const NodeId id = add(OpKind::State, LeafAttrs{std::move(type)}, {}, std::move(name));
+    states_.push_back(id);
+    return id;
+}
+
 void Graph::mark_output(NodeId id) {
     node(id);  // validates
     outputs_.push_back(id);

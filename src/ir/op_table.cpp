@@ -8,7 +8,7 @@ namespace dojo::ir {
 namespace {
 
 const OpInfo* const kTable[] = {
-    &ops::kInputOp,   &ops::kParameterOp, &ops::kFillOp,    &ops::kNegOp,       &ops::kExpOp,
+    &ops::kInputOp,   &ops::kParameterOp, &ops::kStateOp,   &ops::kFillOp,    &ops::kNegOp,       &ops::kExpOp,
     &ops::kLogOp,     &ops::kSqrtOp,      &ops::kTanhOp,    &ops::kSigmoidOp,   &ops::kReluOp,
     &ops::kStepOp,    &ops::kErfOp,       &ops::kAddOp,     &ops::kSubOp,       &ops::kMulOp,
     &ops::kDivOp,     &ops::kMaximumOp,   &ops::kMatMulOp,  &ops::kReduceSumOp, &ops::kReshapeOp,

@@ -33,7 +33,7 @@ void verify(const Graph& graph) {
                              inferred.to_string());
         }
     }
-    for (const std::vector<NodeId>* list : {&graph.inputs(), &graph.parameters(), &graph.outputs()}) {
+    for (const std::vector<NodeId>* list : {&graph.inputs(), &graph.parameters(), &graph.states(), &graph.outputs()}) {
         for (const NodeId id : *list) {
             graph.node(id);  // throws if out of range
         }

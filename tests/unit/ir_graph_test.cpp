@@ -57,7 +57,7 @@ TEST(OpTable, RowsAreInOpKindOrderWithUniqueNamesAndKernels) {
         const OpInfo& info = op_info(op);
         EXPECT_EQ(info.kind, op) << info.name;
         EXPECT_TRUE(names.insert(info.name).second) << info.name;
-        const bool bound_leaf = op == OpKind::Input || op == OpKind::Parameter;
+        const bool bound_leaf = op == OpKind::Input || op == OpKind::Parameter || op == OpKind::State;
         EXPECT_EQ(info.reference_f32 == nullptr, bound_leaf) << info.name;
         EXPECT_EQ(info.reference_f64 == nullptr, bound_leaf) << info.name;
         EXPECT_NE(info.shape, nullptr);

@@ -38,6 +38,8 @@ public:
     NodeId add_input(std::string name, TensorType type);
     /// A trainable parameter. Listed in parameters().
     NodeId add_parameter(std::string name, TensorType type);
+    /// Persistent, non-trainable state (e.g. optimizer moments). Listed in states().
+    NodeId add_state(std::string name, TensorType type);
     /// Marks `id` as a graph output (e.g. the loss). Order is kept.
     void mark_output(NodeId id);
 
@@ -46,6 +48,7 @@ public:
     std::size_t size() const { return nodes_.size(); }
     const std::vector<NodeId>& inputs() const { return inputs_; }
     const std::vector<NodeId>& parameters() const { return parameters_; }
+    const std::vector<NodeId>& states() const { return states_; }
     const std::vector<NodeId>& outputs() const { return outputs_; }
 
     /// "node 'fc1' (#3 MatMul)" or "node #3 (MatMul)": how messages refer to a node.
@@ -55,6 +58,7 @@ private:
     std::vector<Node> nodes_;
     std::vector<NodeId> inputs_;
     std::vector<NodeId> parameters_;
+    std::vector<NodeId> states_;
     std::vector<NodeId> outputs_;
 };
 

@@ -14,7 +14,7 @@
 
 namespace dojo::ir {
 
-/// Values for the leaves of a graph: every Input and Parameter node, by id.
+/// Values for the leaves of a graph: every Input, Parameter and State node, by id.
 template <typename T>
 using Bindings = std::map<NodeId, Buffer<T>>;
 

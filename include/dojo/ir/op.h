@@ -32,6 +32,7 @@ enum class OpKind : std::uint8_t {
     // Leaves.
     Input,      ///< a value fed per step (data, labels); LeafAttrs
     Parameter,  ///< a trainable tensor; LeafAttrs
+    State,      ///< a persistent tensor that is not trained (optimizer moments, BatchNorm running stats); LeafAttrs
     Fill,       ///< a tensor of one constant value; FillAttrs
     // Elementwise unary.
     Neg,

@@ -1,4 +1,4 @@
-// Leaf ops: Input and Parameter (values bound from outside) and Fill (a constant tensor).
+// Leaf ops: Input, Parameter and State (values bound from outside) and Fill (a constant tensor).
 #include "op_support.h"
 
 namespace dojo::ir::ops {
@@ -33,6 +33,8 @@ extern const OpInfo kInputOp = {OpKind::Input, "Input", 0, kAttrsIndex<LeafAttrs
                                 nullptr, &no_cost};
 extern const OpInfo kParameterOp = {OpKind::Parameter, "Parameter", 0, kAttrsIndex<LeafAttrs>, &leaf_shape, nullptr,
                                     nullptr, nullptr, &no_cost};
+extern const OpInfo kStateOp = {OpKind::State, "State", 0, kAttrsIndex<LeafAttrs>, &leaf_shape, nullptr, nullptr,
+                                nullptr, &no_cost};
 extern const OpInfo kFillOp = {OpKind::Fill, "Fill", 0, kAttrsIndex<FillAttrs>, &fill_shape, &fill_kernel<float>,
                                &fill_kernel<double>, nullptr, &fill_cost};
 

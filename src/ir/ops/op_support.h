@@ -62,7 +62,7 @@ double bytes_of(const TensorType& type);
 OpCost elementwise_cost(const Node& node, std::span<const TensorType> inputs, double flops_per_element);
 
 // Rows, one per OpKind (defined next to their kernels).
-extern const OpInfo kInputOp, kParameterOp, kFillOp;
+extern const OpInfo kInputOp, kParameterOp, kStateOp, kFillOp;
 extern const OpInfo kNegOp, kExpOp, kLogOp, kSqrtOp, kTanhOp, kSigmoidOp, kReluOp, kStepOp, kErfOp;
 extern const OpInfo kAddOp, kSubOp, kMulOp, kDivOp, kMaximumOp;
 extern const OpInfo kMatMulOp, kReduceSumOp, kReshapeOp, kTransposeOp, kBroadcastToOp, kLogSoftmaxOp;
