@@ -10,6 +10,8 @@ packages=(
   nlohmann-json3-dev                      # --json output
   libgtest-dev libgmock-dev               # tests
   libbenchmark-dev                        # bench/
+  zlib1g-dev                              # reading .gz datasets
+  dataset-fashion-mnist                   # the training data of `dojo train` and its tests
 )
 
 missing=()

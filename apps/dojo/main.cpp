@@ -9,6 +9,7 @@
 
 #include "dojo/util/error.h"
 #include "numerics_command.h"
+#include "train_command.h"
 
 namespace {
 
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("dojo ") + DOJO_VERSION);
     app.require_subcommand(1);
     dojo::cli::add_numerics_command(app);
+    dojo::cli::add_train_command(app);
 
     try {
         app.parse(argc, argv);

@@ -8,9 +8,30 @@
 namespace dojo::ir {
 
 template <typename T>
+void evaluate_node(const Graph& graph, NodeId id, std::vector<Buffer<T>>& values) {
+    const Node& node = graph.node(id);
+    const OpInfo& info = op_info(node.op);
+    ReferenceKernel<T> kernel = nullptr;
+    if constexpr (std::is_same_v<T, float>) {
+        kernel = info.reference_f32;
+    } else {
+        kernel = info.reference_f64;
+    }
+    if (kernel == nullptr) {
+        return;  // a bound leaf
+    }
+    // At most a few inputs: a fixed array avoids an allocation per node and step.
+    const Buffer<T>* inputs[4] = {};
+    DOJO_CHECK(node.inputs.size() <= std::size(inputs)) << graph.describe(id) << " has too many inputs";
+    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+        inputs[i] = &values[node.inputs[i].index];
+    }
+    kernel(node, std::span<const Buffer<T>* const>(inputs, node.inputs.size()), values[id.index]);
+}
+
+template <typename T>
 std::vector<Buffer<T>> evaluate(const Graph& graph, const Bindings<T>& bindings) {
     std::vector<Buffer<T>> values(graph.size());
-    std::vector<const Buffer<T>*> inputs;
     for (std::uint32_t index = 0; index < graph.size(); ++index) {
         const NodeId id{index};
         const Node& node = graph.node(id);
@@ -29,24 +50,14 @@ std::vector<Buffer<T>> evaluate(const Graph& graph, const Bindings<T>& bindings)
             values[index] = bound->second;
             continue;
         }
-        inputs.clear();
-        for (const NodeId input : node.inputs) {
-            inputs.push_back(&values[input.index]);
-        }
         values[index] = Buffer<T>(node.type.shape);
-        const OpInfo& info = op_info(node.op);
-        ReferenceKernel<T> kernel = nullptr;
-        if constexpr (std::is_same_v<T, float>) {
-            kernel = info.reference_f32;
-        } else {
-            kernel = info.reference_f64;
-        }
-        DOJO_CHECK(kernel != nullptr) << graph.describe(id) << " has no reference kernel";
-        kernel(node, inputs, values[index]);
+        evaluate_node(graph, id, values);
     }
     return values;
 }
 
+template void evaluate_node(const Graph&, NodeId, std::vector<Buffer<float>>&);
+template void evaluate_node(const Graph&, NodeId, std::vector<Buffer<double>>&);
 template std::vector<Buffer<float>> evaluate(const Graph&, const Bindings<float>&);
 template std::vector<Buffer<double>> evaluate(const Graph&, const Bindings<double>&);
 

@@ -24,6 +24,14 @@ using Bindings = std::map<NodeId, Buffer<T>>;
 template <typename T>
 std::vector<Buffer<T>> evaluate(const Graph& graph, const Bindings<T>& bindings);
 
+/// Computes node `id` into values[id.index] (already shaped) from the values of its inputs, with its reference
+/// kernel. Leaves are not computed (their values are bound). This is the one step both evaluate() and the runtime's
+/// executor take, so they cannot disagree.
+template <typename T>
+void evaluate_node(const Graph& graph, NodeId id, std::vector<Buffer<T>>& values);
+
+extern template void evaluate_node(const Graph&, NodeId, std::vector<Buffer<float>>&);
+extern template void evaluate_node(const Graph&, NodeId, std::vector<Buffer<double>>&);
 extern template std::vector<Buffer<float>> evaluate(const Graph&, const Bindings<float>&);
 extern template std::vector<Buffer<double>> evaluate(const Graph&, const Bindings<double>&);
 

@@ -1,4 +1,6 @@
 // MatMul: [..., m, k] x [..., k, n] -> [..., m, n] with broadcast batch dimensions.
+#include <algorithm>
+
 #include "dojo/ir/builder.h"
 #include "op_support.h"
 
@@ -49,13 +51,17 @@ void matmul_kernel(const Node&, std::span<const Buffer<T>* const> in, Buffer<T>&
         const T* pa = a.data.data() + walk.offset(0) * m * k;
         const T* pb = b.data.data() + walk.offset(1) * k * n;
         T* po = out.data.data() + batch * m * n;
+        // Loop order i-p-j: each output element still accumulates over p in increasing order from zero (the
+        // documented order), while the inner loop runs over contiguous j and vectorizes.
         for (std::int64_t i = 0; i < m; ++i) {
-            for (std::int64_t j = 0; j < n; ++j) {
-                T sum = 0;
-                for (std::int64_t p = 0; p < k; ++p) {
-                    sum += pa[i * k + p] * pb[p * n + j];
+            T* row = po + i * n;
+            std::fill(row, row + n, T(0));
+            for (std::int64_t p = 0; p < k; ++p) {
+                const T a_ip = pa[i * k + p];
+                const T* b_row = pb + p * n;
+                for (std::int64_t j = 0; j < n; ++j) {
+                    row[j] += a_ip * b_row[j];
                 }
-                po[i * n + j] = sum;
             }
         }
     }

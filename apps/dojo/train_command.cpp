@@ -1,0 +1,176 @@
+// `dojo train`: parse, load, train, print.
+#include "train_command.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "dojo/data/dataset.h"
+#include "dojo/frontend/catalog.h"
+#include "dojo/runtime/trainer.h"
+#include "dojo/util/error.h"
+
+namespace dojo::cli {
+namespace {
+
+using nlohmann::json;
+
+struct TrainCommandOptions {
+    std::string model;
+    std::string data = "fashion-mnist";
+    std::string data_dir = data::kFashionMnistDir;
+    std::string optimizer = "sgd";
+    int epochs = 1;
+    std::size_t batch = 64;
+    double lr = -1;  // < 0: the optimizer's default
+    double momentum = 0.9;
+    double weight_decay = -1;  // < 0: the optimizer's default
+    std::uint64_t seed = 0;
+    std::size_t train_limit = 0;
+    std::size_t eval_batch = 500;
+    bool json_output = false;
+};
+
+std::string duration(double seconds) {
+    const auto total = static_cast<long>(std::lround(seconds));
+    return fmt::format("{:02}:{:02}", total / 60, total % 60);
+}
+
+// A one-line progress bar on stderr: redrawn in place on a terminal, printed at quarter-epoch steps otherwise.
+class ProgressPrinter {
+public:
+    explicit ProgressPrinter(int epochs) : epochs_(epochs), tty_(::isatty(STDERR_FILENO) == 1) {}
+
+    void operator()(const runtime::Progress& p) {
+        const double fraction = static_cast<double>(p.batch) / static_cast<double>(p.batches);
+        const int quarter = static_cast<int>(fraction * 4);
+        if (!tty_ && (quarter == last_quarter_ && p.epoch == last_epoch_)) {
+            return;
+        }
+        last_quarter_ = quarter;
+        last_epoch_ = p.epoch;
+        constexpr int kWidth = 24;
+        const int filled = static_cast<int>(fraction * kWidth);
+        const std::string bar = std::string(static_cast<std::size_t>(filled), '#') +
+                                std::string(static_cast<std::size_t>(kWidth - filled), '.');
+        std::cerr << (tty_ ? "\r" : "")
+                  << fmt::format("epoch {}/{} [{}] {}/{} batches  loss {:.4f}  {:.0f} samples/s  ETA {}", p.epoch,
+                                 epochs_, bar, p.batch, p.batches, p.loss, p.samples_per_second,
+                                 duration(p.seconds_left))
+                  << (tty_ ? "\033[K" : "\n") << std::flush;
+        if (tty_ && p.batch == p.batches) {
+            std::cerr << "\n";
+        }
+    }
+
+private:
+    int epochs_;
+    bool tty_;
+    int last_quarter_ = -1;
+    int last_epoch_ = 0;
+};
+
+autodiff::OptimizerConfig optimizer_config(const TrainCommandOptions& o) {
+    if (o.optimizer == "sgd") {
+        return autodiff::SgdConfig{o.momentum, o.weight_decay < 0 ? 0.0 : o.weight_decay};
+    }
+    if (o.optimizer == "adamw") {
+        autodiff::AdamWConfig config;
+        if (o.weight_decay >= 0) {
+            config.weight_decay = o.weight_decay;
+        }
+        return config;
+    }
+    throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
+}
+
+void run_train(const TrainCommandOptions& o) {
+    if (o.data != "fashion-mnist") {
+        throw UsageError("unknown dataset '" + o.data + "'; available: fashion-mnist");
+    }
+    if (o.model.ends_with(".onnx")) {
+        throw UsageError("'" + o.model + "': ONNX import is not available yet; train a catalog model: " +
+                         frontend::catalog_help());
+    }
+    runtime::TrainOptions options;
+    options.model = o.model;
+    options.epochs = o.epochs;
+    options.batch = o.batch;
+    options.optimizer = optimizer_config(o);
+    options.learning_rate = o.lr > 0 ? o.lr : (o.optimizer == "adamw" ? 1e-3 : 0.05);
+    if (o.lr == 0 || (o.lr < 0 && o.lr != -1)) {
+        throw UsageError("--lr must be positive, got " + std::to_string(o.lr));
+    }
+    options.seed = o.seed;
+    options.train_limit = o.train_limit;
+    options.eval_batch = o.eval_batch;
+    // Validate the model spec before spending time on the data.
+    frontend::build_catalog_model(options.model, 1, ir::Shape{1, 28, 28}, 10);
+
+    const data::Dataset train = data::load_fashion_mnist(o.data_dir, data::Split::Train);
+    const data::Dataset test = data::load_fashion_mnist(o.data_dir, data::Split::Test);
+    ProgressPrinter printer(o.epochs);
+    const runtime::TrainResult result = runtime::train_classifier(options, train, test, std::ref(printer));
+
+    if (o.json_output) {
+        json epochs = json::array();
+        for (const runtime::EpochResult& e : result.epochs) {
+            epochs.push_back({{"epoch", e.epoch},
+                              {"train_loss", e.train_loss},
+                              {"test_loss", e.test_loss},
+                              {"test_accuracy", e.test_accuracy},
+                              {"train_seconds", e.train_seconds},
+                              {"samples_per_second", e.samples_per_second}});
+        }
+        std::cout << json{{"model", options.model},
+                          {"data", o.data},
+                          {"precision", "fp32"},
+                          {"optimizer", o.optimizer},
+                          {"learning_rate", options.learning_rate},
+                          {"batch", options.batch},
+                          {"seed", options.seed},
+                          {"parameters", result.parameter_count},
+                          {"epochs", epochs}}
+                         .dump(2)
+                  << "\n";
+        return;
+    }
+    std::cout << fmt::format("model {} ({} parameters), {} on {} samples, batch {}, lr {}, seed {}\n", options.model,
+                             result.parameter_count, o.optimizer, train.size(), options.batch, options.learning_rate,
+                             options.seed);
+    for (const runtime::EpochResult& e : result.epochs) {
+        std::cout << fmt::format("epoch {}  train loss {:.4f}  test loss {:.4f}  test accuracy {:.4f}  {:.1f} s  "
+                                 "{:.0f} samples/s\n",
+                                 e.epoch, e.train_loss, e.test_loss, e.test_accuracy, e.train_seconds,
+                                 e.samples_per_second);
+    }
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+    auto options = std::make_shared<TrainCommandOptions>();
+    CLI::App* train = app.add_subcommand("train", "Train a model on a dataset (FP32 for now) and report test accuracy");
+    train->add_option("model", options->model, "a catalog model: " + frontend::catalog_help())->required();
+    train->add_option("--data", options->data, "dataset: fashion-mnist (default)");
+    train->add_option("--data-dir", options->data_dir, "directory of the dataset files (default: Debian's)");
+    train->add_option("--epochs", options->epochs, "passes over the training data (default 1)");
+    train->add_option("--batch", options->batch, "samples per step (default 64); a partial last batch is dropped");
+    train->add_option("--optimizer", options->optimizer, "sgd (momentum, default) or adamw");
+    train->add_option("--lr", options->lr, "learning rate (default: 0.05 for sgd, 0.001 for adamw)");
+    train->add_option("--momentum", options->momentum, "sgd momentum (default 0.9)");
+    train->add_option("--weight-decay", options->weight_decay, "weight decay (default: 0 for sgd, 0.01 for adamw)");
+    train->add_option("--seed", options->seed, "seed of initialisation and data order (default 0)");
+    train->add_option("--train-limit", options->train_limit, "train on the first N samples only (default: all)");
+    train->add_option("--eval-batch", options->eval_batch, "samples per evaluation step (default 500)");
+    train->add_flag("--json", options->json_output, "print the results as JSON on stdout");
+    train->footer("Progress goes to stderr; results to stdout. Same options and seed give the same weights.");
+    train->callback([options] { run_train(*options); });
+}
+
+}  // namespace dojo::cli

@@ -1,0 +1,30 @@
+/** \file
+ * Deterministic mini-batches: the order of an epoch is a seeded permutation (own Fisher-Yates over SplitMix64,
+ * util/random.h, so it is the same on every platform and standard library), and batches are cut from it.
+ *
+ * Position in the data is (epoch, batch index): enough to resume a run exactly where it stopped.
+ */
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "dojo/data/dataset.h"
+
+namespace dojo::data {
+
+/// The sample order of `epoch` for a dataset of `size` samples: a permutation of 0..size-1, a pure function of
+/// (seed, epoch, size).
+std::vector<std::uint32_t> epoch_order(std::uint64_t seed, std::uint64_t epoch, std::size_t size);
+
+/// Copies batch `batch` of `order` into `samples` ([batch_size, sample...]) and one-hot `targets`
+/// ([batch_size, classes]). The last batch of an epoch may be partial; `count` samples are written and the rest
+/// of the buffers are left as they were. Returns the number of samples written.
+std::size_t fill_batch(const Dataset& dataset, std::span<const std::uint32_t> order, std::size_t batch,
+                       std::size_t batch_size, std::span<float> samples, std::span<float> targets);
+
+/// Number of batches of `batch_size` covering `size` samples (the last may be partial).
+inline std::size_t batch_count(std::size_t size, std::size_t batch_size) { return (size + batch_size - 1) / batch_size; }
+
+}  // namespace dojo::data

@@ -1,0 +1,41 @@
+/** \file
+ * The parametric model catalog: models described by a short spec ("mlp:hidden=256x128") and built with the
+ * graph builder for a given batch size, sample shape and class count. Building computes nothing; parameters carry
+ * an initialisation rule that the runtime applies when (and only if) the model is trained.
+ *
+ * Specs (this list is what `dojo train --help` shows):
+ *   mlp[:hidden=H1xH2x...]   fully connected, ReLU between layers; default hidden=256 (the 784-256-10 MLP)
+ */
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "dojo/ir/graph.h"
+
+namespace dojo::frontend {
+
+/// How a parameter's initial values are drawn.
+struct ParameterInit {
+    double uniform_bound = 0.0;  ///< U(-bound, bound); 0 gives zeros
+};
+
+/// A classifier's forward graph (the loss is the trainer's business: autodiff comes after frontend).
+struct Model {
+    std::string spec;
+    ir::Graph graph;
+    ir::NodeId input;   ///< [batch, sample...]
+    ir::NodeId logits;  ///< [batch, classes]
+    std::map<ir::NodeId, ParameterInit> init;  ///< one entry per parameter
+};
+
+/// Builds catalog model `spec` for `batch` samples of `sample_shape` with `classes` outputs. Throws UsageError
+/// for an unknown model name or a malformed option, listing what is valid.
+Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes);
+
+/// The catalog's model names and option syntax, one per line.
+std::string catalog_help();
+
+}  // namespace dojo::frontend

@@ -1,0 +1,63 @@
+/** \file
+ * Training a catalog classifier on a labelled dataset: the loop that binds batches, runs the training graph,
+ * applies the optimizer's assignments and evaluates on held-out data after every epoch.
+ *
+ * Determinism: parameters are initialised from the seed (SplitMix64 per parameter), the data order of each epoch
+ * is epoch_order(seed, epoch), and the kernels are sequential: the same options give the same weights, bit for bit.
+ * Batches: training uses whole batches only (the last partial batch of an epoch is dropped, since the graph has a
+ * static batch size); evaluation covers every test sample (a partial last batch is padded and its padding ignored).
+ */
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dojo/autodiff/training.h"
+#include "dojo/data/dataset.h"
+
+namespace dojo::runtime {
+
+struct TrainOptions {
+    std::string model = "mlp";
+    std::size_t batch = 64;
+    int epochs = 1;
+    autodiff::OptimizerConfig optimizer = autodiff::SgdConfig{};
+    double learning_rate = 0.05;
+    std::uint64_t seed = 0;
+    std::size_t eval_batch = 500;
+    std::size_t train_limit = 0;  ///< use only the first N training samples (0: all); for quick runs
+};
+
+struct EpochResult {
+    int epoch = 0;               ///< 1-based
+    double train_loss = 0;       ///< mean over the epoch's batches
+    double test_loss = 0;        ///< mean softmax cross-entropy over the test set
+    double test_accuracy = 0;    ///< fraction of test samples whose arg-max logit is the label
+    double train_seconds = 0;
+    double samples_per_second = 0;
+};
+
+struct Progress {
+    int epoch = 0;
+    std::size_t batch = 0;    ///< batches done in this epoch
+    std::size_t batches = 0;  ///< batches per epoch
+    double loss = 0;          ///< mean over the epoch so far
+    double samples_per_second = 0;
+    double seconds_left = 0;  ///< estimate for the whole run
+};
+
+struct TrainResult {
+    std::vector<EpochResult> epochs;
+    std::size_t parameter_count = 0;
+    std::size_t executor_bytes = 0;
+};
+
+/// Trains `options.model` on `train`, evaluating on `test` after each epoch; `progress` (may be empty) is called
+/// about every 100 ms. Throws UsageError for invalid options (batch 0, no epochs, learning rate <= 0, a batch larger
+/// than the data) and dojo::Error if the loss stops being finite (naming the epoch and batch).
+TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train, const data::Dataset& test,
+                             const std::function<void(const Progress&)>& progress);
+
+}  // namespace dojo::runtime

@@ -1,0 +1,39 @@
+#include "dojo/data/batches.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "dojo/util/check.h"
+#include "dojo/util/random.h"
+
+namespace dojo::data {
+
+std::vector<std::uint32_t> epoch_order(std::uint64_t seed, std::uint64_t epoch, std::size_t size) {
+    std::vector<std::uint32_t> order(size);
+    std::iota(order.begin(), order.end(), 0u);
+    SplitMix64 random(seed ^ (0xD1B54A32D192ED03ULL * (epoch + 1)));
+    for (std::size_t i = size; i > 1; --i) {
+        std::swap(order[i - 1], order[random.below(i)]);
+    }
+    return order;
+}
+
+std::size_t fill_batch(const Dataset& dataset, std::span<const std::uint32_t> order, std::size_t batch,
+                       std::size_t batch_size, std::span<float> samples, std::span<float> targets) {
+    const auto sample = static_cast<std::size_t>(dataset.sample_numel());
+    const auto classes = static_cast<std::size_t>(dataset.classes);
+    DOJO_CHECK(samples.size() >= batch_size * sample && targets.size() >= batch_size * classes)
+        << "batch buffers too small";
+    const std::size_t first = batch * batch_size;
+    const std::size_t count = first >= order.size() ? 0 : std::min(batch_size, order.size() - first);
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::size_t index = order[first + i];
+        std::copy_n(dataset.samples.begin() + static_cast<std::ptrdiff_t>(index * sample), sample,
+                    samples.begin() + static_cast<std::ptrdiff_t>(i * sample));
+        std::fill_n(targets.begin() + static_cast<std::ptrdiff_t>(i * classes), classes, 0.0f);
+        targets[i * classes + dataset.labels[index]] = 1.0f;
+    }
+    return count;
+}
+
+}  // namespace dojo::data

@@ -1,0 +1,90 @@
+#include "dojo/data/idx.h"
+
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "dojo/util/error.h"
+
+namespace dojo::data {
+namespace {
+
+struct GzCloser {
+    void operator()(gzFile_s* file) const { gzclose(file); }
+};
+using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
+
+// Reads exactly `size` bytes; false at end of file.
+bool read_exact(gzFile_s* file, void* into, std::size_t size, const std::string& path) {
+    auto* bytes = static_cast<unsigned char*>(into);
+    while (size > 0) {
+        const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(size, 1u << 30));
+        const int got = gzread(file, bytes, chunk);
+        if (got < 0) {
+            int code = 0;
+            throw IoError("cannot read " + path + ": " + gzerror(file, &code));
+        }
+        if (got == 0) {
+            return false;
+        }
+        bytes += got;
+        size -= static_cast<std::size_t>(got);
+    }
+    return true;
+}
+
+std::uint32_t big_endian(const unsigned char bytes[4]) {
+    return (std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) | (std::uint32_t{bytes[2]} << 8) |
+           std::uint32_t{bytes[3]};
+}
+
+}  // namespace
+
+IdxArray read_idx(const std::string& path) {
+    GzFile file(gzopen(path.c_str(), "rb"));  // reads plain files transparently too
+    if (!file) {
+        throw IoError("cannot open " + path + ": " + std::strerror(errno));
+    }
+    unsigned char header[4];
+    if (!read_exact(file.get(), header, 4, path)) {
+        throw IoError(path + " is empty or truncated: no IDX header");
+    }
+    if (header[0] != 0 || header[1] != 0) {
+        throw IoError(path + " is not an IDX file: its magic starts 0x" + std::to_string(header[0]) + "..., expected "
+                      "two zero bytes (is it a different format, or corrupted?)");
+    }
+    if (header[2] != 0x08) {
+        throw IoError(path + ": IDX element type 0x" + std::to_string(header[2]) +
+                      " is not supported; only unsigned bytes (0x08) are");
+    }
+    const int rank = header[3];
+    if (rank < 1 || rank > 4) {
+        throw IoError(path + ": IDX rank " + std::to_string(rank) + " is out of range 1..4");
+    }
+    IdxArray array;
+    std::int64_t count = 1;
+    for (int axis = 0; axis < rank; ++axis) {
+        unsigned char dim[4];
+        if (!read_exact(file.get(), dim, 4, path)) {
+            throw IoError(path + " is truncated in its dimensions");
+        }
+        array.dims.push_back(big_endian(dim));
+        count *= array.dims.back();
+        if (count > (std::int64_t{1} << 34)) {
+            throw IoError(path + ": dimensions describe more than 2^34 elements; the file is corrupted");
+        }
+    }
+    array.values.resize(static_cast<std::size_t>(count));
+    if (!read_exact(file.get(), array.values.data(), array.values.size(), path)) {
+        throw IoError(path + " is truncated: its header promises " + std::to_string(count) + " elements");
+    }
+    unsigned char extra = 0;
+    if (read_exact(file.get(), &extra, 1, path)) {
+        throw IoError(path + " has bytes after its " + std::to_string(count) + " elements; the file is corrupted");
+    }
+    return array;
+}
+
+}  // namespace dojo::data

@@ -1,0 +1,179 @@
+#include "dojo/runtime/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "dojo/autodiff/loss.h"
+#include "dojo/data/batches.h"
+#include "dojo/frontend/catalog.h"
+#include "dojo/runtime/executor.h"
+#include "dojo/util/check.h"
+#include "dojo/util/error.h"
+#include "dojo/util/random.h"
+
+namespace dojo::runtime {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using ir::NodeId;
+
+void validate(const TrainOptions& o, std::size_t train_size) {
+    if (o.batch == 0 || o.eval_batch == 0) {
+        throw UsageError("batch size must be at least 1");
+    }
+    if (o.epochs < 1) {
+        throw UsageError("epochs must be at least 1, got " + std::to_string(o.epochs));
+    }
+    if (!(o.learning_rate > 0) || std::isinf(o.learning_rate)) {
+        throw UsageError("learning rate must be a positive number, got " + std::to_string(o.learning_rate));
+    }
+    if (o.batch > train_size) {
+        throw UsageError("batch size " + std::to_string(o.batch) + " is larger than the " +
+                         std::to_string(train_size) + " training samples");
+    }
+}
+
+// Every parameter ~ U(-bound, bound) from its own stream: seed and parameter position decide it.
+void initialise(Executor& executor, const ir::Graph& graph, const frontend::Model& model, std::uint64_t seed) {
+    const std::vector<NodeId>& parameters = graph.parameters();
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+        const double bound = model.init.at(parameters[i]).uniform_bound;
+        SplitMix64 random(seed * 0x2545F4914F6CDD1DULL + i + 1);
+        for (float& v : executor.value(parameters[i]).data) {
+            v = static_cast<float>((2 * random.unit() - 1) * bound);
+        }
+    }
+}
+
+struct Evaluation {
+    double loss = 0;
+    double accuracy = 0;
+};
+
+Evaluation evaluate(Executor& executor, const frontend::Model& model, const data::Dataset& test, std::size_t batch) {
+    std::vector<std::uint32_t> order(test.size());
+    for (std::uint32_t i = 0; i < order.size(); ++i) {
+        order[i] = i;
+    }
+    std::vector<float> targets(batch * static_cast<std::size_t>(test.classes));
+    double loss = 0;
+    std::size_t correct = 0;
+    const auto classes = static_cast<std::size_t>(test.classes);
+    for (std::size_t b = 0; b < data::batch_count(test.size(), batch); ++b) {
+        const std::size_t count =
+            data::fill_batch(test, order, b, batch, executor.value(model.input).data, targets);
+        executor.run();
+        const std::vector<float>& logits = executor.value(model.logits).data;
+        for (std::size_t i = 0; i < count; ++i) {
+            const float* row = logits.data() + i * classes;
+            const std::size_t label = test.labels[order[b * batch + i]];
+            std::size_t best = 0;
+            double max = row[0];
+            for (std::size_t c = 1; c < classes; ++c) {
+                if (row[c] > row[best]) {
+                    best = c;
+                }
+                max = std::max(max, static_cast<double>(row[c]));
+            }
+            double sum = 0;
+            for (std::size_t c = 0; c < classes; ++c) {
+                sum += std::exp(row[c] - max);
+            }
+            loss += max + std::log(sum) - row[label];
+            correct += best == label;
+        }
+    }
+    return {loss / static_cast<double>(test.size()), static_cast<double>(correct) / static_cast<double>(test.size())};
+}
+
+}  // namespace
+
+TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train_full, const data::Dataset& test,
+                             const std::function<void(const Progress&)>& progress) {
+    data::Dataset limited;
+    const data::Dataset* train = &train_full;
+    if (options.train_limit > 0 && options.train_limit < train_full.size()) {
+        limited = train_full;
+        limited.labels.resize(options.train_limit);
+        limited.samples.resize(options.train_limit * static_cast<std::size_t>(train_full.sample_numel()));
+        train = &limited;
+    }
+    validate(options, train->size());
+    const auto batch = static_cast<std::int64_t>(options.batch);
+
+    // The training graph: catalog forward + loss + backward + optimizer.
+    frontend::Model model = frontend::build_catalog_model(options.model, batch, train->sample_shape, train->classes);
+    const NodeId target = model.graph.add_input("target", {ir::DType::F32, ir::Shape{batch, train->classes}});
+    const NodeId loss = autodiff::softmax_cross_entropy(model.graph, model.logits, target);
+    const autodiff::TrainingGraph step = autodiff::build_training_graph(model.graph, loss, options.optimizer);
+    Executor executor(step.graph);
+    initialise(executor, step.graph, model, options.seed);
+
+    // The evaluation graph: the same model at the evaluation batch size, sharing parameter order.
+    const frontend::Model eval_model = frontend::build_catalog_model(
+        options.model, static_cast<std::int64_t>(options.eval_batch), test.sample_shape, test.classes);
+    Executor eval_executor(eval_model.graph);
+    const std::vector<NodeId>& train_params = step.graph.parameters();
+    const std::vector<NodeId>& eval_params = eval_model.graph.parameters();
+    DOJO_CHECK(train_params.size() == eval_params.size()) << "train and eval graphs of " << options.model;
+
+    TrainResult result;
+    for (const NodeId p : train_params) {
+        result.parameter_count += static_cast<std::size_t>(step.graph.type(p).shape.numel());
+    }
+    result.executor_bytes = executor.bytes() + eval_executor.bytes();
+
+    const std::size_t batches = train->size() / options.batch;
+    const auto run_start = Clock::now();
+    auto last_report = run_start;
+    std::int64_t global_step = 0;
+    for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+        const std::vector<std::uint32_t> order =
+            data::epoch_order(options.seed, static_cast<std::uint64_t>(epoch - 1), train->size());
+        const auto epoch_start = Clock::now();
+        double loss_sum = 0;
+        for (std::size_t b = 0; b < batches; ++b) {
+            data::fill_batch(*train, order, b, options.batch, executor.value(model.input).data,
+                             executor.value(target).data);
+            ++global_step;
+            executor.value(step.learning_rate).data[0] = static_cast<float>(options.learning_rate);
+            if (const auto* adam = std::get_if<autodiff::AdamWConfig>(&options.optimizer)) {
+                executor.value(step.bias_correction1).data[0] =
+                    static_cast<float>(autodiff::bias_correction(adam->beta1, global_step));
+                executor.value(step.bias_correction2).data[0] =
+                    static_cast<float>(autodiff::bias_correction(adam->beta2, global_step));
+            }
+            executor.run();
+            const float batch_loss = executor.value(loss).data[0];
+            if (!std::isfinite(batch_loss)) {
+                throw Error("training diverged: the loss became " + std::to_string(batch_loss) + " at epoch " +
+                            std::to_string(epoch) + ", batch " + std::to_string(b + 1) +
+                            "; lower the learning rate (--lr) or change the optimizer");
+            }
+            executor.apply(step.updates);
+            loss_sum += batch_loss;
+            const auto now = Clock::now();
+            if (progress && (now - last_report > std::chrono::milliseconds(100) || b + 1 == batches)) {
+                last_report = now;
+                const double elapsed = std::chrono::duration<double>(now - run_start).count();
+                const double done = static_cast<double>((epoch - 1) * batches + b + 1);
+                const double total = static_cast<double>(options.epochs * batches);
+                const double epoch_elapsed = std::chrono::duration<double>(now - epoch_start).count();
+                progress(Progress{epoch, b + 1, batches, loss_sum / static_cast<double>(b + 1),
+                                  static_cast<double>((b + 1) * options.batch) / epoch_elapsed,
+                                  elapsed / done * (total - done)});
+            }
+        }
+        const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+        for (std::size_t i = 0; i < train_params.size(); ++i) {
+            eval_executor.value(eval_params[i]).data = executor.value(train_params[i]).data;
+        }
+        const Evaluation eval = evaluate(eval_executor, eval_model, test, options.eval_batch);
+        result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), eval.loss, eval.accuracy,
+                                            seconds, static_cast<double>(batches * options.batch) / seconds});
+    }
+    return result;
+}
+
+}  // namespace dojo::runtime

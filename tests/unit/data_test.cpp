@@ -1,0 +1,125 @@
+// IDX reading (valid, gzip and plain, and every kind of bad file), the Fashion-MNIST loader, and batching.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "dojo/data/batches.h"
+#include "dojo/data/dataset.h"
+#include "dojo/data/idx.h"
+#include "dojo/util/error.h"
+
+namespace dojo::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+class IdxFiles : public ::testing::Test {
+protected:
+    fs::path dir_ = fs::temp_directory_path() / ("dojo-idx-test-" + std::to_string(::getpid()));
+    void SetUp() override { fs::create_directories(dir_); }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    std::string write_plain(const std::string& name, const std::vector<unsigned char>& bytes) {
+        const std::string path = (dir_ / name).string();
+        std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                    static_cast<std::streamsize>(bytes.size()));
+        return path;
+    }
+    std::string write_gz(const std::string& name, const std::vector<unsigned char>& bytes) {
+        const std::string path = (dir_ / name).string();
+        gzFile file = gzopen(path.c_str(), "wb");
+        gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size()));
+        gzclose(file);
+        return path;
+    }
+};
+
+// An IDX file of 2 x 3 unsigned bytes 0..5.
+std::vector<unsigned char> small_idx() { return {0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 0, 1, 2, 3, 4, 5}; }
+
+void expect_io_error(const std::string& path, const std::string& needle) {
+    try {
+        read_idx(path);
+        FAIL() << "expected IoError: " << needle;
+    } catch (const IoError& error) {
+        EXPECT_NE(std::string(error.what()).find(needle), std::string::npos) << error.what();
+    }
+}
+
+TEST_F(IdxFiles, ReadsGzipAndPlain) {
+    for (const std::string& path : {write_gz("a.gz", small_idx()), write_plain("a.idx", small_idx())}) {
+        const IdxArray array = read_idx(path);
+        EXPECT_EQ(array.dims, (std::vector<std::int64_t>{2, 3}));
+        EXPECT_EQ(array.values, (std::vector<std::uint8_t>{0, 1, 2, 3, 4, 5}));
+    }
+}
+
+TEST_F(IdxFiles, NamesEveryKindOfBadFile) {
+    expect_io_error((dir_ / "missing.gz").string(), "cannot open");
+    expect_io_error(write_plain("empty", {}), "empty or truncated");
+    expect_io_error(write_plain("magic", {0x89, 'P', 'N', 'G', 0, 0}), "is not an IDX file");
+    expect_io_error(write_plain("type", {0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0}), "element type");
+    std::vector<unsigned char> truncated = small_idx();
+    truncated.pop_back();
+    expect_io_error(write_gz("short.gz", truncated), "truncated");
+    std::vector<unsigned char> extra = small_idx();
+    extra.push_back(9);
+    expect_io_error(write_plain("extra", extra), "bytes after");
+}
+
+TEST(FashionMnist, LoadsBothSplitsFromDebiansPackage) {
+    const Dataset test = load_fashion_mnist(kFashionMnistDir, Split::Test);
+    EXPECT_EQ(test.size(), 10000u);
+    EXPECT_EQ(test.sample_shape, (ir::Shape{1, 28, 28}));
+    EXPECT_EQ(test.samples.size(), 10000u * 784u);
+    std::set<int> classes(test.labels.begin(), test.labels.end());
+    EXPECT_EQ(classes.size(), 10u);
+    // Normalised: pixel 0 maps to -0.2860 / 0.3530.
+    EXPECT_NEAR(*std::min_element(test.samples.begin(), test.samples.end()), -0.2860f / 0.3530f, 1e-6);
+}
+
+TEST(FashionMnist, MissingDirectorySaysHowToGetTheData) {
+    try {
+        load_fashion_mnist("/nonexistent/dir", Split::Train);
+        FAIL();
+    } catch (const IoError& error) {
+        EXPECT_NE(std::string(error.what()).find("apt-get install dataset-fashion-mnist"), std::string::npos);
+    }
+}
+
+TEST(Batches, EpochOrderIsASeededPermutation) {
+    const std::vector<std::uint32_t> a = epoch_order(1, 0, 1000);
+    EXPECT_EQ(a, epoch_order(1, 0, 1000));
+    EXPECT_NE(a, epoch_order(1, 1, 1000));
+    EXPECT_NE(a, epoch_order(2, 0, 1000));
+    std::vector<std::uint32_t> sorted = a;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::uint32_t i = 0; i < sorted.size(); ++i) {
+        ASSERT_EQ(sorted[i], i);
+    }
+    // Pinned: the order must not change with the platform or the standard library (a resumed run relies on it).
+    EXPECT_EQ(epoch_order(42, 3, 8), (std::vector<std::uint32_t>{6, 2, 1, 5, 0, 7, 3, 4}));
+}
+
+TEST(Batches, FillBatchCopiesSamplesAndOneHotTargets) {
+    Dataset d;
+    d.sample_shape = ir::Shape{2};
+    d.classes = 3;
+    d.samples = {0, 1, 10, 11, 20, 21};
+    d.labels = {2, 0, 1};
+    const std::vector<std::uint32_t> order = {2, 0, 1};
+    std::vector<float> x(4, -1.0f);
+    std::vector<float> t(6, -1.0f);
+    EXPECT_EQ(fill_batch(d, order, 0, 2, x, t), 2u);
+    EXPECT_EQ(x, (std::vector<float>{20, 21, 0, 1}));
+    EXPECT_EQ(t, (std::vector<float>{0, 1, 0, 0, 0, 1}));
+    EXPECT_EQ(fill_batch(d, order, 1, 2, x, t), 1u);  // partial last batch
+    EXPECT_EQ(x[0], 10);
+    EXPECT_EQ(batch_count(3, 2), 2u);
+}
+
+}  // namespace
+}  // namespace dojo::data

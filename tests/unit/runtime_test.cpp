@@ -1,0 +1,133 @@
+// The executor against the reference interpreter, the catalog, and the training loop's determinism and errors.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "dojo/autodiff/loss.h"
+#include "dojo/autodiff/training.h"
+#include "dojo/frontend/catalog.h"
+#include "dojo/ir/interpreter.h"
+#include "dojo/runtime/executor.h"
+#include "dojo/runtime/trainer.h"
+#include "dojo/util/error.h"
+
+namespace dojo::runtime {
+namespace {
+
+using ir::NodeId;
+
+TEST(Catalog, MlpSpecsBuildTheRequestedLayers) {
+    const frontend::Model m = frontend::build_catalog_model("mlp", 8, ir::Shape{1, 28, 28}, 10);
+    EXPECT_EQ(m.graph.type(m.logits).shape, (ir::Shape{8, 10}));
+    EXPECT_EQ(m.graph.parameters().size(), 4u);  // 784x256, 256, 256x10, 10
+    EXPECT_EQ(m.graph.type(m.graph.parameters()[0]).shape, (ir::Shape{784, 256}));
+    const frontend::Model deep = frontend::build_catalog_model("mlp:hidden=32x16", 2, ir::Shape{5}, 3);
+    EXPECT_EQ(deep.graph.parameters().size(), 6u);
+    EXPECT_EQ(deep.init.size(), 6u);
+    EXPECT_DOUBLE_EQ(deep.init.at(deep.graph.parameters()[0]).uniform_bound, 1 / std::sqrt(5.0));
+    EXPECT_THROW(frontend::build_catalog_model("resnet9", 1, ir::Shape{4}, 2), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("mlp:hidden=0", 1, ir::Shape{4}, 2), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("mlp:depth=3", 1, ir::Shape{4}, 2), UsageError);
+}
+
+TEST(Executor, MatchesTheReferenceInterpreterStepAfterStep) {
+    frontend::Model m = frontend::build_catalog_model("mlp:hidden=7", 4, ir::Shape{6}, 3);
+    const NodeId target = m.graph.add_input("target", {ir::DType::F32, ir::Shape{4, 3}});
+    const NodeId loss = autodiff::softmax_cross_entropy(m.graph, m.logits, target);
+    const autodiff::TrainingGraph t = autodiff::build_training_graph(m.graph, loss, autodiff::AdamWConfig{});
+    Executor executor(t.graph);
+    ir::Bindings<float> bindings;
+    std::mt19937 rng(1);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (const std::vector<NodeId>* leaves : {&t.graph.inputs(), &t.graph.parameters(), &t.graph.states()}) {
+        for (const NodeId id : *leaves) {
+            ir::Buffer<float> b(t.graph.type(id).shape);
+            for (float& v : b.data) {
+                v = leaves == &t.graph.states() ? 0.0f : normal(rng);
+            }
+            if (id == t.bias_correction1 || id == t.bias_correction2 || id == t.learning_rate) {
+                b.data[0] = 0.5f;
+            }
+            bindings[id] = b;
+            executor.value(id) = b;
+        }
+    }
+    for (int step = 0; step < 3; ++step) {
+        executor.run();
+        const auto reference = ir::evaluate(t.graph, bindings);
+        for (std::uint32_t i = 0; i < t.graph.size(); ++i) {
+            ASSERT_EQ(executor.value(NodeId{i}).data, reference[i].data) << t.graph.describe(NodeId{i});
+        }
+        executor.apply(t.updates);
+        for (const autodiff::Assignment& a : t.updates) {
+            bindings[a.target] = reference[a.value.index];
+        }
+    }
+}
+
+data::Dataset tiny_dataset(std::size_t n, std::uint32_t seed) {
+    // Two Gaussian blobs in 4 dimensions, label = blob.
+    data::Dataset d;
+    d.sample_shape = ir::Shape{4};
+    d.classes = 2;
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> noise(0.0f, 0.5f);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint8_t label = static_cast<std::uint8_t>(i % 2);
+        for (int k = 0; k < 4; ++k) {
+            d.samples.push_back((label ? 1.0f : -1.0f) + noise(rng));
+        }
+        d.labels.push_back(label);
+    }
+    return d;
+}
+
+TEST(Trainer, LearnsAndIsDeterministic) {
+    const data::Dataset train = tiny_dataset(512, 1);
+    const data::Dataset test = tiny_dataset(200, 2);
+    TrainOptions options;
+    options.model = "mlp:hidden=8";
+    options.batch = 16;
+    options.epochs = 3;
+    options.learning_rate = 0.1;
+    options.seed = 3;
+    options.eval_batch = 64;  // 200 = 3 full batches + a partial one
+    int reports = 0;
+    const TrainResult a = train_classifier(options, train, test, [&](const Progress&) { ++reports; });
+    const TrainResult b = train_classifier(options, train, test, {});
+    ASSERT_EQ(a.epochs.size(), 3u);
+    EXPECT_GT(reports, 0);
+    EXPECT_GT(a.epochs.back().test_accuracy, 0.95);
+    EXPECT_LT(a.epochs.back().train_loss, a.epochs.front().train_loss);
+    for (std::size_t e = 0; e < 3; ++e) {
+        EXPECT_EQ(a.epochs[e].train_loss, b.epochs[e].train_loss);
+        EXPECT_EQ(a.epochs[e].test_accuracy, b.epochs[e].test_accuracy);
+    }
+    options.seed = 4;
+    EXPECT_NE(train_classifier(options, train, test, {}).epochs[0].train_loss, a.epochs[0].train_loss);
+}
+
+TEST(Trainer, RejectsBadOptionsAndStopsOnDivergence) {
+    const data::Dataset train = tiny_dataset(64, 1);
+    TrainOptions options;
+    options.model = "mlp:hidden=4";
+    options.batch = 0;
+    EXPECT_THROW(train_classifier(options, train, train, {}), UsageError);
+    options.batch = 128;
+    EXPECT_THROW(train_classifier(options, train, train, {}), UsageError);
+    options.batch = 8;
+    options.learning_rate = -1;
+    EXPECT_THROW(train_classifier(options, train, train, {}), UsageError);
+    options.learning_rate = 1e30;  // explodes
+    try {
+        train_classifier(options, train, train, {});
+        FAIL() << "expected divergence to stop the run";
+    } catch (const UsageError&) {
+        FAIL() << "divergence is not a usage error";
+    } catch (const Error& error) {
+        EXPECT_NE(std::string(error.what()).find("training diverged"), std::string::npos) << error.what();
+    }
+}
+
+}  // namespace
+}  // namespace dojo::runtime
