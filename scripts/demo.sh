@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job, for now: Dojo's configurable floating point through the `dojo` CLI.
+# The main job, for now: Dojo's configurable floating point through the `dojo` CLI, then real training.
 # Usage: scripts/demo.sh [path/to/dojo]   (make demo passes the freshly built binary)
 set -euo pipefail
 dojo=${1:-build/apps/dojo/dojo}
@@ -42,4 +42,8 @@ section "Per-tensor scaling: the bias that fits a gradient tensor whose max |g| 
         "dojo numerics bias --format cfp8_152 --max-abs 0.0213 --headroom 1"
 "$dojo" numerics bias --format cfp8_152 --max-abs 0.0213 --headroom 1
 
-printf '\nMore: dojo numerics --help; dojo numerics table --format cfp8_152 --bias 15 --json\n'
+section "Training for real: the 784-256-10 MLP on Fashion-MNIST, one epoch (FP32, SGD with momentum)" \
+        "dojo train mlp --data fashion-mnist --epochs 1 --batch 64 --lr 0.05 --seed 0"
+"$dojo" train mlp --data fashion-mnist --epochs 1 --batch 64 --lr 0.05 --seed 0
+
+printf '\nMore: dojo numerics --help; dojo train --help; dojo numerics table --format cfp8_152 --bias 15 --json\n'
