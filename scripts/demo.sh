@@ -42,8 +42,8 @@ section "Per-tensor scaling: the bias that fits a gradient tensor whose max |g| 
         "dojo numerics bias --format cfp8_152 --max-abs 0.0213 --headroom 1"
 "$dojo" numerics bias --format cfp8_152 --max-abs 0.0213 --headroom 1
 
-section "Training for real: the 784-256-10 MLP on Fashion-MNIST, one epoch (FP32, SGD with momentum)" \
-        "dojo train mlp --data fashion-mnist --epochs 1 --batch 64 --lr 0.05 --seed 0"
-"$dojo" train mlp --data fashion-mnist --epochs 1 --batch 64 --lr 0.05 --seed 0
+section "Training for real with Dojo's CFloat8: the 784-256-10 MLP on Fashion-MNIST, one epoch" \
+        "dojo train mlp --data fashion-mnist --epochs 1 --batch 64 --lr 0.05 --seed 0 --precision cfp8"
+"$dojo" train mlp --data fashion-mnist --epochs 1 --batch 64 --lr 0.05 --seed 0 --precision cfp8
 
 printf '\nMore: dojo numerics --help; dojo train --help; dojo numerics table --format cfp8_152 --bias 15 --json\n'

@@ -25,6 +25,7 @@ struct TrainCommandOptions {
     std::string data = "fashion-mnist";
     std::string data_dir = data::kFashionMnistDir;
     std::string optimizer = "sgd";
+    std::string precision = "fp32";
     int epochs = 1;
     std::size_t batch = 64;
     double lr = -1;  // < 0: the optimizer's default
@@ -99,6 +100,7 @@ void run_train(const TrainCommandOptions& o) {
     }
     runtime::TrainOptions options;
     options.model = o.model;
+    options.precision = compiler::parse_precision(o.precision);
     options.epochs = o.epochs;
     options.batch = o.batch;
     options.optimizer = optimizer_config(o);
@@ -129,7 +131,7 @@ void run_train(const TrainCommandOptions& o) {
         }
         std::cout << json{{"model", options.model},
                           {"data", o.data},
-                          {"precision", "fp32"},
+                          {"precision", o.precision},
                           {"optimizer", o.optimizer},
                           {"learning_rate", options.learning_rate},
                           {"batch", options.batch},
@@ -140,9 +142,9 @@ void run_train(const TrainCommandOptions& o) {
                   << "\n";
         return;
     }
-    std::cout << fmt::format("model {} ({} parameters), {} on {} samples, batch {}, lr {}, seed {}\n", options.model,
-                             result.parameter_count, o.optimizer, train.size(), options.batch, options.learning_rate,
-                             options.seed);
+    std::cout << fmt::format("model {} ({} parameters), {}, {} on {} samples, batch {}, lr {}, seed {}\n",
+                             options.model, result.parameter_count, o.precision, o.optimizer, train.size(),
+                             options.batch, options.learning_rate, options.seed);
     for (const runtime::EpochResult& e : result.epochs) {
         std::cout << fmt::format("epoch {}  train loss {:.4f}  test loss {:.4f}  test accuracy {:.4f}  {:.1f} s  "
                                  "{:.0f} samples/s\n",
@@ -155,10 +157,14 @@ void run_train(const TrainCommandOptions& o) {
 
 void add_train_command(CLI::App& app) {
     auto options = std::make_shared<TrainCommandOptions>();
-    CLI::App* train = app.add_subcommand("train", "Train a model on a dataset (FP32 for now) and report test accuracy");
+    CLI::App* train = app.add_subcommand("train", "Train a model on a dataset with Dojo's numerics; report test accuracy");
     train->add_option("model", options->model, "a catalog model: " + frontend::catalog_help())->required();
     train->add_option("--data", options->data, "dataset: fashion-mnist (default)");
     train->add_option("--data-dir", options->data_dir, "directory of the dataset files (default: Debian's)");
+    train->add_option("--precision", options->precision,
+                      "fp32 (default); bf16: matmul operands and gradients in BF16; cfp8: operands in cfp8_143 "
+                      "(nearest), gradients in cfp8_152 (stochastic), per-tensor bias from max-abs. FP32 "
+                      "accumulation, master weights and optimizer state in every case");
     train->add_option("--epochs", options->epochs, "passes over the training data (default 1)");
     train->add_option("--batch", options->batch, "samples per step (default 64); a partial last batch is dropped");
     train->add_option("--optimizer", options->optimizer, "sgd (momentum, default) or adamw");

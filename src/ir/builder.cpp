@@ -56,6 +56,14 @@ NodeId log_softmax(Graph& g, NodeId x, int axis, std::string name) {
     return g.add(OpKind::LogSoftmax, AxisAttrs{axis}, {x}, std::move(name));
 }
 
+NodeId round_to(Graph& g, NodeId x, NodeId step, RoundAttrs attrs, std::string name) {
+    return g.add(OpKind::RoundTo, attrs, {x, step}, std::move(name));
+}
+
+NodeId round_grad(Graph& g, NodeId x, NodeId step, RoundAttrs attrs, std::string name) {
+    return g.add(OpKind::RoundGrad, attrs, {x, step}, std::move(name));
+}
+
 NodeId transpose_last_two(Graph& g, NodeId x) {
     const int rank = g.type(x).shape.rank();
     std::vector<int> perm(static_cast<std::size_t>(rank));

@@ -431,6 +431,44 @@ ConversionFlags transcode(std::span<const std::uint16_t> in, const FormatSpec& f
     return transcode_span(in, from, out, to, options);
 }
 
+ConversionFlags round_to_format(std::span<const float> in, std::span<float> out, const FormatSpec& spec,
+                                const ConvertOptions& options) {
+    require_same_size(in.size(), out.size());
+    if (spec.kind == FormatKind::Fp32) {
+        std::copy(in.begin(), in.end(), out.begin());
+        return {};
+    }
+    // Chunks of a multiple of the Philox group, so each chunk starts a group and draws the same words a single
+    // encode of the whole span would.
+    constexpr std::size_t kChunk = 4096;
+    const int threads = thread_count(options, in.size());
+    const std::uint32_t bits = parallel_chunks(in.size(), options.first_index, threads,
+                                               [&](std::size_t begin, std::size_t end) {
+        ConvertOptions single = options;
+        single.threads = 1;
+        ConversionFlags flags;
+        for (std::size_t at = begin; at < end; at += kChunk) {
+            const std::size_t count = std::min(kChunk, end - at);
+            single.first_index = options.first_index + at;
+            const std::span<const float> part = in.subspan(at, count);
+            const std::span<float> values = out.subspan(at, count);
+            if (spec.info().width_bits == 8) {
+                std::uint8_t codes[kChunk];
+                const std::span<std::uint8_t> c(codes, count);
+                flags |= encode_span<float, std::uint8_t>(part, c, spec, single, false);
+                flags |= decode_span<std::uint8_t>(c, values, spec, single);
+            } else {
+                std::uint16_t codes[kChunk];
+                const std::span<std::uint16_t> c(codes, count);
+                flags |= encode_span<float, std::uint16_t>(part, c, spec, single, false);
+                flags |= decode_span<std::uint16_t>(c, values, spec, single);
+            }
+        }
+        return static_cast<std::uint32_t>(flags.bits());
+    });
+    return ConversionFlags(static_cast<std::uint8_t>(bits));
+}
+
 EncodedValue encode_one(float value, const FormatSpec& to, const ConvertOptions& options) {
     ConvertOptions single = options;
     single.threads = 1;

@@ -1,6 +1,7 @@
 #include "dojo/runtime/trainer.h"
 
 #include <chrono>
+#include <map>
 #include <cmath>
 #include <string>
 
@@ -44,6 +45,21 @@ void initialise(Executor& executor, const ir::Graph& graph, const frontend::Mode
             v = static_cast<float>((2 * random.unit() - 1) * bound);
         }
     }
+}
+
+// Runs the precision policy over the model's forward graph and maps its ids; returns the rounding-step input
+// (invalid for fp32).
+NodeId apply_policy(frontend::Model& model, const compiler::PrecisionPolicy& policy) {
+    compiler::PolicyResult rewritten = compiler::apply_precision_policy(model.graph, policy);
+    model.input = rewritten.remap[model.input.index];
+    model.logits = rewritten.remap[model.logits.index];
+    std::map<NodeId, frontend::ParameterInit> init;
+    for (const auto& [id, rule] : model.init) {
+        init[rewritten.remap[id.index]] = rule;
+    }
+    model.init = std::move(init);
+    model.graph = std::move(rewritten.graph);
+    return rewritten.step;
 }
 
 struct Evaluation {
@@ -102,8 +118,10 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     validate(options, train->size());
     const auto batch = static_cast<std::int64_t>(options.batch);
 
-    // The training graph: catalog forward + loss + backward + optimizer.
+    // The training graph: catalog forward, precision policy, loss, backward, optimizer.
+    const compiler::PrecisionPolicy policy = compiler::make_policy(options.precision, options.seed);
     frontend::Model model = frontend::build_catalog_model(options.model, batch, train->sample_shape, train->classes);
+    const NodeId rounding_step = apply_policy(model, policy);
     const NodeId target = model.graph.add_input("target", {ir::DType::F32, ir::Shape{batch, train->classes}});
     const NodeId loss = autodiff::softmax_cross_entropy(model.graph, model.logits, target);
     const autodiff::TrainingGraph step = autodiff::build_training_graph(model.graph, loss, options.optimizer);
@@ -111,8 +129,9 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     initialise(executor, step.graph, model, options.seed);
 
     // The evaluation graph: the same model at the evaluation batch size, sharing parameter order.
-    const frontend::Model eval_model = frontend::build_catalog_model(
+    frontend::Model eval_model = frontend::build_catalog_model(
         options.model, static_cast<std::int64_t>(options.eval_batch), test.sample_shape, test.classes);
+    apply_policy(eval_model, policy);  // the same forward numerics; its step input stays 0
     Executor eval_executor(eval_model.graph);
     const std::vector<NodeId>& train_params = step.graph.parameters();
     const std::vector<NodeId>& eval_params = eval_model.graph.parameters();
@@ -138,6 +157,9 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
                              executor.value(target).data);
             ++global_step;
             executor.value(step.learning_rate).data[0] = static_cast<float>(options.learning_rate);
+            if (rounding_step.valid()) {
+                executor.value(rounding_step).data[0] = static_cast<float>(global_step);
+            }
             if (const auto* adam = std::get_if<autodiff::AdamWConfig>(&options.optimizer)) {
                 executor.value(step.bias_correction1).data[0] =
                     static_cast<float>(autodiff::bias_correction(adam->beta1, global_step));

@@ -17,6 +17,8 @@
 #include "dojo/ir/builder.h"
 #include "dojo/ir/interpreter.h"
 #include "dojo/ir/verify.h"
+#include "dojo/numerics/convert.h"
+#include "dojo/util/error.h"
 
 namespace dojo::ir {
 namespace {
@@ -28,6 +30,7 @@ struct OpCase {
     double low = -2.0;  // inputs are drawn uniformly from [low, high], avoiding |x| < min_magnitude
     double high = 2.0;
     double min_magnitude = 0.0;
+    bool finite_differences = true;  // false for straight-through ops (their rule is not the true derivative)
 };
 
 TensorType f32(Shape shape) { return TensorType{DType::F32, std::move(shape)}; }
@@ -72,6 +75,12 @@ std::vector<OpCase> op_cases() {
         {"BroadcastTo", {Shape{3, 1}}, [](Graph& g, Ids x) { return broadcast_to(g, x[0], Shape{2, 3, 4}); }},
         {"LogSoftmax last", {Shape{3, 5}}, [](Graph& g, Ids x) { return log_softmax(g, x[0], -1); }},
         {"LogSoftmax middle", {Shape{2, 4, 3}}, [](Graph& g, Ids x) { return log_softmax(g, x[0], 1); }},
+        {"RoundTo cfp8", {Shape{3, 4}, Shape{}},
+         [](Graph& g, Ids x) { return round_to(g, x[0], x[1], RoundAttrs{numerics::FormatKind::Cfp8_143}); }, -2, 2,
+         0, false},
+        {"RoundGrad bf16", {Shape{3, 4}, Shape{}},
+         [](Graph& g, Ids x) { return round_grad(g, x[0], x[1], RoundAttrs{numerics::FormatKind::Bf16}); }, -2, 2, 0,
+         false},
     };
 }
 
@@ -140,8 +149,8 @@ TEST(IrOps, ForwardFloatMatchesDoubleAndGradientsMatchFiniteDifferences) {
         }
 
         const OpInfo& info = op_info(g.node(y).op);
-        if (info.gradient == nullptr) {
-            continue;  // piecewise constant (Step): no gradient rule, zero gradient
+        if (info.gradient == nullptr || !c.finite_differences) {
+            continue;  // Step: zero gradient; RoundTo/RoundGrad: straight-through, tested in IrRounding below
         }
         const NodeId cotangent = g.add_input("g", g.type(y));
         const std::vector<NodeId> grads = info.gradient(g, y, cotangent);
@@ -248,6 +257,105 @@ TEST(IrOps, NaNPropagatesThroughReluAndMaximum) {
     EXPECT_TRUE(std::isnan(run(g, r, bind).data[0]));
     EXPECT_EQ(run(g, r, bind).data[1], 0.0);
     EXPECT_TRUE(std::isnan(run(g, m, bind).data[0]));
+}
+
+// ---- the rounding ops --------------------------------------------------------------------------------------
+
+struct RoundingGraph {
+    Graph g;
+    NodeId x;
+    NodeId step;
+    RoundingGraph() {
+        x = g.add_input("x", f32(Shape{64}));
+        step = g.add_input("step", f32(Shape{}));
+    }
+    Bindings<float> bind(const std::vector<float>& values, float step_value) const {
+        return {{x, Buffer<float>(Shape{64}, values)}, {step, Buffer<float>(Shape{}, {step_value})}};
+    }
+};
+
+std::vector<float> spread_values() {
+    std::vector<float> v(64);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        v[i] = std::sin(static_cast<float>(i) * 0.7f) * 0.37f;
+    }
+    return v;
+}
+
+TEST(IrRounding, RoundToUsesThePerTensorBiasFromMaxAbs) {
+    RoundingGraph r;
+    const NodeId y = round_to(r.g, r.x, r.step, RoundAttrs{numerics::FormatKind::Cfp8_143});
+    const std::vector<float> in = spread_values();
+    const std::vector<float> out = evaluate(r.g, r.bind(in, 0))[y.index].data;
+    // Independently: the largest bias whose max, 1.875 * 2^(15 - bias), still covers max |x|.
+    float max_abs = 0;
+    for (const float v : in) {
+        max_abs = std::max(max_abs, std::fabs(v));
+    }
+    int bias = 0;
+    for (int b = 0; b <= numerics::kMaxBias; ++b) {
+        if (1.875 * std::ldexp(1.0, 15 - b) >= max_abs) {
+            bias = b;
+        }
+    }
+    const numerics::FormatSpec spec = numerics::make_format(numerics::FormatKind::Cfp8_143, bias);
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        EXPECT_EQ(out[i], numerics::decode_one(numerics::encode_one(in[i], spec).code, spec)) << i;
+    }
+    EXPECT_NE(out, in);  // something was rounded
+}
+
+TEST(IrRounding, StochasticRoundingDependsOnTheStepAndTheTensor) {
+    RoundingGraph r;
+    RoundAttrs attrs{numerics::FormatKind::Cfp8_152, numerics::Rounding::Stochastic};
+    const NodeId a = round_to(r.g, r.x, r.step, attrs);
+    attrs.tensor_id = 1;
+    const NodeId b = round_to(r.g, r.x, r.step, attrs);
+    const auto step0 = evaluate(r.g, r.bind(spread_values(), 0));
+    const auto again = evaluate(r.g, r.bind(spread_values(), 0));
+    const auto step1 = evaluate(r.g, r.bind(spread_values(), 1));
+    EXPECT_EQ(step0[a.index].data, again[a.index].data);
+    EXPECT_NE(step0[a.index].data, step1[a.index].data);
+    EXPECT_NE(step0[a.index].data, step0[b.index].data);
+}
+
+TEST(IrRounding, GradientsAreStraightThroughAndRoundGradRoundsTheGradient) {
+    RoundingGraph r;
+    const RoundAttrs attrs{numerics::FormatKind::Bf16};
+    const NodeId y = round_to(r.g, r.x, r.step, attrs);
+    const NodeId z = round_grad(r.g, r.x, r.step, attrs);
+    const NodeId g_in = r.g.add_input("g", f32(Shape{64}));
+    const std::vector<NodeId> dy = op_info(OpKind::RoundTo).gradient(r.g, y, g_in);
+    const std::vector<NodeId> dz = op_info(OpKind::RoundGrad).gradient(r.g, z, g_in);
+    EXPECT_EQ(dy[0], g_in);
+    EXPECT_FALSE(dy[1].valid());
+    EXPECT_FALSE(dz[1].valid());
+    std::vector<float> gradient(64);
+    for (std::size_t i = 0; i < gradient.size(); ++i) {
+        gradient[i] = 1.0f + static_cast<float>(i) * 1e-4f;  // not representable in bf16
+    }
+    Bindings<float> bindings = r.bind(spread_values(), 0);
+    bindings[g_in] = Buffer<float>(Shape{64}, gradient);
+    const auto values = evaluate(r.g, bindings);
+    EXPECT_EQ(values[z.index].data, spread_values());  // identity forward
+    for (std::size_t i = 0; i < gradient.size(); ++i) {
+        const float rounded = numerics::decode_one(
+            numerics::encode_one(gradient[i], numerics::make_format(numerics::FormatKind::Bf16)).code,
+            numerics::make_format(numerics::FormatKind::Bf16));
+        EXPECT_EQ(values[dz[0].index].data[i], rounded) << i;
+    }
+}
+
+TEST(IrRounding, NonFiniteTensorsPassUnchangedAndBadAttributesAreRejected) {
+    RoundingGraph r;
+    const NodeId y = round_to(r.g, r.x, r.step, RoundAttrs{numerics::FormatKind::Cfp8_143});
+    std::vector<float> in = spread_values();
+    in[3] = std::nanf("");
+    const std::vector<float> out = evaluate(r.g, r.bind(in, 0))[y.index].data;
+    EXPECT_TRUE(std::isnan(out[3]));
+    EXPECT_EQ(out[4], in[4]);
+    EXPECT_THROW(round_to(r.g, r.x, r.step, RoundAttrs{numerics::FormatKind::Fp32}), GraphError);
+    EXPECT_THROW(round_to(r.g, r.x, r.x, RoundAttrs{}), GraphError);  // step must be a scalar
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // `dojo train` as a user runs it: real Fashion-MNIST training to the accuracy, JSON, and errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
@@ -10,16 +11,26 @@ namespace {
 
 using nlohmann::json;
 
-// The bar: MLP 784-256-10, 1 epoch, test accuracy >= 0.83 (about 11 s on the 2-core CI machine).
-TEST(CliTrain, MlpReachesTheAccuracyBarOnFashionMnistInOneEpoch) {
-    const CliResult r = run_dojo({"train", "mlp", "--data", "fashion-mnist", "--epochs", "1", "--batch", "64",
-                                  "--optimizer", "sgd", "--lr", "0.05", "--seed", "0", "--json"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    const json doc = json::parse(r.out);
-    EXPECT_EQ(doc["parameters"], 784 * 256 + 256 + 256 * 10 + 10);
-    ASSERT_EQ(doc["epochs"].size(), 1u);
-    EXPECT_GE(doc["epochs"][0]["test_accuracy"].get<double>(), 0.83);
-    EXPECT_NE(r.err.find("epoch 1/1 ["), std::string::npos) << "progress is reported on stderr";
+// The bars, MLP 784-256-10 on Fashion-MNIST, 1 epoch, batch 64, same seed: fp32 test accuracy >= 0.83;
+// bf16 within 0.5 point of fp32; cfp8 within 1.0 point. About 10 s per run on the 2-core CI machine.
+TEST(CliTrain, MlpReachesTheAccuracyBarsInFp32Bf16AndCfp8) {
+    double accuracy[3] = {};
+    const char* precisions[3] = {"fp32", "bf16", "cfp8"};
+    for (int i = 0; i < 3; ++i) {
+        const CliResult r = run_dojo({"train", "mlp", "--data", "fashion-mnist", "--epochs", "1", "--batch", "64",
+                                      "--optimizer", "sgd", "--lr", "0.05", "--seed", "0", "--precision",
+                                      precisions[i], "--json"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        const json doc = json::parse(r.out);
+        EXPECT_EQ(doc["precision"], precisions[i]);
+        EXPECT_EQ(doc["parameters"], 784 * 256 + 256 + 256 * 10 + 10);
+        ASSERT_EQ(doc["epochs"].size(), 1u);
+        accuracy[i] = doc["epochs"][0]["test_accuracy"].get<double>();
+        EXPECT_NE(r.err.find("epoch 1/1 ["), std::string::npos) << "progress is reported on stderr";
+    }
+    EXPECT_GE(accuracy[0], 0.83);
+    EXPECT_LE(std::fabs(accuracy[1] - accuracy[0]), 0.005) << "bf16 " << accuracy[1] << " vs fp32 " << accuracy[0];
+    EXPECT_LE(std::fabs(accuracy[2] - accuracy[0]), 0.010) << "cfp8 " << accuracy[2] << " vs fp32 " << accuracy[0];
 }
 
 TEST(CliTrain, TextOutputAndAdamW) {
@@ -40,6 +51,9 @@ TEST(CliTrain, ErrorsExplainThemselves) {
     const CliResult optimizer = run_dojo({"train", "mlp", "--optimizer", "lion"});
     EXPECT_EQ(optimizer.exit_code, 2);
     EXPECT_NE(optimizer.err.find("unknown optimizer 'lion'"), std::string::npos);
+    const CliResult precision = run_dojo({"train", "mlp", "--precision", "fp8"});
+    EXPECT_EQ(precision.exit_code, 2);
+    EXPECT_NE(precision.err.find("unknown precision 'fp8'; expected fp32, bf16 or cfp8"), std::string::npos);
     const CliResult dataset = run_dojo({"train", "mlp", "--data", "cifar10"});
     EXPECT_EQ(dataset.exit_code, 2);
     const CliResult diverged = run_dojo({"train", "mlp", "--lr", "1e9", "--train-limit", "2000"});

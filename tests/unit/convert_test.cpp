@@ -106,3 +106,41 @@ TEST(Convert, LargeSpansUseThreadsWithTheSameResult) {
 
 }  // namespace
 }  // namespace dojo::numerics
+
+namespace dojo::numerics {
+namespace {
+
+TEST(RoundToFormat, EqualsEncodeThenDecodeInPlaceAndAcrossThreads) {
+    std::vector<float> in(3 * kMinElementsPerThread + 123);
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        in[i] = std::sin(static_cast<float>(i)) * 300.0f;
+    }
+    for (const FormatSpec& spec : {make_format(FormatKind::Cfp8_143, 5), make_format(FormatKind::Shp, 10),
+                                   make_format(FormatKind::Bf16)}) {
+        ConvertOptions options;
+        options.rounding = Rounding::Stochastic;
+        options.seed = 9;
+        options.first_index = 77;
+        std::vector<float> expected(in.size());
+        ConversionFlags expected_flags;
+        if (spec.info().width_bits == 8) {  // two statements: the operands of | are unsequenced
+            std::vector<std::uint8_t> codes(in.size());
+            expected_flags = encode(in, codes, spec, options);
+            expected_flags |= decode(codes, expected, spec);
+        } else {
+            std::vector<std::uint16_t> codes(in.size());
+            expected_flags = encode(in, codes, spec, options);
+            expected_flags |= decode(codes, expected, spec);
+        }
+        std::vector<float> out(in.size());
+        EXPECT_EQ(round_to_format(in, out, spec, options), expected_flags) << to_string(spec);
+        EXPECT_EQ(out, expected) << to_string(spec);
+        std::vector<float> in_place = in;
+        options.threads = 1;
+        round_to_format(in_place, in_place, spec, options);
+        EXPECT_EQ(in_place, expected) << to_string(spec) << " in place, one thread";
+    }
+}
+
+}  // namespace
+}  // namespace dojo::numerics

@@ -47,6 +47,11 @@ NodeId transpose(Graph& g, NodeId x, std::vector<int> perm, std::string name = "
 NodeId broadcast_to(Graph& g, NodeId x, Shape shape, std::string name = "");
 NodeId log_softmax(Graph& g, NodeId x, int axis, std::string name = "");
 
+/// x rounded onto attrs.format's grid (straight-through gradient); `step` is the F32 scalar step-number input.
+NodeId round_to(Graph& g, NodeId x, NodeId step, RoundAttrs attrs, std::string name = "");
+/// Identity whose gradient is rounded onto attrs.format's grid.
+NodeId round_grad(Graph& g, NodeId x, NodeId step, RoundAttrs attrs, std::string name = "");
+
 /// Swaps the last two axes (rank >= 2).
 NodeId transpose_last_two(Graph& g, NodeId x);
 /// Sums `x` down to `shape`, the adjoint of broadcasting `shape` up to x's shape: reduces the leading axes x has

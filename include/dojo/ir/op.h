@@ -11,7 +11,8 @@
  *   - Reductions and MatMul accumulate sequentially in increasing index order, in the kernel's type T. A fast
  *     kernel may reorder the summation; results then agree up to summation order, never bit for bit.
  *   - IEEE arithmetic: overflow gives Inf, 0/0 gives NaN; nothing traps. Rounding to CFloat/BF16 happens only in
- *     explicit rounding ops (numerics/convert.h semantics).
+ *     the explicit RoundTo/RoundGrad ops (numerics/convert.h semantics). A tensor with a NaN or Inf passes through
+ *     them unchanged, so divergence stays visible in the loss.
  *   - Gradient rules express the vector-Jacobian product with primitive ops, so backward graphs are ordinary graphs.
  *     At non-differentiable points (Relu and Step at 0, Maximum at ties) the gradient is that of the x > 0 side.
  */
@@ -25,6 +26,7 @@
 
 #include "dojo/ir/buffer.h"
 #include "dojo/ir/types.h"
+#include "dojo/numerics/convert.h"
 
 namespace dojo::ir {
 
@@ -60,6 +62,9 @@ enum class OpKind : std::uint8_t {
     BroadcastTo,  ///< BroadcastAttrs
     // Normalisation.
     LogSoftmax,  ///< AxisAttrs: x - log(sum(exp(x))) along one axis, computed stably
+    // Numerics emulation (inserted by the precision policy, compiler/precision_policy.h).
+    RoundTo,    ///< RoundAttrs; (x, step): x rounded onto a format's grid; gradient passes straight through
+    RoundGrad,  ///< RoundAttrs; (x, step): identity forward; the gradient is rounded onto the format's grid
     kCount,
 };
 inline constexpr std::size_t kOpCount = static_cast<std::size_t>(OpKind::kCount);
@@ -97,10 +102,22 @@ struct AxisAttrs {
     int axis = -1;
     bool operator==(const AxisAttrs&) const = default;
 };
+/// How RoundTo/RoundGrad round. CFloat formats get a per-tensor bias each time the op runs: the largest bias whose
+/// range holds the tensor's max-abs times 2^headroom (numerics/bias.h), Dojo's replacement for loss scaling.
+/// Stochastic rounding uses Philox keyed by `seed`, stream (step << 32) | tensor_id, counter = element index, where
+/// step is the op's second input (the training step number, exact in F32 up to 2^24).
+struct RoundAttrs {
+    numerics::FormatKind format = numerics::FormatKind::Bf16;
+    numerics::Rounding rounding = numerics::Rounding::NearestEven;
+    double headroom_binades = 0.0;
+    std::uint64_t seed = 0;
+    std::uint32_t tensor_id = 0;
+    bool operator==(const RoundAttrs&) const = default;
+};
 
 /// Typed attributes; which alternative an op takes is part of its row (OpInfo::attrs_index).
 using OpAttrs = std::variant<NoAttrs, LeafAttrs, FillAttrs, ReduceAttrs, ReshapeAttrs, TransposeAttrs, BroadcastAttrs,
-                             AxisAttrs>;
+                             AxisAttrs, RoundAttrs>;
 
 class Graph;
 struct Node;

@@ -111,6 +111,12 @@ ConversionFlags transcode(std::span<const std::uint16_t> in, const FormatSpec& f
 ConversionFlags transcode(std::span<const std::uint16_t> in, const FormatSpec& from, std::span<std::uint16_t> out,
                           const FormatSpec& to, const ConvertOptions& options = {});
 
+/// FP32 -> FP32 values on `spec`'s grid: each element encoded (with `options`' rounding) and decoded again, in
+/// chunks through a stack buffer, so nothing is allocated. This is how a training step emulates a narrower format
+/// while computing in FP32 (every value of every format is exact in FP32). `in` and `out` may be the same span.
+ConversionFlags round_to_format(std::span<const float> in, std::span<float> out, const FormatSpec& spec,
+                                const ConvertOptions& options = {});
+
 /// One value: its code (in the low 8 or 16 bits; the FP32 bit pattern for fp32) and the flags it raised.
 struct EncodedValue {
     std::uint32_t code = 0;

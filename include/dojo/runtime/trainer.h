@@ -3,7 +3,10 @@
  * applies the optimizer's assignments and evaluates on held-out data after every epoch.
  *
  * Determinism: parameters are initialised from the seed (SplitMix64 per parameter), the data order of each epoch
- * is epoch_order(seed, epoch), and the kernels are sequential: the same options give the same weights, bit for bit.
+ * is epoch_order(seed, epoch), stochastic rounding is keyed by the seed and the step number, and the kernels are
+ * sequential: the same options give the same weights, bit for bit.
+ * Precision: the catalog model passes through the precision policy before autodiff, so bf16/cfp8 rounding applies to
+ * the forward products and the gradients of the backward ones; evaluation runs the same forward numerics.
  * Batches: training uses whole batches only (the last partial batch of an epoch is dropped, since the graph has a
  * static batch size); evaluation covers every test sample (a partial last batch is padded and its padding ignored).
  */
@@ -15,12 +18,14 @@
 #include <vector>
 
 #include "dojo/autodiff/training.h"
+#include "dojo/compiler/precision_policy.h"
 #include "dojo/data/dataset.h"
 
 namespace dojo::runtime {
 
 struct TrainOptions {
     std::string model = "mlp";
+    compiler::Precision precision = compiler::Precision::Fp32;  ///< compiler/precision_policy.h
     std::size_t batch = 64;
     int epochs = 1;
     autodiff::OptimizerConfig optimizer = autodiff::SgdConfig{};

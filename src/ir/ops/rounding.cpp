@@ -1,0 +1,85 @@
+// Numerics emulation: RoundTo (round onto a format's grid, straight-through gradient) and RoundGrad (identity whose
+// gradient is rounded). Together they let an FP32 training step compute exactly what BF16/CFloat storage would.
+#include <cmath>
+
+#include "dojo/ir/builder.h"
+#include "dojo/numerics/bias.h"
+#include "op_support.h"
+
+namespace dojo::ir::ops {
+namespace {
+
+TensorType rounding_shape(const Node& node, std::span<const TensorType> in) {
+    require_f32(node, in);
+    if (in[1].shape.numel() != 1) {
+        fail(node, "the step input must be a scalar, got " + in[1].shape.to_string());
+    }
+    const RoundAttrs& attrs = attrs_of<RoundAttrs>(node);
+    if (attrs.format == numerics::FormatKind::Fp32) {
+        fail(node, "rounding to fp32 is the identity; do not insert the op");
+    }
+    if (!(attrs.headroom_binades >= 0)) {
+        fail(node, "headroom must be >= 0 binades");
+    }
+    return in[0];
+}
+
+// Rounds `values` in place as the attrs say (see RoundAttrs). Non-finite tensors pass unchanged.
+void round_in_place(const RoundAttrs& attrs, double step, std::span<float> values) {
+    numerics::FormatSpec spec = numerics::make_format(attrs.format);
+    if (numerics::traits(attrs.format).configurable_bias) {
+        const float max_abs = numerics::max_abs(values);
+        if (!std::isfinite(max_abs)) {
+            return;
+        }
+        spec = numerics::make_format(attrs.format,
+                                     numerics::choose_bias(attrs.format, max_abs, attrs.headroom_binades).bias);
+    }
+    numerics::ConvertOptions options;
+    options.rounding = attrs.rounding;
+    options.seed = attrs.seed;
+    options.stream = (static_cast<std::uint64_t>(step) << 32) | attrs.tensor_id;
+    numerics::round_to_format(values, values, spec, options);
+}
+
+template <typename T>
+void round_to_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
+    const double step = static_cast<double>(in[1]->data[0]);
+    if constexpr (std::is_same_v<T, float>) {
+        std::copy(in[0]->data.begin(), in[0]->data.end(), out.data.begin());
+        round_in_place(attrs_of<RoundAttrs>(node), step, out.data);
+    } else {  // the double path (gradient checking): round the FP32 value, widen exactly
+        std::vector<float> narrow(in[0]->data.begin(), in[0]->data.end());
+        round_in_place(attrs_of<RoundAttrs>(node), step, narrow);
+        std::copy(narrow.begin(), narrow.end(), out.data.begin());
+    }
+}
+
+template <typename T>
+void identity_kernel(const Node&, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
+    std::copy(in[0]->data.begin(), in[0]->data.end(), out.data.begin());
+}
+
+std::vector<NodeId> round_to_grad(Graph&, NodeId, NodeId grad) { return {grad, NodeId{}}; }  // straight through
+
+std::vector<NodeId> round_grad_grad(Graph& g, NodeId y, NodeId grad) {
+    const RoundAttrs attrs = attrs_of<RoundAttrs>(g.node(y));
+    const NodeId step = g.node(y).inputs[1];
+    return {round_to(g, grad, step, attrs), NodeId{}};
+}
+
+OpCost copy_cost(const Node& node, std::span<const TensorType> in) { return elementwise_cost(node, in.first(1), 0); }
+
+OpCost round_cost(const Node& node, std::span<const TensorType> in) {
+    return elementwise_cost(node, in.first(1), 2);  // max-abs, round
+}
+
+}  // namespace
+
+extern const OpInfo kRoundToOp = {OpKind::RoundTo,        "RoundTo", 2, kAttrsIndex<RoundAttrs>, &rounding_shape,
+                                  &round_to_kernel<float>, &round_to_kernel<double>, &round_to_grad, &round_cost};
+extern const OpInfo kRoundGradOp = {OpKind::RoundGrad,        "RoundGrad", 2, kAttrsIndex<RoundAttrs>, &rounding_shape,
+                                    &identity_kernel<float>, &identity_kernel<double>, &round_grad_grad,
+                                    &copy_cost};
+
+}  // namespace dojo::ir::ops
