@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -34,6 +35,9 @@ struct TrainCommandOptions {
     std::uint64_t seed = 0;
     std::size_t train_limit = 0;
     std::size_t eval_batch = 500;
+    std::string checkpoint_dir;
+    std::size_t checkpoint_every = 0;
+    bool resume = false;
     bool json_output = false;
 };
 
@@ -111,6 +115,9 @@ void run_train(const TrainCommandOptions& o) {
     options.seed = o.seed;
     options.train_limit = o.train_limit;
     options.eval_batch = o.eval_batch;
+    options.checkpoint_dir = o.checkpoint_dir;
+    options.checkpoint_every = o.checkpoint_every;
+    options.resume = o.resume;
     // Validate the model spec before spending time on the data.
     frontend::build_catalog_model(options.model, 1, ir::Shape{1, 28, 28}, 10);
 
@@ -137,20 +144,28 @@ void run_train(const TrainCommandOptions& o) {
                           {"batch", options.batch},
                           {"seed", options.seed},
                           {"parameters", result.parameter_count},
+                          {"parameter_digest", fmt::format("{:016x}", result.parameter_digest)},
+                          {"resumed_from_step", result.resumed_from_step},
                           {"epochs", epochs}}
                          .dump(2)
                   << "\n";
         return;
     }
     std::cout << fmt::format("model {} ({} parameters), {}, {} on {} samples, batch {}, lr {}, seed {}\n",
-                             options.model, result.parameter_count, o.precision, o.optimizer, train.size(),
+                             options.model, result.parameter_count, o.precision, o.optimizer,
+                             o.train_limit > 0 ? std::min(o.train_limit, train.size()) : train.size(),
                              options.batch, options.learning_rate, options.seed);
+    if (result.resumed_from_step > 0) {
+        std::cout << fmt::format("resumed from the checkpoint in {} at step {}\n", o.checkpoint_dir,
+                                 result.resumed_from_step);
+    }
     for (const runtime::EpochResult& e : result.epochs) {
         std::cout << fmt::format("epoch {}  train loss {:.4f}  test loss {:.4f}  test accuracy {:.4f}  {:.1f} s  "
                                  "{:.0f} samples/s\n",
                                  e.epoch, e.train_loss, e.test_loss, e.test_accuracy, e.train_seconds,
                                  e.samples_per_second);
     }
+    std::cout << fmt::format("parameter digest {:016x}\n", result.parameter_digest);
 }
 
 }  // namespace
@@ -174,6 +189,12 @@ void add_train_command(CLI::App& app) {
     train->add_option("--seed", options->seed, "seed of initialisation and data order (default 0)");
     train->add_option("--train-limit", options->train_limit, "train on the first N samples only (default: all)");
     train->add_option("--eval-batch", options->eval_batch, "samples per evaluation step (default 500)");
+    train->add_option("--checkpoint", options->checkpoint_dir,
+                      "directory for checkpoints (written atomically at the end of every epoch)");
+    train->add_option("--checkpoint-every", options->checkpoint_every, "also checkpoint every N steps");
+    train->add_flag("--resume", options->resume,
+                    "continue from the checkpoint in --checkpoint DIR; ends with the same weights as an "
+                    "uninterrupted run");
     train->add_flag("--json", options->json_output, "print the results as JSON on stdout");
     train->footer("Progress goes to stderr; results to stdout. Same options and seed give the same weights.");
     train->callback([options] { run_train(*options); });

@@ -1,5 +1,6 @@
 #include "dojo/runtime/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <cmath>
@@ -8,6 +9,7 @@
 #include "dojo/autodiff/loss.h"
 #include "dojo/data/batches.h"
 #include "dojo/frontend/catalog.h"
+#include "dojo/runtime/checkpoint.h"
 #include "dojo/runtime/executor.h"
 #include "dojo/util/check.h"
 #include "dojo/util/error.h"
@@ -60,6 +62,43 @@ NodeId apply_policy(frontend::Model& model, const compiler::PrecisionPolicy& pol
     model.init = std::move(init);
     model.graph = std::move(rewritten.graph);
     return rewritten.step;
+}
+
+std::string optimizer_name(const autodiff::OptimizerConfig& optimizer) {
+    return std::holds_alternative<autodiff::SgdConfig>(optimizer) ? "sgd" : "adamw";
+}
+
+// The persistent leaves a checkpoint holds: parameters, then optimizer state.
+std::vector<NodeId> persistent_leaves(const ir::Graph& graph) {
+    std::vector<NodeId> leaves = graph.parameters();
+    leaves.insert(leaves.end(), graph.states().begin(), graph.states().end());
+    return leaves;
+}
+
+void require_same_run(const Checkpoint& c, const TrainOptions& o, const std::string& dir) {
+    auto check = [&](const std::string& what, const std::string& saved, const std::string& now) {
+        if (saved != now) {
+            throw UsageError("the checkpoint in " + dir + " was made with " + what + " " + saved + "; this run has " +
+                             what + " " + now + ": resume with the options of the original run");
+        }
+    };
+    check("model", c.model, o.model);
+    check("precision", c.precision, std::string(compiler::to_string(o.precision)));
+    check("optimizer", c.optimizer, optimizer_name(o.optimizer));
+    check("seed", std::to_string(c.seed), std::to_string(o.seed));
+    check("batch", std::to_string(c.batch), std::to_string(o.batch));
+}
+
+std::uint64_t digest(const Executor& executor, const std::vector<NodeId>& parameters) {
+    std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a 64
+    for (const NodeId p : parameters) {
+        const std::vector<float>& data = executor.value(p).data;
+        const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+        for (std::size_t i = 0; i < data.size() * sizeof(float); ++i) {
+            hash = (hash ^ bytes[i]) * 0x100000001b3ULL;
+        }
+    }
+    return hash;
 }
 
 struct Evaluation {
@@ -144,15 +183,68 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     result.executor_bytes = executor.bytes() + eval_executor.bytes();
 
     const std::size_t batches = train->size() / options.batch;
+    const bool checkpointing = !options.checkpoint_dir.empty();
+    if (checkpointing) {
+        require_writable_directory(options.checkpoint_dir);  // fail now, not after an epoch
+    } else if (options.resume) {
+        throw UsageError("resuming needs the checkpoint directory (--checkpoint DIR)");
+    }
+    const std::vector<NodeId> leaves = persistent_leaves(step.graph);
+
+    // Where to start: the beginning, or the checkpoint's position.
+    int first_epoch = 1;
+    std::size_t first_batch = 0;
+    std::int64_t global_step = 0;
+    double resumed_loss_sum = 0;
+    if (options.resume) {
+        const Checkpoint c = read_checkpoint(options.checkpoint_dir);
+        require_same_run(c, options, options.checkpoint_dir);
+        for (const NodeId leaf : leaves) {
+            const std::string& name = step.graph.node(leaf).name;
+            const auto found = std::find_if(c.tensors.begin(), c.tensors.end(),
+                                            [&](const NamedTensor& t) { return t.name == name; });
+            std::vector<float>& values = executor.value(leaf).data;
+            if (found == c.tensors.end() || found->values.size() != values.size()) {
+                throw IoError("the checkpoint in " + options.checkpoint_dir + " has no tensor '" + name +
+                              "' of " + std::to_string(values.size()) + " elements; it belongs to another model");
+            }
+            std::copy(found->values.begin(), found->values.end(), values.begin());
+        }
+        first_epoch = c.epoch;
+        first_batch = static_cast<std::size_t>(c.batch_in_epoch);
+        global_step = static_cast<std::int64_t>(c.global_step);
+        resumed_loss_sum = c.epoch_loss_sum;
+        result.resumed_from_step = c.global_step;
+    }
+    auto save = [&](int epoch, std::size_t next_batch, double loss_sum) {
+        Checkpoint c{options.model,
+                     std::string(compiler::to_string(options.precision)),
+                     optimizer_name(options.optimizer),
+                     options.seed,
+                     options.batch,
+                     epoch,
+                     next_batch,
+                     static_cast<std::uint64_t>(global_step),
+                     loss_sum,
+                     {}};
+        for (const NodeId leaf : leaves) {
+            c.tensors.push_back({step.graph.node(leaf).name, executor.value(leaf).data});
+        }
+        write_checkpoint(options.checkpoint_dir, c);
+    };
+
     const auto run_start = Clock::now();
     auto last_report = run_start;
-    std::int64_t global_step = 0;
-    for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    const std::int64_t first_step = global_step;
+    const double total_steps = static_cast<double>(options.epochs) * static_cast<double>(batches) -
+                               static_cast<double>(first_step);
+    for (int epoch = first_epoch; epoch <= options.epochs; ++epoch) {
         const std::vector<std::uint32_t> order =
             data::epoch_order(options.seed, static_cast<std::uint64_t>(epoch - 1), train->size());
         const auto epoch_start = Clock::now();
-        double loss_sum = 0;
-        for (std::size_t b = 0; b < batches; ++b) {
+        const std::size_t start = epoch == first_epoch ? first_batch : 0;
+        double loss_sum = epoch == first_epoch ? resumed_loss_sum : 0;
+        for (std::size_t b = start; b < batches; ++b) {
             data::fill_batch(*train, order, b, options.batch, executor.value(model.input).data,
                              executor.value(target).data);
             ++global_step;
@@ -171,20 +263,25 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
             if (!std::isfinite(batch_loss)) {
                 throw Error("training diverged: the loss became " + std::to_string(batch_loss) + " at epoch " +
                             std::to_string(epoch) + ", batch " + std::to_string(b + 1) +
-                            "; lower the learning rate (--lr) or change the optimizer");
+                            "; lower the learning rate (--lr) or change the optimizer" +
+                            (checkpointing ? "; the last checkpoint in " + options.checkpoint_dir + " is unchanged"
+                                           : std::string()));
             }
             executor.apply(step.updates);
             loss_sum += batch_loss;
+            if (checkpointing && options.checkpoint_every > 0 &&
+                global_step % static_cast<std::int64_t>(options.checkpoint_every) == 0) {
+                save(epoch, b + 1, loss_sum);
+            }
             const auto now = Clock::now();
             if (progress && (now - last_report > std::chrono::milliseconds(100) || b + 1 == batches)) {
                 last_report = now;
                 const double elapsed = std::chrono::duration<double>(now - run_start).count();
-                const double done = static_cast<double>((epoch - 1) * batches + b + 1);
-                const double total = static_cast<double>(options.epochs * batches);
+                const double done = static_cast<double>(global_step - first_step);
                 const double epoch_elapsed = std::chrono::duration<double>(now - epoch_start).count();
                 progress(Progress{epoch, b + 1, batches, loss_sum / static_cast<double>(b + 1),
-                                  static_cast<double>((b + 1) * options.batch) / epoch_elapsed,
-                                  elapsed / done * (total - done)});
+                                  static_cast<double>((b + 1 - start) * options.batch) / epoch_elapsed,
+                                  elapsed / done * (total_steps - done)});
             }
         }
         const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
@@ -193,8 +290,13 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         }
         const Evaluation eval = evaluate(eval_executor, eval_model, test, options.eval_batch);
         result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), eval.loss, eval.accuracy,
-                                            seconds, static_cast<double>(batches * options.batch) / seconds});
+                                            seconds,
+                                            static_cast<double>((batches - start) * options.batch) / seconds});
+        if (checkpointing) {
+            save(epoch + 1, 0, 0.0);
+        }
     }
+    result.parameter_digest = digest(executor, train_params);
     return result;
 }
 

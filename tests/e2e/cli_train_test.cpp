@@ -1,10 +1,22 @@
-// `dojo train` as a user runs it: real Fashion-MNIST training to the accuracy, JSON, and errors.
+// `dojo train` as a user runs it: real Fashion-MNIST training to the accuracy bars, JSON, errors, and
+// checkpoints that survive SIGKILL.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
+#include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli_runner.h"
+
+extern char** environ;
 
 namespace dojo::test {
 namespace {
@@ -59,6 +71,94 @@ TEST(CliTrain, ErrorsExplainThemselves) {
     const CliResult diverged = run_dojo({"train", "mlp", "--lr", "1e9", "--train-limit", "2000"});
     EXPECT_EQ(diverged.exit_code, 1);
     EXPECT_NE(diverged.err.find("training diverged"), std::string::npos) << diverged.err;
+}
+
+}  // namespace
+}  // namespace dojo::test
+
+
+namespace dojo::test {
+namespace {
+
+std::string digest_of(const CliResult& r) { return json::parse(r.out)["parameter_digest"].get<std::string>(); }
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// A run killed with SIGKILL and resumed ends with the weights of an uninterrupted run, bit for bit.
+TEST(CliTrainCheckpoint, KilledAndResumedRunEndsWithTheSameWeights) {
+    namespace fs = std::filesystem;
+    const std::string dir = (fs::temp_directory_path() / ("dojo-kill-test-" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir);
+    const std::vector<std::string> common = {"train", "mlp:hidden=64", "--train-limit", "6000", "--epochs", "3",
+                                             "--precision", "cfp8", "--seed", "11", "--json"};
+    const CliResult uninterrupted = run_dojo(common);
+    ASSERT_EQ(uninterrupted.exit_code, 0) << uninterrupted.err;
+
+    std::vector<std::string> args = {DOJO_CLI_PATH};
+    args.insert(args.end(), common.begin(), common.end());
+    for (const char* extra : {"--checkpoint", dir.c_str(), "--checkpoint-every", "10"}) {
+        args.emplace_back(extra);
+    }
+    std::vector<char*> argv;
+    for (std::string& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    // Kill it as soon as the first checkpoint exists (step 10 of 279), long before it finishes.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!fs::exists(fs::path(dir) / "checkpoint.dojo") && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+
+    std::vector<std::string> resume = common;
+    for (const char* extra : {"--checkpoint", dir.c_str(), "--checkpoint-every", "10", "--resume"}) {
+        resume.emplace_back(extra);
+    }
+    const CliResult resumed = run_dojo(resume);
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    EXPECT_GT(json::parse(resumed.out)["resumed_from_step"].get<int>(), 0);
+    EXPECT_EQ(digest_of(resumed), digest_of(uninterrupted));
+    fs::remove_all(dir);
+}
+
+TEST(CliTrainCheckpoint, DivergenceKeepsTheLastGoodCheckpointAndBadResumesAreRefused) {
+    namespace fs = std::filesystem;
+    const std::string dir = (fs::temp_directory_path() / ("dojo-nan-test-" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir);
+    const CliResult first = run_dojo({"train", "mlp:hidden=16", "--train-limit", "2000", "--checkpoint", dir});
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    const std::string saved = file_bytes(dir + "/checkpoint.dojo");
+    ASSERT_FALSE(saved.empty());
+    const CliResult diverged = run_dojo({"train", "mlp:hidden=16", "--train-limit", "2000", "--epochs", "2",
+                                         "--lr", "1e9", "--checkpoint", dir, "--resume"});
+    EXPECT_EQ(diverged.exit_code, 1);
+    EXPECT_NE(diverged.err.find("the last checkpoint in " + dir + " is unchanged"), std::string::npos) << diverged.err;
+    EXPECT_EQ(file_bytes(dir + "/checkpoint.dojo"), saved);
+    const CliResult other_model = run_dojo({"train", "mlp:hidden=32", "--train-limit", "2000", "--epochs", "2",
+                                            "--checkpoint", dir, "--resume"});
+    EXPECT_EQ(other_model.exit_code, 2);
+    EXPECT_NE(other_model.err.find("was made with model mlp:hidden=16"), std::string::npos) << other_model.err;
+    const CliResult unwritable = run_dojo({"train", "mlp:hidden=16", "--checkpoint", "/dev/null/ckpt"});
+    EXPECT_EQ(unwritable.exit_code, 1);
+    EXPECT_NE(unwritable.err.find("cannot create checkpoint directory"), std::string::npos) << unwritable.err;
+    const CliResult nothing = run_dojo({"train", "mlp:hidden=16", "--checkpoint", dir + "/empty", "--resume"});
+    EXPECT_EQ(nothing.exit_code, 1);
+    EXPECT_NE(nothing.err.find("no checkpoint to resume from"), std::string::npos) << nothing.err;
+    fs::remove_all(dir);
 }
 
 }  // namespace

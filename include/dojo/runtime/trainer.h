@@ -33,6 +33,9 @@ struct TrainOptions {
     std::uint64_t seed = 0;
     std::size_t eval_batch = 500;
     std::size_t train_limit = 0;  ///< use only the first N training samples (0: all); for quick runs
+    std::string checkpoint_dir;   ///< write checkpoints here (runtime/checkpoint.h); empty: none
+    std::size_t checkpoint_every = 0;  ///< also checkpoint every N steps (0: only at the end of each epoch)
+    bool resume = false;          ///< continue from the checkpoint in checkpoint_dir
 };
 
 struct EpochResult {
@@ -54,14 +57,18 @@ struct Progress {
 };
 
 struct TrainResult {
-    std::vector<EpochResult> epochs;
+    std::vector<EpochResult> epochs;  ///< the epochs finished by this run (a resumed run omits earlier ones)
     std::size_t parameter_count = 0;
     std::size_t executor_bytes = 0;
+    std::uint64_t parameter_digest = 0;  ///< FNV-1a 64 of the final parameters' bytes: equal digests, equal weights
+    std::uint64_t resumed_from_step = 0;  ///< 0 unless resumed
 };
 
 /// Trains `options.model` on `train`, evaluating on `test` after each epoch; `progress` (may be empty) is called
 /// about every 100 ms. Throws UsageError for invalid options (batch 0, no epochs, learning rate <= 0, a batch larger
-/// than the data) and dojo::Error if the loss stops being finite (naming the epoch and batch).
+/// than the data, resuming a checkpoint made with another model, precision, optimizer, seed or batch), IoError for an
+/// unwritable checkpoint directory or a missing/damaged checkpoint, and dojo::Error if the loss stops being finite
+/// (naming the epoch and batch; the last checkpoint written stays as it was).
 TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train, const data::Dataset& test,
                              const std::function<void(const Progress&)>& progress);
 
