@@ -12,6 +12,8 @@ packages=(
   libbenchmark-dev                        # bench/
   zlib1g-dev                              # reading .gz datasets
   dataset-fashion-mnist                   # the training data of `dojo train` and its tests
+  libonnx-dev libprotobuf-dev             # ONNX import/export
+  python3-torch python3-onnx python3-numpy  # models/*.py: PyTorch export and round-trip checks in the tests
 )
 
 missing=()

@@ -13,6 +13,8 @@
 
 #include "dojo/data/dataset.h"
 #include "dojo/frontend/catalog.h"
+#include "dojo/frontend/model.h"
+#include "dojo/frontend/onnx.h"
 #include "dojo/runtime/trainer.h"
 #include "dojo/util/error.h"
 
@@ -36,6 +38,7 @@ struct TrainCommandOptions {
     std::size_t train_limit = 0;
     std::size_t eval_batch = 500;
     std::string checkpoint_dir;
+    std::string out_path;
     std::size_t checkpoint_every = 0;
     bool resume = false;
     bool json_output = false;
@@ -98,10 +101,6 @@ void run_train(const TrainCommandOptions& o) {
     if (o.data != "fashion-mnist") {
         throw UsageError("unknown dataset '" + o.data + "'; available: fashion-mnist");
     }
-    if (o.model.ends_with(".onnx")) {
-        throw UsageError("'" + o.model + "': ONNX import is not available yet; train a catalog model: " +
-                         frontend::catalog_help());
-    }
     runtime::TrainOptions options;
     options.model = o.model;
     options.precision = compiler::parse_precision(o.precision);
@@ -118,8 +117,9 @@ void run_train(const TrainCommandOptions& o) {
     options.checkpoint_dir = o.checkpoint_dir;
     options.checkpoint_every = o.checkpoint_every;
     options.resume = o.resume;
-    // Validate the model spec before spending time on the data.
-    frontend::build_catalog_model(options.model, 1, ir::Shape{1, 28, 28}, 10);
+    options.out_path = o.out_path;
+    // Validate the model before spending time on the data.
+    frontend::load_model(options.model, 1, ir::Shape{1, 28, 28}, 10);
 
     const data::Dataset train = data::load_fashion_mnist(o.data_dir, data::Split::Train);
     const data::Dataset test = data::load_fashion_mnist(o.data_dir, data::Split::Test);
@@ -173,7 +173,12 @@ void run_train(const TrainCommandOptions& o) {
 void add_train_command(CLI::App& app) {
     auto options = std::make_shared<TrainCommandOptions>();
     CLI::App* train = app.add_subcommand("train", "Train a model on a dataset with Dojo's numerics; report test accuracy");
-    train->add_option("model", options->model, "a catalog model: " + frontend::catalog_help())->required();
+    train->add_option("model", options->model,
+                      "an ONNX file exported from PyTorch (ops: " + frontend::onnx_supported_ops() +
+                          "), or a catalog model: " + frontend::catalog_help())
+        ->required();
+    train->add_option("--out", options->out_path,
+                      "ONNX models: write the trained model here (same graph, trained initializers)");
     train->add_option("--data", options->data, "dataset: fashion-mnist (default)");
     train->add_option("--data-dir", options->data_dir, "directory of the dataset files (default: Debian's)");
     train->add_option("--precision", options->precision,

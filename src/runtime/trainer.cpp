@@ -8,7 +8,8 @@
 
 #include "dojo/autodiff/loss.h"
 #include "dojo/data/batches.h"
-#include "dojo/frontend/catalog.h"
+#include "dojo/frontend/model.h"
+#include "dojo/frontend/onnx.h"
 #include "dojo/runtime/checkpoint.h"
 #include "dojo/runtime/executor.h"
 #include "dojo/util/check.h"
@@ -37,10 +38,15 @@ void validate(const TrainOptions& o, std::size_t train_size) {
     }
 }
 
-// Every parameter ~ U(-bound, bound) from its own stream: seed and parameter position decide it.
+// Parameters with given values (ONNX initializers) take them; the others ~ U(-bound, bound) from their own stream,
+// which the seed and the parameter's position decide.
 void initialise(Executor& executor, const ir::Graph& graph, const frontend::Model& model, std::uint64_t seed) {
     const std::vector<NodeId>& parameters = graph.parameters();
     for (std::size_t i = 0; i < parameters.size(); ++i) {
+        if (const auto given = model.values.find(parameters[i]); given != model.values.end()) {
+            std::copy(given->second.begin(), given->second.end(), executor.value(parameters[i]).data.begin());
+            continue;
+        }
         const double bound = model.init.at(parameters[i]).uniform_bound;
         SplitMix64 random(seed * 0x2545F4914F6CDD1DULL + i + 1);
         for (float& v : executor.value(parameters[i]).data) {
@@ -60,6 +66,11 @@ NodeId apply_policy(frontend::Model& model, const compiler::PrecisionPolicy& pol
         init[rewritten.remap[id.index]] = rule;
     }
     model.init = std::move(init);
+    std::map<NodeId, std::vector<float>> values;
+    for (auto& [id, given] : model.values) {
+        values[rewritten.remap[id.index]] = std::move(given);
+    }
+    model.values = std::move(values);
     model.graph = std::move(rewritten.graph);
     return rewritten.step;
 }
@@ -159,7 +170,11 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
 
     // The training graph: catalog forward, precision policy, loss, backward, optimizer.
     const compiler::PrecisionPolicy policy = compiler::make_policy(options.precision, options.seed);
-    frontend::Model model = frontend::build_catalog_model(options.model, batch, train->sample_shape, train->classes);
+    frontend::Model model = frontend::load_model(options.model, batch, train->sample_shape, train->classes);
+    if (!options.out_path.empty() && !model.from_onnx) {
+        throw UsageError("--out writes the trained model back into its ONNX file; " + options.model +
+                         " is a catalog model (train an exported .onnx model to get one back)");
+    }
     const NodeId rounding_step = apply_policy(model, policy);
     const NodeId target = model.graph.add_input("target", {ir::DType::F32, ir::Shape{batch, train->classes}});
     const NodeId loss = autodiff::softmax_cross_entropy(model.graph, model.logits, target);
@@ -168,8 +183,8 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     initialise(executor, step.graph, model, options.seed);
 
     // The evaluation graph: the same model at the evaluation batch size, sharing parameter order.
-    frontend::Model eval_model = frontend::build_catalog_model(
-        options.model, static_cast<std::int64_t>(options.eval_batch), test.sample_shape, test.classes);
+    frontend::Model eval_model = frontend::load_model(options.model, static_cast<std::int64_t>(options.eval_batch),
+                                                      test.sample_shape, test.classes);
     apply_policy(eval_model, policy);  // the same forward numerics; its step input stays 0
     Executor eval_executor(eval_model.graph);
     const std::vector<NodeId>& train_params = step.graph.parameters();
@@ -297,6 +312,13 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         }
     }
     result.parameter_digest = digest(executor, train_params);
+    if (!options.out_path.empty()) {
+        std::map<std::string, std::vector<float>> trained;
+        for (const NodeId p : train_params) {
+            trained[step.graph.node(p).name] = executor.value(p).data;
+        }
+        frontend::export_onnx(options.model, options.out_path, trained);
+    }
     return result;
 }
 

@@ -163,3 +163,42 @@ TEST(CliTrainCheckpoint, DivergenceKeepsTheLastGoodCheckpointAndBadResumesAreRef
 
 }  // namespace
 }  // namespace dojo::test
+
+namespace dojo::test {
+namespace {
+
+// A user's path: export from PyTorch, train with dojo, load the result back into PyTorch. With fp32 the trained
+// weights must give PyTorch exactly dojo's test accuracy (same predictions). Opsets 13, 15 and 17; nn.Flatten and
+// the x.view(x.size(0), -1) glue.
+TEST(CliTrainOnnx, PyTorchExportTrainAndLoadBack) {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("dojo-onnx-e2e-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string models = DOJO_MODELS_DIR;
+    for (const auto& [model, opset] : {std::pair{"mlp", "13"}, std::pair{"mlp_view", "15"}, std::pair{"mlp", "17"}}) {
+        SCOPED_TRACE(std::string(model) + " opset " + opset);
+        const std::string exported = (dir / (std::string(model) + opset + ".onnx")).string();
+        const std::string trained = (dir / (std::string(model) + opset + ".trained.onnx")).string();
+        ASSERT_EQ(std::system(("/usr/bin/python3 " + models + "/export_mlp.py --model " + model + " --hidden 64 " +
+                               "--opset " + opset + " --out " + exported)
+                                  .c_str()),
+                  0);
+        const CliResult r = run_dojo({"train", exported, "--train-limit", "8000", "--epochs", "1", "--out", trained,
+                                      "--json"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        const double dojo_accuracy = json::parse(r.out)["epochs"][0]["test_accuracy"].get<double>();
+        EXPECT_GT(dojo_accuracy, 0.7);
+        const std::string check = "/usr/bin/python3 " + models + "/check_trained.py --model " + model +
+                                  " --hidden 64 --onnx " + trained + " > " + (dir / "check.json").string();
+        ASSERT_EQ(std::system(check.c_str()), 0);
+        const double torch_accuracy = json::parse(file_bytes((dir / "check.json").string()))["test_accuracy"];
+        EXPECT_DOUBLE_EQ(torch_accuracy, dojo_accuracy);
+    }
+    const CliResult catalog_out = run_dojo({"train", "mlp", "--out", (dir / "x.onnx").string()});
+    EXPECT_EQ(catalog_out.exit_code, 2);
+    EXPECT_NE(catalog_out.err.find("is a catalog model"), std::string::npos) << catalog_out.err;
+    fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dojo::test

@@ -13,23 +13,10 @@
 #include <string>
 #include <string_view>
 
+#include "dojo/frontend/model.h"
 #include "dojo/ir/graph.h"
 
 namespace dojo::frontend {
-
-/// How a parameter's initial values are drawn.
-struct ParameterInit {
-    double uniform_bound = 0.0;  ///< U(-bound, bound); 0 gives zeros
-};
-
-/// A classifier's forward graph (the loss is the trainer's business: autodiff comes after frontend).
-struct Model {
-    std::string spec;
-    ir::Graph graph;
-    ir::NodeId input;   ///< [batch, sample...]
-    ir::NodeId logits;  ///< [batch, classes]
-    std::map<ir::NodeId, ParameterInit> init;  ///< one entry per parameter
-};
 
 /// Builds catalog model `spec` for `batch` samples of `sample_shape` with `classes` outputs. Throws UsageError
 /// for an unknown model name or a malformed option, listing what is valid.

@@ -24,7 +24,7 @@
 namespace dojo::runtime {
 
 struct TrainOptions {
-    std::string model = "mlp";
+    std::string model = "mlp";  ///< a catalog spec or an .onnx file (frontend/model.h)
     compiler::Precision precision = compiler::Precision::Fp32;  ///< compiler/precision_policy.h
     std::size_t batch = 64;
     int epochs = 1;
@@ -36,6 +36,7 @@ struct TrainOptions {
     std::string checkpoint_dir;   ///< write checkpoints here (runtime/checkpoint.h); empty: none
     std::size_t checkpoint_every = 0;  ///< also checkpoint every N steps (0: only at the end of each epoch)
     bool resume = false;          ///< continue from the checkpoint in checkpoint_dir
+    std::string out_path;         ///< ONNX models: write the trained model here (frontend/onnx.h export_onnx)
 };
 
 struct EpochResult {

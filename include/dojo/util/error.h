@@ -39,6 +39,13 @@ public:
     explicit GraphError(const std::string& message) : UsageError(message) {}
 };
 
+/// A model file could not be imported: missing, truncated or corrupt, or using an op, opset or feature the importer
+/// does not support. The message names the file, the node and op type where relevant, and what is supported.
+class ImportError : public Error {
+public:
+    explicit ImportError(const std::string& message) : Error(message) {}
+};
+
 /// Reading or writing a file or stream failed.
 class IoError : public Error {
 public:

@@ -1,0 +1,138 @@
+// ONNX import/export on models built here with the protobuf classes: what maps to what, and every error a user
+// can meet (missing, corrupt or truncated files, opsets, unsupported ops, dynamic dimensions).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "dojo/frontend/onnx.h"
+#include "dojo/ir/interpreter.h"
+#include "dojo/util/error.h"
+#include "onnx/onnx_pb.h"
+
+namespace dojo::frontend {
+namespace {
+
+namespace fs = std::filesystem;
+
+class OnnxFiles : public ::testing::Test {
+protected:
+    fs::path dir_ = fs::temp_directory_path() / ("dojo-onnx-test-" + std::to_string(::getpid()));
+    void SetUp() override { fs::create_directories(dir_); }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    // y = Gemm(x [N, 3], w [2, 3], b [2], transB=1, alpha=2) -> Relu
+    static onnx::ModelProto gemm_model(std::int64_t opset = 13, const std::string& activation = "Relu") {
+        onnx::ModelProto model;
+        model.set_ir_version(8);
+        model.add_opset_import()->set_version(opset);
+        onnx::GraphProto* g = model.mutable_graph();
+        onnx::ValueInfoProto* x = g->add_input();
+        x->set_name("x");
+        x->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+        x->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_param("batch");
+        x->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(3);
+        auto add_init = [&](const std::string& name, std::vector<std::int64_t> dims, std::vector<float> values) {
+            onnx::TensorProto* t = g->add_initializer();
+            t->set_name(name);
+            t->set_data_type(onnx::TensorProto::FLOAT);
+            for (const std::int64_t d : dims) {
+                t->add_dims(d);
+            }
+            for (const float v : values) {
+                t->add_float_data(v);
+            }
+        };
+        add_init("w", {2, 3}, {1, 2, 3, -1, 0, 1});
+        add_init("b", {2}, {0.5f, -10});
+        onnx::NodeProto* gemm = g->add_node();
+        gemm->set_op_type("Gemm");
+        gemm->set_name("fc");
+        gemm->add_input("x");
+        gemm->add_input("w");
+        gemm->add_input("b");
+        gemm->add_output("h");
+        onnx::AttributeProto* trans = gemm->add_attribute();
+        trans->set_name("transB");
+        trans->set_i(1);
+        onnx::AttributeProto* alpha = gemm->add_attribute();
+        alpha->set_name("alpha");
+        alpha->set_f(2.0f);
+        onnx::NodeProto* act = g->add_node();
+        act->set_op_type(activation);
+        act->set_name("act");
+        act->add_input("h");
+        act->add_output("y");
+        g->add_output()->set_name("y");
+        return model;
+    }
+    std::string save(const onnx::ModelProto& model, const std::string& name) const {
+        const std::string path = (dir_ / name).string();
+        std::ofstream file(path, std::ios::binary);
+        model.SerializeToOstream(&file);
+        return path;
+    }
+    void expect_import_error(const std::string& path, const std::string& needle) const {
+        try {
+            import_onnx(path, 4);
+            FAIL() << "expected ImportError: " << needle;
+        } catch (const ImportError& error) {
+            EXPECT_NE(std::string(error.what()).find(needle), std::string::npos) << error.what();
+        }
+    }
+};
+
+TEST_F(OnnxFiles, GemmImportsWithItsAttributesAndParameters) {
+    const OnnxModel m = import_onnx(save(gemm_model(), "gemm.onnx"), 4);
+    EXPECT_EQ(m.opset, 13);
+    EXPECT_EQ(m.graph.type(m.input).shape, (ir::Shape{4, 3}));
+    EXPECT_EQ(m.graph.type(m.output).shape, (ir::Shape{4, 2}));
+    ASSERT_EQ(m.graph.parameters().size(), 2u);
+    EXPECT_EQ(m.graph.node(m.graph.parameters()[0]).name, "w");
+    ir::Bindings<double> bind;
+    bind[m.input] = ir::Buffer<double>(ir::Shape{4, 3}, {1, 1, 1, 0, 0, 0, 1, 0, 0, -1, -1, -1});
+    for (const auto& [id, values] : m.initial_values) {
+        bind[id] = ir::Buffer<double>(m.graph.type(id).shape, std::vector<double>(values.begin(), values.end()));
+    }
+    const std::vector<double> y = ir::evaluate(m.graph, bind)[m.output.index].data;
+    // relu(2 * x W^T + b): row (1,1,1): (2*6+0.5, 2*0-10) -> (12.5, 0); row (1,0,0): (2.5, 0); row (-1,-1,-1): 0, 0
+    EXPECT_EQ(y, (std::vector<double>{12.5, 0, 0.5, 0, 2.5, 0, 0, 0}));
+}
+
+TEST_F(OnnxFiles, BadFilesAndUnsupportedContentAreNamed) {
+    expect_import_error((dir_ / "missing.onnx").string(), "does not exist");
+    const std::string garbage = (dir_ / "garbage.onnx").string();
+    std::ofstream(garbage) << "this is not a protobuf \xff\xff\xff";
+    expect_import_error(garbage, "is not a valid ONNX model");
+    std::string bytes;
+    gemm_model().SerializeToString(&bytes);
+    const std::string truncated = (dir_ / "truncated.onnx").string();
+    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    expect_import_error(truncated, "is not a valid ONNX model");
+    expect_import_error(save(gemm_model(11), "old.onnx"), "opset 11; supported are 13..17");
+    expect_import_error(save(gemm_model(13, "Conv"), "conv.onnx"),
+                        "node 'act' (Conv): op type Conv is not supported; supported: Add, Cast");
+    onnx::ModelProto dynamic = gemm_model();
+    dynamic.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)
+        ->set_dim_param("features");
+    expect_import_error(save(dynamic, "dynamic.onnx"), "dimension 1 is not fixed");
+}
+
+TEST_F(OnnxFiles, ExportReplacesInitializersAndKeepsEverythingElse) {
+    const std::string source = save(gemm_model(), "source.onnx");
+    const std::string out = (dir_ / "trained.onnx").string();
+    export_onnx(source, out, {{"w", {6, 5, 4, 3, 2, 1}}, {"b", {7, 8}}});
+    const OnnxModel reread = import_onnx(out, 2);
+    const auto& values = reread.initial_values;
+    EXPECT_EQ(values.at(reread.graph.parameters()[0]), (std::vector<float>{6, 5, 4, 3, 2, 1}));
+    EXPECT_EQ(values.at(reread.graph.parameters()[1]), (std::vector<float>{7, 8}));
+    EXPECT_EQ(reread.graph.size(), import_onnx(source, 2).graph.size());
+    EXPECT_THROW(export_onnx(source, out, {{"w", {1, 2}}}), ImportError);        // wrong size
+    EXPECT_THROW(export_onnx(source, out, {{"nope", {1}}}), ImportError);        // unknown name
+    EXPECT_THROW(export_onnx(source, "/dev/null/x.onnx", {{"b", {1, 2}}}), IoError);
+}
+
+}  // namespace
+}  // namespace dojo::frontend
