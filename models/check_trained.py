@@ -20,7 +20,7 @@ import torch
 from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mlp import MODELS  # noqa: E402
+from zoo import MODELS  # noqa: E402
 
 DATA = "/usr/share/datasets/fashion-mnist"
 

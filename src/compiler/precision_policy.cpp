@@ -80,6 +80,7 @@ PolicyResult apply_precision_policy(const Graph& forward, const PrecisionPolicy&
                 mapped = g.add_state(node.name, node.type);
                 break;
             case OpKind::MatMul:
+            case OpKind::Conv2d:
                 if (policy.matmul_operands) {
                     for (NodeId& operand : inputs) {
                         operand = ir::round_to(g, operand, result.step, attrs(*policy.matmul_operands));

@@ -1,5 +1,6 @@
 // ONNX -> ir::Graph. One Importer walks the (topologically sorted) ONNX graph once; each op type has one
 // function that maps it onto primitives. int64 "glue" is folded to constants on the static shapes.
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -259,6 +260,10 @@ private:
                 define(node, b->second(g, input(node, index, 0), input(node, index, 1), name));
             } else if (op == "Gemm") {
                 define(node, gemm(node, index));
+            } else if (op == "Conv") {
+                define(node, conv(node, index));
+            } else if (op == "MaxPool") {
+                define(node, max_pool(node, index));
             } else if (op == "Identity") {
                 const std::optional<Value> v = lookup(node.input(0));
                 if (!v) {
@@ -308,6 +313,60 @@ private:
             y = ir::add(g, y, c);
         }
         return y;
+    }
+
+    std::vector<std::int64_t> ints_attribute(const onnx::NodeProto& node, const std::string& name,
+                                             std::vector<std::int64_t> fallback) const {
+        const onnx::AttributeProto* a = attribute(node, name);
+        return a ? std::vector<std::int64_t>(a->ints().begin(), a->ints().end()) : fallback;
+    }
+
+    // pads in ONNX order (top, left, bottom, right for 2-D), checking the 2-D, explicit-padding case we support.
+    std::array<std::int64_t, 4> pads_2d(const onnx::NodeProto& node, int index) {
+        const onnx::AttributeProto* auto_pad = attribute(node, "auto_pad");
+        if (auto_pad && auto_pad->s() != "NOTSET") {
+            fail(node, index, "auto_pad=" + auto_pad->s() + " is not supported; export with explicit pads");
+        }
+        const std::vector<std::int64_t> pads = ints_attribute(node, "pads", {0, 0, 0, 0});
+        if (pads.size() != 4) {
+            fail(node, index, "only 2-D (NCHW) windows are supported");
+        }
+        return {pads[0], pads[1], pads[2], pads[3]};
+    }
+
+    NodeId conv(const onnx::NodeProto& node, int index) {
+        ir::Graph& g = result_.graph;
+        const NodeId x = input(node, index, 0);
+        const NodeId w = input(node, index, 1);
+        const std::vector<std::int64_t> strides = ints_attribute(node, "strides", {1, 1});
+        const std::vector<std::int64_t> dilations = ints_attribute(node, "dilations", {1, 1});
+        if (strides.size() != 2 || dilations.size() != 2) {
+            fail(node, index, "only 2-D (NCHW) convolutions are supported");
+        }
+        const ir::Conv2dAttrs attrs{{strides[0], strides[1]}, pads_2d(node, index), {dilations[0], dilations[1]},
+                                    int_attribute(node, "group", 1)};
+        NodeId y = ir::conv2d(g, x, w, attrs, node.name());
+        if (node.input_size() > 2 && !node.input(2).empty()) {
+            const NodeId bias = input(node, index, 2);
+            const std::int64_t k = g.type(bias).shape.numel();
+            y = ir::add(g, y, ir::reshape(g, bias, ir::Shape{k, 1, 1}));
+        }
+        return y;
+    }
+
+    NodeId max_pool(const onnx::NodeProto& node, int index) {
+        const std::vector<std::int64_t> kernel = ints_attribute(node, "kernel_shape", {});
+        const std::vector<std::int64_t> strides = ints_attribute(node, "strides", {1, 1});
+        if (kernel.size() != 2 || strides.size() != 2) {
+            fail(node, index, "only 2-D (NCHW) pooling is supported");
+        }
+        if (int_attribute(node, "ceil_mode", 0) != 0 || ints_attribute(node, "dilations", {1, 1}) != std::vector<std::int64_t>{1, 1} ||
+            node.output_size() > 1) {
+            fail(node, index, "ceil_mode, dilations and the Indices output are not supported");
+        }
+        return ir::max_pool2d(result_.graph, input(node, index, 0),
+                              ir::PoolAttrs{{kernel[0], kernel[1]}, {strides[0], strides[1]}, pads_2d(node, index)},
+                              node.name());
     }
 
     NodeId flatten(const onnx::NodeProto& node, int index) {
@@ -463,8 +522,8 @@ private:
 }  // namespace
 
 std::string onnx_supported_ops() {
-    return "Add, Cast, Concat, Constant, Div, Erf, Exp, Flatten, Gather, Gemm, Identity, Log, LogSoftmax, MatMul, "
-           "Mul, Neg, Relu, Reshape, Shape, Sigmoid, Softmax, Sqrt, Sub, Tanh, Transpose, Unsqueeze";
+    return "Add, Cast, Concat, Constant, Conv, Div, Erf, Exp, Flatten, Gather, Gemm, Identity, Log, LogSoftmax, "
+           "MatMul, MaxPool, Mul, Neg, Relu, Reshape, Shape, Sigmoid, Softmax, Sqrt, Sub, Tanh, Transpose, Unsqueeze";
 }
 
 OnnxModel import_onnx(const std::string& path, std::int64_t batch) {

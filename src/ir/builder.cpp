@@ -56,6 +56,14 @@ NodeId log_softmax(Graph& g, NodeId x, int axis, std::string name) {
     return g.add(OpKind::LogSoftmax, AxisAttrs{axis}, {x}, std::move(name));
 }
 
+NodeId conv2d(Graph& g, NodeId x, NodeId w, Conv2dAttrs attrs, std::string name) {
+    return g.add(OpKind::Conv2d, attrs, {x, w}, std::move(name));
+}
+
+NodeId max_pool2d(Graph& g, NodeId x, PoolAttrs attrs, std::string name) {
+    return g.add(OpKind::MaxPool2d, attrs, {x}, std::move(name));
+}
+
 NodeId round_to(Graph& g, NodeId x, NodeId step, RoundAttrs attrs, std::string name) {
     return g.add(OpKind::RoundTo, attrs, {x, step}, std::move(name));
 }

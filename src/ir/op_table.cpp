@@ -12,7 +12,8 @@ const OpInfo* const kTable[] = {
     &ops::kLogOp,     &ops::kSqrtOp,      &ops::kTanhOp,    &ops::kSigmoidOp,   &ops::kReluOp,
     &ops::kStepOp,    &ops::kErfOp,       &ops::kAddOp,     &ops::kSubOp,       &ops::kMulOp,
     &ops::kDivOp,     &ops::kMaximumOp,   &ops::kMatMulOp,  &ops::kReduceSumOp, &ops::kReshapeOp,
-    &ops::kTransposeOp, &ops::kBroadcastToOp, &ops::kLogSoftmaxOp, &ops::kRoundToOp, &ops::kRoundGradOp,
+    &ops::kTransposeOp, &ops::kBroadcastToOp, &ops::kLogSoftmaxOp, &ops::kConv2dOp, &ops::kConv2dBackwardDataOp,
+    &ops::kConv2dBackwardFilterOp, &ops::kMaxPool2dOp, &ops::kMaxPool2dBackwardOp, &ops::kRoundToOp, &ops::kRoundGradOp,
 };
 static_assert(std::size(kTable) == kOpCount, "one op-table row per OpKind");
 

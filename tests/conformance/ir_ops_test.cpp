@@ -75,6 +75,26 @@ std::vector<OpCase> op_cases() {
         {"BroadcastTo", {Shape{3, 1}}, [](Graph& g, Ids x) { return broadcast_to(g, x[0], Shape{2, 3, 4}); }},
         {"LogSoftmax last", {Shape{3, 5}}, [](Graph& g, Ids x) { return log_softmax(g, x[0], -1); }},
         {"LogSoftmax middle", {Shape{2, 4, 3}}, [](Graph& g, Ids x) { return log_softmax(g, x[0], 1); }},
+        {"Conv2d", {Shape{2, 3, 6, 5}, Shape{4, 3, 3, 2}}, [](Graph& g, Ids x) { return conv2d(g, x[0], x[1]); }},
+        {"Conv2d strided padded dilated grouped", {Shape{1, 4, 7, 7}, Shape{6, 2, 3, 3}},
+         [](Graph& g, Ids x) { return conv2d(g, x[0], x[1], Conv2dAttrs{{2, 1}, {1, 0, 1, 2}, {1, 2}, 2}); }},
+        {"Conv2dBackwardData", {Shape{2, 4, 4, 4}, Shape{4, 3, 3, 2}},
+         [](Graph& g, Ids x) {
+             return g.add(OpKind::Conv2dBackwardData, ConvBackwardAttrs{Conv2dAttrs{}, Shape{2, 3, 6, 5}}, {x[0], x[1]});
+         },
+         -2, 2, 0, false},
+        {"Conv2dBackwardFilter", {Shape{2, 3, 6, 5}, Shape{2, 4, 4, 4}},
+         [](Graph& g, Ids x) {
+             return g.add(OpKind::Conv2dBackwardFilter, ConvBackwardAttrs{Conv2dAttrs{}, Shape{4, 3, 3, 2}},
+                          {x[0], x[1]});
+         },
+         -2, 2, 0, false},
+        {"MaxPool2d", {Shape{2, 2, 6, 6}}, [](Graph& g, Ids x) { return max_pool2d(g, x[0]); }},
+        {"MaxPool2d padded overlapping", {Shape{1, 2, 7, 5}},
+         [](Graph& g, Ids x) { return max_pool2d(g, x[0], PoolAttrs{{3, 3}, {2, 2}, {1, 1, 1, 1}}); }},
+        {"MaxPool2dBackward", {Shape{1, 2, 4, 4}, Shape{1, 2, 2, 2}},
+         [](Graph& g, Ids x) { return g.add(OpKind::MaxPool2dBackward, PoolAttrs{}, {x[0], x[1]}); }, -2, 2, 0,
+         false},
         {"RoundTo cfp8", {Shape{3, 4}, Shape{}},
          [](Graph& g, Ids x) { return round_to(g, x[0], x[1], RoundAttrs{numerics::FormatKind::Cfp8_143}); }, -2, 2,
          0, false},
@@ -225,6 +245,23 @@ TEST(IrOps, MatMulReduceTransposeBroadcastByHand) {
     EXPECT_EQ(run(g, rows, bind).data, (std::vector<double>{6, 15}));
     EXPECT_EQ(run(g, swapped, bind).data, (std::vector<double>{1, 4, 2, 5, 3, 6}));
     EXPECT_EQ(run(g, wide, bind).data, (std::vector<double>{6, 15, 6, 15, 6, 15}));
+}
+
+TEST(IrOps, ConvolutionAndPoolingByHand) {
+    Graph g;
+    const NodeId x = g.add_input("x", f32(Shape{1, 1, 3, 3}));
+    const NodeId w = g.add_input("w", f32(Shape{1, 1, 2, 2}));
+    const NodeId y = conv2d(g, x, w);
+    const NodeId padded = conv2d(g, x, w, Conv2dAttrs{{2, 2}, {1, 1, 0, 0}, {1, 1}, 1});
+    const NodeId pooled = max_pool2d(g, x, PoolAttrs{{2, 2}, {1, 1}, {0, 0, 0, 0}});
+    const Bindings<double> bind = {{x, Buffer<double>(Shape{1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9})},
+                                   {w, Buffer<double>(Shape{1, 1, 2, 2}, {1, 0, 0, -1})}};
+    // Each output: top-left minus bottom-right of its 2x2 window.
+    EXPECT_EQ(run(g, y, bind).data, (std::vector<double>{-4, -4, -4, -4}));
+    // Padded by one row/column at the top/left, stride 2: windows start at (-1,-1), (-1,1), (1,-1), (1,1).
+    EXPECT_EQ(g.type(padded).shape, (Shape{1, 1, 2, 2}));
+    EXPECT_EQ(run(g, padded, bind).data, (std::vector<double>{-1, -3, -7, -4}));
+    EXPECT_EQ(run(g, pooled, bind).data, (std::vector<double>{5, 6, 8, 9}));
 }
 
 TEST(IrOps, LogSoftmaxByHandAndStableForLargeInputs) {

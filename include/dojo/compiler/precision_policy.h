@@ -3,9 +3,9 @@
  * rounding ops that emulate it exactly (ir::RoundTo / ir::RoundGrad; values stay FP32, which holds every value of
  * every format exactly, and products accumulate in FP32 as on Dojo's matrix units, cfloat.md F10).
  *
- * Policies (the op class they act on today is the matrix product; convolutions will join it):
+ * Policies (they act on the matrix-unit ops: MatMul and Conv2d, whose backward products are Conv2d's adjoints):
  *   fp32  nothing is rounded.
- *   bf16  both operands of every MatMul rounded to BF16 (nearest-even); the gradient arriving at its output is
+ *   bf16  both operands of every MatMul/Conv2d rounded to BF16 (nearest-even); the gradient arriving at its output is
  *         rounded to BF16 too, so the backward products also take BF16 operands. FP32 accumulation, FP32 master
  *         weights and optimizer state.
  *   cfp8  operands in cfp8_143 with nearest-even rounding; gradients in cfp8_152 with stochastic rounding; each
@@ -38,8 +38,8 @@ struct RoundingRule {
     double headroom_binades = 0.0;
 };
 
-/// Rules per op class: how a matrix product's operands are rounded (forward) and how the gradient of its output is
-/// rounded (backward). std::nullopt leaves that side in FP32.
+/// Rules per op class: how a matrix product's or convolution's operands are rounded (forward) and how the gradient of
+/// its output is rounded (backward). std::nullopt leaves that side in FP32.
 struct PrecisionPolicy {
     std::optional<RoundingRule> matmul_operands;
     std::optional<RoundingRule> matmul_output_gradient;
@@ -56,8 +56,8 @@ struct PolicyResult {
                                     ///< invalid when the policy inserted nothing
 };
 
-/// Rewrites `forward` under `policy`: each MatMul(a, b) becomes RoundGrad(MatMul(RoundTo(a), RoundTo(b))) as the
-/// rules say, every rounding op with its own tensor id. Leaves keep their names and order; graph outputs are mapped.
+/// Rewrites `forward` under `policy`: each MatMul(a, b) (and Conv2d(x, w)) becomes
+/// RoundGrad(MatMul(RoundTo(a), RoundTo(b))) as the rules say, every rounding op with its own tensor id. Leaves keep their names and order; graph outputs are mapped.
 PolicyResult apply_precision_policy(const ir::Graph& forward, const PrecisionPolicy& policy);
 
 }  // namespace dojo::compiler

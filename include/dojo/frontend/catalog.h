@@ -5,6 +5,8 @@
  *
  * Specs (this list is what `dojo train --help` shows):
  *   mlp[:hidden=H1xH2x...]   fully connected, ReLU between layers; default hidden=256 (the 784-256-10 MLP)
+ *   lenet                    conv 1->6 5x5 (pad 2), ReLU, max-pool 2; conv 6->16 5x5, ReLU, max-pool 2; fc 400->120,
+ *                            ReLU; fc 120->classes. For 1x28x28 images.
  */
 #pragma once
 

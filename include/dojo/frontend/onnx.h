@@ -10,9 +10,9 @@
  *   - float initializers become trainable Parameters named after the initializer, with the file's values;
  *   - int64 tensors (initializers, Constant, and the Shape/Gather/Unsqueeze/Concat/Cast glue torch emits for
  *     x.view(x.size(0), -1)) are folded to constants on the static shapes: they may only feed shape arguments;
- *   - ops map to primitives (ir/op.h): Gemm, MatMul, Add, Sub, Mul, Div, Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Neg,
- *     Erf, Identity, Flatten, Reshape, Transpose, Softmax, LogSoftmax, plus the folded glue above. Anything else is an
- *     ImportError naming the op type, the node and the supported list.
+ *   - ops map to primitives (ir/op.h): Gemm, MatMul, Conv and MaxPool (2-D, explicit pads), Add, Sub, Mul, Div,
+ *     Relu, Sigmoid, Tanh, Exp, Log, Sqrt, Neg, Erf, Identity, Flatten, Reshape, Transpose, Softmax, LogSoftmax, plus
+ *     the folded glue above. Anything else is an ImportError naming the op type, the node and the supported list.
  */
 #pragma once
 

@@ -47,6 +47,11 @@ NodeId transpose(Graph& g, NodeId x, std::vector<int> perm, std::string name = "
 NodeId broadcast_to(Graph& g, NodeId x, Shape shape, std::string name = "");
 NodeId log_softmax(Graph& g, NodeId x, int axis, std::string name = "");
 
+/// x [N, C, H, W] convolved with w [K, C/groups, R, S].
+NodeId conv2d(Graph& g, NodeId x, NodeId w, Conv2dAttrs attrs = {}, std::string name = "");
+/// Max pooling of x [N, C, H, W].
+NodeId max_pool2d(Graph& g, NodeId x, PoolAttrs attrs = {}, std::string name = "");
+
 /// x rounded onto attrs.format's grid (straight-through gradient); `step` is the F32 scalar step-number input.
 NodeId round_to(Graph& g, NodeId x, NodeId step, RoundAttrs attrs, std::string name = "");
 /// Identity whose gradient is rounded onto attrs.format's grid.

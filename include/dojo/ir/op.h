@@ -8,8 +8,10 @@
  *   - Values are dense row-major tensors of static shape. All floating-point ops compute in F32 (the reference
  *     kernels also exist in double, for gradient checking); narrower storage types are a precision-policy matter.
  *   - Elementwise binary ops broadcast multidirectionally (NumPy/ONNX rules, shape.h).
- *   - Reductions and MatMul accumulate sequentially in increasing index order, in the kernel's type T. A fast
- *     kernel may reorder the summation; results then agree up to summation order, never bit for bit.
+ *   - Reductions and MatMul accumulate sequentially in increasing index order, in the kernel's type T; Conv2d sums
+ *     over (input channel, kernel row, kernel column) in that order, its filter gradient over (n, oh, ow), its data
+ *     gradient over output channels first and then over taps (src/ir/ops/conv.cpp). A fast kernel may reorder the
+ *     summation; results then agree up to summation order, never bit for bit.
  *   - IEEE arithmetic: overflow gives Inf, 0/0 gives NaN; nothing traps. Rounding to CFloat/BF16 happens only in
  *     the explicit RoundTo/RoundGrad ops (numerics/convert.h semantics). A tensor with a NaN or Inf passes through
  *     them unchanged, so divergence stays visible in the loss.
@@ -18,6 +20,7 @@
  */
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -62,6 +65,12 @@ enum class OpKind : std::uint8_t {
     BroadcastTo,  ///< BroadcastAttrs
     // Normalisation.
     LogSoftmax,  ///< AxisAttrs: x - log(sum(exp(x))) along one axis, computed stably
+    // Convolution and pooling, NCHW.
+    Conv2d,                ///< Conv2dAttrs; (x [N, C, H, W], w [K, C/groups, R, S]) -> [N, K, OH, OW]; no bias (add it)
+    Conv2dBackwardData,    ///< ConvBackwardAttrs (shape = x's); (g, w) -> dx; the adjoint of Conv2d in x
+    Conv2dBackwardFilter,  ///< ConvBackwardAttrs (shape = w's); (x, g) -> dw; the adjoint of Conv2d in w
+    MaxPool2d,             ///< PoolAttrs; padding never wins (it is -inf)
+    MaxPool2dBackward,     ///< PoolAttrs; (x, g) -> dx: each window's gradient goes to its first maximum
     // Numerics emulation (inserted by the precision policy, compiler/precision_policy.h).
     RoundTo,    ///< RoundAttrs; (x, step): x rounded onto a format's grid; gradient passes straight through
     RoundGrad,  ///< RoundAttrs; (x, step): identity forward; the gradient is rounded onto the format's grid
@@ -102,6 +111,27 @@ struct AxisAttrs {
     int axis = -1;
     bool operator==(const AxisAttrs&) const = default;
 };
+/// 2-D convolution geometry. Pads are (top, left, bottom, right). OH = (H + top + bottom - dh (R - 1) - 1) / sh + 1.
+struct Conv2dAttrs {
+    std::array<std::int64_t, 2> strides{1, 1};
+    std::array<std::int64_t, 4> pads{0, 0, 0, 0};
+    std::array<std::int64_t, 2> dilations{1, 1};
+    std::int64_t groups = 1;
+    bool operator==(const Conv2dAttrs&) const = default;
+};
+/// A convolution's adjoint: the forward geometry and the shape of the tensor it produces (x's or w's).
+struct ConvBackwardAttrs {
+    Conv2dAttrs conv;
+    Shape shape;
+    bool operator==(const ConvBackwardAttrs&) const = default;
+};
+/// 2-D pooling window. Pads are (top, left, bottom, right).
+struct PoolAttrs {
+    std::array<std::int64_t, 2> kernel{2, 2};
+    std::array<std::int64_t, 2> strides{2, 2};
+    std::array<std::int64_t, 4> pads{0, 0, 0, 0};
+    bool operator==(const PoolAttrs&) const = default;
+};
 /// How RoundTo/RoundGrad round. CFloat formats get a per-tensor bias each time the op runs: the largest bias whose
 /// range holds the tensor's max-abs times 2^headroom (numerics/bias.h), Dojo's replacement for loss scaling.
 /// Stochastic rounding uses Philox keyed by `seed`, stream (step << 32) | tensor_id, counter = element index, where
@@ -117,7 +147,7 @@ struct RoundAttrs {
 
 /// Typed attributes; which alternative an op takes is part of its row (OpInfo::attrs_index).
 using OpAttrs = std::variant<NoAttrs, LeafAttrs, FillAttrs, ReduceAttrs, ReshapeAttrs, TransposeAttrs, BroadcastAttrs,
-                             AxisAttrs, RoundAttrs>;
+                             AxisAttrs, RoundAttrs, Conv2dAttrs, ConvBackwardAttrs, PoolAttrs>;
 
 class Graph;
 struct Node;

@@ -66,6 +66,7 @@ extern const OpInfo kInputOp, kParameterOp, kStateOp, kFillOp;
 extern const OpInfo kNegOp, kExpOp, kLogOp, kSqrtOp, kTanhOp, kSigmoidOp, kReluOp, kStepOp, kErfOp;
 extern const OpInfo kAddOp, kSubOp, kMulOp, kDivOp, kMaximumOp;
 extern const OpInfo kMatMulOp, kReduceSumOp, kReshapeOp, kTransposeOp, kBroadcastToOp, kLogSoftmaxOp;
+extern const OpInfo kConv2dOp, kConv2dBackwardDataOp, kConv2dBackwardFilterOp, kMaxPool2dOp, kMaxPool2dBackwardOp;
 extern const OpInfo kRoundToOp, kRoundGradOp;
 
 }  // namespace dojo::ir::ops

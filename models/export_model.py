@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Exports an OpenDojo test model from PyTorch to ONNX, as a user would before `dojo train model.onnx`.
 
-    /usr/bin/python3 models/export_mlp.py --model mlp --opset 13 --out mlp.onnx
+    /usr/bin/python3 models/export_model.py --model mlp --opset 13 --out mlp.onnx
+    /usr/bin/python3 models/export_model.py --model lenet --hidden 120 --out lenet.onnx
 
 The batch dimension is dynamic; parameters keep their PyTorch names (fc1.weight, ...), so a trained model can be
 loaded back into the same module by name (check_trained.py).
@@ -13,7 +14,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mlp import MODELS  # noqa: E402
+from zoo import MODELS  # noqa: E402
 
 
 def main():

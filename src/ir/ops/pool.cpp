@@ -1,0 +1,155 @@
+// MaxPool2d (NCHW) and its adjoint. Padding positions never win a window; a window's gradient goes to its first
+// maximum in (row, column) order.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "op_support.h"
+
+namespace dojo::ir::ops {
+namespace {
+
+struct Window {
+    std::int64_t n, c, h, w, oh, ow, kh, kw, sh, sw, pt, pl;
+};
+
+Window window(const PoolAttrs& a, const Shape& x) {
+    Window g{};
+    g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
+    g.kh = a.kernel[0], g.kw = a.kernel[1], g.sh = a.strides[0], g.sw = a.strides[1];
+    g.pt = a.pads[0], g.pl = a.pads[1];
+    g.oh = (g.h + a.pads[0] + a.pads[2] - g.kh) / g.sh + 1;
+    g.ow = (g.w + a.pads[1] + a.pads[3] - g.kw) / g.sw + 1;
+    return g;
+}
+
+Window checked_window(const Node& node, const Shape& x) {
+    const PoolAttrs& a = attrs_of<PoolAttrs>(node);
+    if (x.rank() != 4) {
+        fail(node, "needs x [N, C, H, W], got " + x.to_string());
+    }
+    if (a.kernel[0] < 1 || a.kernel[1] < 1 || a.strides[0] < 1 || a.strides[1] < 1) {
+        fail(node, "kernel and strides must be >= 1");
+    }
+    for (const std::int64_t p : a.pads) {
+        if (p < 0 || p >= std::max(a.kernel[0], a.kernel[1])) {
+            fail(node, "pads must be >= 0 and smaller than the kernel");
+        }
+    }
+    const Window g = window(a, x);
+    if (g.oh < 1 || g.ow < 1) {
+        fail(node, "the pooling window does not fit the input " + x.to_string());
+    }
+    return g;
+}
+
+// Index (into x) of the first maximum of output element (n, c, oh, ow)'s window; -1 if the window is all padding.
+template <typename T>
+std::int64_t argmax(const Window& g, const std::vector<T>& x, std::int64_t n, std::int64_t c, std::int64_t oh,
+                    std::int64_t ow) {
+    std::int64_t best = -1;
+    for (std::int64_t r = 0; r < g.kh; ++r) {
+        const std::int64_t ih = oh * g.sh - g.pt + r;
+        if (ih < 0 || ih >= g.h) {
+            continue;
+        }
+        for (std::int64_t s = 0; s < g.kw; ++s) {
+            const std::int64_t iw = ow * g.sw - g.pl + s;
+            if (iw < 0 || iw >= g.w) {
+                continue;
+            }
+            const std::int64_t at = ((n * g.c + c) * g.h + ih) * g.w + iw;
+            if (best < 0 || x[static_cast<std::size_t>(at)] > x[static_cast<std::size_t>(best)] ||
+                std::isnan(x[static_cast<std::size_t>(at)])) {
+                best = at;
+                if (std::isnan(x[static_cast<std::size_t>(at)])) {
+                    return best;  // NaN propagates
+                }
+            }
+        }
+    }
+    return best;
+}
+
+TensorType pool_shape(const Node& node, std::span<const TensorType> in) {
+    require_f32(node, in);
+    const Window g = checked_window(node, in[0].shape);
+    return TensorType{DType::F32, Shape{g.n, g.c, g.oh, g.ow}};
+}
+
+template <typename T>
+void pool_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
+    const Window g = window(attrs_of<PoolAttrs>(node), in[0]->shape);
+    const std::vector<T>& x = in[0]->data;
+    std::size_t i = 0;
+    for (std::int64_t n = 0; n < g.n; ++n) {
+        for (std::int64_t c = 0; c < g.c; ++c) {
+            for (std::int64_t oh = 0; oh < g.oh; ++oh) {
+                for (std::int64_t ow = 0; ow < g.ow; ++ow, ++i) {
+                    const std::int64_t at = argmax(g, x, n, c, oh, ow);
+                    out.data[i] = at < 0 ? -std::numeric_limits<T>::infinity() : x[static_cast<std::size_t>(at)];
+                }
+            }
+        }
+    }
+}
+
+// MaxPool2dBackward: (x, g) -> dx.
+TensorType pool_backward_shape(const Node& node, std::span<const TensorType> in) {
+    require_f32(node, in);
+    const Window g = checked_window(node, in[0].shape);
+    if (!(in[1].shape == Shape{g.n, g.c, g.oh, g.ow})) {
+        fail(node, "gradient " + in[1].shape.to_string() + " does not match the pooling output");
+    }
+    return in[0];
+}
+
+template <typename T>
+void pool_backward_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
+    const Window g = window(attrs_of<PoolAttrs>(node), in[0]->shape);
+    const std::vector<T>& x = in[0]->data;
+    const std::vector<T>& dy = in[1]->data;
+    std::fill(out.data.begin(), out.data.end(), T(0));
+    std::size_t i = 0;
+    for (std::int64_t n = 0; n < g.n; ++n) {
+        for (std::int64_t c = 0; c < g.c; ++c) {
+            for (std::int64_t oh = 0; oh < g.oh; ++oh) {
+                for (std::int64_t ow = 0; ow < g.ow; ++ow, ++i) {
+                    const std::int64_t at = argmax(g, x, n, c, oh, ow);
+                    if (at >= 0) {
+                        out.data[static_cast<std::size_t>(at)] += dy[i];
+                    }
+                }
+            }
+        }
+    }
+}
+
+std::vector<NodeId> pool_grad(Graph& graph, NodeId y, NodeId grad) {
+    const PoolAttrs attrs = attrs_of<PoolAttrs>(graph.node(y));
+    const NodeId x = graph.node(y).inputs[0];
+    return {graph.add(OpKind::MaxPool2dBackward, attrs, {x, grad})};
+}
+
+OpCost pool_cost(const Node& node, std::span<const TensorType> in) {
+    const PoolAttrs& a = attrs_of<PoolAttrs>(node);
+    return elementwise_cost(node, in, static_cast<double>(a.kernel[0] * a.kernel[1]));
+}
+
+OpCost pool_backward_cost(const Node& node, std::span<const TensorType> in) {
+    const PoolAttrs& a = attrs_of<PoolAttrs>(node);
+    OpCost cost = elementwise_cost(node, in, 0);
+    cost.flops = static_cast<double>(in[1].shape.numel() * a.kernel[0] * a.kernel[1]);
+    return cost;
+}
+
+}  // namespace
+
+extern const OpInfo kMaxPool2dOp = {OpKind::MaxPool2d,       "MaxPool2d", 1, kAttrsIndex<PoolAttrs>, &pool_shape,
+                                    &pool_kernel<float>,     &pool_kernel<double>, &pool_grad, &pool_cost};
+extern const OpInfo kMaxPool2dBackwardOp = {OpKind::MaxPool2dBackward,     "MaxPool2dBackward", 2,
+                                            kAttrsIndex<PoolAttrs>,        &pool_backward_shape,
+                                            &pool_backward_kernel<float>,  &pool_backward_kernel<double>,
+                                            nullptr,                       &pool_backward_cost};
+
+}  // namespace dojo::ir::ops
