@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup configure build demo test bench clean
+.PHONY: all setup configure build demo test bench bench-train clean
 
 all: build
 
@@ -27,6 +27,10 @@ test: build
 # Throughput of the bulk conversions, every path side by side, with ratios (docs/numerics.md has the figures).
 bench: build
 	bench/numerics_ratios.py $(BUILD_DIR)/bench/numerics_convert_bench --benchmark_min_time=0.5
+
+# Training throughput against PyTorch 1.13 (same models, batch, threads), with ratios (docs/training.md).
+bench-train: build
+	bench/train_vs_pytorch.py $(BUILD_DIR)/apps/dojo/dojo --threads $(JOBS)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -14,6 +14,7 @@ packages=(
   dataset-fashion-mnist                   # the training data of `dojo train` and its tests
   libonnx-dev libprotobuf-dev             # ONNX import/export
   python3-torch python3-onnx python3-numpy  # models/*.py: PyTorch export and round-trip checks in the tests
+  libtcmalloc-minimal4                    # bench/train_vs_pytorch.py runs PyTorch with tcmalloc, as it should
 )
 
 missing=()

@@ -2,6 +2,7 @@
 #include "train_command.h"
 
 #include <fmt/format.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +38,7 @@ struct TrainCommandOptions {
     std::uint64_t seed = 0;
     std::size_t train_limit = 0;
     std::size_t eval_batch = 500;
+    int threads = 0;
     std::string checkpoint_dir;
     std::string out_path;
     std::size_t checkpoint_every = 0;
@@ -102,6 +104,12 @@ void run_train(const TrainCommandOptions& o) {
         throw UsageError("unknown dataset '" + o.data + "'; available: fashion-mnist");
     }
     runtime::TrainOptions options;
+    if (o.threads < 0) {
+        throw UsageError("--threads must be >= 0 (0: one per core), got " + std::to_string(o.threads));
+    }
+    if (o.threads > 0) {
+        omp_set_num_threads(o.threads);  // results do not depend on it: kernels split only independent outputs
+    }
     options.model = o.model;
     options.precision = compiler::parse_precision(o.precision);
     options.epochs = o.epochs;
@@ -143,6 +151,7 @@ void run_train(const TrainCommandOptions& o) {
                           {"learning_rate", options.learning_rate},
                           {"batch", options.batch},
                           {"seed", options.seed},
+                          {"threads", omp_get_max_threads()},
                           {"parameters", result.parameter_count},
                           {"parameter_digest", fmt::format("{:016x}", result.parameter_digest)},
                           {"resumed_from_step", result.resumed_from_step},
@@ -194,6 +203,8 @@ void add_train_command(CLI::App& app) {
     train->add_option("--seed", options->seed, "seed of initialisation and data order (default 0)");
     train->add_option("--train-limit", options->train_limit, "train on the first N samples only (default: all)");
     train->add_option("--eval-batch", options->eval_batch, "samples per evaluation step (default 500)");
+    train->add_option("--threads", options->threads,
+                      "worker threads (default 0: one per core); the trained weights are the same for any count");
     train->add_option("--checkpoint", options->checkpoint_dir,
                       "directory for checkpoints (written atomically at the end of every epoch)");
     train->add_option("--checkpoint-every", options->checkpoint_every, "also checkpoint every N steps");

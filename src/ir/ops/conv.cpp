@@ -110,8 +110,10 @@ void conv_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<
     const Geometry g = geometry(attrs_of<Conv2dAttrs>(node), in[0]->shape, in[1]->shape);
     const std::int64_t taps = g.c_per_group * g.r * g.s;
     const std::int64_t positions = g.oh * g.ow;
+    // Images are independent: split them over threads (each thread has its own scratch).
+    parallel_for(g.n, 1, [&](std::int64_t first, std::int64_t last) {
     std::vector<T>& col = scratch<T>();
-    for (std::int64_t n = 0; n < g.n; ++n) {
+    for (std::int64_t n = first; n < last; ++n) {
         for (std::int64_t group = 0; group < g.groups; ++group) {
             im2col(g, in[0]->data.data() + n * g.c * g.h * g.w, group, /*transposed=*/true, col);
             for (std::int64_t kk = 0; kk < g.k_per_group; ++kk) {
@@ -129,6 +131,7 @@ void conv_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<
             }
         }
     }
+    });
 }
 
 std::vector<NodeId> conv_grad(Graph& graph, NodeId y, NodeId grad) {
@@ -172,9 +175,10 @@ void backward_data_kernel(const Node& node, std::span<const Buffer<T>* const> in
     const Geometry g = geometry(a.conv, a.shape, in[1]->shape);
     const std::int64_t taps = g.c_per_group * g.r * g.s;
     const std::int64_t positions = g.oh * g.ow;
-    std::vector<T>& dcol = scratch<T>();
     std::fill(out.data.begin(), out.data.end(), T(0));
-    for (std::int64_t n = 0; n < g.n; ++n) {
+    parallel_for(g.n, 1, [&](std::int64_t first, std::int64_t last) {  // images are independent
+    std::vector<T>& dcol = scratch<T>();
+    for (std::int64_t n = first; n < last; ++n) {
         for (std::int64_t group = 0; group < g.groups; ++group) {
             dcol.assign(static_cast<std::size_t>(taps * positions), T(0));
             for (std::int64_t kk = 0; kk < g.k_per_group; ++kk) {
@@ -211,6 +215,7 @@ void backward_data_kernel(const Node& node, std::span<const Buffer<T>* const> in
             }
         }
     }
+    });
 }
 
 // Conv2dBackwardFilter: (x, g [N, K, OH, OW]) -> dw of shape attrs.shape.
@@ -237,18 +242,21 @@ void backward_filter_kernel(const Node& node, std::span<const Buffer<T>* const> 
     for (std::int64_t n = 0; n < g.n; ++n) {
         for (std::int64_t group = 0; group < g.groups; ++group) {
             im2col(g, in[0]->data.data() + n * g.c * g.h * g.w, group, /*transposed=*/false, col);
-            for (std::int64_t kk = 0; kk < g.k_per_group; ++kk) {
-                const std::int64_t k = group * g.k_per_group + kk;
-                const T* dy = in[1]->data.data() + (n * g.k + k) * positions;
-                T* dw = out.data.data() + k * taps;
-                for (std::int64_t p = 0; p < positions; ++p) {
-                    const T dv = dy[p];
-                    const T* taps_row = col.data() + p * taps;
-                    for (std::int64_t j = 0; j < taps; ++j) {
-                        dw[j] += dv * taps_row[j];
+            // Output channels are independent (the sum over images stays sequential): split them over threads.
+            parallel_for(g.k_per_group, 1, [&](std::int64_t first, std::int64_t last) {
+                for (std::int64_t kk = first; kk < last; ++kk) {
+                    const std::int64_t k = group * g.k_per_group + kk;
+                    const T* dy = in[1]->data.data() + (n * g.k + k) * positions;
+                    T* dw = out.data.data() + k * taps;
+                    for (std::int64_t p = 0; p < positions; ++p) {
+                        const T dv = dy[p];
+                        const T* taps_row = col.data() + p * taps;
+                        for (std::int64_t j = 0; j < taps; ++j) {
+                            dw[j] += dv * taps_row[j];
+                        }
                     }
                 }
-            }
+            });
         }
     }
 }

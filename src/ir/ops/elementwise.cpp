@@ -44,20 +44,39 @@ T relu_nan_fn(T x) {
 
 template <typename T, T (*F)(T)>
 void unary_kernel(const Node&, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
-    const std::vector<T>& x = in[0]->data;
-    for (std::size_t i = 0; i < out.data.size(); ++i) {
-        out.data[i] = F(x[i]);
-    }
+    const T* x = in[0]->data.data();
+    T* y = out.data.data();
+    parallel_for(static_cast<std::int64_t>(out.data.size()), kMinParallelElements,
+                 [&](std::int64_t begin, std::int64_t end) {
+                     for (std::int64_t i = begin; i < end; ++i) {
+                         y[i] = F(x[i]);
+                     }
+                 });
 }
 
 template <typename T, T (*F)(T, T)>
 void binary_kernel(const Node&, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
     const Buffer<T>& a = *in[0];
     const Buffer<T>& b = *in[1];
-    BroadcastWalker walk(out.shape, {&a.shape, &b.shape});
-    for (std::size_t i = 0; i < out.data.size(); ++i, walk.next()) {
-        out.data[i] = F(a.data[static_cast<std::size_t>(walk.offset(0))], b.data[static_cast<std::size_t>(walk.offset(1))]);
+    if (a.shape == out.shape && b.shape == out.shape) {  // the common case: no broadcasting
+        T* y = out.data.data();
+        parallel_for(static_cast<std::int64_t>(out.data.size()), kMinParallelElements,
+                     [&](std::int64_t begin, std::int64_t end) {
+                         for (std::int64_t i = begin; i < end; ++i) {
+                             y[i] = F(a.data[static_cast<std::size_t>(i)], b.data[static_cast<std::size_t>(i)]);
+                         }
+                     });
+        return;
     }
+    parallel_for(static_cast<std::int64_t>(out.data.size()), kMinParallelElements,
+                 [&](std::int64_t begin, std::int64_t end) {
+                     BroadcastWalker walk(out.shape, {&a.shape, &b.shape});
+                     walk.seek(begin);
+                     for (std::int64_t i = begin; i < end; ++i, walk.next()) {
+                         out.data[static_cast<std::size_t>(i)] = F(a.data[static_cast<std::size_t>(walk.offset(0))],
+                                                                   b.data[static_cast<std::size_t>(walk.offset(1))]);
+                     }
+                 });
 }
 
 // ---- shapes and costs ---------------------------------------------------------------------------------------

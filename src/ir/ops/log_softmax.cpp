@@ -1,4 +1,5 @@
 // LogSoftmax along one axis: y = x - max - log(sum(exp(x - max))), stable for any magnitude of x.
+#include <algorithm>
 #include <cmath>
 
 #include "dojo/ir/builder.h"
@@ -21,7 +22,9 @@ void log_softmax_kernel(const Node& node, std::span<const Buffer<T>* const> in, 
     const std::int64_t inner = strides_of(shape)[static_cast<std::size_t>(axis)];
     const std::int64_t outer = shape.numel() / (length * inner);
     const std::vector<T>& x = in[0]->data;
-    for (std::int64_t o = 0; o < outer; ++o) {
+    parallel_for(outer, std::max<std::int64_t>(1, kMinParallelElements / std::max<std::int64_t>(length * inner, 1)),
+                 [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t o = first; o < last; ++o) {
         for (std::int64_t i = 0; i < inner; ++i) {
             const std::int64_t base = o * length * inner + i;
             T max = x[static_cast<std::size_t>(base)];
@@ -39,6 +42,7 @@ void log_softmax_kernel(const Node& node, std::span<const Buffer<T>* const> in, 
             }
         }
     }
+    });
 }
 
 // dx = g - softmax(x) * sum(g) along the axis, softmax(x) = exp(y).

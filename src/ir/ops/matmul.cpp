@@ -46,25 +46,33 @@ void matmul_kernel(const Node&, std::span<const Buffer<T>* const> in, Buffer<T>&
     const Shape out_batch = batch_of(out.shape);
     const Shape a_batch = batch_of(a.shape);
     const Shape b_batch = batch_of(b.shape);
-    BroadcastWalker walk(out_batch, {&a_batch, &b_batch});
-    for (std::int64_t batch = 0; batch < out_batch.numel(); ++batch, walk.next()) {
-        const T* pa = a.data.data() + walk.offset(0) * m * k;
-        const T* pb = b.data.data() + walk.offset(1) * k * n;
-        T* po = out.data.data() + batch * m * n;
-        // Loop order i-p-j: each output element still accumulates over p in increasing order from zero (the
-        // documented order), while the inner loop runs over contiguous j and vectorizes.
-        for (std::int64_t i = 0; i < m; ++i) {
-            T* row = po + i * n;
-            std::fill(row, row + n, T(0));
+    // Rows of all batches are independent: split them over threads (each keeps its own summation order).
+    parallel_for(out_batch.numel() * m, std::max<std::int64_t>(1, kMinParallelElements / std::max<std::int64_t>(k * n, 1)),
+                 [&](std::int64_t begin, std::int64_t end) {
+        BroadcastWalker walk(out_batch, {&a_batch, &b_batch});
+        std::int64_t batch = begin / m;
+        walk.seek(batch);
+        for (std::int64_t row = begin; row < end; ++row) {
+            if (row / m != batch) {
+                batch = row / m;
+                walk.seek(batch);
+            }
+            const std::int64_t i = row % m;
+            const T* pa = a.data.data() + walk.offset(0) * m * k;
+            const T* pb = b.data.data() + walk.offset(1) * k * n;
+            T* out_row = out.data.data() + batch * m * n + i * n;
+            // Loop order p-j: each output element accumulates over p in increasing order from zero (the documented
+            // order), while the inner loop runs over contiguous j and vectorizes.
+            std::fill(out_row, out_row + n, T(0));
             for (std::int64_t p = 0; p < k; ++p) {
                 const T a_ip = pa[i * k + p];
                 const T* b_row = pb + p * n;
                 for (std::int64_t j = 0; j < n; ++j) {
-                    row[j] += a_ip * b_row[j];
+                    out_row[j] += a_ip * b_row[j];
                 }
             }
         }
-    }
+    });
 }
 
 std::vector<NodeId> matmul_grad(Graph& g, NodeId y, NodeId grad) {

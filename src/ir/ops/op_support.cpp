@@ -1,5 +1,9 @@
 #include "op_support.h"
 
+#include <omp.h>
+
+#include <algorithm>
+
 namespace dojo::ir::ops {
 
 std::string label(const Node& node) {
@@ -46,6 +50,29 @@ void BroadcastWalker::next() {
             offsets_[i] -= strides_[i][axis] * dims_[axis];
         }
         coords_[axis] = 0;
+    }
+}
+
+void BroadcastWalker::seek(std::int64_t flat_index) {
+    std::fill(offsets_.begin(), offsets_.end(), 0);
+    for (std::size_t axis = dims_.size(); axis-- > 0;) {
+        coords_[axis] = dims_[axis] == 0 ? 0 : flat_index % dims_[axis];
+        flat_index = dims_[axis] == 0 ? 0 : flat_index / dims_[axis];
+        for (std::size_t i = 0; i < offsets_.size(); ++i) {
+            offsets_[i] += coords_[axis] * strides_[i][axis];
+        }
+    }
+}
+
+void parallel_for(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& body) {
+    const auto chunks = std::min<std::int64_t>(omp_get_max_threads(), std::max<std::int64_t>(1, n / std::max<std::int64_t>(grain, 1)));
+    if (chunks <= 1 || omp_in_parallel()) {
+        body(0, n);
+        return;
+    }
+#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1)
+    for (std::int64_t c = 0; c < chunks; ++c) {
+        body(n * c / chunks, n * (c + 1) / chunks);
     }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -49,6 +50,7 @@ public:
     BroadcastWalker(const Shape& out, std::initializer_list<const Shape*> inputs);
     std::int64_t offset(std::size_t input) const { return offsets_[input]; }
     void next();  ///< advance to the next output element
+    void seek(std::int64_t flat_index);  ///< jump to output element `flat_index` (row-major)
 
 private:
     std::vector<std::int64_t> dims_;
@@ -56,6 +58,12 @@ private:
     std::vector<std::vector<std::int64_t>> strides_;  // [input][axis]
     std::vector<std::int64_t> offsets_;
 };
+
+/// Runs body(begin, end) over [0, n) split into contiguous chunks on OpenMP threads when n is large enough to be
+/// worth it (each chunk at least kMinParallelElements), else on the calling thread. Kernels only parallelise over
+/// independent output elements, so results are identical for every thread count.
+inline constexpr std::int64_t kMinParallelElements = 1 << 14;
+void parallel_for(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& body);
 
 double bytes_of(const TensorType& type);
 /// Elementwise cost: `flops_per_element` per output element on the vector unit, inputs read once, output written.

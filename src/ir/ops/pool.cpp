@@ -81,9 +81,11 @@ template <typename T>
 void pool_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
     const Window g = window(attrs_of<PoolAttrs>(node), in[0]->shape);
     const std::vector<T>& x = in[0]->data;
-    std::size_t i = 0;
-    for (std::int64_t n = 0; n < g.n; ++n) {
-        for (std::int64_t c = 0; c < g.c; ++c) {
+    parallel_for(g.n * g.c, 1, [&](std::int64_t first, std::int64_t last) {  // planes are independent
+        for (std::int64_t plane = first; plane < last; ++plane) {
+            const std::int64_t n = plane / g.c;
+            const std::int64_t c = plane % g.c;
+            std::size_t i = static_cast<std::size_t>(plane * g.oh * g.ow);
             for (std::int64_t oh = 0; oh < g.oh; ++oh) {
                 for (std::int64_t ow = 0; ow < g.ow; ++ow, ++i) {
                     const std::int64_t at = argmax(g, x, n, c, oh, ow);
@@ -91,7 +93,7 @@ void pool_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<
                 }
             }
         }
-    }
+    });
 }
 
 // MaxPool2dBackward: (x, g) -> dx.
@@ -110,9 +112,11 @@ void pool_backward_kernel(const Node& node, std::span<const Buffer<T>* const> in
     const std::vector<T>& x = in[0]->data;
     const std::vector<T>& dy = in[1]->data;
     std::fill(out.data.begin(), out.data.end(), T(0));
-    std::size_t i = 0;
-    for (std::int64_t n = 0; n < g.n; ++n) {
-        for (std::int64_t c = 0; c < g.c; ++c) {
+    parallel_for(g.n * g.c, 1, [&](std::int64_t first, std::int64_t last) {  // windows never cross planes
+        for (std::int64_t plane = first; plane < last; ++plane) {
+            const std::int64_t n = plane / g.c;
+            const std::int64_t c = plane % g.c;
+            std::size_t i = static_cast<std::size_t>(plane * g.oh * g.ow);
             for (std::int64_t oh = 0; oh < g.oh; ++oh) {
                 for (std::int64_t ow = 0; ow < g.ow; ++ow, ++i) {
                     const std::int64_t at = argmax(g, x, n, c, oh, ow);
@@ -122,7 +126,7 @@ void pool_backward_kernel(const Node& node, std::span<const Buffer<T>* const> in
                 }
             }
         }
-    }
+    });
 }
 
 std::vector<NodeId> pool_grad(Graph& graph, NodeId y, NodeId grad) {
