@@ -21,7 +21,9 @@ build: setup configure
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)/apps/dojo/dojo
 
+# The fuzzer runs first (30 s, scripts/fuzz_onnx.sh), so that CTest's summary is the last thing printed.
 test: build
+	scripts/fuzz_onnx.sh 30
 	cd $(BUILD_DIR) && ctest -j $(JOBS) --output-on-failure
 
 # Throughput of the bulk conversions, every path side by side, with ratios (docs/numerics.md has the figures).

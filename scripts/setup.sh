@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build make pkg-config   # toolchain (C++20, CMake + Ninja; make runs the entry points)
+  clang                                   # the libFuzzer build of scripts/fuzz_onnx.sh
   libcli11-dev                            # the dojo CLI
   libfmt-dev                              # text formatting
   nlohmann-json3-dev                      # --json output

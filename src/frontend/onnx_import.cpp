@@ -60,19 +60,24 @@ std::int64_t element_count(const onnx::TensorProto& t) {
     return n;
 }
 
-onnx::ModelProto read_model(const std::string& path) {
-    if (!std::filesystem::exists(path)) {
-        throw ImportError("ONNX model " + path + " does not exist");
-    }
-    std::ifstream file(path, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+onnx::ModelProto parse_model(const std::string& bytes, const std::string& name) {
     onnx::ModelProto model;
     if (bytes.empty() || !model.ParseFromString(bytes) || !model.has_graph()) {
-        throw ImportError(path + " is not a valid ONNX model (it does not parse as one: truncated, corrupted, or "
+        throw ImportError(name + " is not a valid ONNX model (it does not parse as one: truncated, corrupted, or "
                           "another format?)");
     }
     return model;
 }
+
+std::string read_file(const std::string& path) {
+    if (!std::filesystem::exists(path)) {
+        throw ImportError("ONNX model " + path + " does not exist");
+    }
+    std::ifstream file(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+}
+
+onnx::ModelProto read_model(const std::string& path) { return parse_model(read_file(path), path); }
 
 class Importer {
 public:
@@ -526,12 +531,16 @@ std::string onnx_supported_ops() {
            "MatMul, MaxPool, Mul, Neg, Relu, Reshape, Shape, Sigmoid, Softmax, Sqrt, Sub, Tanh, Transpose, Unsqueeze";
 }
 
-OnnxModel import_onnx(const std::string& path, std::int64_t batch) {
+OnnxModel import_onnx_bytes(const std::string& bytes, const std::string& name, std::int64_t batch) {
     if (batch <= 0) {
-        throw UsageError("batch must be positive to import " + path);
+        throw UsageError("batch must be positive to import " + name);
     }
-    const onnx::ModelProto model = read_model(path);
-    return Importer(model, path, batch).run();
+    const onnx::ModelProto model = parse_model(bytes, name);
+    return Importer(model, name, batch).run();
+}
+
+OnnxModel import_onnx(const std::string& path, std::int64_t batch) {
+    return import_onnx_bytes(read_file(path), path, batch);
 }
 
 void export_onnx(const std::string& source_path, const std::string& out_path,

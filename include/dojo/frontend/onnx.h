@@ -41,6 +41,10 @@ std::string onnx_supported_ops();
 /// file, an unsupported opset or op, or a model whose inputs/outputs are not one float tensor each.
 OnnxModel import_onnx(const std::string& path, std::int64_t batch);
 
+/// The same from the bytes of a model file; `name` stands for the file in messages. Never crashes on any bytes: every
+/// problem is an ImportError (or a GraphError for a well-formed model whose shapes do not fit together).
+OnnxModel import_onnx_bytes(const std::string& bytes, const std::string& name, std::int64_t batch);
+
 /// Copies the model at `source_path` to `out_path` with every float initializer named in `values` replaced (it must
 /// exist with the same element count). The file is written atomically. Throws ImportError for a bad source or a
 /// name/size mismatch, IoError if `out_path` cannot be written.
