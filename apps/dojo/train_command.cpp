@@ -99,10 +99,31 @@ autodiff::OptimizerConfig optimizer_config(const TrainCommandOptions& o) {
     throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
 }
 
-void run_train(const TrainCommandOptions& o) {
-    if (o.data != "fashion-mnist") {
-        throw UsageError("unknown dataset '" + o.data + "'; available: fashion-mnist");
+// The train and test splits that --data (and --data-dir) name.
+std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) {
+    if (o.data == "fashion-mnist") {
+        return {data::load_fashion_mnist(o.data_dir, data::Split::Train),
+                data::load_fashion_mnist(o.data_dir, data::Split::Test)};
     }
+    if (o.data == "idx") {
+        if (o.data_dir == data::kFashionMnistDir) {
+            throw UsageError("--data idx needs --data-dir DIR, the directory of your IDX files (docs/training.md)");
+        }
+        std::pair<data::Dataset, data::Dataset> splits{data::load_idx_dataset(o.data_dir, data::Split::Train),
+                                                      data::load_idx_dataset(o.data_dir, data::Split::Test)};
+        // Classes come from the largest label; a split may lack the last classes, so both take the larger count.
+        const int classes = std::max(splits.first.classes, splits.second.classes);
+        splits.first.classes = splits.second.classes = classes;
+        return splits;
+    }
+    if (o.data == "synthetic") {  // Fashion-MNIST's shape and size, random values: for speed measurements
+        return {data::make_synthetic(60000, ir::Shape{1, 28, 28}, 10, o.seed),
+                data::make_synthetic(10000, ir::Shape{1, 28, 28}, 10, o.seed + 1)};
+    }
+    throw UsageError("unknown dataset '" + o.data + "'; available: fashion-mnist, idx (with --data-dir), synthetic");
+}
+
+void run_train(const TrainCommandOptions& o) {
     runtime::TrainOptions options;
     if (o.threads < 0) {
         throw UsageError("--threads must be >= 0 (0: one per core), got " + std::to_string(o.threads));
@@ -126,11 +147,11 @@ void run_train(const TrainCommandOptions& o) {
     options.checkpoint_every = o.checkpoint_every;
     options.resume = o.resume;
     options.out_path = o.out_path;
-    // Validate the model before spending time on the data.
-    frontend::load_model(options.model, 1, ir::Shape{1, 28, 28}, 10);
-
-    const data::Dataset train = data::load_fashion_mnist(o.data_dir, data::Split::Train);
-    const data::Dataset test = data::load_fashion_mnist(o.data_dir, data::Split::Test);
+    const auto [train, test] = load_data(o);
+    if (!(train.sample_shape == test.sample_shape) || train.classes < 1) {
+        throw UsageError("the training and test data differ in sample shape (" + train.sample_shape.to_string() +
+                         " vs " + test.sample_shape.to_string() + ") or have no labels");
+    }
     ProgressPrinter printer(o.epochs);
     const runtime::TrainResult result = runtime::train_classifier(options, train, test, std::ref(printer));
 
@@ -188,7 +209,9 @@ void add_train_command(CLI::App& app) {
         ->required();
     train->add_option("--out", options->out_path,
                       "ONNX models: write the trained model here (same graph, trained initializers)");
-    train->add_option("--data", options->data, "dataset: fashion-mnist (default)");
+    train->add_option("--data", options->data,
+                      "fashion-mnist (default; Debian's dataset-fashion-mnist), idx (your own IDX files in --data-dir; "
+                      "see docs/training.md), or synthetic (random data of Fashion-MNIST's size, for timing)");
     train->add_option("--data-dir", options->data_dir, "directory of the dataset files (default: Debian's)");
     train->add_option("--precision", options->precision,
                       "fp32 (default); bf16: matmul operands and gradients in BF16; cfp8: operands in cfp8_143 "

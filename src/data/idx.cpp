@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -55,9 +56,9 @@ IdxArray read_idx(const std::string& path) {
         throw IoError(path + " is not an IDX file: its magic starts 0x" + std::to_string(header[0]) + "..., expected "
                       "two zero bytes (is it a different format, or corrupted?)");
     }
-    if (header[2] != 0x08) {
-        throw IoError(path + ": IDX element type 0x" + std::to_string(header[2]) +
-                      " is not supported; only unsigned bytes (0x08) are");
+    if (header[2] != 0x08 && header[2] != 0x0D) {
+        throw IoError(path + ": IDX element type " + std::to_string(header[2]) +
+                      " is not supported; use unsigned bytes (0x08) or float32 (0x0D)");
     }
     const int rank = header[3];
     if (rank < 1 || rank > 4) {
@@ -76,9 +77,18 @@ IdxArray read_idx(const std::string& path) {
             throw IoError(path + ": dimensions describe more than 2^34 elements; the file is corrupted");
         }
     }
-    array.values.resize(static_cast<std::size_t>(count));
+    array.is_float = header[2] == 0x0D;
+    const std::size_t element_bytes = array.is_float ? 4 : 1;
+    array.values.resize(static_cast<std::size_t>(count) * element_bytes);
     if (!read_exact(file.get(), array.values.data(), array.values.size(), path)) {
         throw IoError(path + " is truncated: its header promises " + std::to_string(count) + " elements");
+    }
+    if (array.is_float) {  // big-endian IEEE binary32
+        array.floats.resize(static_cast<std::size_t>(count));
+        for (std::size_t i = 0; i < array.floats.size(); ++i) {
+            array.floats[i] = std::bit_cast<float>(big_endian(array.values.data() + 4 * i));
+        }
+        array.values.clear();
     }
     unsigned char extra = 0;
     if (read_exact(file.get(), &extra, 1, path)) {

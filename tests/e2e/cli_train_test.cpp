@@ -229,3 +229,42 @@ TEST(CliTrainOnnx, PyTorchExportTrainAndLoadBack) {
 
 }  // namespace
 }  // namespace dojo::test
+
+namespace dojo::test {
+namespace {
+
+// A user's own data, written from numpy exactly as docs/training.md shows, and the synthetic dataset.
+TEST(CliTrainData, UserIdxFilesAndSyntheticData) {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("dojo-user-data-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string script = R"(
+import numpy as np, sys
+def write_idx(path, array):
+    code = {np.dtype('uint8'): 0x08, np.dtype('>f4'): 0x0D}[array.dtype]
+    with open(path, 'wb') as f:
+        f.write(bytes([0, 0, code, array.ndim]) + np.array(array.shape, dtype='>u4').tobytes() + array.tobytes())
+rng = np.random.default_rng(0)
+for split, n in (('train', 2000), ('test', 500)):
+    labels = rng.integers(0, 3, n).astype(np.uint8)
+    samples = (rng.normal(size=(n, 8)) + labels[:, None] * 1.5).astype('>f4')   # 3 separable blobs in 8-D
+    write_idx(f'{sys.argv[1]}/{split}-images.idx', samples)
+    write_idx(f'{sys.argv[1]}/{split}-labels.idx', labels)
+)";
+    { std::ofstream(dir / "write.py") << script; }
+    ASSERT_EQ(std::system(("/usr/bin/python3 " + (dir / "write.py").string() + " " + dir.string()).c_str()), 0);
+    const CliResult r = run_dojo({"train", "mlp:hidden=16", "--data", "idx", "--data-dir", dir.string(), "--epochs",
+                                  "3", "--batch", "32", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_GT(json::parse(r.out)["epochs"].back()["test_accuracy"].get<double>(), 0.85);
+    const CliResult missing_dir = run_dojo({"train", "mlp", "--data", "idx"});
+    EXPECT_EQ(missing_dir.exit_code, 2);
+    EXPECT_NE(missing_dir.err.find("--data idx needs --data-dir"), std::string::npos) << missing_dir.err;
+    const CliResult synthetic = run_dojo({"train", "mlp:hidden=8", "--data", "synthetic", "--train-limit", "640",
+                                          "--json"});
+    EXPECT_EQ(synthetic.exit_code, 0) << synthetic.err;
+    fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dojo::test

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <bit>
 #include <set>
 
 #include "dojo/data/batches.h"
@@ -61,7 +62,7 @@ TEST_F(IdxFiles, NamesEveryKindOfBadFile) {
     expect_io_error((dir_ / "missing.gz").string(), "cannot open");
     expect_io_error(write_plain("empty", {}), "empty or truncated");
     expect_io_error(write_plain("magic", {0x89, 'P', 'N', 'G', 0, 0}), "is not an IDX file");
-    expect_io_error(write_plain("type", {0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0}), "element type");
+    expect_io_error(write_plain("type", {0, 0, 0x0B, 1, 0, 0, 0, 1, 0, 0}), "element type");  // int16
     std::vector<unsigned char> truncated = small_idx();
     truncated.pop_back();
     expect_io_error(write_gz("short.gz", truncated), "truncated");
@@ -119,6 +120,59 @@ TEST(Batches, FillBatchCopiesSamplesAndOneHotTargets) {
     EXPECT_EQ(fill_batch(d, order, 1, 2, x, t), 1u);  // partial last batch
     EXPECT_EQ(x[0], 10);
     EXPECT_EQ(batch_count(3, 2), 2u);
+}
+
+}  // namespace
+}  // namespace dojo::data
+
+namespace dojo::data {
+namespace {
+
+void write_idx_float(const std::string& path, const std::vector<std::uint32_t>& dims, const std::vector<float>& v) {
+    std::string bytes = {0, 0, 0x0D, static_cast<char>(dims.size())};
+    auto put = [&](std::uint32_t x) {
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            bytes.push_back(static_cast<char>((x >> shift) & 0xff));
+        }
+    };
+    for (const std::uint32_t d : dims) {
+        put(d);
+    }
+    for (const float f : v) {
+        put(std::bit_cast<std::uint32_t>(f));
+    }
+    std::ofstream(path, std::ios::binary) << bytes;
+}
+
+TEST_F(IdxFiles, UserDatasetsReadFloatAndByteSamples) {
+    write_idx_float((dir_ / "train-images.idx").string(), {3, 2}, {1.5f, -2.0f, 0.25f, 3.0f, -1e-3f, 7.0f});
+    write_plain("train-labels.idx", {0, 0, 8, 1, 0, 0, 0, 3, 2, 0, 1});
+    write_gz("test-images.idx.gz", {0, 0, 8, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 255});
+    write_plain("test-labels.idx", {0, 0, 8, 1, 0, 0, 0, 1, 1});
+    const Dataset train = load_idx_dataset(dir_.string(), Split::Train);
+    EXPECT_EQ(train.sample_shape, (ir::Shape{2}));
+    EXPECT_EQ(train.samples, (std::vector<float>{1.5f, -2.0f, 0.25f, 3.0f, -1e-3f, 7.0f}));
+    EXPECT_EQ(train.classes, 3);
+    const Dataset test = load_idx_dataset(dir_.string(), Split::Test);
+    EXPECT_EQ(test.samples, (std::vector<float>{0.0f, 1.0f}));  // bytes scaled to [0, 1]
+    fs::remove(dir_ / "test-labels.idx");
+    EXPECT_THROW(load_idx_dataset(dir_.string(), Split::Test), IoError);
+}
+
+TEST(Synthetic, IsSeededAndShapedAsAsked) {
+    const Dataset a = make_synthetic(100, ir::Shape{3, 4}, 5, 1);
+    const Dataset b = make_synthetic(100, ir::Shape{3, 4}, 5, 1);
+    EXPECT_EQ(a.samples, b.samples);
+    EXPECT_EQ(a.labels, b.labels);
+    EXPECT_EQ(a.samples.size(), 1200u);
+    EXPECT_NE(a.samples, make_synthetic(100, ir::Shape{3, 4}, 5, 2).samples);
+    EXPECT_LT(*std::max_element(a.labels.begin(), a.labels.end()), 5);
+    double mean = 0;
+    for (const float v : a.samples) {
+        mean += v;
+    }
+    EXPECT_NEAR(mean / 1200.0, 0.0, 0.15);  // N(0, 1): 5 standard errors of the mean
+    EXPECT_THROW(make_synthetic(10, ir::Shape{2}, 0, 1), UsageError);
 }
 
 }  // namespace

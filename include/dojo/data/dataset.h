@@ -29,6 +29,17 @@ enum class Split : std::uint8_t { Train, Test };
 /// Where Debian's dataset-fashion-mnist package puts the files.
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
+/// A labelled dataset from IDX files in `dir` (the user-data format; docs/training.md):
+///   train-images.idx, train-labels.idx, test-images.idx, test-labels.idx   (each may also end in .gz)
+/// Images: N x d1 x ... float32 (used as they are) or unsigned bytes (scaled to [0, 1]); the sample shape is
+/// d1 x ... (a rank-2 image file gives flat samples). Labels: N unsigned bytes; classes = largest label + 1.
+/// Throws IoError naming the missing or inconsistent file.
+Dataset load_idx_dataset(const std::string& dir, Split split);
+
+/// `samples` seeded random samples of `sample_shape` with labels in [0, classes): normal N(0, 1) values, labels
+/// uniform, independent of each other. For benchmarks and tests that need data of a given size, not learnable data.
+Dataset make_synthetic(std::size_t samples, const ir::Shape& sample_shape, int classes, std::uint64_t seed);
+
 /// Fashion-MNIST from `dir` (train: 60,000 samples, test: 10,000; 10 classes, samples [1, 28, 28]). Pixels are
 /// scaled to [0, 1] and normalised with the training set's mean 0.2860 and standard deviation 0.3530, as
 /// torchvision users commonly do. Throws IoError naming the missing or bad file and how to get it.

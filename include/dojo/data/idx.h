@@ -2,7 +2,8 @@
  * Reading IDX files (the MNIST / Fashion-MNIST container: a big-endian magic giving the element type and rank,
  * the dimensions, then the elements), gzip-compressed or plain.
  *
- * Only unsigned-byte elements (type 0x08) are supported: that is what image and label files hold.
+ * Element types: unsigned bytes (0x08, what MNIST-style image and label files hold) and big-endian float32 (0x0D, for a
+ * user's own real-valued samples). Others are refused with a message.
  */
 #pragma once
 
@@ -14,7 +15,9 @@ namespace dojo::data {
 
 struct IdxArray {
     std::vector<std::int64_t> dims;
-    std::vector<std::uint8_t> values;  ///< row-major, product(dims) elements
+    bool is_float = false;             ///< element type 0x0D (float32) rather than 0x08 (unsigned byte)
+    std::vector<std::uint8_t> values;  ///< unsigned-byte files: row-major, product(dims) elements
+    std::vector<float> floats;         ///< float32 files: row-major, product(dims) elements
 };
 
 /// Reads `path` (.gz or plain). Throws IoError naming the file if it cannot be opened or read, and naming the

@@ -1,0 +1,80 @@
+// The user-data format (IDX files) and the synthetic dataset.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <numbers>
+
+#include "dojo/data/dataset.h"
+#include "dojo/data/idx.h"
+#include "dojo/util/error.h"
+#include "dojo/util/random.h"
+
+namespace dojo::data {
+namespace {
+
+std::string find_file(const std::string& dir, const std::string& stem) {
+    for (const std::string& name : {stem + ".idx", stem + ".idx.gz"}) {
+        const std::string path = dir + "/" + name;
+        if (std::filesystem::exists(path)) {
+            return path;
+        }
+    }
+    throw IoError("dataset file " + dir + "/" + stem + ".idx (or .idx.gz) is missing; an IDX dataset directory holds "
+                  "train-images, train-labels, test-images and test-labels (see docs/training.md)");
+}
+
+}  // namespace
+
+Dataset load_idx_dataset(const std::string& dir, Split split) {
+    const std::string prefix = split == Split::Train ? "train" : "test";
+    const std::string images_path = find_file(dir, prefix + "-images");
+    const std::string labels_path = find_file(dir, prefix + "-labels");
+    const IdxArray images = read_idx(images_path);
+    const IdxArray labels = read_idx(labels_path);
+    if (images.dims.size() < 2) {
+        throw IoError(images_path + " must be N x (sample dimensions...), got rank " + std::to_string(images.dims.size()));
+    }
+    if (labels.is_float || labels.dims.size() != 1 || labels.dims[0] != images.dims[0]) {
+        throw IoError(labels_path + " must hold " + std::to_string(images.dims[0]) + " unsigned-byte labels, one per image");
+    }
+    Dataset dataset;
+    dataset.name = dir + "/" + prefix;
+    dataset.sample_shape = ir::Shape(std::vector<std::int64_t>(images.dims.begin() + 1, images.dims.end()));
+    if (images.is_float) {
+        dataset.samples = images.floats;
+    } else {
+        dataset.samples.resize(images.values.size());
+        std::transform(images.values.begin(), images.values.end(), dataset.samples.begin(),
+                       [](std::uint8_t v) { return static_cast<float>(v) / 255.0f; });
+    }
+    dataset.labels = labels.values;
+    dataset.classes = dataset.labels.empty() ? 0 : *std::max_element(dataset.labels.begin(), dataset.labels.end()) + 1;
+    return dataset;
+}
+
+Dataset make_synthetic(std::size_t samples, const ir::Shape& sample_shape, int classes, std::uint64_t seed) {
+    if (classes < 1 || classes > 256) {
+        throw UsageError("synthetic data needs 1..256 classes, got " + std::to_string(classes));
+    }
+    Dataset dataset;
+    dataset.name = "synthetic";
+    dataset.sample_shape = sample_shape;
+    dataset.classes = classes;
+    dataset.samples.resize(samples * static_cast<std::size_t>(sample_shape.numel()));
+    SplitMix64 random(seed);
+    for (std::size_t i = 0; i < dataset.samples.size(); i += 2) {  // Box-Muller, two normals per draw
+        const double radius = std::sqrt(-2.0 * std::log(1.0 - random.unit()));
+        const double angle = 2.0 * std::numbers::pi * random.unit();
+        dataset.samples[i] = static_cast<float>(radius * std::cos(angle));
+        if (i + 1 < dataset.samples.size()) {
+            dataset.samples[i + 1] = static_cast<float>(radius * std::sin(angle));
+        }
+    }
+    dataset.labels.resize(samples);
+    for (std::uint8_t& label : dataset.labels) {
+        label = static_cast<std::uint8_t>(random.below(static_cast<std::uint64_t>(classes)));
+    }
+    return dataset;
+}
+
+}  // namespace dojo::data
