@@ -156,15 +156,21 @@ OpCost conv_cost(const Node& node, std::span<const TensorType> in) {
 
 // ---- adjoints -----------------------------------------------------------------------------------------------
 
-// Conv2dBackwardData: (g [N, K, OH, OW], w) -> dx of shape attrs.shape.
-TensorType backward_data_shape(const Node& node, std::span<const TensorType> in) {
+// Both adjoints: the convolution of x by w must be valid and `gradient` must be its output's shape.
+TensorType adjoint_shape(const Node& node, std::span<const TensorType> in, const Shape& x, const Shape& w,
+                         const Shape& gradient) {
     require_f32(node, in);
     const ConvBackwardAttrs& a = attrs_of<ConvBackwardAttrs>(node);
-    const Geometry g = checked_geometry(node, a.conv, a.shape, in[1].shape);
-    if (!(in[0].shape == Shape{g.n, g.k, g.oh, g.ow})) {
-        fail(node, "gradient " + in[0].shape.to_string() + " does not match the convolution's output");
+    const Geometry g = checked_geometry(node, a.conv, x, w);
+    if (!(gradient == Shape{g.n, g.k, g.oh, g.ow})) {
+        fail(node, "gradient " + gradient.to_string() + " does not match the convolution's output");
     }
     return TensorType{DType::F32, a.shape};
+}
+
+// Conv2dBackwardData: (g [N, K, OH, OW], w) -> dx of shape attrs.shape.
+TensorType backward_data_shape(const Node& node, std::span<const TensorType> in) {
+    return adjoint_shape(node, in, attrs_of<ConvBackwardAttrs>(node).shape, in[1].shape, in[0].shape);
 }
 
 // dcol[j, p] = sum over k (increasing) of w[k, j] * dy[n, k, p]; then each tap adds into the input position it read,
@@ -220,13 +226,7 @@ void backward_data_kernel(const Node& node, std::span<const Buffer<T>* const> in
 
 // Conv2dBackwardFilter: (x, g [N, K, OH, OW]) -> dw of shape attrs.shape.
 TensorType backward_filter_shape(const Node& node, std::span<const TensorType> in) {
-    require_f32(node, in);
-    const ConvBackwardAttrs& a = attrs_of<ConvBackwardAttrs>(node);
-    const Geometry g = checked_geometry(node, a.conv, in[0].shape, a.shape);
-    if (!(in[1].shape == Shape{g.n, g.k, g.oh, g.ow})) {
-        fail(node, "gradient " + in[1].shape.to_string() + " does not match the convolution's output");
-    }
-    return TensorType{DType::F32, a.shape};
+    return adjoint_shape(node, in, in[0].shape, attrs_of<ConvBackwardAttrs>(node).shape, in[1].shape);
 }
 
 // dw[k, j] = sum over (n, oh, ow) in that order of dy[n, k, p] * col[p, j]: the inner loop runs over taps j

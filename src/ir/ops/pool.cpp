@@ -71,6 +71,22 @@ std::int64_t argmax(const Window& g, const std::vector<T>& x, std::int64_t n, st
     return best;
 }
 
+// Calls f(i, at) for every output element i (row-major) with `at` the index in x of its window's first maximum (-1
+// for an all-padding window). Planes (n, c) are independent and split over threads; windows never cross planes.
+template <typename T, typename F>
+void for_each_window(const Window& g, const std::vector<T>& x, F&& f) {
+    parallel_for(g.n * g.c, 1, [&](std::int64_t first, std::int64_t last) {
+        for (std::int64_t plane = first; plane < last; ++plane) {
+            std::size_t i = static_cast<std::size_t>(plane * g.oh * g.ow);
+            for (std::int64_t oh = 0; oh < g.oh; ++oh) {
+                for (std::int64_t ow = 0; ow < g.ow; ++ow, ++i) {
+                    f(i, argmax(g, x, plane / g.c, plane % g.c, oh, ow));
+                }
+            }
+        }
+    });
+}
+
 TensorType pool_shape(const Node& node, std::span<const TensorType> in) {
     require_f32(node, in);
     const Window g = checked_window(node, in[0].shape);
@@ -81,18 +97,8 @@ template <typename T>
 void pool_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
     const Window g = window(attrs_of<PoolAttrs>(node), in[0]->shape);
     const std::vector<T>& x = in[0]->data;
-    parallel_for(g.n * g.c, 1, [&](std::int64_t first, std::int64_t last) {  // planes are independent
-        for (std::int64_t plane = first; plane < last; ++plane) {
-            const std::int64_t n = plane / g.c;
-            const std::int64_t c = plane % g.c;
-            std::size_t i = static_cast<std::size_t>(plane * g.oh * g.ow);
-            for (std::int64_t oh = 0; oh < g.oh; ++oh) {
-                for (std::int64_t ow = 0; ow < g.ow; ++ow, ++i) {
-                    const std::int64_t at = argmax(g, x, n, c, oh, ow);
-                    out.data[i] = at < 0 ? -std::numeric_limits<T>::infinity() : x[static_cast<std::size_t>(at)];
-                }
-            }
-        }
+    for_each_window(g, x, [&](std::size_t i, std::int64_t at) {
+        out.data[i] = at < 0 ? -std::numeric_limits<T>::infinity() : x[static_cast<std::size_t>(at)];
     });
 }
 
@@ -112,19 +118,9 @@ void pool_backward_kernel(const Node& node, std::span<const Buffer<T>* const> in
     const std::vector<T>& x = in[0]->data;
     const std::vector<T>& dy = in[1]->data;
     std::fill(out.data.begin(), out.data.end(), T(0));
-    parallel_for(g.n * g.c, 1, [&](std::int64_t first, std::int64_t last) {  // windows never cross planes
-        for (std::int64_t plane = first; plane < last; ++plane) {
-            const std::int64_t n = plane / g.c;
-            const std::int64_t c = plane % g.c;
-            std::size_t i = static_cast<std::size_t>(plane * g.oh * g.ow);
-            for (std::int64_t oh = 0; oh < g.oh; ++oh) {
-                for (std::int64_t ow = 0; ow < g.ow; ++ow, ++i) {
-                    const std::int64_t at = argmax(g, x, n, c, oh, ow);
-                    if (at >= 0) {
-                        out.data[static_cast<std::size_t>(at)] += dy[i];
-                    }
-                }
-            }
+    for_each_window(g, x, [&](std::size_t i, std::int64_t at) {
+        if (at >= 0) {
+            out.data[static_cast<std::size_t>(at)] += dy[i];  // the window's plane belongs to this thread alone
         }
     });
 }
