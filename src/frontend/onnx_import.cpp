@@ -202,18 +202,20 @@ private:
                           "' is an int64 constant used as data; only shape arguments may be int64");
     }
 
-    NodeId input(const onnx::NodeProto& node, int index, int which) {
+    // The name of input `which`; every access to a node's inputs goes through here (fuzzing found the unchecked ones).
+    const std::string& input_name(const onnx::NodeProto& node, int index, int which) {
         if (which >= node.input_size() || node.input(which).empty()) {
             fail(node, index, "input " + std::to_string(which) + " is missing");
         }
-        return tensor(node.input(which), "input of node '" + node.name() + "'");
+        return node.input(which);
+    }
+
+    NodeId input(const onnx::NodeProto& node, int index, int which) {
+        return tensor(input_name(node, index, which), "input of node '" + node.name() + "'");
     }
 
     Ints ints(const onnx::NodeProto& node, int index, int which) {
-        if (which >= node.input_size()) {
-            fail(node, index, "input " + std::to_string(which) + " is missing");
-        }
-        const std::optional<Value> v = lookup(node.input(which));
+        const std::optional<Value> v = lookup(input_name(node, index, which));
         if (!v || !std::holds_alternative<Ints>(*v)) {
             fail(node, index, "input '" + node.input(which) +
                                   "' must be a constant int64 tensor (computed shapes are not supported)");
@@ -270,7 +272,7 @@ private:
             } else if (op == "MaxPool") {
                 define(node, max_pool(node, index));
             } else if (op == "Identity") {
-                const std::optional<Value> v = lookup(node.input(0));
+                const std::optional<Value> v = lookup(input_name(node, index, 0));
                 if (!v) {
                     fail(node, index, "its input is produced by no node");
                 }
@@ -472,7 +474,7 @@ private:
             return result;
         }
         if (op == "Cast") {
-            const std::optional<Value> v = lookup(node.input(0));
+            const std::optional<Value> v = lookup(input_name(node, index, 0));
             if (v && std::holds_alternative<NodeId>(*v) &&
                 int_attribute(node, "to", onnx::TensorProto::FLOAT) == onnx::TensorProto::FLOAT) {
                 return *v;

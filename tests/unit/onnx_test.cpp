@@ -120,6 +120,18 @@ TEST_F(OnnxFiles, BadFilesAndUnsupportedContentAreNamed) {
     expect_import_error(save(dynamic, "dynamic.onnx"), "dimension 1 is not fixed");
 }
 
+// Regression (found by fuzz/onnx_import_fuzzer): nodes with too few inputs must be errors, not crashes.
+TEST_F(OnnxFiles, NodesWithMissingInputsAreErrors) {
+    for (const char* op : {"Identity", "Cast", "Relu", "Add", "Gemm", "Reshape", "Shape", "Unsqueeze", "Gather",
+                           "Conv", "MaxPool", "Flatten", "Transpose", "Softmax"}) {
+        onnx::ModelProto model = gemm_model();
+        onnx::NodeProto* node = model.mutable_graph()->add_node();
+        node->set_op_type(op);
+        node->add_output("z");
+        expect_import_error(save(model, std::string(op) + ".onnx"), "node #2 (" + std::string(op) + ")");
+    }
+}
+
 TEST_F(OnnxFiles, ExportReplacesInitializersAndKeepsEverythingElse) {
     const std::string source = save(gemm_model(), "source.onnx");
     const std::string out = (dir_ / "trained.onnx").string();
