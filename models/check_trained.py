@@ -36,14 +36,14 @@ def read_idx(path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="mlp")
-    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--hidden", type=int, default=None, help="hidden width (default: the model's own)")
     parser.add_argument("--onnx", required=True)
     args = parser.parse_args()
 
     proto = onnx.load(args.onnx)
     onnx.checker.check_model(proto)
     weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in proto.graph.initializer}
-    model = MODELS[args.model](args.hidden)
+    model = MODELS[args.model]() if args.hidden is None else MODELS[args.model](args.hidden)
     model.load_state_dict({k: v for k, v in weights.items() if k in model.state_dict()}, strict=True)
     model.eval()
 
