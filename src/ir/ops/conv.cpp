@@ -56,16 +56,12 @@ Geometry checked_geometry(const Node& node, const Conv2dAttrs& a, const Shape& x
     return g;
 }
 
-// The taps of one image and one group as a matrix, in the two layouts the kernels need. Tap j = (cc, r, s) over the
-// group's channels, position p = (oh, ow); entries whose input position falls in the padding are 0.
-//   transposed = false: col[p][j]   (p-major)      transposed = true: col[j][p]   (tap-major)
-template <typename T>
-void im2col(const Geometry& g, const T* x_image, std::int64_t group, bool transposed, std::vector<T>& col) {
-    const std::int64_t taps = g.c_per_group * g.r * g.s;
-    const std::int64_t positions = g.oh * g.ow;
-    col.assign(static_cast<std::size_t>(taps * positions), T(0));
+// Calls f(cc, j, p, pixel) for every tap j = (cc, r, s) over one group's channels and output position p = (oh, ow)
+// whose input position pixel = ih * W + iw lies inside the image (padding taps are skipped), in (cc, r, s, oh, ow)
+// order. The one walk behind im2col and its adjoint.
+template <typename F>
+void for_each_valid_tap(const Geometry& g, F&& f) {
     for (std::int64_t cc = 0; cc < g.c_per_group; ++cc) {
-        const T* channel = x_image + (group * g.c_per_group + cc) * g.h * g.w;
         for (std::int64_t r = 0; r < g.r; ++r) {
             for (std::int64_t s = 0; s < g.s; ++s) {
                 const std::int64_t j = (cc * g.r + r) * g.s + s;
@@ -77,15 +73,26 @@ void im2col(const Geometry& g, const T* x_image, std::int64_t group, bool transp
                     for (std::int64_t ow = 0; ow < g.ow; ++ow) {
                         const std::int64_t iw = ow * g.sw - g.pl + s * g.dw;
                         if (iw >= 0 && iw < g.w) {
-                            const std::int64_t p = oh * g.ow + ow;
-                            col[static_cast<std::size_t>(transposed ? j * positions + p : p * taps + j)] =
-                                channel[ih * g.w + iw];
+                            f(cc, j, oh * g.ow + ow, ih * g.w + iw);
                         }
                     }
                 }
             }
         }
     }
+}
+
+// The taps of one image and one group as a matrix, in the two layouts the kernels need; padding taps are 0.
+//   transposed = false: col[p][j]   (p-major)      transposed = true: col[j][p]   (tap-major)
+template <typename T>
+void im2col(const Geometry& g, const T* x_image, std::int64_t group, bool transposed, std::vector<T>& col) {
+    const std::int64_t taps = g.c_per_group * g.r * g.s;
+    const std::int64_t positions = g.oh * g.ow;
+    col.assign(static_cast<std::size_t>(taps * positions), T(0));
+    const T* channels = x_image + group * g.c_per_group * g.h * g.w;
+    for_each_valid_tap(g, [&](std::int64_t cc, std::int64_t j, std::int64_t p, std::int64_t pixel) {
+        col[static_cast<std::size_t>(transposed ? j * positions + p : p * taps + j)] = channels[cc * g.h * g.w + pixel];
+    });
 }
 
 // Scratch matrices, reused across calls on the same thread (no allocation per step once they have grown).
@@ -199,26 +206,11 @@ void backward_data_kernel(const Node& node, std::span<const Buffer<T>* const> in
                     }
                 }
             }
-            for (std::int64_t cc = 0; cc < g.c_per_group; ++cc) {
-                T* channel = out.data.data() + (n * g.c + group * g.c_per_group + cc) * g.h * g.w;
-                for (std::int64_t r = 0; r < g.r; ++r) {
-                    for (std::int64_t s = 0; s < g.s; ++s) {
-                        const T* row = dcol.data() + ((cc * g.r + r) * g.s + s) * positions;
-                        for (std::int64_t oh = 0; oh < g.oh; ++oh) {
-                            const std::int64_t ih = oh * g.sh - g.pt + r * g.dh;
-                            if (ih < 0 || ih >= g.h) {
-                                continue;
-                            }
-                            for (std::int64_t ow = 0; ow < g.ow; ++ow) {
-                                const std::int64_t iw = ow * g.sw - g.pl + s * g.dw;
-                                if (iw >= 0 && iw < g.w) {
-                                    channel[ih * g.w + iw] += row[oh * g.ow + ow];
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            // col2im: each tap adds into the input position it read.
+            T* channels = out.data.data() + (n * g.c + group * g.c_per_group) * g.h * g.w;
+            for_each_valid_tap(g, [&](std::int64_t cc, std::int64_t j, std::int64_t p, std::int64_t pixel) {
+                channels[cc * g.h * g.w + pixel] += dcol[static_cast<std::size_t>(j * positions + p)];
+            });
         }
     }
     });
