@@ -10,6 +10,7 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "dojo/data/dataset.h"
@@ -32,9 +33,9 @@ struct TrainCommandOptions {
     std::string precision = "fp32";
     int epochs = 1;
     std::size_t batch = 64;
-    double lr = -1;  // < 0: the optimizer's default
+    std::optional<double> lr;            // unset: the optimizer's default
     double momentum = 0.9;
-    double weight_decay = -1;  // < 0: the optimizer's default
+    std::optional<double> weight_decay;  // unset: the optimizer's default
     std::uint64_t seed = 0;
     std::size_t train_limit = 0;
     std::size_t eval_batch = 500;
@@ -86,14 +87,15 @@ private:
 };
 
 autodiff::OptimizerConfig optimizer_config(const TrainCommandOptions& o) {
+    if (o.weight_decay && !(*o.weight_decay >= 0)) {
+        throw UsageError(fmt::format("--weight-decay must be >= 0, got {}", *o.weight_decay));
+    }
     if (o.optimizer == "sgd") {
-        return autodiff::SgdConfig{o.momentum, o.weight_decay < 0 ? 0.0 : o.weight_decay};
+        return autodiff::SgdConfig{o.momentum, o.weight_decay.value_or(0.0)};
     }
     if (o.optimizer == "adamw") {
         autodiff::AdamWConfig config;
-        if (o.weight_decay >= 0) {
-            config.weight_decay = o.weight_decay;
-        }
+        config.weight_decay = o.weight_decay.value_or(config.weight_decay);
         return config;
     }
     throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
@@ -136,9 +138,15 @@ void run_train(const TrainCommandOptions& o) {
     options.epochs = o.epochs;
     options.batch = o.batch;
     options.optimizer = optimizer_config(o);
-    options.learning_rate = o.lr > 0 ? o.lr : (o.optimizer == "adamw" ? 1e-3 : 0.05);
-    if (o.lr == 0 || (o.lr < 0 && o.lr != -1)) {
-        throw UsageError("--lr must be positive, got " + std::to_string(o.lr));
+    options.learning_rate = o.lr.value_or(o.optimizer == "adamw" ? 1e-3 : 0.05);
+    if (!(options.learning_rate > 0)) {
+        throw UsageError(fmt::format("--lr must be positive, got {}", options.learning_rate));
+    }
+    if (o.batch == 0 || o.eval_batch == 0) {
+        throw UsageError(fmt::format("--batch ({}) and --eval-batch ({}) must be at least 1", o.batch, o.eval_batch));
+    }
+    if (o.checkpoint_every > 0 && o.checkpoint_dir.empty()) {
+        throw UsageError("--checkpoint-every needs --checkpoint DIR (where to write the checkpoints)");
     }
     options.seed = o.seed;
     options.train_limit = o.train_limit;

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <tuple>
 
 #include "cli_runner.h"
 
@@ -89,6 +90,15 @@ TEST(CliTrain, ErrorsExplainThemselves) {
     const CliResult optimizer = run_dojo({"train", "mlp", "--optimizer", "lion"});
     EXPECT_EQ(optimizer.exit_code, 2);
     EXPECT_NE(optimizer.err.find("unknown optimizer 'lion'"), std::string::npos);
+    for (const auto& [option, value, message] :
+         {std::tuple{"--lr", "-1", "--lr must be positive, got -1"},
+          std::tuple{"--weight-decay", "-0.5", "--weight-decay must be >= 0"},
+          std::tuple{"--eval-batch", "0", "--eval-batch (0) must be at least 1"},
+          std::tuple{"--checkpoint-every", "5", "--checkpoint-every needs --checkpoint DIR"}}) {
+        const CliResult bad = run_dojo({"train", "mlp", option, value});
+        EXPECT_EQ(bad.exit_code, 2) << option;
+        EXPECT_NE(bad.err.find(message), std::string::npos) << bad.err;
+    }
     const CliResult precision = run_dojo({"train", "mlp", "--precision", "fp8"});
     EXPECT_EQ(precision.exit_code, 2);
     EXPECT_NE(precision.err.find("unknown precision 'fp8'; expected fp32, bf16 or cfp8"), std::string::npos);
