@@ -109,12 +109,14 @@ TEST(CliTrain, ErrorsExplainThemselves) {
     EXPECT_NE(diverged.err.find("training diverged"), std::string::npos) << diverged.err;
 }
 
-}  // namespace
-}  // namespace dojo::test
-
-
-namespace dojo::test {
-namespace {
+// A fresh directory under the system temp dir, unique to this test process.
+std::filesystem::path scratch_dir(const std::string& name) {
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("dojo-" + name + "-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir;
+}
 
 std::string digest_of(const CliResult& r) { return json::parse(r.out)["parameter_digest"].get<std::string>(); }
 
@@ -126,8 +128,8 @@ std::string file_bytes(const std::string& path) {
 // A run killed with SIGKILL and resumed ends with the weights of an uninterrupted run, bit for bit.
 TEST(CliTrainCheckpoint, KilledAndResumedRunEndsWithTheSameWeights) {
     namespace fs = std::filesystem;
-    const std::string dir = (fs::temp_directory_path() / ("dojo-kill-test-" + std::to_string(::getpid()))).string();
-    fs::remove_all(dir);
+    const std::string dir = scratch_dir("kill-test").string();
+    fs::remove_all(dir);  // the run under test creates it
     const std::vector<std::string> common = {"train", "mlp:hidden=64", "--train-limit", "6000", "--epochs", "3",
                                              "--precision", "cfp8", "--seed", "11", "--json"};
     const CliResult uninterrupted = run_dojo(common);
@@ -173,8 +175,7 @@ TEST(CliTrainCheckpoint, KilledAndResumedRunEndsWithTheSameWeights) {
 
 TEST(CliTrainCheckpoint, DivergenceKeepsTheLastGoodCheckpointAndBadResumesAreRefused) {
     namespace fs = std::filesystem;
-    const std::string dir = (fs::temp_directory_path() / ("dojo-nan-test-" + std::to_string(::getpid()))).string();
-    fs::remove_all(dir);
+    const std::string dir = scratch_dir("nan-test").string();
     const CliResult first = run_dojo({"train", "mlp:hidden=16", "--train-limit", "2000", "--checkpoint", dir});
     ASSERT_EQ(first.exit_code, 0) << first.err;
     const std::string saved = file_bytes(dir + "/checkpoint.dojo");
@@ -197,19 +198,13 @@ TEST(CliTrainCheckpoint, DivergenceKeepsTheLastGoodCheckpointAndBadResumesAreRef
     fs::remove_all(dir);
 }
 
-}  // namespace
-}  // namespace dojo::test
-
-namespace dojo::test {
-namespace {
 
 // A user's path: export from PyTorch, train with dojo, load the result back into PyTorch. With fp32 the trained
 // weights must give PyTorch exactly dojo's test accuracy (same predictions). Opsets 13, 15 and 17; nn.Flatten, the
 // x.view(x.size(0), -1) glue, and a CNN (Conv, MaxPool).
 TEST(CliTrainOnnx, PyTorchExportTrainAndLoadBack) {
     namespace fs = std::filesystem;
-    const fs::path dir = fs::temp_directory_path() / ("dojo-onnx-e2e-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
+    const fs::path dir = scratch_dir("onnx-e2e");
     const std::string models = DOJO_MODELS_DIR;
     for (const auto& [model, opset] : {std::pair{"mlp", "13"}, std::pair{"mlp_view", "15"}, std::pair{"mlp", "17"},
                                        std::pair{"lenet", "13"}}) {
@@ -237,17 +232,11 @@ TEST(CliTrainOnnx, PyTorchExportTrainAndLoadBack) {
     fs::remove_all(dir);
 }
 
-}  // namespace
-}  // namespace dojo::test
-
-namespace dojo::test {
-namespace {
 
 // A user's own data, written from numpy exactly as docs/training.md shows, and the synthetic dataset.
 TEST(CliTrainData, UserIdxFilesAndSyntheticData) {
     namespace fs = std::filesystem;
-    const fs::path dir = fs::temp_directory_path() / ("dojo-user-data-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
+    const fs::path dir = scratch_dir("user-data");
     const std::string script = R"(
 import numpy as np, sys
 def write_idx(path, array):

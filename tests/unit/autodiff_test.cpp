@@ -153,6 +153,15 @@ Bindings<double> with_zero_state(const TrainingGraph& t, Bindings<double> b) {
     return b;
 }
 
+// The graph's parameters after its steps (`after`) equal the independent reference's (`reference`).
+void expect_same_parameters(const TrainingGraph& t, const Bindings<double>& after, const Bindings<double>& reference) {
+    for (const NodeId param : t.graph.parameters()) {
+        for (std::size_t j = 0; j < reference.at(param).data.size(); ++j) {
+            EXPECT_NEAR(after.at(param).data[j], reference.at(param).data[j], 1e-12) << t.graph.describe(param);
+        }
+    }
+}
+
 TEST(Optimizers, SgdMomentumWeightDecayFollowsPyTorch) {
     std::mt19937 rng(3);
     Mlp mlp;
@@ -184,11 +193,7 @@ TEST(Optimizers, SgdMomentumWeightDecayFollowsPyTorch) {
             }
         }
     }
-    for (const NodeId param : t.graph.parameters()) {
-        for (std::size_t j = 0; j < p[param].data.size(); ++j) {
-            EXPECT_NEAR(after.at(param).data[j], p[param].data[j], 1e-12) << t.graph.describe(param);
-        }
-    }
+    expect_same_parameters(t, after, p);
 }
 
 TEST(Optimizers, AdamWFollowsPyTorch) {
@@ -228,11 +233,7 @@ TEST(Optimizers, AdamWFollowsPyTorch) {
             }
         }
     }
-    for (const NodeId param : t.graph.parameters()) {
-        for (std::size_t j = 0; j < p[param].data.size(); ++j) {
-            EXPECT_NEAR(after.at(param).data[j], p[param].data[j], 1e-12) << t.graph.describe(param);
-        }
-    }
+    expect_same_parameters(t, after, p);
 }
 
 TEST(Optimizers, TrainingLowersTheLossAndRejectsBadHyperparameters) {
