@@ -20,7 +20,7 @@ import torch
 from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zoo import MODELS  # noqa: E402
+from zoo import MODELS, sample_shape  # noqa: E402
 
 DATA = "/usr/share/datasets/fashion-mnist"
 
@@ -44,12 +44,16 @@ def main():
     onnx.checker.check_model(proto)
     weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in proto.graph.initializer}
     model = MODELS[args.model]() if args.hidden is None else MODELS[args.model](args.hidden)
-    model.load_state_dict({k: v for k, v in weights.items() if k in model.state_dict()}, strict=True)
+    state = model.state_dict()
+    loaded = {k: v for k, v in weights.items() if k in state}
+    # BatchNorm's step counters are not part of an ONNX export; every other tensor must come from the file.
+    loaded.update({k: v for k, v in state.items() if k.endswith("num_batches_tracked")})
+    model.load_state_dict(loaded, strict=True)
     model.eval()
 
     images = read_idx(f"{DATA}/t10k-images-idx3-ubyte.gz").astype(np.float32)
     labels = read_idx(f"{DATA}/t10k-labels-idx1-ubyte.gz").astype(np.int64)
-    x = torch.from_numpy((images / 255.0 - 0.2860) / 0.3530).float().reshape(-1, 1, 28, 28)
+    x = torch.from_numpy((images / 255.0 - 0.2860) / 0.3530).float().reshape(-1, *sample_shape(args.model))
     with torch.no_grad():
         predictions = model(x).argmax(dim=1).numpy()
     print(json.dumps({"test_accuracy": float((predictions == labels).mean()), "parameters": len(weights)}))

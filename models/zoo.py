@@ -2,7 +2,10 @@
 
 Run with Debian's Python (/usr/bin/python3), which has python3-torch 1.13 and python3-onnx.
 """
+import math
+
 import torch
+import torchvision
 from torch import nn
 
 
@@ -43,4 +46,90 @@ class LeNet(nn.Module):
         return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
 
 
-MODELS = {"mlp": Mlp, "mlp_view": MlpView, "lenet": LeNet}
+def resnet(depth, hidden=None, in_channels=1, classes=10):
+    """torchvision's ResNet-18/50 with a stem for `in_channels` (1 for Fashion-MNIST). `hidden` is unused."""
+    model = {18: torchvision.models.resnet18, 50: torchvision.models.resnet50}[depth](num_classes=classes)
+    if in_channels != 3:
+        model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    return model
+
+
+class Block(nn.Module):
+    """A pre-LayerNorm transformer block: multi-head self-attention (optionally causal) and an erf-GELU MLP."""
+
+    def __init__(self, width, heads, tokens, causal):
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.ln2 = nn.LayerNorm(width)
+        self.fc1 = nn.Linear(width, 4 * width)
+        self.fc2 = nn.Linear(4 * width, width)
+        self.causal = causal
+        self.register_buffer("mask", torch.tril(torch.ones(tokens, tokens)).bool(), persistent=False)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+        q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(d // self.heads)
+        if self.causal:
+            scores = scores.masked_fill(~self.mask[:t, :t], float("-inf"))
+        attended = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, t, d)
+        x = x + self.proj(attended)
+        return x + self.fc2(nn.functional.gelu(self.fc1(self.ln2(x))))
+
+
+class ViT(nn.Module):
+    """A small ViT: 7x7 patches of a 28x28 image, a class token, learned positions, blocks, a head on the class token
+    (exercises Conv, Concat, Expand, Gather, LayerNormalization, Softmax, Erf)."""
+
+    def __init__(self, hidden=64, depth=2, heads=4):
+        super().__init__()
+        self.patch = nn.Conv2d(1, hidden, kernel_size=7, stride=7)
+        self.cls = nn.Parameter(torch.zeros(1, 1, hidden))
+        self.pos = nn.Parameter(torch.randn(1, 17, hidden) * 0.02)
+        self.blocks = nn.Sequential(*[Block(hidden, heads, 17, causal=False) for _ in range(depth)])
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, 10)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+class Gpt(nn.Module):
+    """A GPT-style causal transformer reading an image as a sequence of 28 rows (28 features each) and classifying
+    from the last position (exercises the causal mask: Slice, Not, Where on constants)."""
+
+    def __init__(self, hidden=64, depth=2, heads=4):
+        super().__init__()
+        self.embed = nn.Linear(28, hidden)
+        self.pos = nn.Parameter(torch.randn(1, 28, hidden) * 0.02)
+        self.blocks = nn.Sequential(*[Block(hidden, heads, 28, causal=True) for _ in range(depth)])
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, 10)
+
+    def forward(self, x):
+        x = self.embed(x) + self.pos
+        return self.head(self.norm(self.blocks(x))[:, -1])
+
+
+MODELS = {
+    "mlp": Mlp,
+    "mlp_view": MlpView,
+    "lenet": LeNet,
+    "resnet18": lambda hidden=None: resnet(18, hidden),
+    "resnet50": lambda hidden=None: resnet(50, hidden),
+    "vit": ViT,
+    "gpt": Gpt,
+}
+
+# The shape of one sample each model takes (the batch dimension comes first).
+SAMPLE_SHAPES = {"gpt": (28, 28)}
+
+
+def sample_shape(name):
+    return SAMPLE_SHAPES.get(name, (1, 28, 28))

@@ -1,6 +1,8 @@
 // ONNX -> ir::Graph. One Importer walks the (topologically sorted) ONNX graph once; each op type has one
 // function that maps it onto primitives. int64 "glue" is folded to constants on the static shapes.
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +11,7 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <variant>
 
@@ -16,6 +19,7 @@
 #include "dojo/ir/builder.h"
 #include "dojo/util/error.h"
 #include "onnx/onnx_pb.h"
+#include "onnx_constant.h"
 
 namespace dojo::frontend {
 namespace {
@@ -25,12 +29,9 @@ using ir::NodeId;
 constexpr std::int64_t kMinOpset = 13;
 constexpr std::int64_t kMaxOpset = 17;
 
-// A folded int64 tensor: its elements and whether it is a scalar (rank 0) or a vector.
-struct Ints {
-    std::vector<std::int64_t> values;
-    bool scalar = false;
-};
-using Value = std::variant<NodeId, Ints>;
+using folding::Constant;
+using folding::ElementKind;
+using Value = std::variant<NodeId, Constant>;
 
 std::vector<float> float_data(const onnx::TensorProto& t) {
     if (t.has_raw_data()) {
@@ -42,14 +43,66 @@ std::vector<float> float_data(const onnx::TensorProto& t) {
     return {t.float_data().begin(), t.float_data().end()};
 }
 
-std::vector<std::int64_t> int64_data(const onnx::TensorProto& t) {
-    if (t.has_raw_data()) {
-        const std::string& raw = t.raw_data();
-        std::vector<std::int64_t> values(raw.size() / sizeof(std::int64_t));
-        std::memcpy(values.data(), raw.data(), values.size() * sizeof(std::int64_t));
-        return values;
+// Any numeric initializer or Constant value as a folded constant; nullopt for element types we do not fold.
+std::optional<Constant> constant_of(const onnx::TensorProto& t) {
+    Constant c;
+    c.dims.assign(t.dims().begin(), t.dims().end());
+    const std::string& raw = t.raw_data();
+    auto read_raw = [&](auto sample) {
+        using T = decltype(sample);
+        std::vector<T> values(raw.size() / sizeof(T));
+        std::memcpy(values.data(), raw.data(), values.size() * sizeof(T));  // ONNX raw data is little-endian
+        c.values.assign(values.begin(), values.end());
+    };
+    switch (t.data_type()) {
+        case onnx::TensorProto::FLOAT:
+            c.kind = ElementKind::Float;
+            t.has_raw_data() ? read_raw(float{}) : c.values.assign(t.float_data().begin(), t.float_data().end());
+            break;
+        case onnx::TensorProto::DOUBLE:
+            c.kind = ElementKind::Float;
+            t.has_raw_data() ? read_raw(double{}) : c.values.assign(t.double_data().begin(), t.double_data().end());
+            break;
+        case onnx::TensorProto::INT64:
+            c.kind = ElementKind::Int;
+            t.has_raw_data() ? read_raw(std::int64_t{}) : c.values.assign(t.int64_data().begin(), t.int64_data().end());
+            break;
+        case onnx::TensorProto::INT32:
+            c.kind = ElementKind::Int;
+            t.has_raw_data() ? read_raw(std::int32_t{}) : c.values.assign(t.int32_data().begin(), t.int32_data().end());
+            break;
+        case onnx::TensorProto::BOOL:
+            c.kind = ElementKind::Bool;
+            t.has_raw_data() ? read_raw(std::uint8_t{}) : c.values.assign(t.int32_data().begin(), t.int32_data().end());
+            break;
+        default:
+            return std::nullopt;
     }
-    return {t.int64_data().begin(), t.int64_data().end()};
+    try {
+        if (static_cast<std::int64_t>(c.values.size()) != c.count()) {
+            return std::nullopt;
+        }
+    } catch (const std::invalid_argument&) {
+        return std::nullopt;  // negative or absurd dimensions
+    }
+    return c;
+}
+
+std::optional<ElementKind> element_kind(std::int64_t onnx_type) {
+    switch (onnx_type) {
+        case onnx::TensorProto::FLOAT:
+        case onnx::TensorProto::DOUBLE:
+        case onnx::TensorProto::FLOAT16:
+        case onnx::TensorProto::BFLOAT16:
+            return ElementKind::Float;
+        case onnx::TensorProto::INT64:
+        case onnx::TensorProto::INT32:
+            return ElementKind::Int;
+        case onnx::TensorProto::BOOL:
+            return ElementKind::Bool;
+        default:
+            return std::nullopt;
+    }
 }
 
 std::int64_t element_count(const onnx::TensorProto& t) {
@@ -81,8 +134,8 @@ onnx::ModelProto read_model(const std::string& path) { return parse_model(read_f
 
 class Importer {
 public:
-    Importer(const onnx::ModelProto& model, std::string path, std::int64_t batch)
-        : model_(model), path_(std::move(path)), batch_(batch) {}
+    Importer(const onnx::ModelProto& model, std::string path, std::int64_t batch, ImportMode mode)
+        : model_(model), path_(std::move(path)), batch_(batch), mode_(mode) {}
 
     OnnxModel run() {
         check_opset();
@@ -96,7 +149,7 @@ public:
         }
         if (graph.output_size() != 1) {
             throw ImportError(path_ + " has " + std::to_string(graph.output_size()) +
-                              " outputs; a trainable classifier has exactly one (its logits)");
+                              " outputs; a trainable model has exactly one");
         }
         result_.output = tensor(graph.output(0).name(), "the graph output");
         result_.graph.mark_output(result_.output);
@@ -127,7 +180,7 @@ private:
         }
         if (inputs.size() != 1) {
             throw ImportError(path_ + " has " + std::to_string(inputs.size()) +
-                              " data inputs; a trainable classifier has exactly one");
+                              " data inputs; a trainable model has exactly one");
         }
         const onnx::ValueInfoProto& input = *inputs.front();
         const onnx::TypeProto_Tensor& type = input.type().tensor_type();
@@ -160,6 +213,20 @@ private:
         throw ImportError(path_ + ": " + who + " (" + node.op_type() + "): " + message);
     }
 
+    std::vector<float> initializer_floats(const std::string& name, const onnx::TensorProto& t) const {
+        std::vector<float> data = float_data(t);
+        if (static_cast<std::int64_t>(data.size()) != element_count(t)) {
+            throw ImportError(path_ + ": initializer '" + name + "' holds " + std::to_string(data.size()) +
+                              " values for its shape of " + std::to_string(element_count(t)));
+        }
+        return data;
+    }
+
+    static ir::TensorType float_type(const onnx::TensorProto& t) {
+        return {ir::DType::F32, ir::Shape(std::vector<std::int64_t>(t.dims().begin(), t.dims().end()))};
+    }
+
+    // A value by name: computed, or an initializer seen for the first time (float: a Parameter; else a constant).
     std::optional<Value> lookup(const std::string& name) {
         if (const auto found = values_.find(name); found != values_.end()) {
             return found->second;
@@ -171,23 +238,52 @@ private:
         const onnx::TensorProto& t = *init->second;
         Value value;
         if (t.data_type() == onnx::TensorProto::FLOAT) {
-            const NodeId parameter = result_.graph.add_parameter(
-                name, {ir::DType::F32, ir::Shape(std::vector<std::int64_t>(t.dims().begin(), t.dims().end()))});
-            std::vector<float> data = float_data(t);
-            if (static_cast<std::int64_t>(data.size()) != element_count(t)) {
-                throw ImportError(path_ + ": initializer '" + name + "' holds " + std::to_string(data.size()) +
-                                  " values for its shape of " + std::to_string(element_count(t)));
-            }
-            result_.initial_values[parameter] = std::move(data);
+            const NodeId parameter = result_.graph.add_parameter(name, float_type(t));
+            result_.initial_values[parameter] = initializer_floats(name, t);
             value = parameter;
-        } else if (t.data_type() == onnx::TensorProto::INT64) {
-            value = Ints{int64_data(t), t.dims_size() == 0};
+        } else if (std::optional<Constant> c = constant_of(t)) {
+            value = std::move(*c);
         } else {
             throw ImportError(path_ + ": initializer '" + name + "' has element type " +
-                              std::to_string(t.data_type()) + "; only float and int64 are supported");
+                              std::to_string(t.data_type()) + " or a malformed payload; supported are float, double, "
+                              "int64, int32 and bool");
         }
         values_[name] = value;
         return value;
+    }
+
+    // A float initializer as a State leaf (BatchNormalization running statistics), created once.
+    NodeId state(const onnx::NodeProto& node, int index, int which) {
+        const std::string& name = input_name(node, index, which);
+        if (const auto found = values_.find(name); found != values_.end()) {
+            if (const NodeId* id = std::get_if<NodeId>(&found->second);
+                id != nullptr && result_.graph.node(*id).op == ir::OpKind::State) {
+                return *id;
+            }
+            fail(node, index, "running statistic '" + name + "' is also used as another kind of value");
+        }
+        const auto init = initializers_.find(name);
+        if (init == initializers_.end() || init->second->data_type() != onnx::TensorProto::FLOAT) {
+            fail(node, index, "running statistic '" + name + "' must be a float initializer");
+        }
+        const NodeId id = result_.graph.add_state(name, float_type(*init->second));
+        result_.initial_values[id] = initializer_floats(name, *init->second);
+        values_[name] = id;
+        return id;
+    }
+
+    // A constant as a graph node: Fill when every element is equal, else Constant.
+    NodeId materialize(const Constant& c, const std::string& name) {
+        const ir::Shape shape(c.dims);
+        if (c.kind == ElementKind::Int) {
+            throw ImportError(path_ + ": the integer constant '" + name +
+                              "' is used as data; integer tensors may only be shape arguments");
+        }
+        if (!c.values.empty() &&
+            std::all_of(c.values.begin(), c.values.end(), [&](double v) { return v == c.values[0]; })) {
+            return ir::fill(result_.graph, c.values[0], {ir::DType::F32, shape});
+        }
+        return ir::constant(result_.graph, shape, std::vector<float>(c.values.begin(), c.values.end()), name);
     }
 
     NodeId tensor(const std::string& name, const std::string& role) {
@@ -198,8 +294,9 @@ private:
         if (const NodeId* id = std::get_if<NodeId>(&*v)) {
             return *id;
         }
-        throw ImportError(path_ + ": " + role + " '" + name +
-                          "' is an int64 constant used as data; only shape arguments may be int64");
+        const NodeId id = materialize(std::get<Constant>(*v), name);
+        values_[name] = id;
+        return id;
     }
 
     // The name of input `which`; every access to a node's inputs goes through here (fuzzing found the unchecked ones).
@@ -209,18 +306,45 @@ private:
         }
         return node.input(which);
     }
+    bool has_input(const onnx::NodeProto& node, int which) const {
+        return which < node.input_size() && !node.input(which).empty();
+    }
 
     NodeId input(const onnx::NodeProto& node, int index, int which) {
         return tensor(input_name(node, index, which), "input of node '" + node.name() + "'");
     }
 
-    Ints ints(const onnx::NodeProto& node, int index, int which) {
-        const std::optional<Value> v = lookup(input_name(node, index, which));
-        if (!v || !std::holds_alternative<Ints>(*v)) {
-            fail(node, index, "input '" + node.input(which) +
-                                  "' must be a constant int64 tensor (computed shapes are not supported)");
+    Value value(const onnx::NodeProto& node, int index, int which) {
+        std::optional<Value> v = lookup(input_name(node, index, which));
+        if (!v) {
+            fail(node, index, "input '" + node.input(which) + "' is produced by no node");
         }
-        return std::get<Ints>(*v);
+        return std::move(*v);
+    }
+
+    // A constant input (shape arguments, masks); fails if it is computed from data.
+    Constant constant(const onnx::NodeProto& node, int index, int which) {
+        const Value v = value(node, index, which);
+        if (!std::holds_alternative<Constant>(v)) {
+            fail(node, index, "input '" + node.input(which) +
+                                  "' must be a constant (it is computed from data; dynamic shapes are not supported)");
+        }
+        return std::get<Constant>(v);
+    }
+    std::vector<std::int64_t> ints(const onnx::NodeProto& node, int index, int which) {
+        return constant(node, index, which).ints();
+    }
+    bool all_constant(const onnx::NodeProto& node) {
+        for (int i = 0; i < node.input_size(); ++i) {
+            if (node.input(i).empty()) {
+                continue;
+            }
+            const std::optional<Value> v = lookup(node.input(i));
+            if (!v || !std::holds_alternative<Constant>(*v)) {
+                return false;
+            }
+        }
+        return node.input_size() > 0;
     }
 
     static const onnx::AttributeProto* attribute(const onnx::NodeProto& node, const std::string& name) {
@@ -239,6 +363,18 @@ private:
         const onnx::AttributeProto* a = attribute(node, name);
         return a ? a->f() : fallback;
     }
+    std::vector<std::int64_t> ints_attribute(const onnx::NodeProto& node, const std::string& name,
+                                             std::vector<std::int64_t> fallback) const {
+        const onnx::AttributeProto* a = attribute(node, name);
+        return a ? std::vector<std::int64_t>(a->ints().begin(), a->ints().end()) : fallback;
+    }
+    // Axes given as an attribute (older opsets) or as input `which` (newer); empty when neither.
+    std::vector<std::int64_t> axes_of(const onnx::NodeProto& node, int index, int which) {
+        if (has_input(node, which)) {
+            return ints(node, index, which);
+        }
+        return ints_attribute(node, "axes", {});
+    }
 
     void define(const onnx::NodeProto& node, Value value) {
         if (node.output_size() < 1) {
@@ -246,6 +382,8 @@ private:
         }
         values_[node.output(0)] = std::move(value);
     }
+
+    ir::Shape shape_of(NodeId id) const { return result_.graph.type(id).shape; }
 
     // ---- conversion -------------------------------------------------------------------------------------------
 
@@ -261,6 +399,9 @@ private:
         static const std::map<std::string, Binary> binary = {
             {"Add", &ir::add}, {"Sub", &ir::sub}, {"Mul", &ir::mul}, {"Div", &ir::div}, {"MatMul", &ir::matmul}};
         try {
+            if (fold_constant(node, index)) {
+                return;
+            }
             if (const auto u = unary.find(op); u != unary.end()) {
                 define(node, u->second(g, input(node, index, 0), name));
             } else if (const auto b = binary.find(op); b != binary.end()) {
@@ -271,29 +412,65 @@ private:
                 define(node, conv(node, index));
             } else if (op == "MaxPool") {
                 define(node, max_pool(node, index));
-            } else if (op == "Identity") {
-                const std::optional<Value> v = lookup(input_name(node, index, 0));
-                if (!v) {
-                    fail(node, index, "its input is produced by no node");
-                }
-                define(node, *v);
+            } else if (op == "GlobalAveragePool") {
+                define(node, ir::reduce_mean(g, input(node, index, 0), {2, 3}, true, name));
+            } else if (op == "BatchNormalization") {
+                batch_norm(node, index);
+            } else if (op == "LayerNormalization") {
+                define(node, layer_norm(node, index));
+            } else if (op == "ReduceMean" || op == "ReduceSum") {
+                define(node, reduce(node, index));
+            } else if (op == "Pow") {
+                define(node, pow(node, index));
+            } else if (op == "Identity" || (op == "Dropout" && mode_ == ImportMode::Inference)) {
+                define(node, value(node, index, 0));
             } else if (op == "Flatten") {
                 define(node, flatten(node, index));
             } else if (op == "Reshape") {
-                define(node, reshape(node, index));
+                const NodeId x = input(node, index, 0);
+                define(node, ir::reshape(g, x, ir::Shape(reshape_target(node, index, shape_of(x))), name));
             } else if (op == "Transpose") {
                 define(node, transpose(node, index));
+            } else if (op == "Unsqueeze" || op == "Squeeze") {
+                define(node, squeeze_or_unsqueeze(node, index));
+            } else if (op == "Expand") {
+                const NodeId x = input(node, index, 0);
+                define(node, ir::broadcast_to(g, x, ir::Shape(folding::broadcast_dims(shape_of(x).dims(), ints(node, index, 1))), name));
+            } else if (op == "Slice") {
+                define(node, slice(node, index));
+            } else if (op == "Split") {
+                split(node, index);
+            } else if (op == "Gather") {
+                define(node, gather(node, index));
+            } else if (op == "Concat") {
+                std::vector<NodeId> parts;
+                for (int i = 0; i < node.input_size(); ++i) {
+                    parts.push_back(input(node, index, i));
+                }
+                define(node, ir::concat(g, parts, static_cast<int>(int_attribute(node, "axis", 0)), name));
+            } else if (op == "Where") {
+                define(node, ir::select(g, input(node, index, 0), input(node, index, 1), input(node, index, 2), name));
+            } else if (op == "Cast") {
+                if (int_attribute(node, "to", 0) != onnx::TensorProto::FLOAT) {
+                    fail(node, index, "casting data to a type other than float is not supported");
+                }
+                define(node, value(node, index, 0));
             } else if (op == "Softmax" || op == "LogSoftmax") {
                 const NodeId y = ir::log_softmax(g, input(node, index, 0),
                                                  static_cast<int>(int_attribute(node, "axis", -1)), name);
                 define(node, op == "Softmax" ? ir::exp(g, y) : y);
-            } else if (op == "Constant" || op == "Shape" || op == "Gather" || op == "Unsqueeze" || op == "Concat" ||
-                       op == "Cast") {
-                define(node, fold(node, index));
+            } else if (op == "Shape") {
+                define(node, shape(node, index));
             } else {
-                fail(node, index, "op type " + op + " is not supported; supported: " + onnx_supported_ops());
+                fail(node, index, "op type " + op + " is not supported" +
+                                      (op == "Dropout" ? " in training (export the model with dropout p=0, or "
+                                                         "without dropout layers)"
+                                                       : "") +
+                                      "; supported: " + onnx_supported_ops());
             }
         } catch (const GraphError& error) {
+            fail(node, index, error.what());
+        } catch (const std::invalid_argument& error) {
             fail(node, index, error.what());
         }
     }
@@ -312,7 +489,7 @@ private:
         if (const float alpha = float_attribute(node, "alpha", 1.0f); alpha != 1.0f) {
             y = ir::mul(g, y, ir::scalar(g, alpha));
         }
-        if (node.input_size() > 2 && !node.input(2).empty()) {
+        if (has_input(node, 2)) {
             NodeId c = input(node, index, 2);
             if (const float beta = float_attribute(node, "beta", 1.0f); beta != 1.0f) {
                 c = ir::mul(g, c, ir::scalar(g, beta));
@@ -320,12 +497,6 @@ private:
             y = ir::add(g, y, c);
         }
         return y;
-    }
-
-    std::vector<std::int64_t> ints_attribute(const onnx::NodeProto& node, const std::string& name,
-                                             std::vector<std::int64_t> fallback) const {
-        const onnx::AttributeProto* a = attribute(node, name);
-        return a ? std::vector<std::int64_t>(a->ints().begin(), a->ints().end()) : fallback;
     }
 
     // pads in ONNX order (top, left, bottom, right for 2-D), checking the 2-D, explicit-padding case we support.
@@ -353,7 +524,7 @@ private:
         const ir::Conv2dAttrs attrs{{strides[0], strides[1]}, pads_2d(node, index), {dilations[0], dilations[1]},
                                     int_attribute(node, "group", 1)};
         NodeId y = ir::conv2d(g, x, w, attrs, node.name());
-        if (node.input_size() > 2 && !node.input(2).empty()) {
+        if (has_input(node, 2)) {
             const NodeId bias = input(node, index, 2);
             const std::int64_t k = g.type(bias).shape.numel();
             y = ir::add(g, y, ir::reshape(g, bias, ir::Shape{k, 1, 1}));
@@ -367,8 +538,8 @@ private:
         if (kernel.size() != 2 || strides.size() != 2) {
             fail(node, index, "only 2-D (NCHW) pooling is supported");
         }
-        if (int_attribute(node, "ceil_mode", 0) != 0 || ints_attribute(node, "dilations", {1, 1}) != std::vector<std::int64_t>{1, 1} ||
-            node.output_size() > 1) {
+        if (int_attribute(node, "ceil_mode", 0) != 0 ||
+            ints_attribute(node, "dilations", {1, 1}) != std::vector<std::int64_t>{1, 1} || node.output_size() > 1) {
             fail(node, index, "ceil_mode, dilations and the Indices output are not supported");
         }
         return ir::max_pool2d(result_.graph, input(node, index, 0),
@@ -376,9 +547,145 @@ private:
                               node.name());
     }
 
+    // BatchNormalization over axis 1 of [N, C, ...]. Training: normalise with the batch's mean and (biased)
+    // variance and emit the running-statistic updates; Inference: normalise with the running statistics.
+    void batch_norm(const onnx::NodeProto& node, int index) {
+        ir::Graph& g = result_.graph;
+        const NodeId x = input(node, index, 0);
+        const NodeId scale = input(node, index, 1);
+        const NodeId bias = input(node, index, 2);
+        const NodeId running_mean = state(node, index, 3);
+        const NodeId running_var = state(node, index, 4);
+        const ir::Shape shape = shape_of(x);
+        if (shape.rank() < 2) {
+            fail(node, index, "needs an input of rank >= 2, got " + shape.to_string());
+        }
+        const std::int64_t channels = shape[1];
+        for (const NodeId p : {scale, bias, running_mean, running_var}) {
+            if (!(shape_of(p) == ir::Shape{channels})) {
+                fail(node, index, "scale, bias, mean and variance must have " + std::to_string(channels) +
+                                      " elements (one per channel), got " + shape_of(p).to_string());
+            }
+        }
+        const double epsilon = float_attribute(node, "epsilon", 1e-5f);
+        const double momentum = float_attribute(node, "momentum", 0.9f);
+        // The training form: opset 14+ says training_mode=1; opsets <= 13 mark it by asking for the running outputs.
+        const bool exported_for_training =
+            int_attribute(node, "training_mode", 0) != 0 || (result_.opset < 14 && node.output_size() > 1);
+        std::vector<std::int64_t> per_channel(static_cast<std::size_t>(shape.rank()), 1);
+        per_channel[1] = channels;
+        const ir::Shape channel_shape(per_channel);
+        std::vector<int> axes;
+        for (int d = 0; d < shape.rank(); ++d) {
+            if (d != 1) {
+                axes.push_back(d);
+            }
+        }
+        const std::int64_t count = shape.numel() / channels;
+        NodeId mean;
+        NodeId var;
+        if (mode_ == ImportMode::Training && exported_for_training) {
+            mean = ir::reduce_mean(g, x, axes, true);
+            const NodeId centred = ir::sub(g, x, mean);
+            var = ir::reduce_mean(g, ir::mul(g, centred, centred), axes, true);
+            if (count < 2) {
+                fail(node, index, "batch statistics need at least 2 values per channel; the batch gives " +
+                                      std::to_string(count));
+            }
+            const NodeId keep = ir::scalar(g, momentum);
+            const NodeId take = ir::scalar(g, 1.0 - momentum);
+            const NodeId unbiased = ir::mul(g, ir::reshape(g, var, ir::Shape{channels}),
+                                            ir::scalar(g, static_cast<double>(count) / static_cast<double>(count - 1)));
+            result_.state_updates.push_back(
+                {running_mean, ir::add(g, ir::mul(g, running_mean, keep),
+                                       ir::mul(g, ir::reshape(g, mean, ir::Shape{channels}), take),
+                                       g.node(running_mean).name + ".next")});
+            result_.state_updates.push_back(
+                {running_var, ir::add(g, ir::mul(g, running_var, keep), ir::mul(g, unbiased, take),
+                                      g.node(running_var).name + ".next")});
+        } else {
+            mean = ir::reshape(g, running_mean, channel_shape);
+            var = ir::reshape(g, running_var, channel_shape);
+        }
+        const NodeId inv_std = ir::div(g, ir::scalar(g, 1.0), ir::sqrt(g, ir::add(g, var, ir::scalar(g, epsilon))));
+        const NodeId normalized = ir::mul(g, ir::sub(g, x, mean), ir::mul(g, inv_std, ir::reshape(g, scale, channel_shape)));
+        define(node, ir::add(g, normalized, ir::reshape(g, bias, channel_shape), node.name()));
+    }
+
+    // LayerNormalization (opset 17): normalise over axes [axis, rank), then scale and shift.
+    NodeId layer_norm(const onnx::NodeProto& node, int index) {
+        ir::Graph& g = result_.graph;
+        const NodeId x = input(node, index, 0);
+        const ir::Shape shape = shape_of(x);
+        const int axis = ir::normalize_axis(static_cast<int>(int_attribute(node, "axis", -1)), shape.rank(),
+                                            "LayerNormalization");
+        if (node.output_size() > 1) {
+            for (int i = 1; i < node.output_size(); ++i) {
+                if (!node.output(i).empty()) {
+                    fail(node, index, "the Mean and InvStdDev outputs are not supported");
+                }
+            }
+        }
+        std::vector<int> axes;
+        for (int d = axis; d < shape.rank(); ++d) {
+            axes.push_back(d);
+        }
+        const double epsilon = float_attribute(node, "epsilon", 1e-5f);
+        const NodeId centred = ir::sub(g, x, ir::reduce_mean(g, x, axes, true));
+        const NodeId var = ir::reduce_mean(g, ir::mul(g, centred, centred), axes, true);
+        NodeId y = ir::div(g, centred, ir::sqrt(g, ir::add(g, var, ir::scalar(g, epsilon))));
+        y = ir::mul(g, y, input(node, index, 1));
+        if (has_input(node, 2)) {
+            y = ir::add(g, y, input(node, index, 2), node.name());
+        }
+        return y;
+    }
+
+    NodeId reduce(const onnx::NodeProto& node, int index) {
+        const NodeId x = input(node, index, 0);
+        // ReduceSum takes its axes as an input from opset 13, ReduceMean from opset 18 (an attribute before).
+        std::vector<int> axes;
+        for (const std::int64_t a : axes_of(node, index, 1)) {
+            axes.push_back(static_cast<int>(a));
+        }
+        if (axes.empty() && int_attribute(node, "noop_with_empty_axes", 0) != 0) {
+            return x;
+        }
+        const bool keep = int_attribute(node, "keepdims", 1) != 0;
+        return node.op_type() == "ReduceMean" ? ir::reduce_mean(result_.graph, x, axes, keep, node.name())
+                                              : ir::reduce_sum(result_.graph, x, axes, keep, node.name());
+    }
+
+    // x ** c for a constant scalar exponent c in {1, 2, 3, 0.5, -1} (what models use: variance, RMS, GELU-tanh).
+    NodeId pow(const onnx::NodeProto& node, int index) {
+        ir::Graph& g = result_.graph;
+        const NodeId x = input(node, index, 0);
+        const Constant c = constant(node, index, 1);
+        if (c.count() != 1) {
+            fail(node, index, "the exponent must be a constant scalar");
+        }
+        const double e = c.values[0];
+        if (e == 1) {
+            return x;
+        }
+        if (e == 2) {
+            return ir::mul(g, x, x, node.name());
+        }
+        if (e == 3) {
+            return ir::mul(g, ir::mul(g, x, x), x, node.name());
+        }
+        if (e == 0.5) {
+            return ir::sqrt(g, x, node.name());
+        }
+        if (e == -1) {
+            return ir::div(g, ir::scalar(g, 1.0), x, node.name());
+        }
+        fail(node, index, "exponent " + std::to_string(e) + " is not supported (1, 2, 3, 0.5 and -1 are)");
+    }
+
     NodeId flatten(const onnx::NodeProto& node, int index) {
         const NodeId x = input(node, index, 0);
-        const ir::Shape shape = result_.graph.type(x).shape;
+        const ir::Shape shape = shape_of(x);
         const int axis = ir::normalize_axis(static_cast<int>(int_attribute(node, "axis", 1)), shape.rank() + 1,
                                             "Flatten");
         std::int64_t outer = 1;
@@ -389,10 +696,9 @@ private:
                            node.name());
     }
 
-    NodeId reshape(const onnx::NodeProto& node, int index) {
-        const NodeId x = input(node, index, 0);
-        const ir::Shape from = result_.graph.type(x).shape;
-        const std::vector<std::int64_t> spec = ints(node, index, 1).values;
+    // ONNX Reshape's target (0 copies a dimension, one -1 is inferred) resolved against `from`.
+    std::vector<std::int64_t> reshape_target(const onnx::NodeProto& node, int index, const ir::Shape& from) {
+        const std::vector<std::int64_t> spec = ints(node, index, 1);
         if (int_attribute(node, "allowzero", 0) != 0) {
             fail(node, index, "allowzero=1 is not supported");
         }
@@ -415,6 +721,9 @@ private:
                 dims.push_back(1);
                 continue;
             }
+            if (d < 0) {
+                fail(node, index, "negative dimension " + std::to_string(d) + " in the target shape");
+            }
             known *= d;
             dims.push_back(d);
         }
@@ -424,12 +733,12 @@ private:
             }
             dims[static_cast<std::size_t>(infer)] = from.numel() / known;
         }
-        return ir::reshape(result_.graph, x, ir::Shape(dims), node.name());
+        return dims;
     }
 
     NodeId transpose(const onnx::NodeProto& node, int index) {
         const NodeId x = input(node, index, 0);
-        const int rank = result_.graph.type(x).shape.rank();
+        const int rank = shape_of(x).rank();
         std::vector<int> perm(static_cast<std::size_t>(rank));
         std::iota(perm.rbegin(), perm.rend(), 0);  // the default reverses the axes
         if (const onnx::AttributeProto* a = attribute(node, "perm")) {
@@ -438,89 +747,242 @@ private:
         return ir::transpose(result_.graph, x, perm, node.name());
     }
 
-    // The int64 shape glue, evaluated on static shapes.
-    Value fold(const onnx::NodeProto& node, int index) {
+    NodeId squeeze_or_unsqueeze(const onnx::NodeProto& node, int index) {
+        const NodeId x = input(node, index, 0);
+        const ir::Shape shape = shape_of(x);
+        const Constant probe{ElementKind::Float, shape.dims(), {}};  // only the dims move; no values needed
+        const std::vector<std::int64_t> axes = axes_of(node, index, 1);
+        const Constant moved = node.op_type() == "Unsqueeze" ? folding::unsqueeze(probe, axes) : folding::squeeze(probe, axes);
+        return ir::reshape(result_.graph, x, ir::Shape(moved.dims), node.name());
+    }
+
+    // ONNX Slice's starts/ends/axes/steps resolved against `dims`: parallel lists of axes and ranges.
+    std::pair<std::vector<std::int64_t>, std::vector<folding::SliceAxis>> slice_ranges(
+        const onnx::NodeProto& node, int index, const std::vector<std::int64_t>& dims) {
+        const std::vector<std::int64_t> starts = ints(node, index, 1);
+        const std::vector<std::int64_t> ends = ints(node, index, 2);
+        std::vector<std::int64_t> axes = has_input(node, 3) ? ints(node, index, 3) : std::vector<std::int64_t>{};
+        if (axes.empty()) {
+            for (std::size_t i = 0; i < starts.size(); ++i) {
+                axes.push_back(static_cast<std::int64_t>(i));
+            }
+        }
+        const std::vector<std::int64_t> steps =
+            has_input(node, 4) ? ints(node, index, 4) : std::vector<std::int64_t>(starts.size(), 1);
+        if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size()) {
+            fail(node, index, "starts, ends, axes and steps must have the same length");
+        }
+        std::vector<folding::SliceAxis> ranges;
+        for (std::size_t i = 0; i < axes.size(); ++i) {
+            axes[i] = folding::normalize(axes[i], static_cast<std::int64_t>(dims.size()));
+            ranges.push_back(folding::resolve_slice(dims[static_cast<std::size_t>(axes[i])], starts[i], ends[i], steps[i]));
+        }
+        return {axes, ranges};
+    }
+
+    NodeId slice(const onnx::NodeProto& node, int index) {
+        const NodeId x = input(node, index, 0);
+        const std::vector<std::int64_t> dims = shape_of(x).dims();
+        const auto [axes, ranges] = slice_ranges(node, index, dims);
+        ir::SliceAttrs attrs{std::vector<std::int64_t>(dims.size(), 0), dims, std::vector<std::int64_t>(dims.size(), 1)};
+        for (std::size_t i = 0; i < axes.size(); ++i) {
+            const auto d = static_cast<std::size_t>(axes[i]);
+            attrs.starts[d] = ranges[i].start;
+            attrs.sizes[d] = ranges[i].count;
+            attrs.steps[d] = ranges[i].step;
+        }
+        return ir::slice(result_.graph, x, attrs, node.name());
+    }
+
+    void split(const onnx::NodeProto& node, int index) {
+        const NodeId x = input(node, index, 0);
+        const ir::Shape shape = shape_of(x);
+        const int axis = ir::normalize_axis(static_cast<int>(int_attribute(node, "axis", 0)), shape.rank(), "Split");
+        std::vector<std::int64_t> sizes = has_input(node, 1) ? ints(node, index, 1) : ints_attribute(node, "split", {});
+        const auto outputs = static_cast<std::int64_t>(node.output_size());
+        if (sizes.empty()) {  // equal parts (the last one smaller if it does not divide)
+            const std::int64_t part = (shape[axis] + outputs - 1) / std::max<std::int64_t>(outputs, 1);
+            for (std::int64_t i = 0, left = shape[axis]; i < outputs; ++i, left -= part) {
+                sizes.push_back(std::min(part, left));
+            }
+        }
+        if (static_cast<std::int64_t>(sizes.size()) != outputs ||
+            std::accumulate(sizes.begin(), sizes.end(), std::int64_t{0}) != shape[axis]) {
+            fail(node, index, "split sizes must give one part per output and add up to dimension " +
+                                  std::to_string(shape[axis]));
+        }
+        std::int64_t offset = 0;
+        for (int i = 0; i < node.output_size(); ++i) {
+            values_[node.output(i)] = ir::slice_axis(result_.graph, x, axis, offset, sizes[static_cast<std::size_t>(i)], 1,
+                                                     node.name() + ":" + std::to_string(i));
+            offset += sizes[static_cast<std::size_t>(i)];
+        }
+    }
+
+    // Gather on data with constant indices: one slice per index along the axis, joined (the index tensor's shape
+    // replaces the axis).
+    NodeId gather(const onnx::NodeProto& node, int index) {
+        ir::Graph& g = result_.graph;
+        const NodeId x = input(node, index, 0);
+        const ir::Shape shape = shape_of(x);
+        const Value indices_value = value(node, index, 1);
+        if (!std::holds_alternative<Constant>(indices_value)) {
+            fail(node, index, "indices computed from data (embedding lookups of token ids) are not supported; "
+                              "only constant indices are");
+        }
+        const Constant indices = std::get<Constant>(indices_value);
+        const int axis = ir::normalize_axis(static_cast<int>(int_attribute(node, "axis", 0)), shape.rank(), "Gather");
+        std::vector<NodeId> parts;
+        for (std::int64_t i : indices.ints()) {
+            i = i < 0 ? i + shape[axis] : i;
+            if (i < 0 || i >= shape[axis]) {
+                fail(node, index, "index out of range for dimension " + std::to_string(shape[axis]));
+            }
+            parts.push_back(ir::slice_axis(g, x, axis, i, 1));
+        }
+        if (parts.empty()) {
+            fail(node, index, "no indices");
+        }
+        const NodeId joined = parts.size() == 1 ? parts.front() : ir::concat(g, parts, axis);
+        std::vector<std::int64_t> dims(shape.dims().begin(), shape.dims().begin() + axis);
+        dims.insert(dims.end(), indices.dims.begin(), indices.dims.end());
+        dims.insert(dims.end(), shape.dims().begin() + axis + 1, shape.dims().end());
+        return ir::reshape(g, joined, ir::Shape(dims), node.name());
+    }
+
+    Constant shape(const onnx::NodeProto& node, int index) {
+        const Value v = value(node, index, 0);
+        const std::vector<std::int64_t> dims =
+            std::holds_alternative<NodeId>(v) ? shape_of(std::get<NodeId>(v)).dims() : std::get<Constant>(v).dims;
+        const auto rank = static_cast<std::int64_t>(dims.size());
+        std::int64_t start = int_attribute(node, "start", 0);
+        std::int64_t end = int_attribute(node, "end", rank);
+        start = std::clamp<std::int64_t>(start < 0 ? start + rank : start, 0, rank);
+        end = std::clamp<std::int64_t>(end < 0 ? end + rank : end, 0, rank);
+        return folding::make_ints(std::vector<std::int64_t>(dims.begin() + start, dims.begin() + std::max(start, end)));
+    }
+
+    // Evaluates `node` at import time when all its inputs are constants (or it is Constant/Shape). Returns whether it
+    // did.
+    bool fold_constant(const onnx::NodeProto& node, int index) {
         const std::string& op = node.op_type();
         if (op == "Constant") {
             const onnx::AttributeProto* a = attribute(node, "value");
-            if (!a || !a->has_t()) {
-                fail(node, index, "only the 'value' tensor form of Constant is supported");
-            }
-            const onnx::TensorProto& t = a->t();
-            if (t.data_type() == onnx::TensorProto::INT64) {
-                return Ints{int64_data(t), t.dims_size() == 0};
-            }
-            if (t.data_type() == onnx::TensorProto::FLOAT) {
-                const std::vector<float> data = float_data(t);
-                if (data.empty() || std::any_of(data.begin(), data.end(), [&](float v) { return v != data[0]; })) {
-                    fail(node, index, "float constants must have one repeated value (a Fill); this one varies");
+            if (a && a->has_t()) {
+                if (std::optional<Constant> c = constant_of(a->t())) {
+                    define(node, std::move(*c));
+                    return true;
                 }
-                return ir::fill(result_.graph, data[0],
-                                {ir::DType::F32, ir::Shape(std::vector<std::int64_t>(t.dims().begin(), t.dims().end()))},
-                                node.name());
+                fail(node, index, "constant element type " + std::to_string(a->t().data_type()) + " is not supported");
             }
-            fail(node, index, "constant element type " + std::to_string(t.data_type()) + " is not supported");
+            if ((a = attribute(node, "value_int")) != nullptr) {
+                define(node, folding::make_ints({a->i()}, true));
+            } else if ((a = attribute(node, "value_ints")) != nullptr) {
+                define(node, folding::make_ints({a->ints().begin(), a->ints().end()}));
+            } else if ((a = attribute(node, "value_float")) != nullptr) {
+                define(node, Constant{ElementKind::Float, {}, {a->f()}});
+            } else {
+                fail(node, index, "Constant needs a value, value_int, value_ints or value_float attribute");
+            }
+            return true;
         }
         if (op == "Shape") {
-            const ir::Shape shape = result_.graph.type(input(node, index, 0)).shape;
-            std::int64_t start = int_attribute(node, "start", 0);
-            std::int64_t end = int_attribute(node, "end", shape.rank());
-            start = std::clamp<std::int64_t>(start < 0 ? start + shape.rank() : start, 0, shape.rank());
-            end = std::clamp<std::int64_t>(end < 0 ? end + shape.rank() : end, 0, shape.rank());
-            Ints result;
-            for (std::int64_t d = start; d < end; ++d) {
-                result.values.push_back(shape[static_cast<int>(d)]);
-            }
-            return result;
+            define(node, shape(node, index));
+            return true;
         }
-        if (op == "Cast") {
-            const std::optional<Value> v = lookup(input_name(node, index, 0));
-            if (v && std::holds_alternative<NodeId>(*v) &&
-                int_attribute(node, "to", onnx::TensorProto::FLOAT) == onnx::TensorProto::FLOAT) {
-                return *v;
-            }
-            if (v && std::holds_alternative<Ints>(*v) &&
-                int_attribute(node, "to", 0) == onnx::TensorProto::INT64) {
-                return *v;
-            }
-            fail(node, index, "only casts that keep float as float or int64 as int64 are supported");
+        if (!all_constant(node)) {
+            return false;
         }
-        if (op == "Gather") {
-            const Ints data = ints(node, index, 0);
-            const Ints indices = ints(node, index, 1);
-            if (int_attribute(node, "axis", 0) != 0 || data.scalar) {
-                fail(node, index, "only gathering from a 1-D int64 constant along axis 0 is supported");
+        using F = std::function<double(double, double)>;
+        static const std::map<std::string, F> arithmetic = {
+            {"Add", [](double a, double b) { return a + b; }},
+            {"Sub", [](double a, double b) { return a - b; }},
+            {"Mul", [](double a, double b) { return a * b; }},
+            {"Div", [](double a, double b) { return a / b; }},
+        };
+        static const std::map<std::string, F> comparison = {
+            {"Equal", [](double a, double b) { return a == b ? 1.0 : 0.0; }},
+            {"Less", [](double a, double b) { return a < b ? 1.0 : 0.0; }},
+            {"Greater", [](double a, double b) { return a > b ? 1.0 : 0.0; }},
+            {"And", [](double a, double b) { return (a != 0 && b != 0) ? 1.0 : 0.0; }},
+            {"Or", [](double a, double b) { return (a != 0 || b != 0) ? 1.0 : 0.0; }},
+        };
+        auto in = [&](int which) { return constant(node, index, which); };
+        if (const auto f = arithmetic.find(op); f != arithmetic.end()) {
+            const Constant a = in(0);
+            const Constant b = in(1);
+            if (op == "Div" && a.kind == ElementKind::Int) {  // integer division truncates
+                define(node, folding::map2(a, b, ElementKind::Int, [](double x, double y) {
+                           if (y == 0) {
+                               throw std::invalid_argument("integer division by zero");
+                           }
+                           return std::trunc(x / y);
+                       }));
+            } else {
+                define(node, folding::map2(a, b, a.kind, f->second));
             }
-            Ints result{{}, indices.scalar};
-            for (std::int64_t i : indices.values) {
-                i = i < 0 ? i + static_cast<std::int64_t>(data.values.size()) : i;
-                if (i < 0 || i >= static_cast<std::int64_t>(data.values.size())) {
-                    fail(node, index, "index out of range");
+        } else if (const auto c = comparison.find(op); c != comparison.end()) {
+            define(node, folding::map2(in(0), in(1), ElementKind::Bool, c->second));
+        } else if (op == "Not") {
+            define(node, folding::cast(folding::map2(in(0), Constant{ElementKind::Bool, {}, {0}}, ElementKind::Bool,
+                                                     [](double a, double) { return a == 0 ? 1.0 : 0.0; }),
+                                       ElementKind::Bool));
+        } else if (op == "Cast") {
+            const std::optional<ElementKind> kind = element_kind(int_attribute(node, "to", 0));
+            if (!kind) {
+                fail(node, index, "cast to element type " + std::to_string(int_attribute(node, "to", 0)) +
+                                      " is not supported");
+            }
+            define(node, folding::cast(in(0), *kind));
+        } else if (op == "Gather") {
+            define(node, folding::gather(in(0), in(1), int_attribute(node, "axis", 0)));
+        } else if (op == "Unsqueeze") {
+            define(node, folding::unsqueeze(in(0), axes_of(node, index, 1)));
+        } else if (op == "Squeeze") {
+            define(node, folding::squeeze(in(0), axes_of(node, index, 1)));
+        } else if (op == "Concat") {
+            std::vector<Constant> parts;
+            for (int i = 0; i < node.input_size(); ++i) {
+                parts.push_back(in(i));
+            }
+            define(node, folding::concat(parts, int_attribute(node, "axis", 0)));
+        } else if (op == "Slice") {
+            const Constant x = in(0);
+            const auto [axes, ranges] = slice_ranges(node, index, x.dims);
+            define(node, folding::slice(x, axes, ranges));
+        } else if (op == "Reshape") {
+            const Constant x = in(0);
+            define(node, folding::reshape(x, reshape_target(node, index, ir::Shape(x.dims))));
+        } else if (op == "Expand") {
+            define(node, folding::expand(in(0), ints(node, index, 1)));
+        } else if (op == "Where") {
+            define(node, folding::where(in(0), in(1), in(2)));
+        } else if (op == "ConstantOfShape") {
+            Constant fill_value{ElementKind::Float, {1}, {0.0}};
+            if (const onnx::AttributeProto* a = attribute(node, "value"); a && a->has_t()) {
+                if (std::optional<Constant> given = constant_of(a->t())) {
+                    fill_value = *given;
                 }
-                result.values.push_back(data.values[static_cast<std::size_t>(i)]);
             }
-            return result;
-        }
-        if (op == "Unsqueeze") {
-            Ints x = ints(node, index, 0);
-            if (!x.scalar) {
-                fail(node, index, "only unsqueezing an int64 scalar is supported");
+            define(node, folding::constant_of_shape(ints(node, index, 0), fill_value));
+        } else if (op == "Range") {
+            const Constant start = in(0);
+            if (start.count() != 1 || in(1).count() != 1 || in(2).count() != 1) {
+                fail(node, index, "start, limit and delta must be scalars");
             }
-            x.scalar = false;
-            return x;
+            define(node, folding::range(start.values[0], in(1).values[0], in(2).values[0], start.kind));
+        } else if (op == "Identity") {
+            define(node, in(0));
+        } else {
+            return false;  // the op itself converts a constant input (e.g. Relu of a constant) into data
         }
-        // Concat of int64 vectors along axis 0.
-        Ints result;
-        for (int i = 0; i < node.input_size(); ++i) {
-            const Ints part = ints(node, index, i);
-            result.values.insert(result.values.end(), part.values.begin(), part.values.end());
-        }
-        return result;
+        return true;
     }
 
     const onnx::ModelProto& model_;
     std::string path_;
     std::int64_t batch_;
+    ImportMode mode_;
     std::map<std::string, const onnx::TensorProto*> initializers_;
     std::map<std::string, Value> values_;
     OnnxModel result_;
@@ -529,20 +991,23 @@ private:
 }  // namespace
 
 std::string onnx_supported_ops() {
-    return "Add, Cast, Concat, Constant, Conv, Div, Erf, Exp, Flatten, Gather, Gemm, Identity, Log, LogSoftmax, "
-           "MatMul, MaxPool, Mul, Neg, Relu, Reshape, Shape, Sigmoid, Softmax, Sqrt, Sub, Tanh, Transpose, Unsqueeze";
+    return "Add, And, BatchNormalization, Cast, Concat, Constant, ConstantOfShape, Conv, Div, Dropout (inference), "
+           "Equal, Erf, Exp, Expand, Flatten, Gather, Gemm, GlobalAveragePool, Greater, Identity, LayerNormalization, "
+           "Less, Log, LogSoftmax, MatMul, MaxPool, Mul, Neg, Not, Or, Pow, Range, ReduceMean, ReduceSum, Relu, "
+           "Reshape, Shape, Sigmoid, Slice, Softmax, Split, Sqrt, Squeeze, Sub, Tanh, Transpose, Unsqueeze, Where "
+           "(integer and boolean ops on constants only)";
 }
 
-OnnxModel import_onnx_bytes(const std::string& bytes, const std::string& name, std::int64_t batch) {
+OnnxModel import_onnx_bytes(const std::string& bytes, const std::string& name, std::int64_t batch, ImportMode mode) {
     if (batch <= 0) {
         throw UsageError("batch must be positive to import " + name);
     }
     const onnx::ModelProto model = parse_model(bytes, name);
-    return Importer(model, name, batch).run();
+    return Importer(model, name, batch, mode).run();
 }
 
-OnnxModel import_onnx(const std::string& path, std::int64_t batch) {
-    return import_onnx_bytes(read_file(path), path, batch);
+OnnxModel import_onnx(const std::string& path, std::int64_t batch, ImportMode mode) {
+    return import_onnx_bytes(read_file(path), path, batch, mode);
 }
 
 void export_onnx(const std::string& source_path, const std::string& out_path,

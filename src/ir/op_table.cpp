@@ -8,11 +8,11 @@ namespace dojo::ir {
 namespace {
 
 const OpInfo* const kTable[] = {
-    &ops::kInputOp,   &ops::kParameterOp, &ops::kStateOp,   &ops::kFillOp,    &ops::kNegOp,       &ops::kExpOp,
+    &ops::kInputOp,   &ops::kParameterOp, &ops::kStateOp,   &ops::kFillOp, &ops::kConstantOp,    &ops::kNegOp,       &ops::kExpOp,
     &ops::kLogOp,     &ops::kSqrtOp,      &ops::kTanhOp,    &ops::kSigmoidOp,   &ops::kReluOp,
     &ops::kStepOp,    &ops::kErfOp,       &ops::kAddOp,     &ops::kSubOp,       &ops::kMulOp,
-    &ops::kDivOp,     &ops::kMaximumOp,   &ops::kMatMulOp,  &ops::kReduceSumOp, &ops::kReshapeOp,
-    &ops::kTransposeOp, &ops::kBroadcastToOp, &ops::kLogSoftmaxOp, &ops::kConv2dOp, &ops::kConv2dBackwardDataOp,
+    &ops::kDivOp,     &ops::kMaximumOp, &ops::kSelectOp,   &ops::kMatMulOp,  &ops::kReduceSumOp, &ops::kReshapeOp,
+    &ops::kTransposeOp, &ops::kBroadcastToOp, &ops::kSliceOp, &ops::kSliceBackwardOp, &ops::kLogSoftmaxOp, &ops::kConv2dOp, &ops::kConv2dBackwardDataOp,
     &ops::kConv2dBackwardFilterOp, &ops::kMaxPool2dOp, &ops::kMaxPool2dBackwardOp, &ops::kRoundToOp, &ops::kRoundGradOp,
 };
 static_assert(std::size(kTable) == kOpCount, "one op-table row per OpKind");

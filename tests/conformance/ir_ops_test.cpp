@@ -1,7 +1,7 @@
 // Conformance of every primitive op, one table row each:
 //   - the graph verifies, and the output type is what the row says;
 //   - forward: the float reference kernel agrees with the double one (both instantiations are live code);
-//   - backward: the gradient rule's VJP, evaluated in double, matches central finite differences of
+//   - backward: the gradient rules' VJP (through autodiff), evaluated in double, matches central finite differences of
 //     L(x) = sum(y(x) * G) for a random cotangent G, for every element of every input;
 //   - cost: FLOPs and bytes are non-negative and MatMul's are 2mnk.
 // Plus hand-computed forward cases for the structured ops, independent of the kernels' code.
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "dojo/autodiff/grad.h"
 #include "dojo/ir/builder.h"
 #include "dojo/ir/interpreter.h"
 #include "dojo/ir/verify.h"
@@ -70,6 +71,19 @@ std::vector<OpCase> op_cases() {
         {"ReduceSum axis", {Shape{2, 3, 4}}, [](Graph& g, Ids x) { return reduce_sum(g, x[0], {1}); }},
         {"ReduceSum keep negative", {Shape{2, 3, 4}}, [](Graph& g, Ids x) { return reduce_sum(g, x[0], {-1, 0}, true); }},
         {"ReduceSum all", {Shape{2, 3}}, [](Graph& g, Ids x) { return reduce_sum(g, x[0], {}); }},
+        {"Select broadcast", {Shape{3, 1}, Shape{3, 4}, Shape{4}},
+         [](Graph& g, Ids x) { return select(g, step(g, x[0]), x[1], x[2]); }, -2, 2, 0.05},
+        {"Slice strided", {Shape{3, 5, 4}},
+         [](Graph& g, Ids x) { return slice(g, x[0], SliceAttrs{{1, 0, 1}, {2, 3, 2}, {1, 2, 2}}); }},
+        {"SliceBackward", {Shape{2, 2}},
+         [](Graph& g, Ids x) {
+             return g.add(OpKind::SliceBackward, SliceBackwardAttrs{SliceAttrs{{1, 0}, {2, 2}, {1, 3}}, Shape{4, 5}},
+                          {x[0]});
+         }},
+        {"Concat (SliceBackward + Add)", {Shape{2, 1, 3}, Shape{2, 2, 3}},
+         [](Graph& g, Ids x) { return concat(g, {x[0], x[1]}, 1); }},
+        {"Constant times x", {Shape{2, 3}},
+         [](Graph& g, Ids x) { return mul(g, x[0], constant(g, Shape{3}, {0.5f, -1.0f, 2.0f})); }},
         {"Reshape", {Shape{2, 6}}, [](Graph& g, Ids x) { return reshape(g, x[0], Shape{3, 2, 2}); }},
         {"Transpose", {Shape{2, 3, 4}}, [](Graph& g, Ids x) { return transpose(g, x[0], {2, 0, 1}); }},
         {"BroadcastTo", {Shape{3, 1}}, [](Graph& g, Ids x) { return broadcast_to(g, x[0], Shape{2, 3, 4}); }},
@@ -131,7 +145,10 @@ TEST(IrOps, EveryPrimitiveHasAConformanceRow) {
         for (const Shape& s : c.inputs) {
             inputs.push_back(g.add_input("x", f32(s)));
         }
-        covered.insert(g.node(c.build(g, inputs)).op);
+        c.build(g, inputs);
+        for (std::uint32_t i = 0; i < g.size(); ++i) {
+            covered.insert(g.node(NodeId{i}).op);  // the ops a row's graph uses, composite rows included
+        }
     }
     for (std::size_t k = 0; k < kOpCount; ++k) {
         const auto op = static_cast<OpKind>(k);
@@ -172,8 +189,10 @@ TEST(IrOps, ForwardFloatMatchesDoubleAndGradientsMatchFiniteDifferences) {
         if (info.gradient == nullptr || !c.finite_differences) {
             continue;  // Step: zero gradient; RoundTo/RoundGrad: straight-through, tested in IrRounding below
         }
+        // Through autodiff (the rules composed), so composite rows (Concat = SliceBackward + Add) are checked too.
         const NodeId cotangent = g.add_input("g", g.type(y));
-        const std::vector<NodeId> grads = info.gradient(g, y, cotangent);
+        const NodeId loss = reduce_sum(g, mul(g, y, cotangent), {});
+        const std::vector<NodeId> grads = autodiff::gradients(g, loss, inputs);
         ASSERT_EQ(grads.size(), inputs.size());
         ASSERT_NO_THROW(verify(g));
         values[cotangent] = Buffer<double>(g.type(y).shape, random_values(g.type(y).shape.numel(), OpCase{}, rng));
@@ -262,6 +281,26 @@ TEST(IrOps, ConvolutionAndPoolingByHand) {
     EXPECT_EQ(g.type(padded).shape, (Shape{1, 1, 2, 2}));
     EXPECT_EQ(run(g, padded, bind).data, (std::vector<double>{-1, -3, -7, -4}));
     EXPECT_EQ(run(g, pooled, bind).data, (std::vector<double>{5, 6, 8, 9}));
+}
+
+TEST(IrOps, SliceConcatSelectAndConstantByHand) {
+    Graph g;
+    const NodeId x = g.add_input("x", f32(Shape{2, 3}));
+    const NodeId column = slice_axis(g, x, 1, 1, 1);                        // x[:, 1:2]
+    const NodeId odd = slice(g, x, SliceAttrs{{0, 0}, {2, 2}, {1, 2}});      // x[:, ::2]
+    const NodeId joined = concat(g, {odd, column}, 1);                       // [x0 x2 x1] per row
+    const NodeId mask = constant(g, Shape{3}, {1, 0, 1});
+    const NodeId chosen = select(g, mask, x, scalar(g, -1.0));
+    const NodeId placed = g.add(OpKind::SliceBackward, SliceBackwardAttrs{SliceAttrs{{1, 1}, {1, 2}, {1, 1}}, Shape{2, 3}},
+                                {slice(g, x, SliceAttrs{{0, 0}, {1, 2}, {1, 1}})});
+    const Bindings<double> bind = {{x, Buffer<double>(Shape{2, 3}, {1, 2, 3, 4, 5, 6})}};
+    EXPECT_EQ(run(g, column, bind).data, (std::vector<double>{2, 5}));
+    EXPECT_EQ(run(g, odd, bind).data, (std::vector<double>{1, 3, 4, 6}));
+    EXPECT_EQ(run(g, joined, bind).data, (std::vector<double>{1, 3, 2, 4, 6, 5}));
+    EXPECT_EQ(run(g, chosen, bind).data, (std::vector<double>{1, -1, 3, 4, -1, 6}));
+    EXPECT_EQ(run(g, placed, bind).data, (std::vector<double>{0, 0, 0, 0, 1, 2}));
+    EXPECT_THROW(slice(g, x, SliceAttrs{{0, 2}, {2, 2}, {1, 1}}), GraphError);  // reads column 3 of 3
+    EXPECT_THROW(constant(g, Shape{2}, {1, 2, 3}), GraphError);
 }
 
 TEST(IrOps, LogSoftmaxByHandAndStableForLargeInputs) {

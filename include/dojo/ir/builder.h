@@ -20,6 +20,8 @@ namespace dojo::ir {
 NodeId fill(Graph& g, double value, TensorType type, std::string name = "");
 /// An F32 scalar constant (broadcasts against anything).
 NodeId scalar(Graph& g, double value);
+/// A constant F32 tensor holding `values` (row-major, shape.numel() of them).
+NodeId constant(Graph& g, Shape shape, std::vector<float> values, std::string name = "");
 
 NodeId neg(Graph& g, NodeId x, std::string name = "");
 NodeId exp(Graph& g, NodeId x, std::string name = "");
@@ -36,6 +38,8 @@ NodeId sub(Graph& g, NodeId a, NodeId b, std::string name = "");
 NodeId mul(Graph& g, NodeId a, NodeId b, std::string name = "");
 NodeId div(Graph& g, NodeId a, NodeId b, std::string name = "");
 NodeId maximum(Graph& g, NodeId a, NodeId b, std::string name = "");
+/// cond != 0 ? a : b, all three broadcasting.
+NodeId select(Graph& g, NodeId cond, NodeId a, NodeId b, std::string name = "");
 
 /// [..., m, k] x [..., k, n] -> [..., m, n]
 NodeId matmul(Graph& g, NodeId a, NodeId b, std::string name = "");
@@ -46,6 +50,15 @@ NodeId reshape(Graph& g, NodeId x, Shape shape, std::string name = "");
 NodeId transpose(Graph& g, NodeId x, std::vector<int> perm, std::string name = "");
 NodeId broadcast_to(Graph& g, NodeId x, Shape shape, std::string name = "");
 NodeId log_softmax(Graph& g, NodeId x, int axis, std::string name = "");
+/// A strided box of x (SliceAttrs).
+NodeId slice(Graph& g, NodeId x, SliceAttrs attrs, std::string name = "");
+/// Elements [start, start + size * step) step `step` of axis `axis`, every element of the other axes.
+NodeId slice_axis(Graph& g, NodeId x, int axis, std::int64_t start, std::int64_t size, std::int64_t step = 1,
+                  std::string name = "");
+/// `parts` joined along `axis` (their other dimensions equal): each part placed into zeros (SliceBackward), summed.
+NodeId concat(Graph& g, const std::vector<NodeId>& parts, int axis, std::string name = "");
+/// Mean over `axes` (ReduceSum scaled by 1 / the number of elements reduced).
+NodeId reduce_mean(Graph& g, NodeId x, std::vector<int> axes, bool keep_dims = false, std::string name = "");
 
 /// x [N, C, H, W] convolved with w [K, C/groups, R, S].
 NodeId conv2d(Graph& g, NodeId x, NodeId w, Conv2dAttrs attrs = {}, std::string name = "");

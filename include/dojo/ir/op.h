@@ -22,6 +22,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <variant>
@@ -39,6 +40,7 @@ enum class OpKind : std::uint8_t {
     Parameter,  ///< a trainable tensor; LeafAttrs
     State,      ///< a persistent tensor that is not trained (optimizer moments, BatchNorm running stats); LeafAttrs
     Fill,       ///< a tensor of one constant value; FillAttrs
+    Constant,   ///< a constant tensor with its values in the graph (folded ONNX constants, masks); ConstantAttrs
     // Elementwise unary.
     Neg,
     Exp,
@@ -55,6 +57,7 @@ enum class OpKind : std::uint8_t {
     Mul,
     Div,
     Maximum,
+    Select,  ///< (cond, a, b) -> cond != 0 ? a : b, broadcasting all three; no gradient flows to cond
     // Contractions.
     MatMul,  ///< [..., m, k] x [..., k, n] -> [..., m, n], batch dimensions broadcast; both ranks >= 2
     // Reductions.
@@ -63,6 +66,8 @@ enum class OpKind : std::uint8_t {
     Reshape,      ///< ReshapeAttrs; same element count
     Transpose,    ///< TransposeAttrs: out dim i = in dim perm[i]
     BroadcastTo,  ///< BroadcastAttrs
+    Slice,          ///< SliceAttrs: out[i] = x[start + i * step] along every axis
+    SliceBackward,  ///< SliceBackwardAttrs: the adjoint of Slice; g scattered into zeros of the sliced input's shape
     // Normalisation.
     LogSoftmax,  ///< AxisAttrs: x - log(sum(exp(x))) along one axis, computed stably
     // Convolution and pooling, NCHW.
@@ -111,6 +116,28 @@ struct AxisAttrs {
     int axis = -1;
     bool operator==(const AxisAttrs&) const = default;
 };
+/// A constant tensor's values (shared: copying a graph does not copy them). Equal when type and values are equal.
+struct ConstantAttrs {
+    TensorType type;
+    std::shared_ptr<const std::vector<float>> values;
+    bool operator==(const ConstantAttrs& other) const {
+        return type == other.type && (values == other.values || (values && other.values && *values == *other.values));
+    }
+};
+/// A strided box of a tensor, one entry per axis: output axis d has sizes[d] elements, read from input index
+/// starts[d] + i * steps[d]. starts >= 0, steps >= 1, sizes >= 0, and the last index read must be in range.
+struct SliceAttrs {
+    std::vector<std::int64_t> starts;
+    std::vector<std::int64_t> sizes;
+    std::vector<std::int64_t> steps;
+    bool operator==(const SliceAttrs&) const = default;
+};
+/// Slice's adjoint: the slice geometry and the shape of the tensor that was sliced.
+struct SliceBackwardAttrs {
+    SliceAttrs slice;
+    Shape shape;
+    bool operator==(const SliceBackwardAttrs&) const = default;
+};
 /// 2-D convolution geometry. Pads are (top, left, bottom, right). OH = (H + top + bottom - dh (R - 1) - 1) / sh + 1.
 struct Conv2dAttrs {
     std::array<std::int64_t, 2> strides{1, 1};
@@ -147,7 +174,8 @@ struct RoundAttrs {
 
 /// Typed attributes; which alternative an op takes is part of its row (OpInfo::attrs_index).
 using OpAttrs = std::variant<NoAttrs, LeafAttrs, FillAttrs, ReduceAttrs, ReshapeAttrs, TransposeAttrs, BroadcastAttrs,
-                             AxisAttrs, RoundAttrs, Conv2dAttrs, ConvBackwardAttrs, PoolAttrs>;
+                             AxisAttrs, RoundAttrs, Conv2dAttrs, ConvBackwardAttrs, PoolAttrs, ConstantAttrs,
+                             SliceAttrs, SliceBackwardAttrs>;
 
 class Graph;
 struct Node;

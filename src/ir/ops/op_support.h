@@ -70,10 +70,11 @@ double bytes_of(const TensorType& type);
 OpCost elementwise_cost(const Node& node, std::span<const TensorType> inputs, double flops_per_element);
 
 // Rows, one per OpKind (defined next to their kernels).
-extern const OpInfo kInputOp, kParameterOp, kStateOp, kFillOp;
+extern const OpInfo kInputOp, kParameterOp, kStateOp, kFillOp, kConstantOp;
 extern const OpInfo kNegOp, kExpOp, kLogOp, kSqrtOp, kTanhOp, kSigmoidOp, kReluOp, kStepOp, kErfOp;
-extern const OpInfo kAddOp, kSubOp, kMulOp, kDivOp, kMaximumOp;
+extern const OpInfo kAddOp, kSubOp, kMulOp, kDivOp, kMaximumOp, kSelectOp;
 extern const OpInfo kMatMulOp, kReduceSumOp, kReshapeOp, kTransposeOp, kBroadcastToOp, kLogSoftmaxOp;
+extern const OpInfo kSliceOp, kSliceBackwardOp;
 extern const OpInfo kConv2dOp, kConv2dBackwardDataOp, kConv2dBackwardFilterOp, kMaxPool2dOp, kMaxPool2dBackwardOp;
 extern const OpInfo kRoundToOp, kRoundGradOp;
 
