@@ -85,7 +85,8 @@ void add_adamw(TrainingGraph& t, const AdamWConfig& c) {
 
 }  // namespace
 
-TrainingGraph build_training_graph(Graph forward, NodeId loss, const OptimizerConfig& optimizer) {
+TrainingGraph build_training_graph(Graph forward, NodeId loss, const OptimizerConfig& optimizer,
+                                   std::span<const Assignment> state_updates) {
     std::visit([](const auto& config) { validate(config); }, optimizer);
     TrainingGraph t{std::move(forward), loss, {}, {}, {}, {}, {}, optimizer};
     Graph& g = t.graph;
@@ -98,6 +99,7 @@ TrainingGraph build_training_graph(Graph forward, NodeId loss, const OptimizerCo
     } else {
         add_adamw(t, std::get<AdamWConfig>(optimizer));
     }
+    t.updates.insert(t.updates.end(), state_updates.begin(), state_updates.end());
     return t;
 }
 

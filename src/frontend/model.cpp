@@ -8,16 +8,18 @@
 
 namespace dojo::frontend {
 
-Model load_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes) {
+Model load_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes,
+                 ImportMode mode) {
     if (!spec.ends_with(".onnx")) {
         return build_catalog_model(spec, batch, sample_shape, classes);
     }
-    OnnxModel imported = import_onnx(std::string(spec), batch);
+    OnnxModel imported = import_onnx(std::string(spec), batch, mode);
     Model model;
     model.spec = std::string(spec);
     model.input = imported.input;
     model.logits = imported.output;
     model.values = std::move(imported.initial_values);
+    model.state_updates = std::move(imported.state_updates);
     model.graph = std::move(imported.graph);
     model.from_onnx = true;
     const ir::Shape& in = model.graph.type(model.input).shape;

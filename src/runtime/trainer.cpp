@@ -38,13 +38,15 @@ void validate(const TrainOptions& o, std::size_t train_size) {
     }
 }
 
-// Parameters with given values (ONNX initializers) take them; the others ~ U(-bound, bound) from their own stream,
-// which the seed and the parameter's position decide.
+// Parameters and states with given values (ONNX initializers) take them; the other parameters ~ U(-bound, bound)
+// from their own stream, which the seed and the parameter's position decide.
 void initialise(Executor& executor, const ir::Graph& graph, const frontend::Model& model, std::uint64_t seed) {
+    for (const auto& [id, given] : model.values) {
+        std::copy(given.begin(), given.end(), executor.value(id).data.begin());
+    }
     const std::vector<NodeId>& parameters = graph.parameters();
     for (std::size_t i = 0; i < parameters.size(); ++i) {
-        if (const auto given = model.values.find(parameters[i]); given != model.values.end()) {
-            std::copy(given->second.begin(), given->second.end(), executor.value(parameters[i]).data.begin());
+        if (model.values.contains(parameters[i])) {
             continue;
         }
         const double bound = model.init.at(parameters[i]).uniform_bound;
@@ -71,6 +73,9 @@ NodeId apply_policy(frontend::Model& model, const compiler::PrecisionPolicy& pol
         values[rewritten.remap[id.index]] = std::move(given);
     }
     model.values = std::move(values);
+    for (frontend::StateUpdate& u : model.state_updates) {
+        u = {rewritten.remap[u.target.index], rewritten.remap[u.value.index]};
+    }
     model.graph = std::move(rewritten.graph);
     return rewritten.step;
 }
@@ -178,18 +183,28 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     const NodeId rounding_step = apply_policy(model, policy);
     const NodeId target = model.graph.add_input("target", {ir::DType::F32, ir::Shape{batch, train->classes}});
     const NodeId loss = autodiff::softmax_cross_entropy(model.graph, model.logits, target);
-    const autodiff::TrainingGraph step = autodiff::build_training_graph(model.graph, loss, options.optimizer);
+    std::vector<autodiff::Assignment> state_updates;
+    for (const frontend::StateUpdate& u : model.state_updates) {
+        state_updates.push_back({u.target, u.value});
+    }
+    // The model's own states (BatchNorm running statistics), by name: evaluation and export need them too.
+    const std::vector<NodeId> model_states = model.graph.states();
+    const autodiff::TrainingGraph step =
+        autodiff::build_training_graph(model.graph, loss, options.optimizer, state_updates);
     Executor executor(step.graph);
     initialise(executor, step.graph, model, options.seed);
 
-    // The evaluation graph: the same model at the evaluation batch size, sharing parameter order.
+    // The evaluation graph: the same model at the evaluation batch size in inference form (BatchNorm uses the running
+    // statistics, as model.eval() in PyTorch), sharing parameter order.
     frontend::Model eval_model = frontend::load_model(options.model, static_cast<std::int64_t>(options.eval_batch),
-                                                      test.sample_shape, test.classes);
+                                                      test.sample_shape, test.classes, frontend::ImportMode::Inference);
     apply_policy(eval_model, policy);  // the same forward numerics; its step input stays 0
     Executor eval_executor(eval_model.graph);
     const std::vector<NodeId>& train_params = step.graph.parameters();
     const std::vector<NodeId>& eval_params = eval_model.graph.parameters();
     DOJO_CHECK(train_params.size() == eval_params.size()) << "train and eval graphs of " << options.model;
+    const std::vector<NodeId>& eval_states = eval_model.graph.states();
+    DOJO_CHECK(model_states.size() == eval_states.size()) << "train and eval states of " << options.model;
 
     TrainResult result;
     for (const NodeId p : train_params) {
@@ -303,6 +318,9 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         for (std::size_t i = 0; i < train_params.size(); ++i) {
             eval_executor.value(eval_params[i]).data = executor.value(train_params[i]).data;
         }
+        for (std::size_t i = 0; i < model_states.size(); ++i) {  // both graphs create them in file order
+            eval_executor.value(eval_states[i]).data = executor.value(model_states[i]).data;
+        }
         const Evaluation eval = evaluate(eval_executor, eval_model, test, options.eval_batch);
         result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), eval.loss, eval.accuracy,
                                             seconds,
@@ -316,6 +334,9 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         std::map<std::string, std::vector<float>> trained;
         for (const NodeId p : train_params) {
             trained[step.graph.node(p).name] = executor.value(p).data;
+        }
+        for (const NodeId s : model_states) {
+            trained[step.graph.node(s).name] = executor.value(s).data;
         }
         frontend::export_onnx(options.model, options.out_path, trained);
     }

@@ -201,27 +201,37 @@ TEST(CliTrainCheckpoint, DivergenceKeepsTheLastGoodCheckpointAndBadResumesAreRef
 
 // A user's path: export from PyTorch, train with dojo, load the result back into PyTorch. With fp32 the trained
 // weights must give PyTorch exactly dojo's test accuracy (same predictions). Opsets 13, 15 and 17; nn.Flatten, the
-// x.view(x.size(0), -1) glue, and a CNN (Conv, MaxPool).
+// x.view(x.size(0), -1) glue, a CNN (Conv, MaxPool), and a causal transformer (LayerNormalization, attention with
+// its mask, GELU) trained with AdamW.
 TEST(CliTrainOnnx, PyTorchExportTrainAndLoadBack) {
     namespace fs = std::filesystem;
     const fs::path dir = scratch_dir("onnx-e2e");
     const std::string models = DOJO_MODELS_DIR;
-    for (const auto& [model, opset] : {std::pair{"mlp", "13"}, std::pair{"mlp_view", "15"}, std::pair{"mlp", "17"},
-                                       std::pair{"lenet", "13"}}) {
-        SCOPED_TRACE(std::string(model) + " opset " + opset);
-        const std::string exported = (dir / (std::string(model) + opset + ".onnx")).string();
-        const std::string trained = (dir / (std::string(model) + opset + ".trained.onnx")).string();
-        ASSERT_EQ(std::system(("/usr/bin/python3 " + models + "/export_model.py --model " + model + " --hidden 64 " +
-                               "--opset " + opset + " --out " + exported)
+    struct Case {
+        std::string model;
+        std::string opset;
+        std::vector<std::string> options;
+    };
+    for (const auto& [model, opset, options] :
+         {Case{"mlp", "13", {"--train-limit", "4000"}}, Case{"mlp_view", "15", {"--train-limit", "4000"}},
+          Case{"mlp", "17", {"--train-limit", "4000"}}, Case{"lenet", "13", {"--train-limit", "4000"}},
+          Case{"gpt", "17", {"--optimizer", "adamw", "--lr", "0.002", "--train-limit", "2000"}}}) {
+        SCOPED_TRACE(model + " opset " + opset);
+        const std::string exported = (dir / (model + opset + ".onnx")).string();
+        const std::string trained = (dir / (model + opset + ".trained.onnx")).string();
+        const std::string hidden = model == "gpt" ? "32" : "64";
+        ASSERT_EQ(std::system(("/usr/bin/python3 " + models + "/export_model.py --model " + model + " --hidden " +
+                               hidden + " --opset " + opset + " --out " + exported + " 2> /dev/null")
                                   .c_str()),
                   0);
-        const CliResult r = run_dojo({"train", exported, "--train-limit", "4000", "--epochs", "1", "--out", trained,
-                                      "--json"});
+        std::vector<std::string> args = {"train", exported, "--epochs", "1", "--out", trained, "--json"};
+        args.insert(args.end(), options.begin(), options.end());
+        const CliResult r = run_dojo(args);
         ASSERT_EQ(r.exit_code, 0) << r.err;
         const double dojo_accuracy = json::parse(r.out)["epochs"][0]["test_accuracy"].get<double>();
         EXPECT_GT(dojo_accuracy, 0.6);
         const std::string check = "/usr/bin/python3 " + models + "/check_trained.py --model " + model +
-                                  " --hidden 64 --onnx " + trained + " > " + (dir / "check.json").string();
+                                  " --hidden " + hidden + " --onnx " + trained + " > " + (dir / "check.json").string();
         ASSERT_EQ(std::system(check.c_str()), 0);
         const double torch_accuracy = json::parse(file_bytes((dir / "check.json").string()))["test_accuracy"];
         EXPECT_DOUBLE_EQ(torch_accuracy, dojo_accuracy);

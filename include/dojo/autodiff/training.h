@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <variant>
 #include <vector>
 
@@ -44,7 +45,8 @@ struct TrainingGraph {
     ir::Graph graph;
     ir::NodeId loss;                      ///< also the graph's first output
     std::vector<ir::NodeId> gradients;    ///< one per graph.parameters(), same order
-    std::vector<Assignment> updates;      ///< every parameter and optimizer state, in parameter order
+    std::vector<Assignment> updates;      ///< every parameter and optimizer state, in parameter order, then the
+                                          ///< forward graph's own state updates
     ir::NodeId learning_rate;             ///< scalar Input, fed every step
     ir::NodeId bias_correction1;          ///< AdamW: scalar Input 1 - beta1^t; invalid for SGD
     ir::NodeId bias_correction2;          ///< AdamW: scalar Input 1 - beta2^t; invalid for SGD
@@ -52,9 +54,11 @@ struct TrainingGraph {
 };
 
 /// Extends `forward` (which must contain `loss`, a one-element F32 node) with the backward pass over every
-/// parameter and the optimizer update. Throws UsageError for invalid hyperparameters (negative momentum or weight
+/// parameter and the optimizer update. `state_updates` (nodes of `forward`, e.g. BatchNorm running statistics) are
+/// appended to the updates as given. Throws UsageError for invalid hyperparameters (negative momentum or weight
 /// decay, betas outside [0, 1), epsilon <= 0) and GraphError for a non-scalar loss.
-TrainingGraph build_training_graph(ir::Graph forward, ir::NodeId loss, const OptimizerConfig& optimizer);
+TrainingGraph build_training_graph(ir::Graph forward, ir::NodeId loss, const OptimizerConfig& optimizer,
+                                   std::span<const Assignment> state_updates = {});
 
 /// 1 - beta^step, for AdamW's bias-correction inputs (step counts from 1).
 double bias_correction(double beta, std::int64_t step);

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dojo/frontend/onnx.h"
 #include "dojo/ir/graph.h"
 
 namespace dojo::frontend {
@@ -26,13 +27,16 @@ struct Model {
     ir::NodeId input;    ///< [batch, sample...]
     ir::NodeId logits;   ///< [batch, classes]
     std::map<ir::NodeId, ParameterInit> init;           ///< parameters drawn at random (catalog models)
-    std::map<ir::NodeId, std::vector<float>> values;    ///< parameters with given values (ONNX initializers)
+    std::map<ir::NodeId, std::vector<float>> values;    ///< parameters and states with given values (ONNX initializers)
+    std::vector<StateUpdate> state_updates;             ///< new state values after each training step (BatchNorm)
     bool from_onnx = false;
 };
 
 /// `spec` ending in ".onnx" is imported (frontend/onnx.h), anything else is built from the catalog
 /// (frontend/catalog.h). The model must take samples of `sample_shape`'s element count and produce `classes`
-/// logits; otherwise UsageError says what the model and the data have.
-Model load_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes);
+/// logits; otherwise UsageError says what the model and the data have. `mode` picks BatchNormalization's training
+/// (batch statistics, running-statistic updates) or inference (running statistics) form.
+Model load_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes,
+                 ImportMode mode = ImportMode::Training);
 
 }  // namespace dojo::frontend
