@@ -38,8 +38,11 @@ struct TrainCommandOptions {
     std::optional<double> weight_decay;  // unset: the optimizer's default
     std::uint64_t seed = 0;
     std::size_t train_limit = 0;
+    std::size_t test_limit = 0;
+    std::vector<std::int64_t> sample_shape{1, 28, 28};
     std::size_t eval_batch = 500;
     int threads = 0;
+    std::string kernels = "fast";
     std::string checkpoint_dir;
     std::string out_path;
     std::size_t checkpoint_every = 0;
@@ -118,9 +121,14 @@ std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) 
         splits.first.classes = splits.second.classes = classes;
         return splits;
     }
-    if (o.data == "synthetic") {  // Fashion-MNIST's shape and size, random values: for speed measurements
-        return {data::make_synthetic(60000, ir::Shape{1, 28, 28}, 10, o.seed),
-                data::make_synthetic(10000, ir::Shape{1, 28, 28}, 10, o.seed + 1)};
+    if (o.data == "synthetic") {  // random values for speed measurements; only as many samples as the run uses
+        const ir::Shape shape(o.sample_shape);
+        if (o.sample_shape.empty() || std::any_of(o.sample_shape.begin(), o.sample_shape.end(),
+                                                  [](std::int64_t d) { return d < 1; })) {
+            throw UsageError("--sample-shape needs positive dimensions, e.g. 3,224,224");
+        }
+        return {data::make_synthetic(o.train_limit > 0 ? o.train_limit : 60000, shape, 10, o.seed),
+                data::make_synthetic(o.test_limit > 0 ? o.test_limit : 10000, shape, 10, o.seed + 1)};
     }
     throw UsageError("unknown dataset '" + o.data + "'; available: fashion-mnist, idx (with --data-dir), synthetic");
 }
@@ -131,9 +139,13 @@ void run_train(const TrainCommandOptions& o) {
         throw UsageError("--threads must be >= 0 (0: one per core), got " + std::to_string(o.threads));
     }
     if (o.threads > 0) {
-        omp_set_num_threads(o.threads);  // results do not depend on it: kernels split only independent outputs
+        omp_set_num_threads(o.threads);
     }
     options.model = o.model;
+    if (o.kernels != "fast" && o.kernels != "reference") {
+        throw UsageError("unknown --kernels '" + o.kernels + "'; expected fast or reference");
+    }
+    options.kernels = o.kernels == "fast" ? runtime::Kernels::Fast : runtime::Kernels::Reference;
     options.precision = compiler::parse_precision(o.precision);
     options.epochs = o.epochs;
     options.batch = o.batch;
@@ -150,6 +162,7 @@ void run_train(const TrainCommandOptions& o) {
     }
     options.seed = o.seed;
     options.train_limit = o.train_limit;
+    options.test_limit = o.test_limit;
     options.eval_batch = o.eval_batch;
     options.checkpoint_dir = o.checkpoint_dir;
     options.checkpoint_every = o.checkpoint_every;
@@ -181,6 +194,7 @@ void run_train(const TrainCommandOptions& o) {
                           {"batch", options.batch},
                           {"seed", options.seed},
                           {"threads", omp_get_max_threads()},
+                          {"kernels", o.kernels},
                           {"parameters", result.parameter_count},
                           {"parameter_digest", fmt::format("{:016x}", result.parameter_digest)},
                           {"resumed_from_step", result.resumed_from_step},
@@ -233,9 +247,16 @@ void add_train_command(CLI::App& app) {
     train->add_option("--weight-decay", options->weight_decay, "weight decay (default: 0 for sgd, 0.01 for adamw)");
     train->add_option("--seed", options->seed, "seed of initialisation and data order (default 0)");
     train->add_option("--train-limit", options->train_limit, "train on the first N samples only (default: all)");
+    train->add_option("--test-limit", options->test_limit, "evaluate on the first N test samples only (default: all)");
+    train->add_option("--sample-shape", options->sample_shape,
+                      "--data synthetic: the shape of one sample, e.g. 3,224,224 (default 1,28,28)")
+        ->delimiter(',');
     train->add_option("--eval-batch", options->eval_batch, "samples per evaluation step (default 500)");
-    train->add_option("--threads", options->threads,
-                      "worker threads (default 0: one per core); the trained weights are the same for any count");
+    train->add_option("--threads", options->threads, "worker threads (default 0: one per core)");
+    train->add_option("--kernels", options->kernels,
+                      "fast (default): oneDNN for convolutions and matrix products, equal to the reference up to "
+                      "summation order; reference: the op table's reference kernels everywhere, whose results do not "
+                      "depend on --threads");
     train->add_option("--checkpoint", options->checkpoint_dir,
                       "directory for checkpoints (written atomically at the end of every epoch)");
     train->add_option("--checkpoint-every", options->checkpoint_every, "also checkpoint every N steps");
@@ -243,7 +264,8 @@ void add_train_command(CLI::App& app) {
                     "continue from the checkpoint in --checkpoint DIR; ends with the same weights as an "
                     "uninterrupted run");
     train->add_flag("--json", options->json_output, "print the results as JSON on stdout");
-    train->footer("Progress goes to stderr; results to stdout. Same options and seed give the same weights.");
+    train->footer("Progress goes to stderr; results to stdout. Same options, seed and thread count give the same "
+                  "weights; with --kernels reference, the same weights for any thread count.");
     train->callback([options] { run_train(*options); });
 }
 

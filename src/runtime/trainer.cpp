@@ -160,8 +160,17 @@ Evaluation evaluate(Executor& executor, const frontend::Model& model, const data
 
 }  // namespace
 
-TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train_full, const data::Dataset& test,
-                             const std::function<void(const Progress&)>& progress) {
+TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train_full,
+                             const data::Dataset& test_full, const std::function<void(const Progress&)>& progress) {
+    data::Dataset test_limited;
+    const data::Dataset* test_data = &test_full;
+    if (options.test_limit > 0 && options.test_limit < test_full.size()) {
+        test_limited = test_full;
+        test_limited.labels.resize(options.test_limit);
+        test_limited.samples.resize(options.test_limit * static_cast<std::size_t>(test_full.sample_numel()));
+        test_data = &test_limited;
+    }
+    const data::Dataset& test = *test_data;
     data::Dataset limited;
     const data::Dataset* train = &train_full;
     if (options.train_limit > 0 && options.train_limit < train_full.size()) {
@@ -191,7 +200,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     const std::vector<NodeId> model_states = model.graph.states();
     const autodiff::TrainingGraph step =
         autodiff::build_training_graph(model.graph, loss, options.optimizer, state_updates);
-    Executor executor(step.graph);
+    Executor executor(step.graph, options.kernels);
     initialise(executor, step.graph, model, options.seed);
 
     // The evaluation graph: the same model at the evaluation batch size in inference form (BatchNorm uses the running
@@ -199,7 +208,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     frontend::Model eval_model = frontend::load_model(options.model, static_cast<std::int64_t>(options.eval_batch),
                                                       test.sample_shape, test.classes, frontend::ImportMode::Inference);
     apply_policy(eval_model, policy);  // the same forward numerics; its step input stays 0
-    Executor eval_executor(eval_model.graph);
+    Executor eval_executor(eval_model.graph, options.kernels);
     const std::vector<NodeId>& train_params = step.graph.parameters();
     const std::vector<NodeId>& eval_params = eval_model.graph.parameters();
     DOJO_CHECK(train_params.size() == eval_params.size()) << "train and eval graphs of " << options.model;

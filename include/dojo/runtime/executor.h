@@ -6,11 +6,17 @@
  * graph order with the op table's kernels; apply() performs a training graph's assignments (new parameter and
  * optimizer-state values become the leaves' values for the next step).
  *
- * Non-goals for now: liveness-based buffer reuse (one buffer per node), fast kernels (reference kernels run).
+ * Kernels: with Kernels::Fast, Conv2d, its adjoints and MatMul run oneDNN (runtime/onednn_kernels.h: same results up
+ * to summation order); everything else, and everything with Kernels::Reference, runs the op table's reference kernels
+ * (the definition of each op; results independent of the thread count).
+ *
+ * Non-goal for now: liveness-based buffer reuse (one buffer per node).
  */
 #pragma once
 
+#include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "dojo/autodiff/training.h"
@@ -19,10 +25,19 @@
 
 namespace dojo::runtime {
 
+class OneDnnKernels;
+
+enum class Kernels { Fast, Reference };
+std::string_view to_string(Kernels kernels);
+
 class Executor {
 public:
-    /// Allocates a buffer for every node of `graph`, which must outlive the executor. Leaves start at zero.
-    explicit Executor(const ir::Graph& graph);
+    /// Allocates a buffer for every node of `graph`, which must outlive the executor, and prepares the fast kernels.
+    /// Leaves start at zero.
+    explicit Executor(const ir::Graph& graph, Kernels kernels = Kernels::Fast);
+    ~Executor();
+    Executor(const Executor&) = delete;
+    Executor& operator=(const Executor&) = delete;
 
     /// The buffer of node `id`: write leaves before run(), read any node after it.
     ir::Buffer<float>& value(ir::NodeId id) { return values_[id.index]; }
@@ -37,9 +52,13 @@ public:
     /// Bytes held by all buffers (the figure a static memory plan will improve on).
     std::size_t bytes() const;
 
+    /// How many nodes run a fast kernel.
+    std::size_t fast_kernel_count() const;
+
 private:
     const ir::Graph& graph_;
     std::vector<ir::Buffer<float>> values_;
+    std::unique_ptr<OneDnnKernels> fast_;  // null with Kernels::Reference
 };
 
 }  // namespace dojo::runtime

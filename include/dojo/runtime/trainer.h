@@ -4,7 +4,8 @@
  *
  * Determinism: parameters are initialised from the seed (SplitMix64 per parameter), the data order of each epoch
  * is epoch_order(seed, epoch), stochastic rounding is keyed by the seed and the step number, and the kernels are
- * sequential: the same options give the same weights, bit for bit.
+ * deterministic: the same options and thread count give the same weights, bit for bit (with reference kernels, for
+ * any thread count).
  * Precision: the catalog model passes through the precision policy before autodiff, so bf16/cfp8 rounding applies to
  * the forward products and the gradients of the backward ones; evaluation runs the same forward numerics.
  * Batches: training uses whole batches only (the last partial batch of an epoch is dropped, since the graph has a
@@ -20,12 +21,14 @@
 #include "dojo/autodiff/training.h"
 #include "dojo/compiler/precision_policy.h"
 #include "dojo/data/dataset.h"
+#include "dojo/runtime/executor.h"
 
 namespace dojo::runtime {
 
 struct TrainOptions {
     std::string model = "mlp";  ///< a catalog spec or an .onnx file (frontend/model.h)
     compiler::Precision precision = compiler::Precision::Fp32;  ///< compiler/precision_policy.h
+    Kernels kernels = Kernels::Fast;  ///< runtime/executor.h
     std::size_t batch = 64;
     int epochs = 1;
     autodiff::OptimizerConfig optimizer = autodiff::SgdConfig{};
@@ -33,6 +36,7 @@ struct TrainOptions {
     std::uint64_t seed = 0;
     std::size_t eval_batch = 500;
     std::size_t train_limit = 0;  ///< use only the first N training samples (0: all); for quick runs
+    std::size_t test_limit = 0;   ///< evaluate on the first N test samples only (0: all)
     std::string checkpoint_dir;   ///< write checkpoints here (runtime/checkpoint.h); empty: none
     std::size_t checkpoint_every = 0;  ///< also checkpoint every N steps (0: only at the end of each epoch)
     bool resume = false;          ///< continue from the checkpoint in checkpoint_dir

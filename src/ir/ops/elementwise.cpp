@@ -1,4 +1,5 @@
 // Elementwise primitives: unary maps and broadcasting binary ops, with their gradients (VJPs).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -68,13 +69,37 @@ void binary_kernel(const Node&, std::span<const Buffer<T>* const> in, Buffer<T>&
                      });
         return;
     }
-    parallel_for(static_cast<std::int64_t>(out.data.size()), kMinParallelElements,
-                 [&](std::int64_t begin, std::int64_t end) {
-                     BroadcastWalker walk(out.shape, {&a.shape, &b.shape});
-                     walk.seek(begin);
-                     for (std::int64_t i = begin; i < end; ++i, walk.next()) {
-                         out.data[static_cast<std::size_t>(i)] = F(a.data[static_cast<std::size_t>(walk.offset(0))],
-                                                                   b.data[static_cast<std::size_t>(walk.offset(1))]);
+    // Broadcasting: a row at a time, each input either contiguous (stride 1) or constant (stride 0) along the row.
+    const BroadcastRows layout(out.shape, {&a.shape, &b.shape});
+    const std::int64_t length = layout.row_length();
+    const std::int64_t sa = layout.inner_stride(0);
+    const std::int64_t sb = layout.inner_stride(1);
+    parallel_for(layout.rows(), std::max<std::int64_t>(1, kMinParallelElements / length),
+                 [&](std::int64_t first, std::int64_t last) {
+                     BroadcastRows rows = layout;
+                     rows.seek_row(first);
+                     for (std::int64_t r = first; r < last; ++r, rows.next_row()) {
+                         const T* pa = a.data.data() + rows.offset(0);
+                         const T* pb = b.data.data() + rows.offset(1);
+                         T* y = out.data.data() + r * length;
+                         if (sa == 1 && sb == 1) {
+                             for (std::int64_t j = 0; j < length; ++j) {
+                                 y[j] = F(pa[j], pb[j]);
+                             }
+                         } else if (sa == 1) {
+                             const T vb = *pb;
+                             for (std::int64_t j = 0; j < length; ++j) {
+                                 y[j] = F(pa[j], vb);
+                             }
+                         } else if (sb == 1) {
+                             const T va = *pa;
+                             for (std::int64_t j = 0; j < length; ++j) {
+                                 y[j] = F(va, pb[j]);
+                             }
+                         } else {
+                             const T v = F(*pa, *pb);
+                             std::fill(y, y + length, v);
+                         }
                      }
                  });
 }

@@ -105,9 +105,16 @@ TensorType broadcast_shape(const Node& node, std::span<const TensorType> in) {
 
 template <typename T>
 void broadcast_kernel(const Node&, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
-    BroadcastWalker walk(out.shape, {&in[0]->shape});
-    for (std::size_t i = 0; i < out.data.size(); ++i, walk.next()) {
-        out.data[i] = in[0]->data[static_cast<std::size_t>(walk.offset(0))];
+    BroadcastRows rows(out.shape, {&in[0]->shape});
+    const std::int64_t length = rows.row_length();
+    T* y = out.data.data();
+    for (std::int64_t r = 0; r < rows.rows(); ++r, rows.next_row(), y += length) {
+        const T* x = in[0]->data.data() + rows.offset(0);
+        if (rows.inner_stride(0) == 1) {
+            std::copy(x, x + length, y);
+        } else {
+            std::fill(y, y + length, *x);
+        }
     }
 }
 

@@ -64,6 +64,96 @@ void BroadcastWalker::seek(std::int64_t flat_index) {
     }
 }
 
+BroadcastRows::BroadcastRows(const Shape& out, std::initializer_list<const Shape*> inputs) {
+    // Per-axis dims and input strides (0 where broadcast), axes of size 1 dropped.
+    std::vector<std::int64_t> dims;
+    std::vector<std::vector<std::int64_t>> strides(inputs.size());
+    std::vector<std::vector<std::int64_t>> in_strides;
+    for (const Shape* in : inputs) {
+        in_strides.push_back(strides_of(*in));
+    }
+    for (int axis = 0; axis < out.rank(); ++axis) {
+        if (out[axis] == 1) {
+            continue;
+        }
+        dims.push_back(out[axis]);
+        std::size_t k = 0;
+        for (const Shape* in : inputs) {
+            const int in_axis = axis - (out.rank() - in->rank());
+            const bool present = in_axis >= 0 && (*in)[in_axis] != 1;
+            strides[k].push_back(present ? in_strides[k][static_cast<std::size_t>(in_axis)] : 0);
+            ++k;
+        }
+    }
+    // Merge axis i into axis i + 1 while every input's stride along i is its stride along i + 1 times dim i + 1.
+    std::vector<std::int64_t> merged_dims;
+    std::vector<std::vector<std::int64_t>> merged(inputs.size());
+    for (std::size_t axis = 0; axis < dims.size(); ++axis) {
+        bool can_merge = !merged_dims.empty();
+        for (std::size_t k = 0; k < inputs.size() && can_merge; ++k) {
+            can_merge = merged[k].back() == strides[k][axis] * dims[axis];
+        }
+        if (can_merge) {
+            merged_dims.back() *= dims[axis];
+            for (std::size_t k = 0; k < inputs.size(); ++k) {
+                merged[k].back() = strides[k][axis];
+            }
+        } else {
+            merged_dims.push_back(dims[axis]);
+            for (std::size_t k = 0; k < inputs.size(); ++k) {
+                merged[k].push_back(strides[k][axis]);
+            }
+        }
+    }
+    inner_strides_.assign(inputs.size(), 0);
+    offsets_.assign(inputs.size(), 0);
+    strides_.resize(inputs.size());
+    if (!merged_dims.empty()) {  // the last merged axis is the row; strides along it are 0 or 1
+        row_length_ = merged_dims.back();
+        merged_dims.pop_back();
+        for (std::size_t k = 0; k < inputs.size(); ++k) {
+            inner_strides_[k] = merged[k].back();
+            merged[k].pop_back();
+            strides_[k] = merged[k];
+        }
+    }
+    dims_ = merged_dims;
+    coords_.assign(dims_.size(), 0);
+    for (const std::int64_t d : dims_) {
+        rows_ *= d;
+    }
+    if (out.numel() == 0) {
+        rows_ = 0;
+    }
+}
+
+void BroadcastRows::next_row() {
+    for (std::size_t axis = dims_.size(); axis-- > 0;) {
+        ++coords_[axis];
+        for (std::size_t i = 0; i < offsets_.size(); ++i) {
+            offsets_[i] += strides_[i][axis];
+        }
+        if (coords_[axis] < dims_[axis]) {
+            return;
+        }
+        for (std::size_t i = 0; i < offsets_.size(); ++i) {
+            offsets_[i] -= strides_[i][axis] * dims_[axis];
+        }
+        coords_[axis] = 0;
+    }
+}
+
+void BroadcastRows::seek_row(std::int64_t row) {
+    std::fill(offsets_.begin(), offsets_.end(), 0);
+    for (std::size_t axis = dims_.size(); axis-- > 0;) {
+        coords_[axis] = row % dims_[axis];
+        row /= dims_[axis];
+        for (std::size_t i = 0; i < offsets_.size(); ++i) {
+            offsets_[i] += coords_[axis] * strides_[i][axis];
+        }
+    }
+}
+
 void parallel_for(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& body) {
     const auto chunks = std::min<std::int64_t>(omp_get_max_threads(), std::max<std::int64_t>(1, n / std::max<std::int64_t>(grain, 1)));
     if (chunks <= 1 || omp_in_parallel()) {

@@ -59,6 +59,30 @@ private:
     std::vector<std::int64_t> offsets_;
 };
 
+/// The same walk a row at a time, for speed: adjacent axes along which every input is either contiguous or broadcast
+/// are merged, so the output splits into rows of row_length() elements along which each input advances by
+/// inner_stride(i) (0: broadcast, 1: contiguous). Visiting rows in order and elements within a row in order is the
+/// row-major element order, so kernels written this way compute exactly what element-wise walks compute.
+class BroadcastRows {
+public:
+    BroadcastRows(const Shape& out, std::initializer_list<const Shape*> inputs);
+    std::int64_t row_length() const { return row_length_; }
+    std::int64_t rows() const { return rows_; }
+    std::int64_t inner_stride(std::size_t input) const { return inner_strides_[input]; }
+    std::int64_t offset(std::size_t input) const { return offsets_[input]; }  ///< of the current row's start
+    void next_row();
+    void seek_row(std::int64_t row);
+
+private:
+    std::vector<std::int64_t> dims_;  // the collapsed outer axes (the row axis excluded)
+    std::vector<std::int64_t> coords_;
+    std::vector<std::vector<std::int64_t>> strides_;  // [input][outer axis]
+    std::vector<std::int64_t> inner_strides_;
+    std::vector<std::int64_t> offsets_;
+    std::int64_t row_length_ = 1;
+    std::int64_t rows_ = 1;
+};
+
 /// Runs body(begin, end) over [0, n) split into contiguous chunks on OpenMP threads when n is large enough to be
 /// worth it (each chunk at least kMinParallelElements), else on the calling thread. Kernels only parallelise over
 /// independent output elements, so results are identical for every thread count.

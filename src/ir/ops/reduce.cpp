@@ -58,9 +58,24 @@ void reduce_sum_kernel(const Node& node, std::span<const Buffer<T>* const> in, B
     const Buffer<T>& x = *in[0];
     const Shape kept = kept_shape(x.shape, reduced_axes(node, x.shape.rank()));
     std::fill(out.data.begin(), out.data.end(), T(0));
-    BroadcastWalker walk(x.shape, {&kept});  // maps each input element to its output element
-    for (std::size_t i = 0; i < x.data.size(); ++i, walk.next()) {
-        out.data[static_cast<std::size_t>(walk.offset(0))] += x.data[i];
+    // Rows of the input, each adding into one output element (stride 0) or into a run of them (stride 1), in
+    // row-major input order: the same sums, in the same order, as an element-by-element walk.
+    BroadcastRows rows(x.shape, {&kept});
+    const std::int64_t length = rows.row_length();
+    const T* row = x.data.data();
+    for (std::int64_t r = 0; r < rows.rows(); ++r, rows.next_row(), row += length) {
+        T* o = out.data.data() + rows.offset(0);
+        if (rows.inner_stride(0) == 0) {
+            T sum = *o;
+            for (std::int64_t j = 0; j < length; ++j) {
+                sum += row[j];
+            }
+            *o = sum;
+        } else {
+            for (std::int64_t j = 0; j < length; ++j) {
+                o[j] += row[j];
+            }
+        }
     }
 }
 
