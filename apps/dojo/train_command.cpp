@@ -196,6 +196,7 @@ void run_train(const TrainCommandOptions& o) {
                           {"threads", omp_get_max_threads()},
                           {"kernels", o.kernels},
                           {"parameters", result.parameter_count},
+                          {"executor_bytes", result.executor_bytes},
                           {"parameter_digest", fmt::format("{:016x}", result.parameter_digest)},
                           {"resumed_from_step", result.resumed_from_step},
                           {"epochs", epochs}}

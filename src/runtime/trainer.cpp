@@ -200,7 +200,11 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     const std::vector<NodeId> model_states = model.graph.states();
     const autodiff::TrainingGraph step =
         autodiff::build_training_graph(model.graph, loss, options.optimizer, state_updates);
-    Executor executor(step.graph, options.kernels);
+    ExecutorOptions train_options{options.kernels, true, {model.logits}};
+    for (const autodiff::Assignment& a : step.updates) {
+        train_options.keep.push_back(a.value);  // apply() reads them after run()
+    }
+    Executor executor(step.graph, train_options);
     initialise(executor, step.graph, model, options.seed);
 
     // The evaluation graph: the same model at the evaluation batch size in inference form (BatchNorm uses the running
@@ -208,7 +212,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     frontend::Model eval_model = frontend::load_model(options.model, static_cast<std::int64_t>(options.eval_batch),
                                                       test.sample_shape, test.classes, frontend::ImportMode::Inference);
     apply_policy(eval_model, policy);  // the same forward numerics; its step input stays 0
-    Executor eval_executor(eval_model.graph, options.kernels);
+    Executor eval_executor(eval_model.graph, ExecutorOptions{options.kernels, true, {eval_model.logits}});
     const std::vector<NodeId>& train_params = step.graph.parameters();
     const std::vector<NodeId>& eval_params = eval_model.graph.parameters();
     DOJO_CHECK(train_params.size() == eval_params.size()) << "train and eval graphs of " << options.model;
@@ -219,7 +223,6 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     for (const NodeId p : train_params) {
         result.parameter_count += static_cast<std::size_t>(step.graph.type(p).shape.numel());
     }
-    result.executor_bytes = executor.bytes() + eval_executor.bytes();
 
     const std::size_t batches = train->size() / options.batch;
     const bool checkpointing = !options.checkpoint_dir.empty();
@@ -339,6 +342,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         }
     }
     result.parameter_digest = digest(executor, train_params);
+    result.executor_bytes = executor.bytes() + eval_executor.bytes();  // after the steps: the pools have their peak
     if (!options.out_path.empty()) {
         std::map<std::string, std::vector<float>> trained;
         for (const NodeId p : train_params) {

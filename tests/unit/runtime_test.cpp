@@ -35,7 +35,7 @@ TEST(Executor, MatchesTheReferenceInterpreterStepAfterStep) {
     const NodeId target = m.graph.add_input("target", {ir::DType::F32, ir::Shape{4, 3}});
     const NodeId loss = autodiff::softmax_cross_entropy(m.graph, m.logits, target);
     const autodiff::TrainingGraph t = autodiff::build_training_graph(m.graph, loss, autodiff::AdamWConfig{});
-    Executor executor(t.graph);
+    Executor executor(t.graph, ExecutorOptions{Kernels::Reference, false, {}});
     ir::Bindings<float> bindings;
     std::mt19937 rng(1);
     std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -63,6 +63,50 @@ TEST(Executor, MatchesTheReferenceInterpreterStepAfterStep) {
             bindings[a.target] = reference[a.value.index];
         }
     }
+}
+
+// Liveness-based reuse: the same loss and updates as one buffer per node, step after step, in less memory.
+TEST(Executor, BufferReuseKeepsResultsAndSavesMemory) {
+    frontend::Model m = frontend::build_catalog_model("lenet", 8, ir::Shape{1, 28, 28}, 10);
+    const NodeId target = m.graph.add_input("target", {ir::DType::F32, ir::Shape{8, 10}});
+    const NodeId loss = autodiff::softmax_cross_entropy(m.graph, m.logits, target);
+    const autodiff::TrainingGraph t = autodiff::build_training_graph(m.graph, loss, autodiff::SgdConfig{});
+    ExecutorOptions reuse{Kernels::Reference, true, {}};
+    for (const autodiff::Assignment& a : t.updates) {
+        reuse.keep.push_back(a.value);
+    }
+    Executor pooled(t.graph, reuse);
+    Executor plain(t.graph, ExecutorOptions{Kernels::Reference, false, {}});
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal(0.0f, 0.1f);
+    for (Executor* e : {&pooled, &plain}) {
+        rng.seed(3);
+        for (const NodeId id : t.graph.parameters()) {
+            for (float& v : e->value(id).data) {
+                v = normal(rng);
+            }
+        }
+    }
+    for (int step = 0; step < 3; ++step) {
+        for (Executor* e : {&pooled, &plain}) {
+            rng.seed(10 + static_cast<unsigned>(step));
+            for (float& v : e->value(m.input).data) {
+                v = normal(rng);
+            }
+            for (std::size_t i = 0; i < 8; ++i) {
+                e->value(target).data[i * 10 + i % 10] = 1.0f;
+            }
+            e->value(t.learning_rate).data[0] = 0.1f;
+            e->run();
+        }
+        ASSERT_EQ(pooled.value(loss).data, plain.value(loss).data) << "step " << step;
+        for (const autodiff::Assignment& a : t.updates) {
+            ASSERT_EQ(pooled.value(a.value).data, plain.value(a.value).data);
+        }
+        pooled.apply(t.updates);
+        plain.apply(t.updates);
+    }
+    EXPECT_LT(pooled.bytes() * 10, plain.bytes() * 6) << pooled.bytes() << " vs " << plain.bytes();
 }
 
 data::Dataset tiny_dataset(std::size_t n, std::uint32_t seed) {

@@ -10,7 +10,11 @@
  * to summation order); everything else, and everything with Kernels::Reference, runs the op table's reference kernels
  * (the definition of each op; results independent of the thread count).
  *
- * Non-goal for now: liveness-based buffer reuse (one buffer per node).
+ * Memory: with reuse_buffers, a node's storage goes back to a pool after its last consumer has run and is handed to
+ * the next node of the same element count (liveness-based reuse, decided by the graph order, so every step reuses
+ * the same storage in the same way; after the first step nothing is allocated). Leaves, graph outputs and the
+ * nodes named in `keep` hold their storage for good; any other node's value is only valid until its last consumer
+ * has run. Storage comes in whole per-node vectors, not offsets into one arena: a first step, not a compiler pass.
  */
 #pragma once
 
@@ -30,11 +34,16 @@ class OneDnnKernels;
 enum class Kernels { Fast, Reference };
 std::string_view to_string(Kernels kernels);
 
+struct ExecutorOptions {
+    Kernels kernels = Kernels::Fast;
+    bool reuse_buffers = true;
+    std::vector<ir::NodeId> keep;  ///< non-leaf, non-output nodes whose values the caller reads after run()
+};
+
 class Executor {
 public:
-    /// Allocates a buffer for every node of `graph`, which must outlive the executor, and prepares the fast kernels.
-    /// Leaves start at zero.
-    explicit Executor(const ir::Graph& graph, Kernels kernels = Kernels::Fast);
+    /// Plans buffers for `graph` (which must outlive the executor) and prepares the fast kernels. Leaves start at 0.
+    explicit Executor(const ir::Graph& graph, ExecutorOptions options = {});
     ~Executor();
     Executor(const Executor&) = delete;
     Executor& operator=(const Executor&) = delete;
@@ -49,7 +58,7 @@ public:
     /// For each assignment, copies the value node into the target leaf (after run()).
     void apply(std::span<const autodiff::Assignment> assignments);
 
-    /// Bytes held by all buffers (the figure a static memory plan will improve on).
+    /// Bytes of storage the executor holds once a step has run (leaves, kept nodes and the reuse pool's peak).
     std::size_t bytes() const;
 
     /// How many nodes run a fast kernel.
@@ -59,6 +68,12 @@ private:
     const ir::Graph& graph_;
     std::vector<ir::Buffer<float>> values_;
     std::unique_ptr<OneDnnKernels> fast_;  // null with Kernels::Reference
+    std::vector<std::vector<std::uint32_t>> release_after_;  // [i]: nodes whose last consumer is node i
+    std::vector<bool> pooled_;                                // node storage comes from / returns to the pool
+    std::vector<std::vector<std::vector<float>>> pool_;       // free storage by size class (index into sizes_)
+    std::vector<std::size_t> sizes_;                          // the distinct element counts of pooled nodes
+    std::vector<std::uint32_t> size_class_;                   // node -> index into sizes_
+    std::size_t peak_pool_bytes_ = 0;
 };
 
 }  // namespace dojo::runtime

@@ -64,7 +64,7 @@ struct Progress {
 struct TrainResult {
     std::vector<EpochResult> epochs;  ///< the epochs finished by this run (a resumed run omits earlier ones)
     std::size_t parameter_count = 0;
-    std::size_t executor_bytes = 0;
+    std::size_t executor_bytes = 0;  ///< storage the training and evaluation executors hold (runtime/executor.h)
     std::uint64_t parameter_digest = 0;  ///< FNV-1a 64 of the final parameters' bytes: equal digests, equal weights
     std::uint64_t resumed_from_step = 0;  ///< 0 unless resumed
 };
