@@ -158,27 +158,29 @@ Evaluation evaluate(Executor& executor, const frontend::Model& model, const data
     return {loss / static_cast<double>(test.size()), static_cast<double>(correct) / static_cast<double>(test.size())};
 }
 
+// The first `limit` samples of `full` (all of them for 0), copied into `storage` only when that is fewer.
+const data::Dataset& first_samples(const data::Dataset& full, std::size_t limit, data::Dataset& storage) {
+    if (limit == 0 || limit >= full.size()) {
+        return full;
+    }
+    storage.name = full.name;
+    storage.sample_shape = full.sample_shape;
+    storage.classes = full.classes;
+    storage.labels.assign(full.labels.begin(), full.labels.begin() + static_cast<std::ptrdiff_t>(limit));
+    storage.samples.assign(full.samples.begin(),
+                           full.samples.begin() + static_cast<std::ptrdiff_t>(limit * static_cast<std::size_t>(
+                                                                                        full.sample_numel())));
+    return storage;
+}
+
 }  // namespace
 
 TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train_full,
                              const data::Dataset& test_full, const std::function<void(const Progress&)>& progress) {
-    data::Dataset test_limited;
-    const data::Dataset* test_data = &test_full;
-    if (options.test_limit > 0 && options.test_limit < test_full.size()) {
-        test_limited = test_full;
-        test_limited.labels.resize(options.test_limit);
-        test_limited.samples.resize(options.test_limit * static_cast<std::size_t>(test_full.sample_numel()));
-        test_data = &test_limited;
-    }
-    const data::Dataset& test = *test_data;
-    data::Dataset limited;
-    const data::Dataset* train = &train_full;
-    if (options.train_limit > 0 && options.train_limit < train_full.size()) {
-        limited = train_full;
-        limited.labels.resize(options.train_limit);
-        limited.samples.resize(options.train_limit * static_cast<std::size_t>(train_full.sample_numel()));
-        train = &limited;
-    }
+    data::Dataset train_storage;
+    data::Dataset test_storage;
+    const data::Dataset* train = &first_samples(train_full, options.train_limit, train_storage);
+    const data::Dataset& test = first_samples(test_full, options.test_limit, test_storage);
     validate(options, train->size());
     const auto batch = static_cast<std::int64_t>(options.batch);
 

@@ -37,6 +37,9 @@ BroadcastWalker::BroadcastWalker(const Shape& out, std::initializer_list<const S
     }
 }
 
+BroadcastWalker::BroadcastWalker(std::vector<std::int64_t> dims, std::vector<std::vector<std::int64_t>> strides)
+    : dims_(std::move(dims)), coords_(dims_.size(), 0), strides_(std::move(strides)), offsets_(strides_.size(), 0) {}
+
 void BroadcastWalker::next() {
     for (std::size_t axis = dims_.size(); axis-- > 0;) {
         ++coords_[axis];
@@ -106,52 +109,21 @@ BroadcastRows::BroadcastRows(const Shape& out, std::initializer_list<const Shape
         }
     }
     inner_strides_.assign(inputs.size(), 0);
-    offsets_.assign(inputs.size(), 0);
-    strides_.resize(inputs.size());
     if (!merged_dims.empty()) {  // the last merged axis is the row; strides along it are 0 or 1
         row_length_ = merged_dims.back();
         merged_dims.pop_back();
         for (std::size_t k = 0; k < inputs.size(); ++k) {
             inner_strides_[k] = merged[k].back();
             merged[k].pop_back();
-            strides_[k] = merged[k];
         }
     }
-    dims_ = merged_dims;
-    coords_.assign(dims_.size(), 0);
-    for (const std::int64_t d : dims_) {
+    for (const std::int64_t d : merged_dims) {
         rows_ *= d;
     }
     if (out.numel() == 0) {
         rows_ = 0;
     }
-}
-
-void BroadcastRows::next_row() {
-    for (std::size_t axis = dims_.size(); axis-- > 0;) {
-        ++coords_[axis];
-        for (std::size_t i = 0; i < offsets_.size(); ++i) {
-            offsets_[i] += strides_[i][axis];
-        }
-        if (coords_[axis] < dims_[axis]) {
-            return;
-        }
-        for (std::size_t i = 0; i < offsets_.size(); ++i) {
-            offsets_[i] -= strides_[i][axis] * dims_[axis];
-        }
-        coords_[axis] = 0;
-    }
-}
-
-void BroadcastRows::seek_row(std::int64_t row) {
-    std::fill(offsets_.begin(), offsets_.end(), 0);
-    for (std::size_t axis = dims_.size(); axis-- > 0;) {
-        coords_[axis] = row % dims_[axis];
-        row /= dims_[axis];
-        for (std::size_t i = 0; i < offsets_.size(); ++i) {
-            offsets_[i] += coords_[axis] * strides_[i][axis];
-        }
-    }
+    outer_ = BroadcastWalker(std::move(merged_dims), std::move(merged));
 }
 
 void parallel_for(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& body) {

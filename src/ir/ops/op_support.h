@@ -48,6 +48,8 @@ void require_f32(const Node& node, std::span<const TensorType> inputs);
 class BroadcastWalker {
 public:
     BroadcastWalker(const Shape& out, std::initializer_list<const Shape*> inputs);
+    /// A walk over `dims` with explicit per-input strides ([input][axis]; 0 where broadcast).
+    BroadcastWalker(std::vector<std::int64_t> dims, std::vector<std::vector<std::int64_t>> strides);
     std::int64_t offset(std::size_t input) const { return offsets_[input]; }
     void next();  ///< advance to the next output element
     void seek(std::int64_t flat_index);  ///< jump to output element `flat_index` (row-major)
@@ -69,16 +71,13 @@ public:
     std::int64_t row_length() const { return row_length_; }
     std::int64_t rows() const { return rows_; }
     std::int64_t inner_stride(std::size_t input) const { return inner_strides_[input]; }
-    std::int64_t offset(std::size_t input) const { return offsets_[input]; }  ///< of the current row's start
-    void next_row();
-    void seek_row(std::int64_t row);
+    std::int64_t offset(std::size_t input) const { return outer_.offset(input); }  ///< of the current row's start
+    void next_row() { outer_.next(); }
+    void seek_row(std::int64_t row) { outer_.seek(row); }
 
 private:
-    std::vector<std::int64_t> dims_;  // the collapsed outer axes (the row axis excluded)
-    std::vector<std::int64_t> coords_;
-    std::vector<std::vector<std::int64_t>> strides_;  // [input][outer axis]
+    BroadcastWalker outer_{Shape{}, {}};  // over the collapsed outer axes (the row axis excluded)
     std::vector<std::int64_t> inner_strides_;
-    std::vector<std::int64_t> offsets_;
     std::int64_t row_length_ = 1;
     std::int64_t rows_ = 1;
 };
