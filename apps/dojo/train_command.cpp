@@ -48,6 +48,7 @@ struct TrainCommandOptions {
     std::size_t checkpoint_every = 0;
     bool resume = false;
     bool json_output = false;
+    bool profile = false;
 };
 
 std::string duration(double seconds) {
@@ -168,6 +169,7 @@ void run_train(const TrainCommandOptions& o) {
     options.checkpoint_every = o.checkpoint_every;
     options.resume = o.resume;
     options.out_path = o.out_path;
+    options.profile = o.profile;
     const auto [train, test] = load_data(o);
     if (!(train.sample_shape == test.sample_shape) || train.classes < 1) {
         throw UsageError("the training and test data differ in sample shape (" + train.sample_shape.to_string() +
@@ -176,6 +178,16 @@ void run_train(const TrainCommandOptions& o) {
     ProgressPrinter printer(o.epochs);
     const runtime::TrainResult result = runtime::train_classifier(options, train, test, std::ref(printer));
 
+    json profile = json::array();
+    double profiled_seconds = 0;
+    for (const runtime::OpProfile& p : result.profile) {
+        profile.push_back({{"op", p.op},
+                           {"kernel", p.kernel},
+                           {"nodes", p.nodes},
+                           {"runs", p.runs},
+                           {"seconds", p.seconds}});
+        profiled_seconds += p.seconds;
+    }
     if (o.json_output) {
         json epochs = json::array();
         for (const runtime::EpochResult& e : result.epochs) {
@@ -199,7 +211,8 @@ void run_train(const TrainCommandOptions& o) {
                           {"executor_bytes", result.executor_bytes},
                           {"parameter_digest", fmt::format("{:016x}", result.parameter_digest)},
                           {"resumed_from_step", result.resumed_from_step},
-                          {"epochs", epochs}}
+                          {"epochs", epochs},
+                          {"profile", profile}}
                          .dump(2)
                   << "\n";
         return;
@@ -219,6 +232,14 @@ void run_train(const TrainCommandOptions& o) {
                                  e.samples_per_second);
     }
     std::cout << fmt::format("parameter digest {:016x}\n", result.parameter_digest);
+    if (!result.profile.empty()) {
+        std::cout << fmt::format("\ntraining steps by op kind ({:.2f} s in all):\n", profiled_seconds);
+        std::cout << fmt::format("  {:<20} {:<9} {:>6} {:>10} {:>7}\n", "op", "kernel", "nodes", "seconds", "share");
+        for (const runtime::OpProfile& p : result.profile) {
+            std::cout << fmt::format("  {:<20} {:<9} {:>6} {:>10.3f} {:>6.1f}%\n", p.op, p.kernel, p.nodes, p.seconds,
+                                     100.0 * p.seconds / std::max(profiled_seconds, 1e-12));
+        }
+    }
 }
 
 }  // namespace
@@ -265,6 +286,8 @@ void add_train_command(CLI::App& app) {
                     "continue from the checkpoint in --checkpoint DIR; ends with the same weights as an "
                     "uninterrupted run");
     train->add_flag("--json", options->json_output, "print the results as JSON on stdout");
+    train->add_flag("--profile", options->profile,
+                    "time every op of the training steps and print the time by op kind (and in --json)");
     train->footer("Progress goes to stderr; results to stdout. Same options, seed and thread count give the same "
                   "weights; with --kernels reference, the same weights for any thread count.");
     train->callback([options] { run_train(*options); });

@@ -1,8 +1,11 @@
 #include "dojo/runtime/executor.h"
 
 #include <algorithm>
+#include <chrono>
+#include <map>
 
 #include "dojo/ir/interpreter.h"
+#include "dojo/runtime/fused_elementwise.h"
 #include "dojo/runtime/onednn_kernels.h"
 
 namespace dojo::runtime {
@@ -19,20 +22,63 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
     for (const ir::NodeId id : options.keep) {
         kept[id.index] = true;
     }
-    std::vector<std::uint32_t> last_use(n, 0);
+    // Live nodes: those some output or kept node depends on. Autodiff's rules also build gradients nobody asked for
+    // (a convolution's gradient towards the model's input); with reuse_buffers they are neither computed nor stored.
+    live_.assign(n, !options.reuse_buffers);
+    for (std::uint32_t i = n; i-- > 0;) {
+        live_[i] = live_[i] || kept[i];
+        if (live_[i]) {
+            for (const ir::NodeId input : graph.node(ir::NodeId{i}).inputs) {
+                live_[input.index] = true;
+            }
+        }
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const ir::OpKind op = graph.node(ir::NodeId{i}).op;
+        const bool leaf = op == ir::OpKind::Input || op == ir::OpKind::Parameter || op == ir::OpKind::State;
+        live_[i] = live_[i] || leaf;  // leaves are bound by the caller whether or not anything reads them
+    }
+
+    // Fused elementwise groups (fast kernels only): a group runs where its last member is; members nobody outside
+    // the group reads are never stored.
+    runs_at_.resize(n);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        runs_at_[i] = i;
+    }
+    group_at_.assign(n, -1);
+    stored_ = live_;
+    if (options.kernels == Kernels::Fast && options.reuse_buffers && options.fuse_elementwise) {
+        for (FusionGroup& group : find_fusion_groups(graph, live_, kept)) {
+            const std::uint32_t at = group.members.back().index;
+            for (std::size_t k = 0; k < group.members.size(); ++k) {
+                runs_at_[group.members[k].index] = at;
+                stored_[group.members[k].index] = group.exported[k];
+            }
+            group_at_[at] = static_cast<int>(fused_.size());
+            fused_.push_back(std::make_unique<FusedElementwise>(graph, std::move(group)));
+        }
+    }
+
+    std::vector<std::uint32_t> last_use(n, 0);  // the position after which a stored value is no longer read
     for (std::uint32_t i = 0; i < n; ++i) {
         const ir::Node& node = graph.node(ir::NodeId{i});
         const bool leaf = node.op == ir::OpKind::Input || node.op == ir::OpKind::Parameter ||
                           node.op == ir::OpKind::State;
-        pooled_[i] = options.reuse_buffers && !leaf && !kept[i];
-        last_use[i] = i;
-        for (const ir::NodeId input : node.inputs) {
-            last_use[input.index] = i;
+        pooled_[i] = options.reuse_buffers && !leaf && !kept[i] && stored_[i];
+        last_use[i] = std::max(last_use[i], runs_at_[i]);
+        if (live_[i]) {
+            for (const ir::NodeId input : node.inputs) {
+                last_use[input.index] = std::max(last_use[input.index], runs_at_[i]);
+            }
         }
     }
     values_.reserve(n);
     for (std::uint32_t i = 0; i < n; ++i) {
         const ir::Shape& shape = graph.node(ir::NodeId{i}).type.shape;
+        if (!stored_[i]) {
+            values_.emplace_back(ir::Buffer<float>(shape, std::vector<float>{}));  // never computed, or fused away
+            continue;
+        }
         if (!pooled_[i]) {
             values_.emplace_back(shape);
             continue;
@@ -47,32 +93,56 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
         }
     }
     pool_.resize(sizes_.size());
+    profiling_ = options.profile;
+    if (profiling_) {
+        node_seconds_.assign(n, 0.0);
+    }
     if (options.kernels == Kernels::Fast) {
-        fast_ = std::make_unique<OneDnnKernels>(graph);
+        fast_ = std::make_unique<OneDnnKernels>(graph, live_);
     }
 }
 
 Executor::~Executor() = default;
 
 void Executor::run() {
+    ++runs_;
     std::size_t pool_bytes = 0;  // storage handed out by the pool and not yet returned
+    auto take = [&](std::uint32_t i) {
+        if (!pooled_[i]) {
+            return;
+        }
+        std::vector<std::vector<float>>& free = pool_[size_class_[i]];
+        if (free.empty()) {
+            values_[i].data.assign(sizes_[size_class_[i]], 0.0f);  // the first step grows the pool
+        } else {
+            values_[i].data = std::move(free.back());
+            free.pop_back();
+        }
+        pool_bytes += values_[i].data.size() * sizeof(float);
+        peak_pool_bytes_ = std::max(peak_pool_bytes_, pool_bytes);
+    };
     for (std::uint32_t i = 0; i < graph_.size(); ++i) {
         const ir::NodeId id{i};
-        if (pooled_[i]) {
-            std::vector<std::vector<float>>& free = pool_[size_class_[i]];
-            if (free.empty()) {
-                values_[i].data.assign(sizes_[size_class_[i]], 0.0f);  // the first step grows the pool
-            } else {
-                values_[i].data = std::move(free.back());
-                free.pop_back();
-            }
-            pool_bytes += values_[i].data.size() * sizeof(float);
-            peak_pool_bytes_ = std::max(peak_pool_bytes_, pool_bytes);
+        if (!live_[i] || (runs_at_[i] != i && group_at_[i] < 0)) {
+            continue;  // dead, or a fused member that runs with its group
         }
-        if (fast_ && fast_->has(id)) {
-            fast_->run(id, values_);
+        const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+        if (group_at_[i] >= 0) {
+            const FusedElementwise& group = *fused_[static_cast<std::size_t>(group_at_[i])];
+            for (const ir::NodeId m : group.group().members) {
+                take(m.index);
+            }
+            group.run(values_);
         } else {
-            ir::evaluate_node(graph_, id, values_);  // leaves are skipped: their values are bound
+            take(i);
+            if (fast_ && fast_->has(id)) {
+                fast_->run(id, values_);
+            } else {
+                ir::evaluate_node(graph_, id, values_);  // leaves are skipped: their values are bound
+            }
+        }
+        if (profiling_) {
+            node_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         }
         for (const std::uint32_t done : release_after_[i]) {
             pool_bytes -= values_[done].data.size() * sizeof(float);
@@ -83,6 +153,36 @@ void Executor::run() {
 }
 
 std::size_t Executor::fast_kernel_count() const { return fast_ ? fast_->count() : 0; }
+
+std::vector<OpProfile> Executor::profile() const {
+    std::map<std::pair<std::string, std::string>, OpProfile> by_kind;
+    for (std::uint32_t i = 0; i < node_seconds_.size(); ++i) {
+        const ir::OpKind op = graph_.node(ir::NodeId{i}).op;
+        if (op == ir::OpKind::Input || op == ir::OpKind::Parameter || op == ir::OpKind::State || !live_[i]) {
+            continue;
+        }
+        const bool fused = runs_at_[i] != i || group_at_[i] >= 0;
+        const std::string kernel = fused                                   ? "fused"
+                                   : fast_ && fast_->has(ir::NodeId{i}) ? "onednn"
+                                                                           : "reference";
+        const std::string name = fused ? "elementwise" : std::string(ir::to_string(op));
+        OpProfile& p = by_kind[{name, kernel}];
+        p.op = name;
+        p.kernel = kernel;
+        p.nodes += 1;
+        if (fused && group_at_[i] < 0) {
+            continue;  // the group's time is counted at the node it runs at
+        }
+        p.runs += runs_;
+        p.seconds += node_seconds_[i];
+    }
+    std::vector<OpProfile> out;
+    for (const auto& [key, p] : by_kind) {
+        out.push_back(p);
+    }
+    std::sort(out.begin(), out.end(), [](const OpProfile& a, const OpProfile& b) { return a.seconds > b.seconds; });
+    return out;
+}
 
 void Executor::apply(std::span<const autodiff::Assignment> assignments) {
     for (const autodiff::Assignment& a : assignments) {

@@ -8,6 +8,7 @@
 
 #include "dojo/autodiff/loss.h"
 #include "dojo/data/batches.h"
+#include "dojo/data/prefetcher.h"
 #include "dojo/frontend/model.h"
 #include "dojo/frontend/onnx.h"
 #include "dojo/runtime/checkpoint.h"
@@ -202,7 +203,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     const std::vector<NodeId> model_states = model.graph.states();
     const autodiff::TrainingGraph step =
         autodiff::build_training_graph(model.graph, loss, options.optimizer, state_updates);
-    ExecutorOptions train_options{options.kernels, true, {model.logits}};
+    ExecutorOptions train_options{options.kernels, true, {model.logits}, options.profile};
     for (const autodiff::Assignment& a : step.updates) {
         train_options.keep.push_back(a.value);  // apply() reads them after run()
     }
@@ -277,20 +278,26 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         write_checkpoint(options.checkpoint_dir, c);
     };
 
+    data::BatchPrefetcher prefetch(*train, options.batch, executor.value(model.input).data.size(),
+                                   executor.value(target).data.size());
     const auto run_start = Clock::now();
     auto last_report = run_start;
     const std::int64_t first_step = global_step;
     const double total_steps = static_cast<double>(options.epochs) * static_cast<double>(batches) -
                                static_cast<double>(first_step);
     for (int epoch = first_epoch; epoch <= options.epochs; ++epoch) {
-        const std::vector<std::uint32_t> order =
-            data::epoch_order(options.seed, static_cast<std::uint64_t>(epoch - 1), train->size());
+        prefetch.set_order(data::epoch_order(options.seed, static_cast<std::uint64_t>(epoch - 1), train->size()));
         const auto epoch_start = Clock::now();
         const std::size_t start = epoch == first_epoch ? first_batch : 0;
         double loss_sum = epoch == first_epoch ? resumed_loss_sum : 0;
+        if (start < batches) {
+            prefetch.request(start);
+        }
         for (std::size_t b = start; b < batches; ++b) {
-            data::fill_batch(*train, order, b, options.batch, executor.value(model.input).data,
-                             executor.value(target).data);
+            prefetch.take(executor.value(model.input).data, executor.value(target).data);
+            if (b + 1 < batches) {
+                prefetch.request(b + 1);  // filled while this step runs
+            }
             ++global_step;
             executor.value(step.learning_rate).data[0] = static_cast<float>(options.learning_rate);
             if (rounding_step.valid()) {
@@ -344,6 +351,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         }
     }
     result.parameter_digest = digest(executor, train_params);
+    result.profile = executor.profile();
     result.executor_bytes = executor.bytes() + eval_executor.bytes();  // after the steps: the pools have their peak
     if (!options.out_path.empty()) {
         std::map<std::string, std::vector<float>> trained;

@@ -6,6 +6,9 @@
 // float64 from the same float32 weights, so the comparison is tight and tests the import, not float rounding; what
 // remains is the file's float32 constants, e.g. BatchNorm's epsilon and 1/sqrt(head width), ~1e-7 relative).
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <functional>
 
 #include <cmath>
 #include <cstdlib>
@@ -67,7 +70,10 @@ class OnnxModels : public testing::TestWithParam<ModelCase> {};
 
 TEST_P(OnnxModels, ImportReproducesPyTorchForwardGradientAndRunningStatistics) {
     const ModelCase& c = GetParam();
-    const fs::path dir = fs::temp_directory_path() / ("dojo-onnx-models-" + c.model + std::to_string(c.opset));
+    // One directory per case (ctest runs cases of one model side by side) and per process.
+    const fs::path dir = fs::temp_directory_path() /
+                         ("dojo-onnx-models-" + c.model + std::to_string(c.opset) + "-" +
+                          std::to_string(std::hash<std::string>{}(c.export_options)) + "-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const fs::path onnx_path = dir / "model.onnx";
     const fs::path reference_path = dir / "model.ref";

@@ -10,6 +10,7 @@
 #include "dojo/data/batches.h"
 #include "dojo/data/dataset.h"
 #include "dojo/data/idx.h"
+#include "dojo/data/prefetcher.h"
 #include "dojo/util/error.h"
 
 namespace dojo::data {
@@ -120,6 +121,38 @@ TEST(Batches, FillBatchCopiesSamplesAndOneHotTargets) {
     EXPECT_EQ(fill_batch(d, order, 1, 2, x, t), 1u);  // partial last batch
     EXPECT_EQ(x[0], 10);
     EXPECT_EQ(batch_count(3, 2), 2u);
+}
+
+// The prefetch thread hands out exactly the batches fill_batch gives, epoch after epoch, and reports errors.
+TEST(Batches, PrefetcherGivesTheSameBatchesAsFillingInPlace) {
+    Dataset d;
+    d.sample_shape = ir::Shape{3};
+    d.classes = 4;
+    for (std::uint32_t i = 0; i < 50; ++i) {
+        d.samples.insert(d.samples.end(), {float(i), float(i) + 0.5f, -float(i)});
+        d.labels.push_back(static_cast<std::uint8_t>(i % 4));
+    }
+    const std::size_t batch = 8;
+    BatchPrefetcher prefetch(d, batch, batch * 3, batch * 4);
+    std::vector<float> x(batch * 3), t(batch * 4), want_x(batch * 3), want_t(batch * 4);
+    for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
+        const std::vector<std::uint32_t> order = epoch_order(7, epoch, d.size());
+        prefetch.set_order(order);
+        const std::size_t first = epoch == 1 ? 2 : 0;  // as a resumed run starts mid-epoch
+        prefetch.request(first);
+        for (std::size_t b = first; b < d.size() / batch; ++b) {
+            EXPECT_EQ(prefetch.take(x, t), batch);
+            if (b + 1 < d.size() / batch) {
+                prefetch.request(b + 1);
+            }
+            fill_batch(d, order, b, batch, want_x, want_t);
+            ASSERT_EQ(x, want_x) << "epoch " << epoch << " batch " << b;
+            ASSERT_EQ(t, want_t) << "epoch " << epoch << " batch " << b;
+        }
+    }
+    std::vector<float> wrong(5);
+    prefetch.request(0);
+    EXPECT_THROW(prefetch.take(wrong, t), std::exception);  // buffers of another size: an internal error, not a crash
 }
 
 }  // namespace

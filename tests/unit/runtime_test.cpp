@@ -1,11 +1,15 @@
 // The executor against the reference interpreter, the catalog, and the training loop's determinism and errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 
 #include "dojo/autodiff/loss.h"
 #include "dojo/autodiff/training.h"
 #include "dojo/frontend/catalog.h"
+#include "dojo/ir/builder.h"
 #include "dojo/ir/interpreter.h"
 #include "dojo/runtime/executor.h"
 #include "dojo/runtime/trainer.h"
@@ -107,6 +111,58 @@ TEST(Executor, BufferReuseKeepsResultsAndSavesMemory) {
         plain.apply(t.updates);
     }
     EXPECT_LT(pooled.bytes() * 10, plain.bytes() * 6) << pooled.bytes() << " vs " << plain.bytes();
+}
+
+// A BatchNorm-like chain with broadcasting, a node read from outside the chain half-way, and a NaN: fused or not,
+// the same bits; fused, fewer bytes; a node nothing needs is not computed at all.
+TEST(Executor, FusedElementwiseGivesTheSameBitsAndSkipsDeadNodes) {
+    ir::Graph g;
+    const NodeId x = g.add_input("x", {ir::DType::F32, ir::Shape{4, 8, 12, 12}});
+    const NodeId gamma = g.add_parameter("gamma", {ir::DType::F32, ir::Shape{1, 8, 1, 1}});
+    const NodeId mean = ir::reduce_mean(g, x, {0, 2, 3}, true);
+    const NodeId centred = ir::sub(g, x, mean);
+    const NodeId var = ir::reduce_mean(g, ir::mul(g, centred, centred), {0, 2, 3}, true);
+    const NodeId inv_std = ir::div(g, ir::scalar(g, 1.0), ir::sqrt(g, ir::add(g, var, ir::scalar(g, 1e-5))));
+    const NodeId normalised = ir::mul(g, centred, inv_std);
+    const NodeId scaled = ir::mul(g, normalised, gamma);
+    const NodeId outside = ir::reduce_sum(g, scaled, {});  // reads a chain member from outside
+    const NodeId y = ir::relu(g, ir::add(g, scaled, ir::broadcast_to(g, mean, ir::Shape{4, 8, 12, 12})));
+    const NodeId dead = ir::exp(g, y);  // nothing reads it
+    g.mark_output(ir::mul(g, y, outside));
+    g.mark_output(normalised);
+
+    Executor fused(g, ExecutorOptions{Kernels::Fast, true, {}});
+    Executor unfused(g, ExecutorOptions{Kernels::Fast, true, {}, false, false});
+    Executor reference(g, ExecutorOptions{Kernels::Reference, false, {}});
+    EXPECT_GE(fused.fused_group_count(), 1u);
+    EXPECT_EQ(unfused.fused_group_count(), 0u);
+    std::mt19937 rng(5);
+    std::normal_distribution<float> normal(0.0f, 2.0f);
+    std::vector<float> xs(4 * 8 * 12 * 12);
+    for (float& v : xs) {
+        v = normal(rng);
+    }
+    xs[7] = std::numeric_limits<float>::quiet_NaN();  // channel 0 becomes NaN throughout
+    std::vector<float> gammas(8);
+    for (float& v : gammas) {
+        v = normal(rng);
+    }
+    for (Executor* e : {&fused, &unfused, &reference}) {
+        e->value(x).data = xs;
+        e->value(gamma).data = gammas;
+        e->run();
+    }
+    for (const NodeId out : g.outputs()) {
+        const auto& a = fused.value(out).data;
+        const auto& b = reference.value(out).data;
+        ASSERT_EQ(a.size(), b.size());
+        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << g.describe(out);
+        EXPECT_EQ(0, std::memcmp(unfused.value(out).data.data(), b.data(), a.size() * sizeof(float)));
+    }
+    EXPECT_TRUE(std::isnan(fused.value(normalised).data[0]));
+    EXPECT_LT(fused.bytes(), unfused.bytes());
+    EXPECT_TRUE(fused.value(dead).data.empty());
+    EXPECT_FALSE(reference.value(dead).data.empty());  // without reuse every node is computed
 }
 
 data::Dataset tiny_dataset(std::size_t n, std::uint32_t seed) {

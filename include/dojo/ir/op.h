@@ -8,7 +8,10 @@
  *   - Values are dense row-major tensors of static shape. All floating-point ops compute in F32 (the reference
  *     kernels also exist in double, for gradient checking); narrower storage types are a precision-policy matter.
  *   - Elementwise binary ops broadcast multidirectionally (NumPy/ONNX rules, shape.h).
- *   - Reductions and MatMul accumulate sequentially in increasing index order, in the kernel's type T; Conv2d sums
+ *   - MatMul accumulates sequentially in increasing index order, in the kernel's type T. ReduceSum adds the input's
+ *     contiguous rows (runs along the innermost unreduced-or-reduced axes, ops/reduce.cpp) into their outputs in row
+ *     order; a row that sums into one output element is summed in 8 interleaved lanes combined by a fixed tree (so
+ *     it vectorises), a row that adds into a run of outputs element by element. Conv2d sums
  *     over (input channel, kernel row, kernel column) in that order, its filter gradient over (n, oh, ow), its data
  *     gradient over output channels first and then over taps (src/ir/ops/conv.cpp). A fast kernel may reorder the
  *     summation; results then agree up to summation order, never bit for bit.

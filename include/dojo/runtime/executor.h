@@ -7,19 +7,24 @@
  * optimizer-state values become the leaves' values for the next step).
  *
  * Kernels: with Kernels::Fast, Conv2d, its adjoints and MatMul run oneDNN (runtime/onednn_kernels.h: same results up
- * to summation order); everything else, and everything with Kernels::Reference, runs the op table's reference kernels
- * (the definition of each op; results independent of the thread count).
+ * to summation order), and chains of elementwise maps run fused (runtime/fused_elementwise.h: the same values, bit for
+ * bit, without storing the intermediates); everything else, and everything with Kernels::Reference, runs the op table's
+ * reference kernels (the definition of each op; results independent of the thread count).
  *
  * Memory: with reuse_buffers, a node's storage goes back to a pool after its last consumer has run and is handed to
  * the next node of the same element count (liveness-based reuse, decided by the graph order, so every step reuses
  * the same storage in the same way; after the first step nothing is allocated). Leaves, graph outputs and the
  * nodes named in `keep` hold their storage for good; any other node's value is only valid until its last consumer
- * has run. Storage comes in whole per-node vectors, not offsets into one arena: a first step, not a compiler pass.
+ * has run, and a node no output or kept node depends on is not computed at all (its buffer stays empty). Storage comes in whole per-node vectors, not offsets into one arena: a first step, not a compiler pass.
+ *
+ * Profiling: with `profile`, run() also measures the wall time of every node and sums it by op kind (profile()), so a
+ * user can see where a step's time goes (`dojo train --profile`). Off by default: the clock reads cost ~50 ns a node.
  */
 #pragma once
 
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -30,6 +35,7 @@
 namespace dojo::runtime {
 
 class OneDnnKernels;
+class FusedElementwise;
 
 enum class Kernels { Fast, Reference };
 std::string_view to_string(Kernels kernels);
@@ -38,6 +44,17 @@ struct ExecutorOptions {
     Kernels kernels = Kernels::Fast;
     bool reuse_buffers = true;
     std::vector<ir::NodeId> keep;  ///< non-leaf, non-output nodes whose values the caller reads after run()
+    bool profile = false;          ///< time every node (profile())
+    bool fuse_elementwise = true;  ///< with Fast kernels and reuse_buffers: run chains of maps fused (same values)
+};
+
+/// Where the steps' time went, for one op kind and kernel.
+struct OpProfile {
+    std::string op;         ///< the op kind; "elementwise" for maps run in fused groups
+    std::string kernel;     ///< "onednn", "fused" or "reference"
+    std::size_t nodes = 0;  ///< nodes of this kind in the graph
+    std::uint64_t runs = 0;  ///< node executions summed over the steps
+    double seconds = 0;
 };
 
 class Executor {
@@ -63,17 +80,31 @@ public:
 
     /// How many nodes run a fast kernel.
     std::size_t fast_kernel_count() const;
+    /// How many fused elementwise groups run (runtime/fused_elementwise.h).
+    std::size_t fused_group_count() const { return fused_.size(); }
+
+    /// With ExecutorOptions::profile, the time of every run() so far by op kind (and fast/reference), most first;
+    /// empty without it.
+    std::vector<OpProfile> profile() const;
 
 private:
     const ir::Graph& graph_;
     std::vector<ir::Buffer<float>> values_;
     std::unique_ptr<OneDnnKernels> fast_;  // null with Kernels::Reference
     std::vector<std::vector<std::uint32_t>> release_after_;  // [i]: nodes whose last consumer is node i
+    std::vector<std::unique_ptr<FusedElementwise>> fused_;
+    std::vector<std::uint32_t> runs_at_;  // [node]: the position in run() where its value is computed
+    std::vector<int> group_at_;           // [node]: the fused group that runs at this position, or -1
+    std::vector<bool> stored_;            // [node]: live, and not a fused member only its group reads
+    std::vector<bool> live_;                                  // some output or kept node depends on the node
     std::vector<bool> pooled_;                                // node storage comes from / returns to the pool
     std::vector<std::vector<std::vector<float>>> pool_;       // free storage by size class (index into sizes_)
     std::vector<std::size_t> sizes_;                          // the distinct element counts of pooled nodes
     std::vector<std::uint32_t> size_class_;                   // node -> index into sizes_
     std::size_t peak_pool_bytes_ = 0;
+    bool profiling_ = false;
+    std::vector<double> node_seconds_;  // [node]: wall time summed over the runs (profiling only)
+    std::uint64_t runs_ = 0;
 };
 
 }  // namespace dojo::runtime

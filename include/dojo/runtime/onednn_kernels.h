@@ -1,7 +1,9 @@
 /** \file
  * Fast CPU kernels from oneDNN (Debian's libdnnl 2.6) for the ops that dominate a training step: Conv2d with both
  * adjoints and MatMul. They are created once per node when an executor is built (primitive creation is slow; running
- * one is not) and run on the executor's buffers in place, in the IR's plain row-major layouts (NCHW, OIHW / GOIHW).
+ * one is not) and run on the executor's buffers in place, in the IR's plain row-major layouts (NCHW, OIHW / GOIHW);
+ * convolutions run in the blocked layouts oneDNN picks for them, reordered from and to the plain buffers through
+ * scratch storage shared by all kernels.
  *
  * Contract: a fast kernel computes what the op's reference kernel computes (ir/op.h) up to summation order: oneDNN
  * blocks and vectorises the reductions, so results differ from the reference in the last bits, not more. They are
@@ -20,8 +22,8 @@ namespace dojo::runtime {
 
 class OneDnnKernels {
 public:
-    /// Prepares a kernel for every node of `graph` the fast path supports.
-    explicit OneDnnKernels(const ir::Graph& graph);
+    /// Prepares a kernel for every node of `graph` the fast path supports and `live` marks (indexed by node).
+    OneDnnKernels(const ir::Graph& graph, const std::vector<bool>& live);
     ~OneDnnKernels();
     OneDnnKernels(const OneDnnKernels&) = delete;
     OneDnnKernels& operator=(const OneDnnKernels&) = delete;

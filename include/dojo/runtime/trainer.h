@@ -41,6 +41,7 @@ struct TrainOptions {
     std::size_t checkpoint_every = 0;  ///< also checkpoint every N steps (0: only at the end of each epoch)
     bool resume = false;          ///< continue from the checkpoint in checkpoint_dir
     std::string out_path;         ///< ONNX models: write the trained model here (frontend/onnx.h export_onnx)
+    bool profile = false;         ///< time the training steps by op kind (TrainResult::profile)
 };
 
 struct EpochResult {
@@ -67,6 +68,7 @@ struct TrainResult {
     std::size_t executor_bytes = 0;  ///< storage the training and evaluation executors hold (runtime/executor.h)
     std::uint64_t parameter_digest = 0;  ///< FNV-1a 64 of the final parameters' bytes: equal digests, equal weights
     std::uint64_t resumed_from_step = 0;  ///< 0 unless resumed
+    std::vector<OpProfile> profile;       ///< with TrainOptions::profile: the training steps' time by op kind
 };
 
 /// Trains `options.model` on `train`, evaluating on `test` after each epoch; `progress` (may be empty) is called

@@ -5,6 +5,8 @@
 #include <numbers>
 
 #include "dojo/ir/builder.h"
+#include "dojo/ir/elementwise.h"
+#include "dojo/util/check.h"
 #include "op_support.h"
 
 namespace dojo::ir::ops {
@@ -39,6 +41,40 @@ T maximum_fn(T a, T b) {
 template <typename T>
 T relu_nan_fn(T x) {
     return std::isnan(x) ? x : relu_fn(x);
+}
+
+// ---- runs of elements (shared with the fused kernels through apply_elementwise) --------------------------------
+
+template <typename T, T (*F)(T)>
+void unary_run(const T* x, std::int64_t x_stride, T* y, std::int64_t n) {
+    if (x_stride == 0) {
+        std::fill(y, y + n, F(*x));
+        return;
+    }
+    for (std::int64_t j = 0; j < n; ++j) {
+        y[j] = F(x[j]);
+    }
+}
+
+template <typename T, T (*F)(T, T)>
+void binary_run(const T* a, std::int64_t sa, const T* b, std::int64_t sb, T* y, std::int64_t n) {
+    if (sa == 1 && sb == 1) {
+        for (std::int64_t j = 0; j < n; ++j) {
+            y[j] = F(a[j], b[j]);
+        }
+    } else if (sa == 1) {
+        const T vb = *b;
+        for (std::int64_t j = 0; j < n; ++j) {
+            y[j] = F(a[j], vb);
+        }
+    } else if (sb == 1) {
+        const T va = *a;
+        for (std::int64_t j = 0; j < n; ++j) {
+            y[j] = F(va, b[j]);
+        }
+    } else {
+        std::fill(y, y + n, F(*a, *b));
+    }
 }
 
 // ---- kernels ------------------------------------------------------------------------------------------------
@@ -81,25 +117,7 @@ void binary_kernel(const Node&, std::span<const Buffer<T>* const> in, Buffer<T>&
                      for (std::int64_t r = first; r < last; ++r, rows.next_row()) {
                          const T* pa = a.data.data() + rows.offset(0);
                          const T* pb = b.data.data() + rows.offset(1);
-                         T* y = out.data.data() + r * length;
-                         if (sa == 1 && sb == 1) {
-                             for (std::int64_t j = 0; j < length; ++j) {
-                                 y[j] = F(pa[j], pb[j]);
-                             }
-                         } else if (sa == 1) {
-                             const T vb = *pb;
-                             for (std::int64_t j = 0; j < length; ++j) {
-                                 y[j] = F(pa[j], vb);
-                             }
-                         } else if (sb == 1) {
-                             const T va = *pa;
-                             for (std::int64_t j = 0; j < length; ++j) {
-                                 y[j] = F(va, pb[j]);
-                             }
-                         } else {
-                             const T v = F(*pa, *pb);
-                             std::fill(y, y + length, v);
-                         }
+                         binary_run<T, F>(pa, sa, pb, sb, out.data.data() + r * length, length);
                      }
                  });
 }
@@ -198,3 +216,41 @@ extern const OpInfo kMaximumOp = DOJO_BINARY_ROW(Maximum, maximum_fn, &maximum_g
 #undef DOJO_BINARY_ROW
 
 }  // namespace dojo::ir::ops
+
+namespace dojo::ir {
+
+bool is_elementwise_map(OpKind op) {
+    switch (op) {
+        case OpKind::Neg: case OpKind::Exp: case OpKind::Log: case OpKind::Sqrt: case OpKind::Tanh:
+        case OpKind::Sigmoid: case OpKind::Relu: case OpKind::Step: case OpKind::Erf:
+        case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div: case OpKind::Maximum:
+            return true;
+        default:
+            return false;
+    }
+}
+
+void apply_elementwise(OpKind op, const float* a, std::int64_t sa, const float* b, std::int64_t sb, float* y,
+                       std::int64_t n) {
+    using namespace ops;  // the scalar functions
+    switch (op) {
+        case OpKind::Neg: return unary_run<float, neg_fn<float>>(a, sa, y, n);
+        case OpKind::Exp: return unary_run<float, exp_fn<float>>(a, sa, y, n);
+        case OpKind::Log: return unary_run<float, log_fn<float>>(a, sa, y, n);
+        case OpKind::Sqrt: return unary_run<float, sqrt_fn<float>>(a, sa, y, n);
+        case OpKind::Tanh: return unary_run<float, tanh_fn<float>>(a, sa, y, n);
+        case OpKind::Sigmoid: return unary_run<float, sigmoid_fn<float>>(a, sa, y, n);
+        case OpKind::Relu: return unary_run<float, relu_nan_fn<float>>(a, sa, y, n);
+        case OpKind::Step: return unary_run<float, step_fn<float>>(a, sa, y, n);
+        case OpKind::Erf: return unary_run<float, erf_fn<float>>(a, sa, y, n);
+        case OpKind::Add: return binary_run<float, add_fn<float>>(a, sa, b, sb, y, n);
+        case OpKind::Sub: return binary_run<float, sub_fn<float>>(a, sa, b, sb, y, n);
+        case OpKind::Mul: return binary_run<float, mul_fn<float>>(a, sa, b, sb, y, n);
+        case OpKind::Div: return binary_run<float, div_fn<float>>(a, sa, b, sb, y, n);
+        case OpKind::Maximum: return binary_run<float, maximum_fn<float>>(a, sa, b, sb, y, n);
+        default:
+            DOJO_CHECK(false) << "apply_elementwise: " << to_string(op) << " is not an elementwise map";
+    }
+}
+
+}  // namespace dojo::ir

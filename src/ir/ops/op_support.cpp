@@ -22,6 +22,10 @@ void require_f32(const Node& node, std::span<const TensorType> inputs) {
     }
 }
 
+}  // namespace dojo::ir::ops
+
+namespace dojo::ir {
+
 BroadcastWalker::BroadcastWalker(const Shape& out, std::initializer_list<const Shape*> inputs)
     : dims_(out.dims()), coords_(dims_.size(), 0), offsets_(inputs.size(), 0) {
     for (const Shape* in : inputs) {
@@ -67,7 +71,7 @@ void BroadcastWalker::seek(std::int64_t flat_index) {
     }
 }
 
-BroadcastRows::BroadcastRows(const Shape& out, std::initializer_list<const Shape*> inputs) {
+BroadcastRows::BroadcastRows(const Shape& out, std::span<const Shape* const> inputs) {
     // Per-axis dims and input strides (0 where broadcast), axes of size 1 dropped.
     std::vector<std::int64_t> dims;
     std::vector<std::vector<std::int64_t>> strides(inputs.size());
@@ -125,6 +129,10 @@ BroadcastRows::BroadcastRows(const Shape& out, std::initializer_list<const Shape
     }
     outer_ = BroadcastWalker(std::move(merged_dims), std::move(merged));
 }
+
+}  // namespace dojo::ir
+
+namespace dojo::ir::ops {
 
 void parallel_for(std::int64_t n, std::int64_t grain, const std::function<void(std::int64_t, std::int64_t)>& body) {
     const auto chunks = std::min<std::int64_t>(omp_get_max_threads(), std::max<std::int64_t>(1, n / std::max<std::int64_t>(grain, 1)));

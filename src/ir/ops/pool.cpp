@@ -43,28 +43,27 @@ Window checked_window(const Node& node, const Shape& x) {
     return g;
 }
 
-// Index (into x) of the first maximum of output element (n, c, oh, ow)'s window; -1 if the window is all padding.
+// Index (into x) of the first maximum of output element (oh, ow)'s window in the plane starting at `plane` (an index
+// into x); -1 if the window is all padding. The window is clipped to the plane once, so the inner loop reads memory
+// without bounds checks. A NaN wins at once (NaN propagates, as in PyTorch).
 template <typename T>
-std::int64_t argmax(const Window& g, const std::vector<T>& x, std::int64_t n, std::int64_t c, std::int64_t oh,
-                    std::int64_t ow) {
+std::int64_t argmax(const Window& g, const T* x, std::int64_t plane, std::int64_t oh, std::int64_t ow) {
+    const std::int64_t r0 = std::max<std::int64_t>(0, g.pt - oh * g.sh);
+    const std::int64_t r1 = std::min<std::int64_t>(g.kh, g.h + g.pt - oh * g.sh);
+    const std::int64_t s0 = std::max<std::int64_t>(0, g.pl - ow * g.sw);
+    const std::int64_t s1 = std::min<std::int64_t>(g.kw, g.w + g.pl - ow * g.sw);
     std::int64_t best = -1;
-    for (std::int64_t r = 0; r < g.kh; ++r) {
-        const std::int64_t ih = oh * g.sh - g.pt + r;
-        if (ih < 0 || ih >= g.h) {
-            continue;
-        }
-        for (std::int64_t s = 0; s < g.kw; ++s) {
-            const std::int64_t iw = ow * g.sw - g.pl + s;
-            if (iw < 0 || iw >= g.w) {
-                continue;
+    T best_value = T(0);
+    for (std::int64_t r = r0; r < r1; ++r) {
+        const std::int64_t row = plane + (oh * g.sh - g.pt + r) * g.w + (ow * g.sw - g.pl);
+        for (std::int64_t s = s0; s < s1; ++s) {
+            const T v = x[row + s];
+            if (v != v) {
+                return row + s;
             }
-            const std::int64_t at = ((n * g.c + c) * g.h + ih) * g.w + iw;
-            if (best < 0 || x[static_cast<std::size_t>(at)] > x[static_cast<std::size_t>(best)] ||
-                std::isnan(x[static_cast<std::size_t>(at)])) {
-                best = at;
-                if (std::isnan(x[static_cast<std::size_t>(at)])) {
-                    return best;  // NaN propagates
-                }
+            if (best < 0 || v > best_value) {
+                best = row + s;
+                best_value = v;
             }
         }
     }
@@ -80,7 +79,7 @@ void for_each_window(const Window& g, const std::vector<T>& x, F&& f) {
             std::size_t i = static_cast<std::size_t>(plane * g.oh * g.ow);
             for (std::int64_t oh = 0; oh < g.oh; ++oh) {
                 for (std::int64_t ow = 0; ow < g.ow; ++ow, ++i) {
-                    f(i, argmax(g, x, plane / g.c, plane % g.c, oh, ow));
+                    f(i, argmax(g, x.data(), plane * g.h * g.w, oh, ow));
                 }
             }
         }

@@ -51,32 +51,66 @@ TensorType reduce_sum_shape(const Node& node, std::span<const TensorType> in) {
     return TensorType{DType::F32, Shape(std::move(dims))};
 }
 
-// Walks the input in row-major order adding into its output element, so each output is summed in increasing
-// input index order.
+// The sum of one contiguous row in a fixed order that vectorises: kLanes interleaved partial sums (lane k takes
+// elements k, k + kLanes, ...), combined by a fixed tree, plus the tail in index order.
+constexpr std::int64_t kLanes = 8;
+
+template <typename T>
+T row_sum(const T* row, std::int64_t length) {
+    T lane[kLanes] = {};
+    std::int64_t j = 0;
+    for (; j + kLanes <= length; j += kLanes) {
+        for (std::int64_t k = 0; k < kLanes; ++k) {
+            lane[k] += row[j + k];
+        }
+    }
+    T tail = 0;
+    for (; j < length; ++j) {
+        tail += row[j];
+    }
+    return (((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]))) + tail;
+}
+
+// The input is a sequence of rows (BroadcastRows over the kept shape), each adding into one output element
+// (stride 0: the row's row_sum) or into a run of them (stride 1: element-wise). Every output element receives its
+// rows' contributions in row order; threads split the output elements, never one element's sum, so the result is
+// the same for every thread count.
 template <typename T>
 void reduce_sum_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
     const Buffer<T>& x = *in[0];
     const Shape kept = kept_shape(x.shape, reduced_axes(node, x.shape.rank()));
     std::fill(out.data.begin(), out.data.end(), T(0));
-    // Rows of the input, each adding into one output element (stride 0) or into a run of them (stride 1), in
-    // row-major input order: the same sums, in the same order, as an element-by-element walk.
     BroadcastRows rows(x.shape, {&kept});
     const std::int64_t length = rows.row_length();
-    const T* row = x.data.data();
-    for (std::int64_t r = 0; r < rows.rows(); ++r, rows.next_row(), row += length) {
-        T* o = out.data.data() + rows.offset(0);
-        if (rows.inner_stride(0) == 0) {
-            T sum = *o;
-            for (std::int64_t j = 0; j < length; ++j) {
-                sum += row[j];
-            }
-            *o = sum;
-        } else {
-            for (std::int64_t j = 0; j < length; ++j) {
-                o[j] += row[j];
-            }
-        }
+    std::vector<std::int64_t> offsets(static_cast<std::size_t>(rows.rows()));  // each row's first output element
+    for (std::int64_t r = 0; r < rows.rows(); ++r, rows.next_row()) {
+        offsets[static_cast<std::size_t>(r)] = rows.offset(0);
     }
+    const T* data = x.data.data();
+    T* o = out.data.data();
+    const std::int64_t outputs = static_cast<std::int64_t>(out.data.size());
+    if (rows.inner_stride(0) == 0) {
+        const std::int64_t work_per_output = std::max<std::int64_t>(1, x.shape.numel() / std::max<std::int64_t>(outputs, 1));
+        parallel_for(outputs, std::max<std::int64_t>(1, kMinParallelElements / work_per_output),
+                     [&](std::int64_t first, std::int64_t last) {
+                         for (std::size_t r = 0; r < offsets.size(); ++r) {
+                             if (offsets[r] >= first && offsets[r] < last) {
+                                 o[offsets[r]] += row_sum(data + static_cast<std::int64_t>(r) * length, length);
+                             }
+                         }
+                     });
+        return;
+    }
+    parallel_for(length, std::max<std::int64_t>(1, kMinParallelElements / std::max<std::int64_t>(rows.rows(), 1)),
+                 [&](std::int64_t first, std::int64_t last) {
+                     for (std::size_t r = 0; r < offsets.size(); ++r) {
+                         const T* row = data + static_cast<std::int64_t>(r) * length;
+                         T* into = o + offsets[r];
+                         for (std::int64_t j = first; j < last; ++j) {
+                             into[j] += row[j];
+                         }
+                     }
+                 });
 }
 
 std::vector<NodeId> reduce_sum_grad(Graph& g, NodeId y, NodeId grad) {

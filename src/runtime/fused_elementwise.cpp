@@ -1,0 +1,208 @@
+#include "dojo/runtime/fused_elementwise.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "dojo/ir/broadcast.h"
+#include "dojo/ir/elementwise.h"
+#include "dojo/util/check.h"
+
+namespace dojo::runtime {
+namespace {
+
+using ir::NodeId;
+
+// Below this many elements a pass over memory costs less than the group's bookkeeping.
+constexpr std::int64_t kMinElements = 4096;
+// Rows shorter than this (externals broadcasting along inner axes) leave too little to vectorise.
+constexpr std::int64_t kMinRowLength = 16;
+// Elements per block: a member's block is 1 KiB, a group's blocks stay in the L1/L2 cache.
+constexpr std::int64_t kBlock = 256;
+
+std::int64_t row_length(const ir::Graph& graph, const ir::Shape& shape, const std::vector<NodeId>& externals) {
+    std::vector<const ir::Shape*> shapes;
+    for (const NodeId e : externals) {
+        shapes.push_back(&graph.type(e).shape);
+    }
+    return ir::BroadcastRows(shape, shapes).row_length();
+}
+
+}  // namespace
+
+std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::vector<bool>& live,
+                                            const std::vector<bool>& kept) {
+    const std::size_t n = graph.size();
+    std::vector<int> group_of(n, -1);
+    std::vector<bool> exported(n, false);
+    std::vector<FusionGroup> groups;
+    std::vector<bool> closed;
+    auto in_group = [&](NodeId id, int g) { return g >= 0 && group_of[id.index] == g; };
+
+    for (std::uint32_t i = 0; i < n; ++i) {
+        if (!live[i]) {
+            continue;
+        }
+        const ir::Node& node = graph.node(NodeId{i});
+        const bool eligible = (ir::is_elementwise_map(node.op) || node.op == ir::OpKind::BroadcastTo) &&
+                              node.type.dtype == ir::DType::F32 &&
+                              node.type.shape.numel() >= kMinElements;
+        int join = -1;
+        std::vector<NodeId> new_externals;
+        if (eligible) {
+            for (const NodeId input : node.inputs) {
+                const int g = group_of[input.index];
+                if (g >= 0 && !closed[static_cast<std::size_t>(g)] && graph.type(input).shape == node.type.shape) {
+                    join = g;
+                    break;
+                }
+            }
+            const FusionGroup* target = join >= 0 ? &groups[static_cast<std::size_t>(join)] : nullptr;
+            std::vector<NodeId> externals = target ? target->externals : std::vector<NodeId>{};
+            for (const NodeId input : node.inputs) {
+                if (!in_group(input, join) && std::find(externals.begin(), externals.end(), input) == externals.end()) {
+                    externals.push_back(input);
+                    new_externals.push_back(input);
+                }
+            }
+            if (row_length(graph, node.type.shape, externals) < kMinRowLength) {
+                join = -1;  // joining would cut the group into short rows: start afresh (or not at all) below
+                new_externals.clear();
+                for (const NodeId input : node.inputs) {
+                    if (std::find(new_externals.begin(), new_externals.end(), input) == new_externals.end()) {
+                        new_externals.push_back(input);
+                    }
+                }
+            }
+        }
+        // Members of other groups that this node reads are read from outside: their groups close, their values
+        // are written out.
+        for (const NodeId input : node.inputs) {
+            const int g = group_of[input.index];
+            if (g >= 0 && g != join) {
+                closed[static_cast<std::size_t>(g)] = true;
+                exported[input.index] = true;
+            }
+        }
+        if (join >= 0) {
+            FusionGroup& group = groups[static_cast<std::size_t>(join)];
+            group.members.push_back(NodeId{i});
+            group.externals.insert(group.externals.end(), new_externals.begin(), new_externals.end());
+            group_of[i] = join;
+        } else if (eligible && row_length(graph, node.type.shape, new_externals) >= kMinRowLength) {
+            groups.push_back(FusionGroup{{NodeId{i}}, {}, new_externals});
+            closed.push_back(false);
+            group_of[i] = static_cast<int>(groups.size() - 1);
+        }
+        if (kept[i]) {
+            exported[i] = true;
+        }
+    }
+
+    std::vector<FusionGroup> fused;
+    for (FusionGroup& group : groups) {
+        if (group.members.size() < 2) {
+            continue;  // a lone map runs its own kernel
+        }
+        for (const NodeId m : group.members) {
+            group.exported.push_back(exported[m.index]);
+        }
+        fused.push_back(std::move(group));
+    }
+    return fused;
+}
+
+FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
+    : group_(std::move(group)), shape_(graph.type(group_.members.back()).shape) {
+    for (const NodeId e : group_.externals) {
+        external_shapes_.push_back(graph.type(e).shape);
+    }
+    auto operand = [&](NodeId input) {
+        const auto member = std::find(group_.members.begin(), group_.members.end(), input);
+        if (member != group_.members.end()) {
+            return Operand{true, static_cast<std::uint32_t>(member - group_.members.begin())};
+        }
+        const auto external = std::find(group_.externals.begin(), group_.externals.end(), input);
+        DOJO_CHECK(external != group_.externals.end()) << "fused group input " << input.index << " not listed";
+        return Operand{false, static_cast<std::uint32_t>(external - group_.externals.begin())};
+    };
+    for (const NodeId m : group_.members) {
+        const ir::Node& node = graph.node(m);
+        DOJO_CHECK(node.type.shape == shape_) << "fused group member " << m.index << " of another shape";
+        steps_.push_back(Step{node.op, operand(node.inputs[0]),
+                              node.inputs.size() > 1 ? operand(node.inputs[1]) : Operand{}});
+    }
+}
+
+void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
+    std::vector<const ir::Shape*> shapes;
+    for (const ir::Shape& s : external_shapes_) {
+        shapes.push_back(&s);
+    }
+    const ir::BroadcastRows layout(shape_, shapes);
+    const std::int64_t length = layout.row_length();
+    const std::int64_t blocks_per_row = (length + kBlock - 1) / kBlock;
+    const std::int64_t items = layout.rows() * blocks_per_row;  // (row, block) pairs, row-major
+    const std::size_t members = steps_.size();
+    const std::size_t externals = group_.externals.size();
+    const std::int64_t chunks = std::clamp<std::int64_t>(
+        layout.rows() * length / kMinElements, 1, std::min<std::int64_t>(omp_get_max_threads(), items));
+
+    // Each chunk of items runs on its own thread with its own scratch; chunks cover disjoint output elements.
+#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1) if (chunks > 1)
+    for (std::int64_t c = 0; c < chunks; ++c) {
+        std::vector<float> scratch(members * static_cast<std::size_t>(kBlock));
+        std::vector<float*> at(members);
+        std::vector<const float*> base(externals);
+        std::vector<std::int64_t> stride(externals);
+        const std::int64_t first = items * c / chunks;
+        const std::int64_t last = items * (c + 1) / chunks;
+        ir::BroadcastRows rows = layout;
+        std::int64_t row = -1;
+        for (std::int64_t item = first; item < last; ++item) {
+            const std::int64_t r = item / blocks_per_row;
+            if (r != row) {
+                if (row < 0) {
+                    rows.seek_row(r);
+                } else {
+                    rows.next_row();  // items advance one row at a time
+                }
+                row = r;
+                for (std::size_t k = 0; k < externals; ++k) {
+                    base[k] = values[group_.externals[k].index].data.data() + rows.offset(k);
+                    stride[k] = rows.inner_stride(k);
+                }
+            }
+            const std::int64_t j0 = (item % blocks_per_row) * kBlock;
+            const std::int64_t count = std::min(kBlock, length - j0);
+            auto pointer = [&](const Operand& o, std::int64_t& s) -> const float* {
+                if (o.member) {
+                    s = 1;
+                    return at[o.index];
+                }
+                s = stride[o.index];
+                return base[o.index] + j0 * s;
+            };
+            for (std::size_t q = 0; q < members; ++q) {
+                at[q] = group_.exported[q] ? values[group_.members[q].index].data.data() + r * length + j0
+                                           : scratch.data() + q * static_cast<std::size_t>(kBlock);
+                const Step& step = steps_[q];
+                std::int64_t sa = 0;
+                std::int64_t sb = 0;
+                const float* a = pointer(step.a, sa);
+                const float* b = ir::op_info(step.op).arity > 1 ? pointer(step.b, sb) : nullptr;
+                if (step.op == ir::OpKind::BroadcastTo) {  // a copy of its (broadcasting) input
+                    if (sa == 0) {
+                        std::fill(at[q], at[q] + count, *a);
+                    } else {
+                        std::copy(a, a + count, at[q]);
+                    }
+                } else {
+                    ir::apply_elementwise(step.op, a, sa, b, sb, at[q], count);
+                }
+            }
+        }
+    }
+}
+
+}  // namespace dojo::runtime
