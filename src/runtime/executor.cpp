@@ -106,6 +106,9 @@ Executor::~Executor() = default;
 
 void Executor::run() {
     ++runs_;
+    if (fast_) {
+        fast_->begin_step();
+    }
     std::size_t pool_bytes = 0;  // storage handed out by the pool and not yet returned
     auto take = [&](std::uint32_t i) {
         if (!pooled_[i]) {

@@ -56,8 +56,8 @@ struct OneDnnKernels::Impl {
 
     // One argument of a primitive: the executor's plain buffer, and, when the primitive chose another layout
     // (oneDNN's blocked formats are what make its direct convolutions fast), the reorder between the two through a
-    // scratch buffer. Scratch buffers are shared by all kernels (they run one at a time), one per argument slot,
-    // sized for the largest user and allocated once.
+    // scratch buffer. Scratch buffers are shared by all kernels (they run one at a time), sized for the largest
+    // argument and allocated once.
     struct Role {
         memory::desc user;    // the plain layout of the executor's buffer
         memory::desc inner;   // the layout the primitive runs on (== user: no reorder)
@@ -70,16 +70,28 @@ struct OneDnnKernels::Impl {
         std::vector<Role> roles;  // the inputs, then the output
     };
     std::map<std::uint32_t, Kernel> kernels;
-    std::array<std::vector<float>, 3> scratch;  // [slot]: storage for a reordered argument (a, b, out)
+    std::array<std::vector<float>, 3> scratch;  // storage for reordered arguments, each sized for the largest
+    // What each scratch buffer holds: the value of `node` in layout `layout`, as of step `step` (0: nothing). A
+    // gradient's data and filter adjoints read the same output gradient in the same layout: the second one finds it
+    // here instead of reordering it again. Values never change within a step, so a match is always current.
+    struct Held {
+        std::uint64_t step = 0;
+        std::uint32_t node = 0;
+        memory::desc layout;
+    };
+    std::array<Held, 3> held;
+    std::uint64_t step = 1;
 
-    Role role(const memory::desc& user, const memory::desc& inner, int arg, NodeId id, bool output, int slot) {
+    Role role(const memory::desc& user, const memory::desc& inner, int arg, NodeId id, bool output) {
         Role r{user, inner, arg, id, std::nullopt};
         if (inner != user) {
             r.reorder = output ? dnnl::reorder(dnnl::reorder::primitive_desc(engine, inner, engine, user))
                                : dnnl::reorder(dnnl::reorder::primitive_desc(engine, user, engine, inner));
             const std::size_t floats = inner.get_size() / sizeof(float) + 1;
-            if (scratch[static_cast<std::size_t>(slot)].size() < floats) {
-                scratch[static_cast<std::size_t>(slot)].resize(floats);
+            for (std::vector<float>& buffer : scratch) {  // any buffer may hold any argument
+                if (buffer.size() < floats) {
+                    buffer.resize(floats);
+                }
             }
         }
         return r;
@@ -103,9 +115,9 @@ struct OneDnnKernels::Impl {
                                                     any(dst), g.strides, g.dilations, g.pad_left, g.pad_right),
                     engine);
                 add_kernel(id, dnnl::convolution_forward(pd),
-                           {role(src, pd.src_desc(), DNNL_ARG_SRC, node.inputs[0], false, 0),
-                           role(g.weights, pd.weights_desc(), DNNL_ARG_WEIGHTS, node.inputs[1], false, 1),
-                           role(dst, pd.dst_desc(), DNNL_ARG_DST, id, true, 2)});
+                           {role(src, pd.src_desc(), DNNL_ARG_SRC, node.inputs[0], false),
+                           role(g.weights, pd.weights_desc(), DNNL_ARG_WEIGHTS, node.inputs[1], false),
+                           role(dst, pd.dst_desc(), DNNL_ARG_DST, id, true)});
                 break;
             }
             case ir::OpKind::Conv2dBackwardData: {  // (g, w) -> dx
@@ -125,9 +137,9 @@ struct OneDnnKernels::Impl {
                                                           g.pad_left, g.pad_right),
                     engine, hint);
                 add_kernel(id, dnnl::convolution_backward_data(pd),
-                           {role(diff_dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST, node.inputs[0], false, 0),
-                           role(g.weights, pd.weights_desc(), DNNL_ARG_WEIGHTS, node.inputs[1], false, 1),
-                           role(diff_src, pd.diff_src_desc(), DNNL_ARG_DIFF_SRC, id, true, 2)});
+                           {role(diff_dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST, node.inputs[0], false),
+                           role(g.weights, pd.weights_desc(), DNNL_ARG_WEIGHTS, node.inputs[1], false),
+                           role(diff_src, pd.diff_src_desc(), DNNL_ARG_DIFF_SRC, id, true)});
                 break;
             }
             case ir::OpKind::Conv2dBackwardFilter: {  // (x, g) -> dw
@@ -146,9 +158,9 @@ struct OneDnnKernels::Impl {
                                                              g.pad_left, g.pad_right),
                     engine, hint);
                 add_kernel(id, dnnl::convolution_backward_weights(pd),
-                           {role(src, pd.src_desc(), DNNL_ARG_SRC, node.inputs[0], false, 0),
-                           role(diff_dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST, node.inputs[1], false, 1),
-                           role(g.weights, pd.diff_weights_desc(), DNNL_ARG_DIFF_WEIGHTS, id, true, 2)});
+                           {role(src, pd.src_desc(), DNNL_ARG_SRC, node.inputs[0], false),
+                           role(diff_dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST, node.inputs[1], false),
+                           role(g.weights, pd.diff_weights_desc(), DNNL_ARG_DIFF_WEIGHTS, id, true)});
                 break;
             }
             case ir::OpKind::MatMul: {
@@ -167,9 +179,9 @@ struct OneDnnKernels::Impl {
                 try {
                     const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(ma, mb, mo), engine);
                     add_kernel(id, dnnl::matmul(pd),
-                           {role(ma, ma, DNNL_ARG_SRC, node.inputs[0], false, 0),
-                               role(mb, mb, DNNL_ARG_WEIGHTS, node.inputs[1], false, 1),
-                               role(mo, mo, DNNL_ARG_DST, id, true, 2)});
+                           {role(ma, ma, DNNL_ARG_SRC, node.inputs[0], false),
+                               role(mb, mb, DNNL_ARG_WEIGHTS, node.inputs[1], false),
+                               role(mo, mo, DNNL_ARG_DST, id, true)});
                 } catch (const dnnl::error&) {
                     return;  // a broadcast pattern oneDNN does not implement: the reference kernel runs
                 }
@@ -195,32 +207,68 @@ bool OneDnnKernels::has(NodeId id) const { return impl_->kernels.contains(id.ind
 
 std::size_t OneDnnKernels::count() const { return impl_->kernels.size(); }
 
+void OneDnnKernels::begin_step() { ++impl_->step; }
+
 void OneDnnKernels::run(NodeId id, std::vector<ir::Buffer<float>>& values) const {
-    Impl::Kernel& k = impl_->kernels.at(id.index);
-    // Memory objects only wrap the executor's buffers and the shared scratch (no allocation of tensor data).
-    std::unordered_map<int, memory> args;
+    Impl& im = *impl_;
+    Impl::Kernel& k = im.kernels.at(id.index);
     const std::size_t output = k.roles.size() - 1;
-    for (std::size_t slot = 0; slot < k.roles.size(); ++slot) {
-        const Impl::Role& r = k.roles[slot];
-        memory user(r.user, impl_->engine, values[r.id.index].data.data());
-        if (!r.reorder) {
-            args.emplace(r.arg, user);
+    // Scratch buffers for the reordered arguments: first those already holding an input in the wanted layout,
+    // then free ones for the rest (a kernel has at most 3 arguments, there are 3 buffers).
+    std::array<int, 3> buffer_of{-1, -1, -1};
+    std::array<bool, 3> taken{false, false, false};
+    std::array<bool, 3> reused{false, false, false};
+    for (std::size_t r = 0; r < output; ++r) {
+        if (!k.roles[r].reorder) {
             continue;
         }
-        memory inner(r.inner, impl_->engine, impl_->scratch[slot].data());
-        if (slot != output) {
-            r.reorder->execute(impl_->stream, user, inner);
+        for (std::size_t b = 0; b < im.scratch.size(); ++b) {
+            const Impl::Held& h = im.held[b];
+            if (!taken[b] && h.step == im.step && h.node == k.roles[r].id.index && h.layout == k.roles[r].inner) {
+                buffer_of[r] = static_cast<int>(b);
+                taken[b] = true;
+                reused[r] = true;
+                break;
+            }
         }
-        args.emplace(r.arg, inner);
     }
-    k.primitive.execute(impl_->stream, args);
+    for (std::size_t r = 0; r <= output; ++r) {
+        if (!k.roles[r].reorder || buffer_of[r] >= 0) {
+            continue;
+        }
+        for (std::size_t b = 0; b < im.scratch.size(); ++b) {
+            if (!taken[b]) {
+                buffer_of[r] = static_cast<int>(b);
+                taken[b] = true;
+                break;
+            }
+        }
+    }
+    // Memory objects only wrap the executor's buffers and the shared scratch (no allocation of tensor data).
+    std::unordered_map<int, memory> args;
+    for (std::size_t r = 0; r <= output; ++r) {
+        const Impl::Role& role = k.roles[r];
+        memory user(role.user, im.engine, values[role.id.index].data.data());
+        if (!role.reorder) {
+            args.emplace(role.arg, user);
+            continue;
+        }
+        const auto b = static_cast<std::size_t>(buffer_of[r]);
+        memory inner(role.inner, im.engine, im.scratch[b].data());
+        if (r != output && !reused[r]) {
+            role.reorder->execute(im.stream, user, inner);
+        }
+        im.held[b] = r == output ? Impl::Held{} : Impl::Held{im.step, role.id.index, role.inner};
+        args.emplace(role.arg, inner);
+    }
+    k.primitive.execute(im.stream, args);
     const Impl::Role& out = k.roles[output];
     if (out.reorder) {
-        memory inner(out.inner, impl_->engine, impl_->scratch[output].data());
-        memory user(out.user, impl_->engine, values[id.index].data.data());
-        out.reorder->execute(impl_->stream, inner, user);
+        memory inner(out.inner, im.engine, im.scratch[static_cast<std::size_t>(buffer_of[output])].data());
+        memory user(out.user, im.engine, values[id.index].data.data());
+        out.reorder->execute(im.stream, inner, user);
     }
-    impl_->stream.wait();
+    im.stream.wait();
 }
 
 }  // namespace dojo::runtime

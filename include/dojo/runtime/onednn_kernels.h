@@ -30,6 +30,8 @@ public:
 
     /// Whether node `id` has a fast kernel.
     bool has(ir::NodeId id) const;
+    /// Marks the start of a step (an Executor::run): leaves may have changed, so no reordered copy is reused.
+    void begin_step();
     /// Runs node `id`'s fast kernel on `values` (indexed by node), writing values[id].
     void run(ir::NodeId id, std::vector<ir::Buffer<float>>& values) const;
     /// How many nodes have a fast kernel.
