@@ -9,6 +9,7 @@
 
 #include "dojo/util/error.h"
 #include "numerics_command.h"
+#include "machine_command.h"
 #include "train_command.h"
 
 namespace {
@@ -69,6 +70,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     dojo::cli::add_numerics_command(app);
     dojo::cli::add_train_command(app);
+    dojo::cli::add_machine_command(app);
 
     try {
         app.parse(argc, argv);

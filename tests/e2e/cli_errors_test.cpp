@@ -55,6 +55,13 @@ TEST(CliErrors, BadOptionValuesAndMissingOptions) {
     expect_usage_error({{}, "", "subcommand"});
 }
 
+TEST(CliErrors, MachineSpecsNameWhatIsAccepted) {
+    expect_usage_error({{"machine", "show", "exapodd"}, "", "unknown machine 'exapodd'; presets: cabinet, d1"});
+    expect_usage_error({{"machine", "show", "superpod-h100:gpus=8"}, "", "its parameters: nodes (default 128)"});
+    expect_usage_error({{"machine", "show", "superpod-a100:nodes=many"}, "", "expected a whole number"});
+    expect_usage_error({{"machine", "show"}, "", "machine"});
+}
+
 TEST(CliErrors, UsageErrorsPointToHelp) {
     const CliResult r = run_dojo({"numerics", "encode", "--seed", "x", "-f", "shp"});
     EXPECT_EQ(r.exit_code, 2);
