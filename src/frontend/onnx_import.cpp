@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "dojo/frontend/onnx.h"
+#include "dojo/frontend/layers.h"
 #include "dojo/ir/builder.h"
 #include "dojo/util/error.h"
 #include "onnx/onnx_pb.h"
@@ -572,44 +573,13 @@ private:
         // The training form: opset 14+ says training_mode=1; opsets <= 13 mark it by asking for the running outputs.
         const bool exported_for_training =
             int_attribute(node, "training_mode", 0) != 0 || (result_.opset < 14 && node.output_size() > 1);
-        std::vector<std::int64_t> per_channel(static_cast<std::size_t>(shape.rank()), 1);
-        per_channel[1] = channels;
-        const ir::Shape channel_shape(per_channel);
-        std::vector<int> axes;
-        for (int d = 0; d < shape.rank(); ++d) {
-            if (d != 1) {
-                axes.push_back(d);
-            }
+        const bool training = mode_ == ImportMode::Training && exported_for_training;
+        if (training && shape.numel() / channels < 2) {
+            fail(node, index, "batch statistics need at least 2 values per channel; the batch gives " +
+                                  std::to_string(shape.numel() / channels));
         }
-        const std::int64_t count = shape.numel() / channels;
-        NodeId mean;
-        NodeId var;
-        if (mode_ == ImportMode::Training && exported_for_training) {
-            mean = ir::reduce_mean(g, x, axes, true);
-            const NodeId centred = ir::sub(g, x, mean);
-            var = ir::reduce_mean(g, ir::mul(g, centred, centred), axes, true);
-            if (count < 2) {
-                fail(node, index, "batch statistics need at least 2 values per channel; the batch gives " +
-                                      std::to_string(count));
-            }
-            const NodeId keep = ir::scalar(g, momentum);
-            const NodeId take = ir::scalar(g, 1.0 - momentum);
-            const NodeId unbiased = ir::mul(g, ir::reshape(g, var, ir::Shape{channels}),
-                                            ir::scalar(g, static_cast<double>(count) / static_cast<double>(count - 1)));
-            result_.state_updates.push_back(
-                {running_mean, ir::add(g, ir::mul(g, running_mean, keep),
-                                       ir::mul(g, ir::reshape(g, mean, ir::Shape{channels}), take),
-                                       g.node(running_mean).name + ".next")});
-            result_.state_updates.push_back(
-                {running_var, ir::add(g, ir::mul(g, running_var, keep), ir::mul(g, unbiased, take),
-                                      g.node(running_var).name + ".next")});
-        } else {
-            mean = ir::reshape(g, running_mean, channel_shape);
-            var = ir::reshape(g, running_var, channel_shape);
-        }
-        const NodeId inv_std = ir::div(g, ir::scalar(g, 1.0), ir::sqrt(g, ir::add(g, var, ir::scalar(g, epsilon))));
-        const NodeId normalized = ir::mul(g, ir::sub(g, x, mean), ir::mul(g, inv_std, ir::reshape(g, scale, channel_shape)));
-        define(node, ir::add(g, normalized, ir::reshape(g, bias, channel_shape), node.name()));
+        define(node, frontend::batch_norm(g, x, scale, bias, running_mean, running_var, epsilon, momentum, training,
+                                          result_.state_updates, node.name()));
     }
 
     // LayerNormalization (opset 17): normalise over axes [axis, rank), then scale and shift.
@@ -626,19 +596,9 @@ private:
                 }
             }
         }
-        std::vector<int> axes;
-        for (int d = axis; d < shape.rank(); ++d) {
-            axes.push_back(d);
-        }
         const double epsilon = float_attribute(node, "epsilon", 1e-5f);
-        const NodeId centred = ir::sub(g, x, ir::reduce_mean(g, x, axes, true));
-        const NodeId var = ir::reduce_mean(g, ir::mul(g, centred, centred), axes, true);
-        NodeId y = ir::div(g, centred, ir::sqrt(g, ir::add(g, var, ir::scalar(g, epsilon))));
-        y = ir::mul(g, y, input(node, index, 1));
-        if (has_input(node, 2)) {
-            y = ir::add(g, y, input(node, index, 2), node.name());
-        }
-        return y;
+        return frontend::layer_norm(g, x, input(node, index, 1),
+                                    has_input(node, 2) ? input(node, index, 2) : NodeId{}, axis, epsilon, node.name());
     }
 
     NodeId reduce(const onnx::NodeProto& node, int index) {
