@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "dojo/frontend/layers.h"
 #include "dojo/ir/builder.h"
 #include "dojo/util/error.h"
 
@@ -13,7 +14,9 @@ namespace {
 using ir::NodeId;
 
 constexpr const char* kCatalog =
-    "mlp[:hidden=H1xH2x...] (fully connected with ReLU; default hidden=256), lenet (2 conv + 2 fc, for 28x28 images)";
+    "mlp[:hidden=H1xH2x...] (fully connected with ReLU; default hidden=256), lenet (2 conv + 2 fc, for 28x28 images), "
+    "resnet18, resnet50 (torchvision's, BatchNorm in training form), "
+    "vit-b16[:layers=L,hidden=H,heads=A,mlp=M,patch=P] (torchvision's ViT-B/16 by default)";
 
 // "256x128" -> {256, 128}
 std::vector<std::int64_t> parse_widths(std::string_view text, std::string_view spec) {
@@ -101,6 +104,194 @@ Model build_mlp(std::string_view spec, std::string_view options, std::int64_t ba
     return model;
 }
 
+// ---- ResNet (torchvision's layout) -------------------------------------------------------------------------
+
+// A convolution without bias (the BatchNorm after it has one), PyTorch's default init.
+NodeId conv_no_bias(Model& model, NodeId x, std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
+                    std::int64_t pad, const std::string& name) {
+    ir::Graph& g = model.graph;
+    const NodeId weight = g.add_parameter(name + ".weight", {ir::DType::F32, ir::Shape{out, in, kernel, kernel}});
+    model.init[weight] = ParameterInit{1.0 / std::sqrt(static_cast<double>(in * kernel * kernel))};
+    return ir::conv2d(g, x, weight, ir::Conv2dAttrs{{stride, stride}, {pad, pad, pad, pad}, {1, 1}, 1}, name);
+}
+
+// BatchNorm2d in training form (batch statistics; running statistics updated each step), PyTorch's defaults:
+// scale 1, bias 0, running mean 0 and variance 1, momentum 0.1, eps 1e-5.
+NodeId batch_norm2d(Model& model, NodeId x, const std::string& name) {
+    ir::Graph& g = model.graph;
+    const std::int64_t channels = g.type(x).shape[1];
+    const ir::TensorType per_channel{ir::DType::F32, ir::Shape{channels}};
+    const NodeId scale = g.add_parameter(name + ".weight", per_channel);
+    const NodeId bias = g.add_parameter(name + ".bias", per_channel);
+    const NodeId mean = g.add_state(name + ".running_mean", per_channel);
+    const NodeId var = g.add_state(name + ".running_var", per_channel);
+    model.init[scale] = ParameterInit{0.0, 1.0};
+    model.init[bias] = ParameterInit{};
+    model.init[mean] = ParameterInit{};
+    model.init[var] = ParameterInit{0.0, 1.0};
+    return batch_norm(g, x, scale, bias, mean, var, 1e-5, 0.9, true, model.state_updates, name);
+}
+
+NodeId resnet_block(Model& model, NodeId x, std::int64_t in, std::int64_t width, std::int64_t stride, bool bottleneck,
+                    const std::string& name) {
+    ir::Graph& g = model.graph;
+    const std::int64_t out = bottleneck ? 4 * width : width;
+    NodeId y;
+    if (bottleneck) {
+        y = ir::relu(g, batch_norm2d(model, conv_no_bias(model, x, in, width, 1, 1, 0, name + ".conv1"), name + ".bn1"));
+        y = ir::relu(g, batch_norm2d(model, conv_no_bias(model, y, width, width, 3, stride, 1, name + ".conv2"),
+                                     name + ".bn2"));
+        y = batch_norm2d(model, conv_no_bias(model, y, width, out, 1, 1, 0, name + ".conv3"), name + ".bn3");
+    } else {
+        y = ir::relu(g, batch_norm2d(model, conv_no_bias(model, x, in, width, 3, stride, 1, name + ".conv1"),
+                                     name + ".bn1"));
+        y = batch_norm2d(model, conv_no_bias(model, y, width, width, 3, 1, 1, name + ".conv2"), name + ".bn2");
+    }
+    NodeId shortcut = x;
+    if (stride != 1 || in != out) {
+        shortcut = batch_norm2d(model, conv_no_bias(model, x, in, out, 1, stride, 0, name + ".downsample.0"),
+                                name + ".downsample.1");
+    }
+    return ir::relu(g, ir::add(g, y, shortcut));
+}
+
+Model build_resnet(std::string_view spec, int depth, std::int64_t batch, const ir::Shape& sample_shape, int classes) {
+    if (sample_shape.rank() != 3 || sample_shape[1] < 8 || sample_shape[2] < 8) {
+        throw UsageError("model '" + std::string(spec) + "' takes images [C, H, W] of at least 8x8 pixels; the data has "
+                         "samples of " + sample_shape.to_string());
+    }
+    const bool bottleneck = depth == 50;
+    const std::vector<int> blocks = depth == 50 ? std::vector<int>{3, 4, 6, 3} : std::vector<int>{2, 2, 2, 2};
+    Model model;
+    model.spec = std::string(spec);
+    ir::Graph& g = model.graph;
+    model.input = g.add_input("input", {ir::DType::F32, ir::Shape{batch, sample_shape[0], sample_shape[1], sample_shape[2]}});
+    NodeId x = ir::relu(g, batch_norm2d(model, conv_no_bias(model, model.input, sample_shape[0], 64, 7, 2, 3, "conv1"),
+                                        "bn1"));
+    x = ir::max_pool2d(g, x, ir::PoolAttrs{{3, 3}, {2, 2}, {1, 1, 1, 1}}, "maxpool");
+    std::int64_t channels = 64;
+    for (std::size_t stage = 0; stage < blocks.size(); ++stage) {
+        const std::int64_t width = 64 << stage;
+        for (int b = 0; b < blocks[stage]; ++b) {
+            const std::int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
+            const std::string name = "layer" + std::to_string(stage + 1) + "." + std::to_string(b);
+            x = resnet_block(model, x, channels, width, stride, bottleneck, name);
+            channels = bottleneck ? 4 * width : width;
+        }
+    }
+    x = ir::reduce_mean(g, x, {2, 3}, false, "avgpool");  // [B, channels]
+    model.logits = linear(model, x, channels, classes, "fc");
+    return model;
+}
+
+// ---- ViT (torchvision's VisionTransformer) ------------------------------------------------------------------
+
+struct VitOptions {
+    std::int64_t layers = 12, hidden = 768, heads = 12, mlp = 3072, patch = 16;
+};
+
+VitOptions parse_vit_options(std::string_view spec, std::string_view options) {
+    VitOptions o;
+    std::size_t start = 0;
+    while (!options.empty() && start <= options.size()) {
+        const std::size_t end = std::min(options.find(',', start), options.size());
+        const std::string_view item = options.substr(start, end - start);
+        const std::size_t eq = item.find('=');
+        std::int64_t value = 0;
+        const std::string_view text = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+        const auto parsed = std::from_chars(text.data(), text.data() + text.size(), value);
+        const std::string_view key = item.substr(0, eq);
+        std::int64_t* field = key == "layers" ? &o.layers : key == "hidden" ? &o.hidden : key == "heads" ? &o.heads
+                            : key == "mlp"    ? &o.mlp    : key == "patch"  ? &o.patch : nullptr;
+        if (field == nullptr || eq == std::string_view::npos || parsed.ec != std::errc() ||
+            parsed.ptr != text.data() + text.size() || value <= 0) {
+            throw UsageError("model '" + std::string(spec) + "': bad option '" + std::string(item) +
+                             "'; vit-b16 takes layers=, hidden=, heads=, mlp=, patch= with positive whole numbers");
+        }
+        *field = value;
+        start = end + 1;
+    }
+    if (o.hidden % o.heads != 0) {
+        throw UsageError("model '" + std::string(spec) + "': hidden (" + std::to_string(o.hidden) +
+                         ") must be a multiple of heads (" + std::to_string(o.heads) + ")");
+    }
+    return o;
+}
+
+// Parameters of a LayerNorm (scale 1, bias 0) of `width`.
+std::pair<NodeId, NodeId> norm_parameters(Model& model, std::int64_t width, const std::string& name) {
+    ir::Graph& g = model.graph;
+    const NodeId scale = g.add_parameter(name + ".weight", {ir::DType::F32, ir::Shape{width}});
+    const NodeId bias = g.add_parameter(name + ".bias", {ir::DType::F32, ir::Shape{width}});
+    model.init[scale] = ParameterInit{0.0, 1.0};
+    model.init[bias] = ParameterInit{};
+    return {scale, bias};
+}
+
+// Multi-head self-attention on x [B, S, H] with packed q/k/v projection (torchvision's nn.MultiheadAttention).
+NodeId self_attention(Model& model, NodeId x, const VitOptions& o, const std::string& name) {
+    ir::Graph& g = model.graph;
+    const ir::Shape shape = g.type(x).shape;
+    const std::int64_t b = shape[0], s = shape[1], h = o.hidden, d = o.hidden / o.heads;
+    const NodeId qkv = linear(model, x, h, 3 * h, name + ".in_proj");  // [B, S, 3H]
+    auto head_split = [&](int part) {  // [B, S, H] slice -> [B, heads, S, d]
+        const NodeId slice = ir::slice_axis(g, qkv, 2, part * h, h);
+        return ir::transpose(g, ir::reshape(g, slice, ir::Shape{b, s, o.heads, d}), {0, 2, 1, 3});
+    };
+    const NodeId q = head_split(0), k = head_split(1), v = head_split(2);
+    const NodeId scores = ir::mul(g, ir::matmul(g, q, ir::transpose_last_two(g, k)),
+                                  ir::scalar(g, 1.0 / std::sqrt(static_cast<double>(d))));
+    const NodeId context = ir::matmul(g, softmax(g, scores, 3), v);  // [B, heads, S, d]
+    const NodeId merged = ir::reshape(g, ir::transpose(g, context, {0, 2, 1, 3}), ir::Shape{b, s, h});
+    return linear(model, merged, h, h, name + ".out_proj");
+}
+
+Model build_vit(std::string_view spec, std::string_view options, std::int64_t batch, const ir::Shape& sample_shape,
+                int classes) {
+    const VitOptions o = parse_vit_options(spec, options);
+    if (sample_shape.rank() != 3 || sample_shape[1] % o.patch != 0 || sample_shape[2] % o.patch != 0) {
+        throw UsageError("model '" + std::string(spec) + "' takes images [C, H, W] with H and W multiples of the patch (" +
+                         std::to_string(o.patch) + "); the data has samples of " + sample_shape.to_string());
+    }
+    Model model;
+    model.spec = std::string(spec);
+    ir::Graph& g = model.graph;
+    const std::int64_t h = o.hidden;
+    const std::int64_t patches = (sample_shape[1] / o.patch) * (sample_shape[2] / o.patch);
+    model.input = g.add_input("input", {ir::DType::F32, ir::Shape{batch, sample_shape[0], sample_shape[1], sample_shape[2]}});
+    // Patch embedding: a patch-strided convolution with bias, flattened to [B, patches, H].
+    const NodeId w = g.add_parameter("conv_proj.weight", {ir::DType::F32, ir::Shape{h, sample_shape[0], o.patch, o.patch}});
+    const NodeId bias = g.add_parameter("conv_proj.bias", {ir::DType::F32, ir::Shape{h, 1, 1}});
+    const double fan_in = static_cast<double>(sample_shape[0] * o.patch * o.patch);
+    model.init[w] = ParameterInit{1.0 / std::sqrt(fan_in)};
+    model.init[bias] = ParameterInit{1.0 / std::sqrt(fan_in)};
+    NodeId x = ir::add(g, ir::conv2d(g, model.input, w, ir::Conv2dAttrs{{o.patch, o.patch}, {0, 0, 0, 0}, {1, 1}, 1}), bias,
+                       "conv_proj");
+    x = ir::transpose(g, ir::reshape(g, x, ir::Shape{batch, h, patches}), {0, 2, 1});
+    // The class token in front, then learned position embeddings (torchvision: zeros and N(0, 0.02)).
+    const NodeId class_token = g.add_parameter("class_token", {ir::DType::F32, ir::Shape{1, 1, h}});
+    const NodeId position = g.add_parameter("encoder.pos_embedding", {ir::DType::F32, ir::Shape{1, patches + 1, h}});
+    model.init[class_token] = ParameterInit{};
+    model.init[position] = ParameterInit{0.02 * std::sqrt(3.0)};  // uniform with the normal's standard deviation
+    x = ir::concat(g, {ir::broadcast_to(g, class_token, ir::Shape{batch, 1, h}), x}, 1);
+    x = ir::add(g, x, position);
+    for (std::int64_t layer = 0; layer < o.layers; ++layer) {
+        const std::string name = "encoder.layers.encoder_layer_" + std::to_string(layer);
+        const auto [s1, b1] = norm_parameters(model, h, name + ".ln_1");
+        x = ir::add(g, x, self_attention(model, layer_norm(g, x, s1, b1, 2, 1e-6, name + ".ln_1"), o,
+                                         name + ".self_attention"));
+        const auto [s2, b2] = norm_parameters(model, h, name + ".ln_2");
+        NodeId y = layer_norm(g, x, s2, b2, 2, 1e-6, name + ".ln_2");
+        y = linear(model, gelu(g, linear(model, y, h, o.mlp, name + ".mlp.0")), o.mlp, h, name + ".mlp.3");
+        x = ir::add(g, x, y);
+    }
+    const auto [sf, bf] = norm_parameters(model, h, "encoder.ln");
+    x = layer_norm(g, x, sf, bf, 2, 1e-6, "encoder.ln");
+    x = ir::reshape(g, ir::slice_axis(g, x, 1, 0, 1), ir::Shape{batch, h});  // the class token
+    model.logits = linear(model, x, h, classes, "heads.head");
+    return model;
+}
+
 }  // namespace
 
 Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes) {
@@ -115,6 +306,12 @@ Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::S
     }
     if (name == "lenet" && options.empty()) {
         return build_lenet(spec, batch, sample_shape, classes);
+    }
+    if ((name == "resnet18" || name == "resnet50") && options.empty()) {
+        return build_resnet(spec, name == "resnet18" ? 18 : 50, batch, sample_shape, classes);
+    }
+    if (name == "vit-b16") {
+        return build_vit(spec, options, batch, sample_shape, classes);
     }
     throw UsageError("unknown model '" + std::string(spec) + "'; the catalog has: " + kCatalog);
 }

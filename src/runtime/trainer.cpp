@@ -40,7 +40,8 @@ void validate(const TrainOptions& o, std::size_t train_size) {
 }
 
 // Parameters and states with given values (ONNX initializers) take them; the other parameters ~ U(-bound, bound)
-// from their own stream, which the seed and the parameter's position decide.
+// from their own stream, which the seed and the parameter's position decide, or a constant; states with a rule
+// take its constant (the optimizer's moments have none and start at 0).
 void initialise(Executor& executor, const ir::Graph& graph, const frontend::Model& model, std::uint64_t seed) {
     for (const auto& [id, given] : model.values) {
         std::copy(given.begin(), given.end(), executor.value(id).data.begin());
@@ -50,10 +51,18 @@ void initialise(Executor& executor, const ir::Graph& graph, const frontend::Mode
         if (model.values.contains(parameters[i])) {
             continue;
         }
-        const double bound = model.init.at(parameters[i]).uniform_bound;
+        const frontend::ParameterInit& rule = model.init.at(parameters[i]);
         SplitMix64 random(seed * 0x2545F4914F6CDD1DULL + i + 1);
         for (float& v : executor.value(parameters[i]).data) {
-            v = static_cast<float>((2 * random.unit() - 1) * bound);
+            v = rule.uniform_bound > 0 ? static_cast<float>((2 * random.unit() - 1) * rule.uniform_bound)
+                                       : static_cast<float>(rule.constant);
+        }
+    }
+    for (const NodeId state : graph.states()) {  // e.g. running variances, which start at 1
+        const auto rule = model.init.find(state);
+        if (rule != model.init.end() && !model.values.contains(state)) {
+            std::fill(executor.value(state).data.begin(), executor.value(state).data.end(),
+                      static_cast<float>(rule->second.constant));
         }
     }
 }

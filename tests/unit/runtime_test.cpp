@@ -34,6 +34,83 @@ TEST(Catalog, MlpSpecsBuildTheRequestedLayers) {
     EXPECT_THROW(frontend::build_catalog_model("mlp:depth=3", 1, ir::Shape{4}, 2), UsageError);
 }
 
+// Matrix-unit FLOPs of one forward pass, from the op table's cost rules.
+double matrix_flops(const ir::Graph& g) {
+    double flops = 0;
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        const ir::Node& node = g.node(NodeId{i});
+        std::vector<ir::TensorType> inputs;
+        for (const NodeId input : node.inputs) {
+            inputs.push_back(g.type(input));
+        }
+        const ir::OpCost cost = ir::op_info(node.op).cost(node, inputs);
+        if (cost.unit == ir::ComputeUnit::Matrix) {
+            flops += cost.flops;
+        }
+    }
+    return flops;
+}
+
+std::size_t parameter_count(const ir::Graph& g) {
+    std::size_t n = 0;
+    for (const NodeId p : g.parameters()) {
+        n += static_cast<std::size_t>(g.type(p).shape.numel());
+    }
+    return n;
+}
+
+// torchvision's published figures (pytorch.org/vision/stable/models.html): parameters, and "GFLOPS" that count
+// multiply-accumulates (so 2 FLOP each) for one 224x224 image.
+TEST(Catalog, ResNetsAndVitMatchTorchvisionsParametersAndOperations) {
+    struct Case {
+        const char* spec;
+        std::size_t parameters;
+        double gmacs;
+    };
+    for (const Case& c : {Case{"resnet18", 11689512, 1.81}, Case{"resnet50", 25557032, 4.09},
+                          Case{"vit-b16", 86567656, 17.56}}) {
+        const frontend::Model m = frontend::build_catalog_model(c.spec, 1, ir::Shape{3, 224, 224}, 1000);
+        EXPECT_EQ(parameter_count(m.graph), c.parameters) << c.spec;
+        EXPECT_NEAR(matrix_flops(m.graph) / 2e9, c.gmacs, 0.01 * c.gmacs) << c.spec;
+        EXPECT_EQ(m.graph.type(m.logits).shape, (ir::Shape{1, 1000})) << c.spec;
+    }
+    const frontend::Model r = frontend::build_catalog_model("resnet50", 2, ir::Shape{3, 64, 64}, 10);
+    EXPECT_EQ(r.graph.states().size(), 2u * 53);  // running mean and variance of 53 BatchNorms
+    EXPECT_EQ(r.state_updates.size(), 2u * 53);
+    EXPECT_THROW(frontend::build_catalog_model("resnet18", 1, ir::Shape{3, 4, 4}, 10), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("vit-b16:heads=5", 1, ir::Shape{3, 224, 224}, 10), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("vit-b16:patch=15", 1, ir::Shape{3, 224, 224}, 10), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("vit-b16:depth=3", 1, ir::Shape{3, 224, 224}, 10), UsageError);
+}
+
+// A small catalog ViT and ResNet train: the loss falls over a few steps on separable data, and states (BatchNorm
+// running variances) start at 1.
+TEST(Catalog, SmallVitAndResnetLearn) {
+    for (const char* spec : {"vit-b16:layers=1,hidden=16,heads=2,mlp=32,patch=4", "resnet18"}) {
+        data::Dataset d;
+        d.sample_shape = ir::Shape{1, 8, 8};
+        d.classes = 2;
+        std::mt19937 rng(4);
+        std::normal_distribution<float> noise(0.0f, 0.3f);
+        for (std::size_t i = 0; i < 64; ++i) {
+            const std::uint8_t label = static_cast<std::uint8_t>(i % 2);
+            for (int k = 0; k < 64; ++k) {
+                d.samples.push_back((label != 0 ? (k < 32 ? 1.0f : -1.0f) : (k < 32 ? -1.0f : 1.0f)) + noise(rng));
+            }
+            d.labels.push_back(label);
+        }
+        TrainOptions o;
+        o.model = spec;
+        o.batch = 16;
+        o.epochs = 6;
+        o.eval_batch = 16;
+        o.learning_rate = 0.02;
+        const TrainResult r = train_classifier(o, d, d, nullptr);
+        EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss) << spec;
+        EXPECT_GE(r.epochs.back().test_accuracy, 0.9) << spec;
+    }
+}
+
 TEST(Executor, MatchesTheReferenceInterpreterStepAfterStep) {
     frontend::Model m = frontend::build_catalog_model("mlp:hidden=7", 4, ir::Shape{6}, 3);
     const NodeId target = m.graph.add_input("target", {ir::DType::F32, ir::Shape{4, 3}});

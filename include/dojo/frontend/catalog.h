@@ -7,6 +7,13 @@
  *   mlp[:hidden=H1xH2x...]   fully connected, ReLU between layers; default hidden=256 (the 784-256-10 MLP)
  *   lenet                    conv 1->6 5x5 (pad 2), ReLU, max-pool 2; conv 6->16 5x5, ReLU, max-pool 2; fc 400->120,
  *                            ReLU; fc 120->classes. For 1x28x28 images.
+ *   resnet18, resnet50       torchvision's ResNets (BasicBlock [2,2,2,2]; Bottleneck [3,4,6,3]) for [C, H, W] images,
+ *                            BatchNorm in training form with running statistics as states; 11,689,512 and 25,557,032
+ *                            parameters at 3x224x224 with 1000 classes, as torchvision's.
+ *   vit-b16[:layers=,hidden=,heads=,mlp=,patch=]   torchvision's vit_b_16 (86,567,656 parameters at 224 px, 1000
+ *                            classes) or a smaller ViT with the same structure.
+ * Initialisation is PyTorch's default per layer type (U(+-1/sqrt(fan_in)) for weights; norms start at scale 1, bias
+ * 0; running variances at 1), not torchvision's model-specific schemes.
  */
 #pragma once
 

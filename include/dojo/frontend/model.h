@@ -15,9 +15,10 @@
 
 namespace dojo::frontend {
 
-/// How a parameter without explicit initial values is drawn.
+/// How a parameter (or state) without explicit initial values is set.
 struct ParameterInit {
-    double uniform_bound = 0.0;  ///< U(-bound, bound); 0 gives zeros
+    double uniform_bound = 0.0;  ///< U(-bound, bound); 0: every element is `constant`
+    double constant = 0.0;       ///< with uniform_bound 0 (BatchNorm scales and running variances start at 1)
 };
 
 /// A classifier's forward graph (the loss is the trainer's business: autodiff comes after frontend).
@@ -26,7 +27,7 @@ struct Model {
     ir::Graph graph;
     ir::NodeId input;    ///< [batch, sample...]
     ir::NodeId logits;   ///< [batch, classes]
-    std::map<ir::NodeId, ParameterInit> init;           ///< parameters drawn at random (catalog models)
+    std::map<ir::NodeId, ParameterInit> init;           ///< parameters and states set by rule (catalog models)
     std::map<ir::NodeId, std::vector<float>> values;    ///< parameters and states with given values (ONNX initializers)
     std::vector<StateUpdate> state_updates;             ///< new state values after each training step (BatchNorm)
     bool from_onnx = false;
