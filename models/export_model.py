@@ -14,7 +14,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zoo import MODELS, sample_shape  # noqa: E402
+from zoo import MODELS, TOKEN_VOCABULARIES, sample_shape  # noqa: E402
 
 
 def main():
@@ -45,20 +45,21 @@ def main():
         shape = (args.channels, args.image_size or 28, args.image_size or 28)
     else:
         model = MODELS[args.model]() if args.hidden is None else MODELS[args.model](args.hidden)
-    example = torch.zeros(2, *shape)
+    vocabulary = TOKEN_VOCABULARIES.get(args.model)
+    example = torch.zeros(2, *shape, dtype=torch.long) if vocabulary else torch.zeros(2, *shape)
     torch.onnx.export(model, example, args.out, opset_version=args.opset, input_names=["input"],
                       output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
                       training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
     if args.reference:
-        write_reference(model, shape, args.reference)
+        write_reference(model, shape, args.reference, vocabulary)
 
 
-def write_reference(model, shape, path):
+def write_reference(model, shape, path, vocabulary=None):
     """What a correct importer must reproduce, computed by PyTorch on one random batch of 2. Float64, so that the
     comparison tests the import and not float32 rounding (BatchNorm on small batches amplifies it)."""
     model = model.double()
     torch.manual_seed(1)
-    x = torch.randn(2, *shape).double()
+    x = torch.randint(0, vocabulary, (2, *shape)) if vocabulary else torch.randn(2, *shape).double()
     model.train()
     logits = model(x)
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1]))
@@ -67,7 +68,7 @@ def write_reference(model, shape, path):
     model.eval()
     with torch.no_grad():
         eval_logits = model(x)
-    parts = [x, logits.detach(), grad, eval_logits]
+    parts = [x.double(), logits.detach(), grad, eval_logits]
     with open(path, "wb") as f:
         for part in parts:
             f.write(part.contiguous().numpy().astype("<f8").tobytes())

@@ -117,6 +117,26 @@ class Gpt(nn.Module):
         return self.head(self.norm(self.blocks(x))[:, -1])
 
 
+class GptTokens(nn.Module):
+    """A GPT-style causal transformer on token ids, as language models take them: an embedding table (nn.Embedding,
+    exported as Gather with data indices), learned positions, causal blocks, a head on the last position."""
+
+    VOCAB = 32
+    TOKENS = 16
+
+    def __init__(self, hidden=32, depth=2, heads=4):
+        super().__init__()
+        self.embed = nn.Embedding(self.VOCAB, hidden)  # first parameter: the tests check its gradient
+        self.positions = nn.Embedding(self.TOKENS, hidden)
+        self.blocks = nn.Sequential(*[Block(hidden, heads, self.TOKENS, causal=True) for _ in range(depth)])
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, 10)
+
+    def forward(self, ids):
+        x = self.embed(ids) + self.positions(torch.arange(ids.shape[1]))
+        return self.head(self.norm(self.blocks(x))[:, -1])
+
+
 MODELS = {
     "mlp": Mlp,
     "mlp_view": MlpView,
@@ -125,10 +145,14 @@ MODELS = {
     "resnet50": lambda hidden=None: resnet(50, hidden),
     "vit": ViT,
     "gpt": Gpt,
+    "gpt_tokens": GptTokens,
 }
 
 # The shape of one sample each model takes (the batch dimension comes first).
-SAMPLE_SHAPES = {"gpt": (28, 28)}
+SAMPLE_SHAPES = {"gpt": (28, 28), "gpt_tokens": (GptTokens.TOKENS,)}
+
+# Models whose input is token ids (int64 in [0, vocabulary)) rather than floats.
+TOKEN_VOCABULARIES = {"gpt_tokens": GptTokens.VOCAB}
 
 
 def sample_shape(name):

@@ -185,8 +185,11 @@ private:
         }
         const onnx::ValueInfoProto& input = *inputs.front();
         const onnx::TypeProto_Tensor& type = input.type().tensor_type();
-        if (type.elem_type() != onnx::TensorProto::FLOAT) {
-            throw ImportError(path_ + ": input '" + input.name() + "' is not a float tensor");
+        const bool token_ids =
+            type.elem_type() == onnx::TensorProto::INT64 || type.elem_type() == onnx::TensorProto::INT32;
+        if (type.elem_type() != onnx::TensorProto::FLOAT && !token_ids) {
+            throw ImportError(path_ + ": input '" + input.name() +
+                              "' is neither a float tensor nor integer ids (int64/int32, e.g. token ids)");
         }
         std::vector<std::int64_t> dims;
         for (int d = 0; d < type.shape().dim_size(); ++d) {
@@ -203,7 +206,8 @@ private:
         if (dims.empty()) {
             throw ImportError(path_ + ": input '" + input.name() + "' is a scalar; it needs a batch dimension");
         }
-        result_.input = result_.graph.add_input(input.name(), {ir::DType::F32, ir::Shape(dims)});
+        // Integer ids are held as whole-number floats (exact up to 2^24), as the dataset delivers them.
+        result_.input = result_.graph.add_input(input.name(), {token_ids ? ir::DType::I64 : ir::DType::F32, ir::Shape(dims)});
         values_[input.name()] = result_.input;
     }
 
@@ -787,8 +791,11 @@ private:
         const ir::Shape shape = shape_of(x);
         const Value indices_value = value(node, index, 1);
         if (!std::holds_alternative<Constant>(indices_value)) {
-            fail(node, index, "indices computed from data (embedding lookups of token ids) are not supported; "
-                              "only constant indices are");
+            // Indices from data: an embedding lookup, rows of the table (axis 0) picked by token ids.
+            if (int_attribute(node, "axis", 0) != 0 && int_attribute(node, "axis", 0) != -shape.rank()) {
+                fail(node, index, "indices computed from data are supported on axis 0 only (embedding lookups)");
+            }
+            return ir::gather(g, x, std::get<NodeId>(indices_value), node.name());
         }
         const Constant indices = std::get<Constant>(indices_value);
         const int axis = ir::normalize_axis(static_cast<int>(int_attribute(node, "axis", 0)), shape.rank(), "Gather");

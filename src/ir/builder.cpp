@@ -87,6 +87,10 @@ NodeId slice_axis(Graph& g, NodeId x, int axis, std::int64_t start, std::int64_t
     return slice(g, x, std::move(attrs), std::move(name));
 }
 
+NodeId gather(Graph& g, NodeId table, NodeId ids, std::string name) {
+    return g.add(OpKind::Gather, NoAttrs{}, {table, ids}, std::move(name));
+}
+
 NodeId concat(Graph& g, const std::vector<NodeId>& parts, int axis, std::string name) {
     if (parts.empty()) {
         throw GraphError("concat of no tensors");

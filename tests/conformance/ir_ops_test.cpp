@@ -80,6 +80,14 @@ std::vector<OpCase> op_cases() {
              return g.add(OpKind::SliceBackward, SliceBackwardAttrs{SliceAttrs{{1, 0}, {2, 2}, {1, 3}}, Shape{4, 5}},
                           {x[0]});
          }},
+        // Ids are data (a Constant here): repeated ids make the adjoint add rows; an unused row gets zeros.
+        {"Gather rows", {Shape{5, 3}},
+         [](Graph& g, Ids x) { return gather(g, x[0], constant(g, Shape{2, 3}, {4, 0, 2, 2, 1, 4})); }},
+        {"GatherBackward", {Shape{2, 3, 3}},
+         [](Graph& g, Ids x) {
+             return g.add(OpKind::GatherBackward, GatherBackwardAttrs{Shape{5, 3}},
+                          {x[0], constant(g, Shape{2, 3}, {4, 0, 2, 2, 1, 4})});
+         }},
         {"Concat (SliceBackward + Add)", {Shape{2, 1, 3}, Shape{2, 2, 3}},
          [](Graph& g, Ids x) { return concat(g, {x[0], x[1]}, 1); }},
         {"Constant times x", {Shape{2, 3}},
@@ -229,6 +237,10 @@ TEST(IrOps, CostsAreNonNegativeAndMatMulCountsTwoMnk) {
             types.push_back(f32(s));
         }
         const Node& node = g.node(c.build(g, inputs));
+        types.clear();  // the node's own inputs: a row may build some (a Constant of ids) besides the case's
+        for (const NodeId input : node.inputs) {
+            types.push_back(g.type(input));
+        }
         const OpCost cost = op_info(node.op).cost(node, types);
         EXPECT_GE(cost.flops, 0) << c.name;
         EXPECT_GE(cost.bytes_read, 0) << c.name;
@@ -249,6 +261,27 @@ TEST(IrOps, CostsAreNonNegativeAndMatMulCountsTwoMnk) {
 // ---- hand-computed forward cases ---------------------------------------------------------------------------
 
 Buffer<double> run(Graph& g, NodeId out, const Bindings<double>& bindings) { return evaluate(g, bindings)[out.index]; }
+
+TEST(IrOps, GatherPicksRowsAndRejectsIdsOutOfRange) {
+    Graph g;
+    const NodeId table = g.add_input("table", f32(Shape{3, 2}));
+    const NodeId ids = g.add_input("ids", TensorType{DType::I64, Shape{4}});
+    const NodeId rows = gather(g, table, ids);
+    EXPECT_EQ(g.type(rows).shape, (Shape{4, 2}));
+    Bindings<double> b;
+    b[table] = Buffer<double>(Shape{3, 2}, {0, 1, 10, 11, 20, 21});
+    b[ids] = Buffer<double>(Shape{4}, {2, 0, 0, 1});
+    EXPECT_EQ(evaluate(g, b)[rows.index].data, (std::vector<double>{20, 21, 0, 1, 0, 1, 10, 11}));
+    for (const double bad : {3.0, -1.0, 0.5}) {
+        b[ids].data[1] = bad;
+        try {
+            evaluate(g, b);
+            FAIL() << "accepted id " << bad;
+        } catch (const UsageError& e) {
+            EXPECT_NE(std::string(e.what()).find("is not a whole number in [0, 3)"), std::string::npos) << e.what();
+        }
+    }
+}
 
 TEST(IrOps, MatMulReduceTransposeBroadcastByHand) {
     Graph g;

@@ -156,7 +156,10 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, OnnxModels,
                                          ModelCase{"vit", 13, "cls", kImage},
                                          ModelCase{"vit", 17, "cls", kImage},
                                          ModelCase{"gpt", 13, "pos", {28, 28}},
-                                         ModelCase{"gpt", 17, "pos", {28, 28}}),
+                                         ModelCase{"gpt", 17, "pos", {28, 28}},
+                                         // Token ids in, nn.Embedding as Gather with data indices.
+                                         ModelCase{"gpt_tokens", 13, "embed.weight", {16}},
+                                         ModelCase{"gpt_tokens", 17, "embed.weight", {16}}),
                          [](const testing::TestParamInfo<ModelCase>& param_info) {
                              return param_info.param.model + "_opset" + std::to_string(param_info.param.opset) + "_" +
                                     std::to_string(param_info.param.sample.back()) + "px";

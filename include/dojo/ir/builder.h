@@ -55,6 +55,8 @@ NodeId slice(Graph& g, NodeId x, SliceAttrs attrs, std::string name = "");
 /// Elements [start, start + size * step) step `step` of axis `axis`, every element of the other axes.
 NodeId slice_axis(Graph& g, NodeId x, int axis, std::int64_t start, std::int64_t size, std::int64_t step = 1,
                   std::string name = "");
+/// Rows `ids` of `table` (an embedding lookup): [V, D...] and [N...] -> [N..., D...].
+NodeId gather(Graph& g, NodeId table, NodeId ids, std::string name = "");
 /// `parts` joined along `axis` (their other dimensions equal): each part placed into zeros (SliceBackward), summed.
 NodeId concat(Graph& g, const std::vector<NodeId>& parts, int axis, std::string name = "");
 /// Mean over `axes` (ReduceSum scaled by 1 / the number of elements reduced).

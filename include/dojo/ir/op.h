@@ -71,6 +71,9 @@ enum class OpKind : std::uint8_t {
     BroadcastTo,  ///< BroadcastAttrs
     Slice,          ///< SliceAttrs: out[i] = x[start + i * step] along every axis
     SliceBackward,  ///< SliceBackwardAttrs: the adjoint of Slice; g scattered into zeros of the sliced input's shape
+    Gather,          ///< (table [V, D...], ids [N...]) -> [N..., D...]: rows of the table (embedding lookup); ids hold
+                     ///< whole numbers in [0, V) (F32 or I64 typed, stored as floats); no gradient flows to ids
+    GatherBackward,  ///< GatherBackwardAttrs; (g [N..., D...], ids) -> [V, D...]: g's rows added into zeros at ids
     // Normalisation.
     LogSoftmax,  ///< AxisAttrs: x - log(sum(exp(x))) along one axis, computed stably
     // Convolution and pooling, NCHW.
@@ -141,6 +144,11 @@ struct SliceBackwardAttrs {
     Shape shape;
     bool operator==(const SliceBackwardAttrs&) const = default;
 };
+/// Gather's adjoint: the shape of the table that was read.
+struct GatherBackwardAttrs {
+    Shape table;
+    bool operator==(const GatherBackwardAttrs&) const = default;
+};
 /// 2-D convolution geometry. Pads are (top, left, bottom, right). OH = (H + top + bottom - dh (R - 1) - 1) / sh + 1.
 struct Conv2dAttrs {
     std::array<std::int64_t, 2> strides{1, 1};
@@ -178,7 +186,7 @@ struct RoundAttrs {
 /// Typed attributes; which alternative an op takes is part of its row (OpInfo::attrs_index).
 using OpAttrs = std::variant<NoAttrs, LeafAttrs, FillAttrs, ReduceAttrs, ReshapeAttrs, TransposeAttrs, BroadcastAttrs,
                              AxisAttrs, RoundAttrs, Conv2dAttrs, ConvBackwardAttrs, PoolAttrs, ConstantAttrs,
-                             SliceAttrs, SliceBackwardAttrs>;
+                             SliceAttrs, SliceBackwardAttrs, GatherBackwardAttrs>;
 
 class Graph;
 struct Node;
