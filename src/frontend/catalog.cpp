@@ -47,16 +47,20 @@ NodeId linear(Model& model, NodeId x, std::int64_t in, std::int64_t out, const s
     return ir::add(g, ir::matmul(g, x, weight, name), bias, name + ".out");
 }
 
-// PyTorch's nn.Conv2d default: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C * R * S.
-NodeId conv(Model& model, NodeId x, std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t pad,
-            const std::string& name) {
+// PyTorch's nn.Conv2d default: weight (and bias, when asked for) ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+// fan_in = C * R * S. Without a bias for convolutions a BatchNorm follows.
+NodeId conv(Model& model, NodeId x, std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
+            std::int64_t pad, bool with_bias, const std::string& name) {
     ir::Graph& g = model.graph;
     const NodeId weight = g.add_parameter(name + ".weight", {ir::DType::F32, ir::Shape{out, in, kernel, kernel}});
-    const NodeId bias = g.add_parameter(name + ".bias", {ir::DType::F32, ir::Shape{out}});
     const double bound = 1.0 / std::sqrt(static_cast<double>(in * kernel * kernel));
     model.init[weight] = ParameterInit{bound};
+    const NodeId y = ir::conv2d(g, x, weight, ir::Conv2dAttrs{{stride, stride}, {pad, pad, pad, pad}, {1, 1}, 1}, name);
+    if (!with_bias) {
+        return y;
+    }
+    const NodeId bias = g.add_parameter(name + ".bias", {ir::DType::F32, ir::Shape{out}});
     model.init[bias] = ParameterInit{bound};
-    const NodeId y = ir::conv2d(g, x, weight, ir::Conv2dAttrs{{1, 1}, {pad, pad, pad, pad}, {1, 1}, 1}, name);
     return ir::add(g, y, ir::reshape(g, bias, ir::Shape{out, 1, 1}), name + ".out");
 }
 
@@ -70,8 +74,8 @@ Model build_lenet(std::string_view spec, std::int64_t batch, const ir::Shape& sa
     model.spec = std::string(spec);
     ir::Graph& g = model.graph;
     model.input = g.add_input("input", {ir::DType::F32, ir::Shape{batch, 1, 28, 28}});
-    NodeId x = ir::max_pool2d(g, ir::relu(g, conv(model, model.input, 1, 6, 5, 2, "conv1")));   // [B, 6, 14, 14]
-    x = ir::max_pool2d(g, ir::relu(g, conv(model, x, 6, 16, 5, 0, "conv2")));                  // [B, 16, 5, 5]
+    NodeId x = ir::max_pool2d(g, ir::relu(g, conv(model, model.input, 1, 6, 5, 1, 2, true, "conv1")));   // [B, 6, 14, 14]
+    x = ir::max_pool2d(g, ir::relu(g, conv(model, x, 6, 16, 5, 1, 0, true, "conv2")));                  // [B, 16, 5, 5]
     x = ir::reshape(g, x, ir::Shape{batch, 16 * 5 * 5}, "flatten");
     x = ir::relu(g, linear(model, x, 400, 120, "fc1"));
     model.logits = linear(model, x, 120, classes, "fc2");
@@ -106,15 +110,6 @@ Model build_mlp(std::string_view spec, std::string_view options, std::int64_t ba
 
 // ---- ResNet (torchvision's layout) -------------------------------------------------------------------------
 
-// A convolution without bias (the BatchNorm after it has one), PyTorch's default init.
-NodeId conv_no_bias(Model& model, NodeId x, std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
-                    std::int64_t pad, const std::string& name) {
-    ir::Graph& g = model.graph;
-    const NodeId weight = g.add_parameter(name + ".weight", {ir::DType::F32, ir::Shape{out, in, kernel, kernel}});
-    model.init[weight] = ParameterInit{1.0 / std::sqrt(static_cast<double>(in * kernel * kernel))};
-    return ir::conv2d(g, x, weight, ir::Conv2dAttrs{{stride, stride}, {pad, pad, pad, pad}, {1, 1}, 1}, name);
-}
-
 // BatchNorm2d in training form (batch statistics; running statistics updated each step), PyTorch's defaults:
 // scale 1, bias 0, running mean 0 and variance 1, momentum 0.1, eps 1e-5.
 NodeId batch_norm2d(Model& model, NodeId x, const std::string& name) {
@@ -138,18 +133,18 @@ NodeId resnet_block(Model& model, NodeId x, std::int64_t in, std::int64_t width,
     const std::int64_t out = bottleneck ? 4 * width : width;
     NodeId y;
     if (bottleneck) {
-        y = ir::relu(g, batch_norm2d(model, conv_no_bias(model, x, in, width, 1, 1, 0, name + ".conv1"), name + ".bn1"));
-        y = ir::relu(g, batch_norm2d(model, conv_no_bias(model, y, width, width, 3, stride, 1, name + ".conv2"),
+        y = ir::relu(g, batch_norm2d(model, conv(model, x, in, width, 1, 1, 0, false, name + ".conv1"), name + ".bn1"));
+        y = ir::relu(g, batch_norm2d(model, conv(model, y, width, width, 3, stride, 1, false, name + ".conv2"),
                                      name + ".bn2"));
-        y = batch_norm2d(model, conv_no_bias(model, y, width, out, 1, 1, 0, name + ".conv3"), name + ".bn3");
+        y = batch_norm2d(model, conv(model, y, width, out, 1, 1, 0, false, name + ".conv3"), name + ".bn3");
     } else {
-        y = ir::relu(g, batch_norm2d(model, conv_no_bias(model, x, in, width, 3, stride, 1, name + ".conv1"),
+        y = ir::relu(g, batch_norm2d(model, conv(model, x, in, width, 3, stride, 1, false, name + ".conv1"),
                                      name + ".bn1"));
-        y = batch_norm2d(model, conv_no_bias(model, y, width, width, 3, 1, 1, name + ".conv2"), name + ".bn2");
+        y = batch_norm2d(model, conv(model, y, width, width, 3, 1, 1, false, name + ".conv2"), name + ".bn2");
     }
     NodeId shortcut = x;
     if (stride != 1 || in != out) {
-        shortcut = batch_norm2d(model, conv_no_bias(model, x, in, out, 1, stride, 0, name + ".downsample.0"),
+        shortcut = batch_norm2d(model, conv(model, x, in, out, 1, stride, 0, false, name + ".downsample.0"),
                                 name + ".downsample.1");
     }
     return ir::relu(g, ir::add(g, y, shortcut));
@@ -166,7 +161,7 @@ Model build_resnet(std::string_view spec, int depth, std::int64_t batch, const i
     model.spec = std::string(spec);
     ir::Graph& g = model.graph;
     model.input = g.add_input("input", {ir::DType::F32, ir::Shape{batch, sample_shape[0], sample_shape[1], sample_shape[2]}});
-    NodeId x = ir::relu(g, batch_norm2d(model, conv_no_bias(model, model.input, sample_shape[0], 64, 7, 2, 3, "conv1"),
+    NodeId x = ir::relu(g, batch_norm2d(model, conv(model, model.input, sample_shape[0], 64, 7, 2, 3, false, "conv1"),
                                         "bn1"));
     x = ir::max_pool2d(g, x, ir::PoolAttrs{{3, 3}, {2, 2}, {1, 1, 1, 1}}, "maxpool");
     std::int64_t channels = 64;
@@ -260,13 +255,7 @@ Model build_vit(std::string_view spec, std::string_view options, std::int64_t ba
     const std::int64_t patches = (sample_shape[1] / o.patch) * (sample_shape[2] / o.patch);
     model.input = g.add_input("input", {ir::DType::F32, ir::Shape{batch, sample_shape[0], sample_shape[1], sample_shape[2]}});
     // Patch embedding: a patch-strided convolution with bias, flattened to [B, patches, H].
-    const NodeId w = g.add_parameter("conv_proj.weight", {ir::DType::F32, ir::Shape{h, sample_shape[0], o.patch, o.patch}});
-    const NodeId bias = g.add_parameter("conv_proj.bias", {ir::DType::F32, ir::Shape{h, 1, 1}});
-    const double fan_in = static_cast<double>(sample_shape[0] * o.patch * o.patch);
-    model.init[w] = ParameterInit{1.0 / std::sqrt(fan_in)};
-    model.init[bias] = ParameterInit{1.0 / std::sqrt(fan_in)};
-    NodeId x = ir::add(g, ir::conv2d(g, model.input, w, ir::Conv2dAttrs{{o.patch, o.patch}, {0, 0, 0, 0}, {1, 1}, 1}), bias,
-                       "conv_proj");
+    NodeId x = conv(model, model.input, sample_shape[0], h, o.patch, o.patch, 0, true, "conv_proj");
     x = ir::transpose(g, ir::reshape(g, x, ir::Shape{batch, h, patches}), {0, 2, 1});
     // The class token in front, then learned position embeddings (torchvision: zeros and N(0, 0.02)).
     const NodeId class_token = g.add_parameter("class_token", {ir::DType::F32, ir::Shape{1, 1, h}});

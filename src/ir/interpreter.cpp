@@ -35,7 +35,7 @@ std::vector<Buffer<T>> evaluate(const Graph& graph, const Bindings<T>& bindings)
     for (std::uint32_t index = 0; index < graph.size(); ++index) {
         const NodeId id{index};
         const Node& node = graph.node(id);
-        if (node.op == OpKind::Input || node.op == OpKind::Parameter || node.op == OpKind::State) {
+        if (is_bound_leaf(node.op)) {
             const auto bound = bindings.find(id);
             if (bound == bindings.end()) {
                 throw UsageError(graph.describe(id) + " has no value: bind every input, parameter and state before evaluating");

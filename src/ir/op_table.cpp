@@ -27,4 +27,6 @@ const OpInfo& op_info(OpKind op) {
 
 std::string_view to_string(OpKind op) { return op_info(op).name; }
 
+bool is_bound_leaf(OpKind op) { return op == OpKind::Input || op == OpKind::Parameter || op == OpKind::State; }
+
 }  // namespace dojo::ir

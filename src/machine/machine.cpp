@@ -242,19 +242,19 @@ Machine load_machine(const std::string& spec, const std::string& dir) {
     machine.description = text_of(preset, "description", file, false);
     machine.parameters = declared_parameters(preset, file);
     if (colon != std::string::npos) {  // overrides: name=value,name=value
-        std::string rest = spec.substr(colon + 1);
+        std::string declared;  // for messages
+        for (const auto& [k, v] : machine.parameters) {
+            declared += (declared.empty() ? "" : ", ") + k + " (default " + std::to_string(v) + ")";
+        }
+        if (declared.empty()) {
+            declared = "none";
+        }
+        const std::string rest = spec.substr(colon + 1);
         std::size_t at = 0;
         while (at <= rest.size()) {
             const std::size_t comma = std::min(rest.find(',', at), rest.size());
             const std::string item = rest.substr(at, comma - at);
             const std::size_t eq = item.find('=');
-            std::string declared;
-            for (const auto& [k, v] : machine.parameters) {
-                declared += (declared.empty() ? "" : ", ") + k + " (default " + std::to_string(v) + ")";
-            }
-            if (declared.empty()) {
-                declared = "none";
-            }
             if (eq == std::string::npos) {
                 throw UsageError("machine spec '" + spec + "': expected name=value after ':', got '" + item +
                                  "'; parameters of " + machine.name + ": " + declared);
@@ -302,8 +302,22 @@ Machine load_machine(const std::string& spec, const std::string& dir) {
 Totals totals(const Machine& machine) {
     Totals t;
     std::vector<std::string> order;  // kinds in tree order, each once
-    // Walks the tree with `instances` = how many of this zone the whole machine holds; returns the zone's power.
-    std::function<double(const Zone&, std::int64_t)> walk = [&](const Zone& zone, std::int64_t instances) {
+    // Per instance of `zone`: its own `key` if it has one (it covers the whole subtree, as a tray's power covers its
+    // tiles), else the sum over its children (power; injection bandwidth under a fat tree).
+    std::function<double(const Zone&, const char*)> covering = [&](const Zone& zone, const char* key) {
+        const ZoneKind& kind = machine.kind(zone.kind);
+        const auto own = kind.properties.find(key);
+        if (own != kind.properties.end()) {
+            return own->second.value;
+        }
+        double sum = 0;
+        for (const Zone& child : zone.children) {
+            sum += static_cast<double>(child.count) * covering(child, key);
+        }
+        return sum;
+    };
+    // Walks the tree with `instances` = how many of this zone the whole machine holds.
+    std::function<void(const Zone&, std::int64_t)> walk = [&](const Zone& zone, std::int64_t instances) {
         const ZoneKind& kind = machine.kind(zone.kind);
         if (std::find(order.begin(), order.end(), zone.kind) == order.end()) {
             order.push_back(zone.kind);
@@ -325,28 +339,13 @@ Totals totals(const Machine& machine) {
         t.sram_bytes += n * property("sram");
         t.device_memory_bytes += n * property("hbm");
         t.host_memory_bytes += n * property("host_memory");
-        double children_power = 0;
         for (const Zone& child : zone.children) {
-            children_power += static_cast<double>(child.count) * walk(child, instances * child.count);
+            walk(child, instances * child.count);
         }
-        const auto own = kind.properties.find("power");
-        return own != kind.properties.end() ? own->second.value : children_power;  // per instance
     };
-    t.power_watts = walk(machine.root, 1);
+    walk(machine.root, 1);
+    t.power_watts = covering(machine.root, "power");
 
-    // Injection bandwidth under each kind (for fat trees): per instance of the kind.
-    std::function<double(const Zone&)> injection = [&](const Zone& zone) {
-        const ZoneKind& kind = machine.kind(zone.kind);
-        const auto own = kind.properties.find("injection_bandwidth");
-        if (own != kind.properties.end()) {
-            return own->second.value;
-        }
-        double sum = 0;
-        for (const Zone& child : zone.children) {
-            sum += static_cast<double>(child.count) * injection(child);
-        }
-        return sum;
-    };
     std::function<const Zone*(const Zone&, const std::string&)> find = [&](const Zone& zone, const std::string& name) -> const Zone* {
         if (zone.kind == name) {
             return &zone;
@@ -373,7 +372,7 @@ Totals totals(const Machine& machine) {
         const auto topology = kind.labels.find("topology");
         if (topology != kind.labels.end() && topology->second == "fat-tree") {
             // A non-blocking fat tree carries half of all injection bandwidth across any bisection.
-            t.bandwidths.push_back({name, "bisection (non-blocking fat tree)", injection(*find(machine.root, name)) / 2});
+            t.bandwidths.push_back({name, "bisection (non-blocking fat tree)", covering(*find(machine.root, name), "injection_bandwidth") / 2});
         }
     }
     return t;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <numeric>
 
 #include "dojo/ir/interpreter.h"
 #include "dojo/runtime/fused_elementwise.h"
@@ -22,29 +23,24 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
     for (const ir::NodeId id : options.keep) {
         kept[id.index] = true;
     }
-    // Live nodes: those some output or kept node depends on. Autodiff's rules also build gradients nobody asked for
-    // (a convolution's gradient towards the model's input); with reuse_buffers they are neither computed nor stored.
+    // Live nodes: those some output or kept node depends on, and the leaves (bound by the caller whether or not
+    // anything reads them). Autodiff's rules also build gradients nobody asked for (a convolution's gradient towards
+    // the model's input); with reuse_buffers they are neither computed nor stored.
     live_.assign(n, !options.reuse_buffers);
     for (std::uint32_t i = n; i-- > 0;) {
-        live_[i] = live_[i] || kept[i];
+        const ir::Node& node = graph.node(ir::NodeId{i});
+        live_[i] = live_[i] || kept[i] || ir::is_bound_leaf(node.op);
         if (live_[i]) {
-            for (const ir::NodeId input : graph.node(ir::NodeId{i}).inputs) {
+            for (const ir::NodeId input : node.inputs) {
                 live_[input.index] = true;
             }
         }
-    }
-    for (std::uint32_t i = 0; i < n; ++i) {
-        const ir::OpKind op = graph.node(ir::NodeId{i}).op;
-        const bool leaf = op == ir::OpKind::Input || op == ir::OpKind::Parameter || op == ir::OpKind::State;
-        live_[i] = live_[i] || leaf;  // leaves are bound by the caller whether or not anything reads them
     }
 
     // Fused elementwise groups (fast kernels only): a group runs where its last member is; members nobody outside
     // the group reads are never stored.
     runs_at_.resize(n);
-    for (std::uint32_t i = 0; i < n; ++i) {
-        runs_at_[i] = i;
-    }
+    std::iota(runs_at_.begin(), runs_at_.end(), 0u);
     group_at_.assign(n, -1);
     stored_ = live_;
     if (options.kernels == Kernels::Fast && options.reuse_buffers && options.fuse_elementwise) {
@@ -62,9 +58,7 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
     std::vector<std::uint32_t> last_use(n, 0);  // the position after which a stored value is no longer read
     for (std::uint32_t i = 0; i < n; ++i) {
         const ir::Node& node = graph.node(ir::NodeId{i});
-        const bool leaf = node.op == ir::OpKind::Input || node.op == ir::OpKind::Parameter ||
-                          node.op == ir::OpKind::State;
-        pooled_[i] = options.reuse_buffers && !leaf && !kept[i] && stored_[i];
+        pooled_[i] = options.reuse_buffers && !ir::is_bound_leaf(node.op) && !kept[i] && stored_[i];
         last_use[i] = std::max(last_use[i], runs_at_[i]);
         if (live_[i]) {
             for (const ir::NodeId input : node.inputs) {
@@ -161,7 +155,7 @@ std::vector<OpProfile> Executor::profile() const {
     std::map<std::pair<std::string, std::string>, OpProfile> by_kind;
     for (std::uint32_t i = 0; i < node_seconds_.size(); ++i) {
         const ir::OpKind op = graph_.node(ir::NodeId{i}).op;
-        if (op == ir::OpKind::Input || op == ir::OpKind::Parameter || op == ir::OpKind::State || !live_[i]) {
+        if (ir::is_bound_leaf(op) || !live_[i]) {
             continue;
         }
         const bool fused = runs_at_[i] != i || group_at_[i] >= 0;

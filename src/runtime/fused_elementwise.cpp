@@ -47,6 +47,19 @@ std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::v
         const bool eligible = (ir::is_elementwise_map(node.op) || node.op == ir::OpKind::BroadcastTo) &&
                               node.type.dtype == ir::DType::F32 &&
                               node.type.shape.numel() >= kMinElements;
+        // The node's inputs from outside group g (all of them for g < 0), each once, less those g already reads.
+        auto outside_inputs = [&](int g) {
+            const std::vector<NodeId> none;
+            const std::vector<NodeId>& known = g >= 0 ? groups[static_cast<std::size_t>(g)].externals : none;
+            std::vector<NodeId> list;
+            for (const NodeId input : node.inputs) {
+                if (!in_group(input, g) && std::find(list.begin(), list.end(), input) == list.end() &&
+                    std::find(known.begin(), known.end(), input) == known.end()) {
+                    list.push_back(input);
+                }
+            }
+            return list;
+        };
         int join = -1;
         std::vector<NodeId> new_externals;
         if (eligible) {
@@ -57,22 +70,16 @@ std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::v
                     break;
                 }
             }
-            const FusionGroup* target = join >= 0 ? &groups[static_cast<std::size_t>(join)] : nullptr;
-            std::vector<NodeId> externals = target ? target->externals : std::vector<NodeId>{};
-            for (const NodeId input : node.inputs) {
-                if (!in_group(input, join) && std::find(externals.begin(), externals.end(), input) == externals.end()) {
-                    externals.push_back(input);
-                    new_externals.push_back(input);
+            if (join >= 0) {
+                new_externals = outside_inputs(join);
+                std::vector<NodeId> all = groups[static_cast<std::size_t>(join)].externals;
+                all.insert(all.end(), new_externals.begin(), new_externals.end());
+                if (row_length(graph, node.type.shape, all) < kMinRowLength) {
+                    join = -1;  // joining would cut the group into short rows: start afresh (or not at all) below
                 }
             }
-            if (row_length(graph, node.type.shape, externals) < kMinRowLength) {
-                join = -1;  // joining would cut the group into short rows: start afresh (or not at all) below
-                new_externals.clear();
-                for (const NodeId input : node.inputs) {
-                    if (std::find(new_externals.begin(), new_externals.end(), input) == new_externals.end()) {
-                        new_externals.push_back(input);
-                    }
-                }
+            if (join < 0) {
+                new_externals = outside_inputs(-1);
             }
         }
         // Members of other groups that this node reads are read from outside: their groups close, their values
@@ -112,11 +119,20 @@ std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::v
     return fused;
 }
 
-FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
-    : group_(std::move(group)), shape_(graph.type(group_.members.back()).shape) {
-    for (const NodeId e : group_.externals) {
-        external_shapes_.push_back(graph.type(e).shape);
+namespace {
+
+ir::BroadcastRows rows_of(const ir::Graph& graph, const FusionGroup& group) {
+    std::vector<const ir::Shape*> shapes;
+    for (const NodeId e : group.externals) {
+        shapes.push_back(&graph.type(e).shape);
     }
+    return ir::BroadcastRows(graph.type(group.members.back()).shape, shapes);
+}
+
+}  // namespace
+
+FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
+    : group_(std::move(group)), shape_(graph.type(group_.members.back()).shape), layout_(rows_of(graph, group_)) {
     auto operand = [&](NodeId input) {
         const auto member = std::find(group_.members.begin(), group_.members.end(), input);
         if (member != group_.members.end()) {
@@ -129,17 +145,13 @@ FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
     for (const NodeId m : group_.members) {
         const ir::Node& node = graph.node(m);
         DOJO_CHECK(node.type.shape == shape_) << "fused group member " << m.index << " of another shape";
-        steps_.push_back(Step{node.op, operand(node.inputs[0]),
-                              node.inputs.size() > 1 ? operand(node.inputs[1]) : Operand{}});
+        const bool binary = node.inputs.size() > 1;
+        steps_.push_back(Step{node.op, binary, operand(node.inputs[0]), binary ? operand(node.inputs[1]) : Operand{}});
     }
 }
 
 void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
-    std::vector<const ir::Shape*> shapes;
-    for (const ir::Shape& s : external_shapes_) {
-        shapes.push_back(&s);
-    }
-    const ir::BroadcastRows layout(shape_, shapes);
+    const ir::BroadcastRows& layout = layout_;
     const std::int64_t length = layout.row_length();
     const std::int64_t blocks_per_row = (length + kBlock - 1) / kBlock;
     const std::int64_t items = layout.rows() * blocks_per_row;  // (row, block) pairs, row-major
@@ -148,13 +160,24 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
     const std::int64_t chunks = std::clamp<std::int64_t>(
         layout.rows() * length / kMinElements, 1, std::min<std::int64_t>(omp_get_max_threads(), items));
 
+    if (scratch_.size() < static_cast<std::size_t>(chunks)) {  // the first run sizes it; later runs reuse it
+        scratch_.resize(static_cast<std::size_t>(chunks));
+        for (Scratch& s : scratch_) {
+            s.block.resize(members * static_cast<std::size_t>(kBlock));
+            s.at.resize(members);
+            s.base.resize(externals);
+            s.stride.resize(externals);
+        }
+    }
+
     // Each chunk of items runs on its own thread with its own scratch; chunks cover disjoint output elements.
 #pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1) if (chunks > 1)
     for (std::int64_t c = 0; c < chunks; ++c) {
-        std::vector<float> scratch(members * static_cast<std::size_t>(kBlock));
-        std::vector<float*> at(members);
-        std::vector<const float*> base(externals);
-        std::vector<std::int64_t> stride(externals);
+        Scratch& own = scratch_[static_cast<std::size_t>(c)];
+        std::vector<float>& scratch = own.block;
+        std::vector<float*>& at = own.at;
+        std::vector<const float*>& base = own.base;
+        std::vector<std::int64_t>& stride = own.stride;
         const std::int64_t first = items * c / chunks;
         const std::int64_t last = items * (c + 1) / chunks;
         ir::BroadcastRows rows = layout;
@@ -190,7 +213,7 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
                 std::int64_t sa = 0;
                 std::int64_t sb = 0;
                 const float* a = pointer(step.a, sa);
-                const float* b = ir::op_info(step.op).arity > 1 ? pointer(step.b, sb) : nullptr;
+                const float* b = step.binary ? pointer(step.b, sb) : nullptr;
                 if (step.op == ir::OpKind::BroadcastTo) {  // a copy of its (broadcasting) input
                     if (sa == 0) {
                         std::fill(at[q], at[q] + count, *a);

@@ -101,6 +101,16 @@ struct OneDnnKernels::Impl {
         kernels.emplace(id.index, Kernel{std::move(primitive), std::move(roles)});
     }
 
+    // The forward convolution over src -> dst in the layouts oneDNN picks; also the hint both adjoints need.
+    dnnl::convolution_forward::primitive_desc forward(const ConvGeometry& g, const memory::desc& src,
+                                                      const memory::desc& dst) const {
+        return dnnl::convolution_forward::primitive_desc(
+            dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                            any(src), any(g.weights), any(dst), g.strides, g.dilations, g.pad_left,
+                                            g.pad_right),
+            engine);
+    }
+
     void add(const ir::Graph& graph, NodeId id) {
         const ir::Node& node = graph.node(id);
         switch (node.op) {
@@ -109,11 +119,7 @@ struct OneDnnKernels::Impl {
                 const ConvGeometry g = geometry(a, graph.type(node.inputs[1]).shape);
                 const memory::desc src = plain(dims_of(graph.type(node.inputs[0]).shape));
                 const memory::desc dst = plain(dims_of(node.type.shape));
-                const dnnl::convolution_forward::primitive_desc pd(
-                    dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                                    dnnl::algorithm::convolution_direct, any(src), any(g.weights),
-                                                    any(dst), g.strides, g.dilations, g.pad_left, g.pad_right),
-                    engine);
+                const dnnl::convolution_forward::primitive_desc pd = forward(g, src, dst);
                 add_kernel(id, dnnl::convolution_forward(pd),
                            {role(src, pd.src_desc(), DNNL_ARG_SRC, node.inputs[0], false),
                            role(g.weights, pd.weights_desc(), DNNL_ARG_WEIGHTS, node.inputs[1], false),
@@ -125,12 +131,7 @@ struct OneDnnKernels::Impl {
                 const ConvGeometry g = geometry(a.conv, graph.type(node.inputs[1]).shape);
                 const memory::desc diff_dst = plain(dims_of(graph.type(node.inputs[0]).shape));
                 const memory::desc diff_src = plain(dims_of(node.type.shape));
-                const dnnl::convolution_forward::primitive_desc hint(
-                    dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                                    dnnl::algorithm::convolution_direct, any(diff_src),
-                                                    any(g.weights), any(diff_dst), g.strides, g.dilations,
-                                                    g.pad_left, g.pad_right),
-                    engine);
+                const dnnl::convolution_forward::primitive_desc hint = forward(g, diff_src, diff_dst);
                 const dnnl::convolution_backward_data::primitive_desc pd(
                     dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, any(diff_src),
                                                           any(g.weights), any(diff_dst), g.strides, g.dilations,
@@ -147,11 +148,7 @@ struct OneDnnKernels::Impl {
                 const ConvGeometry g = geometry(a.conv, node.type.shape);
                 const memory::desc src = plain(dims_of(graph.type(node.inputs[0]).shape));
                 const memory::desc diff_dst = plain(dims_of(graph.type(node.inputs[1]).shape));
-                const dnnl::convolution_forward::primitive_desc hint(
-                    dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
-                                                    dnnl::algorithm::convolution_direct, any(src), any(g.weights),
-                                                    any(diff_dst), g.strides, g.dilations, g.pad_left, g.pad_right),
-                    engine);
+                const dnnl::convolution_forward::primitive_desc hint = forward(g, src, diff_dst);
                 const dnnl::convolution_backward_weights::primitive_desc pd(
                     dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, any(src),
                                                              any(g.weights), any(diff_dst), g.strides, g.dilations,

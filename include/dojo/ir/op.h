@@ -233,5 +233,7 @@ struct OpInfo {
 /// The row of `op`.
 const OpInfo& op_info(OpKind op);
 std::string_view to_string(OpKind op);
+/// Input, Parameter and State: leaves whose values the caller binds (Fill and Constant compute theirs).
+bool is_bound_leaf(OpKind op);
 
 }  // namespace dojo::ir

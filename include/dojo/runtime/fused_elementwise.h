@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "dojo/ir/broadcast.h"
 #include "dojo/ir/buffer.h"
 #include "dojo/ir/graph.h"
 
@@ -52,12 +53,20 @@ private:
     };
     struct Step {
         ir::OpKind op;
+        bool binary = false;
         Operand a, b;  // b unused by unary ops
+    };
+    struct Scratch {  // one per thread: a block per member, and the current row's operand pointers
+        std::vector<float> block;
+        std::vector<float*> at;
+        std::vector<const float*> base;
+        std::vector<std::int64_t> stride;
     };
     FusionGroup group_;
     ir::Shape shape_;
-    std::vector<Step> steps_;  // one per member
-    std::vector<ir::Shape> external_shapes_;
+    ir::BroadcastRows layout_;  // the output's rows and each external's offsets and strides along them
+    std::vector<Step> steps_;   // one per member
+    mutable std::vector<Scratch> scratch_;  // grown by the first run() only
 };
 
 }  // namespace dojo::runtime

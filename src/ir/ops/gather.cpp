@@ -22,13 +22,17 @@ Shape gathered_shape(const Shape& table, const Shape& ids) {
     return Shape(std::move(dims));
 }
 
+// Every id must be a whole number in [0, rows): checked before anything is written, so a bad id (the user's data)
+// leaves no half-written output.
 template <typename T>
-std::int64_t row_of(const Node& node, T id, std::int64_t rows, std::int64_t position) {
-    if (!(id >= T(0)) || id >= static_cast<T>(rows) || std::floor(id) != id) {
-        fail(node, "id " + std::to_string(static_cast<double>(id)) + " at position " + std::to_string(position) +
-                       " is not a whole number in [0, " + std::to_string(rows) + ")");
+void check_ids(const Node& node, const std::vector<T>& ids, std::int64_t rows) {
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const T id = ids[i];
+        if (!(id >= T(0)) || id >= static_cast<T>(rows) || std::floor(id) != id) {
+            fail(node, "id " + std::to_string(static_cast<double>(id)) + " at position " + std::to_string(i) +
+                           " is not a whole number in [0, " + std::to_string(rows) + ")");
+        }
     }
-    return static_cast<std::int64_t>(id);
 }
 
 TensorType gather_shape(const Node& node, std::span<const TensorType> in) {
@@ -49,9 +53,7 @@ void gather_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffe
     const std::int64_t rows = table.shape[0];
     const std::int64_t width = rows == 0 ? 0 : table.shape.numel() / rows;
     const auto count = static_cast<std::int64_t>(ids.data.size());
-    for (std::int64_t i = 0; i < count; ++i) {  // validate first: a bad id leaves no half-written output
-        row_of(node, ids.data[static_cast<std::size_t>(i)], rows, i);
-    }
+    check_ids(node, ids.data, rows);
     parallel_for(count, std::max<std::int64_t>(1, kMinParallelElements / std::max<std::int64_t>(width, 1)),
                  [&](std::int64_t first, std::int64_t last) {
                      for (std::int64_t i = first; i < last; ++i) {
@@ -98,9 +100,7 @@ void gather_backward_kernel(const Node& node, std::span<const Buffer<T>* const> 
     const std::int64_t rows = out.shape[0];
     const std::int64_t width = rows == 0 ? 0 : out.shape.numel() / rows;
     const auto count = static_cast<std::int64_t>(ids.data.size());
-    for (std::int64_t i = 0; i < count; ++i) {
-        row_of(node, ids.data[static_cast<std::size_t>(i)], rows, i);
-    }
+    check_ids(node, ids.data, rows);
     std::fill(out.data.begin(), out.data.end(), T(0));
     parallel_for(width, std::max<std::int64_t>(1, kMinParallelElements / std::max<std::int64_t>(count, 1)),
                  [&](std::int64_t first, std::int64_t last) {
