@@ -18,6 +18,28 @@ NodeId softmax_cross_entropy(ir::Graph& g, NodeId logits, NodeId target) {
     return ir::mul(g, total, ir::scalar(g, -1.0 / static_cast<double>(shape[0])), "loss");
 }
 
+NodeId sparse_softmax_cross_entropy(ir::Graph& g, NodeId logits, NodeId ids) {
+    const ir::Shape shape = g.type(logits).shape;
+    if (shape.rank() != 2 || !(g.type(ids).shape == ir::Shape{shape[0]})) {
+        throw GraphError("sparse_softmax_cross_entropy: logits " + shape.to_string() + " must be [N, C] and ids " +
+                         g.type(ids).shape.to_string() + " [N]");
+    }
+    return softmax_cross_entropy(g, logits, ir::one_hot(g, ids, shape[1], "target_one_hot"));
+}
+
+CrossEntropy add_cross_entropy(ir::Graph& g, NodeId logits, bool token_labels) {
+    const ir::Shape shape = g.type(logits).shape;
+    if (shape.rank() != 2) {
+        throw GraphError("add_cross_entropy: logits " + shape.to_string() + " must be [N, C]");
+    }
+    if (token_labels) {
+        const NodeId ids = g.add_input("target", {ir::DType::I64, ir::Shape{shape[0]}});
+        return {ids, sparse_softmax_cross_entropy(g, logits, ids)};
+    }
+    const NodeId target = g.add_input("target", {ir::DType::F32, shape});
+    return {target, softmax_cross_entropy(g, logits, target)};
+}
+
 NodeId mean_squared_error(ir::Graph& g, NodeId prediction, NodeId target) {
     if (!(g.type(prediction).shape == g.type(target).shape)) {
         throw GraphError("mean_squared_error: prediction " + g.type(prediction).shape.to_string() + " and target " +

@@ -16,7 +16,10 @@ using ir::NodeId;
 constexpr const char* kCatalog =
     "mlp[:hidden=H1xH2x...] (fully connected with ReLU; default hidden=256), lenet (2 conv + 2 fc, for 28x28 images), "
     "resnet18, resnet50 (torchvision's, BatchNorm in training form), "
-    "vit-b16[:layers=L,hidden=H,heads=A,mlp=M,patch=P] (torchvision's ViT-B/16 by default)";
+    "vit-b16[:layers=L,hidden=H,heads=A,mlp=M,patch=P] (torchvision's ViT-B/16 by default), "
+    "gpt[:layers=L,hidden=H,heads=A,seq=S,vocab=V] (GPT-2/3 decoder; GPT-2 small by default; GPT-3 175B is "
+    "gpt:layers=96,hidden=12288,heads=96,seq=2048,vocab=51200), bert-large or bert[:layers=,hidden=,heads=,seq=,vocab=] "
+    "(BERT encoder with the masked-LM head)";
 
 // "256x128" -> {256, 128}
 std::vector<std::int64_t> parse_widths(std::string_view text, std::string_view spec) {
@@ -181,12 +184,14 @@ Model build_resnet(std::string_view spec, int depth, std::int64_t batch, const i
 
 // ---- ViT (torchvision's VisionTransformer) ------------------------------------------------------------------
 
-struct VitOptions {
-    std::int64_t layers = 12, hidden = 768, heads = 12, mlp = 3072, patch = 16;
-};
-
-VitOptions parse_vit_options(std::string_view spec, std::string_view options) {
-    VitOptions o;
+// "key=value,key=value" into the named fields (positive whole numbers); anything else is a UsageError that lists the
+// keys the model takes.
+void parse_options(std::string_view spec, std::string_view options,
+                   const std::vector<std::pair<std::string_view, std::int64_t*>>& fields) {
+    std::string keys;
+    for (const auto& [key, field] : fields) {
+        keys += (keys.empty() ? "" : ", ") + std::string(key) + "=";
+    }
     std::size_t start = 0;
     while (!options.empty() && start <= options.size()) {
         const std::size_t end = std::min(options.find(',', start), options.size());
@@ -195,21 +200,39 @@ VitOptions parse_vit_options(std::string_view spec, std::string_view options) {
         std::int64_t value = 0;
         const std::string_view text = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
         const auto parsed = std::from_chars(text.data(), text.data() + text.size(), value);
-        const std::string_view key = item.substr(0, eq);
-        std::int64_t* field = key == "layers" ? &o.layers : key == "hidden" ? &o.hidden : key == "heads" ? &o.heads
-                            : key == "mlp"    ? &o.mlp    : key == "patch"  ? &o.patch : nullptr;
+        std::int64_t* field = nullptr;
+        for (const auto& [key, candidate] : fields) {
+            if (item.substr(0, eq) == key) {
+                field = candidate;
+            }
+        }
         if (field == nullptr || eq == std::string_view::npos || parsed.ec != std::errc() ||
             parsed.ptr != text.data() + text.size() || value <= 0) {
-            throw UsageError("model '" + std::string(spec) + "': bad option '" + std::string(item) +
-                             "'; vit-b16 takes layers=, hidden=, heads=, mlp=, patch= with positive whole numbers");
+            throw UsageError("model '" + std::string(spec) + "': bad option '" + std::string(item) + "'; it takes " +
+                             keys + " with positive whole numbers");
         }
         *field = value;
         start = end + 1;
     }
+}
+
+// The shape of a transformer: ViT-B/16's defaults; the language models set their own.
+struct TransformerOptions {
+    std::int64_t layers = 12, hidden = 768, heads = 12, mlp = 3072, patch = 16, seq = 0, vocab = 0;
+};
+
+void require_whole_heads(std::string_view spec, const TransformerOptions& o) {
     if (o.hidden % o.heads != 0) {
         throw UsageError("model '" + std::string(spec) + "': hidden (" + std::to_string(o.hidden) +
                          ") must be a multiple of heads (" + std::to_string(o.heads) + ")");
     }
+}
+
+TransformerOptions parse_vit_options(std::string_view spec, std::string_view options) {
+    TransformerOptions o;
+    parse_options(spec, options, {{"layers", &o.layers}, {"hidden", &o.hidden}, {"heads", &o.heads},
+                                  {"mlp", &o.mlp}, {"patch", &o.patch}});
+    require_whole_heads(spec, o);
     return o;
 }
 
@@ -223,8 +246,10 @@ std::pair<NodeId, NodeId> norm_parameters(Model& model, std::int64_t width, cons
     return {scale, bias};
 }
 
-// Multi-head self-attention on x [B, S, H] with packed q/k/v projection (torchvision's nn.MultiheadAttention).
-NodeId self_attention(Model& model, NodeId x, const VitOptions& o, const std::string& name) {
+// Multi-head self-attention on x [B, S, H] with packed q/k/v projection (torchvision's nn.MultiheadAttention);
+// `mask` (valid or not) is added to the scores: 0 where a query may see a key, -1e9 where it may not.
+NodeId self_attention(Model& model, NodeId x, const TransformerOptions& o, const std::string& name,
+                      NodeId mask = NodeId{}) {
     ir::Graph& g = model.graph;
     const ir::Shape shape = g.type(x).shape;
     const std::int64_t b = shape[0], s = shape[1], h = o.hidden, d = o.hidden / o.heads;
@@ -234,8 +259,11 @@ NodeId self_attention(Model& model, NodeId x, const VitOptions& o, const std::st
         return ir::transpose(g, ir::reshape(g, slice, ir::Shape{b, s, o.heads, d}), {0, 2, 1, 3});
     };
     const NodeId q = head_split(0), k = head_split(1), v = head_split(2);
-    const NodeId scores = ir::mul(g, ir::matmul(g, q, ir::transpose_last_two(g, k)),
-                                  ir::scalar(g, 1.0 / std::sqrt(static_cast<double>(d))));
+    NodeId scores = ir::mul(g, ir::matmul(g, q, ir::transpose_last_two(g, k)),
+                            ir::scalar(g, 1.0 / std::sqrt(static_cast<double>(d))));
+    if (mask.valid()) {
+        scores = ir::add(g, scores, mask);
+    }
     const NodeId context = ir::matmul(g, softmax(g, scores, 3), v);  // [B, heads, S, d]
     const NodeId merged = ir::reshape(g, ir::transpose(g, context, {0, 2, 1, 3}), ir::Shape{b, s, h});
     return linear(model, merged, h, h, name + ".out_proj");
@@ -243,7 +271,7 @@ NodeId self_attention(Model& model, NodeId x, const VitOptions& o, const std::st
 
 Model build_vit(std::string_view spec, std::string_view options, std::int64_t batch, const ir::Shape& sample_shape,
                 int classes) {
-    const VitOptions o = parse_vit_options(spec, options);
+    const TransformerOptions o = parse_vit_options(spec, options);
     if (sample_shape.rank() != 3 || sample_shape[1] % o.patch != 0 || sample_shape[2] % o.patch != 0) {
         throw UsageError("model '" + std::string(spec) + "' takes images [C, H, W] with H and W multiples of the patch (" +
                          std::to_string(o.patch) + "); the data has samples of " + sample_shape.to_string());
@@ -281,6 +309,108 @@ Model build_vit(std::string_view spec, std::string_view options, std::int64_t ba
     return model;
 }
 
+// ---- Language models: GPT (decoder, GPT-2/3 layout) and BERT (encoder, masked-LM head) -------------------------
+
+// A token embedding table [vocab, H] (also the output projection: the weights are tied, as in GPT-2/3 and BERT) and
+// learned positions [seq, H]; initialised uniformly with the standard deviation 0.02 of the original normal init.
+std::pair<NodeId, NodeId> token_embeddings(Model& model, const TransformerOptions& o, const std::string& prefix) {
+    ir::Graph& g = model.graph;
+    const NodeId tokens = g.add_parameter(prefix + "wte", {ir::DType::F32, ir::Shape{o.vocab, o.hidden}});
+    const NodeId positions = g.add_parameter(prefix + "wpe", {ir::DType::F32, ir::Shape{o.seq, o.hidden}});
+    model.init[tokens] = ParameterInit{0.02 * std::sqrt(3.0)};
+    model.init[positions] = ParameterInit{0.02 * std::sqrt(3.0)};
+    return {tokens, positions};
+}
+
+// Logits [B * S, vocab] of x [B, S, H] through the tied embedding table.
+NodeId tied_logits(Model& model, NodeId x, NodeId table, const TransformerOptions& o, std::int64_t batch) {
+    ir::Graph& g = model.graph;
+    const NodeId flat = ir::reshape(g, x, ir::Shape{batch * o.seq, o.hidden});
+    return ir::matmul(g, flat, ir::transpose(g, table, {1, 0}), "logits");
+}
+
+Model language_model_skeleton(std::string_view spec, const TransformerOptions& o, std::int64_t batch) {
+    Model model;
+    model.spec = std::string(spec);
+    model.token_labels = true;
+    model.input = model.graph.add_input("input_ids", {ir::DType::I64, ir::Shape{batch, o.seq}});
+    return model;
+}
+
+// GPT-2/3: pre-LayerNorm decoder blocks with causal attention and a 4H MLP, a final LayerNorm, tied output
+// projection. Parameters: layers * (12 H^2 + 13 H) + (vocab + seq) H + 2 H (GPT-3 175B: 174,615,846,912).
+Model build_gpt(std::string_view spec, std::string_view options, std::int64_t batch) {
+    TransformerOptions o{12, 768, 12, 0, 0, 1024, 50257};  // GPT-2 small unless told
+    parse_options(spec, options, {{"layers", &o.layers}, {"hidden", &o.hidden}, {"heads", &o.heads},
+                                  {"seq", &o.seq}, {"vocab", &o.vocab}});
+    require_whole_heads(spec, o);
+    o.mlp = 4 * o.hidden;
+    Model model = language_model_skeleton(spec, o, batch);
+    ir::Graph& g = model.graph;
+    const auto [wte, wpe] = token_embeddings(model, o, "");
+    NodeId x = ir::add(g, ir::gather(g, wte, model.input), wpe);  // [B, S, H]
+    // The causal mask, shared by every layer: a query sees itself and the keys before it.
+    std::vector<float> causal(static_cast<std::size_t>(o.seq * o.seq), 0.0f);
+    for (std::int64_t query = 0; query < o.seq; ++query) {
+        for (std::int64_t key = query + 1; key < o.seq; ++key) {
+            causal[static_cast<std::size_t>(query * o.seq + key)] = -1e9f;
+        }
+    }
+    const NodeId mask = ir::constant(g, ir::Shape{o.seq, o.seq}, std::move(causal), "causal_mask");
+    for (std::int64_t layer = 0; layer < o.layers; ++layer) {
+        const std::string name = "h." + std::to_string(layer);
+        const auto [s1, b1] = norm_parameters(model, o.hidden, name + ".ln_1");
+        x = ir::add(g, x, self_attention(model, layer_norm(g, x, s1, b1, 2, 1e-5, name + ".ln_1"), o,
+                                         name + ".attn", mask));
+        const auto [s2, b2] = norm_parameters(model, o.hidden, name + ".ln_2");
+        NodeId y = layer_norm(g, x, s2, b2, 2, 1e-5, name + ".ln_2");
+        y = linear(model, gelu(g, linear(model, y, o.hidden, o.mlp, name + ".mlp.c_fc")), o.mlp, o.hidden,
+                   name + ".mlp.c_proj");
+        x = ir::add(g, x, y);
+    }
+    const auto [sf, bf] = norm_parameters(model, o.hidden, "ln_f");
+    model.logits = tied_logits(model, layer_norm(g, x, sf, bf, 2, 1e-5, "ln_f"), wte, o, batch);
+    return model;
+}
+
+// BERT (bert-large by default): post-LayerNorm encoder blocks, token + position + segment embeddings with a
+// LayerNorm, and the masked-LM head (dense, GELU, LayerNorm, tied decoder with a bias) over every position; no
+// pooler or next-sentence head. Parameters: layers * (12 H^2 + 13 H) + (vocab + seq + 2) H + 2 H + H^2 + 3 H + vocab
+// (bert-large: 335,174,458, as Hugging Face's BertForMaskedLM).
+Model build_bert(std::string_view spec, std::string_view options, std::int64_t batch) {
+    TransformerOptions o{24, 1024, 16, 0, 0, 512, 30522};
+    parse_options(spec, options, {{"layers", &o.layers}, {"hidden", &o.hidden}, {"heads", &o.heads},
+                                  {"seq", &o.seq}, {"vocab", &o.vocab}});
+    require_whole_heads(spec, o);
+    o.mlp = 4 * o.hidden;
+    Model model = language_model_skeleton(spec, o, batch);
+    ir::Graph& g = model.graph;
+    const auto [wte, wpe] = token_embeddings(model, o, "embeddings.");
+    // Every sequence is one segment: segment 0's embedding is added everywhere (segment 1's trains with pairs).
+    const NodeId segments = g.add_parameter("embeddings.token_type", {ir::DType::F32, ir::Shape{2, o.hidden}});
+    model.init[segments] = ParameterInit{0.02 * std::sqrt(3.0)};
+    NodeId x = ir::add(g, ir::add(g, ir::gather(g, wte, model.input), wpe), ir::slice_axis(g, segments, 0, 0, 1));
+    const auto [se, be] = norm_parameters(model, o.hidden, "embeddings.LayerNorm");
+    x = layer_norm(g, x, se, be, 2, 1e-12, "embeddings.LayerNorm");
+    for (std::int64_t layer = 0; layer < o.layers; ++layer) {
+        const std::string name = "encoder.layer." + std::to_string(layer);
+        const auto [s1, b1] = norm_parameters(model, o.hidden, name + ".attention.LayerNorm");
+        x = layer_norm(g, ir::add(g, x, self_attention(model, x, o, name + ".attention")), s1, b1, 2, 1e-12,
+                       name + ".attention.LayerNorm");
+        NodeId y = linear(model, gelu(g, linear(model, x, o.hidden, o.mlp, name + ".intermediate")), o.mlp,
+                          o.hidden, name + ".output");
+        const auto [s2, b2] = norm_parameters(model, o.hidden, name + ".output.LayerNorm");
+        x = layer_norm(g, ir::add(g, x, y), s2, b2, 2, 1e-12, name + ".output.LayerNorm");
+    }
+    NodeId head = gelu(g, linear(model, x, o.hidden, o.hidden, "cls.predictions.transform.dense"));
+    const auto [sh, bh] = norm_parameters(model, o.hidden, "cls.predictions.transform.LayerNorm");
+    head = layer_norm(g, head, sh, bh, 2, 1e-12, "cls.predictions.transform.LayerNorm");
+    const NodeId decoder_bias = g.add_parameter("cls.predictions.bias", {ir::DType::F32, ir::Shape{o.vocab}});
+    model.init[decoder_bias] = ParameterInit{};
+    model.logits = ir::add(g, tied_logits(model, head, wte, o, batch), decoder_bias, "logits");
+    return model;
+}
+
 }  // namespace
 
 Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes) {
@@ -301,6 +431,28 @@ Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::S
     }
     if (name == "vit-b16") {
         return build_vit(spec, options, batch, sample_shape, classes);
+    }
+    if (name == "gpt") {
+        return build_gpt(spec, options, batch);
+    }
+    if (name == "bert" || (name == "bert-large" && options.empty())) {
+        return build_bert(spec, options, batch);
+    }
+    throw UsageError("unknown model '" + std::string(spec) + "'; the catalog has: " + kCatalog);
+}
+
+SampleSpec catalog_sample(std::string_view spec) {
+    const std::string_view name = spec.substr(0, spec.find(':'));
+    if (name == "mlp" || name == "lenet") {
+        return {ir::Shape{1, 28, 28}, 10};
+    }
+    if (name == "resnet18" || name == "resnet50" || name == "vit-b16") {
+        return {ir::Shape{3, 224, 224}, 1000};
+    }
+    if (name == "gpt" || name == "bert" || name == "bert-large") {
+        const Model model = build_catalog_model(spec, 1, ir::Shape{}, 1);  // shapes only: nothing is computed
+        return {ir::Shape{model.graph.type(model.input).shape[1]},
+                static_cast<int>(model.graph.type(model.logits).shape[1])};
     }
     throw UsageError("unknown model '" + std::string(spec) + "'; the catalog has: " + kCatalog);
 }

@@ -91,6 +91,10 @@ NodeId gather(Graph& g, NodeId table, NodeId ids, std::string name) {
     return g.add(OpKind::Gather, NoAttrs{}, {table, ids}, std::move(name));
 }
 
+NodeId one_hot(Graph& g, NodeId ids, std::int64_t depth, std::string name) {
+    return g.add(OpKind::OneHot, OneHotAttrs{depth}, {ids}, std::move(name));
+}
+
 NodeId concat(Graph& g, const std::vector<NodeId>& parts, int axis, std::string name) {
     if (parts.empty()) {
         throw GraphError("concat of no tensors");

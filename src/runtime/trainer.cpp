@@ -201,9 +201,12 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         throw UsageError("--out writes the trained model back into its ONNX file; " + options.model +
                          " is a catalog model (train an exported .onnx model to get one back)");
     }
+    if (model.token_labels) {
+        throw UsageError("model '" + options.model + "' is a language model: it trains on token ids, and `dojo train` "
+                         "reads image datasets only for now; `dojo sim " + options.model + " --machine NAME` simulates it");
+    }
     const NodeId rounding_step = apply_policy(model, policy);
-    const NodeId target = model.graph.add_input("target", {ir::DType::F32, ir::Shape{batch, train->classes}});
-    const NodeId loss = autodiff::softmax_cross_entropy(model.graph, model.logits, target);
+    const auto [target, loss] = autodiff::add_cross_entropy(model.graph, model.logits, false);
     std::vector<autodiff::Assignment> state_updates;
     for (const frontend::StateUpdate& u : model.state_updates) {
         state_updates.push_back({u.target, u.value});

@@ -88,6 +88,8 @@ std::vector<OpCase> op_cases() {
              return g.add(OpKind::GatherBackward, GatherBackwardAttrs{Shape{5, 3}},
                           {x[0], constant(g, Shape{2, 3}, {4, 0, 2, 2, 1, 4})});
          }},
+        {"OneHot times x", {Shape{3, 4}},
+         [](Graph& g, Ids x) { return mul(g, x[0], one_hot(g, constant(g, Shape{3}, {2, 0, 3}), 4)); }},
         {"Concat (SliceBackward + Add)", {Shape{2, 1, 3}, Shape{2, 2, 3}},
          [](Graph& g, Ids x) { return concat(g, {x[0], x[1]}, 1); }},
         {"Constant times x", {Shape{2, 3}},
@@ -281,6 +283,19 @@ TEST(IrOps, GatherPicksRowsAndRejectsIdsOutOfRange) {
             EXPECT_NE(std::string(e.what()).find("is not a whole number in [0, 3)"), std::string::npos) << e.what();
         }
     }
+}
+
+TEST(IrOps, OneHotMarksEachIdAndRejectsIdsOutOfRange) {
+    Graph g;
+    const NodeId ids = g.add_input("ids", TensorType{DType::I64, Shape{2, 2}});
+    const NodeId hot = one_hot(g, ids, 3);
+    EXPECT_EQ(g.type(hot).shape, (Shape{2, 2, 3}));
+    Bindings<double> b;
+    b[ids] = Buffer<double>(Shape{2, 2}, {2, 0, 1, 1});
+    EXPECT_EQ(evaluate(g, b)[hot.index].data, (std::vector<double>{0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 1, 0}));
+    b[ids].data[3] = 3;
+    EXPECT_THROW(evaluate(g, b), UsageError);
+    EXPECT_THROW(one_hot(g, ids, 0), GraphError);
 }
 
 TEST(IrOps, MatMulReduceTransposeBroadcastByHand) {

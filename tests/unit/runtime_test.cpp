@@ -83,6 +83,66 @@ TEST(Catalog, ResNetsAndVitMatchTorchvisionsParametersAndOperations) {
     EXPECT_THROW(frontend::build_catalog_model("vit-b16:depth=3", 1, ir::Shape{3, 224, 224}, 10), UsageError);
 }
 
+// GPT-3 175B's shape (Brown et al. 2020, table 2.1) and bert-large: parameter counts by their formulas (tied
+// embeddings; GPT-3 reports 175.0B), and the token-id input and per-token logits of a language model.
+TEST(Catalog, LanguageModelsHaveTheirPublishedShapes) {
+    const frontend::Model gpt3 =
+        frontend::build_catalog_model("gpt:layers=96,hidden=12288,heads=96,seq=2048,vocab=51200", 2, ir::Shape{}, 1);
+    EXPECT_EQ(parameter_count(gpt3.graph), 174615846912u);
+    EXPECT_TRUE(gpt3.token_labels);
+    EXPECT_EQ(gpt3.graph.type(gpt3.input), (ir::TensorType{ir::DType::I64, ir::Shape{2, 2048}}));
+    EXPECT_EQ(gpt3.graph.type(gpt3.logits).shape, (ir::Shape{2 * 2048, 51200}));
+    // Forward matrix work per token is about 2 x parameters (Kaplan et al.'s 2N) plus attention's 2 x layers x seq x
+    // hidden (causal attention is computed in full here, as a dense mask).
+    const double per_token = matrix_flops(gpt3.graph) / (2.0 * 2048);
+    EXPECT_NEAR(per_token, 2.0 * 174615846912.0 + 4.0 * 96 * 2048 * 12288, 0.01 * per_token);
+    const frontend::Model bert = frontend::build_catalog_model("bert-large", 1, ir::Shape{}, 1);
+    EXPECT_EQ(parameter_count(bert.graph), 335174458u);  // Hugging Face's BertForMaskedLM (bert-large-uncased)
+    EXPECT_EQ(frontend::catalog_sample("bert-large").sample_shape, (ir::Shape{512}));
+    EXPECT_EQ(frontend::catalog_sample("gpt").classes, 50257);
+    EXPECT_THROW(frontend::build_catalog_model("gpt:heads=7", 1, ir::Shape{}, 1), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("bert-large:layers=2", 1, ir::Shape{}, 1), UsageError);
+    EXPECT_THROW(frontend::catalog_sample("gpt4"), UsageError);
+}
+
+// The causal mask: a token changes the logits at its own position and after it, never before; the sparse
+// cross-entropy equals the dense one on one-hot targets.
+TEST(Catalog, GptIsCausalAndItsLossTakesTokenIds) {
+    frontend::Model m = frontend::build_catalog_model("gpt:layers=2,hidden=8,heads=2,seq=6,vocab=7", 2, ir::Shape{}, 1);
+    const autodiff::CrossEntropy sparse = autodiff::add_cross_entropy(m.graph, m.logits, true);
+    const NodeId dense_target = m.graph.add_input("dense", {ir::DType::F32, ir::Shape{12, 7}});
+    const NodeId dense = autodiff::softmax_cross_entropy(m.graph, m.logits, dense_target);
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<double> weight(-0.5, 0.5);
+    ir::Bindings<double> b;
+    for (const NodeId p : m.graph.parameters()) {
+        ir::Buffer<double> values(m.graph.type(p).shape);
+        for (double& v : values.data) {
+            v = weight(rng);
+        }
+        b[p] = std::move(values);
+    }
+    b[m.input] = ir::Buffer<double>(ir::Shape{2, 6}, {1, 2, 3, 4, 5, 6, 0, 0, 1, 1, 2, 2});
+    b[sparse.target] = ir::Buffer<double>(ir::Shape{12}, {2, 3, 4, 5, 6, 0, 0, 1, 1, 2, 2, 3});
+    b[dense_target] = ir::Buffer<double>(ir::Shape{12, 7});
+    for (std::size_t i = 0; i < 12; ++i) {
+        b[dense_target].data[i * 7 + static_cast<std::size_t>(b[sparse.target].data[i])] = 1.0;
+    }
+    const auto before = ir::evaluate(m.graph, b);
+    EXPECT_DOUBLE_EQ(before[sparse.loss.index].data[0], before[dense.index].data[0]);
+    b[m.input].data[3] = 0;  // sample 0, position 3
+    const auto after = ir::evaluate(m.graph, b);
+    const auto& l0 = before[m.logits.index].data;
+    const auto& l1 = after[m.logits.index].data;
+    for (std::size_t position = 0; position < 12; ++position) {
+        bool same = true;
+        for (std::size_t c = 0; c < 7; ++c) {
+            same = same && l0[position * 7 + c] == l1[position * 7 + c];
+        }
+        EXPECT_EQ(same, position < 3 || position >= 6) << "position " << position;
+    }
+}
+
 // A small catalog ViT and ResNet train: the loss falls over a few steps on separable data, and states (BatchNorm
 // running variances) start at 1.
 TEST(Catalog, SmallVitAndResnetLearn) {

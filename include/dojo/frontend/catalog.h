@@ -12,6 +12,10 @@
  *                            parameters at 3x224x224 with 1000 classes, as torchvision's.
  *   vit-b16[:layers=,hidden=,heads=,mlp=,patch=]   torchvision's vit_b_16 (86,567,656 parameters at 224 px, 1000
  *                            classes) or a smaller ViT with the same structure.
+ *   gpt[:layers=,hidden=,heads=,seq=,vocab=]   GPT-2/3 decoder (pre-LayerNorm, causal, tied embeddings), GPT-2 small by
+ *                            default; GPT-3 175B is gpt:layers=96,hidden=12288,heads=96,seq=2048,vocab=51200
+ *   bert-large, bert[:layers=,hidden=,heads=,seq=,vocab=]   BERT encoder with the masked-LM head over every position
+ * Language models take token ids and ignore the sample shape and class count (their spec says seq and vocab).
  * Initialisation is PyTorch's default per layer type (U(+-1/sqrt(fan_in)) for weights; norms start at scale 1, bias
  * 0; running variances at 1), not torchvision's model-specific schemes.
  */
@@ -30,6 +34,15 @@ namespace dojo::frontend {
 /// Builds catalog model `spec` for `batch` samples of `sample_shape` with `classes` outputs. Throws UsageError
 /// for an unknown model name or a malformed option, listing what is valid.
 Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes);
+
+/// The data a catalog model is built for when no dataset says otherwise: 1x28x28 images and 10 classes for mlp and
+/// lenet (Fashion-MNIST), 3x224x224 and 1000 classes for the ImageNet models; for language models, [seq] token ids
+/// and the vocabulary size. Throws UsageError for a spec the catalog does not know.
+struct SampleSpec {
+    ir::Shape sample_shape;
+    int classes = 0;
+};
+SampleSpec catalog_sample(std::string_view spec);
 
 /// The catalog's model names and option syntax, one per line.
 std::string catalog_help();

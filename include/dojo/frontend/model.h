@@ -21,7 +21,7 @@ struct ParameterInit {
     double constant = 0.0;       ///< with uniform_bound 0 (BatchNorm scales and running variances start at 1)
 };
 
-/// A classifier's forward graph (the loss is the trainer's business: autodiff comes after frontend).
+/// A classifier's or language model's forward graph (the loss is the trainer's business: autodiff comes after frontend).
 struct Model {
     std::string spec;    ///< catalog spec or ONNX path
     ir::Graph graph;
@@ -31,6 +31,9 @@ struct Model {
     std::map<ir::NodeId, std::vector<float>> values;    ///< parameters and states with given values (ONNX initializers)
     std::vector<StateUpdate> state_updates;             ///< new state values after each training step (BatchNorm)
     bool from_onnx = false;
+    /// false: one class per sample, logits [batch, classes]. true: a language model, whose input holds token ids
+    /// [batch, seq] and whose logits [batch * seq, vocab] have one label per token (the next token, or the masked one).
+    bool token_labels = false;
 };
 
 /// `spec` ending in ".onnx" is imported (frontend/onnx.h), anything else is built from the catalog

@@ -57,6 +57,8 @@ NodeId slice_axis(Graph& g, NodeId x, int axis, std::int64_t start, std::int64_t
                   std::string name = "");
 /// Rows `ids` of `table` (an embedding lookup): [V, D...] and [N...] -> [N..., D...].
 NodeId gather(Graph& g, NodeId table, NodeId ids, std::string name = "");
+/// [N...] ids -> [N..., depth]: 1 at each id (a whole number in [0, depth)), 0 elsewhere.
+NodeId one_hot(Graph& g, NodeId ids, std::int64_t depth, std::string name = "");
 /// `parts` joined along `axis` (their other dimensions equal): each part placed into zeros (SliceBackward), summed.
 NodeId concat(Graph& g, const std::vector<NodeId>& parts, int axis, std::string name = "");
 /// Mean over `axes` (ReduceSum scaled by 1 / the number of elements reduced).

@@ -74,6 +74,8 @@ enum class OpKind : std::uint8_t {
     Gather,          ///< (table [V, D...], ids [N...]) -> [N..., D...]: rows of the table (embedding lookup); ids hold
                      ///< whole numbers in [0, V) (F32 or I64 typed, stored as floats); no gradient flows to ids
     GatherBackward,  ///< GatherBackwardAttrs; (g [N..., D...], ids) -> [V, D...]: g's rows added into zeros at ids
+    OneHot,          ///< OneHotAttrs; (ids [N...]) -> [N..., depth]: 1 at each id, 0 elsewhere (token labels for the
+                     ///< cross-entropy of language models); no gradient flows to ids
     // Normalisation.
     LogSoftmax,  ///< AxisAttrs: x - log(sum(exp(x))) along one axis, computed stably
     // Convolution and pooling, NCHW.
@@ -149,6 +151,11 @@ struct GatherBackwardAttrs {
     Shape table;
     bool operator==(const GatherBackwardAttrs&) const = default;
 };
+/// OneHot's class count.
+struct OneHotAttrs {
+    std::int64_t depth = 0;
+    bool operator==(const OneHotAttrs&) const = default;
+};
 /// 2-D convolution geometry. Pads are (top, left, bottom, right). OH = (H + top + bottom - dh (R - 1) - 1) / sh + 1.
 struct Conv2dAttrs {
     std::array<std::int64_t, 2> strides{1, 1};
@@ -186,7 +193,7 @@ struct RoundAttrs {
 /// Typed attributes; which alternative an op takes is part of its row (OpInfo::attrs_index).
 using OpAttrs = std::variant<NoAttrs, LeafAttrs, FillAttrs, ReduceAttrs, ReshapeAttrs, TransposeAttrs, BroadcastAttrs,
                              AxisAttrs, RoundAttrs, Conv2dAttrs, ConvBackwardAttrs, PoolAttrs, ConstantAttrs,
-                             SliceAttrs, SliceBackwardAttrs, GatherBackwardAttrs>;
+                             SliceAttrs, SliceBackwardAttrs, GatherBackwardAttrs, OneHotAttrs>;
 
 class Graph;
 struct Node;

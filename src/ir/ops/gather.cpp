@@ -1,6 +1,7 @@
-// Gather (rows of a table picked by ids: embedding lookups, ONNX Gather on axis 0 with data indices) and its adjoint
-// GatherBackward (rows added back into a zero table at the ids). Ids are data: whole numbers stored as floats,
-// checked when the kernel runs (an id out of range is the user's input, reported as such).
+// Gather (rows of a table picked by ids: embedding lookups, ONNX Gather on axis 0 with data indices), its adjoint
+// GatherBackward (rows added back into a zero table at the ids), and OneHot (ids as rows of an identity matrix: the
+// token labels of a language model's loss). Ids are data: whole numbers stored as floats, checked when the kernel
+// runs (an id out of range is the user's input, reported as such).
 #include <cmath>
 
 #include "dojo/ir/builder.h"
@@ -128,8 +129,40 @@ OpCost gather_backward_cost(const Node& node, std::span<const TensorType> in) {
     return cost;
 }
 
+TensorType one_hot_shape(const Node& node, std::span<const TensorType> in) {
+    require_ids(node, in[0]);
+    const std::int64_t depth = attrs_of<OneHotAttrs>(node).depth;
+    if (depth < 1) {
+        fail(node, "depth must be at least 1, got " + std::to_string(depth));
+    }
+    std::vector<std::int64_t> dims = in[0].shape.dims();
+    dims.push_back(depth);
+    return TensorType{DType::F32, Shape(std::move(dims))};
+}
+
+template <typename T>
+void one_hot_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
+    const Buffer<T>& ids = *in[0];
+    const std::int64_t depth = attrs_of<OneHotAttrs>(node).depth;
+    check_ids(node, ids.data, depth);
+    std::fill(out.data.begin(), out.data.end(), T(0));
+    for (std::size_t i = 0; i < ids.data.size(); ++i) {
+        out.data[i * static_cast<std::size_t>(depth) + static_cast<std::size_t>(ids.data[i])] = T(1);
+    }
+}
+
+OpCost one_hot_cost(const Node& node, std::span<const TensorType> in) {
+    OpCost cost;
+    cost.bytes_read = bytes_of(in[0]);
+    cost.bytes_written = bytes_of(node.type);
+    cost.unit = ComputeUnit::None;
+    return cost;
+}
+
 }  // namespace
 
+extern const OpInfo kOneHotOp = {OpKind::OneHot,          "OneHot",  1, kAttrsIndex<OneHotAttrs>, &one_hot_shape,
+                                 &one_hot_kernel<float>, &one_hot_kernel<double>, nullptr, &one_hot_cost};
 extern const OpInfo kGatherOp = {OpKind::Gather,          "Gather",  2, kAttrsIndex<NoAttrs>, &gather_shape,
                                  &gather_kernel<float>, &gather_kernel<double>, &gather_grad, &gather_cost};
 extern const OpInfo kGatherBackwardOp = {OpKind::GatherBackward,

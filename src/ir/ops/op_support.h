@@ -59,7 +59,7 @@ extern const OpInfo kInputOp, kParameterOp, kStateOp, kFillOp, kConstantOp;
 extern const OpInfo kNegOp, kExpOp, kLogOp, kSqrtOp, kTanhOp, kSigmoidOp, kReluOp, kStepOp, kErfOp;
 extern const OpInfo kAddOp, kSubOp, kMulOp, kDivOp, kMaximumOp, kSelectOp;
 extern const OpInfo kMatMulOp, kReduceSumOp, kReshapeOp, kTransposeOp, kBroadcastToOp, kLogSoftmaxOp;
-extern const OpInfo kSliceOp, kSliceBackwardOp, kGatherOp, kGatherBackwardOp;
+extern const OpInfo kSliceOp, kSliceBackwardOp, kGatherOp, kGatherBackwardOp, kOneHotOp;
 extern const OpInfo kConv2dOp, kConv2dBackwardDataOp, kConv2dBackwardFilterOp, kMaxPool2dOp, kMaxPool2dBackwardOp;
 extern const OpInfo kRoundToOp, kRoundGradOp;
 
