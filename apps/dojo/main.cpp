@@ -10,6 +10,7 @@
 #include "dojo/util/error.h"
 #include "numerics_command.h"
 #include "machine_command.h"
+#include "sim_command.h"
 #include "train_command.h"
 
 namespace {
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
     dojo::cli::add_numerics_command(app);
     dojo::cli::add_train_command(app);
     dojo::cli::add_machine_command(app);
+    dojo::cli::add_sim_command(app);
 
     try {
         app.parse(argc, argv);

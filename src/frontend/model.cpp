@@ -8,11 +8,9 @@
 
 namespace dojo::frontend {
 
-Model load_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes,
-                 ImportMode mode) {
-    if (!spec.ends_with(".onnx")) {
-        return build_catalog_model(spec, batch, sample_shape, classes);
-    }
+namespace {
+
+Model imported_model(std::string_view spec, std::int64_t batch, ImportMode mode) {
     OnnxModel imported = import_onnx(std::string(spec), batch, mode);
     Model model;
     model.spec = std::string(spec);
@@ -22,6 +20,25 @@ Model load_model(std::string_view spec, std::int64_t batch, const ir::Shape& sam
     model.state_updates = std::move(imported.state_updates);
     model.graph = std::move(imported.graph);
     model.from_onnx = true;
+    return model;
+}
+
+}  // namespace
+
+Model load_model_as_declared(std::string_view spec, std::int64_t batch, ImportMode mode) {
+    if (spec.ends_with(".onnx")) {
+        return imported_model(spec, batch, mode);
+    }
+    const SampleSpec sample = catalog_sample(spec);
+    return build_catalog_model(spec, batch, sample.sample_shape, sample.classes);
+}
+
+Model load_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes,
+                 ImportMode mode) {
+    if (!spec.ends_with(".onnx")) {
+        return build_catalog_model(spec, batch, sample_shape, classes);
+    }
+    Model model = imported_model(spec, batch, mode);
     const ir::Shape& in = model.graph.type(model.input).shape;
     if (in.numel() != batch * sample_shape.numel()) {
         throw UsageError(std::string(spec) + " takes samples of shape " + in.to_string() + " (batch first) but the " +

@@ -43,4 +43,8 @@ struct Model {
 Model load_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes,
                  ImportMode mode = ImportMode::Training);
 
+/// Loads `spec` for `batch` samples of the shape the model itself declares (an ONNX file's input; a catalog model's
+/// catalog_sample()), with logits as it produces them: for compiling and simulating, where no dataset is involved.
+Model load_model_as_declared(std::string_view spec, std::int64_t batch, ImportMode mode = ImportMode::Training);
+
 }  // namespace dojo::frontend

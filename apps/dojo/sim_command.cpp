@@ -1,0 +1,229 @@
+// `dojo sim`: parse, compile the Plan, simulate, print (text or JSON).
+#include "sim_command.h"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "dojo/compiler/plan.h"
+#include "dojo/machine/machine.h"
+#include "dojo/sim/simulate.h"
+#include "dojo/util/error.h"
+
+namespace dojo::cli {
+namespace {
+
+using json = nlohmann::json;
+
+struct SimOptions {
+    std::string model;
+    std::string machine;
+    std::string dir = machine::default_machines_dir();
+    std::int64_t batch = 0;
+    std::string precision = "bf16";
+    std::string strategy = "auto";
+    std::string optimizer = "adamw";
+    bool json_output = false;
+    int top = 5;
+};
+
+std::string seconds_text(double s) {
+    if (s >= 1) {
+        return fmt::format("{:.3f} s", s);
+    }
+    if (s >= 1e-3) {
+        return fmt::format("{:.3f} ms", s * 1e3);
+    }
+    return fmt::format("{:.3f} us", s * 1e6);
+}
+
+std::string gb(double bytes) { return fmt::format("{:.3g} GB", bytes / 1e9); }
+
+json result_json(const sim::SimResult& r) {
+    json stages = json::array();
+    for (const sim::StageTime& s : r.stages) {
+        stages.push_back({{"stage", s.stage},
+                          {"nodes", s.nodes},
+                          {"forward_s", s.forward_s},
+                          {"backward_s", s.backward_s},
+                          {"tensor_comm_s", s.tensor_comm_s},
+                          {"optimizer_s", s.optimizer_s},
+                          {"busy_s", s.busy_s},
+                          {"grad_allreduce_s", s.grad_allreduce_s},
+                          {"grad_allreduce_exposed_s", s.grad_allreduce_exposed_s},
+                          {"finish_s", s.finish_s},
+                          {"memory",
+                           {{"parameters_bytes", s.memory.parameters_bytes},
+                            {"gradients_bytes", s.memory.gradients_bytes},
+                            {"optimizer_bytes", s.memory.optimizer_bytes},
+                            {"activations_bytes", s.memory.activations_bytes},
+                            {"weights_level", s.memory.weights_level},
+                            {"activations_level", s.memory.activations_level},
+                            {"largest_tensor", s.memory.largest_tensor},
+                            {"largest_tensor_bytes", s.memory.largest_tensor_bytes},
+                            {"fits", s.memory.fits}}}});
+    }
+    json ops = json::array();
+    for (const sim::OpClassTime& o : r.ops) {
+        ops.push_back({{"op", o.op}, {"nodes", o.nodes}, {"seconds", o.seconds}, {"flops", o.flops},
+                       {"memory_bound_nodes", o.memory_bound}});
+    }
+    json collectives = json::array();
+    for (const sim::CollectiveReport& c : r.collectives) {
+        collectives.push_back({{"what", c.what}, {"count", c.count}, {"bytes", c.bytes},
+                               {"participants", c.participants}, {"algorithm", c.algorithm}, {"seconds", c.seconds}});
+    }
+    return {{"model", r.model},
+            {"machine", r.machine},
+            {"device", r.device},
+            {"precision", r.precision},
+            {"strategy", r.strategy.to_string()},
+            {"global_batch", r.global_batch},
+            {"devices_used", r.devices_used},
+            {"devices_total", r.devices_total},
+            {"step_s", r.step_s},
+            {"samples_per_s", r.samples_per_s},
+            {"model_flops", r.model_flops},
+            {"achieved_flops", r.achieved_flops},
+            {"utilization", r.utilization},
+            {"pipeline_bubble_s", r.pipeline_bubble_s},
+            {"exposed_comm_s", r.exposed_comm_s},
+            {"critical_stage", r.critical_stage},
+            {"energy_j", r.energy_j},
+            {"average_power_w", r.average_power_w},
+            {"fits", r.fits},
+            {"fit_report", r.fit_report},
+            {"stages", stages},
+            {"ops", ops},
+            {"collectives", collectives},
+            {"simulation_wall_s", r.simulation_wall_s}};
+}
+
+void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& others, int top) {
+    std::cout << fmt::format("{} on {} ({} x {} of {}), {}, batch {}, strategy {}\n", r.model, r.machine,
+                             r.devices_used, r.device, r.devices_total, r.precision, r.global_batch,
+                             r.strategy.to_string());
+    std::cout << fmt::format("  step time        {}   ({:.4g} samples/s)\n", seconds_text(r.step_s), r.samples_per_s);
+    std::cout << fmt::format("  utilization      {:.1f}% of {} peak ({:.4g} PFLOP/s achieved, {:.4g} PFLOP per step)\n",
+                             100 * r.utilization, r.precision, r.achieved_flops / 1e15, r.model_flops / 1e15);
+    const sim::StageTime& c = r.stages[static_cast<std::size_t>(r.critical_stage)];
+    std::cout << fmt::format("  critical stage   {} of {}: compute {}, tensor-parallel comm {}, optimizer {}, "
+                             "gradient all-reduce exposed {} (of {}), pipeline bubble {}\n",
+                             r.critical_stage, r.stages.size(),
+                             seconds_text(r.strategy.micro_batches * (c.forward_s + c.backward_s)),
+                             seconds_text(r.strategy.micro_batches * c.tensor_comm_s), seconds_text(c.optimizer_s),
+                             seconds_text(c.grad_allreduce_exposed_s), seconds_text(c.grad_allreduce_s),
+                             seconds_text(r.pipeline_bubble_s));
+    std::cout << fmt::format("  energy           {:.4g} kJ per step ({:.4g} kW average)\n", r.energy_j / 1e3,
+                             r.average_power_w / 1e3);
+    std::cout << "  memory per device (stage: parameters + gradients + optimizer + activations = total, where)\n";
+    for (const sim::StageTime& s : r.stages) {
+        if (r.stages.size() > 6 && s.stage > 2 && s.stage + 3 < static_cast<int>(r.stages.size())) {
+            if (s.stage == 3) {
+                std::cout << "    ...\n";
+            }
+            continue;
+        }
+        std::cout << fmt::format("    {:>3}: {} + {} + {} + {} = {}, weights in {}, activations in {}{}\n", s.stage,
+                                 gb(s.memory.parameters_bytes), gb(s.memory.gradients_bytes),
+                                 gb(s.memory.optimizer_bytes), gb(s.memory.activations_bytes),
+                                 gb(s.memory.total_bytes()), s.memory.weights_level, s.memory.activations_level,
+                                 s.memory.fits ? "" : "  DOES NOT FIT");
+    }
+    std::cout << (r.fits ? "  fits             yes\n" : "  fits             NO: " + r.fit_report + "\n");
+    std::cout << "  collectives (each)\n";
+    for (const sim::CollectiveReport& col : r.collectives) {
+        std::cout << fmt::format("    {:<34} x{:<6} {:>10} over {:>5}, {:<8} {}\n", col.what, col.count, gb(col.bytes),
+                                 col.participants, col.algorithm, seconds_text(col.seconds));
+    }
+    std::cout << "  ops on the busiest stage's device (per step)\n";
+    for (std::size_t i = 0; i < r.ops.size() && i < 8; ++i) {
+        const sim::OpClassTime& o = r.ops[i];
+        std::cout << fmt::format("    {:<22} {:>6} nodes {:>12} {:>6} memory-bound\n", o.op, o.nodes,
+                                 seconds_text(o.seconds), o.memory_bound);
+    }
+    if (!others.empty()) {
+        std::cout << "  other strategies tried\n";
+        for (std::size_t i = 0; i < others.size() && static_cast<int>(i) < top; ++i) {
+            const sim::SimResult& o = others[i];
+            std::cout << fmt::format("    {:<28} {:>12} {:>6.1f}% {}\n", o.strategy.to_string(), seconds_text(o.step_s),
+                                     100 * o.utilization, o.fits ? "fits" : "does not fit");
+        }
+    }
+    std::cout << fmt::format("  (simulated in {:.2f} s)\n", r.simulation_wall_s);
+}
+
+void run(const SimOptions& o) {
+    const machine::Machine m = machine::load_machine(o.machine, o.dir);
+    const sim::Topology topology = sim::derive_topology(m);
+    if (o.batch < 1) {
+        throw UsageError("--batch must be a positive number of samples per step, got " + std::to_string(o.batch));
+    }
+    autodiff::OptimizerConfig optimizer;
+    if (o.optimizer == "sgd") {
+        optimizer = autodiff::SgdConfig{};
+    } else if (o.optimizer == "adamw") {
+        optimizer = autodiff::AdamWConfig{};
+    } else {
+        throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
+    }
+    std::vector<sim::SimResult> results;
+    if (o.strategy == "auto") {
+        if (!o.json_output) {
+            std::cerr << "dojo sim: trying strategies for " << o.model << " on " << m.name << "...\n";
+        }
+        results = sim::search_strategies(o.model, o.batch, topology, o.precision, optimizer);
+        if (results.empty()) {
+            throw UsageError("no strategy splits batch " + std::to_string(o.batch) + " of " + o.model + " over " +
+                             m.name + "; try another batch or an explicit --strategy");
+        }
+    } else {
+        const compiler::Strategy strategy = compiler::parse_strategy(o.strategy);
+        const compiler::Plan plan = compiler::make_plan(o.model, o.batch, strategy, optimizer);
+        results.push_back(sim::simulate(plan, topology, o.precision));
+    }
+    const sim::SimResult& best = results.front();
+    const std::vector<sim::SimResult> others(results.begin() + 1, results.end());
+    if (o.json_output) {
+        json out = result_json(best);
+        json alternatives = json::array();
+        for (const sim::SimResult& other : others) {
+            alternatives.push_back({{"strategy", other.strategy.to_string()}, {"step_s", other.step_s},
+                                    {"utilization", other.utilization}, {"fits", other.fits}});
+        }
+        out["alternatives"] = alternatives;
+        std::cout << out.dump(2) << "\n";
+    } else {
+        print_text(best, others, o.top);
+    }
+}
+
+}  // namespace
+
+void add_sim_command(CLI::App& app) {
+    auto options = std::make_shared<SimOptions>();
+    CLI::App* sim = app.add_subcommand(
+        "sim", "Compile one training step (forward, backward, optimizer) for a machine and simulate it: time, "
+               "utilization, memory fit, energy, communication");
+    sim->add_option("model", options->model, "an ONNX file or a catalog spec (e.g. resnet50, bert-large, "
+                                             "gpt:layers=96,hidden=12288,heads=96,seq=2048,vocab=51200)")
+        ->required();
+    sim->add_option("--machine", options->machine, "machine preset, with parameters (dojo machine list): tile, "
+                                                 "exapod, superpod-h100:nodes=64 ...")
+        ->required();
+    sim->add_option("--batch", options->batch, "global batch: samples per step over all replicas")->required();
+    sim->add_option("--precision", options->precision, "fp32, bf16 or cfp8 (default bf16)");
+    sim->add_option("--strategy", options->strategy,
+                    "auto (try data/tensor/pipeline splits, report the fastest that fits) or dp=N,tp=N,pp=N,mb=N "
+                    "(missing ones are 1; mb = micro-batches per replica)");
+    sim->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
+    sim->add_option("--machines-dir", options->dir, "directory of machine presets (default: OpenDojo's)");
+    sim->add_option("--top", options->top, "with --strategy auto: how many other strategies to list (default 5)");
+    sim->add_flag("--json", options->json_output, "print JSON (seconds, bytes, FLOP, joules, watts)");
+    sim->callback([options] { run(*options); });
+}
+
+}  // namespace dojo::cli

@@ -1,0 +1,70 @@
+/** \file
+ * The Plan: one training step compiled for `dp x tp x pp` devices, which the simulator times (sim/simulate.h) and,
+ * in the compiler issue, the runtime will execute shard by shard.
+ *
+ * Devices are numbered tensor-parallel rank fastest, then pipeline stage, then data-parallel replica, so a tensor-
+ * parallel group sits on neighbouring devices (one chip's neighbours in a tile, one DGX's GPUs).
+ *
+ * The training graph is built for one micro-batch (global batch / dp / micro_batches samples): forward, loss and
+ * backward run once per micro-batch, gradients accumulate, and the optimizer update runs once per step after the
+ * data-parallel gradient all-reduce. Pipeline stages split the forward nodes into runs of about equal FLOPs; a
+ * backward or optimizer node runs on the earliest stage among its non-leaf inputs (the stage of the forward work it
+ * differentiates), a parameter on the stage of its first reader. A value read on another stage is a transfer.
+ */
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dojo/autodiff/training.h"
+#include "dojo/compiler/tensor_parallel.h"
+
+namespace dojo::compiler {
+
+struct Strategy {
+    int dp = 1;               ///< data-parallel replicas
+    int tp = 1;               ///< tensor-parallel devices per stage
+    int pp = 1;               ///< pipeline stages
+    int micro_batches = 1;    ///< per replica per step (1F1B schedule)
+    int devices() const { return dp * tp * pp; }
+    std::string to_string() const;  ///< "dp=4,tp=8,pp=2,mb=16"
+    bool operator==(const Strategy&) const = default;
+};
+
+/// Parses "dp=4,tp=8,pp=2[,mb=16]" (keys in any order, each at most once; missing keys are 1). UsageError otherwise.
+Strategy parse_strategy(std::string_view text);
+
+struct Plan {
+    std::string model;             ///< the spec it was built from
+    Strategy strategy;
+    std::int64_t global_batch = 0; ///< samples per step over all replicas
+    std::int64_t micro_batch = 0;  ///< samples per micro-batch (the graph's batch)
+    autodiff::TrainingGraph step;  ///< one micro-batch's forward, backward and the optimizer update
+    ir::NodeId last_forward;       ///< the loss: nodes up to it are the forward pass
+    TensorParallel tensor;
+    std::vector<bool> live;        ///< per node: needed by the loss, a gradient or an update (the rest is skipped)
+    std::vector<int> stage;        ///< per node: its pipeline stage; -1 for nodes that are not live
+    std::vector<bool> per_step;    ///< per node: runs once per step (the optimizer), not once per micro-batch
+    std::vector<bool> saved;       ///< per node: a forward value read by the backward pass (kept until then)
+    struct Transfer {
+        ir::NodeId node;           ///< the value sent
+        int from = 0, to = 0;      ///< stages
+        bool forward = true;       ///< read by the forward pass (activations) or by the backward pass (gradients)
+        double bytes = 0;          ///< per device per micro-batch
+    };
+    std::vector<Transfer> transfers;
+};
+
+/// Builds `model` (catalog spec or .onnx) for a micro-batch, its training graph with `optimizer` and cross-entropy
+/// loss, and lays it out for `strategy`. `global_batch` must be a multiple of dp * micro_batches, and pp at most the
+/// number of forward nodes; UsageError says what to change.
+Plan make_plan(std::string_view model, std::int64_t global_batch, const Strategy& strategy,
+               const autodiff::OptimizerConfig& optimizer);
+
+/// Lays `plan`'s training graph out again for `strategy` (tensor layouts, stages, transfers), reusing the graph:
+/// strategies with the same micro-batch size share one build. UsageError if the micro-batch size would change.
+void lay_out(Plan& plan, const Strategy& strategy);
+
+}  // namespace dojo::compiler

@@ -1,0 +1,54 @@
+/** \file
+ * Tensor (intra-layer) parallelism over a group of `tp` devices, found by propagating layouts through a training
+ * graph: the first parallelization of the simulator issue (a deeper one follows in the compiler issue).
+ *
+ * Every value is either replicated on all devices of the group or split evenly along one axis. Propagation runs in
+ * node order and follows Megatron-LM's scheme without knowing about layers:
+ *   - a parameter takes its layout from its first use: the right operand of a MatMul whose left operand is
+ *     replicated splits by columns (its last axis), one whose left operand is split along the contraction splits by
+ *     rows; an embedding table read by Gather splits by rows (vocabulary-parallel); a parameter added to or
+ *     multiplied with a split value splits the same way; anything else (convolutions, norms on replicated values)
+ *     stays replicated;
+ *   - a MatMul that contracts over the split axis, a ReduceSum over it and a Gather from a row-split table produce
+ *     partial sums on every device: an all-reduce of the result (`all_reduces`) makes them replicated again;
+ *     LogSoftmax along the split axis all-reduces its row maxima and sums;
+ *   - elementwise ops keep a split; a replicated full-size operand is sliced locally for free; layout ops map the
+ *     split axis (Reshape keeps it where the number of elements before it is unchanged, as when heads are split);
+ *   - where inputs disagree (split along different axes), the node runs replicated and is listed in `conflicts`.
+ * A node's work divides by `tp` when its result is split or partial; replicated nodes run in full on every device.
+ * With tp = 1 everything is replicated and nothing is communicated.
+ */
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dojo/ir/graph.h"
+
+namespace dojo::compiler {
+
+struct Layout {
+    int split_axis = -1;  ///< -1: replicated on every device of the group; else split evenly along this axis
+    bool split() const { return split_axis >= 0; }
+    bool operator==(const Layout&) const = default;
+};
+
+struct TensorParallel {
+    int tp = 1;
+    std::vector<Layout> layout;      ///< per node, by index
+    std::vector<bool> divided;       ///< per node: its work is shared by the group (split or partial result)
+    struct AllReduce {
+        ir::NodeId node;             ///< after this node
+        double bytes = 0;            ///< of the reduced tensor on each device (F32, in the graph's types)
+    };
+    std::vector<AllReduce> all_reduces;  ///< in node order
+    std::vector<ir::NodeId> conflicts;   ///< nodes run replicated because their inputs' layouts disagree
+
+    /// Bytes of `node`'s value held by one device of the group.
+    double bytes_per_device(const ir::Graph& graph, ir::NodeId node) const;
+};
+
+/// Lays out every node of `graph` (a training graph, or any graph) over `tp` devices. tp >= 1.
+TensorParallel shard_tensor_parallel(const ir::Graph& graph, int tp);
+
+}  // namespace dojo::compiler

@@ -1,0 +1,76 @@
+/** \file
+ * Collectives and transfers as link-level flows, simulated with SimGrid (flow-level, max-min bandwidth sharing,
+ * CM02 model) on the links of a Topology.
+ *
+ * A request names its participants by global device index. Links: each device's link to its neighbours (the D1
+ * mesh edge, the GPU's NVLink port) and, for every level instance a hop leaves, that instance's egress (a tile's
+ * edges, a tray's Z-plane Ethernet, a DGX's InfiniBand ports). A hop between devices a and b whose innermost common
+ * level is L crosses a's device link if L is the innermost level, else the egress of a's instances of every level
+ * below L; its latency is the sum of theirs.
+ *
+ * Symmetry folding: a Plan runs many identical groups at once (tp x pp data-parallel rings, dp x pp tensor-parallel
+ * groups). One group is simulated; an egress link it shares with the identical groups of the same level instance
+ * (devices in the instance / members of this group in it) gets that share of its bandwidth.
+ *
+ * Algorithms (steps of one algorithm are identical, so one step is simulated and multiplied):
+ *   ring all-reduce    2 (n - 1) steps; in each, every member sends bytes / n to the next
+ *   2-D mesh           members that fill a rows x columns grid (a tile's 5 x 5 D1): reduce-scatter along rows,
+ *                      all-reduce along columns, all-gather along rows; rows run side by side
+ *   send               one flow
+ * all_reduce() registers both where both apply and evaluate() reports the faster, with its name.
+ *
+ * SimGrid allows one engine per process, so evaluate() runs it in a forked child and reads the times back: many
+ * evaluations may run in one process (tests, strategy search).
+ */
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dojo/sim/topology.h"
+
+namespace dojo::sim {
+
+struct CollectiveTime {
+    double seconds = 0;
+    std::string algorithm;  ///< "ring", "2d-mesh", "send"
+};
+
+class Network {
+public:
+    explicit Network(Topology topology);
+
+    /// An all-reduce of `bytes` (each member's full buffer) over `members` (ring order); returns its handle.
+    std::size_t all_reduce(std::vector<std::int64_t> members, double bytes);
+    /// One transfer of `bytes` from device `from` to device `to`; returns its handle.
+    std::size_t send(std::int64_t from, std::int64_t to, double bytes);
+
+    /// Simulates every registered request (each on its own copy of the links it uses) and returns their times by
+    /// handle. Throws Error if the simulation process fails.
+    std::vector<CollectiveTime> evaluate() const;
+
+private:
+    struct Hop {
+        std::int64_t from, to;
+    };
+    struct Phase {                      ///< concurrent flows of one step, repeated `steps` times
+        std::vector<Hop> hops;
+        double bytes_per_flow = 0;
+        std::int64_t steps = 0;
+    };
+    struct Request {
+        std::string algorithm;
+        std::vector<Phase> phases;
+        std::vector<std::int64_t> members;  ///< for link sharing
+        std::size_t handle = 0;
+    };
+    Topology topology_;
+    std::vector<Request> requests_;
+    std::size_t handles_ = 0;
+
+    void simulate_all(std::vector<double>& step_times) const;
+    friend struct NetworkSimulation;
+};
+
+}  // namespace dojo::sim

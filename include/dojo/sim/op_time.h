@@ -1,0 +1,42 @@
+/** \file
+ * The time of one node of a Plan on one device: a roofline of its compute and its memory traffic.
+ *
+ *   compute = FLOPs / rate. Matrix work (MatMul, convolutions as implicit GEMMs) runs at the precision's matrix
+ *             peak x sustained_matrix_fraction x tiling efficiency: each of m, n, k pads to the device's matrix
+ *             tile (8 on Dojo's 8x8 units, 128 on GPU thread-block tiles), and the output tiles run in waves over
+ *             the device's cores or SMs (wave quantization). Other work runs at the vector rate (FP32 for fp32
+ *             and for the optimizer; 16-bit SIMD otherwise).
+ *   memory  = bytes / bandwidth of the level that holds the data (SRAM or HBM, chosen by the memory plan).
+ *             Bytes are the op table's, scaled to the element width the precision stores: fp32 4 bytes; bf16
+ *             2; cfp8 1 for matrix inputs and 2 for other activations; the optimizer works on FP32 master values.
+ *   time    = max(compute, memory); memory_bound when memory is the larger.
+ * Work that tensor parallelism divides (TensorParallel::divided) is divided by tp.
+ */
+#pragma once
+
+#include <string>
+
+#include "dojo/ir/graph.h"
+#include "dojo/sim/topology.h"
+
+namespace dojo::sim {
+
+struct OpTime {
+    double flops = 0;        ///< on this device
+    double bytes = 0;        ///< moved on this device
+    double compute_s = 0;
+    double memory_s = 0;
+    double seconds = 0;
+    bool matrix = false;
+    bool memory_bound = false;
+};
+
+/// The precisions the simulator knows; UsageError for any other.
+void check_precision(const std::string& precision);
+
+/// `node` of `graph` on `device` at `precision`; `share` divides its work (tp for divided nodes, else 1);
+/// `fp32_master`: an optimizer node (FP32 regardless of precision); `bandwidth`: of the level holding its data.
+OpTime op_time(const ir::Graph& graph, ir::NodeId node, const Device& device, const std::string& precision,
+               double share, bool fp32_master, double bandwidth);
+
+}  // namespace dojo::sim

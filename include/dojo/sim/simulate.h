@@ -1,0 +1,119 @@
+/** \file
+ * Simulates one training step of a Plan on a machine: the time, where it goes, whether it fits, and its energy.
+ *
+ * Folding: the dp replicas and the tp devices of a stage do identical work, so one device per pipeline stage is
+ * simulated; collectives are simulated as flows (network.h) with the links shared as the identical groups share
+ * them.
+ *
+ * Per stage and micro-batch, forward and backward times are sums of op_time() over the stage's nodes plus its
+ * tensor-parallel all-reduces (on the critical path, as in Megatron-LM). An event-driven run of the 1F1B schedule
+ * then orders every (stage, micro-batch, forward/backward) task: a task starts when its stage is free and its
+ * inputs have arrived (activations from the previous stage, gradients from the next, each a transfer on the link
+ * between them). Gradients accumulate across micro-batches; during the last micro-batch's backward pass the
+ * data-parallel all-reduce runs in buckets (each starts when its share of the backward is done), so communication
+ * hidden behind compute is not counted twice; the rest is reported as exposed. The optimizer update follows.
+ *
+ * Memory (per device of each stage): parameters (FP32 masters), their gradients, optimizer state, and the saved
+ * activations of the micro-batches in flight (pp - stage under 1F1B, at the precision's width). With SRAM (Dojo)
+ * everything stays in SRAM when it fits; otherwise parameters, gradients and optimizer state live in the HBM share
+ * and stream from it, and activations stay in SRAM if they fit there. A plan that does not fit is reported with
+ * the stage, level, shortfall and largest tensor; it is simulated all the same (its times assume the memory existed).
+ *
+ * Energy: each device draws idle power (idle_power_fraction x TDP) plus the rest of its TDP while busy; the rest of
+ * the machine's power (tile regulators, hosts, switches: the machine total less its devices' TDP) is drawn all step.
+ */
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dojo/compiler/plan.h"
+#include "dojo/sim/network.h"
+#include "dojo/sim/topology.h"
+
+namespace dojo::sim {
+
+struct MemoryUse {
+    double parameters_bytes = 0;
+    double gradients_bytes = 0;
+    double optimizer_bytes = 0;
+    double activations_bytes = 0;        ///< saved activations of the micro-batches in flight
+    double total_bytes() const { return parameters_bytes + gradients_bytes + optimizer_bytes + activations_bytes; }
+    std::string weights_level;           ///< "SRAM" or "HBM"
+    std::string activations_level;
+    bool fits = true;
+    std::string largest_tensor;          ///< name of the largest tensor held per device
+    double largest_tensor_bytes = 0;
+};
+
+struct StageTime {
+    int stage = 0;
+    std::int64_t nodes = 0;
+    double forward_s = 0;                ///< per micro-batch, compute only
+    double backward_s = 0;               ///< per micro-batch, compute only
+    double tensor_comm_s = 0;            ///< per micro-batch, tensor-parallel all-reduces (forward + backward)
+    double optimizer_s = 0;              ///< per step
+    double busy_s = 0;                   ///< compute + tensor comm over the step
+    double grad_allreduce_s = 0;         ///< data-parallel all-reduce of the stage's gradients, in full
+    double grad_allreduce_exposed_s = 0; ///< the part not hidden behind the last backward pass
+    double finish_s = 0;                 ///< when its optimizer update ends
+    MemoryUse memory;
+};
+
+struct OpClassTime {
+    std::string op;                      ///< op kind name
+    std::int64_t nodes = 0;
+    double seconds = 0;                  ///< per step on the busiest stage's device, all micro-batches
+    double flops = 0;
+    std::int64_t memory_bound = 0;       ///< nodes whose memory time exceeds their compute time
+};
+
+struct CollectiveReport {
+    std::string what;                    ///< "tensor-parallel all-reduce", "gradient all-reduce", "pipeline send"
+    std::int64_t count = 0;              ///< per step
+    double bytes = 0;                    ///< per occurrence, per device
+    std::int64_t participants = 0;
+    std::string algorithm;
+    double seconds = 0;                  ///< per occurrence
+};
+
+struct SimResult {
+    std::string model;
+    std::string machine;
+    std::string device;
+    std::string precision;
+    compiler::Strategy strategy;
+    std::int64_t global_batch = 0;
+    std::int64_t devices_used = 0;
+    std::int64_t devices_total = 0;
+    double step_s = 0;
+    double samples_per_s = 0;
+    double model_flops = 0;              ///< per step, whole machine (every replica's forward, backward, update)
+    double achieved_flops = 0;           ///< model_flops / step_s
+    double utilization = 0;              ///< achieved / (devices used x matrix peak at the precision)
+    double pipeline_bubble_s = 0;        ///< the last stage's idle time before its optimizer update
+    double exposed_comm_s = 0;           ///< the finishing stage's gradient all-reduce not hidden by compute
+    int critical_stage = 0;              ///< the stage that finishes last
+    double energy_j = 0;
+    double average_power_w = 0;
+    bool fits = true;
+    std::string fit_report;              ///< empty when it fits
+    std::vector<StageTime> stages;
+    std::vector<OpClassTime> ops;        ///< by op kind, largest time first
+    std::vector<CollectiveReport> collectives;
+    double simulation_wall_s = 0;        ///< how long simulating took (for the benchmark)
+};
+
+/// Simulates `plan` on `topology` at `precision` (fp32, bf16, cfp8). UsageError if the plan needs more devices than
+/// the machine has, or tp is larger than the innermost level (a tile, a DGX) holds.
+SimResult simulate(const compiler::Plan& plan, const Topology& topology, const std::string& precision);
+
+/// Tries data/tensor/pipeline splits of `model` at `global_batch` on the machine (tp within the innermost level,
+/// pp in powers of two, dp as large as the batch and devices allow, one-sample micro-batches when pipelined) and
+/// returns every result, fastest fitting plan first.
+std::vector<SimResult> search_strategies(const std::string& model, std::int64_t global_batch,
+                                         const Topology& topology, const std::string& precision,
+                                         const autodiff::OptimizerConfig& optimizer);
+
+}  // namespace dojo::sim

@@ -1,0 +1,72 @@
+/** \file
+ * What the simulator needs of a machine, derived from its description (machine/machine.h): the device that runs one
+ * shard of a Plan (a D1 chip, a GPU) and the levels of zones above it, each with the bandwidth that leaves one of
+ * its instances.
+ *
+ * The device is the first zone, top down, whose kind states peak FLOP/s (a GPU) or whose children state FLOP per
+ * cycle (a D1 and its nodes). Its figures:
+ *   matrix_flops[p]   peak per precision (children x clock x flop_per_cycle, or the kind's peak)
+ *   vector_flops      elementwise rate: FP32 peak, or the nodes' simd_bf16_flop_per_cycle for 16-bit work
+ *   local memory      the children's SRAM and load bandwidth (D1); none on GPUs (caches are not modelled)
+ *   device memory     the kind's own HBM, or its share of the HBM of the interface processors (DIPs) in the
+ *                     nearest zone that holds both (a tray's 20 DIPs over its 150 D1)
+ *   link              to a neighbour in the innermost zone: edge_bandwidth per direction (D1 mesh) or half of
+ *                     nvlink_bandwidth (NVLink counts both directions); latency die_to_die_latency or link_latency
+ * A level's egress bandwidth per instance, in each direction: edges x edge_bandwidth (a tile), else
+ * injection_bandwidth (a DGX), else the Ethernet of the DIPs it contains (a tray reaches other trays only through
+ * the Z-plane: the inter-tray mesh is not published, spec 13 Q5), else the sum of its children's (no new
+ * bottleneck: a non-blocking fat tree, a cabinet of trays). Its latency: its kind's switch_latency, the Z-plane's for
+ * Ethernet, else the device link's.
+ */
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dojo/machine/machine.h"
+
+namespace dojo::sim {
+
+struct Device {
+    std::string kind;
+    std::int64_t count = 0;                     ///< in the whole machine
+    std::int64_t parallel_units = 1;            ///< cores (D1 nodes) or SMs that matrix tiles spread over
+    std::int64_t matrix_tile = 1;               ///< edge of the matrix tile work pads to (8 on Dojo, 128 on GPUs)
+    double sustained_matrix_fraction = 1.0;     ///< of peak, for a perfectly tiled matmul
+    std::map<std::string, double> matrix_flops; ///< FLOP/s by precision (fp32, bf16, cfp8, ...)
+    double vector_flops_fp32 = 0;               ///< FLOP/s of elementwise work in FP32
+    double vector_flops_16bit = 0;              ///< FLOP/s of elementwise work in BF16/CFP16
+    double local_bytes = 0;                     ///< SRAM (0: none)
+    double local_bandwidth = 0;                 ///< bytes/s
+    double memory_bytes = 0;                    ///< HBM (own or share)
+    double memory_bandwidth = 0;                ///< bytes/s
+    double link_bandwidth = 0;                  ///< bytes/s per direction to a neighbour in the innermost zone
+    double link_latency_s = 0;
+    double power_w = 0;                         ///< TDP
+    double idle_power_fraction = 0.3;
+};
+
+struct Level {
+    std::string kind;
+    std::int64_t devices = 1;        ///< devices in one instance
+    std::int64_t instances = 1;      ///< in the whole machine
+    double egress_bandwidth = 0;     ///< bytes/s leaving one instance, each direction
+    double latency_s = 0;            ///< added by a hop that leaves an instance
+};
+
+struct Topology {
+    std::string machine;
+    Device device;
+    std::vector<Level> levels;       ///< innermost (tile, DGX) first; the machine's root last
+    double machine_power_w = 0;      ///< the machine's total (totals().power_watts)
+
+    /// The innermost level index whose instance holds both devices (levels.size() - 1 at most); -1 if a == b.
+    int common_level(std::int64_t a, std::int64_t b) const;
+};
+
+/// Derives the topology; UsageError if the machine has no device kind with FLOP rates.
+Topology derive_topology(const machine::Machine& machine);
+
+}  // namespace dojo::sim

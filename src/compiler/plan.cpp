@@ -1,0 +1,251 @@
+// make_plan: the model at micro-batch size, its training graph, tensor-parallel layouts, pipeline stages, transfers.
+#include "dojo/compiler/plan.h"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <set>
+
+#include "dojo/autodiff/loss.h"
+#include "dojo/frontend/model.h"
+#include "dojo/ir/builder.h"
+#include "dojo/util/error.h"
+
+namespace dojo::compiler {
+namespace {
+
+using ir::NodeId;
+using ir::OpKind;
+
+bool is_leaf(OpKind op) { return ir::is_bound_leaf(op) || op == OpKind::Fill || op == OpKind::Constant; }
+
+double node_flops(const ir::Graph& g, NodeId id) {
+    const ir::Node& node = g.node(id);
+    std::vector<ir::TensorType> inputs;
+    for (const NodeId input : node.inputs) {
+        inputs.push_back(g.type(input));
+    }
+    return ir::op_info(node.op).cost(node, inputs).flops;
+}
+
+// Forward nodes in runs of about equal FLOPs. A later node goes on the earliest stage among its computed inputs
+// and the parameters it reads; one with neither (an optimizer step on a moment: m * beta1) on the earliest stage
+// among its readers. Leaves go on the stage of their first reader. Nodes outside `live` get no stage (-1).
+std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stages, const std::vector<bool>& live) {
+    const std::size_t n = g.size();
+    std::vector<int> stage(n, -1);
+    double total = 0;
+    std::vector<double> flops(last_forward.index + 1, 0.0);
+    for (std::uint32_t i = 0; i <= last_forward.index; ++i) {
+        if (live[i] && !is_leaf(g.node(NodeId{i}).op)) {
+            flops[i] = node_flops(g, NodeId{i});
+            total += flops[i];
+        }
+    }
+    double before = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const ir::Node& node = g.node(NodeId{i});
+        if (!live[i] || is_leaf(node.op)) {
+            continue;
+        }
+        int s = -1;
+        if (i <= last_forward.index) {
+            const double middle = before + flops[i] / 2;
+            s = total > 0 ? std::min(stages - 1, static_cast<int>(middle / total * stages)) : 0;
+            before += flops[i];
+            for (const NodeId input : node.inputs) {
+                if (stage[input.index] < 0) {
+                    stage[input.index] = s;  // a leaf's first reader
+                }
+            }
+        } else {
+            for (const NodeId input : node.inputs) {
+                const int t = stage[input.index];
+                const bool placed = !is_leaf(g.node(input).op) || g.node(input).op == OpKind::Parameter;
+                if (placed && t >= 0 && (s < 0 || t < s)) {
+                    s = t;
+                }
+            }
+        }
+        stage[i] = s;
+    }
+    std::vector<std::vector<std::uint32_t>> readers(n);
+    for (std::uint32_t j = 0; j < n; ++j) {
+        for (const NodeId input : g.node(NodeId{j}).inputs) {
+            readers[input.index].push_back(j);
+        }
+    }
+    for (std::size_t i = n; i-- > 0;) {  // unplaced computed nodes: the earliest stage among their readers
+        if (stage[i] >= 0 || !live[i] || is_leaf(g.node(NodeId{static_cast<std::uint32_t>(i)}).op)) {
+            continue;
+        }
+        for (const std::uint32_t j : readers[i]) {
+            if (stage[j] >= 0 && (stage[i] < 0 || stage[j] < stage[i])) {
+                stage[i] = stage[j];
+            }
+        }
+        stage[i] = stage[i] < 0 ? stages - 1 : stage[i];
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {  // the remaining leaves: their first reader's stage
+        for (const NodeId input : g.node(NodeId{i}).inputs) {
+            if (live[i] && stage[input.index] < 0) {
+                stage[input.index] = stage[i];
+            }
+        }
+    }
+    return stage;
+}
+
+}  // namespace
+
+std::string Strategy::to_string() const {
+    return "dp=" + std::to_string(dp) + ",tp=" + std::to_string(tp) + ",pp=" + std::to_string(pp) +
+           ",mb=" + std::to_string(micro_batches);
+}
+
+Strategy parse_strategy(std::string_view text) {
+    Strategy s;
+    std::set<std::string> seen;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        const std::size_t end = std::min(text.find(',', start), text.size());
+        const std::string_view item = text.substr(start, end - start);
+        const std::size_t eq = item.find('=');
+        const std::string key(item.substr(0, eq));
+        int value = 0;
+        const std::string_view digits = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+        const auto parsed = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+        int* field = key == "dp" ? &s.dp : key == "tp" ? &s.tp : key == "pp" ? &s.pp : key == "mb" ? &s.micro_batches
+                                                                                                   : nullptr;
+        if (field == nullptr || eq == std::string_view::npos || parsed.ec != std::errc() ||
+            parsed.ptr != digits.data() + digits.size() || value < 1 || !seen.insert(key).second) {
+            throw UsageError("strategy '" + std::string(text) + "': bad item '" + std::string(item) +
+                             "'; write dp=N,tp=N,pp=N,mb=N (each a positive whole number, at most once; missing ones "
+                             "are 1), or use --strategy auto");
+        }
+        *field = value;
+        start = end + 1;
+    }
+    return s;
+}
+
+Plan make_plan(std::string_view model_spec, std::int64_t global_batch, const Strategy& strategy,
+               const autodiff::OptimizerConfig& optimizer) {
+    const std::int64_t per_step = static_cast<std::int64_t>(strategy.dp) * strategy.micro_batches;
+    if (global_batch < 1 || global_batch % per_step != 0) {
+        throw UsageError("batch " + std::to_string(global_batch) + " cannot be split into dp=" +
+                         std::to_string(strategy.dp) + " replicas of " + std::to_string(strategy.micro_batches) +
+                         " micro-batches; make the batch a multiple of " + std::to_string(per_step));
+    }
+    Plan plan;
+    plan.model = std::string(model_spec);
+    plan.strategy = strategy;
+    plan.global_batch = global_batch;
+    plan.micro_batch = global_batch / per_step;
+
+    frontend::Model model = frontend::load_model_as_declared(model_spec, plan.micro_batch);
+    ir::NodeId logits = model.logits;
+    bool token_labels = model.token_labels;
+    const ir::Shape logits_shape = model.graph.type(logits).shape;
+    if (logits_shape.rank() > 2) {  // an imported language model's [B, S, V]: one label per token
+        logits = ir::reshape(model.graph, logits,
+                             ir::Shape{logits_shape.numel() / logits_shape.dims().back(), logits_shape.dims().back()});
+        token_labels = true;
+    }
+    const autodiff::CrossEntropy loss = autodiff::add_cross_entropy(model.graph, logits, token_labels);
+    std::vector<autodiff::Assignment> state_updates;
+    for (const frontend::StateUpdate& u : model.state_updates) {
+        state_updates.push_back({u.target, u.value});
+    }
+    plan.step = autodiff::build_training_graph(std::move(model.graph), loss.loss, optimizer, state_updates);
+    plan.last_forward = loss.loss;
+
+    lay_out(plan, strategy);
+    return plan;
+}
+
+void lay_out(Plan& plan, const Strategy& strategy) {
+    if (plan.global_batch != plan.micro_batch * strategy.dp * strategy.micro_batches) {
+        throw UsageError("strategy " + strategy.to_string() + " does not split batch " +
+                         std::to_string(plan.global_batch) + " into micro-batches of " +
+                         std::to_string(plan.micro_batch));
+    }
+    plan.strategy = strategy;
+    plan.transfers.clear();
+    const ir::Graph& g = plan.step.graph;
+    const NodeId loss = plan.last_forward;
+    std::int64_t forward_nodes = 0;
+    for (std::uint32_t i = 0; i <= loss.index; ++i) {
+        forward_nodes += is_leaf(g.node(NodeId{i}).op) ? 0 : 1;
+    }
+    if (strategy.pp > forward_nodes) {
+        throw UsageError("pp=" + std::to_string(strategy.pp) + " stages for a model of " +
+                         std::to_string(forward_nodes) + " forward ops; use fewer stages");
+    }
+    plan.tensor = shard_tensor_parallel(g, strategy.tp);
+    // Live: what the loss, the gradients and the updated values depend on (the runtime skips the rest too, such as
+    // gradients of constants).
+    plan.live.assign(g.size(), false);
+    plan.live[loss.index] = true;
+    for (const NodeId grad : plan.step.gradients) {
+        if (grad.valid()) {
+            plan.live[grad.index] = true;
+        }
+    }
+    for (const autodiff::Assignment& a : plan.step.updates) {
+        plan.live[a.value.index] = true;
+        plan.live[a.target.index] = true;
+    }
+    for (std::size_t i = g.size(); i-- > 0;) {
+        if (plan.live[i]) {
+            for (const NodeId input : g.node(NodeId{static_cast<std::uint32_t>(i)}).inputs) {
+                plan.live[input.index] = true;
+            }
+        }
+    }
+    plan.stage = split_stages(g, loss, strategy.pp, plan.live);
+
+    // Once per step: what the gradients (and the loss) do not depend on, after the forward pass.
+    const std::size_t n = g.size();
+    std::vector<bool> needed(n, false);
+    needed[loss.index] = true;
+    for (const NodeId grad : plan.step.gradients) {
+        if (grad.valid()) {
+            needed[grad.index] = true;
+        }
+    }
+    for (std::size_t i = n; i-- > 0;) {
+        if (needed[i]) {
+            for (const NodeId input : g.node(NodeId{static_cast<std::uint32_t>(i)}).inputs) {
+                needed[input.index] = true;
+            }
+        }
+    }
+    plan.per_step.assign(n, false);
+    plan.saved.assign(n, false);
+    std::map<std::pair<std::uint32_t, int>, std::size_t> sent;  // (value, to stage) -> transfer
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const ir::Node& node = g.node(NodeId{i});
+        const bool backward = i > loss.index;
+        plan.per_step[i] = backward && !needed[i] && !is_leaf(node.op);
+        if (is_leaf(node.op) || !plan.live[i]) {
+            continue;
+        }
+        for (const NodeId input : node.inputs) {
+            const ir::Node& from = g.node(input);
+            if (is_leaf(from.op)) {
+                continue;
+            }
+            if (backward && !plan.per_step[i] && input.index <= loss.index) {
+                plan.saved[input.index] = true;
+            }
+            const int a = plan.stage[input.index], b = plan.stage[i];
+            if (a != b && sent.emplace(std::make_pair(input.index, b), plan.transfers.size()).second) {
+                plan.transfers.push_back({input, a, b, !backward,
+                                          plan.tensor.bytes_per_device(g, input)});
+            }
+        }
+    }
+}
+
+}  // namespace dojo::compiler

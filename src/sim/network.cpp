@@ -1,0 +1,249 @@
+// Flow-level collectives on SimGrid (network.h). The parent process describes the flows; a forked child builds the
+// SimGrid platform, runs one step of every phase side by side (their links are disjoint copies) and writes the step
+// times back through a pipe.
+#include "dojo/sim/network.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <simgrid/s4u.hpp>
+#include <xbt/log.h>
+
+#include "dojo/util/error.h"
+
+namespace dojo::sim {
+
+namespace sg4 = simgrid::s4u;
+
+namespace {
+
+// The members fill a square grid inside one innermost-level instance (a tile's 5 x 5 D1 with tp = 25)?
+std::int64_t grid_side(const Topology& t, const std::vector<std::int64_t>& members) {
+    const auto n = static_cast<std::int64_t>(members.size());
+    const auto side = static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(n))));
+    if (n < 4 || side * side != n) {
+        return 0;
+    }
+    for (const std::int64_t m : members) {
+        if (t.common_level(members.front(), m) > 0) {
+            return 0;
+        }
+    }
+    return side;
+}
+
+}  // namespace
+
+Network::Network(Topology topology) : topology_(std::move(topology)) {}
+
+std::size_t Network::all_reduce(std::vector<std::int64_t> members, double bytes) {
+    const std::size_t handle = handles_++;
+    const auto n = static_cast<std::int64_t>(members.size());
+    if (n < 2) {
+        requests_.push_back({"none", {}, members, handle});
+        return handle;
+    }
+    Request ring{"ring", {}, members, handle};
+    Phase step;
+    for (std::int64_t i = 0; i < n; ++i) {
+        step.hops.push_back({members[static_cast<std::size_t>(i)], members[static_cast<std::size_t>((i + 1) % n)]});
+    }
+    step.bytes_per_flow = bytes / static_cast<double>(n);
+    step.steps = 2 * (n - 1);
+    ring.phases.push_back(step);
+    requests_.push_back(ring);
+    if (const std::int64_t side = grid_side(topology_, members); side > 0) {
+        Request mesh{"2d-mesh", {}, members, handle};
+        Phase rows, columns;
+        for (std::int64_t r = 0; r < side; ++r) {
+            for (std::int64_t c = 0; c < side; ++c) {
+                const auto at = [&](std::int64_t row, std::int64_t col) {
+                    return members[static_cast<std::size_t>(row * side + col)];
+                };
+                rows.hops.push_back({at(r, c), at(r, (c + 1) % side)});
+                columns.hops.push_back({at(r, c), at((r + 1) % side, c)});
+            }
+        }
+        rows.bytes_per_flow = bytes / static_cast<double>(side);        // reduce-scatter, then all-gather
+        rows.steps = 2 * (side - 1);
+        columns.bytes_per_flow = bytes / static_cast<double>(n);        // all-reduce of a row's 1/side share
+        columns.steps = 2 * (side - 1);
+        mesh.phases = {rows, columns};
+        requests_.push_back(mesh);
+    }
+    return handle;
+}
+
+std::size_t Network::send(std::int64_t from, std::int64_t to, double bytes) {
+    const std::size_t handle = handles_++;
+    Phase one;
+    one.hops.push_back({from, to});
+    one.bytes_per_flow = bytes;
+    one.steps = from == to ? 0 : 1;
+    requests_.push_back({"send", {one}, {from, to}, handle});
+    return handle;
+}
+
+// Builds every phase's platform in one SimGrid engine and runs one step of each; fills step_times in phase order.
+struct NetworkSimulation {
+    static void run(const Network& network, std::vector<double>& step_times) {
+        int argc = 1;
+        char name[] = "dojo-sim";
+        char* argv[] = {name, nullptr};
+        xbt_log_control_set("root.thres:critical");
+        sg4::Engine engine(&argc, argv);
+        sg4::Engine::set_config("network/model:CM02");
+        auto* zone = sg4::create_full_zone("machine");
+        const Topology& t = network.topology_;
+        struct PhaseRun {
+            std::vector<std::pair<sg4::Host*, sg4::Host*>> flows;
+            double bytes = 0;
+            std::size_t result = 0;
+        };
+        std::vector<PhaseRun> runs;
+        std::size_t phase_index = 0;
+        for (std::size_t r = 0; r < network.requests_.size(); ++r) {
+            const Network::Request& request = network.requests_[r];
+            // How many members of this group each level instance holds: its egress is shared with the identical
+            // groups of the other devices there.
+            std::vector<std::map<std::int64_t, std::int64_t>> members_in(t.levels.size());
+            for (const std::int64_t m : request.members) {
+                for (std::size_t l = 0; l < t.levels.size(); ++l) {
+                    ++members_in[l][m / t.levels[l].devices];
+                }
+            }
+            for (std::size_t p = 0; p < request.phases.size(); ++p, ++phase_index) {
+                const Network::Phase& phase = request.phases[p];
+                const std::string prefix = "r" + std::to_string(r) + "p" + std::to_string(p) + ".";
+                std::map<std::int64_t, sg4::Host*> hosts;
+                std::map<std::string, sg4::Link*> links;
+                auto host = [&](std::int64_t device) {
+                    auto [it, added] = hosts.emplace(device, nullptr);
+                    if (added) {
+                        it->second = zone->create_host(prefix + "d" + std::to_string(device), 1e9);
+                    }
+                    return it->second;
+                };
+                auto link = [&](const std::string& key, double bandwidth, double latency) {
+                    auto [it, added] = links.emplace(key, nullptr);
+                    if (added) {
+                        it->second = zone->create_link(prefix + key, bandwidth)->set_latency(latency)->seal();
+                    }
+                    return it->second;
+                };
+                PhaseRun run;
+                run.bytes = phase.bytes_per_flow;
+                run.result = phase_index;
+                for (const Network::Hop& hop : phase.hops) {
+                    if (hop.from == hop.to) {
+                        continue;
+                    }
+                    const int level = t.common_level(hop.from, hop.to);
+                    std::vector<sg4::LinkInRoute> route;
+                    if (level == 0) {
+                        route.emplace_back(link("dev" + std::to_string(hop.from), t.device.link_bandwidth,
+                                                t.device.link_latency_s));
+                    }
+                    for (int l = 0; l < level; ++l) {
+                        const Level& lv = t.levels[static_cast<std::size_t>(l)];
+                        const std::int64_t instance = hop.from / lv.devices;
+                        const double share = static_cast<double>(lv.devices) /
+                                             static_cast<double>(members_in[static_cast<std::size_t>(l)][instance]);
+                        route.emplace_back(link("L" + std::to_string(l) + "." + std::to_string(instance),
+                                                lv.egress_bandwidth / share, lv.latency_s));
+                    }
+                    sg4::Host* a = host(hop.from);
+                    sg4::Host* b = host(hop.to);
+                    zone->add_route(a->get_netpoint(), b->get_netpoint(), nullptr, nullptr, route, false);
+                    run.flows.emplace_back(a, b);
+                }
+                runs.push_back(std::move(run));
+            }
+        }
+        zone->seal();
+        step_times.assign(phase_index, 0.0);
+        for (PhaseRun& run : runs) {
+            if (run.flows.empty()) {
+                continue;
+            }
+            sg4::Actor::create("phase", run.flows.front().first, [&run, &step_times]() {
+                std::vector<sg4::CommPtr> comms;
+                for (const auto& [from, to] : run.flows) {
+                    comms.push_back(sg4::Comm::sendto_async(from, to, static_cast<std::uint64_t>(std::ceil(run.bytes))));
+                }
+                sg4::Comm::wait_all(comms);
+                step_times[run.result] = sg4::Engine::get_clock();
+            });
+        }
+        engine.run();
+    }
+};
+
+void Network::simulate_all(std::vector<double>& step_times) const {
+    int fds[2];
+    if (pipe(fds) != 0) {
+        throw Error("network simulation: cannot create a pipe");
+    }
+    std::fflush(nullptr);  // nothing buffered may be written twice
+    const pid_t child = fork();
+    if (child < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        throw Error("network simulation: cannot fork");
+    }
+    if (child == 0) {
+        close(fds[0]);
+        std::vector<double> times;
+        NetworkSimulation::run(*this, times);
+        const std::size_t count = times.size();
+        bool ok = write(fds[1], &count, sizeof count) == static_cast<ssize_t>(sizeof count);
+        const auto bytes = static_cast<ssize_t>(count * sizeof(double));
+        ok = ok && (count == 0 || write(fds[1], times.data(), static_cast<std::size_t>(bytes)) == bytes);
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    std::size_t count = 0;
+    std::vector<char> buffer;
+    char chunk[65536];
+    ssize_t got = 0;
+    while ((got = read(fds[0], chunk, sizeof chunk)) > 0) {
+        buffer.insert(buffer.end(), chunk, chunk + got);
+    }
+    close(fds[0]);
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || buffer.size() < sizeof count) {
+        throw Error("network simulation: the SimGrid process failed (status " + std::to_string(status) + ")");
+    }
+    std::memcpy(&count, buffer.data(), sizeof count);
+    if (buffer.size() != sizeof count + count * sizeof(double)) {
+        throw Error("network simulation: the SimGrid process returned a truncated result");
+    }
+    step_times.resize(count);
+    std::memcpy(step_times.data(), buffer.data() + sizeof count, count * sizeof(double));
+}
+
+std::vector<CollectiveTime> Network::evaluate() const {
+    std::vector<double> steps;
+    simulate_all(steps);
+    std::vector<CollectiveTime> times(handles_);
+    std::vector<bool> set(handles_, false);
+    std::size_t phase = 0;
+    for (const Request& request : requests_) {
+        double seconds = 0;
+        for (const Phase& p : request.phases) {
+            seconds += static_cast<double>(p.steps) * steps[phase++];
+        }
+        if (!set[request.handle] || seconds < times[request.handle].seconds) {
+            times[request.handle] = {seconds, request.algorithm};
+            set[request.handle] = true;
+        }
+    }
+    return times;
+}
+
+}  // namespace dojo::sim

@@ -1,0 +1,423 @@
+// simulate(): per-stage op times, memory plan, collectives on SimGrid, the 1F1B event run, energy (simulate.h).
+#include "dojo/sim/simulate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "dojo/sim/op_time.h"
+#include "dojo/util/error.h"
+
+namespace dojo::sim {
+namespace {
+
+using compiler::Plan;
+using ir::NodeId;
+using ir::OpKind;
+
+bool is_leaf(OpKind op) { return ir::is_bound_leaf(op) || op == OpKind::Fill || op == OpKind::Constant; }
+
+std::string bytes_text(double bytes) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.3g GB", bytes / 1e9);
+    return buffer;
+}
+
+// Bytes each device of a stage holds, and where.
+std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device, const std::string& precision) {
+    const ir::Graph& g = plan.step.graph;
+    const int pp = plan.strategy.pp;
+    std::vector<MemoryUse> use(static_cast<std::size_t>(pp));
+    const double width = precision == "fp32" ? 1.0 : 0.5;  // activations: 4 or 2 bytes of the graph's F32 4
+    auto note = [&](MemoryUse& m, NodeId id, double bytes) {
+        if (bytes > m.largest_tensor_bytes) {
+            m.largest_tensor_bytes = bytes;
+            m.largest_tensor = g.node(id).name.empty() ? g.describe(id) : g.node(id).name;
+        }
+    };
+    for (const NodeId p : g.parameters()) {
+        MemoryUse& m = use[static_cast<std::size_t>(plan.stage[p.index])];
+        const double bytes = plan.tensor.bytes_per_device(g, p);
+        m.parameters_bytes += bytes;
+        m.gradients_bytes += bytes;
+        note(m, p, bytes);
+    }
+    std::map<std::uint32_t, NodeId> assigned;  // state -> the value it takes (its layout)
+    for (const autodiff::Assignment& a : plan.step.updates) {
+        assigned[a.target.index] = a.value;
+    }
+    for (const NodeId s : g.states()) {
+        if (plan.stage[s.index] < 0) {
+            continue;
+        }
+        MemoryUse& m = use[static_cast<std::size_t>(plan.stage[s.index])];
+        const auto it = assigned.find(s.index);
+        const NodeId layout_of = it == assigned.end() ? s : it->second;
+        const double full = plan.tensor.bytes_per_device(g, s);
+        const double bytes = plan.tensor.layout[layout_of.index].split() && !plan.tensor.layout[s.index].split()
+                                 ? full / plan.tensor.tp
+                                 : full;
+        m.optimizer_bytes += bytes;
+        note(m, s, bytes);
+    }
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        if (plan.saved[i]) {
+            MemoryUse& m = use[static_cast<std::size_t>(plan.stage[i])];
+            const double bytes = plan.tensor.bytes_per_device(g, NodeId{i}) * width;
+            m.activations_bytes += bytes;
+            note(m, NodeId{i}, bytes);
+        }
+    }
+    for (int s = 0; s < pp; ++s) {
+        MemoryUse& m = use[static_cast<std::size_t>(s)];
+        m.activations_bytes *= static_cast<double>(std::min(pp - s, plan.strategy.micro_batches));
+        const double weights = m.parameters_bytes + m.gradients_bytes + m.optimizer_bytes;
+        if (device.local_bytes > 0 && m.total_bytes() <= device.local_bytes) {
+            m.weights_level = m.activations_level = "SRAM";
+        } else if (device.local_bytes > 0 && m.activations_bytes <= device.local_bytes) {
+            m.weights_level = "HBM";
+            m.activations_level = "SRAM";
+            m.fits = weights <= device.memory_bytes;
+        } else {
+            m.weights_level = m.activations_level = "HBM";
+            m.fits = m.total_bytes() <= device.memory_bytes + device.local_bytes;
+        }
+    }
+    return use;
+}
+
+// Device index of (tensor rank, stage, replica): tensor rank fastest.
+std::int64_t device_index(const compiler::Strategy& s, std::int64_t rank, std::int64_t stage, std::int64_t replica) {
+    return rank + static_cast<std::int64_t>(s.tp) * (stage + static_cast<std::int64_t>(s.pp) * replica);
+}
+
+}  // namespace
+
+SimResult simulate(const Plan& plan, const Topology& topology, const std::string& precision) {
+    const auto started = std::chrono::steady_clock::now();
+    check_precision(precision);
+    const compiler::Strategy& st = plan.strategy;
+    const Device& device = topology.device;
+    if (st.devices() > device.count) {
+        throw UsageError("strategy " + st.to_string() + " needs " + std::to_string(st.devices()) + " devices; " +
+                         topology.machine + " has " + std::to_string(device.count) + " " + device.kind);
+    }
+    if (st.tp > topology.levels.front().devices) {
+        throw UsageError("tp=" + std::to_string(st.tp) + " is larger than one " + topology.levels.front().kind + " (" +
+                         std::to_string(topology.levels.front().devices) + " " + device.kind +
+                         "): tensor parallelism stays inside it");
+    }
+    const ir::Graph& g = plan.step.graph;
+    const int pp = st.pp;
+    const int m = st.micro_batches;
+    SimResult r;
+    r.model = plan.model;
+    r.machine = topology.machine;
+    r.device = device.kind;
+    r.precision = precision;
+    r.strategy = st;
+    r.global_batch = plan.global_batch;
+    r.devices_used = st.devices();
+    r.devices_total = device.count;
+
+    const std::vector<MemoryUse> memory = plan_memory(plan, device, precision);
+
+    // Collectives, registered once per distinct size, simulated together.
+    Network network(topology);
+    std::vector<std::int64_t> tp_group;
+    for (int rank = 0; rank < st.tp; ++rank) {
+        tp_group.push_back(rank);
+    }
+    std::map<double, std::size_t> tp_handles;
+    for (const auto& ar : plan.tensor.all_reduces) {
+        if (tp_handles.count(ar.bytes * (precision == "fp32" ? 1.0 : 0.5)) == 0) {
+            const double bytes = ar.bytes * (precision == "fp32" ? 1.0 : 0.5);
+            tp_handles[bytes] = network.all_reduce(tp_group, bytes);
+        }
+    }
+    std::vector<std::size_t> grad_handles(static_cast<std::size_t>(pp));
+    std::vector<double> grad_bytes(static_cast<std::size_t>(pp));
+    const double grad_width = precision == "fp32" ? 1.0 : 0.5;  // gradients travel at 16 bits unless fp32
+    for (int s = 0; s < pp; ++s) {
+        std::vector<std::int64_t> ring;
+        for (int replica = 0; replica < st.dp; ++replica) {
+            ring.push_back(device_index(st, 0, s, replica));
+        }
+        grad_bytes[static_cast<std::size_t>(s)] = memory[static_cast<std::size_t>(s)].gradients_bytes * grad_width;
+        grad_handles[static_cast<std::size_t>(s)] = network.all_reduce(ring, grad_bytes[static_cast<std::size_t>(s)]);
+    }
+    std::map<std::pair<int, int>, double> sends;  // (from, to) stage -> bytes per micro-batch
+    for (const Plan::Transfer& t : plan.transfers) {
+        sends[{t.from, t.to}] += t.bytes * (precision == "fp32" ? 1.0 : 0.5);
+    }
+    std::map<std::pair<int, int>, std::size_t> send_handles;
+    for (const auto& [key, bytes] : sends) {
+        send_handles[key] = network.send(device_index(st, 0, key.first, 0), device_index(st, 0, key.second, 0), bytes);
+    }
+    const std::vector<CollectiveTime> times = network.evaluate();
+
+    // Per-stage op times.
+    std::map<std::uint32_t, double> tp_comm_after;  // node -> its all-reduce time
+    for (const auto& ar : plan.tensor.all_reduces) {
+        tp_comm_after[ar.node.index] += times[tp_handles.at(ar.bytes * (precision == "fp32" ? 1.0 : 0.5))].seconds;
+    }
+    r.stages.resize(static_cast<std::size_t>(pp));
+    std::vector<std::map<std::string, OpClassTime>> by_op(static_cast<std::size_t>(pp));
+    double per_microbatch_flops = 0, per_step_flops = 0;
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        const ir::Node& node = g.node(NodeId{i});
+        if (is_leaf(node.op) || !plan.live[i]) {
+            continue;
+        }
+        const auto s = static_cast<std::size_t>(plan.stage[i]);
+        StageTime& stage = r.stages[s];
+        const MemoryUse& mem = memory[s];
+        bool reads_weights = false;
+        for (const NodeId input : node.inputs) {
+            const OpKind op = g.node(input).op;
+            reads_weights = reads_weights || op == OpKind::Parameter || op == OpKind::State;
+        }
+        const std::string& level = (reads_weights || plan.per_step[i]) ? mem.weights_level : mem.activations_level;
+        const double bandwidth = level == "SRAM" ? device.local_bandwidth : device.memory_bandwidth;
+        const double share = plan.tensor.divided[i] ? static_cast<double>(st.tp) : 1.0;
+        const OpTime t = op_time(g, NodeId{i}, device, precision, share, plan.per_step[i], bandwidth);
+        const double comm = tp_comm_after.count(i) != 0 ? tp_comm_after.at(i) : 0.0;
+        ++stage.nodes;
+        const double runs = plan.per_step[i] ? 1.0 : static_cast<double>(m);
+        if (plan.per_step[i]) {
+            stage.optimizer_s += t.seconds;
+            per_step_flops += t.flops * share;
+        } else if (i <= plan.last_forward.index) {
+            stage.forward_s += t.seconds;
+            stage.tensor_comm_s += comm;
+            per_microbatch_flops += t.flops * share;
+        } else {
+            stage.backward_s += t.seconds;
+            stage.tensor_comm_s += comm;
+            per_microbatch_flops += t.flops * share;
+        }
+        OpClassTime& cls = by_op[s][std::string(ir::to_string(node.op))];
+        cls.op = std::string(ir::to_string(node.op));
+        ++cls.nodes;
+        cls.seconds += t.seconds * runs;
+        cls.flops += t.flops * runs;
+        cls.memory_bound += t.memory_bound ? 1 : 0;
+    }
+    // Gradient accumulation over micro-batches: read, add, write the gradients once per micro-batch after the first.
+    for (std::size_t s = 0; s < r.stages.size(); ++s) {
+        r.stages[s].stage = static_cast<int>(s);
+        r.stages[s].memory = memory[s];
+        if (m > 1) {
+            const double bw = memory[s].weights_level == "SRAM" ? device.local_bandwidth : device.memory_bandwidth;
+            r.stages[s].backward_s += (m - 1.0) / m * 3.0 * memory[s].gradients_bytes / bw;
+        }
+    }
+
+    // The 1F1B event run.
+    auto send_time = [&](int from, int to) {
+        const auto it = send_handles.find({from, to});
+        return it == send_handles.end() ? 0.0 : times[it->second].seconds;
+    };
+    const auto P = static_cast<std::size_t>(pp);
+    const auto M = static_cast<std::size_t>(m);
+    std::vector<std::vector<double>> f_end(P, std::vector<double>(M, -1)), b_end = f_end, b_start = f_end;
+    std::vector<std::vector<std::pair<bool, std::size_t>>> order(P);  // (is backward, micro-batch)
+    for (std::size_t s = 0; s < P; ++s) {
+        const std::size_t warmup = std::min(P - 1 - s, M);
+        for (std::size_t i = 0; i < warmup; ++i) {
+            order[s].push_back({false, i});
+        }
+        for (std::size_t i = 0; i + warmup < M; ++i) {
+            order[s].push_back({false, warmup + i});
+            order[s].push_back({true, i});
+        }
+        for (std::size_t i = M - warmup; i < M; ++i) {
+            order[s].push_back({true, i});
+        }
+    }
+    std::vector<std::size_t> next(P, 0);
+    std::vector<double> free_at(P, 0.0);
+    std::map<std::pair<int, int>, double> link_free;
+    std::size_t remaining = P * M * 2;
+    while (remaining > 0) {
+        bool progressed = false;
+        for (std::size_t s = 0; s < P; ++s) {
+            while (next[s] < order[s].size()) {
+                const auto [backward, i] = order[s][next[s]];
+                const StageTime& stage = r.stages[s];
+                double ready = free_at[s];
+                if (!backward) {
+                    if (s > 0) {
+                        if (f_end[s - 1][i] < 0) {
+                            break;
+                        }
+                        // The activations cross the link once the previous stage is done and the link is free.
+                        const auto key = std::make_pair(static_cast<int>(s - 1), static_cast<int>(s));
+                        const double start = std::max(f_end[s - 1][i], link_free[key]);
+                        link_free[key] = start + send_time(key.first, key.second);
+                        ready = std::max(ready, link_free[key]);
+                    }
+                    f_end[s][i] = ready + stage.forward_s + stage.tensor_comm_s / 2;
+                    free_at[s] = f_end[s][i];
+                } else {
+                    if (f_end[s][i] < 0 || (s + 1 < P && b_end[s + 1][i] < 0)) {
+                        break;
+                    }
+                    ready = std::max(ready, f_end[s][i]);
+                    if (s + 1 < P) {
+                        const auto key = std::make_pair(static_cast<int>(s + 1), static_cast<int>(s));
+                        const double start = std::max(b_end[s + 1][i], link_free[key]);
+                        link_free[key] = start + send_time(key.first, key.second);
+                        ready = std::max(ready, link_free[key]);
+                    }
+                    b_start[s][i] = ready;
+                    b_end[s][i] = ready + stage.backward_s + stage.tensor_comm_s / 2;
+                    free_at[s] = b_end[s][i];
+                }
+                ++next[s];
+                --remaining;
+                progressed = true;
+            }
+        }
+        if (!progressed) {
+            throw Error("simulate: the 1F1B schedule deadlocked (a bug: please report it)");
+        }
+    }
+    // Gradient all-reduce in buckets during the last backward, then the optimizer update.
+    constexpr int kBuckets = 4;
+    for (std::size_t s = 0; s < P; ++s) {
+        StageTime& stage = r.stages[s];
+        const double all_reduce = times[grad_handles[s]].seconds;
+        const double last_start = b_start[s][M - 1], last_end = b_end[s][M - 1];
+        double network_free = 0;
+        for (int bucket = 0; bucket < kBuckets; ++bucket) {
+            const double ready = last_start + (bucket + 1.0) / kBuckets * (last_end - last_start);
+            network_free = std::max(network_free, ready) + all_reduce / kBuckets;
+        }
+        const double reduced = st.dp > 1 ? network_free : last_end;
+        stage.grad_allreduce_s = st.dp > 1 ? all_reduce : 0.0;
+        stage.grad_allreduce_exposed_s = std::max(0.0, reduced - last_end);
+        stage.finish_s = std::max(reduced, last_end) + stage.optimizer_s;
+        stage.busy_s = m * (stage.forward_s + stage.backward_s + stage.tensor_comm_s) + stage.optimizer_s;
+        if (stage.finish_s > r.step_s) {
+            r.step_s = stage.finish_s;
+            r.critical_stage = static_cast<int>(s);
+        }
+    }
+    const StageTime& critical = r.stages[static_cast<std::size_t>(r.critical_stage)];
+    r.exposed_comm_s = critical.grad_allreduce_exposed_s;
+    r.pipeline_bubble_s = std::max(0.0, r.step_s - critical.busy_s - critical.grad_allreduce_exposed_s);
+    r.model_flops = (per_microbatch_flops * m + per_step_flops) * st.dp;
+    r.achieved_flops = r.model_flops / r.step_s;
+    const auto peak = device.matrix_flops.count(precision) != 0 ? device.matrix_flops.at(precision)
+                                                                : device.matrix_flops.at("fp32");
+    r.utilization = r.achieved_flops / (static_cast<double>(r.devices_used) * peak);
+    r.samples_per_s = static_cast<double>(plan.global_batch) / r.step_s;
+
+    // Busiest stage's op classes.
+    std::size_t busiest = 0;
+    for (std::size_t s = 0; s < P; ++s) {
+        busiest = r.stages[s].busy_s > r.stages[busiest].busy_s ? s : busiest;
+    }
+    for (const auto& [name, cls] : by_op[busiest]) {
+        r.ops.push_back(cls);
+    }
+    std::sort(r.ops.begin(), r.ops.end(), [](const OpClassTime& a, const OpClassTime& b) { return a.seconds > b.seconds; });
+
+    // Memory fit.
+    for (const StageTime& stage : r.stages) {
+        if (!stage.memory.fits) {
+            r.fits = false;
+            const double capacity = device.memory_bytes + (stage.memory.activations_level == "SRAM" ? 0 : device.local_bytes);
+            const double needed = stage.memory.activations_level == "SRAM"
+                                      ? stage.memory.total_bytes() - stage.memory.activations_bytes
+                                      : stage.memory.total_bytes();
+            r.fit_report += "stage " + std::to_string(stage.stage) + ": needs " + bytes_text(needed) + " of " +
+                            (device.local_bytes > 0 ? "SRAM + HBM share" : "HBM") + " per " + device.kind +
+                            " but has " + bytes_text(capacity) + " (short by " + bytes_text(needed - capacity) +
+                            "); largest tensor: " + stage.memory.largest_tensor + " (" +
+                            bytes_text(stage.memory.largest_tensor_bytes) + "). ";
+        }
+    }
+
+    // Collectives report (per occurrence).
+    if (!plan.tensor.all_reduces.empty()) {
+        double bytes = 0, seconds = 0;
+        for (const auto& ar : plan.tensor.all_reduces) {
+            const double b = ar.bytes * (precision == "fp32" ? 1.0 : 0.5);
+            bytes += b;
+            seconds += times[tp_handles.at(b)].seconds;
+        }
+        const auto count = static_cast<double>(plan.tensor.all_reduces.size());
+        r.collectives.push_back({"tensor-parallel all-reduce", static_cast<std::int64_t>(count) * m, bytes / count,
+                                 st.tp, times[tp_handles.begin()->second].algorithm, seconds / count});
+    }
+    if (st.dp > 1) {
+        r.collectives.push_back({"gradient all-reduce (stage " + std::to_string(busiest) + ")", 1,
+                                 grad_bytes[busiest], st.dp, times[grad_handles[busiest]].algorithm,
+                                 times[grad_handles[busiest]].seconds});
+    }
+    for (const auto& [key, handle] : send_handles) {
+        r.collectives.push_back({"pipeline send " + std::to_string(key.first) + "->" + std::to_string(key.second), m,
+                                 sends.at(key), 2, times[handle].algorithm, times[handle].seconds});
+    }
+
+    // Energy.
+    const double idle = device.power_w * device.idle_power_fraction;
+    double device_energy = static_cast<double>(device.count) * idle * r.step_s;
+    for (const StageTime& stage : r.stages) {
+        device_energy += static_cast<double>(st.tp) * st.dp * (device.power_w - idle) * stage.busy_s;
+    }
+    const double rest_w = std::max(0.0, topology.machine_power_w - static_cast<double>(device.count) * device.power_w);
+    r.energy_j = device_energy + rest_w * r.step_s;
+    r.average_power_w = r.energy_j / r.step_s;
+    r.simulation_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return r;
+}
+
+std::vector<SimResult> search_strategies(const std::string& model, std::int64_t global_batch,
+                                         const Topology& topology, const std::string& precision,
+                                         const autodiff::OptimizerConfig& optimizer) {
+    check_precision(precision);
+    const std::int64_t devices = topology.device.count;
+    const std::int64_t domain = topology.levels.front().devices;
+    std::vector<compiler::Strategy> candidates;
+    for (std::int64_t tp = 1; tp <= domain; ++tp) {
+        if (domain % tp != 0) {
+            continue;
+        }
+        for (std::int64_t pp = 1; pp * tp <= devices && pp <= 128; pp *= 2) {
+            std::int64_t dp = std::min(devices / (tp * pp), global_batch);
+            while (dp > 1 && global_batch % dp != 0) {
+                --dp;
+            }
+            compiler::Strategy s{static_cast<int>(dp), static_cast<int>(tp), static_cast<int>(pp), 1};
+            s.micro_batches = pp > 1 ? static_cast<int>(global_batch / dp) : 1;
+            candidates.push_back(s);
+        }
+    }
+    std::map<std::int64_t, Plan> plans;  // by micro-batch size: one graph build each
+    std::vector<SimResult> results;
+    for (const compiler::Strategy& s : candidates) {
+        const std::int64_t micro = global_batch / (static_cast<std::int64_t>(s.dp) * s.micro_batches);
+        auto it = plans.find(micro);
+        try {
+            if (it == plans.end()) {
+                it = plans.emplace(micro, compiler::make_plan(model, global_batch, s, optimizer)).first;
+            } else {
+                compiler::lay_out(it->second, s);
+            }
+            results.push_back(simulate(it->second, topology, precision));
+        } catch (const UsageError&) {
+            continue;  // a split the model cannot take (more stages than ops)
+        }
+    }
+    std::stable_sort(results.begin(), results.end(), [](const SimResult& a, const SimResult& b) {
+        return a.fits != b.fits ? a.fits : a.step_s < b.step_s;
+    });
+    return results;
+}
+
+}  // namespace dojo::sim

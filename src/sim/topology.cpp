@@ -1,0 +1,171 @@
+// derive_topology: the device and the levels above it, from a machine description's kinds and keys.
+#include "dojo/sim/topology.h"
+
+#include "dojo/util/error.h"
+
+namespace dojo::sim {
+namespace {
+
+using machine::Machine;
+using machine::Zone;
+using machine::ZoneKind;
+
+double property(const ZoneKind& kind, const std::string& key, double fallback = 0.0) {
+    const auto it = kind.properties.find(key);
+    return it == kind.properties.end() ? fallback : it->second.value;
+}
+
+bool is_device(const Machine& m, const Zone& zone) {
+    const ZoneKind& kind = m.kind(zone.kind);
+    if (!kind.peak_flops.empty()) {
+        return true;
+    }
+    for (const Zone& child : zone.children) {
+        if (!m.kind(child.kind).flop_per_cycle.empty()) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The zones from the root down to the first device zone; empty if there is none.
+bool path_to_device(const Machine& m, const Zone& zone, std::vector<const Zone*>& path) {
+    path.push_back(&zone);
+    if (is_device(m, zone)) {
+        return true;
+    }
+    for (const Zone& child : zone.children) {
+        if (path_to_device(m, child, path)) {
+            return true;
+        }
+    }
+    path.pop_back();
+    return false;
+}
+
+Device describe_device(const Machine& m, const Zone& zone) {
+    const ZoneKind& kind = m.kind(zone.kind);
+    Device d;
+    d.kind = zone.kind;
+    d.power_w = property(kind, "power");
+    d.idle_power_fraction = property(kind, "idle_power_fraction", 0.3);
+    d.sustained_matrix_fraction = property(kind, "sustained_matrix_fraction", 1.0);
+    d.matrix_tile = static_cast<std::int64_t>(property(kind, "matrix_tile", 1));
+    d.memory_bytes = property(kind, "hbm");
+    d.memory_bandwidth = property(kind, "hbm_bandwidth");
+    if (!kind.peak_flops.empty()) {  // a GPU
+        d.matrix_flops = kind.peak_flops;
+        d.parallel_units = static_cast<std::int64_t>(property(kind, "sm_count", 1));
+        d.vector_flops_fp32 = kind.peak_flops.count("fp32") != 0 ? kind.peak_flops.at("fp32") : 0.0;
+        d.vector_flops_16bit = d.vector_flops_fp32;
+        d.link_bandwidth = property(kind, "nvlink_bandwidth") / 2;
+        d.link_latency_s = property(kind, "link_latency");
+        return d;
+    }
+    for (const Zone& child : zone.children) {  // a chip of cores
+        const ZoneKind& core = m.kind(child.kind);
+        if (core.flop_per_cycle.empty()) {
+            continue;
+        }
+        const double clock = property(core, "clock");
+        const double n = static_cast<double>(child.count);
+        d.parallel_units = child.count;
+        for (const auto& [precision, per_cycle] : core.flop_per_cycle) {
+            d.matrix_flops[precision] = n * clock * per_cycle;
+        }
+        d.vector_flops_fp32 = core.flop_per_cycle.count("fp32") != 0 ? n * clock * core.flop_per_cycle.at("fp32") : 0;
+        d.vector_flops_16bit = n * clock * property(core, "simd_bf16_flop_per_cycle", 0.0);
+        d.local_bytes = n * property(core, "sram");
+        d.local_bandwidth = n * property(core, "sram_load_bandwidth");
+        d.matrix_tile = static_cast<std::int64_t>(property(core, "matrix_tile", static_cast<double>(d.matrix_tile)));
+    }
+    if (d.vector_flops_16bit == 0) {
+        d.vector_flops_16bit = d.vector_flops_fp32;
+    }
+    d.link_bandwidth = property(kind, "edge_bandwidth");
+    d.link_latency_s = property(kind, "die_to_die_latency");
+    return d;
+}
+
+double zplane_latency(const Machine& m) {
+    for (const auto& [name, kind] : m.kinds) {
+        if (kind.properties.count("port_bandwidth") != 0 && kind.properties.count("switch_latency") != 0) {
+            return kind.properties.at("switch_latency").value;
+        }
+    }
+    return 1e-6;  // no Z-plane kind: one Ethernet switch hop
+}
+
+}  // namespace
+
+int Topology::common_level(std::int64_t a, std::int64_t b) const {
+    if (a == b) {
+        return -1;
+    }
+    for (std::size_t l = 0; l < levels.size(); ++l) {
+        if (a / levels[l].devices == b / levels[l].devices) {
+            return static_cast<int>(l);
+        }
+    }
+    return static_cast<int>(levels.size()) - 1;
+}
+
+Topology derive_topology(const Machine& m) {
+    std::vector<const Zone*> path;
+    if (!path_to_device(m, m.root, path)) {
+        throw UsageError("machine '" + m.name + "' has no kind with FLOP rates (peak or flop_per_cycle) to simulate on");
+    }
+    Topology t;
+    t.machine = m.name;
+    t.machine_power_w = machine::totals(m).power_watts;
+    t.device = describe_device(m, *path.back());
+    std::int64_t total = 1;
+    for (const Zone* zone : path) {
+        total *= zone->count;
+    }
+    t.device.count = total;
+    // Device memory held by DIP-like children of an ancestor (HBM outside the device), shared by its devices.
+    std::int64_t devices = 1;
+    double latency = t.device.link_latency_s;
+    for (std::size_t i = path.size() - 1; i-- > 0;) {
+        const Zone& zone = *path[i];
+        const ZoneKind& kind = m.kind(zone.kind);
+        devices *= path[i + 1]->count;
+        Level level;
+        level.kind = zone.kind;
+        level.devices = devices;
+        level.instances = total / devices;
+        double ethernet = 0, hbm = 0, hbm_bandwidth = 0;
+        for (const Zone& child : zone.children) {
+            const ZoneKind& c = m.kind(child.kind);
+            ethernet += static_cast<double>(child.count) * property(c, "ethernet_bandwidth");
+            hbm += static_cast<double>(child.count) * property(c, "hbm");
+            hbm_bandwidth += static_cast<double>(child.count) * property(c, "hbm_bandwidth");
+        }
+        if (t.device.memory_bytes == 0 && hbm > 0) {
+            t.device.memory_bytes = hbm / static_cast<double>(devices);
+            t.device.memory_bandwidth = hbm_bandwidth / static_cast<double>(devices);
+        }
+        if (kind.properties.count("edges") != 0 && kind.properties.count("edge_bandwidth") != 0) {
+            level.egress_bandwidth = property(kind, "edges") * property(kind, "edge_bandwidth");
+        } else if (kind.properties.count("injection_bandwidth") != 0) {
+            level.egress_bandwidth = property(kind, "injection_bandwidth");
+        } else if (ethernet > 0) {
+            level.egress_bandwidth = ethernet;
+            latency = zplane_latency(m);
+        } else if (!t.levels.empty()) {
+            level.egress_bandwidth = t.levels.back().egress_bandwidth * static_cast<double>(path[i + 1]->count);
+        } else {
+            level.egress_bandwidth = t.device.link_bandwidth * static_cast<double>(path[i + 1]->count);
+        }
+        latency = kind.properties.count("switch_latency") != 0 ? property(kind, "switch_latency") : latency;
+        level.latency_s = latency;
+        t.levels.push_back(level);
+    }
+    if (t.levels.empty()) {  // a bare device (one GPU): a level of one so that common_level has an answer
+        t.levels.push_back(Level{t.device.kind, 1, 1, t.device.link_bandwidth, t.device.link_latency_s});
+    }
+    return t;
+}
+
+}  // namespace dojo::sim

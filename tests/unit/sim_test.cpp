@@ -1,0 +1,162 @@
+// The simulator's pieces: topology figures, tensor-parallel layouts, SimGrid collectives against closed forms,
+// the roofline, memory fit, and the step as a whole.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "dojo/compiler/plan.h"
+#include "dojo/compiler/tensor_parallel.h"
+#include "dojo/ir/builder.h"
+#include "dojo/machine/machine.h"
+#include "dojo/sim/network.h"
+#include "dojo/sim/op_time.h"
+#include "dojo/sim/simulate.h"
+#include "dojo/util/error.h"
+
+namespace dojo::sim {
+namespace {
+
+using ir::NodeId;
+
+Topology preset(const std::string& spec) {
+    return derive_topology(machine::load_machine(spec, machine::default_machines_dir()));
+}
+
+TEST(Topology, DojoAndGpuDevicesCarryTheirPublishedFigures) {
+    const Topology exapod = preset("exapod");
+    EXPECT_EQ(exapod.device.kind, "d1");
+    EXPECT_EQ(exapod.device.count, 3000);
+    EXPECT_DOUBLE_EQ(exapod.device.matrix_flops.at("bf16"), 354 * 2e9 * 512);
+    EXPECT_DOUBLE_EQ(exapod.device.local_bytes, 354 * 1.25 * 1024 * 1024);
+    EXPECT_NEAR(exapod.device.memory_bytes, 20 * 32.0 * (1 << 30) / 150, 1);  // a tray's DIP HBM over its 150 D1
+    ASSERT_GE(exapod.levels.size(), 3u);
+    EXPECT_EQ(exapod.levels[0].kind, "tile");
+    EXPECT_EQ(exapod.levels[0].devices, 25);
+    EXPECT_DOUBLE_EQ(exapod.levels[0].egress_bandwidth, 36e12);  // 4 edges x 9 TB/s
+    EXPECT_EQ(exapod.levels[1].kind, "tray");
+    EXPECT_DOUBLE_EQ(exapod.levels[1].egress_bandwidth, 20 * 50e9);  // the Z-plane through 20 DIPs
+    EXPECT_EQ(exapod.common_level(0, 24), 0);
+    EXPECT_EQ(exapod.common_level(0, 25), 1);
+    const Topology pod = preset("superpod-h100:nodes=4");
+    EXPECT_EQ(pod.device.kind, "h100-sxm");
+    EXPECT_EQ(pod.device.count, 32);
+    EXPECT_DOUBLE_EQ(pod.device.link_bandwidth, 450e9);
+    EXPECT_DOUBLE_EQ(pod.levels[0].egress_bandwidth, 400e9);
+}
+
+// A ring all-reduce of B bytes over n devices sharing nothing takes 2 (n - 1) steps of B / n at the link rate
+// plus the link latency; a send takes B / rate + latency.
+TEST(Network, RingAndSendMatchTheirClosedForms) {
+    const Topology pod = preset("superpod-h100:nodes=4");
+    Network network(pod);
+    const double bytes = 1e9;
+    const std::size_t ring = network.all_reduce({0, 1, 2, 3, 4, 5, 6, 7}, bytes);
+    const std::size_t across = network.all_reduce({0, 8, 16, 24}, bytes);  // one GPU per node: 8 rings share a NIC
+    const std::size_t send = network.send(0, 1, bytes);
+    const std::vector<CollectiveTime> t = network.evaluate();
+    const double lat = pod.device.link_latency_s;
+    EXPECT_NEAR(t[ring].seconds, 14 * (bytes / 8 / 450e9 + lat), 1e-9);
+    EXPECT_EQ(t[ring].algorithm, "ring");
+    EXPECT_NEAR(t[across].seconds, 6 * (bytes / 4 / (400e9 / 8) + pod.levels[0].latency_s), 1e-6);
+    EXPECT_NEAR(t[send].seconds, bytes / 450e9 + lat, 1e-9);
+    // A full tile takes the 2-D mesh when it beats the ring.
+    Network tile(preset("tile"));
+    std::vector<std::int64_t> all;
+    for (int d = 0; d < 25; ++d) {
+        all.push_back(d);
+    }
+    const std::size_t mesh = tile.all_reduce(all, 1e8);
+    EXPECT_EQ(tile.evaluate()[mesh].algorithm, "2d-mesh");
+}
+
+// Megatron's MLP: the first matmul splits by columns, the second by rows and all-reduces its output; their work
+// divides by tp; the gradient all-reduce of the input comes out in the backward pass.
+TEST(TensorParallel, MlpSplitsColumnsThenRowsWithOneAllReduceEachWay) {
+    ir::Graph g;
+    const NodeId x = g.add_input("x", {ir::DType::F32, ir::Shape{4, 8}});
+    const NodeId w1 = g.add_parameter("w1", {ir::DType::F32, ir::Shape{8, 16}});
+    const NodeId w2 = g.add_parameter("w2", {ir::DType::F32, ir::Shape{16, 8}});
+    const NodeId h = ir::relu(g, ir::matmul(g, x, w1));
+    const NodeId y = ir::matmul(g, h, w2);
+    const compiler::TensorParallel tp = compiler::shard_tensor_parallel(g, 4);
+    EXPECT_EQ(tp.layout[w1.index].split_axis, 1);
+    EXPECT_EQ(tp.layout[w2.index].split_axis, 0);
+    EXPECT_EQ(tp.layout[h.index].split_axis, 1);
+    EXPECT_FALSE(tp.layout[y.index].split());
+    ASSERT_EQ(tp.all_reduces.size(), 1u);
+    EXPECT_EQ(tp.all_reduces[0].node, y);
+    EXPECT_TRUE(tp.divided[y.index]);
+    EXPECT_TRUE(tp.conflicts.empty());
+    EXPECT_EQ(compiler::shard_tensor_parallel(g, 1).all_reduces.size(), 0u);
+}
+
+// Elementwise work on a GPU is memory-bound, a large matmul compute-bound; a matmul padded to the tile runs slower
+// per FLOP than an aligned one.
+TEST(OpTime, ElementwiseIsMemoryBoundAndMatmulsPayForPadding) {
+    const Device gpu = preset("dgx-h100").device;
+    ir::Graph g;
+    const NodeId a = g.add_input("a", {ir::DType::F32, ir::Shape{4096, 4096}});
+    const NodeId b = g.add_input("b", {ir::DType::F32, ir::Shape{4096, 4096}});
+    const NodeId sum = ir::add(g, a, b);
+    const NodeId product = ir::matmul(g, a, b);
+    const NodeId c = g.add_input("c", {ir::DType::F32, ir::Shape{4096, 4000}});
+    const NodeId d = g.add_input("d", {ir::DType::F32, ir::Shape{4000, 4096}});
+    const NodeId padded = ir::matmul(g, c, d);
+    const OpTime add_time = op_time(g, sum, gpu, "bf16", 1, false, gpu.memory_bandwidth);
+    EXPECT_TRUE(add_time.memory_bound);
+    EXPECT_NEAR(add_time.seconds, 3 * 4096.0 * 4096 * 2 / 3.35e12, 1e-9);
+    const OpTime mm = op_time(g, product, gpu, "bf16", 1, false, gpu.memory_bandwidth);
+    EXPECT_FALSE(mm.memory_bound);
+    const OpTime mm_padded = op_time(g, padded, gpu, "bf16", 1, false, gpu.memory_bandwidth);
+    EXPECT_GT(mm_padded.compute_s / mm_padded.flops, mm.compute_s / mm.flops);
+    EXPECT_THROW(check_precision("fp16"), UsageError);
+}
+
+TEST(Simulate, MoreDevicesRunFasterAndMemoryFitNamesTheShortfall) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const Topology node = preset("dgx-h100");
+    const compiler::Plan one = compiler::make_plan("gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000", 32,
+                                                   compiler::Strategy{1, 1, 1, 1}, adamw);
+    const SimResult r1 = simulate(one, node, "bf16");
+    const compiler::Plan eight = compiler::make_plan("gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000", 32,
+                                                     compiler::Strategy{8, 1, 1, 1}, adamw);
+    const SimResult r8 = simulate(eight, node, "bf16");
+    EXPECT_TRUE(r1.fits);
+    EXPECT_LT(r8.step_s, r1.step_s);
+    EXPECT_GT(r8.stages[0].grad_allreduce_s, 0.0);
+    // The same work split 8 ways, except the optimizer update, which every replica runs.
+    EXPECT_GT(r8.model_flops, r1.model_flops);
+    EXPECT_NEAR(r1.model_flops, r8.model_flops, 0.01 * r1.model_flops);
+    const compiler::Plan piped = compiler::make_plan("gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000", 32,
+                                                     compiler::Strategy{2, 2, 2, 4}, adamw);
+    const SimResult rp = simulate(piped, node, "bf16");
+    EXPECT_EQ(rp.stages.size(), 2u);
+    EXPECT_GT(rp.pipeline_bubble_s, 0.0);
+    EXPECT_FALSE(piped.tensor.all_reduces.empty());
+    // One D1 cannot hold GPT-2 small's training state: the report names the stage, level and largest tensor.
+    const compiler::Plan big = compiler::make_plan("gpt", 8, compiler::Strategy{}, adamw);
+    const SimResult on_chip = simulate(big, preset("d1"), "bf16");
+    EXPECT_FALSE(on_chip.fits);
+    EXPECT_NE(on_chip.fit_report.find("stage 0: needs"), std::string::npos) << on_chip.fit_report;
+    EXPECT_NE(on_chip.fit_report.find("largest tensor"), std::string::npos);
+    EXPECT_THROW(simulate(eight, preset("d1"), "bf16"), UsageError);       // 8 devices on a machine of 1
+    EXPECT_THROW(compiler::make_plan("gpt", 10, compiler::Strategy{4, 1, 1, 1}, adamw), UsageError);
+    EXPECT_THROW(compiler::parse_strategy("dp=2,tq=3"), UsageError);
+}
+
+// The strategy search returns the fastest fitting plan: never slower than an explicit plan it also considers.
+TEST(Simulate, SearchIsNeverSlowerThanTheExplicitPlansItTries) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const Topology node = preset("dgx-h100");
+    const std::string model = "gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000";
+    const std::vector<SimResult> results = search_strategies(model, 64, node, "bf16", adamw);
+    ASSERT_FALSE(results.empty());
+    for (const compiler::Strategy s : {compiler::Strategy{8, 1, 1, 1}, compiler::Strategy{4, 2, 1, 1},
+                                       compiler::Strategy{1, 8, 1, 1}}) {
+        const SimResult explicit_plan = simulate(compiler::make_plan(model, 64, s, adamw), node, "bf16");
+        EXPECT_LE(results.front().step_s, explicit_plan.step_s * (1 + 1e-9)) << s.to_string();
+    }
+}
+
+}  // namespace
+}  // namespace dojo::sim
