@@ -88,6 +88,11 @@ std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device, const
     return use;
 }
 
+// The bandwidth of a memory level; a machine without HBM (a bare tile) streams from SRAM (and does not fit).
+double level_bandwidth(const Device& device, const std::string& level) {
+    return level == "SRAM" || device.memory_bandwidth == 0 ? device.local_bandwidth : device.memory_bandwidth;
+}
+
 // Device index of (tensor rank, stage, replica): tensor rank fastest.
 std::int64_t device_index(const compiler::Strategy& s, std::int64_t rank, std::int64_t stage, std::int64_t replica) {
     return rank + static_cast<std::int64_t>(s.tp) * (stage + static_cast<std::int64_t>(s.pp) * replica);
@@ -180,7 +185,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             reads_weights = reads_weights || op == OpKind::Parameter || op == OpKind::State;
         }
         const std::string& level = (reads_weights || plan.per_step[i]) ? mem.weights_level : mem.activations_level;
-        const double bandwidth = level == "SRAM" ? device.local_bandwidth : device.memory_bandwidth;
+        const double bandwidth = level_bandwidth(device, level);
         const double share = plan.tensor.divided[i] ? static_cast<double>(st.tp) : 1.0;
         const OpTime t = op_time(g, NodeId{i}, device, precision, share, plan.per_step[i], bandwidth);
         const double comm = tp_comm_after.count(i) != 0 ? tp_comm_after.at(i) : 0.0;
@@ -210,7 +215,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         r.stages[s].stage = static_cast<int>(s);
         r.stages[s].memory = memory[s];
         if (m > 1) {
-            const double bw = memory[s].weights_level == "SRAM" ? device.local_bandwidth : device.memory_bandwidth;
+            const double bw = level_bandwidth(device, memory[s].weights_level);
             r.stages[s].backward_s += (m - 1.0) / m * 3.0 * memory[s].gradients_bytes / bw;
         }
     }
