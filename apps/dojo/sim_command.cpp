@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -102,7 +103,7 @@ json result_json(const sim::SimResult& r) {
             {"simulation_wall_s", r.simulation_wall_s}};
 }
 
-void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& others, int top) {
+void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& others, int top, double wall_s) {
     std::cout << fmt::format("{} on {} ({} x {} of {}), {}, batch {}, strategy {}\n", r.model, r.machine,
                              r.devices_used, r.device, r.devices_total, r.precision, r.global_batch,
                              r.strategy.to_string());
@@ -135,7 +136,13 @@ void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& othe
     }
     std::cout << (r.fits ? "  fits             yes\n" : "  fits             NO: " + r.fit_report + "\n");
     std::cout << "  collectives (each)\n";
-    for (const sim::CollectiveReport& col : r.collectives) {
+    constexpr std::size_t kListed = 8;  // a deep pipeline has a send per stage boundary: --json has them all
+    for (std::size_t i = 0; i < r.collectives.size(); ++i) {
+        if (i == kListed) {
+            std::cout << fmt::format("    ... {} more (--json lists them)\n", r.collectives.size() - kListed);
+            break;
+        }
+        const sim::CollectiveReport& col = r.collectives[i];
         std::cout << fmt::format("    {:<34} x{:<6} {:>10} over {:>5}, {:<8} {}\n", col.what, col.count, gb(col.bytes),
                                  col.participants, col.algorithm, seconds_text(col.seconds));
     }
@@ -153,10 +160,11 @@ void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& othe
                                      100 * o.utilization, o.fits ? "fits" : "does not fit");
         }
     }
-    std::cout << fmt::format("  (simulated in {:.2f} s)\n", r.simulation_wall_s);
+    std::cout << fmt::format("  (compiled and simulated in {:.2f} s)\n", wall_s);
 }
 
 void run(const SimOptions& o) {
+    const auto started = std::chrono::steady_clock::now();
     const machine::Machine m = machine::load_machine(o.machine, o.dir);
     const sim::Topology topology = sim::derive_topology(m);
     if (o.batch < 1) {
@@ -197,7 +205,8 @@ void run(const SimOptions& o) {
         out["alternatives"] = alternatives;
         std::cout << out.dump(2) << "\n";
     } else {
-        print_text(best, others, o.top);
+        print_text(best, others, o.top,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
 }
 

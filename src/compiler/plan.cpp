@@ -19,15 +19,6 @@ using ir::OpKind;
 
 bool is_leaf(OpKind op) { return ir::is_bound_leaf(op) || op == OpKind::Fill || op == OpKind::Constant; }
 
-double node_flops(const ir::Graph& g, NodeId id) {
-    const ir::Node& node = g.node(id);
-    std::vector<ir::TensorType> inputs;
-    for (const NodeId input : node.inputs) {
-        inputs.push_back(g.type(input));
-    }
-    return ir::op_info(node.op).cost(node, inputs).flops;
-}
-
 // Forward nodes in runs of about equal FLOPs. A later node goes on the earliest stage among its computed inputs
 // and the parameters it reads; one with neither (an optimizer step on a moment: m * beta1) on the earliest stage
 // among its readers. Leaves go on the stage of their first reader. Nodes outside `live` get no stage (-1).
@@ -38,7 +29,7 @@ std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stage
     std::vector<double> flops(last_forward.index + 1, 0.0);
     for (std::uint32_t i = 0; i <= last_forward.index; ++i) {
         if (live[i] && !is_leaf(g.node(NodeId{i}).op)) {
-            flops[i] = node_flops(g, NodeId{i});
+            flops[i] = ir::cost_of(g, NodeId{i}).flops;
             total += flops[i];
         }
     }

@@ -329,23 +329,26 @@ NodeId tied_logits(Model& model, NodeId x, NodeId table, const TransformerOption
     return ir::matmul(g, flat, ir::transpose(g, table, {1, 0}), "logits");
 }
 
-Model language_model_skeleton(std::string_view spec, const TransformerOptions& o, std::int64_t batch) {
+// A language model's options (from `defaults` and the spec's overrides; the MLP is 4 H) and its token-id input.
+std::pair<Model, TransformerOptions> start_language_model(std::string_view spec, std::string_view options,
+                                                          TransformerOptions defaults, std::int64_t batch) {
+    TransformerOptions o = defaults;
+    parse_options(spec, options, {{"layers", &o.layers}, {"hidden", &o.hidden}, {"heads", &o.heads},
+                                  {"seq", &o.seq}, {"vocab", &o.vocab}});
+    require_whole_heads(spec, o);
+    o.mlp = 4 * o.hidden;
     Model model;
     model.spec = std::string(spec);
     model.token_labels = true;
     model.input = model.graph.add_input("input_ids", {ir::DType::I64, ir::Shape{batch, o.seq}});
-    return model;
+    return {std::move(model), o};
 }
 
 // GPT-2/3: pre-LayerNorm decoder blocks with causal attention and a 4H MLP, a final LayerNorm, tied output
 // projection. Parameters: layers * (12 H^2 + 13 H) + (vocab + seq) H + 2 H (GPT-3 175B: 174,615,846,912).
 Model build_gpt(std::string_view spec, std::string_view options, std::int64_t batch) {
-    TransformerOptions o{12, 768, 12, 0, 0, 1024, 50257};  // GPT-2 small unless told
-    parse_options(spec, options, {{"layers", &o.layers}, {"hidden", &o.hidden}, {"heads", &o.heads},
-                                  {"seq", &o.seq}, {"vocab", &o.vocab}});
-    require_whole_heads(spec, o);
-    o.mlp = 4 * o.hidden;
-    Model model = language_model_skeleton(spec, o, batch);
+    // GPT-2 small unless told.
+    auto [model, o] = start_language_model(spec, options, TransformerOptions{12, 768, 12, 0, 0, 1024, 50257}, batch);
     ir::Graph& g = model.graph;
     const auto [wte, wpe] = token_embeddings(model, o, "");
     NodeId x = ir::add(g, ir::gather(g, wte, model.input), wpe);  // [B, S, H]
@@ -378,12 +381,7 @@ Model build_gpt(std::string_view spec, std::string_view options, std::int64_t ba
 // pooler or next-sentence head. Parameters: layers * (12 H^2 + 13 H) + (vocab + seq + 2) H + 2 H + H^2 + 3 H + vocab
 // (bert-large: 335,174,458, as Hugging Face's BertForMaskedLM).
 Model build_bert(std::string_view spec, std::string_view options, std::int64_t batch) {
-    TransformerOptions o{24, 1024, 16, 0, 0, 512, 30522};
-    parse_options(spec, options, {{"layers", &o.layers}, {"hidden", &o.hidden}, {"heads", &o.heads},
-                                  {"seq", &o.seq}, {"vocab", &o.vocab}});
-    require_whole_heads(spec, o);
-    o.mlp = 4 * o.hidden;
-    Model model = language_model_skeleton(spec, o, batch);
+    auto [model, o] = start_language_model(spec, options, TransformerOptions{24, 1024, 16, 0, 0, 512, 30522}, batch);
     ir::Graph& g = model.graph;
     const auto [wte, wpe] = token_embeddings(model, o, "embeddings.");
     // Every sequence is one segment: segment 0's embedding is added everywhere (segment 1's trains with pairs).

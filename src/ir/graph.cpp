@@ -77,4 +77,14 @@ const Node& Graph::node(NodeId id) const {
 
 std::string Graph::describe(NodeId id) const { return label(node(id), id.index); }
 
+OpCost cost_of(const Graph& graph, NodeId id) {
+    const Node& node = graph.node(id);
+    std::vector<TensorType> inputs;
+    inputs.reserve(node.inputs.size());
+    for (const NodeId input : node.inputs) {
+        inputs.push_back(graph.type(input));
+    }
+    return op_info(node.op).cost(node, inputs);
+}
+
 }  // namespace dojo::ir

@@ -71,11 +71,7 @@ void check_precision(const std::string& precision) {
 OpTime op_time(const ir::Graph& graph, ir::NodeId id, const Device& device, const std::string& precision,
                double share, bool fp32_master, double bandwidth) {
     const ir::Node& node = graph.node(id);
-    std::vector<ir::TensorType> inputs;
-    for (const ir::NodeId input : node.inputs) {
-        inputs.push_back(graph.type(input));
-    }
-    const ir::OpCost cost = ir::op_info(node.op).cost(node, inputs);
+    const ir::OpCost cost = ir::cost_of(graph, id);
     OpTime t;
     t.matrix = cost.unit == ir::ComputeUnit::Matrix;
     double width = 1.0;  // of the op table's (F32) bytes

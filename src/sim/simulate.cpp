@@ -135,27 +135,27 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     for (int rank = 0; rank < st.tp; ++rank) {
         tp_group.push_back(rank);
     }
-    std::map<double, std::size_t> tp_handles;
+    // Activations and gradients travel at 16 bits unless the precision is fp32 (the graph's bytes are F32).
+    const double wire = precision == "fp32" ? 1.0 : 0.5;
+    std::map<double, std::size_t> tp_handles;  // by bytes on the wire
     for (const auto& ar : plan.tensor.all_reduces) {
-        if (tp_handles.count(ar.bytes * (precision == "fp32" ? 1.0 : 0.5)) == 0) {
-            const double bytes = ar.bytes * (precision == "fp32" ? 1.0 : 0.5);
-            tp_handles[bytes] = network.all_reduce(tp_group, bytes);
+        if (tp_handles.count(ar.bytes * wire) == 0) {
+            tp_handles[ar.bytes * wire] = network.all_reduce(tp_group, ar.bytes * wire);
         }
     }
     std::vector<std::size_t> grad_handles(static_cast<std::size_t>(pp));
     std::vector<double> grad_bytes(static_cast<std::size_t>(pp));
-    const double grad_width = precision == "fp32" ? 1.0 : 0.5;  // gradients travel at 16 bits unless fp32
     for (int s = 0; s < pp; ++s) {
         std::vector<std::int64_t> ring;
         for (int replica = 0; replica < st.dp; ++replica) {
             ring.push_back(device_index(st, 0, s, replica));
         }
-        grad_bytes[static_cast<std::size_t>(s)] = memory[static_cast<std::size_t>(s)].gradients_bytes * grad_width;
+        grad_bytes[static_cast<std::size_t>(s)] = memory[static_cast<std::size_t>(s)].gradients_bytes * wire;
         grad_handles[static_cast<std::size_t>(s)] = network.all_reduce(ring, grad_bytes[static_cast<std::size_t>(s)]);
     }
     std::map<std::pair<int, int>, double> sends;  // (from, to) stage -> bytes per micro-batch
     for (const Plan::Transfer& t : plan.transfers) {
-        sends[{t.from, t.to}] += t.bytes * (precision == "fp32" ? 1.0 : 0.5);
+        sends[{t.from, t.to}] += t.bytes * wire;
     }
     std::map<std::pair<int, int>, std::size_t> send_handles;
     for (const auto& [key, bytes] : sends) {
@@ -166,7 +166,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     // Per-stage op times.
     std::map<std::uint32_t, double> tp_comm_after;  // node -> its all-reduce time
     for (const auto& ar : plan.tensor.all_reduces) {
-        tp_comm_after[ar.node.index] += times[tp_handles.at(ar.bytes * (precision == "fp32" ? 1.0 : 0.5))].seconds;
+        tp_comm_after[ar.node.index] += times[tp_handles.at(ar.bytes * wire)].seconds;
     }
     r.stages.resize(static_cast<std::size_t>(pp));
     std::vector<std::map<std::string, OpClassTime>> by_op(static_cast<std::size_t>(pp));
@@ -194,12 +194,8 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         if (plan.per_step[i]) {
             stage.optimizer_s += t.seconds;
             per_step_flops += t.flops * share;
-        } else if (i <= plan.last_forward.index) {
-            stage.forward_s += t.seconds;
-            stage.tensor_comm_s += comm;
-            per_microbatch_flops += t.flops * share;
         } else {
-            stage.backward_s += t.seconds;
+            (i <= plan.last_forward.index ? stage.forward_s : stage.backward_s) += t.seconds;
             stage.tensor_comm_s += comm;
             per_microbatch_flops += t.flops * share;
         }
@@ -351,9 +347,8 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     if (!plan.tensor.all_reduces.empty()) {
         double bytes = 0, seconds = 0;
         for (const auto& ar : plan.tensor.all_reduces) {
-            const double b = ar.bytes * (precision == "fp32" ? 1.0 : 0.5);
-            bytes += b;
-            seconds += times[tp_handles.at(b)].seconds;
+            bytes += ar.bytes * wire;
+            seconds += times[tp_handles.at(ar.bytes * wire)].seconds;
         }
         const auto count = static_cast<double>(plan.tensor.all_reduces.size());
         r.collectives.push_back({"tensor-parallel all-reduce", static_cast<std::int64_t>(count) * m, bytes / count,

@@ -38,12 +38,7 @@ TEST(Catalog, MlpSpecsBuildTheRequestedLayers) {
 double matrix_flops(const ir::Graph& g) {
     double flops = 0;
     for (std::uint32_t i = 0; i < g.size(); ++i) {
-        const ir::Node& node = g.node(NodeId{i});
-        std::vector<ir::TensorType> inputs;
-        for (const NodeId input : node.inputs) {
-            inputs.push_back(g.type(input));
-        }
-        const ir::OpCost cost = ir::op_info(node.op).cost(node, inputs);
+        const ir::OpCost cost = ir::cost_of(g, NodeId{i});
         if (cost.unit == ir::ComputeUnit::Matrix) {
             flops += cost.flops;
         }

@@ -62,4 +62,7 @@ private:
     std::vector<NodeId> outputs_;
 };
 
+/// The op table's cost of one execution of node `id` (its row's cost rule on its inputs' types).
+OpCost cost_of(const Graph& graph, NodeId id);
+
 }  // namespace dojo::ir
