@@ -17,6 +17,8 @@ packages=(
   libdnnl-dev                             # oneDNN: the fast convolution and matmul kernels of the runtime
   libtomlplusplus-dev                     # machine descriptions (machines/*.toml)
   libsimgrid-dev                          # the simulator's network: flow-level collectives
+  libopenmpi-dev openmpi-bin              # data-parallel training across processes and hosts (mpirun)
+  iproute2                                # tests: two ranks in two network namespaces (ip netns)
   python3-torch python3-torchvision python3-onnx python3-numpy  # models/*.py: PyTorch export and round-trip checks
   libtcmalloc-minimal4                    # bench/train_vs_pytorch.py runs PyTorch with tcmalloc, as it should
 )

@@ -17,6 +17,7 @@
 #include "dojo/frontend/catalog.h"
 #include "dojo/frontend/model.h"
 #include "dojo/frontend/onnx.h"
+#include "dojo/runtime/process_group.h"
 #include "dojo/runtime/trainer.h"
 #include "dojo/util/error.h"
 
@@ -49,6 +50,11 @@ struct TrainCommandOptions {
     bool resume = false;
     bool json_output = false;
     bool profile = false;
+    // Data parallel (mpirun -np N dojo train ...)
+    std::string grad_compression = "none";
+    std::string reduce_order = "any";
+    double bucket_mib = 8;
+    double timeout_s = 300;
 };
 
 std::string duration(double seconds) {
@@ -134,14 +140,23 @@ std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) 
     throw UsageError("unknown dataset '" + o.data + "'; available: fashion-mnist, idx (with --data-dir), synthetic");
 }
 
-void run_train(const TrainCommandOptions& o) {
+void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group) {
     runtime::TrainOptions options;
     if (o.threads < 0) {
         throw UsageError("--threads must be >= 0 (0: one per core), got " + std::to_string(o.threads));
     }
     if (o.threads > 0) {
         omp_set_num_threads(o.threads);
+    } else if (group.local_size() > 1) {  // ranks on one host share its cores
+        omp_set_num_threads(std::max(1, omp_get_num_procs() / group.local_size()));
     }
+    if (!(o.bucket_mib > 0) || std::isinf(o.bucket_mib)) {
+        throw UsageError(fmt::format("--bucket-mib must be a positive size in MiB, got {}", o.bucket_mib));
+    }
+    options.sync.wire = runtime::parse_wire_format(o.grad_compression);
+    options.sync.order = runtime::parse_reduce_order(o.reduce_order);
+    options.sync.bucket_bytes = static_cast<std::size_t>(std::ceil(o.bucket_mib * 1024 * 1024));
+    options.sync.seed = o.seed;
     options.model = o.model;
     if (o.kernels != "fast" && o.kernels != "reference") {
         throw UsageError("unknown --kernels '" + o.kernels + "'; expected fast or reference");
@@ -176,7 +191,14 @@ void run_train(const TrainCommandOptions& o) {
                          " vs " + test.sample_shape.to_string() + ") or have no labels");
     }
     ProgressPrinter printer(o.epochs);
-    const runtime::TrainResult result = runtime::train_classifier(options, train, test, std::ref(printer));
+    const runtime::TrainResult result = runtime::train_classifier(options, train, test, std::ref(printer), group);
+    if (group.rank() != 0) {
+        return;  // rank 0 reports for the job
+    }
+    if (!result.replicas_agree) {
+        std::cerr << "dojo: warning: the ranks ended with different parameters (a reduction gave ranks different "
+                     "bits); rank 0's are reported and saved\n";
+    }
 
     json profile = json::array();
     double profiled_seconds = 0;
@@ -211,6 +233,14 @@ void run_train(const TrainCommandOptions& o) {
                           {"executor_bytes", result.executor_bytes},
                           {"parameter_digest", fmt::format("{:016x}", result.parameter_digest)},
                           {"resumed_from_step", result.resumed_from_step},
+                          {"ranks", result.ranks},
+                          {"data_parallel",
+                           {{"gradient_compression", o.grad_compression},
+                            {"reduce_order", o.reduce_order},
+                            {"gradient_buckets", result.gradient_buckets},
+                            {"wire_bytes_per_step", result.wire_bytes_per_step},
+                            {"exposed_comm_seconds", result.exposed_comm_seconds},
+                            {"replicas_agree", result.replicas_agree}}},
                           {"epochs", epochs},
                           {"profile", profile}}
                          .dump(2)
@@ -221,6 +251,14 @@ void run_train(const TrainCommandOptions& o) {
                              options.model, result.parameter_count, o.precision, o.optimizer,
                              o.train_limit > 0 ? std::min(o.train_limit, train.size()) : train.size(),
                              options.batch, options.learning_rate, options.seed);
+    if (result.ranks > 1) {
+        std::cout << fmt::format("data parallel: {} ranks x {} samples, {} gradient bucket{} ({:.2f} MB sent per "
+                                 "rank and step, {} order, compression {}), {:.2f} s waiting for gradients\n",
+                                 result.ranks, options.batch / static_cast<std::size_t>(result.ranks),
+                                 result.gradient_buckets, result.gradient_buckets == 1 ? "" : "s",
+                                 static_cast<double>(result.wire_bytes_per_step) / 1e6, o.reduce_order,
+                                 o.grad_compression, result.exposed_comm_seconds);
+    }
     if (result.resumed_from_step > 0) {
         std::cout << fmt::format("resumed from the checkpoint in {} at step {}\n", o.checkpoint_dir,
                                  result.resumed_from_step);
@@ -239,6 +277,21 @@ void run_train(const TrainCommandOptions& o) {
             std::cout << fmt::format("  {:<20} {:<9} {:>6} {:>10.3f} {:>6.1f}%\n", p.op, p.kernel, p.nodes, p.seconds,
                                      100.0 * p.seconds / std::max(profiled_seconds, 1e-12));
         }
+    }
+}
+
+// Joins the MPI job (if launched by mpirun) and trains. An error on one rank ends the whole job at once: the other
+// ranks could not know of it and would wait for this one until the deadline.
+void run_train(const TrainCommandOptions& o) {
+    const std::unique_ptr<runtime::ProcessGroup> group = runtime::ProcessGroup::from_environment(o.timeout_s);
+    try {
+        train_and_report(o, *group);
+    } catch (const UsageError& e) {
+        group->abort_job(fmt::format("dojo: rank {}: error: {}\n", group->rank(), e.what()), 2);
+        throw;
+    } catch (const Error& e) {
+        group->abort_job(fmt::format("dojo: rank {}: error: {}\n", group->rank(), e.what()), 1);
+        throw;
     }
 }
 
@@ -288,8 +341,24 @@ void add_train_command(CLI::App& app) {
     train->add_flag("--json", options->json_output, "print the results as JSON on stdout");
     train->add_flag("--profile", options->profile,
                     "time every op of the training steps and print the time by op kind (and in --json)");
+    train->add_option("--grad-compression", options->grad_compression,
+                      "data parallel: the gradients' format on the wire: none (FP32, default), bf16 or cfp8 "
+                      "(cfp8_152, bias per piece), both rounded stochastically");
+    train->add_option("--reduce-order", options->reduce_order,
+                      "data parallel: any (default; MPI's all-reduce) or fixed (sums in rank order: every rank and "
+                      "every repeat of the run gets the same bits)");
+    train->add_option("--bucket-mib", options->bucket_mib,
+                      "data parallel: gradient bucket size in MiB (default 8); a bucket is all-reduced as soon as "
+                      "its gradients exist, while the backward pass goes on");
+    train->add_option("--timeout", options->timeout_s,
+                      "data parallel: seconds a collective may wait for the slowest rank before the job stops, "
+                      "naming the missing rank (default 300)");
     train->footer("Progress goes to stderr; results to stdout. Same options, seed and thread count give the same "
-                  "weights; with --kernels reference, the same weights for any thread count.");
+                  "weights; with --kernels reference, the same weights for any thread count.\n\n"
+                  "Data parallel: mpirun -np N dojo train ... trains one model on N processes (or hosts: "
+                  "--hostfile); --batch is the global batch, split evenly over the ranks; the gradients are "
+                  "averaged in buckets during the backward pass; rank 0 prints, evaluates with the others and "
+                  "writes the checkpoints and the model. See docs/distributed.md.");
     train->callback([options] { run_train(*options); });
 }
 

@@ -18,6 +18,21 @@ std::vector<std::uint32_t> epoch_order(std::uint64_t seed, std::uint64_t epoch, 
     return order;
 }
 
+std::vector<std::uint32_t> shard_order(std::span<const std::uint32_t> order, std::size_t global_batch, int ranks,
+                                       int rank) {
+    DOJO_CHECK(ranks > 0 && rank >= 0 && rank < ranks && global_batch % static_cast<std::size_t>(ranks) == 0)
+        << "shard " << rank << " of " << ranks << " of batch " << global_batch;
+    const std::size_t share = global_batch / static_cast<std::size_t>(ranks);
+    const std::size_t batches = order.size() / global_batch;
+    std::vector<std::uint32_t> shard;
+    shard.reserve(batches * share);
+    for (std::size_t b = 0; b < batches; ++b) {
+        const auto first = order.begin() + static_cast<std::ptrdiff_t>(b * global_batch + static_cast<std::size_t>(rank) * share);
+        shard.insert(shard.end(), first, first + static_cast<std::ptrdiff_t>(share));
+    }
+    return shard;
+}
+
 std::size_t fill_batch(const Dataset& dataset, std::span<const std::uint32_t> order, std::size_t batch,
                        std::size_t batch_size, std::span<float> samples, std::span<float> targets) {
     const auto sample = static_cast<std::size_t>(dataset.sample_numel());

@@ -8,6 +8,7 @@
 #include "dojo/ir/interpreter.h"
 #include "dojo/runtime/fused_elementwise.h"
 #include "dojo/runtime/onednn_kernels.h"
+#include "dojo/util/check.h"
 
 namespace dojo::runtime {
 
@@ -43,8 +44,14 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
     std::iota(runs_at_.begin(), runs_at_.end(), 0u);
     group_at_.assign(n, -1);
     stored_ = live_;
+    std::vector<bool> closing(n, false);
+    for (const ir::NodeId id : options.sync_points) {
+        DOJO_CHECK(live_[id.index] && !ir::is_bound_leaf(graph.node(id).op))
+            << "sync point " << id.index << " must be a computed node something reads";
+        closing[id.index] = true;
+    }
     if (options.kernels == Kernels::Fast && options.reuse_buffers && options.fuse_elementwise) {
-        for (FusionGroup& group : find_fusion_groups(graph, live_, kept)) {
+        for (FusionGroup& group : find_fusion_groups(graph, live_, kept, closing)) {
             const std::uint32_t at = group.members.back().index;
             for (std::size_t k = 0; k < group.members.size(); ++k) {
                 runs_at_[group.members[k].index] = at;
@@ -87,6 +94,31 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
         }
     }
     pool_.resize(sizes_.size());
+
+    // Sync points: where each is computed, and the first position that reads it.
+    if (!options.sync_points.empty()) {
+        DOJO_CHECK(options.on_computed && options.before_read) << "sync points need both callbacks";
+        on_computed_ = options.on_computed;
+        before_read_ = options.before_read;
+        computed_at_.resize(n);
+        read_first_at_.resize(n);
+        std::vector<std::uint32_t> first_read(n, n);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (!live_[i]) {
+                continue;
+            }
+            for (const ir::NodeId input : graph.node(ir::NodeId{i}).inputs) {
+                first_read[input.index] = std::min(first_read[input.index], runs_at_[i]);
+            }
+        }
+        for (std::size_t k = 0; k < options.sync_points.size(); ++k) {
+            const std::uint32_t id = options.sync_points[k].index;
+            DOJO_CHECK(stored_[id] && first_read[id] < n && first_read[id] > runs_at_[id])
+                << "sync point " << id << " is not stored, or read where it is computed";
+            computed_at_[runs_at_[id]].push_back(k);
+            read_first_at_[first_read[id]].push_back(k);
+        }
+    }
     profiling_ = options.profile;
     if (profiling_) {
         node_seconds_.assign(n, 0.0);
@@ -123,6 +155,11 @@ void Executor::run() {
         if (!live_[i] || (runs_at_[i] != i && group_at_[i] < 0)) {
             continue;  // dead, or a fused member that runs with its group
         }
+        if (!read_first_at_.empty()) {
+            for (const std::size_t k : read_first_at_[i]) {
+                before_read_(k);
+            }
+        }
         const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         if (group_at_[i] >= 0) {
             const FusedElementwise& group = *fused_[static_cast<std::size_t>(group_at_[i])];
@@ -140,6 +177,11 @@ void Executor::run() {
         }
         if (profiling_) {
             node_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        }
+        if (!computed_at_.empty()) {
+            for (const std::size_t k : computed_at_[i]) {
+                on_computed_(k);
+            }
         }
         for (const std::uint32_t done : release_after_[i]) {
             pool_bytes -= values_[done].data.size() * sizeof(float);

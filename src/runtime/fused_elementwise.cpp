@@ -31,7 +31,7 @@ std::int64_t row_length(const ir::Graph& graph, const ir::Shape& shape, const st
 }  // namespace
 
 std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::vector<bool>& live,
-                                            const std::vector<bool>& kept) {
+                                            const std::vector<bool>& kept, const std::vector<bool>& closing) {
     const std::size_t n = graph.size();
     std::vector<int> group_of(n, -1);
     std::vector<bool> exported(n, false);
@@ -103,6 +103,9 @@ std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::v
         }
         if (kept[i]) {
             exported[i] = true;
+        }
+        if (!closing.empty() && closing[i] && group_of[i] >= 0) {
+            closed[static_cast<std::size_t>(group_of[i])] = true;
         }
     }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <numeric>
+#include <span>
 #include <cmath>
 #include <string>
 
@@ -128,27 +130,24 @@ std::uint64_t digest(const Executor& executor, const std::vector<NodeId>& parame
 }
 
 struct Evaluation {
-    double loss = 0;
-    double accuracy = 0;
+    double loss_sum = 0;  ///< softmax cross-entropy summed over the samples
+    double correct = 0;   ///< samples whose arg-max logit is the label
 };
 
-Evaluation evaluate(Executor& executor, const frontend::Model& model, const data::Dataset& test, std::size_t batch) {
-    std::vector<std::uint32_t> order(test.size());
-    for (std::uint32_t i = 0; i < order.size(); ++i) {
-        order[i] = i;
-    }
+// Evaluates the test samples `samples` (indices into `test`).
+Evaluation evaluate(Executor& executor, const frontend::Model& model, const data::Dataset& test,
+                    std::span<const std::uint32_t> samples, std::size_t batch) {
     std::vector<float> targets(batch * static_cast<std::size_t>(test.classes));
-    double loss = 0;
-    std::size_t correct = 0;
+    Evaluation sums;
     const auto classes = static_cast<std::size_t>(test.classes);
-    for (std::size_t b = 0; b < data::batch_count(test.size(), batch); ++b) {
+    for (std::size_t b = 0; b < data::batch_count(samples.size(), batch); ++b) {
         const std::size_t count =
-            data::fill_batch(test, order, b, batch, executor.value(model.input).data, targets);
+            data::fill_batch(test, samples, b, batch, executor.value(model.input).data, targets);
         executor.run();
         const std::vector<float>& logits = executor.value(model.logits).data;
         for (std::size_t i = 0; i < count; ++i) {
             const float* row = logits.data() + i * classes;
-            const std::size_t label = test.labels[order[b * batch + i]];
+            const std::size_t label = test.labels[samples[b * batch + i]];
             std::size_t best = 0;
             double max = row[0];
             for (std::size_t c = 1; c < classes; ++c) {
@@ -161,11 +160,30 @@ Evaluation evaluate(Executor& executor, const frontend::Model& model, const data
             for (std::size_t c = 0; c < classes; ++c) {
                 sum += std::exp(row[c] - max);
             }
-            loss += max + std::log(sum) - row[label];
-            correct += best == label;
+            sums.loss_sum += max + std::log(sum) - row[label];
+            sums.correct += best == label ? 1.0 : 0.0;
         }
     }
-    return {loss / static_cast<double>(test.size()), static_cast<double>(correct) / static_cast<double>(test.size())};
+    return sums;
+}
+
+// Rank 0's values of `leaves` to every rank, in one broadcast.
+void broadcast_leaves(ProcessGroup& group, Executor& executor, const std::vector<NodeId>& leaves) {
+    if (!group.distributed()) {
+        return;
+    }
+    std::vector<float> packed;
+    for (const NodeId leaf : leaves) {
+        packed.insert(packed.end(), executor.value(leaf).data.begin(), executor.value(leaf).data.end());
+    }
+    group.broadcast(std::span(packed));
+    std::size_t at = 0;
+    for (const NodeId leaf : leaves) {
+        std::vector<float>& values = executor.value(leaf).data;
+        std::copy(packed.begin() + static_cast<std::ptrdiff_t>(at),
+                  packed.begin() + static_cast<std::ptrdiff_t>(at + values.size()), values.begin());
+        at += values.size();
+    }
 }
 
 // The first `limit` samples of `full` (all of them for 0), copied into `storage` only when that is fewer.
@@ -187,12 +205,27 @@ const data::Dataset& first_samples(const data::Dataset& full, std::size_t limit,
 
 TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train_full,
                              const data::Dataset& test_full, const std::function<void(const Progress&)>& progress) {
+    const std::unique_ptr<ProcessGroup> one = ProcessGroup::single();
+    return train_classifier(options, train_full, test_full, progress, *one);
+}
+
+TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train_full,
+                             const data::Dataset& test_full, const std::function<void(const Progress&)>& progress,
+                             ProcessGroup& group) {
     data::Dataset train_storage;
     data::Dataset test_storage;
     const data::Dataset* train = &first_samples(train_full, options.train_limit, train_storage);
     const data::Dataset& test = first_samples(test_full, options.test_limit, test_storage);
     validate(options, train->size());
-    const auto batch = static_cast<std::int64_t>(options.batch);
+    const int ranks = group.size();
+    const bool root = group.rank() == 0;
+    if (options.batch % static_cast<std::size_t>(ranks) != 0) {
+        throw UsageError("the batch of " + std::to_string(options.batch) + " samples does not split evenly over " +
+                         std::to_string(ranks) + " ranks; --batch is the global batch: use a multiple of " +
+                         std::to_string(ranks));
+    }
+    const std::size_t local_batch = options.batch / static_cast<std::size_t>(ranks);
+    const auto batch = static_cast<std::int64_t>(local_batch);
 
     // The training graph: catalog forward, precision policy, loss, backward, optimizer.
     const compiler::PrecisionPolicy policy = compiler::make_policy(options.precision, options.seed);
@@ -219,8 +252,29 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     for (const autodiff::Assignment& a : step.updates) {
         train_options.keep.push_back(a.value);  // apply() reads them after run()
     }
+    // Data parallel: every gradient is averaged over the ranks between its computation and the optimizer's read.
+    std::unique_ptr<GradientSync> sync;
+    Executor* running = nullptr;
+    if (group.distributed()) {
+        train_options.sync_points = step.gradients;
+        train_options.on_computed = [&](std::size_t k) { sync->ready(k, running->value(step.gradients[k]).data); };
+        train_options.before_read = [&](std::size_t k) { sync->wait(k, running->value(step.gradients[k]).data); };
+    }
     Executor executor(step.graph, train_options);
+    running = &executor;
     initialise(executor, step.graph, model, options.seed);
+    if (group.distributed()) {
+        std::vector<std::size_t> sizes;
+        std::vector<std::size_t> ready_order;
+        for (std::size_t k = 0; k < step.gradients.size(); ++k) {
+            sizes.push_back(static_cast<std::size_t>(step.graph.type(step.gradients[k]).shape.numel()));
+            ready_order.push_back(k);
+        }
+        std::stable_sort(ready_order.begin(), ready_order.end(), [&](std::size_t a, std::size_t b) {
+            return executor.position(step.gradients[a]) < executor.position(step.gradients[b]);
+        });
+        sync = std::make_unique<GradientSync>(group, sizes, ready_order, options.sync);
+    }
 
     // The evaluation graph: the same model at the evaluation batch size in inference form (BatchNorm uses the running
     // statistics, as model.eval() in PyTorch), sharing parameter order.
@@ -235,13 +289,20 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     DOJO_CHECK(model_states.size() == eval_states.size()) << "train and eval states of " << options.model;
 
     TrainResult result;
+    result.ranks = ranks;
+    if (sync) {
+        result.gradient_buckets = sync->buckets().size();
+        for (const BucketStats& b : sync->buckets()) {
+            result.wire_bytes_per_step += b.wire_bytes_per_step;
+        }
+    }
     for (const NodeId p : train_params) {
         result.parameter_count += static_cast<std::size_t>(step.graph.type(p).shape.numel());
     }
 
     const std::size_t batches = train->size() / options.batch;
     const bool checkpointing = !options.checkpoint_dir.empty();
-    if (checkpointing) {
+    if (checkpointing && root) {
         require_writable_directory(options.checkpoint_dir);  // fail now, not after an epoch
     } else if (options.resume) {
         throw UsageError("resuming needs the checkpoint directory (--checkpoint DIR)");
@@ -253,7 +314,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     std::size_t first_batch = 0;
     std::int64_t global_step = 0;
     double resumed_loss_sum = 0;
-    if (options.resume) {
+    if (options.resume && root) {
         const Checkpoint c = read_checkpoint(options.checkpoint_dir);
         require_same_run(c, options, options.checkpoint_dir);
         for (const NodeId leaf : leaves) {
@@ -273,7 +334,23 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         resumed_loss_sum = c.epoch_loss_sum;
         result.resumed_from_step = c.global_step;
     }
+    // Every rank starts from rank 0's weights and position (the same as its own, unless resumed; so a hand-edited
+    // rank or a different library version cannot start a replica apart).
+    if (group.distributed()) {
+        broadcast_leaves(group, executor, leaves);
+        std::vector<double> position{static_cast<double>(first_epoch), static_cast<double>(first_batch),
+                                     static_cast<double>(global_step), resumed_loss_sum};
+        group.broadcast(std::as_writable_bytes(std::span(position)));
+        first_epoch = static_cast<int>(position[0]);
+        first_batch = static_cast<std::size_t>(position[1]);
+        global_step = static_cast<std::int64_t>(position[2]);
+        resumed_loss_sum = position[3];
+        result.resumed_from_step = static_cast<std::uint64_t>(global_step);
+    }
     auto save = [&](int epoch, std::size_t next_batch, double loss_sum) {
+        if (!root) {
+            return;  // one writer: rank 0 (every rank holds the same parameters and optimizer state)
+        }
         Checkpoint c{options.model,
                      std::string(compiler::to_string(options.precision)),
                      optimizer_name(options.optimizer),
@@ -290,7 +367,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         write_checkpoint(options.checkpoint_dir, c);
     };
 
-    data::BatchPrefetcher prefetch(*train, options.batch, executor.value(model.input).data.size(),
+    data::BatchPrefetcher prefetch(*train, local_batch, executor.value(model.input).data.size(),
                                    executor.value(target).data.size());
     const auto run_start = Clock::now();
     auto last_report = run_start;
@@ -298,7 +375,10 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     const double total_steps = static_cast<double>(options.epochs) * static_cast<double>(batches) -
                                static_cast<double>(first_step);
     for (int epoch = first_epoch; epoch <= options.epochs; ++epoch) {
-        prefetch.set_order(data::epoch_order(options.seed, static_cast<std::uint64_t>(epoch - 1), train->size()));
+        std::vector<std::uint32_t> order =
+            data::epoch_order(options.seed, static_cast<std::uint64_t>(epoch - 1), train->size());
+        prefetch.set_order(group.distributed() ? data::shard_order(order, options.batch, ranks, group.rank())
+                                               : std::move(order));
         const auto epoch_start = Clock::now();
         const std::size_t start = epoch == first_epoch ? first_batch : 0;
         double loss_sum = epoch == first_epoch ? resumed_loss_sum : 0;
@@ -321,8 +401,15 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
                 executor.value(step.bias_correction2).data[0] =
                     static_cast<float>(autodiff::bias_correction(adam->beta2, global_step));
             }
+            if (sync) {
+                sync->begin_step(global_step);
+            }
             executor.run();
-            const float batch_loss = executor.value(loss).data[0];
+            double batch_loss = executor.value(loss).data[0];
+            if (group.distributed()) {  // the global batch's loss: the mean of the ranks' means
+                group.allreduce_sum(std::span(&batch_loss, 1));
+                batch_loss /= ranks;
+            }
             if (!std::isfinite(batch_loss)) {
                 throw Error("training diverged: the loss became " + std::to_string(batch_loss) + " at epoch " +
                             std::to_string(epoch) + ", batch " + std::to_string(b + 1) +
@@ -337,7 +424,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
                 save(epoch, b + 1, loss_sum);
             }
             const auto now = Clock::now();
-            if (progress && (now - last_report > std::chrono::milliseconds(100) || b + 1 == batches)) {
+            if (progress && root && (now - last_report > std::chrono::milliseconds(100) || b + 1 == batches)) {
                 last_report = now;
                 const double elapsed = std::chrono::duration<double>(now - run_start).count();
                 const double done = static_cast<double>(global_step - first_step);
@@ -351,11 +438,21 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         for (std::size_t i = 0; i < train_params.size(); ++i) {
             eval_executor.value(eval_params[i]).data = executor.value(train_params[i]).data;
         }
+        broadcast_leaves(group, executor, model_states);  // BatchNorm statistics: rank 0's, as the checkpoint's
         for (std::size_t i = 0; i < model_states.size(); ++i) {  // both graphs create them in file order
             eval_executor.value(eval_states[i]).data = executor.value(model_states[i]).data;
         }
-        const Evaluation eval = evaluate(eval_executor, eval_model, test, options.eval_batch);
-        result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), eval.loss, eval.accuracy,
+        // Each rank evaluates its share of the test set; the sums are added up.
+        const std::size_t test_first = test.size() * static_cast<std::size_t>(group.rank()) / static_cast<std::size_t>(ranks);
+        const std::size_t test_last = test.size() * static_cast<std::size_t>(group.rank() + 1) / static_cast<std::size_t>(ranks);
+        std::vector<std::uint32_t> share(test_last - test_first);
+        std::iota(share.begin(), share.end(), static_cast<std::uint32_t>(test_first));
+        const Evaluation sums = evaluate(eval_executor, eval_model, test, share, options.eval_batch);
+        std::vector<double> totals{sums.loss_sum, sums.correct};
+        group.allreduce_sum(std::span(totals));
+        const auto test_count = static_cast<double>(test.size());
+        result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), totals[0] / test_count,
+                                            totals[1] / test_count,
                                             seconds,
                                             static_cast<double>((batches - start) * options.batch) / seconds});
         if (checkpointing) {
@@ -363,9 +460,15 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         }
     }
     result.parameter_digest = digest(executor, train_params);
+    for (const std::uint64_t other : group.allgather(result.parameter_digest)) {
+        result.replicas_agree = result.replicas_agree && other == result.parameter_digest;
+    }
+    if (sync) {
+        result.exposed_comm_seconds = sync->exposed_seconds();
+    }
     result.profile = executor.profile();
     result.executor_bytes = executor.bytes() + eval_executor.bytes();  // after the steps: the pools have their peak
-    if (!options.out_path.empty()) {
+    if (!options.out_path.empty() && root) {
         std::map<std::string, std::vector<float>> trained;
         for (const NodeId p : train_params) {
             trained[step.graph.node(p).name] = executor.value(p).data;

@@ -18,6 +18,13 @@ namespace dojo::data {
 /// (seed, epoch, size).
 std::vector<std::uint32_t> epoch_order(std::uint64_t seed, std::uint64_t epoch, std::size_t size);
 
+/// Data-parallel sharding: rank `rank` of `ranks` takes the `rank`-th slice of `global_batch / ranks` samples of every
+/// whole global batch of `order`, so that its batch b (of global_batch / ranks samples) is its share of global batch b
+/// and the ranks together see exactly the samples one process with `global_batch` would. The trailing partial global
+/// batch is left out. Precondition: `ranks` divides `global_batch`.
+std::vector<std::uint32_t> shard_order(std::span<const std::uint32_t> order, std::size_t global_batch, int ranks,
+                                       int rank);
+
 /// Copies batch `batch` of `order` into `samples` ([batch_size, sample...]) and one-hot `targets`
 /// ([batch_size, classes]). The last batch of an epoch may be partial; `count` samples are written and the rest
 /// of the buffers are left as they were. Returns the number of samples written.

@@ -22,6 +22,7 @@
  */
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -46,6 +47,13 @@ struct ExecutorOptions {
     std::vector<ir::NodeId> keep;  ///< non-leaf, non-output nodes whose values the caller reads after run()
     bool profile = false;          ///< time every node (profile())
     bool fuse_elementwise = true;  ///< with Fast kernels and reuse_buffers: run chains of maps fused (same values)
+    /// Nodes the caller works on between their computation and their first reader, inside run() (data-parallel
+    /// training all-reduces the gradients there). Each is stored, ends any fused group it is in, and run() calls
+    /// on_computed(k) as soon as sync_points[k] has its value and before_read(k) just before the first node that
+    /// reads it (the caller may rewrite the value then). Both callbacks must be set if any sync point is.
+    std::vector<ir::NodeId> sync_points{};
+    std::function<void(std::size_t)> on_computed{};
+    std::function<void(std::size_t)> before_read{};
 };
 
 /// Where the steps' time went, for one op kind and kernel.
@@ -78,6 +86,10 @@ public:
     /// Bytes of storage the executor holds once a step has run (leaves, kept nodes and the reuse pool's peak).
     std::size_t bytes() const;
 
+    /// The position in run() at which node `id` is computed (graph order, or its fused group's): sync points
+    /// complete in the order of their positions.
+    std::uint32_t position(ir::NodeId id) const { return runs_at_[id.index]; }
+
     /// How many nodes run a fast kernel.
     std::size_t fast_kernel_count() const;
     /// How many fused elementwise groups run (runtime/fused_elementwise.h).
@@ -97,6 +109,9 @@ private:
     std::vector<int> group_at_;           // [node]: the fused group that runs at this position, or -1
     std::vector<bool> stored_;            // [node]: live, and not a fused member only its group reads
     std::vector<bool> live_;                                  // some output or kept node depends on the node
+    std::vector<std::vector<std::size_t>> computed_at_;   // [position]: sync points computed there
+    std::vector<std::vector<std::size_t>> read_first_at_;  // [position]: sync points first read there
+    std::function<void(std::size_t)> on_computed_, before_read_;
     std::vector<bool> pooled_;                                // node storage comes from / returns to the pool
     std::vector<std::vector<std::vector<float>>> pool_;       // free storage by size class (index into sizes_)
     std::vector<std::size_t> sizes_;                          // the distinct element counts of pooled nodes

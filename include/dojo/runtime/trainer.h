@@ -10,6 +10,14 @@
  * the forward products and the gradients of the backward ones; evaluation runs the same forward numerics.
  * Batches: training uses whole batches only (the last partial batch of an epoch is dropped, since the graph has a
  * static batch size); evaluation covers every test sample (a partial last batch is padded and its padding ignored).
+ *
+ * Data parallel (a ProcessGroup of N > 1 ranks, runtime/process_group.h): `batch` is the global batch; every rank
+ * builds the step for batch / N samples, trains on its shard of each global batch (data::shard_order) and
+ * averages the gradients over the ranks inside the step (runtime/gradient_sync.h), so that every rank applies the
+ * same update: the result is one process's with the global batch, up to summation order (BatchNorm normalizes over
+ * each rank's samples, as PyTorch's DistributedDataParallel does without SyncBatchNorm; cfp8's per-tensor bias and
+ * stochastic rounding see each rank's shard). Rank 0 starts every rank from its weights, reports progress, reads
+ * and writes checkpoints and the output model; the ranks evaluate a share of the test set each and add up.
  */
 #pragma once
 
@@ -22,6 +30,8 @@
 #include "dojo/compiler/precision_policy.h"
 #include "dojo/data/dataset.h"
 #include "dojo/runtime/executor.h"
+#include "dojo/runtime/gradient_sync.h"
+#include "dojo/runtime/process_group.h"
 
 namespace dojo::runtime {
 
@@ -42,6 +52,7 @@ struct TrainOptions {
     bool resume = false;          ///< continue from the checkpoint in checkpoint_dir
     std::string out_path;         ///< ONNX models: write the trained model here (frontend/onnx.h export_onnx)
     bool profile = false;         ///< time the training steps by op kind (TrainResult::profile)
+    GradientSyncOptions sync;     ///< data parallel: how gradients are averaged over the ranks
 };
 
 struct EpochResult {
@@ -69,6 +80,12 @@ struct TrainResult {
     std::uint64_t parameter_digest = 0;  ///< FNV-1a 64 of the final parameters' bytes: equal digests, equal weights
     std::uint64_t resumed_from_step = 0;  ///< 0 unless resumed
     std::vector<OpProfile> profile;       ///< with TrainOptions::profile: the training steps' time by op kind
+    // Data parallel (zero / empty on one rank).
+    int ranks = 1;
+    std::size_t gradient_buckets = 0;
+    std::size_t wire_bytes_per_step = 0;   ///< gradient bytes this rank sends per step
+    double exposed_comm_seconds = 0;       ///< time the steps waited for gradients (not hidden by the backward pass)
+    bool replicas_agree = true;            ///< every rank ended with the same parameters (digests compared)
 };
 
 /// Trains `options.model` on `train`, evaluating on `test` after each epoch; `progress` (may be empty) is called
@@ -78,5 +95,10 @@ struct TrainResult {
 /// (naming the epoch and batch; the last checkpoint written stays as it was).
 TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train, const data::Dataset& test,
                              const std::function<void(const Progress&)>& progress);
+
+/// The same on every rank of `group` (data parallel; see above). Also throws UsageError if the ranks do not divide
+/// the batch. `progress` is called on rank 0 only.
+TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train, const data::Dataset& test,
+                             const std::function<void(const Progress&)>& progress, ProcessGroup& group);
 
 }  // namespace dojo::runtime
