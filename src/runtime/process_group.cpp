@@ -94,6 +94,12 @@ struct ProcessGroup::Mpi::State {
         std::unique_ptr<std::uint64_t> value;
     };
     std::vector<Outgoing> sends;
+    // Heartbeats: every rank re-sends its latest sequence to the ranks it announces to at least every
+    // heartbeat_s, from the communication thread (also while idle), so a stopped process is told from a slow one.
+    double heartbeat_s = 1;
+    Clock::time_point last_sent = Clock::now();
+    std::vector<Clock::time_point> last_heard;  // [peer]
+    bool finished = false;
 
     std::vector<int> peers;  // the ranks this one hears from and announces to: all others for rank 0, else 0
     const std::vector<int>& peers_heard() const { return peers; }
@@ -114,9 +120,26 @@ struct ProcessGroup::Mpi::State {
                     break;
                 }
                 arrived[p] = std::max(arrived[p], incoming[p]);
+                last_heard[p] = Clock::now();
                 post_receive(peer);
             }
         }
+    }
+
+    // Sends `value` (the latest sequence reached) to every peer.
+    void announce(std::uint64_t value) {
+        std::erase_if(sends, [](Outgoing& o) {
+            int done = 0;
+            check_mpi(MPI_Test(&o.request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+            return done != 0;
+        });
+        for (const int peer : peers) {
+            Outgoing o;
+            o.value = std::make_unique<std::uint64_t>(value);
+            check_mpi(MPI_Isend(o.value.get(), 1, MPI_UINT64_T, peer, kArrivalTag, notices, &o.request), "MPI_Isend");
+            sends.push_back(std::move(o));
+        }
+        last_sent = Clock::now();
     }
 };
 
@@ -131,6 +154,8 @@ ProcessGroup::Mpi::Mpi(ProcessGroup& group) : state_(std::make_unique<State>()) 
     s.arrived.assign(n, 0);
     s.incoming.assign(n, 0);
     s.receives.assign(n, MPI_REQUEST_NULL);
+    s.last_heard.assign(n, Clock::now());
+    s.heartbeat_s = std::min(1.0, s.timeout_s / 8);
     for (int p = 0; p < s.size; ++p) {
         if (p != s.rank && (s.rank == 0 || p == 0)) {
             s.peers.push_back(p);
@@ -147,22 +172,25 @@ void ProcessGroup::Mpi::arrive(std::uint64_t sequence, const std::string& what) 
     State& s = *state_;
     s.sequence = sequence;
     s.what = what;
-    // Drop the announcements already delivered, then announce this one.
-    std::erase_if(s.sends, [](State::Outgoing& o) {
-        int done = 0;
-        check_mpi(MPI_Test(&o.request, &done, MPI_STATUS_IGNORE), "MPI_Test");
-        return done != 0;
-    });
-    for (const int peer : s.peers_heard()) {
-        State::Outgoing o;
-        o.value = std::make_unique<std::uint64_t>(sequence);
-        check_mpi(MPI_Isend(o.value.get(), 1, MPI_UINT64_T, peer, kArrivalTag, s.notices, &o.request), "MPI_Isend");
-        s.sends.push_back(std::move(o));
+    s.announce(sequence);
+}
+
+void ProcessGroup::Mpi::keep_alive() {
+    State& s = *state_;
+    if (s.finished) {
+        return;
+    }
+    s.poll_arrivals();
+    if (std::chrono::duration<double>(Clock::now() - s.last_sent).count() >= s.heartbeat_s) {
+        s.announce(s.sequence);
     }
 }
 
+double ProcessGroup::Mpi::heartbeat_s() const { return state_->heartbeat_s; }
+
 void ProcessGroup::Mpi::finish() {
     State& s = *state_;
+    s.finished = true;
     // Every rank's last announcement (of the final barrier) is on its way: receive up to it, so that no message is
     // left unmatched, then take down the posted receives.
     for (const int peer : s.peers_heard()) {
@@ -245,26 +273,42 @@ void ProcessGroup::Mpi::wait(PendingRequest p) {
         if (done) {
             return;
         }
-        s.poll_arrivals();
+        keep_alive();
         if (round > 64) {
             std::this_thread::sleep_for(std::chrono::microseconds(round > 4096 ? 200 : 20));
         }
         if (Clock::now() < deadline) {
             continue;
         }
+        // Who is to blame: ranks that have sent nothing for several heartbeats (stopped, or the whole process
+        // hung), then ranks alive but not at this collective (stuck or slow in their own work).
+        std::vector<int> silent;
         std::vector<int> missing;
+        double silent_s = 0;
+        const auto now = Clock::now();
         for (const int peer : s.peers_heard()) {
-            if (s.arrived[static_cast<std::size_t>(peer)] < s.sequence) {
+            const auto at = static_cast<std::size_t>(peer);
+            const double quiet_s = std::chrono::duration<double>(now - s.last_heard[at]).count();
+            if (quiet_s > 3 * s.heartbeat_s) {
+                silent.push_back(peer);
+                silent_s = std::max(silent_s, quiet_s);
+            } else if (s.arrived[at] < s.sequence) {
                 missing.push_back(peer);
             }
         }
         std::string who;
+        if (!silent.empty()) {
+            who = fmt::format("{} {} sent nothing for {:.1f} s (stopped, or its process hung)", rank_list(silent),
+                              silent.size() == 1 ? "has" : "have", silent_s);
+        }
         if (!missing.empty()) {
-            who = rank_list(missing) + " never reached it (hung, or far slower than the others)";
-        } else if (s.rank == 0) {
-            who = "every rank reached it, but it did not complete: a rank or the network stopped during the transfer";
-        } else {
-            who = "rank 0 reached it but did not report the missing ranks";
+            who += (who.empty() ? "" : "; ") + rank_list(missing) +
+                   " never reached it (stuck, or far slower than the others)";
+        }
+        if (who.empty()) {
+            who = s.rank == 0 ? "every rank reached it and is alive, but it did not complete: the network between "
+                                "the ranks may have stopped"
+                              : "rank 0 reached it and is alive but did not report the missing ranks";
         }
         const std::string message =
             fmt::format("dojo: rank {}: {} has waited {:.0f} s for the other ranks; {}. Stopping the whole job "
@@ -313,11 +357,16 @@ void ProcessGroup::start_thread() {
 
 void ProcessGroup::serve() {
     std::uint64_t sequence = 0;
+    const auto heartbeat = std::chrono::duration<double>(mpi_->heartbeat_s());
     for (;;) {
         Job job;
         {
             std::unique_lock lock(mutex_);
-            changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (!changed_.wait_for(lock, heartbeat, [&] { return stopping_ || !queue_.empty(); })) {
+                lock.unlock();
+                mpi_->keep_alive();  // idle while the training thread computes: tell the others this rank lives
+                continue;
+            }
             if (queue_.empty()) {
                 return;
             }

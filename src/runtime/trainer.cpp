@@ -302,8 +302,10 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
 
     const std::size_t batches = train->size() / options.batch;
     const bool checkpointing = !options.checkpoint_dir.empty();
-    if (checkpointing && root) {
-        require_writable_directory(options.checkpoint_dir);  // fail now, not after an epoch
+    if (checkpointing) {
+        if (root) {
+            require_writable_directory(options.checkpoint_dir);  // fail now, not after an epoch
+        }
     } else if (options.resume) {
         throw UsageError("resuming needs the checkpoint directory (--checkpoint DIR)");
     }

@@ -12,14 +12,6 @@
 namespace dojo::test {
 namespace {
 
-std::string quoted(const std::string& arg) {
-    std::string result = "'";
-    for (const char c : arg) {
-        result += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    }
-    return result + "'";
-}
-
 std::string slurp(const std::filesystem::path& path) {
     std::ifstream file(path);
     std::stringstream buffer;
@@ -29,6 +21,40 @@ std::string slurp(const std::filesystem::path& path) {
 
 }  // namespace
 
+std::string shell_quoted(const std::string& arg) {
+    std::string result = "'";
+    for (const char c : arg) {
+        result += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return result + "'";
+}
+
+CliResult run_shell(const std::string& command_line) {
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("dojo-shell-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string command = command_line + " < /dev/null > " + shell_quoted((dir / "stdout").string()) + " 2> " +
+                                shell_quoted((dir / "stderr").string());
+    const int status = std::system(command.c_str());
+    if (status == -1 || !WIFEXITED(status)) {
+        throw std::runtime_error("could not run: " + command);
+    }
+    CliResult result;
+    result.exit_code = WEXITSTATUS(status);
+    result.out = slurp(dir / "stdout");
+    result.err = slurp(dir / "stderr");
+    std::filesystem::remove_all(dir);
+    return result;
+}
+
+CliResult run_dojo_mpi(int ranks, const std::vector<std::string>& args) {
+    std::string command = std::string(DOJO_MPIRUN) + " -np " + std::to_string(ranks) + " " + shell_quoted(DOJO_CLI_PATH);
+    for (const std::string& arg : args) {
+        command += " " + shell_quoted(arg);
+    }
+    return run_shell(command);
+}
+
 CliResult run_dojo(const std::vector<std::string>& args, const std::string& input) {
     const std::filesystem::path dir =
         std::filesystem::temp_directory_path() / ("dojo-cli-test-" + std::to_string(::getpid()));
@@ -36,12 +62,12 @@ CliResult run_dojo(const std::vector<std::string>& args, const std::string& inpu
     {
         std::ofstream(dir / "stdin") << input;
     }
-    std::string command = quoted(DOJO_CLI_PATH);
+    std::string command = shell_quoted(DOJO_CLI_PATH);
     for (const std::string& arg : args) {
-        command += " " + quoted(arg);
+        command += " " + shell_quoted(arg);
     }
-    command += " < " + quoted((dir / "stdin").string()) + " > " + quoted((dir / "stdout").string()) + " 2> " +
-               quoted((dir / "stderr").string());
+    command += " < " + shell_quoted((dir / "stdin").string()) + " > " + shell_quoted((dir / "stdout").string()) + " 2> " +
+               shell_quoted((dir / "stderr").string());
     const int status = std::system(command.c_str());
     if (status == -1 || !WIFEXITED(status)) {
         throw std::runtime_error("could not run: " + command);

@@ -18,6 +18,16 @@ struct CliResult {
 /// Runs `dojo <args...>` with `input` on stdin. Arguments are passed verbatim (each single-quoted for the shell).
 CliResult run_dojo(const std::vector<std::string>& args, const std::string& input = "");
 
+/// Runs `dojo <args...>` on `ranks` MPI ranks of this machine (mpirun with DOJO_MPIRUN's flags: as root,
+/// oversubscribed, unbound).
+CliResult run_dojo_mpi(int ranks, const std::vector<std::string>& args);
+
+/// Runs a shell command line as given and captures what it prints.
+CliResult run_shell(const std::string& command);
+
+/// `arg` quoted for the shell.
+std::string shell_quoted(const std::string& arg);
+
 /// The lines of `text`, without their newlines.
 std::vector<std::string> lines_of(const std::string& text);
 

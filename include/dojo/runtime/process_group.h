@@ -11,10 +11,12 @@
  * are submit() + wait. Every rank must submit the same collectives in the same order, as MPI requires.
  *
  * Faults: every collective is non-blocking underneath and waited for with a deadline (timeout_s). Each rank also
- * announces to rank 0 which collective it has reached (and rank 0 to everyone), so when the deadline passes the rank
- * can say who is missing: rank 0 names the ranks that never arrived ("rank 2 never reached ... : hung or far
- * slower"), the other ranks wait a grace period longer for rank 0 to do so and otherwise report rank 0. The
- * reporting rank prints the message and calls MPI_Abort, which ends the whole job (exit code kTimeoutExitCode).
+ * announces to rank 0 which collective it has reached (and rank 0 to everyone), and repeats it as a heartbeat at
+ * least every min(1 s, timeout / 8), from the communication thread, even while idle. When the deadline passes the
+ * rank can say who is to blame: rank 0 names the ranks it has not heard from for three heartbeats (a stopped or
+ * wholly hung process) and the ranks alive but not at this collective (stuck or far slower); the other ranks wait a
+ * grace period longer for rank 0 to do so and otherwise report rank 0. The reporting rank prints the message and
+ * calls MPI_Abort, which ends the whole job (exit code kTimeoutExitCode).
  * A rank that dies is mpirun's to report: it stops the job and names the rank and its signal.
  */
 #pragma once
@@ -130,6 +132,9 @@ public:
     void arrive(std::uint64_t sequence, const std::string& what);
     /// Settles the announcements at the end (after a final barrier).
     void finish();
+    /// Reads the peers' notices and sends a heartbeat if one is due (the group calls it while idle).
+    void keep_alive();
+    double heartbeat_s() const;
 
 private:
     struct State;
