@@ -195,6 +195,8 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
     if (group.rank() != 0) {
         return;  // rank 0 reports for the job
     }
+    // A compressed wire always takes the fixed-order path (runtime/gradient_sync.h).
+    const std::string reduce_order = o.grad_compression != "none" ? "fixed" : o.reduce_order;
     if (!result.replicas_agree) {
         std::cerr << "dojo: warning: the ranks ended with different parameters (a reduction gave ranks different "
                      "bits); rank 0's are reported and saved\n";
@@ -236,7 +238,7 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
                           {"ranks", result.ranks},
                           {"data_parallel",
                            {{"gradient_compression", o.grad_compression},
-                            {"reduce_order", o.reduce_order},
+                            {"reduce_order", reduce_order},
                             {"gradient_buckets", result.gradient_buckets},
                             {"wire_bytes_per_step", result.wire_bytes_per_step},
                             {"exposed_comm_seconds", result.exposed_comm_seconds},
@@ -256,7 +258,7 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
                                  "rank and step, {} order, compression {}), {:.2f} s waiting for gradients\n",
                                  result.ranks, options.batch / static_cast<std::size_t>(result.ranks),
                                  result.gradient_buckets, result.gradient_buckets == 1 ? "" : "s",
-                                 static_cast<double>(result.wire_bytes_per_step) / 1e6, o.reduce_order,
+                                 static_cast<double>(result.wire_bytes_per_step) / 1e6, reduce_order,
                                  o.grad_compression, result.exposed_comm_seconds);
     }
     if (result.resumed_from_step > 0) {
