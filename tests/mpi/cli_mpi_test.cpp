@@ -159,12 +159,9 @@ struct FaultOutcome {
 FaultOutcome run_with_fault(const std::string& mode, int rank, const std::string& trigger, int ranks,
                             const std::vector<std::string>& args, const std::string& name) {
     const fs::path out = scratch(name);
-    std::string command = shell_quoted(DOJO_FAULT_SCRIPT) + " " + mode + " " + std::to_string(rank) + " " +
-                          shell_quoted(trigger) + " " + shell_quoted(out.string()) + " -- " + DOJO_MPIRUN + " -np " +
-                          std::to_string(ranks) + " " + shell_quoted(DOJO_CLI_PATH);
-    for (const std::string& arg : args) {
-        command += " " + shell_quoted(arg);
-    }
+    const std::string command = shell_quoted(DOJO_FAULT_SCRIPT) + " " + mode + " " + std::to_string(rank) + " " +
+                                shell_quoted(trigger) + " " + shell_quoted(out.string()) + " -- " + DOJO_MPIRUN +
+                                " -np " + std::to_string(ranks) + " " + dojo_command(args);
     const CliResult r = run_shell(command);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     FaultOutcome outcome;

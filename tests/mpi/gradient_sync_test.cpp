@@ -112,27 +112,22 @@ TEST(GradientSync, SmallBucketsSplitAlongTheReadyOrder) {
     EXPECT_TRUE(o.ranks_agree);
 }
 
-TEST(GradientSync, Bf16WireKeepsBf16Accuracy) {
+// A compressed wire rounds each value twice (a rank's contribution, then the mean sent back), stochastically: the
+// error stays within two ulps of the format, `mantissa_bits` after the point, relative to the largest mean; and it
+// is larger than FP32 rounding, so the values did go through the format.
+void expect_wire_accuracy(WireFormat wire, int mantissa_bits, double at_least) {
     GradientSyncOptions options;
-    options.wire = WireFormat::Bf16;
+    options.wire = wire;
     options.seed = 5;
     const Outcome o = run_sync(kSizes, options);
-    // Two stochastic roundings of at most one BF16 ulp (2^-7 relative) each, relative to the largest mean.
-    EXPECT_LT(o.worst_relative, 2.0 * std::ldexp(1.0, -7));
-    EXPECT_GT(o.worst_relative, 1e-6);  // it did go through BF16
-    EXPECT_TRUE(o.ranks_agree);
+    EXPECT_LT(o.worst_relative, 2.0 * std::ldexp(1.0, -mantissa_bits)) << to_string(wire);
+    EXPECT_GT(o.worst_relative, at_least) << to_string(wire);
+    EXPECT_TRUE(o.ranks_agree) << to_string(wire);
 }
 
-TEST(GradientSync, Cfp8WireKeepsCfp8Accuracy) {
-    GradientSyncOptions options;
-    options.wire = WireFormat::Cfp8;
-    options.seed = 5;
-    const Outcome o = run_sync(kSizes, options);
-    // cfp8_152 has 2 mantissa bits: one ulp is at most 2^-2 of a value; two roundings.
-    EXPECT_LT(o.worst_relative, 2.0 * std::ldexp(1.0, -2));
-    EXPECT_GT(o.worst_relative, 1e-3);
-    EXPECT_TRUE(o.ranks_agree);
-}
+TEST(GradientSync, Bf16WireKeepsBf16Accuracy) { expect_wire_accuracy(WireFormat::Bf16, 7, 1e-6); }
+
+TEST(GradientSync, Cfp8WireKeepsCfp8Accuracy) { expect_wire_accuracy(WireFormat::Cfp8, 2, 1e-3); }
 
 TEST(GradientSync, StochasticRoundingIsUnbiasedOnAverage) {
     // Many equal values that fall between two cfp8 codes: their mean after the wire stays near the true mean.

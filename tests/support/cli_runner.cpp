@@ -29,11 +29,15 @@ std::string shell_quoted(const std::string& arg) {
     return result + "'";
 }
 
-CliResult run_shell(const std::string& command_line) {
+CliResult run_shell(const std::string& command_line, const std::string& input) {
     const std::filesystem::path dir =
-        std::filesystem::temp_directory_path() / ("dojo-shell-test-" + std::to_string(::getpid()));
+        std::filesystem::temp_directory_path() / ("dojo-cli-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    const std::string command = command_line + " < /dev/null > " + shell_quoted((dir / "stdout").string()) + " 2> " +
+    {
+        std::ofstream(dir / "stdin") << input;
+    }
+    const std::string command = command_line + " < " + shell_quoted((dir / "stdin").string()) + " > " +
+                                shell_quoted((dir / "stdout").string()) + " 2> " +
                                 shell_quoted((dir / "stderr").string());
     const int status = std::system(command.c_str());
     if (status == -1 || !WIFEXITED(status)) {
@@ -47,37 +51,20 @@ CliResult run_shell(const std::string& command_line) {
     return result;
 }
 
-CliResult run_dojo_mpi(int ranks, const std::vector<std::string>& args) {
-    std::string command = std::string(DOJO_MPIRUN) + " -np " + std::to_string(ranks) + " " + shell_quoted(DOJO_CLI_PATH);
-    for (const std::string& arg : args) {
-        command += " " + shell_quoted(arg);
-    }
-    return run_shell(command);
-}
-
-CliResult run_dojo(const std::vector<std::string>& args, const std::string& input) {
-    const std::filesystem::path dir =
-        std::filesystem::temp_directory_path() / ("dojo-cli-test-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-    {
-        std::ofstream(dir / "stdin") << input;
-    }
+std::string dojo_command(const std::vector<std::string>& args) {
     std::string command = shell_quoted(DOJO_CLI_PATH);
     for (const std::string& arg : args) {
         command += " " + shell_quoted(arg);
     }
-    command += " < " + shell_quoted((dir / "stdin").string()) + " > " + shell_quoted((dir / "stdout").string()) + " 2> " +
-               shell_quoted((dir / "stderr").string());
-    const int status = std::system(command.c_str());
-    if (status == -1 || !WIFEXITED(status)) {
-        throw std::runtime_error("could not run: " + command);
-    }
-    CliResult result;
-    result.exit_code = WEXITSTATUS(status);
-    result.out = slurp(dir / "stdout");
-    result.err = slurp(dir / "stderr");
-    std::filesystem::remove_all(dir);
-    return result;
+    return command;
+}
+
+CliResult run_dojo(const std::vector<std::string>& args, const std::string& input) {
+    return run_shell(dojo_command(args), input);
+}
+
+CliResult run_dojo_mpi(int ranks, const std::vector<std::string>& args) {
+    return run_shell(std::string(DOJO_MPIRUN) + " -np " + std::to_string(ranks) + " " + dojo_command(args));
 }
 
 std::vector<std::string> lines_of(const std::string& text) {

@@ -22,8 +22,11 @@ CliResult run_dojo(const std::vector<std::string>& args, const std::string& inpu
 /// oversubscribed, unbound).
 CliResult run_dojo_mpi(int ranks, const std::vector<std::string>& args);
 
-/// Runs a shell command line as given and captures what it prints.
-CliResult run_shell(const std::string& command);
+/// Runs a shell command line as given, with `input` on stdin, and captures what it prints.
+CliResult run_shell(const std::string& command, const std::string& input = "");
+
+/// `dojo <args...>` as a shell command line (each argument quoted).
+std::string dojo_command(const std::vector<std::string>& args);
 
 /// `arg` quoted for the shell.
 std::string shell_quoted(const std::string& arg);
