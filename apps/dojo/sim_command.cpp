@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 
 #include "dojo/compiler/plan.h"
 #include "dojo/machine/machine.h"
+#include "dojo/runtime/gradient_sync.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/util/error.h"
 
@@ -27,6 +29,8 @@ struct SimOptions {
     std::string precision = "bf16";
     std::string strategy = "auto";
     std::string optimizer = "adamw";
+    double bucket_mib = 8;
+    std::string grad_compression = "none";
     bool json_output = false;
     int top = 5;
 };
@@ -178,19 +182,27 @@ void run(const SimOptions& o) {
     } else {
         throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
     }
+    if (!(o.bucket_mib > 0) || o.bucket_mib > 1e6) {
+        throw UsageError(fmt::format("--bucket-mib must be a positive size in MiB, got {}", o.bucket_mib));
+    }
+    const auto bucket_bytes = static_cast<std::size_t>(std::ceil(o.bucket_mib * 1024 * 1024));
+    const auto wire_bytes =
+        static_cast<double>(runtime::wire_bytes_per_element(runtime::parse_wire_format(o.grad_compression)));
     std::vector<sim::SimResult> results;
     if (o.strategy == "auto") {
         if (!o.json_output) {
             std::cerr << "dojo sim: trying strategies for " << o.model << " on " << m.name << "...\n";
         }
-        results = sim::search_strategies(o.model, o.batch, topology, o.precision, optimizer);
+        results = sim::search_strategies(o.model, o.batch, topology, o.precision, optimizer, bucket_bytes, wire_bytes);
         if (results.empty()) {
             throw UsageError("no strategy splits batch " + std::to_string(o.batch) + " of " + o.model + " over " +
                              m.name + "; try another batch or an explicit --strategy");
         }
     } else {
         const compiler::Strategy strategy = compiler::parse_strategy(o.strategy);
-        const compiler::Plan plan = compiler::make_plan(o.model, o.batch, strategy, optimizer);
+        compiler::Plan plan = compiler::make_plan(o.model, o.batch, strategy, optimizer);
+        plan.gradient_wire_bytes = wire_bytes;
+        compiler::bucket_gradients(plan, bucket_bytes);
         results.push_back(sim::simulate(plan, topology, o.precision));
     }
     const sim::SimResult& best = results.front();
@@ -229,6 +241,10 @@ void add_sim_command(CLI::App& app) {
                     "auto (try data/tensor/pipeline splits, report the fastest that fits) or dp=N,tp=N,pp=N,mb=N "
                     "(missing ones are 1; mb = micro-batches per replica)");
     sim->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
+    sim->add_option("--bucket-mib", options->bucket_mib,
+                    "data parallel: gradient bucket size in MiB of FP32, as dojo train's (default 8)");
+    sim->add_option("--grad-compression", options->grad_compression,
+                    "data parallel: gradients on the wire as none (FP32, default), bf16 or cfp8, as dojo train's");
     sim->add_option("--machines-dir", options->dir, "directory of machine presets (default: OpenDojo's)");
     sim->add_option("--top", options->top, "with --strategy auto: how many other strategies to list (default 5)");
     sim->add_flag("--json", options->json_output, "print JSON (seconds, bytes, FLOP, joules, watts)");

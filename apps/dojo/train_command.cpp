@@ -242,6 +242,7 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
                             {"gradient_buckets", result.gradient_buckets},
                             {"wire_bytes_per_step", result.wire_bytes_per_step},
                             {"exposed_comm_seconds", result.exposed_comm_seconds},
+                            {"allreduce_seconds_per_step", result.allreduce_seconds_per_step},
                             {"replicas_agree", result.replicas_agree}}},
                           {"epochs", epochs},
                           {"profile", profile}}
@@ -255,11 +256,13 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
                              options.batch, options.learning_rate, options.seed);
     if (result.ranks > 1) {
         std::cout << fmt::format("data parallel: {} ranks x {} samples, {} gradient bucket{} ({:.2f} MB sent per "
-                                 "rank and step, {} order, compression {}), {:.2f} s waiting for gradients\n",
+                                 "rank and step, {} order, compression {}; all-reduce {:.3f} ms per step), {:.2f} s waiting for "
+                                 "gradients\n",
                                  result.ranks, options.batch / static_cast<std::size_t>(result.ranks),
                                  result.gradient_buckets, result.gradient_buckets == 1 ? "" : "s",
                                  static_cast<double>(result.wire_bytes_per_step) / 1e6, reduce_order,
-                                 o.grad_compression, result.exposed_comm_seconds);
+                                 o.grad_compression, result.allreduce_seconds_per_step * 1e3,
+                                 result.exposed_comm_seconds);
     }
     if (result.resumed_from_step > 0) {
         std::cout << fmt::format("resumed from the checkpoint in {} at step {}\n", o.checkpoint_dir,

@@ -237,6 +237,24 @@ void lay_out(Plan& plan, const Strategy& strategy) {
             }
         }
     }
+    bucket_gradients(plan, plan.bucket_bytes);
+}
+
+void bucket_gradients(Plan& plan, std::size_t bucket_bytes) {
+    const std::vector<std::size_t> sizes = gradient_sizes(plan.step);
+    const std::vector<ir::NodeId>& parameters = plan.step.graph.parameters();
+    std::vector<std::vector<std::size_t>> order(static_cast<std::size_t>(plan.strategy.pp));
+    for (const std::size_t k : gradient_ready_order(plan.step)) {
+        const int stage = plan.stage[parameters[k].index];
+        if (stage >= 0 && plan.live[plan.step.gradients[k].index]) {
+            order[static_cast<std::size_t>(stage)].push_back(k);
+        }
+    }
+    plan.bucket_bytes = bucket_bytes;
+    plan.gradient_buckets.clear();
+    for (const std::vector<std::size_t>& stage_order : order) {
+        plan.gradient_buckets.push_back(cut_gradient_buckets(sizes, stage_order, bucket_bytes));
+    }
 }
 
 }  // namespace dojo::compiler

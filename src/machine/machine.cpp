@@ -22,7 +22,10 @@ const std::map<std::string, Dimension>& known_keys() {
         {"hbm", Dimension::Bytes},              {"host_memory", Dimension::Bytes},
         {"power", Dimension::Power},            {"edges", Dimension::Count},
         {"edge_bandwidth", Dimension::Bandwidth}, {"bisection_bandwidth", Dimension::Bandwidth},
-        {"injection_bandwidth", Dimension::Bandwidth},
+        {"injection_bandwidth", Dimension::Bandwidth}, {"injection_latency", Dimension::Time},
+        {"memory", Dimension::Bytes},           {"memory_bandwidth", Dimension::Bandwidth},
+        {"link_bandwidth", Dimension::Bandwidth}, {"link_latency", Dimension::Time},
+        {"reduce_bandwidth", Dimension::Bandwidth},
     };
     return keys;
 }
@@ -337,7 +340,7 @@ Totals totals(const Machine& machine) {
             t.peak_flops[precision] += n * rate;
         }
         t.sram_bytes += n * property("sram");
-        t.device_memory_bytes += n * property("hbm");
+        t.device_memory_bytes += n * (property("hbm") + property("memory"));
         t.host_memory_bytes += n * property("host_memory");
         for (const Zone& child : zone.children) {
             walk(child, instances * child.count);

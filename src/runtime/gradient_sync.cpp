@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <string>
 
+#include "dojo/compiler/gradient_buckets.h"
 #include "dojo/numerics/bias.h"
 #include "dojo/numerics/convert.h"
 #include "dojo/util/check.h"
@@ -20,17 +21,8 @@ namespace {
 // padded to a multiple of 8 bytes so that every payload of a buffer starts aligned for its codes.
 constexpr std::size_t kHeaderBytes = 8;
 
-std::size_t code_bytes(WireFormat wire) {
-    switch (wire) {
-        case WireFormat::Fp32: return 4;
-        case WireFormat::Bf16: return 2;
-        case WireFormat::Cfp8: return 1;
-    }
-    return 4;
-}
-
 std::size_t payload_bytes(WireFormat wire, std::size_t chunk) {
-    return (kHeaderBytes + chunk * code_bytes(wire) + 7) / 8 * 8;
+    return (kHeaderBytes + chunk * wire_bytes_per_element(wire) + 7) / 8 * 8;
 }
 
 // The rounding of one payload: stochastic, with a stream no other payload of the run shares.
@@ -113,6 +105,15 @@ WireFormat parse_wire_format(std::string_view name) {
                      "'; expected none (FP32), bf16 or cfp8 (cfp8_152 with stochastic rounding)");
 }
 
+std::size_t wire_bytes_per_element(WireFormat wire) {
+    switch (wire) {
+        case WireFormat::Fp32: return 4;
+        case WireFormat::Bf16: return 2;
+        case WireFormat::Cfp8: return 1;
+    }
+    return 4;
+}
+
 std::string_view to_string(WireFormat wire) {
     switch (wire) {
         case WireFormat::Fp32: return "none";
@@ -138,24 +139,21 @@ std::string_view to_string(ReduceOrder order) { return order == ReduceOrder::Any
 GradientSync::GradientSync(ProcessGroup& group, std::span<const std::size_t> sizes,
                            std::span<const std::size_t> ready_order, const GradientSyncOptions& options)
     : group_(group), options_(options), bucket_of_(sizes.size()), offset_of_(sizes.size()) {
-    if (options.bucket_bytes == 0) {
-        throw UsageError("the gradient bucket size must be at least 1 byte");
-    }
     DOJO_CHECK(group.distributed()) << "a gradient sync needs more than one rank";
     DOJO_CHECK(ready_order.size() == sizes.size()) << "ready order of " << ready_order.size() << " gradients";
-    const std::size_t limit = std::max<std::size_t>(1, options.bucket_bytes / sizeof(float));
     std::vector<std::size_t> elements;
-    for (const std::size_t k : ready_order) {
-        DOJO_CHECK(k < sizes.size()) << "gradient " << k;
-        if (elements.empty() || (elements.back() > 0 && elements.back() + sizes[k] > limit)) {
-            elements.push_back(0);
-            stats_.push_back({});
+    for (const compiler::GradientBucket& cut : compiler::cut_gradient_buckets(sizes, ready_order, options.bucket_bytes)) {
+        std::size_t offset = 0;
+        for (const std::size_t k : cut.gradients) {
+            bucket_of_[k] = elements.size();
+            offset_of_[k] = offset;
+            offset += sizes[k];
         }
-        bucket_of_[k] = elements.size() - 1;
-        offset_of_[k] = elements.back();
-        elements.back() += sizes[k];
-        stats_.back().gradients += 1;
+        elements.push_back(cut.elements);
+        stats_.push_back({});
+        stats_.back().gradients = cut.gradients.size();
     }
+    reduce_seconds_.reserve(std::size_t{1} << 16);  // thousands of steps before the log grows
     const auto n = static_cast<std::size_t>(group.size());
     const bool chunked = options.order == ReduceOrder::Fixed || options.wire != WireFormat::Fp32;
     std::size_t largest_payload = 0;
@@ -228,11 +226,14 @@ void GradientSync::wait(std::size_t k, std::span<float> gradient) {
 }
 
 void GradientSync::reduce(ProcessGroup::Mpi& mpi, std::size_t b) {
+    const auto start = std::chrono::steady_clock::now();
     if (options_.order == ReduceOrder::Any && options_.wire == WireFormat::Fp32) {
         mpi.wait(mpi.iallreduce_sum(std::span(buckets_[b].values)));
     } else {
         reduce_by_chunks(mpi, b);
     }
+    // Only this thread appends; the futures the caller waits on order the appends before its reads.
+    reduce_seconds_.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
 }
 
 void GradientSync::reduce_by_chunks(ProcessGroup::Mpi& mpi, std::size_t b) {

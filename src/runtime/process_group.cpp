@@ -227,6 +227,14 @@ PendingRequest ProcessGroup::Mpi::iallreduce_sum(std::span<double> values) {
     return pending(r);
 }
 
+PendingRequest ProcessGroup::Mpi::iallreduce_min(std::span<double> values) {
+    MPI_Request r;
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values.data(), as_count(values.size(), "an all-reduce"), MPI_DOUBLE,
+                             MPI_MIN, state_->data, &r),
+              "MPI_Iallreduce");
+    return pending(r);
+}
+
 PendingRequest ProcessGroup::Mpi::ibroadcast(std::span<std::byte> bytes) {
     MPI_Request r;
     check_mpi(MPI_Ibcast(bytes.data(), as_count(bytes.size(), "a broadcast"), MPI_BYTE, 0, state_->data, &r),
@@ -265,8 +273,12 @@ void ProcessGroup::Mpi::wait(PendingRequest p) {
     // Rank 0 reports first; the others give it a grace period to do so before they report rank 0 itself.
     const double grace_s = s.rank == 0 ? 0.0 : std::min(s.timeout_s, 5.0);
     const auto deadline = Clock::now() + std::chrono::duration<double>(s.timeout_s + grace_s);
-    // Progress of a non-blocking collective happens inside MPI_Test: test often, but sleep between tests once the
-    // operation has had a moment, so that a waiting rank leaves the cores to the training threads.
+    // Progress of a non-blocking collective happens inside MPI_Test (OpenMPI has no progress thread): every protocol
+    // step of a transfer waits for the next test, so test without pause, but yield the core between tests so that
+    // a training thread that shares it runs. A sleep here instead stalled large all-reduces 2-5x on the
+    // development VM (docs/distributed.md). After a second without completion (a rank far behind), sleep: the
+    // waiting costs nothing then.
+    const auto started = Clock::now();
     for (int round = 0;; ++round) {
         int done = 0;
         check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
@@ -275,7 +287,11 @@ void ProcessGroup::Mpi::wait(PendingRequest p) {
         }
         keep_alive();
         if (round > 64) {
-            std::this_thread::sleep_for(std::chrono::microseconds(round > 4096 ? 200 : 20));
+            if (Clock::now() - started < std::chrono::seconds(1)) {
+                std::this_thread::yield();
+            } else {
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+            }
         }
         if (Clock::now() < deadline) {
             continue;
@@ -436,6 +452,13 @@ void ProcessGroup::allreduce_sum(std::span<double> values) {
         return;
     }
     submit("an all-reduce of the step's figures", [values](Mpi& mpi) { mpi.wait(mpi.iallreduce_sum(values)); }).get();
+}
+
+void ProcessGroup::allreduce_min(std::span<double> values) {
+    if (!distributed()) {
+        return;
+    }
+    submit("a minimum over the ranks", [values](Mpi& mpi) { mpi.wait(mpi.iallreduce_min(values)); }).get();
 }
 
 void ProcessGroup::broadcast(std::span<std::byte> bytes) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "dojo/autodiff/loss.h"
+#include "dojo/compiler/gradient_buckets.h"
 #include "dojo/data/batches.h"
 #include "dojo/data/prefetcher.h"
 #include "dojo/frontend/model.h"
@@ -264,15 +265,13 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     running = &executor;
     initialise(executor, step.graph, model, options.seed);
     if (group.distributed()) {
-        std::vector<std::size_t> sizes;
-        std::vector<std::size_t> ready_order;
-        for (std::size_t k = 0; k < step.gradients.size(); ++k) {
-            sizes.push_back(static_cast<std::size_t>(step.graph.type(step.gradients[k]).shape.numel()));
-            ready_order.push_back(k);
-        }
-        std::stable_sort(ready_order.begin(), ready_order.end(), [&](std::size_t a, std::size_t b) {
+        // The buckets of the compiled plan (compiler/gradient_buckets.h): graph order is the order the executor
+        // computes the gradients in, and the order the simulator assumes.
+        const std::vector<std::size_t> sizes = compiler::gradient_sizes(step);
+        const std::vector<std::size_t> ready_order = compiler::gradient_ready_order(step);
+        DOJO_CHECK(std::is_sorted(ready_order.begin(), ready_order.end(), [&](std::size_t a, std::size_t b) {
             return executor.position(step.gradients[a]) < executor.position(step.gradients[b]);
-        });
+        })) << "the executor computes the gradients out of graph order";
         sync = std::make_unique<GradientSync>(group, sizes, ready_order, options.sync);
     }
 
@@ -467,6 +466,18 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     }
     if (sync) {
         result.exposed_comm_seconds = sync->exposed_seconds();
+        // The collective's own time: a rank that arrives early also waits for the others, so each reduction's
+        // time is the minimum over the ranks (the last to arrive waited for no one). The first step also sets up
+        // connections and buffers and is left out.
+        std::vector<double> seconds = sync->reduce_seconds();
+        group.allreduce_min(seconds);
+        const std::size_t buckets = sync->buckets().size();
+        const std::size_t steps = seconds.size() / buckets;
+        if (steps > 1) {
+            result.allreduce_seconds_per_step =
+                std::accumulate(seconds.begin() + static_cast<std::ptrdiff_t>(buckets), seconds.end(), 0.0) /
+                static_cast<double>(steps - 1);
+        }
     }
     result.profile = executor.profile();
     result.executor_bytes = executor.bytes() + eval_executor.bytes();  // after the steps: the pools have their peak

@@ -47,6 +47,24 @@ std::size_t Network::all_reduce(std::vector<std::int64_t> members, double bytes)
         requests_.push_back({"none", {}, members, handle});
         return handle;
     }
+    const std::string& algorithm = topology_.device.allreduce_algorithm;
+    if (algorithm == "binomial") {
+        // Reduce to the first member along a binomial tree, then broadcast back down it: ceil(log2 n) rounds each
+        // way, every round moving the whole buffer. The first round (every odd member to its even neighbour) has
+        // the most flows at once; later rounds, fewer, are taken to cost the same.
+        Request tree{"binomial", {}, members, handle};
+        Phase round;
+        for (std::int64_t i = 0; i + 1 < n; i += 2) {
+            round.hops.push_back({members[static_cast<std::size_t>(i + 1)], members[static_cast<std::size_t>(i)]});
+        }
+        const auto rounds = static_cast<std::int64_t>(std::ceil(std::log2(static_cast<double>(n))));
+        round.bytes_per_flow = bytes;
+        round.steps = 2 * rounds;
+        round.reduce_steps = rounds;
+        tree.phases.push_back(round);
+        requests_.push_back(tree);
+        return handle;
+    }
     Request ring{"ring", {}, members, handle};
     Phase step;
     for (std::int64_t i = 0; i < n; ++i) {
@@ -54,8 +72,12 @@ std::size_t Network::all_reduce(std::vector<std::int64_t> members, double bytes)
     }
     step.bytes_per_flow = bytes / static_cast<double>(n);
     step.steps = 2 * (n - 1);
+    step.reduce_steps = n - 1;  // the reduce-scatter half; the all-gather only copies
     ring.phases.push_back(step);
     requests_.push_back(ring);
+    if (algorithm == "ring") {
+        return handle;
+    }
     if (const std::int64_t side = grid_side(topology_, members); side > 0) {
         Request mesh{"2d-mesh", {}, members, handle};
         Phase rows, columns;
@@ -70,8 +92,10 @@ std::size_t Network::all_reduce(std::vector<std::int64_t> members, double bytes)
         }
         rows.bytes_per_flow = bytes / static_cast<double>(side);        // reduce-scatter, then all-gather
         rows.steps = 2 * (side - 1);
+        rows.reduce_steps = side - 1;
         columns.bytes_per_flow = bytes / static_cast<double>(n);        // all-reduce of a row's 1/side share
         columns.steps = 2 * (side - 1);
+        columns.reduce_steps = side - 1;
         mesh.phases = {rows, columns};
         requests_.push_back(mesh);
     }
@@ -237,6 +261,9 @@ std::vector<CollectiveTime> Network::evaluate() const {
         double seconds = 0;
         for (const Phase& p : request.phases) {
             seconds += static_cast<double>(p.steps) * steps[phase++];
+            if (topology_.device.reduce_bandwidth > 0) {  // two operands read, the sum written
+                seconds += static_cast<double>(p.reduce_steps) * 3.0 * p.bytes_per_flow / topology_.device.reduce_bandwidth;
+            }
         }
         if (!set[request.handle] || seconds < times[request.handle].seconds) {
             times[request.handle] = {seconds, request.algorithm};

@@ -143,15 +143,34 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             tp_handles[ar.bytes * wire] = network.all_reduce(tp_group, ar.bytes * wire);
         }
     }
-    std::vector<std::size_t> grad_handles(static_cast<std::size_t>(pp));
-    std::vector<double> grad_bytes(static_cast<std::size_t>(pp));
-    for (int s = 0; s < pp; ++s) {
+    // The data-parallel all-reduce of each stage's gradient buckets (the plan's, as the runtime cuts them). On fixed
+    // links a collective's time is affine in its bytes (steps x (latency + bytes / bandwidth), plus the reductions),
+    // so the smallest and the largest bucket of a stage are simulated and the rest interpolated: exact, and a model
+    // of thousands of buckets costs two simulations per stage.
+    const auto P = static_cast<std::size_t>(pp);
+    const std::vector<NodeId>& parameters = g.parameters();
+    std::vector<std::vector<double>> bucket_bytes(P);  // [stage][bucket]: bytes on the wire per device
+    std::vector<std::pair<std::size_t, std::size_t>> grad_handles(P);  // [stage]: smallest, largest bucket
+    std::vector<double> grad_bytes(P, 0.0);
+    for (std::size_t s = 0; s < P && st.dp > 1; ++s) {
+        for (const compiler::GradientBucket& bucket : plan.gradient_buckets[s]) {
+            double bytes = 0;
+            for (const std::size_t k : bucket.gradients) {
+                bytes += plan.tensor.bytes_per_device(g, parameters[k]) * plan.gradient_wire_bytes / sizeof(float);
+            }
+            bucket_bytes[s].push_back(bytes);
+            grad_bytes[s] += bytes;
+        }
+        if (bucket_bytes[s].empty()) {
+            continue;
+        }
         std::vector<std::int64_t> ring;
         for (int replica = 0; replica < st.dp; ++replica) {
-            ring.push_back(device_index(st, 0, s, replica));
+            ring.push_back(device_index(st, 0, static_cast<std::int64_t>(s), replica));
         }
-        grad_bytes[static_cast<std::size_t>(s)] = memory[static_cast<std::size_t>(s)].gradients_bytes * wire;
-        grad_handles[static_cast<std::size_t>(s)] = network.all_reduce(ring, grad_bytes[static_cast<std::size_t>(s)]);
+        const auto [low, high] = std::minmax_element(bucket_bytes[s].begin(), bucket_bytes[s].end());
+        const std::size_t smallest = network.all_reduce(ring, *low);
+        grad_handles[s] = {smallest, *low == *high ? smallest : network.all_reduce(ring, *high)};
     }
     std::map<std::pair<int, int>, double> sends;  // (from, to) stage -> bytes per micro-batch
     for (const Plan::Transfer& t : plan.transfers) {
@@ -171,6 +190,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     r.stages.resize(static_cast<std::size_t>(pp));
     std::vector<std::map<std::string, OpClassTime>> by_op(static_cast<std::size_t>(pp));
     double per_microbatch_flops = 0, per_step_flops = 0;
+    std::vector<double> backward_done(g.size(), 0.0);  // [node]: its stage's backward compute up to and with it
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         const ir::Node& node = g.node(NodeId{i});
         if (is_leaf(node.op) || !plan.live[i]) {
@@ -196,6 +216,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             per_step_flops += t.flops * share;
         } else {
             (i <= plan.last_forward.index ? stage.forward_s : stage.backward_s) += t.seconds;
+            backward_done[i] = stage.backward_s;
             stage.tensor_comm_s += comm;
             per_microbatch_flops += t.flops * share;
         }
@@ -221,7 +242,6 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         const auto it = send_handles.find({from, to});
         return it == send_handles.end() ? 0.0 : times[it->second].seconds;
     };
-    const auto P = static_cast<std::size_t>(pp);
     const auto M = static_cast<std::size_t>(m);
     std::vector<std::vector<double>> f_end(P, std::vector<double>(M, -1)), b_end = f_end, b_start = f_end;
     std::vector<std::vector<std::pair<bool, std::size_t>>> order(P);  // (is backward, micro-batch)
@@ -286,21 +306,33 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             throw Error("simulate: the 1F1B schedule deadlocked (a bug: please report it)");
         }
     }
-    // Gradient all-reduce in buckets during the last backward, then the optimizer update.
-    constexpr int kBuckets = 4;
+    // The gradient buckets' all-reduces during the last backward, one after another on the network, each as soon as
+    // its last gradient is computed; then the optimizer update.
+    std::vector<std::vector<double>> bucket_seconds(P);
+    for (std::size_t s = 0; s < P && st.dp > 1; ++s) {
+        if (bucket_bytes[s].empty()) {
+            continue;
+        }
+        const auto [low, high] = std::minmax_element(bucket_bytes[s].begin(), bucket_bytes[s].end());
+        const double t_low = times[grad_handles[s].first].seconds, t_high = times[grad_handles[s].second].seconds;
+        for (const double bytes : bucket_bytes[s]) {
+            bucket_seconds[s].push_back(*high == *low ? t_low : t_low + (bytes - *low) / (*high - *low) * (t_high - t_low));
+        }
+    }
     for (std::size_t s = 0; s < P; ++s) {
         StageTime& stage = r.stages[s];
-        const double all_reduce = times[grad_handles[s]].seconds;
         const double last_start = b_start[s][M - 1], last_end = b_end[s][M - 1];
-        double network_free = 0;
-        for (int bucket = 0; bucket < kBuckets; ++bucket) {
-            const double ready = last_start + (bucket + 1.0) / kBuckets * (last_end - last_start);
-            network_free = std::max(network_free, ready) + all_reduce / kBuckets;
+        double network_free = last_start;
+        for (std::size_t b = 0; b < bucket_seconds[s].size(); ++b) {
+            double computed = 0;
+            for (const std::size_t k : plan.gradient_buckets[s][b].gradients) {
+                computed = std::max(computed, backward_done[plan.step.gradients[k].index]);
+            }
+            network_free = std::max(network_free, std::min(last_start + computed, last_end)) + bucket_seconds[s][b];
+            stage.grad_allreduce_s += bucket_seconds[s][b];
         }
-        const double reduced = st.dp > 1 ? network_free : last_end;
-        stage.grad_allreduce_s = st.dp > 1 ? all_reduce : 0.0;
-        stage.grad_allreduce_exposed_s = std::max(0.0, reduced - last_end);
-        stage.finish_s = std::max(reduced, last_end) + stage.optimizer_s;
+        stage.grad_allreduce_exposed_s = std::max(0.0, network_free - last_end);
+        stage.finish_s = std::max(network_free, last_end) + stage.optimizer_s;
         stage.busy_s = m * (stage.forward_s + stage.backward_s + stage.tensor_comm_s) + stage.optimizer_s;
         if (stage.finish_s > r.step_s) {
             r.step_s = stage.finish_s;
@@ -354,10 +386,12 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         r.collectives.push_back({"tensor-parallel all-reduce", static_cast<std::int64_t>(count) * m, bytes / count,
                                  st.tp, times[tp_handles.begin()->second].algorithm, seconds / count});
     }
-    if (st.dp > 1) {
-        r.collectives.push_back({"gradient all-reduce (stage " + std::to_string(busiest) + ")", 1,
-                                 grad_bytes[busiest], st.dp, times[grad_handles[busiest]].algorithm,
-                                 times[grad_handles[busiest]].seconds});
+    if (st.dp > 1 && !bucket_seconds[busiest].empty()) {
+        const double buckets = static_cast<double>(bucket_seconds[busiest].size());
+        r.collectives.push_back({"gradient all-reduce (stage " + std::to_string(busiest) + ", per bucket)",
+                                 static_cast<std::int64_t>(buckets), grad_bytes[busiest] / buckets, st.dp,
+                                 times[grad_handles[busiest].second].algorithm,
+                                 r.stages[busiest].grad_allreduce_s / buckets});
     }
     for (const auto& [key, handle] : send_handles) {
         r.collectives.push_back({"pipeline send " + std::to_string(key.first) + "->" + std::to_string(key.second), m,
@@ -379,7 +413,8 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
 
 std::vector<SimResult> search_strategies(const std::string& model, std::int64_t global_batch,
                                          const Topology& topology, const std::string& precision,
-                                         const autodiff::OptimizerConfig& optimizer) {
+                                         const autodiff::OptimizerConfig& optimizer, std::size_t bucket_bytes,
+                                         double gradient_wire_bytes) {
     check_precision(precision);
     const std::int64_t devices = topology.device.count;
     const std::int64_t domain = topology.levels.front().devices;
@@ -406,6 +441,8 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
         try {
             if (it == plans.end()) {
                 it = plans.emplace(micro, compiler::make_plan(model, global_batch, s, optimizer)).first;
+                it->second.gradient_wire_bytes = gradient_wire_bytes;
+                compiler::bucket_gradients(it->second, bucket_bytes);
             } else {
                 compiler::lay_out(it->second, s);
             }

@@ -51,8 +51,15 @@ Device describe_device(const Machine& m, const Zone& zone) {
     d.idle_power_fraction = property(kind, "idle_power_fraction", 0.3);
     d.sustained_matrix_fraction = property(kind, "sustained_matrix_fraction", 1.0);
     d.matrix_tile = static_cast<std::int64_t>(property(kind, "matrix_tile", 1));
-    d.memory_bytes = property(kind, "hbm");
-    d.memory_bandwidth = property(kind, "hbm_bandwidth");
+    d.memory_bytes = property(kind, "hbm", property(kind, "memory"));  // a CPU rank: its share of the host's DRAM
+    d.memory_bandwidth = property(kind, "hbm_bandwidth", property(kind, "memory_bandwidth"));
+    d.reduce_bandwidth = property(kind, "reduce_bandwidth");
+    const auto algorithm = kind.labels.find("allreduce_algorithm");
+    d.allreduce_algorithm = algorithm == kind.labels.end() ? "" : algorithm->second;
+    if (!d.allreduce_algorithm.empty() && d.allreduce_algorithm != "binomial" && d.allreduce_algorithm != "ring") {
+        throw UsageError("machine '" + m.name + "': kinds." + zone.kind + ".allreduce_algorithm is '" +
+                         d.allreduce_algorithm + "'; the simulator knows ring and binomial (or leave it out)");
+    }
     if (!kind.peak_flops.empty()) {  // a GPU
         d.matrix_flops = kind.peak_flops;
         d.parallel_units = static_cast<std::int64_t>(property(kind, "sm_count", 1));
@@ -82,8 +89,9 @@ Device describe_device(const Machine& m, const Zone& zone) {
     if (d.vector_flops_16bit == 0) {
         d.vector_flops_16bit = d.vector_flops_fp32;
     }
-    d.link_bandwidth = property(kind, "edge_bandwidth");
-    d.link_latency_s = property(kind, "die_to_die_latency");
+    // A D1's mesh edge; a CPU rank's transport to the other ranks of its host (shared memory).
+    d.link_bandwidth = property(kind, "edge_bandwidth", property(kind, "link_bandwidth"));
+    d.link_latency_s = property(kind, "die_to_die_latency", property(kind, "link_latency"));
     return d;
 }
 
@@ -146,10 +154,14 @@ Topology derive_topology(const Machine& m) {
             t.device.memory_bytes = hbm / static_cast<double>(devices);
             t.device.memory_bandwidth = hbm_bandwidth / static_cast<double>(devices);
         }
+        if (t.device.memory_bytes == 0 && kind.properties.count("host_memory") != 0) {  // CPU ranks share the DRAM
+            t.device.memory_bytes = property(kind, "host_memory") / static_cast<double>(devices);
+        }
         if (kind.properties.count("edges") != 0 && kind.properties.count("edge_bandwidth") != 0) {
             level.egress_bandwidth = property(kind, "edges") * property(kind, "edge_bandwidth");
         } else if (kind.properties.count("injection_bandwidth") != 0) {
             level.egress_bandwidth = property(kind, "injection_bandwidth");
+            latency = property(kind, "injection_latency", latency);
         } else if (ethernet > 0) {
             level.egress_bandwidth = ethernet;
             latency = zplane_latency(m);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "dojo/compiler/gradient_buckets.h"
 #include "dojo/compiler/plan.h"
 #include "dojo/compiler/tensor_parallel.h"
 #include "dojo/ir/builder.h"
@@ -67,6 +68,75 @@ TEST(Network, RingAndSendMatchTheirClosedForms) {
     }
     const std::size_t mesh = tile.all_reduce(all, 1e8);
     EXPECT_EQ(tile.evaluate()[mesh].algorithm, "2d-mesh");
+}
+
+// Buckets are cut along the ready order at the byte limit; a gradient larger than the limit gets its own.
+TEST(GradientBuckets, CutAlongTheReadyOrderAtTheLimit) {
+    const std::vector<std::size_t> sizes{10, 300, 20, 30, 5};
+    const std::vector<std::size_t> order{4, 3, 2, 1, 0};
+    const auto buckets = compiler::cut_gradient_buckets(sizes, order, 50 * sizeof(float));
+    ASSERT_EQ(buckets.size(), 4u);
+    EXPECT_EQ(buckets[0].gradients, (std::vector<std::size_t>{4, 3}));  // 35; +20 would pass 50
+    EXPECT_EQ(buckets[1].gradients, (std::vector<std::size_t>{2}));     // 20; +300 would pass 50
+    EXPECT_EQ(buckets[2].gradients, (std::vector<std::size_t>{1}));     // 300, alone
+    EXPECT_EQ(buckets[2].elements, 300u);
+    EXPECT_EQ(buckets[3].gradients, (std::vector<std::size_t>{0}));
+    EXPECT_THROW(compiler::cut_gradient_buckets(sizes, order, 3), UsageError);
+    const std::vector<std::size_t> twice{0, 0};
+    EXPECT_THROW(compiler::cut_gradient_buckets(sizes, twice, 1024), Error);
+}
+
+// The development VM's description: an MPI rank of one Zen 3 core, shared memory between ranks of a host, a veth
+// "NIC" between hosts, OpenMPI's binomial all-reduce with the additions after each transfer.
+TEST(Topology, CpuHostsCarryTheirCalibratedFigures) {
+    const Topology one = preset("dev-vm");
+    EXPECT_EQ(one.device.kind, "dev-vm-rank");
+    EXPECT_EQ(one.device.count, 2);
+    EXPECT_DOUBLE_EQ(one.device.matrix_flops.at("fp32"), 2.45e9 * 32);
+    EXPECT_DOUBLE_EQ(one.device.link_bandwidth, 8.8e9);
+    EXPECT_DOUBLE_EQ(one.device.reduce_bandwidth, 73e9);
+    EXPECT_DOUBLE_EQ(one.device.memory_bytes, 12.0 * (1 << 30));  // half the host's 24 GiB
+    EXPECT_EQ(one.device.allreduce_algorithm, "binomial");
+    const Topology two = preset("dev-vm:hosts=2,ranks_per_host=1");
+    EXPECT_EQ(two.common_level(0, 1), 1);
+    EXPECT_DOUBLE_EQ(two.levels[0].egress_bandwidth, 2.3e9);
+    EXPECT_DOUBLE_EQ(two.levels[0].latency_s, 23e-6);
+}
+
+// Binomial all-reduce of B bytes over 2 ranks: B one way, the addition, B back: 2 (B / rate + latency) + 3 B / reduce.
+// The plan's buckets are what the simulator reduces, each its own collective.
+TEST(Network, BinomialAllReduceOnCpuHostsMatchesItsClosedForm) {
+    const Topology one = preset("dev-vm");
+    Network network(one);
+    const double bytes = 4e6;
+    const std::size_t handle = network.all_reduce({0, 1}, bytes);
+    const CollectiveTime t = network.evaluate()[handle];
+    const auto closed = [&](double b) { return 2 * (b / 8.8e9 + 0.46e-6) + 3 * b / 73e9; };
+    EXPECT_EQ(t.algorithm, "binomial");
+    EXPECT_NEAR(t.seconds, closed(bytes), 1e-9);
+
+    compiler::Plan plan = compiler::make_plan("mlp:hidden=1024x1024x1024", 64, compiler::Strategy{2, 1, 1, 1},
+                                              autodiff::SgdConfig{});
+    compiler::bucket_gradients(plan, std::size_t{2} << 20);
+    ASSERT_EQ(plan.gradient_buckets.size(), 1u);
+    const auto& buckets = plan.gradient_buckets[0];
+    ASSERT_GT(buckets.size(), 2u);
+    double expected = 0;
+    std::size_t elements = 0;
+    for (const compiler::GradientBucket& b : buckets) {
+        expected += closed(static_cast<double>(b.elements) * 4);
+        elements += b.elements;
+    }
+    EXPECT_EQ(elements, static_cast<std::size_t>(784 * 1024 + 1024 + 2 * (1024 * 1024 + 1024) + 1024 * 10 + 10));
+    const SimResult r = simulate(plan, one, "fp32");
+    EXPECT_NEAR(r.stages[0].grad_allreduce_s, expected, 1e-9);
+    // The runtime's order: the backward pass computes the last layer's gradients first.
+    const std::vector<std::size_t> order = compiler::gradient_ready_order(plan.step);
+    EXPECT_EQ(buckets.front().gradients.front(), order.front());
+    EXPECT_GT(order.front(), order.back());
+    // Half the bytes on the wire (bf16) cost less.
+    plan.gradient_wire_bytes = 2;
+    EXPECT_LT(simulate(plan, one, "fp32").stages[0].grad_allreduce_s, expected);
 }
 
 // Megatron's MLP: the first matmul splits by columns, the second by rows and all-reduces its output; their work

@@ -10,6 +10,11 @@
  * data-parallel gradient all-reduce. Pipeline stages split the forward nodes into runs of about equal FLOPs; a
  * backward or optimizer node runs on the earliest stage among its non-leaf inputs (the stage of the forward work it
  * differentiates), a parameter on the stage of its first reader. A value read on another stage is a transfer.
+ *
+ * Data parallel: each stage's gradients are all-reduced over the replicas in buckets (compiler/gradient_buckets.h),
+ * cut along the order the backward pass computes them, `bucket_bytes` of FP32 at most; the runtime's data-parallel
+ * training (runtime/gradient_sync.h) cuts the same buckets. `gradient_wire_bytes` is what one gradient element costs
+ * on the wire: 4 (FP32, the default, as `dojo train`), 2 (BF16) or 1 (cfp8_152), `--grad-compression` in both.
  */
 #pragma once
 
@@ -19,6 +24,7 @@
 #include <vector>
 
 #include "dojo/autodiff/training.h"
+#include "dojo/compiler/gradient_buckets.h"
 #include "dojo/compiler/tensor_parallel.h"
 
 namespace dojo::compiler {
@@ -55,6 +61,9 @@ struct Plan {
         double bytes = 0;          ///< per device per micro-batch
     };
     std::vector<Transfer> transfers;
+    std::size_t bucket_bytes = std::size_t{8} << 20;  ///< FP32 bytes per gradient bucket at most
+    double gradient_wire_bytes = 4;                    ///< per gradient element on the wire
+    std::vector<std::vector<GradientBucket>> gradient_buckets;  ///< [stage]: in the order they complete
 };
 
 /// Builds `model` (catalog spec or .onnx) for a micro-batch, its training graph with `optimizer` and cross-entropy
@@ -62,6 +71,10 @@ struct Plan {
 /// number of forward nodes; UsageError says what to change.
 Plan make_plan(std::string_view model, std::int64_t global_batch, const Strategy& strategy,
                const autodiff::OptimizerConfig& optimizer);
+
+/// Cuts each stage's gradients into buckets of at most `bucket_bytes` (sets plan.bucket_bytes); lay_out does it
+/// with plan.bucket_bytes. UsageError for a size below 4 bytes.
+void bucket_gradients(Plan& plan, std::size_t bucket_bytes);
 
 /// Lays `plan`'s training graph out again for `strategy` (tensor layouts, stages, transfers), reusing the graph:
 /// strategies with the same micro-batch size share one build. UsageError if the micro-batch size would change.

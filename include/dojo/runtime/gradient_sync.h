@@ -6,7 +6,8 @@
  * bucket; a bucket whose gradients are all in goes to the communication thread at once); wait(k, g) before anything
  * reads gradient k (waits for its bucket, then writes the mean over the ranks into g). Buckets are cut along the
  * order the gradients become ready (the constructor's `ready_order`), at most bucket_bytes of FP32 each, so the
- * first bucket is in flight while later layers' gradients are still being computed.
+ * first bucket is in flight while later layers' gradients are still being computed. The cut is
+ * compiler::cut_gradient_buckets, the one the simulator times (compiler/gradient_buckets.h).
  *
  * Two ways to reduce a bucket:
  *  - ReduceOrder::Any, FP32 wire: MPI_Iallreduce (the library picks the algorithm; the order of the additions is
@@ -42,6 +43,8 @@ enum class ReduceOrder { Any, Fixed };
 /// "none" (FP32), "bf16", "cfp8" (cfp8_152); throws UsageError otherwise.
 WireFormat parse_wire_format(std::string_view name);
 std::string_view to_string(WireFormat wire);
+/// Bytes of one gradient value on the wire: 4, 2 or 1 (each piece also carries an 8-byte header when chunked).
+std::size_t wire_bytes_per_element(WireFormat wire);
 /// "any" or "fixed"; throws UsageError otherwise.
 ReduceOrder parse_reduce_order(std::string_view name);
 std::string_view to_string(ReduceOrder order);
@@ -63,7 +66,7 @@ struct BucketStats {
 class GradientSync {
 public:
     /// `sizes[k]`: elements of gradient k; `ready_order`: a permutation of 0..n-1, the order they are computed in.
-    /// Throws UsageError for a bucket size of 0.
+    /// Throws UsageError for a bucket size below 4 bytes.
     GradientSync(ProcessGroup& group, std::span<const std::size_t> sizes, std::span<const std::size_t> ready_order,
                  const GradientSyncOptions& options);
     ~GradientSync();  ///< waits for the buckets still in flight
@@ -80,6 +83,10 @@ public:
     void wait(std::size_t k, std::span<float> gradient);
 
     const std::vector<BucketStats>& buckets() const { return stats_; }
+    /// The wall time of every reduction on the communication thread (from its start there, not its queueing), step
+    /// by step and bucket by bucket: entry (s - 1) x buckets + b. Current once the last step's buckets are waited
+    /// for. A rank that arrived early also counts its wait for the others (see train_classifier's minimum).
+    const std::vector<double>& reduce_seconds() const { return reduce_seconds_; }
     /// Wall time the caller spent blocked in wait(), summed: the communication the backward pass did not hide.
     double exposed_seconds() const { return exposed_s_; }
 
@@ -101,6 +108,7 @@ private:
     std::vector<BucketStats> stats_;
     std::int64_t step_ = 0;
     double exposed_s_ = 0;
+    std::vector<double> reduce_seconds_;  // written by the communication thread only
     // The chunked reduction's workspace, shared by the buckets (the communication thread reduces one at a time).
     std::vector<std::byte> send_, receive_, gathered_, mine_;
     std::vector<float> sum_, piece_;

@@ -75,6 +75,8 @@ public:
     // Blocking collectives over every rank (identity on a group of one).
     /// Element-wise sum, in place.
     void allreduce_sum(std::span<double> values);
+    /// Element-wise minimum, in place.
+    void allreduce_min(std::span<double> values);
     /// Rank 0's bytes to every rank, in place.
     void broadcast(std::span<std::byte> bytes);
     void broadcast(std::span<float> values);
@@ -119,6 +121,7 @@ public:
     // Each starts the operation; wait() finishes it. Counts are in elements of the named type.
     PendingRequest iallreduce_sum(std::span<float> values);
     PendingRequest iallreduce_sum(std::span<double> values);
+    PendingRequest iallreduce_min(std::span<double> values);
     PendingRequest ibroadcast(std::span<std::byte> bytes);
     /// Every rank sends `send.size() / size` bytes to each rank and receives as many from each, in rank order.
     PendingRequest ialltoall(std::span<const std::byte> send, std::span<std::byte> receive);

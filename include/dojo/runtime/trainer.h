@@ -85,6 +85,8 @@ struct TrainResult {
     std::size_t gradient_buckets = 0;
     std::size_t wire_bytes_per_step = 0;   ///< gradient bytes this rank sends per step
     double exposed_comm_seconds = 0;       ///< time the steps waited for gradients (not hidden by the backward pass)
+    double allreduce_seconds_per_step = 0; ///< the buckets' reductions of a step, wall time summed, mean over the
+                                           ///< steps after the first (what `dojo sim` predicts for the plan)
     bool replicas_agree = true;            ///< every rank ended with the same parameters (digests compared)
 };
 

@@ -17,7 +17,15 @@
  *   2-D mesh           members that fill a rows x columns grid (a tile's 5 x 5 D1): reduce-scatter along rows,
  *                      all-reduce along columns, all-gather along rows; rows run side by side
  *   send               one flow
- * all_reduce() registers both where both apply and evaluate() reports the faster, with its name.
+ *   binomial           reduce to the first member along a binomial tree, then broadcast: 2 ceil(log2 n) steps of
+ *                      the whole buffer (OpenMPI's non-blocking all-reduce for fewer than 4 ranks or in place)
+ * all_reduce() registers ring and 2-D mesh where both apply and evaluate() reports the faster, with its name; a
+ * device whose allreduce_algorithm names one (topology.h: its library's) gets that one alone.
+ *
+ * Reductions: a device with a reduce_bandwidth (a CPU, whose MPI adds a received piece to its own on the core that
+ * also moves the data) adds 3 x bytes / reduce_bandwidth after each reduce-scatter step (two operands read, the sum
+ * written); on the others (GPUs' NCCL kernels, Dojo's cores) the additions run while the data streams in, and cost
+ * no time of their own.
  *
  * SimGrid allows one engine per process, so evaluate() runs it in a forked child and reads the times back: many
  * evaluations may run in one process (tests, strategy search).
@@ -58,6 +66,7 @@ private:
         std::vector<Hop> hops;
         double bytes_per_flow = 0;
         std::int64_t steps = 0;
+        std::int64_t reduce_steps = 0;  ///< of `steps`, those after which each member adds what it received
     };
     struct Request {
         std::string algorithm;

@@ -10,8 +10,9 @@
  * then orders every (stage, micro-batch, forward/backward) task: a task starts when its stage is free and its
  * inputs have arrived (activations from the previous stage, gradients from the next, each a transfer on the link
  * between them). Gradients accumulate across micro-batches; during the last micro-batch's backward pass the
- * data-parallel all-reduce runs in buckets (each starts when its share of the backward is done), so communication
- * hidden behind compute is not counted twice; the rest is reported as exposed. The optimizer update follows.
+ * data-parallel all-reduce runs in the plan's gradient buckets (compiler/gradient_buckets.h, the runtime's), one
+ * after another, each as soon as the backward pass has computed its last gradient, so communication hidden behind
+ * compute is not counted twice; the rest is reported as exposed. The optimizer update follows.
  *
  * Memory (per device of each stage): parameters (FP32 masters), their gradients, optimizer state, and the saved
  * activations of the micro-batches in flight (pp - stage under 1F1B, at the precision's width). With SRAM (Dojo)
@@ -55,7 +56,7 @@ struct StageTime {
     double tensor_comm_s = 0;            ///< per micro-batch, tensor-parallel all-reduces (forward + backward)
     double optimizer_s = 0;              ///< per step
     double busy_s = 0;                   ///< compute + tensor comm over the step
-    double grad_allreduce_s = 0;         ///< data-parallel all-reduce of the stage's gradients, in full
+    double grad_allreduce_s = 0;         ///< data-parallel all-reduce of the stage's gradient buckets, summed
     double grad_allreduce_exposed_s = 0; ///< the part not hidden behind the last backward pass
     double finish_s = 0;                 ///< when its optimizer update ends
     MemoryUse memory;
@@ -111,9 +112,12 @@ SimResult simulate(const compiler::Plan& plan, const Topology& topology, const s
 
 /// Tries data/tensor/pipeline splits of `model` at `global_batch` on the machine (tp within the innermost level,
 /// pp in powers of two, dp as large as the batch and devices allow, one-sample micro-batches when pipelined) and
-/// returns every result, fastest fitting plan first.
+/// returns every result, fastest fitting plan first. Gradients are all-reduced in buckets of `bucket_bytes` with
+/// `gradient_wire_bytes` per element on the wire (compiler/plan.h).
 std::vector<SimResult> search_strategies(const std::string& model, std::int64_t global_batch,
                                          const Topology& topology, const std::string& precision,
-                                         const autodiff::OptimizerConfig& optimizer);
+                                         const autodiff::OptimizerConfig& optimizer,
+                                         std::size_t bucket_bytes = std::size_t{8} << 20,
+                                         double gradient_wire_bytes = 4);
 
 }  // namespace dojo::sim

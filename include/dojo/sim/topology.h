@@ -4,19 +4,23 @@
  * its instances.
  *
  * The device is the first zone, top down, whose kind states peak FLOP/s (a GPU) or whose children state FLOP per
- * cycle (a D1 and its nodes). Its figures:
+ * cycle (a D1 and its nodes; an MPI rank and its CPU cores). Its figures:
  *   matrix_flops[p]   peak per precision (children x clock x flop_per_cycle, or the kind's peak)
  *   vector_flops      elementwise rate: FP32 peak, or the nodes' simd_bf16_flop_per_cycle for 16-bit work
  *   local memory      the children's SRAM and load bandwidth (D1); none on GPUs (caches are not modelled)
- *   device memory     the kind's own HBM, or its share of the HBM of the interface processors (DIPs) in the
- *                     nearest zone that holds both (a tray's 20 DIPs over its 150 D1)
- *   link              to a neighbour in the innermost zone: edge_bandwidth per direction (D1 mesh) or half of
- *                     nvlink_bandwidth (NVLink counts both directions); latency die_to_die_latency or link_latency
+ *   device memory     the kind's own HBM (`hbm`, `hbm_bandwidth`) or DRAM (`memory`, `memory_bandwidth`: a CPU
+ *                     rank's share of its host), or its share of the HBM of the interface processors (DIPs) in
+ *                     the nearest zone that holds both (a tray's 20 DIPs over its 150 D1)
+ *   link              to a neighbour in the innermost zone: edge_bandwidth per direction (D1 mesh), half of
+ *                     nvlink_bandwidth (NVLink counts both directions), or link_bandwidth (a CPU rank's shared
+ *                     memory transport); latency die_to_die_latency or link_latency
+ *   reduce_bandwidth  the kind's, if it states one (network.h: reductions that do not overlap the transfers)
+ *   allreduce_algorithm  the kind's label, if it has one (network.h)
  * A level's egress bandwidth per instance, in each direction: edges x edge_bandwidth (a tile), else
- * injection_bandwidth (a DGX), else the Ethernet of the DIPs it contains (a tray reaches other trays only through
- * the Z-plane: the inter-tray mesh is not published, spec 13 Q5), else the sum of its children's (no new
- * bottleneck: a non-blocking fat tree, a cabinet of trays). Its latency: its kind's switch_latency, the Z-plane's for
- * Ethernet, else the device link's.
+ * injection_bandwidth (a DGX, a host's NIC), else the Ethernet of the DIPs it contains (a tray reaches other trays
+ * only through the Z-plane: the inter-tray mesh is not published, spec 13 Q5), else the sum of its children's (no new
+ * bottleneck: a non-blocking fat tree, a cabinet of trays). Its latency: its kind's switch_latency, else its
+ * injection_latency (a NIC's), the Z-plane's for Ethernet, else that of the level below.
  */
 #pragma once
 
@@ -44,6 +48,10 @@ struct Device {
     double memory_bandwidth = 0;                ///< bytes/s
     double link_bandwidth = 0;                  ///< bytes/s per direction to a neighbour in the innermost zone
     double link_latency_s = 0;
+    double reduce_bandwidth = 0;                ///< bytes/s a collective's additions stream at, when they do not
+                                                ///< overlap its transfers (a CPU); 0: they overlap (network.h)
+    std::string allreduce_algorithm;            ///< the one its collective library uses ("binomial"), or empty:
+                                                ///< the fastest the simulator knows (network.h)
     double power_w = 0;                         ///< TDP
     double idle_power_fraction = 0.3;
 };

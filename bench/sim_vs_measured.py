@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""The simulator against the machine it describes: `dojo sim`'s gradient all-reduce for a data-parallel plan on
+machines/dev-vm.toml (a description of this VM's MPI hosts, calibrated by bench/host_calibration), side by side with
+`mpirun -np 2 dojo train` of the same plan on this VM.
+
+For each model and bucket size, on loopback (2 ranks on one host: dev-vm) and across two network namespaces (one rank
+in each, TCP over a veth pair: dev-vm:hosts=2,ranks_per_host=1; root only):
+  measured   dojo train --json: data_parallel.allreduce_seconds_per_step (the buckets' reductions of a step, each the
+             minimum over the ranks, mean over the steps after the first)
+  predicted  dojo sim --strategy dp=2 --json: stages[0].grad_allreduce_s, the same buckets (compiler/gradient_buckets.h)
+It also reruns the calibration, so that drift from the figures in machines/lib/hosts.toml shows.
+
+Usage: bench/sim_vs_measured.py BUILD_DIR [--json OUT] [--steps N]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", "2"]
+NETNS = [os.path.join(ROOT, "scripts/netns_mpirun.sh")]
+# (model, --bucket-mib): gradients from 0.2 MB to 13 MB, one bucket or several.
+CASES = [("mlp:hidden=64", 8), ("lenet", 8), ("mlp", 8), ("mlp:hidden=1024", 8), ("mlp:hidden=2048", 8),
+         ("mlp:hidden=4096", 8), ("mlp:hidden=1024x1024x1024", 8), ("mlp:hidden=1024x1024x1024", 2)]
+BATCH = 64
+
+
+def run(cmd, env=None, allow_skip=False):
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if allow_skip and result.returncode == 77:
+        return None
+    if result.returncode != 0:
+        sys.exit(f"failed ({result.returncode}): {' '.join(cmd)}\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def calibrate(build, prefix):
+    env = dict(os.environ, OMPI_MCA_mpi_yield_when_idle="1")
+    extra = ["-x", "OMPI_MCA_mpi_yield_when_idle"] if prefix == NETNS else []
+    out = run(prefix + extra + [os.path.join(build, "bench/host_calibration")], env=env, allow_skip=True)
+    if out is None:
+        return None
+    return json.loads([line for line in out.splitlines() if line.startswith('{"fit"')][-1])["fit"]
+
+
+def measured(dojo, prefix, model, bucket_mib, steps):
+    out = run(prefix + [dojo, "train", model, "--batch", str(BATCH), "--train-limit", str(BATCH * steps),
+                        "--test-limit", "200", "--bucket-mib", str(bucket_mib), "--json"], allow_skip=True)
+    if out is None:
+        return None
+    d = json.loads(out)["data_parallel"]
+    return d["allreduce_seconds_per_step"], d["gradient_buckets"], d["wire_bytes_per_step"]
+
+
+def predicted(dojo, machine, model, bucket_mib):
+    out = run([dojo, "sim", model, "--machine", machine, "--batch", str(BATCH), "--strategy", "dp=2",
+               "--precision", "fp32", "--optimizer", "sgd", "--bucket-mib", str(bucket_mib), "--json"])
+    d = json.loads(out)
+    buckets = sum(c["count"] for c in d["collectives"] if c["what"].startswith("gradient all-reduce"))
+    return d["stages"][0]["grad_allreduce_s"], buckets
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("build", help="the build directory (apps/dojo/dojo, bench/host_calibration)")
+    parser.add_argument("--json", help="also write every figure here")
+    parser.add_argument("--steps", type=int, default=40, help="training steps per measurement (default 40)")
+    args = parser.parse_args()
+    dojo = os.path.join(args.build, "apps/dojo/dojo")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    figures = {"batch": BATCH, "steps": args.steps, "setups": []}
+    for where, prefix, machine in (("loopback (shared memory)", MPIRUN, "dev-vm"),
+                                   ("two network namespaces (TCP over veth)", NETNS,
+                                    "dev-vm:hosts=2,ranks_per_host=1")):
+        fit = calibrate(args.build, prefix)
+        if fit is None:
+            print(f"\n## {where}: skipped (needs root and ip netns)\n")
+            continue
+        print(f"\n## {where}: `dojo sim --machine {machine}` vs `dojo train` under mpirun, 2 ranks, batch {BATCH}\n")
+        print("calibration now: " + ", ".join(f"{k} {v}" for k, v in fit.items()) + "\n")
+        print("| model | gradient MB | buckets | predicted ms/step | measured ms/step | measured / predicted |")
+        print("|---|---:|---:|---:|---:|---:|")
+        setup = {"where": where, "machine": machine, "calibration": fit, "rows": []}
+        for model, bucket_mib in CASES:
+            got = measured(dojo, prefix, model, bucket_mib, args.steps)
+            want, sim_buckets = predicted(dojo, machine, model, bucket_mib)
+            seconds, buckets, wire = got
+            if buckets != sim_buckets:
+                sys.exit(f"{model}: dojo train cut {buckets} buckets, dojo sim {sim_buckets}: the plans differ")
+            label = model + (f", --bucket-mib {bucket_mib}" if bucket_mib != 8 else "")
+            gradient_mb = wire / 1e6  # a rank sends 2 (N - 1) / N of the FP32 gradients: all of them for N = 2
+            print(f"| {label} | {gradient_mb:.2f} | {buckets} | {want * 1e3:.3f} | {seconds * 1e3:.3f} | "
+                  f"{seconds / want:.2f} |")
+            setup["rows"].append({"model": model, "bucket_mib": bucket_mib, "buckets": buckets,
+                                  "gradient_mb": gradient_mb, "predicted_s": want, "measured_s": seconds})
+        figures["setups"].append(setup)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
