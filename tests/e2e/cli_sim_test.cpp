@@ -48,6 +48,39 @@ TEST(CliSim, BadInputGetsAClearError) {
     r = run_dojo({"sim", kSmallGpt, "--machine", "tile", "--batch", "16", "--precision", "fp16"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("fp32, bf16, cfp8"), std::string::npos) << r.err;
+    r = run_dojo({"sim", "mlp", "--machine", "dev-vm", "--batch", "64", "--strategy", "dp=2", "--bucket-mib", "0"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--bucket-mib must be a positive size"), std::string::npos) << r.err;
+    r = run_dojo({"sim", "mlp", "--machine", "dev-vm", "--batch", "64", "--strategy", "dp=2", "--grad-compression",
+                  "zip"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("expected none (FP32), bf16 or cfp8"), std::string::npos) << r.err;
+}
+
+// The data-parallel plan of dojo train: buckets of --bucket-mib, reported per bucket, fewer bytes when compressed.
+TEST(CliSim, GradientBucketsFollowTheBucketSizeAndTheWire) {
+    const auto gradient = [](const std::vector<std::string>& extra) {
+        std::vector<std::string> args{"sim", "mlp:hidden=1024x1024", "--machine", "dev-vm", "--batch", "64",
+                                      "--strategy", "dp=2", "--json"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const CliResult r = run_dojo(args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        const nlohmann::json out = nlohmann::json::parse(r.out);
+        for (const auto& c : out["collectives"]) {
+            if (c["what"].get<std::string>().starts_with("gradient all-reduce")) {
+                return std::make_pair(c["count"].get<int>(), c["bytes"].get<double>() * c["count"].get<double>());
+            }
+        }
+        ADD_FAILURE() << "no gradient all-reduce in " << out["collectives"].dump();
+        return std::make_pair(0, 0.0);
+    };
+    const auto [one, bytes] = gradient({});
+    EXPECT_EQ(one, 1);  // 1.9M parameters: 7.5 MB, under the default 8 MiB
+    EXPECT_NEAR(bytes, 4.0 * (784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10), 1.0);
+    // Backward order: the last layer's gradients and the next bias fit 1 MiB; the 1024x1024 weight is alone; the
+    // first bias cannot join it or the 784x1024 weight after it.
+    EXPECT_EQ(gradient({"--bucket-mib", "1"}).first, 4);
+    EXPECT_NEAR(gradient({"--grad-compression", "cfp8"}).second, bytes / 4, 1.0);
 }
 
 }  // namespace
