@@ -4,12 +4,12 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <cmath>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "dojo/compiler/gradient_buckets.h"
 #include "dojo/compiler/plan.h"
 #include "dojo/machine/machine.h"
 #include "dojo/runtime/gradient_sync.h"
@@ -182,10 +182,7 @@ void run(const SimOptions& o) {
     } else {
         throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
     }
-    if (!(o.bucket_mib > 0) || o.bucket_mib > 1e6) {
-        throw UsageError(fmt::format("--bucket-mib must be a positive size in MiB, got {}", o.bucket_mib));
-    }
-    const auto bucket_bytes = static_cast<std::size_t>(std::ceil(o.bucket_mib * 1024 * 1024));
+    const std::size_t bucket_bytes = compiler::bucket_bytes_from_mib(o.bucket_mib);
     const auto wire_bytes =
         static_cast<double>(runtime::wire_bytes_per_element(runtime::parse_wire_format(o.grad_compression)));
     std::vector<sim::SimResult> results;

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "dojo/compiler/gradient_buckets.h"
 #include "dojo/data/dataset.h"
 #include "dojo/frontend/catalog.h"
 #include "dojo/frontend/model.h"
@@ -150,12 +151,9 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
     } else if (group.local_size() > 1) {  // ranks on one host share its cores
         omp_set_num_threads(std::max(1, omp_get_num_procs() / group.local_size()));
     }
-    if (!(o.bucket_mib > 0) || std::isinf(o.bucket_mib)) {
-        throw UsageError(fmt::format("--bucket-mib must be a positive size in MiB, got {}", o.bucket_mib));
-    }
     options.sync.wire = runtime::parse_wire_format(o.grad_compression);
     options.sync.order = runtime::parse_reduce_order(o.reduce_order);
-    options.sync.bucket_bytes = static_cast<std::size_t>(std::ceil(o.bucket_mib * 1024 * 1024));
+    options.sync.bucket_bytes = compiler::bucket_bytes_from_mib(o.bucket_mib);
     options.sync.seed = o.seed;
     options.model = o.model;
     if (o.kernels != "fast" && o.kernels != "reference") {

@@ -2,11 +2,19 @@
 #include "dojo/compiler/gradient_buckets.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "dojo/util/error.h"
 
 namespace dojo::compiler {
+
+std::size_t bucket_bytes_from_mib(double mib) {
+    if (!(mib > 0) || mib > 1e6) {  // also NaN
+        throw UsageError("--bucket-mib must be a positive size in MiB (at most 1000000), got " + std::to_string(mib));
+    }
+    return static_cast<std::size_t>(std::ceil(mib * 1024 * 1024));
+}
 
 std::vector<GradientBucket> cut_gradient_buckets(std::span<const std::size_t> sizes,
                                                  std::span<const std::size_t> ready_order, std::size_t bucket_bytes) {

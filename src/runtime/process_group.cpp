@@ -71,6 +71,14 @@ std::string rank_list(const std::vector<int>& ranks) {
     return text;
 }
 
+// An in-place MPI_Iallreduce of `count` values of `type` over `comm`.
+PendingRequest iallreduce_in_place(MPI_Comm comm, void* values, std::size_t count, MPI_Datatype type, MPI_Op op) {
+    MPI_Request r;
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values, as_count(count, "an all-reduce"), type, op, comm, &r),
+              "MPI_Iallreduce");
+    return pending(r);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -212,27 +220,15 @@ void ProcessGroup::Mpi::finish() {
 }
 
 PendingRequest ProcessGroup::Mpi::iallreduce_sum(std::span<float> values) {
-    MPI_Request r;
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values.data(), as_count(values.size(), "an all-reduce"), MPI_FLOAT, MPI_SUM,
-                             state_->data, &r),
-              "MPI_Iallreduce");
-    return pending(r);
+    return iallreduce_in_place(state_->data, values.data(), values.size(), MPI_FLOAT, MPI_SUM);
 }
 
 PendingRequest ProcessGroup::Mpi::iallreduce_sum(std::span<double> values) {
-    MPI_Request r;
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values.data(), as_count(values.size(), "an all-reduce"), MPI_DOUBLE,
-                             MPI_SUM, state_->data, &r),
-              "MPI_Iallreduce");
-    return pending(r);
+    return iallreduce_in_place(state_->data, values.data(), values.size(), MPI_DOUBLE, MPI_SUM);
 }
 
 PendingRequest ProcessGroup::Mpi::iallreduce_min(std::span<double> values) {
-    MPI_Request r;
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values.data(), as_count(values.size(), "an all-reduce"), MPI_DOUBLE,
-                             MPI_MIN, state_->data, &r),
-              "MPI_Iallreduce");
-    return pending(r);
+    return iallreduce_in_place(state_->data, values.data(), values.size(), MPI_DOUBLE, MPI_MIN);
 }
 
 PendingRequest ProcessGroup::Mpi::ibroadcast(std::span<std::byte> bytes) {

@@ -150,7 +150,11 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     const auto P = static_cast<std::size_t>(pp);
     const std::vector<NodeId>& parameters = g.parameters();
     std::vector<std::vector<double>> bucket_bytes(P);  // [stage][bucket]: bytes on the wire per device
-    std::vector<std::pair<std::size_t, std::size_t>> grad_handles(P);  // [stage]: smallest, largest bucket
+    struct BucketFit {                                // a stage's smallest and largest bucket, simulated
+        double low_bytes = 0, high_bytes = 0;
+        std::size_t low = 0, high = 0;                // their handles
+    };
+    std::vector<BucketFit> grad_fits(P);
     std::vector<double> grad_bytes(P, 0.0);
     for (std::size_t s = 0; s < P && st.dp > 1; ++s) {
         for (const compiler::GradientBucket& bucket : plan.gradient_buckets[s]) {
@@ -169,8 +173,11 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             ring.push_back(device_index(st, 0, static_cast<std::int64_t>(s), replica));
         }
         const auto [low, high] = std::minmax_element(bucket_bytes[s].begin(), bucket_bytes[s].end());
-        const std::size_t smallest = network.all_reduce(ring, *low);
-        grad_handles[s] = {smallest, *low == *high ? smallest : network.all_reduce(ring, *high)};
+        BucketFit& fit = grad_fits[s];
+        fit.low_bytes = *low;
+        fit.high_bytes = *high;
+        fit.low = network.all_reduce(ring, *low);
+        fit.high = *low == *high ? fit.low : network.all_reduce(ring, *high);
     }
     std::map<std::pair<int, int>, double> sends;  // (from, to) stage -> bytes per micro-batch
     for (const Plan::Transfer& t : plan.transfers) {
@@ -309,14 +316,16 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     // The gradient buckets' all-reduces during the last backward, one after another on the network, each as soon as
     // its last gradient is computed; then the optimizer update.
     std::vector<std::vector<double>> bucket_seconds(P);
-    for (std::size_t s = 0; s < P && st.dp > 1; ++s) {
-        if (bucket_bytes[s].empty()) {
+    for (std::size_t s = 0; s < P; ++s) {
+        if (bucket_bytes[s].empty()) {  // one replica, or a stage without parameters
             continue;
         }
-        const auto [low, high] = std::minmax_element(bucket_bytes[s].begin(), bucket_bytes[s].end());
-        const double t_low = times[grad_handles[s].first].seconds, t_high = times[grad_handles[s].second].seconds;
+        const BucketFit& fit = grad_fits[s];
+        const double t_low = times[fit.low].seconds, t_high = times[fit.high].seconds;
         for (const double bytes : bucket_bytes[s]) {
-            bucket_seconds[s].push_back(*high == *low ? t_low : t_low + (bytes - *low) / (*high - *low) * (t_high - t_low));
+            const double along = fit.high_bytes == fit.low_bytes ? 0.0
+                                                                 : (bytes - fit.low_bytes) / (fit.high_bytes - fit.low_bytes);
+            bucket_seconds[s].push_back(t_low + along * (t_high - t_low));
         }
     }
     for (std::size_t s = 0; s < P; ++s) {
@@ -390,7 +399,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         const double buckets = static_cast<double>(bucket_seconds[busiest].size());
         r.collectives.push_back({"gradient all-reduce (stage " + std::to_string(busiest) + ", per bucket)",
                                  static_cast<std::int64_t>(buckets), grad_bytes[busiest] / buckets, st.dp,
-                                 times[grad_handles[busiest].second].algorithm,
+                                 times[grad_fits[busiest].high].algorithm,
                                  r.stages[busiest].grad_allreduce_s / buckets});
     }
     for (const auto& [key, handle] : send_handles) {

@@ -23,6 +23,10 @@ struct GradientBucket {
     std::size_t elements = 0;            ///< FP32 elements of all of them
 };
 
+/// Bytes of a bucket of `mib` MiB (the --bucket-mib of dojo train and dojo sim), rounded up. UsageError unless it is
+/// a positive number of at most 1,000,000 MiB.
+std::size_t bucket_bytes_from_mib(double mib);
+
 /// Cuts the gradients of `sizes` (elements each), taken in `ready_order` (a permutation of 0..n-1), into buckets of
 /// at most bucket_bytes / 4 elements. Throws UsageError for a bucket size below 4 bytes, Error for a bad order.
 std::vector<GradientBucket> cut_gradient_buckets(std::span<const std::size_t> sizes,
