@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <string>
 
 #include "dojo/util/error.h"
@@ -11,7 +12,9 @@ namespace dojo::compiler {
 
 std::size_t bucket_bytes_from_mib(double mib) {
     if (!(mib > 0) || mib > 1e6) {  // also NaN
-        throw UsageError("--bucket-mib must be a positive size in MiB (at most 1000000), got " + std::to_string(mib));
+        std::ostringstream text;
+        text << "--bucket-mib must be a positive size in MiB (at most 1000000), got " << mib;
+        throw UsageError(text.str());
     }
     return static_cast<std::size_t>(std::ceil(mib * 1024 * 1024));
 }
