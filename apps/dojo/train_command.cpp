@@ -54,6 +54,7 @@ struct TrainCommandOptions {
     // Data parallel (mpirun -np N dojo train ...)
     std::string grad_compression = "none";
     std::string reduce_order = "any";
+    std::string rounding_scope = "global";
     double bucket_mib = 8;
     double timeout_s = 300;
 };
@@ -153,6 +154,7 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
     }
     options.sync.wire = runtime::parse_wire_format(o.grad_compression);
     options.sync.order = runtime::parse_reduce_order(o.reduce_order);
+    options.rounding_scope = runtime::parse_rounding_scope(o.rounding_scope);
     options.sync.bucket_bytes = compiler::bucket_bytes_from_mib(o.bucket_mib);
     options.sync.seed = o.seed;
     options.model = o.model;
@@ -237,6 +239,7 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
                           {"data_parallel",
                            {{"gradient_compression", o.grad_compression},
                             {"reduce_order", reduce_order},
+                            {"rounding_scope", o.rounding_scope},
                             {"gradient_buckets", result.gradient_buckets},
                             {"wire_bytes_per_step", result.wire_bytes_per_step},
                             {"exposed_comm_seconds", result.exposed_comm_seconds},
@@ -350,6 +353,11 @@ void add_train_command(CLI::App& app) {
     train->add_option("--reduce-order", options->reduce_order,
                       "data parallel: any (default; MPI's all-reduce) or fixed (sums in rank order: every rank and "
                       "every repeat of the run gets the same bits)");
+    train->add_option("--rounding-scope", options->rounding_scope,
+                      "data parallel with --precision cfp8: global (default; every rank rounds its share of a "
+                      "batch tensor with the bias and random draws one process would use for the whole batch, "
+                      "at one scalar all-reduce per rounded tensor and step) or rank (each rank rounds its own "
+                      "shard; no extra messages)");
     train->add_option("--bucket-mib", options->bucket_mib,
                       "data parallel: gradient bucket size in MiB (default 8); a bucket is all-reduced as soon as "
                       "its gradients exist, while the backward pass goes on");

@@ -231,6 +231,10 @@ PendingRequest ProcessGroup::Mpi::iallreduce_min(std::span<double> values) {
     return iallreduce_in_place(state_->data, values.data(), values.size(), MPI_DOUBLE, MPI_MIN);
 }
 
+PendingRequest ProcessGroup::Mpi::iallreduce_max(std::span<double> values) {
+    return iallreduce_in_place(state_->data, values.data(), values.size(), MPI_DOUBLE, MPI_MAX);
+}
+
 PendingRequest ProcessGroup::Mpi::ibroadcast(std::span<std::byte> bytes) {
     MPI_Request r;
     check_mpi(MPI_Ibcast(bytes.data(), as_count(bytes.size(), "a broadcast"), MPI_BYTE, 0, state_->data, &r),
@@ -455,6 +459,13 @@ void ProcessGroup::allreduce_min(std::span<double> values) {
         return;
     }
     submit("a minimum over the ranks", [values](Mpi& mpi) { mpi.wait(mpi.iallreduce_min(values)); }).get();
+}
+
+void ProcessGroup::allreduce_max(std::span<double> values) {
+    if (!distributed()) {
+        return;
+    }
+    submit("a maximum over the ranks", [values](Mpi& mpi) { mpi.wait(mpi.iallreduce_max(values)); }).get();
 }
 
 void ProcessGroup::broadcast(std::span<std::byte> bytes) {

@@ -1,6 +1,8 @@
 #include "dojo/runtime/trainer.h"
 
 #include <algorithm>
+#include <array>
+#include <limits>
 #include <chrono>
 #include <map>
 #include <numeric>
@@ -204,6 +206,18 @@ const data::Dataset& first_samples(const data::Dataset& full, std::size_t limit,
 
 }  // namespace
 
+RoundingScope parse_rounding_scope(std::string_view name) {
+    if (name == "global") {
+        return RoundingScope::Global;
+    }
+    if (name == "rank") {
+        return RoundingScope::Rank;
+    }
+    throw UsageError("unknown --rounding-scope '" + std::string(name) + "'; expected global or rank");
+}
+
+std::string_view to_string(RoundingScope scope) { return scope == RoundingScope::Global ? "global" : "rank"; }
+
 TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train_full,
                              const data::Dataset& test_full, const std::function<void(const Progress&)>& progress) {
     const std::unique_ptr<ProcessGroup> one = ProcessGroup::single();
@@ -256,6 +270,19 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     // Data parallel: every gradient is averaged over the ranks between its computation and the optimizer's read.
     std::unique_ptr<GradientSync> sync;
     Executor* running = nullptr;
+    if (group.distributed() && options.rounding_scope == RoundingScope::Global) {
+        train_options.batch_shard_inputs = {model.input, target};
+        train_options.shard_index = static_cast<std::uint64_t>(group.rank());
+        train_options.agree_max_abs = [&group](float local) {
+            // A NaN on any rank must win, as it does in one process's max-abs; MPI_MAX does not order NaNs, so it
+            // travels as a flag beside the value.
+            const bool nan = std::isnan(local);
+            std::array<double, 2> value_and_nan{nan ? 0.0 : static_cast<double>(local), nan ? 1.0 : 0.0};
+            group.allreduce_max(std::span(value_and_nan));
+            return value_and_nan[1] > 0 ? std::numeric_limits<float>::quiet_NaN()
+                                        : static_cast<float>(value_and_nan[0]);
+        };
+    }
     if (group.distributed()) {
         train_options.sync_points = step.gradients;
         train_options.on_computed = [&](std::size_t k) { sync->ready(k, running->value(step.gradients[k]).data); };

@@ -1,6 +1,7 @@
 // The executor against the reference interpreter, the catalog, and the training loop's determinism and errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -199,6 +200,82 @@ TEST(Executor, MatchesTheReferenceInterpreterStepAfterStep) {
             bindings[a.target] = reference[a.value.index];
         }
     }
+}
+
+// x [rows, 8] -> RoundTo(cfp8_152, stochastic) -> output: a batch tensor whose rounding sees the whole tensor.
+struct RoundingGraph {
+    ir::Graph graph;
+    NodeId x, step, rounded;
+};
+RoundingGraph rounding_graph(std::int64_t rows, bool transposed) {
+    RoundingGraph r;
+    r.x = r.graph.add_input("x", {ir::DType::F32, ir::Shape{rows, 8}});
+    r.step = r.graph.add_input("step", {ir::DType::F32, ir::Shape{}});
+    const NodeId rounded_input = transposed ? ir::transpose(r.graph, r.x, {1, 0}) : r.x;
+    r.rounded = ir::round_to(r.graph, rounded_input, r.step,
+                             ir::RoundAttrs{numerics::FormatKind::Cfp8_152, numerics::Rounding::Stochastic, 0.0, 7, 3});
+    r.graph.mark_output(r.rounded);
+    return r;
+}
+
+// Data parallel: two shards of a batch, each with the whole batch's max-abs and its global indices, round to the
+// very bits the whole batch rounds to; each shard on its own (no batch inputs named) rounds differently.
+TEST(Executor, BatchShardsRoundAsTheWholeBatch) {
+    std::vector<float> whole(4 * 8);
+    for (std::size_t i = 0; i < whole.size(); ++i) {  // the first shard's values are 64x the second's
+        whole[i] = (i < 16 ? 64.0f : 1.0f) * (0.3f + 0.01f * static_cast<float>(i));
+    }
+    RoundingGraph one = rounding_graph(4, false);
+    Executor whole_run(one.graph, ExecutorOptions{Kernels::Fast, true, {}});
+    whole_run.value(one.x).data = whole;
+    whole_run.value(one.step).data = {5.0f};
+    whole_run.run();
+    const float whole_max_abs = *std::max_element(whole.begin(), whole.end());
+
+    std::vector<float> sharded, on_their_own;
+    for (const bool agree : {true, false}) {
+        for (std::uint64_t shard = 0; shard < 2; ++shard) {
+            RoundingGraph half = rounding_graph(2, false);
+            ExecutorOptions options{Kernels::Fast, true, {}};
+            if (agree) {
+                options.batch_shard_inputs = {half.x};
+                options.shard_index = shard;
+                options.agree_max_abs = [&](float local) {
+                    EXPECT_LE(local, whole_max_abs);
+                    return whole_max_abs;  // what the ranks' maximum would be
+                };
+            }
+            Executor run(half.graph, options);
+            run.value(half.x).data.assign(whole.begin() + static_cast<std::ptrdiff_t>(shard * 16),
+                                          whole.begin() + static_cast<std::ptrdiff_t>(shard * 16 + 16));
+            run.value(half.step).data = {5.0f};
+            run.run();
+            std::vector<float>& out = agree ? sharded : on_their_own;
+            out.insert(out.end(), run.value(half.rounded).data.begin(), run.value(half.rounded).data.end());
+        }
+    }
+    EXPECT_EQ(sharded, whole_run.value(one.rounded).data);
+    EXPECT_NE(on_their_own, whole_run.value(one.rounded).data);
+}
+
+TEST(Executor, BatchShardsMustLeadTheRoundedTensors) {
+    RoundingGraph half = rounding_graph(2, true);  // rounds [8, 2]: the shards are not contiguous pieces
+    ExecutorOptions options{Kernels::Fast, true, {}};
+    options.batch_shard_inputs = {half.x};
+    options.agree_max_abs = [](float local) { return local; };
+    try {
+        Executor run(half.graph, options);
+        FAIL() << "expected an error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("--rounding-scope rank"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Trainer, RoundingScopesParse) {
+    EXPECT_EQ(parse_rounding_scope("global"), RoundingScope::Global);
+    EXPECT_EQ(parse_rounding_scope("rank"), RoundingScope::Rank);
+    EXPECT_EQ(to_string(RoundingScope::Rank), "rank");
+    EXPECT_THROW(parse_rounding_scope("ranks"), UsageError);
 }
 
 // Liveness-based reuse: the same loss and updates as one buffer per node, step after step, in less memory.

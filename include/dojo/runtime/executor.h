@@ -54,6 +54,18 @@ struct ExecutorOptions {
     std::vector<ir::NodeId> sync_points{};
     std::function<void(std::size_t)> on_computed{};
     std::function<void(std::size_t)> before_read{};
+    /// Data parallel: the Input leaves that hold this rank's shard of a batch split over ranks. Every RoundTo whose
+    /// tensor derives from them and whose rounding sees the whole tensor (a CFloat bias, stochastic draws:
+    /// ir/rounding.h) then rounds as one process holding the global batch would: with the max-abs that
+    /// agree_max_abs(local max-abs) returns (the maximum over the ranks, a collective every rank reaches in the same
+    /// order) and at global element indices, this rank's tensor being elements [shard_index * n, shard_index * n + n)
+    /// of the global one. That holds when the batch is each such tensor's outermost dimension (true of the models
+    /// the frontend builds: the batch leads every activation and activation gradient); the constructor follows it
+    /// through the graph (transposes must keep dimension 0 first, reshapes whole samples per row) and throws
+    /// dojo::Error naming the node if a rounded tensor derives from the batch but does not lead with it.
+    std::vector<ir::NodeId> batch_shard_inputs{};
+    std::uint64_t shard_index = 0;
+    std::function<float(float)> agree_max_abs{};
 };
 
 /// Where the steps' time went, for one op kind and kernel.
@@ -100,6 +112,9 @@ public:
     std::vector<OpProfile> profile() const;
 
 private:
+    void mark_sharded_rounding(const ExecutorOptions& options);
+    void round_shard(ir::NodeId id);
+
     const ir::Graph& graph_;
     std::vector<ir::Buffer<float>> values_;
     std::unique_ptr<OneDnnKernels> fast_;  // null with Kernels::Reference
@@ -112,6 +127,9 @@ private:
     std::vector<std::vector<std::size_t>> computed_at_;   // [position]: sync points computed there
     std::vector<std::vector<std::size_t>> read_first_at_;  // [position]: sync points first read there
     std::function<void(std::size_t)> on_computed_, before_read_;
+    std::vector<bool> rounds_shard_;  // [node]: a RoundTo of a batch-sharded tensor (ExecutorOptions::agree_max_abs)
+    std::uint64_t shard_index_ = 0;
+    std::function<float(float)> agree_max_abs_;
     std::vector<bool> pooled_;                                // node storage comes from / returns to the pool
     std::vector<std::vector<std::vector<float>>> pool_;       // free storage by size class (index into sizes_)
     std::vector<std::size_t> sizes_;                          // the distinct element counts of pooled nodes

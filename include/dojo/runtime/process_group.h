@@ -77,6 +77,8 @@ public:
     void allreduce_sum(std::span<double> values);
     /// Element-wise minimum, in place.
     void allreduce_min(std::span<double> values);
+    /// Element-wise maximum, in place.
+    void allreduce_max(std::span<double> values);
     /// Rank 0's bytes to every rank, in place.
     void broadcast(std::span<std::byte> bytes);
     void broadcast(std::span<float> values);
@@ -122,6 +124,7 @@ public:
     PendingRequest iallreduce_sum(std::span<float> values);
     PendingRequest iallreduce_sum(std::span<double> values);
     PendingRequest iallreduce_min(std::span<double> values);
+    PendingRequest iallreduce_max(std::span<double> values);
     PendingRequest ibroadcast(std::span<std::byte> bytes);
     /// Every rank sends `send.size() / size` bytes to each rank and receives as many from each, in rank order.
     PendingRequest ialltoall(std::span<const std::byte> send, std::span<std::byte> receive);

@@ -15,8 +15,11 @@
  * builds the step for batch / N samples, trains on its shard of each global batch (data::shard_order) and
  * averages the gradients over the ranks inside the step (runtime/gradient_sync.h), so that every rank applies the
  * same update: the result is one process's with the global batch, up to summation order (BatchNorm normalizes over
- * each rank's samples, as PyTorch's DistributedDataParallel does without SyncBatchNorm; cfp8's per-tensor bias and
- * stochastic rounding see each rank's shard). Rank 0 starts every rank from its weights, reports progress, reads
+ * each rank's samples, as PyTorch's DistributedDataParallel does without SyncBatchNorm). cfp8 rounds every
+ * batch-derived tensor as one process would by default (RoundingScope::Global: the ranks agree on each tensor's
+ * max-abs, one scalar all-reduce per rounded tensor per step, and draw at global element indices); with
+ * RoundingScope::Rank each rank rounds its own shard with no extra messages. Evaluation rounds each rank's test
+ * batches on their own (its batches differ from one process's anyway). Rank 0 starts every rank from its weights, reports progress, reads
  * and writes checkpoints and the output model; the ranks evaluate a share of the test set each and add up.
  */
 #pragma once
@@ -24,6 +27,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dojo/autodiff/training.h"
@@ -34,6 +38,12 @@
 #include "dojo/runtime/process_group.h"
 
 namespace dojo::runtime {
+
+/// Data parallel: what a batch-derived tensor's cfp8 bias and stochastic draws see (see the file comment).
+enum class RoundingScope : std::uint8_t { Global, Rank };
+/// "global", "rank"; throws UsageError otherwise.
+RoundingScope parse_rounding_scope(std::string_view name);
+std::string_view to_string(RoundingScope scope);
 
 struct TrainOptions {
     std::string model = "mlp";  ///< a catalog spec or an .onnx file (frontend/model.h)
@@ -53,6 +63,7 @@ struct TrainOptions {
     std::string out_path;         ///< ONNX models: write the trained model here (frontend/onnx.h export_onnx)
     bool profile = false;         ///< time the training steps by op kind (TrainResult::profile)
     GradientSyncOptions sync;     ///< data parallel: how gradients are averaged over the ranks
+    RoundingScope rounding_scope = RoundingScope::Global;  ///< data parallel: how cfp8 rounds the batch's tensors
 };
 
 struct EpochResult {

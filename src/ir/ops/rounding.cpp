@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "dojo/ir/builder.h"
+#include "dojo/ir/rounding.h"
 #include "dojo/numerics/bias.h"
 #include "op_support.h"
 
@@ -24,22 +25,10 @@ TensorType rounding_shape(const Node& node, std::span<const TensorType> in) {
     return in[0];
 }
 
-// Rounds `values` in place as the attrs say (see RoundAttrs). Non-finite tensors pass unchanged.
+// Rounds `values` in place as the attrs say (see RoundAttrs): the whole tensor.
 void round_in_place(const RoundAttrs& attrs, double step, std::span<float> values) {
-    numerics::FormatSpec spec = numerics::make_format(attrs.format);
-    if (numerics::traits(attrs.format).configurable_bias) {
-        const float max_abs = numerics::max_abs(values);
-        if (!std::isfinite(max_abs)) {
-            return;
-        }
-        spec = numerics::make_format(attrs.format,
-                                     numerics::choose_bias(attrs.format, max_abs, attrs.headroom_binades).bias);
-    }
-    numerics::ConvertOptions options;
-    options.rounding = attrs.rounding;
-    options.seed = attrs.seed;
-    options.stream = (static_cast<std::uint64_t>(step) << 32) | attrs.tensor_id;
-    numerics::round_to_format(values, values, spec, options);
+    round_piece(attrs, step, values, numerics::traits(attrs.format).configurable_bias ? numerics::max_abs(values) : 0.0f,
+                0);
 }
 
 template <typename T>
@@ -83,3 +72,29 @@ extern const OpInfo kRoundGradOp = {OpKind::RoundGrad,        "RoundGrad", 2, kA
                                     &copy_cost};
 
 }  // namespace dojo::ir::ops
+
+namespace dojo::ir {
+
+void round_piece(const RoundAttrs& attrs, double step, std::span<float> values, float whole_max_abs,
+                 std::uint64_t first_index) {
+    numerics::FormatSpec spec = numerics::make_format(attrs.format);
+    if (numerics::traits(attrs.format).configurable_bias) {
+        if (!std::isfinite(whole_max_abs)) {
+            return;
+        }
+        spec = numerics::make_format(attrs.format,
+                                     numerics::choose_bias(attrs.format, whole_max_abs, attrs.headroom_binades).bias);
+    }
+    numerics::ConvertOptions options;
+    options.rounding = attrs.rounding;
+    options.seed = attrs.seed;
+    options.stream = (static_cast<std::uint64_t>(step) << 32) | attrs.tensor_id;
+    options.first_index = first_index;
+    numerics::round_to_format(values, values, spec, options);
+}
+
+bool rounding_sees_whole_tensor(const RoundAttrs& attrs) {
+    return numerics::traits(attrs.format).configurable_bias || attrs.rounding == numerics::Rounding::Stochastic;
+}
+
+}  // namespace dojo::ir
