@@ -25,7 +25,8 @@ const std::map<std::string, Dimension>& known_keys() {
         {"injection_bandwidth", Dimension::Bandwidth}, {"injection_latency", Dimension::Time},
         {"memory", Dimension::Bytes},           {"memory_bandwidth", Dimension::Bandwidth},
         {"link_bandwidth", Dimension::Bandwidth}, {"link_latency", Dimension::Time},
-        {"reduce_bandwidth", Dimension::Bandwidth},
+        {"reduce_bandwidth", Dimension::Bandwidth}, {"cache", Dimension::Bytes},
+        {"link_bandwidth_beyond_cache", Dimension::Bandwidth}, {"reduce_bandwidth_beyond_cache", Dimension::Bandwidth},
     };
     return keys;
 }

@@ -38,7 +38,22 @@ std::int64_t grid_side(const Topology& t, const std::vector<std::int64_t>& membe
 
 }  // namespace
 
-Network::Network(Topology topology) : topology_(std::move(topology)) {}
+bool beyond_cache(const Device& device, double resident_bytes, double bytes_per_flow) {
+    return device.cache_bytes > 0 && resident_bytes + 2 * bytes_per_flow > device.cache_bytes;
+}
+
+double reduce_seconds(const Device& device, double resident_bytes, double bytes) {
+    if (device.reduce_bandwidth <= 0) {
+        return 0;  // the additions overlap the transfers
+    }
+    const double rate = beyond_cache(device, resident_bytes, bytes) && device.reduce_bandwidth_beyond_cache > 0
+                            ? device.reduce_bandwidth_beyond_cache
+                            : device.reduce_bandwidth;
+    return 3.0 * bytes / rate;  // two operands read, the sum written
+}
+
+Network::Network(Topology topology, double resident_bytes)
+    : topology_(std::move(topology)), resident_bytes_(resident_bytes) {}
 
 std::size_t Network::all_reduce(std::vector<std::int64_t> members, double bytes) {
     const std::size_t handle = handles_++;
@@ -159,6 +174,11 @@ struct NetworkSimulation {
                     }
                     return it->second;
                 };
+                const double device_bandwidth =
+                    beyond_cache(t.device, network.resident_bytes_, phase.bytes_per_flow) &&
+                            t.device.link_bandwidth_beyond_cache > 0
+                        ? t.device.link_bandwidth_beyond_cache
+                        : t.device.link_bandwidth;
                 PhaseRun run;
                 run.bytes = phase.bytes_per_flow;
                 run.result = phase_index;
@@ -169,7 +189,7 @@ struct NetworkSimulation {
                     const int level = t.common_level(hop.from, hop.to);
                     std::vector<sg4::LinkInRoute> route;
                     if (level == 0) {
-                        route.emplace_back(link("dev" + std::to_string(hop.from), t.device.link_bandwidth,
+                        route.emplace_back(link("dev" + std::to_string(hop.from), device_bandwidth,
                                                 t.device.link_latency_s));
                     }
                     for (int l = 0; l < level; ++l) {
@@ -261,9 +281,7 @@ std::vector<CollectiveTime> Network::evaluate() const {
         double seconds = 0;
         for (const Phase& p : request.phases) {
             seconds += static_cast<double>(p.steps) * steps[phase++];
-            if (topology_.device.reduce_bandwidth > 0) {  // two operands read, the sum written
-                seconds += static_cast<double>(p.reduce_steps) * 3.0 * p.bytes_per_flow / topology_.device.reduce_bandwidth;
-            }
+            seconds += static_cast<double>(p.reduce_steps) * reduce_seconds(topology_.device, resident_bytes_, p.bytes_per_flow);
         }
         if (!set[request.handle] || seconds < times[request.handle].seconds) {
             times[request.handle] = {seconds, request.algorithm};

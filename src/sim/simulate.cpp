@@ -130,7 +130,13 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     const std::vector<MemoryUse> memory = plan_memory(plan, device, precision);
 
     // Collectives, registered once per distinct size, simulated together.
-    Network network(topology);
+    // What a device keeps live through the step (the busiest stage's): on CPU hosts, whether a gradient bucket still
+    // finds the cache after the step has streamed all of it through (network.h).
+    double resident_bytes = 0;
+    for (const MemoryUse& use : memory) {
+        resident_bytes = std::max(resident_bytes, use.total_bytes());
+    }
+    Network network(topology, resident_bytes);
     std::vector<std::int64_t> tp_group;
     for (int rank = 0; rank < st.tp; ++rank) {
         tp_group.push_back(rank);
@@ -146,7 +152,9 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     // The data-parallel all-reduce of each stage's gradient buckets (the plan's, as the runtime cuts them). On fixed
     // links a collective's time is affine in its bytes (steps x (latency + bytes / bandwidth), plus the reductions),
     // so the smallest and the largest bucket of a stage are simulated and the rest interpolated: exact, and a model
-    // of thousands of buckets costs two simulations per stage.
+    // of thousands of buckets costs two simulations per stage. A device with a cache changes rates where a step's
+    // flows leave it (network.h), so the buckets are fitted apart by which of their algorithms' steps do: a ring's
+    // step moves bytes / n, a 2-D mesh's bytes / sqrt(n), a binomial tree's all the bytes.
     const auto P = static_cast<std::size_t>(pp);
     const std::vector<NodeId>& parameters = g.parameters();
     std::vector<std::vector<double>> bucket_bytes(P);  // [stage][bucket]: bytes on the wire per device
@@ -154,7 +162,13 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         double low_bytes = 0, high_bytes = 0;
         std::size_t low = 0, high = 0;                // their handles
     };
-    std::vector<BucketFit> grad_fits(P);
+    std::vector<std::map<int, BucketFit>> grad_fits(P);  // [stage][cache regime]
+    const auto cache_regime = [&](double bytes) {
+        const double n = static_cast<double>(st.dp);
+        return (beyond_cache(device, resident_bytes, bytes) ? 1 : 0) |
+               (beyond_cache(device, resident_bytes, bytes / n) ? 2 : 0) |
+               (beyond_cache(device, resident_bytes, bytes / std::sqrt(n)) ? 4 : 0);
+    };
     std::vector<double> grad_bytes(P, 0.0);
     for (std::size_t s = 0; s < P && st.dp > 1; ++s) {
         for (const compiler::GradientBucket& bucket : plan.gradient_buckets[s]) {
@@ -172,12 +186,18 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         for (int replica = 0; replica < st.dp; ++replica) {
             ring.push_back(device_index(st, 0, static_cast<std::int64_t>(s), replica));
         }
-        const auto [low, high] = std::minmax_element(bucket_bytes[s].begin(), bucket_bytes[s].end());
-        BucketFit& fit = grad_fits[s];
-        fit.low_bytes = *low;
-        fit.high_bytes = *high;
-        fit.low = network.all_reduce(ring, *low);
-        fit.high = *low == *high ? fit.low : network.all_reduce(ring, *high);
+        std::map<int, std::pair<double, double>> extremes;  // regime -> smallest, largest bucket
+        for (const double bytes : bucket_bytes[s]) {
+            const auto [it, added] = extremes.emplace(cache_regime(bytes), std::pair{bytes, bytes});
+            it->second = {std::min(it->second.first, bytes), std::max(it->second.second, bytes)};
+        }
+        for (const auto& [regime, low_high] : extremes) {
+            BucketFit& fit = grad_fits[s][regime];
+            fit.low_bytes = low_high.first;
+            fit.high_bytes = low_high.second;
+            fit.low = network.all_reduce(ring, fit.low_bytes);
+            fit.high = fit.low_bytes == fit.high_bytes ? fit.low : network.all_reduce(ring, fit.high_bytes);
+        }
     }
     std::map<std::pair<int, int>, double> sends;  // (from, to) stage -> bytes per micro-batch
     for (const Plan::Transfer& t : plan.transfers) {
@@ -320,25 +340,49 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         if (bucket_bytes[s].empty()) {  // one replica, or a stage without parameters
             continue;
         }
-        const BucketFit& fit = grad_fits[s];
-        const double t_low = times[fit.low].seconds, t_high = times[fit.high].seconds;
         for (const double bytes : bucket_bytes[s]) {
+            const BucketFit& fit = grad_fits[s].at(cache_regime(bytes));
+            const double t_low = times[fit.low].seconds, t_high = times[fit.high].seconds;
             const double along = fit.high_bytes == fit.low_bytes ? 0.0
                                                                  : (bytes - fit.low_bytes) / (fit.high_bytes - fit.low_bytes);
             bucket_seconds[s].push_back(t_low + along * (t_high - t_low));
         }
     }
+    // Where collectives run on the cores that compute (an MPI rank's communication thread: collective_cores =
+    // "shared"), a bucket reduced while the backward pass still runs shares the cores with it: the rank's c compute
+    // threads and the communication thread each get c / (c + 1) of a core, so both slow down by that much until one
+    // of them is done.
+    const double share = device.collectives_share_cores
+                             ? static_cast<double>(device.parallel_units) / static_cast<double>(device.parallel_units + 1)
+                             : 1.0;
     for (std::size_t s = 0; s < P; ++s) {
         StageTime& stage = r.stages[s];
-        const double last_start = b_start[s][M - 1], last_end = b_end[s][M - 1];
+        const double last_start = b_start[s][M - 1];
+        double last_end = b_end[s][M - 1];
+        double delay = 0;  // how much sharing the cores has set the backward pass back so far
         double network_free = last_start;
         for (std::size_t b = 0; b < bucket_seconds[s].size(); ++b) {
             double computed = 0;
             for (const std::size_t k : plan.gradient_buckets[s][b].gradients) {
                 computed = std::max(computed, backward_done[plan.step.gradients[k].index]);
             }
-            network_free = std::max(network_free, std::min(last_start + computed, last_end)) + bucket_seconds[s][b];
-            stage.grad_allreduce_s += bucket_seconds[s][b];
+            const double start = std::max(network_free, std::min(last_start + computed + delay, last_end));
+            const double alone = bucket_seconds[s][b];
+            double wall = alone;
+            const double compute_left = last_end - start;
+            if (share < 1.0 && compute_left > 0) {
+                if (alone <= compute_left) {  // the bucket finishes first; the backward pass lost alone x (1/share - 1)
+                    wall = alone / share;
+                    last_end += wall - alone;
+                    delay += wall - alone;
+                } else {  // the backward pass finishes first, then the bucket runs alone
+                    wall = compute_left / share + (alone - compute_left);
+                    delay += compute_left / share - compute_left;
+                    last_end = start + compute_left / share;
+                }
+            }
+            network_free = start + wall;
+            stage.grad_allreduce_s += wall;
         }
         stage.grad_allreduce_exposed_s = std::max(0.0, network_free - last_end);
         stage.finish_s = std::max(network_free, last_end) + stage.optimizer_s;
@@ -399,7 +443,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         const double buckets = static_cast<double>(bucket_seconds[busiest].size());
         r.collectives.push_back({"gradient all-reduce (stage " + std::to_string(busiest) + ", per bucket)",
                                  static_cast<std::int64_t>(buckets), grad_bytes[busiest] / buckets, st.dp,
-                                 times[grad_fits[busiest].high].algorithm,
+                                 times[grad_fits[busiest].rbegin()->second.high].algorithm,
                                  r.stages[busiest].grad_allreduce_s / buckets});
     }
     for (const auto& [key, handle] : send_handles) {

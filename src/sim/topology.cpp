@@ -54,12 +54,21 @@ Device describe_device(const Machine& m, const Zone& zone) {
     d.memory_bytes = property(kind, "hbm", property(kind, "memory"));  // a CPU rank: its share of the host's DRAM
     d.memory_bandwidth = property(kind, "hbm_bandwidth", property(kind, "memory_bandwidth"));
     d.reduce_bandwidth = property(kind, "reduce_bandwidth");
+    d.cache_bytes = property(kind, "cache");
+    d.link_bandwidth_beyond_cache = property(kind, "link_bandwidth_beyond_cache");
+    d.reduce_bandwidth_beyond_cache = property(kind, "reduce_bandwidth_beyond_cache");
     const auto algorithm = kind.labels.find("allreduce_algorithm");
     d.allreduce_algorithm = algorithm == kind.labels.end() ? "" : algorithm->second;
     if (!d.allreduce_algorithm.empty() && d.allreduce_algorithm != "binomial" && d.allreduce_algorithm != "ring") {
         throw UsageError("machine '" + m.name + "': kinds." + zone.kind + ".allreduce_algorithm is '" +
                          d.allreduce_algorithm + "'; the simulator knows ring and binomial (or leave it out)");
     }
+    const auto cores = kind.labels.find("collective_cores");
+    if (cores != kind.labels.end() && cores->second != "shared" && cores->second != "dedicated") {
+        throw UsageError("machine '" + m.name + "': kinds." + zone.kind + ".collective_cores is '" + cores->second +
+                         "'; expected shared (collectives run on the compute cores) or dedicated");
+    }
+    d.collectives_share_cores = cores != kind.labels.end() && cores->second == "shared";
     if (!kind.peak_flops.empty()) {  // a GPU
         d.matrix_flops = kind.peak_flops;
         d.parallel_units = static_cast<std::int64_t>(property(kind, "sm_count", 1));

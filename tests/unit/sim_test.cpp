@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
+#include <string>
+#include <utility>
 
 #include "dojo/compiler/gradient_buckets.h"
 #include "dojo/compiler/plan.h"
@@ -93,50 +96,97 @@ TEST(Topology, CpuHostsCarryTheirCalibratedFigures) {
     EXPECT_EQ(one.device.kind, "dev-vm-rank");
     EXPECT_EQ(one.device.count, 2);
     EXPECT_DOUBLE_EQ(one.device.matrix_flops.at("fp32"), 2.45e9 * 32);
-    EXPECT_DOUBLE_EQ(one.device.link_bandwidth, 8.8e9);
-    EXPECT_DOUBLE_EQ(one.device.reduce_bandwidth, 73e9);
+    EXPECT_DOUBLE_EQ(one.device.link_bandwidth, 10.0e9);
+    EXPECT_DOUBLE_EQ(one.device.reduce_bandwidth, 72e9);
+    EXPECT_DOUBLE_EQ(one.device.cache_bytes, 16.0 * (1 << 20));
+    EXPECT_DOUBLE_EQ(one.device.link_bandwidth_beyond_cache, 5.2e9);
+    EXPECT_DOUBLE_EQ(one.device.reduce_bandwidth_beyond_cache, 34e9);
     EXPECT_DOUBLE_EQ(one.device.memory_bytes, 12.0 * (1 << 30));  // half the host's 24 GiB
     EXPECT_EQ(one.device.allreduce_algorithm, "binomial");
+    EXPECT_TRUE(one.device.collectives_share_cores);
+    EXPECT_FALSE(preset("exapod").device.collectives_share_cores);
     const Topology two = preset("dev-vm:hosts=2,ranks_per_host=1");
     EXPECT_EQ(two.common_level(0, 1), 1);
-    EXPECT_DOUBLE_EQ(two.levels[0].egress_bandwidth, 2.3e9);
+    EXPECT_DOUBLE_EQ(two.levels[0].egress_bandwidth, 1.64e9);
     EXPECT_DOUBLE_EQ(two.levels[0].latency_s, 23e-6);
 }
 
-// Binomial all-reduce of B bytes over 2 ranks: B one way, the addition, B back: 2 (B / rate + latency) + 3 B / reduce.
-// The plan's buckets are what the simulator reduces, each its own collective.
-TEST(Network, BinomialAllReduceOnCpuHostsMatchesItsClosedForm) {
-    const Topology one = preset("dev-vm");
-    Network network(one);
-    const double bytes = 4e6;
-    const std::size_t handle = network.all_reduce({0, 1}, bytes);
-    const CollectiveTime t = network.evaluate()[handle];
-    const auto closed = [&](double b) { return 2 * (b / 8.8e9 + 0.46e-6) + 3 * b / 73e9; };
-    EXPECT_EQ(t.algorithm, "binomial");
-    EXPECT_NEAR(t.seconds, closed(bytes), 1e-9);
+// Binomial all-reduce of B bytes over 2 ranks: B one way, the addition, B back: 2 (B / rate + latency) + 3 B / reduce,
+// at the in-cache rates while what the rank keeps live plus the buffer and its received copy fit its 16 MiB, else at
+// the rates beyond the cache.
+double binomial_closed_form(double resident_bytes, double bytes) {
+    const bool beyond = resident_bytes + 2 * bytes > 16.0 * (1 << 20);
+    return 2 * (bytes / (beyond ? 5.2e9 : 10.0e9) + 0.47e-6) + 3 * bytes / (beyond ? 34e9 : 72e9);
+}
 
+TEST(Network, BinomialAllReduceOnCpuHostsMatchesItsClosedForm) {
+    for (const double resident : {0.0, 12e6}) {
+        Network network(preset("dev-vm"), resident);
+        const std::size_t in_cache = network.all_reduce({0, 1}, 2e6);
+        const std::size_t beyond = network.all_reduce({0, 1}, 9e6);
+        const std::vector<CollectiveTime> t = network.evaluate();
+        EXPECT_EQ(t[in_cache].algorithm, "binomial");
+        EXPECT_NEAR(t[in_cache].seconds, binomial_closed_form(resident, 2e6), 1e-9) << resident;
+        EXPECT_NEAR(t[beyond].seconds, binomial_closed_form(resident, 9e6), 1e-9) << resident;
+    }
+}
+
+// The plan's buckets are what the simulator reduces, each its own collective, at the rates of its cache regime (the
+// simulator fits the buckets of each regime apart). Without sharing the cores, the buckets' times add up.
+TEST(Simulate, GradientBucketsAreThePlansAtTheirCacheRegimesRates) {
+    Topology dedicated = preset("dev-vm");
+    dedicated.device.collectives_share_cores = false;
+    // All in cache, all beyond it (35 MB of weights, gradients and momentum), and both in one plan.
+    const std::vector<std::pair<std::string, std::size_t>> cases{
+        {"mlp:hidden=512", 1}, {"mlp:hidden=1024x1024x1024", 2}, {"mlp:hidden=1024x1024x1024", 8},
+        {"mlp:hidden=1024x256", 1}};
+    std::set<std::pair<bool, bool>> regimes_seen;
+    for (const auto& [model, bucket_mib] : cases) {
+        compiler::Plan plan = compiler::make_plan(model, 64, compiler::Strategy{2, 1, 1, 1}, autodiff::SgdConfig{});
+        compiler::bucket_gradients(plan, bucket_mib << 20);
+        ASSERT_EQ(plan.gradient_buckets.size(), 1u);
+        const auto& buckets = plan.gradient_buckets[0];
+        ASSERT_GE(buckets.size(), 2u) << model;
+        const SimResult r = simulate(plan, dedicated, "fp32");
+        const double resident = r.stages[0].memory.total_bytes();
+        double expected = 0;
+        bool any_in = false, any_beyond = false;
+        for (const compiler::GradientBucket& b : buckets) {
+            const double bytes = static_cast<double>(b.elements) * 4;
+            expected += binomial_closed_form(resident, bytes);
+            (resident + 2 * bytes > 16.0 * (1 << 20) ? any_beyond : any_in) = true;
+        }
+        regimes_seen.insert({any_in, any_beyond});
+        EXPECT_NEAR(r.stages[0].grad_allreduce_s, expected, 1e-9) << model << ", " << bucket_mib << " MiB";
+        // The runtime's order: the backward pass computes the last layer's gradients first.
+        const std::vector<std::size_t> order = compiler::gradient_ready_order(plan.step);
+        EXPECT_EQ(buckets.front().gradients.front(), order.front());
+        EXPECT_GT(order.front(), order.back());
+        // Half the bytes on the wire (bf16) cost less.
+        plan.gradient_wire_bytes = 2;
+        EXPECT_LT(simulate(plan, dedicated, "fp32").stages[0].grad_allreduce_s, expected);
+    }
+    EXPECT_EQ(regimes_seen, (std::set<std::pair<bool, bool>>{{true, false}, {false, true}, {true, true}}));
+}
+
+// On CPU hosts the communication thread shares the rank's one core with the backward pass: a bucket reduced while the
+// backward pass runs takes up to twice as long, and the backward pass ends later by what it lost.
+TEST(Simulate, BucketsSharingTheCoresWithTheBackwardPassSlowBothDown) {
+    const Topology shared = preset("dev-vm");
+    Topology dedicated = shared;
+    dedicated.device.collectives_share_cores = false;
     compiler::Plan plan = compiler::make_plan("mlp:hidden=1024x1024x1024", 64, compiler::Strategy{2, 1, 1, 1},
                                               autodiff::SgdConfig{});
     compiler::bucket_gradients(plan, std::size_t{2} << 20);
-    ASSERT_EQ(plan.gradient_buckets.size(), 1u);
-    const auto& buckets = plan.gradient_buckets[0];
-    ASSERT_GT(buckets.size(), 2u);
-    double expected = 0;
-    std::size_t elements = 0;
-    for (const compiler::GradientBucket& b : buckets) {
-        expected += closed(static_cast<double>(b.elements) * 4);
-        elements += b.elements;
-    }
-    EXPECT_EQ(elements, static_cast<std::size_t>(784 * 1024 + 1024 + 2 * (1024 * 1024 + 1024) + 1024 * 10 + 10));
-    const SimResult r = simulate(plan, one, "fp32");
-    EXPECT_NEAR(r.stages[0].grad_allreduce_s, expected, 1e-9);
-    // The runtime's order: the backward pass computes the last layer's gradients first.
-    const std::vector<std::size_t> order = compiler::gradient_ready_order(plan.step);
-    EXPECT_EQ(buckets.front().gradients.front(), order.front());
-    EXPECT_GT(order.front(), order.back());
-    // Half the bytes on the wire (bf16) cost less.
-    plan.gradient_wire_bytes = 2;
-    EXPECT_LT(simulate(plan, one, "fp32").stages[0].grad_allreduce_s, expected);
+    const SimResult alone = simulate(plan, dedicated, "fp32");
+    const SimResult sharing = simulate(plan, shared, "fp32");
+    EXPECT_GT(sharing.stages[0].grad_allreduce_s, alone.stages[0].grad_allreduce_s * 1.05);
+    EXPECT_LE(sharing.stages[0].grad_allreduce_s, alone.stages[0].grad_allreduce_s * 2 + 1e-12);
+    EXPECT_GT(sharing.step_s, alone.step_s);
+    // One bucket, ready when the backward pass is over, shares nothing.
+    compiler::bucket_gradients(plan, std::size_t{64} << 20);
+    EXPECT_NEAR(simulate(plan, shared, "fp32").stages[0].grad_allreduce_s,
+                simulate(plan, dedicated, "fp32").stages[0].grad_allreduce_s, 1e-12);
 }
 
 // Megatron's MLP: the first matmul splits by columns, the second by rows and all-reduces its output; their work

@@ -27,6 +27,12 @@
  * written); on the others (GPUs' NCCL kernels, Dojo's cores) the additions run while the data streams in, and cost
  * no time of their own.
  *
+ * Cache: on a device that states a cache (a CPU rank's share of it), a step runs beyond it when what the device
+ * keeps live through the training step (resident_bytes: its model, gradients, optimizer state, activations, which
+ * every step streams through the cache again) plus the step's buffer and received copy (2 x bytes per flow) exceed
+ * it. Such a step moves over the device link at link_bandwidth_beyond_cache and adds at
+ * reduce_bandwidth_beyond_cache, where stated: on a CPU both run from memory (bench/host_calibration measures both).
+ *
  * SimGrid allows one engine per process, so evaluate() runs it in a forked child and reads the times back: many
  * evaluations may run in one process (tests, strategy search).
  */
@@ -45,9 +51,16 @@ struct CollectiveTime {
     std::string algorithm;  ///< "ring", "2d-mesh", "send"
 };
 
+/// Whether a collective step moving `bytes_per_flow` runs beyond `device`'s cache (see Cache above).
+bool beyond_cache(const Device& device, double resident_bytes, double bytes_per_flow);
+/// Seconds `device` spends adding a received piece of `bytes` to its own (see Reductions above); 0 if its additions
+/// overlap the transfers.
+double reduce_seconds(const Device& device, double resident_bytes, double bytes);
+
 class Network {
 public:
-    explicit Network(Topology topology);
+    /// `resident_bytes`: what each device keeps live through the step besides the collectives' buffers (see Cache).
+    explicit Network(Topology topology, double resident_bytes = 0);
 
     /// An all-reduce of `bytes` (each member's full buffer) over `members` (ring order); returns its handle.
     std::size_t all_reduce(std::vector<std::int64_t> members, double bytes);
@@ -75,6 +88,7 @@ private:
         std::size_t handle = 0;
     };
     Topology topology_;
+    double resident_bytes_ = 0;
     std::vector<Request> requests_;
     std::size_t handles_ = 0;
 

@@ -56,7 +56,8 @@ struct StageTime {
     double tensor_comm_s = 0;            ///< per micro-batch, tensor-parallel all-reduces (forward + backward)
     double optimizer_s = 0;              ///< per step
     double busy_s = 0;                   ///< compute + tensor comm over the step
-    double grad_allreduce_s = 0;         ///< data-parallel all-reduce of the stage's gradient buckets, summed
+    double grad_allreduce_s = 0;         ///< data-parallel all-reduce of the stage's gradient buckets, summed (wall
+                                         ///< time: stretched where they share the cores with the backward pass)
     double grad_allreduce_exposed_s = 0; ///< the part not hidden behind the last backward pass
     double finish_s = 0;                 ///< when its optimizer update ends
     MemoryUse memory;

@@ -15,7 +15,12 @@
  *                     nvlink_bandwidth (NVLink counts both directions), or link_bandwidth (a CPU rank's shared
  *                     memory transport); latency die_to_die_latency or link_latency
  *   reduce_bandwidth  the kind's, if it states one (network.h: reductions that do not overlap the transfers)
+ *   cache, link_bandwidth_beyond_cache, reduce_bandwidth_beyond_cache  the kind's, if it states them: a CPU rank's
+ *                     share of its cache, and the rates of collective steps too large for it (network.h)
  *   allreduce_algorithm  the kind's label, if it has one (network.h)
+ *   collective_cores  the kind's label: "shared" where collectives run on the cores that compute (an MPI rank: its
+ *                     communication thread copies and adds on them; simulate.h), else "dedicated" (DMA engines,
+ *                     Dojo's network; the default)
  * A level's egress bandwidth per instance, in each direction: edges x edge_bandwidth (a tile), else
  * injection_bandwidth (a DGX, a host's NIC), else the Ethernet of the DIPs it contains (a tray reaches other trays
  * only through the Z-plane: the inter-tray mesh is not published, spec 13 Q5), else the sum of its children's (no new
@@ -50,6 +55,10 @@ struct Device {
     double link_latency_s = 0;
     double reduce_bandwidth = 0;                ///< bytes/s a collective's additions stream at, when they do not
                                                 ///< overlap its transfers (a CPU); 0: they overlap (network.h)
+    double cache_bytes = 0;                     ///< a CPU rank's share of its cache (0: not modelled)
+    double link_bandwidth_beyond_cache = 0;     ///< link_bandwidth and reduce_bandwidth of collective steps whose
+    double reduce_bandwidth_beyond_cache = 0;   ///< buffers leave the cache (network.h); 0: the same as in it
+    bool collectives_share_cores = false;       ///< collective_cores = "shared" (see above)
     std::string allreduce_algorithm;            ///< the one its collective library uses ("binomial"), or empty:
                                                 ///< the fastest the simulator knows (network.h)
     double power_w = 0;                         ///< TDP
