@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
             const int count = static_cast<int>(n);
             std::vector<double> reduce_s, transfer_s;
             // Rank `from`'s `out` into rank `to`'s `in`.
-            const auto transfer = [&](int from, int to, const float* out, float* in) {
+            const auto send_buffer = [&](int from, int to, const float* out, float* in) {
                 if (rank == from) {
                     MPI_Send(out, count, MPI_FLOAT, to, 0, MPI_COMM_WORLD);
                 } else if (rank == to) {
@@ -98,13 +98,13 @@ int main(int argc, char** argv) {
             for (int r = 0; r < 15; ++r) {  // the first three warm up
                 MPI_Barrier(MPI_COMM_WORLD);
                 const double start = MPI_Wtime();
-                transfer(1, 0, mine.data(), received.data());
+                send_buffer(1, 0, mine.data(), received.data());
                 const double received_at = MPI_Wtime();
                 if (rank == 0) {
                     add_into(mine.data(), received.data(), n);
                 }
                 const double added_at = MPI_Wtime();
-                transfer(0, 1, mine.data(), mine.data());
+                send_buffer(0, 1, mine.data(), mine.data());
                 const double back_at = MPI_Wtime();
                 if (r >= 3) {
                     reduce_s.push_back(added_at - received_at);
