@@ -77,11 +77,11 @@ std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device, const
         if (device.local_bytes > 0 && m.total_bytes() <= device.local_bytes) {
             m.weights_level = m.activations_level = "SRAM";
         } else if (device.local_bytes > 0 && m.activations_bytes <= device.local_bytes) {
-            m.weights_level = "HBM";
+            m.weights_level = device.memory_name;
             m.activations_level = "SRAM";
             m.fits = weights <= device.memory_bytes;
         } else {
-            m.weights_level = m.activations_level = "HBM";
+            m.weights_level = m.activations_level = device.memory_name;
             m.fits = m.total_bytes() <= device.memory_bytes + device.local_bytes;
         }
     }
@@ -421,7 +421,8 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                                       ? stage.memory.total_bytes() - stage.memory.activations_bytes
                                       : stage.memory.total_bytes();
             r.fit_report += "stage " + std::to_string(stage.stage) + ": needs " + bytes_text(needed) + " of " +
-                            (device.local_bytes > 0 ? "SRAM + HBM share" : "HBM") + " per " + device.kind +
+                            (device.local_bytes > 0 ? "SRAM + " + device.memory_name + " share" : device.memory_name) +
+                            " per " + device.kind +
                             " but has " + bytes_text(capacity) + " (short by " + bytes_text(needed - capacity) +
                             "); largest tensor: " + stage.memory.largest_tensor + " (" +
                             bytes_text(stage.memory.largest_tensor_bytes) + "). ";

@@ -52,6 +52,9 @@ Device describe_device(const Machine& m, const Zone& zone) {
     d.sustained_matrix_fraction = property(kind, "sustained_matrix_fraction", 1.0);
     d.matrix_tile = static_cast<std::int64_t>(property(kind, "matrix_tile", 1));
     d.memory_bytes = property(kind, "hbm", property(kind, "memory"));  // a CPU rank: its share of the host's DRAM
+    if (kind.properties.count("hbm") == 0 && kind.properties.count("memory") != 0) {
+        d.memory_name = "DRAM";
+    }
     d.memory_bandwidth = property(kind, "hbm_bandwidth", property(kind, "memory_bandwidth"));
     d.reduce_bandwidth = property(kind, "reduce_bandwidth");
     d.cache_bytes = property(kind, "cache");
@@ -165,6 +168,7 @@ Topology derive_topology(const Machine& m) {
         }
         if (t.device.memory_bytes == 0 && kind.properties.count("host_memory") != 0) {  // CPU ranks share the DRAM
             t.device.memory_bytes = property(kind, "host_memory") / static_cast<double>(devices);
+            t.device.memory_name = "DRAM";
         }
         if (kind.properties.count("edges") != 0 && kind.properties.count("edge_bandwidth") != 0) {
             level.egress_bandwidth = property(kind, "edges") * property(kind, "edge_bandwidth");

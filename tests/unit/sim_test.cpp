@@ -105,6 +105,12 @@ TEST(Topology, CpuHostsCarryTheirCalibratedFigures) {
     EXPECT_EQ(one.device.allreduce_algorithm, "binomial");
     EXPECT_TRUE(one.device.collectives_share_cores);
     EXPECT_FALSE(preset("exapod").device.collectives_share_cores);
+    EXPECT_EQ(one.device.memory_name, "DRAM");
+    EXPECT_EQ(preset("exapod").device.memory_name, "HBM");
+    EXPECT_EQ(preset("dgx-a100").device.memory_name, "HBM");
+    const SimResult r = simulate(compiler::make_plan("mlp", 64, compiler::Strategy{2, 1, 1, 1}, autodiff::SgdConfig{}),
+                                 one, "fp32");
+    EXPECT_EQ(r.stages[0].memory.weights_level, "DRAM");
     const Topology two = preset("dev-vm:hosts=2,ranks_per_host=1");
     EXPECT_EQ(two.common_level(0, 1), 1);
     EXPECT_DOUBLE_EQ(two.levels[0].egress_bandwidth, 1.64e9);

@@ -41,7 +41,7 @@ struct MemoryUse {
     double optimizer_bytes = 0;
     double activations_bytes = 0;        ///< saved activations of the micro-batches in flight
     double total_bytes() const { return parameters_bytes + gradients_bytes + optimizer_bytes + activations_bytes; }
-    std::string weights_level;           ///< "SRAM" or "HBM"
+    std::string weights_level;           ///< "SRAM", or the device's memory ("HBM"; "DRAM" on CPU hosts)
     std::string activations_level;
     bool fits = true;
     std::string largest_tensor;          ///< name of the largest tensor held per device

@@ -49,7 +49,8 @@ struct Device {
     double vector_flops_16bit = 0;              ///< FLOP/s of elementwise work in BF16/CFP16
     double local_bytes = 0;                     ///< SRAM (0: none)
     double local_bandwidth = 0;                 ///< bytes/s
-    double memory_bytes = 0;                    ///< HBM (own or share)
+    double memory_bytes = 0;                    ///< HBM (own or share), or a CPU rank's DRAM
+    std::string memory_name = "HBM";            ///< what that memory is: "HBM", or "DRAM" for a CPU rank
     double memory_bandwidth = 0;                ///< bytes/s
     double link_bandwidth = 0;                  ///< bytes/s per direction to a neighbour in the innermost zone
     double link_latency_s = 0;
