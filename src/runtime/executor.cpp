@@ -33,7 +33,7 @@ bool lead_with_batch(const ir::Graph& graph, const ir::Node& node, const std::ve
     case ir::OpKind::Transpose:
         return leading(node.inputs[0]) && std::get<ir::TransposeAttrs>(node.attrs).perm.at(0) == 0;
     case ir::OpKind::Reshape:
-        return leading(node.inputs[0]) && out.dims()[0] % local_batch == 0;
+        return leading(node.inputs[0]) && local_batch > 0 && out.dims()[0] % local_batch == 0;
     case ir::OpKind::MatMul:
         return leading(node.inputs[0]) && graph.type(node.inputs[0]).shape.dims()[0] == out.dims()[0];
     default:
