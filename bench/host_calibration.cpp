@@ -163,7 +163,8 @@ int main(int argc, char** argv) {
                     3e-9 / beyond_cache_slope(reduce_points), 1e-9 / beyond_cache_slope(transfer_points),
                     one_way_points.front().second * 1e6,
                     1e-9 / slope(one_way_points, double(1 << 20), double(8 << 20)),
-                    exchange_points.front().second * 1e6, 1e-9 / slope(exchange_points, double(1 << 20), double(8 << 20)));
+                    exchange_points.front().second * 1e6,
+                    1e-9 / slope(exchange_points, double(1 << 20), double(8 << 20)));
     }
     MPI_Barrier(MPI_COMM_WORLD);
     MPI_Finalize();

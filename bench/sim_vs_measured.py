@@ -7,8 +7,8 @@ For each model and bucket size, on loopback (2 ranks on one host: dev-vm) and ac
 in each, TCP over a veth pair: dev-vm:hosts=2,ranks_per_host=1; root only):
   measured   dojo train --json: data_parallel.allreduce_seconds_per_step (the buckets' reductions of a step, each the
              minimum over the ranks, mean over the steps after the first)
-  predicted  dojo sim --strategy dp=2 --json: stages[0].grad_allreduce_s, the same buckets (compiler/gradient_buckets.h),
-             twice: with the figures in machines/lib/hosts.toml, and with the calibration (bench/host_calibration)
+  predicted  dojo sim --strategy dp=2 --json: stages[0].grad_allreduce_s, the same buckets
+             (compiler/gradient_buckets.h), twice: with the figures in machines/lib/hosts.toml, and with the calibration (bench/host_calibration)
              rerun here minutes before the measurement. This VM shares its host, and its link and reduction rates
              drift by up to 2x between hours; the second prediction takes the drift out of the comparison.
 

@@ -239,7 +239,7 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
                           {"data_parallel",
                            {{"gradient_compression", o.grad_compression},
                             {"reduce_order", reduce_order},
-                            {"rounding_scope", o.rounding_scope},
+                            {"rounding_scope", runtime::to_string(options.rounding_scope)},
                             {"gradient_buckets", result.gradient_buckets},
                             {"wire_bytes_per_step", result.wire_bytes_per_step},
                             {"exposed_comm_seconds", result.exposed_comm_seconds},

@@ -19,8 +19,9 @@
  * batch-derived tensor as one process would by default (RoundingScope::Global: the ranks agree on each tensor's
  * max-abs, one scalar all-reduce per rounded tensor per step, and draw at global element indices); with
  * RoundingScope::Rank each rank rounds its own shard with no extra messages. Evaluation rounds each rank's test
- * batches on their own (its batches differ from one process's anyway). Rank 0 starts every rank from its weights, reports progress, reads
- * and writes checkpoints and the output model; the ranks evaluate a share of the test set each and add up.
+ * batches on their own (its batches differ from one process's anyway). Rank 0 starts every rank from its weights,
+ * reports progress, reads and writes checkpoints and the output model; the ranks evaluate a share of the test set
+ * each and add up.
  */
 #pragma once
 

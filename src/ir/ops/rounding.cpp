@@ -27,8 +27,8 @@ TensorType rounding_shape(const Node& node, std::span<const TensorType> in) {
 
 // Rounds `values` in place as the attrs say (see RoundAttrs): the whole tensor.
 void round_in_place(const RoundAttrs& attrs, double step, std::span<float> values) {
-    round_piece(attrs, step, values, numerics::traits(attrs.format).configurable_bias ? numerics::max_abs(values) : 0.0f,
-                0);
+    const bool needs_max_abs = numerics::traits(attrs.format).configurable_bias;
+    round_piece(attrs, step, values, needs_max_abs ? numerics::max_abs(values) : 0.0f, 0);
 }
 
 template <typename T>
