@@ -19,6 +19,39 @@ using ir::OpKind;
 
 bool is_leaf(OpKind op) { return ir::is_bound_leaf(op) || op == OpKind::Fill || op == OpKind::Constant; }
 
+// Plan::fusion_groups for a laid-out plan (stages, rhythm, transfers and tensor layouts set).
+std::vector<FusionGroup> fuse_elementwise(const Plan& plan) {
+    const ir::Graph& g = plan.step.graph;
+    std::vector<bool> kept(g.size(), false), closing;
+    kept[plan.last_forward.index] = true;
+    if (plan.strategy.dp > 1) {
+        closing.assign(g.size(), false);
+    }
+    for (const NodeId grad : plan.step.gradients) {
+        if (grad.valid()) {
+            kept[grad.index] = true;
+            if (!closing.empty()) {
+                closing[grad.index] = true;
+            }
+        }
+    }
+    for (const autodiff::Assignment& a : plan.step.updates) {
+        kept[a.value.index] = true;
+    }
+    for (const Plan::Transfer& t : plan.transfers) {
+        kept[t.node.index] = true;
+    }
+    std::vector<FusionGroup> groups = find_fusion_groups(g, plan.live, kept, closing);
+    std::erase_if(groups, [&](const FusionGroup& group) {
+        const std::uint32_t first = group.members.front().index;
+        return std::any_of(group.members.begin(), group.members.end(), [&](NodeId m) {
+            return plan.stage[m.index] != plan.stage[first] || plan.per_step[m.index] != plan.per_step[first] ||
+                   plan.tensor.divided[m.index] != plan.tensor.divided[first];
+        });
+    });
+    return groups;
+}
+
 // Forward nodes in runs of about equal FLOPs. A later node goes on the earliest stage among its computed inputs
 // and the parameters it reads; one with neither (an optimizer step on a moment: m * beta1) on the earliest stage
 // among its readers. Leaves go on the stage of their first reader. Nodes outside `live` get no stage (-1).
@@ -237,6 +270,7 @@ void lay_out(Plan& plan, const Strategy& strategy) {
             }
         }
     }
+    plan.fusion_groups = fuse_elementwise(plan);
     bucket_gradients(plan, plan.bucket_bytes);
 }
 

@@ -88,7 +88,7 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
         closing[id.index] = true;
     }
     if (options.kernels == Kernels::Fast && options.reuse_buffers && options.fuse_elementwise) {
-        for (FusionGroup& group : find_fusion_groups(graph, live_, kept, closing)) {
+        for (FusionGroup& group : compiler::find_fusion_groups(graph, live_, kept, closing)) {
             const std::uint32_t at = group.members.back().index;
             for (std::size_t k = 0; k < group.members.size(); ++k) {
                 runs_at_[group.members[k].index] = at;

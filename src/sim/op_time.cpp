@@ -60,6 +60,13 @@ double matrix_efficiency(const ir::Graph& g, const ir::Node& node, const Device&
     }
 }
 
+OpTime finish(OpTime t, double bandwidth) {
+    t.memory_s = bandwidth > 0 ? t.bytes / bandwidth : 0.0;
+    t.seconds = std::max(t.compute_s, t.memory_s);
+    t.memory_bound = t.memory_s > t.compute_s;
+    return t;
+}
+
 }  // namespace
 
 void check_precision(const std::string& precision) {
@@ -89,10 +96,24 @@ OpTime op_time(const ir::Graph& graph, ir::NodeId id, const Device& device, cons
         const bool fp32 = fp32_master || precision == "fp32";
         t.compute_s = t.flops / (fp32 ? device.vector_flops_fp32 : device.vector_flops_16bit);
     }
-    t.memory_s = bandwidth > 0 ? t.bytes / bandwidth : 0.0;
-    t.seconds = std::max(t.compute_s, t.memory_s);
-    t.memory_bound = t.memory_s > t.compute_s;
-    return t;
+    return finish(t, bandwidth);
+}
+
+OpTime group_time(const ir::Graph& graph, const compiler::FusionGroup& group, const Device& device,
+                  const std::string& precision, double share, bool fp32_master, double bandwidth) {
+    const double width = (fp32_master || precision == "fp32") ? 1.0 : 0.5;  // of F32: elementwise values
+    auto f32_bytes = [&](ir::NodeId id) { return 4.0 * static_cast<double>(graph.type(id).shape.numel()); };
+    OpTime t;
+    for (std::size_t k = 0; k < group.members.size(); ++k) {
+        t.flops += ir::cost_of(graph, group.members[k]).flops / share;
+        t.bytes += group.exported[k] ? f32_bytes(group.members[k]) * width / share : 0.0;
+    }
+    for (const ir::NodeId e : group.externals) {
+        t.bytes += f32_bytes(e) * width / share;
+    }
+    t.compute_s = t.flops / ((fp32_master || precision == "fp32") ? device.vector_flops_fp32
+                                                                  : device.vector_flops_16bit);
+    return finish(t, bandwidth);
 }
 
 }  // namespace dojo::sim

@@ -218,23 +218,39 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     std::vector<std::map<std::string, OpClassTime>> by_op(static_cast<std::size_t>(pp));
     double per_microbatch_flops = 0, per_step_flops = 0;
     std::vector<double> backward_done(g.size(), 0.0);  // [node]: its stage's backward compute up to and with it
+    // Fused elementwise groups run where their last member is, as one pass (op_time.h: group_time).
+    std::vector<int> fused_into(g.size(), -1);  // [node]: its group; -1 when it runs alone
+    for (std::size_t k = 0; k < plan.fusion_groups.size(); ++k) {
+        for (const NodeId member : plan.fusion_groups[k].members) {
+            fused_into[member.index] = static_cast<int>(k);
+        }
+    }
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         const ir::Node& node = g.node(NodeId{i});
         if (is_leaf(node.op) || !plan.live[i]) {
             continue;
         }
+        const int group = fused_into[i];
         const auto s = static_cast<std::size_t>(plan.stage[i]);
         StageTime& stage = r.stages[s];
         const MemoryUse& mem = memory[s];
+        const std::vector<NodeId>& reads =
+            group >= 0 ? plan.fusion_groups[static_cast<std::size_t>(group)].externals : node.inputs;
         bool reads_weights = false;
-        for (const NodeId input : node.inputs) {
+        for (const NodeId input : reads) {
             const OpKind op = g.node(input).op;
             reads_weights = reads_weights || op == OpKind::Parameter || op == OpKind::State;
         }
         const std::string& level = (reads_weights || plan.per_step[i]) ? mem.weights_level : mem.activations_level;
         const double bandwidth = level_bandwidth(device, level);
         const double share = plan.tensor.divided[i] ? static_cast<double>(st.tp) : 1.0;
-        const OpTime t = op_time(g, NodeId{i}, device, precision, share, plan.per_step[i], bandwidth);
+        OpTime t;
+        if (group < 0) {
+            t = op_time(g, NodeId{i}, device, precision, share, plan.per_step[i], bandwidth);
+        } else if (plan.fusion_groups[static_cast<std::size_t>(group)].members.back().index == i) {
+            t = group_time(g, plan.fusion_groups[static_cast<std::size_t>(group)], device, precision, share,
+                           plan.per_step[i], bandwidth);
+        }  // else: an earlier member, timed with its group's last
         const double comm = tp_comm_after.count(i) != 0 ? tp_comm_after.at(i) : 0.0;
         ++stage.nodes;
         const double runs = plan.per_step[i] ? 1.0 : static_cast<double>(m);
@@ -247,8 +263,9 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             stage.tensor_comm_s += comm;
             per_microbatch_flops += t.flops * share;
         }
-        OpClassTime& cls = by_op[s][std::string(ir::to_string(node.op))];
-        cls.op = std::string(ir::to_string(node.op));
+        const std::string kind = group >= 0 ? std::string("FusedElementwise") : std::string(ir::to_string(node.op));
+        OpClassTime& cls = by_op[s][kind];
+        cls.op = kind;
         ++cls.nodes;
         cls.seconds += t.seconds * runs;
         cls.flops += t.flops * runs;

@@ -2,6 +2,7 @@
 // the roofline, memory fit, and the step as a whole.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <string>
@@ -236,6 +237,66 @@ TEST(OpTime, ElementwiseIsMemoryBoundAndMatmulsPayForPadding) {
     const OpTime mm_padded = op_time(g, padded, gpu, "bf16", 1, false, gpu.memory_bandwidth);
     EXPECT_GT(mm_padded.compute_s / mm_padded.flops, mm.compute_s / mm.flops);
     EXPECT_THROW(check_precision("fp16"), UsageError);
+}
+
+// A fused chain is one pass: its externals read once and its exported members written once, at the vector rate;
+// unfused, every member reads and writes memory.
+TEST(OpTime, AFusedGroupReadsItsExternalsAndWritesItsExportsOnce) {
+    const Device gpu = preset("dgx-h100").device;
+    ir::Graph g;
+    const ir::Shape shape{1024, 1024};
+    const NodeId x = g.add_input("x", {ir::DType::F32, shape});
+    const NodeId scale = g.add_input("scale", {ir::DType::F32, ir::Shape{1024}});
+    const NodeId y = ir::mul(g, x, ir::broadcast_to(g, scale, shape));
+    const NodeId z = ir::add(g, y, x);
+    const NodeId out = ir::relu(g, z);
+    g.mark_output(out);
+    std::vector<bool> live(g.size(), true), kept(g.size(), false);
+    kept[out.index] = true;
+    const std::vector<compiler::FusionGroup> groups = compiler::find_fusion_groups(g, live, kept);
+    ASSERT_EQ(groups.size(), 1u);
+    const compiler::FusionGroup& group = groups[0];
+    EXPECT_EQ(group.members.back(), out);
+    const OpTime fused = group_time(g, group, gpu, "fp32", 1, false, gpu.memory_bandwidth);
+    // Read x and scale, write the output: nothing else touches memory.
+    EXPECT_DOUBLE_EQ(fused.bytes, 4.0 * (2 * 1024 * 1024 + 1024));
+    EXPECT_TRUE(fused.memory_bound);
+    double unfused_s = 0, flops = 0;
+    for (const NodeId m : group.members) {
+        const OpTime t = op_time(g, m, gpu, "fp32", 1, false, gpu.memory_bandwidth);
+        unfused_s += t.seconds;
+        flops += t.flops;
+    }
+    EXPECT_DOUBLE_EQ(fused.flops, flops);
+    EXPECT_LT(fused.seconds, unfused_s / 2);
+    EXPECT_DOUBLE_EQ(group_time(g, group, gpu, "bf16", 1, false, gpu.memory_bandwidth).bytes, fused.bytes / 2);
+}
+
+// The plan carries the runtime's fusion groups, and the simulator times them: AdamW's update fuses, so fewer
+// passes over memory than its unfused ops make.
+TEST(Simulate, ThePlansFusedGroupsAreTimedAsOnePassEach) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const compiler::Plan plan = compiler::make_plan("mlp", 256, compiler::Strategy{}, adamw);
+    ASSERT_FALSE(plan.fusion_groups.empty());
+    std::size_t optimizer_groups = 0;
+    for (const compiler::FusionGroup& group : plan.fusion_groups) {
+        for (const NodeId m : group.members) {
+            EXPECT_EQ(plan.stage[m.index], plan.stage[group.members[0].index]);
+            EXPECT_EQ(plan.per_step[m.index], plan.per_step[group.members[0].index]);
+        }
+        optimizer_groups += plan.per_step[group.members[0].index] ? 1 : 0;
+    }
+    EXPECT_GT(optimizer_groups, 0u);
+    compiler::Plan unfused = plan;
+    unfused.fusion_groups.clear();
+    const Topology node = preset("dgx-h100");
+    const SimResult a = simulate(plan, node, "bf16");
+    const SimResult b = simulate(unfused, node, "bf16");
+    EXPECT_LT(a.stages[0].optimizer_s, b.stages[0].optimizer_s / 2);
+    EXPECT_LT(a.step_s, b.step_s);
+    EXPECT_DOUBLE_EQ(a.model_flops, b.model_flops);
+    EXPECT_TRUE(std::any_of(a.ops.begin(), a.ops.end(), [](const OpClassTime& o) { return o.op == "FusedElementwise"; }));
+    EXPECT_FALSE(std::any_of(b.ops.begin(), b.ops.end(), [](const OpClassTime& o) { return o.op == "FusedElementwise"; }));
 }
 
 TEST(Simulate, MoreDevicesRunFasterAndMemoryFitNamesTheShortfall) {

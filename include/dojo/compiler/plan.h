@@ -15,6 +15,9 @@
  * cut along the order the backward pass computes them, `bucket_bytes` of FP32 at most; the runtime's data-parallel
  * training (runtime/gradient_sync.h) cuts the same buckets. `gradient_wire_bytes` is what one gradient element costs
  * on the wire: 4 (FP32, the default, as `dojo train`), 2 (BF16) or 1 (cfp8_152), `--grad-compression` in both.
+ *
+ * Elementwise chains are fused as the runtime fuses them (fusion_groups), and the simulator times each group as one
+ * pass over memory.
  */
 #pragma once
 
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "dojo/autodiff/training.h"
+#include "dojo/compiler/fuse_elementwise.h"
 #include "dojo/compiler/gradient_buckets.h"
 #include "dojo/compiler/tensor_parallel.h"
 
@@ -64,6 +68,11 @@ struct Plan {
     std::size_t bucket_bytes = std::size_t{8} << 20;  ///< FP32 bytes per gradient bucket at most
     double gradient_wire_bytes = 4;                    ///< per gradient element on the wire
     std::vector<std::vector<GradientBucket>> gradient_buckets;  ///< [stage]: in the order they complete
+    /// The elementwise fusion pass's groups (fuse_elementwise.h), as the runtime forms them: the loss, gradients,
+    /// updated values and values sent to another stage are materialized, and with dp > 1 a gradient ends its group
+    /// (it is all-reduced as soon as it exists). A group stays within one stage, one rhythm (per micro-batch or per
+    /// step) and one tensor-parallel layout; candidates that would cross one are left unfused.
+    std::vector<FusionGroup> fusion_groups;
 };
 
 /// Builds `model` (catalog spec or .onnx) for a micro-batch, its training graph with `optimizer` and cross-entropy

@@ -11,11 +11,17 @@
  *             2; cfp8 1 for matrix inputs and 2 for other activations; the optimizer works on FP32 master values.
  *   time    = max(compute, memory); memory_bound when memory is the larger.
  * Work that tensor parallelism divides (TensorParallel::divided) is divided by tp.
+ *
+ * A fused elementwise group (compiler/fuse_elementwise.h) is one pass: its members' FLOPs at the vector rate, and
+ * as memory traffic only its externals read once and its exported members written once; the intermediates stay in
+ * registers and cache. Under tensor parallelism a divided group's externals count as divided too (a replicated
+ * bias it broadcasts is small).
  */
 #pragma once
 
 #include <string>
 
+#include "dojo/compiler/fuse_elementwise.h"
 #include "dojo/ir/graph.h"
 #include "dojo/sim/topology.h"
 
@@ -38,5 +44,9 @@ void check_precision(const std::string& precision);
 /// `fp32_master`: an optimizer node (FP32 regardless of precision); `bandwidth`: of the level holding its data.
 OpTime op_time(const ir::Graph& graph, ir::NodeId node, const Device& device, const std::string& precision,
                double share, bool fp32_master, double bandwidth);
+
+/// `group` as one pass on `device` (the arguments as op_time's, for all of its members).
+OpTime group_time(const ir::Graph& graph, const compiler::FusionGroup& group, const Device& device,
+                  const std::string& precision, double share, bool fp32_master, double bandwidth);
 
 }  // namespace dojo::sim

@@ -1,0 +1,45 @@
+/** \file
+ * The elementwise fusion pass: which chains of elementwise maps (ir/elementwise.h) and broadcasts (BroadcastTo)
+ * over one output shape run as one loop over blocks of elements that stay in cache, instead of one pass over
+ * memory per op. A lowered BatchNorm or an optimizer update is a dozen such ops; fused, its intermediate tensors
+ * are never written to memory.
+ *
+ * The runtime runs each group as one kernel (runtime/fused_elementwise.h), and the simulator times each group as
+ * one pass (sim/simulate.h: the externals read once, the exported members written once), so what the simulator
+ * times is what the runtime runs.
+ *
+ * A group's members have the group's shape; each of their inputs is either an earlier member or an external
+ * buffer that broadcasts to the shape. Members whose values something outside the group reads (a later node, a
+ * graph output, a node the caller keeps) are exported: written to their buffers. The others are never stored.
+ *
+ * Grouping is greedy in graph order: a map joins the group of an input member of the same shape while that group
+ * is open; a group closes when a node outside it reads one of its members, so a group can run at the position of
+ * its last member and every outside reader comes later. Only F32 values of at least kFusionMinElements elements
+ * fuse (below that a pass over memory costs less than the group's bookkeeping), and only where the externals leave
+ * contiguous rows of at least 16 elements to vectorise.
+ */
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dojo/ir/graph.h"
+
+namespace dojo::compiler {
+
+inline constexpr std::int64_t kFusionMinElements = 4096;
+
+struct FusionGroup {
+    std::vector<ir::NodeId> members;    ///< in graph order; the last one is where the group runs
+    std::vector<bool> exported;         ///< [k]: members[k]'s value is written to its buffer
+    std::vector<ir::NodeId> externals;  ///< the buffers members read from outside the group (each listed once)
+};
+
+/// Groups of at least two elementwise maps among the nodes `live` marks; `kept[i]`: node i's value must be
+/// materialized whatever reads it (outputs, nodes the caller reads); `closing[i]` (empty: none): node i is the
+/// last member of its group, so the group runs as soon as node i's value exists (a node the caller must see
+/// before its readers run, e.g. a gradient to all-reduce). Groups are disjoint.
+std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::vector<bool>& live,
+                                            const std::vector<bool>& kept, const std::vector<bool>& closing = {});
+
+}  // namespace dojo::compiler
