@@ -77,7 +77,8 @@ Device describe_device(const Machine& m, const Zone& zone) {
         d.parallel_units = static_cast<std::int64_t>(property(kind, "sm_count", 1));
         d.vector_flops_fp32 = kind.peak_flops.count("fp32") != 0 ? kind.peak_flops.at("fp32") : 0.0;
         d.vector_flops_16bit = d.vector_flops_fp32;
-        d.link_bandwidth = property(kind, "nvlink_bandwidth") / 2;
+        // Per direction, less NVLink's packet protocol overhead: what a copy or a collective can move.
+        d.link_bandwidth = property(kind, "nvlink_bandwidth") / 2 * property(kind, "nvlink_protocol_efficiency", 1.0);
         d.link_latency_s = property(kind, "link_latency");
         return d;
     }

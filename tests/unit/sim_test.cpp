@@ -45,7 +45,7 @@ TEST(Topology, DojoAndGpuDevicesCarryTheirPublishedFigures) {
     const Topology pod = preset("superpod-h100:nodes=4");
     EXPECT_EQ(pod.device.kind, "h100-sxm");
     EXPECT_EQ(pod.device.count, 32);
-    EXPECT_DOUBLE_EQ(pod.device.link_bandwidth, 450e9);
+    EXPECT_DOUBLE_EQ(pod.device.link_bandwidth, 450e9 * 0.8);  // NVLink 4 per direction, less its protocol
     EXPECT_DOUBLE_EQ(pod.levels[0].egress_bandwidth, 400e9);
 }
 
@@ -60,10 +60,10 @@ TEST(Network, RingAndSendMatchTheirClosedForms) {
     const std::size_t send = network.send(0, 1, bytes);
     const std::vector<CollectiveTime> t = network.evaluate();
     const double lat = pod.device.link_latency_s;
-    EXPECT_NEAR(t[ring].seconds, 14 * (bytes / 8 / 450e9 + lat), 1e-9);
+    EXPECT_NEAR(t[ring].seconds, 14 * (bytes / 8 / (450e9 * 0.8) + lat), 1e-9);
     EXPECT_EQ(t[ring].algorithm, "ring");
     EXPECT_NEAR(t[across].seconds, 6 * (bytes / 4 / (400e9 / 8) + pod.levels[0].latency_s), 1e-6);
-    EXPECT_NEAR(t[send].seconds, bytes / 450e9 + lat, 1e-9);
+    EXPECT_NEAR(t[send].seconds, bytes / (450e9 * 0.8) + lat, 1e-9);
     // A full tile takes the 2-D mesh when it beats the ring.
     Network tile(preset("tile"));
     std::vector<std::int64_t> all;

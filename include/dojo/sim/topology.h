@@ -12,7 +12,8 @@
  *                     rank's share of its host), or its share of the HBM of the interface processors (DIPs) in
  *                     the nearest zone that holds both (a tray's 20 DIPs over its 150 D1)
  *   link              to a neighbour in the innermost zone: edge_bandwidth per direction (D1 mesh), half of
- *                     nvlink_bandwidth (NVLink counts both directions), or link_bandwidth (a CPU rank's shared
+ *                     nvlink_bandwidth (NVLink counts both directions; times nvlink_protocol_efficiency, the
+ *                     payload left after NVLink's packet overhead), or link_bandwidth (a CPU rank's shared
  *                     memory transport); latency die_to_die_latency or link_latency
  *   reduce_bandwidth  the kind's, if it states one (network.h: reductions that do not overlap the transfers)
  *   cache, link_bandwidth_beyond_cache, reduce_bandwidth_beyond_cache  the kind's, if it states them: a CPU rank's

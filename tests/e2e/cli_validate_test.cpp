@@ -1,0 +1,83 @@
+// `dojo validate` run as a user would: the shipped table, JSON, the exit code as a gate, and bad tables.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+
+namespace dojo::test {
+namespace {
+
+std::string write_table(const std::string& name, const std::string& text) {
+    const std::string path = (std::filesystem::temp_directory_path() / name).string();
+    std::ofstream(path) << text;
+    return path;
+}
+
+// Tesla's totals and the NVLink collectives are within 10% of what was published; their JSON says so row by row.
+TEST(CliValidate, TeslasTotalsAndNvlinkCollectivesAreWithinTenPercent) {
+    for (const char* only : {"D1", "ExaPOD", "Training tile", "System tray", "NCCL"}) {
+        const CliResult r = run_dojo({"validate", "--only", only, "--json"});
+        ASSERT_EQ(r.exit_code, 0) << only << ": " << r.err << r.out;
+        const nlohmann::json j = nlohmann::json::parse(r.out);
+        ASSERT_FALSE(j["rows"].empty());
+        for (const auto& row : j["rows"]) {
+            EXPECT_LE(std::abs(row["error"].get<double>()), 0.10) << row.dump();
+            EXPECT_NEAR(row["predicted"].get<double>(),
+                        row["published"].get<double>() * (1 + row["error"].get<double>()), 1e-6 *
+                        row["predicted"].get<double>());
+            EXPECT_TRUE(row["source"].get<std::string>().starts_with("https://")) << row.dump();
+        }
+        EXPECT_EQ(j["rows_outside_tolerance"], 0);
+    }
+}
+
+// A row outside the tolerance is marked, counted, and makes the exit code 1: the command can gate a script.
+TEST(CliValidate, ARowOutsideTheToleranceFailsTheRun) {
+    const std::string table = write_table("dojo_validate_off.toml", R"(
+[[row]]
+name = "a D1 that is said to be twice as fast"
+kind = "machine"
+machine = "d1"
+metric = "peak_flops.bf16"
+value = "724 TFLOP/s"
+source = "https://example.org/made-up"
+)");
+    CliResult r = run_dojo({"validate", "--table", table});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.out.find("-49.9%  !"), std::string::npos) << r.out;  // 362.4 of 724
+    EXPECT_NE(r.err.find("1 of 1 rows are outside 10%"), std::string::npos) << r.err;
+    r = run_dojo({"validate", "--table", table, "--tolerance", "60"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST(CliValidate, BadTablesGetTheirFileLineAndKey) {
+    CliResult r = run_dojo({"validate", "--table", write_table("dojo_validate_bad.toml", "[[row]]\nname = \n")});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("dojo_validate_bad.toml:2:"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("not valid TOML"), std::string::npos) << r.err;
+    const std::string head = "[[row]]\nname = \"x\"\nkind = \"machine\"\nmachine = \"d1\"\nsource = \"https://x\"\n";
+    r = run_dojo({"validate", "--table", write_table("dojo_validate_metric.toml",
+                                                     head + "metric = \"speed\"\nvalue = \"1 GB/s\"\n")});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("metric 'speed' is not a machine row's"), std::string::npos) << r.err;
+    r = run_dojo({"validate", "--table", write_table("dojo_validate_unit.toml",
+                                                     head + "metric = \"sram\"\nvalue = \"1 GB/s\"\n")});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("'value' has the dimension bandwidth; this row's metric is in bytes"), std::string::npos) << r.err;
+    r = run_dojo({"validate", "--table", write_table("dojo_validate_missing.toml",
+                                                     "[[row]]\nname = \"x\"\nkind = \"step\"\n")});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("dojo_validate_missing.toml:1: the row needs the key 'machine'"), std::string::npos)
+        << r.err;
+    r = run_dojo({"validate", "--table", "/nonexistent/table.toml"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+    r = run_dojo({"validate", "--only", "no row has this name"});
+    EXPECT_EQ(r.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace dojo::test
