@@ -12,6 +12,7 @@
 #include "machine_command.h"
 #include "sim_command.h"
 #include "train_command.h"
+#include "compare_command.h"
 #include "validate_command.h"
 
 namespace {
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
     dojo::cli::add_train_command(app);
     dojo::cli::add_machine_command(app);
     dojo::cli::add_sim_command(app);
+    dojo::cli::add_compare_command(app);
     dojo::cli::add_validate_command(app);
 
     try {
