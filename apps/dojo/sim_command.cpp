@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 #include "dojo/machine/machine.h"
 #include "dojo/runtime/gradient_sync.h"
 #include "dojo/sim/simulate.h"
+#include "dojo/sim/trace.h"
 #include "dojo/util/error.h"
 
 namespace dojo::cli {
@@ -33,6 +36,7 @@ struct SimOptions {
     std::string grad_compression = "none";
     bool json_output = false;
     int top = 5;
+    std::string trace;  // a path: write the step as a Chrome / Perfetto trace there
 };
 
 std::string seconds_text(double s) {
@@ -167,6 +171,23 @@ void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& othe
     std::cout << fmt::format("  (compiled and simulated in {:.2f} s)\n", wall_s);
 }
 
+// Writes the trace to a temporary file beside `path` and renames it over `path`: a failed run leaves no half file.
+void write_trace(const sim::SimResult& r, const sim::Topology& topology, const std::string& path) {
+    const std::string temporary = path + ".tmp";
+    {
+        std::ofstream out(temporary);
+        if (!out) {
+            throw IoError("cannot write the trace to " + path + ": the directory does not exist or is not writable");
+        }
+        sim::write_chrome_trace(r, topology, out);
+        out.flush();
+        if (!out) {
+            throw IoError("writing the trace to " + temporary + " failed (disk full?)");
+        }
+    }
+    std::filesystem::rename(temporary, path);
+}
+
 void run(const SimOptions& o) {
     const auto started = std::chrono::steady_clock::now();
     const machine::Machine m = machine::load_machine(o.machine, o.dir);
@@ -201,6 +222,17 @@ void run(const SimOptions& o) {
         plan.gradient_wire_bytes = wire_bytes;
         compiler::bucket_gradients(plan, bucket_bytes);
         results.push_back(sim::simulate(plan, topology, o.precision));
+    }
+    if (!o.trace.empty()) {  // the chosen plan again, recording its timeline
+        compiler::Plan plan = compiler::make_plan(o.model, o.batch, results.front().strategy, optimizer);
+        plan.gradient_wire_bytes = wire_bytes;
+        compiler::bucket_gradients(plan, bucket_bytes);
+        const sim::SimResult traced = sim::simulate(plan, topology, o.precision, true);
+        write_trace(traced, topology, o.trace);
+        if (!o.json_output) {
+            std::cerr << "dojo sim: wrote the trace of " << traced.strategy.to_string() << " to " << o.trace
+                      << " (open it in ui.perfetto.dev or chrome://tracing)\n";
+        }
     }
     const sim::SimResult& best = results.front();
     const std::vector<sim::SimResult> others(results.begin() + 1, results.end());
@@ -245,6 +277,9 @@ void add_sim_command(CLI::App& app) {
     sim->add_option("--machines-dir", options->dir, "directory of machine presets (default: OpenDojo's)");
     sim->add_option("--top", options->top, "with --strategy auto: how many other strategies to list (default 5)");
     sim->add_flag("--json", options->json_output, "print JSON (seconds, bytes, FLOP, joules, watts)");
+    sim->add_option("--trace", options->trace,
+                    "write the step as a Chrome/Perfetto trace (JSON) to this file: zones, devices' compute and "
+                    "communication streams, tasks, ops, buckets, sends, link counters");
     sim->callback([options] { run(*options); });
 }
 

@@ -100,7 +100,7 @@ std::int64_t device_index(const compiler::Strategy& s, std::int64_t rank, std::i
 
 }  // namespace
 
-SimResult simulate(const Plan& plan, const Topology& topology, const std::string& precision) {
+SimResult simulate(const Plan& plan, const Topology& topology, const std::string& precision, bool record_timeline) {
     const auto started = std::chrono::steady_clock::now();
     check_precision(precision);
     const compiler::Strategy& st = plan.strategy;
@@ -215,10 +215,20 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         tp_comm_after[ar.node.index] += times[tp_handles.at(ar.bytes * wire)].seconds;
     }
     r.stages.resize(static_cast<std::size_t>(pp));
+    for (int s = 0; s < pp; ++s) {
+        r.stage_devices.push_back(device_index(st, 0, s, 0));
+    }
     std::vector<std::map<std::string, OpClassTime>> by_op(static_cast<std::size_t>(pp));
     double per_microbatch_flops = 0, per_step_flops = 0;
     std::vector<double> backward_done(g.size(), 0.0);  // [node]: its stage's backward compute up to and with it
     // Fused elementwise groups run where their last member is, as one pass (op_time.h: group_time).
+    struct OpSpan {
+        std::string name;
+        double seconds = 0;
+        double comm_s = 0;  // its tensor-parallel all-reduce, after it
+        bool forward = true;
+    };
+    std::vector<std::vector<OpSpan>> stage_ops(static_cast<std::size_t>(pp));  // with record_timeline: in order
     std::vector<int> fused_into(g.size(), -1);  // [node]: its group; -1 when it runs alone
     for (std::size_t k = 0; k < plan.fusion_groups.size(); ++k) {
         for (const NodeId member : plan.fusion_groups[k].members) {
@@ -264,6 +274,14 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             per_microbatch_flops += t.flops * share;
         }
         const std::string kind = group >= 0 ? std::string("FusedElementwise") : std::string(ir::to_string(node.op));
+        if (record_timeline && !plan.per_step[i] && (t.seconds > 0 || comm > 0)) {
+            const std::string label =
+                group >= 0
+                    ? "fused " + std::to_string(plan.fusion_groups[static_cast<std::size_t>(group)].members.size()) +
+                          " ops"
+                    : (node.name.empty() ? kind : kind + " " + node.name);
+            stage_ops[s].push_back({label, t.seconds, comm, i <= plan.last_forward.index});
+        }
         OpClassTime& cls = by_op[s][kind];
         cls.op = kind;
         ++cls.nodes;
@@ -302,6 +320,48 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             order[s].push_back({true, i});
         }
     }
+    // The timeline (record_timeline): tasks, their ops in the first and last micro-batch, sends.
+    auto record_send = [&](const std::pair<int, int>& key, double start, std::size_t micro) {
+        if (record_timeline) {
+            r.timeline.push_back({"send " + std::to_string(key.first) + "->" + std::to_string(key.second) + " (" +
+                                      std::to_string(micro) + ")",
+                                  "send", key.first, true, start, send_time(key.first, key.second),
+                                  sends.at(key)});
+        }
+    };
+    auto record_task = [&](std::size_t s, std::size_t micro, bool backward, double start) {
+        if (!record_timeline) {
+            return;
+        }
+        const StageTime& stage = r.stages[s];
+        const double compute = backward ? stage.backward_s : stage.forward_s;
+        r.timeline.push_back({std::string(backward ? "backward " : "forward ") + std::to_string(micro),
+                              backward ? "backward" : "forward", static_cast<int>(s), false, start,
+                              compute + stage.tensor_comm_s / 2, 0});
+        if (micro != 0 && micro + 1 != M) {
+            return;
+        }
+        double comm_total = 0;  // the task's share of tensor-parallel time, spread over the ops that cause it
+        for (const OpSpan& op : stage_ops[s]) {
+            comm_total += op.forward != backward ? op.comm_s : 0.0;
+        }
+        const double comm_scale = comm_total > 0 ? stage.tensor_comm_s / 2 / comm_total : 0.0;
+        double at = start;
+        for (const OpSpan& op : stage_ops[s]) {
+            if (op.forward == backward) {
+                continue;
+            }
+            if (op.seconds > 0) {
+                r.timeline.push_back({op.name, "op", static_cast<int>(s), false, at, op.seconds, 0});
+                at += op.seconds;
+            }
+            if (op.comm_s > 0) {
+                r.timeline.push_back({"tensor-parallel all-reduce", "tensor-parallel", static_cast<int>(s), false, at,
+                                      op.comm_s * comm_scale, 0});
+                at += op.comm_s * comm_scale;
+            }
+        }
+    };
     std::vector<std::size_t> next(P, 0);
     std::vector<double> free_at(P, 0.0);
     std::map<std::pair<int, int>, double> link_free;
@@ -323,9 +383,11 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                         const double start = std::max(f_end[s - 1][i], link_free[key]);
                         link_free[key] = start + send_time(key.first, key.second);
                         ready = std::max(ready, link_free[key]);
+                        record_send(key, start, i);
                     }
                     f_end[s][i] = ready + stage.forward_s + stage.tensor_comm_s / 2;
                     free_at[s] = f_end[s][i];
+                    record_task(s, i, false, ready);
                 } else {
                     if (f_end[s][i] < 0 || (s + 1 < P && b_end[s + 1][i] < 0)) {
                         break;
@@ -336,10 +398,12 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                         const double start = std::max(b_end[s + 1][i], link_free[key]);
                         link_free[key] = start + send_time(key.first, key.second);
                         ready = std::max(ready, link_free[key]);
+                        record_send(key, start, i);
                     }
                     b_start[s][i] = ready;
                     b_end[s][i] = ready + stage.backward_s + stage.tensor_comm_s / 2;
                     free_at[s] = b_end[s][i];
+                    record_task(s, i, true, ready);
                 }
                 ++next[s];
                 --remaining;
@@ -400,9 +464,17 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             }
             network_free = start + wall;
             stage.grad_allreduce_s += wall;
+            if (record_timeline) {
+                r.timeline.push_back({"gradient bucket " + std::to_string(b), "gradient all-reduce",
+                                      static_cast<int>(s), true, start, wall, bucket_bytes[s][b]});
+            }
         }
         stage.grad_allreduce_exposed_s = std::max(0.0, network_free - last_end);
         stage.finish_s = std::max(network_free, last_end) + stage.optimizer_s;
+        if (record_timeline && stage.optimizer_s > 0) {
+            r.timeline.push_back({"optimizer", "optimizer", static_cast<int>(s), false,
+                                  stage.finish_s - stage.optimizer_s, stage.optimizer_s, 0});
+        }
         stage.busy_s = m * (stage.forward_s + stage.backward_s + stage.tensor_comm_s) + stage.optimizer_s;
         if (stage.finish_s > r.step_s) {
             r.step_s = stage.finish_s;

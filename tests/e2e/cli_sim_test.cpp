@@ -1,6 +1,8 @@
 // `dojo sim` run as a user would: text for people, JSON for programs, clear errors for bad input.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
@@ -32,6 +34,28 @@ TEST(CliSim, AutoListsTheAlternativesItTried) {
     EXPECT_NE(r.out.find("step time"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("other strategies tried"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("fits"), std::string::npos) << r.out;
+}
+
+// --trace writes a Perfetto/Chrome trace of the chosen plan; a path it cannot write is an error, not a crash.
+TEST(CliSim, TraceWritesTheChosenPlansStep) {
+    const std::string path = (std::filesystem::temp_directory_path() / "dojo_cli_sim_trace.json").string();
+    std::filesystem::remove(path);
+    CliResult r = run_dojo({"sim", kSmallGpt, "--machine", "dgx-h100", "--batch", "16", "--trace", path, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json out = nlohmann::json::parse(r.out);
+    std::ifstream in(path);
+    const nlohmann::json trace = nlohmann::json::parse(in);
+    EXPECT_EQ(trace["otherData"]["strategy"], out["strategy"]);
+    EXPECT_DOUBLE_EQ(trace["otherData"]["step_s"].get<double>(), out["step_s"].get<double>());
+    std::size_t slices = 0;
+    for (const auto& e : trace["traceEvents"]) {
+        slices += e["ph"] == "X" ? 1 : 0;
+    }
+    EXPECT_GT(slices, 3u);
+    EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+    r = run_dojo({"sim", kSmallGpt, "--machine", "dgx-h100", "--batch", "16", "--trace", "/nonexistent/dir/t.json"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("cannot write the trace"), std::string::npos) << r.err;
 }
 
 TEST(CliSim, BadInputGetsAClearError) {

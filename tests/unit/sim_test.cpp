@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -16,6 +19,7 @@
 #include "dojo/sim/network.h"
 #include "dojo/sim/op_time.h"
 #include "dojo/sim/simulate.h"
+#include "dojo/sim/trace.h"
 #include "dojo/util/error.h"
 
 namespace dojo::sim {
@@ -329,6 +333,72 @@ TEST(Simulate, MoreDevicesRunFasterAndMemoryFitNamesTheShortfall) {
     EXPECT_THROW(simulate(eight, preset("d1"), "bf16"), UsageError);       // 8 devices on a machine of 1
     EXPECT_THROW(compiler::make_plan("gpt", 10, compiler::Strategy{4, 1, 1, 1}, adamw), UsageError);
     EXPECT_THROW(compiler::parse_strategy("dp=2,tq=3"), UsageError);
+}
+
+// The trace shows what the step did: on each device's compute stream the tasks follow one another, ops nest in
+// their task, the critical stage ends the step, and the network counters rise and fall with the buckets and sends.
+TEST(Trace, TasksFollowOneAnotherOpsNestAndTheCriticalStageEndsTheStep) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const Topology tray = preset("v1-matrix");
+    const compiler::Plan plan = compiler::make_plan("gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000", 64,
+                                                    compiler::Strategy{2, 5, 4, 8}, adamw);
+    const SimResult r = simulate(plan, tray, "bf16", true);
+    EXPECT_DOUBLE_EQ(simulate(plan, tray, "bf16").step_s, r.step_s);  // recording changes nothing
+    std::ostringstream text;
+    write_chrome_trace(r, tray, text);
+    const nlohmann::json trace = nlohmann::json::parse(text.str());
+    const double step_us = r.step_s * 1e6, eps = 1e-6 * step_us;
+    std::map<std::pair<int, std::int64_t>, std::vector<std::pair<double, double>>> tasks;  // (pid, tid) -> spans
+    std::map<std::string, std::pair<double, double>> first_forward;                     // "pid/tid" -> span
+    std::vector<nlohmann::json> ops;
+    double last_end = 0;
+    int counters = 0;
+    for (const auto& e : trace["traceEvents"]) {
+        if (e["ph"] == "C") {
+            ++counters;
+            continue;
+        }
+        if (e["ph"] != "X" || e["cat"] == "step") {
+            continue;
+        }
+        const double start = e["ts"], end = start + e["dur"].get<double>();
+        EXPECT_GE(start, -eps) << e.dump();
+        EXPECT_LE(end, step_us + eps) << e.dump();
+        last_end = std::max(last_end, end);
+        const std::string cat = e["cat"];
+        const auto key = std::make_pair(e["pid"].get<int>(), e["tid"].get<std::int64_t>());
+        if (cat == "forward" || cat == "backward" || cat == "optimizer") {
+            tasks[key].push_back({start, end});
+            if (e["name"] == "forward 0") {
+                first_forward[std::to_string(key.first) + "/" + std::to_string(key.second)] = {start, end};
+            }
+        } else if (cat == "op" || cat == "tensor-parallel") {
+            ops.push_back(e);
+        }
+    }
+    EXPECT_NEAR(last_end, step_us, eps);
+    ASSERT_EQ(tasks.size(), 4u);  // one compute stream per stage
+    for (auto& [stream, spans] : tasks) {
+        EXPECT_EQ(spans.size(), 2u * 8 + 1);  // forward and backward of 8 micro-batches, the optimizer
+        std::sort(spans.begin(), spans.end());
+        for (std::size_t i = 1; i < spans.size(); ++i) {
+            EXPECT_LE(spans[i - 1].second, spans[i].first + eps);
+        }
+    }
+    ASSERT_FALSE(ops.empty());
+    std::size_t nested = 0;
+    for (const auto& op : ops) {
+        const std::string stream = std::to_string(op["pid"].get<int>()) + "/" +
+                                   std::to_string(op["tid"].get<std::int64_t>());
+        const auto& [start, end] = first_forward.at(stream);
+        const double at = op["ts"];
+        if (at < end - eps && at >= start - eps) {
+            EXPECT_LE(at + op["dur"].get<double>(), end + eps) << op.dump();
+            ++nested;
+        }
+    }
+    EXPECT_GT(nested, 0u);
+    EXPECT_GT(counters, 0);  // gradient buckets and sends
 }
 
 // The strategy search returns the fastest fitting plan: never slower than an explicit plan it also considers.

@@ -80,6 +80,19 @@ struct CollectiveReport {
     double seconds = 0;                  ///< per occurrence
 };
 
+/// One interval of the simulated step on a stage's representative device (tensor rank 0 of replica 0; the others
+/// are identical), for the trace (sim/trace.h).
+struct TimelineEvent {
+    std::string name;             ///< "forward 3" (micro-batch 3), "backward 3", "optimizer", "gradient bucket 2",
+                                  ///< "send 0->1", or an op's name inside a forward or backward task
+    std::string category;         ///< forward, backward, optimizer, op, tensor-parallel, gradient all-reduce, send
+    int stage = 0;
+    bool communication = false;   ///< on the device's communication stream (NCCL, DMA), not its compute stream
+    double start_s = 0;
+    double duration_s = 0;
+    double bytes = 0;             ///< what a communication event moves, per device
+};
+
 struct SimResult {
     std::string model;
     std::string machine;
@@ -105,11 +118,16 @@ struct SimResult {
     std::vector<OpClassTime> ops;        ///< by op kind, largest time first
     std::vector<CollectiveReport> collectives;
     double simulation_wall_s = 0;        ///< how long simulating took (for the benchmark)
+    std::vector<std::int64_t> stage_devices;  ///< [stage]: its representative device's index in the machine
+    std::vector<TimelineEvent> timeline;      ///< with record_timeline: every task, bucket and send, in time order
+                                              ///< of their stage; ops inside the first and last micro-batch's tasks
 };
 
 /// Simulates `plan` on `topology` at `precision` (fp32, bf16, cfp8). UsageError if the plan needs more devices than
-/// the machine has, or tp is larger than the innermost level (a tile, a DGX) holds.
-SimResult simulate(const compiler::Plan& plan, const Topology& topology, const std::string& precision);
+/// the machine has, or tp is larger than the innermost level (a tile, a DGX) holds. `record_timeline` fills
+/// SimResult::timeline.
+SimResult simulate(const compiler::Plan& plan, const Topology& topology, const std::string& precision,
+                   bool record_timeline = false);
 
 /// Tries data/tensor/pipeline splits of `model` at `global_batch` on the machine (tp within the innermost level,
 /// pp in powers of two, dp as large as the batch and devices allow, one-sample micro-batches when pipelined) and
