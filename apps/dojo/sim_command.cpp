@@ -85,6 +85,10 @@ json result_json(const sim::SimResult& r) {
         collectives.push_back({{"what", c.what}, {"count", c.count}, {"bytes", c.bytes},
                                {"participants", c.participants}, {"algorithm", c.algorithm}, {"seconds", c.seconds}});
     }
+    json critical = json::array();
+    for (const sim::CriticalItem& c : r.critical_path) {
+        critical.push_back({{"what", c.what}, {"seconds", c.seconds}, {"share", c.share}, {"why", c.why}});
+    }
     return {{"model", r.model},
             {"machine", r.machine},
             {"device", r.device},
@@ -108,6 +112,7 @@ json result_json(const sim::SimResult& r) {
             {"stages", stages},
             {"ops", ops},
             {"collectives", collectives},
+            {"critical_path", critical},
             {"simulation_wall_s", r.simulation_wall_s}};
 }
 
@@ -126,6 +131,14 @@ void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& othe
                              seconds_text(r.strategy.micro_batches * c.tensor_comm_s), seconds_text(c.optimizer_s),
                              seconds_text(c.grad_allreduce_exposed_s), seconds_text(c.grad_allreduce_s),
                              seconds_text(r.pipeline_bubble_s));
+    std::cout << (r.critical_path.size() > 5 ? fmt::format("  critical path    the longest 5 of {} items (--json lists "
+                                                           "them all)\n", r.critical_path.size())
+                                             : std::string("  critical path\n"));
+    for (std::size_t i = 0; i < r.critical_path.size() && i < 5; ++i) {
+        const sim::CriticalItem& item = r.critical_path[i];
+        std::cout << fmt::format("    {:5.1f}%  {:<44} {:>12}  {}\n", 100 * item.share, item.what,
+                                 seconds_text(item.seconds), item.why);
+    }
     std::cout << fmt::format("  energy           {:.4g} kJ per step ({:.4g} kW average)\n", r.energy_j / 1e3,
                              r.average_power_w / 1e3);
     std::cout << "  memory per device (stage: parameters + gradients + optimizer + activations = total, where)\n";

@@ -98,6 +98,12 @@ std::int64_t device_index(const compiler::Strategy& s, std::int64_t rank, std::i
     return rank + static_cast<std::int64_t>(s.tp) * (stage + static_cast<std::int64_t>(s.pp) * replica);
 }
 
+// "12.3%".
+std::string fmt_percent(double fraction) {
+    const long tenths = std::lround(fraction * 1000);
+    return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + "%";
+}
+
 }  // namespace
 
 SimResult simulate(const Plan& plan, const Topology& topology, const std::string& precision, bool record_timeline) {
@@ -323,10 +329,11 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     // The timeline (record_timeline): tasks, their ops in the first and last micro-batch, sends.
     auto record_send = [&](const std::pair<int, int>& key, double start, std::size_t micro) {
         if (record_timeline) {
+            const auto sent = sends.find(key);
             r.timeline.push_back({"send " + std::to_string(key.first) + "->" + std::to_string(key.second) + " (" +
                                       std::to_string(micro) + ")",
                                   "send", key.first, true, start, send_time(key.first, key.second),
-                                  sends.at(key)});
+                                  sent == sends.end() ? 0.0 : sent->second});
         }
     };
     auto record_task = [&](std::size_t s, std::size_t micro, bool backward, double start) {
@@ -362,6 +369,19 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             }
         }
     };
+    // What each task waited for, to walk the critical path back from the step's end.
+    struct TaskRecord {
+        std::size_t stage = 0, micro = 0;
+        bool backward = false;
+        double start = 0;
+        std::ptrdiff_t cause = -1;       // the task it waited for (-1: none, it started at 0)
+        bool via_send = false;           // the cause's output crossed a link: [send_start, send_end]
+        std::pair<int, int> link;
+        double send_start = 0, send_end = 0;
+    };
+    std::vector<TaskRecord> tasks;
+    std::vector<std::ptrdiff_t> last_task(P, -1);
+    std::vector<std::vector<std::ptrdiff_t>> f_task(P, std::vector<std::ptrdiff_t>(M, -1)), b_task = f_task;
     std::vector<std::size_t> next(P, 0);
     std::vector<double> free_at(P, 0.0);
     std::map<std::pair<int, int>, double> link_free;
@@ -373,6 +393,11 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                 const auto [backward, i] = order[s][next[s]];
                 const StageTime& stage = r.stages[s];
                 double ready = free_at[s];
+                TaskRecord task;
+                task.stage = s;
+                task.micro = i;
+                task.backward = backward;
+                task.cause = last_task[s];
                 if (!backward) {
                     if (s > 0) {
                         if (f_end[s - 1][i] < 0) {
@@ -382,21 +407,39 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                         const auto key = std::make_pair(static_cast<int>(s - 1), static_cast<int>(s));
                         const double start = std::max(f_end[s - 1][i], link_free[key]);
                         link_free[key] = start + send_time(key.first, key.second);
+                        if (link_free[key] > ready) {
+                            task.cause = f_task[s - 1][i];
+                            task.via_send = true;
+                            task.link = key;
+                            task.send_start = start;
+                            task.send_end = link_free[key];
+                        }
                         ready = std::max(ready, link_free[key]);
                         record_send(key, start, i);
                     }
                     f_end[s][i] = ready + stage.forward_s + stage.tensor_comm_s / 2;
                     free_at[s] = f_end[s][i];
                     record_task(s, i, false, ready);
+                    f_task[s][i] = static_cast<std::ptrdiff_t>(tasks.size());
                 } else {
                     if (f_end[s][i] < 0 || (s + 1 < P && b_end[s + 1][i] < 0)) {
                         break;
+                    }
+                    if (f_end[s][i] > ready) {
+                        task.cause = f_task[s][i];
                     }
                     ready = std::max(ready, f_end[s][i]);
                     if (s + 1 < P) {
                         const auto key = std::make_pair(static_cast<int>(s + 1), static_cast<int>(s));
                         const double start = std::max(b_end[s + 1][i], link_free[key]);
                         link_free[key] = start + send_time(key.first, key.second);
+                        if (link_free[key] > ready) {
+                            task.cause = b_task[s + 1][i];
+                            task.via_send = true;
+                            task.link = key;
+                            task.send_start = start;
+                            task.send_end = link_free[key];
+                        }
                         ready = std::max(ready, link_free[key]);
                         record_send(key, start, i);
                     }
@@ -404,7 +447,11 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                     b_end[s][i] = ready + stage.backward_s + stage.tensor_comm_s / 2;
                     free_at[s] = b_end[s][i];
                     record_task(s, i, true, ready);
+                    b_task[s][i] = static_cast<std::ptrdiff_t>(tasks.size());
                 }
+                task.start = ready;
+                last_task[s] = static_cast<std::ptrdiff_t>(tasks.size());
+                tasks.push_back(task);
                 ++next[s];
                 --remaining;
                 progressed = true;
@@ -483,6 +530,78 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     }
     const StageTime& critical = r.stages[static_cast<std::size_t>(r.critical_stage)];
     r.exposed_comm_s = critical.grad_allreduce_exposed_s;
+    {  // The critical path, grouped by item.
+        std::map<std::string, CriticalItem> items;
+        auto add = [&](const std::string& what, double seconds, const std::string& why) {
+            if (seconds > 0) {
+                CriticalItem& item = items[what];
+                item.what = what;
+                item.seconds += seconds;
+                item.why = why;
+            }
+        };
+        auto costliest_op = [&](std::size_t s) {
+            const OpClassTime* top = nullptr;
+            double total = 0;
+            for (const auto& [name, cls] : by_op[s]) {
+                total += cls.seconds;
+                top = (top == nullptr || cls.seconds > top->seconds) ? &cls : top;
+            }
+            return top == nullptr ? std::string()
+                                  : fmt_percent(top->seconds / total) + " of its compute is " + top->op +
+                                        (top->memory_bound > 0 ? " (memory-bound in " + std::to_string(top->memory_bound) +
+                                                                     " of " + std::to_string(top->nodes) + " nodes)"
+                                                               : "");
+        };
+        const std::size_t cs = static_cast<std::size_t>(r.critical_stage);
+        add("stage " + std::to_string(cs) + " optimizer", critical.optimizer_s,
+            "the update runs once per step, after the gradients are reduced");
+        add("stage " + std::to_string(cs) + " gradient all-reduce, not hidden", critical.grad_allreduce_exposed_s,
+            "its last buckets finish after the backward pass: " + std::to_string(plan.gradient_buckets[cs].size()) +
+                " buckets over " + std::to_string(st.dp) + " replicas");
+        for (std::ptrdiff_t k = b_task[cs][M - 1]; k >= 0;) {
+            const TaskRecord& task = tasks[static_cast<std::size_t>(k)];
+            const StageTime& stage = r.stages[task.stage];
+            const std::string name = "stage " + std::to_string(task.stage);
+            add(name + (task.backward ? " backward compute" : " forward compute"),
+                task.backward ? stage.backward_s : stage.forward_s, costliest_op(task.stage));
+            add(name + " tensor-parallel all-reduces", stage.tensor_comm_s / 2,
+                "Megatron-style all-reduces over tp=" + std::to_string(st.tp) + " wait on the compute");
+            if (task.via_send) {
+                const std::string link =
+                    "pipeline send " + std::to_string(task.link.first) + "->" + std::to_string(task.link.second);
+                const auto sent = sends.find(task.link);  // none: the stages pass nothing but the schedule
+                add(link, task.send_end - task.send_start,
+                    bytes_text(sent == sends.end() ? 0.0 : sent->second) +
+                        (task.backward ? " of gradients" : " of activations") +
+                        " per micro-batch cross the link between the stages");
+                if (task.cause >= 0) {
+                    const TaskRecord& from = tasks[static_cast<std::size_t>(task.cause)];
+                    const StageTime& other = r.stages[from.stage];
+                    const double from_end =
+                        from.start + (from.backward ? other.backward_s : other.forward_s) + other.tensor_comm_s / 2;
+                    add(link + ", waiting for the link", task.send_start - from_end,
+                        "an earlier micro-batch still holds the link");
+                }
+            }
+            k = task.cause;
+        }
+        double on_path = 0;
+        for (const auto& [what, item] : items) {
+            on_path += item.seconds;
+        }
+        // Where a bucket shares the cores with the backward pass, the last backward task ran longer than alone.
+        add("stage " + std::to_string(cs) + " backward, slowed by the all-reduce on its cores",
+            device.collectives_share_cores ? r.step_s - on_path : 0.0,
+            "the communication thread takes 1 of " + std::to_string(device.parallel_units + 1) +
+                " shares of the cores while a bucket is reduced");
+        for (auto& [what, item] : items) {
+            item.share = item.seconds / r.step_s;
+            r.critical_path.push_back(item);
+        }
+        std::stable_sort(r.critical_path.begin(), r.critical_path.end(),
+                         [](const CriticalItem& a, const CriticalItem& b) { return a.seconds > b.seconds; });
+    }
     r.pipeline_bubble_s = std::max(0.0, r.step_s - critical.busy_s - critical.grad_allreduce_exposed_s);
     r.model_flops = (per_microbatch_flops * m + per_step_flops) * st.dp;
     r.achieved_flops = r.model_flops / r.step_s;

@@ -401,6 +401,39 @@ TEST(Trace, TasksFollowOneAnotherOpsNestAndTheCriticalStageEndsTheStep) {
     EXPECT_GT(counters, 0);  // gradient buckets and sends
 }
 
+// The critical path runs from the step's start to its end without a gap: its items add up to the step time, on a
+// pipeline (sends between stages), on GPUs, and on CPU ranks whose all-reduce shares the cores.
+TEST(Simulate, TheCriticalPathAddsUpToTheStep) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const std::string gpt = "gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000";
+    const std::vector<std::pair<std::string, compiler::Plan>> cases = {
+        {"dgx-h100", compiler::make_plan(gpt, 32, compiler::Strategy{2, 2, 2, 4}, adamw)},
+        {"v1-matrix", compiler::make_plan(gpt, 64, compiler::Strategy{2, 5, 4, 8}, adamw)},
+        {"dev-vm", compiler::make_plan("mlp", 64, compiler::Strategy{2, 1, 1, 1}, adamw)}};
+    for (const auto& [machine, plan] : cases) {
+        const SimResult r = simulate(plan, preset(machine), "bf16");
+        ASSERT_FALSE(r.critical_path.empty()) << machine;
+        double seconds = 0, share = 0;
+        for (const CriticalItem& item : r.critical_path) {
+            EXPECT_GE(item.seconds, 0.0) << machine << ": " << item.what;
+            EXPECT_FALSE(item.why.empty()) << item.what;
+            seconds += item.seconds;
+            share += item.share;
+        }
+        EXPECT_NEAR(seconds, r.step_s, 1e-9 * r.step_s) << machine;
+        EXPECT_NEAR(share, 1.0, 1e-9) << machine;
+        EXPECT_TRUE(std::is_sorted(r.critical_path.begin(), r.critical_path.end(),
+                                   [](const CriticalItem& a, const CriticalItem& b) { return a.seconds > b.seconds; }));
+    }
+    // A pipeline's path crosses stages: some of it is another stage's compute or a send.
+    const SimResult piped = simulate(cases[1].second, preset("v1-matrix"), "bf16");
+    std::set<std::string> stages;
+    for (const CriticalItem& item : piped.critical_path) {
+        stages.insert(item.what.substr(0, item.what.find(' ', 6)));
+    }
+    EXPECT_GT(stages.size(), 1u);
+}
+
 // The strategy search returns the fastest fitting plan: never slower than an explicit plan it also considers.
 TEST(Simulate, SearchIsNeverSlowerThanTheExplicitPlansItTries) {
     const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};

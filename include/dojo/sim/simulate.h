@@ -14,6 +14,10 @@
  * after another, each as soon as the backward pass has computed its last gradient, so communication hidden behind
  * compute is not counted twice; the rest is reported as exposed. The optimizer update follows.
  *
+ * Critical path: from the step's end (the optimizer of the stage that finishes last, after its exposed gradient
+ * all-reduce or its last backward task) back through what each task waited for: the task before it on its stage,
+ * its own forward task, or a neighbour's task whose output crossed a link (the send, and any wait for the link).
+ *
  * Memory (per device of each stage): parameters (FP32 masters), their gradients, optimizer state, and the saved
  * activations of the micro-batches in flight (pp - stage under 1F1B, at the precision's width). With SRAM (Dojo)
  * everything stays in SRAM when it fits; otherwise parameters, gradients and optimizer state live in the HBM share
@@ -93,6 +97,15 @@ struct TimelineEvent {
     double bytes = 0;             ///< what a communication event moves, per device
 };
 
+/// Time on the step's critical path, grouped: a stage's forward or backward compute, its tensor-parallel
+/// all-reduces, a pipeline link, the exposed gradient all-reduce, the optimizer.
+struct CriticalItem {
+    std::string what;                 ///< "stage 3 backward compute", "pipeline send 2->3", ...
+    double seconds = 0;               ///< on the path, over the step
+    double share = 0;                 ///< of the step time
+    std::string why;                  ///< what makes it long, for people
+};
+
 struct SimResult {
     std::string model;
     std::string machine;
@@ -117,6 +130,8 @@ struct SimResult {
     std::vector<StageTime> stages;
     std::vector<OpClassTime> ops;        ///< by op kind, largest time first
     std::vector<CollectiveReport> collectives;
+    std::vector<CriticalItem> critical_path;  ///< walked back from the step's end through what each task waited
+                                              ///< for; longest item first
     double simulation_wall_s = 0;        ///< how long simulating took (for the benchmark)
     std::vector<std::int64_t> stage_devices;  ///< [stage]: its representative device's index in the machine
     std::vector<TimelineEvent> timeline;      ///< with record_timeline: every task, bucket and send, in time order
