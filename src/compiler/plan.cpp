@@ -171,18 +171,24 @@ Plan make_plan(std::string_view model_spec, std::int64_t global_batch, const Str
     ir::NodeId logits = model.logits;
     bool token_labels = model.token_labels;
     const ir::Shape logits_shape = model.graph.type(logits).shape;
-    if (logits_shape.rank() > 2) {  // an imported language model's [B, S, V]: one label per token
+    ir::NodeId loss_node;
+    if (model.dense_target) {  // a regression (the UNet's predicted noise): mean squared error against a target
+        const ir::NodeId target = model.graph.add_input("target", {ir::DType::F32, logits_shape});
+        loss_node = autodiff::mean_squared_error(model.graph, logits, target);
+    } else if (logits_shape.rank() > 2) {  // an imported language model's [B, S, V]: one label per token
         logits = ir::reshape(model.graph, logits,
                              ir::Shape{logits_shape.numel() / logits_shape.dims().back(), logits_shape.dims().back()});
         token_labels = true;
     }
-    const autodiff::CrossEntropy loss = autodiff::add_cross_entropy(model.graph, logits, token_labels);
+    if (!model.dense_target) {
+        loss_node = autodiff::add_cross_entropy(model.graph, logits, token_labels).loss;
+    }
     std::vector<autodiff::Assignment> state_updates;
     for (const frontend::StateUpdate& u : model.state_updates) {
         state_updates.push_back({u.target, u.value});
     }
-    plan.step = autodiff::build_training_graph(std::move(model.graph), loss.loss, optimizer, state_updates);
-    plan.last_forward = loss.loss;
+    plan.step = autodiff::build_training_graph(std::move(model.graph), loss_node, optimizer, state_updates);
+    plan.last_forward = loss_node;
 
     lay_out(plan, strategy);
     return plan;

@@ -19,7 +19,9 @@ constexpr const char* kCatalog =
     "vit-b16[:layers=L,hidden=H,heads=A,mlp=M,patch=P] (torchvision's ViT-B/16 by default), "
     "gpt[:layers=L,hidden=H,heads=A,seq=S,vocab=V] (GPT-2/3 decoder; GPT-2 small by default; GPT-3 175B is "
     "gpt:layers=96,hidden=12288,heads=96,seq=2048,vocab=51200), bert-large or bert[:layers=,hidden=,heads=,seq=,vocab=] "
-    "(BERT encoder with the masked-LM head)";
+    "(BERT encoder with the masked-LM head), "
+    "unet[:channels=C,size=S,levels=L,blocks=N,heads=A,latent=Z] (Stable-Diffusion-style denoising UNet; SD 1.x's "
+    "shape by default: channels=320, size=64, levels=4, blocks=2, heads=8, latent=4)";
 
 // "256x128" -> {256, 128}
 std::vector<std::int64_t> parse_widths(std::string_view text, std::string_view spec) {
@@ -409,6 +411,125 @@ Model build_bert(std::string_view spec, std::string_view options, std::int64_t b
     return model;
 }
 
+// ---- UNet (Stable Diffusion's denoiser, without its conditioning) ----------------------------------------------
+
+struct UnetOptions {
+    std::int64_t channels = 320, size = 64, levels = 4, blocks = 2, heads = 8, latent = 4;
+};
+
+// GroupNorm of x [B, C, H, W] over `groups` groups of channels, with a per-channel scale and bias (PyTorch's
+// nn.GroupNorm, eps 1e-5).
+NodeId group_norm(Model& model, NodeId x, std::int64_t groups, const std::string& name) {
+    ir::Graph& g = model.graph;
+    const ir::Shape shape = g.type(x).shape;
+    const std::int64_t b = shape[0], c = shape[1], h = shape[2], w = shape[3];
+    const NodeId grouped = ir::reshape(g, x, ir::Shape{b, groups, (c / groups) * h * w});
+    const NodeId centred = ir::sub(g, grouped, ir::reduce_mean(g, grouped, {2}, true));
+    const NodeId var = ir::reduce_mean(g, ir::mul(g, centred, centred), {2}, true);
+    const NodeId normal = ir::reshape(g, ir::div(g, centred, ir::sqrt(g, ir::add(g, var, ir::scalar(g, 1e-5)))), shape);
+    const auto [scale, bias] = norm_parameters(model, c, name);
+    return ir::add(g, ir::mul(g, normal, ir::reshape(g, scale, ir::Shape{c, 1, 1})),
+                   ir::reshape(g, bias, ir::Shape{c, 1, 1}), name);
+}
+
+NodeId silu(ir::Graph& g, NodeId x) { return ir::mul(g, x, ir::sigmoid(g, x)); }
+
+// ResBlock: GroupNorm, SiLU, 3x3 conv, twice, plus the input (through a 1x1 conv when the width changes).
+NodeId unet_res_block(Model& model, NodeId x, std::int64_t out, const std::string& name) {
+    ir::Graph& g = model.graph;
+    const std::int64_t in = g.type(x).shape[1];
+    NodeId h = conv(model, silu(g, group_norm(model, x, 32, name + ".norm1")), in, out, 3, 1, 1, true, name + ".conv1");
+    h = conv(model, silu(g, group_norm(model, h, 32, name + ".norm2")), out, out, 3, 1, 1, true, name + ".conv2");
+    const NodeId skip = in == out ? x : conv(model, x, in, out, 1, 1, 0, true, name + ".skip");
+    return ir::add(g, h, skip);
+}
+
+// Spatial transformer: GroupNorm, 1x1 projection in, pre-LayerNorm self-attention and GELU MLP (4 C) over the H W
+// positions, 1x1 projection out, plus the input. (Stable Diffusion adds a cross-attention to the text here.)
+NodeId unet_attention_block(Model& model, NodeId x, std::int64_t heads, const std::string& name) {
+    ir::Graph& g = model.graph;
+    const ir::Shape shape = g.type(x).shape;
+    const std::int64_t b = shape[0], c = shape[1], hw = shape[2] * shape[3];
+    NodeId h = conv(model, group_norm(model, x, 32, name + ".norm"), c, c, 1, 1, 0, true, name + ".proj_in");
+    h = ir::transpose(g, ir::reshape(g, h, ir::Shape{b, c, hw}), {0, 2, 1});  // [B, HW, C]
+    TransformerOptions o;
+    o.hidden = c;
+    o.heads = heads;
+    const auto [s1, b1] = norm_parameters(model, c, name + ".norm1");
+    h = ir::add(g, h, self_attention(model, layer_norm(g, h, s1, b1, 2, 1e-5, name + ".norm1"), o, name + ".attn1"));
+    const auto [s2, b2] = norm_parameters(model, c, name + ".norm3");
+    const NodeId y = layer_norm(g, h, s2, b2, 2, 1e-5, name + ".norm3");
+    h = ir::add(g, h, linear(model, gelu(g, linear(model, y, c, 4 * c, name + ".ff.0")), 4 * c, c, name + ".ff.2"));
+    h = ir::reshape(g, ir::transpose(g, h, {0, 2, 1}), shape);
+    return ir::add(g, conv(model, h, c, c, 1, 1, 0, true, name + ".proj_out"), x);
+}
+
+// Nearest-neighbour 2x upsampling: each pixel repeated into a 2x2 block (a broadcast and two reshapes).
+NodeId upsample2x(ir::Graph& g, NodeId x) {
+    const ir::Shape s = g.type(x).shape;
+    const NodeId spread = ir::broadcast_to(g, ir::reshape(g, x, ir::Shape{s[0], s[1], s[2], 1, s[3], 1}),
+                                           ir::Shape{s[0], s[1], s[2], 2, s[3], 2});
+    return ir::reshape(g, spread, ir::Shape{s[0], s[1], 2 * s[2], 2 * s[3]});
+}
+
+// Stable Diffusion 1.x's UNet layout: a 3x3 conv in; `levels` levels of `blocks` ResBlocks at channels x (1, 2, 4,
+// 4, ...), each followed by a spatial transformer on every level but the deepest, a stride-2 conv between levels; a
+// middle of ResBlock, transformer, ResBlock; the mirror image upward with blocks + 1 ResBlocks per level, each taking
+// the matching skip connection (concatenated), nearest-neighbour upsampling and a 3x3 conv between levels; GroupNorm,
+// SiLU and a 3x3 conv out to the latent's channels. It predicts the noise in a noisy latent [B, latent, size, size]
+// and trains by mean squared error against it. Not modelled: the timestep embedding (a per-channel bias in each
+// ResBlock) and the text cross-attention, which change neither the activations' shapes nor the larger costs.
+Model build_unet(std::string_view spec, std::string_view options, std::int64_t batch) {
+    UnetOptions o;
+    parse_options(spec, options, {{"channels", &o.channels}, {"size", &o.size}, {"levels", &o.levels},
+                                  {"blocks", &o.blocks}, {"heads", &o.heads}, {"latent", &o.latent}});
+    if (o.channels % 32 != 0 || o.channels % o.heads != 0 || o.size % (std::int64_t{1} << (o.levels - 1)) != 0) {
+        throw UsageError("model '" + std::string(spec) + "': channels must be a multiple of 32 (GroupNorm's groups) "
+                         "and of heads, and size a multiple of 2^(levels - 1)");
+    }
+    auto width = [&](std::int64_t level) { return o.channels * std::min<std::int64_t>(std::int64_t{1} << level, 4); };
+    Model model;
+    model.spec = std::string(spec);
+    model.dense_target = true;
+    ir::Graph& g = model.graph;
+    model.input = g.add_input("noisy_latent", {ir::DType::F32, ir::Shape{batch, o.latent, o.size, o.size}});
+    NodeId x = conv(model, model.input, o.latent, o.channels, 3, 1, 1, true, "conv_in");
+    std::vector<NodeId> skips{x};
+    for (std::int64_t level = 0; level < o.levels; ++level) {
+        const bool attention = level + 1 < o.levels;
+        for (std::int64_t b = 0; b < o.blocks; ++b) {
+            const std::string name = "down." + std::to_string(level) + "." + std::to_string(b);
+            x = unet_res_block(model, x, width(level), name + ".res");
+            x = attention ? unet_attention_block(model, x, o.heads, name + ".attn") : x;
+            skips.push_back(x);
+        }
+        if (level + 1 < o.levels) {
+            x = conv(model, x, width(level), width(level), 3, 2, 1, true, "down." + std::to_string(level) + ".sample");
+            skips.push_back(x);
+        }
+    }
+    x = unet_res_block(model, x, width(o.levels - 1), "mid.res1");
+    x = unet_attention_block(model, x, o.heads, "mid.attn");
+    x = unet_res_block(model, x, width(o.levels - 1), "mid.res2");
+    for (std::int64_t level = o.levels - 1; level >= 0; --level) {
+        const bool attention = level + 1 < o.levels;
+        for (std::int64_t b = 0; b <= o.blocks; ++b) {
+            const std::string name = "up." + std::to_string(level) + "." + std::to_string(b);
+            x = ir::concat(g, {x, skips.back()}, 1);
+            skips.pop_back();
+            x = unet_res_block(model, x, width(level), name + ".res");
+            x = attention ? unet_attention_block(model, x, o.heads, name + ".attn") : x;
+        }
+        if (level > 0) {
+            x = conv(model, upsample2x(g, x), width(level), width(level), 3, 1, 1, true,
+                     "up." + std::to_string(level) + ".sample");
+        }
+    }
+    x = silu(g, group_norm(model, x, 32, "norm_out"));
+    model.logits = conv(model, x, o.channels, o.latent, 3, 1, 1, true, "conv_out");
+    return model;
+}
+
 }  // namespace
 
 Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes) {
@@ -436,6 +557,9 @@ Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::S
     if (name == "bert" || (name == "bert-large" && options.empty())) {
         return build_bert(spec, options, batch);
     }
+    if (name == "unet") {
+        return build_unet(spec, options, batch);
+    }
     throw UsageError("unknown model '" + std::string(spec) + "'; the catalog has: " + kCatalog);
 }
 
@@ -446,6 +570,11 @@ SampleSpec catalog_sample(std::string_view spec) {
     }
     if (name == "resnet18" || name == "resnet50" || name == "vit-b16") {
         return {ir::Shape{3, 224, 224}, 1000};
+    }
+    if (name == "unet") {  // the noisy latent, and as many outputs (the predicted noise)
+        const Model model = build_catalog_model(spec, 1, ir::Shape{}, 1);  // shapes only: nothing is computed
+        const ir::Shape& in = model.graph.type(model.input).shape;
+        return {ir::Shape{in[1], in[2], in[3]}, static_cast<int>(in.numel())};
     }
     if (name == "gpt" || name == "bert" || name == "bert-large") {
         const Model model = build_catalog_model(spec, 1, ir::Shape{}, 1);  // shapes only: nothing is computed

@@ -249,6 +249,11 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         throw UsageError("--out writes the trained model back into its ONNX file; " + options.model +
                          " is a catalog model (train an exported .onnx model to get one back)");
     }
+    if (model.dense_target) {
+        throw UsageError("model '" + options.model + "' is a denoising UNet: it trains on noisy latents against their "
+                         "noise, and `dojo train` reads labelled image datasets only for now; `dojo sim " +
+                         options.model + " --machine NAME` simulates it");
+    }
     if (model.token_labels) {
         throw UsageError("model '" + options.model + "' is a language model: it trains on token ids, and `dojo train` "
                          "reads image datasets only for now; `dojo sim " + options.model + " --machine NAME` simulates it");

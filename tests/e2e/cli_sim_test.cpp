@@ -36,6 +36,21 @@ TEST(CliSim, AutoListsTheAlternativesItTried) {
     EXPECT_NE(r.out.find("fits"), std::string::npos) << r.out;
 }
 
+// The UNet trains by mean squared error against its noise: its step has a loss, gradients and an update like any
+// classifier's, and `dojo train` says it cannot read its data rather than failing somewhere inside.
+TEST(CliSim, TheUnetSimulatesAndTrainSaysWhatItCannotDo) {
+    const CliResult r = run_dojo({"sim", "unet:channels=64,size=32,levels=3", "--machine", "dgx-a100", "--batch",
+                                  "16", "--strategy", "dp=8", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    EXPECT_GT(j["step_s"].get<double>(), 0.0);
+    EXPECT_TRUE(j["fits"].get<bool>());
+    EXPECT_FALSE(j["collectives"].empty());  // the gradients are all-reduced over the 8 replicas
+    const CliResult t = run_dojo({"train", "unet:channels=64,size=32,levels=3", "--data", "synthetic", "--train-limit", "8", "--batch", "4"});
+    EXPECT_EQ(t.exit_code, 2) << t.out << t.err;
+    EXPECT_NE(t.err.find("denoising UNet"), std::string::npos) << t.err;
+}
+
 // --trace writes a Perfetto/Chrome trace of the chosen plan; a path it cannot write is an error, not a crash.
 TEST(CliSim, TraceWritesTheChosenPlansStep) {
     const std::string path = (std::filesystem::temp_directory_path() / "dojo_cli_sim_trace.json").string();

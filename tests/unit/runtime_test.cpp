@@ -101,6 +101,31 @@ TEST(Catalog, LanguageModelsHaveTheirPublishedShapes) {
     EXPECT_THROW(frontend::catalog_sample("gpt4"), UsageError);
 }
 
+// The UNet maps a noisy latent to a prediction of its noise, of the latent's own shape, and has Stable Diffusion's
+// layout: for channels=64, levels=3, blocks=1, 50 convolutions (conv in and out, 2 per ResBlock plus a 1x1 skip
+// wherever the width changes, which is every upward block, 2 projections per transformer, 2 resamplings each way)
+// and 7 attentions (one per block on every level but the deepest, down and up, and one in the middle).
+TEST(Catalog, UnetPredictsNoiseOfTheLatentsShapeWithStableDiffusionsLayout) {
+    const frontend::Model m = frontend::build_catalog_model("unet:channels=64,size=16,levels=3,blocks=1,heads=2", 2,
+                                                            ir::Shape{}, 1);
+    EXPECT_TRUE(m.dense_target);
+    EXPECT_EQ(m.graph.type(m.input), (ir::TensorType{ir::DType::F32, ir::Shape{2, 4, 16, 16}}));
+    EXPECT_EQ(m.graph.type(m.logits).shape, (ir::Shape{2, 4, 16, 16}));
+    int convolutions = 0, attentions = 0;
+    for (std::uint32_t i = 0; i < m.graph.size(); ++i) {
+        convolutions += m.graph.node(NodeId{i}).op == ir::OpKind::Conv2d ? 1 : 0;
+        attentions += m.graph.node(NodeId{i}).op == ir::OpKind::LogSoftmax ? 1 : 0;
+    }
+    EXPECT_EQ(convolutions, 50);
+    EXPECT_EQ(attentions, 7);
+    const frontend::SampleSpec sample = frontend::catalog_sample("unet:latent=8,size=32");
+    EXPECT_EQ(sample.sample_shape, (ir::Shape{8, 32, 32}));
+    EXPECT_EQ(sample.classes, 8 * 32 * 32);
+    EXPECT_THROW(frontend::build_catalog_model("unet:channels=48", 1, ir::Shape{}, 1), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("unet:size=10,levels=3", 1, ir::Shape{}, 1), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("unet:width=3", 1, ir::Shape{}, 1), UsageError);
+}
+
 // The causal mask: a token changes the logits at its own position and after it, never before; the sparse
 // cross-entropy equals the dense one on one-hot targets.
 TEST(Catalog, GptIsCausalAndItsLossTakesTokenIds) {

@@ -34,6 +34,9 @@ struct Model {
     /// false: one class per sample, logits [batch, classes]. true: a language model, whose input holds token ids
     /// [batch, seq] and whose logits [batch * seq, vocab] have one label per token (the next token, or the masked one).
     bool token_labels = false;
+    /// true: a regression with a target of the output's own shape, trained by mean squared error (a diffusion
+    /// UNet predicting the noise in its input); `logits` is then that output.
+    bool dense_target = false;
 };
 
 /// `spec` ending in ".onnx" is imported (frontend/onnx.h), anything else is built from the catalog
