@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -34,6 +35,38 @@ std::int64_t grid_side(const Topology& t, const std::vector<std::int64_t>& membe
         }
     }
     return side;
+}
+
+// The members grouped by their instance of level `level`, in order: empty unless there are several groups, all of
+// the same size k > 1 (8 GPUs in each of several DGX nodes).
+std::vector<std::vector<std::int64_t>> equal_groups(const Topology& t, const std::vector<std::int64_t>& members,
+                                                    std::size_t level) {
+    std::map<std::int64_t, std::vector<std::int64_t>> by_instance;
+    for (const std::int64_t m : members) {
+        by_instance[m / t.levels[level].devices].push_back(m);
+    }
+    std::vector<std::vector<std::int64_t>> groups;
+    for (auto& [instance, group] : by_instance) {
+        if (group.size() < 2 || (!groups.empty() && group.size() != groups.front().size())) {
+            return {};
+        }
+        groups.push_back(std::move(group));
+    }
+    return groups.size() < 2 ? std::vector<std::vector<std::int64_t>>{} : groups;
+}
+
+// Latency of one hop from a to b: the device link's within the innermost zone, else the egress latencies of every
+// level it leaves (the route NetworkSimulation builds).
+double hop_latency(const Topology& t, std::int64_t a, std::int64_t b) {
+    const int level = t.common_level(a, b);
+    if (level <= 0) {
+        return level == 0 ? t.device.link_latency_s : 0.0;
+    }
+    double latency = 0;
+    for (int l = 0; l < level; ++l) {
+        latency += t.levels[static_cast<std::size_t>(l)].latency_s;
+    }
+    return latency;
 }
 
 }  // namespace
@@ -80,18 +113,40 @@ std::size_t Network::all_reduce(std::vector<std::int64_t> members, double bytes)
         requests_.push_back(tree);
         return handle;
     }
-    Request ring{"ring", {}, members, handle};
-    Phase step;
-    for (std::int64_t i = 0; i < n; ++i) {
-        step.hops.push_back({members[static_cast<std::size_t>(i)], members[static_cast<std::size_t>((i + 1) % n)]});
-    }
-    step.bytes_per_flow = bytes / static_cast<double>(n);
-    step.steps = 2 * (n - 1);
-    step.reduce_steps = n - 1;  // the reduce-scatter half; the all-gather only copies
-    ring.phases.push_back(step);
-    requests_.push_back(ring);
+    requests_.push_back({"ring", {ring_phase({members}, bytes, true, true)}, members, handle});
     if (algorithm == "ring") {
         return handle;
+    }
+    // Trees only between instances of the innermost level (DGX nodes, tiles), where a switch or a long route
+    // connects any two members at the same cost; inside a D1 mesh, a tree's edges would cross several mesh hops
+    // this model does not route, and inside an NVSwitch node NCCL runs rings.
+    const bool spread = std::any_of(members.begin(), members.end(),
+                                    [&](std::int64_t m) { return topology_.common_level(members.front(), m) > 0; });
+    if (spread) {
+        requests_.push_back({"tree", {tree_phase({members}, bytes)}, members, handle});
+    }
+    // Hierarchical: reduce-scatter inside each instance of the innermost level the members spread over, all-reduce
+    // each member's 1/k share across the instances (k rings, or k double binary trees, side by side), all-gather
+    // inside again (NCCL's and Horovod's scheme for NVLink nodes on InfiniBand).
+    for (std::size_t level = 0; level < topology_.levels.size(); ++level) {
+        const std::vector<std::vector<std::int64_t>> groups = equal_groups(topology_, members, level);
+        if (groups.empty()) {
+            continue;
+        }
+        const std::size_t k = groups.front().size();
+        std::vector<std::vector<std::int64_t>> across(k);
+        for (const std::vector<std::int64_t>& group : groups) {
+            for (std::size_t j = 0; j < k; ++j) {
+                across[j].push_back(group[j]);
+            }
+        }
+        const Phase inside = ring_phase(groups, bytes, true, false);
+        Phase inside_both = inside;  // the reduce-scatter and the all-gather: the same flows
+        inside_both.steps = 2 * inside.steps;
+        const double share = bytes / static_cast<double>(k);
+        requests_.push_back({"hierarchical", {inside_both, ring_phase(across, share, true, true)}, members, handle});
+        requests_.push_back({"hierarchical-tree", {inside_both, tree_phase(across, share)}, members, handle});
+        break;
     }
     if (const std::int64_t side = grid_side(topology_, members); side > 0) {
         Request mesh{"2d-mesh", {}, members, handle};
@@ -117,6 +172,44 @@ std::size_t Network::all_reduce(std::vector<std::int64_t> members, double bytes)
     return handle;
 }
 
+Network::Phase Network::ring_phase(const std::vector<std::vector<std::int64_t>>& rings, double bytes,
+                                   bool reduce_scatter, bool all_gather) {
+    Phase step;
+    const auto n = static_cast<std::int64_t>(rings.front().size());
+    for (const std::vector<std::int64_t>& ring : rings) {
+        for (std::size_t i = 0; i < ring.size(); ++i) {
+            step.hops.push_back({ring[i], ring[(i + 1) % ring.size()]});
+        }
+    }
+    step.bytes_per_flow = bytes / static_cast<double>(n);
+    step.steps = (reduce_scatter ? n - 1 : 0) + (all_gather ? n - 1 : 0);
+    step.reduce_steps = reduce_scatter ? n - 1 : 0;  // the all-gather only copies
+    return step;
+}
+
+Network::Phase Network::tree_phase(const std::vector<std::vector<std::int64_t>>& groups, double bytes) const {
+    // Two binary trees in heap order, the second over the members reversed, each carrying half the buffer: every
+    // member but a root sends one half up each tree, then receives it back down. Pipelined in chunks, a step costs
+    // one transfer of the half plus one hop latency per further level of depth.
+    Phase step;
+    const std::size_t n = groups.front().size();
+    double latency = 0;
+    for (const std::vector<std::int64_t>& group : groups) {
+        for (std::size_t i = 1; i < n; ++i) {
+            const std::size_t parent = (i - 1) / 2;
+            step.hops.push_back({group[i], group[parent]});
+            step.hops.push_back({group[n - 1 - i], group[n - 1 - parent]});
+            latency = std::max(latency, hop_latency(topology_, group[i], group[parent]));
+        }
+    }
+    const auto depth = static_cast<std::int64_t>(std::floor(std::log2(static_cast<double>(n)))) + 1;
+    step.bytes_per_flow = bytes / 2;
+    step.steps = 2;  // reduce up, broadcast down
+    step.reduce_steps = 1;
+    step.extra_latency_s = 2.0 * static_cast<double>(depth - 2) * latency;
+    return step;
+}
+
 std::size_t Network::send(std::int64_t from, std::int64_t to, double bytes) {
     const std::size_t handle = handles_++;
     Phase one;
@@ -136,6 +229,9 @@ struct NetworkSimulation {
         xbt_log_control_set("root.thres:critical");
         sg4::Engine engine(&argc, argv);
         sg4::Engine::set_config("network/model:CM02");
+        // No TCP acknowledgement traffic on the reverse route: the fabrics modelled here (NVLink, InfiniBand, Dojo's
+        // mesh) are full duplex, and a link stands for one direction.
+        sg4::Engine::set_config("network/crosstraffic:0");
         auto* zone = sg4::create_full_zone("machine");
         const Topology& t = network.topology_;
         struct PhaseRun {
@@ -280,7 +376,7 @@ std::vector<CollectiveTime> Network::evaluate() const {
     for (const Request& request : requests_) {
         double seconds = 0;
         for (const Phase& p : request.phases) {
-            seconds += static_cast<double>(p.steps) * steps[phase++];
+            seconds += static_cast<double>(p.steps) * steps[phase++] + p.extra_latency_s;
             seconds += static_cast<double>(p.reduce_steps) * reduce_seconds(topology_.device, resident_bytes_, p.bytes_per_flow);
         }
         if (!set[request.handle] || seconds < times[request.handle].seconds) {

@@ -78,6 +78,43 @@ TEST(Network, RingAndSendMatchTheirClosedForms) {
     EXPECT_EQ(tile.evaluate()[mesh].algorithm, "2d-mesh");
 }
 
+// Across DGX nodes: a small buffer over 4 full nodes goes hierarchical (reduce-scatter on NVLink; across the nodes,
+// 8 double binary trees of one GPU per node side by side, sharing the node's 400 GB/s; all-gather on NVLink) and
+// matches its closed form; over 64 nodes of one GPU each, the tree's log-depth latency beats the ring's 126 steps.
+TEST(Network, HierarchicalAndTreeAllReducesWinWhereLatencyCounts) {
+    const Topology pod = preset("superpod-h100:nodes=64");
+    Network network(pod);
+    std::vector<std::int64_t> four_nodes, one_per_node;
+    for (std::int64_t d = 0; d < 32; ++d) {
+        four_nodes.push_back(d);
+    }
+    for (std::int64_t node = 0; node < 64; ++node) {
+        one_per_node.push_back(8 * node);
+    }
+    const double small = 1e6;
+    const std::size_t hierarchical = network.all_reduce(four_nodes, small);
+    const std::size_t tree = network.all_reduce(one_per_node, 1e3);
+    const std::size_t large = network.all_reduce(four_nodes, 4e9);
+    const std::vector<CollectiveTime> t = network.evaluate();
+    const double nvlink = 900e9 / 2 * 0.8, lat = pod.device.link_latency_s;
+    const double ib_lat = pod.levels[0].latency_s;  // hops between nodes of one SuperPOD leave the node only
+    // Inside: 7 reduce-scatter and 7 all-gather steps of 1/8. Across: the busiest node sends one half-share up each
+    // of its 8 trees' two trees (16 flows of bytes / 16 on 400 GB/s), twice (up, down), plus 2 x (depth 3 - 2)
+    // further hop latencies.
+    const double inside = 14 * (small / 8 / nvlink + lat);
+    EXPECT_EQ(t[hierarchical].algorithm, "hierarchical-tree");
+    EXPECT_NEAR(t[hierarchical].seconds, inside + 2 * (small / 400e9 + ib_lat) + 2 * ib_lat, 1e-9);
+    EXPECT_LT(t[hierarchical].seconds, inside + 6 * (small / 32 / (400e9 / 8) + ib_lat));  // rings across
+    EXPECT_LT(t[hierarchical].seconds, 62 * (small / 32 / nvlink + lat));                  // one flat ring
+    // One GPU per node has 1/8 of its node's egress (the other 7 GPUs' groups are identical): two steps of two
+    // 500-byte halves, and 2 x (depth 7 - 2) further hop latencies.
+    EXPECT_EQ(t[tree].algorithm, "tree");
+    EXPECT_NEAR(t[tree].seconds, 2 * (1e3 / (400e9 / 8) + ib_lat) + 10 * ib_lat, 1e-9);
+    EXPECT_LT(t[tree].seconds, 126 * ib_lat);
+    // A large buffer is bandwidth-bound: the flat ring (each node's egress carries one flow at a time) wins.
+    EXPECT_EQ(t[large].algorithm, "ring");
+}
+
 // Buckets are cut along the ready order at the byte limit; a gradient larger than the limit gets its own.
 TEST(GradientBuckets, CutAlongTheReadyOrderAtTheLimit) {
     const std::vector<std::size_t> sizes{10, 300, 20, 30, 5};

@@ -17,10 +17,22 @@
  *   2-D mesh           members that fill a rows x columns grid (a tile's 5 x 5 D1): reduce-scatter along rows,
  *                      all-reduce along columns, all-gather along rows; rows run side by side
  *   send               one flow
+ *   tree               NCCL's double binary tree: two binary trees over the members (heap order, and heap order of
+ *                      the members reversed), each reducing half the buffer up to its root and broadcasting it back
+ *                      down, pipelined in chunks: 2 steps of bytes / 2 per member, plus 2 (depth - 2) hop latencies
+ *                      for the further levels the chunks cross (depth = floor(log2 n) + 1). Its latency grows as
+ *                      log n where a ring's grows as n: it wins for small buffers over many members. Only for
+ *                      members in several instances of the innermost level (nodes on a switched network); inside a
+ *                      D1 mesh its edges would cross mesh hops that are not routed here.
+ *   hierarchical       when the members fill several instances of a level equally (k GPUs in each of several DGX
+ *                      nodes): ring reduce-scatter inside each instance, k rings across the instances side by side
+ *                      (member j of every instance), each all-reducing its bytes / k, ring all-gather inside
+ *   hierarchical-tree  the same, with k double binary trees across the instances
+ *   send               one flow
  *   binomial           reduce to the first member along a binomial tree, then broadcast: 2 ceil(log2 n) steps of
  *                      the whole buffer (OpenMPI's non-blocking all-reduce for fewer than 4 ranks or in place)
- * all_reduce() registers ring and 2-D mesh where both apply and evaluate() reports the faster, with its name; a
- * device whose allreduce_algorithm names one (topology.h: its library's) gets that one alone.
+ * all_reduce() registers every algorithm that applies and evaluate() reports the fastest, with its name; a device
+ * whose allreduce_algorithm names one (topology.h: its library's: "binomial", "ring") gets that one alone.
  *
  * Reductions: a device with a reduce_bandwidth (a CPU, whose MPI adds a received piece to its own on the core that
  * also moves the data) adds 3 x bytes / reduce_bandwidth after each reduce-scatter step (two operands read, the sum
@@ -48,7 +60,7 @@ namespace dojo::sim {
 
 struct CollectiveTime {
     double seconds = 0;
-    std::string algorithm;  ///< "ring", "2d-mesh", "send"
+    std::string algorithm;  ///< "ring", "2d-mesh", "tree", "hierarchical", "hierarchical-tree", "send", "binomial"
 };
 
 /// Whether a collective step moving `bytes_per_flow` runs beyond `device`'s cache (see Cache above).
@@ -80,6 +92,7 @@ private:
         double bytes_per_flow = 0;
         std::int64_t steps = 0;
         std::int64_t reduce_steps = 0;  ///< of `steps`, those after which each member adds what it received
+        double extra_latency_s = 0;     ///< added once: a pipelined tree's further levels
     };
     struct Request {
         std::string algorithm;
@@ -92,6 +105,12 @@ private:
     std::vector<Request> requests_;
     std::size_t handles_ = 0;
 
+    /// One ring per entry, side by side, all of the same size n: each step moves bytes / n per member; n - 1 steps
+    /// for the reduce-scatter and n - 1 for the all-gather, as asked.
+    static Phase ring_phase(const std::vector<std::vector<std::int64_t>>& rings, double bytes, bool reduce_scatter,
+                            bool all_gather);
+    /// A double binary tree over each entry, side by side (see Algorithms).
+    Phase tree_phase(const std::vector<std::vector<std::int64_t>>& groups, double bytes) const;
     void simulate_all(std::vector<double>& step_times) const;
     friend struct NetworkSimulation;
 };
