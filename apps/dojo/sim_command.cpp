@@ -63,6 +63,8 @@ json result_json(const sim::SimResult& r) {
                           {"busy_s", s.busy_s},
                           {"grad_allreduce_s", s.grad_allreduce_s},
                           {"grad_allreduce_exposed_s", s.grad_allreduce_exposed_s},
+                          {"recompute_s", s.recompute_s},
+                          {"param_allgather_s", s.param_allgather_s},
                           {"finish_s", s.finish_s},
                           {"memory",
                            {{"parameters_bytes", s.memory.parameters_bytes},
@@ -131,6 +133,12 @@ void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& othe
                              seconds_text(r.strategy.micro_batches * c.tensor_comm_s), seconds_text(c.optimizer_s),
                              seconds_text(c.grad_allreduce_exposed_s), seconds_text(c.grad_allreduce_s),
                              seconds_text(r.pipeline_bubble_s));
+    if (c.recompute_s > 0 || c.param_allgather_s > 0) {
+        std::cout << fmt::format("                   of which recomputation {}; parameter all-gather after the "
+                                 "update {}\n",
+                                 seconds_text(r.strategy.micro_batches * c.recompute_s),
+                                 seconds_text(c.param_allgather_s));
+    }
     std::cout << (r.critical_path.size() > 5 ? fmt::format("  critical path    the longest 5 of {} items (--json lists "
                                                            "them all)\n", r.critical_path.size())
                                              : std::string("  critical path\n"));
@@ -280,8 +288,10 @@ void add_sim_command(CLI::App& app) {
     sim->add_option("--batch", options->batch, "global batch: samples per step over all replicas")->required();
     sim->add_option("--precision", options->precision, "fp32, bf16 or cfp8 (default bf16)");
     sim->add_option("--strategy", options->strategy,
-                    "auto (try data/tensor/pipeline splits, report the fastest that fits) or dp=N,tp=N,pp=N,mb=N "
-                    "(missing ones are 1; mb = micro-batches per replica)");
+                    "auto (try data/tensor/pipeline splits, and where one does not fit the memory savings below; "
+                    "report the fastest that fits) or dp=N,tp=N,pp=N,mb=N (missing ones are 1; mb = micro-batches "
+                    "per replica), optionally with zero=1 (shard the optimizer state over the dp replicas) and "
+                    "recompute=1 (keep checkpoints, recompute activations in the backward pass)");
     sim->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
     sim->add_option("--bucket-mib", options->bucket_mib,
                     "data parallel: gradient bucket size in MiB of FP32, as dojo train's (default 8)");

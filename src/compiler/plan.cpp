@@ -7,6 +7,7 @@
 #include <set>
 
 #include "dojo/autodiff/loss.h"
+#include "dojo/compiler/recompute.h"
 #include "dojo/frontend/model.h"
 #include "dojo/ir/builder.h"
 #include "dojo/util/error.h"
@@ -124,7 +125,7 @@ std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stage
 
 std::string Strategy::to_string() const {
     return "dp=" + std::to_string(dp) + ",tp=" + std::to_string(tp) + ",pp=" + std::to_string(pp) +
-           ",mb=" + std::to_string(micro_batches);
+           ",mb=" + std::to_string(micro_batches) + (zero ? ",zero=1" : "") + (recompute ? ",recompute=1" : "");
 }
 
 Strategy parse_strategy(std::string_view text) {
@@ -141,13 +142,20 @@ Strategy parse_strategy(std::string_view text) {
         const auto parsed = std::from_chars(digits.data(), digits.data() + digits.size(), value);
         int* field = key == "dp" ? &s.dp : key == "tp" ? &s.tp : key == "pp" ? &s.pp : key == "mb" ? &s.micro_batches
                                                                                                    : nullptr;
-        if (field == nullptr || eq == std::string_view::npos || parsed.ec != std::errc() ||
-            parsed.ptr != digits.data() + digits.size() || value < 1 || !seen.insert(key).second) {
+        bool* flag = key == "zero" ? &s.zero : key == "recompute" ? &s.recompute : nullptr;
+        const bool in_range = field != nullptr ? value >= 1 : (value == 0 || value == 1);
+        if ((field == nullptr && flag == nullptr) || eq == std::string_view::npos || parsed.ec != std::errc() ||
+            parsed.ptr != digits.data() + digits.size() || !in_range || !seen.insert(key).second) {
             throw UsageError("strategy '" + std::string(text) + "': bad item '" + std::string(item) +
                              "'; write dp=N,tp=N,pp=N,mb=N (each a positive whole number, at most once; missing ones "
-                             "are 1), or use --strategy auto");
+                             "are 1), optionally zero=1 (shard the optimizer state over dp) and recompute=1 "
+                             "(recompute activations in the backward pass), or use --strategy auto");
         }
-        *field = value;
+        if (field != nullptr) {
+            *field = value;
+        } else {
+            *flag = value == 1;
+        }
         start = end + 1;
     }
     return s;
@@ -277,6 +285,7 @@ void lay_out(Plan& plan, const Strategy& strategy) {
         }
     }
     plan.fusion_groups = fuse_elementwise(plan);
+    plan_recomputation(plan);
     bucket_gradients(plan, plan.bucket_bytes);
 }
 

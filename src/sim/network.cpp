@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <simgrid/s4u.hpp>
+#include <set>
 #include <xbt/log.h>
 
 #include "dojo/util/error.h"
@@ -232,7 +233,14 @@ struct NetworkSimulation {
         // No TCP acknowledgement traffic on the reverse route: the fabrics modelled here (NVLink, InfiniBand, Dojo's
         // mesh) are full duplex, and a link stands for one direction.
         sg4::Engine::set_config("network/crosstraffic:0");
-        auto* zone = sg4::create_full_zone("machine");
+        sg4::Engine::set_config("contexts/stack-size:16");  // KiB: a flow's actors only send, receive, read the clock
+        sg4::Engine::set_config("contexts/guard-size:0");   // no guard pages: an mprotect per actor otherwise
+        // Phases go into child zones of at most zone_hosts hosts: phases never exchange flows, a full zone's routing
+        // table is quadratic in its hosts (one zone for a data-parallel ring over an ExaPOD tried with five algorithms
+        // would be gigabytes), and SimGrid looks a new host's or link's name up zone by zone (so not one zone per phase
+        // either: a pipeline of 128 stages has thousands of phases).
+        constexpr std::size_t zone_hosts = 512;
+        auto* root = sg4::create_full_zone("machine");
         const Topology& t = network.topology_;
         struct PhaseRun {
             std::vector<std::pair<sg4::Host*, sg4::Host*>> flows;
@@ -241,6 +249,8 @@ struct NetworkSimulation {
         };
         std::vector<PhaseRun> runs;
         std::size_t phase_index = 0;
+        sg4::NetZone* zone = nullptr;
+        std::size_t hosts_in_zone = 0;
         for (std::size_t r = 0; r < network.requests_.size(); ++r) {
             const Network::Request& request = network.requests_[r];
             // How many members of this group each level instance holds: its egress is shared with the identical
@@ -254,6 +264,22 @@ struct NetworkSimulation {
             for (std::size_t p = 0; p < request.phases.size(); ++p, ++phase_index) {
                 const Network::Phase& phase = request.phases[p];
                 const std::string prefix = "r" + std::to_string(r) + "p" + std::to_string(p) + ".";
+                std::set<std::int64_t> devices;
+                for (const Network::Hop& hop : phase.hops) {
+                    if (hop.from != hop.to) {
+                        devices.insert(hop.from);
+                        devices.insert(hop.to);
+                    }
+                }
+                if (zone == nullptr || hosts_in_zone + devices.size() > zone_hosts) {
+                    if (zone != nullptr) {
+                        zone->seal();
+                    }
+                    zone = sg4::create_full_zone(prefix);
+                    zone->set_parent(root);
+                    hosts_in_zone = 0;
+                }
+                hosts_in_zone += devices.size();
                 std::map<std::int64_t, sg4::Host*> hosts;
                 std::map<std::string, sg4::Link*> links;
                 auto host = [&](std::int64_t device) {
@@ -304,20 +330,30 @@ struct NetworkSimulation {
                 runs.push_back(std::move(run));
             }
         }
-        zone->seal();
+        if (zone != nullptr) {
+            zone->seal();
+        }
+        root->seal();
         step_times.assign(phase_index, 0.0);
+        std::size_t flow_count = 0;
         for (PhaseRun& run : runs) {
             if (run.flows.empty()) {
                 continue;
             }
-            sg4::Actor::create("phase", run.flows.front().first, [&run, &step_times]() {
-                std::vector<sg4::CommPtr> comms;
-                for (const auto& [from, to] : run.flows) {
-                    comms.push_back(sg4::Comm::sendto_async(from, to, static_cast<std::uint64_t>(std::ceil(run.bytes))));
-                }
-                sg4::Comm::wait_all(comms);
-                step_times[run.result] = sg4::Engine::get_clock();
-            });
+            // Two actors per flow, over a mailbox of its own: SimGrid removes a finished comm from a list of its
+            // issuers' activities by a linear search, and host-to-host sends (Comm::sendto) all share one such list,
+            // quadratic in a phase's thousands of flows. The phase ends at its last flow's end.
+            for (const auto& [from, to] : run.flows) {
+                sg4::Mailbox* box = sg4::Mailbox::by_name("f" + std::to_string(flow_count++));
+                sg4::Actor::create("send", from, [&run, box]() {
+                    static int payload = 0;
+                    box->put(&payload, static_cast<std::uint64_t>(std::ceil(run.bytes)));
+                });
+                sg4::Actor::create("receive", to, [&run, &step_times, box]() {
+                    box->get<int>();
+                    step_times[run.result] = std::max(step_times[run.result], sg4::Engine::get_clock());
+                });
+            }
         }
         engine.run();
     }

@@ -59,7 +59,8 @@ std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device, const
         const double bytes = plan.tensor.layout[layout_of.index].split() && !plan.tensor.layout[s.index].split()
                                  ? full / plan.tensor.tp
                                  : full;
-        m.optimizer_bytes += bytes;
+        // ZeRO stage 1: each replica keeps and updates only its 1/dp share of the optimizer state.
+        m.optimizer_bytes += plan.strategy.zero ? bytes / plan.strategy.dp : bytes;
         note(m, s, bytes);
     }
     for (std::uint32_t i = 0; i < g.size(); ++i) {
@@ -72,7 +73,15 @@ std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device, const
     }
     for (int s = 0; s < pp; ++s) {
         MemoryUse& m = use[static_cast<std::size_t>(s)];
-        m.activations_bytes *= static_cast<double>(std::min(pp - s, plan.strategy.micro_batches));
+        const double in_flight = static_cast<double>(std::min(pp - s, plan.strategy.micro_batches));
+        const Plan::Recomputation& rc = plan.recomputation;
+        if (plan.strategy.recompute && rc.segments[static_cast<std::size_t>(s)] > 0) {
+            // Checkpoints for every micro-batch in flight, one segment's saved values at a time.
+            m.activations_bytes = (rc.checkpoint_bytes[static_cast<std::size_t>(s)] * in_flight +
+                                   rc.segment_bytes[static_cast<std::size_t>(s)]) * width;
+        } else {
+            m.activations_bytes *= in_flight;
+        }
         const double weights = m.parameters_bytes + m.gradients_bytes + m.optimizer_bytes;
         if (device.local_bytes > 0 && m.total_bytes() <= device.local_bytes) {
             m.weights_level = m.activations_level = "SRAM";
@@ -296,9 +305,18 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         cls.memory_bound += t.memory_bound ? 1 : 0;
     }
     // Gradient accumulation over micro-batches: read, add, write the gradients once per micro-batch after the first.
+    // Recomputation runs the stage's forward pass (and its tensor-parallel all-reduces) again in each backward task.
+    // ZeRO stage 1: each replica updates its 1/dp share of the parameters.
     for (std::size_t s = 0; s < r.stages.size(); ++s) {
         r.stages[s].stage = static_cast<int>(s);
         r.stages[s].memory = memory[s];
+        if (st.recompute && plan.recomputation.segments[s] > 0) {
+            r.stages[s].recompute_s = r.stages[s].forward_s + r.stages[s].tensor_comm_s / 2;
+            r.stages[s].backward_s += r.stages[s].recompute_s;
+        }
+        if (st.zero) {
+            r.stages[s].optimizer_s /= st.dp;
+        }
         if (m > 1) {
             const double bw = level_bandwidth(device, memory[s].weights_level);
             r.stages[s].backward_s += (m - 1.0) / m * 3.0 * memory[s].gradients_bytes / bw;
@@ -475,6 +493,14 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                                                                  : (bytes - fit.low_bytes) / (fit.high_bytes - fit.low_bytes);
             bucket_seconds[s].push_back(t_low + along * (t_high - t_low));
         }
+        // ZeRO stage 1: each bucket is reduce-scattered (the first half of a ring all-reduce's steps), and after the
+        // sharded update the parameters are all-gathered (the second half), with nothing left to hide it behind.
+        if (st.zero) {
+            for (double& seconds : bucket_seconds[s]) {
+                seconds /= 2;
+                r.stages[s].param_allgather_s += seconds;
+            }
+        }
     }
     // Where collectives run on the cores that compute (an MPI rank's communication thread: collective_cores =
     // "shared"), a bucket reduced while the backward pass still runs shares the cores with it: the rank's c compute
@@ -517,10 +543,14 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             }
         }
         stage.grad_allreduce_exposed_s = std::max(0.0, network_free - last_end);
-        stage.finish_s = std::max(network_free, last_end) + stage.optimizer_s;
+        stage.finish_s = std::max(network_free, last_end) + stage.optimizer_s + stage.param_allgather_s;
         if (record_timeline && stage.optimizer_s > 0) {
             r.timeline.push_back({"optimizer", "optimizer", static_cast<int>(s), false,
-                                  stage.finish_s - stage.optimizer_s, stage.optimizer_s, 0});
+                                  stage.finish_s - stage.param_allgather_s - stage.optimizer_s, stage.optimizer_s, 0});
+        }
+        if (record_timeline && stage.param_allgather_s > 0) {
+            r.timeline.push_back({"parameter all-gather", "gradient all-reduce", static_cast<int>(s), true,
+                                  stage.finish_s - stage.param_allgather_s, stage.param_allgather_s, grad_bytes[s]});
         }
         stage.busy_s = m * (stage.forward_s + stage.backward_s + stage.tensor_comm_s) + stage.optimizer_s;
         if (stage.finish_s > r.step_s) {
@@ -559,12 +589,23 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         add("stage " + std::to_string(cs) + " gradient all-reduce, not hidden", critical.grad_allreduce_exposed_s,
             "its last buckets finish after the backward pass: " + std::to_string(plan.gradient_buckets[cs].size()) +
                 " buckets over " + std::to_string(st.dp) + " replicas");
+        add("stage " + std::to_string(cs) + " parameter all-gather", critical.param_allgather_s,
+            "zero=1: after the sharded update, each replica gathers the other " + std::to_string(st.dp - 1) +
+                " shares of the parameters");
         for (std::ptrdiff_t k = b_task[cs][M - 1]; k >= 0;) {
             const TaskRecord& task = tasks[static_cast<std::size_t>(k)];
             const StageTime& stage = r.stages[task.stage];
             const std::string name = "stage " + std::to_string(task.stage);
             add(name + (task.backward ? " backward compute" : " forward compute"),
-                task.backward ? stage.backward_s : stage.forward_s, costliest_op(task.stage));
+                task.backward ? stage.backward_s - stage.recompute_s : stage.forward_s, costliest_op(task.stage));
+            if (task.backward) {
+                add(name + " recomputation", stage.recompute_s,
+                    "recompute=1: the backward task runs the forward pass again from " +
+                        std::to_string(plan.recomputation.segments.empty()
+                                           ? 0
+                                           : plan.recomputation.segments[task.stage]) +
+                        " segments' checkpoints");
+            }
             add(name + " tensor-parallel all-reduces", stage.tensor_comm_s / 2,
                 "Megatron-style all-reduces over tp=" + std::to_string(st.tp) + " wait on the compute");
             if (task.via_send) {
@@ -602,7 +643,8 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         std::stable_sort(r.critical_path.begin(), r.critical_path.end(),
                          [](const CriticalItem& a, const CriticalItem& b) { return a.seconds > b.seconds; });
     }
-    r.pipeline_bubble_s = std::max(0.0, r.step_s - critical.busy_s - critical.grad_allreduce_exposed_s);
+    r.pipeline_bubble_s = std::max(0.0, r.step_s - critical.busy_s - critical.grad_allreduce_exposed_s -
+                                            critical.param_allgather_s);
     r.model_flops = (per_microbatch_flops * m + per_step_flops) * st.dp;
     r.achieved_flops = r.model_flops / r.step_s;
     const auto peak = device.matrix_flops.count(precision) != 0 ? device.matrix_flops.at(precision)
@@ -620,20 +662,37 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     }
     std::sort(r.ops.begin(), r.ops.end(), [](const OpClassTime& a, const OpClassTime& b) { return a.seconds > b.seconds; });
 
-    // Memory fit.
+    // Memory fit: the stage short by the most, in full, and how many others are short (a 128-stage pipeline that
+    // does not fit would otherwise make a report of 128 sentences).
+    const auto capacity_of = [&](const StageTime& stage) {
+        return device.memory_bytes + (stage.memory.activations_level == "SRAM" ? 0 : device.local_bytes);
+    };
+    const auto needed_by = [](const StageTime& stage) {
+        return stage.memory.activations_level == "SRAM" ? stage.memory.total_bytes() - stage.memory.activations_bytes
+                                                         : stage.memory.total_bytes();
+    };
+    const StageTime* worst = nullptr;
+    std::size_t short_stages = 0;
     for (const StageTime& stage : r.stages) {
         if (!stage.memory.fits) {
-            r.fits = false;
-            const double capacity = device.memory_bytes + (stage.memory.activations_level == "SRAM" ? 0 : device.local_bytes);
-            const double needed = stage.memory.activations_level == "SRAM"
-                                      ? stage.memory.total_bytes() - stage.memory.activations_bytes
-                                      : stage.memory.total_bytes();
-            r.fit_report += "stage " + std::to_string(stage.stage) + ": needs " + bytes_text(needed) + " of " +
-                            (device.local_bytes > 0 ? "SRAM + " + device.memory_name + " share" : device.memory_name) +
-                            " per " + device.kind +
-                            " but has " + bytes_text(capacity) + " (short by " + bytes_text(needed - capacity) +
-                            "); largest tensor: " + stage.memory.largest_tensor + " (" +
-                            bytes_text(stage.memory.largest_tensor_bytes) + "). ";
+            ++short_stages;
+            if (worst == nullptr ||
+                needed_by(stage) - capacity_of(stage) > needed_by(*worst) - capacity_of(*worst)) {
+                worst = &stage;
+            }
+        }
+    }
+    if (worst != nullptr) {
+        r.fits = false;
+        const double needed = needed_by(*worst), capacity = capacity_of(*worst);
+        r.fit_report = "stage " + std::to_string(worst->stage) + ": needs " + bytes_text(needed) + " of " +
+                       (device.local_bytes > 0 ? "SRAM + " + device.memory_name + " share" : device.memory_name) +
+                       " per " + device.kind + " but has " + bytes_text(capacity) + " (short by " +
+                       bytes_text(needed - capacity) + "); largest tensor: " + worst->memory.largest_tensor + " (" +
+                       bytes_text(worst->memory.largest_tensor_bytes) + ")";
+        if (short_stages > 1) {
+            r.fit_report += "; " + std::to_string(short_stages - 1) + " other stage" + (short_stages > 2 ? "s" : "") +
+                            " of " + std::to_string(r.stages.size()) + " short by less";
         }
     }
 
@@ -709,6 +768,24 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
                 compiler::lay_out(it->second, s);
             }
             results.push_back(simulate(it->second, topology, precision));
+            // A split that does not fit tries to save memory: optimizer-state sharding (with dp > 1),
+            // recomputation, both. Each costs time, so a split that fits does not need them; and a saving that
+            // still does not fit is not simulated (its memory plan is cheap, a simulation is not).
+            if (!results.back().fits) {
+                for (const auto& [zero, recompute] : {std::pair{true, false}, {false, true}, {true, true}}) {
+                    if (zero && s.dp == 1) {
+                        continue;
+                    }
+                    compiler::Strategy saving = s;
+                    saving.zero = zero;
+                    saving.recompute = recompute;
+                    compiler::lay_out(it->second, saving);
+                    const std::vector<MemoryUse> memory = plan_memory(it->second, topology.device, precision);
+                    if (std::all_of(memory.begin(), memory.end(), [](const MemoryUse& m) { return m.fits; })) {
+                        results.push_back(simulate(it->second, topology, precision));
+                    }
+                }
+            }
         } catch (const UsageError&) {
             continue;  // a split the model cannot take (more stages than ops)
         }

@@ -38,12 +38,15 @@ struct Strategy {
     int tp = 1;               ///< tensor-parallel devices per stage
     int pp = 1;               ///< pipeline stages
     int micro_batches = 1;    ///< per replica per step (1F1B schedule)
+    bool zero = false;        ///< optimizer state sharded over the dp replicas (ZeRO stage 1; compiler/recompute.h)
+    bool recompute = false;   ///< activations recomputed in the backward pass from checkpoints (compiler/recompute.h)
     int devices() const { return dp * tp * pp; }
-    std::string to_string() const;  ///< "dp=4,tp=8,pp=2,mb=16"
+    std::string to_string() const;  ///< "dp=4,tp=8,pp=2,mb=16", then ",zero=1" and ",recompute=1" when set
     bool operator==(const Strategy&) const = default;
 };
 
-/// Parses "dp=4,tp=8,pp=2[,mb=16]" (keys in any order, each at most once; missing keys are 1). UsageError otherwise.
+/// Parses "dp=4,tp=8,pp=2[,mb=16][,zero=1][,recompute=1]" (keys in any order, each at most once; missing counts are 1,
+/// missing switches 0). UsageError otherwise.
 Strategy parse_strategy(std::string_view text);
 
 struct Plan {
@@ -73,6 +76,15 @@ struct Plan {
     /// (it is all-reduced as soon as it exists). A group stays within one stage, one rhythm (per micro-batch or per
     /// step) and one tensor-parallel layout; candidates that would cross one are left unfused.
     std::vector<FusionGroup> fusion_groups;
+    /// Activation recomputation (recompute.h), when strategy.recompute; otherwise empty.
+    struct Recomputation {
+        std::vector<bool> checkpoint;          ///< per node: kept from its forward task to its backward task
+        std::vector<int> segment;              ///< per node: its segment within its stage (forward nodes), else -1
+        std::vector<int> segments;             ///< [stage]: how many; 0 where recomputing saves nothing
+        std::vector<double> checkpoint_bytes;  ///< [stage]: per device per micro-batch (F32)
+        std::vector<double> segment_bytes;     ///< [stage]: the largest segment's saved values (F32, one micro-batch)
+    };
+    Recomputation recomputation;
 };
 
 /// Builds `model` (catalog spec or .onnx) for a micro-batch, its training graph with `optimizer` and cross-entropy

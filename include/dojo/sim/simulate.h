@@ -56,13 +56,15 @@ struct StageTime {
     int stage = 0;
     std::int64_t nodes = 0;
     double forward_s = 0;                ///< per micro-batch, compute only
-    double backward_s = 0;               ///< per micro-batch, compute only
+    double backward_s = 0;               ///< per micro-batch, compute only (with recompute_s)
+    double recompute_s = 0;              ///< per micro-batch, the forward pass again (strategy recompute=1)
     double tensor_comm_s = 0;            ///< per micro-batch, tensor-parallel all-reduces (forward + backward)
     double optimizer_s = 0;              ///< per step
     double busy_s = 0;                   ///< compute + tensor comm over the step
     double grad_allreduce_s = 0;         ///< data-parallel all-reduce of the stage's gradient buckets, summed (wall
                                          ///< time: stretched where they share the cores with the backward pass)
     double grad_allreduce_exposed_s = 0; ///< the part not hidden behind the last backward pass
+    double param_allgather_s = 0;        ///< zero=1: the updated parameters' all-gather after the update
     double finish_s = 0;                 ///< when its optimizer update ends
     MemoryUse memory;
 };
