@@ -290,8 +290,9 @@ void add_sim_command(CLI::App& app) {
     sim->add_option("--strategy", options->strategy,
                     "auto (try data/tensor/pipeline splits, and where one does not fit the memory savings below; "
                     "report the fastest that fits) or dp=N,tp=N,pp=N,mb=N (missing ones are 1; mb = micro-batches "
-                    "per replica), optionally with zero=1 (shard the optimizer state over the dp replicas) and "
-                    "recompute=1 (keep checkpoints, recompute activations in the backward pass)");
+                    "per replica), optionally with sp=1 (sequence parallelism: token activations split over tp), "
+                    "zero=1 (shard the optimizer state over the dp replicas) and recompute=1 (keep checkpoints, "
+                    "recompute activations in the backward pass)");
     sim->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
     sim->add_option("--bucket-mib", options->bucket_mib,
                     "data parallel: gradient bucket size in MiB of FP32, as dojo train's (default 8)");

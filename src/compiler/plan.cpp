@@ -125,7 +125,8 @@ std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stage
 
 std::string Strategy::to_string() const {
     return "dp=" + std::to_string(dp) + ",tp=" + std::to_string(tp) + ",pp=" + std::to_string(pp) +
-           ",mb=" + std::to_string(micro_batches) + (zero ? ",zero=1" : "") + (recompute ? ",recompute=1" : "");
+           ",mb=" + std::to_string(micro_batches) + (sp ? ",sp=1" : "") + (zero ? ",zero=1" : "") +
+           (recompute ? ",recompute=1" : "");
 }
 
 Strategy parse_strategy(std::string_view text) {
@@ -142,14 +143,15 @@ Strategy parse_strategy(std::string_view text) {
         const auto parsed = std::from_chars(digits.data(), digits.data() + digits.size(), value);
         int* field = key == "dp" ? &s.dp : key == "tp" ? &s.tp : key == "pp" ? &s.pp : key == "mb" ? &s.micro_batches
                                                                                                    : nullptr;
-        bool* flag = key == "zero" ? &s.zero : key == "recompute" ? &s.recompute : nullptr;
+        bool* flag = key == "zero" ? &s.zero : key == "recompute" ? &s.recompute : key == "sp" ? &s.sp : nullptr;
         const bool in_range = field != nullptr ? value >= 1 : (value == 0 || value == 1);
         if ((field == nullptr && flag == nullptr) || eq == std::string_view::npos || parsed.ec != std::errc() ||
             parsed.ptr != digits.data() + digits.size() || !in_range || !seen.insert(key).second) {
             throw UsageError("strategy '" + std::string(text) + "': bad item '" + std::string(item) +
                              "'; write dp=N,tp=N,pp=N,mb=N (each a positive whole number, at most once; missing ones "
-                             "are 1), optionally zero=1 (shard the optimizer state over dp) and recompute=1 "
-                             "(recompute activations in the backward pass), or use --strategy auto");
+                             "are 1), optionally sp=1 (sequence parallelism over tp), zero=1 (shard the optimizer state "
+                             "over dp) and recompute=1 (recompute activations in the backward pass), or use --strategy "
+                             "auto");
         }
         if (field != nullptr) {
             *field = value;
@@ -221,6 +223,9 @@ void lay_out(Plan& plan, const Strategy& strategy) {
                          std::to_string(forward_nodes) + " forward ops; use fewer stages");
     }
     plan.tensor = shard_tensor_parallel(g, strategy.tp);
+    if (strategy.sp) {
+        split_sequence(plan.tensor, g);
+    }
     // Live: what the loss, the gradients and the updated values depend on (the runtime skips the rest too, such as
     // gradients of constants).
     plan.live.assign(g.size(), false);

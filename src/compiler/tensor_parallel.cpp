@@ -3,6 +3,7 @@
 #include "dojo/compiler/tensor_parallel.h"
 
 #include <algorithm>
+#include <set>
 
 #include "dojo/ir/elementwise.h"
 #include "dojo/util/error.h"
@@ -267,7 +268,8 @@ private:
 
 double TensorParallel::bytes_per_device(const ir::Graph& graph, ir::NodeId node) const {
     const double bytes = tensor_bytes(graph.type(node));
-    return layout[node.index].split() ? bytes / tp : bytes;
+    const bool split = layout[node.index].split() || (!sequence_split.empty() && sequence_split[node.index]);
+    return split ? bytes / tp : bytes;
 }
 
 TensorParallel shard_tensor_parallel(const ir::Graph& graph, int tp) {
@@ -275,6 +277,57 @@ TensorParallel shard_tensor_parallel(const ir::Graph& graph, int tp) {
         throw UsageError("tensor parallelism: tp must be at least 1, got " + std::to_string(tp));
     }
     return Propagation(graph, tp).run();
+}
+
+std::int64_t token_count(const ir::Graph& graph) {
+    for (const NodeId input : graph.inputs()) {
+        const ir::TensorType& type = graph.type(input);
+        if (type.dtype == ir::DType::I64 && type.shape.rank() == 2) {
+            return type.shape.numel();
+        }
+    }
+    return 0;
+}
+
+void split_sequence(TensorParallel& tensor, const ir::Graph& graph) {
+    if (tensor.tp < 2) {
+        throw UsageError("sp=1 splits activations over the tensor-parallel group; it needs tp of 2 or more");
+    }
+    const std::int64_t tokens = token_count(graph);
+    if (tokens == 0) {
+        throw UsageError("sp=1 splits activations along their tokens; this model has no token input (an integer "
+                         "[batch, sequence] tensor); leave sp out");
+    }
+    std::set<std::vector<std::int64_t>> parameter_shapes;
+    for (const NodeId p : graph.parameters()) {
+        parameter_shapes.insert(graph.type(p).shape.dims());
+    }
+    const std::size_t n = graph.size();
+    std::vector<bool> from_data(n, false);  // computed, at some remove, from an input
+    for (const NodeId input : graph.inputs()) {
+        from_data[input.index] = true;
+    }
+    tensor.sequence_split.assign(n, false);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const ir::Node& node = graph.node(NodeId{i});
+        for (const NodeId input : node.inputs) {
+            from_data[i] = from_data[i] || from_data[input.index];
+        }
+        if (node.inputs.empty() || !from_data[i] || tensor.layout[i].split() || tensor.divided[i]) {
+            continue;
+        }
+        const ir::Shape& shape = node.type.shape;
+        std::int64_t leading = 1;
+        bool per_token = false;
+        for (int axis = 0; axis < shape.rank() && leading < tokens; ++axis) {
+            leading *= shape[static_cast<std::size_t>(axis)];
+            per_token = leading == tokens;
+        }
+        if (per_token && parameter_shapes.count(shape.dims()) == 0) {
+            tensor.sequence_split[i] = true;
+            tensor.divided[i] = true;
+        }
+    }
 }
 
 }  // namespace dojo::compiler

@@ -756,7 +756,14 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
     }
     std::map<std::int64_t, Plan> plans;  // by micro-batch size: one graph build each
     std::vector<SimResult> results;
-    for (const compiler::Strategy& s : candidates) {
+    int token_model = -1;  // whether the model reads tokens (sequence parallelism applies), once a plan tells
+    for (compiler::Strategy s : candidates) {
+        // Sequence parallelism costs no communication (an all-reduce's bytes, as a reduce-scatter and an
+        // all-gather) and divides activations and their work: every tensor-parallel split of a token model uses it.
+        if (s.tp > 1 && token_model < 0 && !plans.empty()) {
+            token_model = compiler::token_count(plans.begin()->second.step.graph) > 0 ? 1 : 0;
+        }
+        s.sp = s.tp > 1 && token_model == 1;
         const std::int64_t micro = global_batch / (static_cast<std::int64_t>(s.dp) * s.micro_batches);
         auto it = plans.find(micro);
         try {

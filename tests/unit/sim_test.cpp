@@ -258,6 +258,50 @@ TEST(TensorParallel, MlpSplitsColumnsThenRowsWithOneAllReduceEachWay) {
     EXPECT_EQ(compiler::shard_tensor_parallel(g, 1).all_reduces.size(), 0u);
 }
 
+// Sequence parallelism splits what tensor parallelism leaves replicated between its regions (the embedding's
+// all-reduced output, the residual stream) along the tokens; split, divided and parameter-side values stay as
+// they are, and a model without tokens, or tp = 1, is told why it cannot.
+TEST(TensorParallel, SequenceParallelismSplitsTheReplicatedTokenValues) {
+    ir::Graph g;
+    const NodeId tokens = g.add_input("tokens", {ir::DType::I64, ir::Shape{2, 4}});
+    const NodeId table = g.add_parameter("table", {ir::DType::F32, ir::Shape{12, 8}});
+    const NodeId w1 = g.add_parameter("w1", {ir::DType::F32, ir::Shape{8, 16}});
+    const NodeId w2 = g.add_parameter("w2", {ir::DType::F32, ir::Shape{16, 8}});
+    const NodeId square = g.add_parameter("square", {ir::DType::F32, ir::Shape{8, 8}});
+    const NodeId e = ir::gather(g, table, tokens);          // [2, 4, 8], all-reduced: replicated
+    const NodeId h = ir::relu(g, e);                        // replicated residual stream
+    const NodeId up = ir::relu(g, ir::matmul(g, h, w1));    // column-split
+    const NodeId y = ir::matmul(g, up, w2);                 // row-parallel, all-reduced
+    const NodeId z = ir::add(g, y, h);
+    const NodeId flat = ir::reshape(g, z, ir::Shape{8, 8});  // the tokens, in a parameter's shape
+    const NodeId weights = ir::mul(g, square, square);       // not computed from the data
+    compiler::TensorParallel tp = compiler::shard_tensor_parallel(g, 4);
+    const double h_bytes = tp.bytes_per_device(g, h);
+    compiler::split_sequence(tp, g);
+    EXPECT_EQ(compiler::token_count(g), 8);
+    ASSERT_EQ(tp.sequence_split.size(), g.size());
+    EXPECT_TRUE(tp.sequence_split[h.index]);
+    EXPECT_TRUE(tp.sequence_split[z.index]);
+    EXPECT_TRUE(tp.divided[h.index]);
+    EXPECT_DOUBLE_EQ(tp.bytes_per_device(g, h), h_bytes / 4);
+    EXPECT_FALSE(tp.sequence_split[e.index]);      // already divided: the all-reduce's result, computed in parts
+    EXPECT_FALSE(tp.sequence_split[up.index]);     // already split by columns
+    EXPECT_FALSE(tp.sequence_split[flat.index]);   // parameter-shaped
+    EXPECT_FALSE(tp.sequence_split[weights.index]);
+    for (const NodeId p : {table, w1, w2, square}) {
+        EXPECT_FALSE(tp.sequence_split[p.index]);
+    }
+    EXPECT_EQ(tp.all_reduces.size(), 2u);  // the same collectives (each a reduce-scatter and an all-gather now)
+    compiler::TensorParallel alone = compiler::shard_tensor_parallel(g, 1);
+    EXPECT_THROW(compiler::split_sequence(alone, g), UsageError);
+    ir::Graph images;
+    const NodeId x = images.add_input("x", {ir::DType::F32, ir::Shape{4, 8}});
+    ir::relu(images, ir::matmul(images, x, images.add_parameter("w", {ir::DType::F32, ir::Shape{8, 8}})));
+    compiler::TensorParallel no_tokens = compiler::shard_tensor_parallel(images, 2);
+    EXPECT_EQ(compiler::token_count(images), 0);
+    EXPECT_THROW(compiler::split_sequence(no_tokens, images), UsageError);
+}
+
 // Elementwise work on a GPU is memory-bound, a large matmul compute-bound; a matmul padded to the tile runs slower
 // per FLOP than an aligned one.
 TEST(OpTime, ElementwiseIsMemoryBoundAndMatmulsPayForPadding) {
@@ -485,14 +529,15 @@ TEST(Simulate, SearchIsNeverSlowerThanTheExplicitPlansItTries) {
     }
 }
 
-// Strategy switches: zero=1 and recompute=1 parse in any order, print back, and take only 0 or 1.
+// Strategy switches: sp=1, zero=1 and recompute=1 parse in any order, print back, and take only 0 or 1.
 TEST(Strategy, MemorySavingSwitchesParseAndPrintBack) {
-    const compiler::Strategy s = compiler::parse_strategy("recompute=1,dp=4,zero=1,mb=2");
+    const compiler::Strategy s = compiler::parse_strategy("recompute=1,dp=4,zero=1,mb=2,tp=2,sp=1");
     EXPECT_EQ(s.dp, 4);
     EXPECT_EQ(s.micro_batches, 2);
     EXPECT_TRUE(s.zero);
     EXPECT_TRUE(s.recompute);
-    EXPECT_EQ(s.to_string(), "dp=4,tp=1,pp=1,mb=2,zero=1,recompute=1");
+    EXPECT_TRUE(s.sp);
+    EXPECT_EQ(s.to_string(), "dp=4,tp=2,pp=1,mb=2,sp=1,zero=1,recompute=1");
     EXPECT_EQ(compiler::parse_strategy(s.to_string()), s);
     EXPECT_FALSE(compiler::parse_strategy("dp=2,zero=0").zero);
     EXPECT_EQ(compiler::parse_strategy("dp=2").to_string(), "dp=2,tp=1,pp=1,mb=1");
@@ -565,6 +610,30 @@ TEST(Simulate, ZeroShardsTheOptimizerStateAndGathersTheParametersAfterTheUpdate)
         seconds += item.seconds;
     }
     EXPECT_NEAR(seconds, b.step_s, 1e-9 * b.step_s);
+}
+
+// sp=1 on a GPT split over tp: less activation memory and less work per device, the same tensor-parallel
+// communication; the search uses it on every tensor-parallel split of a token model.
+TEST(Simulate, SequenceParallelismDividesActivationsAndTheirWorkNotTheCommunication) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const Topology node = preset("dgx-h100");
+    const std::string gpt = "gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000";
+    compiler::Strategy split{1, 4, 2, 4};
+    const SimResult a = simulate(compiler::make_plan(gpt, 16, split, adamw), node, "bf16");
+    split.sp = true;
+    const SimResult b = simulate(compiler::make_plan(gpt, 16, split, adamw), node, "bf16");
+    for (std::size_t s = 0; s < 2; ++s) {
+        EXPECT_LT(b.stages[s].memory.activations_bytes, 0.75 * a.stages[s].memory.activations_bytes) << s;
+        EXPECT_DOUBLE_EQ(b.stages[s].memory.parameters_bytes, a.stages[s].memory.parameters_bytes);
+        EXPECT_LT(b.stages[s].forward_s + b.stages[s].backward_s, a.stages[s].forward_s + a.stages[s].backward_s);
+        EXPECT_DOUBLE_EQ(b.stages[s].tensor_comm_s, a.stages[s].tensor_comm_s);
+    }
+    EXPECT_LT(b.step_s, a.step_s);
+    EXPECT_THROW(compiler::make_plan("mlp", 16, compiler::parse_strategy("tp=2,sp=1"), adamw), UsageError);
+    EXPECT_THROW(compiler::make_plan(gpt, 16, compiler::parse_strategy("dp=2,sp=1"), adamw), UsageError);
+    for (const SimResult& r : search_strategies(gpt, 16, node, "bf16", adamw)) {
+        EXPECT_EQ(r.strategy.sp, r.strategy.tp > 1) << r.strategy.to_string();
+    }
 }
 
 // Where no split fits, the search tries the memory savings: GPT-2 small on one tile fits only with recomputation, and

@@ -40,12 +40,13 @@ struct Strategy {
     int micro_batches = 1;    ///< per replica per step (1F1B schedule)
     bool zero = false;        ///< optimizer state sharded over the dp replicas (ZeRO stage 1; compiler/recompute.h)
     bool recompute = false;   ///< activations recomputed in the backward pass from checkpoints (compiler/recompute.h)
+    bool sp = false;          ///< sequence parallelism over the tp group (compiler/tensor_parallel.h; tp > 1)
     int devices() const { return dp * tp * pp; }
-    std::string to_string() const;  ///< "dp=4,tp=8,pp=2,mb=16", then ",zero=1" and ",recompute=1" when set
+    std::string to_string() const;  ///< "dp=4,tp=8,pp=2,mb=16", then ",sp=1", ",zero=1", ",recompute=1" when set
     bool operator==(const Strategy&) const = default;
 };
 
-/// Parses "dp=4,tp=8,pp=2[,mb=16][,zero=1][,recompute=1]" (keys in any order, each at most once; missing counts are 1,
+/// Parses "dp=4,tp=8,pp=2[,mb=16][,sp=1][,zero=1][,recompute=1]" (keys in any order, each at most once; missing counts are 1,
 /// missing switches 0). UsageError otherwise.
 Strategy parse_strategy(std::string_view text);
 

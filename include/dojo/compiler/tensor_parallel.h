@@ -17,6 +17,12 @@
  *   - where inputs disagree (split along different axes), the node runs replicated and is listed in `conflicts`.
  * A node's work divides by `tp` when its result is split or partial; replicated nodes run in full on every device.
  * With tp = 1 everything is replicated and nothing is communicated.
+ *
+ * Sequence parallelism (Korthikanti et al. 2022, arXiv 2205.05198; `split_sequence`) goes further for token
+ * models: the activations the scheme above leaves replicated between the tensor-parallel regions (residual stream,
+ * layer norms, dropout, and their gradients) are split along the tokens instead, each device holding and computing
+ * 1/tp of them. Each all-reduce becomes a reduce-scatter after the region and an all-gather before the next, the
+ * same bytes on a ring; the all-gathered input of a column-parallel MatMul is a temporary, not kept.
  */
 #pragma once
 
@@ -43,6 +49,7 @@ struct TensorParallel {
     };
     std::vector<AllReduce> all_reduces;  ///< in node order
     std::vector<ir::NodeId> conflicts;   ///< nodes run replicated because their inputs' layouts disagree
+    std::vector<bool> sequence_split;    ///< per node: split along the tokens by sequence parallelism (else empty)
 
     /// Bytes of `node`'s value held by one device of the group.
     double bytes_per_device(const ir::Graph& graph, ir::NodeId node) const;
@@ -50,5 +57,15 @@ struct TensorParallel {
 
 /// Lays out every node of `graph` (a training graph, or any graph) over `tp` devices. tp >= 1.
 TensorParallel shard_tensor_parallel(const ir::Graph& graph, int tp);
+
+/// Tokens per micro-batch of a token model: the element count of its first integer input of rank 2 ([batch,
+/// sequence]); 0 for a model without one (images).
+std::int64_t token_count(const ir::Graph& graph);
+
+/// Sequence parallelism on a laid-out `tensor`: every replicated, undivided value computed from the data whose
+/// leading axes hold the micro-batch's tokens (their product is token_count) is split along them, its bytes and
+/// work divided by tp. Parameter-shaped values (weight gradients, optimizer updates) stay as they are.
+/// UsageError when tp is 1 or the graph has no token input.
+void split_sequence(TensorParallel& tensor, const ir::Graph& graph);
 
 }  // namespace dojo::compiler
