@@ -73,6 +73,7 @@ json result_json(const sim::SimResult& r) {
                             {"activations_bytes", s.memory.activations_bytes},
                             {"weights_level", s.memory.weights_level},
                             {"activations_level", s.memory.activations_level},
+                            {"working_copy_bytes", s.memory.working_copy_bytes},
                             {"largest_tensor", s.memory.largest_tensor},
                             {"largest_tensor_bytes", s.memory.largest_tensor_bytes},
                             {"fits", s.memory.fits}}}});
@@ -160,7 +161,12 @@ void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& othe
         std::cout << fmt::format("    {:>3}: {} + {} + {} + {} = {}, weights in {}, activations in {}{}\n", s.stage,
                                  gb(s.memory.parameters_bytes), gb(s.memory.gradients_bytes),
                                  gb(s.memory.optimizer_bytes), gb(s.memory.activations_bytes),
-                                 gb(s.memory.total_bytes()), s.memory.weights_level, s.memory.activations_level,
+                                 gb(s.memory.total_bytes()),
+                                 s.memory.working_copy_bytes > 0
+                                     ? fmt::format("{} ({} copy in SRAM)", s.memory.weights_level,
+                                                   gb(s.memory.working_copy_bytes))
+                                     : s.memory.weights_level,
+                                 s.memory.activations_level,
                                  s.memory.fits ? "" : "  DOES NOT FIT");
     }
     std::cout << (r.fits ? "  fits             yes\n" : "  fits             NO: " + r.fit_report + "\n");

@@ -83,8 +83,18 @@ std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device, const
             m.activations_bytes *= in_flight;
         }
         const double weights = m.parameters_bytes + m.gradients_bytes + m.optimizer_bytes;
+        // Where it all does not fit in SRAM, a copy of the parameters at the compute width next to the activations
+        // keeps the forward and backward passes' weight reads on chip; masters, gradients and optimizer state stay
+        // in the device's memory (in fp32 the copy is the parameters themselves, not held twice).
+        const double copy = m.parameters_bytes * width;
+        const double in_memory = width < 1.0 ? weights : weights - m.parameters_bytes;
         if (device.local_bytes > 0 && m.total_bytes() <= device.local_bytes) {
             m.weights_level = m.activations_level = "SRAM";
+        } else if (device.local_bytes > 0 && device.memory_bytes > 0 &&
+                   m.activations_bytes + copy <= device.local_bytes && in_memory <= device.memory_bytes) {
+            m.weights_level = device.memory_name;
+            m.activations_level = "SRAM";
+            m.working_copy_bytes = copy;
         } else if (device.local_bytes > 0 && m.activations_bytes <= device.local_bytes) {
             m.weights_level = device.memory_name;
             m.activations_level = "SRAM";
@@ -266,7 +276,9 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             const OpKind op = g.node(input).op;
             reads_weights = reads_weights || op == OpKind::Parameter || op == OpKind::State;
         }
-        const std::string& level = (reads_weights || plan.per_step[i]) ? mem.weights_level : mem.activations_level;
+        const std::string& level = plan.per_step[i] || (reads_weights && mem.working_copy_bytes == 0)
+                                       ? mem.weights_level
+                                       : mem.activations_level;
         const double bandwidth = level_bandwidth(device, level);
         const double share = plan.tensor.divided[i] ? static_cast<double>(st.tp) : 1.0;
         OpTime t;
@@ -316,6 +328,10 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         }
         if (st.zero) {
             r.stages[s].optimizer_s /= st.dp;
+        }
+        if (memory[s].working_copy_bytes > 0) {  // the update refreshes the copy: the new weights read once more
+            r.stages[s].optimizer_s += memory[s].parameters_bytes / level_bandwidth(device, memory[s].weights_level) +
+                                       memory[s].working_copy_bytes / device.local_bandwidth;
         }
         if (m > 1) {
             const double bw = level_bandwidth(device, memory[s].weights_level);

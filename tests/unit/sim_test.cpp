@@ -636,6 +636,35 @@ TEST(Simulate, SequenceParallelismDividesActivationsAndTheirWorkNotTheCommunicat
     }
 }
 
+// Where everything does not fit in SRAM but the activations and a 16-bit copy of the parameters do, the forward
+// and backward passes read the copy at SRAM speed; without room for the copy they read the weights from HBM.
+TEST(Simulate, AWorkingCopyOfTheWeightsInSramKeepsTheirReadsOnChip) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const compiler::Plan plan = compiler::make_plan("gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000", 8,
+                                                    compiler::Strategy{1, 5, 1, 1}, adamw);
+    Topology topology = preset("v1-matrix");
+    const SimResult on_chip = simulate(plan, topology, "bf16");
+    const MemoryUse& m = on_chip.stages[0].memory;
+    ASSERT_EQ(m.weights_level, "SRAM");
+    const double copy = 0.5 * m.parameters_bytes;
+    topology.device.local_bytes = m.activations_bytes + copy + 1e3;
+    const SimResult copied = simulate(plan, topology, "bf16");
+    topology.device.local_bytes = m.activations_bytes + copy / 2;
+    const SimResult streamed = simulate(plan, topology, "bf16");
+    const MemoryUse& a = copied.stages[0].memory;
+    const MemoryUse& b = streamed.stages[0].memory;
+    EXPECT_EQ(a.weights_level, "HBM");
+    EXPECT_EQ(a.activations_level, "SRAM");
+    EXPECT_DOUBLE_EQ(a.working_copy_bytes, copy);
+    EXPECT_EQ(b.weights_level, "HBM");
+    EXPECT_EQ(b.activations_level, "SRAM");
+    EXPECT_EQ(b.working_copy_bytes, 0.0);
+    EXPECT_LT(copied.stages[0].forward_s, streamed.stages[0].forward_s);
+    EXPECT_LT(copied.stages[0].backward_s, streamed.stages[0].backward_s);
+    EXPECT_GT(copied.stages[0].optimizer_s, streamed.stages[0].optimizer_s);  // the update refreshes the copy
+    EXPECT_NEAR(copied.stages[0].forward_s, on_chip.stages[0].forward_s, 1e-9 * on_chip.stages[0].forward_s);
+}
+
 // Where no split fits, the search tries the memory savings: GPT-2 small on one tile fits only with recomputation, and
 // the same split without it does not.
 TEST(Simulate, SearchTurnsToMemorySavingsWhereNoSplitFits) {

@@ -20,8 +20,10 @@
  *
  * Memory (per device of each stage): parameters (FP32 masters), their gradients, optimizer state, and the saved
  * activations of the micro-batches in flight (pp - stage under 1F1B, at the precision's width). With SRAM (Dojo)
- * everything stays in SRAM when it fits; otherwise parameters, gradients and optimizer state live in the HBM share
- * and stream from it, and activations stay in SRAM if they fit there. A plan that does not fit is reported with
+ * everything stays in SRAM when it fits; otherwise parameters, gradients and optimizer state live in the HBM share,
+ * and activations stay in SRAM if they fit there, with a copy of the parameters at the precision's width beside them
+ * if that fits too (forward and backward read the copy; the update streams from HBM and refreshes it), else the
+ * weights stream from HBM. A plan that does not fit is reported with
  * the stage, level, shortfall and largest tensor; it is simulated all the same (its times assume the memory existed).
  *
  * Energy: each device draws idle power (idle_power_fraction x TDP) plus the rest of its TDP while busy; the rest of
@@ -47,6 +49,9 @@ struct MemoryUse {
     double total_bytes() const { return parameters_bytes + gradients_bytes + optimizer_bytes + activations_bytes; }
     std::string weights_level;           ///< "SRAM", or the device's memory ("HBM"; "DRAM" on CPU hosts)
     std::string activations_level;
+    /// Where the weights live in the device's memory but the activations and a copy of the parameters at the
+    /// precision's width (16-bit in bf16/cfp8) fit in SRAM: that copy, which forward and backward read (0 otherwise).
+    double working_copy_bytes = 0;
     bool fits = true;
     std::string largest_tensor;          ///< name of the largest tensor held per device
     double largest_tensor_bytes = 0;
