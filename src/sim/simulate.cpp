@@ -614,13 +614,11 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             const std::string name = "stage " + std::to_string(task.stage);
             add(name + (task.backward ? " backward compute" : " forward compute"),
                 task.backward ? stage.backward_s - stage.recompute_s : stage.forward_s, costliest_op(task.stage));
-            if (task.backward) {
+            if (task.backward && stage.recompute_s > 0) {
+                const int segments = plan.recomputation.segments[task.stage];
                 add(name + " recomputation", stage.recompute_s,
-                    "recompute=1: the backward task runs the forward pass again from " +
-                        std::to_string(plan.recomputation.segments.empty()
-                                           ? 0
-                                           : plan.recomputation.segments[task.stage]) +
-                        " segments' checkpoints");
+                    "recompute=1: the backward task runs the forward pass again, segment by segment from " +
+                        std::to_string(segments) + (segments == 1 ? " checkpoint set" : " checkpoint sets"));
             }
             add(name + " tensor-parallel all-reduces", stage.tensor_comm_s / 2,
                 "Megatron-style all-reduces over tp=" + std::to_string(st.tp) + " wait on the compute");

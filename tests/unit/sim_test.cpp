@@ -565,6 +565,30 @@ TEST(Simulate, RecomputationTradesAForwardPassForActivationMemory) {
     EXPECT_GE(recomputed.recomputation.segments[0], 1);
     EXPECT_GT(recomputed.recomputation.checkpoint_bytes[0], 0.0);
     EXPECT_LT(b.stages[0].memory.activations_bytes, 0.5 * a.stages[0].memory.activations_bytes);
+    // The per-node plan agrees with the per-stage figures: a recomputed stage's checkpoints (the values its forward
+    // nodes read from an earlier segment or stage, each once) add up to its checkpoint bytes, and every forward node
+    // sits in one of its stage's segments.
+    const compiler::Plan::Recomputation& rc = recomputed.recomputation;
+    const ir::Graph& g = recomputed.step.graph;
+    std::vector<double> checkpointed(2, 0.0);
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        if (rc.checkpoint[i]) {
+            // A checkpoint belongs to the stage that reads it: the stage of its first forward reader.
+            for (std::uint32_t j = i + 1; j <= recomputed.last_forward.index; ++j) {
+                const auto& inputs = g.node(NodeId{j}).inputs;
+                if (rc.segment[j] >= 0 && std::find(inputs.begin(), inputs.end(), NodeId{i}) != inputs.end() &&
+                    (recomputed.stage[i] != recomputed.stage[j] || rc.segment[i] < rc.segment[j])) {
+                    checkpointed[static_cast<std::size_t>(recomputed.stage[j])] +=
+                        recomputed.tensor.bytes_per_device(g, NodeId{i});
+                    break;
+                }
+            }
+        }
+        if (rc.segment[i] >= 0) {
+            EXPECT_LT(rc.segment[i], rc.segments[static_cast<std::size_t>(recomputed.stage[i])]);
+        }
+    }
+    EXPECT_NEAR(checkpointed[0], rc.checkpoint_bytes[0], 1e-6 * rc.checkpoint_bytes[0]);
     for (std::size_t s = 0; s < 2; ++s) {
         const StageTime& x = a.stages[s];
         const StageTime& y = b.stages[s];

@@ -28,7 +28,6 @@
  *                      nodes): ring reduce-scatter inside each instance, k rings across the instances side by side
  *                      (member j of every instance), each all-reducing its bytes / k, ring all-gather inside
  *   hierarchical-tree  the same, with k double binary trees across the instances
- *   send               one flow
  *   binomial           reduce to the first member along a binomial tree, then broadcast: 2 ceil(log2 n) steps of
  *                      the whole buffer (OpenMPI's non-blocking all-reduce for fewer than 4 ranks or in place)
  * all_reduce() registers every algorithm that applies and evaluate() reports the fastest, with its name; a device
