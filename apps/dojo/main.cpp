@@ -10,6 +10,7 @@
 #include "dojo/util/error.h"
 #include "numerics_command.h"
 #include "machine_command.h"
+#include "plan_command.h"
 #include "sim_command.h"
 #include "train_command.h"
 #include "compare_command.h"
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
     dojo::cli::add_train_command(app);
     dojo::cli::add_machine_command(app);
     dojo::cli::add_sim_command(app);
+    dojo::cli::add_plan_command(app);
     dojo::cli::add_compare_command(app);
     dojo::cli::add_validate_command(app);
 

@@ -76,7 +76,9 @@ json result_json(const sim::SimResult& r) {
                             {"working_copy_bytes", s.memory.working_copy_bytes},
                             {"largest_tensor", s.memory.largest_tensor},
                             {"largest_tensor_bytes", s.memory.largest_tensor_bytes},
-                            {"fits", s.memory.fits}}}});
+                            {"fits", s.memory.fits}}},
+                          {"core_placement", s.core_placement},
+                          {"core_fits", s.core_fits}});
     }
     json ops = json::array();
     for (const sim::OpClassTime& o : r.ops) {
@@ -168,6 +170,10 @@ void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& othe
                                      : s.memory.weights_level,
                                  s.memory.activations_level,
                                  s.memory.fits ? "" : "  DOES NOT FIT");
+        if (!s.core_placement.empty()) {
+            std::cout << fmt::format("         cores: {}{}\n", s.core_placement,
+                                     s.core_fits ? "" : "  DOES NOT FIT (dojo plan --dump shows why)");
+        }
     }
     std::cout << (r.fits ? "  fits             yes\n" : "  fits             NO: " + r.fit_report + "\n");
     std::cout << "  collectives (each)\n";

@@ -710,6 +710,37 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         }
     }
 
+    // Per core, on a mesh: the spatial placement of each stage's layers (compiler/place_spatial.h). A stage whose
+    // layers no core layout holds does not fit, even where the chip's total SRAM and HBM share would.
+    if (device.mesh_columns > 0 && device.mesh_rows > 0) {
+        const compiler::SpatialPlacement placement =
+            compiler::place_spatial(plan, core_mesh(topology, precision), precision);
+        const compiler::StagePlacement* first_short = nullptr;
+        std::size_t short_core_stages = 0;
+        for (const compiler::StagePlacement& sp : placement.stages) {
+            StageTime& stage = r.stages[static_cast<std::size_t>(sp.stage)];
+            stage.core_fits = sp.fits;
+            stage.core_placement =
+                !sp.fits ? "no core layout fits"
+                : sp.temporal
+                    ? std::to_string(sp.layers.size()) + " layers in turn on all cores, " + sp.residency
+                    : std::to_string(sp.layers.size()) + " layers on " + std::to_string(sp.regions.size()) +
+                          " rectangles of cores, " + sp.residency;
+            if (!sp.fits) {
+                ++short_core_stages;
+                first_short = first_short == nullptr ? &sp : first_short;
+            }
+        }
+        if (first_short != nullptr && r.fits) {
+            r.fits = false;
+            r.fit_report = first_short->report;
+            if (short_core_stages > 1) {
+                r.fit_report += "; " + std::to_string(short_core_stages - 1) + " other stage" +
+                                (short_core_stages > 2 ? "s" : "") + " do not fit either";
+            }
+        }
+    }
+
     // Collectives report (per occurrence).
     if (!plan.tensor.all_reduces.empty()) {
         double bytes = 0, seconds = 0;

@@ -98,7 +98,10 @@ Device describe_device(const Machine& m, const Zone& zone) {
         d.local_bytes = n * property(core, "sram");
         d.local_bandwidth = n * property(core, "sram_load_bandwidth");
         d.matrix_tile = static_cast<std::int64_t>(property(core, "matrix_tile", static_cast<double>(d.matrix_tile)));
+        d.core_local_bytes = property(core, "sram");
     }
+    d.mesh_columns = static_cast<int>(property(kind, "mesh_columns"));
+    d.mesh_rows = static_cast<int>(property(kind, "mesh_rows"));
     if (d.vector_flops_16bit == 0) {
         d.vector_flops_16bit = d.vector_flops_fp32;
     }
@@ -118,6 +121,23 @@ double zplane_latency(const Machine& m) {
 }
 
 }  // namespace
+
+compiler::CoreMesh core_mesh(const Topology& topology, const std::string& precision) {
+    const Device& d = topology.device;
+    compiler::CoreMesh mesh;
+    mesh.chip = d.kind;
+    mesh.columns = d.mesh_columns;
+    mesh.rows = d.mesh_rows;
+    mesh.working_cores = static_cast<int>(d.parallel_units);
+    mesh.sram_bytes_per_core = d.core_local_bytes;
+    mesh.hbm_bytes = d.memory_bytes;
+    mesh.hbm_bandwidth = d.memory_bandwidth;
+    const auto peak = d.matrix_flops.find(precision);
+    mesh.flops_per_core = peak == d.matrix_flops.end() || d.parallel_units == 0
+                              ? 0
+                              : peak->second / static_cast<double>(d.parallel_units);
+    return mesh;
+}
 
 int Topology::common_level(std::int64_t a, std::int64_t b) const {
     if (a == b) {

@@ -25,6 +25,9 @@
  * if that fits too (forward and backward read the copy; the update streams from HBM and refreshes it), else the
  * weights stream from HBM. A plan that does not fit is reported with
  * the stage, level, shortfall and largest tensor; it is simulated all the same (its times assume the memory existed).
+ * On a mesh of cores the stage's layers are also placed core by core (compiler/place_spatial.h): a stage whose
+ * layers no core layout holds, even streaming from HBM, does not fit either, and the report says which layer or
+ * total was short. (The step's times do not yet depend on the placement: every op is timed on all the chip's cores.)
  *
  * Energy: each device draws idle power (idle_power_fraction x TDP) plus the rest of its TDP while busy; the rest of
  * the machine's power (tile regulators, hosts, switches: the machine total less its devices' TDP) is drawn all step.
@@ -72,6 +75,10 @@ struct StageTime {
     double param_allgather_s = 0;        ///< zero=1: the updated parameters' all-gather after the update
     double finish_s = 0;                 ///< when its optimizer update ends
     MemoryUse memory;
+    /// On a mesh of cores (Dojo): how compiler/place_spatial.h lays the stage's layers on its chip's cores, e.g.
+    /// "12 layers on 12 rectangles of cores, SRAM"; empty on GPUs and CPUs.
+    std::string core_placement;
+    bool core_fits = true;               ///< every core's working set fits its SRAM (with streaming where needed)
 };
 
 struct OpClassTime {

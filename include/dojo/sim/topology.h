@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "dojo/compiler/place_spatial.h"
 #include "dojo/machine/machine.h"
 
 namespace dojo::sim {
@@ -63,6 +64,9 @@ struct Device {
     bool collectives_share_cores = false;       ///< collective_cores = "shared" (see above)
     std::string allreduce_algorithm;            ///< the one its collective library uses ("binomial"), or empty:
                                                 ///< the fastest the simulator knows (network.h)
+    int mesh_columns = 0, mesh_rows = 0;        ///< positions of the cores' 2-D mesh (a D1's mesh_columns and
+                                                ///< mesh_rows; 0 on GPUs and CPUs: no mesh to place layers on)
+    double core_local_bytes = 0;                ///< SRAM of one core (local_bytes / parallel_units on a mesh)
     double power_w = 0;                         ///< TDP
     double idle_power_fraction = 0.3;
 };
@@ -87,5 +91,10 @@ struct Topology {
 
 /// Derives the topology; UsageError if the machine has no device kind with FLOP rates.
 Topology derive_topology(const machine::Machine& machine);
+
+/// The device's mesh of cores for spatial placement (compiler/place_spatial.h) at `precision`: its positions,
+/// working cores, SRAM per core, its HBM share and the cores' matrix peak. A device without a mesh (a GPU, a CPU
+/// rank) has columns = rows = 0, which place_spatial rejects.
+compiler::CoreMesh core_mesh(const Topology& topology, const std::string& precision);
 
 }  // namespace dojo::sim

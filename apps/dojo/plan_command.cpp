@@ -1,0 +1,178 @@
+// `dojo plan`: compile the Plan for a machine and show its stages and the spatial placement of their layers.
+#include "plan_command.h"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "dojo/compiler/place_spatial.h"
+#include "dojo/compiler/plan.h"
+#include "dojo/machine/machine.h"
+#include "dojo/sim/simulate.h"
+#include "dojo/util/error.h"
+
+namespace dojo::cli {
+namespace {
+
+using json = nlohmann::json;
+
+struct PlanOptions {
+    std::string model;
+    std::string machine;
+    std::string dir = machine::default_machines_dir();
+    std::int64_t batch = 0;
+    std::string precision = "bf16";
+    std::string strategy = "auto";
+    std::string optimizer = "adamw";
+    bool dump = false;
+    bool json_output = false;
+};
+
+json placement_json(const compiler::SpatialPlacement& p) {
+    json stages = json::array();
+    for (const compiler::StagePlacement& s : p.stages) {
+        json regions = json::array();
+        for (const compiler::Region& r : s.regions) {
+            regions.push_back({{"x", r.x}, {"y", r.y}, {"width", r.width}, {"height", r.height}, {"cores", r.cores},
+                               {"layers", r.layers}, {"bytes_per_core", r.bytes_per_core},
+                               {"flops_per_core", r.flops_per_core}});
+        }
+        json layers = json::array();
+        for (const compiler::PlacedLayer& l : s.layers) {
+            json forward = json::array();
+            for (const ir::NodeId id : l.forward) {
+                forward.push_back(id.index);
+            }
+            layers.push_back({{"name", l.name}, {"region", l.region}, {"nodes", l.nodes}, {"forward_nodes", forward},
+                              {"flops", l.flops}, {"static_bytes", l.static_bytes},
+                              {"activation_bytes", l.activation_bytes}, {"working_bytes", l.working_bytes},
+                              {"stream_bytes_per_step", l.stream_bytes_per_step}});
+        }
+        stages.push_back({{"stage", s.stage}, {"fits", s.fits}, {"report", s.report}, {"residency", s.residency},
+                          {"weight_panels", s.weight_panels}, {"balance", s.balance},
+                          {"mean_hops", s.mean_hops}, {"stream_bytes_per_step", s.stream_bytes_per_step},
+                          {"stream_s", s.stream_s}, {"layers", layers}, {"regions", regions}});
+    }
+    const compiler::CoreMesh& m = p.mesh;
+    return {{"mesh", {{"chip", m.chip}, {"columns", m.columns}, {"rows", m.rows}, {"working_cores", m.working_cores},
+                      {"sram_bytes_per_core", m.sram_bytes_per_core}, {"hbm_bytes", m.hbm_bytes},
+                      {"hbm_bandwidth", m.hbm_bandwidth}}},
+            {"fits", p.fits()},
+            {"stages", stages}};
+}
+
+void run(const PlanOptions& o) {
+    const machine::Machine m = machine::load_machine(o.machine, o.dir);
+    const sim::Topology topology = sim::derive_topology(m);
+    if (o.batch < 1) {
+        throw UsageError("--batch must be a positive number of samples per step, got " + std::to_string(o.batch));
+    }
+    if (o.optimizer != "sgd" && o.optimizer != "adamw") {
+        throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
+    }
+    const autodiff::OptimizerConfig optimizer = o.optimizer == "sgd"
+                                                    ? autodiff::OptimizerConfig{autodiff::SgdConfig{}}
+                                                    : autodiff::OptimizerConfig{autodiff::AdamWConfig{}};
+    compiler::Strategy strategy;
+    if (o.strategy == "auto") {
+        if (!o.json_output) {
+            std::cerr << "dojo plan: trying strategies for " << o.model << " on " << m.name << "...\n";
+        }
+        const std::vector<sim::SimResult> results =
+            sim::search_strategies(o.model, o.batch, topology, o.precision, optimizer);
+        if (results.empty()) {
+            throw UsageError("no strategy splits batch " + std::to_string(o.batch) + " of " + o.model + " over " +
+                             m.name + "; try another batch or an explicit --strategy");
+        }
+        strategy = results.front().strategy;
+    } else {
+        strategy = compiler::parse_strategy(o.strategy);
+    }
+    if (strategy.devices() > topology.device.count) {
+        throw UsageError("strategy " + strategy.to_string() + " needs " + std::to_string(strategy.devices()) + " " +
+                         topology.device.kind + "; " + m.name + " has " + std::to_string(topology.device.count));
+    }
+    const compiler::Plan plan = compiler::make_plan(o.model, o.batch, strategy, optimizer);
+    const bool mesh = topology.device.mesh_columns > 0 && topology.device.mesh_rows > 0;
+    std::optional<compiler::SpatialPlacement> placement;
+    if (mesh) {
+        placement = compiler::place_spatial(plan, sim::core_mesh(topology, o.precision), o.precision);
+    }
+    const std::string header =
+        fmt::format("{} on {} ({} of {} {}), {}, batch {}, strategy {}", plan.model, m.name, strategy.devices(),
+                    topology.device.count, topology.device.kind, o.precision, plan.global_batch, strategy.to_string());
+    if (o.json_output) {
+        json out = {{"model", plan.model}, {"machine", m.name}, {"device", topology.device.kind},
+                    {"precision", o.precision}, {"global_batch", plan.global_batch},
+                    {"micro_batch", plan.micro_batch}, {"strategy", strategy.to_string()}};
+        if (placement) {
+            out["placement"] = placement_json(*placement);
+        } else {
+            out["placement"] = nullptr;
+        }
+        std::cout << out.dump(2) << "\n";
+        return;
+    }
+    std::cout << header << "\n";
+    std::cout << fmt::format("  micro-batch {} samples; {} pipeline stage(s) of {} tensor-parallel {} each, {} "
+                             "replica(s)\n",
+                             plan.micro_batch, strategy.pp, strategy.tp, topology.device.kind, strategy.dp);
+    if (!placement) {
+        std::cout << fmt::format("  {} has no mesh of cores: layers are not placed spatially (stages only)\n",
+                                 topology.device.kind);
+        return;
+    }
+    if (o.dump) {
+        std::cout << compiler::dump_placement(*placement);
+    } else {
+        for (const compiler::StagePlacement& s : placement->stages) {
+            if (!s.fits) {
+                std::cout << fmt::format("  stage {:>3}: {} layers, DOES NOT FIT: {}\n", s.stage, s.layers.size(),
+                                         s.report);
+                continue;
+            }
+            std::cout << fmt::format("  stage {:>3}: {} layers {}, {}, load balance {:.2f}, compute {:.4g} ms per "
+                                     "step at peak\n",
+                                     s.stage, s.layers.size(),
+                                     s.temporal ? std::string("in turn on the whole mesh")
+                                                : fmt::format("on {} rectangles", s.regions.size()),
+                                     s.residency, s.balance, s.compute_s * 1e3);
+        }
+        std::cout << "  (--dump draws each stage's mesh and lists its layers; --json prints it all)\n";
+    }
+    std::cout << (placement->fits() ? "  every core's working set fits its SRAM\n"
+                                    : "  DOES NOT FIT: a stage's layers need more than its chip's cores hold\n");
+}
+
+}  // namespace
+
+void add_plan_command(CLI::App& app) {
+    auto options = std::make_shared<PlanOptions>();
+    CLI::App* plan = app.add_subcommand(
+        "plan", "Compile one training step for a machine and show where it goes: the strategy, the pipeline "
+                "stages and, on a Dojo mesh, each layer's rectangle of cores, what every core holds and what streams "
+                "from HBM");
+    plan->add_option("model", options->model, "an ONNX file or a catalog spec (e.g. lenet, resnet50, "
+                                              "gpt:layers=2,hidden=256,heads=4,seq=128,vocab=1000)")
+        ->required();
+    plan->add_option("--machine", options->machine, "machine preset, with parameters (dojo machine list): d1, tile, "
+                                                  "v1-matrix ...")
+        ->required();
+    plan->add_option("--batch", options->batch, "global batch: samples per step over all replicas")->required();
+    plan->add_option("--precision", options->precision, "fp32, bf16 or cfp8 (default bf16)");
+    plan->add_option("--strategy", options->strategy,
+                     "auto (the fastest plan dojo sim finds; default) or dp=N,tp=N,pp=N,mb=N[,sp=1,zero=1,recompute=1]"
+                     " as for dojo sim");
+    plan->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
+    plan->add_option("--machines-dir", options->dir, "directory of machine presets (default: OpenDojo's)");
+    plan->add_flag("--dump", options->dump, "draw each stage's mesh (one letter per layer's rectangle) and list "
+                                            "its layers: cores, place, GFLOP, bytes per core");
+    plan->add_flag("--json", options->json_output, "print the plan and its placement as JSON (bytes, FLOP, seconds)");
+    plan->callback([options] { run(*options); });
+}
+
+}  // namespace dojo::cli

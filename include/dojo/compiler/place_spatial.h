@@ -1,0 +1,127 @@
+/** \file
+ * Spatial placement: Dojo-style mapping of each pipeline stage's layers onto rectangles of cores of the chip that
+ * runs it, so that activations flow between neighbouring rectangles, with a per-core SRAM budget.
+ *
+ * Layers. A stage's forward nodes are cut into layers in graph order: a layer starts at each node that reads a
+ * weight through a matrix op (MatMul, Conv2d, Gather of an embedding table) and holds the light ops after it up to
+ * the next one (nodes before the first such op join the first layer). A layer is named after its weight with
+ * ".weight" dropped ("h.0.attn.in_proj", "conv1"). Backward and optimizer nodes go to the layer of the parameter,
+ * optimizer state or gradient they read, else to the earliest layer among their backward inputs (the gradient
+ * flowing into a layer is differentiated where that layer sits), else to the layer of their forward input. The
+ * weights, gradients and optimizer state of a layer live on its cores, and so do its saved activations.
+ *
+ * Per-core bytes of a layer (one device of the stage: with tp > 1, every chip of the tensor-parallel group holds
+ * the same map with its 1/tp shard):
+ *   static       parameters (FP32 masters) + gradients + optimizer state (/ dp with zero=1)
+ *   activations  its saved forward values x the micro-batches in flight (pp - stage under 1F1B), at the
+ *                precision's width; with recompute=1 its checkpoints x in flight plus its other saved values once
+ *   working      its largest value that is not saved (the output being produced), at the precision's width
+ * each divided evenly over the layer's cores.
+ *
+ * Modes. A stage is laid out in the first of these, in order, where every core fits its SRAM:
+ *   residency "SRAM"   everything above stays on the cores;
+ *             "weights in HBM"  static bytes live in the chip's share of the interface processors' HBM and stream
+ *                      in by DMA, double-buffered: each core holds two panels of its share of the 16-bit weights
+ *                      (1/k of it, the least power-of-two k up to 64 that fits), and the update streams masters,
+ *                      gradients and optimizer state through once per step;
+ *             "all in HBM"  activations also go to HBM (written after the forward pass, read back by the backward
+ *                      pass); the cores keep the working values and the weight panels;
+ *   within a residency, layers side by side on rectangles (activations flow between neighbours, all layers busy at
+ *   once) before layers in turn on the whole mesh ("temporal": what stays adds up, but only one layer's working
+ *   values and weight panels are there at a time); side by side, the micro-batch streams through the rectangles
+ *   in `pieces` (powers of two up to its samples), each layer holding one piece's working values, and the number
+ *   of pieces with the least compute time is taken (micro-batches x pieces flow through the rectangles as through a
+ *   pipeline paced by the busiest core, with one unit of fill per further rectangle). Side by side is preferred:
+ *   activations move a hop to the next rectangle and weights stay put, where in turn they are re-spread over the
+ *   whole mesh between layers (a cost this pass does not model; its compute_s is every layer's FLOPs over all
+ *   cores).
+ * A stage that fits none (or needs HBM on a machine without it: a bare d1 or tile) is rejected: `fits` is false
+ * and `report` says what was short and by how much. Nothing overflows silently.
+ *
+ * Cores per layer. Each layer first gets the cores its per-core bytes need at the chosen residency; the rest are
+ * shared out in proportion to its FLOPs per step (forward, backward and update; water-filling, so a layer already
+ * holding more cores than its share of the FLOPs keeps them). Rectangles come from a slicing floorplan: the layer
+ * sequence is cut where the cores on each side are closest to the halves, the rectangle is cut across its longer
+ * side in that proportion, recursively; consecutive layers end up in neighbouring rectangles. Where a rectangle is
+ * a single core and still holds several layers, they share it (time-multiplexed). Harvested cores (a D1 has 360
+ * positions, 354 working; which 6 are off is not published, spec 13 Q2) are taken as the last cells of the last
+ * row and count for nothing.
+ *
+ * Load: a layer's FLOPs divided by its working cores; `balance` is the mean load over the stage's cores against
+ * the largest (1.0: every core does equal work). When samples stream through the rectangles, the busiest core
+ * sets the pace.
+ */
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dojo/compiler/plan.h"
+
+namespace dojo::compiler {
+
+/// What placement needs of the chip that runs one device's share of a stage.
+struct CoreMesh {
+    std::string chip;                  ///< kind name, e.g. "d1"
+    int columns = 0, rows = 0;         ///< positions on the mesh
+    int working_cores = 0;             ///< columns x rows less the harvested ones
+    double sram_bytes_per_core = 0;
+    double hbm_bytes = 0;              ///< the chip's share of interface-processor HBM (0: none reachable)
+    double hbm_bandwidth = 0;          ///< bytes/s, the chip's share
+    double flops_per_core = 0;         ///< matrix peak at the precision, FLOP/s
+};
+
+struct PlacedLayer {
+    std::string name;
+    int region = 0;                    ///< index into StagePlacement::regions
+    std::vector<ir::NodeId> forward;   ///< its forward nodes, in order
+    std::int64_t nodes = 0;            ///< every node placed on it (forward, backward, optimizer)
+    double flops = 0;                  ///< per step on one device: every micro-batch's forward and backward, the update
+    double static_bytes = 0;           ///< parameters + gradients + optimizer state, per device
+    double activation_bytes = 0;       ///< saved activations held, per device (see the file comment)
+    double working_bytes = 0;          ///< largest transient value, per device
+    double stream_bytes_per_step = 0;  ///< moved between HBM and SRAM by DMA each step (0 when resident)
+};
+
+struct Region {
+    int x = 0, y = 0, width = 0, height = 0;  ///< cells of the mesh, origin at the top left
+    int cores = 0;                     ///< working cores inside
+    std::vector<int> layers;           ///< indices into StagePlacement::layers
+    double bytes_per_core = 0;         ///< what each of its cores holds at the stage's residency
+    double flops_per_core = 0;         ///< per step
+};
+
+struct StagePlacement {
+    int stage = 0;
+    std::string residency;             ///< "SRAM", "weights in HBM", "all in HBM"
+    int weight_panels = 1;             ///< k of the double-buffered weight panels (1 when resident)
+    std::int64_t pieces = 1;           ///< the micro-batch streams through the rectangles in this many pieces
+    bool temporal = false;             ///< layers take the whole mesh one after another (no side-by-side fit)
+    bool fits = true;
+    std::string report;                ///< why it does not fit (empty when it does)
+    std::vector<PlacedLayer> layers;
+    std::vector<Region> regions;
+    double balance = 0;                ///< mean core load / largest core load
+    double compute_s = 0;              ///< per step at the cores' matrix peak, with the in-chip pipeline's fill
+    double stream_bytes_per_step = 0;  ///< sum over layers
+    double stream_s = 0;               ///< that at the chip's HBM bandwidth share
+    double mean_hops = 0;              ///< mesh hops between consecutive layers' rectangles (nearest cells)
+};
+
+struct SpatialPlacement {
+    CoreMesh mesh;
+    std::string precision;
+    std::vector<StagePlacement> stages;
+    bool fits() const;
+};
+
+/// Places every stage of `plan` (after lay_out) on `mesh` at `precision` (fp32, bf16, cfp8). UsageError for a mesh
+/// without cores or SRAM (a GPU).
+SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std::string& precision);
+
+/// The placement as text: per stage, the mesh with one letter per layer's rectangle ('.' harvested, '+' a core
+/// shared by several layers) and a table of layers. Stable for golden tests.
+std::string dump_placement(const SpatialPlacement& placement);
+
+}  // namespace dojo::compiler

@@ -1,0 +1,65 @@
+// `dojo plan` run as a user would: the placement drawn for people, JSON for programs, clear errors for bad input.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+
+namespace dojo::test {
+namespace {
+
+TEST(CliPlan, DumpDrawsTheMeshAndListsTheLayers) {
+    const CliResult r = run_dojo({"plan", "lenet", "--machine", "d1", "--batch", "64", "--strategy", "dp=1", "--dump"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("stage 0 on one d1 (18 x 20 mesh, 354 working cores"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("AAAAAAAAAAAAAAAAAA"), std::string::npos) << r.out;  // conv1's rectangle, a row of it
+    EXPECT_NE(r.out.find("conv2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("every core's working set fits its SRAM"), std::string::npos) << r.out;
+}
+
+TEST(CliPlan, JsonHoldsEveryStagesLayersAndRectangles) {
+    const CliResult r = run_dojo({"plan", "gpt:layers=2,hidden=256,heads=4,seq=128,vocab=4000", "--machine", "tile",
+                                  "--batch", "8", "--strategy", "tp=2,pp=2,mb=4", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["strategy"], "dp=1,tp=2,pp=2,mb=4");
+    ASSERT_EQ(j["placement"]["stages"].size(), 2u);
+    EXPECT_TRUE(j["placement"]["fits"].get<bool>());
+    for (const auto& stage : j["placement"]["stages"]) {
+        int cores = 0;
+        for (const auto& region : stage["regions"]) {
+            cores += region["cores"].get<int>();
+            EXPECT_LE(region["bytes_per_core"].get<double>(), j["placement"]["mesh"]["sram_bytes_per_core"]);
+        }
+        EXPECT_EQ(cores, 354);
+        EXPECT_FALSE(stage["layers"].empty());
+    }
+}
+
+TEST(CliPlan, AModelTooLargeForABareChipIsReportedNotCrashed) {
+    const CliResult r = run_dojo({"plan", "resnet50", "--machine", "d1", "--batch", "32", "--strategy", "dp=1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("DOES NOT FIT"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("reaches no HBM"), std::string::npos) << r.out;
+    // dojo sim says the same of the plan.
+    const CliResult s = run_dojo({"sim", "resnet50", "--machine", "d1", "--batch", "32", "--strategy", "dp=1"});
+    ASSERT_EQ(s.exit_code, 0) << s.err;
+    EXPECT_NE(s.out.find("fits             NO"), std::string::npos) << s.out;
+}
+
+TEST(CliPlan, GpusHaveNoMeshAndBadInputIsAUsageError) {
+    const CliResult gpu = run_dojo({"plan", "lenet", "--machine", "dgx-a100", "--batch", "64", "--strategy", "dp=8"});
+    ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+    EXPECT_NE(gpu.out.find("has no mesh of cores"), std::string::npos) << gpu.out;
+    const CliResult batch = run_dojo({"plan", "lenet", "--machine", "d1", "--batch", "0"});
+    EXPECT_EQ(batch.exit_code, 2);
+    EXPECT_NE(batch.err.find("--batch"), std::string::npos) << batch.err;
+    const CliResult too_many = run_dojo({"plan", "lenet", "--machine", "d1", "--batch", "64", "--strategy", "dp=2"});
+    EXPECT_EQ(too_many.exit_code, 2);
+    EXPECT_NE(too_many.err.find("needs 2"), std::string::npos) << too_many.err;
+    const CliResult model = run_dojo({"plan", "no-such-model", "--machine", "d1", "--batch", "8", "--strategy", "dp=1"});
+    EXPECT_EQ(model.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace dojo::test

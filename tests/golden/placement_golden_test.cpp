@@ -1,0 +1,57 @@
+// Golden text dumps of spatial placements for small cases (compiler/place_spatial.h). A change to the placement
+// shows up here as a diff to review; after reviewing it, regenerate the files with
+//     DOJO_UPDATE_GOLDEN=1 build/tests/golden_tests
+// and commit them with the change.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "dojo/compiler/place_spatial.h"
+#include "dojo/compiler/plan.h"
+#include "dojo/machine/machine.h"
+#include "dojo/sim/topology.h"
+
+namespace dojo::compiler {
+namespace {
+
+std::string placement_dump(const std::string& model, std::int64_t batch, const std::string& strategy,
+                           const std::string& machine_spec) {
+    const sim::Topology topology =
+        sim::derive_topology(machine::load_machine(machine_spec, machine::default_machines_dir()));
+    const Plan plan = make_plan(model, batch, parse_strategy(strategy), autodiff::AdamWConfig{});
+    return dump_placement(place_spatial(plan, sim::core_mesh(topology, "bf16"), "bf16"));
+}
+
+void expect_golden(const std::string& name, const std::string& actual) {
+    const std::string path = std::string(DOJO_GOLDEN_DIR) + "/" + name;
+    if (std::getenv("DOJO_UPDATE_GOLDEN") != nullptr) {
+        std::ofstream(path) << actual;
+        GTEST_SKIP() << "rewrote " << path;
+    }
+    std::ifstream in(path);
+    ASSERT_TRUE(in) << "missing golden file " << path << " (DOJO_UPDATE_GOLDEN=1 writes it)";
+    std::stringstream expected;
+    expected << in.rdbuf();
+    EXPECT_EQ(actual, expected.str()) << "the placement changed: review the difference, then regenerate " << path
+                                      << " with DOJO_UPDATE_GOLDEN=1";
+}
+
+TEST(GoldenPlacement, LenetOnOneD1) {
+    expect_golden("lenet_d1_placement.txt", placement_dump("lenet", 64, "dp=1", "d1"));
+}
+
+TEST(GoldenPlacement, SmallGptTensorAndPipelineParallelOnATile) {
+    expect_golden("gpt_tile_tp4_pp2_placement.txt",
+                  placement_dump("gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000", 16, "dp=2,tp=4,pp=2,mb=4,sp=1",
+                                 "tile"));
+}
+
+TEST(GoldenPlacement, Resnet50StreamsFromHbmOnTheV1Matrix) {
+    expect_golden("resnet50_v1_matrix_placement.txt", placement_dump("resnet50", 32, "dp=1", "v1-matrix"));
+}
+
+}  // namespace
+}  // namespace dojo::compiler
