@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -12,6 +14,7 @@
 #include "dojo/compiler/place_spatial.h"
 #include "dojo/compiler/plan.h"
 #include "dojo/machine/machine.h"
+#include "dojo/runtime/functional_sim.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/util/error.h"
 
@@ -29,8 +32,40 @@ struct PlanOptions {
     std::string strategy = "auto";
     std::string optimizer = "adamw";
     bool dump = false;
+    bool verify = false;
     bool json_output = false;
 };
+
+// --verify: the plan run stage program by stage program against the unpartitioned step (runtime/functional_sim.h).
+struct Verification {
+    bool identical = true;
+    double largest_relative = 0;  // |partitioned - whole| / (|whole| + 1e-3), over every parameter element
+    double loss_whole = 0, loss_partitioned = 0;
+    runtime::StepOutcome outcome;
+    double seconds = 0;
+};
+
+Verification verify(const compiler::Plan& plan, const std::string& model, std::int64_t batch,
+                    const autodiff::OptimizerConfig& optimizer) {
+    const auto started = std::chrono::steady_clock::now();
+    const compiler::Plan whole = compiler::make_plan(model, batch, compiler::Strategy{}, optimizer);
+    const runtime::StepInputs inputs = runtime::seeded_inputs(whole, batch, 10, 1);
+    const runtime::StepOutcome reference = runtime::run_unpartitioned(whole, inputs);
+    Verification v;
+    v.outcome = runtime::run_partitioned(plan, inputs);
+    for (std::size_t p = 0; p < reference.parameters.size(); ++p) {
+        for (std::size_t e = 0; e < reference.parameters[p].size(); ++e) {
+            const double x = v.outcome.parameters[p][e], y = reference.parameters[p][e];
+            v.identical = v.identical && x == y;
+            v.largest_relative = std::max(v.largest_relative, std::abs(x - y) / (std::abs(y) + 1e-3));
+        }
+    }
+    v.identical = v.identical && v.outcome.replicas_agree;
+    v.loss_whole = reference.loss;
+    v.loss_partitioned = v.outcome.loss;
+    v.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return v;
+}
 
 json placement_json(const compiler::SpatialPlacement& p) {
     json stages = json::array();
@@ -63,6 +98,21 @@ json placement_json(const compiler::SpatialPlacement& p) {
                       {"hbm_bandwidth", m.hbm_bandwidth}}},
             {"fits", p.fits()},
             {"stages", stages}};
+}
+
+void print_check(const std::optional<Verification>& checked) {
+    if (checked) {
+        std::cout << fmt::format("  functional check: the step run stage by stage ({} transfers, {:.3g} MB; {} "
+                                 "gradient all-reduces, {:.3g} MB per replica) {} the whole step: {}; loss {:.9g} vs "
+                                 "{:.9g} ({:.2f} s)\n",
+                                 checked->outcome.transfers, checked->outcome.transfer_bytes / 1e6,
+                                 checked->outcome.all_reduces, checked->outcome.all_reduce_bytes / 1e6,
+                                 checked->identical ? "equals" : "matches",
+                                 checked->identical ? "every parameter bit for bit"
+                                                    : fmt::format("largest relative difference {:.3g}",
+                                                                  checked->largest_relative),
+                                 checked->loss_partitioned, checked->loss_whole, checked->seconds);
+    }
 }
 
 void run(const PlanOptions& o) {
@@ -105,6 +155,13 @@ void run(const PlanOptions& o) {
     const std::string header =
         fmt::format("{} on {} ({} of {} {}), {}, batch {}, strategy {}", plan.model, m.name, strategy.devices(),
                     topology.device.count, topology.device.kind, o.precision, plan.global_batch, strategy.to_string());
+    std::optional<Verification> checked;
+    if (o.verify) {
+        if (!o.json_output) {
+            std::cerr << "dojo plan: running the partitioned step and the whole step on this machine's CPU...\n";
+        }
+        checked = verify(plan, o.model, o.batch, optimizer);
+    }
     if (o.json_output) {
         json out = {{"model", plan.model}, {"machine", m.name}, {"device", topology.device.kind},
                     {"precision", o.precision}, {"global_batch", plan.global_batch},
@@ -113,6 +170,18 @@ void run(const PlanOptions& o) {
             out["placement"] = placement_json(*placement);
         } else {
             out["placement"] = nullptr;
+        }
+        if (checked) {
+            out["functional_check"] = {{"identical", checked->identical},
+                                       {"largest_relative_difference", checked->largest_relative},
+                                       {"loss_whole", checked->loss_whole},
+                                       {"loss_partitioned", checked->loss_partitioned},
+                                       {"transfers", checked->outcome.transfers},
+                                       {"transfer_bytes", checked->outcome.transfer_bytes},
+                                       {"all_reduces", checked->outcome.all_reduces},
+                                       {"all_reduce_bytes", checked->outcome.all_reduce_bytes},
+                                       {"replicas_agree", checked->outcome.replicas_agree},
+                                       {"seconds", checked->seconds}};
         }
         std::cout << out.dump(2) << "\n";
         return;
@@ -124,6 +193,7 @@ void run(const PlanOptions& o) {
     if (!placement) {
         std::cout << fmt::format("  {} has no mesh of cores: layers are not placed spatially (stages only)\n",
                                  topology.device.kind);
+        print_check(checked);
         return;
     }
     if (o.dump) {
@@ -146,6 +216,7 @@ void run(const PlanOptions& o) {
     }
     std::cout << (placement->fits() ? "  every core's working set fits its SRAM\n"
                                     : "  DOES NOT FIT: a stage's layers need more than its chip's cores hold\n");
+    print_check(checked);
 }
 
 }  // namespace
@@ -171,6 +242,10 @@ void add_plan_command(CLI::App& app) {
     plan->add_option("--machines-dir", options->dir, "directory of machine presets (default: OpenDojo's)");
     plan->add_flag("--dump", options->dump, "draw each stage's mesh (one letter per layer's rectangle) and list "
                                             "its layers: cores, place, GFLOP, bytes per core");
+    plan->add_flag("--verify", options->verify,
+                   "run one step of the plan stage by stage on this CPU, every transfer a copy and every all-reduce a "
+                   "sum, and compare it with the unpartitioned step (seeded weights and data; FP32 reference "
+                   "kernels, so for small models; tp=1, no sp/zero/recompute)");
     plan->add_flag("--json", options->json_output, "print the plan and its placement as JSON (bytes, FLOP, seconds)");
     plan->callback([options] { run(*options); });
 }

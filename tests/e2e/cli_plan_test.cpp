@@ -47,6 +47,26 @@ TEST(CliPlan, AModelTooLargeForABareChipIsReportedNotCrashed) {
     EXPECT_NE(s.out.find("fits             NO"), std::string::npos) << s.out;
 }
 
+// --verify runs the plan stage by stage against the whole step: a pipeline split alone is bit-identical.
+TEST(CliPlan, VerifyRunsThePartitionedStepAgainstTheWholeOne) {
+    const CliResult piped = run_dojo({"plan", "lenet", "--machine", "tile", "--batch", "8", "--strategy", "pp=2",
+                                      "--optimizer", "sgd", "--verify"});
+    ASSERT_EQ(piped.exit_code, 0) << piped.err;
+    EXPECT_NE(piped.out.find("equals the whole step: every parameter bit for bit"), std::string::npos) << piped.out;
+    const CliResult dp = run_dojo({"plan", "lenet", "--machine", "tile", "--batch", "16", "--strategy",
+                                   "dp=2,pp=2,mb=2", "--optimizer", "sgd", "--verify", "--json"});
+    ASSERT_EQ(dp.exit_code, 0) << dp.err;
+    const nlohmann::json j = nlohmann::json::parse(dp.out)["functional_check"];
+    EXPECT_TRUE(j["replicas_agree"].get<bool>());
+    EXPECT_EQ(j["all_reduces"], 8);
+    EXPECT_GT(j["transfers"].get<int>(), 0);
+    EXPECT_LT(j["largest_relative_difference"].get<double>(), 1e-5);
+    const CliResult tp = run_dojo({"plan", "lenet", "--machine", "tile", "--batch", "8", "--strategy", "tp=2",
+                                   "--verify"});
+    EXPECT_EQ(tp.exit_code, 2);
+    EXPECT_NE(tp.err.find("tp=1"), std::string::npos) << tp.err;
+}
+
 TEST(CliPlan, GpusHaveNoMeshAndBadInputIsAUsageError) {
     const CliResult gpu = run_dojo({"plan", "lenet", "--machine", "dgx-a100", "--batch", "64", "--strategy", "dp=8"});
     ASSERT_EQ(gpu.exit_code, 0) << gpu.err;

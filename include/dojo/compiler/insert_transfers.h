@@ -1,0 +1,56 @@
+/** \file
+ * insert_transfers: cuts a Plan's training graph into the programs each pipeline stage runs, with every value that
+ * crosses from one program to another an explicit receive, so that a runtime can execute the plan stage by stage
+ * with real copies (runtime/functional_sim.h) and nothing is shared behind the plan's back.
+ *
+ * Per stage s, three programs (any of them may be empty):
+ *   Forward   the stage's live forward nodes (up to the loss), once per micro-batch;
+ *   Backward  its live backward nodes that run per micro-batch (those the gradients need), once per micro-batch;
+ *   Update    its per-step nodes (the optimizer), once per step, after the gradients are accumulated over the
+ *             micro-batches and all-reduced over the replicas.
+ * Each program is a graph of its own. Leaves of the training graph it reads are leaves of the same kind and name in
+ * it (parameters, optimizer states, data inputs, the learning rate; fills and constants are copied); every other
+ * value it reads, computed by another program, is an Input leaf named "recv #N" listed in `receives`: a forward
+ * value from an earlier stage (an activation sent down the pipeline), a gradient from a later stage, the stage's
+ * own saved activations (forward to backward: kept, not sent), or, for the Update program, an accumulated gradient.
+ * Values another program receives, the loss and the new values of the training graph's assignments are the
+ * program's outputs.
+ *
+ * Preconditions: lay_out has set plan.live, stage and per_step. Tensor parallelism is not split into programs
+ * (UsageError for tp > 1): the programs hold whole tensors.
+ */
+#pragma once
+
+#include <vector>
+
+#include "dojo/compiler/plan.h"
+
+namespace dojo::compiler {
+
+enum class ProgramPart { Forward, Backward, Update };
+const char* to_string(ProgramPart part);
+
+struct StageProgram {
+    int stage = 0;
+    ProgramPart part = ProgramPart::Forward;
+    ir::Graph graph;
+    std::vector<ir::NodeId> origin;     ///< [node of `graph`]: the training-graph node it stands for
+    struct Receive {
+        ir::NodeId input;               ///< the Input leaf of `graph` that takes the value
+        ir::NodeId value;               ///< the training-graph node whose value it takes
+        int from_stage = 0;             ///< the stage whose program computes it
+        ProgramPart from_part = ProgramPart::Forward;
+    };
+    std::vector<Receive> receives;
+    struct Leaf {
+        ir::NodeId here;                ///< a Parameter, State or Input leaf of `graph`
+        ir::NodeId training;            ///< the training-graph leaf it is
+    };
+    std::vector<Leaf> leaves;
+    bool empty() const { return origin.empty(); }
+};
+
+/// The programs of `plan`, stage by stage, Forward, Backward, Update each: index 3 * stage + part.
+std::vector<StageProgram> insert_transfers(const Plan& plan);
+
+}  // namespace dojo::compiler

@@ -1,0 +1,185 @@
+// Functional simulation (runtime/functional_sim.h, compiler/insert_transfers.h): a partitioned plan, run program
+// by program with real copies and reductions, reproduces the unpartitioned training step.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "dojo/compiler/insert_transfers.h"
+#include "dojo/compiler/plan.h"
+#include "dojo/runtime/functional_sim.h"
+#include "dojo/util/error.h"
+
+namespace dojo::runtime {
+namespace {
+
+using compiler::make_plan;
+using compiler::parse_strategy;
+
+const char* kSmallGpt = "gpt:layers=2,hidden=32,heads=4,seq=8,vocab=50";
+
+// The largest |a - b| / (|b| + 1e-3) over every parameter element, and whether every element is equal.
+struct Difference {
+    double relative = 0;
+    bool identical = true;
+};
+
+Difference compare(const StepOutcome& a, const StepOutcome& b) {
+    Difference d;
+    EXPECT_EQ(a.parameters.size(), b.parameters.size());
+    for (std::size_t p = 0; p < a.parameters.size() && p < b.parameters.size(); ++p) {
+        EXPECT_EQ(a.parameters[p].size(), b.parameters[p].size());
+        for (std::size_t e = 0; e < a.parameters[p].size() && e < b.parameters[p].size(); ++e) {
+            const double x = a.parameters[p][e], y = b.parameters[p][e];
+            d.identical = d.identical && x == y;
+            d.relative = std::max(d.relative, std::abs(x - y) / (std::abs(y) + 1e-3));
+        }
+    }
+    return d;
+}
+
+// The step's parameters actually move: a comparison of two unchanged copies would prove nothing.
+void expect_trained(const StepInputs& in, const StepOutcome& out) {
+    double moved = 0;
+    for (std::size_t p = 0; p < in.parameters.size(); ++p) {
+        for (std::size_t e = 0; e < in.parameters[p].size(); ++e) {
+            moved = std::max(moved, static_cast<double>(std::abs(out.parameters[p][e] - in.parameters[p][e])));
+        }
+    }
+    EXPECT_GT(moved, 1e-4);
+}
+
+struct Case {
+    std::string model;
+    std::int64_t batch;
+    std::int64_t classes;
+    autodiff::OptimizerConfig optimizer;
+};
+
+StepOutcome reference(const Case& c, const StepInputs& in) {
+    return run_unpartitioned(make_plan(c.model, c.batch, compiler::Strategy{}, c.optimizer), in);
+}
+
+StepOutcome partitioned(const Case& c, const std::string& strategy, const StepInputs& in) {
+    return run_partitioned(make_plan(c.model, c.batch, parse_strategy(strategy), c.optimizer), in);
+}
+
+StepInputs inputs_for(const Case& c) {
+    return seeded_inputs(make_plan(c.model, c.batch, compiler::Strategy{}, c.optimizer), c.batch, c.classes, 7);
+}
+
+// A pipeline split alone computes every value as the whole step does: bit for bit.
+TEST(FunctionalSim, LenetPipelineStagesReproduceTheStepBitForBit) {
+    const Case c{"lenet", 8, 10, autodiff::SgdConfig{0.9, 1e-4}};
+    const StepInputs in = inputs_for(c);
+    const StepOutcome whole = reference(c, in);
+    expect_trained(in, whole);
+    for (const std::string strategy : {"pp=2", "pp=4"}) {
+        const StepOutcome split = partitioned(c, strategy, in);
+        const Difference d = compare(split, whole);
+        EXPECT_TRUE(d.identical) << strategy << ": largest relative difference " << d.relative;
+        EXPECT_EQ(split.loss, whole.loss) << strategy;
+        EXPECT_GT(split.transfers, 0) << strategy;  // activations down, gradients up
+        EXPECT_GT(split.transfer_bytes, 0) << strategy;
+    }
+}
+
+// Data parallel: each replica runs its shard, the gradients are all-reduced, every replica applies the same update.
+// The batch sums of the weight gradients run in another order: equal up to FP32 rounding.
+TEST(FunctionalSim, LenetDataParallelMatchesTheStepWithinRounding) {
+    const Case c{"lenet", 16, 10, autodiff::SgdConfig{0.9, 1e-4}};
+    const StepInputs in = inputs_for(c);
+    const StepOutcome whole = reference(c, in);
+    const StepOutcome dp = partitioned(c, "dp=4", in);
+    EXPECT_TRUE(dp.replicas_agree);
+    EXPECT_EQ(dp.all_reduces, 8);  // one per parameter (conv1, conv2, fc1, fc2: weight and bias)
+    EXPECT_EQ(dp.transfers, 0);
+    const Difference d = compare(dp, whole);
+    EXPECT_LT(d.relative, 1e-5);
+    EXPECT_NEAR(dp.loss, whole.loss, 1e-5 * std::abs(whole.loss));
+    // With replicas, stages and micro-batches together (AdamW this time).
+    const Case adam{"lenet", 16, 10, autodiff::AdamWConfig{}};
+    const StepInputs in2 = inputs_for(adam);
+    const StepOutcome whole2 = reference(adam, in2);
+    const StepOutcome all = partitioned(adam, "dp=2,pp=2,mb=4", in2);
+    expect_trained(in2, all);
+    EXPECT_TRUE(all.replicas_agree);
+    // AdamW's first step moves every weight by about lr (m / sqrt(v) = sign(g)): compare absolutely against it.
+    double worst = 0;
+    for (std::size_t p = 0; p < all.parameters.size(); ++p) {
+        for (std::size_t e = 0; e < all.parameters[p].size(); ++e) {
+            worst = std::max(worst, static_cast<double>(std::abs(all.parameters[p][e] - whole2.parameters[p][e])));
+        }
+    }
+    // Where a gradient is near zero, rounding moves AdamW's step the most (m / sqrt(v) is sign(g) on step 1).
+    EXPECT_LT(worst, 1e-3 * in2.learning_rate);
+    std::printf("dp=4 largest relative difference %.3g; dp=2,pp=2,mb=4 AdamW largest difference %.3g (lr %.3g)\n",
+                d.relative, worst, static_cast<double>(in2.learning_rate));
+}
+
+// A small GPT (embedding, attention, MLP, tied LM head): pipeline stages bit for bit, micro-batches within rounding.
+TEST(FunctionalSim, SmallGptPipelineAndMicroBatchesReproduceTheStep) {
+    const Case c{kSmallGpt, 4, 50, autodiff::SgdConfig{0.9, 0.0}};
+    const StepInputs in = inputs_for(c);
+    const StepOutcome whole = reference(c, in);
+    expect_trained(in, whole);
+    const StepOutcome piped = partitioned(c, "pp=2", in);
+    EXPECT_TRUE(compare(piped, whole).identical);
+    EXPECT_EQ(piped.loss, whole.loss);
+    const StepOutcome micro = partitioned(c, "dp=2,pp=2,mb=2", in);
+    EXPECT_LT(compare(micro, whole).relative, 1e-5);
+    std::printf("small GPT dp=2,pp=2,mb=2 largest relative difference %.3g\n", compare(micro, whole).relative);
+    EXPECT_NEAR(micro.loss, whole.loss, 1e-5 * std::abs(whole.loss));
+}
+
+// Every program's receives come from a program that runs before it in the schedule.
+TEST(FunctionalSim, InsertTransfersCutsTheStepIntoProgramsWithExplicitReceives) {
+    const compiler::Plan plan = make_plan(kSmallGpt, 4, parse_strategy("pp=2,mb=2"), autodiff::SgdConfig{});
+    const std::vector<compiler::StageProgram> programs = compiler::insert_transfers(plan);
+    ASSERT_EQ(programs.size(), 6u);
+    std::size_t computed = 0, cross_stage = 0;
+    for (const compiler::StageProgram& p : programs) {
+        ASSERT_FALSE(p.empty()) << "stage " << p.stage << " " << compiler::to_string(p.part);
+        EXPECT_EQ(p.origin.size(), p.graph.size());
+        for (const compiler::StageProgram::Receive& r : p.receives) {
+            const bool earlier_forward = r.from_part == compiler::ProgramPart::Forward &&
+                                         (p.part != compiler::ProgramPart::Forward || r.from_stage < p.stage);
+            const bool later_backward = r.from_part == compiler::ProgramPart::Backward &&
+                                        (p.part == compiler::ProgramPart::Update || r.from_stage > p.stage);
+            const bool per_step = r.from_part == compiler::ProgramPart::Update &&
+                                  p.part == compiler::ProgramPart::Update && r.from_stage != p.stage;
+            EXPECT_TRUE(earlier_forward || later_backward || per_step)
+                << "stage " << p.stage << " " << compiler::to_string(p.part) << " receives from stage "
+                << r.from_stage << " " << compiler::to_string(r.from_part);
+            cross_stage += r.from_stage != p.stage ? 1 : 0;
+        }
+        for (std::uint32_t i = 0; i < p.graph.size(); ++i) {
+            const ir::OpKind op = p.graph.node(ir::NodeId{i}).op;
+            computed += ir::is_bound_leaf(op) || op == ir::OpKind::Fill || op == ir::OpKind::Constant ? 0 : 1;
+        }
+    }
+    EXPECT_GT(cross_stage, 0u);
+    std::size_t live = 0;
+    const ir::Graph& g = plan.step.graph;
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        const ir::OpKind op = g.node(ir::NodeId{i}).op;
+        const bool leaf = ir::is_bound_leaf(op) || op == ir::OpKind::Fill || op == ir::OpKind::Constant;
+        live += plan.live[i] && !leaf ? 1 : 0;
+    }
+    EXPECT_EQ(computed, live);  // every live node in exactly one program
+}
+
+TEST(FunctionalSim, WhatItCannotRunIsAUsageError) {
+    const Case c{"lenet", 8, 10, autodiff::SgdConfig{}};
+    const StepInputs in = inputs_for(c);
+    EXPECT_THROW(partitioned(c, "dp=2,tp=2", in), UsageError);
+    EXPECT_THROW(partitioned(c, "pp=2,recompute=1", in), UsageError);
+    EXPECT_THROW(run_unpartitioned(make_plan("lenet", 8, parse_strategy("dp=2"), c.optimizer), in), UsageError);
+    StepInputs wrong = in;
+    wrong.data.begin()->second.pop_back();
+    EXPECT_THROW(partitioned(c, "pp=2", wrong), UsageError);
+}
+
+}  // namespace
+}  // namespace dojo::runtime
