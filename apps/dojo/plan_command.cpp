@@ -31,6 +31,7 @@ struct PlanOptions {
     std::string precision = "bf16";
     std::string strategy = "auto";
     std::string optimizer = "adamw";
+    std::string layout = "auto";
     bool dump = false;
     bool verify = false;
     bool json_output = false;
@@ -150,7 +151,8 @@ void run(const PlanOptions& o) {
     const bool mesh = topology.device.mesh_columns > 0 && topology.device.mesh_rows > 0;
     std::optional<compiler::SpatialPlacement> placement;
     if (mesh) {
-        placement = compiler::place_spatial(plan, sim::core_mesh(topology, o.precision), o.precision);
+        placement = compiler::place_spatial(plan, sim::core_mesh(topology, o.precision), o.precision,
+                                            compiler::parse_layout_choice(o.layout));
     }
     const std::string header =
         fmt::format("{} on {} ({} of {} {}), {}, batch {}, strategy {}", plan.model, m.name, strategy.devices(),
@@ -240,6 +242,9 @@ void add_plan_command(CLI::App& app) {
                      " as for dojo sim");
     plan->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
     plan->add_option("--machines-dir", options->dir, "directory of machine presets (default: OpenDojo's)");
+    plan->add_option("--layout", options->layout,
+                     "auto (default: per stage the faster by the pass's model), spatial (layers side by side on "
+                     "rectangles of cores wherever that fits) or temporal (layers in turn on the whole mesh)");
     plan->add_flag("--dump", options->dump, "draw each stage's mesh (one letter per layer's rectangle) and list "
                                             "its layers: cores, place, GFLOP, bytes per core");
     plan->add_flag("--verify", options->verify,

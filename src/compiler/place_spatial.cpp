@@ -175,6 +175,9 @@ StageLayers cut_layers(const Plan& plan, int s, double width) {
         if (i > loss) {
             continue;
         }
+        if (id == layer.forward.back()) {
+            layer.output_bytes = bytes * width;
+        }
         if (plan.saved[i]) {
             const bool kept = !recompute || plan.recomputation.checkpoint[i];
             layer.activation_bytes += bytes * width * (kept ? in_flight : 1.0);
@@ -452,13 +455,41 @@ double compute_time(const StagePlacement& stage, const CoreMesh& mesh, int micro
     return busiest * (units + static_cast<double>(stage.regions.size()) - 1) / units / rate;
 }
 
+// In turn, each layer's output is re-spread over the whole mesh for the next layer, and its gradient back: about
+// half of it crosses the mesh's bisection each time, per micro-batch.
+double respread_time(const StageLayers& sl, const CoreMesh& mesh, int micro_batches) {
+    if (mesh.bisection_bandwidth <= 0) {
+        return 0;
+    }
+    double bytes = 0;
+    for (std::size_t i = 0; i + 1 < sl.layers.size(); ++i) {
+        bytes += 2 * 0.5 * sl.layers[i].output_bytes;
+    }
+    return bytes * micro_batches / mesh.bisection_bandwidth;
+}
+
 }  // namespace
 
 bool SpatialPlacement::fits() const {
     return std::all_of(stages.begin(), stages.end(), [](const StagePlacement& s) { return s.fits; });
 }
 
-SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std::string& precision) {
+LayoutChoice parse_layout_choice(const std::string& text) {
+    if (text == "auto") {
+        return LayoutChoice::Auto;
+    }
+    if (text == "spatial") {
+        return LayoutChoice::Spatial;
+    }
+    if (text == "temporal") {
+        return LayoutChoice::Temporal;
+    }
+    throw UsageError("unknown layout '" + text + "': expected auto, spatial (layers side by side on rectangles of "
+                     "cores) or temporal (layers in turn on the whole mesh)");
+}
+
+SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std::string& precision,
+                               LayoutChoice layout) {
     if (mesh.columns <= 0 || mesh.rows <= 0 || mesh.working_cores <= 0 || mesh.sram_bytes_per_core <= 0) {
         throw UsageError("spatial placement needs a mesh of cores with SRAM (a Dojo chip); '" + mesh.chip +
                          "' has none");
@@ -484,9 +515,8 @@ SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std
         if (placed) {
             stage.residency = "SRAM";
         }
-        // Residency first (what stays on chip); within it side by side first (activations move a hop to the next
-        // rectangle and weights stay put, where in turn they are re-spread over the whole mesh between layers, a
-        // cost not modelled here), the pieces with the least compute time, each with its fewest panels.
+        // Residency first (what stays on chip); within it, of side by side (with each number of pieces) and in
+        // turn, the least compute plus re-spreading time, each with its fewest panels.
         for (int residency = 0; residency < 3 && !placed; ++residency) {
             if (residency > 0 && mesh.hbm_bytes <= 0) {
                 why += "; the chip reaches no HBM (a machine without interface processors)";
@@ -505,15 +535,22 @@ SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std
                         trial.pieces = pieces;
                         trial.temporal = temporal;
                         trial.compute_s = compute_time(trial, mesh, plan.strategy.micro_batches);
-                        if (!placed || trial.compute_s < stage.compute_s) {
+                        trial.respread_s = temporal ? respread_time(sl, mesh, plan.strategy.micro_batches) : 0.0;
+                        // A layout the caller prefers beats the other; between equals, the faster.
+                        const auto rank = [&](const StagePlacement& x) {
+                            return (layout == LayoutChoice::Spatial && x.temporal) ||
+                                   (layout == LayoutChoice::Temporal && !x.temporal);
+                        };
+                        const bool better =
+                            rank(trial) != rank(stage) ? rank(trial) < rank(stage)
+                                                       : trial.compute_s + trial.respread_s <
+                                                             stage.compute_s + stage.respread_s;
+                        if (!placed || better) {
                             stage = std::move(trial);
                         }
                         placed = true;
                         break;  // more panels only stream more
                     }
-                }
-                if (placed) {
-                    break;
                 }
             }
         }
@@ -598,6 +635,11 @@ std::string dump_placement(const SpatialPlacement& placement) {
             std::snprintf(line, sizeof line, " (%d-panel double buffers; %s streamed per step, %.3g ms at %.3g GB/s)",
                           stage.weight_panels, mb_text(stage.stream_bytes_per_step).c_str(), stage.stream_s * 1e3,
                           mesh.hbm_bandwidth / 1e9);
+            out += line;
+        }
+        if (stage.temporal && stage.respread_s > 0) {
+            std::snprintf(line, sizeof line, "\n  re-spreading activations between layers %.4g ms per step",
+                          stage.respread_s * 1e3);
             out += line;
         }
         std::snprintf(line, sizeof line, "\n  compute %.4g ms per step at peak; load balance %.2f (mean core load / "

@@ -102,6 +102,7 @@ Device describe_device(const Machine& m, const Zone& zone) {
     }
     d.mesh_columns = static_cast<int>(property(kind, "mesh_columns"));
     d.mesh_rows = static_cast<int>(property(kind, "mesh_rows"));
+    d.mesh_bisection_bandwidth = d.mesh_columns > 0 ? property(kind, "bisection_bandwidth") : 0.0;
     if (d.vector_flops_16bit == 0) {
         d.vector_flops_16bit = d.vector_flops_fp32;
     }
@@ -132,6 +133,7 @@ compiler::CoreMesh core_mesh(const Topology& topology, const std::string& precis
     mesh.sram_bytes_per_core = d.core_local_bytes;
     mesh.hbm_bytes = d.memory_bytes;
     mesh.hbm_bandwidth = d.memory_bandwidth;
+    mesh.bisection_bandwidth = d.mesh_bisection_bandwidth;
     const auto peak = d.matrix_flops.find(precision);
     mesh.flops_per_core = peak == d.matrix_flops.end() || d.parallel_units == 0
                               ? 0

@@ -9,7 +9,8 @@ namespace dojo::test {
 namespace {
 
 TEST(CliPlan, DumpDrawsTheMeshAndListsTheLayers) {
-    const CliResult r = run_dojo({"plan", "lenet", "--machine", "d1", "--batch", "64", "--strategy", "dp=1", "--dump"});
+    const CliResult r = run_dojo({"plan", "lenet", "--machine", "d1", "--batch", "64", "--strategy", "dp=1", "--layout",
+                                  "spatial", "--dump"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("stage 0 on one d1 (18 x 20 mesh, 354 working cores"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("AAAAAAAAAAAAAAAAAA"), std::string::npos) << r.out;  // conv1's rectangle, a row of it
@@ -67,6 +68,28 @@ TEST(CliPlan, VerifyRunsThePartitionedStepAgainstTheWholeOne) {
     EXPECT_NE(tp.err.find("tp=1"), std::string::npos) << tp.err;
 }
 
+// The Stable Diffusion demonstration of AI Day 2022: the catalog's SD-style UNet compiles onto one training tile
+// (25 D1, with the interface processors of one edge for DRAM) with model parallelism, fits and simulates.
+TEST(CliPlan, TheStableDiffusionUnetCompilesOntoOneTileWithModelParallelism) {
+    const CliResult r = run_dojo({"sim", "unet", "--machine", "tile-dips", "--batch", "25", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    EXPECT_TRUE(j["fits"].get<bool>()) << j["fit_report"];
+    EXPECT_LE(j["devices_used"].get<int>(), 25);
+    const std::string strategy = j["strategy"];
+    EXPECT_TRUE(strategy.find("pp=1,") == std::string::npos || strategy.find("tp=1,") == std::string::npos)
+        << strategy << ": not model-parallel";
+    for (const auto& stage : j["stages"]) {
+        EXPECT_TRUE(stage["core_fits"].get<bool>());
+        EXPECT_FALSE(stage["core_placement"].get<std::string>().empty());
+    }
+    // Data parallel alone cannot hold it: a replica needs more than a D1's SRAM and HBM share.
+    const CliResult dp = run_dojo({"sim", "unet", "--machine", "tile-dips", "--batch", "25", "--strategy", "dp=25",
+                                   "--json"});
+    ASSERT_EQ(dp.exit_code, 0) << dp.err;
+    EXPECT_FALSE(nlohmann::json::parse(dp.out)["fits"].get<bool>());
+}
+
 TEST(CliPlan, GpusHaveNoMeshAndBadInputIsAUsageError) {
     const CliResult gpu = run_dojo({"plan", "lenet", "--machine", "dgx-a100", "--batch", "64", "--strategy", "dp=8"});
     ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
@@ -79,6 +102,10 @@ TEST(CliPlan, GpusHaveNoMeshAndBadInputIsAUsageError) {
     EXPECT_NE(too_many.err.find("needs 2"), std::string::npos) << too_many.err;
     const CliResult model = run_dojo({"plan", "no-such-model", "--machine", "d1", "--batch", "8", "--strategy", "dp=1"});
     EXPECT_EQ(model.exit_code, 2);
+    const CliResult layout = run_dojo({"plan", "lenet", "--machine", "d1", "--batch", "8", "--strategy", "dp=1",
+                                       "--layout", "diagonal"});
+    EXPECT_EQ(layout.exit_code, 2);
+    EXPECT_NE(layout.err.find("spatial"), std::string::npos) << layout.err;
 }
 
 }  // namespace

@@ -18,11 +18,11 @@ namespace dojo::compiler {
 namespace {
 
 std::string placement_dump(const std::string& model, std::int64_t batch, const std::string& strategy,
-                           const std::string& machine_spec) {
+                           const std::string& machine_spec, LayoutChoice layout = LayoutChoice::Spatial) {
     const sim::Topology topology =
         sim::derive_topology(machine::load_machine(machine_spec, machine::default_machines_dir()));
     const Plan plan = make_plan(model, batch, parse_strategy(strategy), autodiff::AdamWConfig{});
-    return dump_placement(place_spatial(plan, sim::core_mesh(topology, "bf16"), "bf16"));
+    return dump_placement(place_spatial(plan, sim::core_mesh(topology, "bf16"), "bf16", layout));
 }
 
 void expect_golden(const std::string& name, const std::string& actual) {
@@ -51,6 +51,13 @@ TEST(GoldenPlacement, SmallGptTensorAndPipelineParallelOnATile) {
 
 TEST(GoldenPlacement, Resnet50StreamsFromHbmOnTheV1Matrix) {
     expect_golden("resnet50_v1_matrix_placement.txt", placement_dump("resnet50", 32, "dp=1", "v1-matrix"));
+}
+
+// What the pass chooses by itself (the faster layout by its model) for the Stable-Diffusion-style UNet on one tile
+// with its interface processors, pipelined over 4 stages.
+TEST(GoldenPlacement, UnetOnATileWithItsInterfaceProcessorsAuto) {
+    expect_golden("unet_tile_dips_placement.txt",
+                  placement_dump("unet", 25, "dp=5,pp=4,mb=5,zero=1", "tile-dips", LayoutChoice::Auto));
 }
 
 }  // namespace

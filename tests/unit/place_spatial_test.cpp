@@ -55,7 +55,7 @@ TEST(PlaceSpatial, LenetOnOneD1GivesEachLayerItsOwnRectangleInSram) {
     EXPECT_EQ(mesh.working_cores, 354);
     EXPECT_DOUBLE_EQ(mesh.sram_bytes_per_core, 1.25 * 1024 * 1024);
     const Plan plan = make_plan("lenet", 64, Strategy{}, autodiff::SgdConfig{});
-    const SpatialPlacement p = place_spatial(plan, mesh, "bf16");
+    const SpatialPlacement p = place_spatial(plan, mesh, "bf16", LayoutChoice::Spatial);
     ASSERT_EQ(p.stages.size(), 1u);
     const StagePlacement& s = p.stages[0];
     ASSERT_TRUE(s.fits) << s.report;
@@ -82,7 +82,7 @@ TEST(PlaceSpatial, LenetOnOneD1GivesEachLayerItsOwnRectangleInSram) {
 TEST(PlaceSpatial, LayersHoldWhatTheSimulatorsMemoryPlanHolds) {
     const sim::Topology tile = preset("tile");
     Plan plan = make_plan(kSmallGpt, 16, parse_strategy("dp=2,tp=4,pp=2,mb=4"), autodiff::AdamWConfig{});
-    const SpatialPlacement p = place_spatial(plan, sim::core_mesh(tile, "bf16"), "bf16");
+    const SpatialPlacement p = place_spatial(plan, sim::core_mesh(tile, "bf16"), "bf16", LayoutChoice::Spatial);
     const sim::SimResult r = sim::simulate(plan, tile, "bf16");
     ASSERT_EQ(p.stages.size(), 2u);
     const ir::Graph& g = plan.step.graph;
@@ -125,7 +125,7 @@ TEST(PlaceSpatial, AWorkingSetBeyondSramSpillsToHbmOrIsRejected) {
 
     const CoreMesh mesh = sim::core_mesh(preset("v1-matrix"), "bf16");
     ASSERT_GT(mesh.hbm_bytes, 0);
-    const SpatialPlacement streamed = place_spatial(plan, mesh, "bf16");
+    const SpatialPlacement streamed = place_spatial(plan, mesh, "bf16", LayoutChoice::Spatial);
     ASSERT_TRUE(streamed.fits()) << streamed.stages[0].report;
     const StagePlacement& s = streamed.stages[0];
     EXPECT_NE(s.residency, "SRAM");
@@ -141,6 +141,28 @@ TEST(PlaceSpatial, AModelThatFitsStreamsNothing) {
     ASSERT_TRUE(p.fits());
     EXPECT_EQ(p.stages[0].residency, "SRAM");
     EXPECT_EQ(p.stages[0].stream_bytes_per_step, 0);
+}
+
+// Auto takes, per stage, the faster of side by side and in turn by the pass's model; asked for one, it gets it.
+TEST(PlaceSpatial, AutoTakesTheFasterLayoutAndEitherCanBeAskedFor) {
+    const sim::Topology tile = preset("tile");
+    const Plan plan = make_plan(kSmallGpt, 16, parse_strategy("dp=2,tp=4,pp=2,mb=4"), autodiff::AdamWConfig{});
+    const CoreMesh mesh = sim::core_mesh(tile, "bf16");
+    EXPECT_GT(mesh.bisection_bandwidth, 0);
+    const SpatialPlacement side = place_spatial(plan, mesh, "bf16", LayoutChoice::Spatial);
+    const SpatialPlacement turn = place_spatial(plan, mesh, "bf16", LayoutChoice::Temporal);
+    const SpatialPlacement best = place_spatial(plan, mesh, "bf16", LayoutChoice::Auto);
+    for (std::size_t s = 0; s < best.stages.size(); ++s) {
+        EXPECT_FALSE(side.stages[s].temporal);
+        EXPECT_TRUE(turn.stages[s].temporal);
+        EXPECT_EQ(turn.stages[s].regions.size(), 1u);
+        EXPECT_GT(turn.stages[s].respread_s, 0);
+        EXPECT_EQ(side.stages[s].respread_s, 0);
+        const auto time = [&](const SpatialPlacement& p) { return p.stages[s].compute_s + p.stages[s].respread_s; };
+        EXPECT_LE(time(best), time(side));
+        EXPECT_LE(time(best), time(turn));
+    }
+    EXPECT_THROW(parse_layout_choice("diagonal"), UsageError);
 }
 
 TEST(PlaceSpatial, AGpuHasNoMeshToPlaceOn) {

@@ -29,12 +29,13 @@
  *   within a residency, layers side by side on rectangles (activations flow between neighbours, all layers busy at
  *   once) before layers in turn on the whole mesh ("temporal": what stays adds up, but only one layer's working
  *   values and weight panels are there at a time); side by side, the micro-batch streams through the rectangles
- *   in `pieces` (powers of two up to its samples), each layer holding one piece's working values, and the number
- *   of pieces with the least compute time is taken (micro-batches x pieces flow through the rectangles as through a
- *   pipeline paced by the busiest core, with one unit of fill per further rectangle). Side by side is preferred:
- *   activations move a hop to the next rectangle and weights stay put, where in turn they are re-spread over the
- *   whole mesh between layers (a cost this pass does not model; its compute_s is every layer's FLOPs over all
- *   cores).
+ *   in `pieces` (powers of two up to its samples), each layer holding one piece's working values. At the first
+ *   residency where any fits, the mode with the least time per step is taken: compute at the cores' matrix peak
+ *   (side by side, micro-batches x pieces flow through the rectangles as through a pipeline paced by the busiest
+ *   core, with one unit of fill per further rectangle; in turn, every layer's FLOPs over all cores) plus, in turn,
+ *   re-spreading each layer's output over the whole mesh for the next layer and its gradient back (half of it
+ *   across the bisection each way, per micro-batch). Side by side, activations move one hop to a neighbour; that
+ *   and the DMA streams are not timed.
  * A stage that fits none (or needs HBM on a machine without it: a bare d1 or tile) is rejected: `fits` is false
  * and `report` says what was short and by how much. Nothing overflows silently.
  *
@@ -70,6 +71,7 @@ struct CoreMesh {
     double hbm_bytes = 0;              ///< the chip's share of interface-processor HBM (0: none reachable)
     double hbm_bandwidth = 0;          ///< bytes/s, the chip's share
     double flops_per_core = 0;         ///< matrix peak at the precision, FLOP/s
+    double bisection_bandwidth = 0;    ///< bytes/s across the mesh's middle, per direction (0: not known)
 };
 
 struct PlacedLayer {
@@ -81,6 +83,7 @@ struct PlacedLayer {
     double static_bytes = 0;           ///< parameters + gradients + optimizer state, per device
     double activation_bytes = 0;       ///< saved activations held, per device (see the file comment)
     double working_bytes = 0;          ///< largest transient value, per device
+    double output_bytes = 0;           ///< its last forward value (what the next layer reads), per micro-batch
     double stream_bytes_per_step = 0;  ///< moved between HBM and SRAM by DMA each step (0 when resident)
 };
 
@@ -104,6 +107,7 @@ struct StagePlacement {
     std::vector<Region> regions;
     double balance = 0;                ///< mean core load / largest core load
     double compute_s = 0;              ///< per step at the cores' matrix peak, with the in-chip pipeline's fill
+    double respread_s = 0;             ///< in turn: moving each layer's output (and gradient) across the mesh
     double stream_bytes_per_step = 0;  ///< sum over layers
     double stream_s = 0;               ///< that at the chip's HBM bandwidth share
     double mean_hops = 0;              ///< mesh hops between consecutive layers' rectangles (nearest cells)
@@ -116,9 +120,16 @@ struct SpatialPlacement {
     bool fits() const;
 };
 
+/// Which layouts the pass may choose: the faster of the two (Auto), side by side wherever it fits (Spatial; in turn
+/// only where nothing side by side fits), or in turn (Temporal; side by side only where nothing in turn fits).
+enum class LayoutChoice { Auto, Spatial, Temporal };
+/// "auto", "spatial" or "temporal"; UsageError otherwise.
+LayoutChoice parse_layout_choice(const std::string& text);
+
 /// Places every stage of `plan` (after lay_out) on `mesh` at `precision` (fp32, bf16, cfp8). UsageError for a mesh
 /// without cores or SRAM (a GPU).
-SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std::string& precision);
+SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std::string& precision,
+                               LayoutChoice layout = LayoutChoice::Auto);
 
 /// The placement as text: per stage, the mesh with one letter per layer's rectangle ('.' harvested, '+' a core
 /// shared by several layers) and a table of layers. Stable for golden tests.

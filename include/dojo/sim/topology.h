@@ -67,6 +67,7 @@ struct Device {
     int mesh_columns = 0, mesh_rows = 0;        ///< positions of the cores' 2-D mesh (a D1's mesh_columns and
                                                 ///< mesh_rows; 0 on GPUs and CPUs: no mesh to place layers on)
     double core_local_bytes = 0;                ///< SRAM of one core (local_bytes / parallel_units on a mesh)
+    double mesh_bisection_bandwidth = 0;        ///< bytes/s across the chip's mesh (its bisection_bandwidth)
     double power_w = 0;                         ///< TDP
     double idle_power_fraction = 0.3;
 };
