@@ -15,6 +15,7 @@
 #include "dojo/compiler/plan.h"
 #include "dojo/machine/machine.h"
 #include "dojo/runtime/functional_sim.h"
+#include "dojo/sim/op_time.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/util/error.h"
 
@@ -147,7 +148,8 @@ void run(const PlanOptions& o) {
         throw UsageError("strategy " + strategy.to_string() + " needs " + std::to_string(strategy.devices()) + " " +
                          topology.device.kind + "; " + m.name + " has " + std::to_string(topology.device.count));
     }
-    const compiler::Plan plan = compiler::make_plan(o.model, o.batch, strategy, optimizer);
+    const compiler::Plan plan = compiler::make_plan(o.model, o.batch, strategy, optimizer,
+                                                    sim::stage_cost(topology.device, o.precision));
     const bool mesh = topology.device.mesh_columns > 0 && topology.device.mesh_rows > 0;
     std::optional<compiler::SpatialPlacement> placement;
     if (mesh) {

@@ -15,6 +15,7 @@
 #include "dojo/compiler/plan.h"
 #include "dojo/machine/machine.h"
 #include "dojo/runtime/gradient_sync.h"
+#include "dojo/sim/op_time.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/sim/trace.h"
 #include "dojo/util/error.h"
@@ -251,13 +252,15 @@ void run(const SimOptions& o) {
         }
     } else {
         const compiler::Strategy strategy = compiler::parse_strategy(o.strategy);
-        compiler::Plan plan = compiler::make_plan(o.model, o.batch, strategy, optimizer);
+        compiler::Plan plan = compiler::make_plan(o.model, o.batch, strategy, optimizer,
+                                                     sim::stage_cost(topology.device, o.precision));
         plan.gradient_wire_bytes = wire_bytes;
         compiler::bucket_gradients(plan, bucket_bytes);
         results.push_back(sim::simulate(plan, topology, o.precision));
     }
     if (!o.trace.empty()) {  // the chosen plan again, recording its timeline
-        compiler::Plan plan = compiler::make_plan(o.model, o.batch, results.front().strategy, optimizer);
+        compiler::Plan plan = compiler::make_plan(o.model, o.batch, results.front().strategy, optimizer,
+                                                     sim::stage_cost(topology.device, o.precision));
         plan.gradient_wire_bytes = wire_bytes;
         compiler::bucket_gradients(plan, bucket_bytes);
         const sim::SimResult traced = sim::simulate(plan, topology, o.precision, true);

@@ -74,26 +74,10 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
             exported[a.value.index] = true;
         }
     }
-    // Values computed from fills, constants and per-step inputs only (the optimizer's step sizes, from the learning
-    // rate and bias corrections): a program that reads one computes its own copy rather than receiving it, as every
-    // device would. (Received instead, two stages' update programs could each wait for the other's scalars.)
-    std::vector<bool> step_constant(n, false);
-    for (std::uint32_t i = 0; i < n; ++i) {
-        const ir::Node& node = g.node(NodeId{i});
-        if (home[i] < 0) {
-            continue;
-        }
-        step_constant[i] = std::all_of(node.inputs.begin(), node.inputs.end(), [&](NodeId in) {
-            const OpKind op = g.node(in).op;
-            if (op == OpKind::Fill || op == OpKind::Constant) {
-                return true;
-            }
-            if (op == OpKind::Input) {
-                return g.type(in).shape.numel() == 1;  // the learning rate, bias corrections; not data
-            }
-            return op != OpKind::Parameter && op != OpKind::State && step_constant[in.index];
-        });
-    }
+    // Values every device computes for itself (computed_locally: from fills, constants and the learning rate): a
+    // program that reads one computes its own copy rather than receiving it, as the plan has no transfer for it.
+    // (Received instead, two stages' update programs could each wait for the other's scalars.)
+    const std::vector<bool> step_constant = computed_locally(g);
     // Each program's graph, in the training graph's order (a topological order stays one).
     std::vector<std::map<std::uint32_t, NodeId>> local(static_cast<std::size_t>(programs));  // training -> here
     // Adds training node `i` (its inputs first where they are missing) to program `p`.

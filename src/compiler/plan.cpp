@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -53,21 +55,171 @@ std::vector<FusionGroup> fuse_elementwise(const Plan& plan) {
     return groups;
 }
 
-// Forward nodes in runs of about equal FLOPs. A later node goes on the earliest stage among its computed inputs
+// The forward nodes (live, computed) cut into `stages` consecutive runs of about equal cost, cut where few bytes
+// cross. First the least bound on a run's cost that `stages` runs can keep with cuts anywhere (the linear partition
+// problem: a binary search on the bound, each checked greedily), so that no stage carries a large node beyond its
+// share because of where a boundary fell. Then the fewest-bytes cuts that keep the bound within kSlack of it: cuts
+// are allowed only where at most T bytes cross to later nodes, for the least such T (a binary search over the
+// distinct crossing sizes). A transformer is then cut between layers, where only the residual stream crosses, as
+// Megatron-LM cuts it, rather than after a fused QKV projection (three times as much). Runs are then split further,
+// most nodes first, until there are `stages` of them. [node] -> stage; -1 for the rest.
+std::vector<int> partition_min_max(const std::vector<double>& cost, const std::vector<double>& bytes,
+                                   const std::vector<bool>& live, const ir::Graph& g, NodeId last_forward, int stages,
+                                   double total) {
+    constexpr double kSlack = 0.02;
+    std::vector<std::uint32_t> nodes;
+    std::vector<std::size_t> position(last_forward.index + 1, SIZE_MAX);
+    for (std::uint32_t i = 0; i <= last_forward.index; ++i) {
+        if (live[i] && !is_leaf(g.node(NodeId{i}).op)) {
+            position[i] = nodes.size();
+            nodes.push_back(i);
+        }
+    }
+    // crossing[k]: bytes of values computed before position k and read by a forward node at k or later.
+    std::vector<double> crossing(nodes.size() + 1, 0.0);
+    {
+        std::vector<std::size_t> last_read(nodes.size(), 0);
+        for (std::size_t k = 0; k < nodes.size(); ++k) {
+            for (const NodeId in : g.node(NodeId{nodes[k]}).inputs) {
+                if (in.index <= last_forward.index && position[in.index] != SIZE_MAX) {
+                    last_read[position[in.index]] = std::max(last_read[position[in.index]], k);
+                }
+            }
+        }
+        std::vector<double> delta(nodes.size() + 2, 0.0);
+        for (std::size_t k = 0; k < nodes.size(); ++k) {
+            if (last_read[k] > k) {
+                delta[k + 1] += bytes[nodes[k]];
+                delta[last_read[k] + 1] -= bytes[nodes[k]];
+            }
+        }
+        double running = 0;
+        for (std::size_t k = 0; k <= nodes.size(); ++k) {
+            running += delta[k];
+            crossing[k] = running;
+        }
+    }
+    // Greedy runs of cost at most `bound`, each cut at the last position with at most `allowed` bytes crossing
+    // before the bound is passed; the first position of each run, or nothing if some run finds no such position.
+    auto runs_under = [&](double bound, double allowed) {
+        std::vector<std::size_t> starts{0};
+        std::size_t k = 0;
+        while (k < nodes.size()) {
+            double sum = 0;
+            std::size_t end = k, cut = SIZE_MAX;
+            while (end < nodes.size() && (sum + cost[nodes[end]] <= bound || end == k)) {
+                sum += cost[nodes[end]];
+                ++end;
+                if (end == nodes.size() || crossing[end] <= allowed) {
+                    cut = end;
+                }
+            }
+            if (cut == SIZE_MAX) {
+                return std::vector<std::size_t>{};
+            }
+            k = cut;
+            if (k < nodes.size()) {
+                starts.push_back(k);
+            }
+        }
+        return starts;
+    };
+    auto feasible = [&](double bound, double allowed) {
+        const std::vector<std::size_t> runs = runs_under(bound, allowed);
+        return !runs.empty() && static_cast<int>(runs.size()) <= stages;
+    };
+    auto least_bound = [&](double allowed) {
+        double lo = 0, hi = std::max(total, 0.0);
+        for (const std::uint32_t i : nodes) {
+            lo = std::max(lo, cost[i]);
+        }
+        hi = std::max(hi, lo);
+        if (!feasible(hi, allowed)) {
+            return std::numeric_limits<double>::infinity();
+        }
+        for (int it = 0; it < 60 && hi - lo > 1e-12 * hi; ++it) {
+            const double mid = 0.5 * (lo + hi);
+            (feasible(mid, allowed) ? hi : lo) = mid;
+        }
+        return hi;
+    };
+    const double anywhere = std::numeric_limits<double>::infinity();
+    const double best = least_bound(anywhere);
+    std::vector<double> sizes(crossing.begin() + 1, crossing.end() - 1);
+    std::sort(sizes.begin(), sizes.end());
+    sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+    double allowed = anywhere, bound = best;
+    std::size_t lo = 0, hi = sizes.size();  // the least index whose size keeps the bound within the slack
+    while (lo < hi) {
+        const std::size_t mid = (lo + hi) / 2;
+        const double b = least_bound(sizes[mid]);
+        if (b <= (1 + kSlack) * best) {
+            hi = mid;
+            allowed = sizes[mid];
+            bound = b;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    std::vector<std::size_t> starts = runs_under(bound, allowed);
+    while (static_cast<int>(starts.size()) < stages) {  // split the run of most nodes in two halves by cost
+        std::size_t widest = 0, widest_len = 0;
+        for (std::size_t r = 0; r < starts.size(); ++r) {
+            const std::size_t end = r + 1 < starts.size() ? starts[r + 1] : nodes.size();
+            if (end - starts[r] > widest_len) {
+                widest = r;
+                widest_len = end - starts[r];
+            }
+        }
+        if (widest_len < 2) {
+            break;  // fewer nodes than stages: make_plan's check prevents it
+        }
+        const std::size_t begin = starts[widest], end = begin + widest_len;
+        double run = 0, half = 0;
+        for (std::size_t k = begin; k < end; ++k) {
+            run += cost[nodes[k]];
+        }
+        std::size_t cut = begin + 1;
+        for (std::size_t k = begin; k + 1 < end; ++k) {
+            half += cost[nodes[k]];
+            cut = k + 1;
+            if (half >= run / 2) {
+                break;
+            }
+        }
+        starts.insert(starts.begin() + static_cast<std::ptrdiff_t>(widest) + 1, cut);
+    }
+    std::vector<int> stage(last_forward.index + 1, -1);
+    for (std::size_t r = 0; r < starts.size(); ++r) {
+        const std::size_t end = r + 1 < starts.size() ? starts[r + 1] : nodes.size();
+        for (std::size_t k = starts[r]; k < end; ++k) {
+            stage[nodes[k]] = static_cast<int>(r);
+        }
+    }
+    return stage;
+}
+
+// Forward nodes in runs of least largest cost (`cost`, else FLOPs), cut where few bytes cross (partition_min_max). A later node goes on the earliest stage among its computed inputs
 // and the parameters it reads; one with neither (an optimizer step on a moment: m * beta1) on the earliest stage
 // among its readers. Leaves go on the stage of their first reader. Nodes outside `live` get no stage (-1).
-std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stages, const std::vector<bool>& live) {
+std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stages, const std::vector<bool>& live,
+                              const NodeCost& cost, const TensorParallel& tensor) {
     const std::size_t n = g.size();
     std::vector<int> stage(n, -1);
     double total = 0;
-    std::vector<double> flops(last_forward.index + 1, 0.0);
+    std::vector<double> flops(last_forward.index + 1, 0.0);  // the cost balanced: FLOPs unless `cost` is set
     for (std::uint32_t i = 0; i <= last_forward.index; ++i) {
         if (live[i] && !is_leaf(g.node(NodeId{i}).op)) {
-            flops[i] = ir::cost_of(g, NodeId{i}).flops;
+            const double share = tensor.divided[i] ? static_cast<double>(tensor.tp) : 1.0;
+            flops[i] = cost ? cost(g, NodeId{i}, share) : ir::cost_of(g, NodeId{i}).flops;
             total += flops[i];
         }
     }
-    double before = 0;
+    std::vector<double> bytes(last_forward.index + 1, 0.0);
+    for (std::uint32_t i = 0; i <= last_forward.index; ++i) {
+        bytes[i] = tensor.bytes_per_device(g, NodeId{i});
+    }
+    const std::vector<int> forward_stage = partition_min_max(flops, bytes, live, g, last_forward, stages, total);
     for (std::uint32_t i = 0; i < n; ++i) {
         const ir::Node& node = g.node(NodeId{i});
         if (!live[i] || is_leaf(node.op)) {
@@ -75,9 +227,7 @@ std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stage
         }
         int s = -1;
         if (i <= last_forward.index) {
-            const double middle = before + flops[i] / 2;
-            s = total > 0 ? std::min(stages - 1, static_cast<int>(middle / total * stages)) : 0;
-            before += flops[i];
+            s = forward_stage[i];
             for (const NodeId input : node.inputs) {
                 if (stage[input.index] < 0) {
                     stage[input.index] = s;  // a leaf's first reader
@@ -164,7 +314,7 @@ Strategy parse_strategy(std::string_view text) {
 }
 
 Plan make_plan(std::string_view model_spec, std::int64_t global_batch, const Strategy& strategy,
-               const autodiff::OptimizerConfig& optimizer) {
+               const autodiff::OptimizerConfig& optimizer, NodeCost stage_cost) {
     const std::int64_t per_step = static_cast<std::int64_t>(strategy.dp) * strategy.micro_batches;
     if (global_batch < 1 || global_batch % per_step != 0) {
         throw UsageError("batch " + std::to_string(global_batch) + " cannot be split into dp=" +
@@ -173,6 +323,7 @@ Plan make_plan(std::string_view model_spec, std::int64_t global_batch, const Str
     }
     Plan plan;
     plan.model = std::string(model_spec);
+    plan.stage_cost = std::move(stage_cost);
     plan.strategy = strategy;
     plan.global_batch = global_batch;
     plan.micro_batch = global_batch / per_step;
@@ -246,7 +397,7 @@ void lay_out(Plan& plan, const Strategy& strategy) {
             }
         }
     }
-    plan.stage = split_stages(g, loss, strategy.pp, plan.live);
+    plan.stage = split_stages(g, loss, strategy.pp, plan.live, plan.stage_cost, plan.tensor);
 
     // Once per step: what the gradients (and the loss) do not depend on, after the forward pass.
     const std::size_t n = g.size();
@@ -267,6 +418,7 @@ void lay_out(Plan& plan, const Strategy& strategy) {
     plan.per_step.assign(n, false);
     plan.saved.assign(n, false);
     std::map<std::pair<std::uint32_t, int>, std::size_t> sent;  // (value, to stage) -> transfer
+    const std::vector<bool> local = computed_locally(g);        // recomputed where read, never sent
     for (std::uint32_t i = 0; i < n; ++i) {
         const ir::Node& node = g.node(NodeId{i});
         const bool backward = i > loss.index;
@@ -283,7 +435,8 @@ void lay_out(Plan& plan, const Strategy& strategy) {
                 plan.saved[input.index] = true;
             }
             const int a = plan.stage[input.index], b = plan.stage[i];
-            if (a != b && sent.emplace(std::make_pair(input.index, b), plan.transfers.size()).second) {
+            if (a != b && !local[input.index] &&
+                sent.emplace(std::make_pair(input.index, b), plan.transfers.size()).second) {
                 plan.transfers.push_back({input, a, b, !backward,
                                           plan.tensor.bytes_per_device(g, input)});
             }
@@ -292,6 +445,27 @@ void lay_out(Plan& plan, const Strategy& strategy) {
     plan.fusion_groups = fuse_elementwise(plan);
     plan_recomputation(plan);
     bucket_gradients(plan, plan.bucket_bytes);
+}
+
+std::vector<bool> computed_locally(const ir::Graph& g) {
+    std::vector<bool> local(g.size(), false);
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        const ir::Node& node = g.node(NodeId{i});
+        if (is_leaf(node.op)) {
+            continue;
+        }
+        local[i] = std::all_of(node.inputs.begin(), node.inputs.end(), [&](NodeId in) {
+            const OpKind op = g.node(in).op;
+            if (op == OpKind::Fill || op == OpKind::Constant) {
+                return true;
+            }
+            if (op == OpKind::Input) {
+                return g.type(in).shape.numel() == 1;  // the learning rate, bias corrections; not data
+            }
+            return op != OpKind::Parameter && op != OpKind::State && local[in.index];
+        });
+    }
+    return local;
 }
 
 void bucket_gradients(Plan& plan, std::size_t bucket_bytes) {

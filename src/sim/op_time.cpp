@@ -116,4 +116,12 @@ OpTime group_time(const ir::Graph& graph, const compiler::FusionGroup& group, co
     return finish(t, bandwidth);
 }
 
+compiler::NodeCost stage_cost(const Device& device, const std::string& precision) {
+    check_precision(precision);
+    const double bandwidth = device.local_bytes > 0 ? device.local_bandwidth : device.memory_bandwidth;
+    return [device, precision, bandwidth](const ir::Graph& graph, ir::NodeId node, double share) {
+        return op_time(graph, node, device, precision, share, false, bandwidth).seconds;
+    };
+}
+
 }  // namespace dojo::sim

@@ -224,13 +224,24 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             fit.high = fit.low_bytes == fit.high_bytes ? fit.low : network.all_reduce(ring, fit.high_bytes);
         }
     }
-    std::map<std::pair<int, int>, double> sends;  // (from, to) stage -> bytes per micro-batch
+    // Pipeline sends, per device and micro-batch. A value the tensor-parallel group holds whole on every device is
+    // sent as Megatron-LM's scatter/gather does (Narayanan et al. 2021, sec. 4.1): each of the tp devices sends its
+    // 1/tp over its own link, and the receiving group all-gathers the pieces (half a ring all-reduce's steps) on its
+    // fast links; a split value is sent as each device holds it.
+    std::map<std::pair<int, int>, double> sends;    // (from, to) stage -> bytes per device per micro-batch
+    std::map<std::pair<int, int>, double> gathers;  // (from, to) stage -> bytes the receivers all-gather
     for (const Plan::Transfer& t : plan.transfers) {
-        sends[{t.from, t.to}] += t.bytes * wire;
+        const bool whole = st.tp > 1 && !plan.tensor.layout[t.node.index].split() &&
+                           (plan.tensor.sequence_split.empty() || !plan.tensor.sequence_split[t.node.index]);
+        sends[{t.from, t.to}] += whole ? t.bytes * wire / st.tp : t.bytes * wire;
+        gathers[{t.from, t.to}] += whole ? t.bytes * wire : 0.0;
     }
-    std::map<std::pair<int, int>, std::size_t> send_handles;
+    std::map<std::pair<int, int>, std::size_t> send_handles, gather_handles;
     for (const auto& [key, bytes] : sends) {
         send_handles[key] = network.send(device_index(st, 0, key.first, 0), device_index(st, 0, key.second, 0), bytes);
+        if (gathers[key] > 0) {
+            gather_handles[key] = network.all_reduce(tp_group, gathers[key]);
+        }
     }
     const std::vector<CollectiveTime> times = network.evaluate();
 
@@ -342,7 +353,9 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     // The 1F1B event run.
     auto send_time = [&](int from, int to) {
         const auto it = send_handles.find({from, to});
-        return it == send_handles.end() ? 0.0 : times[it->second].seconds;
+        const auto gather = gather_handles.find({from, to});
+        return (it == send_handles.end() ? 0.0 : times[it->second].seconds) +
+               (gather == gather_handles.end() ? 0.0 : times[gather->second].seconds / 2);
     };
     const auto M = static_cast<std::size_t>(m);
     std::vector<std::vector<double>> f_end(P, std::vector<double>(M, -1)), b_end = f_end, b_start = f_end;
@@ -761,7 +774,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     }
     for (const auto& [key, handle] : send_handles) {
         r.collectives.push_back({"pipeline send " + std::to_string(key.first) + "->" + std::to_string(key.second), m,
-                                 sends.at(key), 2, times[handle].algorithm, times[handle].seconds});
+                                 sends.at(key), 2, times[handle].algorithm, send_time(key.first, key.second)});
     }
 
     // Energy.
@@ -813,7 +826,9 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
         auto it = plans.find(micro);
         try {
             if (it == plans.end()) {
-                it = plans.emplace(micro, compiler::make_plan(model, global_batch, s, optimizer)).first;
+                it = plans.emplace(micro, compiler::make_plan(model, global_batch, s, optimizer,
+                                                              stage_cost(topology.device, precision)))
+                         .first;
                 it->second.gradient_wire_bytes = gradient_wire_bytes;
                 compiler::bucket_gradients(it->second, bucket_bytes);
             } else {

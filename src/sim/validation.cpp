@@ -9,6 +9,7 @@
 #include "dojo/compiler/plan.h"
 #include "dojo/machine/machine.h"
 #include "dojo/sim/network.h"
+#include "dojo/sim/op_time.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/sim/topology.h"
 #include "dojo/util/error.h"
@@ -234,9 +235,10 @@ ValidationResult predict(const ValidationRow& row, const std::string& machines_d
         const autodiff::OptimizerConfig optimizer =
             row.optimizer == "sgd" ? autodiff::OptimizerConfig{autodiff::SgdConfig{}}
                                    : autodiff::OptimizerConfig{autodiff::AdamWConfig{}};
-        const compiler::Plan plan =
-            compiler::make_plan(row.model, row.batch, compiler::parse_strategy(row.strategy), optimizer);
-        const SimResult s = simulate(plan, derive_topology(m), row.precision);
+        const Topology topology = derive_topology(m);
+        const compiler::Plan plan = compiler::make_plan(row.model, row.batch, compiler::parse_strategy(row.strategy),
+                                                        optimizer, stage_cost(topology.device, row.precision));
+        const SimResult s = simulate(plan, topology, row.precision);
         if (row.metric == "samples_per_s") {
             r.predicted = s.samples_per_s;
         } else if (row.metric == "step_time") {

@@ -7,7 +7,8 @@
  *
  * The training graph is built for one micro-batch (global batch / dp / micro_batches samples): forward, loss and
  * backward run once per micro-batch, gradients accumulate, and the optimizer update runs once per step after the
- * data-parallel gradient all-reduce. Pipeline stages split the forward nodes into runs of about equal FLOPs; a
+ * data-parallel gradient all-reduce. Pipeline stages split the forward nodes into runs of about equal cost (FLOPs,
+ * or the time the simulator's roofline gives them on the target device: Plan::stage_cost); a
  * backward or optimizer node runs on the earliest stage among its non-leaf inputs (the stage of the forward work it
  * differentiates), a parameter on the stage of its first reader. A value read on another stage is a transfer.
  *
@@ -22,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,8 +52,14 @@ struct Strategy {
 /// missing switches 0). UsageError otherwise.
 Strategy parse_strategy(std::string_view text);
 
+/// What pipeline stages balance, per forward node: its cost on one device with its work divided by `share` (tp for
+/// nodes whose work the tensor-parallel group divides, else 1). The simulator passes its roofline time on the target
+/// device (sim/op_time.h: stage_cost), so memory-bound ops weigh what they take; unset, stages balance FLOPs.
+using NodeCost = std::function<double(const ir::Graph& graph, ir::NodeId node, double share)>;
+
 struct Plan {
     std::string model;             ///< the spec it was built from
+    NodeCost stage_cost;           ///< what lay_out balances stages by (empty: FLOPs)
     Strategy strategy;
     std::int64_t global_batch = 0; ///< samples per step over all replicas
     std::int64_t micro_batch = 0;  ///< samples per micro-batch (the graph's batch)
@@ -92,7 +100,12 @@ struct Plan {
 /// loss, and lays it out for `strategy`. `global_batch` must be a multiple of dp * micro_batches, and pp at most the
 /// number of forward nodes; UsageError says what to change.
 Plan make_plan(std::string_view model, std::int64_t global_batch, const Strategy& strategy,
-               const autodiff::OptimizerConfig& optimizer);
+               const autodiff::OptimizerConfig& optimizer, NodeCost stage_cost = {});
+
+/// Per node of `graph`: a value computed from fills, constants and one-element inputs only (a LayerNorm's 1/n, an
+/// attention scale, the optimizer's step size from the learning rate): every device computes it for itself, so a
+/// stage that reads one computed on another stage receives nothing (no transfer).
+std::vector<bool> computed_locally(const ir::Graph& graph);
 
 /// Cuts each stage's gradients into buckets of at most `bucket_bytes` (sets plan.bucket_bytes); lay_out does it
 /// with plan.bucket_bytes. UsageError for a size below 4 bytes.

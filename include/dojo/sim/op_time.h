@@ -22,6 +22,7 @@
 #include <string>
 
 #include "dojo/compiler/fuse_elementwise.h"
+#include "dojo/compiler/plan.h"
 #include "dojo/ir/graph.h"
 #include "dojo/sim/topology.h"
 
@@ -44,6 +45,10 @@ void check_precision(const std::string& precision);
 /// `fp32_master`: an optimizer node (FP32 regardless of precision); `bandwidth`: of the level holding its data.
 OpTime op_time(const ir::Graph& graph, ir::NodeId node, const Device& device, const std::string& precision,
                double share, bool fp32_master, double bandwidth);
+
+/// What pipeline stages balance on `device` at `precision` (compiler::Plan::stage_cost): each forward node's
+/// op_time, its data at the level activations live in (SRAM on a chip that has it, else the device's memory).
+compiler::NodeCost stage_cost(const Device& device, const std::string& precision);
 
 /// `group` as one pass on `device` (the arguments as op_time's, for all of its members).
 OpTime group_time(const ir::Graph& graph, const compiler::FusionGroup& group, const Device& device,
