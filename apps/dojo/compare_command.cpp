@@ -77,11 +77,7 @@ void run(const CompareOptions& o) {
         throw UsageError("--machines needs a comma-separated list of presets, e.g. tile,dgx-a100,dgx-h100 "
                          "(dojo machine list)");
     }
-    const autodiff::OptimizerConfig optimizer =
-        o.optimizer == "sgd" ? autodiff::OptimizerConfig{autodiff::SgdConfig{}}
-        : o.optimizer == "adamw"
-            ? autodiff::OptimizerConfig{autodiff::AdamWConfig{}}
-            : throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
+    const autodiff::OptimizerConfig optimizer = autodiff::optimizer_named(o.optimizer);
     std::vector<Row> rows;
     for (const std::string& spec : specs) {
         if (!o.json_output) {

@@ -123,12 +123,7 @@ void run(const PlanOptions& o) {
     if (o.batch < 1) {
         throw UsageError("--batch must be a positive number of samples per step, got " + std::to_string(o.batch));
     }
-    if (o.optimizer != "sgd" && o.optimizer != "adamw") {
-        throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
-    }
-    const autodiff::OptimizerConfig optimizer = o.optimizer == "sgd"
-                                                    ? autodiff::OptimizerConfig{autodiff::SgdConfig{}}
-                                                    : autodiff::OptimizerConfig{autodiff::AdamWConfig{}};
+    const autodiff::OptimizerConfig optimizer = autodiff::optimizer_named(o.optimizer);
     compiler::Strategy strategy;
     if (o.strategy == "auto") {
         if (!o.json_output) {

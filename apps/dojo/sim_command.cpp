@@ -229,14 +229,7 @@ void run(const SimOptions& o) {
     if (o.batch < 1) {
         throw UsageError("--batch must be a positive number of samples per step, got " + std::to_string(o.batch));
     }
-    autodiff::OptimizerConfig optimizer;
-    if (o.optimizer == "sgd") {
-        optimizer = autodiff::SgdConfig{};
-    } else if (o.optimizer == "adamw") {
-        optimizer = autodiff::AdamWConfig{};
-    } else {
-        throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
-    }
+    const autodiff::OptimizerConfig optimizer = autodiff::optimizer_named(o.optimizer);
     const std::size_t bucket_bytes = compiler::bucket_bytes_from_mib(o.bucket_mib);
     const auto wire_bytes =
         static_cast<double>(runtime::wire_bytes_per_element(runtime::parse_wire_format(o.grad_compression)));

@@ -103,6 +103,16 @@ TrainingGraph build_training_graph(Graph forward, NodeId loss, const OptimizerCo
     return t;
 }
 
+OptimizerConfig optimizer_named(const std::string& name) {
+    if (name == "sgd") {
+        return SgdConfig{};
+    }
+    if (name == "adamw") {
+        return AdamWConfig{};
+    }
+    throw UsageError("unknown optimizer '" + name + "'; expected sgd or adamw");
+}
+
 double bias_correction(double beta, std::int64_t step) { return 1.0 - std::pow(beta, static_cast<double>(step)); }
 
 }  // namespace dojo::autodiff

@@ -232,9 +232,7 @@ ValidationResult predict(const ValidationRow& row, const std::string& machines_d
         const auto n = static_cast<double>(row.devices);
         r.predicted = row.bytes / seconds * 2 * (n - 1) / n;
     } else {
-        const autodiff::OptimizerConfig optimizer =
-            row.optimizer == "sgd" ? autodiff::OptimizerConfig{autodiff::SgdConfig{}}
-                                   : autodiff::OptimizerConfig{autodiff::AdamWConfig{}};
+        const autodiff::OptimizerConfig optimizer = autodiff::optimizer_named(row.optimizer);
         const Topology topology = derive_topology(m);
         const compiler::Plan plan = compiler::make_plan(row.model, row.batch, compiler::parse_strategy(row.strategy),
                                                         optimizer, stage_cost(topology.device, row.precision));

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -59,6 +60,10 @@ struct TrainingGraph {
 /// decay, betas outside [0, 1), epsilon <= 0) and GraphError for a non-scalar loss.
 TrainingGraph build_training_graph(ir::Graph forward, ir::NodeId loss, const OptimizerConfig& optimizer,
                                    std::span<const Assignment> state_updates = {});
+
+/// The optimizer named `name` ("sgd" or "adamw") with its default hyperparameters, as the simulator's commands take
+/// it; UsageError naming the choices otherwise.
+OptimizerConfig optimizer_named(const std::string& name);
 
 /// 1 - beta^step, for AdamW's bias-correction inputs (step counts from 1).
 double bias_correction(double beta, std::int64_t step);
