@@ -247,7 +247,7 @@ void add_plan_command(CLI::App& app) {
     plan->add_flag("--verify", options->verify,
                    "run one step of the plan stage by stage on this CPU, every transfer a copy and every all-reduce a "
                    "sum, and compare it with the unpartitioned step (seeded weights and data; FP32 reference "
-                   "kernels, so for small models; tp=1, no sp/zero/recompute)");
+                   "kernels, so for small models; tp=1, no sp or zero; with recompute=1 the backward recomputes from checkpoints)");
     plan->add_flag("--json", options->json_output, "print the plan and its placement as JSON (bytes, FLOP, seconds)");
     plan->callback([options] { run(*options); });
 }

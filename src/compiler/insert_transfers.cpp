@@ -80,6 +80,15 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
     const std::vector<bool> step_constant = computed_locally(g);
     // Each program's graph, in the training graph's order (a topological order stays one).
     std::vector<std::map<std::uint32_t, NodeId>> local(static_cast<std::size_t>(programs));  // training -> here
+    // With recomputation, a backward program computes its stage's forward values again from the checkpoints
+    // (compiler/recompute.h) instead of receiving them: a forward value of its own stage that is not a checkpoint.
+    const Plan::Recomputation& rc = plan.recomputation;
+    auto recomputed = [&](int p, std::uint32_t v) {
+        const int stage = p / kParts;
+        return plan.strategy.recompute && static_cast<ProgramPart>(p % kParts) == ProgramPart::Backward &&
+               home[v] == kParts * stage + static_cast<int>(ProgramPart::Forward) &&
+               rc.segments[static_cast<std::size_t>(stage)] > 0 && !rc.checkpoint[v];
+    };
     // Adds training node `i` (its inputs first where they are missing) to program `p`.
     std::function<NodeId(int, std::uint32_t)> add_node = [&](int p, std::uint32_t i) -> NodeId {
         StageProgram& prog = out[static_cast<std::size_t>(p)];
@@ -88,7 +97,8 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
         std::vector<NodeId> inputs;
         for (const NodeId in : node.inputs) {
             auto it = here.find(in.index);
-            if (it == here.end() && home[in.index] >= 0 && home[in.index] != p && step_constant[in.index]) {
+            if (it == here.end() && home[in.index] >= 0 && home[in.index] != p &&
+                (step_constant[in.index] || recomputed(p, in.index))) {
                 add_node(p, in.index);  // its own copy
                 it = here.find(in.index);
             }
@@ -132,6 +142,18 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
         const NodeId id = add_node(home[i], i);
         if (exported[i]) {
             out[static_cast<std::size_t>(home[i])].graph.mark_output(id);
+        }
+    }
+    // Every received value is an output of the program that computes it (a recomputed node may read a checkpoint
+    // that no node of the backward program read before).
+    for (std::size_t p = 0; p < out.size(); ++p) {
+        for (const StageProgram::Receive& r : out[p].receives) {
+            const int source = home[r.value.index];
+            if (!exported[r.value.index]) {
+                exported[r.value.index] = true;
+                out[static_cast<std::size_t>(source)].graph.mark_output(
+                    local[static_cast<std::size_t>(source)].at(r.value.index));
+            }
         }
     }
     // Programs that hold only leaves compute nothing: leave them empty.

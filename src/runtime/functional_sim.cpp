@@ -134,9 +134,8 @@ StepOutcome run_unpartitioned(const Plan& plan, const StepInputs& inputs) {
 
 StepOutcome run_partitioned(const Plan& plan, const StepInputs& inputs) {
     const compiler::Strategy& st = plan.strategy;
-    if (st.sp || st.zero || st.recompute) {
-        throw UsageError("functional simulation does not run sp=1, zero=1 or recompute=1 plans yet (" +
-                         st.to_string() + ")");
+    if (st.sp || st.zero) {
+        throw UsageError("functional simulation does not run sp=1 or zero=1 plans yet (" + st.to_string() + ")");
     }
     check_inputs(plan, inputs);
     const std::vector<StageProgram> programs = compiler::insert_transfers(plan);  // UsageError for tp > 1

@@ -13,6 +13,8 @@
  * value it reads, computed by another program, is an Input leaf named "recv #N" listed in `receives`: a forward
  * value from an earlier stage (an activation sent down the pipeline), a gradient from a later stage, the stage's
  * own saved activations (forward to backward: kept, not sent), or, for the Update program, an accumulated gradient.
+ * With recomputation (recompute=1), a Backward program receives only its stage's checkpoints from its Forward
+ * program and computes the other forward values it reads again, as compiler/recompute.h plans it.
  * Values every device computes for itself (compiler::computed_locally: from fills, constants and the learning rate)
  * are recomputed in each program that reads them, as the plan has no transfer for them.
  * Values another program receives, the loss and the new values of the training graph's assignments are the

@@ -56,8 +56,9 @@ struct StepOutcome {
 /// does: the reference a partitioned run is held against. UsageError for a partitioned plan or wrong inputs.
 StepOutcome run_unpartitioned(const compiler::Plan& plan, const StepInputs& inputs);
 
-/// Runs one step of `plan` stage program by stage program (see the file comment). UsageError for tp > 1, sp, zero
-/// or recompute (not functionally simulated yet), or inputs that do not match the plan's graph.
+/// Runs one step of `plan` stage program by stage program (see the file comment); with recompute=1 each backward
+/// program recomputes its stage's forward values from the checkpoints. UsageError for tp > 1, sp or zero (not
+/// functionally simulated yet), or inputs that do not match the plan's graph.
 StepOutcome run_partitioned(const compiler::Plan& plan, const StepInputs& inputs);
 
 /// Seeded inputs for `plan`'s graph at `global_batch`: parameters uniform in [-0.1, 0.1), states 0, float data
