@@ -105,10 +105,11 @@ json placement_json(const compiler::SpatialPlacement& p) {
 void print_check(const std::optional<Verification>& checked) {
     if (checked) {
         std::cout << fmt::format("  functional check: the step run stage by stage ({} transfers, {:.3g} MB; {} "
-                                 "gradient all-reduces, {:.3g} MB per replica) {} the whole step: {}; loss {:.9g} vs "
-                                 "{:.9g} ({:.2f} s)\n",
+                                 "gradient all-reduces, {:.3g} MB per replica; {} parameter all-gathers) {} the whole "
+                                 "step: {}; loss {:.9g} vs {:.9g} ({:.2f} s)\n",
                                  checked->outcome.transfers, checked->outcome.transfer_bytes / 1e6,
                                  checked->outcome.all_reduces, checked->outcome.all_reduce_bytes / 1e6,
+                                 checked->outcome.all_gathers,
                                  checked->identical ? "equals" : "matches",
                                  checked->identical ? "every parameter bit for bit"
                                                     : fmt::format("largest relative difference {:.3g}",
@@ -179,6 +180,8 @@ void run(const PlanOptions& o) {
                                        {"transfer_bytes", checked->outcome.transfer_bytes},
                                        {"all_reduces", checked->outcome.all_reduces},
                                        {"all_reduce_bytes", checked->outcome.all_reduce_bytes},
+                                       {"all_gathers", checked->outcome.all_gathers},
+                                       {"all_gather_bytes", checked->outcome.all_gather_bytes},
                                        {"replicas_agree", checked->outcome.replicas_agree},
                                        {"seconds", checked->seconds}};
         }
@@ -247,7 +250,7 @@ void add_plan_command(CLI::App& app) {
     plan->add_flag("--verify", options->verify,
                    "run one step of the plan stage by stage on this CPU, every transfer a copy and every all-reduce a "
                    "sum, and compare it with the unpartitioned step (seeded weights and data; FP32 reference "
-                   "kernels, so for small models; tp=1, no sp or zero; with recompute=1 the backward recomputes from checkpoints)");
+                   "kernels, so for small models; tp=1 and no sp; zero=1 shards the update, recompute=1 recomputes from checkpoints)");
     plan->add_flag("--json", options->json_output, "print the plan and its placement as JSON (bytes, FLOP, seconds)");
     plan->callback([options] { run(*options); });
 }

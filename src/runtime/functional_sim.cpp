@@ -3,10 +3,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <random>
 
 #include "dojo/compiler/insert_transfers.h"
+#include "dojo/ir/elementwise.h"
+#include "dojo/ir/op.h"
 #include "dojo/runtime/executor.h"
 #include "dojo/util/error.h"
 
@@ -134,8 +137,8 @@ StepOutcome run_unpartitioned(const Plan& plan, const StepInputs& inputs) {
 
 StepOutcome run_partitioned(const Plan& plan, const StepInputs& inputs) {
     const compiler::Strategy& st = plan.strategy;
-    if (st.sp || st.zero) {
-        throw UsageError("functional simulation does not run sp=1 or zero=1 plans yet (" + st.to_string() + ")");
+    if (st.sp) {
+        throw UsageError("functional simulation does not run sp=1 plans yet (" + st.to_string() + ")");
     }
     check_inputs(plan, inputs);
     const std::vector<StageProgram> programs = compiler::insert_transfers(plan);  // UsageError for tp > 1
@@ -269,6 +272,43 @@ StepOutcome run_partitioned(const Plan& plan, const StepInputs& inputs) {
         }
         mean.emplace(node, std::move(sum));
     }
+    // ZeRO-1 (zero=1): replica r owns elements [n r / dp, n (r + 1) / dp) of every gradient, parameter and optimizer
+    // state. The all-reduce above is then a reduce-scatter: it receives only its share of each mean gradient (the
+    // rest is NaN, so a value that leaked into its share would show), keeps only its share of the optimizer state,
+    // updates its share, and the parameters are all-gathered after. The update programs must be elementwise for a
+    // share's update to need only that share.
+    const bool sharded = st.zero && dp > 1;
+    auto share = [&](std::size_t n, int r) {
+        return std::pair{n * static_cast<std::size_t>(r) / static_cast<std::size_t>(dp),
+                         n * static_cast<std::size_t>(r + 1) / static_cast<std::size_t>(dp)};
+    };
+    auto keep_share = [&](Values& v, int r) {
+        const auto [begin, end] = share(v.size(), r);
+        for (std::size_t e = 0; e < v.size(); ++e) {
+            v[e] = e >= begin && e < end ? v[e] : std::numeric_limits<float>::quiet_NaN();
+        }
+    };
+    if (sharded) {
+        for (const StageProgram& prog : programs) {
+            if (prog.part != ProgramPart::Update) {
+                continue;
+            }
+            for (std::uint32_t i = 0; i < prog.graph.size(); ++i) {
+                const ir::OpKind op = prog.graph.node(NodeId{i}).op;
+                const bool leaf = ir::is_bound_leaf(op) || op == ir::OpKind::Fill || op == ir::OpKind::Constant;
+                if (!leaf && !ir::is_elementwise_map(op)) {
+                    throw UsageError("functional simulation of zero=1: the optimizer update has a " +
+                                     std::string(ir::op_info(op).name) + ", which is not elementwise; a replica's "
+                                     "share of the update would need other shares");
+                }
+            }
+        }
+        for (int r = 0; r < dp; ++r) {
+            for (Values& v : states[static_cast<std::size_t>(r)]) {
+                keep_share(v, r);
+            }
+        }
+    }
     // Each replica updates its own copy. An update program may read another stage's per-step values (a shared
     // optimizer term): each runs once everything it receives exists.
     for (int r = 0; r < dp; ++r) {
@@ -302,6 +342,9 @@ StepOutcome run_partitioned(const Plan& plan, const StepInputs& inputs) {
                                 ", which is not a gradient accumulated over the micro-batches");
                 }
                 copy_into(ex.value(rc.input), it->second, "value " + g.describe(rc.value));
+                if (sharded && !per_step) {  // the reduce-scatter: this replica's share of the mean gradient
+                    keep_share(ex.value(rc.input).data, r);
+                }
                 if (per_step && rc.from_stage != prog.stage) {
                     ++out.transfers;
                     out.transfer_bytes += static_cast<double>(it->second.size() * sizeof(float));
@@ -325,6 +368,31 @@ StepOutcome run_partitioned(const Plan& plan, const StepInputs& inputs) {
                                                              : states[static_cast<std::size_t>(r)];
             const auto& list = target.op == ir::OpKind::Parameter ? g.parameters() : g.states();
             store[index_in(list, a.target)] = *value;
+            if (sharded && it != updated.end()) {
+                keep_share(store[index_in(list, a.target)], r);  // its share of the new values only
+            }
+        }
+    }
+    if (sharded) {  // the all-gather: every replica takes each share from its owner
+        for (auto* held : {&parameters, &states}) {
+            for (std::size_t k = 0; k < (*held)[0].size(); ++k) {
+                Values whole((*held)[0][k].size());
+                for (int owner = 0; owner < dp; ++owner) {
+                    const auto [begin, end] = share(whole.size(), owner);
+                    std::copy((*held)[static_cast<std::size_t>(owner)][k].begin() + static_cast<std::ptrdiff_t>(begin),
+                              (*held)[static_cast<std::size_t>(owner)][k].begin() + static_cast<std::ptrdiff_t>(end),
+                              whole.begin() + static_cast<std::ptrdiff_t>(begin));
+                }
+                if (held == &parameters) {
+                    ++out.all_gathers;
+                    out.all_gather_bytes += static_cast<double>(whole.size() * sizeof(float));
+                    for (int r = 0; r < dp; ++r) {
+                        (*held)[static_cast<std::size_t>(r)][k] = whole;
+                    }
+                } else {
+                    (*held)[0][k] = whole;  // reported whole; each replica keeps only its share
+                }
+            }
         }
     }
     out.loss = loss_sum / (dp * m);

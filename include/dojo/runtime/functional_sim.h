@@ -14,6 +14,10 @@
  *   micro-batch's the mean over its samples);
  *   each replica's Update programs then run on its own copy of the parameters and optimizer state; a parameter read
  *   on a stage other than its own is copied there from its owner every micro-batch (counted as a transfer).
+ * With zero=1 (ZeRO stage 1) each replica owns a contiguous 1/dp of every gradient, parameter and optimizer state:
+ * it receives only its share of each mean gradient (a reduce-scatter; the rest is NaN, so a leak would show), keeps
+ * only its share of the state, updates its share (the optimizer's ops are elementwise; UsageError otherwise), and
+ * the parameters are all-gathered after.
  * State updates of the forward pass (BatchNorm running statistics) take the last micro-batch's value.
  *
  * Equality: a pipeline split alone (dp = m = 1) computes every value exactly as the unpartitioned step (same
@@ -47,8 +51,10 @@ struct StepOutcome {
     double loss = 0;                             ///< mean over the global batch
     std::int64_t transfers = 0;                  ///< values copied between stages (each receive of each run)
     double transfer_bytes = 0;
-    std::int64_t all_reduces = 0;                ///< gradients all-reduced over the replicas
+    std::int64_t all_reduces = 0;                ///< gradients all-reduced (zero=1: reduce-scattered) over the replicas
     double all_reduce_bytes = 0;                 ///< per replica
+    std::int64_t all_gathers = 0;                ///< zero=1: parameters all-gathered after the sharded update
+    double all_gather_bytes = 0;
     bool replicas_agree = true;                  ///< every replica ended with replica 0's parameters, bit for bit
 };
 
@@ -57,7 +63,7 @@ struct StepOutcome {
 StepOutcome run_unpartitioned(const compiler::Plan& plan, const StepInputs& inputs);
 
 /// Runs one step of `plan` stage program by stage program (see the file comment); with recompute=1 each backward
-/// program recomputes its stage's forward values from the checkpoints. UsageError for tp > 1, sp or zero (not
+/// program recomputes its stage's forward values from the checkpoints. UsageError for tp > 1 or sp (not
 /// functionally simulated yet), or inputs that do not match the plan's graph.
 StepOutcome run_partitioned(const compiler::Plan& plan, const StepInputs& inputs);
 
