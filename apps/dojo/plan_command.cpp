@@ -104,9 +104,9 @@ json placement_json(const compiler::SpatialPlacement& p) {
 
 void print_check(const std::optional<Verification>& checked) {
     if (checked) {
-        std::cout << fmt::format("  functional check: the step run stage by stage ({} transfers, {:.3g} MB; {} "
-                                 "gradient all-reduces, {:.3g} MB per replica; {} parameter all-gathers) {} the whole "
-                                 "step: {}; loss {:.9g} vs {:.9g} ({:.2f} s)\n",
+        std::cout << fmt::format("  functional check: the partitioned step ({} transfers, {:.3g} MB; {} all-reduces, "
+                                 "{:.3g} MB per device; {} parameter all-gathers) {} the whole step: {}; loss {:.9g} "
+                                 "vs {:.9g} ({:.2f} s)\n",
                                  checked->outcome.transfers, checked->outcome.transfer_bytes / 1e6,
                                  checked->outcome.all_reduces, checked->outcome.all_reduce_bytes / 1e6,
                                  checked->outcome.all_gathers,
@@ -250,7 +250,8 @@ void add_plan_command(CLI::App& app) {
     plan->add_flag("--verify", options->verify,
                    "run one step of the plan stage by stage on this CPU, every transfer a copy and every all-reduce a "
                    "sum, and compare it with the unpartitioned step (seeded weights and data; FP32 reference "
-                   "kernels, so for small models; tp=1 and no sp; zero=1 shards the update, recompute=1 recomputes from checkpoints)");
+                   "kernels, so for small models; no sp; tp=N alone for matmul-parallel layers (MLP, LeNet); zero=1 "
+                   "shards the update, recompute=1 recomputes from checkpoints)");
     plan->add_flag("--json", options->json_output, "print the plan and its placement as JSON (bytes, FLOP, seconds)");
     plan->callback([options] { run(*options); });
 }

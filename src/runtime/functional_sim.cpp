@@ -2,12 +2,16 @@
 #include "dojo/runtime/functional_sim.h"
 
 #include <algorithm>
+#include <barrier>
+#include <exception>
+#include <thread>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
 
 #include "dojo/compiler/insert_transfers.h"
+#include "dojo/compiler/split_tensor_parallel.h"
 #include "dojo/ir/elementwise.h"
 #include "dojo/ir/op.h"
 #include "dojo/runtime/executor.h"
@@ -135,8 +139,181 @@ StepOutcome run_unpartitioned(const Plan& plan, const StepInputs& inputs) {
     return out;
 }
 
+namespace {
+
+// Rank r's block of `full` (shaped `shape`) along `axis` of tp blocks; all of it for axis -1.
+Values block_of(const Values& full, const ir::Shape& shape, int axis, int tp, int r) {
+    if (axis < 0) {
+        return full;
+    }
+    std::int64_t outer = 1, inner = 1;
+    for (int a = 0; a < axis; ++a) {
+        outer *= shape[a];
+    }
+    for (int a = axis + 1; a < shape.rank(); ++a) {
+        inner *= shape[a];
+    }
+    const std::int64_t dim = shape[axis], local = dim / tp;
+    Values out(static_cast<std::size_t>(outer * local * inner));
+    for (std::int64_t o = 0; o < outer; ++o) {
+        const auto from = full.begin() + static_cast<std::ptrdiff_t>((o * dim + r * local) * inner);
+        std::copy(from, from + static_cast<std::ptrdiff_t>(local * inner),
+                  out.begin() + static_cast<std::ptrdiff_t>(o * local * inner));
+    }
+    return out;
+}
+
+// The inverse: `blocks` (one per rank) put back together along `axis`.
+Values whole_of(const std::vector<Values>& blocks, const ir::Shape& shape, int axis) {
+    if (axis < 0) {
+        return blocks.front();
+    }
+    const auto tp = static_cast<std::int64_t>(blocks.size());
+    std::int64_t outer = 1, inner = 1;
+    for (int a = 0; a < axis; ++a) {
+        outer *= shape[a];
+    }
+    for (int a = axis + 1; a < shape.rank(); ++a) {
+        inner *= shape[a];
+    }
+    const std::int64_t dim = shape[axis], local = dim / tp;
+    Values out(static_cast<std::size_t>(shape.numel()));
+    for (std::int64_t r = 0; r < tp; ++r) {
+        for (std::int64_t o = 0; o < outer; ++o) {
+            const auto from = blocks[static_cast<std::size_t>(r)].begin() + static_cast<std::ptrdiff_t>(o * local * inner);
+            std::copy(from, from + static_cast<std::ptrdiff_t>(local * inner),
+                      out.begin() + static_cast<std::ptrdiff_t>((o * dim + r * local) * inner));
+        }
+    }
+    return out;
+}
+
+// Tensor parallelism: the tp device programs of split_tensor_parallel run side by side, one thread each; after each
+// node the layouts list as a partial sum, the devices meet and every one takes the sum of their values in rank order.
+StepOutcome run_tensor_parallel(const Plan& plan, const StepInputs& inputs) {
+    const compiler::Strategy& st = plan.strategy;
+    if (st.dp != 1 || st.pp != 1 || st.micro_batches != 1 || st.zero || st.recompute) {
+        throw UsageError("functional simulation runs tensor parallelism on its own for now (tp=N alone), not " +
+                         st.to_string());
+    }
+    const std::vector<compiler::DeviceProgram> programs = compiler::split_tensor_parallel(plan);
+    const autodiff::TrainingGraph& step = plan.step;
+    const ir::Graph& g = step.graph;
+    const int tp = st.tp;
+    std::vector<std::unique_ptr<Executor>> executors(static_cast<std::size_t>(tp));
+    std::vector<Values*> parts(static_cast<std::size_t>(tp));
+    Values sum;
+    std::barrier meet(tp);
+    StepOutcome out;
+    for (int r = 0; r < tp; ++r) {
+        const compiler::DeviceProgram& prog = programs[static_cast<std::size_t>(r)];
+        ExecutorOptions options = reference_options();
+        for (const autodiff::Assignment& a : step.updates) {
+            if (prog.local[a.value.index].valid()) {
+                options.keep.push_back(prog.local[a.value.index]);
+            }
+        }
+        options.sync_points = prog.all_reduce_after;
+        options.on_computed = [&, r](std::size_t k) {
+            const compiler::DeviceProgram& mine = programs[static_cast<std::size_t>(r)];
+            Values& value = executors[static_cast<std::size_t>(r)]->value(mine.all_reduce_after[k]).data;
+            parts[static_cast<std::size_t>(r)] = &value;
+            meet.arrive_and_wait();
+            if (r == 0) {
+                sum = *parts[0];
+                for (std::size_t other = 1; other < parts.size(); ++other) {
+                    for (std::size_t e = 0; e < sum.size(); ++e) {
+                        sum[e] += (*parts[other])[e];
+                    }
+                }
+            }
+            meet.arrive_and_wait();
+            value = sum;
+            meet.arrive_and_wait();
+        };
+        options.before_read = [](std::size_t) {};
+        executors[static_cast<std::size_t>(r)] = std::make_unique<Executor>(prog.graph, options);
+        Executor& ex = *executors[static_cast<std::size_t>(r)];
+        for (const compiler::DeviceProgram::Leaf& leaf : prog.leaves) {
+            const ir::Node& node = g.node(leaf.training);
+            ir::Buffer<float>& to = ex.value(leaf.here);
+            if (set_scalar(step, leaf.training, to, inputs.learning_rate)) {
+                continue;
+            }
+            const Values& full = node.op == ir::OpKind::Parameter ? inputs.parameters[index_in(g.parameters(), leaf.training)]
+                                 : node.op == ir::OpKind::State   ? inputs.states[index_in(g.states(), leaf.training)]
+                                                                  : inputs.data.at(node.name);
+            copy_into(to, block_of(full, node.type.shape, leaf.split_axis, tp, r), "'" + node.name + "'");
+        }
+    }
+    std::vector<std::thread> threads;
+    std::vector<std::exception_ptr> failed(static_cast<std::size_t>(tp));
+    for (int r = 0; r < tp; ++r) {
+        threads.emplace_back([&, r] {
+            try {
+                executors[static_cast<std::size_t>(r)]->run();
+            } catch (...) {
+                failed[static_cast<std::size_t>(r)] = std::current_exception();
+            }
+        });
+    }
+    for (std::thread& t : threads) {
+        t.join();
+    }
+    for (const std::exception_ptr& e : failed) {
+        if (e) {
+            std::rethrow_exception(e);
+        }
+    }
+    for (const NodeId id : programs[0].all_reduce_after) {
+        ++out.all_reduces;
+        out.all_reduce_bytes += static_cast<double>(programs[0].graph.type(id).shape.numel()) * sizeof(float);
+    }
+    // The loss is replicated: every device computed the same one.
+    out.loss = executors[0]->value(programs[0].local[step.loss.index]).data[0];
+    for (int r = 1; r < tp; ++r) {
+        out.replicas_agree = out.replicas_agree &&
+                             executors[static_cast<std::size_t>(r)]->value(programs[static_cast<std::size_t>(r)]
+                                                                               .local[step.loss.index]).data[0] ==
+                                 static_cast<float>(out.loss);
+    }
+    // Updates, then each parameter and state put back together from the devices' blocks.
+    out.parameters = inputs.parameters;
+    out.states = inputs.states;
+    for (const autodiff::Assignment& a : step.updates) {
+        if (!programs[0].local[a.value.index].valid()) {
+            continue;
+        }
+        const int axis = compiler::leaf_split_axis(plan, a.target);
+        std::vector<Values> blocks;
+        for (int r = 0; r < tp; ++r) {
+            blocks.push_back(executors[static_cast<std::size_t>(r)]
+                                 ->value(programs[static_cast<std::size_t>(r)].local[a.value.index]).data);
+        }
+        const ir::Node& target = g.node(a.target);
+        Values whole = whole_of(blocks, target.type.shape, axis);
+        if (axis < 0) {  // replicated: every device must have computed the same
+            for (int r = 1; r < tp; ++r) {
+                out.replicas_agree = out.replicas_agree && blocks[static_cast<std::size_t>(r)] == blocks[0];
+            }
+        }
+        if (target.op == ir::OpKind::Parameter) {
+            out.parameters[index_in(g.parameters(), a.target)] = std::move(whole);
+        } else {
+            out.states[index_in(g.states(), a.target)] = std::move(whole);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
 StepOutcome run_partitioned(const Plan& plan, const StepInputs& inputs) {
     const compiler::Strategy& st = plan.strategy;
+    if (st.tp > 1) {
+        check_inputs(plan, inputs);
+        return run_tensor_parallel(plan, inputs);
+    }
     if (st.sp) {
         throw UsageError("functional simulation does not run sp=1 plans yet (" + st.to_string() + ")");
     }

@@ -1,0 +1,48 @@
+/** \file
+ * split_tensor_parallel: the program each device of a tensor-parallel group runs, from the layouts of
+ * compiler/tensor_parallel.h, so that a runtime can execute a tensor-parallel plan device by device with real
+ * all-reduces (runtime/functional_sim.h) and check the layouts the simulator times.
+ *
+ * Each device's graph holds every live node of the training graph at its local shape: a value split along an axis
+ * holds 1/tp of it (rank r the r-th contiguous block), a replicated value all of it. Leaves are that device's block
+ * of the training leaf (`Leaf::split_axis`). Where a split computation reads a replicated value whole, the device
+ * slices its block out (a Slice node, no communication); attributes that carry shapes (Reshape, BroadcastTo, Fill,
+ * Slice along an untouched split axis) take the local shape. After each node TensorParallel::all_reduces lists (a
+ * contraction over the split axis: partial sums), the device's value is summed over the group before anything reads
+ * it (`all_reduce_after`, in node order; every device has the same list).
+ *
+ * What it cannot split is a UsageError naming the node: a split embedding table read by Gather (a vocabulary-
+ * parallel lookup needs masked ids), LogSoftmax along a split axis, convolutions or pooling of split values, slices
+ * or constants along a split axis, and the nodes TensorParallel::conflicts lists. Preconditions: lay_out has run; the
+ * plan has pp = 1 (one stage) and no sequence parallelism.
+ */
+#pragma once
+
+#include <vector>
+
+#include "dojo/compiler/plan.h"
+
+namespace dojo::compiler {
+
+struct DeviceProgram {
+    int rank = 0;
+    ir::Graph graph;
+    std::vector<ir::NodeId> origin;            ///< [node of `graph`]: its training-graph node (or the node it slices)
+    std::vector<ir::NodeId> local;             ///< [training node]: its node in `graph` (invalid where not live)
+    struct Leaf {
+        ir::NodeId here;                       ///< a Parameter, State or Input leaf of `graph`
+        ir::NodeId training;                   ///< the training-graph leaf whose block it holds
+        int split_axis = -1;                   ///< -1: all of it
+    };
+    std::vector<Leaf> leaves;
+    std::vector<ir::NodeId> all_reduce_after;  ///< nodes of `graph` summed over the group once computed
+};
+
+/// One program per rank 0 .. tp - 1.
+std::vector<DeviceProgram> split_tensor_parallel(const Plan& plan);
+
+/// The split axis of training-graph leaf `leaf` on the devices (-1: replicated): a parameter's layout, or for an
+/// optimizer state the layout of the value the update assigns to it.
+int leaf_split_axis(const Plan& plan, ir::NodeId leaf);
+
+}  // namespace dojo::compiler

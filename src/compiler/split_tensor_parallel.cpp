@@ -1,0 +1,248 @@
+// split_tensor_parallel (split_tensor_parallel.h): per-device programs of a tensor-parallel plan.
+#include "dojo/compiler/split_tensor_parallel.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "dojo/ir/elementwise.h"
+#include "dojo/ir/op.h"
+#include "dojo/util/error.h"
+
+namespace dojo::compiler {
+namespace {
+
+using ir::NodeId;
+using ir::OpKind;
+using ir::Shape;
+
+
+Shape local_shape(const Shape& full, int axis, int tp) {
+    std::vector<std::int64_t> dims = full.dims();
+    if (axis >= 0) {
+        dims[static_cast<std::size_t>(axis)] /= tp;
+    }
+    return Shape(std::move(dims));
+}
+
+class Splitter {
+public:
+    Splitter(const Plan& plan, int rank) : plan_(plan), g_(plan.step.graph), tp_(plan.strategy.tp), rank_(rank) {
+        program_.rank = rank;
+        program_.local.assign(g_.size(), NodeId{});
+        effective_.assign(g_.size(), -1);
+        for (const auto& ar : plan.tensor.all_reduces) {
+            reduced_.insert(ar.node.index);
+        }
+    }
+
+    DeviceProgram run() {
+        for (std::uint32_t i = 0; i < g_.size(); ++i) {
+            if (plan_.live[i]) {
+                add(NodeId{i});
+            }
+        }
+        program_.graph.mark_output(program_.local[plan_.step.loss.index]);
+        for (const autodiff::Assignment& a : plan_.step.updates) {
+            if (program_.local[a.value.index].valid()) {
+                program_.graph.mark_output(program_.local[a.value.index]);
+            }
+        }
+        return std::move(program_);
+    }
+
+private:
+    [[noreturn]] void refuse(NodeId id, const std::string& why) const {
+        throw UsageError("tensor-parallel programs (tp=" + std::to_string(tp_) + "): " + g_.describe(id) + " " + why +
+                         "; functional simulation covers matmul-parallel layers (MLP, LeNet's fully connected layers)");
+    }
+
+    int axis_of(NodeId id) const { return effective_[id.index]; }
+
+    // The layout a node has on the devices: TensorParallel's, except that an elementwise op the layouts leave
+    // replicated but whose full-size inputs are split (an optimizer moment times a constant: the moment is held
+    // split, as the value assigned to it is) stays split.
+    int effective_axis(NodeId id) const {
+        const ir::Node& node = g_.node(id);
+        if (node.op == OpKind::Parameter || node.op == OpKind::State || node.op == OpKind::Input) {
+            return leaf_split_axis(plan_, id);
+        }
+        const int axis = plan_.tensor.layout[id.index].split_axis;
+        if (axis >= 0 || !(ir::is_elementwise_map(node.op) || node.op == OpKind::Select)) {
+            return axis;
+        }
+        int found = -1;
+        const int out_rank = node.type.shape.rank();
+        for (const NodeId in : node.inputs) {
+            const int a = effective_[in.index];
+            if (a < 0) {
+                continue;
+            }
+            const int out_axis = a + (out_rank - g_.type(in).shape.rank());
+            if (found >= 0 && found != out_axis) {
+                return -1;
+            }
+            found = out_axis;
+        }
+        return found;
+    }
+
+    NodeId put(OpKind op, ir::OpAttrs attrs, std::vector<NodeId> inputs, const std::string& name, NodeId origin) {
+        const NodeId id = program_.graph.add(op, std::move(attrs), std::move(inputs), name);
+        program_.origin.push_back(origin);
+        return id;
+    }
+
+    // This rank's block of `value` (a local node holding all of training node `of`) along `axis`.
+    NodeId slice_of(NodeId value, NodeId of, int axis) {
+        const Shape& full = program_.graph.type(value).shape;
+        ir::SliceAttrs s;
+        for (int a = 0; a < full.rank(); ++a) {
+            const std::int64_t size = a == axis ? full[a] / tp_ : full[a];
+            s.starts.push_back(a == axis ? size * rank_ : 0);
+            s.sizes.push_back(size);
+            s.steps.push_back(1);
+        }
+        return put(OpKind::Slice, s, {value}, "block of #" + std::to_string(of.index), of);
+    }
+
+    void add(NodeId id) {
+        const ir::Node& node = g_.node(id);
+        effective_[id.index] = effective_axis(id);
+        const int axis = axis_of(id);
+        if (axis >= 0 && node.type.shape[axis] % tp_ != 0) {
+            refuse(id, "splits axis " + std::to_string(axis) + " of " + node.type.to_string() + " unevenly");
+        }
+        const Shape want = local_shape(node.type.shape, axis, tp_);
+        NodeId made;
+        if (node.op == OpKind::Parameter || node.op == OpKind::State || node.op == OpKind::Input) {
+            const int leaf_axis = leaf_split_axis(plan_, id);
+            const ir::TensorType type{node.type.dtype, local_shape(node.type.shape, leaf_axis, tp_)};
+            made = node.op == OpKind::Parameter ? program_.graph.add_parameter(node.name, type)
+                   : node.op == OpKind::State   ? program_.graph.add_state(node.name, type)
+                                                : program_.graph.add_input(node.name, type);
+            program_.origin.push_back(id);
+            program_.leaves.push_back({made, id, leaf_axis});
+            program_.local[id.index] = made;
+            return;
+        }
+        if (std::count(plan_.tensor.conflicts.begin(), plan_.tensor.conflicts.end(), id) != 0) {
+            refuse(id, "has inputs split along different axes");
+        }
+        ir::OpAttrs attrs = node.attrs;
+        std::vector<NodeId> inputs;
+        for (const NodeId in : node.inputs) {
+            inputs.push_back(program_.local[in.index]);
+        }
+        switch (node.op) {
+            case OpKind::Fill: std::get<ir::FillAttrs>(attrs).type.shape = want; break;
+            case OpKind::Constant:
+                if (axis >= 0) {
+                    refuse(id, "is a constant split along an axis");
+                }
+                break;
+            case OpKind::Reshape: std::get<ir::ReshapeAttrs>(attrs).shape = want; break;
+            case OpKind::BroadcastTo: std::get<ir::BroadcastAttrs>(attrs).shape = want; break;
+            case OpKind::Slice: {
+                const int in_axis = axis_of(node.inputs.front());
+                if (in_axis >= 0) {
+                    auto& s = std::get<ir::SliceAttrs>(attrs);
+                    const std::int64_t full = g_.type(node.inputs.front()).shape[in_axis];
+                    const auto a = static_cast<std::size_t>(in_axis);
+                    if (s.starts[a] != 0 || s.steps[a] != 1 || s.sizes[a] != full) {
+                        refuse(id, "slices along the split axis");
+                    }
+                    s.sizes[a] = full / tp_;
+                }
+                break;
+            }
+            case OpKind::MatMul: {
+                // Contraction: a split operand's block meets the matching block of a replicated one.
+                const int left = axis_of(node.inputs[0]), right = axis_of(node.inputs[1]);
+                const int left_k = g_.type(node.inputs[0]).shape.rank() - 1;
+                const int right_k = g_.type(node.inputs[1]).shape.rank() - 2;
+                if (left == left_k && right < 0) {
+                    inputs[1] = slice_of(inputs[1], node.inputs[1], right_k);
+                } else if (right == right_k && left < 0) {
+                    inputs[0] = slice_of(inputs[0], node.inputs[0], left_k);
+                }
+                break;
+            }
+            case OpKind::Gather:
+            case OpKind::GatherBackward:
+            case OpKind::SliceBackward:
+            case OpKind::LogSoftmax:
+            case OpKind::Conv2d:
+            case OpKind::Conv2dBackwardData:
+            case OpKind::Conv2dBackwardFilter:
+            case OpKind::MaxPool2d:
+            case OpKind::MaxPool2dBackward:
+                for (const NodeId in : node.inputs) {
+                    if (axis_of(in) >= 0) {
+                        refuse(id, "reads a value split along axis " + std::to_string(axis_of(in)));
+                    }
+                }
+                if (axis >= 0) {
+                    refuse(id, "is split along axis " + std::to_string(axis));
+                }
+                break;
+            default: break;
+        }
+        // An elementwise op whose result is split reads the block of each replicated full-size operand.
+        if (axis >= 0 && (ir::is_elementwise_map(node.op) || node.op == OpKind::Select)) {
+            const int out_rank = node.type.shape.rank();
+            for (std::size_t k = 0; k < inputs.size(); ++k) {
+                const Shape& in_shape = g_.type(node.inputs[k]).shape;
+                const int in_axis = axis - (out_rank - in_shape.rank());
+                if (axis_of(node.inputs[k]) < 0 && in_axis >= 0 && in_shape[in_axis] == node.type.shape[axis]) {
+                    inputs[k] = slice_of(inputs[k], node.inputs[k], in_axis);
+                }
+            }
+        }
+        made = put(node.op, std::move(attrs), std::move(inputs), node.name, id);
+        if (program_.graph.type(made).shape != want) {
+            refuse(id, "comes out as " + program_.graph.type(made).shape.to_string() + " on a device where its layout "
+                       "expects " + want.to_string());
+        }
+        program_.local[id.index] = made;
+        if (reduced_.count(id.index) != 0) {
+            program_.all_reduce_after.push_back(made);
+        }
+    }
+
+    const Plan& plan_;
+    const ir::Graph& g_;
+    int tp_;
+    int rank_;
+    DeviceProgram program_;
+    std::set<std::uint32_t> reduced_;
+    std::vector<int> effective_;  // [training node]: its split axis on the devices (-1: whole)
+};
+
+}  // namespace
+
+int leaf_split_axis(const Plan& plan, NodeId leaf) {
+    const ir::Graph& g = plan.step.graph;
+    if (g.node(leaf).op == OpKind::State) {
+        for (const autodiff::Assignment& a : plan.step.updates) {
+            if (a.target == leaf) {
+                return plan.tensor.layout[a.value.index].split_axis;
+            }
+        }
+    }
+    return plan.tensor.layout[leaf.index].split_axis;
+}
+
+std::vector<DeviceProgram> split_tensor_parallel(const Plan& plan) {
+    if (plan.strategy.pp != 1 || plan.strategy.sp) {
+        throw UsageError("tensor-parallel programs: " + plan.strategy.to_string() +
+                         " pipelines or splits the sequence; split_tensor_parallel takes pp=1 without sp");
+    }
+    std::vector<DeviceProgram> programs;
+    for (int rank = 0; rank < plan.strategy.tp; ++rank) {
+        programs.push_back(Splitter(plan, rank).run());
+    }
+    return programs;
+}
+
+}  // namespace dojo::compiler
