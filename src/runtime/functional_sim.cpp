@@ -141,24 +141,29 @@ StepOutcome run_unpartitioned(const Plan& plan, const StepInputs& inputs) {
 
 namespace {
 
+// A row-major tensor of `shape` seen as [outer, dim, inner] around `axis`, cut into tp blocks of `local` along dim.
+struct Blocks {
+    std::int64_t outer = 1, dim = 1, local = 1, inner = 1;
+    Blocks(const ir::Shape& shape, int axis, std::int64_t tp) {
+        for (int a = 0; a < shape.rank(); ++a) {
+            (a < axis ? outer : a > axis ? inner : dim) *= shape[a];
+        }
+        local = dim / tp;
+    }
+    std::ptrdiff_t in_whole(std::int64_t o, std::int64_t r) const { return (o * dim + r * local) * inner; }
+    std::ptrdiff_t in_block(std::int64_t o) const { return o * local * inner; }
+    std::ptrdiff_t run() const { return local * inner; }
+};
+
 // Rank r's block of `full` (shaped `shape`) along `axis` of tp blocks; all of it for axis -1.
 Values block_of(const Values& full, const ir::Shape& shape, int axis, int tp, int r) {
     if (axis < 0) {
         return full;
     }
-    std::int64_t outer = 1, inner = 1;
-    for (int a = 0; a < axis; ++a) {
-        outer *= shape[a];
-    }
-    for (int a = axis + 1; a < shape.rank(); ++a) {
-        inner *= shape[a];
-    }
-    const std::int64_t dim = shape[axis], local = dim / tp;
-    Values out(static_cast<std::size_t>(outer * local * inner));
-    for (std::int64_t o = 0; o < outer; ++o) {
-        const auto from = full.begin() + static_cast<std::ptrdiff_t>((o * dim + r * local) * inner);
-        std::copy(from, from + static_cast<std::ptrdiff_t>(local * inner),
-                  out.begin() + static_cast<std::ptrdiff_t>(o * local * inner));
+    const Blocks b(shape, axis, tp);
+    Values out(static_cast<std::size_t>(b.outer * b.run()));
+    for (std::int64_t o = 0; o < b.outer; ++o) {
+        std::copy_n(full.begin() + b.in_whole(o, r), b.run(), out.begin() + b.in_block(o));
     }
     return out;
 }
@@ -168,21 +173,12 @@ Values whole_of(const std::vector<Values>& blocks, const ir::Shape& shape, int a
     if (axis < 0) {
         return blocks.front();
     }
-    const auto tp = static_cast<std::int64_t>(blocks.size());
-    std::int64_t outer = 1, inner = 1;
-    for (int a = 0; a < axis; ++a) {
-        outer *= shape[a];
-    }
-    for (int a = axis + 1; a < shape.rank(); ++a) {
-        inner *= shape[a];
-    }
-    const std::int64_t dim = shape[axis], local = dim / tp;
+    const Blocks b(shape, axis, static_cast<std::int64_t>(blocks.size()));
     Values out(static_cast<std::size_t>(shape.numel()));
-    for (std::int64_t r = 0; r < tp; ++r) {
-        for (std::int64_t o = 0; o < outer; ++o) {
-            const auto from = blocks[static_cast<std::size_t>(r)].begin() + static_cast<std::ptrdiff_t>(o * local * inner);
-            std::copy(from, from + static_cast<std::ptrdiff_t>(local * inner),
-                      out.begin() + static_cast<std::ptrdiff_t>((o * dim + r * local) * inner));
+    for (std::size_t r = 0; r < blocks.size(); ++r) {
+        for (std::int64_t o = 0; o < b.outer; ++o) {
+            std::copy_n(blocks[r].begin() + b.in_block(o), b.run(),
+                        out.begin() + b.in_whole(o, static_cast<std::int64_t>(r)));
         }
     }
     return out;
