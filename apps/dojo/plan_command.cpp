@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "dojo/compiler/dump.h"
 #include "dojo/compiler/place_spatial.h"
 #include "dojo/compiler/plan.h"
 #include "dojo/machine/machine.h"
@@ -33,6 +34,7 @@ struct PlanOptions {
     std::string strategy = "auto";
     std::string optimizer = "adamw";
     std::string layout = "auto";
+    std::string dump_passes;  // comma-separated pass names, or "all"
     bool dump = false;
     bool verify = false;
     bool json_output = false;
@@ -155,6 +157,23 @@ void run(const PlanOptions& o) {
     const std::string header =
         fmt::format("{} on {} ({} of {} {}), {}, batch {}, strategy {}", plan.model, m.name, strategy.devices(),
                     topology.device.count, topology.device.kind, o.precision, plan.global_batch, strategy.to_string());
+    std::vector<std::pair<std::string, std::string>> pass_dumps;  // (pass, its dump)
+    if (!o.dump_passes.empty()) {
+        std::vector<std::string> names;
+        if (o.dump_passes == "all") {
+            names = compiler::dump_pass_names();
+        } else {
+            std::size_t start = 0;
+            while (start <= o.dump_passes.size()) {
+                const std::size_t comma = std::min(o.dump_passes.find(',', start), o.dump_passes.size());
+                names.push_back(o.dump_passes.substr(start, comma - start));
+                start = comma + 1;
+            }
+        }
+        for (const std::string& name : names) {
+            pass_dumps.emplace_back(name, compiler::dump_pass(plan, name));
+        }
+    }
     std::optional<Verification> checked;
     if (o.verify) {
         if (!o.json_output) {
@@ -170,6 +189,9 @@ void run(const PlanOptions& o) {
             out["placement"] = placement_json(*placement);
         } else {
             out["placement"] = nullptr;
+        }
+        for (const auto& [name, text] : pass_dumps) {
+            out["pass_dumps"][name] = text;
         }
         if (checked) {
             out["functional_check"] = {{"identical", checked->identical},
@@ -189,6 +211,9 @@ void run(const PlanOptions& o) {
         return;
     }
     std::cout << header << "\n";
+    for (const auto& [name, text] : pass_dumps) {
+        std::cout << "--- " << name << "\n" << text;
+    }
     std::cout << fmt::format("  micro-batch {} samples; {} pipeline stage(s) of {} tensor-parallel {} each, {} "
                              "replica(s)\n",
                              plan.micro_batch, strategy.pp, strategy.tp, topology.device.kind, strategy.dp);
@@ -245,6 +270,9 @@ void add_plan_command(CLI::App& app) {
     plan->add_option("--layout", options->layout,
                      "auto (default: per stage the faster by the pass's model), spatial (layers side by side on "
                      "rectangles of cores wherever that fits) or temporal (layers in turn on the whole mesh)");
+    plan->add_option("--dump-pass", options->dump_passes,
+                     "print what compiler passes decided: layouts, stages, transfers, fusion, recompute, buckets, "
+                     "programs (comma-separated) or all");
     plan->add_flag("--dump", options->dump, "draw each stage's mesh (one letter per layer's rectangle) and list "
                                             "its layers: cores, place, GFLOP, bytes per core");
     plan->add_flag("--verify", options->verify,

@@ -98,6 +98,20 @@ TEST(CliPlan, TheStableDiffusionUnetCompilesOntoOneTileWithModelParallelism) {
     EXPECT_FALSE(nlohmann::json::parse(dp.out)["fits"].get<bool>());
 }
 
+TEST(CliPlan, DumpPassPrintsWhatEachPassDecided) {
+    const CliResult r = run_dojo({"plan", "mlp", "--machine", "tile", "--batch", "8", "--strategy", "tp=2",
+                                  "--dump-pass", "layouts,programs"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("--- layouts"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("node 'fc2' (#9 MatMul) f32[8, 10]: partial -> all-reduce"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("rank 1:"), std::string::npos) << r.out;
+    const CliResult bad = run_dojo({"plan", "mlp", "--machine", "tile", "--batch", "8", "--strategy", "tp=2",
+                                    "--dump-pass", "layouts,colouring"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("unknown pass 'colouring'"), std::string::npos) << bad.err;
+    EXPECT_NE(bad.err.find("transfers"), std::string::npos) << bad.err;
+}
+
 TEST(CliPlan, GpusHaveNoMeshAndBadInputIsAUsageError) {
     const CliResult gpu = run_dojo({"plan", "lenet", "--machine", "dgx-a100", "--batch", "64", "--strategy", "dp=8"});
     ASSERT_EQ(gpu.exit_code, 0) << gpu.err;

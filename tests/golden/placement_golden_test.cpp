@@ -1,4 +1,5 @@
-// Golden text dumps of spatial placements for small cases (compiler/place_spatial.h). A change to the placement
+// Golden text dumps of spatial placements and of the compiler passes' decisions for small cases
+// (compiler/place_spatial.h, compiler/dump.h). A change to the placement
 // shows up here as a diff to review; after reviewing it, regenerate the files with
 //     DOJO_UPDATE_GOLDEN=1 build/tests/golden_tests
 // and commit them with the change.
@@ -9,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "dojo/compiler/dump.h"
 #include "dojo/compiler/place_spatial.h"
 #include "dojo/compiler/plan.h"
 #include "dojo/machine/machine.h"
@@ -58,6 +60,24 @@ TEST(GoldenPlacement, Resnet50StreamsFromHbmOnTheV1Matrix) {
 TEST(GoldenPlacement, UnetOnATileWithItsInterfaceProcessorsAuto) {
     expect_golden("unet_tile_dips_placement.txt",
                   placement_dump("unet", 25, "dp=5,pp=4,mb=5,zero=1", "tile-dips", LayoutChoice::Auto));
+}
+
+std::string pass_dumps(const std::string& model, std::int64_t batch, const std::string& strategy) {
+    const Plan plan = make_plan(model, batch, parse_strategy(strategy), autodiff::SgdConfig{});
+    std::string out;
+    for (const std::string& name : dump_pass_names()) {
+        out += "--- " + name + "\n" + dump_pass(plan, name);
+    }
+    return out;
+}
+
+TEST(GoldenPasses, MlpTensorParallel) {
+    expect_golden("mlp_tp2_passes.txt", pass_dumps("mlp", 8, "tp=2"));
+}
+
+TEST(GoldenPasses, SmallGptPipelinedWithRecomputation) {
+    expect_golden("gpt_pp2_recompute_passes.txt",
+                  pass_dumps("gpt:layers=2,hidden=64,heads=4,seq=16,vocab=100", 8, "dp=2,pp=2,mb=2,recompute=1"));
 }
 
 }  // namespace
