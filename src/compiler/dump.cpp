@@ -175,35 +175,32 @@ std::string programs(const Plan& plan) {
     return out;
 }
 
+// Each pass's dump, in the order dump_pass_names lists them.
+const std::vector<std::pair<std::string, std::string (*)(const Plan&)>>& dumps() {
+    static const std::vector<std::pair<std::string, std::string (*)(const Plan&)>> table{
+        {"layouts", layouts}, {"stages", stages},   {"transfers", transfers}, {"fusion", fusion},
+        {"recompute", recompute}, {"buckets", buckets}, {"programs", programs}};
+    return table;
+}
+
 }  // namespace
 
 const std::vector<std::string>& dump_pass_names() {
-    static const std::vector<std::string> names{"layouts", "stages",  "transfers", "fusion",
-                                                "recompute", "buckets", "programs"};
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> all;
+        for (const auto& entry : dumps()) {
+            all.push_back(entry.first);
+        }
+        return all;
+    }();
     return names;
 }
 
 std::string dump_pass(const Plan& plan, const std::string& name) {
-    if (name == "layouts") {
-        return layouts(plan);
-    }
-    if (name == "stages") {
-        return stages(plan);
-    }
-    if (name == "transfers") {
-        return transfers(plan);
-    }
-    if (name == "fusion") {
-        return fusion(plan);
-    }
-    if (name == "recompute") {
-        return recompute(plan);
-    }
-    if (name == "buckets") {
-        return buckets(plan);
-    }
-    if (name == "programs") {
-        return programs(plan);
+    for (const auto& [pass, dump] : dumps()) {
+        if (pass == name) {
+            return dump(plan);
+        }
     }
     std::string names;
     for (const std::string& n : dump_pass_names()) {
