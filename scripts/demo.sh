@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job, for now: Dojo's configurable floating point through the `dojo` CLI, then real training.
+# The main job: Dojo's configurable floating point through the `dojo` CLI, real training with it, then compiling a
+# step for the machine (placement, a functional check of the partitioning) and simulating GPT-3 on an ExaPOD.
 # Usage: scripts/demo.sh [path/to/dojo]   (make demo passes the freshly built binary)
 set -euo pipefail
 dojo=${1:-build/apps/dojo/dojo}
@@ -46,4 +47,18 @@ section "Training for real with Dojo's CFloat8: the 784-256-10 MLP on Fashion-MN
         "dojo train mlp --data fashion-mnist --epochs 1 --batch 64 --lr 0.05 --seed 0 --precision cfp8"
 "$dojo" train mlp --data fashion-mnist --epochs 1 --batch 64 --lr 0.05 --seed 0 --precision cfp8
 
-printf '\nMore: dojo numerics --help; dojo train --help; dojo numerics table --format cfp8_152 --bias 15 --json\n'
+section "Compiling for the machine: LeNet's layers on rectangles of one D1's 354 cores, what each core holds" \
+        "dojo plan lenet --machine d1 --batch 64 --strategy dp=1 --layout spatial --dump"
+"$dojo" plan lenet --machine d1 --batch 64 --strategy dp=1 --layout spatial --dump
+
+section "Proving the partitioning: the plan run stage by stage and replica by replica against the whole step" \
+        "dojo plan lenet --machine tile --batch 16 --strategy dp=2,pp=2,mb=2 --optimizer sgd --verify"
+"$dojo" plan lenet --machine tile --batch 16 --strategy dp=2,pp=2,mb=2 --optimizer sgd --verify 2>/dev/null | tail -1
+
+section "Simulating GPT-3 175B on one ExaPOD (pipeline of 16 stages, tensor parallel over each tile)" \
+        "dojo sim gpt:layers=96,hidden=12288,heads=96,seq=2048,vocab=51200 --machine exapod --batch 1536 --strategy dp=6,tp=25,pp=16,mb=256,sp=1,zero=1,recompute=1"
+"$dojo" sim gpt:layers=96,hidden=12288,heads=96,seq=2048,vocab=51200 --machine exapod --batch 1536 \
+    --strategy dp=6,tp=25,pp=16,mb=256,sp=1,zero=1,recompute=1 | sed -n 1,12p
+
+printf '\nMore: dojo numerics --help; dojo train --help; dojo plan --help; dojo sim --help; dojo compare --help;\n'
+printf 'dojo validate; dojo numerics table --format cfp8_152 --bias 15 --json\n'
