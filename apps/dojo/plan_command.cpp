@@ -53,6 +53,18 @@ Verification verify(const compiler::Plan& plan, const std::string& model, std::i
                     const autodiff::OptimizerConfig& optimizer) {
     const auto started = std::chrono::steady_clock::now();
     const compiler::Plan whole = compiler::make_plan(model, batch, compiler::Strategy{}, optimizer);
+    // The reference kernels run at about a GFLOP/s here: refuse what would take minutes rather than hang.
+    constexpr double kMostFlops = 2e10;
+    double flops = 0;
+    for (std::uint32_t i = 0; i < whole.step.graph.size(); ++i) {
+        flops += whole.live[i] ? ir::cost_of(whole.step.graph, ir::NodeId{i}).flops : 0.0;
+    }
+    if (flops > kMostFlops) {
+        throw UsageError(fmt::format("--verify runs {} at batch {} twice with FP32 reference kernels on this CPU: {:.3g} "
+                                     "GFLOP a step, over the {:.3g} it takes in reasonable time; verify a smaller model "
+                                     "or batch with the same strategy",
+                                     model, batch, flops / 1e9, kMostFlops / 1e9));
+    }
     const runtime::StepInputs inputs = runtime::seeded_inputs(whole, batch, 10, 1);
     const runtime::StepOutcome reference = runtime::run_unpartitioned(whole, inputs);
     Verification v;

@@ -69,6 +69,11 @@ TEST(CliPlan, VerifyRunsThePartitionedStepAgainstTheWholeOne) {
     // fc2 (row-parallel) sums its partial outputs; fc1 (column-parallel) sums the gradient of its input.
     EXPECT_EQ(t["all_reduces"], 2);
     EXPECT_LT(t["largest_relative_difference"].get<double>(), 1e-5);
+    // A model too large to run twice on this CPU is refused, not left running for hours.
+    const CliResult big = run_dojo({"plan", "resnet50", "--machine", "tile", "--batch", "32", "--strategy", "pp=2",
+                                    "--verify"});
+    EXPECT_EQ(big.exit_code, 2);
+    EXPECT_NE(big.err.find("GFLOP"), std::string::npos) << big.err;
     // What the device programs cannot split yet is refused by name, not run wrong.
     const CliResult gpt = run_dojo({"plan", "gpt:layers=1,hidden=64,heads=4,seq=16,vocab=100", "--machine", "tile",
                                     "--batch", "4", "--strategy", "tp=2", "--verify"});
