@@ -237,10 +237,15 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         gathers[{t.from, t.to}] += whole ? t.bytes * wire : 0.0;
     }
     std::map<std::pair<int, int>, std::size_t> send_handles, gather_handles;
+    std::map<double, std::size_t> gather_by_bytes;  // every stage's group is alike: one simulation per size
     for (const auto& [key, bytes] : sends) {
         send_handles[key] = network.send(device_index(st, 0, key.first, 0), device_index(st, 0, key.second, 0), bytes);
         if (gathers[key] > 0) {
-            gather_handles[key] = network.all_reduce(tp_group, gathers[key]);
+            auto it = gather_by_bytes.find(gathers[key]);
+            if (it == gather_by_bytes.end()) {
+                it = gather_by_bytes.emplace(gathers[key], network.all_reduce(tp_group, gathers[key])).first;
+            }
+            gather_handles[key] = it->second;
         }
     }
     const std::vector<CollectiveTime> times = network.evaluate();
