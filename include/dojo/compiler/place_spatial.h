@@ -18,24 +18,26 @@
  *   working      its largest value that is not saved (the output being produced), at the precision's width
  * each divided evenly over the layer's cores.
  *
- * Modes. A stage is laid out in the first of these, in order, where every core fits its SRAM:
- *   residency "SRAM"   everything above stays on the cores;
- *             "weights in HBM"  static bytes live in the chip's share of the interface processors' HBM and stream
- *                      in by DMA, double-buffered: each core holds two panels of its share of the 16-bit weights
- *                      (1/k of it, the least power-of-two k up to 64 that fits), and the update streams masters,
- *                      gradients and optimizer state through once per step;
- *             "all in HBM"  activations also go to HBM (written after the forward pass, read back by the backward
- *                      pass); the cores keep the working values and the weight panels;
- *   within a residency, layers side by side on rectangles (activations flow between neighbours, all layers busy at
- *   once) before layers in turn on the whole mesh ("temporal": what stays adds up, but only one layer's working
- *   values and weight panels are there at a time); side by side, the micro-batch streams through the rectangles
- *   in `pieces` (powers of two up to its samples), each layer holding one piece's working values. At the first
- *   residency where any fits, the mode with the least time per step is taken: compute at the cores' matrix peak
- *   (side by side, micro-batches x pieces flow through the rectangles as through a pipeline paced by the busiest
- *   core, with one unit of fill per further rectangle; in turn, every layer's FLOPs over all cores) plus, in turn,
- *   re-spreading each layer's output over the whole mesh for the next layer and its gradient back (half of it
- *   across the bisection each way, per micro-batch). Side by side, activations move one hop to a neighbour; that
- *   and the DMA streams are not timed.
+ * Residency, tried in order; the first where some layout fits every core's SRAM is taken:
+ *   "SRAM"            everything above stays on the cores;
+ *   "weights in HBM"  static bytes live in the chip's share of the interface processors' HBM and stream in by DMA,
+ *                     double-buffered: each core holds two panels of its share of the 16-bit weights (1/k of it,
+ *                     the least power-of-two k up to 64 that fits), and the update streams masters, gradients and
+ *                     optimizer state through once per step;
+ *   "all in HBM"      activations also go to HBM (written after the forward pass, read back by the backward pass);
+ *                     the cores keep the working values and the weight panels.
+ * Layout, at that residency:
+ *   side by side      layers on their own rectangles, all busy at once; the micro-batch streams through them in
+ *                     `pieces` (powers of two up to its samples), each layer holding one piece's working values;
+ *                     time: micro-batches x pieces flow as through a pipeline paced by the busiest core at the
+ *                     cores' matrix peak, with one unit of fill per further rectangle (activations move one hop to
+ *                     a neighbour: not timed);
+ *   in turn           ("temporal") every layer on the whole mesh, one after another: what stays adds up, but only
+ *                     one layer's working values and weight panels are there at a time; time: every layer's FLOPs
+ *                     over all cores, plus re-spreading each layer's output over the mesh for the next layer and its
+ *                     gradient back (half of it across the bisection each way, per micro-batch).
+ *   LayoutChoice::Auto takes the one with the least time (each with its fewest panels); Spatial or Temporal prefer
+ *   theirs wherever it fits. DMA streams are reported in bytes and seconds, not added to these times.
  * A stage that fits none (or needs HBM on a machine without it: a bare d1 or tile) is rejected: `fits` is false
  * and `report` says what was short and by how much. Nothing overflows silently.
  *
