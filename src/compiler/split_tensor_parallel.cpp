@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "dojo/ir/elementwise.h"
@@ -106,6 +107,46 @@ private:
         return put(OpKind::Slice, s, {value}, "block of #" + std::to_string(of.index), of);
     }
 
+    // LogSoftmax along the split axis (Megatron's vocabulary-parallel cross-entropy), kept stable without a max
+    // all-reduce: each device's log-sum-exp of its block, lse_r = x - LogSoftmax(x) at any one element, goes into
+    // slot r of a [..., tp] tensor that the group sums (an all-gather by all-reduce); the whole axis's log-sum-exp is
+    // then that tensor's own, the same way, and the result is x - it.
+    void split_log_softmax(NodeId id, NodeId x, const Shape& want) {
+        const int rank = want.rank();
+        const int axis = rank - 1;
+        if (axis_of(g_.node(id).inputs.front()) != axis) {
+            refuse(id, "is a LogSoftmax split along an axis other than the last");
+        }
+        auto first_along_axis = [&](NodeId v, std::int64_t at) {  // v[..., at:at+1]
+            const Shape& shape = program_.graph.type(v).shape;
+            ir::SliceAttrs s;
+            for (int a = 0; a < shape.rank(); ++a) {
+                s.starts.push_back(a == axis ? at : 0);
+                s.sizes.push_back(a == axis ? 1 : shape[a]);
+                s.steps.push_back(1);
+            }
+            return put(OpKind::Slice, s, {v}, "", id);
+        };
+        const NodeId local = put(OpKind::LogSoftmax, ir::AxisAttrs{axis}, {x}, "", id);
+        const NodeId lse = put(OpKind::Sub, {}, {first_along_axis(x, 0), first_along_axis(local, 0)}, "", id);
+        std::vector<float> slot(static_cast<std::size_t>(tp_), 0.0f);
+        slot[static_cast<std::size_t>(rank_)] = 1.0f;
+        const NodeId one_hot =
+            put(OpKind::Constant,
+                ir::ConstantAttrs{ir::TensorType{ir::DType::F32, Shape({tp_})},
+                                  std::make_shared<const std::vector<float>>(std::move(slot))},
+                {}, "", id);
+        const NodeId placed = put(OpKind::Mul, {}, {lse, one_hot}, "", id);  // [..., tp], lse_r in slot r
+        program_.all_reduce_after.push_back(placed);
+        const NodeId all = put(OpKind::LogSoftmax, ir::AxisAttrs{axis}, {placed}, "", id);
+        const NodeId whole_lse = put(OpKind::Sub, {}, {first_along_axis(placed, 0), first_along_axis(all, 0)}, "", id);
+        const NodeId made = put(OpKind::Sub, {}, {x, whole_lse}, g_.node(id).name, id);
+        if (program_.graph.type(made).shape != want) {
+            refuse(id, "split log-softmax comes out as " + program_.graph.type(made).shape.to_string());
+        }
+        program_.local[id.index] = made;
+    }
+
     void add(NodeId id) {
         const ir::Node& node = g_.node(id);
         effective_[id.index] = effective_axis(id);
@@ -168,10 +209,18 @@ private:
                 }
                 break;
             }
+            case OpKind::LogSoftmax:
+                if (axis_of(node.inputs.front()) >= 0) {
+                    const int in_rank = g_.type(node.inputs.front()).shape.rank();
+                    const int softmax_axis = std::get<ir::AxisAttrs>(node.attrs).axis;
+                    if ((softmax_axis + in_rank) % in_rank == axis_of(node.inputs.front())) {
+                        return split_log_softmax(id, inputs.front(), want);
+                    }
+                }
+                [[fallthrough]];
             case OpKind::Gather:
             case OpKind::GatherBackward:
             case OpKind::SliceBackward:
-            case OpKind::LogSoftmax:
             case OpKind::Conv2d:
             case OpKind::Conv2dBackwardData:
             case OpKind::Conv2dBackwardFilter:

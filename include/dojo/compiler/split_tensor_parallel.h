@@ -11,9 +11,14 @@
  * contraction over the split axis: partial sums), the device's value is summed over the group before anything reads
  * it (`all_reduce_after`, in node order; every device has the same list).
  *
+ * LogSoftmax along a split last axis (Megatron's vocabulary-parallel cross-entropy) is computed stably without a max
+ * all-reduce: each device's log-sum-exp of its block is placed in its slot of a [..., tp] tensor that the group
+ * sums, whose own log-sum-exp is the whole axis's.
+ *
  * What it cannot split is a UsageError naming the node: a split embedding table read by Gather (a vocabulary-
- * parallel lookup needs masked ids), LogSoftmax along a split axis, convolutions or pooling of split values, slices
- * or constants along a split axis, and the nodes TensorParallel::conflicts lists. Preconditions: lay_out has run; the
+ * parallel lookup needs masked ids), convolutions or pooling of split values, slices or constants along a split
+ * axis (a fused QKV projection sliced into q, k and v: the layouts assume Megatron's per-device arrangement, which
+ * these programs do not build), and the nodes TensorParallel::conflicts lists. Preconditions: lay_out has run; the
  * plan has pp = 1 (one stage) and no sequence parallelism.
  */
 #pragma once
