@@ -219,7 +219,15 @@ private:
                 }
                 [[fallthrough]];
             case OpKind::Gather:
+                if (axis_of(node.inputs[0]) == 0) {
+                    return finish(id, vocabulary_gather(id, inputs[0], node.inputs[1]), want);
+                }
+                [[fallthrough]];
             case OpKind::GatherBackward:
+                if (node.op == OpKind::GatherBackward && axis == 0 && axis_of(node.inputs[0]) < 0) {
+                    return finish(id, vocabulary_gather_backward(id, inputs[0], node.inputs[1], want), want);
+                }
+                [[fallthrough]];
             case OpKind::SliceBackward:
             case OpKind::Conv2d:
             case OpKind::Conv2dBackwardData:
@@ -248,7 +256,11 @@ private:
                 }
             }
         }
-        made = put(node.op, std::move(attrs), std::move(inputs), node.name, id);
+        finish(id, put(node.op, std::move(attrs), std::move(inputs), node.name, id), want);
+    }
+
+    // Records `made` as training node `id` on this device, and all-reduces it where the layouts say so.
+    void finish(NodeId id, NodeId made, const Shape& want) {
         if (program_.graph.type(made).shape != want) {
             refuse(id, "comes out as " + program_.graph.type(made).shape.to_string() + " on a device where its layout "
                        "expects " + want.to_string());
@@ -259,6 +271,46 @@ private:
         }
     }
 
+    // For a table split by rows (vocabulary-parallel): ids as rows of this device's block, and a mask of the ids it
+    // holds, each [ids..., 1], looked up in constant [V, 1] tables (no cast from integer ids needed). Made once per
+    // ids node, shared by the lookup and its adjoint.
+    std::pair<NodeId, NodeId> local_ids(NodeId id, NodeId ids, std::int64_t rows) {
+        if (const auto it = masked_ids_.find(ids.index); it != masked_ids_.end()) {
+            return it->second;
+        }
+        const std::int64_t local = rows / tp_, first = local * rank_;
+        std::vector<float> remap(static_cast<std::size_t>(rows), 0.0f), mask(static_cast<std::size_t>(rows), 0.0f);
+        for (std::int64_t v = first; v < first + local; ++v) {
+            remap[static_cast<std::size_t>(v)] = static_cast<float>(v - first);
+            mask[static_cast<std::size_t>(v)] = 1.0f;
+        }
+        auto table = [&](std::vector<float> values) {
+            return put(OpKind::Constant,
+                       ir::ConstantAttrs{ir::TensorType{ir::DType::F32, Shape({rows, 1})},
+                                         std::make_shared<const std::vector<float>>(std::move(values))},
+                       {}, "", id);
+        };
+        const NodeId here = program_.local[ids.index];
+        const NodeId rows_here = put(OpKind::Gather, {}, {table(std::move(remap)), here}, "", id);  // [ids..., 1]
+        const NodeId held = put(OpKind::Gather, {}, {table(std::move(mask)), here}, "", id);        // [ids..., 1]
+        const NodeId flat = put(OpKind::Reshape, ir::ReshapeAttrs{g_.type(ids).shape}, {rows_here}, "", id);
+        return masked_ids_.emplace(ids.index, std::pair{flat, held}).first->second;
+    }
+
+    // Gather from a row-split table: this device's rows where it holds the id, zeros elsewhere (then all-reduced).
+    NodeId vocabulary_gather(NodeId id, NodeId table_here, NodeId ids) {
+        const auto [rows_here, held] = local_ids(id, ids, g_.type(g_.node(id).inputs[0]).shape[0]);
+        const NodeId looked_up = put(OpKind::Gather, {}, {table_here, rows_here}, "", id);
+        return put(OpKind::Mul, {}, {looked_up, held}, g_.node(id).name, id);
+    }
+
+    // Its adjoint: the rows of this device's block get the gradients of the ids it holds.
+    NodeId vocabulary_gather_backward(NodeId id, NodeId g_here, NodeId ids, const Shape& want) {
+        const auto [rows_here, held] = local_ids(id, ids, g_.node(id).type.shape[0]);
+        const NodeId masked = put(OpKind::Mul, {}, {g_here, held}, "", id);
+        return put(OpKind::GatherBackward, ir::GatherBackwardAttrs{want}, {masked, rows_here}, g_.node(id).name, id);
+    }
+
     const Plan& plan_;
     const ir::Graph& g_;
     int tp_;
@@ -266,6 +318,7 @@ private:
     DeviceProgram program_;
     std::set<std::uint32_t> reduced_;
     std::vector<int> effective_;  // [training node]: its split axis on the devices (-1: whole)
+    std::map<std::uint32_t, std::pair<NodeId, NodeId>> masked_ids_;  // ids node -> (rows here, held mask)
 };
 
 }  // namespace

@@ -15,9 +15,12 @@
  * all-reduce: each device's log-sum-exp of its block is placed in its slot of a [..., tp] tensor that the group
  * sums, whose own log-sum-exp is the whole axis's.
  *
- * What it cannot split is a UsageError naming the node: a split embedding table read by Gather (a vocabulary-
- * parallel lookup needs masked ids), convolutions or pooling of split values, slices or constants along a split
- * axis (a fused QKV projection sliced into q, k and v: the layouts assume Megatron's per-device arrangement, which
+ * A Gather from a table split by rows (a vocabulary-parallel embedding) looks up, on each device, the ids its rows
+ * hold (ids remapped and masked through constant tables, zeros elsewhere; the layouts then all-reduce it), and its
+ * adjoint adds only those rows' gradients.
+ *
+ * What it cannot split is a UsageError naming the node: convolutions or pooling of split values, slices or
+ * constants along a split axis (a fused QKV projection sliced into q, k and v: the layouts assume Megatron's per-device arrangement, which
  * these programs do not build), and the nodes TensorParallel::conflicts lists. Preconditions: lay_out has run; the
  * plan has pp = 1 (one stage) and no sequence parallelism.
  */
