@@ -40,6 +40,12 @@ public:
     DeviceProgram run() {
         for (std::uint32_t i = 0; i < g_.size(); ++i) {
             if (plan_.live[i]) {
+                effective_[i] = effective_axis(NodeId{i});
+            }
+        }
+        find_groups();
+        for (std::uint32_t i = 0; i < g_.size(); ++i) {
+            if (plan_.live[i]) {
                 add(NodeId{i});
             }
         }
@@ -94,8 +100,124 @@ private:
         return id;
     }
 
+    // Grouped blocks. A value split along an axis that a Slice later cuts into g equal parts (a fused QKV projection
+    // cut into q, k and v) is held as Megatron lays it out: each device holds its block of each part, so that its
+    // slice of part p is its block of p. Values whose split axes must line up (an elementwise op and its split
+    // operands, a matmul and its column-split weight, a parameter and its update, ...) are joined, and each joined
+    // set takes the part count of the slices (or slice adjoints) along it; `groups_` is 1 where nothing slices.
+    std::uint32_t root(std::uint32_t i) {
+        while (parent_[i] != i) {
+            parent_[i] = parent_[parent_[i]];
+            i = parent_[i];
+        }
+        return i;
+    }
+    void join(NodeId a, NodeId b) {
+        if (effective_[a.index] >= 0 && effective_[b.index] >= 0) {
+            parent_[root(a.index)] = root(b.index);
+        }
+    }
+    void find_groups() {
+        const std::size_t n = g_.size();
+        parent_.resize(n);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            parent_[i] = i;
+        }
+        std::vector<std::pair<std::uint32_t, std::int64_t>> seeds;  // (node, parts)
+        auto parts_of = [&](const ir::SliceAttrs& sl, std::int64_t full, int axis, NodeId id) -> std::int64_t {
+            const auto a = static_cast<std::size_t>(axis);
+            if (sl.steps[a] != 1 || sl.sizes[a] <= 0 || full % sl.sizes[a] != 0 || sl.starts[a] % sl.sizes[a] != 0) {
+                refuse(id, "slices its split axis other than into equal parts");
+            }
+            return full / sl.sizes[a];
+        };
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const NodeId id{i};
+            const ir::Node& node = g_.node(id);
+            if (!plan_.live[i] || (effective_[i] < 0 && node.op != OpKind::Slice)) {
+                continue;
+            }
+            switch (node.op) {
+                case OpKind::Slice: {
+                    const int a = effective_[node.inputs[0].index];
+                    const std::int64_t full = a >= 0 ? g_.type(node.inputs[0]).shape[a] : 0;
+                    if (a >= 0 && std::get<ir::SliceAttrs>(node.attrs).sizes[static_cast<std::size_t>(a)] != full) {
+                        seeds.emplace_back(node.inputs[0].index,
+                                           parts_of(std::get<ir::SliceAttrs>(node.attrs), full, a, id));
+                    }
+                    break;
+                }
+                case OpKind::SliceBackward: {
+                    const auto& attrs = std::get<ir::SliceBackwardAttrs>(node.attrs);
+                    const int a = effective_[i];
+                    if (attrs.slice.sizes[static_cast<std::size_t>(a)] != node.type.shape[a]) {
+                        seeds.emplace_back(i, parts_of(attrs.slice, node.type.shape[a], a, id));
+                    }
+                    break;
+                }
+                case OpKind::MatMul: {
+                    const NodeId l = node.inputs[0], r = node.inputs[1];
+                    const int rl = g_.type(l).shape.rank(), rr = g_.type(r).shape.rank(), ro = node.type.shape.rank();
+                    if (effective_[r.index] == rr - 1 && effective_[i] == ro - 1) {
+                        join(id, r);
+                    }
+                    if (effective_[l.index] == rl - 2 && effective_[i] == ro - 2) {
+                        join(id, l);
+                    }
+                    break;
+                }
+                case OpKind::Gather:
+                case OpKind::GatherBackward:
+                case OpKind::LogSoftmax:
+                    break;
+                default:
+                    for (const NodeId in : node.inputs) {
+                        join(id, in);
+                    }
+                    break;
+            }
+        }
+        for (const autodiff::Assignment& a : plan_.step.updates) {
+            join(a.target, a.value);
+        }
+        // Contractions over a split axis: both operands' blocks must line up.
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const ir::Node& node = g_.node(NodeId{i});
+            if (plan_.live[i] && node.op == OpKind::MatMul) {
+                const NodeId l = node.inputs[0], r = node.inputs[1];
+                if (effective_[l.index] == g_.type(l).shape.rank() - 1 &&
+                    effective_[r.index] == g_.type(r).shape.rank() - 2) {
+                    join(l, r);
+                }
+            }
+        }
+        std::map<std::uint32_t, std::int64_t> parts;  // root -> parts
+        for (const auto& [node, count] : seeds) {
+            const auto [it, added] = parts.emplace(root(node), count);
+            if (!added && it->second != count) {
+                refuse(NodeId{node}, "is sliced into " + std::to_string(count) + " parts where a value it lines up with "
+                                     "is sliced into " + std::to_string(it->second));
+            }
+        }
+        groups_.assign(n, 1);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const auto it = parts.find(root(i));
+            if (it != parts.end() && effective_[i] >= 0) {
+                groups_[i] = it->second;
+                if (node_dim(NodeId{i}) % (it->second * tp_) != 0) {
+                    refuse(NodeId{i}, "holds " + std::to_string(it->second) + " parts that do not split in " +
+                                          std::to_string(tp_));
+                }
+            }
+        }
+    }
+    std::int64_t node_dim(NodeId id) const { return g_.type(id).shape[effective_[id.index]]; }
+
     // This rank's block of `value` (a local node holding all of training node `of`) along `axis`.
-    NodeId slice_of(NodeId value, NodeId of, int axis) {
+    NodeId slice_of(NodeId value, NodeId of, int axis, NodeId reader) {
+        if (groups_[reader.index] > 1) {
+            refuse(reader, "reads a whole value where its blocks are grouped by a later slice");
+        }
         const Shape& full = program_.graph.type(value).shape;
         ir::SliceAttrs s;
         for (int a = 0; a < full.rank(); ++a) {
@@ -163,7 +285,7 @@ private:
                    : node.op == OpKind::State   ? program_.graph.add_state(node.name, type)
                                                 : program_.graph.add_input(node.name, type);
             program_.origin.push_back(id);
-            program_.leaves.push_back({made, id, leaf_axis});
+            program_.leaves.push_back({made, id, leaf_axis, leaf_axis >= 0 ? groups_[id.index] : 1});
             program_.local[id.index] = made;
             return;
         }
@@ -187,25 +309,30 @@ private:
             case OpKind::Slice: {
                 const int in_axis = axis_of(node.inputs.front());
                 if (in_axis >= 0) {
-                    auto& s = std::get<ir::SliceAttrs>(attrs);
-                    const std::int64_t full = g_.type(node.inputs.front()).shape[in_axis];
-                    const auto a = static_cast<std::size_t>(in_axis);
-                    if (s.starts[a] != 0 || s.steps[a] != 1 || s.sizes[a] != full) {
-                        refuse(id, "slices along the split axis");
-                    }
-                    s.sizes[a] = full / tp_;
+                    auto& sl = std::get<ir::SliceAttrs>(attrs);
+                    localize(sl, g_.type(node.inputs.front()).shape[in_axis], in_axis,
+                             groups_[node.inputs.front().index], id);
                 }
                 break;
             }
+            case OpKind::SliceBackward:
+                if (axis >= 0) {
+                    auto& sb = std::get<ir::SliceBackwardAttrs>(attrs);
+                    localize(sb.slice, node.type.shape[axis], axis, groups_[id.index], id);
+                    sb.shape = want;
+                } else if (axis_of(node.inputs.front()) >= 0) {
+                    refuse(id, "scatters a split value into a whole one");
+                }
+                break;
             case OpKind::MatMul: {
                 // Contraction: a split operand's block meets the matching block of a replicated one.
                 const int left = axis_of(node.inputs[0]), right = axis_of(node.inputs[1]);
                 const int left_k = g_.type(node.inputs[0]).shape.rank() - 1;
                 const int right_k = g_.type(node.inputs[1]).shape.rank() - 2;
                 if (left == left_k && right < 0) {
-                    inputs[1] = slice_of(inputs[1], node.inputs[1], right_k);
+                    inputs[1] = slice_of(inputs[1], node.inputs[1], right_k, id);
                 } else if (right == right_k && left < 0) {
-                    inputs[0] = slice_of(inputs[0], node.inputs[0], left_k);
+                    inputs[0] = slice_of(inputs[0], node.inputs[0], left_k, id);
                 }
                 break;
             }
@@ -216,6 +343,7 @@ private:
                     if ((softmax_axis + in_rank) % in_rank == axis_of(node.inputs.front())) {
                         return split_log_softmax(id, inputs.front(), want);
                     }
+                    break;  // split along another axis (attention heads): each device's rows are whole
                 }
                 [[fallthrough]];
             case OpKind::Gather:
@@ -228,7 +356,6 @@ private:
                     return finish(id, vocabulary_gather_backward(id, inputs[0], node.inputs[1], want), want);
                 }
                 [[fallthrough]];
-            case OpKind::SliceBackward:
             case OpKind::Conv2d:
             case OpKind::Conv2dBackwardData:
             case OpKind::Conv2dBackwardFilter:
@@ -252,11 +379,23 @@ private:
                 const Shape& in_shape = g_.type(node.inputs[k]).shape;
                 const int in_axis = axis - (out_rank - in_shape.rank());
                 if (axis_of(node.inputs[k]) < 0 && in_axis >= 0 && in_shape[in_axis] == node.type.shape[axis]) {
-                    inputs[k] = slice_of(inputs[k], node.inputs[k], in_axis);
+                    inputs[k] = slice_of(inputs[k], node.inputs[k], in_axis, id);
                 }
             }
         }
         finish(id, put(node.op, std::move(attrs), std::move(inputs), node.name, id), want);
+    }
+
+    // A slice along a split axis of `full` elements held in `groups` parts, made local: the whole axis (one part)
+    // becomes this device's block; part p of several becomes this device's block of part p.
+    void localize(ir::SliceAttrs& sl, std::int64_t full, int axis, std::int64_t groups, NodeId id) {
+        const auto a = static_cast<std::size_t>(axis);
+        const std::int64_t part = full / groups;
+        if (sl.steps[a] != 1 || sl.sizes[a] != part || sl.starts[a] % part != 0) {
+            refuse(id, "slices along the split axis other than into the parts its blocks are grouped by");
+        }
+        sl.starts[a] = sl.starts[a] / part * (part / tp_);
+        sl.sizes[a] = part / tp_;
     }
 
     // Records `made` as training node `id` on this device, and all-reduces it where the layouts say so.
@@ -319,6 +458,8 @@ private:
     std::set<std::uint32_t> reduced_;
     std::vector<int> effective_;  // [training node]: its split axis on the devices (-1: whole)
     std::map<std::uint32_t, std::pair<NodeId, NodeId>> masked_ids_;  // ids node -> (rows here, held mask)
+    std::vector<std::uint32_t> parent_;                              // joined split axes (find_groups)
+    std::vector<std::int64_t> groups_;                               // [training node]: parts of its split axis
 };
 
 }  // namespace

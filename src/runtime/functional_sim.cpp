@@ -144,10 +144,13 @@ namespace {
 // A row-major tensor of `shape` seen as [outer, dim, inner] around `axis`, cut into tp blocks of `local` along dim.
 struct Blocks {
     std::int64_t outer = 1, dim = 1, local = 1, inner = 1;
-    Blocks(const ir::Shape& shape, int axis, std::int64_t tp) {
+    // With `groups`, the axis holds that many equal parts and a block is its share of each (Megatron's q/k/v).
+    Blocks(const ir::Shape& shape, int axis, std::int64_t tp, std::int64_t groups = 1) {
         for (int a = 0; a < shape.rank(); ++a) {
             (a < axis ? outer : a > axis ? inner : dim) *= shape[a];
         }
+        outer *= groups;
+        dim /= groups;
         local = dim / tp;
     }
     std::ptrdiff_t in_whole(std::int64_t o, std::int64_t r) const { return (o * dim + r * local) * inner; }
@@ -156,11 +159,11 @@ struct Blocks {
 };
 
 // Rank r's block of `full` (shaped `shape`) along `axis` of tp blocks; all of it for axis -1.
-Values block_of(const Values& full, const ir::Shape& shape, int axis, int tp, int r) {
+Values block_of(const Values& full, const ir::Shape& shape, int axis, int tp, int r, std::int64_t groups) {
     if (axis < 0) {
         return full;
     }
-    const Blocks b(shape, axis, tp);
+    const Blocks b(shape, axis, tp, groups);
     Values out(static_cast<std::size_t>(b.outer * b.run()));
     for (std::int64_t o = 0; o < b.outer; ++o) {
         std::copy_n(full.begin() + b.in_whole(o, r), b.run(), out.begin() + b.in_block(o));
@@ -169,11 +172,11 @@ Values block_of(const Values& full, const ir::Shape& shape, int axis, int tp, in
 }
 
 // The inverse: `blocks` (one per rank) put back together along `axis`.
-Values whole_of(const std::vector<Values>& blocks, const ir::Shape& shape, int axis) {
+Values whole_of(const std::vector<Values>& blocks, const ir::Shape& shape, int axis, std::int64_t groups) {
     if (axis < 0) {
         return blocks.front();
     }
-    const Blocks b(shape, axis, static_cast<std::int64_t>(blocks.size()));
+    const Blocks b(shape, axis, static_cast<std::int64_t>(blocks.size()), groups);
     Values out(static_cast<std::size_t>(shape.numel()));
     for (std::size_t r = 0; r < blocks.size(); ++r) {
         for (std::int64_t o = 0; o < b.outer; ++o) {
@@ -239,7 +242,7 @@ StepOutcome run_tensor_parallel(const Plan& plan, const StepInputs& inputs) {
             const Values& full = node.op == ir::OpKind::Parameter ? inputs.parameters[index_in(g.parameters(), leaf.training)]
                                  : node.op == ir::OpKind::State   ? inputs.states[index_in(g.states(), leaf.training)]
                                                                   : inputs.data.at(node.name);
-            copy_into(to, block_of(full, node.type.shape, leaf.split_axis, tp, r), "'" + node.name + "'");
+            copy_into(to, block_of(full, node.type.shape, leaf.split_axis, tp, r, leaf.groups), "'" + node.name + "'");
         }
     }
     std::vector<std::thread> threads;
@@ -281,13 +284,17 @@ StepOutcome run_tensor_parallel(const Plan& plan, const StepInputs& inputs) {
             continue;
         }
         const int axis = compiler::leaf_split_axis(plan, a.target);
+        std::int64_t groups = 1;  // as the devices hold the target (its leaf's grouping)
+        for (const compiler::DeviceProgram::Leaf& leaf : programs[0].leaves) {
+            groups = leaf.training == a.target ? leaf.groups : groups;
+        }
         std::vector<Values> blocks;
         for (int r = 0; r < tp; ++r) {
             blocks.push_back(executors[static_cast<std::size_t>(r)]
                                  ->value(programs[static_cast<std::size_t>(r)].local[a.value.index]).data);
         }
         const ir::Node& target = g.node(a.target);
-        Values whole = whole_of(blocks, target.type.shape, axis);
+        Values whole = whole_of(blocks, target.type.shape, axis, groups);
         if (axis < 0) {  // replicated: every device must have computed the same
             for (int r = 1; r < tp; ++r) {
                 out.replicas_agree = out.replicas_agree && blocks[static_cast<std::size_t>(r)] == blocks[0];

@@ -19,10 +19,14 @@
  * hold (ids remapped and masked through constant tables, zeros elsewhere; the layouts then all-reduce it), and its
  * adjoint adds only those rows' gradients.
  *
- * What it cannot split is a UsageError naming the node: convolutions or pooling of split values, slices or
- * constants along a split axis (a fused QKV projection sliced into q, k and v: the layouts assume Megatron's per-device arrangement, which
- * these programs do not build), and the nodes TensorParallel::conflicts lists. Preconditions: lay_out has run; the
- * plan has pp = 1 (one stage) and no sequence parallelism.
+ * A value split along an axis that a Slice later cuts into g equal parts (a fused QKV projection cut into q, k and v)
+ * is held as Megatron lays it out, as the layouts assume: each device holds its block of each part
+ * (`Leaf::groups`), so its slice of part p is its block of p; the values whose split axes line up with it (its bias,
+ * weight, gradients, optimizer state) are held the same way.
+ *
+ * What it cannot split is a UsageError naming the node: convolutions or pooling of split values, constants along a
+ * split axis, slices along a split axis other than into equal parts, and the nodes TensorParallel::conflicts lists.
+ * Preconditions: lay_out has run; the plan has pp = 1 (one stage) and no sequence parallelism.
  */
 #pragma once
 
@@ -41,6 +45,7 @@ struct DeviceProgram {
         ir::NodeId here;                       ///< a Parameter, State or Input leaf of `graph`
         ir::NodeId training;                   ///< the training-graph leaf whose block it holds
         int split_axis = -1;                   ///< -1: all of it
+        std::int64_t groups = 1;               ///< the axis holds this many equal parts; the block is its share of each
     };
     std::vector<Leaf> leaves;
     std::vector<ir::NodeId> all_reduce_after;  ///< nodes of `graph` summed over the group once computed
