@@ -14,7 +14,6 @@ namespace {
 
 using ir::NodeId;
 
-bool is_leaf(ir::OpKind op) { return ir::is_bound_leaf(op) || op == ir::OpKind::Fill || op == ir::OpKind::Constant; }
 
 std::string line(const char* format, auto... values) {
     char buffer[512];
@@ -37,7 +36,7 @@ std::string layouts(const Plan& plan) {
         reduced.insert(ar.node.index);
     }
     for (std::uint32_t i = 0; i < g.size(); ++i) {
-        if (!plan.live[i] || is_leaf(g.node(NodeId{i}).op)) {
+        if (!plan.live[i] || ir::is_leaf(g.node(NodeId{i}).op)) {
             continue;
         }
         const int axis = plan.tensor.layout[i].split_axis;
@@ -62,7 +61,7 @@ std::string stages(const Plan& plan) {
         double flops = 0;
         NodeId first, last;
         for (std::uint32_t i = 0; i < g.size(); ++i) {
-            if (!plan.live[i] || plan.stage[i] != s || is_leaf(g.node(NodeId{i}).op)) {
+            if (!plan.live[i] || plan.stage[i] != s || ir::is_leaf(g.node(NodeId{i}).op)) {
                 continue;
             }
             ++all;

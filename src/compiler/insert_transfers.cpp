@@ -16,7 +16,6 @@ using ir::OpKind;
 
 constexpr int kParts = 3;
 
-bool is_leaf(OpKind op) { return ir::is_bound_leaf(op) || op == OpKind::Fill || op == OpKind::Constant; }
 
 // The program a live, computed node belongs to: 3 * stage + part.
 int program_of(const Plan& plan, std::uint32_t i) {
@@ -52,7 +51,7 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
     }
     std::vector<int> home(n, -1);  // computed node -> its program
     for (std::uint32_t i = 0; i < n; ++i) {
-        if (plan.live[i] && plan.stage[i] >= 0 && !is_leaf(g.node(NodeId{i}).op)) {
+        if (plan.live[i] && plan.stage[i] >= 0 && !ir::is_leaf(g.node(NodeId{i}).op)) {
             home[i] = program_of(plan, i);
         }
     }
@@ -114,7 +113,7 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
                 } else if (from.op == OpKind::Input) {
                     leaf = prog.graph.add_input(from.name, from.type);
                     prog.leaves.push_back({leaf, in});
-                } else if (is_leaf(from.op)) {  // a fill or a constant: copied
+                } else if (ir::is_leaf(from.op)) {  // a fill or a constant: copied
                     leaf = prog.graph.add(from.op, from.attrs, {}, from.name);
                 } else {
                     leaf = prog.graph.add_input("recv #" + std::to_string(in.index), from.type);

@@ -16,7 +16,6 @@ namespace {
 using ir::NodeId;
 using ir::OpKind;
 
-bool is_leaf(OpKind op) { return ir::is_bound_leaf(op) || op == OpKind::Fill || op == OpKind::Constant; }
 
 constexpr int kMaxPanels = 64;
 constexpr int kNone = -1;
@@ -70,7 +69,7 @@ StageLayers cut_layers(const Plan& plan, int s, double width) {
     bool has_weight = false;
     for (std::uint32_t i = 0; i <= loss && i < n; ++i) {
         const NodeId id{i};
-        if (!plan.live[i] || plan.stage[i] != s || is_leaf(g.node(id).op)) {
+        if (!plan.live[i] || plan.stage[i] != s || ir::is_leaf(g.node(id).op)) {
             continue;
         }
         const NodeId weight = weight_of(g, id);
@@ -99,19 +98,19 @@ StageLayers cut_layers(const Plan& plan, int s, double width) {
     // transfer) belongs to its first placed reader's layer; forward readers come first in node order.
     auto claim_leaves = [&](std::uint32_t i) {
         for (const NodeId in : g.node(NodeId{i}).inputs) {
-            if (layer_of[in.index] == kNone && is_leaf(g.node(in).op) && plan.stage[in.index] == s) {
+            if (layer_of[in.index] == kNone && ir::is_leaf(g.node(in).op) && plan.stage[in.index] == s) {
                 layer_of[in.index] = layer_of[i];
             }
         }
     };
     for (std::uint32_t i = 0; i <= loss && i < n; ++i) {
-        if (layer_of[i] != kNone && !is_leaf(g.node(NodeId{i}).op)) {
+        if (layer_of[i] != kNone && !ir::is_leaf(g.node(NodeId{i}).op)) {
             claim_leaves(i);
         }
     }
     for (std::uint32_t i = loss + 1; i < n; ++i) {
         const ir::Node& node = g.node(NodeId{i});
-        if (!plan.live[i] || plan.stage[i] != s || is_leaf(node.op)) {
+        if (!plan.live[i] || plan.stage[i] != s || ir::is_leaf(node.op)) {
             continue;
         }
         int by_leaf = kNone, by_backward = kNone, by_forward = kNone;
@@ -124,7 +123,7 @@ StageLayers cut_layers(const Plan& plan, int s, double width) {
             if (l == kNone) {
                 continue;
             }
-            int& slot = is_leaf(g.node(in).op) ? by_leaf : (in.index > loss ? by_backward : by_forward);
+            int& slot = ir::is_leaf(g.node(in).op) ? by_leaf : (in.index > loss ? by_backward : by_forward);
             slot = slot == kNone ? l : std::min(slot, l);
         }
         layer_of[i] = by_leaf != kNone ? by_leaf : by_backward != kNone ? by_backward
@@ -165,7 +164,7 @@ StageLayers cut_layers(const Plan& plan, int s, double width) {
             layer.static_bytes += st.zero ? held / st.dp : held;
             continue;
         }
-        if (is_leaf(node.op)) {
+        if (ir::is_leaf(node.op)) {
             continue;
         }
         ++layer.nodes;

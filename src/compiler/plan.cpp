@@ -20,7 +20,6 @@ namespace {
 using ir::NodeId;
 using ir::OpKind;
 
-bool is_leaf(OpKind op) { return ir::is_bound_leaf(op) || op == OpKind::Fill || op == OpKind::Constant; }
 
 // Plan::fusion_groups for a laid-out plan (stages, rhythm, transfers and tensor layouts set).
 std::vector<FusionGroup> fuse_elementwise(const Plan& plan) {
@@ -70,7 +69,7 @@ std::vector<int> partition_min_max(const std::vector<double>& cost, const std::v
     std::vector<std::uint32_t> nodes;
     std::vector<std::size_t> position(last_forward.index + 1, SIZE_MAX);
     for (std::uint32_t i = 0; i <= last_forward.index; ++i) {
-        if (live[i] && !is_leaf(g.node(NodeId{i}).op)) {
+        if (live[i] && !ir::is_leaf(g.node(NodeId{i}).op)) {
             position[i] = nodes.size();
             nodes.push_back(i);
         }
@@ -209,7 +208,7 @@ std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stage
     double total = 0;
     std::vector<double> flops(last_forward.index + 1, 0.0);  // the cost balanced: FLOPs unless `cost` is set
     for (std::uint32_t i = 0; i <= last_forward.index; ++i) {
-        if (live[i] && !is_leaf(g.node(NodeId{i}).op)) {
+        if (live[i] && !ir::is_leaf(g.node(NodeId{i}).op)) {
             const double share = tensor.divided[i] ? static_cast<double>(tensor.tp) : 1.0;
             flops[i] = cost ? cost(g, NodeId{i}, share) : ir::cost_of(g, NodeId{i}).flops;
             total += flops[i];
@@ -222,7 +221,7 @@ std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stage
     const std::vector<int> forward_stage = partition_min_max(flops, bytes, live, g, last_forward, stages, total);
     for (std::uint32_t i = 0; i < n; ++i) {
         const ir::Node& node = g.node(NodeId{i});
-        if (!live[i] || is_leaf(node.op)) {
+        if (!live[i] || ir::is_leaf(node.op)) {
             continue;
         }
         int s = -1;
@@ -236,7 +235,7 @@ std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stage
         } else {
             for (const NodeId input : node.inputs) {
                 const int t = stage[input.index];
-                const bool placed = !is_leaf(g.node(input).op) || g.node(input).op == OpKind::Parameter;
+                const bool placed = !ir::is_leaf(g.node(input).op) || g.node(input).op == OpKind::Parameter;
                 if (placed && t >= 0 && (s < 0 || t < s)) {
                     s = t;
                 }
@@ -251,7 +250,7 @@ std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stage
         }
     }
     for (std::size_t i = n; i-- > 0;) {  // unplaced computed nodes: the earliest stage among their readers
-        if (stage[i] >= 0 || !live[i] || is_leaf(g.node(NodeId{static_cast<std::uint32_t>(i)}).op)) {
+        if (stage[i] >= 0 || !live[i] || ir::is_leaf(g.node(NodeId{static_cast<std::uint32_t>(i)}).op)) {
             continue;
         }
         for (const std::uint32_t j : readers[i]) {
@@ -367,7 +366,7 @@ void lay_out(Plan& plan, const Strategy& strategy) {
     const NodeId loss = plan.last_forward;
     std::int64_t forward_nodes = 0;
     for (std::uint32_t i = 0; i <= loss.index; ++i) {
-        forward_nodes += is_leaf(g.node(NodeId{i}).op) ? 0 : 1;
+        forward_nodes += ir::is_leaf(g.node(NodeId{i}).op) ? 0 : 1;
     }
     if (strategy.pp > forward_nodes) {
         throw UsageError("pp=" + std::to_string(strategy.pp) + " stages for a model of " +
@@ -422,13 +421,13 @@ void lay_out(Plan& plan, const Strategy& strategy) {
     for (std::uint32_t i = 0; i < n; ++i) {
         const ir::Node& node = g.node(NodeId{i});
         const bool backward = i > loss.index;
-        plan.per_step[i] = backward && !needed[i] && !is_leaf(node.op);
-        if (is_leaf(node.op) || !plan.live[i]) {
+        plan.per_step[i] = backward && !needed[i] && !ir::is_leaf(node.op);
+        if (ir::is_leaf(node.op) || !plan.live[i]) {
             continue;
         }
         for (const NodeId input : node.inputs) {
             const ir::Node& from = g.node(input);
-            if (is_leaf(from.op)) {
+            if (ir::is_leaf(from.op)) {
                 continue;
             }
             if (backward && !plan.per_step[i] && input.index <= loss.index) {
@@ -451,7 +450,7 @@ std::vector<bool> computed_locally(const ir::Graph& g) {
     std::vector<bool> local(g.size(), false);
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         const ir::Node& node = g.node(NodeId{i});
-        if (is_leaf(node.op)) {
+        if (ir::is_leaf(node.op)) {
             continue;
         }
         local[i] = std::all_of(node.inputs.begin(), node.inputs.end(), [&](NodeId in) {

@@ -11,7 +11,6 @@ namespace {
 
 using ir::NodeId;
 
-bool is_leaf(ir::OpKind op) { return ir::is_bound_leaf(op) || op == ir::OpKind::Fill || op == ir::OpKind::Constant; }
 
 struct Cut {
     std::vector<int> segment;  // per forward node of the stage, in order
@@ -38,7 +37,7 @@ void plan_recomputation(Plan& plan) {
 
     std::vector<std::vector<std::uint32_t>> forward(P);  // each stage's forward nodes, in order
     for (std::uint32_t i = 0; i <= loss; ++i) {
-        if (plan.live[i] && !is_leaf(g.node(NodeId{i}).op) && plan.stage[i] >= 0) {
+        if (plan.live[i] && !ir::is_leaf(g.node(NodeId{i}).op) && plan.stage[i] >= 0) {
             forward[static_cast<std::size_t>(plan.stage[i])].push_back(i);
         }
     }
@@ -81,7 +80,7 @@ void plan_recomputation(Plan& plan) {
             for (const std::uint32_t i : nodes) {
                 for (const NodeId input : g.node(NodeId{i}).inputs) {
                     const std::uint32_t v = input.index;
-                    if (counted[v] == trial || is_leaf(g.node(input).op)) {
+                    if (counted[v] == trial || ir::is_leaf(g.node(input).op)) {
                         continue;
                     }
                     if (plan.stage[v] != static_cast<int>(s) || position[v] < position[i]) {
@@ -109,7 +108,7 @@ void plan_recomputation(Plan& plan) {
         rc.segment_bytes[s] = best.segment_bytes;
         for (const std::uint32_t i : nodes) {
             for (const NodeId input : g.node(NodeId{i}).inputs) {
-                if (!is_leaf(g.node(input).op) &&
+                if (!ir::is_leaf(g.node(input).op) &&
                     (plan.stage[input.index] != static_cast<int>(s) || rc.segment[input.index] < rc.segment[i])) {
                     rc.checkpoint[input.index] = true;
                 }

@@ -271,7 +271,6 @@ private:
 
     void add(NodeId id) {
         const ir::Node& node = g_.node(id);
-        effective_[id.index] = effective_axis(id);
         const int axis = axis_of(id);
         if (axis >= 0 && node.type.shape[axis] % tp_ != 0) {
             refuse(id, "splits axis " + std::to_string(axis) + " of " + node.type.to_string() + " unevenly");

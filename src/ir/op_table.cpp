@@ -29,4 +29,6 @@ std::string_view to_string(OpKind op) { return op_info(op).name; }
 
 bool is_bound_leaf(OpKind op) { return op == OpKind::Input || op == OpKind::Parameter || op == OpKind::State; }
 
+bool is_leaf(OpKind op) { return is_bound_leaf(op) || op == OpKind::Fill || op == OpKind::Constant; }
+
 }  // namespace dojo::ir

@@ -475,7 +475,7 @@ StepOutcome run_partitioned(const Plan& plan, const StepInputs& inputs) {
             }
             for (std::uint32_t i = 0; i < prog.graph.size(); ++i) {
                 const ir::OpKind op = prog.graph.node(NodeId{i}).op;
-                const bool leaf = ir::is_bound_leaf(op) || op == ir::OpKind::Fill || op == ir::OpKind::Constant;
+                const bool leaf = ir::is_leaf(op);
                 if (!leaf && !ir::is_elementwise_map(op)) {
                     throw UsageError("functional simulation of zero=1: the optimizer update has a " +
                                      std::string(ir::op_info(op).name) + ", which is not elementwise; a replica's "

@@ -17,7 +17,6 @@ using compiler::Plan;
 using ir::NodeId;
 using ir::OpKind;
 
-bool is_leaf(OpKind op) { return ir::is_bound_leaf(op) || op == OpKind::Fill || op == OpKind::Constant; }
 
 std::string bytes_text(double bytes) {
     char buffer[64];
@@ -278,7 +277,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     }
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         const ir::Node& node = g.node(NodeId{i});
-        if (is_leaf(node.op) || !plan.live[i]) {
+        if (ir::is_leaf(node.op) || !plan.live[i]) {
             continue;
         }
         const int group = fused_into[i];

@@ -276,7 +276,7 @@ TEST(FunctionalSim, InsertTransfersCutsTheStepIntoProgramsWithExplicitReceives) 
         }
         for (std::uint32_t i = 0; i < p.graph.size(); ++i) {
             const ir::OpKind op = p.graph.node(ir::NodeId{i}).op;
-            computed += ir::is_bound_leaf(op) || op == ir::OpKind::Fill || op == ir::OpKind::Constant ? 0 : 1;
+            computed += ir::is_leaf(op) ? 0 : 1;
         }
     }
     EXPECT_GT(cross_stage, 0u);
@@ -284,7 +284,7 @@ TEST(FunctionalSim, InsertTransfersCutsTheStepIntoProgramsWithExplicitReceives) 
     const ir::Graph& g = plan.step.graph;
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         const ir::OpKind op = g.node(ir::NodeId{i}).op;
-        const bool leaf = ir::is_bound_leaf(op) || op == ir::OpKind::Fill || op == ir::OpKind::Constant;
+        const bool leaf = ir::is_leaf(op);
         live += plan.live[i] && !leaf ? 1 : 0;
     }
     EXPECT_EQ(computed, live);  // every live node in exactly one program

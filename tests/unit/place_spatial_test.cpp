@@ -103,7 +103,7 @@ TEST(PlaceSpatial, LayersHoldWhatTheSimulatorsMemoryPlanHolds) {
         std::int64_t live = 0;
         for (std::uint32_t i = 0; i < g.size(); ++i) {
             const ir::OpKind op = g.node(ir::NodeId{i}).op;
-            const bool leaf = ir::is_bound_leaf(op) || op == ir::OpKind::Fill || op == ir::OpKind::Constant;
+            const bool leaf = ir::is_leaf(op);
             live += plan.live[i] && plan.stage[i] == s && !leaf ? 1 : 0;
         }
         EXPECT_EQ(nodes, live) << "stage " << s;

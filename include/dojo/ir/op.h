@@ -242,5 +242,7 @@ const OpInfo& op_info(OpKind op);
 std::string_view to_string(OpKind op);
 /// Input, Parameter and State: leaves whose values the caller binds (Fill and Constant compute theirs).
 bool is_bound_leaf(OpKind op);
+/// Any leaf: the bound ones and Fill and Constant (no inputs; nothing is sent or scheduled to compute them).
+bool is_leaf(OpKind op);
 
 }  // namespace dojo::ir
