@@ -138,38 +138,43 @@ std::string buckets(const Plan& plan) {
     return out;
 }
 
-std::string programs(const Plan& plan) {
+// Stage programs, each with its receives (named by the training-graph node they carry) and all-reduces.
+std::string stage_programs(const Plan& plan, const std::vector<StageProgram>& all,
+                           const std::vector<NodeId>& training_of) {
     const ir::Graph& g = plan.step.graph;
-    if (plan.strategy.tp > 1) {
-        if (plan.strategy.pp > 1 || plan.strategy.sp) {
-            return "programs: tensor-parallel plans are cut into device programs only with pp=1 and no sp\n";
-        }
-        std::string out = "tensor-parallel device programs (split_tensor_parallel)\n";
-        try {
-            for (const DeviceProgram& p : split_tensor_parallel(plan)) {
-                out += line("  rank %d: %zu nodes, %zu leaves, all-reduces after:", p.rank, p.graph.size(),
-                            p.leaves.size());
-                for (const NodeId id : p.all_reduce_after) {
-                    out += line(" #%u", p.origin[id.index].index);
-                }
-                out += "\n";
-            }
-        } catch (const UsageError& e) {
-            out += std::string("  not split: ") + e.what() + "\n";
-        }
-        return out;
-    }
-    const std::vector<StageProgram> all = insert_transfers(plan);
-    std::string out = "stage programs (insert_transfers)\n";
+    std::string out;
     for (const StageProgram& p : all) {
         if (p.empty()) {
             continue;
         }
-        out += line("  stage %d %s: %zu nodes, %zu outputs, receives %zu\n", p.stage, to_string(p.part),
+        out += line("  stage %d %s: %zu nodes, %zu outputs, receives %zu", p.stage, to_string(p.part),
                     p.graph.size(), p.graph.outputs().size(), p.receives.size());
+        out += p.all_reduce_after.empty() ? "\n" : line(", all-reduces %zu\n", p.all_reduce_after.size());
         for (const StageProgram::Receive& r : p.receives) {
-            out += line("    from stage %d %s: ", r.from_stage, to_string(r.from_part)) + node_text(g, r.value) + "\n";
+            const NodeId value = training_of.empty() ? r.value : training_of[r.value.index];
+            out += line("    from stage %d %s: ", r.from_stage, to_string(r.from_part)) + node_text(g, value);
+            out += training_of.empty() ? "\n" : ", held here as " + p.graph.type(r.input).to_string() + "\n";
         }
+    }
+    return out;
+}
+
+std::string programs(const Plan& plan) {
+    if (plan.strategy.tp == 1) {
+        return "stage programs (insert_transfers)\n" + stage_programs(plan, insert_transfers(plan), {});
+    }
+    std::string out = "tensor-parallel device programs (split_tensor_parallel), each cut into stage programs "
+                      "(insert_transfers); every rank's have rank 0's structure\n";
+    try {
+        const std::vector<DeviceProgram> devices = split_tensor_parallel(plan);
+        for (const DeviceProgram& p : devices) {
+            out += line("  rank %d: %zu nodes, %zu leaves, %zu all-reduces\n", p.rank, p.graph.size(),
+                        p.leaves.size(), p.all_reduce_after.size());
+        }
+        out += "  rank 0's stage programs:\n" + stage_programs(plan, insert_transfers(plan, devices[0]),
+                                                                devices[0].origin);
+    } catch (const UsageError& e) {
+        out += std::string("  not split: ") + e.what() + "\n";
     }
     return out;
 }

@@ -36,12 +36,20 @@ const char* to_string(ProgramPart part) {
     return "?";
 }
 
-std::vector<StageProgram> insert_transfers(const Plan& plan) {
-    if (plan.strategy.tp > 1) {
-        throw UsageError("insert_transfers: tensor-parallel plans (tp=" + std::to_string(plan.strategy.tp) +
-                         ") are not cut into programs yet; use tp=1");
-    }
-    const ir::Graph& g = plan.step.graph;
+namespace {
+
+// What programs are cut from: the training graph itself (tp = 1), or one tensor-parallel device's graph.
+struct Source {
+    const ir::Graph& graph;
+    std::vector<NodeId> training;              // [node]: the training-graph node it is or serves
+    std::vector<bool> live;                    // [node]
+    std::vector<NodeId> results;               // the loss and the assignments' new values, as nodes of `graph`
+    std::map<std::uint32_t, StageProgram::Leaf> leaves;  // [leaf node]: what it holds (`here` unset)
+    std::vector<NodeId> all_reduce_after;      // nodes of `graph` summed over the tensor-parallel group
+};
+
+std::vector<StageProgram> cut(const Plan& plan, const Source& src) {
+    const ir::Graph& g = src.graph;
     const std::size_t n = g.size();
     const int programs = kParts * plan.strategy.pp;
     std::vector<StageProgram> out(static_cast<std::size_t>(programs));
@@ -49,10 +57,11 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
         out[static_cast<std::size_t>(p)].stage = p / kParts;
         out[static_cast<std::size_t>(p)].part = static_cast<ProgramPart>(p % kParts);
     }
-    std::vector<int> home(n, -1);  // computed node -> its program
+    std::vector<int> home(n, -1);  // computed node -> its program, by its training node's stage and part
     for (std::uint32_t i = 0; i < n; ++i) {
-        if (plan.live[i] && plan.stage[i] >= 0 && !ir::is_leaf(g.node(NodeId{i}).op)) {
-            home[i] = program_of(plan, i);
+        const std::uint32_t t = src.training[i].index;
+        if (src.live[i] && plan.live[t] && plan.stage[t] >= 0 && !ir::is_leaf(g.node(NodeId{i}).op)) {
+            home[i] = program_of(plan, t);
         }
     }
     // Values some other program reads, and what the step hands back: they are outputs of their home program.
@@ -67,18 +76,15 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
             }
         }
     }
-    exported[plan.step.loss.index] = true;
-    for (const autodiff::Assignment& a : plan.step.updates) {
-        if (home[a.value.index] >= 0) {
-            exported[a.value.index] = true;
-        }
+    for (const NodeId r : src.results) {
+        exported[r.index] = exported[r.index] || home[r.index] >= 0;
     }
     // Values every device computes for itself (computed_locally: from fills, constants and the learning rate): a
     // program that reads one computes its own copy rather than receiving it, as the plan has no transfer for it.
     // (Received instead, two stages' update programs could each wait for the other's scalars.)
     const std::vector<bool> step_constant = computed_locally(g);
-    // Each program's graph, in the training graph's order (a topological order stays one).
-    std::vector<std::map<std::uint32_t, NodeId>> local(static_cast<std::size_t>(programs));  // training -> here
+    // Each program's graph, in the source graph's order (a topological order stays one).
+    std::vector<std::map<std::uint32_t, NodeId>> local(static_cast<std::size_t>(programs));  // source -> here
     // With recomputation, a backward program computes its stage's forward values again from the checkpoints
     // (compiler/recompute.h) instead of receiving them: a forward value of its own stage that is not a checkpoint.
     const Plan::Recomputation& rc = plan.recomputation;
@@ -86,9 +92,9 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
         const int stage = p / kParts;
         return plan.strategy.recompute && static_cast<ProgramPart>(p % kParts) == ProgramPart::Backward &&
                home[v] == kParts * stage + static_cast<int>(ProgramPart::Forward) &&
-               rc.segments[static_cast<std::size_t>(stage)] > 0 && !rc.checkpoint[v];
+               rc.segments[static_cast<std::size_t>(stage)] > 0 && !rc.checkpoint[src.training[v].index];
     };
-    // Adds training node `i` (its inputs first where they are missing) to program `p`.
+    // Adds source node `i` (its inputs first where they are missing) to program `p`.
     std::function<NodeId(int, std::uint32_t)> add_node = [&](int p, std::uint32_t i) -> NodeId {
         StageProgram& prog = out[static_cast<std::size_t>(p)];
         std::map<std::uint32_t, NodeId>& here = local[static_cast<std::size_t>(p)];
@@ -104,15 +110,13 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
             if (it == here.end()) {
                 const ir::Node& from = g.node(in);
                 NodeId leaf;
-                if (from.op == OpKind::Parameter) {
-                    leaf = prog.graph.add_parameter(from.name, from.type);
-                    prog.leaves.push_back({leaf, in});
-                } else if (from.op == OpKind::State) {
-                    leaf = prog.graph.add_state(from.name, from.type);
-                    prog.leaves.push_back({leaf, in});
-                } else if (from.op == OpKind::Input) {
-                    leaf = prog.graph.add_input(from.name, from.type);
-                    prog.leaves.push_back({leaf, in});
+                if (from.op == OpKind::Parameter || from.op == OpKind::State || from.op == OpKind::Input) {
+                    leaf = from.op == OpKind::Parameter ? prog.graph.add_parameter(from.name, from.type)
+                           : from.op == OpKind::State   ? prog.graph.add_state(from.name, from.type)
+                                                        : prog.graph.add_input(from.name, from.type);
+                    StageProgram::Leaf held = src.leaves.at(in.index);
+                    held.here = leaf;
+                    prog.leaves.push_back(held);
                 } else if (ir::is_leaf(from.op)) {  // a fill or a constant: copied
                     leaf = prog.graph.add(from.op, from.attrs, {}, from.name);
                 } else {
@@ -155,6 +159,15 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
             }
         }
     }
+    // The group's all-reduces, in each program that computes the value (its home, or a recomputing backward).
+    for (const NodeId a : src.all_reduce_after) {
+        for (std::size_t p = 0; p < out.size(); ++p) {
+            const auto it = local[p].find(a.index);
+            if (it != local[p].end() && !ir::is_leaf(out[p].graph.node(it->second).op)) {
+                out[p].all_reduce_after.push_back(it->second);
+            }
+        }
+    }
     // Programs that hold only leaves compute nothing: leave them empty.
     for (std::size_t p = 0; p < out.size(); ++p) {
         if (out[p].graph.outputs().empty()) {
@@ -164,6 +177,43 @@ std::vector<StageProgram> insert_transfers(const Plan& plan) {
         }
     }
     return out;
+}
+
+}  // namespace
+
+std::vector<StageProgram> insert_transfers(const Plan& plan) {
+    if (plan.strategy.tp > 1) {
+        throw UsageError("insert_transfers: a tensor-parallel plan (tp=" + std::to_string(plan.strategy.tp) +
+                         ") is cut per device: pass each device's program (compiler/split_tensor_parallel.h)");
+    }
+    const ir::Graph& g = plan.step.graph;
+    Source src{g, {}, plan.live, {plan.step.loss}, {}, {}};
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        src.training.push_back(NodeId{i});
+        const OpKind op = g.node(NodeId{i}).op;
+        if (op == OpKind::Parameter || op == OpKind::State || op == OpKind::Input) {
+            src.leaves.emplace(i, StageProgram::Leaf{NodeId{}, NodeId{i}, -1, 1});
+        }
+    }
+    for (const autodiff::Assignment& a : plan.step.updates) {
+        src.results.push_back(a.value);
+    }
+    return cut(plan, src);
+}
+
+std::vector<StageProgram> insert_transfers(const Plan& plan, const DeviceProgram& device) {
+    const ir::Graph& g = device.graph;
+    Source src{g, device.origin, std::vector<bool>(g.size(), true), {device.local[plan.step.loss.index]}, {},
+               device.all_reduce_after};
+    for (const DeviceProgram::Leaf& leaf : device.leaves) {
+        src.leaves.emplace(leaf.here.index, StageProgram::Leaf{NodeId{}, leaf.training, leaf.split_axis, leaf.groups});
+    }
+    for (const autodiff::Assignment& a : plan.step.updates) {
+        if (device.local[a.value.index].valid()) {
+            src.results.push_back(device.local[a.value.index]);
+        }
+    }
+    return cut(plan, src);
 }
 
 }  // namespace dojo::compiler

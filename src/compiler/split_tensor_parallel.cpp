@@ -35,6 +35,8 @@ public:
         for (const auto& ar : plan.tensor.all_reduces) {
             reduced_.insert(ar.node.index);
         }
+        sequence_ = plan.tensor.sequence_split;
+        sequence_.resize(g_.size(), false);
     }
 
     DeviceProgram run() {
@@ -61,7 +63,8 @@ public:
 private:
     [[noreturn]] void refuse(NodeId id, const std::string& why) const {
         throw UsageError("tensor-parallel programs (tp=" + std::to_string(tp_) + "): " + g_.describe(id) + " " + why +
-                         "; functional simulation covers matmul-parallel layers (MLP, LeNet's fully connected layers)");
+                         "; functional simulation covers Megatron-style layers (matmuls, embeddings, "
+                         "attention heads, vocabulary-parallel cross-entropy) and sequence parallelism");
     }
 
     int axis_of(NodeId id) const { return effective_[id.index]; }
@@ -75,6 +78,9 @@ private:
             return leaf_split_axis(plan_, id);
         }
         const int axis = plan_.tensor.layout[id.index].split_axis;
+        if (sequence_[id.index]) {
+            return -1;  // split along the tokens instead (add_sequence_split)
+        }
         if (axis >= 0 || !(ir::is_elementwise_map(node.op) || node.op == OpKind::Select)) {
             return axis;
         }
@@ -226,7 +232,7 @@ private:
             s.sizes.push_back(size);
             s.steps.push_back(1);
         }
-        return put(OpKind::Slice, s, {value}, "block of #" + std::to_string(of.index), of);
+        return put(OpKind::Slice, s, {value}, "block of #" + std::to_string(of.index), reader);
     }
 
     // LogSoftmax along the split axis (Megatron's vocabulary-parallel cross-entropy), kept stable without a max
@@ -291,10 +297,26 @@ private:
         if (std::count(plan_.tensor.conflicts.begin(), plan_.tensor.conflicts.end(), id) != 0) {
             refuse(id, "has inputs split along different axes");
         }
+        if (sequence_[id.index]) {
+            return add_sequence_split(id);
+        }
         ir::OpAttrs attrs = node.attrs;
         std::vector<NodeId> inputs;
         for (const NodeId in : node.inputs) {
             inputs.push_back(program_.local[in.index]);
+        }
+        if (reduces_tokens(id)) {  // a sum over the tokens of a sequence-split value: this device's share, then summed
+            const NodeId partial = put(node.op, std::move(attrs), std::move(inputs), node.name, id);
+            finish(id, partial, want);
+            if (reduced_.count(id.index) == 0) {
+                program_.all_reduce_after.push_back(partial);
+            }
+            return;
+        }
+        for (std::size_t k = 0; k < inputs.size(); ++k) {  // a sequence-split value read whole: all-gathered
+            if (sequence_[node.inputs[k].index]) {
+                inputs[k] = gathered(node.inputs[k], id);
+            }
         }
         switch (node.op) {
             case OpKind::Fill: std::get<ir::FillAttrs>(attrs).type.shape = want; break;
@@ -385,6 +407,94 @@ private:
         finish(id, put(node.op, std::move(attrs), std::move(inputs), node.name, id), want);
     }
 
+    // Sequence parallelism (plan.tensor.sequence_split): a value split along the tokens is held as a block of its
+    // leading axis (the micro-batch's samples, whose tokens lead every such value: [batch, sequence, ...] or
+    // [batch * sequence, ...]), rank r the r-th; any contiguous share of the tokens computes the same per-token
+    // values, and this one needs no strided copies. A node split so reads its sequence-split inputs' blocks, and the
+    // block of each replicated input that holds tokens (after an all-reduce: a reduce-scatter, as the sums are the
+    // same); shape attributes take the local shape.
+    void add_sequence_split(NodeId id) {
+        const ir::Node& node = g_.node(id);
+        if (node.type.shape[0] % tp_ != 0) {
+            refuse(id, "is split along the tokens as blocks of its leading axis " + std::to_string(node.type.shape[0]) +
+                           ", which tp does not divide (use a micro-batch that is a multiple of tp)");
+        }
+        const Shape want = local_shape(node.type.shape, 0, tp_);
+        auto needs_block = [&](NodeId in) {
+            return !sequence_[in.index] && effective_[in.index] < 0 && holds_tokens(g_, g_.type(in).shape);
+        };
+        if (std::any_of(node.inputs.begin(), node.inputs.end(),
+                        [&](NodeId in) { return needs_block(in) && g_.type(in).dtype != ir::DType::F32; })) {
+            // Integer token ids (a one-hot of the labels): Slice computes in f32, so the node runs whole on its
+            // whole inputs and the device keeps its block of the result.
+            std::vector<NodeId> inputs;
+            for (const NodeId in : node.inputs) {
+                inputs.push_back(sequence_[in.index] ? gathered(in, id) : program_.local[in.index]);
+            }
+            const NodeId whole = put(node.op, node.attrs, std::move(inputs), "", id);
+            return finish(id, slice_of(whole, id, 0, id), want);
+        }
+        ir::OpAttrs attrs = node.attrs;
+        std::vector<NodeId> inputs;
+        for (const NodeId in : node.inputs) {
+            NodeId here = program_.local[in.index];
+            if (needs_block(in)) {
+                here = slice_of(here, in, 0, id);
+            }
+            inputs.push_back(here);
+        }
+        switch (node.op) {
+            case OpKind::Fill: std::get<ir::FillAttrs>(attrs).type.shape = want; break;
+            case OpKind::Reshape: std::get<ir::ReshapeAttrs>(attrs).shape = want; break;
+            case OpKind::BroadcastTo: std::get<ir::BroadcastAttrs>(attrs).shape = want; break;
+            case OpKind::Slice: {
+                const auto& sl = std::get<ir::SliceAttrs>(attrs);
+                if (sl.starts[0] != 0 || sl.sizes[0] != g_.type(node.inputs[0]).shape[0]) {
+                    refuse(id, "slices the tokens of a sequence-split value");
+                }
+                std::get<ir::SliceAttrs>(attrs).sizes[0] = want[0];
+                break;
+            }
+            default: break;
+        }
+        finish(id, put(node.op, std::move(attrs), std::move(inputs), node.name, id), want);
+    }
+
+    // Whether `id` sums a sequence-split input over its leading axis (a layer-norm weight's gradient): each device
+    // sums its tokens and the group all-reduces the partial sums.
+    bool reduces_tokens(NodeId id) const {
+        const ir::Node& node = g_.node(id);
+        if (node.op != OpKind::ReduceSum || !sequence_[node.inputs[0].index]) {
+            return false;
+        }
+        const auto& axes = std::get<ir::ReduceAttrs>(node.attrs).axes;
+        const int rank = g_.type(node.inputs[0]).shape.rank();
+        return axes.empty() || std::any_of(axes.begin(), axes.end(), [&](int a) { return (a + rank) % rank == 0; });
+    }
+
+    // The whole of sequence-split `value` on every device for `reader` (an all-gather, done as a sum of the blocks
+    // each placed in a zero tensor at its rows: adding zeros is exact). Made once per pipeline stage that reads it,
+    // in the first reader's program there, so that only blocks travel between stages.
+    NodeId gathered(NodeId value, NodeId reader) {
+        const std::pair key{value.index, plan_.stage[reader.index]};
+        if (const auto it = gathered_.find(key); it != gathered_.end()) {
+            return it->second;
+        }
+        const Shape& full = g_.type(value).shape;
+        ir::SliceBackwardAttrs place;
+        for (int a = 0; a < full.rank(); ++a) {
+            const std::int64_t size = a == 0 ? full[a] / tp_ : full[a];
+            place.slice.starts.push_back(a == 0 ? size * rank_ : 0);
+            place.slice.sizes.push_back(size);
+            place.slice.steps.push_back(1);
+        }
+        place.shape = full;
+        const NodeId whole = put(OpKind::SliceBackward, place, {program_.local[value.index]},
+                                 "all-gather of #" + std::to_string(value.index), reader);
+        program_.all_reduce_after.push_back(whole);
+        return gathered_.emplace(key, whole).first->second;
+    }
+
     // A slice along a split axis of `full` elements held in `groups` parts, made local: the whole axis (one part)
     // becomes this device's block; part p of several becomes this device's block of part p.
     void localize(ir::SliceAttrs& sl, std::int64_t full, int axis, std::int64_t groups, NodeId id) {
@@ -455,6 +565,8 @@ private:
     int rank_;
     DeviceProgram program_;
     std::set<std::uint32_t> reduced_;
+    std::vector<bool> sequence_;                                     // [training node]: split along the tokens
+    std::map<std::pair<std::uint32_t, int>, NodeId> gathered_;      // (sequence-split node, stage) -> all-gather
     std::vector<int> effective_;  // [training node]: its split axis on the devices (-1: whole)
     std::map<std::uint32_t, std::pair<NodeId, NodeId>> masked_ids_;  // ids node -> (rows here, held mask)
     std::vector<std::uint32_t> parent_;                              // joined split axes (find_groups)
@@ -476,10 +588,6 @@ int leaf_split_axis(const Plan& plan, NodeId leaf) {
 }
 
 std::vector<DeviceProgram> split_tensor_parallel(const Plan& plan) {
-    if (plan.strategy.pp != 1 || plan.strategy.sp) {
-        throw UsageError("tensor-parallel programs: " + plan.strategy.to_string() +
-                         " pipelines or splits the sequence; split_tensor_parallel takes pp=1 without sp");
-    }
     std::vector<DeviceProgram> programs;
     for (int rank = 0; rank < plan.strategy.tp; ++rank) {
         programs.push_back(Splitter(plan, rank).run());

@@ -289,6 +289,18 @@ std::int64_t token_count(const ir::Graph& graph) {
     return 0;
 }
 
+bool holds_tokens(const ir::Graph& graph, const ir::Shape& shape) {
+    for (const NodeId input : graph.inputs()) {
+        const ir::TensorType& type = graph.type(input);
+        if (type.dtype == ir::DType::I64 && type.shape.rank() == 2) {
+            const std::int64_t batch = type.shape[0], sequence = type.shape[1];
+            return (shape.rank() >= 2 && shape[0] == batch && shape[1] == sequence) ||
+                   (shape.rank() >= 1 && shape[0] == batch * sequence);
+        }
+    }
+    return false;
+}
+
 void split_sequence(TensorParallel& tensor, const ir::Graph& graph) {
     if (tensor.tp < 2) {
         throw UsageError("sp=1 splits activations over the tensor-parallel group; it needs tp of 2 or more");
@@ -316,14 +328,7 @@ void split_sequence(TensorParallel& tensor, const ir::Graph& graph) {
         if (node.inputs.empty() || !from_data[i] || tensor.layout[i].split() || tensor.divided[i]) {
             continue;
         }
-        const ir::Shape& shape = node.type.shape;
-        std::int64_t leading = 1;
-        bool per_token = false;
-        for (int axis = 0; axis < shape.rank() && leading < tokens; ++axis) {
-            leading *= shape[static_cast<std::size_t>(axis)];
-            per_token = leading == tokens;
-        }
-        if (per_token && parameter_shapes.count(shape.dims()) == 0) {
+        if (holds_tokens(graph, node.type.shape) && parameter_shapes.count(node.type.shape.dims()) == 0) {
             tensor.sequence_split[i] = true;
             tensor.divided[i] = true;
         }

@@ -150,10 +150,15 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
         }
         for (std::size_t k = 0; k < options.sync_points.size(); ++k) {
             const std::uint32_t id = options.sync_points[k].index;
-            DOJO_CHECK(stored_[id] && first_read[id] < n && first_read[id] > runs_at_[id])
+            if (!live_[id]) {
+                continue;  // not computed: no callback
+            }
+            DOJO_CHECK(stored_[id] && first_read[id] > runs_at_[id])
                 << "sync point " << id << " is not stored, or read where it is computed";
             computed_at_[runs_at_[id]].push_back(k);
-            read_first_at_[first_read[id]].push_back(k);
+            if (first_read[id] < n) {  // else only an output
+                read_first_at_[first_read[id]].push_back(k);
+            }
         }
     }
     mark_sharded_rounding(options);

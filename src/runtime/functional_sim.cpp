@@ -187,401 +187,498 @@ Values whole_of(const std::vector<Values>& blocks, const ir::Shape& shape, int a
     return out;
 }
 
-// Tensor parallelism: the tp device programs of split_tensor_parallel run side by side, one thread each; after each
-// node the layouts list as a partial sum, the devices meet and every one takes the sum of their values in rank order.
-StepOutcome run_tensor_parallel(const Plan& plan, const StepInputs& inputs) {
-    const compiler::Strategy& st = plan.strategy;
-    if (st.dp != 1 || st.pp != 1 || st.micro_batches != 1 || st.zero || st.recompute) {
-        throw UsageError("functional simulation runs tensor parallelism on its own for now (tp=N alone), not " +
-                         st.to_string());
-    }
-    const std::vector<compiler::DeviceProgram> programs = compiler::split_tensor_parallel(plan);
-    const autodiff::TrainingGraph& step = plan.step;
-    const ir::Graph& g = step.graph;
-    const int tp = st.tp;
-    std::vector<std::unique_ptr<Executor>> executors(static_cast<std::size_t>(tp));
-    std::vector<Values*> parts(static_cast<std::size_t>(tp));
-    Values sum;
-    std::barrier meet(tp);
-    StepOutcome out;
-    for (int r = 0; r < tp; ++r) {
-        const compiler::DeviceProgram& prog = programs[static_cast<std::size_t>(r)];
-        ExecutorOptions options = reference_options();
-        for (const autodiff::Assignment& a : step.updates) {
-            if (prog.local[a.value.index].valid()) {
-                options.keep.push_back(prog.local[a.value.index]);
-            }
+// One device of the tensor-parallel group (the only one with tp = 1): its stage programs, and where each training
+// node is in the graph they were cut from.
+struct Device {
+    std::vector<StageProgram> programs;
+    std::vector<NodeId> source;  // [training node]: its node in the source graph (invalid where not live)
+    std::map<std::uint32_t, std::pair<int, std::int64_t>> held;  // training leaf -> (split axis, groups) on it
+};
+
+std::vector<Device> devices_of(const Plan& plan) {
+    std::vector<Device> devices;
+    if (plan.strategy.tp == 1) {
+        Device d;
+        d.programs = compiler::insert_transfers(plan);
+        for (std::uint32_t i = 0; i < plan.step.graph.size(); ++i) {
+            d.source.push_back(NodeId{i});
         }
-        options.sync_points = prog.all_reduce_after;
-        options.on_computed = [&, r](std::size_t k) {
-            const compiler::DeviceProgram& mine = programs[static_cast<std::size_t>(r)];
-            Values& value = executors[static_cast<std::size_t>(r)]->value(mine.all_reduce_after[k]).data;
-            parts[static_cast<std::size_t>(r)] = &value;
-            meet.arrive_and_wait();
-            if (r == 0) {
-                sum = *parts[0];
-                for (std::size_t other = 1; other < parts.size(); ++other) {
-                    for (std::size_t e = 0; e < sum.size(); ++e) {
-                        sum[e] += (*parts[other])[e];
-                    }
-                }
-            }
-            meet.arrive_and_wait();
-            value = sum;
-            meet.arrive_and_wait();
-        };
-        options.before_read = [](std::size_t) {};
-        executors[static_cast<std::size_t>(r)] = std::make_unique<Executor>(prog.graph, options);
-        Executor& ex = *executors[static_cast<std::size_t>(r)];
-        for (const compiler::DeviceProgram::Leaf& leaf : prog.leaves) {
-            const ir::Node& node = g.node(leaf.training);
-            ir::Buffer<float>& to = ex.value(leaf.here);
-            if (set_scalar(step, leaf.training, to, inputs.learning_rate)) {
-                continue;
-            }
-            const Values& full = node.op == ir::OpKind::Parameter ? inputs.parameters[index_in(g.parameters(), leaf.training)]
-                                 : node.op == ir::OpKind::State   ? inputs.states[index_in(g.states(), leaf.training)]
-                                                                  : inputs.data.at(node.name);
-            copy_into(to, block_of(full, node.type.shape, leaf.split_axis, tp, r, leaf.groups), "'" + node.name + "'");
-        }
+        devices.push_back(std::move(d));
+        return devices;
     }
-    std::vector<std::thread> threads;
-    std::vector<std::exception_ptr> failed(static_cast<std::size_t>(tp));
-    for (int r = 0; r < tp; ++r) {
-        threads.emplace_back([&, r] {
-            try {
-                executors[static_cast<std::size_t>(r)]->run();
-            } catch (...) {
-                failed[static_cast<std::size_t>(r)] = std::current_exception();
-            }
-        });
-    }
-    for (std::thread& t : threads) {
-        t.join();
-    }
-    for (const std::exception_ptr& e : failed) {
-        if (e) {
-            std::rethrow_exception(e);
+    for (const compiler::DeviceProgram& program : compiler::split_tensor_parallel(plan)) {
+        Device d;
+        d.programs = compiler::insert_transfers(plan, program);
+        d.source = program.local;
+        for (const compiler::DeviceProgram::Leaf& leaf : program.leaves) {
+            d.held[leaf.training.index] = {leaf.split_axis, leaf.groups};
         }
+        devices.push_back(std::move(d));
     }
-    for (const NodeId id : programs[0].all_reduce_after) {
-        ++out.all_reduces;
-        out.all_reduce_bytes += static_cast<double>(programs[0].graph.type(id).shape.numel()) * sizeof(float);
-    }
-    // The loss is replicated: every device computed the same one.
-    out.loss = executors[0]->value(programs[0].local[step.loss.index]).data[0];
-    for (int r = 1; r < tp; ++r) {
-        out.replicas_agree = out.replicas_agree &&
-                             executors[static_cast<std::size_t>(r)]->value(programs[static_cast<std::size_t>(r)]
-                                                                               .local[step.loss.index]).data[0] ==
-                                 static_cast<float>(out.loss);
-    }
-    // Updates, then each parameter and state put back together from the devices' blocks.
-    out.parameters = inputs.parameters;
-    out.states = inputs.states;
-    for (const autodiff::Assignment& a : step.updates) {
-        if (!programs[0].local[a.value.index].valid()) {
-            continue;
-        }
-        const int axis = compiler::leaf_split_axis(plan, a.target);
-        std::int64_t groups = 1;  // as the devices hold the target (its leaf's grouping)
-        for (const compiler::DeviceProgram::Leaf& leaf : programs[0].leaves) {
-            groups = leaf.training == a.target ? leaf.groups : groups;
-        }
-        std::vector<Values> blocks;
-        for (int r = 0; r < tp; ++r) {
-            blocks.push_back(executors[static_cast<std::size_t>(r)]
-                                 ->value(programs[static_cast<std::size_t>(r)].local[a.value.index]).data);
-        }
-        const ir::Node& target = g.node(a.target);
-        Values whole = whole_of(blocks, target.type.shape, axis, groups);
-        if (axis < 0) {  // replicated: every device must have computed the same
-            for (int r = 1; r < tp; ++r) {
-                out.replicas_agree = out.replicas_agree && blocks[static_cast<std::size_t>(r)] == blocks[0];
-            }
-        }
-        if (target.op == ir::OpKind::Parameter) {
-            out.parameters[index_in(g.parameters(), a.target)] = std::move(whole);
-        } else {
-            out.states[index_in(g.states(), a.target)] = std::move(whole);
-        }
-    }
-    return out;
+    return devices;
 }
 
-}  // namespace
-
-StepOutcome run_partitioned(const Plan& plan, const StepInputs& inputs) {
-    const compiler::Strategy& st = plan.strategy;
-    if (st.tp > 1) {
-        check_inputs(plan, inputs);
-        return run_tensor_parallel(plan, inputs);
-    }
-    if (st.sp) {
-        throw UsageError("functional simulation does not run sp=1 plans yet (" + st.to_string() + ")");
-    }
-    check_inputs(plan, inputs);
-    const std::vector<StageProgram> programs = compiler::insert_transfers(plan);  // UsageError for tp > 1
-    const autodiff::TrainingGraph& step = plan.step;
-    const ir::Graph& g = step.graph;
-    const int dp = st.dp, pp = st.pp, m = st.micro_batches;
-    std::vector<std::unique_ptr<Executor>> executors(programs.size());
-    for (std::size_t p = 0; p < programs.size(); ++p) {
-        if (!programs[p].empty()) {
-            executors[p] = std::make_unique<Executor>(programs[p].graph, reference_options());
-        }
-    }
-    // Each replica's parameters and states (the owners' copies), the gradients it accumulates, and per
-    // (replica, micro-batch) the values programs export, by training-graph node.
-    std::vector<std::vector<Values>> parameters(static_cast<std::size_t>(dp), inputs.parameters);
-    std::vector<std::vector<Values>> states(static_cast<std::size_t>(dp), inputs.states);
-    std::vector<std::map<std::uint32_t, Values>> accumulated(static_cast<std::size_t>(dp));
-    StepOutcome out;
-    double loss_sum = 0;
-
-    auto feed_leaves = [&](const StageProgram& prog, Executor& ex, int r, int k) {
-        for (const StageProgram::Leaf& leaf : prog.leaves) {
-            ir::Buffer<float>& to = ex.value(leaf.here);
-            const ir::Node& node = g.node(leaf.training);
-            if (node.op == ir::OpKind::Parameter) {
-                const std::size_t idx = index_in(g.parameters(), leaf.training);
-                copy_into(to, parameters[static_cast<std::size_t>(r)][idx], "parameter '" + node.name + "'");
-                if (plan.stage[leaf.training.index] != prog.stage) {  // a parameter read on another stage
-                    ++out.transfers;
-                    out.transfer_bytes += static_cast<double>(to.data.size() * sizeof(float));
+// Runs a step: see the file comment of functional_sim.h. With tp > 1 every program runs on the tp devices side by
+// side, one thread each; at each of its all-reduce points the devices meet and every one takes the sum of their
+// values in rank order.
+class PartitionedStep {
+public:
+    PartitionedStep(const Plan& plan, const StepInputs& inputs)
+        : plan_(plan), inputs_(inputs), g_(plan.step.graph), tp_(plan.strategy.tp), dp_(plan.strategy.dp),
+          pp_(plan.strategy.pp), m_(plan.strategy.micro_batches), devices_(devices_of(plan)), meet_(tp_),
+          parts_(static_cast<std::size_t>(tp_)) {
+        const std::size_t programs = devices_[0].programs.size();
+        executors_.resize(static_cast<std::size_t>(tp_));
+        for (int t = 0; t < tp_; ++t) {
+            executors_[static_cast<std::size_t>(t)].resize(programs);
+            for (std::size_t p = 0; p < programs; ++p) {
+                const StageProgram& prog = program(t, p);
+                if (prog.empty()) {
+                    continue;
                 }
-            } else if (node.op == ir::OpKind::State) {
-                const std::size_t idx = index_in(g.states(), leaf.training);
-                copy_into(to, states[static_cast<std::size_t>(r)][idx], "state '" + node.name + "'");
-            } else if (!set_scalar(step, leaf.training, to, inputs.learning_rate)) {
-                // A data input: this (replica, micro-batch)'s shard of the global batch.
-                const Values& global = inputs.data.at(node.name);
-                const std::size_t size = to.data.size();
-                const std::size_t shard = static_cast<std::size_t>(r * m + k);
-                std::memcpy(to.data.data(), global.data() + shard * size, size * sizeof(float));
+                ExecutorOptions options = reference_options();
+                if (!prog.all_reduce_after.empty()) {
+                    options.sync_points = prog.all_reduce_after;
+                    options.on_computed = [this, t, p](std::size_t k) { all_reduce(t, p, k); };
+                    options.before_read = [](std::size_t) {};
+                }
+                executors_[static_cast<std::size_t>(t)][p] = std::make_unique<Executor>(prog.graph, options);
             }
         }
-    };
-    auto collect = [&](const StageProgram& prog, Executor& ex, std::map<std::uint32_t, Values>& exported) {
-        for (const NodeId o : prog.graph.outputs()) {
-            exported[prog.origin[o.index].index] = ex.value(o).data;
+        // Each replica's and device's parameters and states: the device's block of each.
+        parameters_.assign(static_cast<std::size_t>(dp_), std::vector<std::vector<Values>>(static_cast<std::size_t>(tp_)));
+        states_ = parameters_;
+        for (int r = 0; r < dp_; ++r) {
+            for (int t = 0; t < tp_; ++t) {
+                for (std::size_t i = 0; i < g_.parameters().size(); ++i) {
+                    held(r, t, parameters_)->push_back(block(inputs.parameters[i], g_.parameters()[i], t));
+                }
+                for (std::size_t i = 0; i < g_.states().size(); ++i) {
+                    held(r, t, states_)->push_back(block(inputs.states[i], g_.states()[i], t));
+                }
+            }
         }
-    };
-    auto receive = [&](const StageProgram& prog, Executor& ex, const std::map<std::uint32_t, Values>& exported) {
+    }
+
+    StepOutcome run() {
+        std::vector<std::vector<std::map<std::uint32_t, Values>>> accumulated(
+            static_cast<std::size_t>(dp_), std::vector<std::map<std::uint32_t, Values>>(static_cast<std::size_t>(tp_)));
+        std::vector<std::map<std::uint32_t, Values>> last_exported;  // replica 0's last micro-batch, per device
+        double loss_sum = 0;
+        for (int r = 0; r < dp_; ++r) {
+            for (int k = 0; k < m_; ++k) {
+                std::vector<std::map<std::uint32_t, Values>> exported(static_cast<std::size_t>(tp_));
+                std::vector<std::size_t> order;
+                for (int s = 0; s < pp_; ++s) {
+                    order.push_back(static_cast<std::size_t>(3 * s + static_cast<int>(ProgramPart::Forward)));
+                }
+                for (int s = pp_ - 1; s >= 0; --s) {
+                    order.push_back(static_cast<std::size_t>(3 * s + static_cast<int>(ProgramPart::Backward)));
+                }
+                for (const std::size_t p : order) {
+                    if (program(0, p).empty()) {
+                        continue;
+                    }
+                    for (int t = 0; t < tp_; ++t) {
+                        feed_leaves(t, p, r, k);
+                        receive(t, p, exported[static_cast<std::size_t>(t)]);
+                    }
+                    run_group(p);
+                    for (int t = 0; t < tp_; ++t) {
+                        collect(t, p, exported[static_cast<std::size_t>(t)]);
+                    }
+                }
+                const float loss = exported[0].at(devices_[0].source[plan_.step.loss.index].index)[0];
+                for (int t = 1; t < tp_; ++t) {  // replicated: every device computed the same
+                    out_.replicas_agree = out_.replicas_agree &&
+                                          exported[static_cast<std::size_t>(t)].at(device(t).source[plan_.step.loss.index].index)[0] == loss;
+                }
+                loss_sum += loss;
+                // Gradients the update programs read: summed over the micro-batches in order.
+                for (int t = 0; t < tp_; ++t) {
+                    accumulate(t, exported[static_cast<std::size_t>(t)], accumulated[static_cast<std::size_t>(r)][static_cast<std::size_t>(t)], k);
+                }
+                if (r == 0 && k == m_ - 1) {
+                    last_exported = std::move(exported);
+                }
+            }
+        }
+        update(accumulated, last_exported);
+        out_.loss = loss_sum / (dp_ * m_);
+        // Each parameter and state put back together from replica 0's devices' blocks.
+        out_.parameters = whole(parameters_, g_.parameters());
+        out_.states = whole(states_, g_.states());
+        for (int r = 1; r < dp_; ++r) {
+            out_.replicas_agree = out_.replicas_agree && parameters_[static_cast<std::size_t>(r)] == parameters_[0];
+        }
+        return std::move(out_);
+    }
+
+private:
+    const Device& device(int t) const { return devices_[static_cast<std::size_t>(t)]; }
+    const StageProgram& program(int t, std::size_t p) const { return device(t).programs[p]; }
+    Executor& executor(int t, std::size_t p) { return *executors_[static_cast<std::size_t>(t)][p]; }
+    std::vector<Values>* held(int r, int t, std::vector<std::vector<std::vector<Values>>>& store) {
+        return &store[static_cast<std::size_t>(r)][static_cast<std::size_t>(t)];
+    }
+    std::pair<int, std::int64_t> layout_of(int t, NodeId leaf) const {
+        const auto it = device(t).held.find(leaf.index);
+        return it == device(t).held.end() ? std::pair<int, std::int64_t>{-1, 1} : it->second;
+    }
+    Values block(const Values& full, NodeId leaf, int t) const {
+        const auto [axis, groups] = layout_of(t, leaf);
+        return block_of(full, g_.type(leaf).shape, axis, tp_, t, groups);
+    }
+
+    // Device t's all-reduce point k of program p (on its thread): meet, rank 0 sums in rank order, all take it.
+    void all_reduce(int t, std::size_t p, std::size_t k) {
+        Values& value = executor(t, p).value(program(t, p).all_reduce_after[k]).data;
+        parts_[static_cast<std::size_t>(t)] = &value;
+        meet_.arrive_and_wait();
+        if (t == 0) {
+            sum_ = *parts_[0];
+            for (std::size_t other = 1; other < parts_.size(); ++other) {
+                for (std::size_t e = 0; e < sum_.size(); ++e) {
+                    sum_[e] += (*parts_[other])[e];
+                }
+            }
+            ++out_.all_reduces;
+            out_.all_reduce_bytes += static_cast<double>(sum_.size() * sizeof(float));
+        }
+        meet_.arrive_and_wait();
+        value = sum_;
+        meet_.arrive_and_wait();
+    }
+
+    // Program p on every device of the group.
+    void run_group(std::size_t p) {
+        if (tp_ == 1) {
+            executor(0, p).run();
+            return;
+        }
+        std::vector<std::thread> threads;
+        std::vector<std::exception_ptr> failed(static_cast<std::size_t>(tp_));
+        for (int t = 0; t < tp_; ++t) {
+            threads.emplace_back([&, t] {
+                try {
+                    executor(t, p).run();
+                } catch (...) {
+                    failed[static_cast<std::size_t>(t)] = std::current_exception();
+                }
+            });
+        }
+        for (std::thread& thread : threads) {
+            thread.join();
+        }
+        for (const std::exception_ptr& e : failed) {
+            if (e) {
+                std::rethrow_exception(e);
+            }
+        }
+    }
+
+    void feed_leaves(int t, std::size_t p, int r, int k) {
+        const StageProgram& prog = program(t, p);
+        Executor& ex = executor(t, p);
+        for (const StageProgram::Leaf& leaf : prog.leaves) {
+            ir::Buffer<float>& to = ex.value(leaf.here);
+            const ir::Node& node = g_.node(leaf.training);
+            if (node.op == ir::OpKind::Parameter) {
+                const std::size_t idx = index_in(g_.parameters(), leaf.training);
+                copy_into(to, (*held(r, t, parameters_))[idx], "parameter '" + node.name + "'");
+                if (plan_.stage[leaf.training.index] != prog.stage) {  // a parameter read on another stage
+                    ++out_.transfers;
+                    out_.transfer_bytes += static_cast<double>(to.data.size() * sizeof(float));
+                }
+            } else if (node.op == ir::OpKind::State) {
+                const std::size_t idx = index_in(g_.states(), leaf.training);
+                copy_into(to, (*held(r, t, states_))[idx], "state '" + node.name + "'");
+            } else if (!set_scalar(plan_.step, leaf.training, to, inputs_.learning_rate)) {
+                // A data input: this (replica, micro-batch)'s shard of the global batch (its block on the device).
+                const Values& global = inputs_.data.at(node.name);
+                const auto size = static_cast<std::size_t>(node.type.shape.numel());
+                const std::size_t shard = static_cast<std::size_t>(r * m_ + k);
+                const Values mine(global.begin() + static_cast<std::ptrdiff_t>(shard * size),
+                                  global.begin() + static_cast<std::ptrdiff_t>((shard + 1) * size));
+                copy_into(to, block_of(mine, node.type.shape, leaf.split_axis, tp_, t, leaf.groups),
+                          "input '" + node.name + "'");
+            }
+        }
+    }
+
+    void receive(int t, std::size_t p, const std::map<std::uint32_t, Values>& exported) {
+        const StageProgram& prog = program(t, p);
+        Executor& ex = executor(t, p);
         for (const StageProgram::Receive& rc : prog.receives) {
             const auto it = exported.find(rc.value.index);
             if (it == exported.end()) {
                 throw Error("functional simulation: stage " + std::to_string(prog.stage) + " " +
-                            compiler::to_string(prog.part) + " receives " + g.describe(rc.value) +
+                            compiler::to_string(prog.part) + " receives node #" + std::to_string(rc.value.index) +
                             " before stage " + std::to_string(rc.from_stage) + " " +
                             compiler::to_string(rc.from_part) + " has computed it");
             }
-            copy_into(ex.value(rc.input), it->second, "received " + g.describe(rc.value));
+            copy_into(ex.value(rc.input), it->second, "a received value");
             if (rc.from_stage != prog.stage) {
-                ++out.transfers;
-                out.transfer_bytes += static_cast<double>(it->second.size() * sizeof(float));
+                ++out_.transfers;
+                out_.transfer_bytes += static_cast<double>(it->second.size() * sizeof(float));
             }
         }
-    };
+    }
 
-    std::map<std::uint32_t, Values> last_exported;  // replica 0's last micro-batch: forward state updates
-    for (int r = 0; r < dp; ++r) {
-        for (int k = 0; k < m; ++k) {
-            std::map<std::uint32_t, Values> exported;
-            std::vector<int> order;
-            for (int s = 0; s < pp; ++s) {
-                order.push_back(3 * s + static_cast<int>(ProgramPart::Forward));
+    void collect(int t, std::size_t p, std::map<std::uint32_t, Values>& exported) {
+        const StageProgram& prog = program(t, p);
+        for (const NodeId o : prog.graph.outputs()) {
+            exported[prog.origin[o.index].index] = executor(t, p).value(o).data;
+        }
+    }
+
+    void accumulate(int t, const std::map<std::uint32_t, Values>& exported, std::map<std::uint32_t, Values>& sums,
+                    int k) const {
+        for (const StageProgram& prog : device(t).programs) {
+            if (prog.part != ProgramPart::Update || prog.empty()) {
+                continue;
             }
-            for (int s = pp - 1; s >= 0; --s) {
-                order.push_back(3 * s + static_cast<int>(ProgramPart::Backward));
-            }
-            for (const int p : order) {
-                const StageProgram& prog = programs[static_cast<std::size_t>(p)];
-                if (prog.empty()) {
-                    continue;
+            for (const StageProgram::Receive& rc : prog.receives) {
+                if (rc.from_part == ProgramPart::Update) {
+                    continue;  // computed once per step by another update program
                 }
-                Executor& ex = *executors[static_cast<std::size_t>(p)];
-                feed_leaves(prog, ex, r, k);
-                receive(prog, ex, exported);
-                ex.run();
-                collect(prog, ex, exported);
-            }
-            loss_sum += exported.at(step.loss.index)[0];
-            // Gradients the update programs read: summed over the micro-batches in order.
-            for (std::size_t p = 0; p < programs.size(); ++p) {
-                if (programs[p].part != ProgramPart::Update || programs[p].empty()) {
-                    continue;
-                }
-                for (const StageProgram::Receive& rc : programs[p].receives) {
-                    if (rc.from_part == ProgramPart::Update) {
-                        continue;  // computed once per step by another update program
-                    }
-                    const Values& g_rk = exported.at(rc.value.index);
-                    Values& sum = accumulated[static_cast<std::size_t>(r)][rc.value.index];
-                    if (k == 0) {
-                        sum = g_rk;
-                    } else {
-                        for (std::size_t e = 0; e < sum.size(); ++e) {
-                            sum[e] += g_rk[e];
-                        }
+                const Values& g_rk = exported.at(rc.value.index);
+                Values& sum = sums[rc.value.index];
+                if (k == 0) {
+                    sum = g_rk;
+                } else {
+                    for (std::size_t e = 0; e < sum.size(); ++e) {
+                        sum[e] += g_rk[e];
                     }
                 }
             }
-            if (r == 0 && k == m - 1) {
-                last_exported = std::move(exported);
-            }
         }
     }
-    // All-reduce over the replicas in rank order, then the mean over the global batch's dp * m shards.
-    std::map<std::uint32_t, Values> mean;
-    const float shards = static_cast<float>(dp * m);
-    for (const auto& [node, first] : accumulated[0]) {
-        Values sum = first;
-        for (int r = 1; r < dp; ++r) {
-            const Values& other = accumulated[static_cast<std::size_t>(r)].at(node);
-            for (std::size_t e = 0; e < sum.size(); ++e) {
-                sum[e] += other[e];
-            }
-        }
-        for (float& v : sum) {
-            v /= shards;
-        }
-        if (dp > 1) {
-            ++out.all_reduces;
-            out.all_reduce_bytes += static_cast<double>(sum.size() * sizeof(float));
-        }
-        mean.emplace(node, std::move(sum));
+
+    // ZeRO-1: replica r owns elements [n r / dp, n (r + 1) / dp) of each of its devices' tensors.
+    std::pair<std::size_t, std::size_t> share(std::size_t n, int r) const {
+        return {n * static_cast<std::size_t>(r) / static_cast<std::size_t>(dp_),
+                n * static_cast<std::size_t>(r + 1) / static_cast<std::size_t>(dp_)};
     }
-    // ZeRO-1 (zero=1): replica r owns elements [n r / dp, n (r + 1) / dp) of every gradient, parameter and optimizer
-    // state. The all-reduce above is then a reduce-scatter: it receives only its share of each mean gradient (the
-    // rest is NaN, so a value that leaked into its share would show), keeps only its share of the optimizer state,
-    // updates its share, and the parameters are all-gathered after. The update programs must be elementwise for a
-    // share's update to need only that share.
-    const bool sharded = st.zero && dp > 1;
-    auto share = [&](std::size_t n, int r) {
-        return std::pair{n * static_cast<std::size_t>(r) / static_cast<std::size_t>(dp),
-                         n * static_cast<std::size_t>(r + 1) / static_cast<std::size_t>(dp)};
-    };
-    auto keep_share = [&](Values& v, int r) {
+    void keep_share(Values& v, int r) const {
         const auto [begin, end] = share(v.size(), r);
         for (std::size_t e = 0; e < v.size(); ++e) {
             v[e] = e >= begin && e < end ? v[e] : std::numeric_limits<float>::quiet_NaN();
         }
-    };
-    if (sharded) {
-        for (const StageProgram& prog : programs) {
-            if (prog.part != ProgramPart::Update) {
-                continue;
+    }
+
+    // The all-reduce over the replicas, the update programs, the assignments, and with zero=1 the all-gather.
+    void update(const std::vector<std::vector<std::map<std::uint32_t, Values>>>& accumulated,
+                const std::vector<std::map<std::uint32_t, Values>>& last_exported) {
+        // All-reduce over the replicas in rank order, then the mean over the global batch's dp * m shards.
+        std::vector<std::map<std::uint32_t, Values>> mean(static_cast<std::size_t>(tp_));
+        const float shards = static_cast<float>(dp_ * m_);
+        for (int t = 0; t < tp_; ++t) {
+            for (const auto& [node, first] : accumulated[0][static_cast<std::size_t>(t)]) {
+                Values sum = first;
+                for (int r = 1; r < dp_; ++r) {
+                    const Values& other = accumulated[static_cast<std::size_t>(r)][static_cast<std::size_t>(t)].at(node);
+                    for (std::size_t e = 0; e < sum.size(); ++e) {
+                        sum[e] += other[e];
+                    }
+                }
+                for (float& v : sum) {
+                    v /= shards;
+                }
+                if (dp_ > 1) {
+                    ++out_.all_reduces;
+                    out_.all_reduce_bytes += static_cast<double>(sum.size() * sizeof(float));
+                }
+                mean[static_cast<std::size_t>(t)].emplace(node, std::move(sum));
             }
-            for (std::uint32_t i = 0; i < prog.graph.size(); ++i) {
-                const ir::OpKind op = prog.graph.node(NodeId{i}).op;
-                const bool leaf = ir::is_leaf(op);
-                if (!leaf && !ir::is_elementwise_map(op)) {
-                    throw UsageError("functional simulation of zero=1: the optimizer update has a " +
-                                     std::string(ir::op_info(op).name) + ", which is not elementwise; a replica's "
-                                     "share of the update would need other shares");
+        }
+        const bool sharded = plan_.strategy.zero && dp_ > 1;
+        if (sharded) {
+            check_elementwise_update();
+            for (int r = 0; r < dp_; ++r) {
+                for (int t = 0; t < tp_; ++t) {
+                    for (Values& v : *held(r, t, states_)) {
+                        keep_share(v, r);
+                    }
                 }
             }
         }
-        for (int r = 0; r < dp; ++r) {
-            for (Values& v : states[static_cast<std::size_t>(r)]) {
-                keep_share(v, r);
+        // Each replica updates its own copy. An update program may read another stage's per-step values (a shared
+        // optimizer term): each runs once everything it receives exists.
+        for (int r = 0; r < dp_; ++r) {
+            std::vector<std::map<std::uint32_t, Values>> updated(static_cast<std::size_t>(tp_));
+            std::vector<std::size_t> pending;
+            for (std::size_t p = 0; p < devices_[0].programs.size(); ++p) {
+                if (program(0, p).part == ProgramPart::Update && !program(0, p).empty()) {
+                    pending.push_back(p);
+                }
+            }
+            while (!pending.empty()) {
+                const auto ready = std::find_if(pending.begin(), pending.end(), [&](std::size_t p) {
+                    return std::all_of(program(0, p).receives.begin(), program(0, p).receives.end(),
+                                       [&](const StageProgram::Receive& rc) {
+                                           return rc.from_part != ProgramPart::Update ||
+                                                  updated[0].count(rc.value.index) != 0;
+                                       });
+                });
+                if (ready == pending.end()) {
+                    throw Error("functional simulation: the update programs read each other's values in a cycle");
+                }
+                const std::size_t p = *ready;
+                pending.erase(ready);
+                for (int t = 0; t < tp_; ++t) {
+                    feed_update(t, p, r, mean[static_cast<std::size_t>(t)], updated[static_cast<std::size_t>(t)], sharded);
+                }
+                run_group(p);
+                for (int t = 0; t < tp_; ++t) {
+                    collect(t, p, updated[static_cast<std::size_t>(t)]);
+                }
+            }
+            for (int t = 0; t < tp_; ++t) {
+                assign(r, t, updated[static_cast<std::size_t>(t)], last_exported[static_cast<std::size_t>(t)], sharded);
+            }
+        }
+        if (sharded) {
+            all_gather();
+        }
+    }
+
+    void check_elementwise_update() const {
+        for (const Device& d : devices_) {
+            for (const StageProgram& prog : d.programs) {
+                if (prog.part != ProgramPart::Update) {
+                    continue;
+                }
+                for (std::uint32_t i = 0; i < prog.graph.size(); ++i) {
+                    const ir::OpKind op = prog.graph.node(NodeId{i}).op;
+                    if (!ir::is_leaf(op) && !ir::is_elementwise_map(op)) {
+                        throw UsageError("functional simulation of zero=1: the optimizer update has a " +
+                                         std::string(ir::op_info(op).name) + ", which is not elementwise; a "
+                                         "replica's share of the update would need other shares");
+                    }
+                }
             }
         }
     }
-    // Each replica updates its own copy. An update program may read another stage's per-step values (a shared
-    // optimizer term): each runs once everything it receives exists.
-    for (int r = 0; r < dp; ++r) {
-        std::map<std::uint32_t, Values> updated;
-        std::vector<std::size_t> pending;
-        for (std::size_t p = 0; p < programs.size(); ++p) {
-            if (programs[p].part == ProgramPart::Update && !programs[p].empty()) {
-                pending.push_back(p);
+
+    void feed_update(int t, std::size_t p, int r, const std::map<std::uint32_t, Values>& mean,
+                     const std::map<std::uint32_t, Values>& updated, bool sharded) {
+        feed_leaves(t, p, r, 0);
+        const StageProgram& prog = program(t, p);
+        Executor& ex = executor(t, p);
+        for (const StageProgram::Receive& rc : prog.receives) {
+            const bool per_step = rc.from_part == ProgramPart::Update;
+            const auto& source = per_step ? updated : mean;
+            const auto it = source.find(rc.value.index);
+            if (it == source.end()) {
+                throw Error("functional simulation: the update reads node #" + std::to_string(rc.value.index) +
+                            ", which is not a gradient accumulated over the micro-batches");
+            }
+            copy_into(ex.value(rc.input), it->second, "an accumulated gradient");
+            if (sharded && !per_step) {  // the reduce-scatter: this replica's share of the mean gradient
+                keep_share(ex.value(rc.input).data, r);
+            }
+            if (per_step && rc.from_stage != prog.stage) {
+                ++out_.transfers;
+                out_.transfer_bytes += static_cast<double>(it->second.size() * sizeof(float));
             }
         }
-        while (!pending.empty()) {
-            const auto ready = std::find_if(pending.begin(), pending.end(), [&](std::size_t p) {
-                return std::all_of(programs[p].receives.begin(), programs[p].receives.end(),
-                                   [&](const StageProgram::Receive& rc) {
-                                       return rc.from_part != ProgramPart::Update || updated.count(rc.value.index) != 0;
-                                   });
-            });
-            if (ready == pending.end()) {
-                throw Error("functional simulation: the update programs read each other's values in a cycle");
+    }
+
+    // The training graph's assignments on replica r's device t: the update programs' new values, and the forward
+    // state updates (BatchNorm statistics) of the last micro-batch.
+    void assign(int r, int t, const std::map<std::uint32_t, Values>& updated,
+                const std::map<std::uint32_t, Values>& last_exported, bool sharded) {
+        for (const autodiff::Assignment& a : plan_.step.updates) {
+            const NodeId here = device(t).source[a.value.index];
+            if (!here.valid()) {
+                continue;  // not live
             }
-            const StageProgram& prog = programs[*ready];
-            Executor& ex = *executors[*ready];
-            pending.erase(ready);
-            feed_leaves(prog, ex, r, 0);
-            for (const StageProgram::Receive& rc : prog.receives) {
-                const bool per_step = rc.from_part == ProgramPart::Update;
-                const auto& source = per_step ? updated : mean;
-                const auto it = source.find(rc.value.index);
-                if (it == source.end()) {
-                    throw Error("functional simulation: the update reads " + g.describe(rc.value) +
-                                ", which is not a gradient accumulated over the micro-batches");
-                }
-                copy_into(ex.value(rc.input), it->second, "value " + g.describe(rc.value));
-                if (sharded && !per_step) {  // the reduce-scatter: this replica's share of the mean gradient
-                    keep_share(ex.value(rc.input).data, r);
-                }
-                if (per_step && rc.from_stage != prog.stage) {
-                    ++out.transfers;
-                    out.transfer_bytes += static_cast<double>(it->second.size() * sizeof(float));
-                }
-            }
-            ex.run();
-            collect(prog, ex, updated);
-        }
-        for (const autodiff::Assignment& a : step.updates) {
-            auto it = updated.find(a.value.index);
+            const auto it = updated.find(here.index);
             const Values* value = it != updated.end() ? &it->second : nullptr;
-            if (value == nullptr) {  // a forward state update (BatchNorm statistics): the last micro-batch's
-                const auto last = last_exported.find(a.value.index);
+            if (value == nullptr) {
+                const auto last = last_exported.find(here.index);
                 value = last == last_exported.end() ? nullptr : &last->second;
             }
             if (value == nullptr) {
                 continue;  // not live: the unpartitioned step computes it no more than this one
             }
-            const ir::Node& target = g.node(a.target);
-            auto& store = target.op == ir::OpKind::Parameter ? parameters[static_cast<std::size_t>(r)]
-                                                             : states[static_cast<std::size_t>(r)];
-            const auto& list = target.op == ir::OpKind::Parameter ? g.parameters() : g.states();
-            store[index_in(list, a.target)] = *value;
+            const ir::Node& target = g_.node(a.target);
+            const bool parameter = target.op == ir::OpKind::Parameter;
+            std::vector<Values>& store = *held(r, t, parameter ? parameters_ : states_);
+            Values& slot = store[index_in(parameter ? g_.parameters() : g_.states(), a.target)];
+            slot = *value;
             if (sharded && it != updated.end()) {
-                keep_share(store[index_in(list, a.target)], r);  // its share of the new values only
+                keep_share(slot, r);  // its share of the new values only
             }
         }
     }
-    if (sharded) {  // the all-gather: every replica takes each share from its owner
-        for (auto* held : {&parameters, &states}) {
-            for (std::size_t k = 0; k < (*held)[0].size(); ++k) {
-                Values whole((*held)[0][k].size());
-                for (int owner = 0; owner < dp; ++owner) {
-                    const auto [begin, end] = share(whole.size(), owner);
-                    std::copy((*held)[static_cast<std::size_t>(owner)][k].begin() + static_cast<std::ptrdiff_t>(begin),
-                              (*held)[static_cast<std::size_t>(owner)][k].begin() + static_cast<std::ptrdiff_t>(end),
-                              whole.begin() + static_cast<std::ptrdiff_t>(begin));
-                }
-                if (held == &parameters) {
-                    ++out.all_gathers;
-                    out.all_gather_bytes += static_cast<double>(whole.size() * sizeof(float));
-                    for (int r = 0; r < dp; ++r) {
-                        (*held)[static_cast<std::size_t>(r)][k] = whole;
+
+    // ZeRO-1's all-gather: every replica takes each share of each device's tensors from its owner.
+    void all_gather() {
+        for (auto* store : {&parameters_, &states_}) {
+            for (int t = 0; t < tp_; ++t) {
+                for (std::size_t k = 0; k < (*held(0, t, *store)).size(); ++k) {
+                    Values whole((*held(0, t, *store))[k].size());
+                    for (int owner = 0; owner < dp_; ++owner) {
+                        const auto [begin, end] = share(whole.size(), owner);
+                        const Values& part = (*held(owner, t, *store))[k];
+                        std::copy(part.begin() + static_cast<std::ptrdiff_t>(begin),
+                                  part.begin() + static_cast<std::ptrdiff_t>(end),
+                                  whole.begin() + static_cast<std::ptrdiff_t>(begin));
                     }
-                } else {
-                    (*held)[0][k] = whole;  // reported whole; each replica keeps only its share
+                    if (store == &parameters_) {
+                        ++out_.all_gathers;
+                        out_.all_gather_bytes += static_cast<double>(whole.size() * sizeof(float));
+                        for (int r = 0; r < dp_; ++r) {
+                            (*held(r, t, *store))[k] = whole;
+                        }
+                    } else {
+                        (*held(0, t, *store))[k] = whole;  // reported whole; each replica keeps only its share
+                    }
                 }
             }
         }
     }
-    out.loss = loss_sum / (dp * m);
-    out.parameters = parameters[0];
-    out.states = states[0];
-    for (int r = 1; r < dp; ++r) {
-        out.replicas_agree = out.replicas_agree && parameters[static_cast<std::size_t>(r)] == parameters[0];
+
+    // Replica 0's tensors, each put back together from its devices' blocks; a replicated one must agree.
+    std::vector<Values> whole(std::vector<std::vector<std::vector<Values>>>& store, const std::vector<NodeId>& leaves) {
+        std::vector<Values> out;
+        for (std::size_t i = 0; i < leaves.size(); ++i) {
+            std::vector<Values> blocks;
+            for (int t = 0; t < tp_; ++t) {
+                blocks.push_back((*held(0, t, store))[i]);
+            }
+            const auto [axis, groups] = layout_of(0, leaves[i]);
+            if (axis < 0) {
+                for (int t = 1; t < tp_; ++t) {
+                    out_.replicas_agree = out_.replicas_agree && blocks[static_cast<std::size_t>(t)] == blocks[0];
+                }
+            }
+            out.push_back(whole_of(blocks, g_.type(leaves[i]).shape, axis, groups));
+        }
+        return out;
     }
-    return out;
+
+    const Plan& plan_;
+    const StepInputs& inputs_;
+    const ir::Graph& g_;
+    int tp_, dp_, pp_, m_;
+    std::vector<Device> devices_;
+    std::vector<std::vector<std::unique_ptr<Executor>>> executors_;  // [device][program]
+    // [replica][device][parameter or state]: that device's block of it
+    std::vector<std::vector<std::vector<Values>>> parameters_, states_;
+    std::barrier<> meet_;
+    std::vector<Values*> parts_;
+    Values sum_;
+    StepOutcome out_;
+};
+
+}  // namespace
+
+StepOutcome run_partitioned(const Plan& plan, const StepInputs& inputs) {
+    check_inputs(plan, inputs);
+    return PartitionedStep(plan, inputs).run();
 }
 
 StepInputs seeded_inputs(const Plan& plan, std::int64_t global_batch, std::int64_t classes, std::uint64_t seed) {

@@ -74,15 +74,25 @@ TEST(CliPlan, VerifyRunsThePartitionedStepAgainstTheWholeOne) {
                                     "--verify"});
     EXPECT_EQ(big.exit_code, 2);
     EXPECT_NE(big.err.find("GFLOP"), std::string::npos) << big.err;
-    // A GPT block with tp=2 runs device by device; with pipeline stages too it is refused, not run wrong.
+    // A GPT block with tp=2 runs device by device; with pipeline stages and sequence parallelism too.
     const CliResult gpt = run_dojo({"plan", "gpt:layers=1,hidden=64,heads=4,seq=16,vocab=100", "--machine", "tile",
                                     "--batch", "4", "--strategy", "tp=2", "--optimizer", "sgd", "--verify"});
     ASSERT_EQ(gpt.exit_code, 0) << gpt.err;
     EXPECT_NE(gpt.out.find("matches the whole step"), std::string::npos) << gpt.out;
-    const CliResult mixed = run_dojo({"plan", "gpt:layers=1,hidden=64,heads=4,seq=16,vocab=100", "--machine", "tile",
-                                      "--batch", "4", "--strategy", "tp=2,pp=2", "--verify"});
-    EXPECT_EQ(mixed.exit_code, 2);
-    EXPECT_NE(mixed.err.find("tensor parallelism on its own"), std::string::npos) << mixed.err;
+    const CliResult mixed = run_dojo({"plan", "gpt:layers=2,hidden=48,heads=4,seq=16,vocab=96", "--machine", "tile",
+                                      "--batch", "8", "--strategy", "tp=4,pp=2,sp=1", "--optimizer", "sgd",
+                                      "--verify", "--json"});
+    ASSERT_EQ(mixed.exit_code, 0) << mixed.err;
+    const nlohmann::json m = nlohmann::json::parse(mixed.out)["functional_check"];
+    EXPECT_TRUE(m["replicas_agree"].get<bool>());
+    EXPECT_GT(m["transfers"].get<int>(), 0);
+    EXPECT_LT(m["largest_relative_difference"].get<double>(), 1e-6);
+    // A layout the devices cannot hold is refused, naming the node: sp=1 holds a quarter of each micro-batch's
+    // samples per device, and a micro-batch of 2 has no quarter.
+    const CliResult odd = run_dojo({"plan", "gpt:layers=1,hidden=48,heads=4,seq=16,vocab=96", "--machine", "tile",
+                                    "--batch", "4", "--strategy", "tp=4,mb=2,sp=1", "--verify"});
+    EXPECT_EQ(odd.exit_code, 2);
+    EXPECT_NE(odd.err.find("which tp does not divide"), std::string::npos) << odd.err;
 }
 
 // The Stable Diffusion demonstration of AI Day 2022: the catalog's SD-style UNet compiles onto one training tile

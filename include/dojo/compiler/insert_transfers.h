@@ -20,14 +20,20 @@
  * Values another program receives, the loss and the new values of the training graph's assignments are the
  * program's outputs.
  *
- * Preconditions: lay_out has set plan.live, stage and per_step. Tensor parallelism is not split into programs
- * (UsageError for tp > 1): the programs hold whole tensors.
+ * Tensor parallelism: each device of the group runs its own program (compiler/split_tensor_parallel.h), and that
+ * graph is cut the same way, each of its nodes going where its origin (the training node it is or serves) goes:
+ * stage s's programs on device r then hold device r's blocks, receive device r's blocks from other stages (Megatron's
+ * pipeline sends between matching ranks) and list the group's all-reduces they compute (`all_reduce_after`, in
+ * order; a backward program recomputing a forward value all-reduces it again).
+ *
+ * Preconditions: lay_out has set plan.live, stage and per_step.
  */
 #pragma once
 
 #include <vector>
 
 #include "dojo/compiler/plan.h"
+#include "dojo/compiler/split_tensor_parallel.h"
 
 namespace dojo::compiler {
 
@@ -38,23 +44,33 @@ struct StageProgram {
     int stage = 0;
     ProgramPart part = ProgramPart::Forward;
     ir::Graph graph;
-    std::vector<ir::NodeId> origin;     ///< [node of `graph`]: the training-graph node it stands for
+    /// [node of `graph`]: the node of the source graph it stands for (the training graph's, or with tensor
+    /// parallelism the device program's).
+    std::vector<ir::NodeId> origin;
     struct Receive {
         ir::NodeId input;               ///< the Input leaf of `graph` that takes the value
-        ir::NodeId value;               ///< the training-graph node whose value it takes
+        ir::NodeId value;               ///< the source-graph node whose value it takes
         int from_stage = 0;             ///< the stage whose program computes it
         ProgramPart from_part = ProgramPart::Forward;
     };
     std::vector<Receive> receives;
     struct Leaf {
         ir::NodeId here;                ///< a Parameter, State or Input leaf of `graph`
-        ir::NodeId training;            ///< the training-graph leaf it is
+        ir::NodeId training;            ///< the training-graph leaf it is or holds a block of
+        int split_axis = -1;            ///< tensor parallelism: as DeviceProgram::Leaf (-1: all of it)
+        std::int64_t groups = 1;
     };
     std::vector<Leaf> leaves;
+    std::vector<ir::NodeId> all_reduce_after;  ///< nodes of `graph` summed over the tensor-parallel group, in order
     bool empty() const { return origin.empty(); }
 };
 
-/// The programs of `plan`, stage by stage, Forward, Backward, Update each: index 3 * stage + part.
+/// The programs of `plan`, stage by stage, Forward, Backward, Update each: index 3 * stage + part. UsageError for
+/// tp > 1 (cut each device's program instead).
 std::vector<StageProgram> insert_transfers(const Plan& plan);
+
+/// The programs of one device of a tensor-parallel plan: `device` (split_tensor_parallel(plan)[rank]) cut by stage
+/// and part as above; origins and receives name nodes of device.graph.
+std::vector<StageProgram> insert_transfers(const Plan& plan, const DeviceProgram& device);
 
 }  // namespace dojo::compiler

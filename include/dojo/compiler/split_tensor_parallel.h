@@ -24,9 +24,23 @@
  * (`Leaf::groups`), so its slice of part p is its block of p; the values whose split axes line up with it (its bias,
  * weight, gradients, optimizer state) are held the same way.
  *
+ * Sequence parallelism (sp=1, TensorParallel::sequence_split): a value split along the tokens is held as a block of
+ * its leading axis (the micro-batch's samples lead every token-holding value; any contiguous share of the tokens
+ * gives the same per-token values). Such a node reads the blocks of its inputs (of a replicated, all-reduced input:
+ * its block, i.e. a reduce-scatter); a node that needs a sequence-split value whole reads its all-gather (the blocks
+ * each placed at their rows in zeros and summed over the group, exact); a ReduceSum over the tokens (a layer norm's
+ * weight gradient) sums its block and all-reduces.
+ *
+ * Every node added to a device's graph (slices, all-gathers, the split log-softmax's helpers) names as its origin the
+ * training-graph node it serves (the reader; an all-gather is made once per stage that reads the value, by its first
+ * reader there), so that pipeline stages can be cut from the device's graph by the origins' stages
+ * (compiler/insert_transfers.h) and only blocks of sequence-split values travel between stages.
+ *
  * What it cannot split is a UsageError naming the node: convolutions or pooling of split values, constants along a
- * split axis, slices along a split axis other than into equal parts, and the nodes TensorParallel::conflicts lists.
- * Preconditions: lay_out has run; the plan has pp = 1 (one stage) and no sequence parallelism.
+ * split axis, slices along a split axis other than into equal parts, a leading axis of a sequence-split value that
+ * tp does not divide, and the nodes TensorParallel::conflicts lists.
+ * Preconditions: lay_out has run. The plan may have any pp, dp and micro-batches: a device's program is the whole
+ * training step at its local shapes, cut into stages afterwards.
  */
 #pragma once
 
@@ -39,7 +53,7 @@ namespace dojo::compiler {
 struct DeviceProgram {
     int rank = 0;
     ir::Graph graph;
-    std::vector<ir::NodeId> origin;            ///< [node of `graph`]: its training-graph node (or the node it slices)
+    std::vector<ir::NodeId> origin;            ///< [node of `graph`]: the training-graph node it is or serves
     std::vector<ir::NodeId> local;             ///< [training node]: its node in `graph` (invalid where not live)
     struct Leaf {
         ir::NodeId here;                       ///< a Parameter, State or Input leaf of `graph`

@@ -62,9 +62,12 @@ TensorParallel shard_tensor_parallel(const ir::Graph& graph, int tp);
 /// sequence]); 0 for a model without one (images).
 std::int64_t token_count(const ir::Graph& graph);
 
-/// Sequence parallelism on a laid-out `tensor`: every replicated, undivided value computed from the data whose
-/// leading axes hold the micro-batch's tokens (their product is token_count) is split along them, its bytes and
-/// work divided by tp. Parameter-shaped values (weight gradients, optimizer updates) stay as they are.
+/// Whether a tensor of `shape` holds one row per token of the graph's token input [batch, sequence]: its leading
+/// axes are [batch, sequence] or [batch * sequence]. False for a model without a token input.
+bool holds_tokens(const ir::Graph& graph, const ir::Shape& shape);
+
+/// Sequence parallelism on a laid-out `tensor`: every replicated, undivided value computed from the data that
+/// holds_tokens is split along the tokens, its bytes and work divided by tp. Parameter-shaped values (weight gradients, optimizer updates) stay as they are.
 /// UsageError when tp is 1 or the graph has no token input.
 void split_sequence(TensorParallel& tensor, const ir::Graph& graph);
 

@@ -50,7 +50,8 @@ struct ExecutorOptions {
     /// Nodes the caller works on between their computation and their first reader, inside run() (data-parallel
     /// training all-reduces the gradients there). Each is stored, ends any fused group it is in, and run() calls
     /// on_computed(k) as soon as sync_points[k] has its value and before_read(k) just before the first node that
-    /// reads it (the caller may rewrite the value then). Both callbacks must be set if any sync point is.
+    /// reads it (the caller may rewrite the value then; not called for one only an output). A sync point no output
+    /// needs is not computed and gets no callback. Both callbacks must be set if any sync point is.
     std::vector<ir::NodeId> sync_points{};
     std::function<void(std::size_t)> on_computed{};
     std::function<void(std::size_t)> before_read{};

@@ -4,16 +4,20 @@
  * the unpartitioned training step. This is what proves a partitioning right: the plan the simulator times is a plan
  * that runs.
  *
- * A step of a plan with dp replicas, pp stages and m micro-batches per replica (tp = 1: compiler/insert_transfers.h
- * cuts no tensor-parallel programs yet) runs the stage programs of insert_transfers():
+ * A step of a plan with dp replicas, pp stages, tp devices per stage and m micro-batches per replica runs the stage
+ * programs of insert_transfers() (with tp > 1, each device's: compiler/split_tensor_parallel.h cuts the step into
+ * the devices' programs at local shapes, with sequence parallelism where the plan has sp=1):
  *   for each replica r and micro-batch k (samples (r * m + k) * b .. + b of the global batch, b the micro-batch):
  *     Forward programs of stages 0 .. pp-1, then Backward programs of stages pp-1 .. 0; every value a program
- *     receives is copied from the output of the program that computed it for the same (r, k);
+ *     receives is copied from the output of the program that computed it for the same (r, k) on the same device;
+ *     the tp devices run each program side by side (one thread each) and, at each of its all-reduce points, meet
+ *     and take the sum of their values in rank order;
  *   each gradient is summed over the micro-batches in order k = 0 .. m-1, then all-reduced over the replicas in
  *   order r = 0 .. dp-1 and divided by dp * m (the unpartitioned loss is the mean over the global batch, each
  *   micro-batch's the mean over its samples);
- *   each replica's Update programs then run on its own copy of the parameters and optimizer state; a parameter read
- *   on a stage other than its own is copied there from its owner every micro-batch (counted as a transfer).
+ *   each replica's Update programs then run on its own copy of the parameters and optimizer state (each device on
+ *   its block); a parameter read on a stage other than its own is copied there from its owner every micro-batch
+ *   (counted as a transfer). The result is put back together from replica 0's devices' blocks.
  * With zero=1 (ZeRO stage 1) each replica owns a contiguous 1/dp of every gradient, parameter and optimizer state:
  * it receives only its share of each mean gradient (a reduce-scatter; the rest is NaN, so a leak would show), keeps
  * only its share of the state, updates its share (the optimizer's ops are elementwise; UsageError otherwise), and
@@ -21,8 +25,9 @@
  * State updates of the forward pass (BatchNorm running statistics) take the last micro-batch's value.
  *
  * Equality: a pipeline split alone (dp = m = 1) computes every value exactly as the unpartitioned step (same
- * kernels, same reduction order), so the result is bit-identical; with micro-batches or replicas the batch sums of
- * weight gradients and the loss are taken in another order, equal up to rounding (the tests state tolerances).
+ * kernels, same reduction order), so the result is bit-identical; with micro-batches, replicas or a tensor-parallel
+ * split, sums are taken in another order (the batch sums of weight gradients, the loss, the contractions over a
+ * split axis), equal up to rounding (the tests state tolerances).
  * Kernels are the op table's reference kernels (thread-count independent); numbers are FP32.
  */
 #pragma once
@@ -51,11 +56,15 @@ struct StepOutcome {
     double loss = 0;                             ///< mean over the global batch
     std::int64_t transfers = 0;                  ///< values copied between stages (each receive of each run)
     double transfer_bytes = 0;
-    std::int64_t all_reduces = 0;                ///< gradients all-reduced (zero=1: reduce-scattered) over the replicas
-    double all_reduce_bytes = 0;                 ///< per replica
+    /// Gradients all-reduced (zero=1: reduce-scattered) over the replicas, plus the tensor-parallel group's
+    /// all-reduces each time one runs (per micro-batch, per replica).
+    std::int64_t all_reduces = 0;
+    double all_reduce_bytes = 0;                 ///< per replica or device
     std::int64_t all_gathers = 0;                ///< zero=1: parameters all-gathered after the sharded update
     double all_gather_bytes = 0;
-    bool replicas_agree = true;                  ///< every replica ended with replica 0's parameters, bit for bit
+    /// Every replica ended with replica 0's parameters, bit for bit, and the devices of a tensor-parallel group
+    /// computed the same loss and the same replicated parameters.
+    bool replicas_agree = true;
 };
 
 /// Runs the whole training graph of `plan` (which must be unpartitioned: dp = tp = pp = m = 1) once, as `dojo train`
@@ -63,8 +72,8 @@ struct StepOutcome {
 StepOutcome run_unpartitioned(const compiler::Plan& plan, const StepInputs& inputs);
 
 /// Runs one step of `plan` stage program by stage program (see the file comment); with recompute=1 each backward
-/// program recomputes its stage's forward values from the checkpoints. UsageError for tp > 1 or sp (not
-/// functionally simulated yet), or inputs that do not match the plan's graph.
+/// program recomputes its stage's forward values from the checkpoints. UsageError for inputs that do not match the
+/// plan's graph, or a tensor-parallel layout the device programs cannot hold (split_tensor_parallel names the node).
 StepOutcome run_partitioned(const compiler::Plan& plan, const StepInputs& inputs);
 
 /// Seeded inputs for `plan`'s graph at `global_batch`: parameters uniform in [-0.1, 0.1), states 0, float data
