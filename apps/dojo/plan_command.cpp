@@ -41,16 +41,44 @@ struct PlanOptions {
 };
 
 // --verify: the plan run stage program by stage program against the unpartitioned step (runtime/functional_sim.h).
+struct Comparison {
+    bool identical = true;
+    double largest_relative = 0;  // |partitioned - whole| / (|whole| + 1e-3), over every parameter element
+};
+
+Comparison compare(const runtime::StepOutcome& run, const runtime::StepOutcome& reference) {
+    Comparison c;
+    for (std::size_t p = 0; p < reference.parameters.size(); ++p) {
+        for (std::size_t e = 0; e < reference.parameters[p].size(); ++e) {
+            const double x = run.parameters[p][e], y = reference.parameters[p][e];
+            c.identical = c.identical && x == y;
+            c.largest_relative = std::max(c.largest_relative, std::abs(x - y) / (std::abs(y) + 1e-3));
+        }
+    }
+    c.identical = c.identical && run.replicas_agree;
+    return c;
+}
+
+// With a placement: the step run layer by layer on its rectangles (runtime::run_placed).
+struct SpatialCheck {
+    std::string not_run;  // why the placement could not be run layer by layer (empty when it ran)
+    Comparison against_whole;
+    runtime::StepOutcome outcome;
+    std::int64_t layers = 0, pieces = 1;
+};
+
 struct Verification {
     bool identical = true;
     double largest_relative = 0;  // |partitioned - whole| / (|whole| + 1e-3), over every parameter element
     double loss_whole = 0, loss_partitioned = 0;
     runtime::StepOutcome outcome;
+    std::optional<SpatialCheck> spatial;
     double seconds = 0;
 };
 
 Verification verify(const compiler::Plan& plan, const std::string& model, std::int64_t batch,
-                    const autodiff::OptimizerConfig& optimizer) {
+                    const autodiff::OptimizerConfig& optimizer,
+                    const std::optional<compiler::SpatialPlacement>& placement) {
     const auto started = std::chrono::steady_clock::now();
     const compiler::Plan whole = compiler::make_plan(model, batch, compiler::Strategy{}, optimizer);
     // The reference kernels run at about a GFLOP/s here: refuse what would take minutes rather than hang.
@@ -69,14 +97,23 @@ Verification verify(const compiler::Plan& plan, const std::string& model, std::i
     const runtime::StepOutcome reference = runtime::run_unpartitioned(whole, inputs);
     Verification v;
     v.outcome = runtime::run_partitioned(plan, inputs);
-    for (std::size_t p = 0; p < reference.parameters.size(); ++p) {
-        for (std::size_t e = 0; e < reference.parameters[p].size(); ++e) {
-            const double x = v.outcome.parameters[p][e], y = reference.parameters[p][e];
-            v.identical = v.identical && x == y;
-            v.largest_relative = std::max(v.largest_relative, std::abs(x - y) / (std::abs(y) + 1e-3));
+    const Comparison c = compare(v.outcome, reference);
+    v.identical = c.identical;
+    v.largest_relative = c.largest_relative;
+    if (placement && placement->fits()) {
+        SpatialCheck s;
+        try {
+            s.outcome = runtime::run_placed(plan, *placement, inputs);
+            s.against_whole = compare(s.outcome, reference);
+        } catch (const UsageError& e) {  // the partitioned check above stands on its own
+            s.not_run = e.what();
         }
+        for (const compiler::StagePlacement& stage : placement->stages) {
+            s.layers += static_cast<std::int64_t>(stage.layers.size());
+        }
+        s.pieces = placement->stages.front().pieces;
+        v.spatial = std::move(s);
     }
-    v.identical = v.identical && v.outcome.replicas_agree;
     v.loss_whole = reference.loss;
     v.loss_partitioned = v.outcome.loss;
     v.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -129,6 +166,19 @@ void print_check(const std::optional<Verification>& checked) {
                                                     : fmt::format("largest relative difference {:.3g}",
                                                                   checked->largest_relative),
                                  checked->loss_partitioned, checked->loss_whole, checked->seconds);
+        if (const auto& s = checked->spatial; s && !s->not_run.empty()) {
+            std::cout << "  spatial check: not run: " << s->not_run << "\n";
+        } else if (s) {
+            std::cout << fmt::format("  spatial check: layer by layer on the placement's rectangles ({} layers, each "
+                                     "micro-batch in {} piece(s); {} transfers between rectangles, {:.3g} MB) {} "
+                                     "the whole step: {}\n",
+                                     s->layers, s->pieces, s->outcome.transfers, s->outcome.transfer_bytes / 1e6,
+                                     s->against_whole.identical ? "equals" : "matches",
+                                     s->against_whole.identical
+                                         ? "every parameter bit for bit"
+                                         : fmt::format("largest relative difference {:.3g}",
+                                                       s->against_whole.largest_relative));
+        }
     }
 }
 
@@ -191,7 +241,7 @@ void run(const PlanOptions& o) {
         if (!o.json_output) {
             std::cerr << "dojo plan: running the partitioned step and the whole step on this machine's CPU...\n";
         }
-        checked = verify(plan, o.model, o.batch, optimizer);
+        checked = verify(plan, o.model, o.batch, optimizer, placement);
     }
     if (o.json_output) {
         json out = {{"model", plan.model}, {"machine", m.name}, {"device", topology.device.kind},
@@ -218,6 +268,14 @@ void run(const PlanOptions& o) {
                                        {"all_gather_bytes", checked->outcome.all_gather_bytes},
                                        {"replicas_agree", checked->outcome.replicas_agree},
                                        {"seconds", checked->seconds}};
+            if (const auto& s = checked->spatial) {
+                out["functional_check"]["spatial"] = {
+                    {"not_run", s->not_run}, {"layers", s->layers}, {"pieces", s->pieces}, {"identical", s->against_whole.identical},
+                    {"largest_relative_difference", s->against_whole.largest_relative},
+                    {"transfers", s->outcome.transfers}, {"transfer_bytes", s->outcome.transfer_bytes}};
+            } else {
+                out["functional_check"]["spatial"] = nullptr;
+            }
         }
         std::cout << out.dump(2) << "\n";
         return;

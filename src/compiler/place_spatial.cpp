@@ -56,6 +56,7 @@ std::string layer_name(const ir::Graph& g, NodeId weight, NodeId first) {
 // One stage's layers and their byte and FLOP figures, before any cores are given out.
 struct StageLayers {
     std::vector<PlacedLayer> layers;
+    std::vector<int> layer_of;            // [training node]: its layer (kNone: another stage's, or none)
     std::vector<double> parameter_bytes;  // per layer, F32 masters per device (the 16-bit copy is this x width)
 };
 
@@ -63,8 +64,9 @@ StageLayers cut_layers(const Plan& plan, int s, double width) {
     const ir::Graph& g = plan.step.graph;
     const std::uint32_t loss = plan.last_forward.index;
     const std::size_t n = g.size();
-    std::vector<int> layer_of(n, kNone);
     StageLayers out;
+    out.layer_of.assign(n, kNone);
+    std::vector<int>& layer_of = out.layer_of;
     // Forward nodes, cut at each weight-reading matrix op.
     bool has_weight = false;
     for (std::uint32_t i = 0; i <= loss && i < n; ++i) {
@@ -108,6 +110,8 @@ StageLayers cut_layers(const Plan& plan, int s, double width) {
             claim_leaves(i);
         }
     }
+    std::vector<bool> forward_only(n, false);  // a backward node placed by its forward inputs alone
+    std::vector<bool> floating(n, false);      // one no placed input places: it goes with its readers
     for (std::uint32_t i = loss + 1; i < n; ++i) {
         const ir::Node& node = g.node(NodeId{i});
         if (!plan.live[i] || plan.stage[i] != s || ir::is_leaf(node.op)) {
@@ -123,12 +127,44 @@ StageLayers cut_layers(const Plan& plan, int s, double width) {
             if (l == kNone) {
                 continue;
             }
-            int& slot = ir::is_leaf(g.node(in).op) ? by_leaf : (in.index > loss ? by_backward : by_forward);
+            const OpKind op = g.node(in).op;
+            if (op == OpKind::Input || forward_only[in.index]) {
+                continue;  // the learning rate (every layer's update reads it); a value that goes with its readers
+            }
+            int& slot = ir::is_leaf(op) ? by_leaf : (in.index > loss ? by_backward : by_forward);
             slot = slot == kNone ? l : std::min(slot, l);
         }
-        layer_of[i] = by_leaf != kNone ? by_leaf : by_backward != kNone ? by_backward
-                                                  : by_forward != kNone ? by_forward : last;
+        if (by_leaf == kNone && by_backward == kNone && by_forward == kNone) {
+            floating[i] = true;  // placed with its readers below (an optimizer term of an unclaimed state)
+            continue;
+        }
+        layer_of[i] = by_leaf != kNone ? by_leaf : by_backward != kNone ? by_backward : by_forward;
+        forward_only[i] = by_leaf == kNone && by_backward == kNone;
         claim_leaves(i);
+    }
+    // The backward pass runs layer by layer from the last, per micro-batch: a backward value must be computed by the
+    // time its readers run, so a backward node moves up to its highest per-micro-batch reader's layer (an
+    // activation transposed for the next layer's weight gradient: a node that reads only forward values, placed
+    // with its readers). A node nothing placed yet places (an optimizer's momentum times its decay, reading only a
+    // state and constants) goes to its highest reader's layer, or the last if nothing reads it, and then claims its
+    // leaves. (The update runs once per step after every backward: its order between layers does not matter.)
+    std::vector<int> highest_reader(n, kNone);  // among per-micro-batch backward readers (any reader if floating)
+    for (std::uint32_t i = static_cast<std::uint32_t>(n); i-- > loss + 1;) {
+        if (floating[i]) {
+            layer_of[i] = highest_reader[i] != kNone ? highest_reader[i] : last;
+            claim_leaves(i);
+        }
+        if (layer_of[i] == kNone || ir::is_leaf(g.node(NodeId{i}).op)) {
+            continue;
+        }
+        if (!plan.per_step[i] && highest_reader[i] != kNone) {
+            layer_of[i] = std::max(layer_of[i], highest_reader[i]);
+        }
+        for (const NodeId in : g.node(NodeId{i}).inputs) {
+            if (in.index > loss && (floating[in.index] || !plan.per_step[i])) {
+                highest_reader[in.index] = std::max(highest_reader[in.index], layer_of[i]);
+            }
+        }
     }
 
     // Figures per layer.
@@ -591,6 +627,7 @@ SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std
             stage.report = "stage " + std::to_string(s) + " does not fit one " + mesh.chip + ": " + why;
         }
         stage.layers = std::move(sl.layers);
+        stage.layer_of = std::move(sl.layer_of);
         result.stages.push_back(std::move(stage));
     }
     return result;

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "dojo/compiler/insert_transfers.h"
+#include "dojo/compiler/place_spatial.h"
 #include "dojo/compiler/split_tensor_parallel.h"
 #include "dojo/ir/elementwise.h"
 #include "dojo/ir/op.h"
@@ -679,6 +680,54 @@ private:
 StepOutcome run_partitioned(const Plan& plan, const StepInputs& inputs) {
     check_inputs(plan, inputs);
     return PartitionedStep(plan, inputs).run();
+}
+
+StepOutcome run_placed(const Plan& plan, const compiler::SpatialPlacement& placement, const StepInputs& inputs) {
+    if (placement.stages.size() != static_cast<std::size_t>(plan.strategy.pp) || !placement.fits()) {
+        throw UsageError("functional simulation of a placement: it must place every one of the plan's " +
+                         std::to_string(plan.strategy.pp) + " stages and fit (see dojo plan's report)");
+    }
+    const std::int64_t pieces = placement.stages.front().pieces;
+    for (const compiler::StagePlacement& stage : placement.stages) {
+        if (stage.pieces != pieces) {
+            throw UsageError("functional simulation of a placement: its stages stream their micro-batches in "
+                             "different numbers of pieces (" + std::to_string(pieces) + " and " +
+                             std::to_string(stage.pieces) + "); run it with --layout temporal");
+        }
+    }
+    // The step at the piece's batch: each micro-batch of the plan is `pieces` micro-batches here.
+    compiler::Strategy strategy = plan.strategy;
+    strategy.micro_batches *= static_cast<int>(pieces);
+    strategy.recompute = false;  // recomputation is planned per stage, not per layer: every activation is kept
+    Plan layered = pieces == 1 && !plan.strategy.recompute
+                       ? plan
+                       : compiler::make_plan(plan.model, plan.global_batch, strategy, plan.step.optimizer);
+    const ir::Graph& g = layered.step.graph;
+    if (g.size() != plan.step.graph.size()) {
+        throw Error("functional simulation of a placement: the step at a micro-batch of " +
+                    std::to_string(layered.micro_batch) + " has " + std::to_string(g.size()) + " nodes, at " +
+                    std::to_string(plan.micro_batch) + " it has " + std::to_string(plan.step.graph.size()));
+    }
+    // Every layer a stage of its own, numbered across the stages in order; a node no layer holds (a leaf no placed
+    // node reads) goes with its stage's first layer.
+    int offset = 0;
+    std::vector<int> first_layer;
+    for (const compiler::StagePlacement& stage : placement.stages) {
+        first_layer.push_back(offset);
+        offset += std::max<int>(1, static_cast<int>(stage.layers.size()));
+    }
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        const int s = plan.stage[i];
+        if (s < 0) {
+            continue;
+        }
+        const compiler::StagePlacement& stage = placement.stages[static_cast<std::size_t>(s)];
+        const int layer = i < stage.layer_of.size() ? stage.layer_of[i] : -1;
+        layered.stage[i] = first_layer[static_cast<std::size_t>(s)] + std::max(layer, 0);
+    }
+    layered.strategy.pp = offset;
+    check_inputs(layered, inputs);
+    return PartitionedStep(layered, inputs).run();
 }
 
 StepInputs seeded_inputs(const Plan& plan, std::int64_t global_batch, std::int64_t classes, std::uint64_t seed) {

@@ -54,6 +54,15 @@ TEST(CliPlan, VerifyRunsThePartitionedStepAgainstTheWholeOne) {
                                       "--optimizer", "sgd", "--verify"});
     ASSERT_EQ(piped.exit_code, 0) << piped.err;
     EXPECT_NE(piped.out.find("equals the whole step: every parameter bit for bit"), std::string::npos) << piped.out;
+    // Spatially placed on one D1: the step also runs layer by layer on the placement's rectangles.
+    const CliResult placed = run_dojo({"plan", "lenet", "--machine", "d1", "--batch", "64", "--layout", "temporal",
+                                       "--optimizer", "sgd", "--verify", "--json"});
+    ASSERT_EQ(placed.exit_code, 0) << placed.err;
+    const nlohmann::json sp = nlohmann::json::parse(placed.out)["functional_check"]["spatial"];
+    EXPECT_EQ(sp["not_run"], "");
+    EXPECT_EQ(sp["layers"], 4);
+    EXPECT_TRUE(sp["identical"].get<bool>());
+    EXPECT_GT(sp["transfers"].get<int>(), 0);
     const CliResult dp = run_dojo({"plan", "lenet", "--machine", "tile", "--batch", "16", "--strategy",
                                    "dp=2,pp=2,mb=2", "--optimizer", "sgd", "--verify", "--json"});
     ASSERT_EQ(dp.exit_code, 0) << dp.err;

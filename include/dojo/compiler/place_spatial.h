@@ -7,7 +7,10 @@
  * the next one (nodes before the first such op join the first layer). A layer is named after its weight with
  * ".weight" dropped ("h.0.attn.in_proj", "conv1"). Backward and optimizer nodes go to the layer of the parameter,
  * optimizer state or gradient they read, else to the earliest layer among their backward inputs (the gradient
- * flowing into a layer is differentiated where that layer sits), else to the layer of their forward input. The
+ * flowing into a layer is differentiated where that layer sits), else to the layer of their forward input; each
+ * per-micro-batch backward node then moves up to its highest per-micro-batch reader's layer (the backward pass
+ * runs from the last layer down, and the value must exist when that reader runs: an activation transposed for the
+ * next layer's weight gradient), and a node none of these place goes with its readers. The
  * weights, gradients and optimizer state of a layer live on its cores, and so do its saved activations.
  *
  * Per-core bytes of a layer (one device of the stage: with tp > 1, every chip of the tensor-parallel group holds
@@ -106,6 +109,7 @@ struct StagePlacement {
     bool fits = true;
     std::string report;                ///< why it does not fit (empty when it does)
     std::vector<PlacedLayer> layers;
+    std::vector<int> layer_of;         ///< [training node]: index into `layers` of its layer; -1 for none of this stage's
     std::vector<Region> regions;
     double balance = 0;                ///< mean core load / largest core load
     double compute_s = 0;              ///< per step at the cores' matrix peak, with the in-chip pipeline's fill

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "dojo/compiler/place_spatial.h"
 #include "dojo/compiler/plan.h"
 
 namespace dojo::runtime {
@@ -75,6 +76,19 @@ StepOutcome run_unpartitioned(const compiler::Plan& plan, const StepInputs& inpu
 /// program recomputes its stage's forward values from the checkpoints. UsageError for inputs that do not match the
 /// plan's graph, or a tensor-parallel layout the device programs cannot hold (split_tensor_parallel names the node).
 StepOutcome run_partitioned(const compiler::Plan& plan, const StepInputs& inputs);
+
+/// Runs one step of `plan` as `placement` (compiler/place_spatial.h, made from `plan`) lays it on the cores: every
+/// placed layer is a program of its own on its rectangle (its forward, backward and update nodes, as the placement
+/// assigns them), every activation and gradient between layers is an explicit transfer between rectangles, and each
+/// micro-batch streams through the layers in the placement's pieces (the step runs at micro-batches of
+/// micro_batch / pieces: plan.model is built again at that size). The layers then run as run_partitioned runs
+/// stages (forward layer by layer, backward in reverse, per piece; the update once). How a layer's work is divided
+/// among the cores of its rectangle is not executed separately: the rectangle runs it as one program.
+/// Recomputation, planned per stage, is not applied (every activation is kept). Equality: bit for bit with one piece
+/// and no replicas, as run_partitioned with stages; with pieces, the batch sums are taken piece by piece.
+/// UsageError for a placement that does not fit or whose stages stream in different numbers of pieces.
+StepOutcome run_placed(const compiler::Plan& plan, const compiler::SpatialPlacement& placement,
+                       const StepInputs& inputs);
 
 /// Seeded inputs for `plan`'s graph at `global_batch`: parameters uniform in [-0.1, 0.1), states 0, float data
 /// inputs uniform in [0, 1), integer inputs (token ids, token labels) whole numbers below the vocabulary (the rows
