@@ -169,7 +169,7 @@ StageLayers cut_layers(const Plan& plan, int s, double width) {
 
     // Figures per layer.
     const Strategy& st = plan.strategy;
-    const double in_flight = static_cast<double>(std::min(st.pp - s, st.micro_batches));
+    const double in_flight = micro_batches_in_flight(st, s);
     const double mb = static_cast<double>(st.micro_batches);
     const bool recompute = st.recompute && !plan.recomputation.segments.empty() &&
                            plan.recomputation.segments[static_cast<std::size_t>(s)] > 0;

@@ -274,7 +274,8 @@ std::vector<int> split_stages(const ir::Graph& g, NodeId last_forward, int stage
 
 std::string Strategy::to_string() const {
     return "dp=" + std::to_string(dp) + ",tp=" + std::to_string(tp) + ",pp=" + std::to_string(pp) +
-           ",mb=" + std::to_string(micro_batches) + (sp ? ",sp=1" : "") + (zero ? ",zero=1" : "") +
+           ",mb=" + std::to_string(micro_batches) +
+           (virtual_stages > 1 ? ",vp=" + std::to_string(virtual_stages) : "") + (sp ? ",sp=1" : "") + (zero ? ",zero=1" : "") +
            (recompute ? ",recompute=1" : "");
 }
 
@@ -291,6 +292,7 @@ Strategy parse_strategy(std::string_view text) {
         const std::string_view digits = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
         const auto parsed = std::from_chars(digits.data(), digits.data() + digits.size(), value);
         int* field = key == "dp" ? &s.dp : key == "tp" ? &s.tp : key == "pp" ? &s.pp : key == "mb" ? &s.micro_batches
+                     : key == "vp"                                                                  ? &s.virtual_stages
                                                                                                    : nullptr;
         bool* flag = key == "zero" ? &s.zero : key == "recompute" ? &s.recompute : key == "sp" ? &s.sp : nullptr;
         const bool in_range = field != nullptr ? value >= 1 : (value == 0 || value == 1);
@@ -298,7 +300,7 @@ Strategy parse_strategy(std::string_view text) {
             parsed.ptr != digits.data() + digits.size() || !in_range || !seen.insert(key).second) {
             throw UsageError("strategy '" + std::string(text) + "': bad item '" + std::string(item) +
                              "'; write dp=N,tp=N,pp=N,mb=N (each a positive whole number, at most once; missing ones "
-                             "are 1), optionally sp=1 (sequence parallelism over tp), zero=1 (shard the optimizer state "
+                             "are 1), optionally vp=N (model chunks per pipeline device: the interleaved schedule), sp=1 (sequence parallelism over tp), zero=1 (shard the optimizer state "
                              "over dp) and recompute=1 (recompute activations in the backward pass), or use --strategy "
                              "auto");
         }
@@ -312,8 +314,23 @@ Strategy parse_strategy(std::string_view text) {
     return s;
 }
 
+double micro_batches_in_flight(const Strategy& strategy, int stage) {
+    const int pp = strategy.pp, m = strategy.micro_batches, vp = strategy.virtual_stages;
+    if (vp <= 1) {
+        return static_cast<double>(std::min(pp - stage, m));
+    }
+    const int warmup = (pp - stage - 1) * 2 + (vp - 1) * pp;
+    return static_cast<double>(std::min(warmup + 1, m * vp)) / vp;
+}
+
 Plan make_plan(std::string_view model_spec, std::int64_t global_batch, const Strategy& strategy,
                const autodiff::OptimizerConfig& optimizer, NodeCost stage_cost) {
+    if (strategy.virtual_stages > 1 && (strategy.pp < 2 || strategy.micro_batches % strategy.pp != 0)) {
+        throw UsageError("vp=" + std::to_string(strategy.virtual_stages) + " interleaves model chunks over the " +
+                         "pipeline: it needs pp of 2 or more and a number of micro-batches that pp divides (Megatron-LM's "
+                         "interleaved schedule); " + strategy.to_string() + " has pp=" + std::to_string(strategy.pp) +
+                         ", mb=" + std::to_string(strategy.micro_batches));
+    }
     const std::int64_t per_step = static_cast<std::int64_t>(strategy.dp) * strategy.micro_batches;
     if (global_batch < 1 || global_batch % per_step != 0) {
         throw UsageError("batch " + std::to_string(global_batch) + " cannot be split into dp=" +

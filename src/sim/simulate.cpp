@@ -72,7 +72,7 @@ std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device, const
     }
     for (int s = 0; s < pp; ++s) {
         MemoryUse& m = use[static_cast<std::size_t>(s)];
-        const double in_flight = static_cast<double>(std::min(pp - s, plan.strategy.micro_batches));
+        const double in_flight = micro_batches_in_flight(plan.strategy, s);
         const Plan::Recomputation& rc = plan.recomputation;
         if (plan.strategy.recompute && rc.segments[static_cast<std::size_t>(s)] > 0) {
             // Checkpoints for every micro-batch in flight, one segment's saved values at a time.
@@ -354,36 +354,75 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         }
     }
 
-    // The 1F1B event run.
+    // The pipeline schedule's event run over (chunk, micro-batch, forward/backward) tasks. Chunks are virtual
+    // stages k = c * P + s (device s = k mod P, its c-th of vp model chunks, each 1/vp of its stage's work): with
+    // vp = 1, k = s and the order is 1F1B; with vp > 1, Megatron-LM's interleaved order (Narayanan et al. 2021,
+    // sec. 2.2.2; Megatron's forward_backward_pipelining_with_interleaving). A chunk boundary from the last device
+    // back to the first is timed as the boundary into the last device (the same bytes on the same kind of link).
+    const auto VP = static_cast<std::size_t>(st.virtual_stages);
+    const std::size_t K = P * VP;
+    const double chunk = 1.0 / static_cast<double>(VP);
     auto send_time = [&](int from, int to) {
         const auto it = send_handles.find({from, to});
         const auto gather = gather_handles.find({from, to});
         return (it == send_handles.end() ? 0.0 : times[it->second].seconds) +
                (gather == gather_handles.end() ? 0.0 : times[gather->second].seconds / 2);
     };
+    const int last_device = static_cast<int>(P) - 1;
+    // The hop from chunk `from` to chunk `to` (neighbours): its link (devices) and the stage pair that times it.
+    auto hop = [&](std::size_t from, std::size_t to) {
+        const auto a = static_cast<int>(from % P), b = static_cast<int>(to % P);
+        const bool wrap = std::max(from, to) % P == 0;  // the last device's chunk and the next chunk's first
+        const std::pair<int, int> timed = !wrap ? std::pair{a, b}
+                                          : to > from ? std::pair{last_device - 1, last_device}
+                                                      : std::pair{last_device, last_device - 1};
+        return std::pair{std::pair{a, b}, timed};
+    };
     const auto M = static_cast<std::size_t>(m);
-    std::vector<std::vector<double>> f_end(P, std::vector<double>(M, -1)), b_end = f_end, b_start = f_end;
-    std::vector<std::vector<std::pair<bool, std::size_t>>> order(P);  // (is backward, micro-batch)
+    std::vector<std::vector<double>> f_end(K, std::vector<double>(M, -1)), b_end = f_end, b_start = f_end;
+    std::vector<std::vector<std::tuple<bool, std::size_t, std::size_t>>> order(P);  // (is backward, chunk, micro)
     for (std::size_t s = 0; s < P; ++s) {
-        const std::size_t warmup = std::min(P - 1 - s, M);
-        for (std::size_t i = 0; i < warmup; ++i) {
-            order[s].push_back({false, i});
+        if (VP == 1) {
+            const std::size_t warmup = std::min(P - 1 - s, M);
+            for (std::size_t i = 0; i < warmup; ++i) {
+                order[s].emplace_back(false, s, i);
+            }
+            for (std::size_t i = 0; i + warmup < M; ++i) {
+                order[s].emplace_back(false, s, warmup + i);
+                order[s].emplace_back(true, s, i);
+            }
+            for (std::size_t i = M - warmup; i < M; ++i) {
+                order[s].emplace_back(true, s, i);
+            }
+            continue;
         }
-        for (std::size_t i = 0; i + warmup < M; ++i) {
-            order[s].push_back({false, warmup + i});
-            order[s].push_back({true, i});
+        // Megatron: micro-step j's chunk and micro-batch; forwards run chunks 0 .. vp-1, backwards vp-1 .. 0.
+        const std::size_t total = M * VP;
+        const std::size_t warmup = std::min((P - s - 1) * 2 + (VP - 1) * P, total);
+        auto task = [&](bool backward, std::size_t j) {
+            const std::size_t in_group = j % (P * VP);
+            const std::size_t c = backward ? VP - 1 - in_group / P : in_group / P;
+            order[s].emplace_back(backward, c * P + s, j / (P * VP) * P + j % P);
+        };
+        for (std::size_t j = 0; j < warmup; ++j) {
+            task(false, j);
         }
-        for (std::size_t i = M - warmup; i < M; ++i) {
-            order[s].push_back({true, i});
+        for (std::size_t j = 0; j + warmup < total; ++j) {
+            task(false, j + warmup);
+            task(true, j);
+        }
+        for (std::size_t j = total - warmup; j < total; ++j) {
+            task(true, j);
         }
     }
     // The timeline (record_timeline): tasks, their ops in the first and last micro-batch, sends.
-    auto record_send = [&](const std::pair<int, int>& key, double start, std::size_t micro) {
+    auto record_send = [&](const std::pair<int, int>& link, const std::pair<int, int>& timed, double start,
+                           std::size_t micro) {
         if (record_timeline) {
-            const auto sent = sends.find(key);
-            r.timeline.push_back({"send " + std::to_string(key.first) + "->" + std::to_string(key.second) + " (" +
+            const auto sent = sends.find(timed);
+            r.timeline.push_back({"send " + std::to_string(link.first) + "->" + std::to_string(link.second) + " (" +
                                       std::to_string(micro) + ")",
-                                  "send", key.first, true, start, send_time(key.first, key.second),
+                                  "send", link.first, true, start, send_time(timed.first, timed.second),
                                   sent == sends.end() ? 0.0 : sent->second});
         }
     };
@@ -395,8 +434,8 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         const double compute = backward ? stage.backward_s : stage.forward_s;
         r.timeline.push_back({std::string(backward ? "backward " : "forward ") + std::to_string(micro),
                               backward ? "backward" : "forward", static_cast<int>(s), false, start,
-                              compute + stage.tensor_comm_s / 2, 0});
-        if (micro != 0 && micro + 1 != M) {
+                              (compute + stage.tensor_comm_s / 2) * chunk, 0});
+        if ((micro != 0 && micro + 1 != M) || VP > 1) {  // a chunk runs part of the stage's ops: no op detail
             return;
         }
         double comm_total = 0;  // the task's share of tensor-parallel time, spread over the ops that cause it
@@ -422,26 +461,44 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     };
     // What each task waited for, to walk the critical path back from the step's end.
     struct TaskRecord {
-        std::size_t stage = 0, micro = 0;
+        std::size_t stage = 0, micro = 0;  // stage: the device's
         bool backward = false;
         double start = 0;
         std::ptrdiff_t cause = -1;       // the task it waited for (-1: none, it started at 0)
         bool via_send = false;           // the cause's output crossed a link: [send_start, send_end]
-        std::pair<int, int> link;
+        std::pair<int, int> link;        // the devices
+        std::pair<int, int> timed;       // the stage pair whose send it is timed as
         double send_start = 0, send_end = 0;
     };
     std::vector<TaskRecord> tasks;
     std::vector<std::ptrdiff_t> last_task(P, -1);
-    std::vector<std::vector<std::ptrdiff_t>> f_task(P, std::vector<std::ptrdiff_t>(M, -1)), b_task = f_task;
+    std::vector<std::vector<std::ptrdiff_t>> f_task(K, std::vector<std::ptrdiff_t>(M, -1)), b_task = f_task;
     std::vector<std::size_t> next(P, 0);
     std::vector<double> free_at(P, 0.0);
     std::map<std::pair<int, int>, double> link_free;
-    std::size_t remaining = P * M * 2;
+    std::size_t remaining = K * M * 2;
+    // A value crossing from chunk `from` to chunk `to` once it is done at `done`: when it arrives at `to`'s device.
+    auto cross = [&](std::size_t from, std::size_t to, double done, std::size_t micro, double ready,
+                     std::ptrdiff_t cause, TaskRecord& task) {
+        const auto [link, timed] = hop(from, to);
+        const double start = std::max(done, link_free[link]);
+        link_free[link] = start + send_time(timed.first, timed.second);
+        if (link_free[link] > ready) {
+            task.cause = cause;
+            task.via_send = true;
+            task.link = link;
+            task.timed = timed;
+            task.send_start = start;
+            task.send_end = link_free[link];
+        }
+        record_send(link, timed, start, micro);
+        return std::max(ready, link_free[link]);
+    };
     while (remaining > 0) {
         bool progressed = false;
         for (std::size_t s = 0; s < P; ++s) {
             while (next[s] < order[s].size()) {
-                const auto [backward, i] = order[s][next[s]];
+                const auto [backward, k, i] = order[s][next[s]];
                 const StageTime& stage = r.stages[s];
                 double ready = free_at[s];
                 TaskRecord task;
@@ -450,55 +507,32 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                 task.backward = backward;
                 task.cause = last_task[s];
                 if (!backward) {
-                    if (s > 0) {
-                        if (f_end[s - 1][i] < 0) {
+                    if (k > 0) {
+                        if (f_end[k - 1][i] < 0) {
                             break;
                         }
-                        // The activations cross the link once the previous stage is done and the link is free.
-                        const auto key = std::make_pair(static_cast<int>(s - 1), static_cast<int>(s));
-                        const double start = std::max(f_end[s - 1][i], link_free[key]);
-                        link_free[key] = start + send_time(key.first, key.second);
-                        if (link_free[key] > ready) {
-                            task.cause = f_task[s - 1][i];
-                            task.via_send = true;
-                            task.link = key;
-                            task.send_start = start;
-                            task.send_end = link_free[key];
-                        }
-                        ready = std::max(ready, link_free[key]);
-                        record_send(key, start, i);
+                        ready = cross(k - 1, k, f_end[k - 1][i], i, ready, f_task[k - 1][i], task);
                     }
-                    f_end[s][i] = ready + stage.forward_s + stage.tensor_comm_s / 2;
-                    free_at[s] = f_end[s][i];
+                    f_end[k][i] = ready + (stage.forward_s + stage.tensor_comm_s / 2) * chunk;
+                    free_at[s] = f_end[k][i];
                     record_task(s, i, false, ready);
-                    f_task[s][i] = static_cast<std::ptrdiff_t>(tasks.size());
+                    f_task[k][i] = static_cast<std::ptrdiff_t>(tasks.size());
                 } else {
-                    if (f_end[s][i] < 0 || (s + 1 < P && b_end[s + 1][i] < 0)) {
+                    if (f_end[k][i] < 0 || (k + 1 < K && b_end[k + 1][i] < 0)) {
                         break;
                     }
-                    if (f_end[s][i] > ready) {
-                        task.cause = f_task[s][i];
+                    if (f_end[k][i] > ready) {
+                        task.cause = f_task[k][i];
                     }
-                    ready = std::max(ready, f_end[s][i]);
-                    if (s + 1 < P) {
-                        const auto key = std::make_pair(static_cast<int>(s + 1), static_cast<int>(s));
-                        const double start = std::max(b_end[s + 1][i], link_free[key]);
-                        link_free[key] = start + send_time(key.first, key.second);
-                        if (link_free[key] > ready) {
-                            task.cause = b_task[s + 1][i];
-                            task.via_send = true;
-                            task.link = key;
-                            task.send_start = start;
-                            task.send_end = link_free[key];
-                        }
-                        ready = std::max(ready, link_free[key]);
-                        record_send(key, start, i);
+                    ready = std::max(ready, f_end[k][i]);
+                    if (k + 1 < K) {
+                        ready = cross(k + 1, k, b_end[k + 1][i], i, ready, b_task[k + 1][i], task);
                     }
-                    b_start[s][i] = ready;
-                    b_end[s][i] = ready + stage.backward_s + stage.tensor_comm_s / 2;
-                    free_at[s] = b_end[s][i];
+                    b_start[k][i] = ready;
+                    b_end[k][i] = ready + (stage.backward_s + stage.tensor_comm_s / 2) * chunk;
+                    free_at[s] = b_end[k][i];
                     record_task(s, i, true, ready);
-                    b_task[s][i] = static_cast<std::ptrdiff_t>(tasks.size());
+                    b_task[k][i] = static_cast<std::ptrdiff_t>(tasks.size());
                 }
                 task.start = ready;
                 last_task[s] = static_cast<std::ptrdiff_t>(tasks.size());
@@ -509,7 +543,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             }
         }
         if (!progressed) {
-            throw Error("simulate: the 1F1B schedule deadlocked (a bug: please report it)");
+            throw Error("simulate: the pipeline schedule deadlocked (a bug: please report it)");
         }
     }
     // The gradient buckets' all-reduces during the last backward, one after another on the network, each as soon as
@@ -544,8 +578,11 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                              : 1.0;
     for (std::size_t s = 0; s < P; ++s) {
         StageTime& stage = r.stages[s];
-        const double last_start = b_start[s][M - 1];
+        // The device's last backward task (chunk 0, the last micro-batch). Interleaved, its other chunks' gradients
+        // were computed earlier: the buckets are timed as if the whole stage's backward ended with it.
         double last_end = b_end[s][M - 1];
+        const double last_start =
+            VP == 1 ? b_start[s][M - 1] : std::max(0.0, last_end - stage.backward_s - stage.tensor_comm_s / 2);
         double delay = 0;  // how much sharing the cores has set the backward pass back so far
         double network_free = last_start;
         for (std::size_t b = 0; b < bucket_seconds[s].size(); ++b) {
@@ -630,19 +667,20 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             const StageTime& stage = r.stages[task.stage];
             const std::string name = "stage " + std::to_string(task.stage);
             add(name + (task.backward ? " backward compute" : " forward compute"),
-                task.backward ? stage.backward_s - stage.recompute_s : stage.forward_s, costliest_op(task.stage));
+                (task.backward ? stage.backward_s - stage.recompute_s : stage.forward_s) * chunk,
+                costliest_op(task.stage));
             if (task.backward && stage.recompute_s > 0) {
                 const int segments = plan.recomputation.segments[task.stage];
-                add(name + " recomputation", stage.recompute_s,
+                add(name + " recomputation", stage.recompute_s * chunk,
                     "recompute=1: the backward task runs the forward pass again, segment by segment from " +
                         std::to_string(segments) + (segments == 1 ? " checkpoint set" : " checkpoint sets"));
             }
-            add(name + " tensor-parallel all-reduces", stage.tensor_comm_s / 2,
+            add(name + " tensor-parallel all-reduces", stage.tensor_comm_s / 2 * chunk,
                 "Megatron-style all-reduces over tp=" + std::to_string(st.tp) + " wait on the compute");
             if (task.via_send) {
                 const std::string link =
                     "pipeline send " + std::to_string(task.link.first) + "->" + std::to_string(task.link.second);
-                const auto sent = sends.find(task.link);  // none: the stages pass nothing but the schedule
+                const auto sent = sends.find(task.timed);  // none: the stages pass nothing but the schedule
                 add(link, task.send_end - task.send_start,
                     bytes_text(sent == sends.end() ? 0.0 : sent->second) +
                         (task.backward ? " of gradients" : " of activations") +
@@ -651,7 +689,8 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                     const TaskRecord& from = tasks[static_cast<std::size_t>(task.cause)];
                     const StageTime& other = r.stages[from.stage];
                     const double from_end =
-                        from.start + (from.backward ? other.backward_s : other.forward_s) + other.tensor_comm_s / 2;
+                        from.start + ((from.backward ? other.backward_s : other.forward_s) + other.tensor_comm_s / 2) *
+                                         chunk;
                     add(link + ", waiting for the link", task.send_start - from_end,
                         "an earlier micro-batch still holds the link");
                 }
@@ -838,6 +877,7 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
             } else {
                 compiler::lay_out(it->second, s);
             }
+            const std::size_t first = results.size();
             results.push_back(simulate(it->second, topology, precision));
             // A split that does not fit tries to save memory: optimizer-state sharding (with dp > 1),
             // recomputation, both. Each costs time, so a split that fits does not need them; and a saving that
@@ -855,6 +895,20 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
                     if (std::all_of(memory.begin(), memory.end(), [](const MemoryUse& m) { return m.fits; })) {
                         results.push_back(simulate(it->second, topology, precision));
                     }
+                }
+            }
+            // A pipeline that fits also tries the interleaved schedule with two chunks per device (a smaller
+            // bubble for twice the sends and a longer warm-up), where its micro-batches come in groups of pp.
+            for (std::size_t k = first, end = results.size(); k < end; ++k) {
+                compiler::Strategy interleaved = results[k].strategy;
+                if (!results[k].fits || interleaved.pp < 2 || interleaved.micro_batches % interleaved.pp != 0) {
+                    continue;
+                }
+                interleaved.virtual_stages = 2;
+                compiler::lay_out(it->second, interleaved);
+                const std::vector<MemoryUse> memory = plan_memory(it->second, topology.device, precision);
+                if (std::all_of(memory.begin(), memory.end(), [](const MemoryUse& m) { return m.fits; })) {
+                    results.push_back(simulate(it->second, topology, precision));
                 }
             }
         } catch (const UsageError&) {

@@ -40,17 +40,27 @@ struct Strategy {
     int tp = 1;               ///< tensor-parallel devices per stage
     int pp = 1;               ///< pipeline stages
     int micro_batches = 1;    ///< per replica per step (1F1B schedule)
+    /// Model chunks per pipeline device (vp=N, Megatron-LM's interleaved 1F1B, Narayanan et al. 2021 sec. 2.2.2):
+    /// each device runs its stage as vp chunks in the interleaved order, shrinking the bubble vp-fold for vp times
+    /// the pipeline sends. Needs pp > 1 and micro_batches a multiple of pp.
+    int virtual_stages = 1;
     bool zero = false;        ///< optimizer state sharded over the dp replicas (ZeRO stage 1; compiler/recompute.h)
     bool recompute = false;   ///< activations recomputed in the backward pass from checkpoints (compiler/recompute.h)
     bool sp = false;          ///< sequence parallelism over the tp group (compiler/tensor_parallel.h; tp > 1)
     int devices() const { return dp * tp * pp; }
-    std::string to_string() const;  ///< "dp=4,tp=8,pp=2,mb=16", then ",sp=1", ",zero=1", ",recompute=1" when set
+    /// "dp=4,tp=8,pp=2,mb=16", then ",vp=2", ",sp=1", ",zero=1", ",recompute=1" when set
+    std::string to_string() const;
     bool operator==(const Strategy&) const = default;
 };
 
-/// Parses "dp=4,tp=8,pp=2[,mb=16][,sp=1][,zero=1][,recompute=1]" (keys in any order, each at most once; missing counts are 1,
+/// Parses "dp=4,tp=8,pp=2[,mb=16][,vp=2][,sp=1][,zero=1][,recompute=1]" (keys in any order, each at most once; missing counts are 1,
 /// missing switches 0). UsageError otherwise.
 Strategy parse_strategy(std::string_view text);
+
+/// Micro-batches whose activations pipeline stage `stage` holds at its fullest, in units of one micro-batch's
+/// activations of the whole stage: under 1F1B min(pp - stage, micro_batches); interleaved (vp > 1), the warm-up of
+/// (pp - stage - 1) * 2 + (vp - 1) * pp chunk forwards plus one, each 1/vp of the stage (Megatron-LM's schedule).
+double micro_batches_in_flight(const Strategy& strategy, int stage);
 
 /// What pipeline stages balance, per forward node: its cost on one device with its work divided by `share` (tp for
 /// nodes whose work the tensor-parallel group divides, else 1). The simulator passes its roofline time on the target
