@@ -342,7 +342,7 @@ void add_plan_command(CLI::App& app) {
                      "rectangles of cores wherever that fits) or temporal (layers in turn on the whole mesh)");
     plan->add_option("--dump-pass", options->dump_passes,
                      "print what compiler passes decided: layouts, stages, transfers, fusion, recompute, buckets, "
-                     "programs (comma-separated) or all");
+                     "programs, schedule (comma-separated) or all");
     plan->add_flag("--dump", options->dump, "draw each stage's mesh (one letter per layer's rectangle) and list "
                                             "its layers: cores, place, GFLOP, bytes per core");
     plan->add_flag("--verify", options->verify,

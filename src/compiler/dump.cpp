@@ -5,6 +5,7 @@
 #include <set>
 
 #include "dojo/compiler/insert_transfers.h"
+#include "dojo/compiler/schedule.h"
 #include "dojo/compiler/split_tensor_parallel.h"
 #include "dojo/ir/op.h"
 #include "dojo/util/error.h"
@@ -179,11 +180,13 @@ std::string programs(const Plan& plan) {
     return out;
 }
 
+std::string schedule(const Plan& plan) { return dump_schedule(plan.strategy); }
+
 // Each pass's dump, in the order dump_pass_names lists them.
 const std::vector<std::pair<std::string, std::string (*)(const Plan&)>>& dumps() {
     static const std::vector<std::pair<std::string, std::string (*)(const Plan&)>> table{
         {"layouts", layouts}, {"stages", stages},   {"transfers", transfers}, {"fusion", fusion},
-        {"recompute", recompute}, {"buckets", buckets}, {"programs", programs}};
+        {"recompute", recompute}, {"buckets", buckets}, {"programs", programs}, {"schedule", schedule}};
     return table;
 }
 

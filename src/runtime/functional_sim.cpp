@@ -12,6 +12,7 @@
 
 #include "dojo/compiler/insert_transfers.h"
 #include "dojo/compiler/place_spatial.h"
+#include "dojo/compiler/schedule.h"
 #include "dojo/compiler/split_tensor_parallel.h"
 #include "dojo/ir/elementwise.h"
 #include "dojo/ir/op.h"
@@ -267,41 +268,72 @@ public:
         std::vector<std::map<std::uint32_t, Values>> last_exported;  // replica 0's last micro-batch, per device
         double loss_sum = 0;
         for (int r = 0; r < dp_; ++r) {
-            for (int k = 0; k < m_; ++k) {
-                std::vector<std::map<std::uint32_t, Values>> exported(static_cast<std::size_t>(tp_));
-                std::vector<std::size_t> order;
+            // The stages' forward and backward programs in the order of the pipeline schedule (compiler/schedule.h:
+            // 1F1B), each as soon as what it receives exists: several micro-batches are in flight, each with its own
+            // values. A micro-batch is finished once its every task has run; its loss and gradients are then summed,
+            // in micro-batch order.
+            compiler::Strategy one_chunk = plan_.strategy;
+            one_chunk.virtual_stages = 1;  // the programs are whole stages
+            const std::vector<std::vector<compiler::PipelineTask>> order = compiler::pipeline_schedule(one_chunk);
+            std::vector<std::vector<std::map<std::uint32_t, Values>>> exported(
+                static_cast<std::size_t>(m_), std::vector<std::map<std::uint32_t, Values>>(static_cast<std::size_t>(tp_)));
+            std::vector<int> tasks_left(static_cast<std::size_t>(m_), 2 * pp_);
+            std::vector<std::size_t> next(static_cast<std::size_t>(pp_), 0);
+            int finished = 0;  // micro-batches 0 .. finished - 1 are summed
+            for (bool progressed = true; progressed;) {
+                progressed = false;
                 for (int s = 0; s < pp_; ++s) {
-                    order.push_back(static_cast<std::size_t>(3 * s + static_cast<int>(ProgramPart::Forward)));
-                }
-                for (int s = pp_ - 1; s >= 0; --s) {
-                    order.push_back(static_cast<std::size_t>(3 * s + static_cast<int>(ProgramPart::Backward)));
-                }
-                for (const std::size_t p : order) {
-                    if (program(0, p).empty()) {
-                        continue;
+                    auto& at = next[static_cast<std::size_t>(s)];
+                    while (at < order[static_cast<std::size_t>(s)].size()) {
+                        const compiler::PipelineTask& task = order[static_cast<std::size_t>(s)][at];
+                        const auto p = static_cast<std::size_t>(
+                            3 * s + static_cast<int>(task.backward ? ProgramPart::Backward : ProgramPart::Forward));
+                        auto& values = exported[static_cast<std::size_t>(task.micro)];
+                        if (!program(0, p).empty()) {
+                            const auto& receives = program(0, p).receives;
+                            if (!std::all_of(receives.begin(), receives.end(), [&](const StageProgram::Receive& rc) {
+                                    return values[0].count(rc.value.index) != 0;
+                                })) {
+                                break;  // waits for another stage
+                            }
+                            for (int t = 0; t < tp_; ++t) {
+                                feed_leaves(t, p, r, task.micro);
+                                receive(t, p, values[static_cast<std::size_t>(t)]);
+                            }
+                            run_group(p);
+                            for (int t = 0; t < tp_; ++t) {
+                                collect(t, p, values[static_cast<std::size_t>(t)]);
+                            }
+                        }
+                        --tasks_left[static_cast<std::size_t>(task.micro)];
+                        ++at;
+                        progressed = true;
                     }
+                }
+                while (finished < m_ && tasks_left[static_cast<std::size_t>(finished)] == 0) {
+                    auto& values = exported[static_cast<std::size_t>(finished)];
+                    const float loss = values[0].at(devices_[0].source[plan_.step.loss.index].index)[0];
+                    for (int t = 1; t < tp_; ++t) {  // replicated: every device computed the same
+                        out_.replicas_agree =
+                            out_.replicas_agree &&
+                            values[static_cast<std::size_t>(t)].at(device(t).source[plan_.step.loss.index].index)[0] == loss;
+                    }
+                    loss_sum += loss;
+                    // Gradients the update programs read: summed over the micro-batches in order.
                     for (int t = 0; t < tp_; ++t) {
-                        feed_leaves(t, p, r, k);
-                        receive(t, p, exported[static_cast<std::size_t>(t)]);
+                        accumulate(t, values[static_cast<std::size_t>(t)],
+                                   accumulated[static_cast<std::size_t>(r)][static_cast<std::size_t>(t)], finished);
                     }
-                    run_group(p);
-                    for (int t = 0; t < tp_; ++t) {
-                        collect(t, p, exported[static_cast<std::size_t>(t)]);
+                    if (r == 0 && finished == m_ - 1) {
+                        last_exported = std::move(values);
                     }
+                    values.clear();
+                    ++finished;
                 }
-                const float loss = exported[0].at(devices_[0].source[plan_.step.loss.index].index)[0];
-                for (int t = 1; t < tp_; ++t) {  // replicated: every device computed the same
-                    out_.replicas_agree = out_.replicas_agree &&
-                                          exported[static_cast<std::size_t>(t)].at(device(t).source[plan_.step.loss.index].index)[0] == loss;
-                }
-                loss_sum += loss;
-                // Gradients the update programs read: summed over the micro-batches in order.
-                for (int t = 0; t < tp_; ++t) {
-                    accumulate(t, exported[static_cast<std::size_t>(t)], accumulated[static_cast<std::size_t>(r)][static_cast<std::size_t>(t)], k);
-                }
-                if (r == 0 && k == m_ - 1) {
-                    last_exported = std::move(exported);
-                }
+            }
+            if (finished < m_) {
+                throw Error("functional simulation: the pipeline schedule stopped with micro-batch " +
+                            std::to_string(finished) + " unfinished (a task waits for a value no task computes)");
             }
         }
         update(accumulated, last_exported);

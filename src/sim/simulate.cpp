@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "dojo/compiler/schedule.h"
 #include "dojo/sim/op_time.h"
 #include "dojo/util/error.h"
 
@@ -354,11 +355,10 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         }
     }
 
-    // The pipeline schedule's event run over (chunk, micro-batch, forward/backward) tasks. Chunks are virtual
-    // stages k = c * P + s (device s = k mod P, its c-th of vp model chunks, each 1/vp of its stage's work): with
-    // vp = 1, k = s and the order is 1F1B; with vp > 1, Megatron-LM's interleaved order (Narayanan et al. 2021,
-    // sec. 2.2.2; Megatron's forward_backward_pipelining_with_interleaving). A chunk boundary from the last device
-    // back to the first is timed as the boundary into the last device (the same bytes on the same kind of link).
+    // The pipeline schedule's event run over (chunk, micro-batch, forward/backward) tasks in the order of
+    // compiler/schedule.h (1F1B, or interleaved with vp > 1: each chunk 1/vp of its device's stage's work). A chunk
+    // boundary from the last device back to the first is timed as the boundary into the last device (the same
+    // bytes on the same kind of link).
     const auto VP = static_cast<std::size_t>(st.virtual_stages);
     const std::size_t K = P * VP;
     const double chunk = 1.0 / static_cast<double>(VP);
@@ -380,41 +380,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     };
     const auto M = static_cast<std::size_t>(m);
     std::vector<std::vector<double>> f_end(K, std::vector<double>(M, -1)), b_end = f_end, b_start = f_end;
-    std::vector<std::vector<std::tuple<bool, std::size_t, std::size_t>>> order(P);  // (is backward, chunk, micro)
-    for (std::size_t s = 0; s < P; ++s) {
-        if (VP == 1) {
-            const std::size_t warmup = std::min(P - 1 - s, M);
-            for (std::size_t i = 0; i < warmup; ++i) {
-                order[s].emplace_back(false, s, i);
-            }
-            for (std::size_t i = 0; i + warmup < M; ++i) {
-                order[s].emplace_back(false, s, warmup + i);
-                order[s].emplace_back(true, s, i);
-            }
-            for (std::size_t i = M - warmup; i < M; ++i) {
-                order[s].emplace_back(true, s, i);
-            }
-            continue;
-        }
-        // Megatron: micro-step j's chunk and micro-batch; forwards run chunks 0 .. vp-1, backwards vp-1 .. 0.
-        const std::size_t total = M * VP;
-        const std::size_t warmup = std::min((P - s - 1) * 2 + (VP - 1) * P, total);
-        auto task = [&](bool backward, std::size_t j) {
-            const std::size_t in_group = j % (P * VP);
-            const std::size_t c = backward ? VP - 1 - in_group / P : in_group / P;
-            order[s].emplace_back(backward, c * P + s, j / (P * VP) * P + j % P);
-        };
-        for (std::size_t j = 0; j < warmup; ++j) {
-            task(false, j);
-        }
-        for (std::size_t j = 0; j + warmup < total; ++j) {
-            task(false, j + warmup);
-            task(true, j);
-        }
-        for (std::size_t j = total - warmup; j < total; ++j) {
-            task(true, j);
-        }
-    }
+    const std::vector<std::vector<compiler::PipelineTask>> order = compiler::pipeline_schedule(st);
     // The timeline (record_timeline): tasks, their ops in the first and last micro-batch, sends.
     auto record_send = [&](const std::pair<int, int>& link, const std::pair<int, int>& timed, double start,
                            std::size_t micro) {
@@ -498,7 +464,10 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         bool progressed = false;
         for (std::size_t s = 0; s < P; ++s) {
             while (next[s] < order[s].size()) {
-                const auto [backward, k, i] = order[s][next[s]];
+                const compiler::PipelineTask& scheduled = order[s][next[s]];
+                const bool backward = scheduled.backward;
+                const auto k = static_cast<std::size_t>(scheduled.chunk);
+                const auto i = static_cast<std::size_t>(scheduled.micro);
                 const StageTime& stage = r.stages[s];
                 double ready = free_at[s];
                 TaskRecord task;

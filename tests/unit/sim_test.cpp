@@ -13,6 +13,7 @@
 
 #include "dojo/compiler/gradient_buckets.h"
 #include "dojo/compiler/plan.h"
+#include "dojo/compiler/schedule.h"
 #include "dojo/compiler/tensor_parallel.h"
 #include "dojo/ir/builder.h"
 #include "dojo/machine/machine.h"
@@ -608,6 +609,58 @@ TEST(Simulate, InterleavedScheduleShrinksTheBubble) {
     EXPECT_EQ(compiler::parse_strategy("pp=4,mb=8,vp=2").to_string(), "dp=1,tp=1,pp=4,mb=8,vp=2");
     EXPECT_THROW(run("pp=4,mb=6,vp=2"), UsageError);  // Megatron's order needs micro-batches in groups of pp
     EXPECT_THROW(run("mb=4,vp=2"), UsageError);       // no pipeline to interleave
+}
+
+// The schedule pass: every device runs each of its chunks' forward and backward once per micro-batch, in an order
+// whose dependencies can be met (run here as a token game: a task runs once its inputs exist), holding no more
+// micro-batches in flight than the schedule promises.
+TEST(Schedule, OneForwardOneBackwardAndInterleavedOrdersRunAndBoundWhatIsInFlight) {
+    EXPECT_EQ(compiler::dump_schedule(compiler::parse_strategy("pp=2,mb=3")),
+              "1F1B schedule, 2 device(s) x 1 chunk(s), 3 micro-batch(es) (F/B chunk.micro-batch)\n"
+              "  device 0: F0.0 F0.1 B0.0 F0.2 B0.1 B0.2\n"
+              "  device 1: F1.0 B1.0 F1.1 B1.1 F1.2 B1.2\n");
+    for (const char* text : {"pp=4,mb=8", "pp=4,mb=2", "pp=1,mb=3", "pp=4,mb=8,vp=2", "pp=2,mb=4,vp=3", "pp=8,mb=16,vp=4"}) {
+        const compiler::Strategy st = compiler::parse_strategy(text);
+        const auto order = compiler::pipeline_schedule(st);
+        const int chunks = st.pp * st.virtual_stages;
+        ASSERT_EQ(order.size(), static_cast<std::size_t>(st.pp)) << text;
+        std::vector<std::vector<int>> done_f(chunks, std::vector<int>(st.micro_batches, 0)), done_b = done_f;
+        std::vector<std::size_t> next(order.size(), 0);
+        std::size_t left = 0;
+        for (std::size_t s = 0; s < order.size(); ++s) {
+            EXPECT_EQ(order[s].size(), static_cast<std::size_t>(2 * st.micro_batches * st.virtual_stages)) << text;
+            left += order[s].size();
+        }
+        std::vector<double> held(order.size(), 0), most(order.size(), 0);  // activations in flight, in stages
+        for (bool progressed = true; progressed && left > 0;) {
+            progressed = false;
+            for (std::size_t s = 0; s < order.size(); ++s) {
+                while (next[s] < order[s].size()) {
+                    const compiler::PipelineTask& t = order[s][next[s]];
+                    ASSERT_EQ(t.chunk % st.pp, static_cast<int>(s)) << text;
+                    const bool ready = t.backward ? done_f[t.chunk][t.micro] &&
+                                                        (t.chunk + 1 == chunks || done_b[t.chunk + 1][t.micro])
+                                                  : t.chunk == 0 || done_f[t.chunk - 1][t.micro];
+                    if (!ready) {
+                        break;
+                    }
+                    auto& mark = t.backward ? done_b[t.chunk][t.micro] : done_f[t.chunk][t.micro];
+                    EXPECT_EQ(mark, 0) << text << ": a task scheduled twice";
+                    mark = 1;
+                    held[s] += (t.backward ? -1.0 : 1.0) / st.virtual_stages;
+                    most[s] = std::max(most[s], held[s]);
+                    ++next[s];
+                    --left;
+                    progressed = true;
+                }
+            }
+        }
+        EXPECT_EQ(left, 0u) << text << ": the schedule deadlocks";
+        for (std::size_t s = 0; s < order.size(); ++s) {
+            EXPECT_LE(most[s], compiler::micro_batches_in_flight(st, static_cast<int>(s)) + 1e-9) << text << " device " << s;
+        }
+    }
+    EXPECT_THROW(compiler::pipeline_schedule(compiler::parse_strategy("pp=4,mb=6,vp=2")), UsageError);
 }
 
 // Recomputation keeps checkpoints instead of every saved value, and pays for it with a second forward pass inside

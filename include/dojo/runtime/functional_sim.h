@@ -7,9 +7,11 @@
  * A step of a plan with dp replicas, pp stages, tp devices per stage and m micro-batches per replica runs the stage
  * programs of insert_transfers() (with tp > 1, each device's: compiler/split_tensor_parallel.h cuts the step into
  * the devices' programs at local shapes, with sequence parallelism where the plan has sp=1):
- *   for each replica r and micro-batch k (samples (r * m + k) * b .. + b of the global batch, b the micro-batch):
- *     Forward programs of stages 0 .. pp-1, then Backward programs of stages pp-1 .. 0; every value a program
- *     receives is copied from the output of the program that computed it for the same (r, k) on the same device;
+ *   for each replica r, its micro-batches k (samples (r * m + k) * b .. + b of the global batch, b the micro-batch)
+ *     go through the stages' Forward and Backward programs in the order of the pipeline schedule
+ *     (compiler/schedule.h, 1F1B: several micro-batches in flight, each with its own values), each program as soon
+ *     as what it receives exists; every value a program receives is copied from the output of the program that
+ *     computed it for the same (r, k) on the same device;
  *     the tp devices run each program side by side (one thread each) and, at each of its all-reduce points, meet
  *     and take the sum of their values in rank order;
  *   each gradient is summed over the micro-batches in order k = 0 .. m-1, then all-reduced over the replicas in
