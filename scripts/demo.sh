@@ -51,9 +51,10 @@ section "Compiling for the machine: LeNet's layers on rectangles of one D1's 354
         "dojo plan lenet --machine d1 --batch 64 --strategy dp=1 --layout spatial --dump"
 "$dojo" plan lenet --machine d1 --batch 64 --strategy dp=1 --layout spatial --dump
 
-section "Proving the partitioning: the plan run stage by stage and replica by replica against the whole step" \
-        "dojo plan lenet --machine tile --batch 16 --strategy dp=2,pp=2,mb=2 --optimizer sgd --verify"
-"$dojo" plan lenet --machine tile --batch 16 --strategy dp=2,pp=2,mb=2 --optimizer sgd --verify 2>/dev/null | tail -1
+section "Proving the partitioning: a small GPT with tp=4, pp=2 and sequence parallelism run device by device, stage by stage, and layer by layer on its placement, against the whole step" \
+        "dojo plan gpt:layers=2,hidden=48,heads=4,seq=16,vocab=96 --machine tile --batch 8 --strategy tp=4,pp=2,sp=1 --optimizer sgd --verify"
+"$dojo" plan gpt:layers=2,hidden=48,heads=4,seq=16,vocab=96 --machine tile --batch 8 --strategy tp=4,pp=2,sp=1 \
+    --optimizer sgd --verify 2>/dev/null | tail -2
 
 section "Simulating GPT-3 175B on one ExaPOD (pipeline of 16 stages, tensor parallel over each tile)" \
         "dojo sim gpt:layers=96,hidden=12288,heads=96,seq=2048,vocab=51200 --machine exapod --batch 1536 --strategy dp=6,tp=25,pp=16,mb=256,sp=1,zero=1,recompute=1"
