@@ -333,7 +333,7 @@ void add_plan_command(CLI::App& app) {
     plan->add_option("--batch", options->batch, "global batch: samples per step over all replicas")->required();
     plan->add_option("--precision", options->precision, "fp32, bf16 or cfp8 (default bf16)");
     plan->add_option("--strategy", options->strategy,
-                     "auto (the fastest plan dojo sim finds; default) or dp=N,tp=N,pp=N,mb=N[,sp=1,zero=1,recompute=1]"
+                     "auto (the fastest plan dojo sim finds; default) or dp=N,tp=N,pp=N,mb=N[,vp=N,sp=1,zero=1,recompute=1]"
                      " as for dojo sim");
     plan->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
     plan->add_option("--machines-dir", options->dir, "directory of machine presets (default: OpenDojo's)");
@@ -346,10 +346,11 @@ void add_plan_command(CLI::App& app) {
     plan->add_flag("--dump", options->dump, "draw each stage's mesh (one letter per layer's rectangle) and list "
                                             "its layers: cores, place, GFLOP, bytes per core");
     plan->add_flag("--verify", options->verify,
-                   "run one step of the plan stage by stage on this CPU, every transfer a copy and every all-reduce a "
-                   "sum, and compare it with the unpartitioned step (seeded weights and data; FP32 reference "
-                   "kernels, so for small models; no sp; tp=N alone for matmul-parallel layers (MLP, LeNet); zero=1 "
-                   "shards the update, recompute=1 recomputes from checkpoints)");
+                   "run one step of the plan stage by stage and device by device on this CPU in the 1F1B order, "
+                   "every transfer a copy and every all-reduce a sum, and on a core mesh also layer by layer on the "
+                   "placement's rectangles; compare each with the unpartitioned step (seeded weights and data; FP32 "
+                   "reference kernels, so for small models; tp with Megatron-style layers and sp=1, zero=1 shards "
+                   "the update, recompute=1 recomputes from checkpoints; vp is timed, not run)");
     plan->add_flag("--json", options->json_output, "print the plan and its placement as JSON (bytes, FLOP, seconds)");
     plan->callback([options] { run(*options); });
 }

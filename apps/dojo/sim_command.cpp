@@ -298,7 +298,8 @@ void add_sim_command(CLI::App& app) {
     sim->add_option("--strategy", options->strategy,
                     "auto (try data/tensor/pipeline splits, and where one does not fit the memory savings below; "
                     "report the fastest that fits) or dp=N,tp=N,pp=N,mb=N (missing ones are 1; mb = micro-batches "
-                    "per replica), optionally with sp=1 (sequence parallelism: token activations split over tp), "
+                    "per replica), optionally with vp=N (N model chunks per pipeline device: Megatron's interleaved "
+                    "schedule; mb a multiple of pp), sp=1 (sequence parallelism: token activations split over tp), "
                     "zero=1 (shard the optimizer state over the dp replicas) and recompute=1 (keep checkpoints, "
                     "recompute activations in the backward pass)");
     sim->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
