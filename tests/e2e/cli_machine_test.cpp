@@ -11,8 +11,9 @@ namespace {
 TEST(CliMachine, ListNamesEveryPresetWithItsParameters) {
     const CliResult r = run_dojo({"machine", "list"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    for (const char* name : {"d1 ", "tile ", "v1-matrix ", "cabinet ", "exapod ", "exapod-x7:pods=7 ", "dgx-a100 ",
-                             "dgx-h100 ", "superpod-a100:nodes=140 ", "superpod-h100:nodes=128 "}) {
+    for (const char* name : {"d1 ", "d1-2x2 ", "tile ", "tile-dips ", "v1-matrix ", "cabinet ", "exapod ",
+                             "exapod-x7:pods=7 ", "dgx-a100 ", "dgx-h100 ", "superpod-a100:nodes=140 ",
+                             "superpod-h100:nodes=128 "}) {
         EXPECT_NE(r.out.find(name), std::string::npos) << name << " missing from\n" << r.out;
     }
 }

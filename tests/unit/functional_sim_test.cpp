@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <tuple>
 
 #include "dojo/compiler/insert_transfers.h"
 #include "dojo/autodiff/loss.h"
@@ -397,6 +398,32 @@ TEST(FunctionalSim, GptTensorPipelineSequenceParallelPlacedLayerByLayer) {
     EXPECT_TRUE(layered.replicas_agree);
     EXPECT_LT(compare(layered, whole).relative, 1e-6);
     EXPECT_GT(layered.transfers, run_partitioned(plan, in).transfers);  // between layers, not only stages
+}
+
+// The small machines: a 2 x 2 slice of D1 and an 8-GPU node, LeNet data parallel and the small GPT with
+// tensor, pipeline and sequence parallelism, each run and held against the whole step (placed layer by layer where
+// the machine has a core mesh).
+TEST(FunctionalSim, SmallMachinesRunTheirPlansAsTheWholeStep) {
+    const Case lenet{"lenet", 64, 10, autodiff::SgdConfig{0.9, 0.0}};
+    const Case gpt{"gpt:layers=2,hidden=48,heads=4,seq=16,vocab=96", 8, 96, autodiff::SgdConfig{0.9, 0.0}};
+    const std::vector<std::tuple<std::string, Case, std::string>> runs = {
+        {"d1-2x2", lenet, "dp=4"}, {"d1-2x2", gpt, "tp=2,pp=2,sp=1"}, {"dgx-a100", lenet, "dp=8"},
+        {"dgx-a100", gpt, "tp=4,pp=2,sp=1"}};
+    for (const auto& [machine, c, strategy] : runs) {
+        const StepInputs in = inputs_for(c);
+        const StepOutcome whole = reference(c, in);
+        const compiler::Plan plan = make_plan(c.model, c.batch, parse_strategy(strategy), c.optimizer);
+        const sim::Topology topology =
+            sim::derive_topology(machine::load_machine(machine, machine::default_machines_dir()));
+        ASSERT_LE(plan.strategy.devices(), topology.device.count) << machine;
+        const StepOutcome split = run_partitioned(plan, in);
+        EXPECT_TRUE(split.replicas_agree) << machine << " " << strategy;
+        EXPECT_LT(compare(split, whole).relative, 1e-6) << machine << " " << strategy;
+        if (topology.device.mesh_columns > 0) {
+            const StepOutcome placed = run_placed(plan, place_spatial(plan, sim::core_mesh(topology, "bf16"), "bf16"), in);
+            EXPECT_LT(compare(placed, whole).relative, 1e-6) << machine << " " << strategy << " placed";
+        }
+    }
 }
 
 TEST(FunctionalSim, WhatItCannotRunIsAUsageError) {

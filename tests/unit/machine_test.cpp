@@ -62,6 +62,18 @@ TEST(Machines, D1ReproducesItsPublishedFigures) {
     EXPECT_DOUBLE_EQ(t.power_watts, 400);
 }
 
+// The 2 x 2 slice the compiler is brought up on is four D1: its totals are four times the chip's.
+TEST(Machines, TheTwoByTwoSliceIsFourD1) {
+    const Totals d1 = preset("d1");
+    const Totals slice = preset("d1-2x2");
+    EXPECT_EQ(slice.units.at("d1"), 4);
+    EXPECT_EQ(slice.units.at("node"), 4 * 354);
+    EXPECT_DOUBLE_EQ(slice.peak_flops.at("bf16"), 4 * d1.peak_flops.at("bf16"));
+    EXPECT_DOUBLE_EQ(slice.sram_bytes, 4 * d1.sram_bytes);
+    EXPECT_DOUBLE_EQ(slice.power_watts, 4 * d1.power_watts);
+    EXPECT_DOUBLE_EQ(slice.device_memory_bytes, 0);  // no interface processors: no DRAM
+}
+
 TEST(Machines, TileTrayAndExapodReproduceTheirPublishedFigures) {
     const Totals tile = preset("tile");
     expect_published(tile.peak_flops.at("bf16") / 1e15, 9, 1, "tile PFLOPS");
