@@ -25,9 +25,10 @@ NodeId batch_norm(ir::Graph& g, NodeId x, NodeId scale, NodeId bias, NodeId runn
     const std::int64_t count = shape.numel() / channels;
     NodeId mean;
     NodeId var;
+    NodeId centred;  // x - mean, one node for the variance and the normalisation: one tensor to keep, not two
     if (training) {
         mean = ir::reduce_mean(g, x, axes, true);
-        const NodeId centred = ir::sub(g, x, mean);
+        centred = ir::sub(g, x, mean);
         var = ir::reduce_mean(g, ir::mul(g, centred, centred), axes, true);
         const NodeId keep = ir::scalar(g, momentum);
         const NodeId take = ir::scalar(g, 1.0 - momentum);
@@ -41,9 +42,10 @@ NodeId batch_norm(ir::Graph& g, NodeId x, NodeId scale, NodeId bias, NodeId runn
     } else {
         mean = ir::reshape(g, running_mean, channel_shape);
         var = ir::reshape(g, running_var, channel_shape);
+        centred = ir::sub(g, x, mean);
     }
     const NodeId inv_std = ir::div(g, ir::scalar(g, 1.0), ir::sqrt(g, ir::add(g, var, ir::scalar(g, epsilon))));
-    const NodeId normalized = ir::mul(g, ir::sub(g, x, mean), ir::mul(g, inv_std, ir::reshape(g, scale, channel_shape)));
+    const NodeId normalized = ir::mul(g, centred, ir::mul(g, inv_std, ir::reshape(g, scale, channel_shape)));
     return ir::add(g, normalized, ir::reshape(g, bias, channel_shape), name);
 }
 

@@ -6,6 +6,7 @@
 
 #include "dojo/ir/broadcast.h"
 #include "dojo/ir/elementwise.h"
+#include "dojo/ir/reduce.h"
 #include "dojo/util/check.h"
 
 namespace dojo::runtime {
@@ -18,18 +19,29 @@ constexpr std::int64_t kMinElementsPerThread = 4096;
 // Elements per block: a member's block is 1 KiB, a group's blocks stay in the L1/L2 cache.
 constexpr std::int64_t kBlock = 256;
 
+// The pass's rows: over the group's shape (its first member's; a ReduceSum member has its output's), with the
+// externals and the reductions' kept shapes broadcasting along them.
 ir::BroadcastRows rows_of(const ir::Graph& graph, const FusionGroup& group) {
+    std::vector<ir::Shape> kept;
+    for (const NodeId m : group.members) {
+        if (graph.node(m).op == ir::OpKind::ReduceSum) {
+            kept.push_back(ir::reduce_kept_shape(graph, m));
+        }
+    }
     std::vector<const ir::Shape*> shapes;
     for (const NodeId e : group.externals) {
         shapes.push_back(&graph.type(e).shape);
     }
-    return ir::BroadcastRows(graph.type(group.members.back()).shape, shapes);
+    for (const ir::Shape& k : kept) {
+        shapes.push_back(&k);
+    }
+    return ir::BroadcastRows(graph.type(group.members.front()).shape, shapes);
 }
 
 }  // namespace
 
 FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
-    : group_(std::move(group)), shape_(graph.type(group_.members.back()).shape), layout_(rows_of(graph, group_)) {
+    : group_(std::move(group)), shape_(graph.type(group_.members.front()).shape), layout_(rows_of(graph, group_)) {
     auto operand = [&](NodeId input) {
         const auto member = std::find(group_.members.begin(), group_.members.end(), input);
         if (member != group_.members.end()) {
@@ -41,6 +53,23 @@ FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
     };
     for (const NodeId m : group_.members) {
         const ir::Node& node = graph.node(m);
+        if (node.op == ir::OpKind::ReduceSum) {
+            const ir::Shape kept = ir::reduce_kept_shape(graph, m);
+            ir::BroadcastRows rows(shape_, {&kept});
+            DOJO_CHECK(rows.inner_stride(0) == 0 && rows.row_length() == layout_.row_length())
+                << "fused ReduceSum " << m.index << " does not sum the group's rows";
+            Reduction reduction;
+            reduction.member = static_cast<std::uint32_t>(steps_.size());
+            reduction.output_of.resize(static_cast<std::size_t>(rows.rows()));
+            for (std::int64_t r = 0; r < rows.rows(); ++r, rows.next_row()) {
+                reduction.output_of[static_cast<std::size_t>(r)] = rows.offset(0);
+            }
+            reduction.row_sums.resize(static_cast<std::size_t>(rows.rows()));
+            steps_.push_back(Step{node.op, false, operand(node.inputs[0]), Operand{},
+                                  static_cast<int>(reductions_.size())});
+            reductions_.push_back(std::move(reduction));
+            continue;
+        }
         DOJO_CHECK(node.type.shape == shape_) << "fused group member " << m.index << " of another shape";
         const bool binary = node.inputs.size() > 1;
         steps_.push_back(Step{node.op, binary, operand(node.inputs[0]), binary ? operand(node.inputs[1]) : Operand{}});
@@ -54,8 +83,10 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
     const std::int64_t items = layout.rows() * blocks_per_row;  // (row, block) pairs, row-major
     const std::size_t members = steps_.size();
     const std::size_t externals = group_.externals.size();
+    // With sums, chunks hold whole rows: a row's partial sum is built block by block by one thread.
+    const std::int64_t units = reductions_.empty() ? items : layout.rows();
     const std::int64_t chunks = std::clamp<std::int64_t>(
-        layout.rows() * length / kMinElementsPerThread, 1, std::min<std::int64_t>(omp_get_max_threads(), items));
+        layout.rows() * length / kMinElementsPerThread, 1, std::min<std::int64_t>(omp_get_max_threads(), units));
 
     if (scratch_.size() < static_cast<std::size_t>(chunks)) {  // the first run sizes it; later runs reuse it
         scratch_.resize(static_cast<std::size_t>(chunks));
@@ -75,8 +106,9 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
         std::vector<float*>& at = own.at;
         std::vector<const float*>& base = own.base;
         std::vector<std::int64_t>& stride = own.stride;
-        const std::int64_t first = items * c / chunks;
-        const std::int64_t last = items * (c + 1) / chunks;
+        const std::int64_t first = units * c / chunks * (reductions_.empty() ? 1 : blocks_per_row);
+        const std::int64_t last = units * (c + 1) / chunks * (reductions_.empty() ? 1 : blocks_per_row);
+        std::vector<ir::RowSum<float>>& sums = own.sums;
         ir::BroadcastRows rows = layout;
         std::int64_t row = -1;
         for (std::int64_t item = first; item < last; ++item) {
@@ -92,6 +124,7 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
                     base[k] = values[group_.externals[k].index].data.data() + rows.offset(k);
                     stride[k] = rows.inner_stride(k);
                 }
+                sums.assign(reductions_.size(), ir::RowSum<float>(length));
             }
             const std::int64_t j0 = (item % blocks_per_row) * kBlock;
             const std::int64_t count = std::min(kBlock, length - j0);
@@ -104,9 +137,17 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
                 return base[o.index] + j0 * s;
             };
             for (std::size_t q = 0; q < members; ++q) {
+                const Step& step = steps_[q];
+                if (step.reduction >= 0) {  // its input is an earlier member (the pass computes no external's sum)
+                    const auto k = static_cast<std::size_t>(step.reduction);
+                    sums[k].add(at[step.a.index], j0, count);
+                    if (j0 + count == length) {
+                        reductions_[k].row_sums[static_cast<std::size_t>(r)] = sums[k].total();
+                    }
+                    continue;
+                }
                 at[q] = group_.exported[q] ? values[group_.members[q].index].data.data() + r * length + j0
                                            : scratch.data() + q * static_cast<std::size_t>(kBlock);
-                const Step& step = steps_[q];
                 std::int64_t sa = 0;
                 std::int64_t sb = 0;
                 const float* a = pointer(step.a, sa);
@@ -121,6 +162,14 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
                     ir::apply_elementwise(step.op, a, sa, b, sb, at[q], count);
                 }
             }
+        }
+    }
+    // Each sum's rows in row order, as ReduceSum's kernel adds them.
+    for (const Reduction& reduction : reductions_) {
+        std::vector<float>& out = values[group_.members[reduction.member].index].data;
+        std::fill(out.begin(), out.end(), 0.0f);
+        for (std::size_t r = 0; r < reduction.row_sums.size(); ++r) {
+            out[static_cast<std::size_t>(reduction.output_of[r])] += reduction.row_sums[r];
         }
     }
 }

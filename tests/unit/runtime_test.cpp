@@ -8,7 +8,10 @@
 #include <random>
 
 #include "dojo/autodiff/loss.h"
+#include "dojo/autodiff/grad.h"
 #include "dojo/autodiff/training.h"
+#include "dojo/compiler/fuse_elementwise.h"
+#include "dojo/frontend/layers.h"
 #include "dojo/frontend/catalog.h"
 #include "dojo/ir/builder.h"
 #include "dojo/ir/interpreter.h"
@@ -397,6 +400,64 @@ TEST(Executor, FusedElementwiseGivesTheSameBitsAndSkipsDeadNodes) {
     EXPECT_LT(fused.bytes(), unfused.bytes());
     EXPECT_TRUE(fused.value(dead).data.empty());
     EXPECT_FALSE(reference.value(dead).data.empty());  // without reuse every node is computed
+}
+
+// BatchNorm + ReLU forward and backward, as the frontend lowers them: the fusion pass puts the sums of the
+// statistics and of the gradients into the passes that compute their inputs, and merges the chains the backward
+// pass joins; run so, every output has the reference kernels' bits, and fewer bytes are stored.
+TEST(Executor, FusedSumsAndMergedChainsGiveTheReferenceBits) {
+    ir::Graph g;
+    const ir::Shape shape{6, 8, 9, 10};
+    const NodeId x = g.add_input("x", {ir::DType::F32, shape});
+    const NodeId w = g.add_input("w", {ir::DType::F32, shape});
+    const NodeId scale = g.add_parameter("scale", {ir::DType::F32, ir::Shape{8}});
+    const NodeId bias = g.add_parameter("bias", {ir::DType::F32, ir::Shape{8}});
+    const NodeId running_mean = g.add_state("running_mean", {ir::DType::F32, ir::Shape{8}});
+    const NodeId running_var = g.add_state("running_var", {ir::DType::F32, ir::Shape{8}});
+    std::vector<frontend::StateUpdate> updates;
+    const NodeId y = ir::relu(g, frontend::batch_norm(g, x, scale, bias, running_mean, running_var, 1e-5, 0.9, true,
+                                                      updates, "bn"));
+    const NodeId loss = ir::reduce_sum(g, ir::mul(g, y, w), {});
+    const std::vector<NodeId> wrt{x, scale, bias};
+    const std::vector<NodeId> grads = autodiff::gradients(g, loss, wrt);
+    g.mark_output(loss);
+    for (const NodeId grad : grads) {
+        g.mark_output(grad);
+    }
+
+    std::vector<bool> live(g.size(), true), kept(g.size(), false);
+    for (const NodeId out : g.outputs()) {
+        kept[out.index] = true;
+    }
+    std::size_t sums = 0;
+    for (const compiler::FusionGroup& group : compiler::find_fusion_groups(g, live, kept)) {
+        for (const NodeId m : group.members) {
+            sums += g.node(m).op == ir::OpKind::ReduceSum ? 1 : 0;
+        }
+    }
+    EXPECT_GE(sums, 3u);  // the variance's, and the gradient's two per-channel sums at least
+
+    Executor fused(g, ExecutorOptions{Kernels::Fast, true, {}});
+    Executor unfused(g, ExecutorOptions{Kernels::Fast, true, {}, false, false});
+    Executor reference(g, ExecutorOptions{Kernels::Reference, false, {}});
+    std::mt19937 rng(9);
+    std::normal_distribution<float> normal(0.5f, 2.0f);
+    for (Executor* e : {&fused, &unfused, &reference}) {
+        rng.seed(9);
+        for (const NodeId leaf : {x, w, scale, bias, running_mean, running_var}) {
+            for (float& v : e->value(leaf).data) {
+                v = normal(rng);
+            }
+        }
+        e->run();
+    }
+    for (const NodeId out : g.outputs()) {
+        const auto& a = fused.value(out).data;
+        const auto& b = reference.value(out).data;
+        ASSERT_EQ(a.size(), b.size());
+        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << g.describe(out);
+    }
+    EXPECT_LT(fused.bytes(), unfused.bytes());
 }
 
 data::Dataset tiny_dataset(std::size_t n, std::uint32_t seed) {

@@ -358,6 +358,46 @@ TEST(OpTime, AFusedGroupReadsItsExternalsAndWritesItsExportsOnce) {
     EXPECT_DOUBLE_EQ(group_time(g, group, gpu, "bf16", 1, false, gpu.memory_bandwidth).bytes, fused.bytes / 2);
 }
 
+// Sums join the pass that computes their input where they sum its rows (innermost axes), not where each row adds
+// into a run of outputs; a node that reads two open chains merges them; a map that reads a sum of its own chain
+// waits for the pass (a new group).
+TEST(FuseElementwise, SumsJoinTheirPassAndChainsMerge) {
+    ir::Graph g;
+    const ir::Shape shape{16, 32, 64};
+    const NodeId x = g.add_input("x", {ir::DType::F32, shape});
+    const NodeId z = g.add_input("z", {ir::DType::F32, shape});
+    const NodeId a = ir::exp(g, x);
+    const NodeId b = ir::neg(g, z);                                          // a second chain, open
+    const NodeId row_sums = ir::reduce_sum(g, ir::mul(g, a, a), {2}, true);  // rows of 64: joins a's pass
+    const NodeId c = ir::mul(g, a, b);                                       // reads both chains: they merge
+    const NodeId d = ir::add(g, c, ir::broadcast_to(g, row_sums, shape));   // reads the sum: a later pass
+    const NodeId e = ir::exp(g, z);
+    const NodeId column_sums = ir::reduce_sum(g, e, {0}, true);             // a run of outputs per row: alone
+    g.mark_output(d);
+    g.mark_output(column_sums);
+    std::vector<bool> live(g.size(), true), kept(g.size(), false);
+    kept[d.index] = kept[column_sums.index] = true;
+    const std::vector<compiler::FusionGroup> groups = compiler::find_fusion_groups(g, live, kept);
+    auto group_of = [&](NodeId id) {
+        for (std::size_t k = 0; k < groups.size(); ++k) {
+            if (std::find(groups[k].members.begin(), groups[k].members.end(), id) != groups[k].members.end()) {
+                return static_cast<int>(k);
+            }
+        }
+        return -1;
+    };
+    ASSERT_GE(group_of(a), 0);
+    EXPECT_EQ(group_of(row_sums), group_of(a));
+    EXPECT_EQ(group_of(b), group_of(a));
+    EXPECT_EQ(group_of(c), group_of(a));
+    EXPECT_NE(group_of(d), group_of(a));
+    EXPECT_EQ(group_of(column_sums), -1);
+    for (const compiler::FusionGroup& group : groups) {
+        EXPECT_TRUE(std::is_sorted(group.members.begin(), group.members.end(),
+                                   [](NodeId p, NodeId q) { return p.index < q.index; }));
+    }
+}
+
 // The plan carries the runtime's fusion groups, and the simulator times them: AdamW's update fuses, so fewer
 // passes over memory than its unfused ops make.
 TEST(Simulate, ThePlansFusedGroupsAreTimedAsOnePassEach) {

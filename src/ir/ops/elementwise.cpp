@@ -156,7 +156,9 @@ std::vector<NodeId> tanh_grad(Graph& g, NodeId y, NodeId grad) {  // 1 - y^2
 std::vector<NodeId> sigmoid_grad(Graph& g, NodeId y, NodeId grad) {  // y (1 - y)
     return {mul(g, grad, mul(g, y, sub(g, scalar(g, 1.0), y)))};
 }
-std::vector<NodeId> relu_grad(Graph& g, NodeId y, NodeId grad) { return {mul(g, grad, step(g, input(g, y, 0)))}; }
+// The mask from the output, not the input: relu(x) > 0 exactly where x > 0 (a NaN gives 0 either way), and the
+// output is what the next layer keeps for its own gradient, so the input need not be kept for the backward pass.
+std::vector<NodeId> relu_grad(Graph& g, NodeId y, NodeId grad) { return {mul(g, grad, step(g, y))}; }
 std::vector<NodeId> erf_grad(Graph& g, NodeId y, NodeId grad) {  // 2/sqrt(pi) exp(-x^2)
     const NodeId x = input(g, y, 0);
     const NodeId bell = exp(g, neg(g, mul(g, x, x)));

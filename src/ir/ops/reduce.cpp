@@ -2,13 +2,13 @@
 #include <algorithm>
 
 #include "dojo/ir/builder.h"
+#include "dojo/ir/reduce.h"
 #include "op_support.h"
 
 namespace dojo::ir::ops {
-namespace {
 
 // The reduced axes, normalised, sorted and unique; all axes when none are given.
-std::vector<int> reduced_axes(const Node& node, int rank) {
+static std::vector<int> reduced_axes(const Node& node, int rank) {
     const ReduceAttrs& attrs = attrs_of<ReduceAttrs>(node);
     std::vector<int> axes;
     if (attrs.axes.empty()) {
@@ -27,13 +27,15 @@ std::vector<int> reduced_axes(const Node& node, int rank) {
     return axes;
 }
 
-Shape kept_shape(const Shape& in, const std::vector<int>& axes) {  // reduced axes set to 1
+static Shape kept_shape(const Shape& in, const std::vector<int>& axes) {  // reduced axes set to 1
     std::vector<std::int64_t> dims = in.dims();
     for (const int axis : axes) {
         dims[static_cast<std::size_t>(axis)] = 1;
     }
     return Shape(std::move(dims));
 }
+
+namespace {
 
 TensorType reduce_sum_shape(const Node& node, std::span<const TensorType> in) {
     require_f32(node, in);
@@ -51,24 +53,11 @@ TensorType reduce_sum_shape(const Node& node, std::span<const TensorType> in) {
     return TensorType{DType::F32, Shape(std::move(dims))};
 }
 
-// The sum of one contiguous row in a fixed order that vectorises: kLanes interleaved partial sums (lane k takes
-// elements k, k + kLanes, ...), combined by a fixed tree, plus the tail in index order.
-constexpr std::int64_t kLanes = 8;
-
 template <typename T>
-T row_sum(const T* row, std::int64_t length) {
-    T lane[kLanes] = {};
-    std::int64_t j = 0;
-    for (; j + kLanes <= length; j += kLanes) {
-        for (std::int64_t k = 0; k < kLanes; ++k) {
-            lane[k] += row[j + k];
-        }
-    }
-    T tail = 0;
-    for (; j < length; ++j) {
-        tail += row[j];
-    }
-    return (((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]))) + tail;
+T row_sum(const T* row, std::int64_t length) {  // ReduceSum's order (reduce.h: RowSum)
+    RowSum<T> sum(length);
+    sum.add(row, 0, length);
+    return sum.total();
 }
 
 // The input is a sequence of rows (BroadcastRows over the kept shape), each adding into one output element
@@ -134,3 +123,13 @@ extern const OpInfo kReduceSumOp = {OpKind::ReduceSum,          "ReduceSum", 1, 
                                     &reduce_sum_kernel<double>, &reduce_sum_grad, &reduce_sum_cost};
 
 }  // namespace dojo::ir::ops
+
+namespace dojo::ir {
+
+Shape reduce_kept_shape(const Graph& graph, NodeId node) {
+    const Node& n = graph.node(node);
+    const Shape& in = graph.type(n.inputs[0]).shape;
+    return ops::kept_shape(in, ops::reduced_axes(n, in.rank()));
+}
+
+}  // namespace dojo::ir

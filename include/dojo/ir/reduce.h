@@ -1,0 +1,52 @@
+/** \file
+ * The geometry of a ReduceSum node, for passes and kernels that compute reductions outside the op table's kernel
+ * (the elementwise fusion pass and its runtime kernel): which input elements add into which output element.
+ */
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "dojo/ir/graph.h"
+
+namespace dojo::ir {
+
+/// The ReduceSum node `node`'s input shape with its reduced axes set to 1: input element i adds into the output
+/// element its broadcast from this shape would come from (the output's elements in the same order, whatever
+/// keep_dims says). Precondition: node.op == OpKind::ReduceSum.
+Shape reduce_kept_shape(const Graph& graph, NodeId node);
+
+/// The sum of one contiguous row of `length` elements in ReduceSum's fixed order, which vectorises: kLanes
+/// interleaved partial sums (lane k takes elements k, k + kLanes, ...), combined by a fixed tree, plus the last
+/// length % kLanes elements in index order. The row may arrive in pieces (add(), in order, at any offsets that are
+/// multiples of kLanes); the total is the same bits however it is cut.
+template <typename T>
+class RowSum {
+public:
+    static constexpr std::int64_t kLanes = 8;
+    explicit RowSum(std::int64_t length) : main_end_(length - length % kLanes) {}
+    /// Elements [first, first + count) of the row; `first` a multiple of kLanes, pieces in order.
+    void add(const T* piece, std::int64_t first, std::int64_t count) {
+        std::int64_t j = 0;
+        const std::int64_t main = std::max<std::int64_t>(0, std::min(count, main_end_ - first));
+        for (; j + kLanes <= main; j += kLanes) {
+            for (std::int64_t k = 0; k < kLanes; ++k) {
+                lane_[k] += piece[j + k];
+            }
+        }
+        for (; j < count; ++j) {
+            tail_ += piece[j];
+        }
+    }
+    T total() const {
+        return (((lane_[0] + lane_[4]) + (lane_[1] + lane_[5])) + ((lane_[2] + lane_[6]) + (lane_[3] + lane_[7]))) +
+               tail_;
+    }
+
+private:
+    std::int64_t main_end_;
+    T lane_[kLanes] = {};
+    T tail_ = 0;
+};
+
+}  // namespace dojo::ir
