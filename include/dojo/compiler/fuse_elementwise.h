@@ -8,15 +8,21 @@
  * one pass (sim/simulate.h: the externals read once, the exported members written once), so what the simulator
  * times is what the runtime runs.
  *
- * A group's members have the group's shape; each of their inputs is either an earlier member or an external
- * buffer that broadcasts to the shape. Members whose values something outside the group reads (a later node, a
- * graph output, a node the caller keeps) are exported: written to their buffers. The others are never stored.
+ * A group's members have the group's shape (its first member's), except its sums; each of their inputs is either an
+ * earlier member or an external buffer that broadcasts to the shape. A sum is a ReduceSum of a member whose reduced
+ * axes include the innermost, so that each row of the pass (the shape cut into rows along which every external is
+ * contiguous or broadcast) adds into one output element: the runtime sums a row while the pass computes it, and no
+ * member reads a sum (it is complete only after the pass). Members whose values something outside the group reads
+ * (a later node, a graph output, a node the caller keeps; always a sum) are exported: written to their buffers.
+ * The others are never stored.
  *
  * Grouping is greedy in graph order: a map joins the group of an input member of the same shape while that group
- * is open; a group closes when a node outside it reads one of its members, so a group can run at the position of
- * its last member and every outside reader comes later. Only F32 values of at least kFusionMinElements elements
- * fuse (below that a pass over memory costs less than the group's bookkeeping), and only where the externals leave
- * contiguous rows of at least 16 elements to vectorise.
+ * is open, and another open group of that shape whose member it reads merges in (neither has been read from
+ * outside, so both can run where the node is; members stay in graph order); a sum joins its input's open group
+ * when the group's rows are its rows. A group closes when a node outside it reads one of its members, so a group
+ * can run at the position of its last member and every outside reader comes later. Only F32 values of at least
+ * kFusionMinElements elements fuse (below that a pass over memory costs less than the group's bookkeeping), and only
+ * where the externals leave contiguous rows of at least 16 elements to vectorise.
  */
 #pragma once
 
