@@ -214,7 +214,8 @@ void run(const PlanOptions& o) {
     std::optional<compiler::SpatialPlacement> placement;
     if (mesh) {
         placement = compiler::place_spatial(plan, sim::core_mesh(topology, o.precision), o.precision,
-                                            compiler::parse_layout_choice(o.layout));
+                                            compiler::parse_layout_choice(o.layout),
+                                            sim::stage_cost(topology.device, o.precision));
     }
     const std::string header =
         fmt::format("{} on {} ({} of {} {}), {}, batch {}, strategy {}", plan.model, m.name, strategy.devices(),

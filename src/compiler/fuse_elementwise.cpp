@@ -36,7 +36,9 @@ std::int64_t reduction_row(const ir::Shape& shape, const ir::Shape& kept) {
 }  // namespace
 
 std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::vector<bool>& live,
-                                            const std::vector<bool>& kept, const std::vector<bool>& closing) {
+                                            const std::vector<bool>& kept, const std::vector<bool>& closing,
+                                            const std::vector<int>& kind) {
+    auto same_kind = [&](NodeId a, std::uint32_t b) { return kind.empty() || kind[a.index] == kind[b]; };
     const std::size_t n = graph.size();
     std::vector<int> group_of(n, -1);
     std::vector<bool> exported(n, false);
@@ -63,7 +65,7 @@ std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::v
         if (node.op == ir::OpKind::ReduceSum && node.type.dtype == ir::DType::F32) {
             const NodeId input = node.inputs[0];
             const int g = group_of[input.index];
-            if (g >= 0 && !closed[static_cast<std::size_t>(g)] && !is_reduction[input.index]) {
+            if (g >= 0 && !closed[static_cast<std::size_t>(g)] && !is_reduction[input.index] && same_kind(input, i)) {
                 const ir::Shape sums_into = ir::reduce_kept_shape(graph, NodeId{i});
                 const std::int64_t row = reduction_row(group_shape(g), sums_into);
                 std::vector<ir::Shape> all = reduced[static_cast<std::size_t>(g)];
@@ -102,7 +104,8 @@ std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::v
         if (eligible) {
             for (const NodeId input : node.inputs) {
                 const int g = group_of[input.index];
-                if (g >= 0 && !closed[static_cast<std::size_t>(g)] && graph.type(input).shape == node.type.shape) {
+                if (g >= 0 && !closed[static_cast<std::size_t>(g)] && graph.type(input).shape == node.type.shape &&
+                    same_kind(input, i)) {
                     join = g;
                     break;
                 }
@@ -129,7 +132,7 @@ std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::v
             for (const NodeId input : node.inputs) {
                 const int h = group_of[input.index];
                 if (join < 0 || h < 0 || h == join || closed[static_cast<std::size_t>(h)] ||
-                    is_reduction[input.index] || graph.type(input).shape != node.type.shape) {
+                    is_reduction[input.index] || graph.type(input).shape != node.type.shape || !same_kind(input, i)) {
                     continue;
                 }
                 const std::size_t a = static_cast<std::size_t>(join);

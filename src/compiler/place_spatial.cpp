@@ -60,7 +60,7 @@ struct StageLayers {
     std::vector<double> parameter_bytes;  // per layer, F32 masters per device (the 16-bit copy is this x width)
 };
 
-StageLayers cut_layers(const Plan& plan, int s, double width) {
+StageLayers cut_layers(const Plan& plan, int s, double width, const CoreMesh& mesh, const NodeCost& node_seconds) {
     const ir::Graph& g = plan.step.graph;
     const std::uint32_t loss = plan.last_forward.index;
     const std::size_t n = g.size();
@@ -207,6 +207,9 @@ StageLayers cut_layers(const Plan& plan, int s, double width) {
         const double share = plan.tensor.divided[i] ? static_cast<double>(st.tp) : 1.0;
         const double flops = ir::cost_of(g, id).flops / share;
         layer.flops += plan.per_step[i] ? flops : flops * mb;
+        const double work = node_seconds ? node_seconds(g, id, share) * mesh.flops_per_core * mesh.working_cores
+                                         : flops;
+        layer.work += plan.per_step[i] ? work : work * mb;
         if (i > loss) {
             continue;
         }
@@ -394,14 +397,14 @@ bool try_place(const CoreMesh& mesh, const StageLayers& sl, double width, const 
     for (std::size_t i = 0; i < L; ++i) {
         bytes[i] = resident_bytes(sl.layers[i], sl.parameter_bytes[i], width, mode, micro_batch);
         need[i] = bytes[i] / mesh.sram_bytes_per_core;
-        flops[i] = sl.layers[i].flops;
+        flops[i] = sl.layers[i].work;
         need_total += need[i];
     }
     if (mode.temporal) {
         // Every layer on the whole mesh in turn: what stays (static bytes, activations) adds up; one layer's
         // working values and weight panels are there at a time.
         const Mode kept{mode.residency, mode.panels, mode.pieces, false};
-        double held = 0, transient = 0, work = 0;
+        double held = 0, transient = 0, work = 0, real_flops = 0;
         for (std::size_t i = 0; i < L; ++i) {
             const PlacedLayer& layer = sl.layers[i];
             const double all = resident_bytes(layer, sl.parameter_bytes[i], width, kept, micro_batch);
@@ -411,13 +414,15 @@ bool try_place(const CoreMesh& mesh, const StageLayers& sl, double width, const 
             held += stays;
             transient = std::max(transient, all - stays);
             work += flops[i];
+            real_flops += layer.flops;
         }
         Region whole{0, 0, mesh.columns, mesh.rows, mesh.working_cores, {}, 0, 0};
         for (std::size_t i = 0; i < L; ++i) {
             whole.layers.push_back(static_cast<int>(i));
         }
         whole.bytes_per_core = (held + transient) / mesh.working_cores;
-        whole.flops_per_core = work / mesh.working_cores;
+        whole.flops_per_core = real_flops / mesh.working_cores;
+        whole.work_per_core = work / mesh.working_cores;
         if (whole.bytes_per_core > mesh.sram_bytes_per_core) {
             why = "its layers in turn on all " + std::to_string(mesh.working_cores) + " cores need " +
                   mb_text(whole.bytes_per_core) + " per core at " + residency_name(mode.residency) + ", " +
@@ -442,13 +447,15 @@ bool try_place(const CoreMesh& mesh, const StageLayers& sl, double width, const 
         std::string worst;
         double worst_over = 0;
         for (Region& region : regions) {
-            double held = 0, work = 0;
+            double held = 0, work = 0, real_flops = 0;
             for (const int l : region.layers) {
                 held += bytes[static_cast<std::size_t>(l)];
                 work += flops[static_cast<std::size_t>(l)];
+                real_flops += sl.layers[static_cast<std::size_t>(l)].flops;
             }
             region.bytes_per_core = region.cores > 0 ? held / region.cores : std::numeric_limits<double>::infinity();
-            region.flops_per_core = region.cores > 0 ? work / region.cores : 0;
+            region.flops_per_core = region.cores > 0 ? real_flops / region.cores : 0;
+            region.work_per_core = region.cores > 0 ? work / region.cores : 0;
             if (region.bytes_per_core > mesh.sram_bytes_per_core) {
                 short_somewhere = true;
                 const double over = region.bytes_per_core - mesh.sram_bytes_per_core;
@@ -479,8 +486,8 @@ bool try_place(const CoreMesh& mesh, const StageLayers& sl, double width, const 
 double compute_time(const StagePlacement& stage, const CoreMesh& mesh, int micro_batches) {
     double total = 0, busiest = 0;
     for (const Region& region : stage.regions) {
-        total += region.flops_per_core * region.cores;
-        busiest = std::max(busiest, region.flops_per_core);
+        total += region.work_per_core * region.cores;
+        busiest = std::max(busiest, region.work_per_core);
     }
     const double rate = mesh.flops_per_core > 0 ? mesh.flops_per_core : 1.0;
     if (stage.temporal) {
@@ -524,7 +531,7 @@ LayoutChoice parse_layout_choice(const std::string& text) {
 }
 
 SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std::string& precision,
-                               LayoutChoice layout) {
+                               LayoutChoice layout, const NodeCost& node_seconds) {
     if (mesh.columns <= 0 || mesh.rows <= 0 || mesh.working_cores <= 0 || mesh.sram_bytes_per_core <= 0) {
         throw UsageError("spatial placement needs a mesh of cores with SRAM (a Dojo chip); '" + mesh.chip +
                          "' has none");
@@ -542,7 +549,7 @@ SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std
     result.mesh = mesh;
     result.precision = precision;
     for (int s = 0; s < plan.strategy.pp; ++s) {
-        StageLayers sl = cut_layers(plan, s, width);
+        StageLayers sl = cut_layers(plan, s, width, mesh, node_seconds);
         StagePlacement stage;
         stage.stage = s;
         std::string why;
@@ -609,9 +616,9 @@ SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std
             for (Region& region : stage.regions) {
                 for (const int l : region.layers) {
                     sl.layers[static_cast<std::size_t>(l)].region = static_cast<int>(&region - stage.regions.data());
-                    total_flops += sl.layers[static_cast<std::size_t>(l)].flops;
+                    total_flops += sl.layers[static_cast<std::size_t>(l)].work;
                 }
-                busiest = std::max(busiest, region.flops_per_core);
+                busiest = std::max(busiest, region.work_per_core);
             }
             stage.balance = busiest > 0 ? total_flops / mesh.working_cores / busiest : 1.0;
             stage.stream_s = mesh.hbm_bandwidth > 0 ? stage.stream_bytes_per_step / mesh.hbm_bandwidth : 0;

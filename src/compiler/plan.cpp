@@ -43,7 +43,11 @@ std::vector<FusionGroup> fuse_elementwise(const Plan& plan) {
     for (const Plan::Transfer& t : plan.transfers) {
         kept[t.node.index] = true;
     }
-    std::vector<FusionGroup> groups = find_fusion_groups(g, plan.live, kept, closing);
+    std::vector<int> kind(g.size());  // nodes that run apart (stage, per step, divided by tp) fuse apart
+    for (std::size_t i = 0; i < g.size(); ++i) {
+        kind[i] = plan.stage[i] * 4 + (plan.per_step[i] ? 2 : 0) + (plan.tensor.divided[i] ? 1 : 0);
+    }
+    std::vector<FusionGroup> groups = find_fusion_groups(g, plan.live, kept, closing, kind);
     std::erase_if(groups, [&](const FusionGroup& group) {
         const std::uint32_t first = group.members.front().index;
         return std::any_of(group.members.begin(), group.members.end(), [&](NodeId m) {

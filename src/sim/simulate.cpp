@@ -123,6 +123,111 @@ std::string fmt_percent(double fraction) {
     return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + "%";
 }
 
+
+// One interval of a placed stage's work on a rectangle of its chip's cores, per micro-batch, for the trace.
+struct CoreSpan {
+    std::string track;  // "cores (x,y) w x h" or "all N cores (layers in turn)"
+    std::string name;
+    bool forward = true;
+    double offset_s = 0;  // from its forward or backward task's start
+    double seconds = 0;
+};
+
+// A placed stage's compute on its chip's cores (compiler/place_spatial.h), from its ops' times on all cores
+// (node_s: per micro-batch, per step for the update), written into `stage`:
+//   in turn       the ops as timed, plus re-spreading each layer's output over the mesh for the next layer and its
+//                 gradient back, half of it across the mesh's bisection each way (the pass's own estimate);
+//   side by side  each rectangle runs its layers' ops with its share of the cores (time x working cores / its
+//                 cores); the micro-batch's pieces stream through the rectangles as through a pipeline paced by the
+//                 slowest, with one piece of fill per further rectangle; the update runs on every rectangle at once.
+// Ops the pass placed on no layer run on all cores after the rest. Returns the spans of one micro-batch.
+std::vector<CoreSpan> time_core_layout(const compiler::StagePlacement& sp, const compiler::CoreMesh& mesh,
+                                       const Plan& plan, const std::vector<double>& node_s, StageTime& stage) {
+    const std::size_t layers = sp.layers.size();
+    std::vector<double> forward(layers, 0.0), backward(layers, 0.0), update(layers, 0.0);
+    double loose_forward = 0, loose_backward = 0, loose_update = 0;
+    for (std::size_t i = 0; i < node_s.size(); ++i) {
+        if (!plan.live[i] || plan.stage[i] != sp.stage || node_s[i] <= 0) {
+            continue;
+        }
+        const int layer = i < sp.layer_of.size() ? sp.layer_of[i] : -1;
+        const bool fwd = i <= plan.last_forward.index && !plan.per_step[i];
+        std::vector<double>& into = plan.per_step[i] ? update : fwd ? forward : backward;
+        double& loose = plan.per_step[i] ? loose_update : fwd ? loose_forward : loose_backward;
+        (layer >= 0 ? into[static_cast<std::size_t>(layer)] : loose) += node_s[i];
+    }
+    std::vector<CoreSpan> spans;
+    if (sp.temporal || sp.regions.size() <= 1) {
+        const std::string track = "all " + std::to_string(mesh.working_cores) + " cores (layers in turn)";
+        const double bisection = mesh.bisection_bandwidth;
+        double at = 0, extra_forward = 0, extra_backward = 0;
+        for (std::size_t l = 0; l < layers; ++l) {
+            spans.push_back({track, sp.layers[l].name, true, at, forward[l]});
+            at += forward[l];
+            if (l + 1 < layers && bisection > 0 && sp.temporal) {
+                const double x = 0.5 * sp.layers[l].output_bytes / bisection;
+                spans.push_back({track, "re-spread " + sp.layers[l].name + "'s output", true, at, x});
+                at += x;
+                extra_forward += x;
+            }
+        }
+        at = 0;
+        for (std::size_t l = layers; l-- > 0;) {
+            spans.push_back({track, sp.layers[l].name, false, at, backward[l]});
+            at += backward[l];
+            if (l > 0 && bisection > 0 && sp.temporal) {
+                const double x = 0.5 * sp.layers[l - 1].output_bytes / bisection;
+                spans.push_back({track, "re-spread the gradient of " + sp.layers[l - 1].name, false, at, x});
+                at += x;
+                extra_backward += x;
+            }
+        }
+        stage.forward_s += extra_forward;
+        stage.backward_s += extra_backward;
+        stage.respread_s = extra_forward + extra_backward;
+        return spans;
+    }
+    // Side by side: rectangles in the order the micro-batch meets them (their first layers').
+    const std::size_t regions = sp.regions.size();
+    std::vector<double> fr(regions, 0.0), br(regions, 0.0), ur(regions, 0.0);
+    std::vector<std::string> names(regions);
+    std::vector<std::size_t> first_layer(regions, layers);
+    for (std::size_t l = 0; l < layers; ++l) {
+        const auto k = static_cast<std::size_t>(sp.layers[l].region);
+        const double scale = static_cast<double>(mesh.working_cores) / std::max(1, sp.regions[k].cores);
+        fr[k] += forward[l] * scale;
+        br[k] += backward[l] * scale;
+        ur[k] += update[l] * scale;
+        names[k] += (names[k].empty() ? "" : ", ") + sp.layers[l].name;
+        first_layer[k] = std::min(first_layer[k], l);
+    }
+    std::vector<std::size_t> chain(regions);
+    for (std::size_t k = 0; k < regions; ++k) {
+        chain[k] = k;
+    }
+    std::sort(chain.begin(), chain.end(), [&](std::size_t a, std::size_t b) { return first_layer[a] < first_layer[b]; });
+    const double pieces = static_cast<double>(sp.pieces);
+    const double fill = (pieces + static_cast<double>(regions) - 1) / pieces;
+    const double f_max = *std::max_element(fr.begin(), fr.end());
+    const double b_max = *std::max_element(br.begin(), br.end());
+    stage.forward_s = f_max * fill + loose_forward;
+    stage.backward_s = b_max * fill + loose_backward;
+    stage.optimizer_s = *std::max_element(ur.begin(), ur.end()) + loose_update;
+    for (std::size_t position = 0; position < regions; ++position) {
+        const std::size_t k = chain[position];
+        const compiler::Region& region = sp.regions[k];
+        const std::string track = "cores (" + std::to_string(region.x) + "," + std::to_string(region.y) + ") " +
+                                  std::to_string(region.width) + "x" + std::to_string(region.height);
+        auto busy = [](double part, double whole) {
+            return " (busy " + std::to_string(static_cast<int>(std::lround(100 * part / std::max(whole, 1e-30)))) + "%)";
+        };
+        spans.push_back({track, names[k] + busy(fr[k], f_max), true,
+                         static_cast<double>(position) * f_max / pieces, f_max});
+        spans.push_back({track, names[k] + busy(br[k], b_max), false,
+                         static_cast<double>(regions - 1 - position) * b_max / pieces, b_max});
+    }
+    return spans;
+}
 }  // namespace
 
 SimResult simulate(const Plan& plan, const Topology& topology, const std::string& precision, bool record_timeline) {
@@ -270,6 +375,14 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         bool forward = true;
     };
     std::vector<std::vector<OpSpan>> stage_ops(static_cast<std::size_t>(pp));  // with record_timeline: in order
+    std::vector<double> node_s(g.size(), 0.0);  // [node]: its time per run (a group's at its last member)
+    // On a mesh of cores, the compiler's core placement (compiler/place_spatial.h) of each stage's layers.
+    const bool on_mesh = device.mesh_columns > 0 && device.mesh_rows > 0;
+    const compiler::CoreMesh mesh = on_mesh ? core_mesh(topology, precision) : compiler::CoreMesh{};
+    const compiler::SpatialPlacement placement =
+        on_mesh ? compiler::place_spatial(plan, mesh, precision, compiler::LayoutChoice::Auto,
+                                          stage_cost(device, precision))
+                : compiler::SpatialPlacement{};
     std::vector<int> fused_into(g.size(), -1);  // [node]: its group; -1 when it runs alone
     for (std::size_t k = 0; k < plan.fusion_groups.size(); ++k) {
         for (const NodeId member : plan.fusion_groups[k].members) {
@@ -305,6 +418,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                            plan.per_step[i], bandwidth);
         }  // else: an earlier member, timed with its group's last
         const double comm = tp_comm_after.count(i) != 0 ? tp_comm_after.at(i) : 0.0;
+        node_s[i] = t.seconds;
         ++stage.nodes;
         const double runs = plan.per_step[i] ? 1.0 : static_cast<double>(m);
         if (plan.per_step[i]) {
@@ -335,6 +449,13 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     // Gradient accumulation over micro-batches: read, add, write the gradients once per micro-batch after the first.
     // Recomputation runs the stage's forward pass (and its tensor-parallel all-reduces) again in each backward task.
     // ZeRO stage 1: each replica updates its 1/dp share of the parameters.
+    std::vector<std::vector<CoreSpan>> core_spans(static_cast<std::size_t>(pp));  // [stage]: per micro-batch
+    for (const compiler::StagePlacement& sp : placement.stages) {
+        if (sp.fits) {
+            core_spans[static_cast<std::size_t>(sp.stage)] =
+                time_core_layout(sp, mesh, plan, node_s, r.stages[static_cast<std::size_t>(sp.stage)]);
+        }
+    }
     for (std::size_t s = 0; s < r.stages.size(); ++s) {
         r.stages[s].stage = static_cast<int>(s);
         r.stages[s].memory = memory[s];
@@ -389,7 +510,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             r.timeline.push_back({"send " + std::to_string(link.first) + "->" + std::to_string(link.second) + " (" +
                                       std::to_string(micro) + ")",
                                   "send", link.first, true, start, send_time(timed.first, timed.second),
-                                  sent == sends.end() ? 0.0 : sent->second});
+                                  sent == sends.end() ? 0.0 : sent->second, {}});
         }
     };
     auto record_task = [&](std::size_t s, std::size_t micro, bool backward, double start) {
@@ -400,8 +521,19 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         const double compute = backward ? stage.backward_s : stage.forward_s;
         r.timeline.push_back({std::string(backward ? "backward " : "forward ") + std::to_string(micro),
                               backward ? "backward" : "forward", static_cast<int>(s), false, start,
-                              (compute + stage.tensor_comm_s / 2) * chunk, 0});
+                              (compute + stage.tensor_comm_s / 2) * chunk, 0, {}});
         if ((micro != 0 && micro + 1 != M) || VP > 1) {  // a chunk runs part of the stage's ops: no op detail
+            return;
+        }
+        bool side_by_side = false;  // then the ops' times on all cores are not this task's timeline: rectangles are
+        for (const CoreSpan& span : core_spans[s]) {
+            if (span.forward != backward) {
+                r.timeline.push_back({span.name, "cores", static_cast<int>(s), false, start + span.offset_s,
+                                      span.seconds, 0, span.track});
+                side_by_side = side_by_side || span.track.rfind("cores (", 0) == 0;
+            }
+        }
+        if (side_by_side) {
             return;
         }
         double comm_total = 0;  // the task's share of tensor-parallel time, spread over the ops that cause it
@@ -415,12 +547,12 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
                 continue;
             }
             if (op.seconds > 0) {
-                r.timeline.push_back({op.name, "op", static_cast<int>(s), false, at, op.seconds, 0});
+                r.timeline.push_back({op.name, "op", static_cast<int>(s), false, at, op.seconds, 0, {}});
                 at += op.seconds;
             }
             if (op.comm_s > 0) {
                 r.timeline.push_back({"tensor-parallel all-reduce", "tensor-parallel", static_cast<int>(s), false, at,
-                                      op.comm_s * comm_scale, 0});
+                                      op.comm_s * comm_scale, 0, {}});
                 at += op.comm_s * comm_scale;
             }
         }
@@ -578,18 +710,18 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
             stage.grad_allreduce_s += wall;
             if (record_timeline) {
                 r.timeline.push_back({"gradient bucket " + std::to_string(b), "gradient all-reduce",
-                                      static_cast<int>(s), true, start, wall, bucket_bytes[s][b]});
+                                      static_cast<int>(s), true, start, wall, bucket_bytes[s][b], {}});
             }
         }
         stage.grad_allreduce_exposed_s = std::max(0.0, network_free - last_end);
         stage.finish_s = std::max(network_free, last_end) + stage.optimizer_s + stage.param_allgather_s;
         if (record_timeline && stage.optimizer_s > 0) {
             r.timeline.push_back({"optimizer", "optimizer", static_cast<int>(s), false,
-                                  stage.finish_s - stage.param_allgather_s - stage.optimizer_s, stage.optimizer_s, 0});
+                                  stage.finish_s - stage.param_allgather_s - stage.optimizer_s, stage.optimizer_s, 0, {}});
         }
         if (record_timeline && stage.param_allgather_s > 0) {
             r.timeline.push_back({"parameter all-gather", "gradient all-reduce", static_cast<int>(s), true,
-                                  stage.finish_s - stage.param_allgather_s, stage.param_allgather_s, grad_bytes[s]});
+                                  stage.finish_s - stage.param_allgather_s, stage.param_allgather_s, grad_bytes[s], {}});
         }
         stage.busy_s = m * (stage.forward_s + stage.backward_s + stage.tensor_comm_s) + stage.optimizer_s;
         if (stage.finish_s > r.step_s) {
@@ -737,9 +869,7 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
 
     // Per core, on a mesh: the spatial placement of each stage's layers (compiler/place_spatial.h). A stage whose
     // layers no core layout holds does not fit, even where the chip's total SRAM and HBM share would.
-    if (device.mesh_columns > 0 && device.mesh_rows > 0) {
-        const compiler::SpatialPlacement placement =
-            compiler::place_spatial(plan, core_mesh(topology, precision), precision);
+    if (on_mesh) {
         const compiler::StagePlacement* first_short = nullptr;
         std::size_t short_core_stages = 0;
         for (const compiler::StagePlacement& sp : placement.stages) {

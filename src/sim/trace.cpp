@@ -68,11 +68,28 @@ void write_chrome_trace(const SimResult& r, const Topology& t, std::ostream& out
         metadata("thread_name", it->second, 2 * device + 1, who + " communication");
     }
 
+    // Core rectangles (a mesh's zoom level below the chip): a thread each, after every device's two.
+    std::int64_t next_tid = 0;
+    for (const std::int64_t device : r.stage_devices) {
+        next_tid = std::max(next_tid, 2 * device + 2);
+    }
+    std::map<std::pair<int, std::string>, std::int64_t> core_tids;  // (stage, rectangle) -> thread
+    auto core_tid = [&](std::size_t s, const std::string& cores) {
+        const auto [it, added] = core_tids.emplace(std::pair{static_cast<int>(s), cores}, next_tid);
+        if (added) {
+            metadata("thread_name", stage_pid[s], next_tid,
+                     t.device.kind + " #" + std::to_string(r.stage_devices[s]) + " " + cores);
+            ++next_tid;
+        }
+        return it->second;
+    };
+
     // Slices, and the network counters' changes: (time, stage, stream, +1 or -1).
     std::vector<std::tuple<double, int, std::string, int>> changes;
     for (const TimelineEvent& e : r.timeline) {
         const auto s = static_cast<std::size_t>(e.stage);
-        const std::int64_t tid = 2 * r.stage_devices[s] + (e.communication ? 1 : 0);
+        const std::int64_t tid =
+            e.cores.empty() ? 2 * r.stage_devices[s] + (e.communication ? 1 : 0) : core_tid(s, e.cores);
         json slice{{"ph", "X"}, {"name", e.name}, {"cat", e.category}, {"pid", stage_pid[s]}, {"tid", tid},
                    {"ts", e.start_s * kMicroseconds}, {"dur", e.duration_s * kMicroseconds}};
         if (e.bytes > 0) {

@@ -459,6 +459,56 @@ TEST(Simulate, MoreDevicesRunFasterAndMemoryFitNamesTheShortfall) {
 
 // The trace shows what the step did: on each device's compute stream the tasks follow one another, ops nest in
 // their task, the critical stage ends the step, and the network counters rise and fall with the buckets and sends.
+// On a D1 the placement times the stage: LeNet's layers run in turn on all cores, each layer's output re-spread
+// over the mesh for the next (StageTime::respread_s, in the forward and backward times), and the trace has a
+// thread below the chip for the cores, with each layer and each re-spread as a slice inside the task.
+TEST(Trace, AMeshChipShowsItsCoresRunningTheLayers) {
+    const autodiff::OptimizerConfig sgd = autodiff::SgdConfig{};
+    const Topology d1 = preset("d1");
+    const compiler::Plan plan = compiler::make_plan("lenet", 64, compiler::Strategy{}, sgd);
+    const SimResult r = simulate(plan, d1, "bf16", true);
+    ASSERT_EQ(r.stages.size(), 1u);
+    const StageTime& stage = r.stages[0];
+    EXPECT_GT(stage.respread_s, 0.0);
+    EXPECT_LT(stage.respread_s, stage.forward_s + stage.backward_s);
+    std::ostringstream text;
+    write_chrome_trace(r, d1, text);
+    const nlohmann::json trace = nlohmann::json::parse(text.str());
+    std::int64_t cores_tid = -1;
+    for (const auto& e : trace["traceEvents"]) {
+        if (e["ph"] == "M" && e["name"] == "thread_name" &&
+            e["args"]["name"].get<std::string>().find("all 354 cores (layers in turn)") != std::string::npos) {
+            cores_tid = e["tid"];
+        }
+    }
+    ASSERT_GE(cores_tid, 0);
+    std::set<std::string> names;
+    double respread_us = 0, forward_end = 0;
+    for (const auto& e : trace["traceEvents"]) {
+        if (e["ph"] == "X" && e["cat"] == "forward") {
+            forward_end = e["ts"].get<double>() + e["dur"].get<double>();
+        }
+    }
+    for (const auto& e : trace["traceEvents"]) {
+        if (e["ph"] != "X" || e["cat"] != "cores") {
+            continue;
+        }
+        EXPECT_EQ(e["tid"].get<std::int64_t>(), cores_tid);
+        const std::string name = e["name"];
+        names.insert(name);
+        if (name.rfind("re-spread", 0) == 0) {
+            respread_us += e["dur"].get<double>();
+        }
+        if (name.rfind("re-spread conv1", 0) == 0) {
+            EXPECT_LE(e["ts"].get<double>() + e["dur"].get<double>(), forward_end * (1 + 1e-9));
+        }
+    }
+    for (const char* layer : {"conv1", "conv2", "fc1", "fc2", "re-spread conv1's output", "re-spread the gradient of conv1"}) {
+        EXPECT_EQ(names.count(layer), 1u) << layer;
+    }
+    EXPECT_NEAR(respread_us, stage.respread_s * 1e6, 1e-6 * respread_us);  // one micro-batch, shown once
+}
+
 TEST(Trace, TasksFollowOneAnotherOpsNestAndTheCriticalStageEndsTheStep) {
     const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
     const Topology tray = preset("v1-matrix");

@@ -44,8 +44,11 @@ struct FusionGroup {
 /// Groups of at least two elementwise maps among the nodes `live` marks; `kept[i]`: node i's value must be
 /// materialized whatever reads it (outputs, nodes the caller reads); `closing[i]` (empty: none): node i is the
 /// last member of its group, so the group runs as soon as node i's value exists (a node the caller must see
-/// before its readers run, e.g. a gradient to all-reduce). Groups are disjoint.
+/// before its readers run, e.g. a gradient to all-reduce); `kind[i]` (empty: all alike): only nodes of one kind
+/// share a group (a plan's stage, per-step or per-micro-batch, divided or not by tensor parallelism). Groups are
+/// disjoint.
 std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::vector<bool>& live,
-                                            const std::vector<bool>& kept, const std::vector<bool>& closing = {});
+                                            const std::vector<bool>& kept, const std::vector<bool>& closing = {},
+                                            const std::vector<int>& kind = {});
 
 }  // namespace dojo::compiler

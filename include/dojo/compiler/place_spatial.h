@@ -85,6 +85,8 @@ struct PlacedLayer {
     std::vector<ir::NodeId> forward;   ///< its forward nodes, in order
     std::int64_t nodes = 0;            ///< every node placed on it (forward, backward, optimizer)
     double flops = 0;                  ///< per step on one device: every micro-batch's forward and backward, the update
+    double work = 0;                   ///< what cores are shared out and timed by: `flops`, or with a NodeCost its
+                                       ///< nodes' seconds on all cores as FLOPs at the mesh's peak (see place_spatial)
     double static_bytes = 0;           ///< parameters + gradients + optimizer state, per device
     double activation_bytes = 0;       ///< saved activations held, per device (see the file comment)
     double working_bytes = 0;          ///< largest transient value, per device
@@ -98,6 +100,7 @@ struct Region {
     std::vector<int> layers;           ///< indices into StagePlacement::layers
     double bytes_per_core = 0;         ///< what each of its cores holds at the stage's residency
     double flops_per_core = 0;         ///< per step
+    double work_per_core = 0;          ///< per step, of PlacedLayer::work
 };
 
 struct StagePlacement {
@@ -133,9 +136,12 @@ enum class LayoutChoice { Auto, Spatial, Temporal };
 LayoutChoice parse_layout_choice(const std::string& text);
 
 /// Places every stage of `plan` (after lay_out) on `mesh` at `precision` (fp32, bf16, cfp8). UsageError for a mesh
-/// without cores or SRAM (a GPU).
+/// without cores or SRAM (a GPU). `node_seconds` (optional; the simulator's op model, sim/op_time.h: stage_cost)
+/// times a node on all of the chip's cores: given, a layer's work is its nodes' time rather than its FLOPs at peak,
+/// so cores are shared out, loads balanced and layouts compared by what the nodes cost there (a small matmul that
+/// tiles poorly onto the matrix units, a memory-bound map), as the simulator will time them.
 SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std::string& precision,
-                               LayoutChoice layout = LayoutChoice::Auto);
+                               LayoutChoice layout = LayoutChoice::Auto, const NodeCost& node_seconds = {});
 
 /// The placement as text: per stage, the mesh with one letter per layer's rectangle ('.' harvested, '+' a core
 /// shared by several layers) and a table of layers. Stable for golden tests.

@@ -27,7 +27,12 @@
  * the stage, level, shortfall and largest tensor; it is simulated all the same (its times assume the memory existed).
  * On a mesh of cores the stage's layers are also placed core by core (compiler/place_spatial.h): a stage whose
  * layers no core layout holds, even streaming from HBM, does not fit either, and the report says which layer or
- * total was short. (The step's times do not yet depend on the placement: every op is timed on all the chip's cores.)
+ * total was short. The placement also times the stage's compute on the chip: with its layers in turn on all cores,
+ * each op as timed above plus re-spreading each layer's output (and gradient) over the mesh, half of it across the
+ * bisection (StageTime::respread_s); side by side, each rectangle runs its layers' ops with its share of the cores
+ * and the micro-batch's pieces stream through the rectangles as through a pipeline paced by the slowest one (one
+ * piece of fill per further rectangle), the update on all rectangles at once. The trace shows these rectangles as
+ * a zoom level below the chip.
  *
  * Energy: each device draws idle power (idle_power_fraction x TDP) plus the rest of its TDP while busy; the rest of
  * the machine's power (tile regulators, hosts, switches: the machine total less its devices' TDP) is drawn all step.
@@ -68,6 +73,8 @@ struct StageTime {
     double recompute_s = 0;              ///< per micro-batch, the forward pass again (strategy recompute=1)
     double tensor_comm_s = 0;            ///< per micro-batch, tensor-parallel all-reduces (forward + backward)
     double optimizer_s = 0;              ///< per step
+    double respread_s = 0;               ///< per micro-batch, in forward_s and backward_s: on a mesh whose layers
+                                         ///< run in turn, re-spreading each layer's output and gradient over the cores
     double busy_s = 0;                   ///< compute + tensor comm over the step
     double grad_allreduce_s = 0;         ///< data-parallel all-reduce of the stage's gradient buckets, summed (wall
                                          ///< time: stretched where they share the cores with the backward pass)
@@ -109,6 +116,8 @@ struct TimelineEvent {
     double start_s = 0;
     double duration_s = 0;
     double bytes = 0;             ///< what a communication event moves, per device
+    std::string cores;            ///< on a mesh: the rectangle of cores it runs on ("cores (x,y) w x h"), a zoom
+                                  ///< level below the device (category "cores"); empty for the device's streams
 };
 
 /// Time on the step's critical path, grouped: a stage's forward or backward compute, its tensor-parallel
