@@ -86,6 +86,7 @@ void write_chrome_trace(const SimResult& r, const Topology& t, std::ostream& out
 
     // Slices, and the network counters' changes: (time, stage, stream, +1 or -1).
     std::vector<std::tuple<double, int, std::string, int>> changes;
+    std::vector<std::tuple<double, int, double>> rates;  // (time, stage, change in GB/s)
     for (const TimelineEvent& e : r.timeline) {
         const auto s = static_cast<std::size_t>(e.stage);
         const std::int64_t tid =
@@ -100,6 +101,10 @@ void write_chrome_trace(const SimResult& r, const Topology& t, std::ostream& out
             const std::string stream = e.category == "send" ? "pipeline sends" : "gradient all-reduce";
             changes.emplace_back(e.start_s, e.stage, stream, +1);
             changes.emplace_back(e.start_s + e.duration_s, e.stage, stream, -1);
+            if (e.bytes > 0 && e.duration_s > 0) {  // what the device's links carry, GB/s
+                rates.emplace_back(e.start_s, e.stage, e.bytes / e.duration_s / 1e9);
+                rates.emplace_back(e.start_s + e.duration_s, e.stage, -e.bytes / e.duration_s / 1e9);
+            }
         }
     }
     std::stable_sort(changes.begin(), changes.end(),
@@ -114,6 +119,14 @@ void write_chrome_trace(const SimResult& r, const Topology& t, std::ostream& out
         }
         events.push_back({{"ph", "C"}, {"name", "stage " + std::to_string(stage) + " links busy"}, {"pid", 0},
                           {"ts", time * kMicroseconds}, {"args", args}});
+    }
+    std::stable_sort(rates.begin(), rates.end(),
+                     [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+    std::map<int, double> carried;  // stage -> GB/s its representative device's links carry now
+    for (const auto& [time, stage, delta] : rates) {
+        carried[stage] = std::max(0.0, carried[stage] + delta);
+        events.push_back({{"ph", "C"}, {"name", "stage " + std::to_string(stage) + " link traffic"}, {"pid", 0},
+                          {"ts", time * kMicroseconds}, {"args", {{"GB/s", carried[stage]}}}});
     }
     out << json{{"traceEvents", events},
                 {"displayTimeUnit", "ms"},

@@ -523,11 +523,15 @@ TEST(Trace, TasksFollowOneAnotherOpsNestAndTheCriticalStageEndsTheStep) {
     std::map<std::pair<int, std::int64_t>, std::vector<std::pair<double, double>>> tasks;  // (pid, tid) -> spans
     std::map<std::string, std::pair<double, double>> first_forward;                     // "pid/tid" -> span
     std::vector<nlohmann::json> ops;
-    double last_end = 0;
+    double last_end = 0, peak_traffic = 0;
     int counters = 0;
     for (const auto& e : trace["traceEvents"]) {
         if (e["ph"] == "C") {
             ++counters;
+            if (e["name"].get<std::string>().find("link traffic") != std::string::npos) {
+                EXPECT_GE(e["args"]["GB/s"].get<double>(), 0.0);
+                peak_traffic = std::max(peak_traffic, e["args"]["GB/s"].get<double>());
+            }
             continue;
         }
         if (e["ph"] != "X" || e["cat"] == "step") {
@@ -549,6 +553,7 @@ TEST(Trace, TasksFollowOneAnotherOpsNestAndTheCriticalStageEndsTheStep) {
         }
     }
     EXPECT_NEAR(last_end, step_us, eps);
+    EXPECT_GT(peak_traffic, 0.0);  // the sends and the gradient all-reduce load the links
     ASSERT_EQ(tasks.size(), 4u);  // one compute stream per stage
     for (auto& [stream, spans] : tasks) {
         EXPECT_EQ(spans.size(), 2u * 8 + 1);  // forward and backward of 8 micro-batches, the optimizer

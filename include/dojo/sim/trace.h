@@ -3,7 +3,8 @@
  *
  * Zoom levels, outermost first:
  *   process "<machine>": the step as one slice, and counters of what the network carries over time (for each
- *       stage, how many of its gradient all-reduce and pipeline-send streams are busy, 0 or 1 each)
+ *       stage, how many of its gradient all-reduce and pipeline-send streams are busy, 0 or 1 each, and the GB/s
+ *       its representative device's links carry: each transfer's bytes over its duration, summed while they overlap)
  *   process per zone holding a stage's device ("tray 0 / tile 3", "dgx-h100 2"), named by the machine's levels
  *   thread per device and stream: "d1 #57 compute" and "d1 #57 communication" (a GPU's compute and NCCL streams)
  *   thread per rectangle of a mesh chip's cores (Dojo): "d1 #57 cores (0,4) 15x16" with its layers' work while
