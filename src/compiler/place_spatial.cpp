@@ -249,7 +249,8 @@ double resident_bytes(const PlacedLayer& layer, double parameter_bytes, double w
     }
 }
 
-// Real-valued core targets: at least `need`, the rest in proportion to FLOPs (water-filling to `cores` in all).
+// Real-valued core targets: at least `need`, the rest in proportion to each layer's work, `flops` (PlacedLayer::work;
+// water-filling to `cores` in all).
 std::vector<double> core_targets(const std::vector<double>& need, const std::vector<double>& flops, double cores) {
     double total_flops = 0;
     for (const double f : flops) {
@@ -392,12 +393,12 @@ const char* residency_name(int residency) {
 bool try_place(const CoreMesh& mesh, const StageLayers& sl, double width, const Mode& mode,
                std::int64_t micro_batch, StagePlacement& out, std::string& why) {
     const std::size_t L = sl.layers.size();
-    std::vector<double> bytes(L), need(L), flops(L);
+    std::vector<double> bytes(L), need(L), load(L);  // load: each layer's work (PlacedLayer::work)
     double need_total = 0;
     for (std::size_t i = 0; i < L; ++i) {
         bytes[i] = resident_bytes(sl.layers[i], sl.parameter_bytes[i], width, mode, micro_batch);
         need[i] = bytes[i] / mesh.sram_bytes_per_core;
-        flops[i] = sl.layers[i].work;
+        load[i] = sl.layers[i].work;
         need_total += need[i];
     }
     if (mode.temporal) {
@@ -413,7 +414,7 @@ bool try_place(const CoreMesh& mesh, const StageLayers& sl, double width, const 
                                                        : 0.0;
             held += stays;
             transient = std::max(transient, all - stays);
-            work += flops[i];
+            work += load[i];
             real_flops += layer.flops;
         }
         Region whole{0, 0, mesh.columns, mesh.rows, mesh.working_cores, {}, 0, 0};
@@ -440,7 +441,7 @@ bool try_place(const CoreMesh& mesh, const StageLayers& sl, double width, const 
     }
     // Rounding to whole rectangles can leave a layer short; grow the short layers' needs and cut again.
     for (int attempt = 0; attempt < 8; ++attempt) {
-        const std::vector<double> target = core_targets(need, flops, mesh.working_cores);
+        const std::vector<double> target = core_targets(need, load, mesh.working_cores);
         std::vector<Region> regions;
         slice(mesh, target, 0, static_cast<int>(L), Rect{0, 0, mesh.columns, mesh.rows}, regions);
         bool short_somewhere = false;
@@ -450,7 +451,7 @@ bool try_place(const CoreMesh& mesh, const StageLayers& sl, double width, const 
             double held = 0, work = 0, real_flops = 0;
             for (const int l : region.layers) {
                 held += bytes[static_cast<std::size_t>(l)];
-                work += flops[static_cast<std::size_t>(l)];
+                work += load[static_cast<std::size_t>(l)];
                 real_flops += sl.layers[static_cast<std::size_t>(l)].flops;
             }
             region.bytes_per_core = region.cores > 0 ? held / region.cores : std::numeric_limits<double>::infinity();

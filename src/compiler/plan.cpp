@@ -47,15 +47,7 @@ std::vector<FusionGroup> fuse_elementwise(const Plan& plan) {
     for (std::size_t i = 0; i < g.size(); ++i) {
         kind[i] = plan.stage[i] * 4 + (plan.per_step[i] ? 2 : 0) + (plan.tensor.divided[i] ? 1 : 0);
     }
-    std::vector<FusionGroup> groups = find_fusion_groups(g, plan.live, kept, closing, kind);
-    std::erase_if(groups, [&](const FusionGroup& group) {
-        const std::uint32_t first = group.members.front().index;
-        return std::any_of(group.members.begin(), group.members.end(), [&](NodeId m) {
-            return plan.stage[m.index] != plan.stage[first] || plan.per_step[m.index] != plan.per_step[first] ||
-                   plan.tensor.divided[m.index] != plan.tensor.divided[first];
-        });
-    });
-    return groups;
+    return find_fusion_groups(g, plan.live, kept, closing, kind);
 }
 
 // The forward nodes (live, computed) cut into `stages` consecutive runs of about equal cost, cut where few bytes

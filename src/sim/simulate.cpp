@@ -123,7 +123,6 @@ std::string fmt_percent(double fraction) {
     return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + "%";
 }
 
-
 // One interval of a placed stage's work on a rectangle of its chip's cores, per micro-batch, for the trace.
 struct CoreSpan {
     std::string track;  // "cores (x,y) w x h" or "all N cores (layers in turn)"
@@ -450,10 +449,12 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
     // Recomputation runs the stage's forward pass (and its tensor-parallel all-reduces) again in each backward task.
     // ZeRO stage 1: each replica updates its 1/dp share of the parameters.
     std::vector<std::vector<CoreSpan>> core_spans(static_cast<std::size_t>(pp));  // [stage]: per micro-batch
+    std::vector<bool> on_rectangles(static_cast<std::size_t>(pp), false);  // [stage]: layers side by side
     for (const compiler::StagePlacement& sp : placement.stages) {
         if (sp.fits) {
-            core_spans[static_cast<std::size_t>(sp.stage)] =
-                time_core_layout(sp, mesh, plan, node_s, r.stages[static_cast<std::size_t>(sp.stage)]);
+            const auto s = static_cast<std::size_t>(sp.stage);
+            core_spans[s] = time_core_layout(sp, mesh, plan, node_s, r.stages[s]);
+            on_rectangles[s] = !sp.temporal && sp.regions.size() > 1;
         }
     }
     for (std::size_t s = 0; s < r.stages.size(); ++s) {
@@ -525,15 +526,13 @@ SimResult simulate(const Plan& plan, const Topology& topology, const std::string
         if ((micro != 0 && micro + 1 != M) || VP > 1) {  // a chunk runs part of the stage's ops: no op detail
             return;
         }
-        bool side_by_side = false;  // then the ops' times on all cores are not this task's timeline: rectangles are
         for (const CoreSpan& span : core_spans[s]) {
             if (span.forward != backward) {
                 r.timeline.push_back({span.name, "cores", static_cast<int>(s), false, start + span.offset_s,
                                       span.seconds, 0, span.track});
-                side_by_side = side_by_side || span.track.rfind("cores (", 0) == 0;
             }
         }
-        if (side_by_side) {
+        if (on_rectangles[s]) {  // the ops' times on all cores are not this task's timeline: the rectangles' are
             return;
         }
         double comm_total = 0;  // the task's share of tensor-parallel time, spread over the ops that cause it

@@ -350,6 +350,11 @@ TEST(Executor, BufferReuseKeepsResultsAndSavesMemory) {
     EXPECT_LT(pooled.bytes() * 10, plain.bytes() * 6) << pooled.bytes() << " vs " << plain.bytes();
 }
 
+void expect_same_bits(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+    ASSERT_EQ(a.size(), b.size()) << what;
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << what;
+}
+
 // A BatchNorm-like chain with broadcasting, a node read from outside the chain half-way, and a NaN: fused or not,
 // the same bits; fused, fewer bytes; a node nothing needs is not computed at all.
 TEST(Executor, FusedElementwiseGivesTheSameBitsAndSkipsDeadNodes) {
@@ -390,11 +395,8 @@ TEST(Executor, FusedElementwiseGivesTheSameBitsAndSkipsDeadNodes) {
         e->run();
     }
     for (const NodeId out : g.outputs()) {
-        const auto& a = fused.value(out).data;
-        const auto& b = reference.value(out).data;
-        ASSERT_EQ(a.size(), b.size());
-        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << g.describe(out);
-        EXPECT_EQ(0, std::memcmp(unfused.value(out).data.data(), b.data(), a.size() * sizeof(float)));
+        expect_same_bits(fused.value(out).data, reference.value(out).data, g.describe(out));
+        expect_same_bits(unfused.value(out).data, reference.value(out).data, g.describe(out));
     }
     EXPECT_TRUE(std::isnan(fused.value(normalised).data[0]));
     EXPECT_LT(fused.bytes(), unfused.bytes());
@@ -452,10 +454,7 @@ TEST(Executor, FusedSumsAndMergedChainsGiveTheReferenceBits) {
         e->run();
     }
     for (const NodeId out : g.outputs()) {
-        const auto& a = fused.value(out).data;
-        const auto& b = reference.value(out).data;
-        ASSERT_EQ(a.size(), b.size());
-        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << g.describe(out);
+        expect_same_bits(fused.value(out).data, reference.value(out).data, g.describe(out));
     }
     EXPECT_LT(fused.bytes(), unfused.bytes());
 }

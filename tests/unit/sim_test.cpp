@@ -509,6 +509,44 @@ TEST(Trace, AMeshChipShowsItsCoresRunningTheLayers) {
     EXPECT_NEAR(respread_us, stage.respread_s * 1e6, 1e-6 * respread_us);  // one micro-batch, shown once
 }
 
+// Side by side (the MLP's two layers on their own rectangles of a D1, at batch 4096 in fp32): each rectangle is a
+// thread below the chip; its forward span starts one piece after the previous rectangle's and all of them lie in
+// the forward task, whose time is the slowest rectangle's plus the fill, not the ops' sum on all cores.
+TEST(Trace, RectanglesSideBySidePipelineTheMicroBatch) {
+    const autodiff::OptimizerConfig sgd = autodiff::SgdConfig{};
+    const Topology d1 = preset("d1");
+    const compiler::Plan plan = compiler::make_plan("mlp", 4096, compiler::Strategy{}, sgd);
+    const SimResult r = simulate(plan, d1, "fp32", true);
+    ASSERT_NE(r.stages[0].core_placement.find("rectangles"), std::string::npos) << r.stages[0].core_placement;
+    EXPECT_DOUBLE_EQ(r.stages[0].respread_s, 0.0);
+    double task_start = -1, task_end = 0;
+    std::map<std::string, std::pair<double, double>> spans;  // rectangle -> forward span
+    for (const TimelineEvent& e : r.timeline) {
+        if (e.category == "forward" && task_start < 0) {
+            task_start = e.start_s;
+            task_end = e.start_s + e.duration_s;
+        }
+    }
+    for (const TimelineEvent& e : r.timeline) {
+        if (e.category == "cores" && e.start_s < task_end && spans.count(e.cores) == 0) {
+            ASSERT_EQ(e.cores.rfind("cores (", 0), 0u) << e.cores;
+            spans[e.cores] = {e.start_s, e.start_s + e.duration_s};
+        }
+    }
+    ASSERT_EQ(spans.size(), 2u);
+    double first_start = 1e30, last_start = 0, longest = 0;
+    for (const auto& [track, span] : spans) {
+        EXPECT_GE(span.first, task_start - 1e-15);
+        EXPECT_LE(span.second, task_end * (1 + 1e-9));
+        first_start = std::min(first_start, span.first);
+        last_start = std::max(last_start, span.first);
+        longest = std::max(longest, span.second - span.first);
+    }
+    EXPECT_DOUBLE_EQ(first_start, task_start);
+    EXPECT_GT(last_start, first_start);  // the second rectangle starts a piece later
+    EXPECT_NEAR(task_end - task_start, longest + (last_start - first_start), 1e-9 * (task_end - task_start));
+}
+
 TEST(Trace, TasksFollowOneAnotherOpsNestAndTheCriticalStageEndsTheStep) {
     const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
     const Topology tray = preset("v1-matrix");

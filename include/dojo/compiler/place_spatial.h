@@ -45,15 +45,16 @@
  * and `report` says what was short and by how much. Nothing overflows silently.
  *
  * Cores per layer. Each layer first gets the cores its per-core bytes need at the chosen residency; the rest are
- * shared out in proportion to its FLOPs per step (forward, backward and update; water-filling, so a layer already
- * holding more cores than its share of the FLOPs keeps them). Rectangles come from a slicing floorplan: the layer
+ * shared out in proportion to its work per step (forward, backward and update: its FLOPs, or its nodes' times when
+ * place_spatial is given the simulator's op model; water-filling, so a layer already holding more cores than its
+ * share keeps them). Rectangles come from a slicing floorplan: the layer
  * sequence is cut where the cores on each side are closest to the halves, the rectangle is cut across its longer
  * side in that proportion, recursively; consecutive layers end up in neighbouring rectangles. Where a rectangle is
  * a single core and still holds several layers, they share it (time-multiplexed). Harvested cores (a D1 has 360
  * positions, 354 working; which 6 are off is not published, spec 13 Q2) are taken as the last cells of the last
  * row and count for nothing.
  *
- * Load: a layer's FLOPs divided by its working cores; `balance` is the mean load over the stage's cores against
+ * Load: a layer's work divided by its working cores; `balance` is the mean load over the stage's cores against
  * the largest (1.0: every core does equal work). When samples stream through the rectangles, the busiest core
  * sets the pace.
  */
