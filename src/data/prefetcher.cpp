@@ -1,5 +1,7 @@
 #include "dojo/data/prefetcher.h"
 
+#include <algorithm>
+
 #include <utility>
 
 #include "dojo/data/batches.h"
@@ -40,7 +42,7 @@ void BatchPrefetcher::request(std::size_t batch) {
     changed_.notify_all();
 }
 
-std::size_t BatchPrefetcher::take(std::vector<float>& samples, std::vector<float>& targets) {
+std::size_t BatchPrefetcher::take(std::span<float> samples, std::span<float> targets) {
     std::unique_lock lock(mutex_);
     DOJO_CHECK(requested_ || ready_) << "BatchPrefetcher::take without a request";
     changed_.wait(lock, [this] { return ready_; });
@@ -51,8 +53,8 @@ std::size_t BatchPrefetcher::take(std::vector<float>& samples, std::vector<float
     }
     DOJO_CHECK(samples.size() == samples_.size() && targets.size() == targets_.size())
         << "BatchPrefetcher::take into buffers of another size";
-    samples.swap(samples_);
-    targets.swap(targets_);
+    std::copy(samples_.begin(), samples_.end(), samples.begin());
+    std::copy(targets_.begin(), targets_.end(), targets.begin());
     return filled_;
 }
 

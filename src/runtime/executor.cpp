@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <numeric>
 
@@ -52,7 +54,7 @@ bool lead_with_batch(const ir::Graph& graph, const ir::Node& node, const std::ve
 std::string_view to_string(Kernels kernels) { return kernels == Kernels::Fast ? "fast" : "reference"; }
 
 Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
-    : graph_(graph), release_after_(graph.size()), pooled_(graph.size(), false), size_class_(graph.size(), 0) {
+    : graph_(graph) {
     const std::uint32_t n = static_cast<std::uint32_t>(graph.size());
     std::vector<bool> kept(n, false);
     for (const ir::NodeId id : graph.outputs()) {
@@ -99,38 +101,43 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
         }
     }
 
+    // The memory plan: every stored value at a fixed offset in one arena. With reuse_buffers, a value that is not a
+    // leaf, an output or kept lives from the position that computes it to its last reader; others live all run long.
     std::vector<std::uint32_t> last_use(n, 0);  // the position after which a stored value is no longer read
     for (std::uint32_t i = 0; i < n; ++i) {
-        const ir::Node& node = graph.node(ir::NodeId{i});
-        pooled_[i] = options.reuse_buffers && !ir::is_bound_leaf(node.op) && !kept[i] && stored_[i];
         last_use[i] = std::max(last_use[i], runs_at_[i]);
         if (live_[i]) {
-            for (const ir::NodeId input : node.inputs) {
+            for (const ir::NodeId input : graph.node(ir::NodeId{i}).inputs) {
                 last_use[input.index] = std::max(last_use[input.index], runs_at_[i]);
             }
         }
     }
+    std::vector<Lifetime> lifetimes(n);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const ir::Node& node = graph.node(ir::NodeId{i});
+        if (!stored_[i]) {
+            continue;  // never computed, or fused away: no bytes
+        }
+        const bool reused = options.reuse_buffers && !ir::is_bound_leaf(node.op) && !kept[i];
+        lifetimes[i] = reused ? Lifetime{runs_at_[i], last_use[i], 0} : Lifetime{0, n, 0};
+        lifetimes[i].bytes = static_cast<std::size_t>(node.type.shape.numel()) * sizeof(float);
+    }
+    plan_ = plan_arena(lifetimes, kArenaAlignmentBytes);
+    arena_.reset(static_cast<float*>(std::aligned_alloc(kArenaAlignmentBytes,
+                                                        std::max(plan_.arena_bytes, kArenaAlignmentBytes))));
+    if (!arena_) {
+        throw Error("cannot allocate the executor's arena of " + std::to_string(plan_.arena_bytes) + " bytes");
+    }
+    std::memset(arena_.get(), 0, plan_.arena_bytes);  // leaves start at 0; every page is touched once, here
     values_.reserve(n);
     for (std::uint32_t i = 0; i < n; ++i) {
         const ir::Shape& shape = graph.node(ir::NodeId{i}).type.shape;
-        if (!stored_[i]) {
-            values_.emplace_back(ir::Buffer<float>(shape, std::vector<float>{}));  // never computed, or fused away
-            continue;
-        }
-        if (!pooled_[i]) {
-            values_.emplace_back(shape);
-            continue;
-        }
-        values_.emplace_back(ir::Buffer<float>(shape, std::vector<float>{}));  // storage arrives from the pool
-        release_after_[last_use[i]].push_back(i);
-        const auto count = static_cast<std::size_t>(shape.numel());
-        const auto found = std::find(sizes_.begin(), sizes_.end(), count);
-        size_class_[i] = static_cast<std::uint32_t>(found - sizes_.begin());
-        if (found == sizes_.end()) {
-            sizes_.push_back(count);
+        float* at = arena_.get() + plan_.offset_bytes[i] / sizeof(float);
+        ir::Buffer<float>& value = values_.emplace_back(ir::Buffer<float>(shape, std::vector<float>{}));
+        if (lifetimes[i].bytes > 0) {
+            value.data = ir::Storage<float>::bound_to(at, lifetimes[i].bytes / sizeof(float));
         }
     }
-    pool_.resize(sizes_.size());
 
     // Sync points: where each is computed, and the first position that reads it.
     if (!options.sync_points.empty()) {
@@ -218,8 +225,8 @@ void Executor::mark_sharded_rounding(const ExecutorOptions& options) {
 
 void Executor::round_shard(ir::NodeId id) {
     const ir::Node& node = graph_.node(id);
-    const std::vector<float>& in = values_[node.inputs[0].index].data;
-    std::vector<float>& out = values_[id.index].data;
+    const ir::Storage<float>& in = values_[node.inputs[0].index].data;
+    ir::Storage<float>& out = values_[id.index].data;
     std::copy(in.begin(), in.end(), out.begin());
     const ir::RoundAttrs& attrs = std::get<ir::RoundAttrs>(node.attrs);
     const float whole_max_abs =
@@ -233,21 +240,6 @@ void Executor::run() {
     if (fast_) {
         fast_->begin_step();
     }
-    std::size_t pool_bytes = 0;  // storage handed out by the pool and not yet returned
-    auto take = [&](std::uint32_t i) {
-        if (!pooled_[i]) {
-            return;
-        }
-        std::vector<std::vector<float>>& free = pool_[size_class_[i]];
-        if (free.empty()) {
-            values_[i].data.assign(sizes_[size_class_[i]], 0.0f);  // the first step grows the pool
-        } else {
-            values_[i].data = std::move(free.back());
-            free.pop_back();
-        }
-        pool_bytes += values_[i].data.size() * sizeof(float);
-        peak_pool_bytes_ = std::max(peak_pool_bytes_, pool_bytes);
-    };
     for (std::uint32_t i = 0; i < graph_.size(); ++i) {
         const ir::NodeId id{i};
         if (!live_[i] || (runs_at_[i] != i && group_at_[i] < 0)) {
@@ -261,12 +253,8 @@ void Executor::run() {
         const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         if (group_at_[i] >= 0) {
             const FusedElementwise& group = *fused_[static_cast<std::size_t>(group_at_[i])];
-            for (const ir::NodeId m : group.group().members) {
-                take(m.index);
-            }
             group.run(values_);
         } else {
-            take(i);
             if (!rounds_shard_.empty() && rounds_shard_[i]) {
                 round_shard(id);
             } else if (fast_ && fast_->has(id)) {
@@ -282,11 +270,6 @@ void Executor::run() {
             for (const std::size_t k : computed_at_[i]) {
                 on_computed_(k);
             }
-        }
-        for (const std::uint32_t done : release_after_[i]) {
-            pool_bytes -= values_[done].data.size() * sizeof(float);
-            pool_[size_class_[done]].push_back(std::move(values_[done].data));
-            values_[done].data.clear();
         }
     }
 }
@@ -325,19 +308,11 @@ std::vector<OpProfile> Executor::profile() const {
 
 void Executor::apply(std::span<const autodiff::Assignment> assignments) {
     for (const autodiff::Assignment& a : assignments) {
-        const std::vector<float>& from = values_[a.value.index].data;
+        const ir::Storage<float>& from = values_[a.value.index].data;
         std::copy(from.begin(), from.end(), values_[a.target.index].data.begin());
     }
 }
 
-std::size_t Executor::bytes() const {
-    std::size_t total = peak_pool_bytes_;
-    for (std::uint32_t i = 0; i < values_.size(); ++i) {
-        if (!pooled_[i]) {
-            total += values_[i].data.size() * sizeof(float);
-        }
-    }
-    return total;
-}
+std::size_t Executor::bytes() const { return plan_.arena_bytes; }
 
 }  // namespace dojo::runtime

@@ -133,10 +133,10 @@ StepOutcome run_unpartitioned(const Plan& plan, const StepInputs& inputs) {
     out.loss = executor.value(step.loss).data[0];
     executor.apply(step.updates);
     for (const NodeId p : g.parameters()) {
-        out.parameters.push_back(executor.value(p).data);
+        out.parameters.push_back(executor.value(p).data.to_vector());
     }
     for (const NodeId s : g.states()) {
-        out.states.push_back(executor.value(s).data);
+        out.states.push_back(executor.value(s).data.to_vector());
     }
     return out;
 }
@@ -365,11 +365,11 @@ private:
 
     // Device t's all-reduce point k of program p (on its thread): meet, rank 0 sums in rank order, all take it.
     void all_reduce(int t, std::size_t p, std::size_t k) {
-        Values& value = executor(t, p).value(program(t, p).all_reduce_after[k]).data;
+        ir::Storage<float>& value = executor(t, p).value(program(t, p).all_reduce_after[k]).data;
         parts_[static_cast<std::size_t>(t)] = &value;
         meet_.arrive_and_wait();
         if (t == 0) {
-            sum_ = *parts_[0];
+            sum_.assign(parts_[0]->begin(), parts_[0]->end());
             for (std::size_t other = 1; other < parts_.size(); ++other) {
                 for (std::size_t e = 0; e < sum_.size(); ++e) {
                     sum_[e] += (*parts_[other])[e];
@@ -461,7 +461,7 @@ private:
     void collect(int t, std::size_t p, std::map<std::uint32_t, Values>& exported) {
         const StageProgram& prog = program(t, p);
         for (const NodeId o : prog.graph.outputs()) {
-            exported[prog.origin[o.index].index] = executor(t, p).value(o).data;
+            exported[prog.origin[o.index].index] = executor(t, p).value(o).data.to_vector();
         }
     }
 
@@ -493,7 +493,7 @@ private:
         return {n * static_cast<std::size_t>(r) / static_cast<std::size_t>(dp_),
                 n * static_cast<std::size_t>(r + 1) / static_cast<std::size_t>(dp_)};
     }
-    void keep_share(Values& v, int r) const {
+    void keep_share(std::span<float> v, int r) const {
         const auto [begin, end] = share(v.size(), r);
         for (std::size_t e = 0; e < v.size(); ++e) {
             v[e] = e >= begin && e < end ? v[e] : std::numeric_limits<float>::quiet_NaN();
@@ -702,7 +702,7 @@ private:
     // [replica][device][parameter or state]: that device's block of it
     std::vector<std::vector<std::vector<Values>>> parameters_, states_;
     std::barrier<> meet_;
-    std::vector<Values*> parts_;
+    std::vector<ir::Storage<float>*> parts_;
     Values sum_;
     StepOutcome out_;
 };

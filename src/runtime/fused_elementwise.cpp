@@ -166,7 +166,7 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
     }
     // Each sum's rows in row order, as ReduceSum's kernel adds them.
     for (const Reduction& reduction : reductions_) {
-        std::vector<float>& out = values[group_.members[reduction.member].index].data;
+        ir::Storage<float>& out = values[group_.members[reduction.member].index].data;
         std::fill(out.begin(), out.end(), 0.0f);
         for (std::size_t r = 0; r < reduction.row_sums.size(); ++r) {
             out[static_cast<std::size_t>(reduction.output_of[r])] += reduction.row_sums[r];

@@ -123,7 +123,7 @@ void require_same_run(const Checkpoint& c, const TrainOptions& o, const std::str
 std::uint64_t digest(const Executor& executor, const std::vector<NodeId>& parameters) {
     std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a 64
     for (const NodeId p : parameters) {
-        const std::vector<float>& data = executor.value(p).data;
+        const ir::Storage<float>& data = executor.value(p).data;
         const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
         for (std::size_t i = 0; i < data.size() * sizeof(float); ++i) {
             hash = (hash ^ bytes[i]) * 0x100000001b3ULL;
@@ -147,7 +147,7 @@ Evaluation evaluate(Executor& executor, const frontend::Model& model, const data
         const std::size_t count =
             data::fill_batch(test, samples, b, batch, executor.value(model.input).data, targets);
         executor.run();
-        const std::vector<float>& logits = executor.value(model.logits).data;
+        const ir::Storage<float>& logits = executor.value(model.logits).data;
         for (std::size_t i = 0; i < count; ++i) {
             const float* row = logits.data() + i * classes;
             const std::size_t label = test.labels[samples[b * batch + i]];
@@ -182,7 +182,7 @@ void broadcast_leaves(ProcessGroup& group, Executor& executor, const std::vector
     group.broadcast(std::span(packed));
     std::size_t at = 0;
     for (const NodeId leaf : leaves) {
-        std::vector<float>& values = executor.value(leaf).data;
+        ir::Storage<float>& values = executor.value(leaf).data;
         std::copy(packed.begin() + static_cast<std::ptrdiff_t>(at),
                   packed.begin() + static_cast<std::ptrdiff_t>(at + values.size()), values.begin());
         at += values.size();
@@ -354,7 +354,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
             const std::string& name = step.graph.node(leaf).name;
             const auto found = std::find_if(c.tensors.begin(), c.tensors.end(),
                                             [&](const NamedTensor& t) { return t.name == name; });
-            std::vector<float>& values = executor.value(leaf).data;
+            ir::Storage<float>& values = executor.value(leaf).data;
             if (found == c.tensors.end() || found->values.size() != values.size()) {
                 throw IoError("the checkpoint in " + options.checkpoint_dir + " has no tensor '" + name +
                               "' of " + std::to_string(values.size()) + " elements; it belongs to another model");
@@ -395,7 +395,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
                      loss_sum,
                      {}};
         for (const NodeId leaf : leaves) {
-            c.tensors.push_back({step.graph.node(leaf).name, executor.value(leaf).data});
+            c.tensors.push_back({step.graph.node(leaf).name, executor.value(leaf).data.to_vector()});
         }
         write_checkpoint(options.checkpoint_dir, c);
     };
@@ -512,14 +512,14 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         }
     }
     result.profile = executor.profile();
-    result.executor_bytes = executor.bytes() + eval_executor.bytes();  // after the steps: the pools have their peak
+    result.executor_bytes = executor.bytes() + eval_executor.bytes();  // the two arenas
     if (!options.out_path.empty() && root) {
         std::map<std::string, std::vector<float>> trained;
         for (const NodeId p : train_params) {
-            trained[step.graph.node(p).name] = executor.value(p).data;
+            trained[step.graph.node(p).name] = executor.value(p).data.to_vector();
         }
         for (const NodeId s : model_states) {
-            trained[step.graph.node(s).name] = executor.value(s).data;
+            trained[step.graph.node(s).name] = executor.value(s).data.to_vector();
         }
         frontend::export_onnx(options.model, options.out_path, trained);
     }

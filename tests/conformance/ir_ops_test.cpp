@@ -410,7 +410,7 @@ TEST(IrRounding, RoundToUsesThePerTensorBiasFromMaxAbs) {
     RoundingGraph r;
     const NodeId y = round_to(r.g, r.x, r.step, RoundAttrs{numerics::FormatKind::Cfp8_143});
     const std::vector<float> in = spread_values();
-    const std::vector<float> out = evaluate(r.g, r.bind(in, 0))[y.index].data;
+    const std::vector<float> out = evaluate(r.g, r.bind(in, 0))[y.index].data.to_vector();
     // Independently: the largest bias whose max, 1.875 * 2^(15 - bias), still covers max |x|.
     float max_abs = 0;
     for (const float v : in) {
@@ -475,7 +475,7 @@ TEST(IrRounding, NonFiniteTensorsPassUnchangedAndBadAttributesAreRejected) {
     const NodeId y = round_to(r.g, r.x, r.step, RoundAttrs{numerics::FormatKind::Cfp8_143});
     std::vector<float> in = spread_values();
     in[3] = std::nanf("");
-    const std::vector<float> out = evaluate(r.g, r.bind(in, 0))[y.index].data;
+    const std::vector<float> out = evaluate(r.g, r.bind(in, 0))[y.index].data.to_vector();
     EXPECT_TRUE(std::isnan(out[3]));
     EXPECT_EQ(out[4], in[4]);
     EXPECT_THROW(round_to(r.g, r.x, r.step, RoundAttrs{numerics::FormatKind::Fp32}), GraphError);

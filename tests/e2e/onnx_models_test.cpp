@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,7 @@ std::vector<double> read_doubles(const fs::path& path) {
 }
 
 // Largest |a - b| relative to the largest |b| (a scale-aware comparison for whole tensors).
-double relative_error(const std::vector<double>& a, const std::vector<double>& b) {
+double relative_error(std::span<const double> a, std::span<const double> b) {
     double worst = 0;
     double scale = 1e-12;
     for (std::size_t i = 0; i < b.size(); ++i) {

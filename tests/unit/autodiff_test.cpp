@@ -182,8 +182,8 @@ TEST(Optimizers, SgdMomentumWeightDecayFollowsPyTorch) {
         const auto all = ir::evaluate(t.graph, p);
         const std::vector<NodeId> params = t.graph.parameters();
         for (std::size_t i = 0; i < params.size(); ++i) {
-            std::vector<double>& w = p[params[i]].data;
-            const std::vector<double>& g = all[t.gradients[i].index].data;
+            dojo::ir::Storage<double>& w = p[params[i]].data;
+            const dojo::ir::Storage<double>& g = all[t.gradients[i].index].data;
             std::vector<double>& buf = buffer[params[i]];
             buf.resize(w.size(), 0.0);
             for (std::size_t j = 0; j < w.size(); ++j) {
@@ -217,8 +217,8 @@ TEST(Optimizers, AdamWFollowsPyTorch) {
         const auto all = ir::evaluate(t.graph, p);
         const std::vector<NodeId> params = t.graph.parameters();
         for (std::size_t i = 0; i < params.size(); ++i) {
-            std::vector<double>& w = p[params[i]].data;
-            const std::vector<double>& g = all[t.gradients[i].index].data;
+            dojo::ir::Storage<double>& w = p[params[i]].data;
+            const dojo::ir::Storage<double>& g = all[t.gradients[i].index].data;
             m[params[i]].resize(w.size(), 0.0);
             v[params[i]].resize(w.size(), 0.0);
             for (std::size_t j = 0; j < w.size(); ++j) {

@@ -96,7 +96,7 @@ TEST_F(OnnxFiles, GemmImportsWithItsAttributesAndParameters) {
     for (const auto& [id, values] : m.initial_values) {
         bind[id] = ir::Buffer<double>(m.graph.type(id).shape, std::vector<double>(values.begin(), values.end()));
     }
-    const std::vector<double> y = ir::evaluate(m.graph, bind)[m.output.index].data;
+    const std::vector<double> y = ir::evaluate(m.graph, bind)[m.output.index].data.to_vector();
     // relu(2 * x W^T + b): row (1,1,1): (2*6+0.5, 2*0-10) -> (12.5, 0); row (1,0,0): (2.5, 0); row (-1,-1,-1): 0, 0
     EXPECT_EQ(y, (std::vector<double>{12.5, 0, 0.5, 0, 2.5, 0, 0, 0}));
 }

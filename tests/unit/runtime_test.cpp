@@ -274,8 +274,7 @@ TEST(Executor, BatchShardsRoundAsTheWholeBatch) {
                 };
             }
             Executor run(half.graph, options);
-            run.value(half.x).data.assign(whole.begin() + static_cast<std::ptrdiff_t>(shard * 16),
-                                          whole.begin() + static_cast<std::ptrdiff_t>(shard * 16 + 16));
+            std::copy_n(whole.begin() + static_cast<std::ptrdiff_t>(shard * 16), 16, run.value(half.x).data.begin());
             run.value(half.step).data = {5.0f};
             run.run();
             std::vector<float>& out = agree ? sharded : on_their_own;
@@ -306,7 +305,7 @@ TEST(Trainer, RoundingScopesParse) {
     EXPECT_THROW(parse_rounding_scope("ranks"), UsageError);
 }
 
-// Liveness-based reuse: the same loss and updates as one buffer per node, step after step, in less memory.
+// Liveness-based reuse: the same loss and updates as every node stored apart, step after step, in less memory.
 TEST(Executor, BufferReuseKeepsResultsAndSavesMemory) {
     frontend::Model m = frontend::build_catalog_model("lenet", 8, ir::Shape{1, 28, 28}, 10);
     const NodeId target = m.graph.add_input("target", {ir::DType::F32, ir::Shape{8, 10}});
@@ -348,9 +347,14 @@ TEST(Executor, BufferReuseKeepsResultsAndSavesMemory) {
         plain.apply(t.updates);
     }
     EXPECT_LT(pooled.bytes() * 10, plain.bytes() * 6) << pooled.bytes() << " vs " << plain.bytes();
+    // One arena, within 10% of the most bytes live at once (no placement can do with less than that).
+    EXPECT_GE(pooled.bytes(), pooled.peak_live_bytes());
+    EXPECT_LE(pooled.bytes() * 10, pooled.peak_live_bytes() * 11) << pooled.bytes() << " vs " << pooled.peak_live_bytes();
+    // A leaf is bound to its place in the arena: a tensor of another size is refused, not written past it.
+    EXPECT_THROW(pooled.value(m.input).data = std::vector<float>(3, 0.0f), Error);
 }
 
-void expect_same_bits(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+void expect_same_bits(std::span<const float> a, std::span<const float> b, const std::string& what) {
     ASSERT_EQ(a.size(), b.size()) << what;
     EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << what;
 }

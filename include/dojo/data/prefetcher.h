@@ -1,7 +1,7 @@
 /** \file
  * A prefetch thread for mini-batches: while the executor runs step b, one background thread fills batch b + 1
- * into a second pair of buffers; take() waits for it and swaps the buffers with the caller's (no copy, no
- * allocation after construction). The batches, and so the training, are exactly those of filling on the caller's
+ * into its own pair of buffers; take() waits for it and copies them into the caller's (the executor's arena: a copy
+ * of one batch, no allocation after construction). The batches, and so the training, are exactly those of filling on the caller's
  * thread.
  *
  * Use: set_order(the epoch's order), request(b) once, then for each step take(x, y) and request(b + 1) before running
@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -36,9 +37,9 @@ public:
     void set_order(std::vector<std::uint32_t> order);
     /// Starts filling batch `batch` in the background. Precondition: no request is outstanding.
     void request(std::size_t batch);
-    /// Waits for the outstanding request and swaps its buffers with `samples` and `targets` (which must have the
+    /// Waits for the outstanding request and copies its batch into `samples` and `targets` (which must have the
     /// constructor's sizes). Returns the number of samples filled.
-    std::size_t take(std::vector<float>& samples, std::vector<float>& targets);
+    std::size_t take(std::span<float> samples, std::span<float> targets);
 
 private:
     void work();

@@ -1,19 +1,21 @@
 /** \file
- * Host tensors for the reference interpreter: a shape and contiguous row-major elements of T (float or double).
- * The runtime's arena-backed tensors are a different thing; these exist to define and check semantics.
+ * Host tensors: a shape and contiguous row-major elements of T (float or double). The reference interpreter's tensors
+ * own their elements; the runtime executor's are bound to offsets in its one arena (ir/storage.h says how assignment
+ * behaves for each).
  */
 #pragma once
 
 #include <vector>
 
 #include "dojo/ir/shape.h"
+#include "dojo/ir/storage.h"
 
 namespace dojo::ir {
 
 template <typename T>
 struct Buffer {
     Shape shape;
-    std::vector<T> data;  // shape.numel() elements, row-major
+    Storage<T> data;  // shape.numel() elements, row-major (none for a value the runtime never stores)
 
     Buffer() = default;
     explicit Buffer(Shape s, T fill = T{}) : shape(std::move(s)), data(static_cast<std::size_t>(shape.numel()), fill) {}

@@ -11,17 +11,20 @@
  * bit, without storing the intermediates); everything else, and everything with Kernels::Reference, runs the op table's
  * reference kernels (the definition of each op; results independent of the thread count).
  *
- * Memory: with reuse_buffers, a node's storage goes back to a pool after its last consumer has run and is handed to
- * the next node of the same element count (liveness-based reuse, decided by the graph order, so every step reuses
- * the same storage in the same way; after the first step nothing is allocated). Leaves, graph outputs and the
- * nodes named in `keep` hold their storage for good; any other node's value is only valid until its last consumer
- * has run, and a node no output or kept node depends on is not computed at all (its buffer stays empty). Storage comes in whole per-node vectors, not offsets into one arena: a first step, not a compiler pass.
+ * Memory: one arena per graph, allocated and zeroed at construction, every stored value at a fixed offset in it
+ * (runtime/arena_plan.h). With reuse_buffers, a value lives from the position that computes it to its last reader
+ * and shares bytes with values whose lifetimes do not overlap (liveness-based reuse, decided by the run order, so
+ * every step uses the same places and nothing is allocated while running). Leaves, graph outputs and the nodes named
+ * in `keep` hold their bytes for good; any other node's value is only valid until its last consumer has run, and a
+ * node no output or kept node depends on is not computed at all (its buffer is empty). The buffers are bound to the
+ * arena (ir/storage.h): assigning to value(id).data copies into place and must keep the size.
  *
  * Profiling: with `profile`, run() also measures the wall time of every node and sums it by op kind (profile()), so a
  * user can see where a step's time goes (`dojo train --profile`). Off by default: the clock reads cost ~50 ns a node.
  */
 #pragma once
 
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <span>
@@ -32,6 +35,7 @@
 #include "dojo/autodiff/training.h"
 #include "dojo/ir/buffer.h"
 #include "dojo/ir/graph.h"
+#include "dojo/runtime/arena_plan.h"
 
 namespace dojo::runtime {
 
@@ -96,8 +100,10 @@ public:
     /// For each assignment, copies the value node into the target leaf (after run()).
     void apply(std::span<const autodiff::Assignment> assignments);
 
-    /// Bytes of storage the executor holds once a step has run (leaves, kept nodes and the reuse pool's peak).
+    /// Bytes of the arena: every value the executor stores (leaves, kept nodes and the reused ones).
     std::size_t bytes() const;
+    /// The memory plan's lower bound: the most bytes live at one position of run() (bytes() is at least this).
+    std::size_t peak_live_bytes() const { return plan_.peak_live_bytes; }
 
     /// The position in run() at which node `id` is computed (graph order, or its fused group's): sync points
     /// complete in the order of their positions.
@@ -119,7 +125,6 @@ private:
     const ir::Graph& graph_;
     std::vector<ir::Buffer<float>> values_;
     std::unique_ptr<OneDnnKernels> fast_;  // null with Kernels::Reference
-    std::vector<std::vector<std::uint32_t>> release_after_;  // [i]: nodes whose last consumer is node i
     std::vector<std::unique_ptr<FusedElementwise>> fused_;
     std::vector<std::uint32_t> runs_at_;  // [node]: the position in run() where its value is computed
     std::vector<int> group_at_;           // [node]: the fused group that runs at this position, or -1
@@ -131,11 +136,12 @@ private:
     std::vector<bool> rounds_shard_;  // [node]: a RoundTo of a batch-sharded tensor (ExecutorOptions::agree_max_abs)
     std::uint64_t shard_index_ = 0;
     std::function<float(float)> agree_max_abs_;
-    std::vector<bool> pooled_;                                // node storage comes from / returns to the pool
-    std::vector<std::vector<std::vector<float>>> pool_;       // free storage by size class (index into sizes_)
-    std::vector<std::size_t> sizes_;                          // the distinct element counts of pooled nodes
-    std::vector<std::uint32_t> size_class_;                   // node -> index into sizes_
-    std::size_t peak_pool_bytes_ = 0;
+    static constexpr std::size_t kArenaAlignmentBytes = 64;  // a cache line, and what oneDNN prefers
+    struct FreeArena {
+        void operator()(float* p) const { std::free(p); }
+    };
+    ArenaPlan plan_;
+    std::unique_ptr<float, FreeArena> arena_;  // plan_.arena_bytes, aligned to kArenaAlignmentBytes
     bool profiling_ = false;
     std::vector<double> node_seconds_;  // [node]: wall time summed over the runs (profiling only)
     std::uint64_t runs_ = 0;

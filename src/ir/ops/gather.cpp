@@ -26,7 +26,7 @@ Shape gathered_shape(const Shape& table, const Shape& ids) {
 // Every id must be a whole number in [0, rows): checked before anything is written, so a bad id (the user's data)
 // leaves no half-written output.
 template <typename T>
-void check_ids(const Node& node, const std::vector<T>& ids, std::int64_t rows) {
+void check_ids(const Node& node, const Storage<T>& ids, std::int64_t rows) {
     for (std::size_t i = 0; i < ids.size(); ++i) {
         const T id = ids[i];
         if (!(id >= T(0)) || id >= static_cast<T>(rows) || std::floor(id) != id) {

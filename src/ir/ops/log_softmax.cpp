@@ -21,7 +21,7 @@ void log_softmax_kernel(const Node& node, std::span<const Buffer<T>* const> in, 
     const std::int64_t length = shape[axis];
     const std::int64_t inner = strides_of(shape)[static_cast<std::size_t>(axis)];
     const std::int64_t outer = shape.numel() / (length * inner);
-    const std::vector<T>& x = in[0]->data;
+    const Storage<T>& x = in[0]->data;
     parallel_for(outer, std::max<std::int64_t>(1, kMinParallelElements / std::max<std::int64_t>(length * inner, 1)),
                  [&](std::int64_t first, std::int64_t last) {
     for (std::int64_t o = first; o < last; ++o) {

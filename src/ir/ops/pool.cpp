@@ -73,7 +73,7 @@ std::int64_t argmax(const Window& g, const T* x, std::int64_t plane, std::int64_
 // Calls f(i, at) for every output element i (row-major) with `at` the index in x of its window's first maximum (-1
 // for an all-padding window). Planes (n, c) are independent and split over threads; windows never cross planes.
 template <typename T, typename F>
-void for_each_window(const Window& g, const std::vector<T>& x, F&& f) {
+void for_each_window(const Window& g, const Storage<T>& x, F&& f) {
     parallel_for(g.n * g.c, 1, [&](std::int64_t first, std::int64_t last) {
         for (std::int64_t plane = first; plane < last; ++plane) {
             std::size_t i = static_cast<std::size_t>(plane * g.oh * g.ow);
@@ -95,7 +95,7 @@ TensorType pool_shape(const Node& node, std::span<const TensorType> in) {
 template <typename T>
 void pool_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
     const Window g = window(attrs_of<PoolAttrs>(node), in[0]->shape);
-    const std::vector<T>& x = in[0]->data;
+    const Storage<T>& x = in[0]->data;
     for_each_window(g, x, [&](std::size_t i, std::int64_t at) {
         out.data[i] = at < 0 ? -std::numeric_limits<T>::infinity() : x[static_cast<std::size_t>(at)];
     });
@@ -114,8 +114,8 @@ TensorType pool_backward_shape(const Node& node, std::span<const TensorType> in)
 template <typename T>
 void pool_backward_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
     const Window g = window(attrs_of<PoolAttrs>(node), in[0]->shape);
-    const std::vector<T>& x = in[0]->data;
-    const std::vector<T>& dy = in[1]->data;
+    const Storage<T>& x = in[0]->data;
+    const Storage<T>& dy = in[1]->data;
     std::fill(out.data.begin(), out.data.end(), T(0));
     for_each_window(g, x, [&](std::size_t i, std::int64_t at) {
         if (at >= 0) {

@@ -64,7 +64,7 @@ TensorType slice_shape(const Node& node, std::span<const TensorType> in) {
 
 template <typename T>
 void slice_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
-    const std::vector<T>& x = in[0]->data;
+    const Storage<T>& x = in[0]->data;
     for_each_in_box(attrs_of<SliceAttrs>(node), in[0]->shape, [&](std::size_t i, std::size_t at) { out.data[i] = x[at]; });
 }
 
@@ -86,7 +86,7 @@ TensorType slice_backward_shape(const Node& node, std::span<const TensorType> in
 template <typename T>
 void slice_backward_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
     const SliceBackwardAttrs& a = attrs_of<SliceBackwardAttrs>(node);
-    const std::vector<T>& g = in[0]->data;
+    const Storage<T>& g = in[0]->data;
     std::fill(out.data.begin(), out.data.end(), T(0));
     for_each_in_box(a.slice, a.shape, [&](std::size_t i, std::size_t at) { out.data[at] = g[i]; });  // distinct `at`
 }
