@@ -431,12 +431,71 @@ ConversionFlags transcode(std::span<const std::uint16_t> in, const FormatSpec& f
     return transcode_span(in, from, out, to, options);
 }
 
+namespace {
+
+// The flags encoding FP32 bits `x` to bf16 (nearest-even) and decoding again raise (numerics/flags.h): Invalid for a
+// signaling NaN; Overflow for a finite value that rounds to Inf; Denormal for an FP32 denormal input (the only source
+// of a BF16 denormal); Underflow when that is inexact and, rounded to 8 significant bits with an unbounded exponent,
+// still below 2^-126 (only bits 22..14 all set round up to it).
+std::uint32_t bf16_nearest_flags(std::uint32_t x) {
+    const std::uint32_t magnitude = x & 0x7fffffffu;
+    const bool nan = magnitude > 0x7f800000u;
+    const std::uint32_t rounded_magnitude = ((x + 0x7fffu + ((x >> 16) & 1u)) & 0xffff0000u) & 0x7fffffffu;
+    const bool invalid = nan && (magnitude & 0x00400000u) == 0;
+    const bool overflow = magnitude < 0x7f800000u && rounded_magnitude == 0x7f800000u;
+    const bool denormal = magnitude != 0 && magnitude < 0x00800000u;
+    const bool underflow = denormal && (magnitude & 0x007fc000u) != 0x007fc000u && (x & 0xffffu) != 0;
+    return (invalid ? 1u : 0u) | (denormal ? 2u : 0u) | (overflow ? 4u : 0u) | (underflow ? 8u : 0u);
+}
+
+}  // namespace
+
+ConversionFlags round_to_bf16_nearest(std::span<const float> in, std::span<float> out,
+                                      const ConvertOptions& options) {
+    require_same_size(in.size(), out.size());
+    const int threads = thread_count(options, in.size());
+    const std::uint32_t bits = parallel_chunks(in.size(), 0, threads, [&](std::size_t begin, std::size_t end) {
+        const auto* from = reinterpret_cast<const std::uint32_t*>(in.data());
+        auto* to = reinterpret_cast<std::uint32_t*>(out.data());
+        std::uint32_t flags = 0;
+        // Blocks that stay in L1: a vectorised scan for inputs that can raise a flag (a denormal, a NaN, a magnitude
+        // that rounds to Inf), the flags worked out one by one only where there are such, then the values, before
+        // they overwrite the inputs (in and out may be the same).
+        constexpr std::size_t kBlock = 1024;
+        for (std::size_t block = begin; block < end; block += kBlock) {
+            const std::size_t stop = std::min(end, block + kBlock);
+            std::uint32_t special = 0;
+            for (std::size_t i = block; i < stop; ++i) {
+                const std::uint32_t magnitude = from[i] & 0x7fffffffu;
+                special |= (magnitude - 1u < 0x007fffffu || magnitude >= 0x7f7f8000u) ? 1u : 0u;
+            }
+            if (special != 0) {
+                for (std::size_t i = block; i < stop; ++i) {
+                    flags |= bf16_nearest_flags(from[i]);
+                }
+            }
+            for (std::size_t i = block; i < stop; ++i) {
+                const std::uint32_t x = from[i];
+                const std::uint32_t nan = (x & 0x7fffffffu) > 0x7f800000u ? ~0u : 0u;
+                // Nearest-even on the 16 bits below BF16's ulp; a carry moves into the exponent (to Inf) by itself.
+                const std::uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) & 0xffff0000u;
+                to[i] = (nan & ((x & 0xffff0000u) | 0x00400000u)) | (~nan & rounded);  // NaN: the same NaN, quiet
+            }
+        }
+        return flags;
+    });
+    return ConversionFlags(static_cast<std::uint8_t>(bits));
+}
+
 ConversionFlags round_to_format(std::span<const float> in, std::span<float> out, const FormatSpec& spec,
                                 const ConvertOptions& options) {
     require_same_size(in.size(), out.size());
     if (spec.kind == FormatKind::Fp32) {
         std::copy(in.begin(), in.end(), out.begin());
         return {};
+    }
+    if (spec.kind == FormatKind::Bf16 && options.rounding == Rounding::NearestEven) {
+        return round_to_bf16_nearest(in, out, options);
     }
     // Chunks of a multiple of the Philox group, so each chunk starts a group and draws the same words a single
     // encode of the whole span would.

@@ -227,12 +227,11 @@ void Executor::round_shard(ir::NodeId id) {
     const ir::Node& node = graph_.node(id);
     const ir::Storage<float>& in = values_[node.inputs[0].index].data;
     ir::Storage<float>& out = values_[id.index].data;
-    std::copy(in.begin(), in.end(), out.begin());
     const ir::RoundAttrs& attrs = std::get<ir::RoundAttrs>(node.attrs);
     const float whole_max_abs =
-        numerics::traits(attrs.format).configurable_bias ? agree_max_abs_(numerics::max_abs(out)) : 0.0f;
+        numerics::traits(attrs.format).configurable_bias ? agree_max_abs_(numerics::max_abs(in)) : 0.0f;
     const double step = static_cast<double>(values_[node.inputs[1].index].data[0]);
-    ir::round_piece(attrs, step, out, whole_max_abs, shard_index_ * out.size());
+    ir::round_piece(attrs, step, in, out, whole_max_abs, shard_index_ * out.size());
 }
 
 void Executor::run() {

@@ -7,6 +7,7 @@
 #include "dojo/ir/broadcast.h"
 #include "dojo/ir/elementwise.h"
 #include "dojo/ir/reduce.h"
+#include "dojo/ir/rounding.h"
 #include "dojo/util/check.h"
 
 namespace dojo::runtime {
@@ -71,6 +72,21 @@ FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
             continue;
         }
         DOJO_CHECK(node.type.shape == shape_) << "fused group member " << m.index << " of another shape";
+        if (node.op == ir::OpKind::RoundTo) {  // its step input is an external the rounding does not read
+            const ir::RoundAttrs& attrs = std::get<ir::RoundAttrs>(node.attrs);
+            DOJO_CHECK(!ir::rounding_sees_whole_tensor(attrs)) << "fused RoundTo " << m.index << " needs its tensor";
+            Step step{node.op, false, operand(node.inputs[0]), Operand{}};
+            step.rounds = true;
+            step.format = numerics::make_format(attrs.format);  // no bias to choose: a fixed grid
+            step.convert.rounding = attrs.rounding;               // nearest: no draws, so no stream or index
+            step.convert.threads = 1;                             // the pass's threads are already running
+            steps_.push_back(step);
+            continue;
+        }
+        if (node.op == ir::OpKind::RoundGrad) {  // forward, a copy of its input (its gradient is what rounds)
+            steps_.push_back(Step{node.op, false, operand(node.inputs[0]), Operand{}});
+            continue;
+        }
         const bool binary = node.inputs.size() > 1;
         steps_.push_back(Step{node.op, binary, operand(node.inputs[0]), binary ? operand(node.inputs[1]) : Operand{}});
     }
@@ -152,11 +168,15 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
                 std::int64_t sb = 0;
                 const float* a = pointer(step.a, sa);
                 const float* b = step.binary ? pointer(step.b, sb) : nullptr;
-                if (step.op == ir::OpKind::BroadcastTo) {  // a copy of its (broadcasting) input
+                if (step.op == ir::OpKind::BroadcastTo || step.op == ir::OpKind::RoundGrad || step.rounds) {  // a copy...
                     if (sa == 0) {
                         std::fill(at[q], at[q] + count, *a);
                     } else {
                         std::copy(a, a + count, at[q]);
+                    }
+                    if (step.rounds) {  // ...rounded in place, each element on its own (as RoundTo's kernel does)
+                        const std::span<float> piece(at[q], static_cast<std::size_t>(count));
+                        numerics::round_to_format(piece, piece, step.format, step.convert);
                     }
                 } else {
                     ir::apply_elementwise(step.op, a, sa, b, sb, at[q], count);

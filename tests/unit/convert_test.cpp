@@ -142,5 +142,38 @@ TEST(RoundToFormat, EqualsEncodeThenDecodeInPlaceAndAcrossThreads) {
     }
 }
 
+// The one-pass bf16 nearest-even path gives the values and flags of encoding and decoding, for every sign, exponent
+// and mantissa of BF16 and the low halves around each rounding decision (ties, just above and below, all ones),
+// NaNs (signaling and quiet), Inf, FP32 denormals and the overflow edge included.
+TEST(RoundToFormat, Bf16NearestOnePassEqualsEncodeThenDecode) {
+    const FormatSpec bf16 = make_format(FormatKind::Bf16);
+    const std::uint32_t lows[] = {0x0000, 0x0001, 0x3fff, 0x4000, 0x7fff, 0x8000, 0x8001, 0xbfff, 0xc000, 0xffff};
+    std::vector<float> in;
+    for (std::uint32_t high = 0; high < 0x10000; ++high) {
+        for (const std::uint32_t low : lows) {
+            in.push_back(std::bit_cast<float>(high << 16 | low));
+        }
+    }
+    std::vector<float> fast(in.size());
+    round_to_bf16_nearest(in, fast);
+    ConvertOptions one;
+    one.threads = 1;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        std::uint16_t code = 0;
+        float expected = 0;
+        ConversionFlags expected_flags = encode(std::span<const float>(&in[i], 1), std::span<std::uint16_t>(&code, 1),
+                                                bf16, one);
+        expected_flags |= decode(std::span<const std::uint16_t>(&code, 1), std::span<float>(&expected, 1), bf16, one);
+        float single = 0;
+        const ConversionFlags flags = round_to_bf16_nearest(std::span<const float>(&in[i], 1),
+                                                            std::span<float>(&single, 1), one);
+        const std::uint32_t pattern = std::bit_cast<std::uint32_t>(in[i]);
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(fast[i]), std::bit_cast<std::uint32_t>(expected))
+            << std::hex << "input 0x" << pattern;
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(single), std::bit_cast<std::uint32_t>(expected));
+        ASSERT_EQ(flags, expected_flags) << std::hex << "input 0x" << pattern;
+    }
+}
+
 }  // namespace
 }  // namespace dojo::numerics

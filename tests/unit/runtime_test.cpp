@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -461,6 +462,70 @@ TEST(Executor, FusedSumsAndMergedChainsGiveTheReferenceBits) {
         expect_same_bits(fused.value(out).data, reference.value(out).data, g.describe(out));
     }
     EXPECT_LT(fused.bytes(), unfused.bytes());
+}
+
+// Roundings that look at one element at a time (bf16, nearest-even) run inside the fused passes, and so does
+// RoundGrad's forward copy; a CFloat8 rounding, whose bias needs the whole tensor's max-abs, stays a node of its own.
+// Forward and backward give the reference kernels' bits, NaN, Inf, denormals and ties included.
+TEST(Executor, FusedRoundingsGiveTheReferenceBits) {
+    ir::Graph g;
+    const ir::Shape shape{4, compiler::kFusionMinElements};
+    const NodeId x = g.add_input("x", {ir::DType::F32, shape});
+    const NodeId w = g.add_input("w", {ir::DType::F32, shape});
+    const NodeId step = g.add_input("step", {ir::DType::F32, ir::Shape{}});
+    ir::RoundAttrs bf16;
+    ir::RoundAttrs cfp8;
+    cfp8.format = numerics::FormatKind::Cfp8_143;
+    const NodeId h = ir::relu(g, ir::mul(g, x, w));
+    const NodeId rounded = ir::round_grad(g, ir::round_to(g, h, step, bf16), step, bf16);
+    const NodeId narrow = ir::round_to(g, ir::add(g, rounded, h), step, cfp8);
+    const NodeId loss = ir::reduce_sum(g, ir::mul(g, ir::exp(g, rounded), narrow), {});
+    const std::vector<NodeId> wrt{x};
+    const std::vector<NodeId> grads = autodiff::gradients(g, loss, wrt);
+    g.mark_output(loss);
+    g.mark_output(rounded);
+    g.mark_output(grads[0]);
+
+    std::vector<bool> live(g.size(), true), kept(g.size(), false);
+    for (const NodeId out : g.outputs()) {
+        kept[out.index] = true;
+    }
+    std::vector<ir::RoundAttrs> fused_roundings;
+    std::size_t fused_copies = 0;
+    for (const compiler::FusionGroup& group : compiler::find_fusion_groups(g, live, kept)) {
+        for (const NodeId m : group.members) {
+            if (g.node(m).op == ir::OpKind::RoundTo) {
+                fused_roundings.push_back(std::get<ir::RoundAttrs>(g.node(m).attrs));
+            }
+            fused_copies += g.node(m).op == ir::OpKind::RoundGrad ? 1 : 0;
+        }
+    }
+    EXPECT_GE(fused_roundings.size(), 2u);  // forward, and the gradient RoundGrad rounds
+    EXPECT_EQ(std::count(fused_roundings.begin(), fused_roundings.end(), cfp8), 0);
+    EXPECT_EQ(fused_copies, 1u);
+
+    Executor fused(g, ExecutorOptions{Kernels::Fast, true, {}});
+    Executor reference(g, ExecutorOptions{Kernels::Reference, false, {}});
+    std::mt19937 rng(5);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (Executor* e : {&fused, &reference}) {
+        rng.seed(5);
+        for (const NodeId leaf : {x, w}) {
+            for (float& v : e->value(leaf).data) {
+                v = normal(rng);
+            }
+        }
+        ir::Storage<float>& xs = e->value(x).data;
+        xs[0] = std::numeric_limits<float>::quiet_NaN();
+        xs[1] = std::numeric_limits<float>::infinity();
+        xs[2] = std::numeric_limits<float>::denorm_min() * 12345.0f;
+        xs[3] = std::bit_cast<float>(0x3f808000u);  // a tie between two bf16 values
+        e->value(w).data[3] = 1.0f;
+        e->run();
+    }
+    for (const NodeId out : g.outputs()) {
+        expect_same_bits(fused.value(out).data, reference.value(out).data, g.describe(out));
+    }
 }
 
 data::Dataset tiny_dataset(std::size_t n, std::uint32_t seed) {

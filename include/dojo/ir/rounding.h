@@ -4,8 +4,7 @@
  * A data-parallel rank holds its shard of a batch-derived tensor: elements [first_index, first_index + n) of the
  * tensor one process would hold for the global batch. Rounding the piece with the whole tensor's max-abs (so the
  * same per-tensor bias) and its global element indices (so the same stochastic-rounding draws) gives exactly the
- * values the whole tensor's rounding gives there. RoundTo's kernel is round_piece(values, numerics::max_abs(values),
- * 0).
+ * values the whole tensor's rounding gives there. RoundTo's kernel is round_piece(x, y, numerics::max_abs(x), 0).
  */
 #pragma once
 
@@ -16,11 +15,12 @@
 
 namespace dojo::ir {
 
-/// Rounds `values` in place as `attrs` say at training step `step`, as the piece starting at element `first_index`
-/// of a tensor whose max-abs is `whole_max_abs`. Only formats with a configurable bias read `whole_max_abs`; a
-/// non-finite one leaves the values unchanged (a tensor that has overflowed is passed on for the loss check).
-void round_piece(const RoundAttrs& attrs, double step, std::span<float> values, float whole_max_abs,
-                 std::uint64_t first_index);
+/// Writes `in` rounded as `attrs` say at training step `step` to `out` (the same size; it may be `in` itself), as the
+/// piece starting at element `first_index` of a tensor whose max-abs is `whole_max_abs`. Only formats with a
+/// configurable bias read `whole_max_abs`; a non-finite one copies the values unchanged (a tensor that has
+/// overflowed is passed on for the loss check).
+void round_piece(const RoundAttrs& attrs, double step, std::span<const float> in, std::span<float> out,
+                 float whole_max_abs, std::uint64_t first_index);
 
 /// True if rounding with `attrs` depends on more than each element's own value: a configurable bias (chosen from
 /// the whole tensor) or stochastic draws (indexed by element position).

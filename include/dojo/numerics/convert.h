@@ -117,6 +117,11 @@ ConversionFlags transcode(std::span<const std::uint16_t> in, const FormatSpec& f
 ConversionFlags round_to_format(std::span<const float> in, std::span<float> out, const FormatSpec& spec,
                                 const ConvertOptions& options = {});
 
+/// round_to_format for bf16 with nearest-even, in one pass over the bit patterns (no codes in between): the same
+/// values and flags as encoding to bf16 and decoding again. `in` and `out` may be the same span.
+ConversionFlags round_to_bf16_nearest(std::span<const float> in, std::span<float> out,
+                                      const ConvertOptions& options = {});
+
 /// One value: its code (in the low 8 or 16 bits; the FP32 bit pattern for fp32) and the flags it raised.
 struct EncodedValue {
     std::uint32_t code = 0;

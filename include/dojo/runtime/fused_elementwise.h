@@ -16,6 +16,7 @@
 #include "dojo/ir/broadcast.h"
 #include "dojo/ir/buffer.h"
 #include "dojo/ir/graph.h"
+#include "dojo/numerics/convert.h"
 #include "dojo/ir/reduce.h"
 
 namespace dojo::runtime {
@@ -42,6 +43,9 @@ private:
         bool binary = false;
         Operand a, b;  // b unused by unary ops
         int reduction = -1;  // ReduceSum: index into reductions_
+        bool rounds = false;  // RoundTo (element by element): a copy of a, rounded with `format` and `convert`
+        numerics::FormatSpec format{};
+        numerics::ConvertOptions convert{};
     };
     struct Reduction {
         std::uint32_t member = 0;               // index into members

@@ -25,21 +25,20 @@ TensorType rounding_shape(const Node& node, std::span<const TensorType> in) {
     return in[0];
 }
 
-// Rounds `values` in place as the attrs say (see RoundAttrs): the whole tensor.
-void round_in_place(const RoundAttrs& attrs, double step, std::span<float> values) {
+// Writes `in` rounded as the attrs say (see RoundAttrs) to `out`: the whole tensor, in one pass after its max-abs.
+void round_whole(const RoundAttrs& attrs, double step, std::span<const float> in, std::span<float> out) {
     const bool needs_max_abs = numerics::traits(attrs.format).configurable_bias;
-    round_piece(attrs, step, values, needs_max_abs ? numerics::max_abs(values) : 0.0f, 0);
+    round_piece(attrs, step, in, out, needs_max_abs ? numerics::max_abs(in) : 0.0f, 0);
 }
 
 template <typename T>
 void round_to_kernel(const Node& node, std::span<const Buffer<T>* const> in, Buffer<T>& out) {
     const double step = static_cast<double>(in[1]->data[0]);
     if constexpr (std::is_same_v<T, float>) {
-        std::copy(in[0]->data.begin(), in[0]->data.end(), out.data.begin());
-        round_in_place(attrs_of<RoundAttrs>(node), step, out.data);
+        round_whole(attrs_of<RoundAttrs>(node), step, in[0]->data, out.data);
     } else {  // the double path (gradient checking): round the FP32 value, widen exactly
         std::vector<float> narrow(in[0]->data.begin(), in[0]->data.end());
-        round_in_place(attrs_of<RoundAttrs>(node), step, narrow);
+        round_whole(attrs_of<RoundAttrs>(node), step, narrow, narrow);
         std::copy(narrow.begin(), narrow.end(), out.data.begin());
     }
 }
@@ -75,11 +74,12 @@ extern const OpInfo kRoundGradOp = {OpKind::RoundGrad,        "RoundGrad", 2, kA
 
 namespace dojo::ir {
 
-void round_piece(const RoundAttrs& attrs, double step, std::span<float> values, float whole_max_abs,
-                 std::uint64_t first_index) {
+void round_piece(const RoundAttrs& attrs, double step, std::span<const float> in, std::span<float> out,
+                 float whole_max_abs, std::uint64_t first_index) {
     numerics::FormatSpec spec = numerics::make_format(attrs.format);
     if (numerics::traits(attrs.format).configurable_bias) {
         if (!std::isfinite(whole_max_abs)) {
+            std::copy(in.begin(), in.end(), out.begin());
             return;
         }
         spec = numerics::make_format(attrs.format,
@@ -90,7 +90,7 @@ void round_piece(const RoundAttrs& attrs, double step, std::span<float> values, 
     options.seed = attrs.seed;
     options.stream = (static_cast<std::uint64_t>(step) << 32) | attrs.tensor_id;
     options.first_index = first_index;
-    numerics::round_to_format(values, values, spec, options);
+    numerics::round_to_format(in, out, spec, options);
 }
 
 bool rounding_sees_whole_tensor(const RoundAttrs& attrs) {
