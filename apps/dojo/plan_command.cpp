@@ -72,6 +72,7 @@ struct Verification {
     double largest_relative = 0;  // |partitioned - whole| / (|whole| + 1e-3), over every parameter element
     double loss_whole = 0, loss_partitioned = 0;
     runtime::StepOutcome outcome;
+    bool interleaved = false;  // vp > 1: the step ran as pp * vp chunks in the interleaved order
     std::optional<SpatialCheck> spatial;
     double seconds = 0;
 };
@@ -97,6 +98,7 @@ Verification verify(const compiler::Plan& plan, const std::string& model, std::i
     const runtime::StepOutcome reference = runtime::run_unpartitioned(whole, inputs);
     Verification v;
     v.outcome = runtime::run_partitioned(plan, inputs);
+    v.interleaved = plan.strategy.virtual_stages > 1;
     const Comparison c = compare(v.outcome, reference);
     v.identical = c.identical;
     v.largest_relative = c.largest_relative;
@@ -155,9 +157,12 @@ json placement_json(const compiler::SpatialPlacement& p) {
 
 void print_check(const std::optional<Verification>& checked) {
     if (checked) {
-        std::cout << fmt::format("  functional check: the partitioned step ({} transfers, {:.3g} MB; {} all-reduces, "
+        std::cout << fmt::format("  functional check: the partitioned step ({}{} transfers, {:.3g} MB; {} all-reduces, "
                                  "{:.3g} MB per device; {} parameter all-gathers) {} the whole step: {}; loss {:.9g} "
                                  "vs {:.9g} ({:.2f} s)\n",
+                                 checked->interleaved ? fmt::format("{} chunks in the interleaved order; ",
+                                                                    checked->outcome.pipeline_chunks)
+                                                      : std::string(),
                                  checked->outcome.transfers, checked->outcome.transfer_bytes / 1e6,
                                  checked->outcome.all_reduces, checked->outcome.all_reduce_bytes / 1e6,
                                  checked->outcome.all_gathers,
@@ -261,6 +266,7 @@ void run(const PlanOptions& o) {
                                        {"largest_relative_difference", checked->largest_relative},
                                        {"loss_whole", checked->loss_whole},
                                        {"loss_partitioned", checked->loss_partitioned},
+                                       {"pipeline_chunks", checked->outcome.pipeline_chunks},
                                        {"transfers", checked->outcome.transfers},
                                        {"transfer_bytes", checked->outcome.transfer_bytes},
                                        {"all_reduces", checked->outcome.all_reduces},
@@ -347,11 +353,12 @@ void add_plan_command(CLI::App& app) {
     plan->add_flag("--dump", options->dump, "draw each stage's mesh (one letter per layer's rectangle) and list "
                                             "its layers: cores, place, GFLOP, bytes per core");
     plan->add_flag("--verify", options->verify,
-                   "run one step of the plan stage by stage and device by device on this CPU in the 1F1B order, "
+                   "run one step of the plan stage by stage and device by device on this CPU in the 1F1B order "
+                   "(vp=N: the step cut into pp*N chunks, run in the interleaved order), "
                    "every transfer a copy and every all-reduce a sum, and on a core mesh also layer by layer on the "
                    "placement's rectangles; compare each with the unpartitioned step (seeded weights and data; FP32 "
                    "reference kernels, so for small models; tp with Megatron-style layers and sp=1, zero=1 shards "
-                   "the update, recompute=1 recomputes from checkpoints; vp is timed, not run)");
+                   "the update, recompute=1 recomputes from checkpoints)");
     plan->add_flag("--json", options->json_output, "print the plan and its placement as JSON (bytes, FLOP, seconds)");
     plan->callback([options] { run(*options); });
 }

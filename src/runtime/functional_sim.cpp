@@ -225,8 +225,10 @@ std::vector<Device> devices_of(const Plan& plan) {
 // values in rank order.
 class PartitionedStep {
 public:
-    PartitionedStep(const Plan& plan, const StepInputs& inputs)
-        : plan_(plan), inputs_(inputs), g_(plan.step.graph), tp_(plan.strategy.tp), dp_(plan.strategy.dp),
+    // `plan`'s stages are the pipeline's chunks; `schedule` orders their tasks (compiler/schedule.h).
+    PartitionedStep(const Plan& plan, const StepInputs& inputs, const compiler::Strategy& schedule)
+        : plan_(plan), schedule_(schedule), inputs_(inputs), g_(plan.step.graph), tp_(plan.strategy.tp),
+          dp_(plan.strategy.dp),
           pp_(plan.strategy.pp), m_(plan.strategy.micro_batches), devices_(devices_of(plan)), meet_(tp_),
           parts_(static_cast<std::size_t>(tp_)) {
         const std::size_t programs = devices_[0].programs.size();
@@ -268,26 +270,24 @@ public:
         std::vector<std::map<std::uint32_t, Values>> last_exported;  // replica 0's last micro-batch, per device
         double loss_sum = 0;
         for (int r = 0; r < dp_; ++r) {
-            // The stages' forward and backward programs in the order of the pipeline schedule (compiler/schedule.h:
-            // 1F1B), each as soon as what it receives exists: several micro-batches are in flight, each with its own
-            // values. A micro-batch is finished once its every task has run; its loss and gradients are then summed,
-            // in micro-batch order.
-            compiler::Strategy one_chunk = plan_.strategy;
-            one_chunk.virtual_stages = 1;  // the programs are whole stages
-            const std::vector<std::vector<compiler::PipelineTask>> order = compiler::pipeline_schedule(one_chunk);
+            // The chunks' forward and backward programs in the order of the pipeline schedule (compiler/schedule.h:
+            // 1F1B, or interleaved), device by device, each as soon as what it receives exists: several
+            // micro-batches are in flight, each with its own values. A micro-batch is finished once its every task
+            // has run; its loss and gradients are then summed, in micro-batch order.
+            const std::vector<std::vector<compiler::PipelineTask>> order = compiler::pipeline_schedule(schedule_);
             std::vector<std::vector<std::map<std::uint32_t, Values>>> exported(
                 static_cast<std::size_t>(m_), std::vector<std::map<std::uint32_t, Values>>(static_cast<std::size_t>(tp_)));
-            std::vector<int> tasks_left(static_cast<std::size_t>(m_), 2 * pp_);
-            std::vector<std::size_t> next(static_cast<std::size_t>(pp_), 0);
+            std::vector<int> tasks_left(static_cast<std::size_t>(m_), 2 * pp_);  // pp_: the chunks
+            std::vector<std::size_t> next(order.size(), 0);
             int finished = 0;  // micro-batches 0 .. finished - 1 are summed
             for (bool progressed = true; progressed;) {
                 progressed = false;
-                for (int s = 0; s < pp_; ++s) {
-                    auto& at = next[static_cast<std::size_t>(s)];
-                    while (at < order[static_cast<std::size_t>(s)].size()) {
-                        const compiler::PipelineTask& task = order[static_cast<std::size_t>(s)][at];
+                for (std::size_t s = 0; s < order.size(); ++s) {
+                    auto& at = next[s];
+                    while (at < order[s].size()) {
+                        const compiler::PipelineTask& task = order[s][at];
                         const auto p = static_cast<std::size_t>(
-                            3 * s + static_cast<int>(task.backward ? ProgramPart::Backward : ProgramPart::Forward));
+                            3 * task.chunk + static_cast<int>(task.backward ? ProgramPart::Backward : ProgramPart::Forward));
                         auto& values = exported[static_cast<std::size_t>(task.micro)];
                         if (!program(0, p).empty()) {
                             const auto& receives = program(0, p).receives;
@@ -338,6 +338,7 @@ public:
         }
         update(accumulated, last_exported);
         out_.loss = loss_sum / (dp_ * m_);
+        out_.pipeline_chunks = pp_;
         // Each parameter and state put back together from replica 0's devices' blocks.
         out_.parameters = whole(parameters_, g_.parameters());
         out_.states = whole(states_, g_.states());
@@ -694,6 +695,7 @@ private:
     }
 
     const Plan& plan_;
+    compiler::Strategy schedule_;
     const StepInputs& inputs_;
     const ir::Graph& g_;
     int tp_, dp_, pp_, m_;
@@ -711,7 +713,17 @@ private:
 
 StepOutcome run_partitioned(const Plan& plan, const StepInputs& inputs) {
     check_inputs(plan, inputs);
-    return PartitionedStep(plan, inputs).run();
+    if (plan.strategy.virtual_stages == 1) {
+        return PartitionedStep(plan, inputs, plan.strategy).run();
+    }
+    // Interleaved: the step cut into pp * vp chunks by the same balance (chunk k on device k mod pp), their tasks
+    // in the interleaved order.
+    Plan chunked = plan;
+    compiler::Strategy chunks = plan.strategy;
+    chunks.pp *= plan.strategy.virtual_stages;
+    chunks.virtual_stages = 1;
+    compiler::lay_out(chunked, chunks);
+    return PartitionedStep(chunked, inputs, plan.strategy).run();
 }
 
 StepOutcome run_placed(const Plan& plan, const compiler::SpatialPlacement& placement, const StepInputs& inputs) {
@@ -758,8 +770,9 @@ StepOutcome run_placed(const Plan& plan, const compiler::SpatialPlacement& place
         layered.stage[i] = first_layer[static_cast<std::size_t>(s)] + std::max(layer, 0);
     }
     layered.strategy.pp = offset;
+    layered.strategy.virtual_stages = 1;  // layer after layer, each its own stage, in the 1F1B order
     check_inputs(layered, inputs);
-    return PartitionedStep(layered, inputs).run();
+    return PartitionedStep(layered, inputs, layered.strategy).run();
 }
 
 StepInputs seeded_inputs(const Plan& plan, std::int64_t global_batch, std::int64_t classes, std::uint64_t seed) {

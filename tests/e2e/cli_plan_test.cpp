@@ -71,6 +71,13 @@ TEST(CliPlan, VerifyRunsThePartitionedStepAgainstTheWholeOne) {
     EXPECT_EQ(j["all_reduces"], 8);
     EXPECT_GT(j["transfers"].get<int>(), 0);
     EXPECT_LT(j["largest_relative_difference"].get<double>(), 1e-5);
+    // Interleaved (vp=2): the step runs as pp * vp chunks in the interleaved order.
+    const CliResult vp = run_dojo({"plan", "lenet", "--machine", "tile", "--batch", "8", "--strategy",
+                                   "pp=2,vp=2,mb=2", "--optimizer", "sgd", "--verify", "--json"});
+    ASSERT_EQ(vp.exit_code, 0) << vp.err;
+    const nlohmann::json v = nlohmann::json::parse(vp.out)["functional_check"];
+    EXPECT_EQ(v["pipeline_chunks"], 4);
+    EXPECT_LT(v["largest_relative_difference"].get<double>(), 1e-5);
     const CliResult tp = run_dojo({"plan", "lenet", "--machine", "tile", "--batch", "8", "--strategy", "tp=2",
                                    "--optimizer", "sgd", "--verify", "--json"});
     ASSERT_EQ(tp.exit_code, 0) << tp.err;

@@ -139,6 +139,24 @@ TEST(FunctionalSim, SmallGptPipelineAndMicroBatchesReproduceTheStep) {
     EXPECT_NEAR(micro.loss, whole.loss, 1e-5 * std::abs(whole.loss));
 }
 
+// Interleaved 1F1B (vp=2): the step cut into pp * vp chunks, run in the interleaved order, computes what those
+// chunks compute as pp * vp stages under 1F1B, bit for bit (the same programs, gradients summed in micro-batch
+// order), and so the whole step within rounding; every chunk boundary is a transfer.
+TEST(FunctionalSim, InterleavedChunksReproduceTheStep) {
+    const Case c{kSmallGpt, 4, 50, autodiff::SgdConfig{0.9, 0.0}};
+    const StepInputs in = inputs_for(c);
+    const StepOutcome whole = reference(c, in);
+    const StepOutcome interleaved = partitioned(c, "pp=2,vp=2,mb=4", in);
+    const StepOutcome stages = partitioned(c, "pp=4,mb=4", in);
+    const StepOutcome two = partitioned(c, "pp=2,mb=4", in);
+    EXPECT_TRUE(compare(interleaved, stages).identical);
+    EXPECT_EQ(interleaved.loss, stages.loss);
+    EXPECT_LT(compare(interleaved, whole).relative, 1e-5);
+    EXPECT_EQ(interleaved.transfers, stages.transfers);
+    EXPECT_GT(interleaved.transfers, two.transfers);
+    EXPECT_THROW(partitioned(c, "pp=2,vp=2,mb=3", in), UsageError);  // interleaving needs m a multiple of pp
+}
+
 // Recomputation: each backward program receives only its stage's checkpoints and computes the rest of the forward
 // pass again; the same ops on the same values give the same step, bit for bit.
 TEST(FunctionalSim, RecomputationFromCheckpointsReproducesTheStepBitForBit) {

@@ -11,7 +11,11 @@
  *     go through the stages' Forward and Backward programs in the order of the pipeline schedule
  *     (compiler/schedule.h, 1F1B: several micro-batches in flight, each with its own values), each program as soon
  *     as what it receives exists; every value a program receives is copied from the output of the program that
- *     computed it for the same (r, k) on the same device;
+ *     computed it for the same (r, k) on the same device; with vp > 1 (interleaved 1F1B) the step is cut into
+ *     pp * vp chunks by the same balance as stages (compiler::lay_out with pp * vp stages; chunk c runs on device
+ *     c mod pp) and the chunks' programs run in the interleaved order, so the result is that of pp * vp stages
+ *     under 1F1B, bit for bit, reached in another order (the simulator times each chunk as 1/vp of its device's
+ *     stage);
  *     the tp devices run each program side by side (one thread each) and, at each of its all-reduce points, meet
  *     and take the sum of their values in rank order;
  *   each gradient is summed over the micro-batches in order k = 0 .. m-1, then all-reduced over the replicas in
@@ -57,6 +61,7 @@ struct StepOutcome {
     std::vector<std::vector<float>> parameters;  ///< after the update (replica 0's)
     std::vector<std::vector<float>> states;
     double loss = 0;                             ///< mean over the global batch
+    int pipeline_chunks = 1;                     ///< the stages it ran (pp; pp * vp interleaved; layers, placed)
     std::int64_t transfers = 0;                  ///< values copied between stages (each receive of each run)
     double transfer_bytes = 0;
     /// Gradients all-reduced (zero=1: reduce-scattered) over the replicas, plus the tensor-parallel group's
