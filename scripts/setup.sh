@@ -15,6 +15,7 @@ packages=(
   dataset-fashion-mnist                   # the training data of `dojo train` and its tests
   libonnx-dev libprotobuf-dev             # ONNX import/export
   libdnnl-dev                             # oneDNN: the fast convolution and matmul kernels of the runtime
+  ocl-icd-opencl-dev                      # oneDNN's CMake config requires OpenCL (Debian builds it with the GPU runtime)
   libtomlplusplus-dev                     # machine descriptions (machines/*.toml)
   libsimgrid-dev                          # the simulator's network: flow-level collectives
   libopenmpi-dev openmpi-bin              # data-parallel training across processes and hosts (mpirun)
