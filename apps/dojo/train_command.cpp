@@ -113,8 +113,41 @@ autodiff::OptimizerConfig optimizer_config(const TrainCommandOptions& o) {
     throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
 }
 
+// A catalog language model's sequence length and vocabulary; none for other models.
+std::optional<frontend::SampleSpec> language_model_sample(const std::string& model) {
+    const std::string name = model.substr(0, model.find(':'));
+    if (name != "gpt" && name != "bert" && name != "bert-large") {
+        return std::nullopt;
+    }
+    return frontend::catalog_sample(model);
+}
+
 // The train and test splits that --data (and --data-dir) name.
 std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) {
+    const std::optional<frontend::SampleSpec> language = language_model_sample(o.model);
+    if (o.data == "text") {
+        if (!language || o.model.rfind("gpt", 0) != 0) {
+            throw UsageError("--data text trains a causal language model on a text file's bytes: use a catalog gpt "
+                             "with vocab=256, e.g. gpt:layers=2,hidden=64,heads=4,seq=64,vocab=256");
+        }
+        if (o.data_dir == data::kFashionMnistDir) {
+            throw UsageError("--data text needs --data-dir FILE, the text file to train on (docs/training.md)");
+        }
+        if (language->classes != 256) {
+            throw UsageError("--data text reads bytes, 256 token ids, and " + o.model + " has a vocabulary of " +
+                             std::to_string(language->classes) + ": build it with vocab=256");
+        }
+        const std::int64_t sequence = language->sample_shape[0];
+        return {data::load_text(o.data_dir, sequence, data::Split::Train),
+                data::load_text(o.data_dir, sequence, data::Split::Test)};
+    }
+    if (o.data == "synthetic" && language) {  // random token ids: for timing, not learnable
+        const std::int64_t sequence = language->sample_shape[0];
+        return {data::make_synthetic_tokens(o.train_limit > 0 ? o.train_limit : 1000, sequence, language->classes,
+                                            o.seed),
+                data::make_synthetic_tokens(o.test_limit > 0 ? o.test_limit : 100, sequence, language->classes,
+                                            o.seed + 1)};
+    }
     if (o.data == "fashion-mnist") {
         return {data::load_fashion_mnist(o.data_dir, data::Split::Train),
                 data::load_fashion_mnist(o.data_dir, data::Split::Test)};
@@ -139,7 +172,8 @@ std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) 
         return {data::make_synthetic(o.train_limit > 0 ? o.train_limit : 60000, shape, 10, o.seed),
                 data::make_synthetic(o.test_limit > 0 ? o.test_limit : 10000, shape, 10, o.seed + 1)};
     }
-    throw UsageError("unknown dataset '" + o.data + "'; available: fashion-mnist, idx (with --data-dir), synthetic");
+    throw UsageError("unknown dataset '" + o.data +
+                     "'; available: fashion-mnist, idx (with --data-dir), synthetic, text (with --data-dir FILE)");
 }
 
 void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group) {
@@ -314,8 +348,11 @@ void add_train_command(CLI::App& app) {
                       "ONNX models: write the trained model here (same graph, trained initializers)");
     train->add_option("--data", options->data,
                       "fashion-mnist (default; Debian's dataset-fashion-mnist), idx (your own IDX files in --data-dir; "
-                      "see docs/training.md), or synthetic (random data of Fashion-MNIST's size, for timing)");
-    train->add_option("--data-dir", options->data_dir, "directory of the dataset files (default: Debian's)");
+                      "see docs/training.md), synthetic (random data of Fashion-MNIST's size, or random token ids "
+                      "for a language model, for timing), or text (a catalog gpt with vocab=256 learns the next byte "
+                      "of the text file --data-dir FILE)");
+    train->add_option("--data-dir", options->data_dir,
+                      "directory of the dataset files (default: Debian's); with --data text, the text file");
     train->add_option("--precision", options->precision,
                       "fp32 (default); bf16: matmul operands and gradients in BF16; cfp8: operands in cfp8_143 "
                       "(nearest), gradients in cfp8_152 (stochastic), per-tensor bias from max-abs. FP32 "

@@ -37,7 +37,8 @@ std::size_t fill_batch(const Dataset& dataset, std::span<const std::uint32_t> or
                        std::size_t batch_size, std::span<float> samples, std::span<float> targets) {
     const auto sample = static_cast<std::size_t>(dataset.sample_numel());
     const auto classes = static_cast<std::size_t>(dataset.classes);
-    DOJO_CHECK(samples.size() >= batch_size * sample && targets.size() >= batch_size * classes)
+    const std::size_t rows = dataset.labels_per_sample;
+    DOJO_CHECK(samples.size() >= batch_size * sample && targets.size() >= batch_size * rows * classes)
         << "batch buffers too small";
     const std::size_t first = batch * batch_size;
     const std::size_t count = first >= order.size() ? 0 : std::min(batch_size, order.size() - first);
@@ -45,8 +46,10 @@ std::size_t fill_batch(const Dataset& dataset, std::span<const std::uint32_t> or
         const std::size_t index = order[first + i];
         std::copy_n(dataset.samples.begin() + static_cast<std::ptrdiff_t>(index * sample), sample,
                     samples.begin() + static_cast<std::ptrdiff_t>(i * sample));
-        std::fill_n(targets.begin() + static_cast<std::ptrdiff_t>(i * classes), classes, 0.0f);
-        targets[i * classes + dataset.labels[index]] = 1.0f;
+        std::fill_n(targets.begin() + static_cast<std::ptrdiff_t>(i * rows * classes), rows * classes, 0.0f);
+        for (std::size_t r = 0; r < rows; ++r) {
+            targets[(i * rows + r) * classes + dataset.labels[index * rows + r]] = 1.0f;
+        }
     }
     return count;
 }

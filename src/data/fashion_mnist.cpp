@@ -40,9 +40,9 @@ Dataset load_fashion_mnist(const std::string& dir, Split split) {
     for (std::size_t i = 0; i < images.values.size(); ++i) {
         dataset.samples[i] = (static_cast<float>(images.values[i]) / 255.0f - kMean) / kStd;
     }
-    dataset.labels = labels.values;
-    for (const std::uint8_t label : dataset.labels) {
-        if (label >= dataset.classes) {
+    dataset.labels.assign(labels.values.begin(), labels.values.end());
+    for (const std::uint32_t label : dataset.labels) {
+        if (label >= static_cast<std::uint32_t>(dataset.classes)) {
             throw IoError(labels_path + " holds label " + std::to_string(label) + "; Fashion-MNIST has 10 classes");
         }
     }

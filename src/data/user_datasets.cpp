@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <numbers>
 
 #include "dojo/data/dataset.h"
@@ -47,7 +49,7 @@ Dataset load_idx_dataset(const std::string& dir, Split split) {
         std::transform(images.values.begin(), images.values.end(), dataset.samples.begin(),
                        [](std::uint8_t v) { return static_cast<float>(v) / 255.0f; });
     }
-    dataset.labels = labels.values;
+    dataset.labels.assign(labels.values.begin(), labels.values.end());
     dataset.classes = dataset.labels.empty() ? 0 : *std::max_element(dataset.labels.begin(), dataset.labels.end()) + 1;
     return dataset;
 }
@@ -71,8 +73,66 @@ Dataset make_synthetic(std::size_t samples, const ir::Shape& sample_shape, int c
         }
     }
     dataset.labels.resize(samples);
-    for (std::uint8_t& label : dataset.labels) {
-        label = static_cast<std::uint8_t>(random.below(static_cast<std::uint64_t>(classes)));
+    for (std::uint32_t& label : dataset.labels) {
+        label = static_cast<std::uint32_t>(random.below(static_cast<std::uint64_t>(classes)));
+    }
+    return dataset;
+}
+
+Dataset make_synthetic_tokens(std::size_t samples, std::int64_t sequence, int vocabulary, std::uint64_t seed) {
+    if (sequence < 1 || vocabulary < 1) {
+        throw UsageError("synthetic tokens need a sequence length and a vocabulary of at least 1");
+    }
+    Dataset dataset;
+    dataset.name = "synthetic tokens";
+    dataset.sample_shape = ir::Shape{sequence};
+    dataset.classes = vocabulary;
+    dataset.labels_per_sample = static_cast<std::size_t>(sequence);
+    dataset.tokens = true;
+    SplitMix64 random(seed);
+    dataset.samples.resize(samples * static_cast<std::size_t>(sequence));
+    for (float& id : dataset.samples) {
+        id = static_cast<float>(random.below(static_cast<std::uint64_t>(vocabulary)));
+    }
+    dataset.labels.resize(dataset.samples.size());
+    for (std::uint32_t& label : dataset.labels) {
+        label = static_cast<std::uint32_t>(random.below(static_cast<std::uint64_t>(vocabulary)));
+    }
+    return dataset;
+}
+
+Dataset load_text(const std::string& path, std::int64_t sequence, Split split) {
+    if (sequence < 1) {
+        throw UsageError("text data needs a sequence length of at least 1, got " + std::to_string(sequence));
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw IoError("cannot read the text file '" + path + "' (--data text --data-dir FILE names one file)");
+    }
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto length = static_cast<std::size_t>(sequence);
+    // Sequences start every `sequence` bytes and need one byte more for their last label.
+    const std::size_t sequences = bytes.size() > length ? (bytes.size() - 1) / length : 0;
+    const std::size_t train = sequences * 9 / 10;
+    if (train < 1 || train == sequences) {
+        throw UsageError("the text file '" + path + "' has " + std::to_string(bytes.size()) + " bytes: too few for " +
+                         "a sequence of " + std::to_string(sequence) + " tokens in both the train and the test " +
+                         "split (90% / 10%); use a longer file or a shorter seq");
+    }
+    const std::size_t first = split == Split::Train ? 0 : train;
+    const std::size_t count = split == Split::Train ? train : sequences - train;
+    Dataset dataset;
+    dataset.name = path;
+    dataset.sample_shape = ir::Shape{sequence};
+    dataset.classes = 256;
+    dataset.labels_per_sample = length;
+    dataset.tokens = true;
+    dataset.samples.resize(count * length);
+    dataset.labels.resize(count * length);
+    for (std::size_t i = 0; i < count * length; ++i) {
+        const std::size_t at = first * length + i;
+        dataset.samples[i] = static_cast<float>(static_cast<unsigned char>(bytes[at]));
+        dataset.labels[i] = static_cast<unsigned char>(bytes[at + 1]);
     }
     return dataset;
 }

@@ -140,7 +140,8 @@ struct Evaluation {
 // Evaluates the test samples `samples` (indices into `test`).
 Evaluation evaluate(Executor& executor, const frontend::Model& model, const data::Dataset& test,
                     std::span<const std::uint32_t> samples, std::size_t batch) {
-    std::vector<float> targets(batch * static_cast<std::size_t>(test.classes));
+    const std::size_t rows = test.labels_per_sample;
+    std::vector<float> targets(batch * rows * static_cast<std::size_t>(test.classes));
     Evaluation sums;
     const auto classes = static_cast<std::size_t>(test.classes);
     for (std::size_t b = 0; b < data::batch_count(samples.size(), batch); ++b) {
@@ -148,9 +149,9 @@ Evaluation evaluate(Executor& executor, const frontend::Model& model, const data
             data::fill_batch(test, samples, b, batch, executor.value(model.input).data, targets);
         executor.run();
         const ir::Storage<float>& logits = executor.value(model.logits).data;
-        for (std::size_t i = 0; i < count; ++i) {
+        for (std::size_t i = 0; i < count * rows; ++i) {  // a row of logits per label
             const float* row = logits.data() + i * classes;
-            const std::size_t label = test.labels[samples[b * batch + i]];
+            const std::size_t label = test.labels[samples[b * batch + i / rows] * rows + i % rows];
             std::size_t best = 0;
             double max = row[0];
             for (std::size_t c = 1; c < classes; ++c) {
@@ -197,7 +198,10 @@ const data::Dataset& first_samples(const data::Dataset& full, std::size_t limit,
     storage.name = full.name;
     storage.sample_shape = full.sample_shape;
     storage.classes = full.classes;
-    storage.labels.assign(full.labels.begin(), full.labels.begin() + static_cast<std::ptrdiff_t>(limit));
+    storage.labels_per_sample = full.labels_per_sample;
+    storage.tokens = full.tokens;
+    storage.labels.assign(full.labels.begin(),
+                          full.labels.begin() + static_cast<std::ptrdiff_t>(limit * full.labels_per_sample));
     storage.samples.assign(full.samples.begin(),
                            full.samples.begin() + static_cast<std::ptrdiff_t>(limit * static_cast<std::size_t>(
                                                                                         full.sample_numel())));
@@ -254,9 +258,18 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
                          "noise, and `dojo train` reads labelled image datasets only for now; `dojo sim " +
                          options.model + " --machine NAME` simulates it");
     }
-    if (model.token_labels) {
-        throw UsageError("model '" + options.model + "' is a language model: it trains on token ids, and `dojo train` "
-                         "reads image datasets only for now; `dojo sim " + options.model + " --machine NAME` simulates it");
+    // A label per row of logits: one per sample (a classifier), or one per position (a language model's next token).
+    const ir::Shape& logits_shape = model.graph.type(model.logits).shape;
+    const auto rows_per_sample = static_cast<std::size_t>(logits_shape[0] / batch);
+    if (model.token_labels != train->tokens || rows_per_sample != train->labels_per_sample ||
+        logits_shape[1] != train->classes) {
+        throw UsageError(
+            "model '" + options.model + "' predicts " + std::to_string(rows_per_sample) + " label(s) of " +
+            std::to_string(logits_shape[1]) + " classes per sample, and the data has " +
+            std::to_string(train->labels_per_sample) + " of " + std::to_string(train->classes) + ": " +
+            (model.token_labels ? "a language model trains on token data (--data text --data-dir FILE, byte-level: "
+                                  "build it with vocab=256 and seq=N; or --data synthetic)"
+                                : "an image model trains on labelled images (--data fashion-mnist, idx, synthetic)"));
     }
     const NodeId rounding_step = apply_policy(model, policy);
     const auto [target, loss] = autodiff::add_cross_entropy(model.graph, model.logits, false);
@@ -483,7 +496,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         const Evaluation sums = evaluate(eval_executor, eval_model, test, share, options.eval_batch);
         std::vector<double> totals{sums.loss_sum, sums.correct};
         group.allreduce_sum(std::span(totals));
-        const auto test_count = static_cast<double>(test.size());
+        const auto test_count = static_cast<double>(test.labels.size());  // labels: samples, or tokens
         result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), totals[0] / test_count,
                                             totals[1] / test_count,
                                             seconds,

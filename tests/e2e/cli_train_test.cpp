@@ -125,6 +125,37 @@ std::string file_bytes(const std::string& path) {
     return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
+// A catalog GPT learns a text file's next byte: a repeating sentence is predictable, so the test loss falls far below
+// a uniform guess over 256 bytes (ln 256 = 5.55) and most next bytes are right. Image data or another vocabulary is
+// refused with what to use instead.
+TEST(CliTrain, GptLearnsTheNextByteOfATextFile) {
+    const std::filesystem::path dir = scratch_dir("text");
+    std::string text;
+    for (int i = 0; i < 120; ++i) {
+        text += "the quick brown fox jumps over the lazy dog. ";
+    }
+    const std::string path = (dir / "fox.txt").string();
+    std::ofstream(path, std::ios::binary) << text;
+    const CliResult r = run_dojo({"train", "gpt:layers=1,hidden=64,heads=4,seq=32,vocab=256", "--data", "text",
+                                  "--data-dir", path, "--epochs", "8", "--batch", "16", "--optimizer", "adamw",
+                                  "--lr", "0.01", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json last = json::parse(r.out)["epochs"].back();
+    EXPECT_LT(last["test_loss"].get<double>(), 1.0) << r.out;
+    EXPECT_GT(last["test_accuracy"].get<double>(), 0.7) << r.out;
+
+    const CliResult images = run_dojo({"train", "gpt:layers=1,hidden=32,heads=2,seq=16,vocab=256"});
+    EXPECT_EQ(images.exit_code, 2);
+    EXPECT_NE(images.err.find("a language model trains on token data"), std::string::npos) << images.err;
+    const CliResult vocab = run_dojo({"train", "gpt:layers=1,hidden=32,heads=2,seq=16,vocab=300", "--data", "text",
+                                      "--data-dir", path});
+    EXPECT_EQ(vocab.exit_code, 2);
+    EXPECT_NE(vocab.err.find("build it with vocab=256"), std::string::npos) << vocab.err;
+    const CliResult lenet = run_dojo({"train", "lenet", "--data", "text", "--data-dir", path});
+    EXPECT_EQ(lenet.exit_code, 2);
+    std::filesystem::remove_all(dir);
+}
+
 // A run killed with SIGKILL and resumed ends with the weights of an uninterrupted run, bit for bit.
 TEST(CliTrainCheckpoint, KilledAndResumedRunEndsWithTheSameWeights) {
     namespace fs = std::filesystem;

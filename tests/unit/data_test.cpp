@@ -106,6 +106,49 @@ TEST(Batches, EpochOrderIsASeededPermutation) {
     EXPECT_EQ(epoch_order(42, 3, 8), (std::vector<std::uint32_t>{6, 2, 1, 5, 0, 7, 3, 4}));
 }
 
+// A text file as byte-level tokens: sequences every `seq` bytes, labelled with the bytes that follow; 90% train.
+TEST(TextData, SequencesOfBytesLabelledWithTheNextByte) {
+    const std::filesystem::path path = std::filesystem::temp_directory_path() / "dojo-text-data-test.txt";
+    std::string text;
+    for (int i = 0; i < 41; ++i) {
+        text += static_cast<char>('a' + i % 26);
+    }
+    std::ofstream(path, std::ios::binary) << text;
+    const Dataset train = load_text(path.string(), 4, Split::Train);  // (41 - 1) / 4 = 10 sequences: 9 + 1
+    const Dataset test = load_text(path.string(), 4, Split::Test);
+    EXPECT_TRUE(train.tokens);
+    EXPECT_EQ(train.size(), 9u);
+    EXPECT_EQ(test.size(), 1u);
+    EXPECT_EQ(train.classes, 256);
+    EXPECT_EQ(train.labels_per_sample, 4u);
+    EXPECT_EQ(train.sample_shape, ir::Shape{4});
+    EXPECT_EQ(std::vector<float>(train.samples.begin() + 4, train.samples.begin() + 8),
+              (std::vector<float>{'e', 'f', 'g', 'h'}));
+    EXPECT_EQ(std::vector<std::uint32_t>(train.labels.begin() + 4, train.labels.begin() + 8),
+              (std::vector<std::uint32_t>{'f', 'g', 'h', 'i'}));
+    EXPECT_EQ(test.samples.front(), static_cast<float>('a' + 36 % 26));  // sequence 9 starts at byte 36
+    EXPECT_EQ(test.labels.back(), static_cast<std::uint32_t>('a' + 40 % 26));  // the file's last byte
+
+    // One-hot targets: a row per position.
+    const std::vector<std::uint32_t> order{1};
+    std::vector<float> x(4), t(4 * 256, -1.0f);
+    EXPECT_EQ(fill_batch(train, order, 0, 1, x, t), 1u);
+    EXPECT_EQ(t[0 * 256 + 'f'], 1.0f);
+    EXPECT_EQ(t[3 * 256 + 'i'], 1.0f);
+    EXPECT_EQ(std::count(t.begin(), t.end(), 1.0f), 4);
+    EXPECT_EQ(std::count(t.begin(), t.end(), 0.0f), 4 * 255);
+
+    EXPECT_THROW(load_text(path.string(), 40, Split::Train), UsageError);  // no sequence left for the test split
+    EXPECT_THROW(load_text((path.string() + ".missing"), 4, Split::Train), IoError);
+    std::filesystem::remove(path);
+
+    const Dataset tokens = make_synthetic_tokens(5, 3, 1000, 1);
+    EXPECT_EQ(tokens.size(), 5u);
+    EXPECT_EQ(tokens.labels.size(), 15u);
+    EXPECT_LT(*std::max_element(tokens.labels.begin(), tokens.labels.end()), 1000u);
+    EXPECT_LT(*std::max_element(tokens.samples.begin(), tokens.samples.end()), 1000.0f);
+}
+
 TEST(Batches, FillBatchCopiesSamplesAndOneHotTargets) {
     Dataset d;
     d.sample_shape = ir::Shape{2};

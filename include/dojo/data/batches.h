@@ -26,7 +26,7 @@ std::vector<std::uint32_t> shard_order(std::span<const std::uint32_t> order, std
                                        int rank);
 
 /// Copies batch `batch` of `order` into `samples` ([batch_size, sample...]) and one-hot `targets`
-/// ([batch_size, classes]). The last batch of an epoch may be partial; `count` samples are written and the rest
+/// ([batch_size * labels_per_sample, classes]: a row per label, a sample's rows together). The last batch of an epoch may be partial; `count` samples are written and the rest
 /// of the buffers are left as they were. Returns the number of samples written.
 std::size_t fill_batch(const Dataset& dataset, std::span<const std::uint32_t> order, std::size_t batch,
                        std::size_t batch_size, std::span<float> samples, std::span<float> targets);

@@ -1,6 +1,6 @@
 /** \file
- * In-memory labelled datasets for classification, and Fashion-MNIST as shipped by Debian's
- * dataset-fashion-mnist package (IDX gz files in /usr/share/datasets/fashion-mnist).
+ * In-memory labelled datasets for classification (and byte-level text for language models), and Fashion-MNIST as
+ * shipped by Debian's dataset-fashion-mnist package (IDX gz files in /usr/share/datasets/fashion-mnist).
  */
 #pragma once
 
@@ -12,15 +12,18 @@
 
 namespace dojo::data {
 
-/// N samples of `sample_shape` (row-major, float) with a class label each.
+/// N samples of `sample_shape` (row-major, float) with labels_per_sample class labels each.
 struct Dataset {
     std::string name;
-    ir::Shape sample_shape;          ///< e.g. [1, 28, 28]
-    int classes = 0;
+    ir::Shape sample_shape;          ///< e.g. [1, 28, 28]; a language model's: [sequence length] of token ids
+    int classes = 0;                 ///< classes, or a language model's vocabulary
     std::vector<float> samples;      ///< N * sample_shape.numel()
-    std::vector<std::uint8_t> labels;  ///< N, each < classes
+    /// N * labels_per_sample, each < classes: one label per image, or a sequence's next token at every position.
+    std::vector<std::uint32_t> labels;
+    std::size_t labels_per_sample = 1;
+    bool tokens = false;             ///< samples are token ids (a language model's), not pixel or feature values
 
-    std::size_t size() const { return labels.size(); }
+    std::size_t size() const { return labels.size() / labels_per_sample; }
     std::int64_t sample_numel() const { return sample_shape.numel(); }
 };
 
@@ -39,6 +42,17 @@ Dataset load_idx_dataset(const std::string& dir, Split split);
 /// `samples` seeded random samples of `sample_shape` with labels in [0, classes): normal N(0, 1) values, labels
 /// uniform, independent of each other. For benchmarks and tests that need data of a given size, not learnable data.
 Dataset make_synthetic(std::size_t samples, const ir::Shape& sample_shape, int classes, std::uint64_t seed);
+
+/// A text file as byte-level language-model data: the file's bytes are token ids (vocabulary 256), cut into
+/// sequences of `sequence` tokens, each labelled with the tokens that follow at every position (the sequence shifted
+/// by one). Sequences start every `sequence` bytes; the first 90% of the sequences are the train split, the rest the
+/// test split. Throws IoError naming the file if it cannot be read, and UsageError if it is too short for a sequence
+/// in each split.
+Dataset load_text(const std::string& path, std::int64_t sequence, Split split);
+
+/// `samples` seeded random token sequences of `sequence` ids in [0, vocabulary), labelled with random next tokens:
+/// a language model's synthetic data for benchmarks (not learnable).
+Dataset make_synthetic_tokens(std::size_t samples, std::int64_t sequence, int vocabulary, std::uint64_t seed);
 
 /// Fashion-MNIST from `dir` (train: 60,000 samples, test: 10,000; 10 classes, samples [1, 28, 28]). Pixels are
 /// scaled to [0, 1] and normalised with the training set's mean 0.2860 and standard deviation 0.3530, as
