@@ -284,8 +284,9 @@ std::vector<OpProfile> Executor::profile() const {
         }
         const bool fused = runs_at_[i] != i || group_at_[i] >= 0;
         const std::string kernel = fused                                   ? "fused"
-                                   : fast_ && fast_->has(ir::NodeId{i}) ? "onednn"
-                                                                           : "reference";
+                                   : fast_ && fast_->reads_bf16(ir::NodeId{i}) ? "onednn-bf16"
+                                   : fast_ && fast_->has(ir::NodeId{i})        ? "onednn"
+                                                                                : "reference";
         const std::string name = fused ? "elementwise" : std::string(ir::to_string(op));
         OpProfile& p = by_kind[{name, kernel}];
         p.op = name;

@@ -1,8 +1,11 @@
 #include "dojo/runtime/onednn_kernels.h"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <optional>
+#include <set>
+#include <string_view>
 #include <unordered_map>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -17,12 +20,13 @@ using Tag = memory::format_tag;
 
 memory::dims dims_of(const ir::Shape& shape) { return memory::dims(shape.dims().begin(), shape.dims().end()); }
 
-memory::desc plain(const memory::dims& dims) {
+// Row-major (NCHW, OIHW, ...) dimensions holding `type`.
+memory::desc plain(const memory::dims& dims, memory::data_type type = memory::data_type::f32) {
     memory::dims strides(dims.size(), 1);
     for (std::size_t d = dims.size(); d-- > 1;) {
         strides[d - 1] = strides[d] * dims[d];
     }
-    return memory::desc(dims, memory::data_type::f32, strides);
+    return memory::desc(dims, type, strides);
 }
 
 // oneDNN's convolution geometry from the IR's (oneDNN counts dilation from 0).
@@ -45,8 +49,50 @@ ConvGeometry geometry(const ir::Conv2dAttrs& a, const ir::Shape& w) {
     return g;
 }
 
-// The same dimensions in whatever layout the primitive finds fastest.
-memory::desc any(const memory::desc& d) { return memory::desc(d.dims(), memory::data_type::f32, Tag::any); }
+// The same dimensions in whatever layout the primitive finds fastest, holding `type`.
+memory::desc any(const memory::desc& d, memory::data_type type = memory::data_type::f32) {
+    return memory::desc(d.dims(), type, Tag::any);
+}
+
+
+// Whether this CPU multiplies BF16 in hardware (AVX512-BF16's VDPBF16PS, or AMX): only then is a BF16 kernel faster
+// than FP32 (oneDNN also runs BF16 on plain AVX-512, by conversion, at FP32 speed or worse).
+bool cpu_has_native_bf16() {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+}
+
+// Whether value `id` is a RoundTo output, or one moved about by ops that only copy values (a transposed weight in a
+// backward MatMul, say): values on a BF16 or CFloat grid, which BF16 holds exactly (every CFloat8 value has at most 3
+// mantissa bits and, with a bias in [0, 63], an exponent inside BF16's normal range; cfloat.md 2.3).
+bool exact_in_bf16(const ir::Graph& graph, NodeId id) {
+    for (;;) {
+        const ir::Node& node = graph.node(id);
+        switch (node.op) {
+            case ir::OpKind::RoundTo:
+                return numerics::traits(std::get<ir::RoundAttrs>(node.attrs).format).mantissa_bits <= 7;
+            case ir::OpKind::Reshape:
+            case ir::OpKind::Transpose:
+            case ir::OpKind::BroadcastTo:
+            case ir::OpKind::Slice:
+            case ir::OpKind::RoundGrad:  // the identity forward
+                id = node.inputs[0];
+                break;
+            default:
+                return false;
+        }
+    }
+}
+
+// Whether a kernel loses nothing reading every operand of `node` as BF16.
+bool operands_exact_in_bf16(const ir::Graph& graph, const ir::Node& node) {
+    return std::all_of(node.inputs.begin(), node.inputs.end(),
+                       [&](NodeId input) { return exact_in_bf16(graph, input); });
+}
+
+// oneDNN's reference implementations are correct but orders of magnitude slower than its JIT kernels; a BF16 kernel
+// is only worth taking when oneDNN has a fast one for the shape.
+bool is_reference_implementation(const char* impl_info) { return std::string_view(impl_info).starts_with("ref"); }
 
 }  // namespace
 
@@ -70,6 +116,7 @@ struct OneDnnKernels::Impl {
         std::vector<Role> roles;  // the inputs, then the output
     };
     std::map<std::uint32_t, Kernel> kernels;
+    std::set<std::uint32_t> bf16_nodes;  // the kernels whose operands are read as BF16
     std::array<std::vector<float>, 3> scratch;  // storage for reordered arguments, each sized for the largest
     // What each scratch buffer holds: the value of `node` in layout `layout`, as of step `step` (0: nothing). A
     // gradient's data and filter adjoints read the same output gradient in the same layout: the second one finds it
@@ -101,64 +148,79 @@ struct OneDnnKernels::Impl {
         kernels.emplace(id.index, Kernel{std::move(primitive), std::move(roles)});
     }
 
-    // The forward convolution over src -> dst in the layouts oneDNN picks; also the hint both adjoints need.
+    // The forward convolution over src -> dst in the layouts oneDNN picks, its operands (src, weights) holding
+    // `operand`, its result FP32; also the hint both adjoints need.
     dnnl::convolution_forward::primitive_desc forward(const ConvGeometry& g, const memory::desc& src,
-                                                      const memory::desc& dst) const {
+                                                      const memory::desc& dst, memory::data_type operand) const {
         return dnnl::convolution_forward::primitive_desc(
             dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                            any(src), any(g.weights), any(dst), g.strides, g.dilations, g.pad_left,
-                                            g.pad_right),
+                                            any(src, operand), any(g.weights, operand), any(dst), g.strides,
+                                            g.dilations, g.pad_left, g.pad_right),
             engine);
     }
 
-    void add(const ir::Graph& graph, NodeId id) {
+    // Adds node `id`'s kernel with its operands read as `operand` (f32, or bf16 when they are exact in BF16) and its
+    // result written in FP32. Returns false, adding nothing, where oneDNN has no fast kernel for that.
+    bool add(const ir::Graph& graph, NodeId id, memory::data_type operand) {
         const ir::Node& node = graph.node(id);
+        auto fast = [&](const auto& pd) {
+            return operand == memory::data_type::f32 || !is_reference_implementation(pd.impl_info_str());
+        };
         switch (node.op) {
             case ir::OpKind::Conv2d: {
                 const ir::Conv2dAttrs& a = std::get<ir::Conv2dAttrs>(node.attrs);
                 const ConvGeometry g = geometry(a, graph.type(node.inputs[1]).shape);
                 const memory::desc src = plain(dims_of(graph.type(node.inputs[0]).shape));
                 const memory::desc dst = plain(dims_of(node.type.shape));
-                const dnnl::convolution_forward::primitive_desc pd = forward(g, src, dst);
+                const dnnl::convolution_forward::primitive_desc pd = forward(g, src, dst, operand);
+                if (!fast(pd)) {
+                    return false;
+                }
                 add_kernel(id, dnnl::convolution_forward(pd),
                            {role(src, pd.src_desc(), DNNL_ARG_SRC, node.inputs[0], false),
                            role(g.weights, pd.weights_desc(), DNNL_ARG_WEIGHTS, node.inputs[1], false),
                            role(dst, pd.dst_desc(), DNNL_ARG_DST, id, true)});
-                break;
+                return true;
             }
             case ir::OpKind::Conv2dBackwardData: {  // (g, w) -> dx
                 const ir::ConvBackwardAttrs& a = std::get<ir::ConvBackwardAttrs>(node.attrs);
                 const ConvGeometry g = geometry(a.conv, graph.type(node.inputs[1]).shape);
                 const memory::desc diff_dst = plain(dims_of(graph.type(node.inputs[0]).shape));
                 const memory::desc diff_src = plain(dims_of(node.type.shape));
-                const dnnl::convolution_forward::primitive_desc hint = forward(g, diff_src, diff_dst);
+                const dnnl::convolution_forward::primitive_desc hint = forward(g, diff_src, diff_dst, operand);
                 const dnnl::convolution_backward_data::primitive_desc pd(
                     dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, any(diff_src),
-                                                          any(g.weights), any(diff_dst), g.strides, g.dilations,
-                                                          g.pad_left, g.pad_right),
+                                                          any(g.weights, operand), any(diff_dst, operand),
+                                                          g.strides, g.dilations, g.pad_left, g.pad_right),
                     engine, hint);
+                if (!fast(pd)) {
+                    return false;
+                }
                 add_kernel(id, dnnl::convolution_backward_data(pd),
                            {role(diff_dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST, node.inputs[0], false),
                            role(g.weights, pd.weights_desc(), DNNL_ARG_WEIGHTS, node.inputs[1], false),
                            role(diff_src, pd.diff_src_desc(), DNNL_ARG_DIFF_SRC, id, true)});
-                break;
+                return true;
             }
             case ir::OpKind::Conv2dBackwardFilter: {  // (x, g) -> dw
                 const ir::ConvBackwardAttrs& a = std::get<ir::ConvBackwardAttrs>(node.attrs);
                 const ConvGeometry g = geometry(a.conv, node.type.shape);
                 const memory::desc src = plain(dims_of(graph.type(node.inputs[0]).shape));
                 const memory::desc diff_dst = plain(dims_of(graph.type(node.inputs[1]).shape));
-                const dnnl::convolution_forward::primitive_desc hint = forward(g, src, diff_dst);
+                const dnnl::convolution_forward::primitive_desc hint = forward(g, src, diff_dst, operand);
                 const dnnl::convolution_backward_weights::primitive_desc pd(
-                    dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, any(src),
-                                                             any(g.weights), any(diff_dst), g.strides, g.dilations,
-                                                             g.pad_left, g.pad_right),
+                    dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, any(src, operand),
+                                                             any(g.weights), any(diff_dst, operand), g.strides,
+                                                             g.dilations, g.pad_left, g.pad_right),
                     engine, hint);
+                if (!fast(pd)) {
+                    return false;
+                }
                 add_kernel(id, dnnl::convolution_backward_weights(pd),
                            {role(src, pd.src_desc(), DNNL_ARG_SRC, node.inputs[0], false),
                            role(diff_dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST, node.inputs[1], false),
                            role(g.weights, pd.diff_weights_desc(), DNNL_ARG_DIFF_WEIGHTS, id, true)});
-                break;
+                return true;
             }
             case ir::OpKind::MatMul: {
                 // oneDNN wants equal ranks: pad the smaller operand's batch dimensions with leading 1s (broadcast).
@@ -166,34 +228,55 @@ struct OneDnnKernels::Impl {
                 memory::dims b = dims_of(graph.type(node.inputs[1]).shape);
                 memory::dims out = dims_of(node.type.shape);
                 if (out.size() > 6) {
-                    return;  // beyond what we ask of oneDNN: the reference kernel runs
+                    return false;  // beyond what we ask of oneDNN: the reference kernel runs
                 }
                 a.insert(a.begin(), out.size() - a.size(), 1);
                 b.insert(b.begin(), out.size() - b.size(), 1);
                 const memory::desc ma = plain(a);
                 const memory::desc mb = plain(b);
                 const memory::desc mo = plain(out);
-                try {
-                    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(ma, mb, mo), engine);
-                    add_kernel(id, dnnl::matmul(pd),
-                           {role(ma, ma, DNNL_ARG_SRC, node.inputs[0], false),
-                               role(mb, mb, DNNL_ARG_WEIGHTS, node.inputs[1], false),
-                               role(mo, mo, DNNL_ARG_DST, id, true)});
-                } catch (const dnnl::error&) {
-                    return;  // a broadcast pattern oneDNN does not implement: the reference kernel runs
+                const dnnl::matmul::primitive_desc pd(
+                    dnnl::matmul::desc(plain(a, operand), plain(b, operand), mo), engine);
+                if (!fast(pd)) {
+                    return false;
                 }
-                break;
+                add_kernel(id, dnnl::matmul(pd),
+                           {role(ma, pd.src_desc(), DNNL_ARG_SRC, node.inputs[0], false),
+                           role(mb, pd.weights_desc(), DNNL_ARG_WEIGHTS, node.inputs[1], false),
+                           role(mo, mo, DNNL_ARG_DST, id, true)});
+                return true;
             }
             default:
-                break;
+                return false;
+        }
+    }
+
+    // Adds node `id`'s fastest exact kernel: BF16 operands where they are exact in BF16 and the CPU multiplies BF16,
+    // FP32 otherwise; none where oneDNN implements neither (a broadcast pattern its matmul lacks, say).
+    void add(const ir::Graph& graph, NodeId id, bool native_bf16) {
+        if (native_bf16 && operands_exact_in_bf16(graph, graph.node(id))) {
+            try {
+                if (add(graph, id, memory::data_type::bf16)) {
+                    bf16_nodes.insert(id.index);
+                    return;
+                }
+            } catch (const dnnl::error&) {
+                // no BF16 kernel for this shape: FP32 below
+            }
+        }
+        try {
+            add(graph, id, memory::data_type::f32);
+        } catch (const dnnl::error&) {
+            // the reference kernel runs
         }
     }
 };
 
 OneDnnKernels::OneDnnKernels(const ir::Graph& graph, const std::vector<bool>& live) : impl_(std::make_unique<Impl>()) {
+    const bool native_bf16 = cpu_has_native_bf16();
     for (std::uint32_t i = 0; i < graph.size(); ++i) {
         if (live[i]) {
-            impl_->add(graph, NodeId{i});
+            impl_->add(graph, NodeId{i}, native_bf16);
         }
     }
 }
@@ -203,6 +286,8 @@ OneDnnKernels::~OneDnnKernels() = default;
 bool OneDnnKernels::has(NodeId id) const { return impl_->kernels.contains(id.index); }
 
 std::size_t OneDnnKernels::count() const { return impl_->kernels.size(); }
+
+bool OneDnnKernels::reads_bf16(NodeId id) const { return impl_->bf16_nodes.contains(id.index); }
 
 void OneDnnKernels::begin_step() { ++impl_->step; }
 

@@ -6,12 +6,14 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <random>
 
 #include "dojo/autodiff/loss.h"
 #include "dojo/autodiff/grad.h"
 #include "dojo/autodiff/training.h"
 #include "dojo/compiler/fuse_elementwise.h"
+#include "dojo/compiler/precision_policy.h"
 #include "dojo/frontend/layers.h"
 #include "dojo/frontend/catalog.h"
 #include "dojo/ir/builder.h"
@@ -525,6 +527,99 @@ TEST(Executor, FusedRoundingsGiveTheReferenceBits) {
     }
     for (const NodeId out : g.outputs()) {
         expect_same_bits(fused.value(out).data, reference.value(out).data, g.describe(out));
+    }
+}
+
+// A LeNet step (loss and parameter gradients) under `precision`, run by `kernels`; the first convolution is kept.
+struct PolicyStep {
+    ir::Graph graph;
+    NodeId loss, first_conv;
+};
+PolicyStep policy_step(compiler::Precision precision) {
+    frontend::Model m = frontend::build_catalog_model("lenet", 4, ir::Shape{1, 28, 28}, 10);
+    compiler::PolicyResult r = compiler::apply_precision_policy(m.graph, compiler::make_policy(precision, 3));
+    PolicyStep s{std::move(r.graph), {}, {}};
+    const NodeId target = s.graph.add_input("target", {ir::DType::F32, ir::Shape{4, 10}});
+    s.loss = autodiff::softmax_cross_entropy(s.graph, r.remap[m.logits.index], target);
+    const std::vector<NodeId> grads = autodiff::gradients(s.graph, s.loss, s.graph.parameters());
+    s.graph.mark_output(s.loss);
+    for (const NodeId g : grads) {
+        s.graph.mark_output(g);
+    }
+    for (std::uint32_t i = 0; i < s.graph.size() && !s.first_conv.valid(); ++i) {
+        if (s.graph.node(NodeId{i}).op == ir::OpKind::Conv2d) {
+            s.first_conv = NodeId{i};
+        }
+    }
+    return s;
+}
+
+void fill_leaves(const ir::Graph& g, Executor& e) {
+    std::mt19937 rng(11);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (const std::vector<NodeId>* leaves : {&g.inputs(), &g.parameters()}) {
+        for (const NodeId id : *leaves) {
+            for (float& v : e.value(id).data) {
+                v = g.type(id).shape.numel() == 1 ? 0.0f : normal(rng);  // the rounding step: 0
+            }
+        }
+    }
+}
+
+// The kernel each matrix-unit op ran with.
+std::map<std::string, std::string> matrix_kernels(const Executor& e) {
+    std::map<std::string, std::string> kernels;
+    for (const OpProfile& p : e.profile()) {
+        if (p.op.starts_with("Conv2d") || p.op == "MatMul") {
+            kernels[p.op] = kernels.contains(p.op) ? kernels[p.op] + "+" + p.kernel : p.kernel;
+        }
+    }
+    return kernels;
+}
+
+// Under bf16/cfp8 every matrix-unit operand is a RoundTo output, exact in BF16: on a CPU with BF16 dot products the
+// oneDNN kernels read them as BF16 and still equal the reference up to FP32 summation order; FP32 operands never do.
+TEST(Executor, RoundedOperandsRunBf16KernelsWhereTheCpuHasThem) {
+    const bool native_bf16 = __builtin_cpu_supports("avx512bf16") != 0;
+    for (const compiler::Precision precision :
+         {compiler::Precision::Fp32, compiler::Precision::Bf16, compiler::Precision::Cfp8}) {
+        SCOPED_TRACE(std::string(compiler::to_string(precision)));
+        const PolicyStep s = policy_step(precision);
+        ExecutorOptions fast_options{Kernels::Fast, true, {s.first_conv}, true};
+        Executor fast(s.graph, fast_options);
+        Executor reference(s.graph, ExecutorOptions{Kernels::Reference, false, {}});
+        for (Executor* e : {&fast, &reference}) {
+            fill_leaves(s.graph, *e);
+            e->run();
+        }
+        const std::string expected =
+            native_bf16 && precision != compiler::Precision::Fp32 ? "onednn-bf16" : "onednn";
+        for (const auto& [op, kernel] : matrix_kernels(fast)) {
+            EXPECT_EQ(kernel, expected) << op;
+        }
+        EXPECT_EQ(matrix_kernels(fast).size(), 4u);  // Conv2d, both adjoints, MatMul
+        // The first convolution's operands are the same in both runs: only the summation order differs. A kernel
+        // that narrowed an FP32 operand to BF16 would be off by ~2^-9 of the products' size, 60 times this bound.
+        const std::span<const float> conv = fast.value(s.first_conv).data;
+        const std::span<const float> expected_conv = reference.value(s.first_conv).data;
+        float scale = 0;
+        for (const float v : expected_conv) {
+            scale = std::max(scale, std::fabs(v));
+        }
+        for (std::size_t i = 0; i < conv.size(); ++i) {
+            ASSERT_NEAR(conv[i], expected_conv[i], 1e-5f * scale) << "element " << i;
+        }
+        // The whole step: gradients agree up to the roundings a summation-order difference can flip.
+        for (const NodeId out : s.graph.outputs()) {
+            const std::span<const float> got = fast.value(out).data;
+            const std::span<const float> want = reference.value(out).data;
+            float out_scale = 0, worst = 0;
+            for (std::size_t i = 0; i < got.size(); ++i) {
+                out_scale = std::max(out_scale, std::fabs(want[i]));
+                worst = std::max(worst, std::fabs(got[i] - want[i]));
+            }
+            EXPECT_LE(worst, 0.05f * out_scale) << s.graph.describe(out);
+        }
     }
 }
 

@@ -76,7 +76,7 @@ struct ExecutorOptions {
 /// Where the steps' time went, for one op kind and kernel.
 struct OpProfile {
     std::string op;         ///< the op kind; "elementwise" for maps run in fused groups
-    std::string kernel;     ///< "onednn", "fused" or "reference"
+    std::string kernel;     ///< "onednn", "onednn-bf16" (operands read as BF16), "fused" or "reference"
     std::size_t nodes = 0;  ///< nodes of this kind in the graph
     std::uint64_t runs = 0;  ///< node executions summed over the steps
     double seconds = 0;

@@ -9,6 +9,15 @@
  * blocks and vectorises the reductions, so results differ from the reference in the last bits, not more. They are
  * deterministic for a given thread count. A node the fast path cannot take (e.g. a MatMul whose batch dimensions
  * broadcast in a way oneDNN does not support) simply runs its reference kernel.
+ *
+ * BF16 operands: where every operand of a node is a RoundTo output (the bf16 and cfp8 precision policies put one in
+ * front of every matrix-unit operand, forward and backward) its values lie on a BF16 or CFloat grid, and BF16 holds
+ * every such value exactly. On a CPU that multiplies BF16 in hardware (AVX512-BF16 or AMX) such a node's kernel reads
+ * its operands as BF16 (converted on the way into the kernel's layout) and accumulates and writes FP32: the same
+ * products as the FP32 kernel, summed in another order, at up to twice the speed. The one further difference is
+ * the hardware's: BF16 dot products treat subnormal inputs and results as zero (VDPBF16PS), which only touches values
+ * below 2^-126. On other CPUs, or where oneDNN has no fast BF16 kernel for a shape, the FP32 kernel runs. oneDNN's
+ * ONEDNN_MAX_CPU_ISA (e.g. AVX512_CORE) turns the BF16 kernels off.
  */
 #pragma once
 
@@ -34,6 +43,8 @@ public:
     void begin_step();
     /// Runs node `id`'s fast kernel on `values` (indexed by node), writing values[id].
     void run(ir::NodeId id, std::vector<ir::Buffer<float>>& values) const;
+    /// Whether node `id`'s fast kernel reads its operands as BF16 (see above).
+    bool reads_bf16(ir::NodeId id) const;
     /// How many nodes have a fast kernel.
     std::size_t count() const;
 
