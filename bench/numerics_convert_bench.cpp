@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "dojo/numerics/bias.h"
 #include "dojo/numerics/convert.h"
 
 namespace {
@@ -82,6 +83,46 @@ void BM_NarrowingCopy(benchmark::State& state) {
     state.SetLabel(std::to_string(threads) + " thread(s)");
 }
 
+std::vector<float>& rounded() {
+    static std::vector<float> values(kElements, 1.0f);  // touched once here, reused by every run
+    return values;
+}
+
+// What the training step's RoundTo does to a tensor (ir/rounding.h): max-abs, bias from it, FP32 -> FP32 rounded onto
+// the format's grid. Peer: the FP32 copy, the memory-bound floor of any FP32 -> FP32 pass.
+void BM_RoundCfp8(benchmark::State& state, FormatKind kind, Rounding rounding) {
+    ConvertOptions options;
+    options.rounding = rounding;
+    options.seed = 7;
+    options.threads = threads_arg(state);
+    const std::vector<float>& in = input();
+    std::vector<float>& out = rounded();
+    for (auto _ : state) {
+        const float largest = max_abs(in, options.threads);
+        const FormatSpec spec = make_format(kind, choose_bias(kind, largest).bias);
+        benchmark::DoNotOptimize(round_to_format(in, out, spec, options));
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kElements));
+    state.SetLabel(std::to_string(options.threads) + " thread(s)");
+}
+
+void BM_Copy(benchmark::State& state) {
+    const int threads = threads_arg(state);
+    const std::vector<float>& in = input();
+    std::vector<float>& out = rounded();
+    const auto n = static_cast<std::int64_t>(kElements);
+    for (auto _ : state) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) {
+            out[static_cast<std::size_t>(i)] = in[static_cast<std::size_t>(i)];
+        }
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kElements));
+    state.SetLabel(std::to_string(threads) + " thread(s)");
+}
+
 void isa_and_threads(benchmark::internal::Benchmark* b) {
     for (const Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512}) {
         for (const int threads : {1, 0}) {
@@ -99,6 +140,12 @@ BENCHMARK_CAPTURE(BM_EncodeCfp8, cfp8_152_nearest, FormatKind::Cfp8_152, Roundin
     ->Apply(isa_and_threads);
 BENCHMARK_CAPTURE(BM_EncodeCfp8, cfp8_152_stochastic, FormatKind::Cfp8_152, Rounding::Stochastic)
     ->Apply(isa_and_threads);
+BENCHMARK_CAPTURE(BM_RoundCfp8, cfp8_143_nearest, FormatKind::Cfp8_143, Rounding::NearestEven)
+    ->ArgNames({"unused", "threads"})->Args({0, 1})->Args({0, 0})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RoundCfp8, cfp8_152_stochastic, FormatKind::Cfp8_152, Rounding::Stochastic)
+    ->ArgNames({"unused", "threads"})->Args({0, 1})->Args({0, 0})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Copy)->ArgNames({"unused", "threads"})->Args({0, 1})->Args({0, 0})->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_NarrowingCopy)->ArgNames({"unused", "threads"})->Args({0, 1})->Args({0, 0})->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

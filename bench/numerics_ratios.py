@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Runs bench/numerics_convert_bench once and prints every row with its ratios against the peers measured in the
 same run: the portable path (same format, rounding, threads) and the FP32 -> 8-bit narrowing copy (same threads),
-plus the issue's per-core targets (nearest >= 1 G elements/s, stochastic >= 0.5 G elements/s), judged on the path
+and the RoundTo passes of a training step (max-abs and one-pass rounding) against an FP32 copy, plus the issue's
+per-core targets (nearest >= 1 G elements/s, stochastic >= 0.5 G elements/s), judged on the path
 that Isa::Auto picks on this CPU (the best one measured).
 
 Usage: bench/numerics_ratios.py path/to/numerics_convert_bench [extra benchmark flags]
@@ -52,6 +53,21 @@ def main():
         verdict = ("met" if per_core >= target else "MISSED") if int(isa) == best_isa else "(fallback)"
         print(f"{fmt + ' ' + rounding:<26} {path:<9} {threads:>3} {rate / 1e9:>9.3f} {per_core / 1e9:>9.3f}"
               f" {rate / portable:>11.2f}x {rate / copy:>7.2f}x {target / 1e9:>6.1f} {verdict}")
+    # The training step's RoundTo (max-abs, bias, FP32 -> FP32 onto the grid) against the FP32 copy: its floor is
+    # two reads and a write, the copy's one of each.
+    for name, (rate, label) in rows.items():
+        m = re.match(r"BM_RoundCfp8/(\w+)_(nearest|stochastic)/unused:0/threads:(\d+)/real_time", name)
+        if not m:
+            continue
+        fmt, rounding, threads_arg = m.groups()
+        threads = int(re.search(r"(\d+) thread", label).group(1))
+        copy = rows.get(f"BM_Copy/unused:0/threads:{threads_arg}/real_time", (None,))[0]
+        print(f"{'round ' + fmt + ' ' + rounding:<26} {'auto':<9} {threads:>3} {rate / 1e9:>9.3f}"
+              f" {rate / threads / 1e9:>9.3f} {'':>12} {rate / copy:>7.2f}x (vs FP32 copy)")
+    for threads_arg in ("1", "0"):
+        rate = rows.get(f"BM_Copy/unused:0/threads:{threads_arg}/real_time", (None,))[0]
+        if rate:
+            print(f"{'peer: FP32 copy':<26} {'-':<9} {'all' if threads_arg == '0' else '1':>3} {rate / 1e9:>9.3f}")
     for threads_arg in ("1", "0"):
         rate = copy_rate(threads_arg)
         if rate:

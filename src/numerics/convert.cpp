@@ -497,8 +497,24 @@ ConversionFlags round_to_format(std::span<const float> in, std::span<float> out,
     if (spec.kind == FormatKind::Bf16 && options.rounding == Rounding::NearestEven) {
         return round_to_bf16_nearest(in, out, options);
     }
-    // Chunks of a multiple of the Philox group, so each chunk starts a group and draws the same words a single
-    // encode of the whole span would.
+    if (spec.denormals != Denormals::Paper) {
+        // One pass: the kernels' round entry encodes and decodes in registers (no codes stored). Chunks start on
+        // Philox groups, so every element draws the word a single encode of the whole span gives it.
+        const KernelTable table = kernels_for(options.isa);
+        const EncodeParams encoding = make_encode_params(spec, options);
+        const DecodeParams decoding = make_decode_params(spec);
+        const int threads = thread_count(options, in.size());
+        const auto* from = reinterpret_cast<const std::uint32_t*>(in.data());
+        auto* to = reinterpret_cast<std::uint32_t*>(out.data());
+        const std::uint32_t bits = parallel_chunks(in.size(), options.first_index, threads,
+                                                   [&](std::size_t begin, std::size_t end) {
+            return table.round_fp32(from + begin, end - begin, to + begin, options.first_index + begin, encoding,
+                                    decoding);
+        });
+        return ConversionFlags(static_cast<std::uint8_t>(bits));
+    }
+    // Paper denormals: the driver finishes the gap's codes (fix_paper_gap), so encode and decode in turn. Chunks of a
+    // multiple of the Philox group, so each chunk starts a group and draws the same words a single encode would.
     constexpr std::size_t kChunk = 4096;
     const int threads = thread_count(options, in.size());
     const std::uint32_t bits = parallel_chunks(in.size(), options.first_index, threads,

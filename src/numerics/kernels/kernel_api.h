@@ -52,10 +52,18 @@ using EncodeFn = std::uint32_t (*)(const void* in, std::size_t n, void* out, std
 using DecodeFn = std::uint32_t (*)(const void* codes, std::size_t in_bytes, std::size_t n, std::uint32_t* out,
                                    const DecodeParams& params);
 
+/// Rounds in[0..n) (FP32 patterns) onto the destination's grid: out[j] is what encoding in[j] with `encoding`
+/// (element index first_index + j) and decoding the code with `decoding` gives, and the flags are both calls'. `in`
+/// and `out` may be the same. Paper-denormal gap elements are not handled: the driver does not call it for them.
+using RoundFn = std::uint32_t (*)(const std::uint32_t* in, std::size_t n, std::uint32_t* out,
+                                  std::uint64_t first_index, const EncodeParams& encoding,
+                                  const DecodeParams& decoding);
+
 struct KernelTable {
     EncodeFn encode_fp32;
     EncodeFn encode_bf16;
     DecodeFn decode;
+    RoundFn round_fp32;
 };
 
 /// One table per instruction set; the avx2/avx512 ones exist only in x86-64 builds.
