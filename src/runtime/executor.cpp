@@ -11,6 +11,7 @@
 #include "dojo/ir/rounding.h"
 #include "dojo/numerics/bias.h"
 #include "dojo/runtime/fused_elementwise.h"
+#include "dojo/runtime/max_pool.h"
 #include "dojo/runtime/onednn_kernels.h"
 #include "dojo/util/check.h"
 #include "dojo/util/error.h"
@@ -175,6 +176,26 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
     }
     if (options.kernels == Kernels::Fast) {
         fast_ = std::make_unique<OneDnnKernels>(graph, live_);
+        fast_pool_.assign(n, false);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const ir::Node& node = graph.node(ir::NodeId{i});
+            const bool pool = node.op == ir::OpKind::MaxPool2d || node.op == ir::OpKind::MaxPool2dBackward;
+            // runtime/max_pool.h indexes a plane with 32 bits
+            fast_pool_[i] = live_[i] && pool && graph.type(node.inputs[0]).shape.numel() > 0 &&
+                            graph.type(node.inputs[0]).shape[2] * graph.type(node.inputs[0]).shape[3] < (1LL << 31);
+        }
+    }
+}
+
+void Executor::run_fast_pool(ir::NodeId id) {
+    const ir::Node& node = graph_.node(id);
+    const ir::PoolAttrs& attrs = std::get<ir::PoolAttrs>(node.attrs);
+    const ir::Buffer<float>& x = values_[node.inputs[0].index];
+    float* out = values_[id.index].data.data();
+    if (node.op == ir::OpKind::MaxPool2d) {
+        max_pool(attrs, x.shape, x.data.data(), out);
+    } else {
+        max_pool_backward(attrs, x.shape, x.data.data(), values_[node.inputs[1].index].data.data(), out);
     }
 }
 
@@ -258,6 +279,8 @@ void Executor::run() {
                 round_shard(id);
             } else if (fast_ && fast_->has(id)) {
                 fast_->run(id, values_);
+            } else if (!fast_pool_.empty() && fast_pool_[i]) {
+                run_fast_pool(id);
             } else {
                 ir::evaluate_node(graph_, id, values_);  // leaves are skipped: their values are bound
             }
@@ -284,6 +307,7 @@ std::vector<OpProfile> Executor::profile() const {
         }
         const bool fused = runs_at_[i] != i || group_at_[i] >= 0;
         const std::string kernel = fused                                   ? "fused"
+                                   : !fast_pool_.empty() && fast_pool_[i]       ? "vectorised"
                                    : fast_ && fast_->reads_bf16(ir::NodeId{i}) ? "onednn-bf16"
                                    : fast_ && fast_->has(ir::NodeId{i})        ? "onednn"
                                                                                 : "reference";

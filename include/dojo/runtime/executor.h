@@ -7,9 +7,10 @@
  * optimizer-state values become the leaves' values for the next step).
  *
  * Kernels: with Kernels::Fast, Conv2d, its adjoints and MatMul run oneDNN (runtime/onednn_kernels.h: same results up
- * to summation order), and chains of elementwise maps run fused (runtime/fused_elementwise.h: the same values, bit for
- * bit, without storing the intermediates); everything else, and everything with Kernels::Reference, runs the op table's
- * reference kernels (the definition of each op; results independent of the thread count).
+ * to summation order), max-pooling and its adjoint run vectorised (runtime/max_pool.h: the same bits), and chains of
+ * elementwise maps run fused (runtime/fused_elementwise.h: the same values, bit for bit, without storing the
+ * intermediates); everything else, and everything with Kernels::Reference, runs the op table's reference kernels (the
+ * definition of each op; results independent of the thread count).
  *
  * Memory: one arena per graph, allocated and zeroed at construction, every stored value at a fixed offset in it
  * (runtime/arena_plan.h). With reuse_buffers, a value lives from the position that computes it to its last reader
@@ -76,7 +77,7 @@ struct ExecutorOptions {
 /// Where the steps' time went, for one op kind and kernel.
 struct OpProfile {
     std::string op;         ///< the op kind; "elementwise" for maps run in fused groups
-    std::string kernel;     ///< "onednn", "onednn-bf16" (operands read as BF16), "fused" or "reference"
+    std::string kernel;     ///< "onednn", "onednn-bf16" (operands read as BF16), "vectorised", "fused" or "reference"
     std::size_t nodes = 0;  ///< nodes of this kind in the graph
     std::uint64_t runs = 0;  ///< node executions summed over the steps
     double seconds = 0;
@@ -121,10 +122,12 @@ public:
 private:
     void mark_sharded_rounding(const ExecutorOptions& options);
     void round_shard(ir::NodeId id);
+    void run_fast_pool(ir::NodeId id);
 
     const ir::Graph& graph_;
     std::vector<ir::Buffer<float>> values_;
     std::unique_ptr<OneDnnKernels> fast_;  // null with Kernels::Reference
+    std::vector<bool> fast_pool_;          // [node]: runs runtime/max_pool.h (Kernels::Fast); empty otherwise
     std::vector<std::unique_ptr<FusedElementwise>> fused_;
     std::vector<std::uint32_t> runs_at_;  // [node]: the position in run() where its value is computed
     std::vector<int> group_at_;           // [node]: the fused group that runs at this position, or -1

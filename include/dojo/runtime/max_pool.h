@@ -1,0 +1,29 @@
+/** \file
+ * Fast MaxPool2d and MaxPool2dBackward for the executor's fast path (NCHW, the IR's layout).
+ *
+ * Contract: bit for bit what the op table's reference kernels compute (ir/op.h): each window's value and gradient
+ * belong to its first maximum in (row, column) order, a NaN wins its window at once, padding never wins, an
+ * all-padding window gives -inf and passes no gradient. There are no sums but the backward pass's (windows that
+ * share their maximum add their gradients into it, in window order, as the reference does), so the results do not
+ * depend on the thread count either.
+ *
+ * Why: the reference kernel looks at one window at a time through bounds-checked loops. Here the windows of an output
+ * row that lie wholly inside the input are scanned position by position across the row, a branch-free select per
+ * position over contiguous arrays that the compiler vectorises (built for AVX-512, AVX2 and baseline x86-64, picked
+ * when the program loads); only edge windows take the per-window loop.
+ */
+#pragma once
+
+#include "dojo/ir/op.h"
+#include "dojo/ir/types.h"
+
+namespace dojo::runtime {
+
+/// y [N, C, OH, OW] = max-pool of x [N, C, H, W] under `attrs` (shapes as ir::MaxPool2d's shape rule gives them).
+void max_pool(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const float* x, float* y);
+
+/// dx [N, C, H, W]: each window's dy added at its first maximum in x, zero elsewhere.
+void max_pool_backward(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const float* x, const float* dy,
+                       float* dx);
+
+}  // namespace dojo::runtime

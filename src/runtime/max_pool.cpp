@@ -1,0 +1,183 @@
+#include "dojo/runtime/max_pool.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace dojo::runtime {
+namespace {
+
+struct Geometry {
+    std::int64_t planes, h, w, oh, ow, kh, kw, sh, sw, pt, pl;
+    std::int64_t ow_first, ow_last;  // outputs [ow_first, ow_last) of a row have their columns wholly inside
+};
+
+Geometry geometry(const ir::PoolAttrs& a, const ir::Shape& x) {
+    Geometry g{};
+    g.planes = x[0] * x[1];
+    g.h = x[2], g.w = x[3];
+    g.kh = a.kernel[0], g.kw = a.kernel[1], g.sh = a.strides[0], g.sw = a.strides[1];
+    g.pt = a.pads[0], g.pl = a.pads[1];
+    g.oh = (g.h + a.pads[0] + a.pads[2] - g.kh) / g.sh + 1;
+    g.ow = (g.w + a.pads[1] + a.pads[3] - g.kw) / g.sw + 1;
+    g.ow_first = std::min(g.ow, (g.pl + g.sw - 1) / g.sw);  // first ow with ow * sw - pl >= 0
+    g.ow_last = g.ow_first;
+    while (g.ow_last < g.ow && g.ow_last * g.sw - g.pl + g.kw <= g.w) {
+        ++g.ow_last;
+    }
+    return g;
+}
+
+// The reference's window scan (ir/ops/pool.cpp): index into the plane of output (oh, ow)'s first maximum, -1 when
+// the window is all padding. For the edge windows.
+std::int64_t edge_argmax(const Geometry& g, const float* plane, std::int64_t oh, std::int64_t ow) {
+    const std::int64_t r0 = std::max<std::int64_t>(0, g.pt - oh * g.sh);
+    const std::int64_t r1 = std::min<std::int64_t>(g.kh, g.h + g.pt - oh * g.sh);
+    const std::int64_t s0 = std::max<std::int64_t>(0, g.pl - ow * g.sw);
+    const std::int64_t s1 = std::min<std::int64_t>(g.kw, g.w + g.pl - ow * g.sw);
+    std::int64_t best = -1;
+    float best_value = 0;
+    for (std::int64_t r = r0; r < r1; ++r) {
+        const std::int64_t row = (oh * g.sh - g.pt + r) * g.w + (ow * g.sw - g.pl);
+        for (std::int64_t s = s0; s < s1; ++s) {
+            const float v = plane[row + s];
+            if (v != v) {
+                return row + s;
+            }
+            if (best < 0 || v > best_value) {
+                best = row + s;
+                best_value = v;
+            }
+        }
+    }
+    return best;
+}
+
+// Interior windows of one output row, outputs [0, count) here being ow_first + i: `best` and `at` (index into the
+// plane) receive each window's first maximum. Positions are visited in the window's (row, column) order; a position
+// takes over when it is greater, or a NaN while the best is not (so the first NaN stays): the reference's rule.
+// kStride > 0 fixes the column stride at compile time (the compiler then loads strided columns with shuffles, not
+// lane by lane); 0 reads it from `sw`.
+template <int kStride>
+inline __attribute__((always_inline)) void interior_row_body(const float* __restrict plane, std::int64_t first_index,
+                                                             std::int64_t w, std::int64_t kh, std::int64_t kw,
+                                                             std::int64_t sw, std::int64_t count,
+                                                             float* __restrict best, std::int32_t* __restrict at) {
+    const std::int64_t stride = kStride > 0 ? kStride : sw;
+    for (std::int64_t i = 0; i < count; ++i) {
+        best[i] = plane[first_index + i * stride];
+        at[i] = static_cast<std::int32_t>(first_index + i * stride);
+    }
+    for (std::int64_t r = 0; r < kh; ++r) {
+        for (std::int64_t s = 0; s < kw; ++s) {
+            if (r == 0 && s == 0) {
+                continue;
+            }
+            const std::int64_t offset = first_index + r * w + s;
+            for (std::int64_t i = 0; i < count; ++i) {
+                const float v = plane[offset + i * stride];
+                const bool take = v > best[i] || (v != v && best[i] == best[i]);
+                best[i] = take ? v : best[i];
+                at[i] = take ? static_cast<std::int32_t>(offset + i * stride) : at[i];
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DOJO_POOL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DOJO_POOL_CLONES
+#endif
+
+DOJO_POOL_CLONES void interior_row_stride1(const float* plane, std::int64_t first_index, std::int64_t w,
+                                           std::int64_t kh, std::int64_t kw, std::int64_t count, float* best,
+                                           std::int32_t* at) {
+    interior_row_body<1>(plane, first_index, w, kh, kw, 1, count, best, at);
+}
+
+DOJO_POOL_CLONES void interior_row_stride2(const float* plane, std::int64_t first_index, std::int64_t w,
+                                           std::int64_t kh, std::int64_t kw, std::int64_t count, float* best,
+                                           std::int32_t* at) {
+    interior_row_body<2>(plane, first_index, w, kh, kw, 2, count, best, at);
+}
+
+DOJO_POOL_CLONES void interior_row_any(const float* plane, std::int64_t first_index, std::int64_t w, std::int64_t kh,
+                                       std::int64_t kw, std::int64_t sw, std::int64_t count, float* best,
+                                       std::int32_t* at) {
+    interior_row_body<0>(plane, first_index, w, kh, kw, sw, count, best, at);
+}
+
+void interior_row(const float* plane, std::int64_t first_index, std::int64_t w, std::int64_t kh, std::int64_t kw,
+                  std::int64_t sw, std::int64_t count, float* best, std::int32_t* at) {
+    if (sw == 1) {
+        interior_row_stride1(plane, first_index, w, kh, kw, count, best, at);
+    } else if (sw == 2) {
+        interior_row_stride2(plane, first_index, w, kh, kw, count, best, at);
+    } else {
+        interior_row_any(plane, first_index, w, kh, kw, sw, count, best, at);
+    }
+}
+
+// Calls f(plane, oh, ow, at) for every output, at = index into the plane of its first maximum (-1: all padding), one
+// output row after another within a plane; planes are split over the threads (windows never cross planes).
+template <typename F>
+void for_each_window(const Geometry& g, const float* x, F&& f) {
+    const auto planes = g.planes;
+    const std::int64_t plane_size = g.h * g.w;
+    const std::int64_t interior = g.ow_last - g.ow_first;
+#pragma omp parallel
+    {
+        std::vector<float> best(static_cast<std::size_t>(std::max<std::int64_t>(interior, 1)));
+        std::vector<std::int32_t> at(best.size());
+#pragma omp for schedule(static)
+        for (std::int64_t p = 0; p < planes; ++p) {
+            const float* plane = x + p * plane_size;
+            for (std::int64_t oh = 0; oh < g.oh; ++oh) {
+                const std::int64_t top = oh * g.sh - g.pt;
+                const bool rows_inside = top >= 0 && top + g.kh <= g.h;
+                std::int64_t ow = 0;
+                if (rows_inside && interior > 0) {
+                    for (; ow < g.ow_first; ++ow) {
+                        f(p, oh, ow, edge_argmax(g, plane, oh, ow));
+                    }
+                    interior_row(plane, top * g.w + g.ow_first * g.sw - g.pl, g.w, g.kh, g.kw, g.sw, interior,
+                                 best.data(), at.data());
+                    for (std::int64_t i = 0; i < interior; ++i, ++ow) {
+                        f(p, oh, ow, static_cast<std::int64_t>(at[static_cast<std::size_t>(i)]));
+                    }
+                }
+                for (; ow < g.ow; ++ow) {
+                    f(p, oh, ow, edge_argmax(g, plane, oh, ow));
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void max_pool(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const float* x, float* y) {
+    const Geometry g = geometry(attrs, x_shape);
+    const std::int64_t plane_size = g.h * g.w;
+    for_each_window(g, x, [&](std::int64_t p, std::int64_t oh, std::int64_t ow, std::int64_t at) {
+        y[(p * g.oh + oh) * g.ow + ow] = at < 0 ? -std::numeric_limits<float>::infinity() : x[p * plane_size + at];
+    });
+}
+
+void max_pool_backward(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const float* x, const float* dy,
+                       float* dx) {
+    const Geometry g = geometry(attrs, x_shape);
+    const std::int64_t plane_size = g.h * g.w;
+    std::fill(dx, dx + g.planes * plane_size, 0.0f);
+    for_each_window(g, x, [&](std::int64_t p, std::int64_t oh, std::int64_t ow, std::int64_t at) {
+        if (at >= 0) {  // the plane belongs to this thread alone; windows add in the reference's order
+            dx[p * plane_size + at] += dy[(p * g.oh + oh) * g.ow + ow];
+        }
+    });
+}
+
+}  // namespace dojo::runtime
