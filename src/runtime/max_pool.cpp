@@ -1,5 +1,7 @@
 #include "dojo/runtime/max_pool.h"
 
+#include "dojo/ir/pooling.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -29,31 +31,6 @@ Geometry geometry(const ir::PoolAttrs& a, const ir::Shape& x) {
         ++g.ow_last;
     }
     return g;
-}
-
-// The reference's window scan (ir/ops/pool.cpp): index into the plane of output (oh, ow)'s first maximum, -1 when
-// the window is all padding. For the edge windows.
-std::int64_t edge_argmax(const Geometry& g, const float* plane, std::int64_t oh, std::int64_t ow) {
-    const std::int64_t r0 = std::max<std::int64_t>(0, g.pt - oh * g.sh);
-    const std::int64_t r1 = std::min<std::int64_t>(g.kh, g.h + g.pt - oh * g.sh);
-    const std::int64_t s0 = std::max<std::int64_t>(0, g.pl - ow * g.sw);
-    const std::int64_t s1 = std::min<std::int64_t>(g.kw, g.w + g.pl - ow * g.sw);
-    std::int64_t best = -1;
-    float best_value = 0;
-    for (std::int64_t r = r0; r < r1; ++r) {
-        const std::int64_t row = (oh * g.sh - g.pt + r) * g.w + (ow * g.sw - g.pl);
-        for (std::int64_t s = s0; s < s1; ++s) {
-            const float v = plane[row + s];
-            if (v != v) {
-                return row + s;
-            }
-            if (best < 0 || v > best_value) {
-                best = row + s;
-                best_value = v;
-            }
-        }
-    }
-    return best;
 }
 
 // Interior windows of one output row, outputs [0, count) here being ow_first + i: `best` and `at` (index into the
@@ -123,9 +100,10 @@ void interior_row(const float* plane, std::int64_t first_index, std::int64_t w, 
 }
 
 // Calls f(plane, oh, ow, at) for every output, at = index into the plane of its first maximum (-1: all padding), one
-// output row after another within a plane; planes are split over the threads (windows never cross planes).
+// output row after another within a plane; planes are split over the threads (windows never cross planes). Edge
+// windows take the reference's own scan (ir/pooling.h).
 template <typename F>
-void for_each_window(const Geometry& g, const float* x, F&& f) {
+void for_each_window(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const Geometry& g, const float* x, F&& f) {
     const auto planes = g.planes;
     const std::int64_t plane_size = g.h * g.w;
     const std::int64_t interior = g.ow_last - g.ow_first;
@@ -142,7 +120,7 @@ void for_each_window(const Geometry& g, const float* x, F&& f) {
                 std::int64_t ow = 0;
                 if (rows_inside && interior > 0) {
                     for (; ow < g.ow_first; ++ow) {
-                        f(p, oh, ow, edge_argmax(g, plane, oh, ow));
+                        f(p, oh, ow, ir::max_pool_first_maximum(attrs, x_shape, plane, oh, ow));
                     }
                     interior_row(plane, top * g.w + g.ow_first * g.sw - g.pl, g.w, g.kh, g.kw, g.sw, interior,
                                  best.data(), at.data());
@@ -151,7 +129,7 @@ void for_each_window(const Geometry& g, const float* x, F&& f) {
                     }
                 }
                 for (; ow < g.ow; ++ow) {
-                    f(p, oh, ow, edge_argmax(g, plane, oh, ow));
+                    f(p, oh, ow, ir::max_pool_first_maximum(attrs, x_shape, plane, oh, ow));
                 }
             }
         }
@@ -163,7 +141,7 @@ void for_each_window(const Geometry& g, const float* x, F&& f) {
 void max_pool(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const float* x, float* y) {
     const Geometry g = geometry(attrs, x_shape);
     const std::int64_t plane_size = g.h * g.w;
-    for_each_window(g, x, [&](std::int64_t p, std::int64_t oh, std::int64_t ow, std::int64_t at) {
+    for_each_window(attrs, x_shape, g, x, [&](std::int64_t p, std::int64_t oh, std::int64_t ow, std::int64_t at) {
         y[(p * g.oh + oh) * g.ow + ow] = at < 0 ? -std::numeric_limits<float>::infinity() : x[p * plane_size + at];
     });
 }
@@ -173,7 +151,7 @@ void max_pool_backward(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, con
     const Geometry g = geometry(attrs, x_shape);
     const std::int64_t plane_size = g.h * g.w;
     std::fill(dx, dx + g.planes * plane_size, 0.0f);
-    for_each_window(g, x, [&](std::int64_t p, std::int64_t oh, std::int64_t ow, std::int64_t at) {
+    for_each_window(attrs, x_shape, g, x, [&](std::int64_t p, std::int64_t oh, std::int64_t ow, std::int64_t at) {
         if (at >= 0) {  // the plane belongs to this thread alone; windows add in the reference's order
             dx[p * plane_size + at] += dy[(p * g.oh + oh) * g.ow + ow];
         }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "dojo/ir/pooling.h"
 #include "op_support.h"
 
 namespace dojo::ir::ops {
@@ -152,3 +153,12 @@ extern const OpInfo kMaxPool2dBackwardOp = {OpKind::MaxPool2dBackward,     "MaxP
                                             nullptr,                       &pool_backward_cost};
 
 }  // namespace dojo::ir::ops
+
+namespace dojo::ir {
+
+std::int64_t max_pool_first_maximum(const PoolAttrs& attrs, const Shape& x_shape, const float* plane, std::int64_t oh,
+                                    std::int64_t ow) {
+    return ops::argmax(ops::window(attrs, x_shape), plane, 0, oh, ow);
+}
+
+}  // namespace dojo::ir
