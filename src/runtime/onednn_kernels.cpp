@@ -54,7 +54,6 @@ memory::desc any(const memory::desc& d, memory::data_type type = memory::data_ty
     return memory::desc(d.dims(), type, Tag::any);
 }
 
-
 // Whether this CPU multiplies BF16 in hardware (AVX512-BF16's VDPBF16PS, or AMX): only then is a BF16 kernel faster
 // than FP32 (oneDNN also runs BF16 on plain AVX-512, by conversion, at FP32 speed or worse).
 bool cpu_has_native_bf16() {

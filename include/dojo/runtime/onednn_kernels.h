@@ -16,7 +16,8 @@
  * its operands as BF16 (converted on the way into the kernel's layout) and accumulates and writes FP32: the same
  * products as the FP32 kernel, summed in another order, at up to twice the speed. The one further difference is
  * the hardware's: BF16 dot products treat subnormal inputs and results as zero (VDPBF16PS), which only touches values
- * below 2^-126. On other CPUs, or where oneDNN has no fast BF16 kernel for a shape, the FP32 kernel runs. oneDNN's
+ * below 2^-126. (A CFloat RoundTo passes a tensor holding NaN or Inf through unrounded, ir/rounding.h; such a step has
+ * diverged and the loss check stops the run, and the BF16 read rounds the tensor's finite values on the way.) On other CPUs, or where oneDNN has no fast BF16 kernel for a shape, the FP32 kernel runs. oneDNN's
  * ONEDNN_MAX_CPU_ISA (e.g. AVX512_CORE) turns the BF16 kernels off.
  */
 #pragma once
