@@ -113,20 +113,20 @@ autodiff::OptimizerConfig optimizer_config(const TrainCommandOptions& o) {
     throw UsageError("unknown optimizer '" + o.optimizer + "'; expected sgd or adamw");
 }
 
-// A catalog language model's sequence length and vocabulary; none for other models.
+// A catalog language model's sequence length and vocabulary; none for other models (ONNX files included).
 std::optional<frontend::SampleSpec> language_model_sample(const std::string& model) {
-    const std::string name = model.substr(0, model.find(':'));
-    if (name != "gpt" && name != "bert" && name != "bert-large") {
+    if (model.ends_with(".onnx")) {
         return std::nullopt;
     }
-    return frontend::catalog_sample(model);
+    frontend::SampleSpec sample = frontend::catalog_sample(model);
+    return sample.token_ids ? std::optional(std::move(sample)) : std::nullopt;
 }
 
 // The train and test splits that --data (and --data-dir) name.
 std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) {
     const std::optional<frontend::SampleSpec> language = language_model_sample(o.model);
     if (o.data == "text") {
-        if (!language || o.model.rfind("gpt", 0) != 0) {
+        if (!language || !language->causal) {
             throw UsageError("--data text trains a causal language model on a text file's bytes: use a catalog gpt "
                              "with vocab=256, e.g. gpt:layers=2,hidden=64,heads=4,seq=64,vocab=256");
         }

@@ -579,7 +579,7 @@ SampleSpec catalog_sample(std::string_view spec) {
     if (name == "gpt" || name == "bert" || name == "bert-large") {
         const Model model = build_catalog_model(spec, 1, ir::Shape{}, 1);  // shapes only: nothing is computed
         return {ir::Shape{model.graph.type(model.input).shape[1]},
-                static_cast<int>(model.graph.type(model.logits).shape[1])};
+                static_cast<int>(model.graph.type(model.logits).shape[1]), true, name == "gpt"};
     }
     throw UsageError("unknown model '" + std::string(spec) + "'; the catalog has: " + kCatalog);
 }

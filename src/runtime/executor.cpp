@@ -179,10 +179,10 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
         fast_pool_.assign(n, false);
         for (std::uint32_t i = 0; i < n; ++i) {
             const ir::Node& node = graph.node(ir::NodeId{i});
-            const bool pool = node.op == ir::OpKind::MaxPool2d || node.op == ir::OpKind::MaxPool2dBackward;
-            // runtime/max_pool.h indexes a plane with 32 bits
-            fast_pool_[i] = live_[i] && pool && graph.type(node.inputs[0]).shape.numel() > 0 &&
-                            graph.type(node.inputs[0]).shape[2] * graph.type(node.inputs[0]).shape[3] < (1LL << 31);
+            if (live_[i] && (node.op == ir::OpKind::MaxPool2d || node.op == ir::OpKind::MaxPool2dBackward)) {
+                const ir::Shape& x = graph.type(node.inputs[0]).shape;
+                fast_pool_[i] = x[2] * x[3] < (std::int64_t{1} << 31);  // runtime/max_pool.h: 32-bit plane indices
+            }
         }
     }
 }
@@ -193,9 +193,10 @@ void Executor::run_fast_pool(ir::NodeId id) {
     const ir::Buffer<float>& x = values_[node.inputs[0].index];
     float* out = values_[id.index].data.data();
     if (node.op == ir::OpKind::MaxPool2d) {
-        max_pool(attrs, x.shape, x.data.data(), out);
+        max_pool(attrs, x.shape, node.type.shape, x.data.data(), out);
     } else {
-        max_pool_backward(attrs, x.shape, x.data.data(), values_[node.inputs[1].index].data.data(), out);
+        const ir::Buffer<float>& dy = values_[node.inputs[1].index];
+        max_pool_backward(attrs, x.shape, dy.shape, x.data.data(), dy.data.data(), out);
     }
 }
 

@@ -17,14 +17,13 @@ struct Geometry {
     std::int64_t ow_first, ow_last;  // outputs [ow_first, ow_last) of a row have their columns wholly inside
 };
 
-Geometry geometry(const ir::PoolAttrs& a, const ir::Shape& x) {
+Geometry geometry(const ir::PoolAttrs& a, const ir::Shape& x, const ir::Shape& y) {
     Geometry g{};
     g.planes = x[0] * x[1];
     g.h = x[2], g.w = x[3];
     g.kh = a.kernel[0], g.kw = a.kernel[1], g.sh = a.strides[0], g.sw = a.strides[1];
     g.pt = a.pads[0], g.pl = a.pads[1];
-    g.oh = (g.h + a.pads[0] + a.pads[2] - g.kh) / g.sh + 1;
-    g.ow = (g.w + a.pads[1] + a.pads[3] - g.kw) / g.sw + 1;
+    g.oh = y[2], g.ow = y[3];
     g.ow_first = std::min(g.ow, (g.pl + g.sw - 1) / g.sw);  // first ow with ow * sw - pl >= 0
     g.ow_last = g.ow_first;
     while (g.ow_last < g.ow && g.ow_last * g.sw - g.pl + g.kw <= g.w) {
@@ -138,17 +137,18 @@ void for_each_window(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const
 
 }  // namespace
 
-void max_pool(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const float* x, float* y) {
-    const Geometry g = geometry(attrs, x_shape);
+void max_pool(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Shape& y_shape, const float* x,
+              float* y) {
+    const Geometry g = geometry(attrs, x_shape, y_shape);
     const std::int64_t plane_size = g.h * g.w;
     for_each_window(attrs, x_shape, g, x, [&](std::int64_t p, std::int64_t oh, std::int64_t ow, std::int64_t at) {
         y[(p * g.oh + oh) * g.ow + ow] = at < 0 ? -std::numeric_limits<float>::infinity() : x[p * plane_size + at];
     });
 }
 
-void max_pool_backward(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const float* x, const float* dy,
-                       float* dx) {
-    const Geometry g = geometry(attrs, x_shape);
+void max_pool_backward(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Shape& y_shape,
+                       const float* x, const float* dy, float* dx) {
+    const Geometry g = geometry(attrs, x_shape, y_shape);
     const std::int64_t plane_size = g.h * g.w;
     std::fill(dx, dx + g.planes * plane_size, 0.0f);
     for_each_window(attrs, x_shape, g, x, [&](std::int64_t p, std::int64_t oh, std::int64_t ow, std::int64_t at) {

@@ -102,6 +102,10 @@ TEST(Catalog, LanguageModelsHaveTheirPublishedShapes) {
     EXPECT_EQ(parameter_count(bert.graph), 335174458u);  // Hugging Face's BertForMaskedLM (bert-large-uncased)
     EXPECT_EQ(frontend::catalog_sample("bert-large").sample_shape, (ir::Shape{512}));
     EXPECT_EQ(frontend::catalog_sample("gpt").classes, 50257);
+    EXPECT_TRUE(frontend::catalog_sample("gpt").token_ids && frontend::catalog_sample("gpt").causal);
+    EXPECT_TRUE(frontend::catalog_sample("bert-large").token_ids);
+    EXPECT_FALSE(frontend::catalog_sample("bert-large").causal);  // masked LM: sees both sides
+    EXPECT_FALSE(frontend::catalog_sample("lenet").token_ids);
     EXPECT_THROW(frontend::build_catalog_model("gpt:heads=7", 1, ir::Shape{}, 1), UsageError);
     EXPECT_THROW(frontend::build_catalog_model("bert-large:layers=2", 1, ir::Shape{}, 1), UsageError);
     EXPECT_THROW(frontend::catalog_sample("gpt4"), UsageError);

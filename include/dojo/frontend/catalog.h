@@ -41,6 +41,8 @@ Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::S
 struct SampleSpec {
     ir::Shape sample_shape;
     int classes = 0;
+    bool token_ids = false;  ///< a language model: samples are token ids, a label per position
+    bool causal = false;     ///< a language model that predicts each position from the ones before it (gpt)
 };
 SampleSpec catalog_sample(std::string_view spec);
 

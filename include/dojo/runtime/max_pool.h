@@ -19,11 +19,12 @@
 
 namespace dojo::runtime {
 
-/// y [N, C, OH, OW] = max-pool of x [N, C, H, W] under `attrs` (shapes as ir::MaxPool2d's shape rule gives them).
-void max_pool(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const float* x, float* y);
+/// y [N, C, OH, OW] = max-pool of x [N, C, H, W] under `attrs`; y_shape is what ir::MaxPool2d's shape rule gives.
+void max_pool(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Shape& y_shape, const float* x,
+              float* y);
 
-/// dx [N, C, H, W]: each window's dy added at its first maximum in x, zero elsewhere.
-void max_pool_backward(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const float* x, const float* dy,
-                       float* dx);
+/// dx [N, C, H, W]: each window's dy (of y_shape) added at its first maximum in x, zero elsewhere.
+void max_pool_backward(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Shape& y_shape,
+                       const float* x, const float* dy, float* dx);
 
 }  // namespace dojo::runtime
