@@ -80,6 +80,8 @@ FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
             step.format = numerics::make_format(attrs.format);  // no bias to choose: a fixed grid
             step.convert.rounding = attrs.rounding;               // nearest: no draws, so no stream or index
             step.convert.threads = 1;                             // the pass's threads are already running
+            step.rounds_bf16_nearest = attrs.format == numerics::FormatKind::Bf16 &&
+                                       attrs.rounding == numerics::Rounding::NearestEven;
             steps_.push_back(step);
             continue;
         }
@@ -171,6 +173,9 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
                 if (step.op == ir::OpKind::BroadcastTo || step.op == ir::OpKind::RoundGrad || step.rounds) {  // a copy...
                     if (sa == 0) {
                         std::fill(at[q], at[q] + count, *a);
+                    } else if (step.rounds_bf16_nearest) {  // ...rounded on the way (the common case: no dispatch)
+                        numerics::round_to_bf16_nearest_values(a, at[q], static_cast<std::size_t>(count));
+                        continue;
                     } else {
                         std::copy(a, a + count, at[q]);
                     }

@@ -159,6 +159,8 @@ TEST(RoundToFormat, Bf16NearestOnePassEqualsEncodeThenDecode) {
     }
     std::vector<float> fast(in.size());
     round_to_bf16_nearest(in, fast);
+    std::vector<float> values(in.size());  // the block kernel the fused elementwise kernels call
+    round_to_bf16_nearest_values(in.data(), values.data(), in.size());
     ConvertOptions one;
     one.threads = 1;
     for (std::size_t i = 0; i < in.size(); ++i) {
@@ -174,6 +176,8 @@ TEST(RoundToFormat, Bf16NearestOnePassEqualsEncodeThenDecode) {
         ASSERT_EQ(std::bit_cast<std::uint32_t>(fast[i]), std::bit_cast<std::uint32_t>(expected))
             << std::hex << "input 0x" << pattern;
         ASSERT_EQ(std::bit_cast<std::uint32_t>(single), std::bit_cast<std::uint32_t>(expected));
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(values[i]), std::bit_cast<std::uint32_t>(expected))
+            << std::hex << "input 0x" << pattern << " (round_to_bf16_nearest_values)";
         ASSERT_EQ(flags, expected_flags) << std::hex << "input 0x" << pattern;
     }
 }

@@ -29,11 +29,16 @@ public:
     void add(const T* piece, std::int64_t first, std::int64_t count) {
         std::int64_t j = 0;
         const std::int64_t main = std::max<std::int64_t>(0, std::min(count, main_end_ - first));
+        // The lanes in locals: `piece` may alias the members as far as the compiler knows, which would keep them
+        // in memory (a store and a reload per element) instead of in vector registers.
+        T lanes[kLanes];
+        std::copy(lane_, lane_ + kLanes, lanes);
         for (; j + kLanes <= main; j += kLanes) {
             for (std::int64_t k = 0; k < kLanes; ++k) {
-                lane_[k] += piece[j + k];
+                lanes[k] += piece[j + k];
             }
         }
+        std::copy(lanes, lanes + kLanes, lane_);
         for (; j < count; ++j) {
             tail_ += piece[j];
         }

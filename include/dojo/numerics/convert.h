@@ -122,6 +122,11 @@ ConversionFlags round_to_format(std::span<const float> in, std::span<float> out,
 ConversionFlags round_to_bf16_nearest(std::span<const float> in, std::span<float> out,
                                       const ConvertOptions& options = {});
 
+/// round_to_bf16_nearest's values without its flags, on one thread, for kernels that round a block at a time (the
+/// fused elementwise kernels): out[i] = in[i] rounded to BF16, nearest-even; NaN stays the same NaN, made quiet.
+/// `in` and `out` may be the same array. Vectorised for the CPU the program runs on.
+void round_to_bf16_nearest_values(const float* in, float* out, std::size_t n);
+
 /// One value: its code (in the low 8 or 16 bits; the FP32 bit pattern for fp32) and the flags it raised.
 struct EncodedValue {
     std::uint32_t code = 0;

@@ -46,6 +46,7 @@ private:
         bool rounds = false;  // RoundTo (element by element): a copy of a, rounded with `format` and `convert`
         numerics::FormatSpec format{};
         numerics::ConvertOptions convert{};
+        bool rounds_bf16_nearest = false;  // the rounding is BF16 nearest-even (round_to_bf16_nearest_values)
     };
     struct Reduction {
         std::uint32_t member = 0;               // index into members
