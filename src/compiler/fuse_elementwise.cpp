@@ -61,7 +61,7 @@ std::vector<FusionGroup> find_fusion_groups(const ir::Graph& graph, const std::v
         const bool per_element_rounding = node.op == ir::OpKind::RoundTo &&
                                           !ir::rounding_sees_whole_tensor(std::get<ir::RoundAttrs>(node.attrs));
         const bool eligible = (ir::is_elementwise_map(node.op) || node.op == ir::OpKind::BroadcastTo ||
-                               node.op == ir::OpKind::RoundGrad || per_element_rounding) &&
+                               per_element_rounding) &&
                               node.type.dtype == ir::DType::F32 &&
                               node.type.shape.numel() >= kFusionMinElements;
         // A ReduceSum of an open group's member joins that group when the group's rows are exactly the rows it

@@ -102,6 +102,25 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
         }
     }
 
+    // RoundGrad's forward is the identity (its gradient is what rounds): with the fast kernels its value is its
+    // input's buffer, no copy and no bytes of its own, unless the caller reads it (kept, an output, a sync point).
+    // source[i]: the node whose buffer holds node i's value.
+    aliased_.assign(n, false);
+    std::vector<std::uint32_t> source(n);
+    std::iota(source.begin(), source.end(), 0u);
+    if (options.kernels == Kernels::Fast && options.reuse_buffers) {
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const ir::Node& node = graph.node(ir::NodeId{i});
+            const std::uint32_t input = node.inputs.empty() ? i : node.inputs[0].index;
+            if (live_[i] && node.op == ir::OpKind::RoundGrad && !kept[i] && !closing[i] &&
+                (stored_[input] || aliased_[input])) {
+                aliased_[i] = true;
+                stored_[i] = false;
+                source[i] = source[input];
+            }
+        }
+    }
+
     // The memory plan: every stored value at a fixed offset in one arena. With reuse_buffers, a value that is not a
     // leaf, an output or kept lives from the position that computes it to its last reader; others live all run long.
     std::vector<std::uint32_t> last_use(n, 0);  // the position after which a stored value is no longer read
@@ -111,6 +130,11 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
             for (const ir::NodeId input : graph.node(ir::NodeId{i}).inputs) {
                 last_use[input.index] = std::max(last_use[input.index], runs_at_[i]);
             }
+        }
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {
+        if (aliased_[i]) {  // the buffer lives while the alias is read
+            last_use[source[i]] = std::max(last_use[source[i]], last_use[i]);
         }
     }
     std::vector<Lifetime> lifetimes(n);
@@ -137,6 +161,9 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
         ir::Buffer<float>& value = values_.emplace_back(ir::Buffer<float>(shape, std::vector<float>{}));
         if (lifetimes[i].bytes > 0) {
             value.data = ir::Storage<float>::bound_to(at, lifetimes[i].bytes / sizeof(float));
+        } else if (aliased_[i]) {  // its source comes first in graph order: bound already
+            ir::Storage<float>& from = values_[source[i]].data;
+            value.data = ir::Storage<float>::bound_to(from.data(), from.size());
         }
     }
 
@@ -271,6 +298,9 @@ void Executor::run() {
                 before_read_(k);
             }
         }
+        if (aliased_[i]) {
+            continue;  // its value is its input's buffer
+        }
         const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         if (group_at_[i] >= 0) {
             const FusedElementwise& group = *fused_[static_cast<std::size_t>(group_at_[i])];
@@ -308,6 +338,7 @@ std::vector<OpProfile> Executor::profile() const {
         }
         const bool fused = runs_at_[i] != i || group_at_[i] >= 0;
         const std::string kernel = fused                                   ? "fused"
+                                   : aliased_[i]                                ? "alias"
                                    : !fast_pool_.empty() && fast_pool_[i]       ? "vectorised"
                                    : fast_ && fast_->reads_bf16(ir::NodeId{i}) ? "onednn-bf16"
                                    : fast_ && fast_->has(ir::NodeId{i})        ? "onednn"

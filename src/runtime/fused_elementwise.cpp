@@ -17,8 +17,9 @@ using ir::NodeId;
 
 // Below this many elements per thread, a thread costs more than the work it takes.
 constexpr std::int64_t kMinElementsPerThread = 4096;
-// Elements per block: a member's block is 1 KiB, a group's blocks stay in the L1/L2 cache.
-constexpr std::int64_t kBlock = 256;
+// Elements per block: a member's block is 4 KiB, a group's blocks stay in the L2 cache; long enough that the
+// per-member dispatch of each block costs little next to its vector work.
+constexpr std::int64_t kBlock = 1024;
 
 // The pass's rows: over the group's shape (its first member's; a ReduceSum member has its output's), with the
 // externals and the reductions' kept shapes broadcasting along them.
@@ -83,10 +84,6 @@ FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
             step.rounds_bf16_nearest = attrs.format == numerics::FormatKind::Bf16 &&
                                        attrs.rounding == numerics::Rounding::NearestEven;
             steps_.push_back(step);
-            continue;
-        }
-        if (node.op == ir::OpKind::RoundGrad) {  // forward, a copy of its input (its gradient is what rounds)
-            steps_.push_back(Step{node.op, false, operand(node.inputs[0]), Operand{}});
             continue;
         }
         const bool binary = node.inputs.size() > 1;
@@ -170,7 +167,7 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
                 std::int64_t sb = 0;
                 const float* a = pointer(step.a, sa);
                 const float* b = step.binary ? pointer(step.b, sb) : nullptr;
-                if (step.op == ir::OpKind::BroadcastTo || step.op == ir::OpKind::RoundGrad || step.rounds) {  // a copy...
+                if (step.op == ir::OpKind::BroadcastTo || step.rounds) {  // a copy...
                     if (sa == 0) {
                         std::fill(at[q], at[q] + count, *a);
                     } else if (step.rounds_bf16_nearest) {  // ...rounded on the way (the common case: no dispatch)

@@ -1,8 +1,9 @@
 /** \file
  * The elementwise fusion pass: which chains of elementwise maps (ir/elementwise.h), broadcasts (BroadcastTo) and
- * element-by-element roundings (a RoundTo with neither a configurable bias nor stochastic draws, i.e. bf16 nearest-even,
- * and RoundGrad, whose forward is a copy) over one output shape run as one loop over blocks of elements that stay in
- * cache, instead of one pass over memory per op. A lowered BatchNorm or an optimizer update is a dozen such ops; fused, its intermediate tensors
+ * element-by-element roundings (a RoundTo with neither a configurable bias nor stochastic draws, i.e. bf16 nearest-even)
+ * over one output shape run as one loop over blocks of elements that stay in cache, instead of one pass over memory
+ * per op. (RoundGrad, whose forward is the identity, is no member: the runtime's value of it is its input's buffer,
+ * runtime/executor.h.) A lowered BatchNorm or an optimizer update is a dozen such ops; fused, its intermediate tensors
  * are never written to memory.
  *
  * The runtime runs each group as one kernel (runtime/fused_elementwise.h), and the simulator times each group as

@@ -9,7 +9,8 @@
  * Kernels: with Kernels::Fast, Conv2d, its adjoints and MatMul run oneDNN (runtime/onednn_kernels.h: same results up
  * to summation order), max-pooling and its adjoint run vectorised (runtime/max_pool.h: the same bits), and chains of
  * elementwise maps run fused (runtime/fused_elementwise.h: the same values, bit for bit, without storing the
- * intermediates); everything else, and everything with Kernels::Reference, runs the op table's reference kernels (the
+ * intermediates), and a RoundGrad (the identity forward) is its input's buffer, unless the caller reads it (kept, an
+ * output or a sync point); everything else, and everything with Kernels::Reference, runs the op table's reference kernels (the
  * definition of each op; results independent of the thread count).
  *
  * Memory: one arena per graph, allocated and zeroed at construction, every stored value at a fixed offset in it
@@ -77,7 +78,8 @@ struct ExecutorOptions {
 /// Where the steps' time went, for one op kind and kernel.
 struct OpProfile {
     std::string op;         ///< the op kind; "elementwise" for maps run in fused groups
-    std::string kernel;     ///< "onednn", "onednn-bf16" (operands read as BF16), "vectorised", "fused" or "reference"
+    std::string kernel;     ///< "onednn", "onednn-bf16" (operands read as BF16), "vectorised", "fused", "alias" (a
+                            ///< RoundGrad that is its input's buffer) or "reference"
     std::size_t nodes = 0;  ///< nodes of this kind in the graph
     std::uint64_t runs = 0;  ///< node executions summed over the steps
     double seconds = 0;
@@ -131,7 +133,8 @@ private:
     std::vector<std::unique_ptr<FusedElementwise>> fused_;
     std::vector<std::uint32_t> runs_at_;  // [node]: the position in run() where its value is computed
     std::vector<int> group_at_;           // [node]: the fused group that runs at this position, or -1
-    std::vector<bool> stored_;            // [node]: live, and not a fused member only its group reads
+    std::vector<bool> stored_;            // [node]: live, and not a fused member only its group reads, nor an alias
+    std::vector<bool> aliased_;           // [node]: a RoundGrad whose value is its input's buffer (nothing to run)
     std::vector<bool> live_;                                  // some output or kept node depends on the node
     std::vector<std::vector<std::size_t>> computed_at_;   // [position]: sync points computed there
     std::vector<std::vector<std::size_t>> read_first_at_;  // [position]: sync points first read there

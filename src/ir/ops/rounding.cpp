@@ -56,7 +56,9 @@ std::vector<NodeId> round_grad_grad(Graph& g, NodeId y, NodeId grad) {
     return {round_to(g, grad, step, attrs), NodeId{}};
 }
 
-OpCost copy_cost(const Node& node, std::span<const TensorType> in) { return elementwise_cost(node, in.first(1), 0); }
+// The identity forward moves no data: a compiled step reads the input where RoundGrad's value is read (the runtime's
+// fast path does: runtime/executor.h), as it does for a reshape.
+OpCost identity_cost(const Node&, std::span<const TensorType>) { return {}; }
 
 OpCost round_cost(const Node& node, std::span<const TensorType> in) {
     return elementwise_cost(node, in.first(1), 2);  // max-abs, round
@@ -68,7 +70,7 @@ extern const OpInfo kRoundToOp = {OpKind::RoundTo,        "RoundTo", 2, kAttrsIn
                                   &round_to_kernel<float>, &round_to_kernel<double>, &round_to_grad, &round_cost};
 extern const OpInfo kRoundGradOp = {OpKind::RoundGrad,        "RoundGrad", 2, kAttrsIndex<RoundAttrs>, &rounding_shape,
                                     &identity_kernel<float>, &identity_kernel<double>, &round_grad_grad,
-                                    &copy_cost};
+                                    &identity_cost};
 
 }  // namespace dojo::ir::ops
 
