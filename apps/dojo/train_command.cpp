@@ -254,7 +254,8 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
                               {"test_loss", e.test_loss},
                               {"test_accuracy", e.test_accuracy},
                               {"train_seconds", e.train_seconds},
-                              {"samples_per_second", e.samples_per_second}});
+                              {"samples_per_second", e.samples_per_second},
+                              {"step_seconds", e.step_seconds}});
         }
         std::cout << json{{"model", options.model},
                           {"data", o.data},

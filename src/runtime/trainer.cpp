@@ -428,10 +428,13 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         const auto epoch_start = Clock::now();
         const std::size_t start = epoch == first_epoch ? first_batch : 0;
         double loss_sum = epoch == first_epoch ? resumed_loss_sum : 0;
+        std::vector<double> step_seconds;
+        step_seconds.reserve(batches - std::min(start, batches));
         if (start < batches) {
             prefetch.request(start);
         }
         for (std::size_t b = start; b < batches; ++b) {
+            const auto step_start = Clock::now();
             prefetch.take(executor.value(model.input).data, executor.value(target).data);
             if (b + 1 < batches) {
                 prefetch.request(b + 1);  // filled while this step runs
@@ -464,6 +467,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
                                            : std::string()));
             }
             executor.apply(step.updates);
+            step_seconds.push_back(std::chrono::duration<double>(Clock::now() - step_start).count());
             loss_sum += batch_loss;
             if (checkpointing && options.checkpoint_every > 0 &&
                 global_step % static_cast<std::int64_t>(options.checkpoint_every) == 0) {
@@ -500,7 +504,8 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), totals[0] / test_count,
                                             totals[1] / test_count,
                                             seconds,
-                                            static_cast<double>((batches - start) * options.batch) / seconds});
+                                            static_cast<double>((batches - start) * options.batch) / seconds,
+                                            std::move(step_seconds)});
         if (checkpointing) {
             save(epoch + 1, 0, 0.0);
         }

@@ -45,6 +45,16 @@ TEST(CliTrain, MlpReachesTheAccuracyBarInOneEpoch) {
     const json doc = json::parse(r.out);
     EXPECT_EQ(doc["parameters"], 784 * 256 + 256 + 256 * 10 + 10);
     EXPECT_GE(doc["epochs"][0]["test_accuracy"].get<double>(), 0.83);
+    // Every step's time, which add up to (a little less than) the epoch's training time.
+    const json& epoch = doc["epochs"][0];
+    ASSERT_EQ(epoch["step_seconds"].size(), 60000u / 64u);  // whole batches only
+    double steps_total = 0;
+    for (const json& s : epoch["step_seconds"]) {
+        EXPECT_GT(s.get<double>(), 0.0);
+        steps_total += s.get<double>();
+    }
+    EXPECT_LE(steps_total, epoch["train_seconds"].get<double>());
+    EXPECT_GT(steps_total, 0.5 * epoch["train_seconds"].get<double>());
 }
 
 TEST(CliTrain, LeNetReachesTheAccuracyBarsInFp32Bf16AndCfp8) {

@@ -74,6 +74,9 @@ struct EpochResult {
     double test_accuracy = 0;    ///< fraction of test samples whose arg-max logit is the label
     double train_seconds = 0;
     double samples_per_second = 0;
+    /// Wall time of each of the epoch's steps run by this process (batch in, forward, backward, update): a rate
+    /// taken from their median ignores cold first steps and the odd interrupted one.
+    std::vector<double> step_seconds;
 };
 
 struct Progress {
