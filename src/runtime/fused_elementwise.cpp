@@ -167,18 +167,19 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
                 std::int64_t sb = 0;
                 const float* a = pointer(step.a, sa);
                 const float* b = step.binary ? pointer(step.b, sb) : nullptr;
-                if (step.op == ir::OpKind::BroadcastTo || step.rounds) {  // a copy...
+                if (step.op == ir::OpKind::BroadcastTo || step.rounds) {  // a copy, rounded for a RoundTo...
                     if (sa == 0) {
                         std::fill(at[q], at[q] + count, *a);
-                    } else if (step.rounds_bf16_nearest) {  // ...rounded on the way (the common case: no dispatch)
-                        numerics::round_to_bf16_nearest_values(a, at[q], static_cast<std::size_t>(count));
-                        continue;
-                    } else {
-                        std::copy(a, a + count, at[q]);
+                        a = at[q];
                     }
-                    if (step.rounds) {  // ...rounded in place, each element on its own (as RoundTo's kernel does)
-                        const std::span<float> piece(at[q], static_cast<std::size_t>(count));
-                        numerics::round_to_format(piece, piece, step.format, step.convert);
+                    const auto n = static_cast<std::size_t>(count);
+                    if (step.rounds_bf16_nearest) {  // ...on the way (the common case: no dispatch)
+                        numerics::round_to_bf16_nearest_values(a, at[q], n);
+                    } else if (step.rounds) {  // ...each element on its own (as RoundTo's kernel does)
+                        numerics::round_to_format(std::span<const float>(a, n), std::span<float>(at[q], n),
+                                                  step.format, step.convert);
+                    } else if (a != at[q]) {
+                        std::copy(a, a + count, at[q]);
                     }
                 } else {
                     ir::apply_elementwise(step.op, a, sa, b, sb, at[q], count);

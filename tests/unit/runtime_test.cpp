@@ -536,7 +536,7 @@ TEST(Executor, FusedRoundingsGiveTheReferenceBits) {
 
 // RoundGrad's identity forward costs nothing on the fast path: its value is its input's buffer, which then lives until
 // the alias's last reader, however many values are computed in between; the caller reading a RoundGrad keeps it a
-// buffer of its own. Every output has the reference kernels' bits.
+// buffer of its own. Every output matches the reference kernels up to oneDNN's summation order.
 TEST(Executor, RoundGradIsItsInputsBufferAndKeepsItAlive) {
     ir::Graph g;
     const ir::Shape shape{8, compiler::kFusionMinElements};

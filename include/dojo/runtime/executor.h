@@ -10,8 +10,8 @@
  * to summation order), max-pooling and its adjoint run vectorised (runtime/max_pool.h: the same bits), and chains of
  * elementwise maps run fused (runtime/fused_elementwise.h: the same values, bit for bit, without storing the
  * intermediates), and a RoundGrad (the identity forward) is its input's buffer, unless the caller reads it (kept, an
- * output or a sync point); everything else, and everything with Kernels::Reference, runs the op table's reference kernels (the
- * definition of each op; results independent of the thread count).
+ * output or a sync point); everything else, and everything with Kernels::Reference, runs the op table's reference
+ * kernels (the definition of each op; results independent of the thread count).
  *
  * Memory: one arena per graph, allocated and zeroed at construction, every stored value at a fixed offset in it
  * (runtime/arena_plan.h). With reuse_buffers, a value lives from the position that computes it to its last reader
