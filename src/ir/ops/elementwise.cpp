@@ -235,8 +235,11 @@ bool is_elementwise_map(OpKind op) {
 // Built for AVX-512 and AVX2 as well as the baseline (SSE2), picked when the program loads, with the runs inlined
 // into each build: the fused kernels call this on short blocks, where vector width is what counts. No build
 // contracts a multiply and an add (none of these targets has FMA), and the rest are IEEE operations or calls to the
-// same libm functions, so every build computes the same bits.
-#if defined(__x86_64__) && defined(__GNUC__)
+// same libm functions, so every build computes the same bits. (Clang, which builds the fuzzer, refuses `flatten` on
+// a multiversioned function; it inlines the runs by itself.)
+#if defined(__x86_64__) && defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#elif defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
 #endif
 void apply_elementwise(OpKind op, const float* a, std::int64_t sa, const float* b, std::int64_t sb, float* y,
