@@ -1,6 +1,7 @@
 #include "dojo/compiler/precision_policy.h"
 
 #include <string>
+#include <unordered_map>
 
 #include "dojo/ir/builder.h"
 #include "dojo/util/error.h"
@@ -61,6 +62,9 @@ PolicyResult apply_precision_policy(const Graph& forward, const PrecisionPolicy&
     auto attrs = [&](const RoundingRule& rule) {
         return ir::RoundAttrs{rule.format, rule.rounding, rule.headroom_binades, policy.seed, next_tensor_id++};
     };
+    // A tensor several products read (a residual block's input, read by its first convolution and the downsampling
+    // one) is stored once in the operand format, as on the machine: one rounding, whatever reads it.
+    std::unordered_map<std::uint32_t, NodeId> rounded_operand;  // by the unrounded node
     result.remap.resize(forward.size());
     for (std::uint32_t i = 0; i < forward.size(); ++i) {
         const ir::Node& node = forward.node(NodeId{i});
@@ -83,7 +87,11 @@ PolicyResult apply_precision_policy(const Graph& forward, const PrecisionPolicy&
             case OpKind::Conv2d:
                 if (policy.matmul_operands) {
                     for (NodeId& operand : inputs) {
-                        operand = ir::round_to(g, operand, result.step, attrs(*policy.matmul_operands));
+                        const auto [it, fresh] = rounded_operand.try_emplace(operand.index);
+                        if (fresh) {
+                            it->second = ir::round_to(g, operand, result.step, attrs(*policy.matmul_operands));
+                        }
+                        operand = it->second;
                     }
                 }
                 mapped = g.add(node.op, node.attrs, inputs, node.name);

@@ -6,6 +6,7 @@
 
 #include "dojo/compiler/precision_policy.h"
 #include "dojo/frontend/catalog.h"
+#include "dojo/ir/builder.h"
 #include "dojo/ir/interpreter.h"
 #include "dojo/ir/verify.h"
 #include "dojo/util/error.h"
@@ -57,6 +58,26 @@ TEST(PrecisionPolicy, Cfp8RoundsEveryMatMulsOperandsAndOutputGradient) {
         EXPECT_EQ(r.graph.node(r.graph.parameters()[i]).name, model.graph.node(model.graph.parameters()[i]).name);
         EXPECT_EQ(r.remap[model.graph.parameters()[i].index], r.graph.parameters()[i]);
     }
+}
+
+TEST(PrecisionPolicy, ATensorSeveralProductsReadIsRoundedOnce) {
+    ir::Graph forward;
+    const NodeId x = forward.add_input("x", {ir::DType::F32, ir::Shape{2, 4}});
+    const NodeId a = forward.add_parameter("a", {ir::DType::F32, ir::Shape{4, 3}});
+    const NodeId b = forward.add_parameter("b", {ir::DType::F32, ir::Shape{4, 3}});
+    forward.mark_output(ir::add(forward, ir::matmul(forward, x, a), ir::matmul(forward, x, b)));
+    const PolicyResult r = apply_precision_policy(forward, make_policy(Precision::Bf16, 1));
+    ASSERT_NO_THROW(ir::verify(r.graph));
+    EXPECT_EQ(count(r.graph, OpKind::RoundTo), 3);  // x once, a, b
+    std::vector<NodeId> lhs;
+    for (std::uint32_t i = 0; i < r.graph.size(); ++i) {
+        if (r.graph.node(NodeId{i}).op == OpKind::MatMul) {
+            lhs.push_back(r.graph.node(NodeId{i}).inputs[0]);
+        }
+    }
+    ASSERT_EQ(lhs.size(), 2u);
+    EXPECT_EQ(lhs[0], lhs[1]);
+    EXPECT_EQ(r.graph.node(lhs[0]).op, OpKind::RoundTo);
 }
 
 TEST(PrecisionPolicy, Fp32ChangesNothingAndBf16KeepsValuesOnTheBf16Grid) {

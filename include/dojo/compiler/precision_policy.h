@@ -11,6 +11,8 @@
  *   cfp8  operands in cfp8_143 with nearest-even rounding; gradients in cfp8_152 with stochastic rounding; each
  *         tensor's bias chosen from its max-abs every step (numerics/bias.h) instead of loss scaling. FP32
  *         accumulation, master weights and optimizer state.
+ * A tensor that several products read is rounded once (one RoundTo, read by all of them), as the machine stores it
+ * once in the narrow format.
  * A user overrides the rule of an op class with a PrecisionPolicy built by hand (see make_policy).
  *
  * Precondition: a forward graph (before autodiff), so that RoundGrad sits in front of the backward products.
