@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "dojo/runtime/arena_plan.h"
 #include "dojo/util/check.h"
 
 namespace dojo::runtime {
@@ -100,32 +101,36 @@ struct OneDnnKernels::Impl {
     dnnl::stream stream{engine};
 
     // One argument of a primitive: the executor's plain buffer, and, when the primitive chose another layout
-    // (oneDNN's blocked formats are what make its direct convolutions fast), the reorder between the two through a
-    // scratch buffer. Scratch buffers are shared by all kernels (they run one at a time), sized for the largest
-    // argument and allocated once.
+    // (oneDNN's blocked formats are what make its direct convolutions fast), the reorder between the two. A reordered
+    // argument lives either in one of the scratch buffers shared by all kernels (they run one at a time), or, for an
+    // input several kernels read in the same layout, in a shared copy (below).
     struct Role {
         memory::desc user;    // the plain layout of the executor's buffer
         memory::desc inner;   // the layout the primitive runs on (== user: no reorder)
         int arg = 0;          // DNNL_ARG_*
         NodeId id;            // the node whose buffer this is
         std::optional<dnnl::reorder> reorder;  // user -> inner for inputs, inner -> user for the output
+        int shared = -1;      // the shared copy holding this input (index into copies), or -1: a scratch buffer
     };
     struct Kernel {
         dnnl::primitive primitive;
         std::vector<Role> roles;  // the inputs, then the output
     };
-    std::map<std::uint32_t, Kernel> kernels;
+    std::map<std::uint32_t, Kernel> kernels;  // by node, so in the order the executor runs them
     std::set<std::uint32_t> bf16_nodes;  // the kernels whose operands are read as BF16
-    std::array<std::vector<float>, 3> scratch;  // storage for reordered arguments, each sized for the largest
-    // What each scratch buffer holds: the value of `node` in layout `layout`, as of step `step` (0: nothing). A
-    // gradient's data and filter adjoints read the same output gradient in the same layout: the second one finds it
-    // here instead of reordering it again. Values never change within a step, so a match is always current.
-    struct Held {
-        std::uint64_t step = 0;
-        std::uint32_t node = 0;
-        memory::desc layout;
+    std::array<std::vector<float>, 3> scratch;  // for reordered arguments, each sized for the largest; a kernel has
+                                                // at most 3 arguments
+    // A value several kernels read in the same layout is reordered once per step, by the first of them, into a copy
+    // the later ones read: a convolution's input, which its filter adjoint reads again in the backward pass, and an
+    // output gradient, which both adjoints read. Values never change within a step, so the copy stays current until
+    // the last reader; the copies live in one arena, placed by their lifetimes in kernel order (runtime/arena_plan.h),
+    // so copies whose readers do not overlap share bytes.
+    struct SharedCopy {
+        std::size_t offset_floats = 0;  // where it lies in `copies_arena`
+        std::uint64_t step = 0;         // the step whose value it holds (0: none yet)
     };
-    std::array<Held, 3> held;
+    std::vector<SharedCopy> copies;
+    std::vector<float> copies_arena;
     std::uint64_t step = 1;
 
     Role role(const memory::desc& user, const memory::desc& inner, int arg, NodeId id, bool output) {
@@ -133,14 +138,69 @@ struct OneDnnKernels::Impl {
         if (inner != user) {
             r.reorder = output ? dnnl::reorder(dnnl::reorder::primitive_desc(engine, inner, engine, user))
                                : dnnl::reorder(dnnl::reorder::primitive_desc(engine, user, engine, inner));
-            const std::size_t floats = inner.get_size() / sizeof(float) + 1;
-            for (std::vector<float>& buffer : scratch) {  // any buffer may hold any argument
-                if (buffer.size() < floats) {
-                    buffer.resize(floats);
+        }
+        return r;
+    }
+
+    // Gives every input that two or more kernels read in the same layout a shared copy (see SharedCopy).
+    void plan_shared_copies() {
+        struct Reads {
+            std::uint32_t node = 0;
+            memory::desc layout;
+            Lifetime lifetime;
+            int readers = 0;
+        };
+        std::vector<Reads> reads;  // few (a few per kernel): a linear search is fine
+        auto find = [&](const Role& r) {
+            return std::find_if(reads.begin(), reads.end(),
+                                [&](const Reads& x) { return x.node == r.id.index && x.layout == r.inner; });
+        };
+        std::uint32_t position = 0;
+        for (auto& [index, k] : kernels) {
+            for (std::size_t r = 0; r + 1 < k.roles.size(); ++r) {
+                if (!k.roles[r].reorder) {
+                    continue;
+                }
+                auto it = find(k.roles[r]);
+                if (it == reads.end()) {
+                    const Role& role = k.roles[r];
+                    reads.push_back({role.id.index, role.inner, {position, position, role.inner.get_size()}, 0});
+                    it = reads.end() - 1;
+                }
+                it->lifetime.last = position;
+                ++it->readers;
+            }
+            ++position;
+        }
+        std::erase_if(reads, [](const Reads& x) { return x.readers < 2; });
+        std::vector<Lifetime> lifetimes;
+        for (const Reads& x : reads) {
+            lifetimes.push_back(x.lifetime);
+        }
+        const ArenaPlan plan = plan_arena(lifetimes);
+        copies_arena.resize(plan.arena_bytes / sizeof(float) + 1);
+        for (const std::size_t offset : plan.offset_bytes) {
+            copies.push_back({offset / sizeof(float), 0});
+        }
+        for (auto& [index, k] : kernels) {
+            for (std::size_t r = 0; r + 1 < k.roles.size(); ++r) {
+                const auto it = k.roles[r].reorder ? find(k.roles[r]) : reads.end();
+                if (it != reads.end()) {
+                    k.roles[r].shared = static_cast<int>(it - reads.begin());
                 }
             }
         }
-        return r;
+        std::size_t scratch_floats = 0;  // the largest argument a scratch buffer holds; any buffer may hold any
+        for (const auto& [index, k] : kernels) {
+            for (const Role& role : k.roles) {
+                if (role.reorder && role.shared < 0) {
+                    scratch_floats = std::max(scratch_floats, role.inner.get_size() / sizeof(float) + 1);
+                }
+            }
+        }
+        for (std::vector<float>& buffer : scratch) {
+            buffer.resize(scratch_floats);
+        }
     }
 
     void add_kernel(NodeId id, dnnl::primitive primitive, std::vector<Role> roles) {
@@ -278,6 +338,7 @@ OneDnnKernels::OneDnnKernels(const ir::Graph& graph, const std::vector<bool>& li
             impl_->add(graph, NodeId{i}, native_bf16);
         }
     }
+    impl_->plan_shared_copies();
 }
 
 OneDnnKernels::~OneDnnKernels() = default;
@@ -285,6 +346,8 @@ OneDnnKernels::~OneDnnKernels() = default;
 bool OneDnnKernels::has(NodeId id) const { return impl_->kernels.contains(id.index); }
 
 std::size_t OneDnnKernels::count() const { return impl_->kernels.size(); }
+
+std::size_t OneDnnKernels::shared_copy_count() const { return impl_->copies.size(); }
 
 bool OneDnnKernels::reads_bf16(NodeId id) const { return impl_->bf16_nodes.contains(id.index); }
 
@@ -294,39 +357,10 @@ void OneDnnKernels::run(NodeId id, std::vector<ir::Buffer<float>>& values) const
     Impl& im = *impl_;
     Impl::Kernel& k = im.kernels.at(id.index);
     const std::size_t output = k.roles.size() - 1;
-    // Scratch buffers for the reordered arguments: first those already holding an input in the wanted layout,
-    // then free ones for the rest (a kernel has at most 3 arguments, there are 3 buffers).
-    std::array<int, 3> buffer_of{-1, -1, -1};
-    std::array<bool, 3> taken{false, false, false};
-    std::array<bool, 3> reused{false, false, false};
-    for (std::size_t r = 0; r < output; ++r) {
-        if (!k.roles[r].reorder) {
-            continue;
-        }
-        for (std::size_t b = 0; b < im.scratch.size(); ++b) {
-            const Impl::Held& h = im.held[b];
-            if (!taken[b] && h.step == im.step && h.node == k.roles[r].id.index && h.layout == k.roles[r].inner) {
-                buffer_of[r] = static_cast<int>(b);
-                taken[b] = true;
-                reused[r] = true;
-                break;
-            }
-        }
-    }
-    for (std::size_t r = 0; r <= output; ++r) {
-        if (!k.roles[r].reorder || buffer_of[r] >= 0) {
-            continue;
-        }
-        for (std::size_t b = 0; b < im.scratch.size(); ++b) {
-            if (!taken[b]) {
-                buffer_of[r] = static_cast<int>(b);
-                taken[b] = true;
-                break;
-            }
-        }
-    }
-    // Memory objects only wrap the executor's buffers and the shared scratch (no allocation of tensor data).
+    // Memory objects only wrap the executor's buffers, the scratch and the shared copies (no allocation of data).
     std::unordered_map<int, memory> args;
+    std::size_t next_scratch = 0;
+    std::optional<memory> inner_output;
     for (std::size_t r = 0; r <= output; ++r) {
         const Impl::Role& role = k.roles[r];
         memory user(role.user, im.engine, values[role.id.index].data.data());
@@ -334,20 +368,29 @@ void OneDnnKernels::run(NodeId id, std::vector<ir::Buffer<float>>& values) const
             args.emplace(role.arg, user);
             continue;
         }
-        const auto b = static_cast<std::size_t>(buffer_of[r]);
-        memory inner(role.inner, im.engine, im.scratch[b].data());
-        if (r != output && !reused[r]) {
+        if (role.shared >= 0) {
+            Impl::SharedCopy& copy = im.copies[static_cast<std::size_t>(role.shared)];
+            memory inner(role.inner, im.engine, im.copies_arena.data() + copy.offset_floats);
+            if (copy.step != im.step) {  // the first reader this step
+                role.reorder->execute(im.stream, user, inner);
+                copy.step = im.step;
+            }
+            args.emplace(role.arg, inner);
+            continue;
+        }
+        memory inner(role.inner, im.engine, im.scratch[next_scratch++].data());
+        if (r == output) {
+            inner_output = inner;
+        } else {
             role.reorder->execute(im.stream, user, inner);
         }
-        im.held[b] = r == output ? Impl::Held{} : Impl::Held{im.step, role.id.index, role.inner};
         args.emplace(role.arg, inner);
     }
     k.primitive.execute(im.stream, args);
-    const Impl::Role& out = k.roles[output];
-    if (out.reorder) {
-        memory inner(out.inner, im.engine, im.scratch[static_cast<std::size_t>(buffer_of[output])].data());
+    if (inner_output) {
+        const Impl::Role& out = k.roles[output];
         memory user(out.user, im.engine, values[id.index].data.data());
-        out.reorder->execute(im.stream, inner, user);
+        out.reorder->execute(im.stream, *inner_output, user);
     }
     im.stream.wait();
 }

@@ -19,6 +19,7 @@
 #include "dojo/ir/builder.h"
 #include "dojo/ir/interpreter.h"
 #include "dojo/runtime/executor.h"
+#include "dojo/runtime/onednn_kernels.h"
 #include "dojo/runtime/trainer.h"
 #include "dojo/util/error.h"
 
@@ -594,6 +595,58 @@ TEST(Executor, RoundGradIsItsInputsBufferAndKeepsItAlive) {
         profiled_alias = profiled_alias || (p.op == "RoundGrad" && p.kernel == "alias" && p.nodes >= 2);
     }
     EXPECT_TRUE(profiled_alias);
+}
+
+// A convolution's input, reordered into oneDNN's layout once by the forward kernel and read again by the filter
+// adjoint (an output gradient likewise by both adjoints), gives the reference's gradients step after step: the copy
+// is refreshed each step, and copies placed in the same bytes do not overwrite one still to be read.
+TEST(Executor, ConvolutionInputsReorderedOnceGiveTheReferenceGradients) {
+    ir::Graph g;
+    const NodeId x = g.add_input("x", {ir::DType::F32, ir::Shape{4, 16, 12, 12}});
+    std::vector<NodeId> weights;
+    ir::Conv2dAttrs same;
+    same.pads = {1, 1, 1, 1};
+    NodeId h = x;
+    for (int layer = 0; layer < 3; ++layer) {  // each layer's input is read forward and by its filter adjoint
+        weights.push_back(g.add_parameter("w" + std::to_string(layer), {ir::DType::F32, ir::Shape{16, 16, 3, 3}}));
+        h = ir::relu(g, ir::conv2d(g, h, weights.back(), same));
+    }
+    const NodeId loss = ir::reduce_sum(g, ir::mul(g, h, h), {});
+    const std::vector<NodeId> grads = autodiff::gradients(g, loss, weights);
+    g.mark_output(loss);
+    for (const NodeId grad : grads) {
+        g.mark_output(grad);
+    }
+    std::vector<bool> live(g.size(), true);
+    EXPECT_GE(OneDnnKernels(g, live).shared_copy_count(), 3u);  // the inputs of the 2nd and 3rd, their gradients
+
+    Executor fast(g, ExecutorOptions{Kernels::Fast, true, {}});
+    Executor reference(g, ExecutorOptions{Kernels::Reference, false, {}});
+    std::mt19937 rng(5);
+    for (int step = 0; step < 3; ++step) {  // new inputs and weights each step: a stale copy would show
+        std::normal_distribution<float> normal(0.0f, 0.3f);
+        for (const NodeId leaf : {x, weights[0], weights[1], weights[2]}) {
+            std::vector<float> values(fast.value(leaf).data.size());
+            for (float& value : values) {
+                value = normal(rng);
+            }
+            std::copy(values.begin(), values.end(), fast.value(leaf).data.begin());
+            std::copy(values.begin(), values.end(), reference.value(leaf).data.begin());
+        }
+        fast.run();
+        reference.run();
+        for (const NodeId out : g.outputs()) {  // oneDNN sums in its own order: close, not the same bits
+            const std::span<const float> a = fast.value(out).data;
+            const std::span<const float> b = reference.value(out).data;
+            float scale = 0.0f;
+            for (const float v : b) {
+                scale = std::max(scale, std::abs(v));
+            }
+            for (std::size_t i = 0; i < a.size(); ++i) {
+                ASSERT_NEAR(a[i], b[i], 1e-4f * scale) << "step " << step << ", " << g.describe(out) << " element " << i;
+            }
+        }
+    }
 }
 
 // A LeNet step (loss and parameter gradients) under `precision`, run by `kernels`; the first convolution is kept.

@@ -3,7 +3,9 @@
  * adjoints and MatMul. They are created once per node when an executor is built (primitive creation is slow; running
  * one is not) and run on the executor's buffers in place, in the IR's plain row-major layouts (NCHW, OIHW / GOIHW);
  * convolutions run in the blocked layouts oneDNN picks for them, reordered from and to the plain buffers through
- * scratch storage shared by all kernels.
+ * scratch storage shared by all kernels. An input several kernels read in one layout (a convolution's input, read
+ * again by its filter adjoint; an output gradient, read by both adjoints) is reordered once per step, by its first
+ * reader, into a copy the others read; the copies share one arena, placed by their lifetimes.
  *
  * Contract: a fast kernel computes what the op's reference kernel computes (ir/op.h) up to summation order: oneDNN
  * blocks and vectorises the reductions, so results differ from the reference in the last bits, not more. They are
@@ -48,6 +50,8 @@ public:
     bool reads_bf16(ir::NodeId id) const;
     /// How many nodes have a fast kernel.
     std::size_t count() const;
+    /// How many reordered inputs are read by two or more kernels, so reordered once per step into a copy (above).
+    std::size_t shared_copy_count() const;
 
 private:
     struct Impl;
