@@ -147,48 +147,41 @@ struct OneDnnKernels::Impl {
         struct Reads {
             std::uint32_t node = 0;
             memory::desc layout;
-            Lifetime lifetime;
-            int readers = 0;
+            Lifetime lifetime;          // in kernel positions
+            std::vector<Role*> roles;   // its readers
         };
         std::vector<Reads> reads;  // few (a few per kernel): a linear search is fine
-        auto find = [&](const Role& r) {
-            return std::find_if(reads.begin(), reads.end(),
-                                [&](const Reads& x) { return x.node == r.id.index && x.layout == r.inner; });
-        };
         std::uint32_t position = 0;
         for (auto& [index, k] : kernels) {
             for (std::size_t r = 0; r + 1 < k.roles.size(); ++r) {
-                if (!k.roles[r].reorder) {
+                Role& role = k.roles[r];
+                if (!role.reorder) {
                     continue;
                 }
-                auto it = find(k.roles[r]);
+                auto it = std::find_if(reads.begin(), reads.end(), [&](const Reads& x) {
+                    return x.node == role.id.index && x.layout == role.inner;
+                });
                 if (it == reads.end()) {
-                    const Role& role = k.roles[r];
-                    reads.push_back({role.id.index, role.inner, {position, position, role.inner.get_size()}, 0});
+                    reads.push_back({role.id.index, role.inner, {position, position, role.inner.get_size()}, {}});
                     it = reads.end() - 1;
                 }
                 it->lifetime.last = position;
-                ++it->readers;
+                it->roles.push_back(&role);
             }
             ++position;
         }
-        std::erase_if(reads, [](const Reads& x) { return x.readers < 2; });
+        std::erase_if(reads, [](const Reads& x) { return x.roles.size() < 2; });
         std::vector<Lifetime> lifetimes;
-        for (const Reads& x : reads) {
-            lifetimes.push_back(x.lifetime);
+        for (std::size_t c = 0; c < reads.size(); ++c) {
+            lifetimes.push_back(reads[c].lifetime);
+            for (Role* role : reads[c].roles) {
+                role->shared = static_cast<int>(c);
+            }
         }
         const ArenaPlan plan = plan_arena(lifetimes);
         copies_arena.resize(plan.arena_bytes / sizeof(float) + 1);
         for (const std::size_t offset : plan.offset_bytes) {
             copies.push_back({offset / sizeof(float), 0});
-        }
-        for (auto& [index, k] : kernels) {
-            for (std::size_t r = 0; r + 1 < k.roles.size(); ++r) {
-                const auto it = k.roles[r].reorder ? find(k.roles[r]) : reads.end();
-                if (it != reads.end()) {
-                    k.roles[r].shared = static_cast<int>(it - reads.begin());
-                }
-            }
         }
         std::size_t scratch_floats = 0;  // the largest argument a scratch buffer holds; any buffer may hold any
         for (const auto& [index, k] : kernels) {

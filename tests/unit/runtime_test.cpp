@@ -617,7 +617,7 @@ TEST(Executor, ConvolutionInputsReorderedOnceGiveTheReferenceGradients) {
     for (const NodeId grad : grads) {
         g.mark_output(grad);
     }
-    std::vector<bool> live(g.size(), true);
+    const std::vector<bool> live(g.size(), true);
     EXPECT_GE(OneDnnKernels(g, live).shared_copy_count(), 3u);  // the inputs of the 2nd and 3rd, their gradients
 
     Executor fast(g, ExecutorOptions{Kernels::Fast, true, {}});
