@@ -7,9 +7,12 @@
 #include <map>
 #include <numeric>
 
+#include "dojo/ir/broadcast.h"
 #include "dojo/ir/interpreter.h"
+#include "dojo/ir/reduce.h"
 #include "dojo/ir/rounding.h"
 #include "dojo/numerics/bias.h"
+#include "dojo/runtime/channel_blocked.h"
 #include "dojo/runtime/fused_elementwise.h"
 #include "dojo/runtime/max_pool.h"
 #include "dojo/runtime/onednn_kernels.h"
@@ -19,6 +22,9 @@
 namespace dojo::runtime {
 
 namespace {
+
+// The shortest row a sum runs fused (as the fusion pass's rows: long enough to vectorise).
+constexpr std::int64_t kMinSumRow = 16;
 
 // Whether `node`'s tensor leads with the batch, given which of its inputs do (`leads`, by node): its outermost
 // dimension is whole samples' rows, so that each rank holds one contiguous block of the global tensor. A transpose
@@ -90,15 +96,37 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
             << "sync point " << id.index << " must be a computed node something reads";
         closing[id.index] = true;
     }
+    std::vector<FusionGroup> groups;
+    std::vector<int> member_of(n, -1);  // [node]: the fused group it is a member of, or -1
     if (options.kernels == Kernels::Fast && options.reuse_buffers && options.fuse_elementwise) {
-        for (FusionGroup& group : compiler::find_fusion_groups(graph, live_, kept, closing)) {
+        groups = compiler::find_fusion_groups(graph, live_, kept, closing);
+        for (std::size_t g = 0; g < groups.size(); ++g) {
+            const FusionGroup& group = groups[g];
             const std::uint32_t at = group.members.back().index;
             for (std::size_t k = 0; k < group.members.size(); ++k) {
                 runs_at_[group.members[k].index] = at;
                 stored_[group.members[k].index] = group.exported[k];
+                member_of[group.members[k].index] = static_cast<int>(g);
             }
-            group_at_[at] = static_cast<int>(fused_.size());
-            fused_.push_back(std::make_unique<FusedElementwise>(graph, std::move(group)));
+            group_at_[at] = static_cast<int>(g);
+        }
+        // A sum of a buffer no group computes runs as a group of its own where it sums rows, as the fusion pass
+        // admits sums (a BatchNorm's mean of a convolution's output, say): the same bits as ReduceSum's kernel,
+        // and a kernel that reads the buffer in the channel-blocked layout too.
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const ir::Node& node = graph.node(ir::NodeId{i});
+            if (!live_[i] || member_of[i] >= 0 || node.op != ir::OpKind::ReduceSum ||
+                node.type.dtype != ir::DType::F32 || graph.type(node.inputs[0]).dtype != ir::DType::F32 ||
+                graph.type(node.inputs[0]).shape.numel() < compiler::kFusionMinElements) {
+                continue;
+            }
+            const ir::Shape sums_into = ir::reduce_kept_shape(graph, ir::NodeId{i});
+            const ir::BroadcastRows rows(graph.type(node.inputs[0]).shape, {&sums_into});
+            if (rows.inner_stride(0) != 0 || rows.row_length() < kMinSumRow) {
+                continue;
+            }
+            member_of[i] = group_at_[i] = static_cast<int>(groups.size());
+            groups.push_back(FusionGroup{{ir::NodeId{i}}, {true}, {node.inputs[0]}});
         }
     }
 
@@ -201,8 +229,22 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
     if (profiling_) {
         node_seconds_.assign(n, 0.0);
     }
+    blocked_.assign(n, false);
     if (options.kernels == Kernels::Fast) {
         fast_ = std::make_unique<OneDnnKernels>(graph, live_);
+        if (options.channel_blocked && options.reuse_buffers) {
+            std::vector<bool> pinned = kept;  // values the caller reads or rewrites: plain
+            for (std::uint32_t i = 0; i < n; ++i) {
+                pinned[i] = pinned[i] || closing[i] || (!rounds_shard_.empty() && rounds_shard_[i]);
+            }
+            choose_channel_blocked(pinned, source, groups, member_of);
+            fast_->use_blocked(blocked_);
+        }
+    }
+    for (FusionGroup& group : groups) {
+        fused_.push_back(std::make_unique<FusedElementwise>(graph, std::move(group), blocked_));
+    }
+    if (options.kernels == Kernels::Fast) {
         fast_pool_.assign(n, false);
         for (std::uint32_t i = 0; i < n; ++i) {
             const ir::Node& node = graph.node(ir::NodeId{i});
@@ -228,6 +270,102 @@ void Executor::run_fast_pool(ir::NodeId id) {
 }
 
 Executor::~Executor() = default;
+
+void Executor::choose_channel_blocked(const std::vector<bool>& pinned, const std::vector<std::uint32_t>& source,
+                                      const std::vector<FusionGroup>& groups, const std::vector<int>& member_of) {
+    const std::uint32_t n = static_cast<std::uint32_t>(graph_.size());
+    using Fit = OneDnnKernels::BlockedFit;
+    // A buffer (its owner's: aliases share it) may be blocked where its writer and every reader can take it so: a
+    // convolution running in the blocked layout, or a fused group that can run in the blocked order...
+    std::vector<bool> fits(n, false);
+    std::vector<bool> convolved(n, false);  // ...and it pays where a convolution touches it (below)
+    for (std::uint32_t v = 0; v < n; ++v) {
+        const ir::Node& node = graph_.node(ir::NodeId{v});
+        if (!stored_[v] || aliased_[v] || pinned[v] || ir::is_bound_leaf(node.op) ||
+            !can_store_channel_blocked(node.type.shape)) {
+            continue;
+        }
+        if (member_of[v] >= 0) {  // an exported member
+            const FusionGroup& group = groups[static_cast<std::size_t>(member_of[v])];
+            fits[v] = FusedElementwise::can_be_blocked(graph_, group, ir::NodeId{v}) &&
+                      FusedElementwise::can_run_blocked(graph_, group);
+        } else if (fast_->has(ir::NodeId{v})) {
+            fits[v] = convolved[v] = fast_->blocked_fit(ir::NodeId{v}) == Fit::Fits;
+        }
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const ir::Node& node = graph_.node(ir::NodeId{i});
+        if (!live_[i] || aliased_[i] || ir::is_bound_leaf(node.op)) {
+            continue;  // not run (an alias's readers read its owner's buffer: they are checked as its readers)
+        }
+        for (const ir::NodeId u : node.inputs) {
+            const std::uint32_t v = source[u.index];
+            if (!fits[v] || (member_of[i] >= 0 && member_of[u.index] == member_of[i])) {
+                continue;  // already out, or read inside its own group
+            }
+            if (member_of[i] >= 0) {  // an external of a group
+                const FusionGroup& group = groups[static_cast<std::size_t>(member_of[i])];
+                fits[v] = FusedElementwise::can_be_blocked(graph_, group, u) &&
+                          FusedElementwise::can_run_blocked(graph_, group);
+            } else if (fast_->has(ir::NodeId{i}) && fast_->blocked_fit(u) == Fit::Fits) {
+                convolved[v] = true;
+            } else {
+                fits[v] = false;  // a reference or pooling kernel: plain layouts only
+            }
+        }
+    }
+    // A group's buffers of its shape are blocked all or none (it runs in one order): one that cannot be keeps the
+    // others plain, which may keep another group's plain in turn.
+    auto each_buffer = [&](std::size_t g, auto&& f) {
+        const FusionGroup& group = groups[g];
+        for (std::size_t k = 0; k < group.members.size(); ++k) {
+            if (group.exported[k] && FusedElementwise::can_be_blocked(graph_, group, group.members[k])) {
+                f(source[group.members[k].index]);
+            }
+        }
+        for (const ir::NodeId e : group.externals) {
+            if (FusedElementwise::can_be_blocked(graph_, group, e)) {
+                f(source[e.index]);
+            }
+        }
+    };
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (std::size_t g = 0; g < groups.size(); ++g) {
+            bool all = true;
+            bool any = false;
+            each_buffer(g, [&](std::uint32_t v) {
+                all = all && fits[v];
+                any = any || fits[v];
+            });
+            if (any && !all) {
+                each_buffer(g, [&](std::uint32_t v) { fits[v] = false; });
+                changed = true;
+            }
+        }
+    }
+    // It pays where a convolution touches the buffer, or a group that touches one a convolution touches (x - mean,
+    // which a BatchNorm's groups pass between them, say: blocked, its groups run wholly in the blocked order).
+    // Spread to a fixed point, so that a group's buffers are blocked all or none.
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (std::size_t g = 0; g < groups.size(); ++g) {
+            bool all = true;
+            bool any = false;
+            each_buffer(g, [&](std::uint32_t v) {
+                all = all && convolved[v];
+                any = any || (fits[v] && convolved[v]);
+            });
+            if (any && !all) {
+                each_buffer(g, [&](std::uint32_t v) { convolved[v] = true; });
+                changed = true;
+            }
+        }
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {
+        blocked_[i] = fits[source[i]] && convolved[source[i]];
+    }
+}
 
 void Executor::mark_sharded_rounding(const ExecutorOptions& options) {
     if (options.batch_shard_inputs.empty()) {
@@ -325,6 +463,10 @@ void Executor::run() {
             }
         }
     }
+}
+
+std::size_t Executor::channel_blocked_count() const {
+    return static_cast<std::size_t>(std::count(blocked_.begin(), blocked_.end(), true));
 }
 
 std::size_t Executor::fast_kernel_count() const { return fast_ ? fast_->count() : 0; }

@@ -8,6 +8,7 @@
 #include "dojo/ir/elementwise.h"
 #include "dojo/ir/reduce.h"
 #include "dojo/ir/rounding.h"
+#include "dojo/runtime/channel_blocked.h"
 #include "dojo/util/check.h"
 
 namespace dojo::runtime {
@@ -21,10 +22,30 @@ constexpr std::int64_t kMinElementsPerThread = 4096;
 // per-member dispatch of each block costs little next to its vector work.
 constexpr std::int64_t kBlock = 1024;
 
-// The pass's rows: over the group's shape (its first member's; a ReduceSum member has its output's), with the
-// externals and the reductions' kept shapes broadcasting along them.
-ir::BroadcastRows rows_of(const ir::Graph& graph, const FusionGroup& group) {
+constexpr std::size_t kAlignFloats = 16;  // a cache line
+// The first cache-line boundary at or after `p` (a block that straddles no line boundary loads at full speed).
+float* aligned(float* p) {
+    const auto address = reinterpret_cast<std::uintptr_t>(p);
+    return p + (kAlignFloats - address / sizeof(float) % kAlignFloats) % kAlignFloats;
+}
+
+// The shape the pass walks: its first member's, or, where that is a sum (a group of one ReduceSum, which the
+// executor forms for a sum of a buffer), the shape it sums.
+const ir::Shape& pass_shape(const ir::Graph& graph, const FusionGroup& group) {
+    const ir::Node& first = graph.node(group.members.front());
+    return first.op == ir::OpKind::ReduceSum ? graph.type(first.inputs[0]).shape : first.type.shape;
+}
+
+// The pass's rows: over the group's shape (pass_shape()), with the
+// externals and the reductions' kept shapes broadcasting along them. With `plane_rows` no row crosses a channel
+// plane (a [1, C, 1, 1] operand, contiguous along C and broadcast along H, keeps the axes apart), so that a
+// channel-blocked buffer's row is one channel's pixels, evenly spaced.
+ir::BroadcastRows rows_of(const ir::Graph& graph, const FusionGroup& group, bool plane_rows) {
     std::vector<ir::Shape> kept;
+    const ir::Shape& shape = pass_shape(graph, group);
+    if (plane_rows) {
+        kept.push_back(ir::Shape({1, shape[1], 1, 1}));
+    }
     for (const NodeId m : group.members) {
         if (graph.node(m).op == ir::OpKind::ReduceSum) {
             kept.push_back(ir::reduce_kept_shape(graph, m));
@@ -37,13 +58,92 @@ ir::BroadcastRows rows_of(const ir::Graph& graph, const FusionGroup& group) {
     for (const ir::Shape& k : kept) {
         shapes.push_back(&k);
     }
-    return ir::BroadcastRows(graph.type(group.members.front()).shape, shapes);
+    return ir::BroadcastRows(shape, shapes);
+}
+
+// Whether a value of shape `e` is constant over each channel plane of the pass (broadcast along H and W): then
+// `sample` and `channel` are its strides along N and C (0 where it broadcasts).
+bool plane_constant(const ir::Shape& e, std::int64_t& sample, std::int64_t& channel) {
+    if (e.rank() > 4) {
+        return false;
+    }
+    std::vector<std::int64_t> dims(static_cast<std::size_t>(4 - e.rank()), 1);
+    dims.insert(dims.end(), e.dims().begin(), e.dims().end());
+    sample = dims[0] == 1 ? 0 : dims[1];
+    channel = dims[1] == 1 ? 0 : 1;
+    return dims[2] == 1 && dims[3] == 1;
+}
+
+bool any_blocked(const FusionGroup& group, const std::vector<bool>& blocked) {
+    if (blocked.empty()) {
+        return false;
+    }
+    for (std::size_t k = 0; k < group.members.size(); ++k) {
+        if (group.exported[k] && blocked[group.members[k].index]) {
+            return true;
+        }
+    }
+    return std::any_of(group.externals.begin(), group.externals.end(),
+                       [&](ir::NodeId e) { return blocked[e.index]; });
 }
 
 }  // namespace
 
-FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
-    : group_(std::move(group)), shape_(graph.type(group_.members.front()).shape), layout_(rows_of(graph, group_)) {
+bool FusedElementwise::can_be_blocked(const ir::Graph& graph, const FusionGroup& group, NodeId value) {
+    const ir::Shape& shape = pass_shape(graph, group);
+    return graph.type(value).shape == shape && can_store_channel_blocked(shape);
+}
+
+bool FusedElementwise::can_run_blocked(const ir::Graph& graph, const FusionGroup& group) {
+    const ir::Shape& shape = pass_shape(graph, group);
+    if (!can_store_channel_blocked(shape)) {
+        return false;
+    }
+    for (const NodeId e : group.externals) {
+        std::int64_t sample = 0;
+        std::int64_t channel = 0;
+        if (graph.type(e).shape != shape && !plane_constant(graph.type(e).shape, sample, channel)) {
+            return false;
+        }
+    }
+    for (const NodeId m : group.members) {
+        if (graph.node(m).op == ir::OpKind::ReduceSum) {
+            const ir::Shape kept = ir::reduce_kept_shape(graph, m);
+            if (kept.rank() != 4 || kept[1] != shape[1] || kept[2] != 1 || kept[3] != 1) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group, const std::vector<bool>& blocked)
+    : group_(std::move(group)),
+      shape_(pass_shape(graph, group_)),
+      layout_(rows_of(graph, group_, any_blocked(group_, blocked))),
+      blocked_order_(any_blocked(group_, blocked)) {
+    if (blocked_order_) {  // every buffer of the pass's shape blocked, the others constant over each plane
+        DOJO_CHECK(can_run_blocked(graph, group_)) << "fused group at node " << group_.members.back().index
+                                                   << " cannot run in the channel-blocked order";
+        channels_ = shape_[1];
+        plane_ = shape_[2] * shape_[3];
+        DOJO_CHECK(layout_.row_length() == plane_) << "fused group's rows are not its channel planes";
+        for (const NodeId e : group_.externals) {
+            PlaneConstant& constant = plane_constant_.emplace_back();
+            const bool full = graph.type(e).shape == shape_;
+            DOJO_CHECK(full == blocked[e.index]) << "fused group external " << e.index << " of the group's shape "
+                                                 << (full ? "is not" : "cannot be") << " channel-blocked";
+            blocked_external_.push_back(full);
+            if (!full) {
+                plane_constant(graph.type(e).shape, constant.sample, constant.channel);
+            }
+        }
+        for (std::size_t k = 0; k < group_.members.size(); ++k) {
+            const NodeId m = group_.members[k];
+            DOJO_CHECK(!group_.exported[k] || graph.node(m).op == ir::OpKind::ReduceSum || blocked[m.index])
+                << "fused group member " << m.index << " is exported but not channel-blocked";
+        }
+    }
     auto operand = [&](NodeId input) {
         const auto member = std::find(group_.members.begin(), group_.members.end(), input);
         if (member != group_.members.end()) {
@@ -58,7 +158,8 @@ FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
         if (node.op == ir::OpKind::ReduceSum) {
             const ir::Shape kept = ir::reduce_kept_shape(graph, m);
             ir::BroadcastRows rows(shape_, {&kept});
-            DOJO_CHECK(rows.inner_stride(0) == 0 && rows.row_length() == layout_.row_length())
+            DOJO_CHECK(rows.inner_stride(0) == 0 && rows.row_length() == layout_.row_length() &&
+                       graph.type(node.inputs[0]).shape == shape_)
                 << "fused ReduceSum " << m.index << " does not sum the group's rows";
             Reduction reduction;
             reduction.member = static_cast<std::uint32_t>(steps_.size());
@@ -91,7 +192,36 @@ FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group)
     }
 }
 
+void FusedElementwise::apply_step(const Step& step, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
+                                  float* y, std::int64_t count) {
+    if (step.op == ir::OpKind::BroadcastTo || step.rounds) {  // a copy, rounded for a RoundTo...
+        if (sa == 0) {
+            std::fill(y, y + count, *a);
+            a = y;
+        }
+        const auto n = static_cast<std::size_t>(count);
+        if (step.rounds_bf16_nearest) {  // ...on the way (the common case: no dispatch)
+            numerics::round_to_bf16_nearest_values(a, y, n);
+        } else if (step.rounds) {  // ...each element on its own (as RoundTo's kernel does)
+            numerics::round_to_format(std::span<const float>(a, n), std::span<float>(y, n), step.format,
+                                      step.convert);
+        } else if (a != y) {
+            std::copy(a, a + count, y);
+        }
+    } else {
+        ir::apply_elementwise(step.op, a, sa, b, sb, y, count);
+    }
+}
+
 void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
+    if (blocked_order_) {
+        run_blocked_order(values);
+    } else {
+        run_plain_order(values);
+    }
+}
+
+void FusedElementwise::run_plain_order(std::vector<ir::Buffer<float>>& values) const {
     const ir::BroadcastRows& layout = layout_;
     const std::int64_t length = layout.row_length();
     const std::int64_t blocks_per_row = (length + kBlock - 1) / kBlock;
@@ -106,7 +236,7 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
     if (scratch_.size() < static_cast<std::size_t>(chunks)) {  // the first run sizes it; later runs reuse it
         scratch_.resize(static_cast<std::size_t>(chunks));
         for (Scratch& s : scratch_) {
-            s.block.resize(members * static_cast<std::size_t>(kBlock));
+            s.block.resize(members * static_cast<std::size_t>(kBlock) + kAlignFloats);
             s.at.resize(members);
             s.base.resize(externals);
             s.stride.resize(externals);
@@ -153,40 +283,169 @@ void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
             };
             for (std::size_t q = 0; q < members; ++q) {
                 const Step& step = steps_[q];
-                if (step.reduction >= 0) {  // its input is an earlier member (the pass computes no external's sum)
+                if (step.reduction >= 0) {  // of an earlier member, or of an external (a group of one sum)
                     const auto k = static_cast<std::size_t>(step.reduction);
-                    sums[k].add(at[step.a.index], j0, count);
+                    std::int64_t sa = 0;
+                    sums[k].add(pointer(step.a, sa), j0, count);
                     if (j0 + count == length) {
                         reductions_[k].row_sums[static_cast<std::size_t>(r)] = sums[k].total();
                     }
                     continue;
                 }
                 at[q] = group_.exported[q] ? values[group_.members[q].index].data.data() + r * length + j0
-                                           : scratch.data() + q * static_cast<std::size_t>(kBlock);
+                                           : aligned(scratch.data()) + q * static_cast<std::size_t>(kBlock);
                 std::int64_t sa = 0;
                 std::int64_t sb = 0;
                 const float* a = pointer(step.a, sa);
                 const float* b = step.binary ? pointer(step.b, sb) : nullptr;
-                if (step.op == ir::OpKind::BroadcastTo || step.rounds) {  // a copy, rounded for a RoundTo...
-                    if (sa == 0) {
-                        std::fill(at[q], at[q] + count, *a);
-                        a = at[q];
-                    }
-                    const auto n = static_cast<std::size_t>(count);
-                    if (step.rounds_bf16_nearest) {  // ...on the way (the common case: no dispatch)
-                        numerics::round_to_bf16_nearest_values(a, at[q], n);
-                    } else if (step.rounds) {  // ...each element on its own (as RoundTo's kernel does)
-                        numerics::round_to_format(std::span<const float>(a, n), std::span<float>(at[q], n),
-                                                  step.format, step.convert);
-                    } else if (a != at[q]) {
-                        std::copy(a, a + count, at[q]);
-                    }
-                } else {
-                    ir::apply_elementwise(step.op, a, sa, b, sb, at[q], count);
-                }
+                apply_step(step, a, sa, b, sb, at[q], count);
             }
         }
     }
+    add_row_sums(values);
+}
+
+namespace {
+
+// Adds `pixels` pixels of 16 channels (pixel p's channels at piece[16 p, 16 p + 16)), from pixel `first` of the
+// plane on (a multiple of RowSum's lanes), to the channels' sums: pixel i below `main_end` into lane i % kLanes,
+// the rest into the tail, in order, which is RowSum's order for each channel's row.
+void add_lanes(float (&lanes)[ir::RowSum<float>::kLanes][kChannelBlock], float (&tail)[kChannelBlock],
+               const float* __restrict piece, std::int64_t first, std::int64_t pixels, std::int64_t main_end) {
+    constexpr std::int64_t kLanes = ir::RowSum<float>::kLanes;
+    float acc[kLanes][kChannelBlock];  // in locals, so that they stay in registers
+    std::copy(&lanes[0][0], &lanes[0][0] + kLanes * kChannelBlock, &acc[0][0]);
+    std::int64_t p = 0;
+    const std::int64_t main = std::max<std::int64_t>(0, std::min(pixels, main_end - first));
+    for (; p + kLanes <= main; p += kLanes) {
+        for (std::int64_t k = 0; k < kLanes; ++k) {
+            for (std::int64_t c = 0; c < kChannelBlock; ++c) {
+                acc[k][c] += piece[(p + k) * kChannelBlock + c];
+            }
+        }
+    }
+    std::copy(&acc[0][0], &acc[0][0] + kLanes * kChannelBlock, &lanes[0][0]);
+    for (; p < pixels; ++p) {
+        for (std::int64_t c = 0; c < kChannelBlock; ++c) {
+            tail[c] += piece[p * kChannelBlock + c];
+        }
+    }
+}
+
+}  // namespace
+
+void FusedElementwise::run_blocked_order(std::vector<ir::Buffer<float>>& values) const {
+    const std::int64_t length = plane_ * kChannelBlock;  // a row: one sample's block of 16 channels
+    const std::int64_t channel_blocks = channels_ / kChannelBlock;
+    const std::int64_t rows = shape_[0] * channel_blocks;
+    const std::int64_t blocks_per_row = (length + kBlock - 1) / kBlock;
+    const std::int64_t items = rows * blocks_per_row;
+    const std::size_t members = steps_.size();
+    const std::size_t externals = group_.externals.size();
+    const std::int64_t units = reductions_.empty() ? items : rows;  // with sums, a thread takes whole rows
+    const std::int64_t chunks = std::clamp<std::int64_t>(
+        rows * length / kMinElementsPerThread, 1, std::min<std::int64_t>(omp_get_max_threads(), units));
+    const std::int64_t main_end = plane_ - plane_ % ir::RowSum<float>::kLanes;
+    constexpr std::int64_t kPattern = -1;  // stride marking a per-channel operand's pattern: read from the start
+
+    if (scratch_.size() < static_cast<std::size_t>(chunks)) {  // the first run sizes it; later runs reuse it
+        scratch_.resize(static_cast<std::size_t>(chunks));
+        for (Scratch& s : scratch_) {
+            s.block.resize(members * static_cast<std::size_t>(kBlock) + kAlignFloats);
+            s.at.resize(members);
+            s.base.resize(externals);
+            s.stride.resize(externals);
+            s.patterns.resize(externals * static_cast<std::size_t>(kBlock) + kAlignFloats);
+            s.lane_sums.resize(reductions_.size());
+        }
+    }
+
+#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1) if (chunks > 1)
+    for (std::int64_t c = 0; c < chunks; ++c) {
+        Scratch& own = scratch_[static_cast<std::size_t>(c)];
+        const std::int64_t first = units * c / chunks * (reductions_.empty() ? 1 : blocks_per_row);
+        const std::int64_t last = units * (c + 1) / chunks * (reductions_.empty() ? 1 : blocks_per_row);
+        std::int64_t row = -1;
+        for (std::int64_t item = first; item < last; ++item) {
+            const std::int64_t r = item / blocks_per_row;
+            const std::int64_t sample = r / channel_blocks;
+            const std::int64_t first_channel = r % channel_blocks * kChannelBlock;
+            if (r != row) {
+                row = r;
+                for (std::size_t k = 0; k < externals; ++k) {
+                    const float* data = values[group_.externals[k].index].data.data();
+                    const PlaneConstant& constant = plane_constant_[k];
+                    if (blocked_external_[k]) {
+                        own.base[k] = data + r * length;
+                        own.stride[k] = 1;
+                    } else if (constant.sample == 0 && constant.channel == 0) {
+                        own.base[k] = data;
+                        own.stride[k] = 0;
+                    } else {  // the row's 16 channel values, repeated over a block's pixels
+                        float* pattern = aligned(own.patterns.data()) + k * static_cast<std::size_t>(kBlock);
+                        const std::int64_t filled = std::min(kBlock, length);
+                        for (std::int64_t lane = 0; lane < kChannelBlock; ++lane) {
+                            const float v = data[sample * constant.sample + (first_channel + lane) * constant.channel];
+                            for (std::int64_t j = lane; j < filled; j += kChannelBlock) {
+                                pattern[j] = v;
+                            }
+                        }
+                        own.base[k] = pattern;
+                        own.stride[k] = kPattern;
+                    }
+                }
+                for (LaneSums& sums : own.lane_sums) {
+                    sums = LaneSums{};
+                }
+            }
+            const std::int64_t j0 = (item % blocks_per_row) * kBlock;
+            const std::int64_t count = std::min(kBlock, length - j0);
+            auto pointer = [&](const Operand& o, std::int64_t& s) -> const float* {
+                if (o.member) {
+                    s = 1;
+                    return own.at[o.index];
+                }
+                if (own.stride[o.index] == kPattern) {  // starts on a pixel: the pattern lines up with the block
+                    s = 1;
+                    return own.base[o.index];
+                }
+                s = own.stride[o.index];
+                return own.base[o.index] + j0 * s;
+            };
+            for (std::size_t q = 0; q < members; ++q) {
+                const Step& step = steps_[q];
+                if (step.reduction >= 0) {
+                    const auto k = static_cast<std::size_t>(step.reduction);
+                    LaneSums& sums = own.lane_sums[k];
+                    std::int64_t sa = 0;
+                    add_lanes(sums.lanes, sums.tail, pointer(step.a, sa), j0 / kChannelBlock, count / kChannelBlock,
+                              main_end);
+                    if (j0 + count == length) {  // the row's 16 channels are summed: RowSum's total of each
+                        for (std::int64_t lane = 0; lane < kChannelBlock; ++lane) {
+                            const auto& l = sums.lanes;
+                            const float total = (((l[0][lane] + l[4][lane]) + (l[1][lane] + l[5][lane])) +
+                                                 ((l[2][lane] + l[6][lane]) + (l[3][lane] + l[7][lane]))) +
+                                                sums.tail[lane];
+                            reductions_[k].row_sums[static_cast<std::size_t>(sample * channels_ + first_channel +
+                                                                             lane)] = total;
+                        }
+                    }
+                    continue;
+                }
+                own.at[q] = group_.exported[q] ? values[group_.members[q].index].data.data() + r * length + j0
+                                               : aligned(own.block.data()) + q * static_cast<std::size_t>(kBlock);
+                std::int64_t sa = 0;
+                std::int64_t sb = 0;
+                const float* a = pointer(step.a, sa);
+                const float* b = step.binary ? pointer(step.b, sb) : nullptr;
+                apply_step(step, a, sa, b, sb, own.at[q], count);
+            }
+        }
+    }
+    add_row_sums(values);
+}
+
+void FusedElementwise::add_row_sums(std::vector<ir::Buffer<float>>& values) const {
     // Each sum's rows in row order, as ReduceSum's kernel adds them.
     for (const Reduction& reduction : reductions_) {
         ir::Storage<float>& out = values[group_.members[reduction.member].index].data;

@@ -10,6 +10,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "dojo/runtime/arena_plan.h"
+#include "dojo/runtime/channel_blocked.h"
 #include "dojo/util/check.h"
 
 namespace dojo::runtime {
@@ -196,6 +197,46 @@ struct OneDnnKernels::Impl {
         }
     }
 
+    // The channel-blocked layout (runtime/channel_blocked.h) of a plain 4-D desc, holding `type`.
+    static std::optional<memory::desc> blocked_like(const memory::desc& plain_desc, memory::data_type type) {
+        const memory::dims dims = plain_desc.dims();
+        if (!can_store_channel_blocked(ir::Shape(std::vector<std::int64_t>(dims.begin(), dims.end())))) {
+            return std::nullopt;
+        }
+        return memory::desc(dims, type, Tag::aBcd16b);
+    }
+
+    BlockedFit blocked_fit(NodeId id) const {
+        BlockedFit fit = BlockedFit::Untouched;
+        for (const auto& [index, k] : kernels) {
+            for (const Role& role : k.roles) {
+                if (role.id != id) {
+                    continue;
+                }
+                if (role.inner != blocked_like(role.user, role.inner.data_type())) {
+                    return BlockedFit::Conflicts;
+                }
+                fit = BlockedFit::Fits;
+            }
+        }
+        return fit;
+    }
+
+    void use_blocked(const std::vector<bool>& blocked) {
+        for (auto& [index, k] : kernels) {
+            for (std::size_t r = 0; r < k.roles.size(); ++r) {
+                Role& role = k.roles[r];
+                if (blocked[role.id.index]) {
+                    const std::optional<memory::desc> user = blocked_like(role.user, memory::data_type::f32);
+                    DOJO_CHECK(user.has_value()) << "node " << role.id.index << " cannot be channel-blocked";
+                    role = this->role(*user, role.inner, role.arg, role.id, r + 1 == k.roles.size());
+                }
+            }
+        }
+        copies.clear();
+        plan_shared_copies();
+    }
+
     void add_kernel(NodeId id, dnnl::primitive primitive, std::vector<Role> roles) {
         kernels.emplace(id.index, Kernel{std::move(primitive), std::move(roles)});
     }
@@ -335,6 +376,10 @@ OneDnnKernels::OneDnnKernels(const ir::Graph& graph, const std::vector<bool>& li
 }
 
 OneDnnKernels::~OneDnnKernels() = default;
+
+OneDnnKernels::BlockedFit OneDnnKernels::blocked_fit(NodeId id) const { return impl_->blocked_fit(id); }
+
+void OneDnnKernels::use_blocked(const std::vector<bool>& blocked) { impl_->use_blocked(blocked); }
 
 bool OneDnnKernels::has(NodeId id) const { return impl_->kernels.contains(id.index); }
 

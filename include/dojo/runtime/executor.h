@@ -11,7 +11,11 @@
  * elementwise maps run fused (runtime/fused_elementwise.h: the same values, bit for bit, without storing the
  * intermediates), and a RoundGrad (the identity forward) is its input's buffer, unless the caller reads it (kept, an
  * output or a sync point); everything else, and everything with Kernels::Reference, runs the op table's reference
- * kernels (the definition of each op; results independent of the thread count).
+ * kernels (the definition of each op; results independent of the thread count). With Kernels::Fast an activation
+ * that every kernel touching it can take in oneDNN's channel-blocked layout (the convolutions, fused groups that run
+ * in the blocked order, a lone sum of it) is stored in that layout, so no reorder runs around its convolutions
+ * (runtime/channel_blocked.h; the same values, bit for bit). Such a buffer is never one the caller reads (a leaf,
+ * output, kept node or sync point).
  *
  * Memory: one arena per graph, allocated and zeroed at construction, every stored value at a fixed offset in it
  * (runtime/arena_plan.h). With reuse_buffers, a value lives from the position that computes it to its last reader
@@ -35,6 +39,7 @@
 #include <vector>
 
 #include "dojo/autodiff/training.h"
+#include "dojo/compiler/fuse_elementwise.h"
 #include "dojo/ir/buffer.h"
 #include "dojo/ir/graph.h"
 #include "dojo/runtime/arena_plan.h"
@@ -53,6 +58,9 @@ struct ExecutorOptions {
     std::vector<ir::NodeId> keep;  ///< non-leaf, non-output nodes whose values the caller reads after run()
     bool profile = false;          ///< time every node (profile())
     bool fuse_elementwise = true;  ///< with Fast kernels and reuse_buffers: run chains of maps fused (same values)
+    /// With Fast kernels and reuse_buffers: store activations the convolutions run on in their channel-blocked layout
+    /// where every kernel touching them can (runtime/channel_blocked.h; same values, no reorders)
+    bool channel_blocked = true;
     /// Nodes the caller works on between their computation and their first reader, inside run() (data-parallel
     /// training all-reduces the gradients there). Each is stored, ends any fused group it is in, and run() calls
     /// on_computed(k) as soon as sync_points[k] has its value and before_read(k) just before the first node that
@@ -114,6 +122,8 @@ public:
 
     /// How many nodes run a fast kernel.
     std::size_t fast_kernel_count() const;
+    /// How many values are stored channel-blocked (ExecutorOptions::channel_blocked).
+    std::size_t channel_blocked_count() const;
     /// How many fused elementwise groups run (runtime/fused_elementwise.h).
     std::size_t fused_group_count() const { return fused_.size(); }
 
@@ -125,6 +135,8 @@ private:
     void mark_sharded_rounding(const ExecutorOptions& options);
     void round_shard(ir::NodeId id);
     void run_fast_pool(ir::NodeId id);
+    void choose_channel_blocked(const std::vector<bool>& pinned, const std::vector<std::uint32_t>& source,
+                                const std::vector<compiler::FusionGroup>& groups, const std::vector<int>& member_of);
 
     const ir::Graph& graph_;
     std::vector<ir::Buffer<float>> values_;
@@ -135,6 +147,7 @@ private:
     std::vector<int> group_at_;           // [node]: the fused group that runs at this position, or -1
     std::vector<bool> stored_;            // [node]: live, and not a fused member only its group reads, nor an alias
     std::vector<bool> aliased_;           // [node]: a RoundGrad whose value is its input's buffer (nothing to run)
+    std::vector<bool> blocked_;           // [node]: its buffer is channel-blocked
     std::vector<bool> live_;                                  // some output or kept node depends on the node
     std::vector<std::vector<std::size_t>> computed_at_;   // [position]: sync points computed there
     std::vector<std::vector<std::size_t>> read_first_at_;  // [position]: sync points first read there

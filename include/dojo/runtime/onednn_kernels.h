@@ -21,6 +21,10 @@
  * below 2^-126. (A CFloat RoundTo passes a tensor holding NaN or Inf through unrounded, ir/rounding.h; such a step has
  * diverged and the loss check stops the run, and the BF16 read rounds the tensor's finite values on the way.) On other CPUs, or where oneDNN has no fast BF16 kernel for a shape, the FP32 kernel runs. oneDNN's
  * ONEDNN_MAX_CPU_ISA (e.g. AVX512_CORE) turns the BF16 kernels off.
+ *
+ * Channel-blocked buffers: the executor may store an activation that every kernel touching it runs in oneDNN's
+ * channel-blocked layout (runtime/channel_blocked.h) in that layout (use_blocked()); those kernels then read or
+ * write the buffer as it is, with no reorder (a BF16 reader converts it, in the same layout, on the way in).
  */
 #pragma once
 
@@ -40,6 +44,16 @@ public:
     OneDnnKernels(const OneDnnKernels&) = delete;
     OneDnnKernels& operator=(const OneDnnKernels&) = delete;
 
+    /// How the kernels touching node `id`'s buffer would take it channel-blocked.
+    enum class BlockedFit {
+        Untouched,  ///< no kernel reads or writes it
+        Fits,       ///< every kernel that reads or writes it runs in the channel-blocked layout
+        Conflicts,  ///< some kernel runs in another layout (or the shape has none)
+    };
+    BlockedFit blocked_fit(ir::NodeId id) const;
+    /// Stores the buffers `blocked` marks (indexed by node; each Fits) channel-blocked: their kernels read and write
+    /// them without reorders. Before the first run().
+    void use_blocked(const std::vector<bool>& blocked);
     /// Whether node `id` has a fast kernel.
     bool has(ir::NodeId id) const;
     /// Marks the start of a step (an Executor::run): leaves may have changed, so no reordered copy is reused.
