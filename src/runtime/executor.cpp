@@ -329,39 +329,29 @@ void Executor::choose_channel_blocked(const std::vector<bool>& pinned, const std
             }
         }
     };
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (std::size_t g = 0; g < groups.size(); ++g) {
-            bool all = true;
-            bool any = false;
-            each_buffer(g, [&](std::uint32_t v) {
-                all = all && fits[v];
-                any = any || fits[v];
-            });
-            if (any && !all) {
-                each_buffer(g, [&](std::uint32_t v) { fits[v] = false; });
-                changed = true;
+    // Sets `flag` on all of a group's buffers where some have it and `spreads` from one of them, to a fixed point.
+    auto spread = [&](std::vector<bool>& flag, bool to, auto&& spreads) {
+        for (bool changed = true; changed;) {
+            changed = false;
+            for (std::size_t g = 0; g < groups.size(); ++g) {
+                bool all = true;
+                bool any = false;
+                each_buffer(g, [&](std::uint32_t v) {
+                    all = all && flag[v] == to;
+                    any = any || spreads(v);
+                });
+                if (any && !all) {
+                    each_buffer(g, [&](std::uint32_t v) { flag[v] = to; });
+                    changed = true;
+                }
             }
         }
-    }
+    };
+    spread(fits, false, [&](std::uint32_t v) { return !fits[v]; });
     // It pays where a convolution touches the buffer, or a group that touches one a convolution touches (x - mean,
     // which a BatchNorm's groups pass between them, say: blocked, its groups run wholly in the blocked order).
     // Spread to a fixed point, so that a group's buffers are blocked all or none.
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (std::size_t g = 0; g < groups.size(); ++g) {
-            bool all = true;
-            bool any = false;
-            each_buffer(g, [&](std::uint32_t v) {
-                all = all && convolved[v];
-                any = any || (fits[v] && convolved[v]);
-            });
-            if (any && !all) {
-                each_buffer(g, [&](std::uint32_t v) { convolved[v] = true; });
-                changed = true;
-            }
-        }
-    }
+    spread(convolved, true, [&](std::uint32_t v) { return fits[v] && convolved[v]; });
     for (std::uint32_t i = 0; i < n; ++i) {
         blocked_[i] = fits[source[i]] && convolved[source[i]];
     }

@@ -213,6 +213,25 @@ void FusedElementwise::apply_step(const Step& step, const float* a, std::int64_t
     }
 }
 
+void FusedElementwise::size_scratch(std::int64_t chunks) const {
+    if (scratch_.size() >= static_cast<std::size_t>(chunks)) {
+        return;  // the first run sizes it; later runs reuse it
+    }
+    const std::size_t members = steps_.size();
+    const std::size_t externals = group_.externals.size();
+    scratch_.resize(static_cast<std::size_t>(chunks));
+    for (Scratch& s : scratch_) {
+        s.block.resize(members * static_cast<std::size_t>(kBlock) + kAlignFloats);
+        s.at.resize(members);
+        s.base.resize(externals);
+        s.stride.resize(externals);
+        if (blocked_order_) {
+            s.patterns.resize(externals * static_cast<std::size_t>(kBlock) + kAlignFloats);
+            s.lane_sums.resize(reductions_.size());
+        }
+    }
+}
+
 void FusedElementwise::run(std::vector<ir::Buffer<float>>& values) const {
     if (blocked_order_) {
         run_blocked_order(values);
@@ -233,15 +252,7 @@ void FusedElementwise::run_plain_order(std::vector<ir::Buffer<float>>& values) c
     const std::int64_t chunks = std::clamp<std::int64_t>(
         layout.rows() * length / kMinElementsPerThread, 1, std::min<std::int64_t>(omp_get_max_threads(), units));
 
-    if (scratch_.size() < static_cast<std::size_t>(chunks)) {  // the first run sizes it; later runs reuse it
-        scratch_.resize(static_cast<std::size_t>(chunks));
-        for (Scratch& s : scratch_) {
-            s.block.resize(members * static_cast<std::size_t>(kBlock) + kAlignFloats);
-            s.at.resize(members);
-            s.base.resize(externals);
-            s.stride.resize(externals);
-        }
-    }
+    size_scratch(chunks);
 
     // Each chunk of items runs on its own thread with its own scratch; chunks cover disjoint output elements.
 #pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1) if (chunks > 1)
@@ -348,17 +359,7 @@ void FusedElementwise::run_blocked_order(std::vector<ir::Buffer<float>>& values)
     const std::int64_t main_end = plane_ - plane_ % ir::RowSum<float>::kLanes;
     constexpr std::int64_t kPattern = -1;  // stride marking a per-channel operand's pattern: read from the start
 
-    if (scratch_.size() < static_cast<std::size_t>(chunks)) {  // the first run sizes it; later runs reuse it
-        scratch_.resize(static_cast<std::size_t>(chunks));
-        for (Scratch& s : scratch_) {
-            s.block.resize(members * static_cast<std::size_t>(kBlock) + kAlignFloats);
-            s.at.resize(members);
-            s.base.resize(externals);
-            s.stride.resize(externals);
-            s.patterns.resize(externals * static_cast<std::size_t>(kBlock) + kAlignFloats);
-            s.lane_sums.resize(reductions_.size());
-        }
-    }
+    size_scratch(chunks);
 
 #pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1) if (chunks > 1)
     for (std::int64_t c = 0; c < chunks; ++c) {

@@ -85,6 +85,7 @@ private:
     // y = the step's result on operands a and b (strides 0 or 1) for `count` elements.
     static void apply_step(const Step& step, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
                            float* y, std::int64_t count);
+    void size_scratch(std::int64_t chunks) const;  // scratch for `chunks` threads (grown by the first run only)
     void run_plain_order(std::vector<ir::Buffer<float>>& values) const;
     void run_blocked_order(std::vector<ir::Buffer<float>>& values) const;
     void add_row_sums(std::vector<ir::Buffer<float>>& values) const;  // the sums' row partials into their outputs
