@@ -8,13 +8,15 @@
 namespace dojo::frontend::folding {
 namespace {
 
-// Element count, refusing sizes no folded constant reaches (a malformed file must not exhaust memory).
+// Element count, refusing sizes no folded constant reaches (a malformed file must neither exhaust memory nor spend
+// a minute building a tensor: folded constants are shapes, indices and masks, far below 2^24 elements; a model's
+// weights are initializers, which are not folded).
 std::int64_t product(const std::vector<std::int64_t>& dims) {
-    constexpr std::int64_t kMaxElements = std::int64_t{1} << 28;
+    constexpr std::int64_t kMaxElements = std::int64_t{1} << 24;
     std::int64_t n = 1;
     for (const std::int64_t d : dims) {
         if (d < 0 || (d > 0 && n > kMaxElements / d)) {
-            throw std::invalid_argument("a constant of more than 2^28 elements or a negative dimension");
+            throw std::invalid_argument("a constant of more than 2^24 elements or a negative dimension");
         }
         n *= d;
     }

@@ -238,8 +238,8 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
                 pinned[i] = pinned[i] || closing[i] || (!rounds_shard_.empty() && rounds_shard_[i]);
             }
             choose_channel_blocked(pinned, source, groups, member_of);
-            fast_->use_blocked(blocked_);
         }
+        fast_->use_blocked(blocked_);  // its scratch is allocated here, at construction, in either case
     }
     for (FusionGroup& group : groups) {
         fused_.push_back(std::make_unique<FusedElementwise>(graph, std::move(group), blocked_));

@@ -36,10 +36,9 @@ const ir::Shape& pass_shape(const ir::Graph& graph, const FusionGroup& group) {
     return first.op == ir::OpKind::ReduceSum ? graph.type(first.inputs[0]).shape : first.type.shape;
 }
 
-// The pass's rows: over the group's shape (pass_shape()), with the
-// externals and the reductions' kept shapes broadcasting along them. With `plane_rows` no row crosses a channel
-// plane (a [1, C, 1, 1] operand, contiguous along C and broadcast along H, keeps the axes apart), so that a
-// channel-blocked buffer's row is one channel's pixels, evenly spaced.
+// The pass's rows: over the group's shape (pass_shape()), with the externals and the reductions' kept shapes
+// broadcasting along them. With `plane_rows` no row crosses a channel plane (a [1, C, 1, 1] operand, contiguous along
+// C and broadcast along H, keeps the axes apart): the blocked order's sums then have the plain order's rows.
 ir::BroadcastRows rows_of(const ir::Graph& graph, const FusionGroup& group, bool plane_rows) {
     std::vector<ir::Shape> kept;
     const ir::Shape& shape = pass_shape(graph, group);
@@ -423,12 +422,9 @@ void FusedElementwise::run_blocked_order(std::vector<ir::Buffer<float>>& values)
                               main_end);
                     if (j0 + count == length) {  // the row's 16 channels are summed: RowSum's total of each
                         for (std::int64_t lane = 0; lane < kChannelBlock; ++lane) {
-                            const auto& l = sums.lanes;
-                            const float total = (((l[0][lane] + l[4][lane]) + (l[1][lane] + l[5][lane])) +
-                                                 ((l[2][lane] + l[6][lane]) + (l[3][lane] + l[7][lane]))) +
-                                                sums.tail[lane];
                             reductions_[k].row_sums[static_cast<std::size_t>(sample * channels_ + first_channel +
-                                                                             lane)] = total;
+                                                                             lane)] =
+                                ir::RowSum<float>::combine(&sums.lanes[0][lane], kChannelBlock, sums.tail[lane]);
                         }
                     }
                     continue;

@@ -133,6 +133,7 @@ struct OneDnnKernels::Impl {
     std::vector<SharedCopy> copies;
     std::vector<float> copies_arena;
     std::uint64_t step = 1;
+    bool planned = false;  // the copies and scratch are allocated (once: use_blocked(), or the first use)
 
     Role role(const memory::desc& user, const memory::desc& inner, int arg, NodeId id, bool output) {
         Role r{user, inner, arg, id, std::nullopt};
@@ -222,7 +223,16 @@ struct OneDnnKernels::Impl {
         return fit;
     }
 
+    // Plans and allocates the shared copies and the scratch for the arguments' layouts as they now stand.
+    void plan_once() {
+        if (!planned) {
+            plan_shared_copies();
+            planned = true;
+        }
+    }
+
     void use_blocked(const std::vector<bool>& blocked) {
+        DOJO_CHECK(!planned) << "use_blocked() after the kernels' buffers were planned";
         for (auto& [index, k] : kernels) {
             for (std::size_t r = 0; r < k.roles.size(); ++r) {
                 Role& role = k.roles[r];
@@ -233,8 +243,7 @@ struct OneDnnKernels::Impl {
                 }
             }
         }
-        copies.clear();
-        plan_shared_copies();
+        plan_once();
     }
 
     void add_kernel(NodeId id, dnnl::primitive primitive, std::vector<Role> roles) {
@@ -372,7 +381,6 @@ OneDnnKernels::OneDnnKernels(const ir::Graph& graph, const std::vector<bool>& li
             impl_->add(graph, NodeId{i}, native_bf16);
         }
     }
-    impl_->plan_shared_copies();
 }
 
 OneDnnKernels::~OneDnnKernels() = default;
@@ -385,7 +393,10 @@ bool OneDnnKernels::has(NodeId id) const { return impl_->kernels.contains(id.ind
 
 std::size_t OneDnnKernels::count() const { return impl_->kernels.size(); }
 
-std::size_t OneDnnKernels::shared_copy_count() const { return impl_->copies.size(); }
+std::size_t OneDnnKernels::shared_copy_count() const {
+    impl_->plan_once();
+    return impl_->copies.size();
+}
 
 bool OneDnnKernels::reads_bf16(NodeId id) const { return impl_->bf16_nodes.contains(id.index); }
 
@@ -393,6 +404,7 @@ void OneDnnKernels::begin_step() { ++impl_->step; }
 
 void OneDnnKernels::run(NodeId id, std::vector<ir::Buffer<float>>& values) const {
     Impl& im = *impl_;
+    im.plan_once();
     Impl::Kernel& k = im.kernels.at(id.index);
     const std::size_t output = k.roles.size() - 1;
     // Memory objects only wrap the executor's buffers, the scratch and the shared copies (no allocation of data).

@@ -133,6 +133,30 @@ TEST_F(OnnxFiles, NodesWithMissingInputsAreErrors) {
     }
 }
 
+// Regression (found by fuzz/onnx_import_fuzzer, a 15 s timeout; a minute in a release build): a constant expanded to
+// a huge shape is refused at once, not built element by element.
+TEST_F(OnnxFiles, AHugeFoldedConstantIsRefused) {
+    onnx::ModelProto model = gemm_model();
+    onnx::GraphProto* graph = model.mutable_graph();
+    onnx::TensorProto* one = graph->add_initializer();
+    one->set_name("one");
+    one->set_data_type(onnx::TensorProto::INT64);
+    one->add_int64_data(1);
+    onnx::TensorProto* shape = graph->add_initializer();
+    shape->set_name("huge");
+    shape->set_data_type(onnx::TensorProto::INT64);
+    shape->add_dims(2);
+    shape->add_int64_data(4096);
+    shape->add_int64_data(8192);  // 2^25 elements
+    onnx::NodeProto* node = graph->add_node();
+    node->set_name("expand");
+    node->set_op_type("Expand");
+    node->add_input("one");
+    node->add_input("huge");
+    node->add_output("z");
+    expect_import_error(save(model, "huge.onnx"), "node 'expand' (Expand): a constant of more than 2^24 elements");
+}
+
 TEST_F(OnnxFiles, ExportReplacesInitializersAndKeepsEverythingElse) {
     const std::string source = save(gemm_model(), "source.onnx");
     const std::string out = (dir_ / "trained.onnx").string();

@@ -43,9 +43,12 @@ public:
             tail_ += piece[j];
         }
     }
-    T total() const {
-        return (((lane_[0] + lane_[4]) + (lane_[1] + lane_[5])) + ((lane_[2] + lane_[6]) + (lane_[3] + lane_[7]))) +
-               tail_;
+    T total() const { return combine(lane_, 1, tail_); }
+    /// The total of lanes lane[0], lane[stride], ... lane[7 * stride] and a tail, in total()'s fixed tree: for a
+    /// kernel that keeps several rows' lanes interleaved.
+    static T combine(const T* lane, std::int64_t stride, T tail) {
+        auto l = [&](std::int64_t k) { return lane[k * stride]; };
+        return (((l(0) + l(4)) + (l(1) + l(5))) + ((l(2) + l(6)) + (l(3) + l(7)))) + tail;
     }
 
 private:

@@ -52,7 +52,8 @@ public:
     };
     BlockedFit blocked_fit(ir::NodeId id) const;
     /// Stores the buffers `blocked` marks (indexed by node; each Fits) channel-blocked: their kernels read and write
-    /// them without reorders. Before the first run().
+    /// them without reorders; then allocates the reorder scratch and shared copies for those layouts. At most once,
+    /// before the first run() (which otherwise allocates them for the plain layouts).
     void use_blocked(const std::vector<bool>& blocked);
     /// Whether node `id` has a fast kernel.
     bool has(ir::NodeId id) const;
