@@ -1,7 +1,9 @@
 // Fused elementwise groups (runtime/fused_elementwise.h) on plain NCHW buffers against the same groups on
 // channel-blocked buffers (runtime/channel_blocked.h), side by side in one process: a BatchNorm's statistics, its
 // normalisation with ReLU, and its input gradient on an activation of ResNet-18's layer1 at batch 32
-// ([32, 64, 56, 56], 6.4 M elements); the `plain` rows are the peer, the `blocked` rows run in the blocked order. Run:
+// ([32, 64, 56, 56], 6.4 M elements), and ResNet-18's max-pooling forward and backward (runtime/max_pool.h; 3x3,
+// stride 2, pad 1 on the stem's [32, 64, 112, 112]); the `plain` rows are the peer, the `blocked` rows run in the
+// blocked order. Run:
 // `build/bench/channel_blocked_bench` (unset OPENBLAS_CORETYPE; 2 threads by default: OMP_NUM_THREADS).
 #include <benchmark/benchmark.h>
 
@@ -12,6 +14,7 @@
 #include "dojo/compiler/fuse_elementwise.h"
 #include "dojo/ir/builder.h"
 #include "dojo/runtime/fused_elementwise.h"
+#include "dojo/runtime/max_pool.h"
 
 namespace {
 
@@ -116,6 +119,42 @@ void run(benchmark::State& state, const std::function<Case()>& make, Layout layo
     state.SetBytesProcessed(state.iterations() * bytes);
 }
 
+// The max-pooling kernels on random values (the layout does not change which values win, only where they lie).
+void pool(benchmark::State& state, bool backward, Layout layout) {
+    const ir::Shape x_shape{32, 64, 112, 112};
+    const ir::Shape y_shape{32, 64, 56, 56};
+    const ir::PoolAttrs attrs{{3, 3}, {2, 2}, {1, 1, 1, 1}};
+    std::vector<float> x(static_cast<std::size_t>(x_shape.numel()));
+    std::vector<float> dy(static_cast<std::size_t>(y_shape.numel()));
+    std::vector<float> y(dy.size());
+    std::vector<float> dx(x.size());
+    std::mt19937 rng(1);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (float& v : x) {
+        v = normal(rng);
+    }
+    for (float& v : dy) {
+        v = normal(rng);
+    }
+    const bool blocked = layout == Layout::Blocked;
+    auto once = [&] {
+        if (backward) {
+            (blocked ? runtime::max_pool_backward_channel_blocked
+                     : runtime::max_pool_backward)(attrs, x_shape, y_shape, x.data(), dy.data(), dx.data());
+        } else {
+            (blocked ? runtime::max_pool_channel_blocked : runtime::max_pool)(attrs, x_shape, y_shape, x.data(),
+                                                                              y.data());
+        }
+    };
+    once();  // warm: every page touched
+    for (auto _ : state) {
+        once();
+    }
+    state.SetBytesProcessed(state.iterations() * (x_shape.numel() + y_shape.numel() +
+                                                  (backward ? x_shape.numel() : 0)) *
+                            4);
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(run, statistics_plain, statistics, Layout::Plain)->Unit(benchmark::kMillisecond);
@@ -124,5 +163,10 @@ BENCHMARK_CAPTURE(run, normalise_relu_plain, normalise_relu, Layout::Plain)->Uni
 BENCHMARK_CAPTURE(run, normalise_relu_blocked, normalise_relu, Layout::Blocked)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(run, input_gradient_plain, input_gradient, Layout::Plain)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(run, input_gradient_blocked, input_gradient, Layout::Blocked)->Unit(benchmark::kMillisecond);
+
+BENCHMARK_CAPTURE(pool, max_pool_plain, false, Layout::Plain)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(pool, max_pool_blocked, false, Layout::Blocked)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(pool, max_pool_backward_plain, true, Layout::Plain)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(pool, max_pool_backward_blocked, true, Layout::Blocked)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "dojo/ir/broadcast.h"
+#include "dojo/ir/elementwise.h"
 #include "dojo/ir/interpreter.h"
 #include "dojo/ir/reduce.h"
 #include "dojo/ir/rounding.h"
@@ -23,8 +24,8 @@ namespace dojo::runtime {
 
 namespace {
 
-// The shortest row a sum runs fused (as the fusion pass's rows: long enough to vectorise).
-constexpr std::int64_t kMinSumRow = 16;
+// The shortest row a lone sum or map runs fused (as the fusion pass's rows: long enough to vectorise).
+constexpr std::int64_t kMinFusedRow = 16;
 
 // Whether `node`'s tensor leads with the batch, given which of its inputs do (`leads`, by node): its outermost
 // dimension is whole samples' rows, so that each rank holds one contiguous block of the global tensor. A transpose
@@ -112,21 +113,39 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
         }
         // A sum of a buffer no group computes runs as a group of its own where it sums rows, as the fusion pass
         // admits sums (a BatchNorm's mean of a convolution's output, say): the same bits as ReduceSum's kernel,
-        // and a kernel that reads the buffer in the channel-blocked layout too.
+        // and a kernel that reads the buffer in the channel-blocked layout too. So does a lone elementwise map
+        // the pass would admit (two gradients added where a residual branch forks, say).
         for (std::uint32_t i = 0; i < n; ++i) {
             const ir::Node& node = graph.node(ir::NodeId{i});
-            if (!live_[i] || member_of[i] >= 0 || node.op != ir::OpKind::ReduceSum ||
-                node.type.dtype != ir::DType::F32 || graph.type(node.inputs[0]).dtype != ir::DType::F32 ||
-                graph.type(node.inputs[0]).shape.numel() < compiler::kFusionMinElements) {
+            const ir::Shape& pass_shape =
+                node.op == ir::OpKind::ReduceSum ? graph.type(node.inputs[0]).shape : node.type.shape;
+            if (!live_[i] || member_of[i] >= 0 || node.type.dtype != ir::DType::F32 ||
+                pass_shape.numel() < compiler::kFusionMinElements) {
                 continue;
             }
-            const ir::Shape sums_into = ir::reduce_kept_shape(graph, ir::NodeId{i});
-            const ir::BroadcastRows rows(graph.type(node.inputs[0]).shape, {&sums_into});
-            if (rows.inner_stride(0) != 0 || rows.row_length() < kMinSumRow) {
+            std::vector<ir::NodeId> externals;
+            std::vector<const ir::Shape*> shapes;
+            for (const ir::NodeId input : node.inputs) {
+                if (std::find(externals.begin(), externals.end(), input) == externals.end()) {
+                    externals.push_back(input);
+                    shapes.push_back(&graph.type(input).shape);
+                }
+            }
+            if (node.op == ir::OpKind::ReduceSum) {
+                const ir::Shape sums_into = ir::reduce_kept_shape(graph, ir::NodeId{i});
+                const ir::BroadcastRows rows(graph.type(node.inputs[0]).shape, {&sums_into});
+                if (graph.type(node.inputs[0]).dtype != ir::DType::F32 || rows.inner_stride(0) != 0 ||
+                    rows.row_length() < kMinFusedRow) {
+                    continue;
+                }
+            } else if (!ir::is_elementwise_map(node.op) ||
+                       ir::BroadcastRows(node.type.shape, shapes).row_length() < kMinFusedRow ||
+                       std::any_of(externals.begin(), externals.end(),
+                                   [&](ir::NodeId e) { return graph.type(e).dtype != ir::DType::F32; })) {
                 continue;
             }
             member_of[i] = group_at_[i] = static_cast<int>(groups.size());
-            groups.push_back(FusionGroup{{ir::NodeId{i}}, {true}, {node.inputs[0]}});
+            groups.push_back(FusionGroup{{ir::NodeId{i}}, {true}, std::move(externals)});
         }
     }
 
@@ -231,6 +250,14 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
     }
     blocked_.assign(n, false);
     if (options.kernels == Kernels::Fast) {
+        fast_pool_.assign(n, false);
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const ir::Node& node = graph.node(ir::NodeId{i});
+            if (live_[i] && (node.op == ir::OpKind::MaxPool2d || node.op == ir::OpKind::MaxPool2dBackward)) {
+                const ir::Shape& x = graph.type(node.inputs[0]).shape;
+                fast_pool_[i] = x[2] * x[3] < (std::int64_t{1} << 31);  // runtime/max_pool.h: 32-bit plane indices
+            }
+        }
         fast_ = std::make_unique<OneDnnKernels>(graph, live_);
         if (options.channel_blocked && options.reuse_buffers) {
             std::vector<bool> pinned = kept;  // values the caller reads or rewrites: plain
@@ -244,16 +271,6 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
     for (FusionGroup& group : groups) {
         fused_.push_back(std::make_unique<FusedElementwise>(graph, std::move(group), blocked_));
     }
-    if (options.kernels == Kernels::Fast) {
-        fast_pool_.assign(n, false);
-        for (std::uint32_t i = 0; i < n; ++i) {
-            const ir::Node& node = graph.node(ir::NodeId{i});
-            if (live_[i] && (node.op == ir::OpKind::MaxPool2d || node.op == ir::OpKind::MaxPool2dBackward)) {
-                const ir::Shape& x = graph.type(node.inputs[0]).shape;
-                fast_pool_[i] = x[2] * x[3] < (std::int64_t{1} << 31);  // runtime/max_pool.h: 32-bit plane indices
-            }
-        }
-    }
 }
 
 void Executor::run_fast_pool(ir::NodeId id) {
@@ -261,11 +278,13 @@ void Executor::run_fast_pool(ir::NodeId id) {
     const ir::PoolAttrs& attrs = std::get<ir::PoolAttrs>(node.attrs);
     const ir::Buffer<float>& x = values_[node.inputs[0].index];
     float* out = values_[id.index].data.data();
+    const bool blocked = blocked_[id.index];  // its inputs' buffers are too (choose_channel_blocked)
     if (node.op == ir::OpKind::MaxPool2d) {
-        max_pool(attrs, x.shape, node.type.shape, x.data.data(), out);
+        (blocked ? max_pool_channel_blocked : max_pool)(attrs, x.shape, node.type.shape, x.data.data(), out);
     } else {
         const ir::Buffer<float>& dy = values_[node.inputs[1].index];
-        max_pool_backward(attrs, x.shape, dy.shape, x.data.data(), dy.data.data(), out);
+        (blocked ? max_pool_backward_channel_blocked : max_pool_backward)(attrs, x.shape, dy.shape, x.data.data(),
+                                                                          dy.data.data(), out);
     }
 }
 
@@ -291,6 +310,8 @@ void Executor::choose_channel_blocked(const std::vector<bool>& pinned, const std
                       FusedElementwise::can_run_blocked(graph_, group);
         } else if (fast_->has(ir::NodeId{v})) {
             fits[v] = convolved[v] = fast_->blocked_fit(ir::NodeId{v}) == Fit::Fits;
+        } else if (fast_pool_[v]) {
+            fits[v] = pool_can_run_blocked(ir::NodeId{v});
         }
     }
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -309,14 +330,30 @@ void Executor::choose_channel_blocked(const std::vector<bool>& pinned, const std
                           FusedElementwise::can_run_blocked(graph_, group);
             } else if (fast_->has(ir::NodeId{i}) && fast_->blocked_fit(u) == Fit::Fits) {
                 convolved[v] = true;
-            } else {
-                fits[v] = false;  // a reference or pooling kernel: plain layouts only
+            } else if (!fast_pool_[i] || !pool_can_run_blocked(ir::NodeId{i})) {
+                fits[v] = false;  // a reference kernel: plain layouts only
             }
         }
     }
-    // A group's buffers of its shape are blocked all or none (it runs in one order): one that cannot be keeps the
-    // others plain, which may keep another group's plain in turn.
+    // A group's buffers of its shape are blocked all or none (it runs in one order), and so are a pooling node's
+    // input and output buffers: one that cannot be keeps the others plain, which may keep another group's plain in
+    // turn. Units [0, groups) are the groups, the rest the pooling nodes.
+    std::vector<std::uint32_t> pools;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        if (fast_pool_[i]) {
+            pools.push_back(i);
+        }
+    }
+    const std::size_t units = groups.size() + pools.size();
     auto each_buffer = [&](std::size_t g, auto&& f) {
+        if (g >= groups.size()) {
+            const std::uint32_t pool = pools[g - groups.size()];
+            f(pool);  // never an alias: its own buffer
+            for (const ir::NodeId u : graph_.node(ir::NodeId{pool}).inputs) {
+                f(source[u.index]);
+            }
+            return;
+        }
         const FusionGroup& group = groups[g];
         for (std::size_t k = 0; k < group.members.size(); ++k) {
             if (group.exported[k] && FusedElementwise::can_be_blocked(graph_, group, group.members[k])) {
@@ -333,7 +370,7 @@ void Executor::choose_channel_blocked(const std::vector<bool>& pinned, const std
     auto spread = [&](std::vector<bool>& flag, bool to, auto&& spreads) {
         for (bool changed = true; changed;) {
             changed = false;
-            for (std::size_t g = 0; g < groups.size(); ++g) {
+            for (std::size_t g = 0; g < units; ++g) {
                 bool all = true;
                 bool any = false;
                 each_buffer(g, [&](std::uint32_t v) {
@@ -355,6 +392,10 @@ void Executor::choose_channel_blocked(const std::vector<bool>& pinned, const std
     for (std::uint32_t i = 0; i < n; ++i) {
         blocked_[i] = fits[source[i]] && convolved[source[i]];
     }
+}
+
+bool Executor::pool_can_run_blocked(ir::NodeId id) const {
+    return can_store_channel_blocked(graph_.type(id).shape);  // x, y, dy and dx: all have the same channels
 }
 
 void Executor::mark_sharded_rounding(const ExecutorOptions& options) {

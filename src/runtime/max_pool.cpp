@@ -1,6 +1,7 @@
 #include "dojo/runtime/max_pool.h"
 
 #include "dojo/ir/pooling.h"
+#include "dojo/runtime/channel_blocked.h"
 
 #include <omp.h>
 
@@ -135,6 +136,94 @@ void for_each_window(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const
     }
 }
 
+// The channel-blocked kernels: a block plane is one sample's 16 channels, [H, W, 16]; every pixel holds the 16
+// channels side by side, so one window is scanned for all 16 at once, a lane per channel, with the same select as
+// interior_row_body. The window is clipped to the plane as the reference clips it (edge windows alike).
+struct ClippedWindow {
+    std::int64_t first;           // pixel of the window's first position inside the plane
+    std::int64_t rows, columns;   // positions inside the plane
+};
+
+inline ClippedWindow clip(const Geometry& g, std::int64_t oh, std::int64_t ow) {
+    const std::int64_t top = oh * g.sh - g.pt;
+    const std::int64_t left = ow * g.sw - g.pl;
+    const std::int64_t r0 = std::max<std::int64_t>(0, -top);
+    const std::int64_t r1 = std::min<std::int64_t>(g.kh, g.h - top);
+    const std::int64_t s0 = std::max<std::int64_t>(0, -left);
+    const std::int64_t s1 = std::min<std::int64_t>(g.kw, g.w - left);
+    return {(top + r0) * g.w + left + s0, std::max<std::int64_t>(r1 - r0, 0), std::max<std::int64_t>(s1 - s0, 0)};
+}
+
+// Each lane's first maximum of a window with at least one position inside: value into best, pixel into at (the same
+// select as interior_row_body, a lane per channel). The lane loops are `omp simd` so that each clone vectorises them
+// for its own target (one AVX-512 register holds the 16 lanes); GCC's vector types would not do: they are lowered
+// before target_clones makes the clones, to scalar code.
+inline __attribute__((always_inline)) void scan_blocked_window(const float* __restrict plane, const ClippedWindow& c,
+                                                               std::int64_t w, float* __restrict best,
+                                                               std::int32_t* __restrict at) {
+    const float* first = plane + c.first * kChannelBlock;
+#pragma omp simd
+    for (std::int64_t l = 0; l < kChannelBlock; ++l) {
+        best[l] = first[l];
+        at[l] = static_cast<std::int32_t>(c.first);
+    }
+    for (std::int64_t r = 0; r < c.rows; ++r) {
+        for (std::int64_t s = r == 0 ? 1 : 0; s < c.columns; ++s) {
+            const std::int64_t pixel = c.first + r * w + s;
+            const float* v = plane + pixel * kChannelBlock;
+#pragma omp simd
+            for (std::int64_t l = 0; l < kChannelBlock; ++l) {
+                const bool take = v[l] > best[l] || (v[l] != v[l] && best[l] == best[l]);
+                best[l] = take ? v[l] : best[l];
+                at[l] = take ? static_cast<std::int32_t>(pixel) : at[l];
+            }
+        }
+    }
+}
+
+// One output row of a block plane: y_row [OW, 16].
+DOJO_POOL_CLONES void blocked_forward_row(const float* plane, const Geometry& g, std::int64_t oh, float* y_row) {
+    for (std::int64_t ow = 0; ow < g.ow; ++ow) {
+        const ClippedWindow c = clip(g, oh, ow);
+        float* y = y_row + ow * kChannelBlock;
+        if (c.rows == 0 || c.columns == 0) {
+            std::fill(y, y + kChannelBlock, -std::numeric_limits<float>::infinity());
+            continue;
+        }
+        alignas(64) float best[kChannelBlock];
+        alignas(64) std::int32_t at[kChannelBlock];
+        scan_blocked_window(plane, c, g.w, best, at);
+        std::copy(best, best + kChannelBlock, y);
+    }
+}
+
+// One output row's gradients dy_row [OW, 16] added into the block plane's dx at each lane's first maximum, window
+// after window (the reference's order); a lane adds where its maximum lies and keeps its value elsewhere (a select,
+// not an add of zero, so the bits are the reference's).
+DOJO_POOL_CLONES void blocked_backward_row(const float* plane, const Geometry& g, std::int64_t oh, const float* dy_row,
+                                           float* dx_plane) {
+    for (std::int64_t ow = 0; ow < g.ow; ++ow) {
+        const ClippedWindow c = clip(g, oh, ow);
+        if (c.rows == 0 || c.columns == 0) {
+            continue;  // all padding: no gradient
+        }
+        alignas(64) float best[kChannelBlock];
+        alignas(64) std::int32_t at[kChannelBlock];
+        scan_blocked_window(plane, c, g.w, best, at);
+        const float* dy = dy_row + ow * kChannelBlock;
+        for (std::int64_t r = 0; r < c.rows; ++r) {
+            for (std::int64_t s = 0; s < c.columns; ++s) {
+                const std::int64_t pixel = c.first + r * g.w + s;
+                float* dx = dx_plane + pixel * kChannelBlock;
+#pragma omp simd
+                for (std::int64_t l = 0; l < kChannelBlock; ++l) {
+                    dx[l] = at[l] == static_cast<std::int32_t>(pixel) ? dx[l] + dy[l] : dx[l];
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 
 void max_pool(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Shape& y_shape, const float* x,
@@ -156,6 +245,36 @@ void max_pool_backward(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, con
             dx[p * plane_size + at] += dy[(p * g.oh + oh) * g.ow + ow];
         }
     });
+}
+
+void max_pool_channel_blocked(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Shape& y_shape,
+                              const float* x, float* y) {
+    const Geometry g = geometry(attrs, x_shape, y_shape);
+    const std::int64_t block_planes = g.planes / kChannelBlock;
+    const std::int64_t x_plane = g.h * g.w * kChannelBlock;
+    const std::int64_t y_row = g.ow * kChannelBlock;
+#pragma omp parallel for schedule(static) collapse(2)
+    for (std::int64_t p = 0; p < block_planes; ++p) {
+        for (std::int64_t oh = 0; oh < g.oh; ++oh) {
+            blocked_forward_row(x + p * x_plane, g, oh, y + (p * g.oh + oh) * y_row);
+        }
+    }
+}
+
+void max_pool_backward_channel_blocked(const ir::PoolAttrs& attrs, const ir::Shape& x_shape,
+                                       const ir::Shape& y_shape, const float* x, const float* dy, float* dx) {
+    const Geometry g = geometry(attrs, x_shape, y_shape);
+    const std::int64_t block_planes = g.planes / kChannelBlock;
+    const std::int64_t x_plane = g.h * g.w * kChannelBlock;
+    const std::int64_t y_row = g.ow * kChannelBlock;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t p = 0; p < block_planes; ++p) {  // windows overlap within a plane: one thread per plane
+        float* dx_plane = dx + p * x_plane;
+        std::fill(dx_plane, dx_plane + x_plane, 0.0f);
+        for (std::int64_t oh = 0; oh < g.oh; ++oh) {
+            blocked_backward_row(x + p * x_plane, g, oh, dy + (p * g.oh + oh) * y_row, dx_plane);
+        }
+    }
 }
 
 }  // namespace dojo::runtime

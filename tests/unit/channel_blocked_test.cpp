@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
 #include <fstream>
 #include <random>
 #include <string>
@@ -15,6 +16,7 @@
 #include "dojo/runtime/channel_blocked.h"
 #include "dojo/runtime/executor.h"
 #include "dojo/runtime/fused_elementwise.h"
+#include "dojo/runtime/max_pool.h"
 
 namespace dojo {
 namespace {
@@ -108,6 +110,55 @@ TEST(ChannelBlocked, FusedGroupInTheBlockedOrderGivesThePlainBits) {
     }
 }
 
+// Max-pooling in the blocked layout, forward and backward, gives the plain kernels' bits at the blocked places (the
+// plain ones give the reference's: runtime_test): windows inside and at every edge, padding, ties between equal
+// values and between +0 and -0, NaNs, -inf, overlapping windows, two channel blocks and two samples.
+TEST(ChannelBlocked, MaxPoolGivesThePlainBits) {
+    struct Case {
+        ir::Shape x;
+        ir::PoolAttrs attrs;
+    };
+    const Case cases[] = {
+        {ir::Shape{2, 32, 17, 19}, ir::PoolAttrs{{3, 3}, {2, 2}, {1, 1, 1, 1}}},  // ResNet's stem, odd sizes
+        {ir::Shape{1, 16, 16, 16}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 0, 0}}},
+        {ir::Shape{2, 16, 9, 12}, ir::PoolAttrs{{3, 3}, {1, 1}, {1, 1, 1, 1}}},  // overlapping windows
+        {ir::Shape{1, 32, 11, 13}, ir::PoolAttrs{{2, 3}, {1, 2}, {1, 0, 0, 2}}},  // asymmetric
+        {ir::Shape{1, 16, 3, 3}, ir::PoolAttrs{{3, 3}, {1, 1}, {2, 2, 2, 2}}},    // all-padding windows too
+    };
+    const float values[] = {0.0f, -0.0f, 1.0f, 1.0f, 2.5f, -3.0f, -std::numeric_limits<float>::infinity()};
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.x.to_string());
+        ir::Graph g;
+        const NodeId x = g.add_input("x", {ir::DType::F32, c.x});
+        const NodeId y = g.add(ir::OpKind::MaxPool2d, c.attrs, {x});
+        const ir::Shape& y_shape = g.type(y).shape;
+        std::mt19937 rng(5);
+        std::uniform_int_distribution<std::size_t> pick(0, std::size(values) - 1);
+        std::uniform_int_distribution<int> one_in(0, 60);
+        std::vector<float> xs(static_cast<std::size_t>(c.x.numel()));
+        for (float& v : xs) {
+            v = one_in(rng) == 0 ? std::numeric_limits<float>::quiet_NaN() : values[pick(rng)];
+        }
+        std::vector<float> dys(static_cast<std::size_t>(y_shape.numel()));
+        for (std::size_t i = 0; i < dys.size(); ++i) {
+            dys[i] = static_cast<float>(i % 7) - 2.25f;
+        }
+        std::vector<float> ys(dys.size());
+        std::vector<float> dxs(xs.size());
+        runtime::max_pool(c.attrs, c.x, y_shape, xs.data(), ys.data());
+        runtime::max_pool_backward(c.attrs, c.x, y_shape, xs.data(), dys.data(), dxs.data());
+        const std::vector<float> xs_blocked = to_blocked(xs, c.x);
+        const std::vector<float> dys_blocked = to_blocked(dys, y_shape);
+        std::vector<float> ys_blocked(ys.size(), 7.0f);
+        std::vector<float> dxs_blocked(dxs.size(), 7.0f);  // not zero: the kernel clears it
+        runtime::max_pool_channel_blocked(c.attrs, c.x, y_shape, xs_blocked.data(), ys_blocked.data());
+        runtime::max_pool_backward_channel_blocked(c.attrs, c.x, y_shape, xs_blocked.data(), dys_blocked.data(),
+                                                   dxs_blocked.data());
+        expect_same_bits(ys_blocked, to_blocked(ys, y_shape), "forward");
+        expect_same_bits(dxs_blocked, to_blocked(dxs, c.x), "backward");
+    }
+}
+
 // oneDNN runs 16-channel blocks where the CPU has AVX-512 (the layout the executor then keeps).
 bool cpu_has_avx512() {
     std::ifstream cpuinfo("/proc/cpuinfo");
@@ -140,6 +191,12 @@ TEST(ChannelBlocked, ResNetStepGivesThePlainBits) {
     EXPECT_EQ(plain.channel_blocked_count(), 0u);
     if (cpu_has_avx512()) {
         EXPECT_GE(blocked.channel_blocked_count(), 40u);
+        for (std::uint32_t i = 0; i < g.size(); ++i) {  // the stem's max-pooling too, both ways
+            const ir::OpKind op = g.node(NodeId{i}).op;
+            if (op == ir::OpKind::MaxPool2d || op == ir::OpKind::MaxPool2dBackward) {
+                EXPECT_TRUE(blocked.is_channel_blocked(NodeId{i})) << g.describe(NodeId{i});
+            }
+        }
     }
     std::mt19937 rng(9);
     for (int step = 0; step < 2; ++step) {

@@ -124,6 +124,8 @@ public:
     std::size_t fast_kernel_count() const;
     /// How many values are stored channel-blocked (ExecutorOptions::channel_blocked).
     std::size_t channel_blocked_count() const;
+    /// Whether node `id`'s value is stored channel-blocked (runtime/channel_blocked.h), not in the plain layout.
+    bool is_channel_blocked(ir::NodeId id) const { return blocked_[id.index]; }
     /// How many fused elementwise groups run (runtime/fused_elementwise.h).
     std::size_t fused_group_count() const { return fused_.size(); }
 
@@ -135,6 +137,7 @@ private:
     void mark_sharded_rounding(const ExecutorOptions& options);
     void round_shard(ir::NodeId id);
     void run_fast_pool(ir::NodeId id);
+    bool pool_can_run_blocked(ir::NodeId id) const;  // a fast pooling node whose tensors can all be stored blocked
     void choose_channel_blocked(const std::vector<bool>& pinned, const std::vector<std::uint32_t>& source,
                                 const std::vector<compiler::FusionGroup>& groups, const std::vector<int>& member_of);
 

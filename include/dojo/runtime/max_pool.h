@@ -1,5 +1,5 @@
 /** \file
- * Fast MaxPool2d and MaxPool2dBackward for the executor's fast path (NCHW, the IR's layout).
+ * Fast MaxPool2d and MaxPool2dBackward for the executor's fast path: NCHW (the IR's layout) or channel-blocked.
  *
  * Contract: bit for bit what the op table's reference kernels compute (ir/op.h): each window's value and gradient
  * belong to its first maximum in (row, column) order, a NaN wins its window at once, padding never wins, an
@@ -10,7 +10,8 @@
  * Why: the reference kernel looks at one window at a time through bounds-checked loops. Here the windows of an output
  * row that lie wholly inside the input are scanned position by position across the row, a branch-free select per
  * position over contiguous arrays that the compiler vectorises (built for AVX-512, AVX2 and baseline x86-64, picked
- * when the program loads); only edge windows take the per-window loop.
+ * when the program loads); only edge windows take the per-window loop. In the channel-blocked layout each pixel holds
+ * 16 channels side by side, so every window is scanned for 16 channels at once, one lane each.
  */
 #pragma once
 
@@ -26,5 +27,14 @@ void max_pool(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Sh
 /// dx [N, C, H, W]: each window's dy (of y_shape) added at its first maximum in x, zero elsewhere.
 void max_pool_backward(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Shape& y_shape,
                        const float* x, const float* dy, float* dx);
+
+/// max_pool with x and y stored channel-blocked (runtime/channel_blocked.h; the shapes are the logical NCHW ones and
+/// C is a multiple of kChannelBlock): the same values at the blocked places.
+void max_pool_channel_blocked(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Shape& y_shape,
+                              const float* x, float* y);
+
+/// max_pool_backward with x, dy and dx all stored channel-blocked.
+void max_pool_backward_channel_blocked(const ir::PoolAttrs& attrs, const ir::Shape& x_shape,
+                                       const ir::Shape& y_shape, const float* x, const float* dy, float* dx);
 
 }  // namespace dojo::runtime
