@@ -2,8 +2,9 @@
 // channel-blocked buffers (runtime/channel_blocked.h), side by side in one process: a BatchNorm's statistics, its
 // normalisation with ReLU, and its input gradient on an activation of ResNet-18's layer1 at batch 32
 // ([32, 64, 56, 56], 6.4 M elements), and ResNet-18's max-pooling forward and backward (runtime/max_pool.h; 3x3,
-// stride 2, pad 1 on the stem's [32, 64, 112, 112]); the `plain` rows are the peer, the `blocked` rows run in the
-// blocked order. Run:
+// stride 2, pad 1 on the stem's [32, 64, 112, 112]), and CFloat8's roundings of a layer-1 activation (nearest
+// cfp8_143 and stochastic cfp8_152: runtime/round_channel_blocked.h against RoundTo's kernel, ir::round_piece); the
+// `plain` rows are the peer, the `blocked` rows run in the blocked order. Run:
 // `build/bench/channel_blocked_bench` (unset OPENBLAS_CORETYPE; 2 threads by default: OMP_NUM_THREADS).
 #include <benchmark/benchmark.h>
 
@@ -15,6 +16,9 @@
 #include "dojo/ir/builder.h"
 #include "dojo/runtime/fused_elementwise.h"
 #include "dojo/runtime/max_pool.h"
+#include "dojo/runtime/round_channel_blocked.h"
+#include "dojo/ir/rounding.h"
+#include "dojo/numerics/bias.h"
 
 namespace {
 
@@ -155,6 +159,32 @@ void pool(benchmark::State& state, bool backward, Layout layout) {
                             4);
 }
 
+// RoundTo of a [32, 64, 56, 56] activation as the cfp8 policy rounds it: max-abs for the bias, then the rounding.
+void round_to(benchmark::State& state, numerics::Rounding rounding, Layout layout) {
+    const ir::RoundAttrs attrs{rounding == numerics::Rounding::Stochastic ? numerics::FormatKind::Cfp8_152
+                                                                          : numerics::FormatKind::Cfp8_143,
+                               rounding, 0.0, 1, 1};
+    std::vector<float> x(static_cast<std::size_t>(kActivation.numel()));
+    std::vector<float> y(x.size());
+    std::mt19937 rng(1);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (float& v : x) {
+        v = normal(rng);
+    }
+    auto once = [&] {
+        if (layout == Layout::Blocked) {
+            runtime::round_channel_blocked(attrs, 1.0, kActivation, x.data(), y.data());
+        } else {
+            ir::round_piece(attrs, 1.0, x, y, numerics::max_abs(x), 0);
+        }
+    };
+    once();  // warm: every page touched
+    for (auto _ : state) {
+        once();
+    }
+    state.SetBytesProcessed(state.iterations() * kActivation.numel() * 8);
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(run, statistics_plain, statistics, Layout::Plain)->Unit(benchmark::kMillisecond);
@@ -168,5 +198,13 @@ BENCHMARK_CAPTURE(pool, max_pool_plain, false, Layout::Plain)->Unit(benchmark::k
 BENCHMARK_CAPTURE(pool, max_pool_blocked, false, Layout::Blocked)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(pool, max_pool_backward_plain, true, Layout::Plain)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(pool, max_pool_backward_blocked, true, Layout::Blocked)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(round_to, nearest_plain, numerics::Rounding::NearestEven, Layout::Plain)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(round_to, nearest_blocked, numerics::Rounding::NearestEven, Layout::Blocked)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(round_to, stochastic_plain, numerics::Rounding::Stochastic, Layout::Plain)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(round_to, stochastic_blocked, numerics::Rounding::Stochastic, Layout::Blocked)
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

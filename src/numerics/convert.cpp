@@ -500,6 +500,41 @@ ConversionFlags round_to_bf16_nearest(std::span<const float> in, std::span<float
     return ConversionFlags(static_cast<std::uint8_t>(bits));
 }
 
+struct PieceRounder::Impl {
+    bool bf16_nearest = false;  // round_to_format's own path for it
+    ConvertOptions options;
+    KernelTable table{};
+    EncodeParams encoding{};
+    DecodeParams decoding{};
+};
+
+PieceRounder::PieceRounder(const FormatSpec& spec, const ConvertOptions& options) : impl_(std::make_unique<Impl>()) {
+    if (spec.denormals != Denormals::Ieee) {
+        throw UsageError("PieceRounder: " + to_string(spec) + " has paper denormals; use round_to_format");
+    }
+    if (spec.kind == FormatKind::Fp32) {
+        throw UsageError("PieceRounder: rounding to fp32 is a copy");
+    }
+    impl_->bf16_nearest = spec.kind == FormatKind::Bf16 && options.rounding == Rounding::NearestEven;
+    impl_->options = options;
+    impl_->options.threads = 1;
+    impl_->table = kernels_for(options.isa);
+    impl_->encoding = make_encode_params(spec, options);
+    impl_->decoding = make_decode_params(spec);
+}
+
+PieceRounder::~PieceRounder() = default;
+
+ConversionFlags PieceRounder::round(const float* in, float* out, std::size_t n, std::uint64_t first_index) const {
+    const Impl& im = *impl_;
+    if (im.bf16_nearest) {
+        return round_to_bf16_nearest(std::span<const float>(in, n), std::span<float>(out, n), im.options);
+    }
+    return ConversionFlags(static_cast<std::uint8_t>(
+        im.table.round_fp32(reinterpret_cast<const std::uint32_t*>(in), n, reinterpret_cast<std::uint32_t*>(out),
+                            first_index, im.encoding, im.decoding)));
+}
+
 ConversionFlags round_to_format(std::span<const float> in, std::span<float> out, const FormatSpec& spec,
                                 const ConvertOptions& options) {
     require_same_size(in.size(), out.size());

@@ -17,6 +17,7 @@
 #include "dojo/runtime/fused_elementwise.h"
 #include "dojo/runtime/max_pool.h"
 #include "dojo/runtime/onednn_kernels.h"
+#include "dojo/runtime/round_channel_blocked.h"
 #include "dojo/util/check.h"
 #include "dojo/util/error.h"
 
@@ -298,6 +299,16 @@ void Executor::choose_channel_blocked(const std::vector<bool>& pinned, const std
     // convolution running in the blocked layout, or a fused group that can run in the blocked order...
     std::vector<bool> fits(n, false);
     std::vector<bool> convolved(n, false);  // ...and it pays where a convolution touches it (below)
+    // ...or a node whose kernel runs in either layout, its tensors all in the same one: the fast max-pooling, and a
+    // RoundTo (runtime/round_channel_blocked.h) that no group runs and no shard rounds.
+    auto layout_free = [&](std::uint32_t i) {
+        const ir::Node& node = graph_.node(ir::NodeId{i});
+        if (!live_[i] || aliased_[i] || !can_store_channel_blocked(node.type.shape)) {
+            return false;
+        }
+        return fast_pool_[i] || (node.op == ir::OpKind::RoundTo && member_of[i] < 0 &&
+                                 (rounds_shard_.empty() || !rounds_shard_[i]));
+    };
     for (std::uint32_t v = 0; v < n; ++v) {
         const ir::Node& node = graph_.node(ir::NodeId{v});
         if (!stored_[v] || aliased_[v] || pinned[v] || ir::is_bound_leaf(node.op) ||
@@ -310,8 +321,8 @@ void Executor::choose_channel_blocked(const std::vector<bool>& pinned, const std
                       FusedElementwise::can_run_blocked(graph_, group);
         } else if (fast_->has(ir::NodeId{v})) {
             fits[v] = convolved[v] = fast_->blocked_fit(ir::NodeId{v}) == Fit::Fits;
-        } else if (fast_pool_[v]) {
-            fits[v] = pool_can_run_blocked(ir::NodeId{v});
+        } else if (layout_free(v)) {
+            fits[v] = true;
         }
     }
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -330,27 +341,30 @@ void Executor::choose_channel_blocked(const std::vector<bool>& pinned, const std
                           FusedElementwise::can_run_blocked(graph_, group);
             } else if (fast_->has(ir::NodeId{i}) && fast_->blocked_fit(u) == Fit::Fits) {
                 convolved[v] = true;
-            } else if (!fast_pool_[i] || !pool_can_run_blocked(ir::NodeId{i})) {
+            } else if (!layout_free(i)) {
                 fits[v] = false;  // a reference kernel: plain layouts only
             }
         }
     }
-    // A group's buffers of its shape are blocked all or none (it runs in one order), and so are a pooling node's
-    // input and output buffers: one that cannot be keeps the others plain, which may keep another group's plain in
-    // turn. Units [0, groups) are the groups, the rest the pooling nodes.
-    std::vector<std::uint32_t> pools;
+    // A group's buffers of its shape are blocked all or none (it runs in one order), and so are a layout-free
+    // node's tensors: one that cannot be keeps the others plain, which may keep another group's plain in turn.
+    // Units [0, groups) are the groups, the rest the layout-free nodes.
+    std::vector<std::uint32_t> free_nodes;
     for (std::uint32_t i = 0; i < n; ++i) {
-        if (fast_pool_[i]) {
-            pools.push_back(i);
+        if (layout_free(i)) {
+            free_nodes.push_back(i);
         }
     }
-    const std::size_t units = groups.size() + pools.size();
+    const std::size_t units = groups.size() + free_nodes.size();
     auto each_buffer = [&](std::size_t g, auto&& f) {
         if (g >= groups.size()) {
-            const std::uint32_t pool = pools[g - groups.size()];
-            f(pool);  // never an alias: its own buffer
-            for (const ir::NodeId u : graph_.node(ir::NodeId{pool}).inputs) {
-                f(source[u.index]);
+            const std::uint32_t i = free_nodes[g - groups.size()];
+            const ir::Node& node = graph_.node(ir::NodeId{i});
+            f(i);  // never an alias: its own buffer
+            for (std::size_t k = 0; k < node.inputs.size(); ++k) {
+                if (node.op != ir::OpKind::RoundTo || k == 0) {  // not a rounding's step: a scalar
+                    f(source[node.inputs[k].index]);
+                }
             }
             return;
         }
@@ -392,10 +406,6 @@ void Executor::choose_channel_blocked(const std::vector<bool>& pinned, const std
     for (std::uint32_t i = 0; i < n; ++i) {
         blocked_[i] = fits[source[i]] && convolved[source[i]];
     }
-}
-
-bool Executor::pool_can_run_blocked(ir::NodeId id) const {
-    return can_store_channel_blocked(graph_.type(id).shape);  // x, y, dy and dx: all have the same channels
 }
 
 void Executor::mark_sharded_rounding(const ExecutorOptions& options) {
@@ -481,6 +491,11 @@ void Executor::run() {
                 fast_->run(id, values_);
             } else if (!fast_pool_.empty() && fast_pool_[i]) {
                 run_fast_pool(id);
+            } else if (blocked_[i] && graph_.node(id).op == ir::OpKind::RoundTo) {  // its input blocked too
+                const ir::Node& node = graph_.node(id);
+                round_channel_blocked(std::get<ir::RoundAttrs>(node.attrs),
+                                      static_cast<double>(values_[node.inputs[1].index].data[0]), node.type.shape,
+                                      values_[node.inputs[0].index].data.data(), values_[i].data.data());
             } else {
                 ir::evaluate_node(graph_, id, values_);  // leaves are skipped: their values are bound
             }
@@ -513,6 +528,7 @@ std::vector<OpProfile> Executor::profile() const {
         const std::string kernel = fused                                   ? "fused"
                                    : aliased_[i]                                ? "alias"
                                    : !fast_pool_.empty() && fast_pool_[i]       ? "vectorised"
+                                   : blocked_[i] && op == ir::OpKind::RoundTo   ? "blocked"
                                    : fast_ && fast_->reads_bf16(ir::NodeId{i}) ? "onednn-bf16"
                                    : fast_ && fast_->has(ir::NodeId{i})        ? "onednn"
                                                                                 : "reference";

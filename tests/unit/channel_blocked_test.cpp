@@ -17,6 +17,10 @@
 #include "dojo/runtime/executor.h"
 #include "dojo/runtime/fused_elementwise.h"
 #include "dojo/runtime/max_pool.h"
+#include "dojo/runtime/round_channel_blocked.h"
+#include "dojo/ir/rounding.h"
+#include "dojo/numerics/bias.h"
+#include "dojo/compiler/precision_policy.h"
 
 namespace dojo {
 namespace {
@@ -159,6 +163,43 @@ TEST(ChannelBlocked, MaxPoolGivesThePlainBits) {
     }
 }
 
+// RoundTo on a blocked tensor gives RoundTo's bits at the blocked places: CFloat8 with a per-tensor bias, nearest
+// and stochastic (whose draws follow the plain position), BF16 nearest; planes of 35 pixels, three samples, two
+// channel blocks; a NaN-free tensor and, for the nearest rounding, one with an infinity (copied unchanged).
+TEST(ChannelBlocked, RoundToGivesThePlainBits) {
+    const ir::Shape shape{3, 32, 5, 7};
+    std::mt19937 rng(11);
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    std::vector<float> xs(static_cast<std::size_t>(shape.numel()));
+    for (float& v : xs) {
+        v = normal(rng);
+    }
+    const ir::RoundAttrs cases[] = {
+        {numerics::FormatKind::Cfp8_143, numerics::Rounding::NearestEven, 0.0, 3, 7},
+        {numerics::FormatKind::Cfp8_152, numerics::Rounding::Stochastic, 0.0, 3, 8},
+        {numerics::FormatKind::Cfp8_152, numerics::Rounding::Stochastic, 1.0, 4, 9},
+        {numerics::FormatKind::Bf16, numerics::Rounding::NearestEven, 0.0, 0, 1},
+    };
+    for (const ir::RoundAttrs& attrs : cases) {
+        for (const bool with_inf : {false, true}) {
+            SCOPED_TRACE("tensor " + std::to_string(attrs.tensor_id) + (with_inf ? " with inf" : ""));
+            std::vector<float> x = xs;
+            if (with_inf) {
+                x[100] = std::numeric_limits<float>::infinity();
+            }
+            std::vector<float> plain(x.size());
+            ir::round_piece(attrs, 6.0, x, plain, numerics::max_abs(x), 0);
+            const std::vector<float> x_blocked = to_blocked(x, shape);
+            std::vector<float> y_blocked(x.size(), 7.0f);
+            runtime::round_channel_blocked(attrs, 6.0, shape, x_blocked.data(), y_blocked.data());
+            expect_same_bits(y_blocked, to_blocked(plain, shape), "rounded");
+            if (!with_inf || attrs.format == numerics::FormatKind::Bf16) {  // else copied: an overflowed tensor
+                EXPECT_NE(std::memcmp(plain.data(), x.data(), 4 * x.size()), 0);
+            }
+        }
+    }
+}
+
 // oneDNN runs 16-channel blocks where the CPU has AVX-512 (the layout the executor then keeps).
 bool cpu_has_avx512() {
     std::ifstream cpuinfo("/proc/cpuinfo");
@@ -172,12 +213,17 @@ bool cpu_has_avx512() {
 }
 
 // A ResNet-18 training step (loss and every gradient) with the activations blocked and plain: the same bits, and
-// on an AVX-512 CPU most activations are blocked.
-TEST(ChannelBlocked, ResNetStepGivesThePlainBits) {
-    frontend::Model m = frontend::build_catalog_model("resnet18", 2, ir::Shape{3, 32, 32}, 10);
-    ir::Graph& g = m.graph;
+// on an AVX-512 CPU most activations are blocked, max-pooling too; in fp32, and in cfp8, whose roundings of the
+// convolutions' inputs (nearest) and output gradients (stochastic) run on blocked tensors.
+class ChannelBlockedResNet : public ::testing::TestWithParam<compiler::Precision> {};
+
+TEST_P(ChannelBlockedResNet, StepGivesThePlainBits) {
+    const frontend::Model m = frontend::build_catalog_model("resnet18", 2, ir::Shape{3, 32, 32}, 10);
+    compiler::PolicyResult policy = compiler::apply_precision_policy(m.graph, compiler::make_policy(GetParam(), 3));
+    ir::Graph& g = policy.graph;
+    const NodeId logits = policy.remap[m.logits.index];
     const NodeId target = g.add_input("target", {ir::DType::F32, ir::Shape{2, 10}});
-    const NodeId loss = autodiff::softmax_cross_entropy(g, m.logits, target);
+    const NodeId loss = autodiff::softmax_cross_entropy(g, logits, target);
     const std::vector<NodeId> grads = autodiff::gradients(g, loss, g.parameters());
     g.mark_output(loss);
     for (const NodeId grad : grads) {
@@ -189,6 +235,7 @@ TEST(ChannelBlocked, ResNetStepGivesThePlainBits) {
     runtime::Executor blocked(g, with);
     runtime::Executor plain(g, without);
     EXPECT_EQ(plain.channel_blocked_count(), 0u);
+    int rounded_blocked = 0;
     if (cpu_has_avx512()) {
         EXPECT_GE(blocked.channel_blocked_count(), 40u);
         for (std::uint32_t i = 0; i < g.size(); ++i) {  // the stem's max-pooling too, both ways
@@ -196,6 +243,10 @@ TEST(ChannelBlocked, ResNetStepGivesThePlainBits) {
             if (op == ir::OpKind::MaxPool2d || op == ir::OpKind::MaxPool2dBackward) {
                 EXPECT_TRUE(blocked.is_channel_blocked(NodeId{i})) << g.describe(NodeId{i});
             }
+            rounded_blocked += op == ir::OpKind::RoundTo && blocked.is_channel_blocked(NodeId{i}) ? 1 : 0;
+        }
+        if (GetParam() == compiler::Precision::Cfp8) {  // layers 1 and 2 both ways (at 32x32 the later ones are
+            EXPECT_GE(rounded_blocked, 15);               // too small to fuse, so they stay plain)
         }
     }
     std::mt19937 rng(9);
@@ -208,7 +259,7 @@ TEST(ChannelBlocked, ResNetStepGivesThePlainBits) {
             std::normal_distribution<float> normal(0.0f, op == ir::OpKind::Parameter ? 0.1f : 1.0f);
             std::vector<float> values(plain.value(NodeId{i}).data.size());
             for (float& v : values) {
-                v = normal(rng);
+                v = NodeId{i} == policy.step ? static_cast<float>(step) : normal(rng);
             }
             std::copy(values.begin(), values.end(), plain.value(NodeId{i}).data.begin());
             std::copy(values.begin(), values.end(), blocked.value(NodeId{i}).data.begin());
@@ -221,6 +272,12 @@ TEST(ChannelBlocked, ResNetStepGivesThePlainBits) {
         }
     }
 }
+
+INSTANTIATE_TEST_SUITE_P(Precisions, ChannelBlockedResNet,
+                         ::testing::Values(compiler::Precision::Fp32, compiler::Precision::Cfp8),
+                         [](const ::testing::TestParamInfo<compiler::Precision>& p) {
+                             return std::string(compiler::to_string(p.param));
+                         });
 
 }  // namespace
 }  // namespace dojo

@@ -33,6 +33,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -116,6 +117,26 @@ ConversionFlags transcode(std::span<const std::uint16_t> in, const FormatSpec& f
 /// while computing in FP32 (every value of every format is exact in FP32). `in` and `out` may be the same span.
 ConversionFlags round_to_format(std::span<const float> in, std::span<float> out, const FormatSpec& spec,
                                 const ConvertOptions& options = {});
+
+/// round_to_format prepared once for many short pieces of one tensor, for a caller that walks the tensor in an order
+/// of its own (a channel-blocked activation, say): the kernel is picked and the format's parameters packed at
+/// construction, so that each round() costs what its elements cost. round(in, out, n, i) gives round_to_format's
+/// values and flags for in[0..n) at tensor index i (options.first_index is ignored), on the calling thread. IEEE
+/// denormals only: the paper ones need a second pass over their gap (UsageError).
+class PieceRounder {
+public:
+    PieceRounder(const FormatSpec& spec, const ConvertOptions& options);
+    ~PieceRounder();
+    PieceRounder(const PieceRounder&) = delete;
+    PieceRounder& operator=(const PieceRounder&) = delete;
+
+    /// in[0..n) rounded into out[0..n) (the same array or disjoint), in[j] being element first_index + j.
+    ConversionFlags round(const float* in, float* out, std::size_t n, std::uint64_t first_index) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 /// round_to_format for bf16 with nearest-even, in one pass over the bit patterns (no codes in between): the same
 /// values and flags as encoding to bf16 and decoding again. `in` and `out` may be the same span.

@@ -137,7 +137,6 @@ private:
     void mark_sharded_rounding(const ExecutorOptions& options);
     void round_shard(ir::NodeId id);
     void run_fast_pool(ir::NodeId id);
-    bool pool_can_run_blocked(ir::NodeId id) const;  // a fast pooling node whose tensors can all be stored blocked
     void choose_channel_blocked(const std::vector<bool>& pinned, const std::vector<std::uint32_t>& source,
                                 const std::vector<compiler::FusionGroup>& groups, const std::vector<int>& member_of);
 

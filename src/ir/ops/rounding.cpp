@@ -1,5 +1,6 @@
 // Numerics emulation: RoundTo (round onto a format's grid, straight-through gradient) and RoundGrad (identity whose
 // gradient is rounded). Together they let an FP32 training step compute exactly what BF16/CFloat storage would.
+#include <algorithm>
 #include <cmath>
 
 #include "dojo/ir/builder.h"
@@ -76,23 +77,31 @@ extern const OpInfo kRoundGradOp = {OpKind::RoundGrad,        "RoundGrad", 2, kA
 
 namespace dojo::ir {
 
-void round_piece(const RoundAttrs& attrs, double step, std::span<const float> in, std::span<float> out,
-                 float whole_max_abs, std::uint64_t first_index) {
-    numerics::FormatSpec spec = numerics::make_format(attrs.format);
+std::optional<RoundingSetup> rounding_setup(const RoundAttrs& attrs, double step, float whole_max_abs) {
+    RoundingSetup setup{numerics::make_format(attrs.format), {}};
     if (numerics::traits(attrs.format).configurable_bias) {
         if (!std::isfinite(whole_max_abs)) {
-            std::copy(in.begin(), in.end(), out.begin());
-            return;
+            return std::nullopt;
         }
-        spec = numerics::make_format(attrs.format,
-                                     numerics::choose_bias(attrs.format, whole_max_abs, attrs.headroom_binades).bias);
+        setup.spec = numerics::make_format(
+            attrs.format, numerics::choose_bias(attrs.format, whole_max_abs, attrs.headroom_binades).bias);
     }
-    numerics::ConvertOptions options;
-    options.rounding = attrs.rounding;
-    options.seed = attrs.seed;
-    options.stream = (static_cast<std::uint64_t>(step) << 32) | attrs.tensor_id;
-    options.first_index = first_index;
-    numerics::round_to_format(in, out, spec, options);
+    setup.options.rounding = attrs.rounding;
+    setup.options.seed = attrs.seed;
+    setup.options.stream = (static_cast<std::uint64_t>(step) << 32) | attrs.tensor_id;
+    return setup;
+}
+
+void round_piece(const RoundAttrs& attrs, double step, std::span<const float> in, std::span<float> out,
+                 float whole_max_abs, std::uint64_t first_index, int threads) {
+    std::optional<RoundingSetup> setup = rounding_setup(attrs, step, whole_max_abs);
+    if (!setup) {
+        std::copy(in.begin(), in.end(), out.begin());
+        return;
+    }
+    setup->options.first_index = first_index;
+    setup->options.threads = threads;
+    numerics::round_to_format(in, out, setup->spec, setup->options);
 }
 
 bool rounding_sees_whole_tensor(const RoundAttrs& attrs) {

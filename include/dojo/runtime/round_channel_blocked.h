@@ -1,0 +1,25 @@
+/** \file
+ * RoundTo (ir/rounding.h) on a tensor stored channel-blocked (runtime/channel_blocked.h), input and output alike, for
+ * the executor's fast path: the same values at the blocked places as RoundTo's kernel gives on the plain tensor.
+ *
+ * Why it can: the per-tensor bias comes from the max-abs, which does not depend on the order of the elements, and a
+ * nearest rounding is element by element, so both run on the blocked bytes as they lie. A stochastic rounding draws
+ * by the element's position in the plain tensor; one sample's block of 16 channels is one contiguous run of the
+ * plain tensor ([16, H, W] from (n, 16 b, 0, 0) on), so each block is transposed to that run, rounded as that piece
+ * of the whole tensor (ir::round_piece), and transposed back.
+ *
+ * Why it pays: CFloat8 rounds every convolution input; a plain-only rounding kept those activations, and the groups
+ * around them, plain, with a reorder at each convolution.
+ */
+#pragma once
+
+#include "dojo/ir/op.h"
+#include "dojo/ir/shape.h"
+
+namespace dojo::runtime {
+
+/// y = RoundTo(x) under `attrs` at training step `step`; x and y (which may be the same buffer) hold `shape`
+/// ([N, C, H, W], C a multiple of kChannelBlock) channel-blocked.
+void round_channel_blocked(const ir::RoundAttrs& attrs, double step, const ir::Shape& shape, const float* x, float* y);
+
+}  // namespace dojo::runtime
