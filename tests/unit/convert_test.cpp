@@ -145,6 +145,43 @@ TEST(RoundToFormat, EqualsEncodeThenDecodeInPlaceAndAcrossThreads) {
     }
 }
 
+// A PieceRounder walking a tensor in uneven pieces, out of order, gives round_to_format's values for the whole
+// tensor (stochastic draws by tensor index; pieces that start and end inside Philox groups), and refuses the paper
+// denormals it cannot handle.
+TEST(RoundToFormat, PieceRounderGivesTheWholeTensorsValues) {
+    std::vector<float> in(5000);
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        in[i] = std::sin(static_cast<float>(i) * 0.37f) * 40.0f;
+    }
+    struct Case {
+        FormatSpec spec;
+        Rounding rounding;
+    };
+    for (const Case& c : {Case{make_format(FormatKind::Cfp8_152, 12), Rounding::Stochastic},
+                          Case{make_format(FormatKind::Cfp8_143, 7), Rounding::NearestEven},
+                          Case{make_format(FormatKind::Bf16), Rounding::NearestEven},
+                          Case{make_format(FormatKind::Bf16), Rounding::Stochastic}}) {
+        ConvertOptions options;
+        options.rounding = c.rounding;
+        options.seed = 4;
+        options.stream = 21;
+        std::vector<float> expected(in.size());
+        const ConversionFlags expected_flags = round_to_format(in, expected, c.spec, options);
+        const PieceRounder rounder(c.spec, options);
+        std::vector<float> out(in.size(), 0.0f);
+        ConversionFlags flags;
+        const std::size_t bounds[] = {0, 37, 64, 1000, 1001, 2500, 4999, 5000};
+        for (std::size_t k = std::size(bounds) - 1; k-- > 0;) {  // last piece first
+            flags |= rounder.round(in.data() + bounds[k], out.data() + bounds[k], bounds[k + 1] - bounds[k],
+                                   bounds[k]);
+        }
+        EXPECT_EQ(out, expected) << to_string(c.spec);
+        EXPECT_EQ(flags, expected_flags) << to_string(c.spec);
+        EXPECT_NE(out, in) << to_string(c.spec);
+    }
+    EXPECT_THROW(PieceRounder(make_format(FormatKind::Cfp8_143, 7, Denormals::Paper), {}), UsageError);
+}
+
 // The one-pass bf16 nearest-even path gives the values and flags of encoding and decoding, for every sign, exponent
 // and mantissa of BF16 and the low halves around each rounding decision (ties, just above and below, all ones),
 // NaNs (signaling and quiet), Inf, FP32 denormals and the overflow edge included.
