@@ -173,7 +173,7 @@ void round_to(benchmark::State& state, numerics::Rounding rounding, Layout layou
     }
     auto once = [&] {
         if (layout == Layout::Blocked) {
-            runtime::round_channel_blocked(attrs, 1.0, kActivation, x.data(), y.data());
+            runtime::round_channel_blocked(attrs, 1.0, kActivation, x.data(), y.data(), numerics::max_abs(x));
         } else {
             ir::round_piece(attrs, 1.0, x, y, numerics::max_abs(x), 0);
         }

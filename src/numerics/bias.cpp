@@ -57,6 +57,8 @@ std::uint32_t max_magnitude_bits(const float* data, std::size_t n) {
 
 }  // namespace
 
+std::uint32_t max_abs_bits(const float* values, std::size_t n) { return max_magnitude_bits(values, n); }
+
 float max_abs(std::span<const float> values, int threads) {
     if (threads < 0) {
         throw UsageError("max_abs: threads = " + std::to_string(threads) + "; give 0 (all) or a positive count");

@@ -272,6 +272,24 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
     for (FusionGroup& group : groups) {
         fused_.push_back(std::make_unique<FusedElementwise>(graph, std::move(group), blocked_));
     }
+    // A CFloat rounding of a value a fused group writes takes its max-abs from the group, which measures it as it
+    // writes it, instead of reading the tensor once more.
+    max_abs_from_.assign(n, -1);
+    max_abs_of_.assign(n, 0);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const ir::Node& node = graph.node(ir::NodeId{i});
+        if (!live_[i] || node.op != ir::OpKind::RoundTo || member_of[i] >= 0 ||
+            (!rounds_shard_.empty() && rounds_shard_[i]) ||
+            !numerics::traits(std::get<ir::RoundAttrs>(node.attrs).format).configurable_bias) {
+            continue;
+        }
+        const std::uint32_t v = source[node.inputs[0].index];
+        if (member_of[v] >= 0 && graph.node(ir::NodeId{v}).op != ir::OpKind::ReduceSum) {
+            fused_[static_cast<std::size_t>(member_of[v])]->track_max_abs(ir::NodeId{v});
+            max_abs_from_[i] = member_of[v];
+            max_abs_of_[i] = v;
+        }
+    }
 }
 
 void Executor::run_fast_pool(ir::NodeId id) {
@@ -286,6 +304,24 @@ void Executor::run_fast_pool(ir::NodeId id) {
         const ir::Buffer<float>& dy = values_[node.inputs[1].index];
         (blocked ? max_pool_backward_channel_blocked : max_pool_backward)(attrs, x.shape, dy.shape, x.data.data(),
                                                                           dy.data.data(), out);
+    }
+}
+
+void Executor::run_round(ir::NodeId id) {
+    const ir::Node& node = graph_.node(id);
+    const ir::RoundAttrs& attrs = std::get<ir::RoundAttrs>(node.attrs);
+    const ir::Storage<float>& in = values_[node.inputs[0].index].data;
+    ir::Storage<float>& out = values_[id.index].data;
+    const int group = max_abs_from_[id.index];
+    const float whole_max_abs =
+        group >= 0 ? fused_[static_cast<std::size_t>(group)]->max_abs(ir::NodeId{max_abs_of_[id.index]})
+        : numerics::traits(attrs.format).configurable_bias ? numerics::max_abs(in)
+                                                           : 0.0f;
+    const double step = static_cast<double>(values_[node.inputs[1].index].data[0]);
+    if (blocked_[id.index]) {  // its input is blocked too (choose_channel_blocked)
+        round_channel_blocked(attrs, step, node.type.shape, in.data(), out.data(), whole_max_abs);
+    } else {
+        ir::round_piece(attrs, step, in, out, whole_max_abs, 0);  // RoundTo's kernel, its max-abs known
     }
 }
 
@@ -491,11 +527,8 @@ void Executor::run() {
                 fast_->run(id, values_);
             } else if (!fast_pool_.empty() && fast_pool_[i]) {
                 run_fast_pool(id);
-            } else if (blocked_[i] && graph_.node(id).op == ir::OpKind::RoundTo) {  // its input blocked too
-                const ir::Node& node = graph_.node(id);
-                round_channel_blocked(std::get<ir::RoundAttrs>(node.attrs),
-                                      static_cast<double>(values_[node.inputs[1].index].data[0]), node.type.shape,
-                                      values_[node.inputs[0].index].data.data(), values_[i].data.data());
+            } else if (graph_.node(id).op == ir::OpKind::RoundTo && (blocked_[i] || max_abs_from_[i] >= 0)) {
+                run_round(id);
             } else {
                 ir::evaluate_node(graph_, id, values_);  // leaves are skipped: their values are bound
             }

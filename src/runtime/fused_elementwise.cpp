@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 
 #include "dojo/ir/broadcast.h"
 #include "dojo/ir/elementwise.h"
@@ -189,6 +190,38 @@ FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group, co
         const bool binary = node.inputs.size() > 1;
         steps_.push_back(Step{node.op, binary, operand(node.inputs[0]), binary ? operand(node.inputs[1]) : Operand{}});
     }
+    tracked_of_.assign(steps_.size(), -1);
+}
+
+void FusedElementwise::track_max_abs(NodeId member) {
+    DOJO_CHECK(scratch_.empty()) << "track_max_abs() after the first run()";
+    const auto at = std::find(group_.members.begin(), group_.members.end(), member);
+    DOJO_CHECK(at != group_.members.end() && group_.exported[static_cast<std::size_t>(at - group_.members.begin())] &&
+               steps_[static_cast<std::size_t>(at - group_.members.begin())].reduction < 0)
+        << "node " << member.index << " is no exported map of this fused group";
+    const auto k = static_cast<std::size_t>(at - group_.members.begin());
+    if (tracked_of_[k] < 0) {
+        tracked_of_[k] = static_cast<int>(max_abs_bits_.size());
+        max_abs_bits_.push_back(0);
+    }
+}
+
+float FusedElementwise::max_abs(NodeId member) const {
+    const auto at = std::find(group_.members.begin(), group_.members.end(), member);
+    DOJO_CHECK(at != group_.members.end() && tracked_of_[static_cast<std::size_t>(at - group_.members.begin())] >= 0)
+        << "node " << member.index << "'s max-abs is not tracked";
+    return std::bit_cast<float>(
+        max_abs_bits_[static_cast<std::size_t>(tracked_of_[static_cast<std::size_t>(at - group_.members.begin())])]);
+}
+
+void FusedElementwise::combine_max_abs(std::int64_t chunks) const {
+    for (std::size_t t = 0; t < max_abs_bits_.size(); ++t) {
+        std::uint32_t bits = 0;
+        for (std::int64_t c = 0; c < chunks; ++c) {
+            bits = std::max(bits, scratch_[static_cast<std::size_t>(c)].max_bits[t]);
+        }
+        max_abs_bits_[t] = bits;
+    }
 }
 
 void FusedElementwise::apply_step(const Step& step, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
@@ -224,6 +257,7 @@ void FusedElementwise::size_scratch(std::int64_t chunks) const {
         s.at.resize(members);
         s.base.resize(externals);
         s.stride.resize(externals);
+        s.max_bits.resize(max_abs_bits_.size());
         if (blocked_order_) {
             s.patterns.resize(externals * static_cast<std::size_t>(kBlock) + kAlignFloats);
             s.lane_sums.resize(reductions_.size());
@@ -264,6 +298,7 @@ void FusedElementwise::run_plain_order(std::vector<ir::Buffer<float>>& values) c
         const std::int64_t first = units * c / chunks * (reductions_.empty() ? 1 : blocks_per_row);
         const std::int64_t last = units * (c + 1) / chunks * (reductions_.empty() ? 1 : blocks_per_row);
         std::vector<ir::RowSum<float>>& sums = own.sums;
+        std::fill(own.max_bits.begin(), own.max_bits.end(), 0u);
         ir::BroadcastRows rows = layout;
         std::int64_t row = -1;
         for (std::int64_t item = first; item < last; ++item) {
@@ -309,9 +344,11 @@ void FusedElementwise::run_plain_order(std::vector<ir::Buffer<float>>& values) c
                 const float* a = pointer(step.a, sa);
                 const float* b = step.binary ? pointer(step.b, sb) : nullptr;
                 apply_step(step, a, sa, b, sb, at[q], count);
+                measure(own, q, at[q], count);
             }
         }
     }
+    combine_max_abs(chunks);
     add_row_sums(values);
 }
 
@@ -365,6 +402,7 @@ void FusedElementwise::run_blocked_order(std::vector<ir::Buffer<float>>& values)
         Scratch& own = scratch_[static_cast<std::size_t>(c)];
         const std::int64_t first = units * c / chunks * (reductions_.empty() ? 1 : blocks_per_row);
         const std::int64_t last = units * (c + 1) / chunks * (reductions_.empty() ? 1 : blocks_per_row);
+        std::fill(own.max_bits.begin(), own.max_bits.end(), 0u);
         std::int64_t row = -1;
         for (std::int64_t item = first; item < last; ++item) {
             const std::int64_t r = item / blocks_per_row;
@@ -436,9 +474,11 @@ void FusedElementwise::run_blocked_order(std::vector<ir::Buffer<float>>& values)
                 const float* a = pointer(step.a, sa);
                 const float* b = step.binary ? pointer(step.b, sb) : nullptr;
                 apply_step(step, a, sa, b, sb, own.at[q], count);
+                measure(own, q, own.at[q], count);
             }
         }
     }
+    combine_max_abs(chunks);
     add_row_sums(values);
 }
 

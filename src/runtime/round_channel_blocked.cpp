@@ -11,7 +11,6 @@
 #include <span>
 
 #include "dojo/ir/rounding.h"
-#include "dojo/numerics/bias.h"
 #include "dojo/runtime/channel_blocked.h"
 
 namespace dojo::runtime {
@@ -111,11 +110,11 @@ constexpr std::int64_t kPiecePixels = 256;
 
 }  // namespace
 
-void round_channel_blocked(const ir::RoundAttrs& attrs, double step, const ir::Shape& shape, const float* x,
-                           float* y) {
+void round_channel_blocked(const ir::RoundAttrs& attrs, double step, const ir::Shape& shape, const float* x, float* y,
+                           float whole_max_abs) {
     const auto n = static_cast<std::size_t>(shape.numel());
     const std::span<const float> in(x, n);
-    const float max_abs = numerics::traits(attrs.format).configurable_bias ? numerics::max_abs(in) : 0.0f;
+    const float max_abs = whole_max_abs;
     if (attrs.rounding != numerics::Rounding::Stochastic) {
         ir::round_piece(attrs, step, in, std::span<float>(y, n), max_abs, 0);  // element by element: any order
         return;

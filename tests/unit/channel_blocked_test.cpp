@@ -114,6 +114,56 @@ TEST(ChannelBlocked, FusedGroupInTheBlockedOrderGivesThePlainBits) {
     }
 }
 
+// A group measures the max-abs of the members it is asked to as it writes them, in either order, on several
+// threads: numerics::max_abs's value for the tensor it wrote, an infinity and a NaN included, and again each run.
+TEST(ChannelBlocked, FusedGroupMeasuresTheMaxAbsOfWhatItWrites) {
+    const ir::Shape activation{4, 32, 20, 21};  // 53760 elements: a chunk per thread
+    ir::Graph g;
+    const NodeId x = g.add_input("x", {ir::DType::F32, activation});
+    const NodeId scale = g.add_input("scale", {ir::DType::F32, ir::Shape{1, 32, 1, 1}});
+    const NodeId y = ir::relu(g, ir::mul(g, x, scale));
+    const NodeId z = ir::neg(g, ir::mul(g, y, y));
+    g.mark_output(y);
+    g.mark_output(z);
+    const std::vector<bool> live(g.size(), true);
+    std::vector<bool> kept(g.size(), false);
+    kept[y.index] = kept[z.index] = true;
+    const std::vector<compiler::FusionGroup> groups = compiler::find_fusion_groups(g, live, kept);
+    ASSERT_EQ(groups.size(), 1u);
+    std::vector<bool> blocked(g.size(), false);
+    blocked[x.index] = blocked[y.index] = blocked[z.index] = true;
+    for (const bool in_blocks : {false, true}) {
+        runtime::FusedElementwise group(g, groups[0], in_blocks ? blocked : std::vector<bool>{});
+        group.track_max_abs(y);
+        group.track_max_abs(z);
+        std::vector<ir::Buffer<float>> values;
+        for (std::uint32_t i = 0; i < g.size(); ++i) {
+            values.emplace_back(g.type(NodeId{i}).shape,
+                                std::vector<float>(static_cast<std::size_t>(g.type(NodeId{i}).shape.numel())));
+        }
+        std::mt19937 rng(4);
+        std::normal_distribution<float> normal(0.0f, 3.0f);
+        for (const float odd : {1.0f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+            for (float& v : values[x.index].data) {
+                v = normal(rng);
+            }
+            for (float& v : values[scale.index].data) {
+                v = normal(rng);
+            }
+            values[x.index].data[40000] = odd;
+            values[scale.index].data[values[scale.index].data.size() - 1] = 1.0f;
+            group.run(values);
+            for (const NodeId m : {y, z}) {
+                const float want = numerics::max_abs(values[m.index].data);
+                const float got = group.max_abs(m);
+                EXPECT_EQ(std::memcmp(&want, &got, sizeof want), 0)
+                    << (in_blocks ? "blocked " : "plain ") << g.describe(m) << " with " << odd << ": " << got
+                    << " vs " << want;
+            }
+        }
+    }
+}
+
 // Max-pooling in the blocked layout, forward and backward, gives the plain kernels' bits at the blocked places (the
 // plain ones give the reference's: runtime_test): windows inside and at every edge, padding, ties between equal
 // values and between +0 and -0, NaNs, -inf, overlapping windows, two channel blocks and two samples.
@@ -191,7 +241,8 @@ TEST(ChannelBlocked, RoundToGivesThePlainBits) {
             ir::round_piece(attrs, 6.0, x, plain, numerics::max_abs(x), 0);
             const std::vector<float> x_blocked = to_blocked(x, shape);
             std::vector<float> y_blocked(x.size(), 7.0f);
-            runtime::round_channel_blocked(attrs, 6.0, shape, x_blocked.data(), y_blocked.data());
+            runtime::round_channel_blocked(attrs, 6.0, shape, x_blocked.data(), y_blocked.data(),
+                                           numerics::max_abs(x_blocked));
             expect_same_bits(y_blocked, to_blocked(plain, shape), "rounded");
             if (!with_inf || attrs.format == numerics::FormatKind::Bf16) {  // else copied: an overflowed tensor
                 EXPECT_NE(std::memcmp(plain.data(), x.data(), 4 * x.size()), 0);

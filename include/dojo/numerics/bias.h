@@ -9,6 +9,8 @@
  */
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <span>
 
 #include "dojo/numerics/format.h"
@@ -29,5 +31,10 @@ BiasChoice choose_bias(FormatKind kind, double max_abs, double headroom_binades 
 /// The largest |x| over `values`: +Inf if any is infinite, NaN if any is NaN (NaN wins). 0 for an empty span.
 /// Multithreaded over large spans (threads = 0: all hardware threads).
 float max_abs(std::span<const float> values, int threads = 0);
+
+/// max_abs's measure of one piece, on the calling thread, for a caller that sees a tensor piece by piece (a kernel
+/// that writes it): the largest (bit pattern & 0x7fffffff) of `values`. The max of the pieces' measures, bit_cast to
+/// float, is the whole tensor's max_abs.
+std::uint32_t max_abs_bits(const float* values, std::size_t n);
 
 }  // namespace dojo::numerics

@@ -137,12 +137,15 @@ private:
     void mark_sharded_rounding(const ExecutorOptions& options);
     void round_shard(ir::NodeId id);
     void run_fast_pool(ir::NodeId id);
+    void run_round(ir::NodeId id);  // a RoundTo on a blocked tensor, or whose max-abs a fused group measured
     void choose_channel_blocked(const std::vector<bool>& pinned, const std::vector<std::uint32_t>& source,
                                 const std::vector<compiler::FusionGroup>& groups, const std::vector<int>& member_of);
 
     const ir::Graph& graph_;
     std::vector<ir::Buffer<float>> values_;
     std::unique_ptr<OneDnnKernels> fast_;  // null with Kernels::Reference
+    std::vector<int> max_abs_from_;            // [RoundTo node]: the fused group that measures its input's max-abs
+    std::vector<std::uint32_t> max_abs_of_;    // [RoundTo node]: that input's buffer's node (a member of the group)
     std::vector<bool> fast_pool_;          // [node]: runs runtime/max_pool.h (Kernels::Fast); empty otherwise
     std::vector<std::unique_ptr<FusedElementwise>> fused_;
     std::vector<std::uint32_t> runs_at_;  // [node]: the position in run() where its value is computed

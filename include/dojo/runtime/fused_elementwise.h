@@ -17,6 +17,7 @@
  */
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "dojo/ir/broadcast.h"
 #include "dojo/ir/buffer.h"
 #include "dojo/ir/graph.h"
+#include "dojo/numerics/bias.h"
 #include "dojo/numerics/convert.h"
 #include "dojo/ir/reduce.h"
 
@@ -46,6 +48,12 @@ public:
 
     /// Reads the externals' buffers in `values` (indexed by node), writes the exported members' buffers.
     void run(std::vector<ir::Buffer<float>>& values) const;
+
+    /// Has every later run() also measure exported member `member`'s max-abs as it writes it (numerics::max_abs's
+    /// value, whatever the order: a CFloat rounding of it then need not read the tensor once more for its bias).
+    void track_max_abs(ir::NodeId member);
+    /// The last run()'s max-abs of a tracked member.
+    float max_abs(ir::NodeId member) const;
 
     const FusionGroup& group() const { return group_; }
 
@@ -81,6 +89,7 @@ private:
         std::vector<float> patterns;  // blocked order: a block per external, a per-channel one's 16 values repeated
         std::vector<LaneSums> lane_sums;  // [reduction] (blocked order)
         std::vector<ir::RowSum<float>> sums;  // [reduction]: the current row's
+        std::vector<std::uint32_t> max_bits;   // [tracked]: numerics::max_abs_bits of this chunk's elements
     };
     // y = the step's result on operands a and b (strides 0 or 1) for `count` elements.
     static void apply_step(const Step& step, const float* a, std::int64_t sa, const float* b, std::int64_t sb,
@@ -102,6 +111,15 @@ private:
         std::int64_t sample = 0, channel = 0;
     };
     std::vector<PlaneConstant> plane_constant_;  // [external] (blocked order)
+    std::vector<int> tracked_of_;                 // [member]: index into max_abs_bits_, or -1 (track_max_abs)
+    mutable std::vector<std::uint32_t> max_abs_bits_;  // [tracked]: the last run's
+    void measure(Scratch& own, std::size_t member, const float* values, std::int64_t count) const {
+        if (tracked_of_[member] >= 0) {
+            std::uint32_t& bits = own.max_bits[static_cast<std::size_t>(tracked_of_[member])];
+            bits = std::max(bits, numerics::max_abs_bits(values, static_cast<std::size_t>(count)));
+        }
+    }
+    void combine_max_abs(std::int64_t chunks) const;  // the chunks' measures into max_abs_bits_
     mutable std::vector<Scratch> scratch_;  // grown by the first run() only
 };
 

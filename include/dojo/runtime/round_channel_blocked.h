@@ -19,7 +19,9 @@
 namespace dojo::runtime {
 
 /// y = RoundTo(x) under `attrs` at training step `step`; x and y (which may be the same buffer) hold `shape`
-/// ([N, C, H, W], C a multiple of kChannelBlock) channel-blocked.
-void round_channel_blocked(const ir::RoundAttrs& attrs, double step, const ir::Shape& shape, const float* x, float* y);
+/// ([N, C, H, W], C a multiple of kChannelBlock) channel-blocked; `whole_max_abs` is numerics::max_abs(x) (read only
+/// by formats with a configurable bias), as ir::round_piece takes it.
+void round_channel_blocked(const ir::RoundAttrs& attrs, double step, const ir::Shape& shape, const float* x, float* y,
+                           float whole_max_abs);
 
 }  // namespace dojo::runtime
