@@ -18,6 +18,7 @@
 #include "dojo/runtime/fused_elementwise.h"
 #include "dojo/runtime/max_pool.h"
 #include "dojo/runtime/round_channel_blocked.h"
+#include "max_pool_cases.h"
 #include "dojo/ir/rounding.h"
 #include "dojo/numerics/bias.h"
 #include "dojo/compiler/precision_policy.h"
@@ -143,7 +144,8 @@ TEST(ChannelBlocked, FusedGroupMeasuresTheMaxAbsOfWhatItWrites) {
         }
         std::mt19937 rng(4);
         std::normal_distribution<float> normal(0.0f, 3.0f);
-        for (const float odd : {1.0f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+        constexpr float kInf = std::numeric_limits<float>::infinity();
+        for (const float odd : {1.0f, kInf, std::numeric_limits<float>::quiet_NaN()}) {
             for (float& v : values[x.index].data) {
                 v = normal(rng);
             }
@@ -168,35 +170,13 @@ TEST(ChannelBlocked, FusedGroupMeasuresTheMaxAbsOfWhatItWrites) {
 // plain ones give the reference's: runtime_test): windows inside and at every edge, padding, ties between equal
 // values and between +0 and -0, NaNs, -inf, overlapping windows, two channel blocks and two samples.
 TEST(ChannelBlocked, MaxPoolGivesThePlainBits) {
-    struct Case {
-        ir::Shape x;
-        ir::PoolAttrs attrs;
-    };
-    const Case cases[] = {
-        {ir::Shape{2, 32, 17, 19}, ir::PoolAttrs{{3, 3}, {2, 2}, {1, 1, 1, 1}}},  // ResNet's stem, odd sizes
-        {ir::Shape{1, 16, 16, 16}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 0, 0}}},
-        {ir::Shape{2, 16, 9, 12}, ir::PoolAttrs{{3, 3}, {1, 1}, {1, 1, 1, 1}}},  // overlapping windows
-        {ir::Shape{1, 32, 11, 13}, ir::PoolAttrs{{2, 3}, {1, 2}, {1, 0, 0, 2}}},  // asymmetric
-        {ir::Shape{1, 16, 3, 3}, ir::PoolAttrs{{3, 3}, {1, 1}, {2, 2, 2, 2}}},    // all-padding windows too
-    };
-    const float values[] = {0.0f, -0.0f, 1.0f, 1.0f, 2.5f, -3.0f, -std::numeric_limits<float>::infinity()};
-    for (const Case& c : cases) {
+    for (const testing::MaxPoolCase& c : testing::max_pool_cases()) {
         SCOPED_TRACE(c.x.to_string());
         ir::Graph g;
         const NodeId x = g.add_input("x", {ir::DType::F32, c.x});
-        const NodeId y = g.add(ir::OpKind::MaxPool2d, c.attrs, {x});
-        const ir::Shape& y_shape = g.type(y).shape;
-        std::mt19937 rng(5);
-        std::uniform_int_distribution<std::size_t> pick(0, std::size(values) - 1);
-        std::uniform_int_distribution<int> one_in(0, 60);
-        std::vector<float> xs(static_cast<std::size_t>(c.x.numel()));
-        for (float& v : xs) {
-            v = one_in(rng) == 0 ? std::numeric_limits<float>::quiet_NaN() : values[pick(rng)];
-        }
-        std::vector<float> dys(static_cast<std::size_t>(y_shape.numel()));
-        for (std::size_t i = 0; i < dys.size(); ++i) {
-            dys[i] = static_cast<float>(i % 7) - 2.25f;
-        }
+        const ir::Shape& y_shape = g.type(g.add(ir::OpKind::MaxPool2d, c.attrs, {x})).shape;
+        const std::vector<float> xs = testing::max_pool_inputs(static_cast<std::size_t>(c.x.numel()), 5);
+        const std::vector<float> dys = testing::max_pool_gradients(static_cast<std::size_t>(y_shape.numel()));
         std::vector<float> ys(dys.size());
         std::vector<float> dxs(xs.size());
         runtime::max_pool(c.attrs, c.x, y_shape, xs.data(), ys.data());

@@ -19,6 +19,7 @@
 #include "dojo/ir/builder.h"
 #include "dojo/ir/interpreter.h"
 #include "dojo/runtime/executor.h"
+#include "max_pool_cases.h"
 #include "dojo/runtime/onednn_kernels.h"
 #include "dojo/runtime/trainer.h"
 #include "dojo/util/error.h"
@@ -746,19 +747,7 @@ TEST(Executor, RoundedOperandsRunBf16KernelsWhereTheCpuHasThem) {
 // inside and at every edge, padding, ties between equal values and between +0 and -0 (the first wins), NaNs (the
 // first wins at once), -inf, and windows that share their maximum (the backward pass adds into it).
 TEST(Executor, VectorisedMaxPoolGivesTheReferenceBits) {
-    struct Case {
-        ir::Shape x;
-        ir::PoolAttrs attrs;
-    };
-    const Case cases[] = {
-        {ir::Shape{2, 3, 17, 19}, ir::PoolAttrs{{3, 3}, {2, 2}, {1, 1, 1, 1}}},  // ResNet's stem, odd sizes
-        {ir::Shape{1, 2, 16, 16}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 0, 0}}},
-        {ir::Shape{2, 1, 9, 40}, ir::PoolAttrs{{3, 3}, {1, 1}, {1, 1, 1, 1}}},  // overlapping windows
-        {ir::Shape{1, 2, 11, 23}, ir::PoolAttrs{{2, 3}, {1, 2}, {1, 0, 0, 2}}},  // asymmetric
-        {ir::Shape{1, 1, 3, 3}, ir::PoolAttrs{{3, 3}, {1, 1}, {2, 2, 2, 2}}},    // no interior window at all
-    };
-    const float values[] = {0.0f, -0.0f, 1.0f, 1.0f, 2.5f, -3.0f, -std::numeric_limits<float>::infinity()};
-    for (const Case& c : cases) {
+    for (const testing::MaxPoolCase& c : testing::max_pool_cases()) {
         SCOPED_TRACE(c.x.to_string());
         ir::Graph g;
         const NodeId x = g.add_input("x", {ir::DType::F32, c.x});
@@ -769,17 +758,8 @@ TEST(Executor, VectorisedMaxPoolGivesTheReferenceBits) {
         g.mark_output(dx);
         Executor fast(g, ExecutorOptions{Kernels::Fast, true, {}, true});
         Executor reference(g, ExecutorOptions{Kernels::Reference, false, {}});
-        std::mt19937 rng(3);
-        std::uniform_int_distribution<std::size_t> pick(0, std::size(values) - 1);
-        std::uniform_int_distribution<int> one_in(0, 60);
-        std::vector<float> xs(static_cast<std::size_t>(c.x.numel()));
-        for (float& v : xs) {
-            v = one_in(rng) == 0 ? std::numeric_limits<float>::quiet_NaN() : values[pick(rng)];
-        }
-        std::vector<float> dys(static_cast<std::size_t>(g.type(dy).shape.numel()));
-        for (std::size_t i = 0; i < dys.size(); ++i) {
-            dys[i] = static_cast<float>(i % 7) - 2.25f;
-        }
+        const std::vector<float> xs = testing::max_pool_inputs(static_cast<std::size_t>(c.x.numel()), 3);
+        const std::vector<float> dys = testing::max_pool_gradients(static_cast<std::size_t>(g.type(dy).shape.numel()));
         for (Executor* e : {&fast, &reference}) {
             std::copy(xs.begin(), xs.end(), e->value(x).data.begin());
             std::copy(dys.begin(), dys.end(), e->value(dy).data.begin());

@@ -9,13 +9,15 @@
  * Kernels: with Kernels::Fast, Conv2d, its adjoints and MatMul run oneDNN (runtime/onednn_kernels.h: same results up
  * to summation order), max-pooling and its adjoint run vectorised (runtime/max_pool.h: the same bits), and chains of
  * elementwise maps run fused (runtime/fused_elementwise.h: the same values, bit for bit, without storing the
- * intermediates), and a RoundGrad (the identity forward) is its input's buffer, unless the caller reads it (kept, an
- * output or a sync point); everything else, and everything with Kernels::Reference, runs the op table's reference
- * kernels (the definition of each op; results independent of the thread count). With Kernels::Fast an activation
- * that every kernel touching it can take in oneDNN's channel-blocked layout (the convolutions, fused groups that run
- * in the blocked order, a lone sum of it) is stored in that layout, so no reorder runs around its convolutions
- * (runtime/channel_blocked.h; the same values, bit for bit). Such a buffer is never one the caller reads (a leaf,
- * output, kept node or sync point).
+ * intermediates; a lone map or sum of a large tensor runs as a group of one), and a RoundGrad (the identity forward)
+ * is its input's buffer, unless the caller reads it (kept, an output or a sync point); a CFloat RoundTo of a value a
+ * fused group writes takes the max-abs the group measured while writing it. Everything else, and everything with
+ * Kernels::Reference, runs the op table's reference kernels (the definition of each op; results independent of the
+ * thread count). With Kernels::Fast an activation that every kernel touching it can take in oneDNN's channel-blocked
+ * layout (the convolutions, fused groups that run in the blocked order, max-pooling, a RoundTo no group runs:
+ * runtime/round_channel_blocked.h) is stored in that layout, so no reorder runs around its convolutions
+ * (runtime/channel_blocked.h; the same values, bit for bit). A group's, a pooling node's and a rounding's tensors are
+ * blocked all or none. Such a buffer is never one the caller reads (a leaf, output, kept node or sync point).
  *
  * Memory: one arena per graph, allocated and zeroed at construction, every stored value at a fixed offset in it
  * (runtime/arena_plan.h). With reuse_buffers, a value lives from the position that computes it to its last reader
