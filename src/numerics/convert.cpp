@@ -548,16 +548,12 @@ ConversionFlags round_to_format(std::span<const float> in, std::span<float> out,
     if (spec.denormals != Denormals::Paper) {
         // One pass: the kernels' round entry encodes and decodes in registers (no codes stored). Chunks start on
         // Philox groups, so every element draws the word a single encode of the whole span gives it.
-        const KernelTable table = kernels_for(options.isa);
-        const EncodeParams encoding = make_encode_params(spec, options);
-        const DecodeParams decoding = make_decode_params(spec);
+        const PieceRounder rounder(spec, options);
         const int threads = thread_count(options, in.size());
-        const auto* from = reinterpret_cast<const std::uint32_t*>(in.data());
-        auto* to = reinterpret_cast<std::uint32_t*>(out.data());
         const std::uint32_t bits = parallel_chunks(in.size(), options.first_index, threads,
-                                                   [&](std::size_t begin, std::size_t end) {
-            return table.round_fp32(from + begin, end - begin, to + begin, options.first_index + begin, encoding,
-                                    decoding);
+                                                   [&](std::size_t begin, std::size_t end) -> std::uint32_t {
+            return rounder.round(in.data() + begin, out.data() + begin, end - begin, options.first_index + begin)
+                .bits();
         });
         return ConversionFlags(static_cast<std::uint8_t>(bits));
     }

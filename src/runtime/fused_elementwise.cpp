@@ -195,11 +195,10 @@ FusedElementwise::FusedElementwise(const ir::Graph& graph, FusionGroup group, co
 
 void FusedElementwise::track_max_abs(NodeId member) {
     DOJO_CHECK(scratch_.empty()) << "track_max_abs() after the first run()";
-    const auto at = std::find(group_.members.begin(), group_.members.end(), member);
-    DOJO_CHECK(at != group_.members.end() && group_.exported[static_cast<std::size_t>(at - group_.members.begin())] &&
-               steps_[static_cast<std::size_t>(at - group_.members.begin())].reduction < 0)
+    const auto k = static_cast<std::size_t>(std::find(group_.members.begin(), group_.members.end(), member) -
+                                            group_.members.begin());
+    DOJO_CHECK(k < steps_.size() && group_.exported[k] && steps_[k].reduction < 0)
         << "node " << member.index << " is no exported map of this fused group";
-    const auto k = static_cast<std::size_t>(at - group_.members.begin());
     if (tracked_of_[k] < 0) {
         tracked_of_[k] = static_cast<int>(max_abs_bits_.size());
         max_abs_bits_.push_back(0);
@@ -207,11 +206,10 @@ void FusedElementwise::track_max_abs(NodeId member) {
 }
 
 float FusedElementwise::max_abs(NodeId member) const {
-    const auto at = std::find(group_.members.begin(), group_.members.end(), member);
-    DOJO_CHECK(at != group_.members.end() && tracked_of_[static_cast<std::size_t>(at - group_.members.begin())] >= 0)
-        << "node " << member.index << "'s max-abs is not tracked";
-    return std::bit_cast<float>(
-        max_abs_bits_[static_cast<std::size_t>(tracked_of_[static_cast<std::size_t>(at - group_.members.begin())])]);
+    const auto k = static_cast<std::size_t>(std::find(group_.members.begin(), group_.members.end(), member) -
+                                            group_.members.begin());
+    DOJO_CHECK(k < steps_.size() && tracked_of_[k] >= 0) << "node " << member.index << "'s max-abs is not tracked";
+    return std::bit_cast<float>(max_abs_bits_[static_cast<std::size_t>(tracked_of_[k])]);
 }
 
 void FusedElementwise::combine_max_abs(std::int64_t chunks) const {
