@@ -535,6 +535,17 @@ ConversionFlags PieceRounder::round(const float* in, float* out, std::size_t n, 
                             first_index, im.encoding, im.decoding)));
 }
 
+ConversionFlags PieceRounder::round_interleaved(const float* in, float* out, std::size_t count,
+                                                std::uint64_t first_index, std::uint64_t run_stride) const {
+    const Impl& im = *impl_;
+    if (im.options.rounding != Rounding::Stochastic) {
+        return round(in, out, kInterleavedRuns * count, first_index);  // element by element: the order is free
+    }
+    return ConversionFlags(static_cast<std::uint8_t>(im.table.round_fp32_interleaved(
+        reinterpret_cast<const std::uint32_t*>(in), count, reinterpret_cast<std::uint32_t*>(out), first_index,
+        run_stride, im.encoding, im.decoding)));
+}
+
 ConversionFlags round_to_format(std::span<const float> in, std::span<float> out, const FormatSpec& spec,
                                 const ConvertOptions& options) {
     require_same_size(in.size(), out.size());

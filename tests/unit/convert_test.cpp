@@ -182,6 +182,80 @@ TEST(RoundToFormat, PieceRounderGivesTheWholeTensorsValues) {
     EXPECT_THROW(PieceRounder(make_format(FormatKind::Cfp8_143, 7, Denormals::Paper), {}), UsageError);
 }
 
+// PieceRounder::round_interleaved gives each of 16 interleaved runs round_to_format's values for the whole tensor at
+// the runs' places, on every instruction set: runs a multiple of 64 apart (each window one Philox group), 16 apart
+// but not 64 (the words rotate run by run), at odd distances and offsets (residues differ too), and lengths that
+// end inside a window or fill less than one; in place and into another array; with zeros, tiny values and an
+// overflow among them so the general lanes are drawn for too.
+TEST(RoundToFormat, PieceRounderInterleavedRunsGetTheirPlainIndicesValues) {
+    struct Layout {
+        std::size_t stride;  // run_stride: elements between run c and run c + 1 in the tensor
+        std::size_t count;   // elements of each run
+        std::size_t first;   // first_index of run 0's first element
+    };
+    const Layout layouts[] = {{3136, 3136, 0}, {3136, 3136, 64 * 3136}, {784, 784, 16 * 784}, {196, 196, 0},
+                              {49, 49, 49 * 16 * 5}, {1000, 130, 7}, {64, 64, 0}, {100, 9, 3}};
+    struct Case {
+        FormatSpec spec;
+        Rounding rounding;
+    };
+    const Case cases[] = {{make_format(FormatKind::Cfp8_152, 12), Rounding::Stochastic},
+                          {make_format(FormatKind::Cfp8_143, 7), Rounding::Stochastic},
+                          {make_format(FormatKind::Cfp8_143, 7), Rounding::NearestEven},
+                          {make_format(FormatKind::Bf16), Rounding::Stochastic}};
+    for (const Layout& layout : layouts) {
+        std::vector<float> plain(16 * layout.stride);
+        for (std::size_t i = 0; i < plain.size(); ++i) {
+            plain[i] = i % 5 == 0 ? 0.0f : std::sin(static_cast<float>(i) * 0.37f) * 40.0f;
+        }
+        plain[3] = 1e-30f;  // below every format's smallest normal here
+        plain[plain.size() / 2 + 1] = 1e30f;  // overflows the CFloat8 formats
+        std::vector<float> interleaved(16 * layout.count);
+        for (std::size_t j = 0; j < layout.count; ++j) {
+            for (std::size_t c = 0; c < 16; ++c) {
+                interleaved[16 * j + c] = plain[c * layout.stride + j];
+            }
+        }
+        for (const Isa isa : {Isa::Portable, Isa::Avx2, Isa::Avx512}) {
+            if (!isa_available(isa)) {
+                continue;
+            }
+            for (const Case& k : cases) {
+                ConvertOptions options;
+                options.isa = isa;
+                options.rounding = k.rounding;
+                options.seed = 4;
+                options.stream = 21;
+                const PieceRounder rounder(k.spec, options);
+                std::vector<float> expected(interleaved.size());
+                ConversionFlags expected_flags;
+                for (std::size_t c = 0; c < 16; ++c) {
+                    const auto from = plain.begin() + static_cast<std::ptrdiff_t>(c * layout.stride);
+                    std::vector<float> run(from, from + static_cast<std::ptrdiff_t>(layout.count));
+                    expected_flags |= rounder.round(run.data(), run.data(), run.size(),
+                                                    layout.first + c * layout.stride);
+                    for (std::size_t j = 0; j < layout.count; ++j) {
+                        expected[16 * j + c] = run[j];
+                    }
+                }
+                const std::string what = std::string(to_string(isa)) + " " + to_string(k.spec) + " " +
+                                         std::string(to_string(k.rounding)) + ", runs " +
+                                         std::to_string(layout.stride) + " apart";
+                std::vector<float> out(interleaved.size(), 0.0f);
+                EXPECT_EQ(rounder.round_interleaved(interleaved.data(), out.data(), layout.count, layout.first,
+                                                    layout.stride),
+                          expected_flags)
+                    << what;
+                ASSERT_EQ(0, std::memcmp(out.data(), expected.data(), out.size() * sizeof(float))) << what;
+                std::vector<float> in_place = interleaved;
+                rounder.round_interleaved(in_place.data(), in_place.data(), layout.count, layout.first,
+                                          layout.stride);
+                ASSERT_EQ(0, std::memcmp(in_place.data(), expected.data(), out.size() * sizeof(float))) << what;
+            }
+        }
+    }
+}
+
 // The one-pass bf16 nearest-even path gives the values and flags of encoding and decoding, for every sign, exponent
 // and mantissa of BF16 and the low halves around each rounding decision (ties, just above and below, all ones),
 // NaNs (signaling and quiet), Inf, FP32 denormals and the overflow edge included.

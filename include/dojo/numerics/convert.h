@@ -118,6 +118,9 @@ ConversionFlags transcode(std::span<const std::uint16_t> in, const FormatSpec& f
 ConversionFlags round_to_format(std::span<const float> in, std::span<float> out, const FormatSpec& spec,
                                 const ConvertOptions& options = {});
 
+/// Runs PieceRounder::round_interleaved interleaves.
+inline constexpr std::size_t kInterleavedRuns = 16;
+
 /// round_to_format prepared once for many short pieces of one tensor, for a caller that walks the tensor in an order
 /// of its own (a channel-blocked activation, say): the kernel is picked and the format's parameters packed at
 /// construction, so that each round() costs what its elements cost. round(in, out, n, i) gives round_to_format's
@@ -132,6 +135,13 @@ public:
 
     /// in[0..n) rounded into out[0..n) (the same array or disjoint), in[j] being element first_index + j.
     ConversionFlags round(const float* in, float* out, std::size_t n, std::uint64_t first_index) const;
+
+    /// kInterleavedRuns runs of the tensor interleaved element by element, as a channel-blocked activation holds 16
+    /// channels: in[16 j + c] (j < count, c < 16) is element first_index + c * run_stride + j. Rounded in place or
+    /// into a disjoint out[0..16 count), each element as round() rounds it at its index (its own stochastic word),
+    /// with no more random draws than the plain order takes when run_stride and first_index are multiples of 64.
+    ConversionFlags round_interleaved(const float* in, float* out, std::size_t count, std::uint64_t first_index,
+                                      std::uint64_t run_stride) const;
 
 private:
     struct Impl;

@@ -4,9 +4,9 @@
  *
  * Why it can: the per-tensor bias comes from the max-abs, which does not depend on the order of the elements, and a
  * nearest rounding is element by element, so both run on the blocked bytes as they lie. A stochastic rounding draws
- * by the element's position in the plain tensor; one sample's block of 16 channels is one contiguous run of the
- * plain tensor ([16, H, W] from (n, 16 b, 0, 0) on), so each block is transposed to that run, rounded as that piece
- * of the whole tensor (ir::round_piece), and transposed back.
+ * by the element's position in the plain tensor; one sample's block of 16 channels holds 16 runs of the plain tensor
+ * (its channels' planes, H W apart) interleaved pixel by pixel, which numerics::PieceRounder::round_interleaved
+ * rounds where they lie, each element drawing its word by its plain index.
  *
  * Why it pays: CFloat8 rounds every convolution input; a plain-only rounding kept those activations, and the groups
  * around them, plain, with a reorder at each convolution.

@@ -59,11 +59,18 @@ using RoundFn = std::uint32_t (*)(const std::uint32_t* in, std::size_t n, std::u
                                   std::uint64_t first_index, const EncodeParams& encoding,
                                   const DecodeParams& decoding);
 
+/// RoundFn for 16 runs of a tensor interleaved element by element: in[16 j + c] (j < count, c < 16) is element
+/// first_index + c * run_stride + j, rounded as RoundFn rounds it there (its own stochastic word). `in` and `out` may
+/// be the same.
+using RoundInterleavedFn = std::uint32_t (*)(const std::uint32_t* in, std::size_t count, std::uint32_t* out,
+                                             std::uint64_t first_index, std::uint64_t run_stride,
+                                             const EncodeParams& encoding, const DecodeParams& decoding);
 struct KernelTable {
     EncodeFn encode_fp32;
     EncodeFn encode_bf16;
     DecodeFn decode;
     RoundFn round_fp32;
+    RoundInterleavedFn round_fp32_interleaved;
 };
 
 /// One table per instruction set; the avx2/avx512 ones exist only in x86-64 builds.
