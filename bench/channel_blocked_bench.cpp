@@ -123,8 +123,13 @@ void run(benchmark::State& state, const std::function<Case()>& make, Layout layo
     state.SetBytesProcessed(state.iterations() * bytes);
 }
 
-// The max-pooling kernels on random values (the layout does not change which values win, only where they lie).
-void pool(benchmark::State& state, bool backward, Layout layout) {
+// The max-pooling kernels on random values (the layout does not change which values win, only where they lie);
+// `isa` picks the blocked backward's code (Auto: AVX-512 where the CPU has it).
+void pool(benchmark::State& state, bool backward, Layout layout, numerics::Isa isa = numerics::Isa::Auto) {
+    if (!numerics::isa_available(isa)) {
+        state.SkipWithError("this CPU lacks the instruction set");
+        return;
+    }
     const ir::Shape x_shape{32, 64, 112, 112};
     const ir::Shape y_shape{32, 64, 56, 56};
     const ir::PoolAttrs attrs{{3, 3}, {2, 2}, {1, 1, 1, 1}};
@@ -143,8 +148,12 @@ void pool(benchmark::State& state, bool backward, Layout layout) {
     const bool blocked = layout == Layout::Blocked;
     auto once = [&] {
         if (backward) {
-            (blocked ? runtime::max_pool_backward_channel_blocked
-                     : runtime::max_pool_backward)(attrs, x_shape, y_shape, x.data(), dy.data(), dx.data());
+            if (blocked) {
+                runtime::max_pool_backward_channel_blocked(attrs, x_shape, y_shape, x.data(), dy.data(), dx.data(),
+                                                           isa);
+            } else {
+                runtime::max_pool_backward(attrs, x_shape, y_shape, x.data(), dy.data(), dx.data());
+            }
         } else {
             (blocked ? runtime::max_pool_channel_blocked : runtime::max_pool)(attrs, x_shape, y_shape, x.data(),
                                                                               y.data());
@@ -198,6 +207,8 @@ BENCHMARK_CAPTURE(pool, max_pool_plain, false, Layout::Plain)->Unit(benchmark::k
 BENCHMARK_CAPTURE(pool, max_pool_blocked, false, Layout::Blocked)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(pool, max_pool_backward_plain, true, Layout::Plain)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(pool, max_pool_backward_blocked, true, Layout::Blocked)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(pool, max_pool_backward_blocked_portable, true, Layout::Blocked, numerics::Isa::Portable)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(round_to, nearest_plain, numerics::Rounding::NearestEven, Layout::Plain)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(round_to, nearest_blocked, numerics::Rounding::NearestEven, Layout::Blocked)

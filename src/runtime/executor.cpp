@@ -302,8 +302,11 @@ void Executor::run_fast_pool(ir::NodeId id) {
         (blocked ? max_pool_channel_blocked : max_pool)(attrs, x.shape, node.type.shape, x.data.data(), out);
     } else {
         const ir::Buffer<float>& dy = values_[node.inputs[1].index];
-        (blocked ? max_pool_backward_channel_blocked : max_pool_backward)(attrs, x.shape, dy.shape, x.data.data(),
-                                                                          dy.data.data(), out);
+        if (blocked) {
+            max_pool_backward_channel_blocked(attrs, x.shape, dy.shape, x.data.data(), dy.data.data(), out);
+        } else {
+            max_pool_backward(attrs, x.shape, dy.shape, x.data.data(), dy.data.data(), out);
+        }
     }
 }
 

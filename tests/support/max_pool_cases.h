@@ -29,15 +29,16 @@ inline std::vector<MaxPoolCase> max_pool_cases() {
     };
 }
 
-/// `n` inputs drawn from a few values (ties, +0 and -0, -inf) with about one NaN in 61.
-inline std::vector<float> max_pool_inputs(std::size_t n, unsigned seed) {
+/// `n` inputs drawn from a few values (ties, +0 and -0, -inf) with about one NaN in 61, or none (the kernels' fast
+/// scan: most windows hold a NaN in some channel otherwise).
+inline std::vector<float> max_pool_inputs(std::size_t n, unsigned seed, bool with_nans = true) {
     const float values[] = {0.0f, -0.0f, 1.0f, 1.0f, 2.5f, -3.0f, -std::numeric_limits<float>::infinity()};
     std::mt19937 rng(seed);
     std::uniform_int_distribution<std::size_t> pick(0, std::size(values) - 1);
     std::uniform_int_distribution<int> one_in(0, 60);
     std::vector<float> xs(n);
     for (float& v : xs) {
-        v = one_in(rng) == 0 ? std::numeric_limits<float>::quiet_NaN() : values[pick(rng)];
+        v = one_in(rng) == 0 && with_nans ? std::numeric_limits<float>::quiet_NaN() : values[pick(rng)];
     }
     return xs;
 }

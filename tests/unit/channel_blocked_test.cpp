@@ -168,28 +168,38 @@ TEST(ChannelBlocked, FusedGroupMeasuresTheMaxAbsOfWhatItWrites) {
 
 // Max-pooling in the blocked layout, forward and backward, gives the plain kernels' bits at the blocked places (the
 // plain ones give the reference's: runtime_test): windows inside and at every edge, padding, ties between equal
-// values and between +0 and -0, NaNs, -inf, overlapping windows, two channel blocks and two samples.
+// values and between +0 and -0, -inf, overlapping windows, two channel blocks and two samples; with NaNs (the full
+// rule) and without (the fast scan); the backward pass in its portable and, where the CPU has it, AVX-512 code.
 TEST(ChannelBlocked, MaxPoolGivesThePlainBits) {
     for (const testing::MaxPoolCase& c : testing::max_pool_cases()) {
-        SCOPED_TRACE(c.x.to_string());
-        ir::Graph g;
-        const NodeId x = g.add_input("x", {ir::DType::F32, c.x});
-        const ir::Shape& y_shape = g.type(g.add(ir::OpKind::MaxPool2d, c.attrs, {x})).shape;
-        const std::vector<float> xs = testing::max_pool_inputs(static_cast<std::size_t>(c.x.numel()), 5);
-        const std::vector<float> dys = testing::max_pool_gradients(static_cast<std::size_t>(y_shape.numel()));
-        std::vector<float> ys(dys.size());
-        std::vector<float> dxs(xs.size());
-        runtime::max_pool(c.attrs, c.x, y_shape, xs.data(), ys.data());
-        runtime::max_pool_backward(c.attrs, c.x, y_shape, xs.data(), dys.data(), dxs.data());
-        const std::vector<float> xs_blocked = to_blocked(xs, c.x);
-        const std::vector<float> dys_blocked = to_blocked(dys, y_shape);
-        std::vector<float> ys_blocked(ys.size(), 7.0f);
-        std::vector<float> dxs_blocked(dxs.size(), 7.0f);  // not zero: the kernel clears it
-        runtime::max_pool_channel_blocked(c.attrs, c.x, y_shape, xs_blocked.data(), ys_blocked.data());
-        runtime::max_pool_backward_channel_blocked(c.attrs, c.x, y_shape, xs_blocked.data(), dys_blocked.data(),
-                                                   dxs_blocked.data());
-        expect_same_bits(ys_blocked, to_blocked(ys, y_shape), "forward");
-        expect_same_bits(dxs_blocked, to_blocked(dxs, c.x), "backward");
+        for (const bool with_nans : {true, false}) {
+            SCOPED_TRACE(c.x.to_string() + (with_nans ? " with NaNs" : " without NaNs"));
+            ir::Graph g;
+            const NodeId x = g.add_input("x", {ir::DType::F32, c.x});
+            const ir::Shape& y_shape = g.type(g.add(ir::OpKind::MaxPool2d, c.attrs, {x})).shape;
+            const std::vector<float> xs =
+                testing::max_pool_inputs(static_cast<std::size_t>(c.x.numel()), 5, with_nans);
+            const std::vector<float> dys = testing::max_pool_gradients(static_cast<std::size_t>(y_shape.numel()));
+            std::vector<float> ys(dys.size());
+            std::vector<float> dxs(xs.size());
+            runtime::max_pool(c.attrs, c.x, y_shape, xs.data(), ys.data());
+            runtime::max_pool_backward(c.attrs, c.x, y_shape, xs.data(), dys.data(), dxs.data());
+            const std::vector<float> xs_blocked = to_blocked(xs, c.x);
+            const std::vector<float> dys_blocked = to_blocked(dys, y_shape);
+            std::vector<float> ys_blocked(ys.size(), 7.0f);
+            runtime::max_pool_channel_blocked(c.attrs, c.x, y_shape, xs_blocked.data(), ys_blocked.data());
+            expect_same_bits(ys_blocked, to_blocked(ys, y_shape), "forward");
+            for (const numerics::Isa isa : {numerics::Isa::Portable, numerics::Isa::Avx512}) {
+                if (!numerics::isa_available(isa)) {
+                    continue;
+                }
+                std::vector<float> dxs_blocked(dxs.size(), 7.0f);  // not zero: every element is written
+                runtime::max_pool_backward_channel_blocked(c.attrs, c.x, y_shape, xs_blocked.data(),
+                                                           dys_blocked.data(), dxs_blocked.data(), isa);
+                expect_same_bits(dxs_blocked, to_blocked(dxs, c.x),
+                                 "backward, " + std::string(numerics::to_string(isa)));
+            }
+        }
     }
 }
 

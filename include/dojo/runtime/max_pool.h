@@ -11,12 +11,15 @@
  * row that lie wholly inside the input are scanned position by position across the row, a branch-free select per
  * position over contiguous arrays that the compiler vectorises (built for AVX-512, AVX2 and baseline x86-64, picked
  * when the program loads); only edge windows take the per-window loop. In the channel-blocked layout each pixel holds
- * 16 channels side by side, so every window is scanned for 16 channels at once, one lane each.
+ * 16 channels side by side, so every window is scanned for 16 channels at once, one lane each, with "greater" alone
+ * (a window with a NaN in any lane is scanned again with the full rule); the backward pass then has every input pixel
+ * gather the gradients of the windows it wins, so dx is written once (no clearing, no add per window position).
  */
 #pragma once
 
 #include "dojo/ir/op.h"
 #include "dojo/ir/types.h"
+#include "dojo/numerics/convert.h"
 
 namespace dojo::runtime {
 
@@ -33,8 +36,10 @@ void max_pool_backward(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, con
 void max_pool_channel_blocked(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Shape& y_shape,
                               const float* x, float* y);
 
-/// max_pool_backward with x, dy and dx all stored channel-blocked.
+/// max_pool_backward with x, dy and dx all stored channel-blocked. `isa` forces the portable or the AVX-512 code
+/// (tests, benchmarks); UsageError where this CPU lacks it.
 void max_pool_backward_channel_blocked(const ir::PoolAttrs& attrs, const ir::Shape& x_shape,
-                                       const ir::Shape& y_shape, const float* x, const float* dy, float* dx);
+                                       const ir::Shape& y_shape, const float* x, const float* dy, float* dx,
+                                       numerics::Isa isa = numerics::Isa::Auto);
 
 }  // namespace dojo::runtime
