@@ -7,6 +7,7 @@
 // `plain` rows are the peer, the `blocked` rows run in the blocked order. Run:
 // `build/bench/channel_blocked_bench` (unset OPENBLAS_CORETYPE; 2 threads by default: OMP_NUM_THREADS).
 #include <benchmark/benchmark.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include <functional>
 #include <random>
@@ -17,6 +18,7 @@
 #include "dojo/runtime/fused_elementwise.h"
 #include "dojo/runtime/max_pool.h"
 #include "dojo/runtime/round_channel_blocked.h"
+#include "dojo/runtime/round_to_bf16_copy.h"
 #include "dojo/ir/rounding.h"
 #include "dojo/numerics/bias.h"
 
@@ -169,6 +171,49 @@ void pool(benchmark::State& state, bool backward, Layout layout, numerics::Isa i
 }
 
 // RoundTo of a [32, 64, 56, 56] activation as the cfp8 policy rounds it: max-abs for the bias, then the rounding.
+// How a rounding reaches the BF16 copy a convolution reads: written as FP32 and reordered by oneDNN (the peer), or
+// written as the copy (runtime/round_to_bf16_copy.h). Both blocked.
+enum class Handover { Fp32ThenReorder, Bf16Copy };
+
+void round_to(benchmark::State& state, numerics::Rounding rounding, Layout layout);
+
+void round_to_bf16(benchmark::State& state, numerics::Rounding rounding, Handover handover) {
+    const ir::RoundAttrs attrs{rounding == numerics::Rounding::Stochastic ? numerics::FormatKind::Cfp8_152
+                                                                          : numerics::FormatKind::Cfp8_143,
+                               rounding, 0.0, 1, 1};
+    std::vector<float> x(static_cast<std::size_t>(kActivation.numel()));
+    std::vector<float> y(x.size());
+    std::vector<std::uint16_t> copy(x.size());
+    std::mt19937 rng(1);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (float& v : x) {
+        v = normal(rng);
+    }
+    const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    dnnl::stream stream(engine);
+    const dnnl::memory::dims dims(kActivation.dims().begin(), kActivation.dims().end());
+    const dnnl::memory::desc f32(dims, dnnl::memory::data_type::f32, dnnl::memory::format_tag::aBcd16b);
+    const dnnl::memory::desc bf16(dims, dnnl::memory::data_type::bf16, dnnl::memory::format_tag::aBcd16b);
+    dnnl::memory from(f32, engine, y.data());
+    dnnl::memory to(bf16, engine, copy.data());
+    dnnl::reorder reorder(dnnl::reorder::primitive_desc(engine, f32, engine, bf16));
+    auto once = [&] {
+        const float max_abs = numerics::max_abs(x);
+        if (handover == Handover::Bf16Copy) {
+            runtime::round_to_bf16_copy(attrs, 1.0, kActivation, true, x.data(), copy.data(), max_abs);
+        } else {
+            runtime::round_channel_blocked(attrs, 1.0, kActivation, x.data(), y.data(), max_abs);
+            reorder.execute(stream, from, to);
+            stream.wait();
+        }
+    };
+    once();  // warm: every page touched
+    for (auto _ : state) {
+        once();
+    }
+    state.SetBytesProcessed(state.iterations() * kActivation.numel() * 6);
+}
+
 void round_to(benchmark::State& state, numerics::Rounding rounding, Layout layout) {
     const ir::RoundAttrs attrs{rounding == numerics::Rounding::Stochastic ? numerics::FormatKind::Cfp8_152
                                                                           : numerics::FormatKind::Cfp8_143,
@@ -212,6 +257,14 @@ BENCHMARK_CAPTURE(pool, max_pool_backward_blocked_portable, true, Layout::Blocke
 BENCHMARK_CAPTURE(round_to, nearest_plain, numerics::Rounding::NearestEven, Layout::Plain)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(round_to, nearest_blocked, numerics::Rounding::NearestEven, Layout::Blocked)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(round_to_bf16, nearest_then_reorder, numerics::Rounding::NearestEven, Handover::Fp32ThenReorder)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(round_to_bf16, nearest_bf16_copy, numerics::Rounding::NearestEven, Handover::Bf16Copy)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(round_to_bf16, stochastic_then_reorder, numerics::Rounding::Stochastic, Handover::Fp32ThenReorder)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(round_to_bf16, stochastic_bf16_copy, numerics::Rounding::Stochastic, Handover::Bf16Copy)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(round_to, stochastic_plain, numerics::Rounding::Stochastic, Layout::Plain)
     ->Unit(benchmark::kMillisecond);

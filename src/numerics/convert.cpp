@@ -502,6 +502,7 @@ ConversionFlags round_to_bf16_nearest(std::span<const float> in, std::span<float
 
 struct PieceRounder::Impl {
     bool bf16_nearest = false;  // round_to_format's own path for it
+    bool bf16_exact = false;    // every value of the format is a BF16 value (the *_to_bf16_bits calls)
     ConvertOptions options;
     KernelTable table{};
     EncodeParams encoding{};
@@ -516,6 +517,7 @@ PieceRounder::PieceRounder(const FormatSpec& spec, const ConvertOptions& options
         throw UsageError("PieceRounder: rounding to fp32 is a copy");
     }
     impl_->bf16_nearest = spec.kind == FormatKind::Bf16 && options.rounding == Rounding::NearestEven;
+    impl_->bf16_exact = spec.info().width_bits == 8;
     impl_->options = options;
     impl_->options.threads = 1;
     impl_->table = kernels_for(options.isa);
@@ -530,9 +532,20 @@ ConversionFlags PieceRounder::round(const float* in, float* out, std::size_t n, 
     if (im.bf16_nearest) {
         return round_to_bf16_nearest(std::span<const float>(in, n), std::span<float>(out, n), im.options);
     }
-    return ConversionFlags(static_cast<std::uint8_t>(
-        im.table.round_fp32(reinterpret_cast<const std::uint32_t*>(in), n, reinterpret_cast<std::uint32_t*>(out),
-                            first_index, im.encoding, im.decoding)));
+    return ConversionFlags(static_cast<std::uint8_t>(im.table.round_fp32(
+        reinterpret_cast<const std::uint32_t*>(in), n, out, sizeof(float), first_index, im.encoding, im.decoding)));
+}
+
+ConversionFlags PieceRounder::round_to_bf16_bits(const float* in, std::uint16_t* out, std::size_t n,
+                                                 std::uint64_t first_index) const {
+    const Impl& im = *impl_;
+    if (!im.bf16_exact) {
+        throw UsageError("PieceRounder::round_to_bf16_bits: the format's values are not all BF16 values "
+                         "(8-bit formats only)");
+    }
+    return ConversionFlags(static_cast<std::uint8_t>(im.table.round_fp32(
+        reinterpret_cast<const std::uint32_t*>(in), n, out, sizeof(std::uint16_t), first_index, im.encoding,
+        im.decoding)));
 }
 
 ConversionFlags PieceRounder::round_interleaved(const float* in, float* out, std::size_t count,
@@ -542,8 +555,21 @@ ConversionFlags PieceRounder::round_interleaved(const float* in, float* out, std
         return round(in, out, kInterleavedRuns * count, first_index);  // element by element: the order is free
     }
     return ConversionFlags(static_cast<std::uint8_t>(im.table.round_fp32_interleaved(
-        reinterpret_cast<const std::uint32_t*>(in), count, reinterpret_cast<std::uint32_t*>(out), first_index,
-        run_stride, im.encoding, im.decoding)));
+        reinterpret_cast<const std::uint32_t*>(in), count, out, sizeof(float), first_index, run_stride, im.encoding,
+        im.decoding)));
+}
+
+ConversionFlags PieceRounder::round_interleaved_to_bf16_bits(const float* in, std::uint16_t* out, std::size_t count,
+                                                             std::uint64_t first_index,
+                                                             std::uint64_t run_stride) const {
+    const Impl& im = *impl_;
+    if (!im.bf16_exact) {
+        throw UsageError("PieceRounder::round_interleaved_to_bf16_bits: the format's values are not all BF16 values "
+                         "(8-bit formats only)");
+    }
+    return ConversionFlags(static_cast<std::uint8_t>(im.table.round_fp32_interleaved(
+        reinterpret_cast<const std::uint32_t*>(in), count, out, sizeof(std::uint16_t), first_index, run_stride,
+        im.encoding, im.decoding)));
 }
 
 ConversionFlags round_to_format(std::span<const float> in, std::span<float> out, const FormatSpec& spec,

@@ -18,6 +18,7 @@
 #include "dojo/runtime/max_pool.h"
 #include "dojo/runtime/onednn_kernels.h"
 #include "dojo/runtime/round_channel_blocked.h"
+#include "dojo/runtime/round_to_bf16_copy.h"
 #include "dojo/util/check.h"
 #include "dojo/util/error.h"
 
@@ -272,6 +273,28 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
     for (FusionGroup& group : groups) {
         fused_.push_back(std::make_unique<FusedElementwise>(graph, std::move(group), blocked_));
     }
+    // A CFloat8 rounding that only oneDNN kernels read, all through one BF16 copy in its buffer's layout, writes that
+    // copy (runtime/round_to_bf16_copy.h): no FP32 value, no reorder. Not one the caller reads, a group runs or a
+    // shard rounds, nor one an alias or another kernel reads.
+    bf16_copy_.assign(n, nullptr);
+    if (fast_ && options.bf16_copies) {
+        std::vector<bool> read_elsewhere(n, false);  // by a node that is not a oneDNN kernel
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (live_[i] && (!fast_->has(ir::NodeId{i}) || aliased_[i])) {
+                for (const ir::NodeId input : graph.node(ir::NodeId{i}).inputs) {
+                    read_elsewhere[input.index] = true;
+                }
+            }
+        }
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const ir::Node& node = graph.node(ir::NodeId{i});
+            if (live_[i] && node.op == ir::OpKind::RoundTo && member_of[i] < 0 && !kept[i] && !closing[i] &&
+                !read_elsewhere[i] && (rounds_shard_.empty() || !rounds_shard_[i]) &&
+                rounds_exactly_into_bf16(std::get<ir::RoundAttrs>(node.attrs))) {
+                bf16_copy_[i] = fast_->bf16_copy(ir::NodeId{i});
+            }
+        }
+    }
     // A CFloat rounding of a value a fused group writes takes its max-abs from the group, which measures it as it
     // writes it, instead of reading the tensor once more.
     max_abs_from_.assign(n, -1);
@@ -321,6 +344,12 @@ void Executor::run_round(ir::NodeId id) {
         : numerics::traits(attrs.format).configurable_bias ? numerics::max_abs(in)
                                                            : 0.0f;
     const double step = static_cast<double>(values_[node.inputs[1].index].data[0]);
+    if (bf16_copy_[id.index] != nullptr &&
+        round_to_bf16_copy(attrs, step, node.type.shape, blocked_[id.index], in.data(), bf16_copy_[id.index],
+                           whole_max_abs)) {
+        fast_->bf16_copy_written(id);
+        return;
+    }
     if (blocked_[id.index]) {  // its input is blocked too (choose_channel_blocked)
         round_channel_blocked(attrs, step, node.type.shape, in.data(), out.data(), whole_max_abs);
     } else {
@@ -530,7 +559,8 @@ void Executor::run() {
                 fast_->run(id, values_);
             } else if (!fast_pool_.empty() && fast_pool_[i]) {
                 run_fast_pool(id);
-            } else if (graph_.node(id).op == ir::OpKind::RoundTo && (blocked_[i] || max_abs_from_[i] >= 0)) {
+            } else if (graph_.node(id).op == ir::OpKind::RoundTo &&
+                       (blocked_[i] || max_abs_from_[i] >= 0 || bf16_copy_[i] != nullptr)) {
                 run_round(id);
             } else {
                 ir::evaluate_node(graph_, id, values_);  // leaves are skipped: their values are bound
@@ -553,6 +583,11 @@ std::size_t Executor::channel_blocked_count() const {
 
 std::size_t Executor::fast_kernel_count() const { return fast_ ? fast_->count() : 0; }
 
+std::size_t Executor::bf16_copy_count() const {
+    return static_cast<std::size_t>(std::count_if(bf16_copy_.begin(), bf16_copy_.end(),
+                                                  [](const std::uint16_t* copy) { return copy != nullptr; }));
+}
+
 std::vector<OpProfile> Executor::profile() const {
     std::map<std::pair<std::string, std::string>, OpProfile> by_kind;
     for (std::uint32_t i = 0; i < node_seconds_.size(); ++i) {
@@ -564,6 +599,7 @@ std::vector<OpProfile> Executor::profile() const {
         const std::string kernel = fused                                   ? "fused"
                                    : aliased_[i]                                ? "alias"
                                    : !fast_pool_.empty() && fast_pool_[i]       ? "vectorised"
+                                   : bf16_copy_[i] != nullptr                   ? "to-bf16-copy"
                                    : blocked_[i] && op == ir::OpKind::RoundTo   ? "blocked"
                                    : fast_ && fast_->reads_bf16(ir::NodeId{i}) ? "onednn-bf16"
                                    : fast_ && fast_->has(ir::NodeId{i})        ? "onednn"

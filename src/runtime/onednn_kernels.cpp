@@ -129,6 +129,7 @@ struct OneDnnKernels::Impl {
     struct SharedCopy {
         std::size_t offset_floats = 0;  // where it lies in `copies_arena`
         std::uint64_t step = 0;         // the step whose value it holds (0: none yet)
+        bool bf16_as_buffer = false;    // BF16 in the buffer's own layout: its producer may write it (bf16_copy())
     };
     std::vector<SharedCopy> copies;
     std::vector<float> copies_arena;
@@ -174,7 +175,16 @@ struct OneDnnKernels::Impl {
         }
         std::erase_if(reads, [](const Reads& x) { return x.roles.size() < 2; });
         std::vector<Lifetime> lifetimes;
+        std::vector<bool> bf16_as_buffer;
         for (std::size_t c = 0; c < reads.size(); ++c) {
+            const Role& first = *reads[c].roles.front();
+            bf16_as_buffer.push_back(is_bf16_as(first.user, first.inner));
+            if (bf16_as_buffer.back()) {
+                // Its producer may write it (bf16_copy()): reserve it from the first kernel after that node on.
+                const auto after_producer = static_cast<std::uint32_t>(std::distance(
+                    kernels.begin(), kernels.lower_bound(reads[c].node)));
+                reads[c].lifetime.first = std::min(reads[c].lifetime.first, after_producer);
+            }
             lifetimes.push_back(reads[c].lifetime);
             for (Role* role : reads[c].roles) {
                 role->shared = static_cast<int>(c);
@@ -182,8 +192,8 @@ struct OneDnnKernels::Impl {
         }
         const ArenaPlan plan = plan_arena(lifetimes);
         copies_arena.resize(plan.arena_bytes / sizeof(float) + 1);
-        for (const std::size_t offset : plan.offset_bytes) {
-            copies.push_back({offset / sizeof(float), 0});
+        for (std::size_t c = 0; c < plan.offset_bytes.size(); ++c) {
+            copies.push_back({plan.offset_bytes[c] / sizeof(float), 0, bf16_as_buffer[c]});
         }
         std::size_t scratch_floats = 0;  // the largest argument a scratch buffer holds; any buffer may hold any
         for (const auto& [index, k] : kernels) {
@@ -196,6 +206,34 @@ struct OneDnnKernels::Impl {
         for (std::vector<float>& buffer : scratch) {
             buffer.resize(scratch_floats);
         }
+    }
+
+    // Whether `inner` is `user` (FP32) with BF16 elements in the same places: the same dims, strides and blocking.
+    static bool is_bf16_as(const memory::desc& user, const memory::desc& inner) {
+        if (user.data_type() != memory::data_type::f32 || inner.data_type() != memory::data_type::bf16) {
+            return false;
+        }
+        memory::desc as_bf16 = user;
+        as_bf16.data.data_type = dnnl_bf16;
+        return as_bf16 == inner;
+    }
+
+    // The shared copy every role reading node `id` reads, if they all read the same one (else -1).
+    int sole_copy_of(NodeId id) const {
+        int copy = -1;
+        for (const auto& [index, k] : kernels) {
+            for (std::size_t r = 0; r + 1 < k.roles.size(); ++r) {
+                const Role& role = k.roles[r];
+                if (role.id != id) {
+                    continue;
+                }
+                if (role.shared < 0 || (copy >= 0 && role.shared != copy)) {
+                    return -1;
+                }
+                copy = role.shared;
+            }
+        }
+        return copy;
     }
 
     // The channel-blocked layout (runtime/channel_blocked.h) of a plain 4-D desc, holding `type`.
@@ -401,6 +439,27 @@ std::size_t OneDnnKernels::shared_copy_count() const {
 bool OneDnnKernels::reads_bf16(NodeId id) const { return impl_->bf16_nodes.contains(id.index); }
 
 void OneDnnKernels::begin_step() { ++impl_->step; }
+
+std::uint16_t* OneDnnKernels::bf16_copy(NodeId id) const {
+    Impl& im = *impl_;
+    im.plan_once();
+    const int c = im.sole_copy_of(id);
+    if (c < 0 || !im.copies[static_cast<std::size_t>(c)].bf16_as_buffer) {
+        return nullptr;
+    }
+    // The arena is floats; the kernels read a copy's bytes as BF16 through oneDNN (its memory objects take untyped
+    // handles), and the producer writes them as BF16 through this pointer alone.
+    return reinterpret_cast<std::uint16_t*>(im.copies_arena.data() +
+                                            im.copies[static_cast<std::size_t>(c)].offset_floats);
+}
+
+void OneDnnKernels::bf16_copy_written(NodeId id) {
+    Impl& im = *impl_;
+    const int c = im.sole_copy_of(id);
+    DOJO_CHECK(c >= 0 && im.copies[static_cast<std::size_t>(c)].bf16_as_buffer)
+        << "node " << id.index << " has no BF16 copy to write";
+    im.copies[static_cast<std::size_t>(c)].step = im.step;
+}
 
 void OneDnnKernels::run(NodeId id, std::vector<ir::Buffer<float>>& values) const {
     Impl& im = *impl_;

@@ -2,6 +2,8 @@
 // keeps a network's activations blocked, give the same bits as the plain layout.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include "dojo/runtime/fused_elementwise.h"
 #include "dojo/runtime/max_pool.h"
 #include "dojo/runtime/round_channel_blocked.h"
+#include "dojo/runtime/round_to_bf16_copy.h"
 #include "max_pool_cases.h"
 #include "dojo/ir/rounding.h"
 #include "dojo/numerics/bias.h"
@@ -241,6 +244,114 @@ TEST(ChannelBlocked, RoundToGivesThePlainBits) {
     }
 }
 
+// A CFloat8 rounding written as BF16 gives the rounded values' BF16 patterns, element for element in its layout:
+// blocked and plain, nearest and stochastic (drawn at the plain position); a tensor with an infinity (passed on
+// unrounded by RoundTo) is refused, the copy untouched.
+TEST(ChannelBlocked, RoundToBf16CopyGivesTheRoundedValuesAsBf16) {
+    const ir::Shape shape{3, 32, 5, 7};
+    std::mt19937 rng(12);
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    std::vector<float> xs(static_cast<std::size_t>(shape.numel()));
+    for (float& v : xs) {
+        v = normal(rng);
+    }
+    const ir::RoundAttrs cases[] = {
+        {numerics::FormatKind::Cfp8_143, numerics::Rounding::NearestEven, 0.0, 3, 7},
+        {numerics::FormatKind::Cfp8_152, numerics::Rounding::Stochastic, 0.0, 3, 8},
+    };
+    EXPECT_FALSE(runtime::rounds_exactly_into_bf16({numerics::FormatKind::Shp, numerics::Rounding::NearestEven,
+                                                    0.0, 0, 1}));
+    for (const ir::RoundAttrs& attrs : cases) {
+        ASSERT_TRUE(runtime::rounds_exactly_into_bf16(attrs));
+        for (const bool blocked : {false, true}) {
+            SCOPED_TRACE(std::string(blocked ? "blocked" : "plain") + ", tensor " + std::to_string(attrs.tensor_id));
+            const std::vector<float> x = blocked ? to_blocked(xs, shape) : xs;
+            std::vector<float> rounded(x.size());
+            if (blocked) {
+                runtime::round_channel_blocked(attrs, 6.0, shape, x.data(), rounded.data(), numerics::max_abs(x));
+            } else {
+                ir::round_piece(attrs, 6.0, x, rounded, numerics::max_abs(x), 0);
+            }
+            std::vector<std::uint16_t> copy(x.size(), 0x5555);
+            ASSERT_TRUE(runtime::round_to_bf16_copy(attrs, 6.0, shape, blocked, x.data(), copy.data(),
+                                                    numerics::max_abs(x)));
+            std::vector<float> widened(copy.size());
+            for (std::size_t i = 0; i < copy.size(); ++i) {
+                widened[i] = std::bit_cast<float>(std::uint32_t{copy[i]} << 16);
+            }
+            expect_same_bits(widened, rounded, "BF16 copy");
+            std::vector<float> with_inf = x;
+            with_inf[17] = std::numeric_limits<float>::infinity();
+            std::vector<std::uint16_t> untouched(x.size(), 0x5555);
+            EXPECT_FALSE(runtime::round_to_bf16_copy(attrs, 6.0, shape, blocked, with_inf.data(), untouched.data(),
+                                                     numerics::max_abs(with_inf)));
+            EXPECT_TRUE(std::all_of(untouched.begin(), untouched.end(), [](std::uint16_t b) { return b == 0x5555; }));
+        }
+    }
+}
+
+// Whether oneDNN's BF16 convolutions run here (AVX512-BF16), so that CFloat8 roundings can write their BF16 copies.
+bool cpu_has_avx512_bf16() {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(cpuinfo, line)) {
+        if (line.starts_with("flags")) {
+            return line.find(" avx512_bf16") != std::string::npos;
+        }
+    }
+    return false;
+}
+
+// A rounding's BF16 copy is written when the rounding runs, before its readers: its bytes must not be shared with
+// another copy made in between. Here r1 is rounded, then rz is rounded and read by two convolutions, then r1 is
+// read by two more (3 channels: the convolutions read their inputs plain, so both roundings write their copies); the
+// outputs equal those of the same executor with the copies made by oneDNN's reorders.
+TEST(ChannelBlocked, Bf16CopyKeepsItsBytesUntilItsReadersRun) {
+    ir::Graph g;
+    const NodeId step = g.add_input("step", {ir::DType::F32, ir::Shape{1}});
+    const ir::Shape image{2, 3, 16, 16};
+    const NodeId x1 = g.add_input("x1", {ir::DType::F32, image});
+    const NodeId x2 = g.add_input("x2", {ir::DType::F32, image});
+    std::vector<NodeId> weights;
+    for (std::uint32_t k = 0; k < 4; ++k) {
+        const NodeId w = g.add_input("w" + std::to_string(k), {ir::DType::F32, ir::Shape{16, 3, 3, 3}});
+        weights.push_back(ir::round_to(g, w, step, {numerics::FormatKind::Cfp8_143, numerics::Rounding::NearestEven,
+                                                    0.0, 1, 10 + k}));
+    }
+    const ir::RoundAttrs activation{numerics::FormatKind::Cfp8_143, numerics::Rounding::NearestEven, 0.0, 1, 1};
+    const NodeId r1 = ir::round_to(g, x1, step, activation);
+    ir::RoundAttrs other = activation;
+    other.tensor_id = 2;
+    const NodeId rz = ir::round_to(g, x2, step, other);
+    const ir::Conv2dAttrs same{{1, 1}, {1, 1, 1, 1}, {1, 1}, 1};
+    g.mark_output(ir::conv2d(g, rz, weights[0], same));
+    g.mark_output(ir::conv2d(g, rz, weights[1], same));
+    g.mark_output(ir::conv2d(g, r1, weights[2], same));
+    g.mark_output(ir::conv2d(g, r1, weights[3], same));
+    runtime::Executor copies(g);
+    runtime::ExecutorOptions reordered;
+    reordered.bf16_copies = false;
+    runtime::Executor reorders(g, reordered);
+    if (cpu_has_avx512_bf16()) {
+        EXPECT_EQ(copies.bf16_copy_count(), 2u);
+    }
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (const NodeId leaf : {x1, x2, weights[0], weights[1], weights[2], weights[3]}) {
+        const NodeId input = g.node(leaf).op == ir::OpKind::RoundTo ? g.node(leaf).inputs[0] : leaf;
+        for (float& v : copies.value(input).data) {
+            v = normal(rng);
+        }
+        std::copy(copies.value(input).data.begin(), copies.value(input).data.end(),
+                  reorders.value(input).data.begin());
+    }
+    copies.run();
+    reorders.run();
+    for (const NodeId out : g.outputs()) {
+        expect_same_bits(copies.value(out).data, reorders.value(out).data, g.describe(out));
+    }
+}
+
 // oneDNN runs 16-channel blocks where the CPU has AVX-512 (the layout the executor then keeps).
 bool cpu_has_avx512() {
     std::ifstream cpuinfo("/proc/cpuinfo");
@@ -255,7 +366,8 @@ bool cpu_has_avx512() {
 
 // A ResNet-18 training step (loss and every gradient) with the activations blocked and plain: the same bits, and
 // on an AVX-512 CPU most activations are blocked, max-pooling too; in fp32, and in cfp8, whose roundings of the
-// convolutions' inputs (nearest) and output gradients (stochastic) run on blocked tensors.
+// convolutions' inputs (nearest) and output gradients (stochastic) run on blocked tensors, and, where the
+// convolutions read BF16, write the convolutions' BF16 copies: the same bits as with the copies made by reorders.
 class ChannelBlockedResNet : public ::testing::TestWithParam<compiler::Precision> {};
 
 TEST_P(ChannelBlockedResNet, StepGivesThePlainBits) {
@@ -273,9 +385,16 @@ TEST_P(ChannelBlockedResNet, StepGivesThePlainBits) {
     runtime::ExecutorOptions with;
     runtime::ExecutorOptions without;
     without.channel_blocked = false;
+    runtime::ExecutorOptions reordered;  // blocked, the BF16 copies made by oneDNN's reorders
+    reordered.bf16_copies = false;
     runtime::Executor blocked(g, with);
     runtime::Executor plain(g, without);
+    runtime::Executor by_reorders(g, reordered);
     EXPECT_EQ(plain.channel_blocked_count(), 0u);
+    EXPECT_EQ(by_reorders.bf16_copy_count(), 0u);
+    if (GetParam() == compiler::Precision::Cfp8 && cpu_has_avx512_bf16()) {
+        EXPECT_GE(blocked.bf16_copy_count(), 15u);
+    }
     int rounded_blocked = 0;
     if (cpu_has_avx512()) {
         EXPECT_GE(blocked.channel_blocked_count(), 40u);
@@ -304,12 +423,16 @@ TEST_P(ChannelBlockedResNet, StepGivesThePlainBits) {
             }
             std::copy(values.begin(), values.end(), plain.value(NodeId{i}).data.begin());
             std::copy(values.begin(), values.end(), blocked.value(NodeId{i}).data.begin());
+            std::copy(values.begin(), values.end(), by_reorders.value(NodeId{i}).data.begin());
         }
         plain.run();
         blocked.run();
+        by_reorders.run();
         for (const NodeId out : g.outputs()) {
             expect_same_bits(blocked.value(out).data, plain.value(out).data,
                              "step " + std::to_string(step) + ", " + g.describe(out));
+            expect_same_bits(blocked.value(out).data, by_reorders.value(out).data,
+                             "step " + std::to_string(step) + ", BF16 copies by reorders, " + g.describe(out));
         }
     }
 }

@@ -186,7 +186,8 @@ TEST(RoundToFormat, PieceRounderGivesTheWholeTensorsValues) {
 // the runs' places, on every instruction set: runs a multiple of 64 apart (each window one Philox group), 16 apart
 // but not 64 (the words rotate run by run), at odd distances and offsets (residues differ too), and lengths that
 // end inside a window or fill less than one; in place and into another array; with zeros, tiny values and an
-// overflow among them so the general lanes are drawn for too.
+// overflow among them so the general lanes are drawn for too. The *_to_bf16_bits calls write the same values as
+// BF16 patterns for the 8-bit formats, and refuse BF16 itself.
 TEST(RoundToFormat, PieceRounderInterleavedRunsGetTheirPlainIndicesValues) {
     struct Layout {
         std::size_t stride;  // run_stride: elements between run c and run c + 1 in the tensor
@@ -251,6 +252,36 @@ TEST(RoundToFormat, PieceRounderInterleavedRunsGetTheirPlainIndicesValues) {
                 rounder.round_interleaved(in_place.data(), in_place.data(), layout.count, layout.first,
                                           layout.stride);
                 ASSERT_EQ(0, std::memcmp(in_place.data(), expected.data(), out.size() * sizeof(float))) << what;
+                if (k.spec.info().width_bits != 8) {
+                    EXPECT_THROW(rounder.round_interleaved_to_bf16_bits(interleaved.data(), nullptr, 1, 0, 1),
+                                 UsageError);
+                    continue;
+                }
+                // The same values as BF16 patterns (exact: an 8-bit format's values are BF16 values), same flags.
+                std::vector<std::uint16_t> bits(interleaved.size(), 0x5555);
+                EXPECT_EQ(rounder.round_interleaved_to_bf16_bits(interleaved.data(), bits.data(), layout.count,
+                                                                 layout.first, layout.stride),
+                          expected_flags)
+                    << what;
+                for (std::size_t i = 0; i < bits.size(); ++i) {
+                    ASSERT_EQ(std::bit_cast<float>(std::uint32_t{bits[i]} << 16), expected[i]) << what << " " << i;
+                }
+                std::vector<std::uint16_t> plain_bits(interleaved.size(), 0x5555);
+                ConversionFlags plain_flags;  // the plain call on one run, at its tensor index
+                for (std::size_t c = 0; c < 16; ++c) {
+                    std::vector<float> run(layout.count);
+                    std::vector<std::uint16_t> run_bits(layout.count);
+                    for (std::size_t j = 0; j < layout.count; ++j) {
+                        run[j] = interleaved[16 * j + c];
+                    }
+                    plain_flags |= rounder.round_to_bf16_bits(run.data(), run_bits.data(), run.size(),
+                                                              layout.first + c * layout.stride);
+                    for (std::size_t j = 0; j < layout.count; ++j) {
+                        ASSERT_EQ(std::bit_cast<float>(std::uint32_t{run_bits[j]} << 16), expected[16 * j + c])
+                            << what << " run " << c << " element " << j;
+                    }
+                }
+                EXPECT_EQ(plain_flags, expected_flags) << what;
             }
         }
     }

@@ -143,6 +143,14 @@ public:
     ConversionFlags round_interleaved(const float* in, float* out, std::size_t count, std::uint64_t first_index,
                                       std::uint64_t run_stride) const;
 
+    /// round() and round_interleaved() writing each value as its BF16 bit pattern (the top half of its FP32 one),
+    /// for an 8-bit format, every value of which is a BF16 value (UsageError for others): a BF16 operand written in
+    /// one pass. Same flags.
+    ConversionFlags round_to_bf16_bits(const float* in, std::uint16_t* out, std::size_t n,
+                                       std::uint64_t first_index) const;
+    ConversionFlags round_interleaved_to_bf16_bits(const float* in, std::uint16_t* out, std::size_t count,
+                                                   std::uint64_t first_index, std::uint64_t run_stride) const;
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

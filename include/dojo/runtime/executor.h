@@ -11,12 +11,13 @@
  * elementwise maps run fused (runtime/fused_elementwise.h: the same values, bit for bit, without storing the
  * intermediates; a lone map or sum of a large tensor runs as a group of one), and a RoundGrad (the identity forward)
  * is its input's buffer, unless the caller reads it (kept, an output or a sync point); a CFloat RoundTo of a value a
- * fused group writes takes the max-abs the group measured while writing it. Everything else, and everything with
- * Kernels::Reference, runs the op table's reference kernels (the definition of each op; results independent of the
- * thread count). With Kernels::Fast an activation that every kernel touching it can take in oneDNN's channel-blocked
- * layout (the convolutions, fused groups that run in the blocked order, max-pooling, a RoundTo no group runs:
- * runtime/round_channel_blocked.h) is stored in that layout, so no reorder runs around its convolutions
- * (runtime/channel_blocked.h; the same values, bit for bit). A group's, a pooling node's and a rounding's tensors are
+ * fused group writes takes the max-abs the group measured while writing it, and a CFloat8 RoundTo only convolutions
+ * read (as BF16) writes their BF16 copy of it instead of its FP32 value (runtime/round_to_bf16_copy.h). Everything
+ * else, and everything with Kernels::Reference, runs the op table's reference kernels (the definition of each op;
+ * results independent of the thread count). With Kernels::Fast an activation that every kernel touching it can take
+ * in oneDNN's channel-blocked layout (the convolutions, fused groups that run in the blocked order, max-pooling, a
+ * RoundTo no group runs: runtime/round_channel_blocked.h) is stored in that layout, so no reorder runs around its
+ * convolutions (runtime/channel_blocked.h; the same values, bit for bit). A group's, a pooling node's and a rounding's tensors are
  * blocked all or none. Such a buffer is never one the caller reads (a leaf, output, kept node or sync point).
  *
  * Memory: one arena per graph, allocated and zeroed at construction, every stored value at a fixed offset in it
@@ -63,6 +64,9 @@ struct ExecutorOptions {
     /// With Fast kernels and reuse_buffers: store activations the convolutions run on in their channel-blocked layout
     /// where every kernel touching them can (runtime/channel_blocked.h; same values, no reorders)
     bool channel_blocked = true;
+    /// With Fast kernels: a CFloat8 RoundTo whose every reader is a oneDNN kernel reading it as one BF16 copy in the
+    /// value's own layout writes that copy itself (runtime/round_to_bf16_copy.h; the same bits, no reorder)
+    bool bf16_copies = true;
     /// Nodes the caller works on between their computation and their first reader, inside run() (data-parallel
     /// training all-reduces the gradients there). Each is stored, ends any fused group it is in, and run() calls
     /// on_computed(k) as soon as sync_points[k] has its value and before_read(k) just before the first node that
@@ -89,7 +93,8 @@ struct ExecutorOptions {
 struct OpProfile {
     std::string op;         ///< the op kind; "elementwise" for maps run in fused groups
     std::string kernel;     ///< "onednn", "onednn-bf16" (operands read as BF16), "vectorised", "fused", "alias" (a
-                            ///< RoundGrad that is its input's buffer) or "reference"
+                            ///< RoundGrad that is its input's buffer), "blocked" (a RoundTo on a channel-blocked
+                            ///< tensor), "to-bf16-copy" (a RoundTo writing its readers' BF16 copy) or "reference"
     std::size_t nodes = 0;  ///< nodes of this kind in the graph
     std::uint64_t runs = 0;  ///< node executions summed over the steps
     double seconds = 0;
@@ -128,6 +133,8 @@ public:
     std::size_t channel_blocked_count() const;
     /// Whether node `id`'s value is stored channel-blocked (runtime/channel_blocked.h), not in the plain layout.
     bool is_channel_blocked(ir::NodeId id) const { return blocked_[id.index]; }
+    /// How many RoundTo nodes write their readers' BF16 copy, not their FP32 value (ExecutorOptions::bf16_copies).
+    std::size_t bf16_copy_count() const;
     /// How many fused elementwise groups run (runtime/fused_elementwise.h).
     std::size_t fused_group_count() const { return fused_.size(); }
 
@@ -139,7 +146,8 @@ private:
     void mark_sharded_rounding(const ExecutorOptions& options);
     void round_shard(ir::NodeId id);
     void run_fast_pool(ir::NodeId id);
-    void run_round(ir::NodeId id);  // a RoundTo on a blocked tensor, or whose max-abs a fused group measured
+    void run_round(ir::NodeId id);  // a RoundTo on a blocked tensor, writing a BF16 copy, or whose max-abs a fused
+                                    // group measured
     void choose_channel_blocked(const std::vector<bool>& pinned, const std::vector<std::uint32_t>& source,
                                 const std::vector<compiler::FusionGroup>& groups, const std::vector<int>& member_of);
 
@@ -148,6 +156,7 @@ private:
     std::unique_ptr<OneDnnKernels> fast_;  // null with Kernels::Reference
     std::vector<int> max_abs_from_;            // [RoundTo node]: the fused group that measures its input's max-abs
     std::vector<std::uint32_t> max_abs_of_;    // [RoundTo node]: that input's buffer's node (a member of the group)
+    std::vector<std::uint16_t*> bf16_copy_;    // [RoundTo node]: its readers' BF16 copy it writes, or null
     std::vector<bool> fast_pool_;          // [node]: runs runtime/max_pool.h (Kernels::Fast); empty otherwise
     std::vector<std::unique_ptr<FusedElementwise>> fused_;
     std::vector<std::uint32_t> runs_at_;  // [node]: the position in run() where its value is computed

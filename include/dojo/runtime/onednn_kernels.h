@@ -25,9 +25,14 @@
  * Channel-blocked buffers: the executor may store an activation that every kernel touching it runs in oneDNN's
  * channel-blocked layout (runtime/channel_blocked.h) in that layout (use_blocked()); those kernels then read or
  * write the buffer as it is, with no reorder (a BF16 reader converts it, in the same layout, on the way in).
+ *
+ * BF16 copies written by their producer: where every reader of a value reads one shared BF16 copy laid out as the
+ * value's buffer, the producer may write that copy itself (bf16_copy(); runtime/round_to_bf16_copy.h does, for a
+ * CFloat8 rounding), and the conversion does not run.
  */
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -67,6 +72,16 @@ public:
     std::size_t count() const;
     /// How many reordered inputs are read by two or more kernels, so reordered once per step into a copy (above).
     std::size_t shared_copy_count() const;
+
+    /// Where the producer of node `id` may write the value as its readers read it: when every kernel reading `id`
+    /// reads one shared copy that is BF16 in the buffer's own layout (element i of the copy is element i of the
+    /// buffer, as a BF16 bit pattern), that copy; else nullptr. A producer whose values are exact in BF16 (a CFloat8
+    /// rounding) writes it instead of its FP32 buffer and calls bf16_copy_written(), and no reorder runs. The copy's
+    /// bytes are reserved from the kernel after the node on, so it may be written any time after the previous kernel.
+    /// Valid from construction to destruction (after use_blocked(), where the executor calls it).
+    std::uint16_t* bf16_copy(ir::NodeId id) const;
+    /// Node `id`'s bf16_copy() holds its value of this step (begin_step() forgets that).
+    void bf16_copy_written(ir::NodeId id);
 
 private:
     struct Impl;

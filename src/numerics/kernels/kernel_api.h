@@ -53,18 +53,19 @@ using DecodeFn = std::uint32_t (*)(const void* codes, std::size_t in_bytes, std:
                                    const DecodeParams& params);
 
 /// Rounds in[0..n) (FP32 patterns) onto the destination's grid: out[j] is what encoding in[j] with `encoding`
-/// (element index first_index + j) and decoding the code with `decoding` gives, and the flags are both calls'. `in`
-/// and `out` may be the same. Paper-denormal gap elements are not handled: the driver does not call it for them.
-using RoundFn = std::uint32_t (*)(const std::uint32_t* in, std::size_t n, std::uint32_t* out,
+/// (element index first_index + j) and decoding the code with `decoding` gives, and the flags are both calls'. With
+/// out_bytes 4 `out` holds those FP32 patterns (and may be `in`); with out_bytes 2 their top halves, the values as
+/// BF16 patterns where the format's values are BF16 values (the 8-bit formats). Paper-denormal gap elements are not
+/// handled: the driver does not call it for them.
+using RoundFn = std::uint32_t (*)(const std::uint32_t* in, std::size_t n, void* out, std::size_t out_bytes,
                                   std::uint64_t first_index, const EncodeParams& encoding,
                                   const DecodeParams& decoding);
-
 /// RoundFn for 16 runs of a tensor interleaved element by element: in[16 j + c] (j < count, c < 16) is element
-/// first_index + c * run_stride + j, rounded as RoundFn rounds it there (its own stochastic word). `in` and `out` may
-/// be the same.
-using RoundInterleavedFn = std::uint32_t (*)(const std::uint32_t* in, std::size_t count, std::uint32_t* out,
-                                             std::uint64_t first_index, std::uint64_t run_stride,
-                                             const EncodeParams& encoding, const DecodeParams& decoding);
+/// first_index + c * run_stride + j, rounded as RoundFn rounds it there (its own stochastic word) into out[16 j + c].
+using RoundInterleavedFn = std::uint32_t (*)(const std::uint32_t* in, std::size_t count, void* out,
+                                             std::size_t out_bytes, std::uint64_t first_index,
+                                             std::uint64_t run_stride, const EncodeParams& encoding,
+                                             const DecodeParams& decoding);
 struct KernelTable {
     EncodeFn encode_fp32;
     EncodeFn encode_bf16;

@@ -1,0 +1,60 @@
+#include "dojo/runtime/round_to_bf16_copy.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "dojo/ir/rounding.h"
+#include "dojo/numerics/convert.h"
+#include "dojo/runtime/channel_blocked.h"
+#include "dojo/util/check.h"
+
+namespace dojo::runtime {
+namespace {
+
+// Elements per call of the rounder: a multiple of the Philox group (64), so plain pieces start on one, and enough to
+// spread a [32, 512, 7, 7] tensor's rows, or a [32, 64, 112, 112] one's planes, evenly over the threads.
+constexpr std::int64_t kPieceElements = 65536;
+
+}  // namespace
+
+bool rounds_exactly_into_bf16(const ir::RoundAttrs& attrs) {
+    return attrs.format == numerics::FormatKind::Cfp8_143 || attrs.format == numerics::FormatKind::Cfp8_152;
+}
+
+bool round_to_bf16_copy(const ir::RoundAttrs& attrs, double step, const ir::Shape& shape, bool blocked,
+                        const float* x, std::uint16_t* copy, float whole_max_abs) {
+    DOJO_CHECK(rounds_exactly_into_bf16(attrs)) << "round_to_bf16_copy: the format's values are not all BF16 values";
+    const std::optional<ir::RoundingSetup> setup = ir::rounding_setup(attrs, step, whole_max_abs);
+    if (!setup) {
+        return false;
+    }
+    const numerics::PieceRounder rounder(setup->spec, setup->options);
+    if (blocked && attrs.rounding == numerics::Rounding::Stochastic) {
+        // Draws by plain index: 16 channel planes interleaved per row (round_channel_blocked.h).
+        const std::int64_t plane = shape[2] * shape[3];
+        const std::int64_t row = kChannelBlock * plane;
+        const std::int64_t rows = shape.numel() / row;
+        constexpr std::int64_t kPiecePixels = kPieceElements / kChannelBlock;
+#pragma omp parallel for schedule(static) collapse(2)
+        for (std::int64_t r = 0; r < rows; ++r) {
+            for (std::int64_t p0 = 0; p0 < plane; p0 += kPiecePixels) {
+                const std::int64_t offset = r * row + p0 * kChannelBlock;
+                rounder.round_interleaved_to_bf16_bits(x + offset, copy + offset,
+                                                       static_cast<std::size_t>(std::min(kPiecePixels, plane - p0)),
+                                                       static_cast<std::uint64_t>(r * row + p0),
+                                                       static_cast<std::uint64_t>(plane));
+            }
+        }
+        return true;
+    }
+    // Plain order, or a nearest rounding, which does not look at the index: element i is element i.
+    const std::int64_t n = shape.numel();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t at = 0; at < n; at += kPieceElements) {
+        rounder.round_to_bf16_bits(x + at, copy + at, static_cast<std::size_t>(std::min(kPieceElements, n - at)),
+                                   static_cast<std::uint64_t>(at));
+    }
+    return true;
+}
+
+}  // namespace dojo::runtime
