@@ -17,8 +17,9 @@
  * results independent of the thread count). With Kernels::Fast an activation that every kernel touching it can take
  * in oneDNN's channel-blocked layout (the convolutions, fused groups that run in the blocked order, max-pooling, a
  * RoundTo no group runs: runtime/round_channel_blocked.h) is stored in that layout, so no reorder runs around its
- * convolutions (runtime/channel_blocked.h; the same values, bit for bit). A group's, a pooling node's and a rounding's tensors are
- * blocked all or none. Such a buffer is never one the caller reads (a leaf, output, kept node or sync point).
+ * convolutions (runtime/channel_blocked.h; the same values, bit for bit). A group's, a pooling node's and a
+ * rounding's tensors are blocked all or none. Such a buffer is never one the caller reads (a leaf, output, kept node
+ * or sync point).
  *
  * Memory: one arena per graph, allocated and zeroed at construction, every stored value at a fixed offset in it
  * (runtime/arena_plan.h). With reuse_buffers, a value lives from the position that computes it to its last reader
