@@ -275,9 +275,10 @@ Executor::Executor(const ir::Graph& graph, ExecutorOptions options)
     }
     // A CFloat8 rounding that only oneDNN kernels read, all through one BF16 copy in its buffer's layout, writes that
     // copy (runtime/round_to_bf16_copy.h): no FP32 value, no reorder. Not one the caller reads, a group runs or a
-    // shard rounds, nor one an alias or another kernel reads.
+    // shard rounds, nor one an alias or another kernel reads; and only with reuse_buffers (without it every value stays
+    // readable after run()).
     bf16_copy_.assign(n, nullptr);
-    if (fast_ && options.bf16_copies) {
+    if (fast_ && options.bf16_copies && options.reuse_buffers) {
         std::vector<bool> read_elsewhere(n, false);  // by a node that is not a oneDNN kernel
         for (std::uint32_t i = 0; i < n; ++i) {
             if (live_[i] && (!fast_->has(ir::NodeId{i}) || aliased_[i])) {

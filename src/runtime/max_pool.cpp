@@ -162,18 +162,22 @@ inline ClippedWindow clip(const Geometry& g, std::int64_t oh, std::int64_t ow) {
 }
 
 // Each lane's first maximum of a window with at least one position inside: value into best, and with kIndex its pixel
-// into at (the same select as interior_row_body, a lane per channel). The lane loops are `omp simd` so that each clone
-// vectorises them for its own target (one AVX-512 register holds the 16 lanes); GCC's vector types would not do: they
-// are lowered before target_clones makes the clones, to scalar code.
-template <bool kIndex>
-inline __attribute__((always_inline)) void scan_window_with_nans(const float* __restrict plane,
-                                                                  const ClippedWindow& c, std::int64_t w,
-                                                                  float* __restrict best,
-                                                                  std::int32_t* __restrict at) {
+// into at, a lane per channel. With kFullRule the reference's rule (interior_row_body's select: a NaN wins at once);
+// without it "take what is greater" alone, which gives the same result for a lane with no NaN in the window, and each
+// lane's NaN test ORed into `nan`. The lane loops are `omp simd` so that each clone vectorises them for its own target
+// (one AVX-512 register holds the 16 lanes); GCC's vector types would not do: they are lowered before target_clones
+// makes the clones, to scalar code.
+template <bool kIndex, bool kFullRule>
+inline __attribute__((always_inline)) void scan_lanes(const float* __restrict plane, const ClippedWindow& c,
+                                                       std::int64_t w, float* __restrict best,
+                                                       std::int32_t* __restrict at, std::int32_t* __restrict nan) {
     const float* first = plane + c.first * kChannelBlock;
 #pragma omp simd
     for (std::int64_t l = 0; l < kChannelBlock; ++l) {
         best[l] = first[l];
+        if constexpr (!kFullRule) {
+            nan[l] = first[l] != first[l];
+        }
         if constexpr (kIndex) {
             at[l] = static_cast<std::int32_t>(c.first);
         }
@@ -184,7 +188,12 @@ inline __attribute__((always_inline)) void scan_window_with_nans(const float* __
             const float* v = plane + pixel * kChannelBlock;
 #pragma omp simd
             for (std::int64_t l = 0; l < kChannelBlock; ++l) {
-                const bool take = v[l] > best[l] || (v[l] != v[l] && best[l] == best[l]);
+                bool take = v[l] > best[l];
+                if constexpr (kFullRule) {
+                    take = take || (v[l] != v[l] && best[l] == best[l]);
+                } else {
+                    nan[l] |= v[l] != v[l];
+                }
                 best[l] = take ? v[l] : best[l];
                 if constexpr (kIndex) {
                     at[l] = take ? static_cast<std::int32_t>(pixel) : at[l];
@@ -194,44 +203,20 @@ inline __attribute__((always_inline)) void scan_window_with_nans(const float* __
     }
 }
 
-// The same result, faster where the window holds no NaN (in any lane), which is every window of a trained network's
-// activations: without NaNs the rule is "take what is greater", one compare and select per position; the NaN test is
-// ORed on the side, and a window that had one is scanned again with the full rule.
+// The window's first maxima: the fast scan, and the full rule again where some lane held a NaN (no window of a
+// trained network's activations does).
 template <bool kIndex>
 inline __attribute__((always_inline)) void scan_window(const float* __restrict plane, const ClippedWindow& c,
                                                         std::int64_t w, float* __restrict best,
                                                         std::int32_t* __restrict at) {
-    const float* first = plane + c.first * kChannelBlock;
     alignas(64) std::int32_t nan[kChannelBlock];
-#pragma omp simd
-    for (std::int64_t l = 0; l < kChannelBlock; ++l) {
-        best[l] = first[l];
-        nan[l] = first[l] != first[l];
-        if constexpr (kIndex) {
-            at[l] = static_cast<std::int32_t>(c.first);
-        }
-    }
-    for (std::int64_t r = 0; r < c.rows; ++r) {
-        for (std::int64_t s = r == 0 ? 1 : 0; s < c.columns; ++s) {
-            const std::int64_t pixel = c.first + r * w + s;
-            const float* v = plane + pixel * kChannelBlock;
-#pragma omp simd
-            for (std::int64_t l = 0; l < kChannelBlock; ++l) {
-                const bool take = v[l] > best[l];
-                nan[l] |= v[l] != v[l];
-                best[l] = take ? v[l] : best[l];
-                if constexpr (kIndex) {
-                    at[l] = take ? static_cast<std::int32_t>(pixel) : at[l];
-                }
-            }
-        }
-    }
+    scan_lanes<kIndex, false>(plane, c, w, best, at, nan);
     std::int32_t any_nan = 0;
     for (std::int64_t l = 0; l < kChannelBlock; ++l) {
         any_nan |= nan[l];
     }
     if (any_nan != 0) {
-        scan_window_with_nans<kIndex>(plane, c, w, best, at);
+        scan_lanes<kIndex, true>(plane, c, w, best, at, nullptr);
     }
 }
 
@@ -333,7 +318,7 @@ __attribute__((target("avx512f"))) void blocked_backward_plane_avx512(const floa
             }
             if (nan != 0) {  // the full rule, as scan_window falls back to
                 alignas(64) float values[kChannelBlock];
-                scan_window_with_nans<true>(plane, c, g.w, values, at);
+                scan_lanes<true, true>(plane, c, g.w, values, at, nullptr);
             } else {
                 _mm512_storeu_si512(at, first);
             }

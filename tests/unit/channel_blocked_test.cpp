@@ -206,17 +206,23 @@ TEST(ChannelBlocked, MaxPoolGivesThePlainBits) {
     }
 }
 
-// RoundTo on a blocked tensor gives RoundTo's bits at the blocked places: CFloat8 with a per-tensor bias, nearest
-// and stochastic (whose draws follow the plain position), BF16 nearest; planes of 35 pixels, three samples, two
-// channel blocks; a NaN-free tensor and, for the nearest rounding, one with an infinity (copied unchanged).
-TEST(ChannelBlocked, RoundToGivesThePlainBits) {
-    const ir::Shape shape{3, 32, 5, 7};
-    std::mt19937 rng(11);
+// A tensor of `shape` drawn from N(0, 3^2): rounding inputs spread over several binades.
+std::vector<float> normal_values(const ir::Shape& shape, unsigned seed) {
+    std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.0f, 3.0f);
     std::vector<float> xs(static_cast<std::size_t>(shape.numel()));
     for (float& v : xs) {
         v = normal(rng);
     }
+    return xs;
+}
+
+// RoundTo on a blocked tensor gives RoundTo's bits at the blocked places: CFloat8 with a per-tensor bias, nearest
+// and stochastic (whose draws follow the plain position), BF16 nearest; planes of 35 pixels, three samples, two
+// channel blocks; a NaN-free tensor and, for the nearest rounding, one with an infinity (copied unchanged).
+TEST(ChannelBlocked, RoundToGivesThePlainBits) {
+    const ir::Shape shape{3, 32, 5, 7};
+    const std::vector<float> xs = normal_values(shape, 11);
     const ir::RoundAttrs cases[] = {
         {numerics::FormatKind::Cfp8_143, numerics::Rounding::NearestEven, 0.0, 3, 7},
         {numerics::FormatKind::Cfp8_152, numerics::Rounding::Stochastic, 0.0, 3, 8},
@@ -249,12 +255,7 @@ TEST(ChannelBlocked, RoundToGivesThePlainBits) {
 // unrounded by RoundTo) is refused, the copy untouched.
 TEST(ChannelBlocked, RoundToBf16CopyGivesTheRoundedValuesAsBf16) {
     const ir::Shape shape{3, 32, 5, 7};
-    std::mt19937 rng(12);
-    std::normal_distribution<float> normal(0.0f, 3.0f);
-    std::vector<float> xs(static_cast<std::size_t>(shape.numel()));
-    for (float& v : xs) {
-        v = normal(rng);
-    }
+    const std::vector<float> xs = normal_values(shape, 12);
     const ir::RoundAttrs cases[] = {
         {numerics::FormatKind::Cfp8_143, numerics::Rounding::NearestEven, 0.0, 3, 7},
         {numerics::FormatKind::Cfp8_152, numerics::Rounding::Stochastic, 0.0, 3, 8},

@@ -65,8 +65,9 @@ struct ExecutorOptions {
     /// With Fast kernels and reuse_buffers: store activations the convolutions run on in their channel-blocked layout
     /// where every kernel touching them can (runtime/channel_blocked.h; same values, no reorders)
     bool channel_blocked = true;
-    /// With Fast kernels: a CFloat8 RoundTo whose every reader is a oneDNN kernel reading it as one BF16 copy in the
-    /// value's own layout writes that copy itself (runtime/round_to_bf16_copy.h; the same bits, no reorder)
+    /// With Fast kernels and reuse_buffers: a CFloat8 RoundTo whose every reader is a oneDNN kernel reading it as one
+    /// BF16 copy in the value's own layout writes that copy itself, not its FP32 value (runtime/round_to_bf16_copy.h;
+    /// the same bits, no reorder)
     bool bf16_copies = true;
     /// Nodes the caller works on between their computation and their first reader, inside run() (data-parallel
     /// training all-reduces the gradients there). Each is stored, ends any fused group it is in, and run() calls
