@@ -125,6 +125,25 @@ void run(benchmark::State& state, const std::function<Case()>& make, Layout layo
     state.SetBytesProcessed(state.iterations() * bytes);
 }
 
+// A tensor of `shape` drawn from N(0, 1).
+std::vector<float> normal_values(const ir::Shape& shape, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> values(static_cast<std::size_t>(shape.numel()));
+    for (float& v : values) {
+        v = normal(rng);
+    }
+    return values;
+}
+
+// CFloat8's roundings as the cfp8 policy makes them: activations nearest in cfp8_143, gradients stochastic in
+// cfp8_152.
+ir::RoundAttrs cfp8_rounding(numerics::Rounding rounding) {
+    return {rounding == numerics::Rounding::Stochastic ? numerics::FormatKind::Cfp8_152
+                                                       : numerics::FormatKind::Cfp8_143,
+            rounding, 0.0, 1, 1};
+}
+
 // The max-pooling kernels on random values (the layout does not change which values win, only where they lie);
 // `isa` picks the blocked backward's code (Auto: AVX-512 where the CPU has it).
 void pool(benchmark::State& state, bool backward, Layout layout, numerics::Isa isa = numerics::Isa::Auto) {
@@ -135,18 +154,10 @@ void pool(benchmark::State& state, bool backward, Layout layout, numerics::Isa i
     const ir::Shape x_shape{32, 64, 112, 112};
     const ir::Shape y_shape{32, 64, 56, 56};
     const ir::PoolAttrs attrs{{3, 3}, {2, 2}, {1, 1, 1, 1}};
-    std::vector<float> x(static_cast<std::size_t>(x_shape.numel()));
-    std::vector<float> dy(static_cast<std::size_t>(y_shape.numel()));
+    const std::vector<float> x = normal_values(x_shape, 1);
+    const std::vector<float> dy = normal_values(y_shape, 2);
     std::vector<float> y(dy.size());
     std::vector<float> dx(x.size());
-    std::mt19937 rng(1);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (float& v : x) {
-        v = normal(rng);
-    }
-    for (float& v : dy) {
-        v = normal(rng);
-    }
     const bool blocked = layout == Layout::Blocked;
     auto once = [&] {
         if (backward) {
@@ -178,17 +189,10 @@ enum class Handover { Fp32ThenReorder, Bf16Copy };
 void round_to(benchmark::State& state, numerics::Rounding rounding, Layout layout);
 
 void round_to_bf16(benchmark::State& state, numerics::Rounding rounding, Handover handover) {
-    const ir::RoundAttrs attrs{rounding == numerics::Rounding::Stochastic ? numerics::FormatKind::Cfp8_152
-                                                                          : numerics::FormatKind::Cfp8_143,
-                               rounding, 0.0, 1, 1};
-    std::vector<float> x(static_cast<std::size_t>(kActivation.numel()));
+    const ir::RoundAttrs attrs = cfp8_rounding(rounding);
+    const std::vector<float> x = normal_values(kActivation, 1);
     std::vector<float> y(x.size());
     std::vector<std::uint16_t> copy(x.size());
-    std::mt19937 rng(1);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (float& v : x) {
-        v = normal(rng);
-    }
     const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     dnnl::stream stream(engine);
     const dnnl::memory::dims dims(kActivation.dims().begin(), kActivation.dims().end());
@@ -215,16 +219,9 @@ void round_to_bf16(benchmark::State& state, numerics::Rounding rounding, Handove
 }
 
 void round_to(benchmark::State& state, numerics::Rounding rounding, Layout layout) {
-    const ir::RoundAttrs attrs{rounding == numerics::Rounding::Stochastic ? numerics::FormatKind::Cfp8_152
-                                                                          : numerics::FormatKind::Cfp8_143,
-                               rounding, 0.0, 1, 1};
-    std::vector<float> x(static_cast<std::size_t>(kActivation.numel()));
+    const ir::RoundAttrs attrs = cfp8_rounding(rounding);
+    const std::vector<float> x = normal_values(kActivation, 1);
     std::vector<float> y(x.size());
-    std::mt19937 rng(1);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (float& v : x) {
-        v = normal(rng);
-    }
     auto once = [&] {
         if (layout == Layout::Blocked) {
             runtime::round_channel_blocked(attrs, 1.0, kActivation, x.data(), y.data(), numerics::max_abs(x));

@@ -507,6 +507,25 @@ struct PieceRounder::Impl {
     KernelTable table{};
     EncodeParams encoding{};
     DecodeParams decoding{};
+
+    // The kernels' round entries into `out` of out_bytes per element: 4, FP32 patterns; 2, their top halves.
+    ConversionFlags round(const float* in, void* out, std::size_t out_bytes, std::size_t n,
+                          std::uint64_t first_index) const {
+        return ConversionFlags(static_cast<std::uint8_t>(table.round_fp32(
+            reinterpret_cast<const std::uint32_t*>(in), n, out, out_bytes, first_index, encoding, decoding)));
+    }
+    ConversionFlags round_interleaved(const float* in, void* out, std::size_t out_bytes, std::size_t count,
+                                      std::uint64_t first_index, std::uint64_t run_stride) const {
+        return ConversionFlags(static_cast<std::uint8_t>(table.round_fp32_interleaved(
+            reinterpret_cast<const std::uint32_t*>(in), count, out, out_bytes, first_index, run_stride, encoding,
+            decoding)));
+    }
+    void require_bf16_exact(std::string_view call) const {
+        if (!bf16_exact) {
+            throw UsageError("PieceRounder::" + std::string(call) +
+                             ": the format's values are not all BF16 values (8-bit formats only)");
+        }
+    }
 };
 
 PieceRounder::PieceRounder(const FormatSpec& spec, const ConvertOptions& options) : impl_(std::make_unique<Impl>()) {
@@ -528,48 +547,31 @@ PieceRounder::PieceRounder(const FormatSpec& spec, const ConvertOptions& options
 PieceRounder::~PieceRounder() = default;
 
 ConversionFlags PieceRounder::round(const float* in, float* out, std::size_t n, std::uint64_t first_index) const {
-    const Impl& im = *impl_;
-    if (im.bf16_nearest) {
-        return round_to_bf16_nearest(std::span<const float>(in, n), std::span<float>(out, n), im.options);
+    if (impl_->bf16_nearest) {
+        return round_to_bf16_nearest(std::span<const float>(in, n), std::span<float>(out, n), impl_->options);
     }
-    return ConversionFlags(static_cast<std::uint8_t>(im.table.round_fp32(
-        reinterpret_cast<const std::uint32_t*>(in), n, out, sizeof(float), first_index, im.encoding, im.decoding)));
+    return impl_->round(in, out, sizeof(float), n, first_index);
 }
 
 ConversionFlags PieceRounder::round_to_bf16_bits(const float* in, std::uint16_t* out, std::size_t n,
                                                  std::uint64_t first_index) const {
-    const Impl& im = *impl_;
-    if (!im.bf16_exact) {
-        throw UsageError("PieceRounder::round_to_bf16_bits: the format's values are not all BF16 values "
-                         "(8-bit formats only)");
-    }
-    return ConversionFlags(static_cast<std::uint8_t>(im.table.round_fp32(
-        reinterpret_cast<const std::uint32_t*>(in), n, out, sizeof(std::uint16_t), first_index, im.encoding,
-        im.decoding)));
+    impl_->require_bf16_exact("round_to_bf16_bits");
+    return impl_->round(in, out, sizeof(std::uint16_t), n, first_index);
 }
 
 ConversionFlags PieceRounder::round_interleaved(const float* in, float* out, std::size_t count,
                                                 std::uint64_t first_index, std::uint64_t run_stride) const {
-    const Impl& im = *impl_;
-    if (im.options.rounding != Rounding::Stochastic) {
+    if (impl_->options.rounding != Rounding::Stochastic) {
         return round(in, out, kInterleavedRuns * count, first_index);  // element by element: the order is free
     }
-    return ConversionFlags(static_cast<std::uint8_t>(im.table.round_fp32_interleaved(
-        reinterpret_cast<const std::uint32_t*>(in), count, out, sizeof(float), first_index, run_stride, im.encoding,
-        im.decoding)));
+    return impl_->round_interleaved(in, out, sizeof(float), count, first_index, run_stride);
 }
 
 ConversionFlags PieceRounder::round_interleaved_to_bf16_bits(const float* in, std::uint16_t* out, std::size_t count,
                                                              std::uint64_t first_index,
                                                              std::uint64_t run_stride) const {
-    const Impl& im = *impl_;
-    if (!im.bf16_exact) {
-        throw UsageError("PieceRounder::round_interleaved_to_bf16_bits: the format's values are not all BF16 values "
-                         "(8-bit formats only)");
-    }
-    return ConversionFlags(static_cast<std::uint8_t>(im.table.round_fp32_interleaved(
-        reinterpret_cast<const std::uint32_t*>(in), count, out, sizeof(std::uint16_t), first_index, run_stride,
-        im.encoding, im.decoding)));
+    impl_->require_bf16_exact("round_interleaved_to_bf16_bits");
+    return impl_->round_interleaved(in, out, sizeof(std::uint16_t), count, first_index, run_stride);
 }
 
 ConversionFlags round_to_format(std::span<const float> in, std::span<float> out, const FormatSpec& spec,

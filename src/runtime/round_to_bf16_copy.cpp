@@ -5,14 +5,14 @@
 
 #include "dojo/ir/rounding.h"
 #include "dojo/numerics/convert.h"
-#include "dojo/runtime/channel_blocked.h"
+#include "dojo/runtime/round_channel_blocked.h"
 #include "dojo/util/check.h"
 
 namespace dojo::runtime {
 namespace {
 
-// Elements per call of the rounder: a multiple of the Philox group (64), so plain pieces start on one, and enough to
-// spread a [32, 512, 7, 7] tensor's rows, or a [32, 64, 112, 112] one's planes, evenly over the threads.
+// Elements per call of the rounder in the plain order: a multiple of the Philox group (64), so pieces start on one, and
+// few enough to spread a [32, 512, 7, 7] tensor (12 pieces) evenly over the threads.
 constexpr std::int64_t kPieceElements = 65536;
 
 }  // namespace
@@ -29,22 +29,10 @@ bool round_to_bf16_copy(const ir::RoundAttrs& attrs, double step, const ir::Shap
         return false;
     }
     const numerics::PieceRounder rounder(setup->spec, setup->options);
-    if (blocked && attrs.rounding == numerics::Rounding::Stochastic) {
-        // Draws by plain index: 16 channel planes interleaved per row (round_channel_blocked.h).
-        const std::int64_t plane = shape[2] * shape[3];
-        const std::int64_t row = kChannelBlock * plane;
-        const std::int64_t rows = shape.numel() / row;
-        constexpr std::int64_t kPiecePixels = kPieceElements / kChannelBlock;
-#pragma omp parallel for schedule(static) collapse(2)
-        for (std::int64_t r = 0; r < rows; ++r) {
-            for (std::int64_t p0 = 0; p0 < plane; p0 += kPiecePixels) {
-                const std::int64_t offset = r * row + p0 * kChannelBlock;
-                rounder.round_interleaved_to_bf16_bits(x + offset, copy + offset,
-                                                       static_cast<std::size_t>(std::min(kPiecePixels, plane - p0)),
-                                                       static_cast<std::uint64_t>(r * row + p0),
-                                                       static_cast<std::uint64_t>(plane));
-            }
-        }
+    if (blocked && attrs.rounding == numerics::Rounding::Stochastic) {  // draws by plain index
+        for_each_interleaved_piece(shape, [&](const InterleavedPiece& p) {
+            rounder.round_interleaved_to_bf16_bits(x + p.offset, copy + p.offset, p.pixels, p.first_index, p.plane);
+        });
         return true;
     }
     // Plain order, or a nearest rounding, which does not look at the index: element i is element i.

@@ -13,6 +13,10 @@
  */
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
 #include "dojo/ir/op.h"
 #include "dojo/ir/shape.h"
 
@@ -23,5 +27,20 @@ namespace dojo::runtime {
 /// by formats with a configurable bias), as ir::round_piece takes it.
 void round_channel_blocked(const ir::RoundAttrs& attrs, double step, const ir::Shape& shape, const float* x, float* y,
                            float whole_max_abs);
+
+/// What a blocked rounding hands numerics::PieceRounder::round_interleaved for one piece of a channel-blocked tensor:
+/// `pixels` pixels of one sample's 16-channel block, starting `offset` floats into the buffer, whose channel 0 is
+/// plain element `first_index` and whose channels lie `plane` (H W) apart in the plain tensor.
+struct InterleavedPiece {
+    std::int64_t offset = 0;
+    std::size_t pixels = 0;
+    std::uint64_t first_index = 0;
+    std::uint64_t plane = 0;
+};
+
+/// Calls `round` on every piece of a channel-blocked `shape` ([N, C, H, W], C a multiple of kChannelBlock), the
+/// pieces split over the threads; pieces of one block are at most 4096 pixels (256 KiB: the call's setup is
+/// negligible, and a [32, 64, 112, 112] tensor's 128 blocks of 12544 pixels spread evenly).
+void for_each_interleaved_piece(const ir::Shape& shape, const std::function<void(const InterleavedPiece&)>& round);
 
 }  // namespace dojo::runtime
