@@ -66,6 +66,23 @@ std::string unknown_subcommand(const CLI::App& app, int argc, char** argv) {
     return "";
 }
 
+// An empty argument ("--out ''", "--lr ''") is always a mistake (an unset shell variable, most often); CLI11 would
+// take it as an empty path or a zero. Names the option it follows; "" when there is none.
+std::string empty_argument(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string word = argv[i];
+        const std::size_t eq = word.find('=');
+        const bool empty_value = word.starts_with("--") && eq != std::string::npos && eq + 1 == word.size();
+        if (word.empty() || empty_value) {
+            const std::string option = empty_value ? word.substr(0, eq) : i > 1 ? std::string(argv[i - 1]) : "";
+            return "argument " + std::to_string(i) + " is empty" +
+                   (option.starts_with("-") ? " (the value of " + option + ")" : "") +
+                   "; give it a value, or leave the option out for its default";
+        }
+    }
+    return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -80,6 +97,10 @@ int main(int argc, char** argv) {
     dojo::cli::add_compare_command(app);
     dojo::cli::add_validate_command(app);
 
+    if (const std::string empty = empty_argument(argc, argv); !empty.empty()) {
+        std::cerr << "dojo: error: " << empty << "\n";
+        return kExitUsage;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& success) {  // --help, --version

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,11 +39,17 @@ is silent or its text is lost, these are OpenDojo's own decisions:
 
 struct FormatOptions {
     std::string format;
-    int bias = -1;
+    std::optional<int> bias;  // unset: the format's default
     std::string denormals = "ieee";
     bool json_output = false;
 
-    FormatSpec spec() const { return make_format(parse_format_kind(format), bias, parse_denormals(denormals)); }
+    FormatSpec spec() const {
+        if (bias && *bias < 0) {
+            throw UsageError("bias " + std::to_string(*bias) + " is out of range: a CFloat bias is 0..63 (leave out "
+                             "--bias for the format's default)");
+        }
+        return make_format(parse_format_kind(format), bias.value_or(-1), parse_denormals(denormals));
+    }
 };
 
 void add_format_options(CLI::App& command, FormatOptions& options, bool needs_format = true) {
@@ -193,11 +200,17 @@ void run_encode(const EncodeCommandOptions& options) {
     convert.stream = options.stream;
     const std::vector<InputLine> lines = read_input_lines(std::cin);
     std::vector<float> values;
+    std::vector<ConversionFlags> read_flags;  // per line: reading a decimal beyond FP32's range
     values.reserve(lines.size());
     for (const InputLine& line : lines) {
-        values.push_back(parse_fp32(line));  // every line is checked before anything is printed
+        const ParsedFp32 parsed = parse_fp32(line);  // every line is checked before anything is printed
+        values.push_back(parsed.value);
+        read_flags.push_back(parsed.flags);
     }
-    const auto [codes, flags] = encode_all(values, spec, convert);
+    auto [codes, flags] = encode_all(values, spec, convert);
+    for (const ConversionFlags f : read_flags) {
+        flags |= f;
+    }
     if (options.format.json_output) {
         json results = json::array();
         for (std::size_t i = 0; i < values.size(); ++i) {
@@ -209,7 +222,7 @@ void run_encode(const EncodeCommandOptions& options) {
                      {"input_bits", fmt::format("0x{:08x}", std::bit_cast<std::uint32_t>(values[i]))},
                      {"code", hex_code(codes[i], spec)},
                      {"value_exact", exact_decimal(decoded)},
-                     {"flags", flags_json(encode_one(values[i], spec, one).flags)}};
+                     {"flags", flags_json(encode_one(values[i], spec, one).flags | read_flags[i])}};
             if (std::isfinite(decoded)) {
                 row["value"] = decoded;
             }

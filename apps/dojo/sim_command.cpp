@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "dojo/compiler/gradient_buckets.h"
@@ -19,6 +20,7 @@
 #include "dojo/sim/simulate.h"
 #include "dojo/sim/trace.h"
 #include "dojo/util/error.h"
+#include "dojo/util/files.h"
 
 namespace dojo::cli {
 namespace {
@@ -205,21 +207,11 @@ void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& othe
     std::cout << fmt::format("  (compiled and simulated in {:.2f} s)\n", wall_s);
 }
 
-// Writes the trace to a temporary file beside `path` and renames it over `path`: a failed run leaves no half file.
+// Writes the trace as util/files.h writes outputs: a failed run leaves no half file and replaces no device or link.
 void write_trace(const sim::SimResult& r, const sim::Topology& topology, const std::string& path) {
-    const std::string temporary = path + ".tmp";
-    {
-        std::ofstream out(temporary);
-        if (!out) {
-            throw IoError("cannot write the trace to " + path + ": the directory does not exist or is not writable");
-        }
-        sim::write_chrome_trace(r, topology, out);
-        out.flush();
-        if (!out) {
-            throw IoError("writing the trace to " + temporary + " failed (disk full?)");
-        }
-    }
-    std::filesystem::rename(temporary, path);
+    std::ostringstream out;
+    sim::write_chrome_trace(r, topology, out);
+    write_output_file(path, out.str(), "trace (--trace)");
 }
 
 void run(const SimOptions& o) {
@@ -228,6 +220,12 @@ void run(const SimOptions& o) {
     const sim::Topology topology = sim::derive_topology(m);
     if (o.batch < 1) {
         throw UsageError("--batch must be a positive number of samples per step, got " + std::to_string(o.batch));
+    }
+    if (o.top < 0) {
+        throw UsageError("--top must be 0 or more (how many other strategies to list), got " + std::to_string(o.top));
+    }
+    if (!o.trace.empty()) {
+        require_output_path(o.trace, "trace (--trace)");  // before the simulation, not after it
     }
     const autodiff::OptimizerConfig optimizer = autodiff::optimizer_named(o.optimizer);
     const std::size_t bucket_bytes = compiler::bucket_bytes_from_mib(o.bucket_mib);

@@ -34,21 +34,22 @@ struct TrainCommandOptions {
     std::string optimizer = "sgd";
     std::string precision = "fp32";
     int epochs = 1;
-    std::size_t batch = 64;
+    std::int64_t batch = 64;
     std::optional<double> lr;            // unset: the optimizer's default
     double momentum = 0.9;
     std::optional<double> weight_decay;  // unset: the optimizer's default
     std::uint64_t seed = 0;
-    std::size_t train_limit = 0;
-    std::size_t test_limit = 0;
+    std::int64_t train_limit = 0;
+    std::int64_t test_limit = 0;
     std::vector<std::int64_t> sample_shape{1, 28, 28};
-    std::size_t eval_batch = 500;
+    std::int64_t eval_batch = 500;
     int threads = 0;
     std::string kernels = "fast";
     std::string checkpoint_dir;
     std::string out_path;
-    std::size_t checkpoint_every = 0;
+    std::optional<std::int64_t> checkpoint_every;
     bool resume = false;
+    bool overwrite = false;
     bool json_output = false;
     bool profile = false;
     // Data parallel (mpirun -np N dojo train ...)
@@ -143,9 +144,9 @@ std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) 
     }
     if (o.data == "synthetic" && language) {  // random token ids: for timing, not learnable
         const std::int64_t sequence = language->sample_shape[0];
-        return {data::make_synthetic_tokens(o.train_limit > 0 ? o.train_limit : 1000, sequence, language->classes,
+        return {data::make_synthetic_tokens(o.train_limit > 0 ? static_cast<std::size_t>(o.train_limit) : 1000, sequence, language->classes,
                                             o.seed),
-                data::make_synthetic_tokens(o.test_limit > 0 ? o.test_limit : 100, sequence, language->classes,
+                data::make_synthetic_tokens(o.test_limit > 0 ? static_cast<std::size_t>(o.test_limit) : 100, sequence, language->classes,
                                             o.seed + 1)};
     }
     if (o.data == "fashion-mnist") {
@@ -169,11 +170,21 @@ std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) 
                                                   [](std::int64_t d) { return d < 1; })) {
             throw UsageError("--sample-shape needs positive dimensions, e.g. 3,224,224");
         }
-        return {data::make_synthetic(o.train_limit > 0 ? o.train_limit : 60000, shape, 10, o.seed),
-                data::make_synthetic(o.test_limit > 0 ? o.test_limit : 10000, shape, 10, o.seed + 1)};
+        return {data::make_synthetic(o.train_limit > 0 ? static_cast<std::size_t>(o.train_limit) : 60000, shape, 10,
+                                     o.seed),
+                data::make_synthetic(o.test_limit > 0 ? static_cast<std::size_t>(o.test_limit) : 10000, shape, 10,
+                                     o.seed + 1)};
     }
     throw UsageError("unknown dataset '" + o.data +
                      "'; available: fashion-mnist, idx (with --data-dir), synthetic, text (with --data-dir FILE)");
+}
+
+// A count option read as a signed number, so that "-5" is named as negative instead of wrapping around.
+std::size_t size_option(const char* name, std::int64_t value, std::int64_t least) {
+    if (value < least) {
+        throw UsageError(fmt::format("{} must be at least {}, got {}", name, least, value));
+    }
+    return static_cast<std::size_t>(value);
 }
 
 void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group) {
@@ -198,25 +209,23 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
     options.kernels = o.kernels == "fast" ? runtime::Kernels::Fast : runtime::Kernels::Reference;
     options.precision = compiler::parse_precision(o.precision);
     options.epochs = o.epochs;
-    options.batch = o.batch;
     options.optimizer = optimizer_config(o);
     options.learning_rate = o.lr.value_or(o.optimizer == "adamw" ? 1e-3 : 0.05);
     if (!(options.learning_rate > 0)) {
         throw UsageError(fmt::format("--lr must be positive, got {}", options.learning_rate));
     }
-    if (o.batch == 0 || o.eval_batch == 0) {
-        throw UsageError(fmt::format("--batch ({}) and --eval-batch ({}) must be at least 1", o.batch, o.eval_batch));
-    }
-    if (o.checkpoint_every > 0 && o.checkpoint_dir.empty()) {
+    if (o.checkpoint_every && o.checkpoint_dir.empty()) {
         throw UsageError("--checkpoint-every needs --checkpoint DIR (where to write the checkpoints)");
     }
+    options.batch = size_option("--batch", o.batch, 1);
+    options.eval_batch = size_option("--eval-batch", o.eval_batch, 1);
+    options.train_limit = size_option("--train-limit", o.train_limit, 0);
+    options.test_limit = size_option("--test-limit", o.test_limit, 0);
+    options.checkpoint_every = o.checkpoint_every ? size_option("--checkpoint-every", *o.checkpoint_every, 1) : 0;
     options.seed = o.seed;
-    options.train_limit = o.train_limit;
-    options.test_limit = o.test_limit;
-    options.eval_batch = o.eval_batch;
     options.checkpoint_dir = o.checkpoint_dir;
-    options.checkpoint_every = o.checkpoint_every;
     options.resume = o.resume;
+    options.overwrite = o.overwrite;
     options.out_path = o.out_path;
     options.profile = o.profile;
     const auto [train, test] = load_data(o);
@@ -288,7 +297,7 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
     }
     std::cout << fmt::format("model {} ({} parameters), {}, {} on {} samples, batch {}, lr {}, seed {}\n",
                              options.model, result.parameter_count, o.precision, o.optimizer,
-                             o.train_limit > 0 ? std::min(o.train_limit, train.size()) : train.size(),
+                             o.train_limit > 0 ? std::min(options.train_limit, train.size()) : train.size(),
                              options.batch, options.learning_rate, options.seed);
     if (result.ranks > 1) {
         std::cout << fmt::format("data parallel: {} ranks x {} samples, {} gradient bucket{} ({:.2f} MB sent per "
@@ -382,6 +391,9 @@ void add_train_command(CLI::App& app) {
     train->add_flag("--resume", options->resume,
                     "continue from the checkpoint in --checkpoint DIR; ends with the same weights as an "
                     "uninterrupted run");
+    train->add_flag("--overwrite", options->overwrite,
+                    "let a fresh run replace the checkpoint of another run (another model, precision, optimizer, "
+                    "seed or batch) in --checkpoint DIR; without it such a run is refused");
     train->add_flag("--json", options->json_output, "print the results as JSON on stdout");
     train->add_flag("--profile", options->profile,
                     "time every op of the training steps and print the time by op kind (and in --json)");

@@ -5,6 +5,9 @@
 #include <fstream>
 #include <iterator>
 #include <numbers>
+#include <string>
+
+#include <unistd.h>
 
 #include "dojo/data/dataset.h"
 #include "dojo/data/idx.h"
@@ -54,10 +57,27 @@ Dataset load_idx_dataset(const std::string& dir, Split split) {
     return dataset;
 }
 
+namespace {
+
+// Synthetic data is made in memory: a request for more than the machine has is refused before it is attempted.
+void require_memory_for(std::size_t samples, std::int64_t floats_per_sample, const std::string& what) {
+    const double bytes = static_cast<double>(samples) * static_cast<double>(floats_per_sample) * sizeof(float);
+    const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+    if (bytes > physical / 2) {
+        throw UsageError(what + ": " + std::to_string(samples) + " samples of " + std::to_string(floats_per_sample) +
+                         " values would take " + std::to_string(std::llround(bytes / 1e9)) +
+                         " GB, more than half of this machine's " + std::to_string(std::llround(physical / 1e9)) + " GB; use fewer samples (--train-limit, --test-limit) or "
+                         "smaller ones (--sample-shape)");
+    }
+}
+
+}  // namespace
+
 Dataset make_synthetic(std::size_t samples, const ir::Shape& sample_shape, int classes, std::uint64_t seed) {
     if (classes < 1 || classes > 256) {
         throw UsageError("synthetic data needs 1..256 classes, got " + std::to_string(classes));
     }
+    require_memory_for(samples, sample_shape.numel(), "synthetic data of shape " + sample_shape.to_string());
     Dataset dataset;
     dataset.name = "synthetic";
     dataset.sample_shape = sample_shape;
@@ -83,6 +103,7 @@ Dataset make_synthetic_tokens(std::size_t samples, std::int64_t sequence, int vo
     if (sequence < 1 || vocabulary < 1) {
         throw UsageError("synthetic tokens need a sequence length and a vocabulary of at least 1");
     }
+    require_memory_for(samples, 2 * sequence, "synthetic tokens");  // ids and labels
     Dataset dataset;
     dataset.name = "synthetic tokens";
     dataset.sample_shape = ir::Shape{sequence};

@@ -1,5 +1,6 @@
 #include "dojo/frontend/catalog.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <vector>
@@ -31,9 +32,11 @@ std::vector<std::int64_t> parse_widths(std::string_view text, std::string_view s
         const std::size_t end = std::min(text.find('x', start), text.size());
         std::int64_t width = 0;
         const auto result = std::from_chars(text.data() + start, text.data() + end, width);
-        if (result.ec != std::errc() || result.ptr != text.data() + end || width <= 0) {
+        if (result.ec != std::errc() || result.ptr != text.data() + end || width <= 0 || width > (1 << 20) ||
+            widths.size() >= 10'000) {
             throw UsageError("model '" + std::string(spec) + "': hidden=" + std::string(text) +
-                             " is not a list of positive widths like 256 or 512x256");
+                             " is not a list of widths like 256 or 512x256 (each from 1 to 1048576, at most 10000 "
+                             "layers)");
         }
         widths.push_back(width);
         start = end + 1;
@@ -186,14 +189,23 @@ Model build_resnet(std::string_view spec, int depth, std::int64_t batch, const i
 
 // ---- ViT (torchvision's VisionTransformer) ------------------------------------------------------------------
 
-// "key=value,key=value" into the named fields (positive whole numbers); anything else is a UsageError that lists the
-// keys the model takes.
-void parse_options(std::string_view spec, std::string_view options,
-                   const std::vector<std::pair<std::string_view, std::int64_t*>>& fields) {
+// One option of a catalog spec: its key, where it goes, and the largest value the catalog builds. The bounds keep
+// every size a graph derives from the options (products of several of them) well inside 64-bit arithmetic and the
+// memory a shape-only build touches; a real model is far inside them.
+struct OptionField {
+    std::string_view key;
+    std::int64_t* field;
+    std::int64_t max;
+};
+
+// "key=value,key=value" into the named fields (whole numbers from 1 to the field's max, each key at most once);
+// anything else is a UsageError that names the option and lists what the model takes.
+void parse_options(std::string_view spec, std::string_view options, const std::vector<OptionField>& fields) {
     std::string keys;
-    for (const auto& [key, field] : fields) {
-        keys += (keys.empty() ? "" : ", ") + std::string(key) + "=";
+    for (const OptionField& f : fields) {
+        keys += (keys.empty() ? "" : ", ") + std::string(f.key) + "=1.." + std::to_string(f.max);
     }
+    std::vector<std::string_view> seen;
     std::size_t start = 0;
     while (!options.empty() && start <= options.size()) {
         const std::size_t end = std::min(options.find(',', start), options.size());
@@ -202,21 +214,29 @@ void parse_options(std::string_view spec, std::string_view options,
         std::int64_t value = 0;
         const std::string_view text = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
         const auto parsed = std::from_chars(text.data(), text.data() + text.size(), value);
-        std::int64_t* field = nullptr;
-        for (const auto& [key, candidate] : fields) {
-            if (item.substr(0, eq) == key) {
-                field = candidate;
-            }
-        }
-        if (field == nullptr || eq == std::string_view::npos || parsed.ec != std::errc() ||
-            parsed.ptr != text.data() + text.size() || value <= 0) {
+        const auto field = std::find_if(fields.begin(), fields.end(),
+                                        [&](const OptionField& f) { return item.substr(0, eq) == f.key; });
+        if (field == fields.end() || eq == std::string_view::npos || parsed.ec != std::errc() ||
+            parsed.ptr != text.data() + text.size() || value <= 0 || value > field->max) {
             throw UsageError("model '" + std::string(spec) + "': bad option '" + std::string(item) + "'; it takes " +
-                             keys + " with positive whole numbers");
+                             keys + " (whole numbers in those ranges)");
         }
-        *field = value;
+        if (std::find(seen.begin(), seen.end(), field->key) != seen.end()) {
+            throw UsageError("model '" + std::string(spec) + "': option '" + std::string(field->key) +
+                             "' is given twice; give each option once");
+        }
+        seen.push_back(field->key);
+        *field->field = value;
         start = end + 1;
     }
 }
+
+// Bounds of the catalog's options (see OptionField).
+constexpr std::int64_t kMaxLayers = 10'000;
+constexpr std::int64_t kMaxWidth = 1 << 20;   // hidden sizes, MLP widths, channels
+constexpr std::int64_t kMaxHeads = 1 << 16;
+constexpr std::int64_t kMaxSeq = 16'384;      // GPT's causal mask is a seq x seq constant (1 GiB at the bound)
+constexpr std::int64_t kMaxVocab = 10'000'000;
 
 // The shape of a transformer: ViT-B/16's defaults; the language models set their own.
 struct TransformerOptions {
@@ -232,8 +252,9 @@ void require_whole_heads(std::string_view spec, const TransformerOptions& o) {
 
 TransformerOptions parse_vit_options(std::string_view spec, std::string_view options) {
     TransformerOptions o;
-    parse_options(spec, options, {{"layers", &o.layers}, {"hidden", &o.hidden}, {"heads", &o.heads},
-                                  {"mlp", &o.mlp}, {"patch", &o.patch}});
+    parse_options(spec, options, {{"layers", &o.layers, kMaxLayers}, {"hidden", &o.hidden, kMaxWidth},
+                                  {"heads", &o.heads, kMaxHeads}, {"mlp", &o.mlp, kMaxWidth},
+                                  {"patch", &o.patch, 4096}});
     require_whole_heads(spec, o);
     return o;
 }
@@ -335,8 +356,9 @@ NodeId tied_logits(Model& model, NodeId x, NodeId table, const TransformerOption
 std::pair<Model, TransformerOptions> start_language_model(std::string_view spec, std::string_view options,
                                                           TransformerOptions defaults, std::int64_t batch) {
     TransformerOptions o = defaults;
-    parse_options(spec, options, {{"layers", &o.layers}, {"hidden", &o.hidden}, {"heads", &o.heads},
-                                  {"seq", &o.seq}, {"vocab", &o.vocab}});
+    parse_options(spec, options, {{"layers", &o.layers, kMaxLayers}, {"hidden", &o.hidden, kMaxWidth},
+                                  {"heads", &o.heads, kMaxHeads}, {"seq", &o.seq, kMaxSeq},
+                                  {"vocab", &o.vocab, kMaxVocab}});
     require_whole_heads(spec, o);
     o.mlp = 4 * o.hidden;
     Model model;
@@ -481,11 +503,18 @@ NodeId upsample2x(ir::Graph& g, NodeId x) {
 // ResBlock) and the text cross-attention, which change neither the activations' shapes nor the larger costs.
 Model build_unet(std::string_view spec, std::string_view options, std::int64_t batch) {
     UnetOptions o;
-    parse_options(spec, options, {{"channels", &o.channels}, {"size", &o.size}, {"levels", &o.levels},
-                                  {"blocks", &o.blocks}, {"heads", &o.heads}, {"latent", &o.latent}});
-    if (o.channels % 32 != 0 || o.channels % o.heads != 0 || o.size % (std::int64_t{1} << (o.levels - 1)) != 0) {
-        throw UsageError("model '" + std::string(spec) + "': channels must be a multiple of 32 (GroupNorm's groups) "
-                         "and of heads, and size a multiple of 2^(levels - 1)");
+    parse_options(spec, options, {{"channels", &o.channels, kMaxWidth / 4}, {"size", &o.size, 1024},
+                                  {"levels", &o.levels, 10}, {"blocks", &o.blocks, 100},
+                                  {"heads", &o.heads, kMaxHeads}, {"latent", &o.latent, 64}});
+    if (o.channels % 32 != 0 || o.channels % o.heads != 0) {
+        throw UsageError("model '" + std::string(spec) + "': channels (" + std::to_string(o.channels) +
+                         ") must be a multiple of 32 (GroupNorm's groups) and of heads (" + std::to_string(o.heads) +
+                         ")");
+    }
+    if (o.size % (std::int64_t{1} << (o.levels - 1)) != 0) {
+        throw UsageError("model '" + std::string(spec) + "': size (" + std::to_string(o.size) +
+                         ") must be a multiple of 2^(levels - 1) = " + std::to_string(std::int64_t{1} << (o.levels - 1)) +
+                         ", since each of the " + std::to_string(o.levels) + " levels but the last halves it");
     }
     auto width = [&](std::int64_t level) { return o.channels * std::min<std::int64_t>(std::int64_t{1} << level, 4); };
     Model model;

@@ -19,6 +19,7 @@
 #include "dojo/frontend/layers.h"
 #include "dojo/ir/builder.h"
 #include "dojo/util/error.h"
+#include "dojo/util/files.h"
 #include "onnx/onnx_pb.h"
 #include "onnx_constant.h"
 
@@ -123,13 +124,10 @@ onnx::ModelProto parse_model(const std::string& bytes, const std::string& name) 
     return model;
 }
 
-std::string read_file(const std::string& path) {
-    if (!std::filesystem::exists(path)) {
-        throw ImportError("ONNX model " + path + " does not exist");
-    }
-    std::ifstream file(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-}
+// Protobuf's limit for one message: no valid ONNX file (without external data) is larger.
+constexpr std::uint64_t kMaxOnnxBytes = std::uint64_t{2} << 30;
+
+std::string read_file(const std::string& path) { return read_regular_file(path, "ONNX model", kMaxOnnxBytes); }
 
 onnx::ModelProto read_model(const std::string& path) { return parse_model(read_file(path), path); }
 
@@ -1001,18 +999,11 @@ void export_onnx(const std::string& source_path, const std::string& out_path,
         throw ImportError("cannot export to " + out_path + ": " + std::to_string(values.size() - replaced) +
                           " trained tensor(s) have no initializer of the same name in " + source_path);
     }
-    const std::string temp = out_path + ".tmp";
-    {
-        std::ofstream file(temp, std::ios::binary | std::ios::trunc);
-        if (!file || !model.SerializeToOstream(&file) || !file.flush()) {
-            throw IoError("cannot write " + temp + " (is the directory writable?)");
-        }
+    std::string bytes;
+    if (!model.SerializeToString(&bytes)) {
+        throw ImportError("cannot export to " + out_path + ": the trained model does not serialize (over 2 GiB?)");
     }
-    std::error_code error;
-    std::filesystem::rename(temp, out_path, error);
-    if (error) {
-        throw IoError("cannot move " + temp + " to " + out_path + ": " + error.message());
-    }
+    write_output_file(out_path, bytes, "trained model (--out)");
 }
 
 }  // namespace dojo::frontend

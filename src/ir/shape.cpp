@@ -9,10 +9,16 @@ namespace dojo::ir {
 Shape::Shape(std::initializer_list<std::int64_t> dims) : Shape(std::vector<std::int64_t>(dims)) {}
 
 Shape::Shape(std::vector<std::int64_t> dims) : dims_(std::move(dims)) {
+    std::int64_t numel = 1;
     for (const std::int64_t d : dims_) {
         if (d < 0) {
             throw GraphError("shape " + to_string() + " has a negative dimension; dimensions must be >= 0");
         }
+        if (d != 0 && numel > kMaxElements / d) {
+            throw GraphError("shape " + to_string() + " has more than 2^50 elements; no tensor of a model can be "
+                             "that large: make the model or the batch smaller");
+        }
+        numel *= d;
     }
 }
 

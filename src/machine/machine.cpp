@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -63,11 +64,30 @@ std::string text_of(const toml::table& table, const std::string& key, const std:
     return *node->value<std::string>();
 }
 
+// Counts in a description have the same bound as a preset's parameters on the command line: a zone of more than a
+// million children is a typo, and the tree, the topology and the strategy search all grow with it.
+constexpr std::int64_t kMaxCount = 1'000'000;
+
 std::int64_t positive_count(const toml::node& node, const std::string& what) {
-    if (!node.is_integer() || *node.value<std::int64_t>() < 1) {
-        throw UsageError(what + " must be a whole number of at least 1");
+    if (!node.is_integer() || *node.value<std::int64_t>() < 1 || *node.value<std::int64_t>() > kMaxCount) {
+        throw UsageError(what + " must be a whole number from 1 to " + std::to_string(kMaxCount));
     }
     return *node.value<std::int64_t>();
+}
+
+// A rate or a clock of zero would make every time built from it infinite: these dimensions must be positive.
+bool must_be_positive(Dimension dimension) {
+    return dimension == Dimension::Frequency || dimension == Dimension::Bandwidth ||
+           dimension == Dimension::FlopRate;
+}
+
+// A property's text is a quantity when it starts like a number (a sign too: "-2 TB/s" is a bad quantity, not a
+// label).
+bool looks_numeric(const std::string& text) {
+    const auto first = text.find_first_not_of(" \t");
+    return first != std::string::npos &&
+           (std::isdigit(static_cast<unsigned char>(text[first])) != 0 || text[first] == '-' || text[first] == '+' ||
+            text[first] == '.');
 }
 
 ZoneKind read_kind(const std::string& name, const toml::table& table, const std::string& file) {
@@ -131,12 +151,20 @@ ZoneKind read_kind(const std::string& name, const toml::table& table, const std:
                 }
             }
         } else if (value.is_number()) {
-            kind.properties[key] = Quantity{*value.value<double>(), Dimension::Count};
+            const double number = *value.value<double>();
+            if (!std::isfinite(number) || number < 0) {
+                throw UsageError(at + " must be a non-negative number, got " + std::to_string(number));
+            }
+            kind.properties[key] = Quantity{number, Dimension::Count};
         } else if (value.is_string()) {
             const std::string text = *value.value<std::string>();
-            const bool numeric = !text.empty() && (std::isdigit(static_cast<unsigned char>(text[0])) != 0);
-            if (numeric) {
-                kind.properties[key] = parse_quantity(text, at);
+            if (looks_numeric(text) || known_keys().contains(key)) {
+                const Quantity q = parse_quantity(text, at);
+                if (must_be_positive(q.dimension) && !(q.value > 0)) {
+                    throw UsageError(at + " = \"" + text + "\": a " + std::string(to_string(q.dimension)) +
+                                     " must be positive");
+                }
+                kind.properties[key] = q;
             } else {
                 kind.labels[key] = text;
             }

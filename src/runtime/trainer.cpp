@@ -20,6 +20,7 @@
 #include "dojo/runtime/executor.h"
 #include "dojo/util/check.h"
 #include "dojo/util/error.h"
+#include "dojo/util/files.h"
 #include "dojo/util/random.h"
 
 namespace dojo::runtime {
@@ -118,6 +119,52 @@ void require_same_run(const Checkpoint& c, const TrainOptions& o, const std::str
     check("optimizer", c.optimizer, optimizer_name(o.optimizer));
     check("seed", std::to_string(c.seed), std::to_string(o.seed));
     check("batch", std::to_string(c.batch), std::to_string(o.batch));
+}
+
+// Before a run writes into its checkpoint directory: resuming needs a checkpoint there, and a fresh run replaces
+// only a checkpoint of the same run (model, precision, optimizer, seed, batch) unless told to overwrite it.
+void guard_checkpoint_directory(const TrainOptions& o) {
+    const std::string& dir = o.checkpoint_dir;
+    if (o.resume) {
+        if (!has_checkpoint(dir)) {
+            throw UsageError("nothing to resume: " + dir + " holds no checkpoint (train once with --checkpoint " + dir +
+                             " first, or drop --resume)");
+        }
+        return;
+    }
+    if (!has_checkpoint(dir) || o.overwrite) {
+        return;
+    }
+    Checkpoint c;
+    try {
+        c = read_checkpoint(dir);
+    } catch (const Error& unreadable) {
+        throw UsageError(dir + " holds a checkpoint this run would replace, and it cannot be read (" +
+                         std::string(unreadable.what()) + "); pass --overwrite to replace it, or choose another "
+                         "--checkpoint directory");
+    }
+    try {
+        require_same_run(c, o, dir);
+    } catch (const UsageError&) {
+        throw UsageError(dir + " holds the checkpoint of another run (model " + c.model + ", precision " + c.precision +
+                         ", optimizer " + c.optimizer + ", seed " + std::to_string(c.seed) + ", batch " +
+                         std::to_string(c.batch) + ", step " + std::to_string(c.global_step) +
+                         "); pass --overwrite to replace it, --resume to continue it, or choose another --checkpoint "
+                         "directory");
+    }
+}
+
+// What the checkpoint directory holds, for a message about a run that stopped.
+std::string checkpoint_state(const TrainOptions& o, std::int64_t checkpointed_step, bool wrote) {
+    if (o.checkpoint_dir.empty()) {
+        return "no checkpoint was asked for";
+    }
+    if (!wrote) {
+        return "this run wrote no checkpoint: the checkpoint in " + o.checkpoint_dir + " is unchanged" +
+               (o.resume ? " (step " + std::to_string(checkpointed_step) + ")" : std::string());
+    }
+    return "the checkpoint in " + o.checkpoint_dir + " now holds step " + std::to_string(checkpointed_step) +
+           ", written by this run before the divergence was seen";
 }
 
 std::uint64_t digest(const Executor& executor, const std::vector<NodeId>& parameters) {
@@ -249,6 +296,9 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     // The training graph: catalog forward, precision policy, loss, backward, optimizer.
     const compiler::PrecisionPolicy policy = compiler::make_policy(options.precision, options.seed);
     frontend::Model model = frontend::load_model(options.model, batch, train->sample_shape, train->classes);
+    if (!options.out_path.empty() && root) {
+        require_output_path(options.out_path, "trained model (--out)");  // now, not after training
+    }
     if (!options.out_path.empty() && !model.from_onnx) {
         throw UsageError("--out writes the trained model back into its ONNX file; " + options.model +
                          " is a catalog model (train an exported .onnx model to get one back)");
@@ -348,6 +398,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     const bool checkpointing = !options.checkpoint_dir.empty();
     if (checkpointing) {
         if (root) {
+            guard_checkpoint_directory(options);
             require_writable_directory(options.checkpoint_dir);  // fail now, not after an epoch
         }
     } else if (options.resume) {
@@ -393,9 +444,20 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         resumed_loss_sum = position[3];
         result.resumed_from_step = static_cast<std::uint64_t>(global_step);
     }
+    // The step the checkpoint in the directory holds, and whether this run wrote it: for the message if it diverges.
+    std::int64_t checkpointed_step = global_step;
+    bool wrote_checkpoint = false;
     auto save = [&](int epoch, std::size_t next_batch, double loss_sum) {
         if (!root) {
             return;  // one writer: rank 0 (every rank holds the same parameters and optimizer state)
+        }
+        for (const NodeId leaf : leaves) {  // a checkpoint is only ever written from finite state
+            const ir::Storage<float>& values = executor.value(leaf).data;
+            if (!std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); })) {
+                throw Error("training diverged: '" + step.graph.node(leaf).name + "' is no longer finite after step " +
+                            std::to_string(global_step) + "; " + checkpoint_state(options, checkpointed_step, wrote_checkpoint) +
+                            "; lower the learning rate (--lr) or change the optimizer");
+            }
         }
         Checkpoint c{options.model,
                      std::string(compiler::to_string(options.precision)),
@@ -411,6 +473,8 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
             c.tensors.push_back({step.graph.node(leaf).name, executor.value(leaf).data.to_vector()});
         }
         write_checkpoint(options.checkpoint_dir, c);
+        checkpointed_step = global_step;
+        wrote_checkpoint = true;
     };
 
     data::BatchPrefetcher prefetch(*train, local_batch, executor.value(model.input).data.size(),
@@ -463,8 +527,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
                 throw Error("training diverged: the loss became " + std::to_string(batch_loss) + " at epoch " +
                             std::to_string(epoch) + ", batch " + std::to_string(b + 1) +
                             "; lower the learning rate (--lr) or change the optimizer" +
-                            (checkpointing ? "; the last checkpoint in " + options.checkpoint_dir + " is unchanged"
-                                           : std::string()));
+                            (checkpointing ? "; " + checkpoint_state(options, checkpointed_step, wrote_checkpoint) : std::string()));
             }
             executor.apply(step.updates);
             step_seconds.push_back(std::chrono::duration<double>(Clock::now() - step_start).count());

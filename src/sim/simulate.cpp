@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "dojo/compiler/schedule.h"
@@ -956,6 +957,7 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
     std::map<std::int64_t, Plan> plans;  // by micro-batch size: one graph build each
     std::vector<SimResult> results;
     int token_model = -1;  // whether the model reads tokens (sequence parallelism applies), once a plan tells
+    std::optional<UsageError> first_refusal;  // why the first split was refused: the answer if every one is
     for (compiler::Strategy s : candidates) {
         // Sequence parallelism costs no communication (an all-reduce's bytes, as a reduce-scatter and an
         // all-gather) and divides activations and their work: every tensor-parallel split of a token model uses it.
@@ -1009,9 +1011,15 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
                     results.push_back(simulate(it->second, topology, precision));
                 }
             }
-        } catch (const UsageError&) {
+        } catch (const UsageError& refused) {
+            if (!first_refusal) {
+                first_refusal = refused;
+            }
             continue;  // a split the model cannot take (more stages than ops)
         }
+    }
+    if (results.empty() && first_refusal) {
+        throw *first_refusal;  // a bad model spec is refused by every split: say why, not that none fits
     }
     std::stable_sort(results.begin(), results.end(), [](const SimResult& a, const SimResult& b) {
         return a.fits != b.fits ? a.fits : a.step_s < b.step_s;

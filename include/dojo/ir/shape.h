@@ -17,7 +17,10 @@ class Shape {
 public:
     Shape() = default;  ///< a scalar
     Shape(std::initializer_list<std::int64_t> dims);
-    explicit Shape(std::vector<std::int64_t> dims);  ///< throws GraphError on a negative dimension
+    /// The most elements a tensor may have (2^50): byte counts and products of a few sizes stay within 64 bits.
+    static constexpr std::int64_t kMaxElements = std::int64_t{1} << 50;
+    /// Throws GraphError on a negative dimension, or more than kMaxElements elements.
+    explicit Shape(std::vector<std::int64_t> dims);
 
     int rank() const { return static_cast<int>(dims_.size()); }
     std::int64_t operator[](int axis) const { return dims_[static_cast<std::size_t>(axis)]; }

@@ -61,6 +61,7 @@ struct TrainOptions {
     std::string checkpoint_dir;   ///< write checkpoints here (runtime/checkpoint.h); empty: none
     std::size_t checkpoint_every = 0;  ///< also checkpoint every N steps (0: only at the end of each epoch)
     bool resume = false;          ///< continue from the checkpoint in checkpoint_dir
+    bool overwrite = false;       ///< a fresh run may replace another run's checkpoint in checkpoint_dir
     std::string out_path;         ///< ONNX models: write the trained model here (frontend/onnx.h export_onnx)
     bool profile = false;         ///< time the training steps by op kind (TrainResult::profile)
     GradientSyncOptions sync;     ///< data parallel: how gradients are averaged over the ranks
@@ -107,9 +108,11 @@ struct TrainResult {
 
 /// Trains `options.model` on `train`, evaluating on `test` after each epoch; `progress` (may be empty) is called
 /// about every 100 ms. Throws UsageError for invalid options (batch 0, no epochs, learning rate <= 0, a batch larger
-/// than the data, resuming a checkpoint made with another model, precision, optimizer, seed or batch), IoError for an
-/// unwritable checkpoint directory or a missing/damaged checkpoint, and dojo::Error if the loss stops being finite
-/// (naming the epoch and batch; the last checkpoint written stays as it was).
+/// than the data, resuming a checkpoint made with another model, precision, optimizer, seed or batch, resuming from
+/// a directory without a checkpoint, a fresh run into a directory holding another run's checkpoint without
+/// `overwrite`, an --out path that cannot be written), IoError for an unwritable checkpoint directory or a
+/// damaged checkpoint, and dojo::Error if the loss or the parameters stop being finite (naming the epoch and batch,
+/// and the step the checkpoint holds: checkpoints are written from finite state only).
 TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train, const data::Dataset& test,
                              const std::function<void(const Progress&)>& progress);
 
