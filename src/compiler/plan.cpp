@@ -8,9 +8,7 @@
 #include <map>
 #include <set>
 
-#include "dojo/autodiff/loss.h"
 #include "dojo/compiler/recompute.h"
-#include "dojo/frontend/model.h"
 #include "dojo/ir/builder.h"
 #include "dojo/util/error.h"
 
@@ -319,8 +317,8 @@ double micro_batches_in_flight(const Strategy& strategy, int stage) {
     return static_cast<double>(std::min(warmup + 1, m * vp)) / vp;
 }
 
-Plan make_plan(std::string_view model_spec, std::int64_t global_batch, const Strategy& strategy,
-               const autodiff::OptimizerConfig& optimizer, NodeCost stage_cost) {
+Plan make_plan(StepFactory build, std::string model, std::int64_t global_batch, const Strategy& strategy,
+               NodeCost stage_cost) {
     if (strategy.virtual_stages > 1 && (strategy.pp < 2 || strategy.micro_batches % strategy.pp != 0)) {
         throw UsageError("vp=" + std::to_string(strategy.virtual_stages) + " interleaves model chunks over the " +
                          "pipeline: it needs pp of 2 or more and a number of micro-batches that pp divides (Megatron-LM's "
@@ -334,37 +332,23 @@ Plan make_plan(std::string_view model_spec, std::int64_t global_batch, const Str
                          " micro-batches; make the batch a multiple of " + std::to_string(per_step));
     }
     Plan plan;
-    plan.model = std::string(model_spec);
+    plan.model = std::move(model);
     plan.stage_cost = std::move(stage_cost);
     plan.strategy = strategy;
     plan.global_batch = global_batch;
     plan.micro_batch = global_batch / per_step;
-
-    frontend::Model model = frontend::load_model_as_declared(model_spec, plan.micro_batch);
-    ir::NodeId logits = model.logits;
-    bool token_labels = model.token_labels;
-    const ir::Shape logits_shape = model.graph.type(logits).shape;
-    ir::NodeId loss_node;
-    if (model.dense_target) {  // a regression (the UNet's predicted noise): mean squared error against a target
-        const ir::NodeId target = model.graph.add_input("target", {ir::DType::F32, logits_shape});
-        loss_node = autodiff::mean_squared_error(model.graph, logits, target);
-    } else if (logits_shape.rank() > 2) {  // an imported language model's [B, S, V]: one label per token
-        logits = ir::reshape(model.graph, logits,
-                             ir::Shape{logits_shape.numel() / logits_shape.dims().back(), logits_shape.dims().back()});
-        token_labels = true;
-    }
-    if (!model.dense_target) {
-        loss_node = autodiff::add_cross_entropy(model.graph, logits, token_labels).loss;
-    }
-    std::vector<autodiff::Assignment> state_updates;
-    for (const frontend::StateUpdate& u : model.state_updates) {
-        state_updates.push_back({u.target, u.value});
-    }
-    plan.step = autodiff::build_training_graph(std::move(model.graph), loss_node, optimizer, state_updates);
-    plan.last_forward = loss_node;
-
+    Step built = build(plan.micro_batch);
+    plan.step = std::move(built.training);
+    plan.last_forward = plan.step.loss;
+    plan.rebuild = std::move(build);
     lay_out(plan, strategy);
     return plan;
+}
+
+Plan make_plan(std::string_view model, std::int64_t global_batch, const Strategy& strategy,
+               const autodiff::OptimizerConfig& optimizer, NodeCost stage_cost) {
+    return make_plan(step_factory(std::string(model), StepOptions{make_policy(Precision::Fp32, 0), optimizer}),
+                     std::string(model), global_batch, strategy, std::move(stage_cost));
 }
 
 void lay_out(Plan& plan, const Strategy& strategy) {

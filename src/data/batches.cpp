@@ -34,11 +34,13 @@ std::vector<std::uint32_t> shard_order(std::span<const std::uint32_t> order, std
 }
 
 std::size_t fill_batch(const Dataset& dataset, std::span<const std::uint32_t> order, std::size_t batch,
-                       std::size_t batch_size, std::span<float> samples, std::span<float> targets) {
+                       std::size_t batch_size, std::span<float> samples, std::span<float> targets,
+                       TargetLayout layout) {
     const auto sample = static_cast<std::size_t>(dataset.sample_numel());
     const auto classes = static_cast<std::size_t>(dataset.classes);
     const std::size_t rows = dataset.labels_per_sample;
-    DOJO_CHECK(samples.size() >= batch_size * sample && targets.size() >= batch_size * rows * classes)
+    const std::size_t per_label = layout == TargetLayout::OneHot ? classes : 1;
+    DOJO_CHECK(samples.size() >= batch_size * sample && targets.size() >= batch_size * rows * per_label)
         << "batch buffers too small";
     const std::size_t first = batch * batch_size;
     const std::size_t count = first >= order.size() ? 0 : std::min(batch_size, order.size() - first);
@@ -46,9 +48,15 @@ std::size_t fill_batch(const Dataset& dataset, std::span<const std::uint32_t> or
         const std::size_t index = order[first + i];
         std::copy_n(dataset.samples.begin() + static_cast<std::ptrdiff_t>(index * sample), sample,
                     samples.begin() + static_cast<std::ptrdiff_t>(i * sample));
+        const std::uint32_t* labels = dataset.labels.data() + index * rows;
+        if (layout == TargetLayout::ClassIds) {
+            std::transform(labels, labels + rows, targets.begin() + static_cast<std::ptrdiff_t>(i * rows),
+                           [](std::uint32_t label) { return static_cast<float>(label); });
+            continue;
+        }
         std::fill_n(targets.begin() + static_cast<std::ptrdiff_t>(i * rows * classes), rows * classes, 0.0f);
         for (std::size_t r = 0; r < rows; ++r) {
-            targets[(i * rows + r) * classes + dataset.labels[index * rows + r]] = 1.0f;
+            targets[(i * rows + r) * classes + labels[r]] = 1.0f;
         }
     }
     return count;

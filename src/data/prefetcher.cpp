@@ -10,9 +10,10 @@
 namespace dojo::data {
 
 BatchPrefetcher::BatchPrefetcher(const Dataset& dataset, std::size_t batch_size, std::size_t sample_floats,
-                                 std::size_t target_floats)
+                                 std::size_t target_floats, TargetLayout layout)
     : dataset_(dataset),
       batch_size_(batch_size),
+      layout_(layout),
       samples_(sample_floats, 0.0f),
       targets_(target_floats, 0.0f),
       worker_([this] { work(); }) {}
@@ -71,7 +72,7 @@ void BatchPrefetcher::work() {
         std::size_t filled = 0;
         std::exception_ptr error;
         try {
-            filled = fill_batch(dataset_, order_, batch, batch_size_, samples_, targets_);
+            filled = fill_batch(dataset_, order_, batch, batch_size_, samples_, targets_, layout_);
         } catch (...) {
             error = std::current_exception();
         }

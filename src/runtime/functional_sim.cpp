@@ -745,7 +745,7 @@ StepOutcome run_placed(const Plan& plan, const compiler::SpatialPlacement& place
     strategy.recompute = false;  // recomputation is planned per stage, not per layer: every activation is kept
     Plan layered = pieces == 1 && !plan.strategy.recompute
                        ? plan
-                       : compiler::make_plan(plan.model, plan.global_batch, strategy, plan.step.optimizer);
+                       : compiler::make_plan(plan.rebuild, plan.model, plan.global_batch, strategy);
     const ir::Graph& g = layered.step.graph;
     if (g.size() != plan.step.graph.size()) {
         throw Error("functional simulation of a placement: the step at a micro-batch of " +

@@ -10,7 +10,7 @@
 #include <cmath>
 #include <string>
 
-#include "dojo/autodiff/loss.h"
+#include "dojo/compiler/build_step.h"
 #include "dojo/compiler/gradient_buckets.h"
 #include "dojo/data/batches.h"
 #include "dojo/data/prefetcher.h"
@@ -48,7 +48,7 @@ void validate(const TrainOptions& o, std::size_t train_size) {
 // Parameters and states with given values (ONNX initializers) take them; the other parameters ~ U(-bound, bound)
 // from their own stream, which the seed and the parameter's position decide, or a constant; states with a rule
 // take its constant (the optimizer's moments have none and start at 0).
-void initialise(Executor& executor, const ir::Graph& graph, const frontend::Model& model, std::uint64_t seed) {
+void initialise(Executor& executor, const ir::Graph& graph, const compiler::Step& model, std::uint64_t seed) {
     for (const auto& [id, given] : model.values) {
         std::copy(given.begin(), given.end(), executor.value(id).data.begin());
     }
@@ -73,27 +73,9 @@ void initialise(Executor& executor, const ir::Graph& graph, const frontend::Mode
     }
 }
 
-// Runs the precision policy over the model's forward graph and maps its ids; returns the rounding-step input
-// (invalid for fp32).
-NodeId apply_policy(frontend::Model& model, const compiler::PrecisionPolicy& policy) {
-    compiler::PolicyResult rewritten = compiler::apply_precision_policy(model.graph, policy);
-    model.input = rewritten.remap[model.input.index];
-    model.logits = rewritten.remap[model.logits.index];
-    std::map<NodeId, frontend::ParameterInit> init;
-    for (const auto& [id, rule] : model.init) {
-        init[rewritten.remap[id.index]] = rule;
-    }
-    model.init = std::move(init);
-    std::map<NodeId, std::vector<float>> values;
-    for (auto& [id, given] : model.values) {
-        values[rewritten.remap[id.index]] = std::move(given);
-    }
-    model.values = std::move(values);
-    for (frontend::StateUpdate& u : model.state_updates) {
-        u = {rewritten.remap[u.target.index], rewritten.remap[u.value.index]};
-    }
-    model.graph = std::move(rewritten.graph);
-    return rewritten.step;
+data::TargetLayout target_layout(const compiler::Step& step) {
+    return step.target_kind == compiler::TargetKind::ClassIds ? data::TargetLayout::ClassIds
+                                                              : data::TargetLayout::OneHot;
 }
 
 std::string optimizer_name(const autodiff::OptimizerConfig& optimizer) {
@@ -185,7 +167,7 @@ struct Evaluation {
 };
 
 // Evaluates the test samples `samples` (indices into `test`).
-Evaluation evaluate(Executor& executor, const frontend::Model& model, const data::Dataset& test,
+Evaluation evaluate(Executor& executor, const compiler::Forward& model, const data::Dataset& test,
                     std::span<const std::uint32_t> samples, std::size_t batch) {
     const std::size_t rows = test.labels_per_sample;
     std::vector<float> targets(batch * rows * static_cast<std::size_t>(test.classes));
@@ -269,6 +251,37 @@ RoundingScope parse_rounding_scope(std::string_view name) {
 
 std::string_view to_string(RoundingScope scope) { return scope == RoundingScope::Global ? "global" : "rank"; }
 
+compiler::Step training_step(const TrainOptions& options, const data::Dataset& train, std::int64_t batch) {
+    frontend::Model model = frontend::load_model(options.model, batch, train.sample_shape, train.classes);
+    if (!options.out_path.empty() && !model.from_onnx) {
+        throw UsageError("--out writes the trained model back into its ONNX file; " + options.model +
+                         " is a catalog model (train an exported .onnx model to get one back)");
+    }
+    if (model.dense_target) {
+        throw UsageError("model '" + options.model + "' is a denoising UNet: it trains on noisy latents against their "
+                         "noise, and `dojo train` reads labelled image datasets only for now; `dojo sim " +
+                         options.model + " --machine NAME` simulates it");
+    }
+    compiler::Step step = compiler::build_step(
+        std::move(model), compiler::StepOptions{compiler::make_policy(options.precision, options.seed),
+                                                options.optimizer});
+    // A label per row of logits: one per sample (a classifier), or one per position (a language model's next token).
+    const ir::Shape& logits_shape = step.training.graph.type(step.logits).shape;
+    const auto rows_per_sample = static_cast<std::size_t>(logits_shape[0] / batch);
+    const bool token_labels = step.target_kind == compiler::TargetKind::ClassIds;
+    if (token_labels != train.tokens || rows_per_sample != train.labels_per_sample ||
+        logits_shape[1] != train.classes) {
+        throw UsageError(
+            "model '" + options.model + "' predicts " + std::to_string(rows_per_sample) + " label(s) of " +
+            std::to_string(logits_shape[1]) + " classes per sample, and the data has " +
+            std::to_string(train.labels_per_sample) + " of " + std::to_string(train.classes) + ": " +
+            (token_labels ? "a language model trains on token data (--data text --data-dir FILE, byte-level: "
+                            "build it with vocab=256 and seq=N; or --data synthetic)"
+                          : "an image model trains on labelled images (--data fashion-mnist, idx, synthetic)"));
+    }
+    return step;
+}
+
 TrainResult train_classifier(const TrainOptions& options, const data::Dataset& train_full,
                              const data::Dataset& test_full, const std::function<void(const Progress&)>& progress) {
     const std::unique_ptr<ProcessGroup> one = ProcessGroup::single();
@@ -293,44 +306,17 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     const std::size_t local_batch = options.batch / static_cast<std::size_t>(ranks);
     const auto batch = static_cast<std::int64_t>(local_batch);
 
-    // The training graph: catalog forward, precision policy, loss, backward, optimizer.
-    const compiler::PrecisionPolicy policy = compiler::make_policy(options.precision, options.seed);
-    frontend::Model model = frontend::load_model(options.model, batch, train->sample_shape, train->classes);
+    // The training graph: the one step builder's (compiler/build_step.h), as `dojo sim` compiles it.
     if (!options.out_path.empty() && root) {
         require_output_path(options.out_path, "trained model (--out)");  // now, not after training
     }
-    if (!options.out_path.empty() && !model.from_onnx) {
-        throw UsageError("--out writes the trained model back into its ONNX file; " + options.model +
-                         " is a catalog model (train an exported .onnx model to get one back)");
-    }
-    if (model.dense_target) {
-        throw UsageError("model '" + options.model + "' is a denoising UNet: it trains on noisy latents against their "
-                         "noise, and `dojo train` reads labelled image datasets only for now; `dojo sim " +
-                         options.model + " --machine NAME` simulates it");
-    }
-    // A label per row of logits: one per sample (a classifier), or one per position (a language model's next token).
-    const ir::Shape& logits_shape = model.graph.type(model.logits).shape;
-    const auto rows_per_sample = static_cast<std::size_t>(logits_shape[0] / batch);
-    if (model.token_labels != train->tokens || rows_per_sample != train->labels_per_sample ||
-        logits_shape[1] != train->classes) {
-        throw UsageError(
-            "model '" + options.model + "' predicts " + std::to_string(rows_per_sample) + " label(s) of " +
-            std::to_string(logits_shape[1]) + " classes per sample, and the data has " +
-            std::to_string(train->labels_per_sample) + " of " + std::to_string(train->classes) + ": " +
-            (model.token_labels ? "a language model trains on token data (--data text --data-dir FILE, byte-level: "
-                                  "build it with vocab=256 and seq=N; or --data synthetic)"
-                                : "an image model trains on labelled images (--data fashion-mnist, idx, synthetic)"));
-    }
-    const NodeId rounding_step = apply_policy(model, policy);
-    const auto [target, loss] = autodiff::add_cross_entropy(model.graph, model.logits, false);
-    std::vector<autodiff::Assignment> state_updates;
-    for (const frontend::StateUpdate& u : model.state_updates) {
-        state_updates.push_back({u.target, u.value});
-    }
+    compiler::Step model = training_step(options, *train, batch);
+    const compiler::PrecisionPolicy policy = compiler::make_policy(options.precision, options.seed);
+    const NodeId rounding_step = model.rounding_step;
+    const NodeId target = model.target;
     // The model's own states (BatchNorm running statistics), by name: evaluation and export need them too.
-    const std::vector<NodeId> model_states = model.graph.states();
-    const autodiff::TrainingGraph step =
-        autodiff::build_training_graph(model.graph, loss, options.optimizer, state_updates);
+    const std::vector<NodeId> model_states = model.model_states;
+    const autodiff::TrainingGraph& step = model.training;
     ExecutorOptions train_options{options.kernels, true, {model.logits}, options.profile};
     for (const autodiff::Assignment& a : step.updates) {
         train_options.keep.push_back(a.value);  // apply() reads them after run()
@@ -372,9 +358,10 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
 
     // The evaluation graph: the same model at the evaluation batch size in inference form (BatchNorm uses the running
     // statistics, as model.eval() in PyTorch), sharing parameter order.
-    frontend::Model eval_model = frontend::load_model(options.model, static_cast<std::int64_t>(options.eval_batch),
-                                                      test.sample_shape, test.classes, frontend::ImportMode::Inference);
-    apply_policy(eval_model, policy);  // the same forward numerics; its step input stays 0
+    const compiler::Forward eval_model = compiler::build_forward(
+        frontend::load_model(options.model, static_cast<std::int64_t>(options.eval_batch), test.sample_shape,
+                             test.classes, frontend::ImportMode::Inference),
+        policy);  // the same forward numerics; its step input stays 0
     Executor eval_executor(eval_model.graph, ExecutorOptions{options.kernels, true, {eval_model.logits}});
     const std::vector<NodeId>& train_params = step.graph.parameters();
     const std::vector<NodeId>& eval_params = eval_model.graph.parameters();
@@ -478,7 +465,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     };
 
     data::BatchPrefetcher prefetch(*train, local_batch, executor.value(model.input).data.size(),
-                                   executor.value(target).data.size());
+                                   executor.value(target).data.size(), target_layout(model));
     const auto run_start = Clock::now();
     auto last_report = run_start;
     const std::int64_t first_step = global_step;
@@ -518,7 +505,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
                 sync->begin_step(global_step);
             }
             executor.run();
-            double batch_loss = executor.value(loss).data[0];
+            double batch_loss = executor.value(step.loss).data[0];
             if (group.distributed()) {  // the global batch's loss: the mean of the ranks' means
                 group.allreduce_sum(std::span(&batch_loss, 1));
                 batch_loss /= ranks;

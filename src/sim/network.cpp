@@ -90,8 +90,13 @@ Network::Network(Topology topology, double resident_bytes)
     : topology_(std::move(topology)), resident_bytes_(resident_bytes) {}
 
 std::size_t Network::all_reduce(std::vector<std::int64_t> members, double bytes) {
-    const std::size_t handle = handles_++;
     const auto n = static_cast<std::int64_t>(members.size());
+    if (n > kMaxCollectiveMembers) {
+        throw UsageError("an all-reduce over " + std::to_string(n) + " devices is beyond the flow-level network "
+                         "simulation (at most " + std::to_string(kMaxCollectiveMembers) + " members, each a SimGrid "
+                         "host); use a smaller --batch or a strategy with fewer data-parallel replicas");
+    }
+    const std::size_t handle = handles_++;
     if (n < 2) {
         requests_.push_back({"none", {}, members, handle});
         return handle;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "dojo/autodiff/training.h"
+#include "dojo/compiler/build_step.h"
 #include "dojo/compiler/fuse_elementwise.h"
 #include "dojo/compiler/gradient_buckets.h"
 #include "dojo/compiler/tensor_parallel.h"
@@ -68,7 +69,8 @@ double micro_batches_in_flight(const Strategy& strategy, int stage);
 using NodeCost = std::function<double(const ir::Graph& graph, ir::NodeId node, double share)>;
 
 struct Plan {
-    std::string model;             ///< the spec it was built from
+    std::string model;             ///< the model's name (its spec or file), for reports
+    StepFactory rebuild;           ///< builds the same step at another batch size (build_step.h)
     NodeCost stage_cost;           ///< what lay_out balances stages by (empty: FLOPs)
     Strategy strategy;
     std::int64_t global_batch = 0; ///< samples per step over all replicas
@@ -106,9 +108,14 @@ struct Plan {
     Recomputation recomputation;
 };
 
-/// Builds `model` (catalog spec or .onnx) for a micro-batch, its training graph with `optimizer` and cross-entropy
-/// loss, and lays it out for `strategy`. `global_batch` must be a multiple of dp * micro_batches, and pp at most the
-/// number of forward nodes; UsageError says what to change.
+/// Builds the step for one micro-batch with `build` (build_step.h: the same builder `dojo train` uses) and lays it
+/// out for `strategy`. `global_batch` must be a multiple of dp * micro_batches, and pp at most the number of
+/// forward nodes; UsageError says what to change.
+Plan make_plan(StepFactory build, std::string model, std::int64_t global_batch, const Strategy& strategy,
+               NodeCost stage_cost = {});
+
+/// The same for a catalog spec or an .onnx file in FP32 (the simulator models narrower formats by byte widths;
+/// sim/op_time.h) with `optimizer`.
 Plan make_plan(std::string_view model, std::int64_t global_batch, const Strategy& strategy,
                const autodiff::OptimizerConfig& optimizer, NodeCost stage_cost = {});
 

@@ -25,11 +25,18 @@ std::vector<std::uint32_t> epoch_order(std::uint64_t seed, std::uint64_t epoch, 
 std::vector<std::uint32_t> shard_order(std::span<const std::uint32_t> order, std::size_t global_batch, int ranks,
                                        int rank);
 
-/// Copies batch `batch` of `order` into `samples` ([batch_size, sample...]) and one-hot `targets`
-/// ([batch_size * labels_per_sample, classes]: a row per label, a sample's rows together). The last batch of an epoch may be partial; `count` samples are written and the rest
-/// of the buffers are left as they were. Returns the number of samples written.
+/// How a batch's labels are written (compiler/build_step.h decides which a model trains against).
+enum class TargetLayout : std::uint8_t {
+    OneHot,    ///< [batch_size * labels_per_sample, classes] class probabilities: a row per label
+    ClassIds,  ///< [batch_size * labels_per_sample] class ids, as exact floats
+};
+
+/// Copies batch `batch` of `order` into `samples` ([batch_size, sample...]) and `targets` in `layout` (a sample's
+/// labels together). The last batch of an epoch may be partial; `count` samples are written and the rest of the
+/// buffers are left as they were. Returns the number of samples written.
 std::size_t fill_batch(const Dataset& dataset, std::span<const std::uint32_t> order, std::size_t batch,
-                       std::size_t batch_size, std::span<float> samples, std::span<float> targets);
+                       std::size_t batch_size, std::span<float> samples, std::span<float> targets,
+                       TargetLayout layout = TargetLayout::OneHot);
 
 /// Number of batches of `batch_size` covering `size` samples (the last may be partial).
 inline std::size_t batch_count(std::size_t size, std::size_t batch_size) { return (size + batch_size - 1) / batch_size; }

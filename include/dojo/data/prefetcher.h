@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "dojo/data/batches.h"
 #include "dojo/data/dataset.h"
 
 namespace dojo::data {
@@ -28,7 +29,7 @@ public:
     /// Batches of `batch_size` samples of `dataset` (which must outlive the prefetcher), in one-hot form as
     /// fill_batch writes them; buffers of `sample_floats` and `target_floats` elements.
     BatchPrefetcher(const Dataset& dataset, std::size_t batch_size, std::size_t sample_floats,
-                    std::size_t target_floats);
+                    std::size_t target_floats, TargetLayout layout = TargetLayout::OneHot);
     ~BatchPrefetcher();
     BatchPrefetcher(const BatchPrefetcher&) = delete;
     BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
@@ -46,6 +47,7 @@ private:
 
     const Dataset& dataset_;
     const std::size_t batch_size_;
+    TargetLayout layout_;
     std::vector<float> samples_, targets_;  // the batch being filled, or ready
     std::vector<std::uint32_t> order_;
     std::size_t batch_ = 0;

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "dojo/autodiff/training.h"
+#include "dojo/compiler/build_step.h"
 #include "dojo/compiler/precision_policy.h"
 #include "dojo/data/dataset.h"
 #include "dojo/runtime/executor.h"
@@ -105,6 +106,11 @@ struct TrainResult {
                                            ///< steps after the first (what `dojo sim` predicts for the plan)
     bool replicas_agree = true;            ///< every rank ended with the same parameters (digests compared)
 };
+
+/// The training step train_classifier runs for `options` on data like `train`, `batch` samples per rank: the one
+/// step builder's (compiler/build_step.h), after checking that the model's output fits the data's labels
+/// (UsageError otherwise). `dojo sim` compiles the same step: the same-graph test compares the two.
+compiler::Step training_step(const TrainOptions& options, const data::Dataset& train, std::int64_t batch);
 
 /// Trains `options.model` on `train`, evaluating on `test` after each epoch; `progress` (may be empty) is called
 /// about every 100 ms. Throws UsageError for invalid options (batch 0, no epochs, learning rate <= 0, a batch larger
