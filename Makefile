@@ -21,9 +21,9 @@ build: setup configure
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)/apps/dojo/dojo
 
-# The fuzzer runs first (30 s, scripts/fuzz_onnx.sh), so that CTest's summary is the last thing printed.
+# The fuzzers run first (30 s for the ONNX importer, 10 s for each other target: scripts/fuzz.sh), so that CTest's summary is the last thing printed.
 test: build
-	scripts/fuzz_onnx.sh 30
+	scripts/fuzz.sh 30
 	cd $(BUILD_DIR) && ctest -j $(JOBS) --output-on-failure
 
 # Throughput of the bulk conversions, every path side by side, with ratios (docs/numerics.md has the figures).

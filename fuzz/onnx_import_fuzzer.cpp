@@ -1,6 +1,6 @@
 // libFuzzer target: the ONNX importer must turn any bytes into a graph or a dojo::Error, never crash, hang or leak.
 // Anything else escaping (std::bad_alloc, std::out_of_range, a sanitizer report) is a bug the fuzzer reports.
-// Built by scripts/fuzz_onnx.sh (clang, -fsanitize=fuzzer,address); run briefly by `make test`.
+// Built by scripts/fuzz.sh (clang, -fsanitize=fuzzer,address); run briefly by `make test`.
 #include <cstddef>
 #include <cstdint>
 #include <string>

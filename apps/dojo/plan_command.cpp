@@ -34,6 +34,7 @@ struct PlanOptions {
     std::string strategy = "auto";
     std::string optimizer = "adamw";
     std::string layout = "auto";
+    bool layout_given = false;  // --layout on the command line (a machine without a core mesh refuses it)
     std::string dump_passes;  // comma-separated pass names, or "all"
     bool dump = false;
     bool verify = false;
@@ -216,10 +217,15 @@ void run(const PlanOptions& o) {
     const compiler::Plan plan = compiler::make_plan(o.model, o.batch, strategy, optimizer,
                                                     sim::stage_cost(topology.device, o.precision));
     const bool mesh = topology.device.mesh_columns > 0 && topology.device.mesh_rows > 0;
+    if (!mesh && o.layout_given) {
+        throw UsageError("--layout places layers on a chip's core mesh, and " + topology.device.kind + " (the device of " +
+                         m.name + ") has none; leave out --layout on this machine");
+    }
+    const compiler::LayoutChoice layout = compiler::parse_layout_choice(o.layout);  // checked before the work
     std::optional<compiler::SpatialPlacement> placement;
     if (mesh) {
         placement = compiler::place_spatial(plan, sim::core_mesh(topology, o.precision), o.precision,
-                                            compiler::parse_layout_choice(o.layout),
+                                            layout,
                                             sim::stage_cost(topology.device, o.precision));
     }
     const std::string header =
@@ -360,7 +366,10 @@ void add_plan_command(CLI::App& app) {
                    "reference kernels, so for small models; tp with Megatron-style layers and sp=1, zero=1 shards "
                    "the update, recompute=1 recomputes from checkpoints)");
     plan->add_flag("--json", options->json_output, "print the plan and its placement as JSON (bytes, FLOP, seconds)");
-    plan->callback([options] { run(*options); });
+    plan->callback([options, plan] {
+        options->layout_given = plan->get_option("--layout")->count() > 0;
+        run(*options);
+    });
 }
 
 }  // namespace dojo::cli

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "dojo/sim/op_time.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/sim/trace.h"
+#include "dojo/util/check.h"
 #include "dojo/util/error.h"
 #include "dojo/util/files.h"
 
@@ -260,6 +262,11 @@ void run(const SimOptions& o) {
             std::cerr << "dojo sim: wrote the trace of " << traced.strategy.to_string() << " to " << o.trace
                       << " (open it in ui.perfetto.dev or chrome://tracing)\n";
         }
+    }
+    for (const sim::SimResult& r : results) {  // bad input is refused before it gets here: a report never shows inf
+        DOJO_CHECK(std::isfinite(r.step_s) && r.step_s > 0 && std::isfinite(r.utilization))
+            << "simulating " << o.model << " with " << r.strategy.to_string() << " gave a step time of " << r.step_s
+            << " s and a utilization of " << r.utilization;
     }
     const sim::SimResult& best = results.front();
     const std::vector<sim::SimResult> others(results.begin() + 1, results.end());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <vector>
 
 #include "dojo/frontend/layers.h"
@@ -559,6 +560,16 @@ Model build_unet(std::string_view spec, std::string_view options, std::int64_t b
     return model;
 }
 
+// Not a catalog name: a file by that name is an ONNX model without its suffix (or something else), else a typo.
+[[noreturn]] void unknown_model(std::string_view spec) {
+    std::error_code error;
+    if (std::filesystem::exists(std::string(spec), error)) {
+        throw UsageError("'" + std::string(spec) + "' is a file, and models are read from files ending in .onnx (other "
+                         "names are catalog models): rename it to end in .onnx");
+    }
+    throw UsageError("unknown model '" + std::string(spec) + "'; the catalog has: " + kCatalog);
+}
+
 }  // namespace
 
 Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes) {
@@ -589,7 +600,7 @@ Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::S
     if (name == "unet") {
         return build_unet(spec, options, batch);
     }
-    throw UsageError("unknown model '" + std::string(spec) + "'; the catalog has: " + kCatalog);
+    unknown_model(spec);
 }
 
 SampleSpec catalog_sample(std::string_view spec) {
@@ -610,7 +621,7 @@ SampleSpec catalog_sample(std::string_view spec) {
         return {ir::Shape{model.graph.type(model.input).shape[1]},
                 static_cast<int>(model.graph.type(model.logits).shape[1]), true, name == "gpt"};
     }
-    throw UsageError("unknown model '" + std::string(spec) + "'; the catalog has: " + kCatalog);
+    unknown_model(spec);
 }
 
 std::string catalog_help() { return kCatalog; }

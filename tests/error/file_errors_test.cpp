@@ -36,6 +36,13 @@ TEST(FileErrors, ADirectoryAsTheModelIsNamed) {
     expect_rejected({{"train", (dir / "x.onnx").string()}, "is a directory"});
 }
 
+TEST(FileErrors, AnOnnxFileWithoutItsSuffixIsNamedAsSuch) {
+    const fs::path dir = scratch_directory("no-suffix");
+    std::ofstream(dir / "model") << "not read";
+    expect_rejected({{"train", (dir / "model").string()}, "rename it to end in .onnx"});
+    expect_rejected({{"sim", (dir / "model").string(), "--machine", "d1", "--batch", "8"}, "rename it to end in .onnx"});
+}
+
 TEST(FileErrors, ATraceOntoADeviceWritesThroughIt) {
     // /dev/full takes no bytes: the write fails, and the device stays a device.
     expect_rejected({{"sim", "mlp", "--machine", "d1", "--batch", "64", "--trace", "/dev/full"}, "/dev/full",

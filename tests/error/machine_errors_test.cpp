@@ -41,5 +41,12 @@ TEST(MachineErrors, HugeCountsAreRefusedAtLoad) {
     }
 }
 
+TEST(MachineErrors, ASearchOverAMillionCabinetsEndsWithABound) {
+    const auto dir = machines_with(scratch_directory("cabinets"), "lib/dojo-v1.toml",
+                                   "{ kind = \"cabinet\", count = 10 }", "{ kind = \"cabinet\", count = 1000000 }");
+    expect_rejected({{"sim", "mlp", "--machine", "exapod", "--batch", "1048576", "--machines-dir", dir.string()},
+                     "beyond the flow-level network simulation", kExitUsage, "", {}, 60});
+}
+
 }  // namespace
 }  // namespace dojo::test

@@ -40,5 +40,14 @@ TEST(OptionErrors, NonPrintableInputIsQuotedAndLongInputCapped) {
     EXPECT_LT(long_line.err.size(), 600u) << "an echoed line is capped";
 }
 
+TEST(OptionErrors, LayoutIsRefusedWhereThereIsNoCoreMesh) {
+    expect_rejected({{"plan", "mlp", "--machine", "dgx-a100", "--batch", "64", "--strategy", "dp=1", "--layout",
+                      "spatial"},
+                     "has none; leave out --layout"});
+    const CliResult meshed = run_dojo({"plan", "mlp", "--machine", "d1", "--batch", "64", "--strategy", "dp=1",
+                                       "--layout", "spatial"});
+    EXPECT_EQ(meshed.exit_code, 0) << meshed.err;
+}
+
 }  // namespace
 }  // namespace dojo::test

@@ -80,7 +80,7 @@ TEST(GoldenPasses, SmallGptPipelinedWithRecomputation) {
                   pass_dumps("gpt:layers=2,hidden=64,heads=4,seq=16,vocab=100", 8, "dp=2,pp=2,mb=2,recompute=1"));
 }
 
-// The functional case: a small GPT block with tp=4, pp=2 and sequence parallelism, each device's program cut
+// A small GPT block with tp=4, pp=2 and sequence parallelism, each device's program cut
 // into stage programs (which values travel between stages at which local shapes, and how many all-reduces each has).
 TEST(GoldenPasses, SmallGptTensorPipelineAndSequenceParallel) {
     const Plan plan = make_plan("gpt:layers=2,hidden=48,heads=4,seq=16,vocab=96", 8, parse_strategy("tp=4,pp=2,sp=1"),

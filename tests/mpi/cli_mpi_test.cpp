@@ -89,6 +89,20 @@ TEST(MpiTrain, RanksMatchOneProcessWithTheGlobalBatchUpToSummationOrder) {
     }
 }
 
+TEST(MpiTrain, RanksMatchOneProcessWhenTheDataLeavesAPartialBatch) {
+    // 680 samples: ten global batches of 64 and 40 left over, which one process and every rank drop alike.
+    std::vector<std::string> args = kTenSteps;
+    args[3] = "680";
+    const fs::path single = scratch("remainder-single");
+    const json one = result_json(run_dojo(with(args, {"--checkpoint", single.string()})));
+    for (const int ranks : {2, 4}) {
+        const fs::path dir = scratch("remainder" + std::to_string(ranks));
+        const json r = result_json(run_dojo_mpi(ranks, with(args, {"--checkpoint", dir.string()})));
+        EXPECT_LT(relative_difference(single, dir), 1e-5) << ranks << " ranks";
+        EXPECT_NEAR(r["epochs"][0]["train_loss"].get<double>(), one["epochs"][0]["train_loss"].get<double>(), 1e-6);
+    }
+}
+
 TEST(MpiTrain, Cfp8RanksMatchOneProcessUpToSummationOrder) {
     // The ranks agree on each batch tensor's max-abs and draw at global indices, so each rounds its shard exactly as
     // one process rounds the whole batch; only the sums over the batch differ in order, so the bound is fp32's

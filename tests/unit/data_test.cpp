@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <bit>
@@ -249,6 +250,40 @@ TEST(Synthetic, IsSeededAndShapedAsAsked) {
     }
     EXPECT_NEAR(mean / 1200.0, 0.0, 0.15);  // N(0, 1): 5 standard errors of the mean
     EXPECT_THROW(make_synthetic(10, ir::Shape{2}, 0, 1), UsageError);
+}
+
+TEST(Batches, ShardsTogetherAreOneProcesssBatchesWithARemainder) {
+    // 1,000 samples in global batches of 96 over 4 ranks: 10 whole batches, 40 samples dropped by every side.
+    const std::vector<std::uint32_t> order = epoch_order(3, 0, 1000);
+    std::vector<std::vector<std::uint32_t>> shards;
+    for (int rank = 0; rank < 4; ++rank) {
+        shards.push_back(shard_order(order, 96, 4, rank));
+        ASSERT_EQ(shards.back().size(), 10u * 24u);
+    }
+    for (std::size_t b = 0; b < 10; ++b) {
+        std::vector<std::uint32_t> global;  // the ranks' batch b, in rank order: one process's batch b, in order
+        for (const auto& shard : shards) {
+            global.insert(global.end(), shard.begin() + static_cast<std::ptrdiff_t>(b * 24),
+                          shard.begin() + static_cast<std::ptrdiff_t>(b * 24 + 24));
+        }
+        EXPECT_TRUE(std::equal(global.begin(), global.end(), order.begin() + static_cast<std::ptrdiff_t>(b * 96)))
+            << "batch " << b;
+    }
+}
+
+TEST(Batches, FillBatchWritesClassIdsForTokenTargets) {
+    Dataset d;
+    d.sample_shape = ir::Shape{3};
+    d.classes = 5;
+    d.labels_per_sample = 3;
+    d.tokens = true;
+    d.samples = {0, 1, 2, 3, 4, 0};
+    d.labels = {1, 2, 3, 4, 0, 1};
+    const std::vector<std::uint32_t> order = {1, 0};
+    std::vector<float> samples(6), ids(6);
+    EXPECT_EQ(fill_batch(d, order, 0, 2, samples, ids, TargetLayout::ClassIds), 2u);
+    EXPECT_EQ(ids, (std::vector<float>{4, 0, 1, 1, 2, 3}));
+    EXPECT_EQ(samples, (std::vector<float>{3, 4, 0, 0, 1, 2}));
 }
 
 }  // namespace

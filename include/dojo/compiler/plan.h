@@ -1,6 +1,7 @@
 /** \file
- * The Plan: one training step compiled for `dp x tp x pp` devices, which the simulator times (sim/simulate.h) and,
- * in the compiler issue, the runtime will execute shard by shard.
+ * The Plan: one training step compiled for `dp x tp x pp` devices, which the simulator times (sim/simulate.h) and
+ * the functional simulation runs shard by shard (runtime/functional_sim.h). The step comes from the one step builder
+ * (build_step.h) that `dojo train` uses.
  *
  * Devices are numbered tensor-parallel rank fastest, then pipeline stage, then data-parallel replica, so a tensor-
  * parallel group sits on neighbouring devices (one chip's neighbours in a tile, one DGX's GPUs).

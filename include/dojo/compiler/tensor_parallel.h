@@ -1,6 +1,6 @@
 /** \file
  * Tensor (intra-layer) parallelism over a group of `tp` devices, found by propagating layouts through a training
- * graph: the first parallelization of the simulator issue (a deeper one follows in the compiler issue).
+ * graph (split_tensor_parallel.h turns the layouts into each device's program).
  *
  * Every value is either replicated on all devices of the group or split evenly along one axis. Propagation runs in
  * node order and follows Megatron-LM's scheme without knowing about layers:
