@@ -182,10 +182,28 @@ std::string programs(const Plan& plan) {
 
 std::string schedule(const Plan& plan) { return dump_schedule(plan.strategy); }
 
+// What the liveness pass left out: computed nodes no loss, gradient or update needs (the runtime skips them too).
+std::string liveness(const Plan& plan) {
+    const ir::Graph& g = plan.step.graph;
+    std::size_t live = 0, computed = 0;
+    std::string dead;
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        if (ir::is_leaf(g.node(NodeId{i}).op)) {
+            continue;
+        }
+        ++computed;
+        live += plan.live[i] ? 1 : 0;
+        if (!plan.live[i]) {
+            dead += "  dead " + node_text(g, NodeId{i}) + "\n";
+        }
+    }
+    return line("liveness: %zu of %zu computed nodes live\n", live, computed) + dead;
+}
+
 // Each pass's dump, in the order dump_pass_names lists them.
 const std::vector<std::pair<std::string, std::string (*)(const Plan&)>>& dumps() {
     static const std::vector<std::pair<std::string, std::string (*)(const Plan&)>> table{
-        {"layouts", layouts}, {"stages", stages},   {"transfers", transfers}, {"fusion", fusion},
+        {"layouts", layouts}, {"liveness", liveness}, {"stages", stages}, {"transfers", transfers}, {"fusion", fusion},
         {"recompute", recompute}, {"buckets", buckets}, {"programs", programs}, {"schedule", schedule}};
     return table;
 }

@@ -9,6 +9,8 @@
 #include <set>
 
 #include "dojo/compiler/recompute.h"
+#include "dojo/compiler/verify_plan.h"
+#include "dojo/ir/verify.h"
 #include "dojo/ir/builder.h"
 #include "dojo/util/error.h"
 
@@ -318,7 +320,7 @@ double micro_batches_in_flight(const Strategy& strategy, int stage) {
 }
 
 Plan make_plan(StepFactory build, std::string model, std::int64_t global_batch, const Strategy& strategy,
-               NodeCost stage_cost) {
+               NodeCost stage_cost, const CompileOptions& options) {
     if (strategy.virtual_stages > 1 && (strategy.pp < 2 || strategy.micro_batches % strategy.pp != 0)) {
         throw UsageError("vp=" + std::to_string(strategy.virtual_stages) + " interleaves model chunks over the " +
                          "pipeline: it needs pp of 2 or more and a number of micro-batches that pp divides (Megatron-LM's "
@@ -341,7 +343,7 @@ Plan make_plan(StepFactory build, std::string model, std::int64_t global_batch, 
     plan.step = std::move(built.training);
     plan.last_forward = plan.step.loss;
     plan.rebuild = std::move(build);
-    lay_out(plan, strategy);
+    lay_out(plan, strategy, options);
     return plan;
 }
 
@@ -351,32 +353,24 @@ Plan make_plan(std::string_view model, std::int64_t global_batch, const Strategy
                      std::string(model), global_batch, strategy, std::move(stage_cost));
 }
 
-void lay_out(Plan& plan, const Strategy& strategy) {
-    if (plan.global_batch != plan.micro_batch * strategy.dp * strategy.micro_batches) {
-        throw UsageError("strategy " + strategy.to_string() + " does not split batch " +
-                         std::to_string(plan.global_batch) + " into micro-batches of " +
-                         std::to_string(plan.micro_batch));
+namespace {
+
+// ---- The compile passes (compile_passes()), each reading what the ones before it decided ------------------------
+
+// Tensor-parallel layouts (tensor_parallel.h), with sequence parallelism when asked for.
+void layouts_pass(Plan& plan) {
+    plan.tensor = shard_tensor_parallel(plan.step.graph, plan.strategy.tp);
+    if (plan.strategy.sp) {
+        split_sequence(plan.tensor, plan.step.graph);
     }
-    plan.strategy = strategy;
-    plan.transfers.clear();
+}
+
+// Live: what the loss, the gradients and the updated values depend on (the runtime skips the rest too, such as
+// gradients of constants).
+void liveness_pass(Plan& plan) {
     const ir::Graph& g = plan.step.graph;
-    const NodeId loss = plan.last_forward;
-    std::int64_t forward_nodes = 0;
-    for (std::uint32_t i = 0; i <= loss.index; ++i) {
-        forward_nodes += ir::is_leaf(g.node(NodeId{i}).op) ? 0 : 1;
-    }
-    if (strategy.pp > forward_nodes) {
-        throw UsageError("pp=" + std::to_string(strategy.pp) + " stages for a model of " +
-                         std::to_string(forward_nodes) + " forward ops; use fewer stages");
-    }
-    plan.tensor = shard_tensor_parallel(g, strategy.tp);
-    if (strategy.sp) {
-        split_sequence(plan.tensor, g);
-    }
-    // Live: what the loss, the gradients and the updated values depend on (the runtime skips the rest too, such as
-    // gradients of constants).
     plan.live.assign(g.size(), false);
-    plan.live[loss.index] = true;
+    plan.live[plan.last_forward.index] = true;
     for (const NodeId grad : plan.step.gradients) {
         if (grad.valid()) {
             plan.live[grad.index] = true;
@@ -393,8 +387,17 @@ void lay_out(Plan& plan, const Strategy& strategy) {
             }
         }
     }
-    plan.stage = split_stages(g, loss, strategy.pp, plan.live, plan.stage_cost, plan.tensor);
+}
 
+void stages_pass(Plan& plan) {
+    plan.stage = split_stages(plan.step.graph, plan.last_forward, plan.strategy.pp, plan.live, plan.stage_cost,
+                              plan.tensor);
+}
+
+// Per node: once per step or per micro-batch, saved for the backward pass; the values that cross stages.
+void transfers_pass(Plan& plan) {
+    const ir::Graph& g = plan.step.graph;
+    const NodeId loss = plan.last_forward;
     // Once per step: what the gradients (and the loss) do not depend on, after the forward pass.
     const std::size_t n = g.size();
     std::vector<bool> needed(n, false);
@@ -413,6 +416,7 @@ void lay_out(Plan& plan, const Strategy& strategy) {
     }
     plan.per_step.assign(n, false);
     plan.saved.assign(n, false);
+    plan.transfers.clear();
     std::map<std::pair<std::uint32_t, int>, std::size_t> sent;  // (value, to stage) -> transfer
     const std::vector<bool> local = computed_locally(g);        // recomputed where read, never sent
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -433,14 +437,57 @@ void lay_out(Plan& plan, const Strategy& strategy) {
             const int a = plan.stage[input.index], b = plan.stage[i];
             if (a != b && !local[input.index] &&
                 sent.emplace(std::make_pair(input.index, b), plan.transfers.size()).second) {
-                plan.transfers.push_back({input, a, b, !backward,
-                                          plan.tensor.bytes_per_device(g, input)});
+                plan.transfers.push_back({input, a, b, !backward, plan.tensor.bytes_per_device(g, input)});
             }
         }
     }
-    plan.fusion_groups = fuse_elementwise(plan);
-    plan_recomputation(plan);
-    bucket_gradients(plan, plan.bucket_bytes);
+}
+
+void fusion_pass(Plan& plan) { plan.fusion_groups = fuse_elementwise(plan); }
+
+void recompute_pass(Plan& plan) { plan_recomputation(plan); }
+
+void buckets_pass(Plan& plan) { bucket_gradients(plan, plan.bucket_bytes); }
+
+}  // namespace
+
+const std::vector<CompilePass>& compile_passes() {
+    static const std::vector<CompilePass> passes = {
+        {"layouts", layouts_pass},     {"liveness", liveness_pass}, {"stages", stages_pass},
+        {"transfers", transfers_pass}, {"fusion", fusion_pass},     {"recompute", recompute_pass},
+        {"buckets", buckets_pass},
+    };
+    return passes;
+}
+
+void lay_out(Plan& plan, const Strategy& strategy, const CompileOptions& options) {
+    if (plan.global_batch != plan.micro_batch * strategy.dp * strategy.micro_batches) {
+        throw UsageError("strategy " + strategy.to_string() + " does not split batch " +
+                         std::to_string(plan.global_batch) + " into micro-batches of " +
+                         std::to_string(plan.micro_batch));
+    }
+    const ir::Graph& g = plan.step.graph;
+    std::int64_t forward_nodes = 0;
+    for (std::uint32_t i = 0; i <= plan.last_forward.index; ++i) {
+        forward_nodes += ir::is_leaf(g.node(NodeId{i}).op) ? 0 : 1;
+    }
+    if (strategy.pp > forward_nodes) {
+        throw UsageError("pp=" + std::to_string(strategy.pp) + " stages for a model of " +
+                         std::to_string(forward_nodes) + " forward ops; use fewer stages");
+    }
+    plan.strategy = strategy;
+    if (options.verify) {
+        ir::verify(g);
+    }
+    for (const CompilePass& pass : compile_passes()) {
+        pass.run(plan);
+        if (options.verify) {
+            verify_plan(plan, pass.name);
+        }
+        if (options.after_pass) {
+            options.after_pass(pass.name, plan);
+        }
+    }
 }
 
 std::vector<bool> computed_locally(const ir::Graph& g) {

@@ -1,9 +1,11 @@
 /** \file
  * Text dumps of what each compiler pass decided for a Plan, for people bringing a model up and for golden tests
- * (`dojo plan ... --dump-pass NAME[,NAME...]`). Each dump is stable (node order, fixed formats) and self-describing:
+ * (`dojo plan ... --dump-pass NAME[,NAME...]`): one per pass of compile_passes() (plan.h), then the device programs and
+ * the pipeline schedule that follow from the Plan. Each dump is stable (node order, fixed formats) and self-describing:
  *
  *   layouts    tensor parallelism (tensor_parallel.h): per live computed node, its layout on the tp devices
  *              ("whole", "split axis A", "partial -> all-reduce") and whether its work is divided; conflicts
+ *   liveness   how many computed nodes are live, and each one that is not
  *   stages     pipeline stages (plan.h): per stage, its forward nodes (first and last), count and FLOPs
  *   transfers  values sent between stages per micro-batch, with bytes per device
  *   fusion     elementwise fusion groups (fuse_elementwise.h): members, by stage

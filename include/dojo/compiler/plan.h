@@ -109,11 +109,40 @@ struct Plan {
     Recomputation recomputation;
 };
 
+/// How lay_out runs its passes.
+struct CompileOptions {
+    /// Check the graph (ir::verify) before the passes and the Plan (verify_plan.h) after each; on in debug builds
+    /// and in the tests, which pass it explicitly.
+#ifdef NDEBUG
+    bool verify = false;
+#else
+    bool verify = true;
+#endif
+    /// Called after each pass with its name and the Plan so far (`dojo plan --dump-pass`, golden tests).
+    std::function<void(std::string_view pass, const Plan& plan)> after_pass;
+};
+
+/// One pass of the compile pipeline: a name (the dump's, compiler/dump.h) and what it decides.
+struct CompilePass {
+    std::string_view name;
+    void (*run)(Plan& plan);
+};
+
+/// The passes lay_out runs, in order, each reading what the ones before decided:
+///   layouts    tensor-parallel layouts and sequence parallelism (tensor_parallel.h)      -> tensor
+///   liveness   what the loss, gradients and updates need                                -> live
+///   stages     pipeline stages (least largest stage cost, cut where few bytes cross)    -> stage
+///   transfers  per-step nodes, values saved for backward, values crossing stages        -> per_step, saved, transfers
+///   fusion     elementwise groups as the runtime forms them (fuse_elementwise.h)        -> fusion_groups
+///   recompute  activation checkpoints, when strategy.recompute (recompute.h)            -> recomputation
+///   buckets    gradient buckets per stage (gradient_buckets.h)                          -> gradient_buckets
+const std::vector<CompilePass>& compile_passes();
+
 /// Builds the step for one micro-batch with `build` (build_step.h: the same builder `dojo train` uses) and lays it
 /// out for `strategy`. `global_batch` must be a multiple of dp * micro_batches, and pp at most the number of
 /// forward nodes; UsageError says what to change.
 Plan make_plan(StepFactory build, std::string model, std::int64_t global_batch, const Strategy& strategy,
-               NodeCost stage_cost = {});
+               NodeCost stage_cost = {}, const CompileOptions& options = {});
 
 /// The same for a catalog spec or an .onnx file in FP32 (the simulator models narrower formats by byte widths;
 /// sim/op_time.h) with `optimizer`.
@@ -129,8 +158,8 @@ std::vector<bool> computed_locally(const ir::Graph& graph);
 /// with plan.bucket_bytes. UsageError for a size below 4 bytes.
 void bucket_gradients(Plan& plan, std::size_t bucket_bytes);
 
-/// Lays `plan`'s training graph out again for `strategy` (tensor layouts, stages, transfers), reusing the graph:
+/// Lays `plan`'s training graph out again for `strategy` by running compile_passes() in order, reusing the graph:
 /// strategies with the same micro-batch size share one build. UsageError if the micro-batch size would change.
-void lay_out(Plan& plan, const Strategy& strategy);
+void lay_out(Plan& plan, const Strategy& strategy, const CompileOptions& options = {});
 
 }  // namespace dojo::compiler
