@@ -189,8 +189,10 @@ std::size_t size_option(const char* name, std::int64_t value, std::int64_t least
 
 void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group) {
     runtime::TrainOptions options;
-    if (o.threads < 0) {
-        throw UsageError("--threads must be >= 0 (0: one per core), got " + std::to_string(o.threads));
+    constexpr int kMaxThreads = 1024;  // OpenMP's thread stacks alone would exhaust memory far above it
+    if (o.threads < 0 || o.threads > kMaxThreads) {
+        throw UsageError("--threads must be from 0 (one per core) to " + std::to_string(kMaxThreads) + ", got " +
+                         std::to_string(o.threads));
     }
     if (o.threads > 0) {
         omp_set_num_threads(o.threads);

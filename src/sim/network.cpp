@@ -365,6 +365,20 @@ struct NetworkSimulation {
 };
 
 void Network::simulate_all(std::vector<double>& step_times) const {
+    // Every phase's devices become hosts of the platform: bound their number before building it (the build's time
+    // and memory grow with them; a million-GPU machine's groups would exhaust the memory of the forked child).
+    std::size_t hosts = 0;
+    for (const Request& request : requests_) {
+        for (const Phase& phase : request.phases) {
+            hosts += 2 * phase.hops.size();  // at most; each hop joins two devices
+        }
+    }
+    if (hosts > 2 * static_cast<std::size_t>(kMaxCollectiveMembers) * kMaxPhaseFactor) {
+        throw UsageError("the step's collectives and transfers need about " + std::to_string(hosts / 2) +
+                         " flows at once, beyond the flow-level network simulation (" +
+                         std::to_string(kMaxCollectiveMembers * kMaxPhaseFactor) + "); simulate a smaller machine "
+                         "or batch, or a strategy with fewer replicas");
+    }
     int fds[2];
     if (pipe(fds) != 0) {
         throw Error("network simulation: cannot create a pipe");

@@ -41,6 +41,11 @@ TEST(MachineErrors, HugeCountsAreRefusedAtLoad) {
     }
 }
 
+TEST(MachineErrors, AMillionNodeSuperPodIsRefusedNotExhaustingMemory) {
+    expect_rejected({{"sim", "gpt", "--machine", "superpod-a100:nodes=1000000", "--batch", "1048576"},
+                     "beyond the flow-level network simulation", kExitUsage, "", {}, 60});
+}
+
 TEST(MachineErrors, ASearchOverAMillionCabinetsEndsWithABound) {
     const auto dir = machines_with(scratch_directory("cabinets"), "lib/dojo-v1.toml",
                                    "{ kind = \"cabinet\", count = 10 }", "{ kind = \"cabinet\", count = 1000000 }");

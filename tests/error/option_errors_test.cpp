@@ -24,6 +24,7 @@ TEST(OptionErrors, NegativeCountsAreNamed) {
     expect_rejected({{"train", "mlp", "--checkpoint", "/tmp/x", "--checkpoint-every", "0"},
                      "--checkpoint-every must be at least 1, got 0"});
     expect_rejected({{"sim", "mlp", "--machine", "d1", "--batch", "64", "--top", "-1"}, "--top must be 0 or more"});
+    expect_rejected({{"train", "mlp", "--threads", "100000"}, "--threads must be from 0 (one per core) to 1024"});
     for (const std::string bias : {"-1", "-5"}) {
         expect_rejected({{"numerics", "encode", "-f", "cfp8_143", "-b", bias}, "bias " + bias + " is out of range",
                          kExitUsage, "1\n"});

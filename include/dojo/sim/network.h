@@ -74,6 +74,9 @@ public:
     /// faster than linearly with them (on the 2-core VM, a strategy search over 4,096-member rings took 36 s and
     /// 3 GB; over 8,192-member rings, more than 3 minutes; 16,384, more than 5 minutes and 20 GB). UsageError beyond.
     static constexpr std::int64_t kMaxCollectiveMembers = 4'096;
+    /// The flows of one simulation (all collectives and transfers of a step) at most kMaxCollectiveMembers times
+    /// this: the step of a 4,096-way data-parallel ring with its algorithms' phases fits.
+    static constexpr std::int64_t kMaxPhaseFactor = 16;
     /// `resident_bytes`: what each device keeps live through the step besides the collectives' buffers (see Cache).
     explicit Network(Topology topology, double resident_bytes = 0);
 
