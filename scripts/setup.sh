@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build make pkg-config   # toolchain (C++20, CMake + Ninja; make runs the entry points)
-  clang                                   # the libFuzzer build of scripts/fuzz_onnx.sh
+  clang                                   # the libFuzzer build of scripts/fuzz.sh
   libcli11-dev                            # the dojo CLI
   libfmt-dev                              # text formatting
   nlohmann-json3-dev                      # --json output
@@ -22,6 +22,7 @@ packages=(
   iproute2                                # tests: two ranks in two network namespaces (ip netns)
   python3-torch python3-torchvision python3-onnx python3-numpy  # models/*.py: PyTorch export and round-trip checks
   libtcmalloc-minimal4                    # bench/train_vs_pytorch.py runs PyTorch with tcmalloc, as it should
+  libopenblas0-pthread                    # ... and on an optimised BLAS (Debian's PyTorch calls whatever libblas.so.3 is)
 )
 
 missing=()
