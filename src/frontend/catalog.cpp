@@ -577,6 +577,10 @@ Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::S
         throw UsageError("model '" + std::string(spec) + "': batch and class count must be positive");
     }
     const std::size_t colon = spec.find(':');
+    if (colon != std::string_view::npos && colon + 1 == spec.size()) {
+        throw UsageError("model '" + std::string(spec) + "': nothing follows the ':'; give options (name=value,...) "
+                         "or leave out the ':' for the defaults");
+    }
     const std::string_view name = spec.substr(0, colon);
     const std::string_view options = colon == std::string_view::npos ? std::string_view{} : spec.substr(colon + 1);
     if (name == "mlp") {

@@ -282,6 +282,7 @@ Machine load_machine(const std::string& spec, const std::string& dir) {
             declared = "none";
         }
         const std::string rest = spec.substr(colon + 1);
+        std::set<std::string> given;
         std::size_t at = 0;
         while (at <= rest.size()) {
             const std::size_t comma = std::min(rest.find(',', at), rest.size());
@@ -295,6 +296,10 @@ Machine load_machine(const std::string& spec, const std::string& dir) {
             if (!machine.parameters.contains(key)) {
                 throw UsageError("machine " + machine.name + " has no parameter '" + key + "'; its parameters: " +
                                  declared);
+            }
+            if (!given.insert(key).second) {
+                throw UsageError("machine spec '" + spec + "': parameter '" + key + "' is given twice; give each "
+                                 "parameter once");
             }
             const std::string value = item.substr(eq + 1);
             std::size_t used = 0;

@@ -73,6 +73,27 @@ TEST(FileErrors, ATraceThroughASymlinkKeepsTheLink) {
     EXPECT_GT(fs::file_size(dir / "real.json"), 3u) << "the trace goes to the file the link names";
 }
 
+TEST(FileErrors, TheTrainedModelGoesThroughALinkOrADevice) {
+    const fs::path dir = scratch_directory("out-link");
+    const fs::path model = dir / "mlp.onnx";
+    const CliResult exported = run_shell("/usr/bin/python3 " + shell_quoted(std::string(DOJO_MODELS_DIR) +
+                                         "/export_model.py") + " --model mlp --hidden 16 --opset 13 --out " +
+                                         shell_quoted(model.string()));
+    ASSERT_EQ(exported.exit_code, 0) << exported.err;
+    std::ofstream(dir / "real.onnx") << "old";
+    fs::create_symlink(dir / "real.onnx", dir / "link.onnx");
+    const std::vector<std::string> train = {"train", model.string(), "--train-limit", "640", "--test-limit", "100"};
+    const CliResult linked = run_dojo(with(train, {"--out", (dir / "link.onnx").string()}));
+    ASSERT_EQ(linked.exit_code, 0) << linked.err;
+    EXPECT_TRUE(fs::is_symlink(dir / "link.onnx")) << "--out replaced the link";
+    EXPECT_GT(fs::file_size(dir / "real.onnx"), 1000u) << "the model goes to the file the link names";
+    const CliResult device = run_dojo(with(train, {"--out", "/dev/null"}));
+    EXPECT_EQ(device.exit_code, 0) << device.err;
+    EXPECT_TRUE(fs::is_character_file("/dev/null"));
+    expect_rejected({with(train, {"--out", "/dev/full"}), "/dev/full", kExitFailure});
+    EXPECT_TRUE(fs::is_character_file("/dev/full"));
+}
+
 TEST(FileErrors, ABadOutPathFailsBeforeTraining) {
     const CliResult r = expect_rejected(
         {with(kQuickMlp, {"--out", "/nonexistent-dir/model.onnx"}), "/nonexistent-dir", kExitFailure});

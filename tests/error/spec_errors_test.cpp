@@ -34,6 +34,10 @@ TEST(SpecErrors, HugeWidthsAreRangeChecked) {
 TEST(SpecErrors, DuplicateKeysAreRefused) {
     expect_rejected({{"sim", "gpt:layers=2,layers=3", "--machine", "tile", "--batch", "8"}, "'layers' is given twice"});
     expect_rejected({{"sim", "unet:size=32,size=64", "--machine", "tile", "--batch", "8"}, "'size' is given twice"});
+    expect_rejected({{"sim", "mlp", "--machine", "superpod-a100:nodes=2,nodes=3", "--batch", "64"},
+                     "parameter 'nodes' is given twice"});
+    expect_rejected({{"machine", "show", "superpod-a100:nodes=2,nodes=3"}, "parameter 'nodes' is given twice"});
+    expect_rejected({{"sim", "mlp", "--machine", "d1", "--batch", "64", "--strategy", "dp=1,dp=1"}, "dp"});
 }
 
 TEST(SpecErrors, AnImpossibleModelIsNamedNotReportedAsUnfit) {
@@ -41,6 +45,7 @@ TEST(SpecErrors, AnImpossibleModelIsNamedNotReportedAsUnfit) {
     expect_rejected({{"sim", "vit-b16:patch=1000", "--machine", "tile", "--batch", "8"}, "patch=1000"});
     expect_rejected({{"sim", "unet:size=3", "--machine", "tile", "--batch", "8"}, "size (3) must be a multiple"});
     expect_rejected({{"sim", "unet:levels=40", "--machine", "tile", "--batch", "8"}, "levels=40"});
+    expect_rejected({{"sim", "gpt:", "--machine", "tile", "--batch", "8"}, "nothing follows the ':'"});
 }
 
 TEST(SpecErrors, AHugeSyntheticSampleIsRefusedBeforeAllocation) {
