@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dojo/machine/machine.h"
+#include "dojo/sim/search.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/util/error.h"
 

@@ -17,6 +17,7 @@
 #include "dojo/machine/machine.h"
 #include "dojo/runtime/functional_sim.h"
 #include "dojo/sim/op_time.h"
+#include "dojo/sim/search.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/util/error.h"
 

@@ -18,6 +18,7 @@
 #include "dojo/machine/machine.h"
 #include "dojo/runtime/gradient_sync.h"
 #include "dojo/sim/op_time.h"
+#include "dojo/sim/search.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/sim/trace.h"
 #include "dojo/util/check.h"

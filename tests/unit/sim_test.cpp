@@ -19,6 +19,7 @@
 #include "dojo/machine/machine.h"
 #include "dojo/sim/network.h"
 #include "dojo/sim/op_time.h"
+#include "dojo/sim/search.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/sim/trace.h"
 #include "dojo/util/error.h"

@@ -44,26 +44,11 @@
 #include <vector>
 
 #include "dojo/compiler/plan.h"
+#include "dojo/sim/memory_fit.h"
 #include "dojo/sim/network.h"
 #include "dojo/sim/topology.h"
 
 namespace dojo::sim {
-
-struct MemoryUse {
-    double parameters_bytes = 0;
-    double gradients_bytes = 0;
-    double optimizer_bytes = 0;
-    double activations_bytes = 0;        ///< saved activations of the micro-batches in flight
-    double total_bytes() const { return parameters_bytes + gradients_bytes + optimizer_bytes + activations_bytes; }
-    std::string weights_level;           ///< "SRAM", or the device's memory ("HBM"; "DRAM" on CPU hosts)
-    std::string activations_level;
-    /// Where the weights live in the device's memory but the activations and a copy of the parameters at the
-    /// precision's width (16-bit in bf16/cfp8) fit in SRAM: that copy, which forward and backward read (0 otherwise).
-    double working_copy_bytes = 0;
-    bool fits = true;
-    std::string largest_tensor;          ///< name of the largest tensor held per device
-    double largest_tensor_bytes = 0;
-};
 
 struct StageTime {
     int stage = 0;
@@ -166,15 +151,5 @@ struct SimResult {
 /// SimResult::timeline.
 SimResult simulate(const compiler::Plan& plan, const Topology& topology, const std::string& precision,
                    bool record_timeline = false);
-
-/// Tries data/tensor/pipeline splits of `model` at `global_batch` on the machine (tp within the innermost level,
-/// pp in powers of two, dp as large as the batch and devices allow, one-sample micro-batches when pipelined) and
-/// returns every result, fastest fitting plan first. Gradients are all-reduced in buckets of `bucket_bytes` with
-/// `gradient_wire_bytes` per element on the wire (compiler/plan.h).
-std::vector<SimResult> search_strategies(const std::string& model, std::int64_t global_batch,
-                                         const Topology& topology, const std::string& precision,
-                                         const autodiff::OptimizerConfig& optimizer,
-                                         std::size_t bucket_bytes = std::size_t{8} << 20,
-                                         double gradient_wire_bytes = 4);
 
 }  // namespace dojo::sim

@@ -1,0 +1,35 @@
+/** \file
+ * Memory fit: what each device of a pipeline stage holds (parameters, gradients, optimizer state, the activations of
+ * the micro-batches in flight, recomputation's checkpoints) and where it lives (SRAM, or the device's HBM/DRAM with
+ * a working copy of the weights in SRAM), at the precision's width.
+ */
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "dojo/compiler/plan.h"
+#include "dojo/sim/topology.h"
+
+namespace dojo::sim {
+
+struct MemoryUse {
+    double parameters_bytes = 0;
+    double gradients_bytes = 0;
+    double optimizer_bytes = 0;
+    double activations_bytes = 0;        ///< saved activations of the micro-batches in flight
+    double total_bytes() const { return parameters_bytes + gradients_bytes + optimizer_bytes + activations_bytes; }
+    std::string weights_level;           ///< "SRAM", or the device's memory ("HBM"; "DRAM" on CPU hosts)
+    std::string activations_level;
+    /// Where the weights live in the device's memory but the activations and a copy of the parameters at the
+    /// precision's width (16-bit in bf16/cfp8) fit in SRAM: that copy, which forward and backward read (0 otherwise).
+    double working_copy_bytes = 0;
+    bool fits = true;
+    std::string largest_tensor;          ///< name of the largest tensor held per device
+    double largest_tensor_bytes = 0;
+};
+
+/// Bytes each device of each stage of `plan` holds on `device` at `precision` (fp32, bf16, cfp8), and whether it fits.
+std::vector<MemoryUse> plan_memory(const compiler::Plan& plan, const Device& device, const std::string& precision);
+
+}  // namespace dojo::sim

@@ -1,0 +1,26 @@
+/** \file
+ * The strategy search (`--strategy auto`): splits of a model over a machine tried and simulated, the fastest fitting
+ * plan first. Strategies with the same micro-batch size share one build of the step (compiler/plan.h: lay_out).
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dojo/sim/simulate.h"
+
+namespace dojo::sim {
+
+/// Tries data/tensor/pipeline splits of `model` at `global_batch` on the machine (tp within the innermost level,
+/// pp in powers of two, dp as large as the batch and devices allow, one-sample micro-batches when pipelined) and
+/// returns every result, fastest fitting plan first. Gradients are all-reduced in buckets of `bucket_bytes` with
+/// `gradient_wire_bytes` per element on the wire (compiler/plan.h).
+std::vector<SimResult> search_strategies(const std::string& model, std::int64_t global_batch,
+                                         const Topology& topology, const std::string& precision,
+                                         const autodiff::OptimizerConfig& optimizer,
+                                         std::size_t bucket_bytes = std::size_t{8} << 20,
+                                         double gradient_wire_bytes = 4);
+
+}  // namespace dojo::sim
