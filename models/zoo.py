@@ -137,8 +137,30 @@ class GptTokens(nn.Module):
         return self.head(self.norm(self.blocks(x))[:, -1])
 
 
+class MobileBlock(nn.Module):
+    """The ops of MobileNet v2/v3 and SqueezeNet in a small network: Conv-BN-ReLU6 (exported as Clip), a depthwise
+    convolution (groups = channels), ceil-mode max-pooling, Hardswish and Hardsigmoid, an inverted residual, a global
+    average pool and a linear head (no dropout: its random mask cannot match PyTorch's)."""
+
+    def __init__(self, hidden=8, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6())
+        self.depthwise = nn.Sequential(nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, bias=False),
+                                       nn.BatchNorm2d(hidden), nn.Hardswish())
+        self.pool = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.gate = nn.Sequential(nn.Conv2d(hidden, hidden, 1), nn.Hardsigmoid())
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.pool(x + self.depthwise(x))
+        x = x * self.gate(x)
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
 MODELS = {
     "mlp": Mlp,
+    "mobile": MobileBlock,
     "mlp_view": MlpView,
     "lenet": LeNet,
     "resnet18": lambda hidden=None: resnet(18, hidden),

@@ -131,8 +131,14 @@ std::string read_file(const std::string& path) { return read_regular_file(path, 
 
 onnx::ModelProto read_model(const std::string& path) { return parse_model(read_file(path), path); }
 
+// Ops converted only when every input is a constant (shape arithmetic that exporters emit): fold_constant's.
+constexpr std::array<std::string_view, 8> kConstantOnlyOps = {"And", "ConstantOfShape", "Equal", "Greater",
+                                                              "Less", "Not", "Or", "Range"};
+
 class Importer {
 public:
+    friend std::string dojo::frontend::onnx_supported_ops();
+
     Importer(const onnx::ModelProto& model, std::string path, std::int64_t batch, ImportMode mode)
         : model_(model), path_(std::move(path)), batch_(batch), mode_(mode) {}
 
@@ -390,87 +396,45 @@ private:
 
     // ---- conversion -------------------------------------------------------------------------------------------
 
+    // ---- conversion -------------------------------------------------------------------------------------------
+
+    using Handler = void (Importer::*)(const onnx::NodeProto& node, int index);
+
+    // The importer's table: every ONNX op it converts, by name (onnx_supported_ops lists these keys). Ops evaluated
+    // on constants only are fold_constant's (kConstantOnlyOps).
+    static const std::map<std::string, Handler, std::less<>>& handlers() {
+        static const std::map<std::string, Handler, std::less<>> table = {
+            {"Relu", &Importer::unary_map},     {"Sigmoid", &Importer::unary_map},   {"Tanh", &Importer::unary_map},
+            {"Exp", &Importer::unary_map},      {"Log", &Importer::unary_map},       {"Sqrt", &Importer::unary_map},
+            {"Neg", &Importer::unary_map},      {"Erf", &Importer::unary_map},       {"Add", &Importer::binary_map},
+            {"Sub", &Importer::binary_map},     {"Mul", &Importer::binary_map},      {"Div", &Importer::binary_map},
+            {"MatMul", &Importer::binary_map},  {"Max", &Importer::min_or_max},      {"Min", &Importer::min_or_max},
+            {"Clip", &Importer::clip},          {"HardSigmoid", &Importer::hard_sigmoid},
+            {"HardSwish", &Importer::hard_swish}, {"Gemm", &Importer::gemm},         {"Conv", &Importer::conv},
+            {"MaxPool", &Importer::max_pool},   {"GlobalAveragePool", &Importer::global_average_pool},
+            {"BatchNormalization", &Importer::batch_norm}, {"LayerNormalization", &Importer::layer_norm},
+            {"ReduceMean", &Importer::reduce},  {"ReduceSum", &Importer::reduce},    {"Pow", &Importer::pow},
+            {"Identity", &Importer::identity},  {"Dropout", &Importer::dropout},     {"Flatten", &Importer::flatten},
+            {"Reshape", &Importer::reshape},    {"Transpose", &Importer::transpose}, {"Unsqueeze", &Importer::squeeze_or_unsqueeze},
+            {"Squeeze", &Importer::squeeze_or_unsqueeze}, {"Expand", &Importer::expand}, {"Slice", &Importer::slice},
+            {"Split", &Importer::split},        {"Gather", &Importer::gather},       {"Concat", &Importer::concat},
+            {"Where", &Importer::where},        {"Cast", &Importer::cast},           {"Softmax", &Importer::softmax},
+            {"LogSoftmax", &Importer::softmax}, {"Shape", &Importer::shape_of_value}, {"Constant", &Importer::unfolded},
+        };
+        return table;
+    }
+
     void convert(const onnx::NodeProto& node, int index) {
-        ir::Graph& g = result_.graph;
         const std::string& op = node.op_type();
-        const std::string name = node.name();
-        using Unary = NodeId (*)(ir::Graph&, NodeId, std::string);
-        using Binary = NodeId (*)(ir::Graph&, NodeId, NodeId, std::string);
-        static const std::map<std::string, Unary> unary = {
-            {"Relu", &ir::relu}, {"Sigmoid", &ir::sigmoid}, {"Tanh", &ir::tanh}, {"Exp", &ir::exp},
-            {"Log", &ir::log},   {"Sqrt", &ir::sqrt},       {"Neg", &ir::neg},   {"Erf", &ir::erf}};
-        static const std::map<std::string, Binary> binary = {
-            {"Add", &ir::add}, {"Sub", &ir::sub}, {"Mul", &ir::mul}, {"Div", &ir::div}, {"MatMul", &ir::matmul}};
         try {
             if (fold_constant(node, index)) {
                 return;
             }
-            if (const auto u = unary.find(op); u != unary.end()) {
-                define(node, u->second(g, input(node, index, 0), name));
-            } else if (const auto b = binary.find(op); b != binary.end()) {
-                define(node, b->second(g, input(node, index, 0), input(node, index, 1), name));
-            } else if (op == "Gemm") {
-                define(node, gemm(node, index));
-            } else if (op == "Conv") {
-                define(node, conv(node, index));
-            } else if (op == "MaxPool") {
-                define(node, max_pool(node, index));
-            } else if (op == "GlobalAveragePool") {
-                define(node, ir::reduce_mean(g, input(node, index, 0), {2, 3}, true, name));
-            } else if (op == "BatchNormalization") {
-                batch_norm(node, index);
-            } else if (op == "LayerNormalization") {
-                define(node, layer_norm(node, index));
-            } else if (op == "ReduceMean" || op == "ReduceSum") {
-                define(node, reduce(node, index));
-            } else if (op == "Pow") {
-                define(node, pow(node, index));
-            } else if (op == "Identity" || (op == "Dropout" && mode_ == ImportMode::Inference)) {
-                define(node, value(node, index, 0));
-            } else if (op == "Flatten") {
-                define(node, flatten(node, index));
-            } else if (op == "Reshape") {
-                const NodeId x = input(node, index, 0);
-                define(node, ir::reshape(g, x, ir::Shape(reshape_target(node, index, shape_of(x))), name));
-            } else if (op == "Transpose") {
-                define(node, transpose(node, index));
-            } else if (op == "Unsqueeze" || op == "Squeeze") {
-                define(node, squeeze_or_unsqueeze(node, index));
-            } else if (op == "Expand") {
-                const NodeId x = input(node, index, 0);
-                define(node, ir::broadcast_to(g, x, ir::Shape(folding::broadcast_dims(shape_of(x).dims(), ints(node, index, 1))), name));
-            } else if (op == "Slice") {
-                define(node, slice(node, index));
-            } else if (op == "Split") {
-                split(node, index);
-            } else if (op == "Gather") {
-                define(node, gather(node, index));
-            } else if (op == "Concat") {
-                std::vector<NodeId> parts;
-                for (int i = 0; i < node.input_size(); ++i) {
-                    parts.push_back(input(node, index, i));
-                }
-                define(node, ir::concat(g, parts, static_cast<int>(int_attribute(node, "axis", 0)), name));
-            } else if (op == "Where") {
-                define(node, ir::select(g, input(node, index, 0), input(node, index, 1), input(node, index, 2), name));
-            } else if (op == "Cast") {
-                if (int_attribute(node, "to", 0) != onnx::TensorProto::FLOAT) {
-                    fail(node, index, "casting data to a type other than float is not supported");
-                }
-                define(node, value(node, index, 0));
-            } else if (op == "Softmax" || op == "LogSoftmax") {
-                const NodeId y = ir::log_softmax(g, input(node, index, 0),
-                                                 static_cast<int>(int_attribute(node, "axis", -1)), name);
-                define(node, op == "Softmax" ? ir::exp(g, y) : y);
-            } else if (op == "Shape") {
-                define(node, shape(node, index));
-            } else {
-                fail(node, index, "op type " + op + " is not supported" +
-                                      (op == "Dropout" ? " in training (export the model with dropout p=0, or "
-                                                         "without dropout layers)"
-                                                       : "") +
-                                      "; supported: " + onnx_supported_ops());
+            const auto handler = handlers().find(op);
+            if (handler == handlers().end()) {
+                unsupported(node, index);
             }
+            (this->*handler->second)(node, index);
         } catch (const GraphError& error) {
             fail(node, index, error.what());
         } catch (const std::invalid_argument& error) {
@@ -478,7 +442,167 @@ private:
         }
     }
 
-    NodeId gemm(const onnx::NodeProto& node, int index) {
+    // An op the table lacks: named with its opset, the closest rewrite where one is known, and what is supported.
+    [[noreturn]] void unsupported(const onnx::NodeProto& node, int index) const {
+        static const std::map<std::string, std::string, std::less<>> rewrites = {
+            {"AveragePool", "export with nn.AdaptiveAvgPool2d(1) (GlobalAveragePool) where the pool covers the whole "
+                            "image"},
+            {"Relu6", "export ReLU6 as Clip(0, 6) (PyTorch does)"},
+            {"Elu", "replace ELU by ReLU, or by x * sigmoid(x) (SiLU: Mul and Sigmoid)"},
+            {"Selu", "replace SELU by ReLU, or by x * sigmoid(x) (SiLU: Mul and Sigmoid)"},
+            {"LeakyRelu", "replace LeakyReLU by Max(x, alpha * x) (Max and Mul are supported)"},
+            {"Einsum", "write the contraction with torch.matmul and permute (MatMul and Transpose)"},
+            {"InstanceNormalization", "use nn.GroupNorm or nn.LayerNorm, exported as LayerNormalization"},
+            {"Resize", "write nearest-neighbour upsampling as repeat_interleave (Expand and Reshape)"},
+        };
+        const std::string& op = node.op_type();
+        const auto rewrite = rewrites.find(op);
+        fail(node, index, "op type " + op + " (opset " + std::to_string(result_.opset) + ") is not supported" +
+                              (rewrite != rewrites.end() ? "; instead: " + rewrite->second : std::string()) +
+                              "; supported: " + onnx_supported_ops());
+    }
+
+    void unary_map(const onnx::NodeProto& node, int index) {
+        using Unary = NodeId (*)(ir::Graph&, NodeId, std::string);
+        static const std::map<std::string, Unary, std::less<>> unary = {
+            {"Relu", &ir::relu}, {"Sigmoid", &ir::sigmoid}, {"Tanh", &ir::tanh}, {"Exp", &ir::exp},
+            {"Log", &ir::log},   {"Sqrt", &ir::sqrt},       {"Neg", &ir::neg},   {"Erf", &ir::erf}};
+        define(node, unary.at(node.op_type())(result_.graph, input(node, index, 0), node.name()));
+    }
+
+    void binary_map(const onnx::NodeProto& node, int index) {
+        using Binary = NodeId (*)(ir::Graph&, NodeId, NodeId, std::string);
+        static const std::map<std::string, Binary, std::less<>> binary = {
+            {"Add", &ir::add}, {"Sub", &ir::sub}, {"Mul", &ir::mul}, {"Div", &ir::div}, {"MatMul", &ir::matmul}};
+        define(node, binary.at(node.op_type())(result_.graph, input(node, index, 0), input(node, index, 1),
+                                               node.name()));
+    }
+
+    // min(a, b) = -max(-a, -b): Maximum is the op table's primitive (its gradient goes to the larger operand).
+    NodeId minimum(NodeId a, NodeId b, const std::string& name) {
+        ir::Graph& g = result_.graph;
+        return ir::neg(g, ir::maximum(g, ir::neg(g, a), ir::neg(g, b)), name);
+    }
+
+    // Max and Min of any number of inputs, broadcasting.
+    void min_or_max(const onnx::NodeProto& node, int index) {
+        NodeId y = input(node, index, 0);
+        for (int i = 1; i < node.input_size(); ++i) {
+            y = node.op_type() == "Max" ? ir::maximum(result_.graph, y, input(node, index, i), node.name())
+                                        : minimum(y, input(node, index, i), node.name());
+        }
+        define(node, y);
+    }
+
+    // A bound given as a constant scalar input (opset 11+), a Constant node's or an initializer's (exporters emit
+    // both; a bound is never trained); none when the input is absent.
+    std::optional<double> bound(const onnx::NodeProto& node, int index, int which) {
+        if (!has_input(node, which)) {
+            return std::nullopt;
+        }
+        const auto initializer = initializers_.find(node.input(which));
+        std::optional<Constant> given;
+        if (initializer != initializers_.end() && !values_.contains(node.input(which))) {
+            given = constant_of(*initializer->second);
+        }
+        const Constant c = given ? *given : constant(node, index, which);
+        if (c.count() != 1) {
+            fail(node, index, "a Clip bound must be a constant scalar");
+        }
+        return c.values[0];
+    }
+
+    // Clip(x, lo, hi) = min(max(x, lo), hi), either bound optional (ReLU6 is Clip(0, 6)).
+    void clip(const onnx::NodeProto& node, int index) {
+        ir::Graph& g = result_.graph;
+        NodeId y = input(node, index, 0);
+        if (const std::optional<double> lo = bound(node, index, 1)) {
+            y = *lo == 0 ? ir::relu(g, y) : ir::maximum(g, y, ir::scalar(g, *lo));
+        }
+        if (const std::optional<double> hi = bound(node, index, 2)) {
+            y = minimum(y, ir::scalar(g, *hi), node.name());
+        }
+        define(node, y);
+    }
+
+    // max(0, min(1, alpha x + beta)).
+    NodeId hard_sigmoid_of(NodeId x, double alpha, double beta, const std::string& name) {
+        ir::Graph& g = result_.graph;
+        const NodeId affine = ir::add(g, ir::mul(g, x, ir::scalar(g, alpha)), ir::scalar(g, beta));
+        return minimum(ir::relu(g, affine), ir::scalar(g, 1.0), name);
+    }
+
+    void hard_sigmoid(const onnx::NodeProto& node, int index) {
+        define(node, hard_sigmoid_of(input(node, index, 0), float_attribute(node, "alpha", 0.2f),
+                                     float_attribute(node, "beta", 0.5f), node.name()));
+    }
+
+    // x * HardSigmoid(x) with alpha 1/6, beta 1/2 (torch.nn.Hardswish).
+    void hard_swish(const onnx::NodeProto& node, int index) {
+        const NodeId x = input(node, index, 0);
+        define(node, ir::mul(result_.graph, x, hard_sigmoid_of(x, 1.0 / 6.0, 0.5, ""), node.name()));
+    }
+
+    void global_average_pool(const onnx::NodeProto& node, int index) {
+        define(node, ir::reduce_mean(result_.graph, input(node, index, 0), {2, 3}, true, node.name()));
+    }
+
+    void identity(const onnx::NodeProto& node, int index) { define(node, value(node, index, 0)); }
+
+    void dropout(const onnx::NodeProto& node, int index) {
+        if (mode_ != ImportMode::Inference) {
+            fail(node, index, "Dropout in training is not supported (export the model with dropout p=0, or without "
+                              "dropout layers)");
+        }
+        identity(node, index);
+    }
+
+    void reshape(const onnx::NodeProto& node, int index) {
+        const NodeId x = input(node, index, 0);
+        define(node, ir::reshape(result_.graph, x, ir::Shape(reshape_target(node, index, shape_of(x))), node.name()));
+    }
+
+    void expand(const onnx::NodeProto& node, int index) {
+        const NodeId x = input(node, index, 0);
+        define(node, ir::broadcast_to(result_.graph, x,
+                                      ir::Shape(folding::broadcast_dims(shape_of(x).dims(), ints(node, index, 1))),
+                                      node.name()));
+    }
+
+    void concat(const onnx::NodeProto& node, int index) {
+        std::vector<NodeId> parts;
+        for (int i = 0; i < node.input_size(); ++i) {
+            parts.push_back(input(node, index, i));
+        }
+        define(node, ir::concat(result_.graph, parts, static_cast<int>(int_attribute(node, "axis", 0)), node.name()));
+    }
+
+    void where(const onnx::NodeProto& node, int index) {
+        define(node, ir::select(result_.graph, input(node, index, 0), input(node, index, 1), input(node, index, 2),
+                                node.name()));
+    }
+
+    void cast(const onnx::NodeProto& node, int index) {
+        if (int_attribute(node, "to", 0) != onnx::TensorProto::FLOAT) {
+            fail(node, index, "casting data to a type other than float is not supported");
+        }
+        define(node, value(node, index, 0));
+    }
+
+    void softmax(const onnx::NodeProto& node, int index) {
+        const NodeId y = ir::log_softmax(result_.graph, input(node, index, 0),
+                                         static_cast<int>(int_attribute(node, "axis", -1)), node.name());
+        define(node, node.op_type() == "Softmax" ? ir::exp(result_.graph, y) : y);
+    }
+
+    void shape_of_value(const onnx::NodeProto& node, int index) { define(node, shape(node, index)); }
+
+    // A Constant that fold_constant did not take (it fails with the reason first): here for the table's list.
+    void unfolded(const onnx::NodeProto& node, int index) { fail(node, index, "Constant has no value"); }
+
+    void gemm(const onnx::NodeProto& node, int index) { define(node, gemm_node(node, index)); }
+
+    NodeId gemm_node(const onnx::NodeProto& node, int index) {
         ir::Graph& g = result_.graph;
         NodeId a = input(node, index, 0);
         NodeId b = input(node, index, 1);
@@ -515,7 +639,9 @@ private:
         return {pads[0], pads[1], pads[2], pads[3]};
     }
 
-    NodeId conv(const onnx::NodeProto& node, int index) {
+    void conv(const onnx::NodeProto& node, int index) { define(node, conv_node(node, index)); }
+
+    NodeId conv_node(const onnx::NodeProto& node, int index) {
         ir::Graph& g = result_.graph;
         const NodeId x = input(node, index, 0);
         const NodeId w = input(node, index, 1);
@@ -535,18 +661,35 @@ private:
         return y;
     }
 
-    NodeId max_pool(const onnx::NodeProto& node, int index) {
+    void max_pool(const onnx::NodeProto& node, int index) { define(node, max_pool_node(node, index)); }
+
+    NodeId max_pool_node(const onnx::NodeProto& node, int index) {
         const std::vector<std::int64_t> kernel = ints_attribute(node, "kernel_shape", {});
         const std::vector<std::int64_t> strides = ints_attribute(node, "strides", {1, 1});
         if (kernel.size() != 2 || strides.size() != 2) {
             fail(node, index, "only 2-D (NCHW) pooling is supported");
         }
-        if (int_attribute(node, "ceil_mode", 0) != 0 ||
-            ints_attribute(node, "dilations", {1, 1}) != std::vector<std::int64_t>{1, 1} || node.output_size() > 1) {
-            fail(node, index, "ceil_mode, dilations and the Indices output are not supported");
+        if (ints_attribute(node, "dilations", {1, 1}) != std::vector<std::int64_t>{1, 1} || node.output_size() > 1) {
+            fail(node, index, "dilations and the Indices output are not supported");
         }
-        return ir::max_pool2d(result_.graph, input(node, index, 0),
-                              ir::PoolAttrs{{kernel[0], kernel[1]}, {strides[0], strides[1]}, pads_2d(node, index)},
+        const NodeId x = input(node, index, 0);
+        std::array<std::int64_t, 4> pads = pads_2d(node, index);  // top, left, bottom, right
+        if (int_attribute(node, "ceil_mode", 0) != 0) {
+            // Ceil mode keeps a last, partial window where one starts inside the input or its leading padding
+            // (PyTorch's and ONNX's rule): the same windows as floor mode over an input padded further at the end,
+            // and max-pooling's padding never wins.
+            const ir::Shape shape = shape_of(x);
+            for (int axis = 0; axis < 2; ++axis) {
+                const std::int64_t size = shape[2 + axis], k = kernel[axis], stride = strides[axis];
+                const std::int64_t padded = size + pads[axis] + pads[2 + axis];
+                std::int64_t windows = (padded - k + stride - 1) / stride + 1;  // ceil((padded - k) / stride) + 1
+                if ((windows - 1) * stride >= size + pads[axis]) {
+                    --windows;
+                }
+                pads[2 + axis] += std::max<std::int64_t>(0, (windows - 1) * stride + k - padded);
+            }
+        }
+        return ir::max_pool2d(result_.graph, x, ir::PoolAttrs{{kernel[0], kernel[1]}, {strides[0], strides[1]}, pads},
                               node.name());
     }
 
@@ -585,7 +728,9 @@ private:
     }
 
     // LayerNormalization (opset 17): normalise over axes [axis, rank), then scale and shift.
-    NodeId layer_norm(const onnx::NodeProto& node, int index) {
+    void layer_norm(const onnx::NodeProto& node, int index) { define(node, layer_norm_node(node, index)); }
+
+    NodeId layer_norm_node(const onnx::NodeProto& node, int index) {
         ir::Graph& g = result_.graph;
         const NodeId x = input(node, index, 0);
         const ir::Shape shape = shape_of(x);
@@ -603,7 +748,9 @@ private:
                                     has_input(node, 2) ? input(node, index, 2) : NodeId{}, axis, epsilon, node.name());
     }
 
-    NodeId reduce(const onnx::NodeProto& node, int index) {
+    void reduce(const onnx::NodeProto& node, int index) { define(node, reduce_node(node, index)); }
+
+    NodeId reduce_node(const onnx::NodeProto& node, int index) {
         const NodeId x = input(node, index, 0);
         // ReduceSum takes its axes as an input from opset 13, ReduceMean from opset 18 (an attribute before).
         std::vector<int> axes;
@@ -619,7 +766,9 @@ private:
     }
 
     // x ** c for a constant scalar exponent c in {1, 2, 3, 0.5, -1} (what models use: variance, RMS, GELU-tanh).
-    NodeId pow(const onnx::NodeProto& node, int index) {
+    void pow(const onnx::NodeProto& node, int index) { define(node, pow_node(node, index)); }
+
+    NodeId pow_node(const onnx::NodeProto& node, int index) {
         ir::Graph& g = result_.graph;
         const NodeId x = input(node, index, 0);
         const Constant c = constant(node, index, 1);
@@ -645,7 +794,9 @@ private:
         fail(node, index, "exponent " + std::to_string(e) + " is not supported (1, 2, 3, 0.5 and -1 are)");
     }
 
-    NodeId flatten(const onnx::NodeProto& node, int index) {
+    void flatten(const onnx::NodeProto& node, int index) { define(node, flatten_node(node, index)); }
+
+    NodeId flatten_node(const onnx::NodeProto& node, int index) {
         const NodeId x = input(node, index, 0);
         const ir::Shape shape = shape_of(x);
         const int axis = ir::normalize_axis(static_cast<int>(int_attribute(node, "axis", 1)), shape.rank() + 1,
@@ -698,7 +849,9 @@ private:
         return dims;
     }
 
-    NodeId transpose(const onnx::NodeProto& node, int index) {
+    void transpose(const onnx::NodeProto& node, int index) { define(node, transpose_node(node, index)); }
+
+    NodeId transpose_node(const onnx::NodeProto& node, int index) {
         const NodeId x = input(node, index, 0);
         const int rank = shape_of(x).rank();
         std::vector<int> perm(static_cast<std::size_t>(rank));
@@ -709,7 +862,9 @@ private:
         return ir::transpose(result_.graph, x, perm, node.name());
     }
 
-    NodeId squeeze_or_unsqueeze(const onnx::NodeProto& node, int index) {
+    void squeeze_or_unsqueeze(const onnx::NodeProto& node, int index) { define(node, squeeze_or_unsqueeze_node(node, index)); }
+
+    NodeId squeeze_or_unsqueeze_node(const onnx::NodeProto& node, int index) {
         const NodeId x = input(node, index, 0);
         const ir::Shape shape = shape_of(x);
         const Constant probe{ElementKind::Float, shape.dims(), {}};  // only the dims move; no values needed
@@ -742,7 +897,9 @@ private:
         return {axes, ranges};
     }
 
-    NodeId slice(const onnx::NodeProto& node, int index) {
+    void slice(const onnx::NodeProto& node, int index) { define(node, slice_node(node, index)); }
+
+    NodeId slice_node(const onnx::NodeProto& node, int index) {
         const NodeId x = input(node, index, 0);
         const std::vector<std::int64_t> dims = shape_of(x).dims();
         const auto [axes, ranges] = slice_ranges(node, index, dims);
@@ -783,7 +940,9 @@ private:
 
     // Gather on data with constant indices: one slice per index along the axis, joined (the index tensor's shape
     // replaces the axis).
-    NodeId gather(const onnx::NodeProto& node, int index) {
+    void gather(const onnx::NodeProto& node, int index) { define(node, gather_node(node, index)); }
+
+    NodeId gather_node(const onnx::NodeProto& node, int index) {
         ir::Graph& g = result_.graph;
         const NodeId x = input(node, index, 0);
         const ir::Shape shape = shape_of(x);
@@ -956,11 +1115,15 @@ private:
 }  // namespace
 
 std::string onnx_supported_ops() {
-    return "Add, And, BatchNormalization, Cast, Concat, Constant, ConstantOfShape, Conv, Div, Dropout (inference), "
-           "Equal, Erf, Exp, Expand, Flatten, Gather, Gemm, GlobalAveragePool, Greater, Identity, LayerNormalization, "
-           "Less, Log, LogSoftmax, MatMul, MaxPool, Mul, Neg, Not, Or, Pow, Range, ReduceMean, ReduceSum, Relu, "
-           "Reshape, Shape, Sigmoid, Slice, Softmax, Split, Sqrt, Squeeze, Sub, Tanh, Transpose, Unsqueeze, Where "
-           "(integer and boolean ops on constants only)";
+    std::string list;
+    for (const auto& [op, handler] : Importer::handlers()) {
+        list += (list.empty() ? "" : ", ") + op;
+    }
+    list += "; on constants only (shape arithmetic):";
+    for (const std::string_view op : kConstantOnlyOps) {
+        list += " " + std::string(op);
+    }
+    return list;
 }
 
 OnnxModel import_onnx_bytes(const std::string& bytes, const std::string& name, std::int64_t batch, ImportMode mode) {

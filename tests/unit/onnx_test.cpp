@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
+#include <numeric>
 
 #include "dojo/frontend/onnx.h"
 #include "dojo/ir/interpreter.h"
@@ -101,6 +103,107 @@ TEST_F(OnnxFiles, GemmImportsWithItsAttributesAndParameters) {
     EXPECT_EQ(y, (std::vector<double>{12.5, 0, 0.5, 0, 2.5, 0, 0, 0}));
 }
 
+// The activation `op` (with extra constant scalar inputs `bounds`) applied to the Gemm's output, evaluated in double.
+std::vector<double> activation_values(const OnnxModel& m) {
+    ir::Bindings<double> bind;
+    bind[m.input] = ir::Buffer<double>(ir::Shape{4, 3}, {1, 1, 1, 0, 0, 0, 1, 0, 0, -1, -1, -1});
+    for (const auto& [id, values] : m.initial_values) {
+        bind[id] = ir::Buffer<double>(m.graph.type(id).shape, std::vector<double>(values.begin(), values.end()));
+    }
+    return ir::evaluate(m.graph, bind)[m.output.index].data.to_vector();
+}
+
+// ONNX's own definitions (onnx.ai operator docs), applied to the Gemm's pre-activation values.
+TEST_F(OnnxFiles, ClipMinMaxHardSigmoidAndHardSwishFollowOnnxsDefinitions) {
+    const std::vector<double> h = activation_values(import_onnx(save(gemm_model(13, "Identity"), "id.onnx"), 4));
+    ASSERT_EQ(h, (std::vector<double>{12.5, -10, 0.5, -10, 2.5, -12, -11.5, -10}));
+    auto with_inputs = [&](const std::string& op, const std::vector<std::pair<std::string, float>>& scalars) {
+        onnx::ModelProto model = gemm_model(13, op);
+        onnx::NodeProto* act = model.mutable_graph()->mutable_node(1);
+        for (const auto& [name, value] : scalars) {
+            act->add_input(name);
+            if (!name.empty()) {
+                onnx::TensorProto* t = model.mutable_graph()->add_initializer();
+                t->set_name(name);
+                t->set_data_type(onnx::TensorProto::FLOAT);
+                t->add_float_data(value);
+            }
+        }
+        return activation_values(import_onnx(save(model, op + ".onnx"), 4));
+    };
+    const std::vector<double> relu6 = with_inputs("Clip", {{"lo", 0.0f}, {"hi", 6.0f}});
+    const std::vector<double> clipped = with_inputs("Clip", {{"lo", -11.0f}, {"hi", 1.0f}});
+    const std::vector<double> upper = with_inputs("Clip", {{"", 0.0f}, {"hi", 1.0f}});  // no lower bound
+    const std::vector<double> maximum = with_inputs("Max", {{"c", -10.5f}});
+    const std::vector<double> minimum = with_inputs("Min", {{"c", -10.5f}});
+    const std::vector<double> hard_sigmoid = activation_values(import_onnx(save(gemm_model(13, "HardSigmoid"), "hs.onnx"), 4));
+    const std::vector<double> hard_swish = activation_values(import_onnx(save(gemm_model(13, "HardSwish"), "hw.onnx"), 4));
+    for (std::size_t i = 0; i < h.size(); ++i) {
+        EXPECT_EQ(relu6[i], std::clamp(h[i], 0.0, 6.0)) << i;
+        EXPECT_EQ(clipped[i], std::clamp(h[i], -11.0, 1.0)) << i;
+        EXPECT_EQ(upper[i], std::min(h[i], 1.0)) << i;
+        EXPECT_EQ(maximum[i], std::max(h[i], -10.5)) << i;
+        EXPECT_EQ(minimum[i], std::min(h[i], -10.5)) << i;
+        EXPECT_DOUBLE_EQ(hard_sigmoid[i], std::clamp(static_cast<double>(0.2f) * h[i] + 0.5, 0.0, 1.0)) << i;  // alpha: a float attribute
+        EXPECT_DOUBLE_EQ(hard_swish[i], h[i] * std::clamp(h[i] / 6 + 0.5, 0.0, 1.0)) << i;
+    }
+}
+
+// MaxPool with ceil_mode keeps the last partial window (PyTorch's and ONNX's output size) unless it would start in
+// the trailing padding; expected values are PyTorch's.
+TEST_F(OnnxFiles, CeilModeMaxPoolKeepsTheLastPartialWindow) {
+    auto pooled = [&](std::int64_t size, std::int64_t k, std::int64_t stride, std::int64_t pad) {
+        onnx::ModelProto model;
+        model.set_ir_version(8);
+        model.add_opset_import()->set_version(13);
+        onnx::GraphProto* g = model.mutable_graph();
+        onnx::ValueInfoProto* x = g->add_input();
+        x->set_name("x");
+        auto* shape = x->mutable_type()->mutable_tensor_type()->mutable_shape();
+        x->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+        shape->add_dim()->set_dim_param("batch");
+        for (const std::int64_t d : {std::int64_t{1}, size, size}) {
+            shape->add_dim()->set_dim_value(d);
+        }
+        onnx::NodeProto* pool = g->add_node();
+        pool->set_op_type("MaxPool");
+        pool->add_input("x");
+        pool->add_output("y");
+        auto ints = [&](const char* name, std::vector<std::int64_t> values) {
+            onnx::AttributeProto* a = pool->add_attribute();
+            a->set_name(name);
+            for (const std::int64_t v : values) {
+                a->add_ints(v);
+            }
+        };
+        ints("kernel_shape", {k, k});
+        ints("strides", {stride, stride});
+        ints("pads", {pad, pad, pad, pad});
+        onnx::AttributeProto* ceil = pool->add_attribute();
+        ceil->set_name("ceil_mode");
+        ceil->set_i(1);
+        g->add_output()->set_name("y");
+        const OnnxModel m = import_onnx(save(model, "pool.onnx"), 1);
+        std::vector<double> in(static_cast<std::size_t>(size * size));
+        std::iota(in.begin(), in.end(), 0.0);
+        ir::Bindings<double> bind;
+        bind[m.input] = ir::Buffer<double>(ir::Shape{1, 1, size, size}, in);
+        return std::pair{m.graph.type(m.output).shape, ir::evaluate(m.graph, bind)[m.output.index].data.to_vector()};
+    };
+    const auto [five, five_values] = pooled(5, 2, 2, 0);
+    EXPECT_EQ(five, (ir::Shape{1, 1, 3, 3}));
+    EXPECT_EQ(five_values, (std::vector<double>{6, 8, 9, 16, 18, 19, 21, 23, 24}));
+    // The values PyTorch gives (torch.nn.functional.max_pool2d(torch.arange(36.).view(1, 1, 6, 6), 3, 2, 1,
+    // ceil_mode=True)): 4 windows, the last partial.
+    const auto [six, six_values] = pooled(6, 3, 2, 1);
+    EXPECT_EQ(six, (ir::Shape{1, 1, 4, 4}));
+    EXPECT_EQ(six_values, (std::vector<double>{7, 9, 11, 11, 19, 21, 23, 23, 31, 33, 35, 35, 31, 33, 35, 35}));
+    // 5x5, k 2, s 2, pad 1: a 4th window would start in the trailing padding, so PyTorch keeps 3.
+    const auto [padded, padded_values] = pooled(5, 2, 2, 1);
+    EXPECT_EQ(padded, (ir::Shape{1, 1, 3, 3}));
+    EXPECT_EQ(padded_values, (std::vector<double>{0, 2, 4, 10, 12, 14, 20, 22, 24}));
+}
+
 TEST_F(OnnxFiles, BadFilesAndUnsupportedContentAreNamed) {
     EXPECT_THROW(import_onnx((dir_ / "missing.onnx").string(), 4), IoError);  // util/files.h: what any reader says
     const std::string garbage = (dir_ / "garbage.onnx").string();
@@ -113,7 +216,9 @@ TEST_F(OnnxFiles, BadFilesAndUnsupportedContentAreNamed) {
     expect_import_error(truncated, "is not a valid ONNX model");
     expect_import_error(save(gemm_model(11), "old.onnx"), "opset 11; supported are 13..17");
     expect_import_error(save(gemm_model(13, "LSTM"), "lstm.onnx"),
-                        "node 'act' (LSTM): op type LSTM is not supported; supported: Add, And, BatchNormalization");
+                        "node 'act' (LSTM): op type LSTM (opset 13) is not supported; supported: Add, BatchNormalization");
+    expect_import_error(save(gemm_model(13, "LeakyRelu"), "leaky.onnx"),
+                        "op type LeakyRelu (opset 13) is not supported; instead: replace LeakyReLU by Max(x, alpha * x)");
     onnx::ModelProto dynamic = gemm_model();
     dynamic.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)
         ->set_dim_param("features");
