@@ -161,6 +161,9 @@ class MobileBlock(nn.Module):
 MODELS = {
     "mlp": Mlp,
     "mobile": MobileBlock,
+    # torchvision's, as users export them (training mode: BatchNorm and Dropout), for 3x32x32 images and 10 classes.
+    "mobilenet_v2": lambda hidden=None: torchvision.models.mobilenet_v2(num_classes=10),
+    "squeezenet1_1": lambda hidden=None: torchvision.models.squeezenet1_1(num_classes=10),
     "mlp_view": MlpView,
     "lenet": LeNet,
     "resnet18": lambda hidden=None: resnet(18, hidden),
@@ -171,7 +174,8 @@ MODELS = {
 }
 
 # The shape of one sample each model takes (the batch dimension comes first).
-SAMPLE_SHAPES = {"gpt": (28, 28), "gpt_tokens": (GptTokens.TOKENS,)}
+SAMPLE_SHAPES = {"gpt": (28, 28), "gpt_tokens": (GptTokens.TOKENS,), "mobilenet_v2": (3, 32, 32),
+                 "squeezenet1_1": (3, 32, 32)}
 
 # Models whose input is token ids (int64 in [0, vocabulary)) rather than floats.
 TOKEN_VOCABULARIES = {"gpt_tokens": GptTokens.VOCAB}

@@ -21,7 +21,7 @@ Forward rewrite(frontend::Model model, const PrecisionPolicy& precision) {
     Forward f;
     f.input = map(model.input);
     f.logits = map(model.logits);
-    f.rounding_step = rewritten.step;
+    f.step_input = rewritten.step;
     for (const auto& [id, rule] : model.init) {
         f.init[map(id)] = rule;
     }
@@ -141,6 +141,10 @@ void add_attrs(Fnv& h, const ir::OpAttrs& attrs) {
                 h.add(a.table);
             } else if constexpr (std::is_same_v<A, ir::OneHotAttrs>) {
                 h.add(a.depth);
+            } else if constexpr (std::is_same_v<A, ir::DropoutAttrs>) {
+                h.add(a.ratio);
+                h.add(a.seed);
+                h.add(a.tensor_id);
             } else {
                 static_assert(std::is_same_v<A, ir::NoAttrs>, "canonical_hash: an attribute type is not hashed");
             }
@@ -161,7 +165,7 @@ Step build_step(frontend::Model model, const StepOptions& options) {
     ir::Graph& g = f.graph;
     Step step;
     step.input = f.input;
-    step.rounding_step = f.rounding_step;
+    step.step_input = f.step_input;
     step.init = std::move(f.init);
     step.values = std::move(f.values);
     step.model_states = g.states();

@@ -55,8 +55,19 @@ PolicyResult apply_precision_policy(const Graph& forward, const PrecisionPolicy&
     PolicyResult result;
     Graph& g = result.graph;
     const bool rounds = policy.matmul_operands || policy.matmul_output_gradient;
-    if (rounds) {
-        result.step = g.add_input("rounding_step", {ir::DType::F32, ir::Shape{}});
+    // One step input per graph: the model's own (its dropout's: ir::kStepInputName) if it has one, else a new one.
+    NodeId given_step;
+    for (const NodeId input : forward.inputs()) {
+        if (forward.node(input).name == ir::kStepInputName) {
+            given_step = input;
+        }
+    }
+    result.remap.resize(forward.size());
+    if (rounds || given_step.valid()) {
+        result.step = g.add_input(ir::kStepInputName, {ir::DType::F32, ir::Shape{}});
+        if (given_step.valid()) {
+            result.remap[given_step.index] = result.step;
+        }
     }
     std::uint32_t next_tensor_id = 0;
     auto attrs = [&](const RoundingRule& rule) {
@@ -65,8 +76,10 @@ PolicyResult apply_precision_policy(const Graph& forward, const PrecisionPolicy&
     // A tensor several products read (a residual block's input, read by its first convolution and the downsampling
     // one) is stored once in the operand format, as on the machine: one rounding, whatever reads it.
     std::unordered_map<std::uint32_t, NodeId> rounded_operand;  // by the unrounded node
-    result.remap.resize(forward.size());
     for (std::uint32_t i = 0; i < forward.size(); ++i) {
+        if (given_step.valid() && i == given_step.index) {
+            continue;  // mapped above
+        }
         const ir::Node& node = forward.node(NodeId{i});
         std::vector<NodeId> inputs;
         for (const NodeId input : node.inputs) {

@@ -131,6 +131,9 @@ std::string read_file(const std::string& path) { return read_regular_file(path, 
 
 onnx::ModelProto read_model(const std::string& path) { return parse_model(read_file(path), path); }
 
+// The key of imported dropout masks: fixed, so that a run is reproducible; the step and the layer vary the masks.
+constexpr std::uint64_t kDropoutSeed = 0x44524F504F5554ULL;  // "DROPOUT"
+
 // Ops converted only when every input is a constant (shape arithmetic that exporters emit): fold_constant's.
 constexpr std::array<std::string_view, 8> kConstantOnlyOps = {"And", "ConstantOfShape", "Equal", "Greater",
                                                               "Less", "Not", "Or", "Range"};
@@ -549,12 +552,35 @@ private:
 
     void identity(const onnx::NodeProto& node, int index) { define(node, value(node, index, 0)); }
 
+    // Dropout: the identity in inference (and with training_mode false or ratio 0); in training, the op table's
+    // Dropout with the graph's step input (ir::kStepInputName), each node its own tensor id, so every step and
+    // every dropout layer draws its own mask. The mask output (exporters name it) is not made: a node reading it fails
+    // as reading any missing value does.
     void dropout(const onnx::NodeProto& node, int index) {
-        if (mode_ != ImportMode::Inference) {
-            fail(node, index, "Dropout in training is not supported (export the model with dropout p=0, or without "
-                              "dropout layers)");
+        double ratio = 0.5;
+        if (has_input(node, 1)) {
+            const Constant c = constant(node, index, 1);
+            if (c.count() != 1) {
+                fail(node, index, "the dropout ratio must be a constant scalar");
+            }
+            ratio = c.values[0];
         }
-        identity(node, index);
+        bool training = mode_ == ImportMode::Training;
+        if (has_input(node, 2)) {
+            const Constant mode = constant(node, index, 2);
+            training = training && mode.count() == 1 && mode.values[0] != 0;
+        }
+        if (!training || ratio == 0) {
+            return identity(node, index);
+        }
+        if (!(ratio > 0 && ratio < 1)) {
+            fail(node, index, "the dropout ratio must be in [0, 1), got " + std::to_string(ratio));
+        }
+        if (!step_.valid()) {
+            step_ = result_.graph.add_input(ir::kStepInputName, {ir::DType::F32, ir::Shape{}});
+        }
+        define(node, ir::dropout(result_.graph, input(node, index, 0), step_,
+                                 ir::DropoutAttrs{ratio, kDropoutSeed, next_dropout_++}, node.name()));
     }
 
     void reshape(const onnx::NodeProto& node, int index) {
@@ -1109,6 +1135,8 @@ private:
     ImportMode mode_;
     std::map<std::string, const onnx::TensorProto*> initializers_;
     std::map<std::string, Value> values_;
+    NodeId step_;                     // the step input, once a Dropout in training needs it
+    std::uint32_t next_dropout_ = 0;  // the next Dropout's tensor id
     OnnxModel result_;
 };
 

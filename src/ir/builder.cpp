@@ -153,6 +153,10 @@ NodeId round_grad(Graph& g, NodeId x, NodeId step, RoundAttrs attrs, std::string
     return g.add(OpKind::RoundGrad, attrs, {x, step}, std::move(name));
 }
 
+NodeId dropout(Graph& g, NodeId x, NodeId step, DropoutAttrs attrs, std::string name) {
+    return g.add(OpKind::Dropout, attrs, {x, step}, std::move(name));
+}
+
 NodeId transpose_last_two(Graph& g, NodeId x) {
     const int rank = g.type(x).shape.rank();
     std::vector<int> perm(static_cast<std::size_t>(rank));

@@ -14,6 +14,7 @@ const OpInfo* const kTable[] = {
     &ops::kDivOp,     &ops::kMaximumOp, &ops::kSelectOp,   &ops::kMatMulOp,  &ops::kReduceSumOp, &ops::kReshapeOp,
     &ops::kTransposeOp, &ops::kBroadcastToOp, &ops::kSliceOp, &ops::kSliceBackwardOp, &ops::kGatherOp, &ops::kGatherBackwardOp, &ops::kOneHotOp, &ops::kLogSoftmaxOp, &ops::kConv2dOp, &ops::kConv2dBackwardDataOp,
     &ops::kConv2dBackwardFilterOp, &ops::kMaxPool2dOp, &ops::kMaxPool2dBackwardOp, &ops::kRoundToOp, &ops::kRoundGradOp,
+    &ops::kDropoutOp,
 };
 static_assert(std::size(kTable) == kOpCount, "one op-table row per OpKind");
 

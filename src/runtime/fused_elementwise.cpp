@@ -99,6 +99,12 @@ bool FusedElementwise::can_run_blocked(const ir::Graph& graph, const FusionGroup
     if (!can_store_channel_blocked(shape)) {
         return false;
     }
+    if (shape[2] * shape[3] == 1) {
+        // 1x1 planes (a network's last feature maps at small inputs): a per-channel operand is then full along
+        // every axis after N, and the rows the broadcast walk finds span channels, not planes. Such a pass is tiny;
+        // it runs in the plain order.
+        return false;
+    }
     for (const NodeId e : group.externals) {
         std::int64_t sample = 0;
         std::int64_t channel = 0;

@@ -312,7 +312,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     }
     compiler::Step model = training_step(options, *train, batch);
     const compiler::PrecisionPolicy policy = compiler::make_policy(options.precision, options.seed);
-    const NodeId rounding_step = model.rounding_step;
+    const NodeId step_input = model.step_input;
     const NodeId target = model.target;
     // The model's own states (BatchNorm running statistics), by name: evaluation and export need them too.
     const std::vector<NodeId> model_states = model.model_states;
@@ -492,8 +492,8 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
             }
             ++global_step;
             executor.value(step.learning_rate).data[0] = static_cast<float>(options.learning_rate);
-            if (rounding_step.valid()) {
-                executor.value(rounding_step).data[0] = static_cast<float>(global_step);
+            if (step_input.valid()) {
+                executor.value(step_input).data[0] = static_cast<float>(global_step);
             }
             if (const auto* adam = std::get_if<autodiff::AdamWConfig>(&options.optimizer)) {
                 executor.value(step.bias_correction1).data[0] =

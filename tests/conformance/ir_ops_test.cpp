@@ -125,6 +125,8 @@ std::vector<OpCase> op_cases() {
         {"RoundGrad bf16", {Shape{3, 4}, Shape{}},
          [](Graph& g, Ids x) { return round_grad(g, x[0], x[1], RoundAttrs{numerics::FormatKind::Bf16}); }, -2, 2, 0,
          false},
+        {"Dropout", {Shape{3, 4}, Shape{}},
+         [](Graph& g, Ids x) { return dropout(g, x[0], x[1], DropoutAttrs{0.25, 3, 1}); }, -2, 2, 0, false},
     };
 }
 
@@ -404,6 +406,44 @@ std::vector<float> spread_values() {
         v[i] = std::sin(static_cast<float>(i) * 0.7f) * 0.37f;
     }
     return v;
+}
+
+// Dropout keeps each element with probability 1 - ratio, scaled by 1 / (1 - ratio); the mask is a function of (seed,
+// step, tensor id, element), so the gradient sees the forward's mask and another step or layer draws another.
+TEST(IrDropout, KeepsOneMinusRatioScaledAndTheGradientSeesTheSameMask) {
+    Graph g;
+    const std::int64_t n = 100'000;
+    const NodeId x = g.add_input("x", {DType::F32, Shape{n}});
+    const NodeId step = g.add_input("step", {DType::F32, Shape{}});
+    const NodeId y = dropout(g, x, step, DropoutAttrs{0.3, 11, 2});
+    const NodeId other_layer = dropout(g, x, step, DropoutAttrs{0.3, 11, 3});
+    const NodeId cotangent = g.add_input("g", {DType::F32, Shape{n}});
+    const NodeId loss = reduce_sum(g, mul(g, y, cotangent), {});
+    const std::vector<NodeId> wrt = {x};
+    const NodeId dx = autodiff::gradients(g, loss, wrt)[0];
+    auto run = [&](double step_value) {
+        Bindings<double> values;
+        values[x] = Buffer<double>(Shape{n}, std::vector<double>(static_cast<std::size_t>(n), 2.0));
+        values[step] = Buffer<double>(Shape{}, {step_value});
+        values[cotangent] = Buffer<double>(Shape{n}, std::vector<double>(static_cast<std::size_t>(n), 1.0));
+        return evaluate(g, values);
+    };
+    const std::vector<Buffer<double>> first = run(1), again = run(1), second = run(2);
+    std::int64_t kept = 0, same_as_next_step = 0, same_as_other_layer = 0;
+    for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
+        const double v = first[y.index].data[i];
+        ASSERT_TRUE(v == 0 || std::fabs(v - 2 / 0.7) < 1e-12) << i;
+        kept += v != 0 ? 1 : 0;
+        EXPECT_EQ(first[dx.index].data[i], v / 2) << "the gradient's mask is the forward's, element " << i;
+        EXPECT_EQ(again[y.index].data[i], v);
+        same_as_next_step += (second[y.index].data[i] != 0) == (v != 0) ? 1 : 0;
+        same_as_other_layer += (first[other_layer.index].data[i] != 0) == (v != 0) ? 1 : 0;
+    }
+    // Binomial(1e5, 0.7): a standard deviation of 145; 5 of them.
+    EXPECT_NEAR(static_cast<double>(kept), 0.7 * n, 725);
+    // Independent masks agree on 0.7^2 + 0.3^2 = 58% of the elements; one mask reused would agree on all.
+    EXPECT_NEAR(static_cast<double>(same_as_next_step), 0.58 * n, 1000);
+    EXPECT_NEAR(static_cast<double>(same_as_other_layer), 0.58 * n, 1000);
 }
 
 TEST(IrRounding, RoundToUsesThePerTensorBiasFromMaxAbs) {

@@ -41,7 +41,8 @@ struct Forward {
     ir::Graph graph;
     ir::NodeId input;          ///< [batch, sample...]
     ir::NodeId logits;         ///< the model's output, as the model gives it
-    ir::NodeId rounding_step;  ///< F32 scalar Input: the step number stochastic rounding draws by; invalid if none
+    ir::NodeId step_input;     ///< F32 scalar Input (ir::kStepInputName): the step number stochastic rounding and
+                               ///< dropout draw by, set before each step; invalid if nothing draws
     std::map<ir::NodeId, frontend::ParameterInit> init;         ///< as frontend::Model, ids of `graph`
     std::map<ir::NodeId, std::vector<float>> values;            ///< as frontend::Model, ids of `graph`
     std::vector<autodiff::Assignment> state_updates;            ///< the model's own (BatchNorm statistics)
@@ -56,7 +57,7 @@ struct Step {
     ir::NodeId logits;                  ///< what the loss reads: [rows, classes], or the regression output
     ir::NodeId target;                  ///< the "target" input
     TargetKind target_kind = TargetKind::ClassProbabilities;
-    ir::NodeId rounding_step;           ///< as Forward::rounding_step
+    ir::NodeId step_input;           ///< as Forward::step_input
     std::map<ir::NodeId, frontend::ParameterInit> init;
     std::map<ir::NodeId, std::vector<float>> values;
     std::vector<ir::NodeId> model_states;  ///< the forward model's states (the optimizer's moments come after)

@@ -54,8 +54,9 @@ PrecisionPolicy make_policy(Precision precision, std::uint64_t seed);
 struct PolicyResult {
     ir::Graph graph;
     std::vector<ir::NodeId> remap;  ///< remap[old.index] = the node in `graph` that replaces it
-    ir::NodeId step;                ///< F32 scalar Input: the training step number (stochastic rounding's stream);
-                                    ///< invalid when the policy inserted nothing
+    ir::NodeId step;                ///< F32 scalar Input (ir::kStepInputName): the training step number, which
+                                    ///< stochastic rounding and dropout draw by; the forward graph's own step input
+                                    ///< if it has one; invalid when nothing draws by step
 };
 
 /// Rewrites `forward` under `policy`: each MatMul(a, b) (and Conv2d(x, w)) becomes

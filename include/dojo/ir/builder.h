@@ -73,6 +73,8 @@ NodeId max_pool2d(Graph& g, NodeId x, PoolAttrs attrs = {}, std::string name = "
 NodeId round_to(Graph& g, NodeId x, NodeId step, RoundAttrs attrs, std::string name = "");
 /// Identity whose gradient is rounded onto attrs.format's grid.
 NodeId round_grad(Graph& g, NodeId x, NodeId step, RoundAttrs attrs, std::string name = "");
+/// Dropout in training (DropoutAttrs): x times the step's mask, scaled by 1 / (1 - ratio).
+NodeId dropout(Graph& g, NodeId x, NodeId step, DropoutAttrs attrs, std::string name = "");
 
 /// Swaps the last two axes (rank >= 2).
 NodeId transpose_last_two(Graph& g, NodeId x);

@@ -28,6 +28,10 @@ struct Node {
     std::string name;  ///< for messages and import/export; may be empty
 };
 
+/// The name of a graph's one step input (F32 scalar, the training step number), which ops that draw by step read:
+/// stochastic rounding (RoundTo/RoundGrad) and Dropout. The runtime sets it before each step.
+inline constexpr const char* kStepInputName = "step";
+
 class Graph {
 public:
     /// Adds a node; its type comes from the op's shape rule. Throws GraphError (naming the node) on a wrong input

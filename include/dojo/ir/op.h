@@ -87,6 +87,8 @@ enum class OpKind : std::uint8_t {
     // Numerics emulation (inserted by the precision policy, compiler/precision_policy.h).
     RoundTo,    ///< RoundAttrs; (x, step): x rounded onto a format's grid; gradient passes straight through
     RoundGrad,  ///< RoundAttrs; (x, step): identity forward; the gradient is rounded onto the format's grid
+    // Randomness, drawn by element index from a counter-based generator keyed by the step (as stochastic rounding).
+    Dropout,    ///< DropoutAttrs; (x, step): x * keep / (1 - ratio); its gradient is the same op on the gradient
     kCount,
 };
 inline constexpr std::size_t kOpCount = static_cast<std::size_t>(OpKind::kCount);
@@ -190,10 +192,21 @@ struct RoundAttrs {
     bool operator==(const RoundAttrs&) const = default;
 };
 
+/// Dropout's mask: element i of a step is kept where the 32-bit word numerics::stochastic_word(seed,
+/// (step << 32) | tensor_id, i) is at least ratio * 2^32 (probability 1 - ratio), and kept values are scaled by
+/// 1 / (1 - ratio), as torch.nn.Dropout in training. The mask depends only on (seed, step, tensor_id, i): the
+/// gradient sees the forward's mask, and results do not depend on threads or chunking.
+struct DropoutAttrs {
+    double ratio = 0.5;  ///< in [0, 1)
+    std::uint64_t seed = 0;
+    std::uint32_t tensor_id = 0;
+    bool operator==(const DropoutAttrs&) const = default;
+};
+
 /// Typed attributes; which alternative an op takes is part of its row (OpInfo::attrs_index).
 using OpAttrs = std::variant<NoAttrs, LeafAttrs, FillAttrs, ReduceAttrs, ReshapeAttrs, TransposeAttrs, BroadcastAttrs,
                              AxisAttrs, RoundAttrs, Conv2dAttrs, ConvBackwardAttrs, PoolAttrs, ConstantAttrs,
-                             SliceAttrs, SliceBackwardAttrs, GatherBackwardAttrs, OneHotAttrs>;
+                             SliceAttrs, SliceBackwardAttrs, GatherBackwardAttrs, OneHotAttrs, DropoutAttrs>;
 
 class Graph;
 struct Node;

@@ -61,6 +61,6 @@ extern const OpInfo kAddOp, kSubOp, kMulOp, kDivOp, kMaximumOp, kSelectOp;
 extern const OpInfo kMatMulOp, kReduceSumOp, kReshapeOp, kTransposeOp, kBroadcastToOp, kLogSoftmaxOp;
 extern const OpInfo kSliceOp, kSliceBackwardOp, kGatherOp, kGatherBackwardOp, kOneHotOp;
 extern const OpInfo kConv2dOp, kConv2dBackwardDataOp, kConv2dBackwardFilterOp, kMaxPool2dOp, kMaxPool2dBackwardOp;
-extern const OpInfo kRoundToOp, kRoundGradOp;
+extern const OpInfo kRoundToOp, kRoundGradOp, kDropoutOp;
 
 }  // namespace dojo::ir::ops
