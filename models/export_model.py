@@ -28,6 +28,9 @@ def main():
                         help="export for square images of this size instead of 28x28 (resnet models only: they are "
                              "fully convolutional, e.g. 224 for the ResNet benchmark)")
     parser.add_argument("--channels", type=int, default=1, help="image channels (resnet models only; 3 for RGB)")
+    parser.add_argument("--fixed-batch", type=int, default=None,
+                        help="export as many users do: traced at this batch, without dynamic_axes (the batch is "
+                             "then baked into the graph's shape values)")
     parser.add_argument("--reference", default=None,
                         help="also write a reference for tests, computed in float64 from the exported float32 "
                              "weights: a raw little-endian float64 file of the input (batch 2), the train-mode "
@@ -46,10 +49,12 @@ def main():
     else:
         model = MODELS[args.model]() if args.hidden is None else MODELS[args.model](args.hidden)
     vocabulary = TOKEN_VOCABULARIES.get(args.model)
-    example = torch.zeros(2, *shape, dtype=torch.long) if vocabulary else torch.zeros(2, *shape)
+    batch = args.fixed_batch or 2
+    example = torch.zeros(batch, *shape, dtype=torch.long) if vocabulary else torch.zeros(batch, *shape)
+    dynamic = None if args.fixed_batch else {"input": {0: "batch"}, "logits": {0: "batch"}}
     torch.onnx.export(model, example, args.out, opset_version=args.opset, input_names=["input"],
-                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                      training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+                      output_names=["logits"], dynamic_axes=dynamic, training=torch.onnx.TrainingMode.TRAINING,
+                      do_constant_folding=False)
     if args.reference:
         write_reference(model, shape, args.reference, vocabulary)
 

@@ -203,6 +203,7 @@ private:
             const onnx::TensorShapeProto_Dimension& dim = type.shape().dim(d);
             if (d == 0) {
                 dims.push_back(batch_);  // the batch dimension, fixed or named, becomes the training batch
+                exported_batch_ = dim.has_dim_value() ? dim.dim_value() : 0;
             } else if (dim.has_dim_value() && dim.dim_value() > 0) {
                 dims.push_back(dim.dim_value());
             } else {
@@ -439,10 +440,21 @@ private:
             }
             (this->*handler->second)(node, index);
         } catch (const GraphError& error) {
-            fail(node, index, error.what());
+            fail(node, index, std::string(error.what()) + fixed_batch_hint());
         } catch (const std::invalid_argument& error) {
             fail(node, index, error.what());
         }
+    }
+
+    // What to do about a shape error in a model exported at a fixed batch other than the one being imported.
+    std::string fixed_batch_hint() const {
+        if (exported_batch_ <= 0 || exported_batch_ == batch_) {
+            return "";
+        }
+        return "; the model was exported at a fixed batch of " + std::to_string(exported_batch_) +
+               " (its input has no dynamic batch), and this node's shapes keep it in a way the importer cannot "
+               "rebatch: export with torch.onnx.export(..., dynamic_axes={'input': {0: 'batch'}}), or use batch " +
+               std::to_string(exported_batch_);
     }
 
     // An op the table lacks: named with its opset, the closest rewrite where one is known, and what is supported.
@@ -590,9 +602,9 @@ private:
 
     void expand(const onnx::NodeProto& node, int index) {
         const NodeId x = input(node, index, 0);
+        const std::vector<std::int64_t> target = rebatched(ints(node, index, 1), shape_of(x), 1);
         define(node, ir::broadcast_to(result_.graph, x,
-                                      ir::Shape(folding::broadcast_dims(shape_of(x).dims(), ints(node, index, 1))),
-                                      node.name()));
+                                      ir::Shape(folding::broadcast_dims(shape_of(x).dims(), target)), node.name()));
     }
 
     void concat(const onnx::NodeProto& node, int index) {
@@ -836,8 +848,19 @@ private:
     }
 
     // ONNX Reshape's target (0 copies a dimension, one -1 is inferred) resolved against `from`.
+    // A model traced at a fixed batch (exported without dynamic_axes) carries that batch in its shape values: a
+    // leading entry equal to it, where the value it shapes leads with the batch (Reshape) or broadcasts from 1 along
+    // it (Expand of a class token), stands for the batch and takes the one being imported.
+    std::vector<std::int64_t> rebatched(std::vector<std::int64_t> spec, const ir::Shape& from, std::int64_t leading) {
+        if (exported_batch_ > 0 && exported_batch_ != batch_ && !spec.empty() && spec[0] == exported_batch_ &&
+            from.rank() > 0 && from[0] == leading) {
+            spec[0] = batch_;
+        }
+        return spec;
+    }
+
     std::vector<std::int64_t> reshape_target(const onnx::NodeProto& node, int index, const ir::Shape& from) {
-        const std::vector<std::int64_t> spec = ints(node, index, 1);
+        const std::vector<std::int64_t> spec = rebatched(ints(node, index, 1), from, batch_);
         if (int_attribute(node, "allowzero", 0) != 0) {
             fail(node, index, "allowzero=1 is not supported");
         }
@@ -1136,6 +1159,7 @@ private:
     std::map<std::string, const onnx::TensorProto*> initializers_;
     std::map<std::string, Value> values_;
     NodeId step_;                     // the step input, once a Dropout in training needs it
+    std::int64_t exported_batch_ = 0;  // the input's batch as exported, if fixed (0: dynamic)
     std::uint32_t next_dropout_ = 0;  // the next Dropout's tensor id
     OnnxModel result_;
 };
