@@ -64,6 +64,17 @@ public:
         add(type.dtype);
         add(type.shape);
     }
+    void add(const ir::Conv2dAttrs& conv) {
+        add(conv.strides);
+        add(conv.pads);
+        add(conv.dilations);
+        add(conv.groups);
+    }
+    void add(const ir::SliceAttrs& slice) {
+        add(slice.starts);
+        add(slice.sizes);
+        add(slice.steps);
+    }
     template <typename T, std::size_t N>
     void add(const std::array<T, N>& values) {
         for (const T& v : values) {
@@ -108,16 +119,10 @@ void add_attrs(Fnv& h, const ir::OpAttrs& attrs) {
                 h.add(a.headroom_binades);
                 h.add(a.seed);
                 h.add(a.tensor_id);
-            } else if constexpr (std::is_same_v<A, ir::Conv2dAttrs>) {
-                h.add(a.strides);
-                h.add(a.pads);
-                h.add(a.dilations);
-                h.add(a.groups);
+            } else if constexpr (std::is_same_v<A, ir::Conv2dAttrs> || std::is_same_v<A, ir::SliceAttrs>) {
+                h.add(a);
             } else if constexpr (std::is_same_v<A, ir::ConvBackwardAttrs>) {
-                h.add(a.conv.strides);
-                h.add(a.conv.pads);
-                h.add(a.conv.dilations);
-                h.add(a.conv.groups);
+                h.add(a.conv);
                 h.add(a.shape);
             } else if constexpr (std::is_same_v<A, ir::PoolAttrs>) {
                 h.add(a.kernel);
@@ -128,14 +133,8 @@ void add_attrs(Fnv& h, const ir::OpAttrs& attrs) {
                 if (a.values) {
                     h.bytes(a.values->data(), a.values->size() * sizeof(float));
                 }
-            } else if constexpr (std::is_same_v<A, ir::SliceAttrs>) {
-                h.add(a.starts);
-                h.add(a.sizes);
-                h.add(a.steps);
             } else if constexpr (std::is_same_v<A, ir::SliceBackwardAttrs>) {
-                h.add(a.slice.starts);
-                h.add(a.slice.sizes);
-                h.add(a.slice.steps);
+                h.add(a.slice);
                 h.add(a.shape);
             } else if constexpr (std::is_same_v<A, ir::GatherBackwardAttrs>) {
                 h.add(a.table);
