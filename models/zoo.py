@@ -158,8 +158,27 @@ class MobileBlock(nn.Module):
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
+class Pools(nn.Module):
+    """The average pools torchvision's zoo exports (GoogLeNet, Inception, DenseNet): padded, ceil-mode, with and
+    without the padding in the divisor, between convolutions."""
+
+    def __init__(self, hidden=6, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, hidden, 3, padding=1)
+        self.pool1 = nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False)
+        self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
+        self.pool2 = nn.AvgPool2d(2, ceil_mode=True)
+        self.pool3 = nn.AvgPool2d(3, 1, padding=1)  # count_include_pad=True, PyTorch's default
+        self.head = nn.Linear(hidden * 64, classes)  # 28 -> 15 -> 8 (both ceil-mode pools keep a partial window)
+
+    def forward(self, x):
+        x = self.pool2(torch.relu(self.conv2(self.pool1(torch.relu(self.conv1(x))))))
+        return self.head(torch.flatten(self.pool3(x), 1))
+
+
 MODELS = {
     "mlp": Mlp,
+    "pools": Pools,
     "mobile": MobileBlock,
     # torchvision's, as users export them (training mode: BatchNorm and Dropout), for 3x32x32 images and 10 classes.
     "mobilenet_v2": lambda hidden=None: torchvision.models.mobilenet_v2(num_classes=10),

@@ -135,8 +135,8 @@ onnx::ModelProto read_model(const std::string& path) { return parse_model(read_f
 constexpr std::uint64_t kDropoutSeed = 0x44524F504F5554ULL;  // "DROPOUT"
 
 // Ops converted only when every input is a constant (shape arithmetic that exporters emit): fold_constant's.
-constexpr std::array<std::string_view, 8> kConstantOnlyOps = {"And", "ConstantOfShape", "Equal", "Greater",
-                                                              "Less", "Not", "Or", "Range"};
+constexpr std::array<std::string_view, 9> kConstantOnlyOps = {"And", "ConstantOfShape", "Equal", "Greater",
+                                                              "Less", "Mod", "Not", "Or", "Range"};
 
 class Importer {
 public:
@@ -376,6 +376,10 @@ private:
         const onnx::AttributeProto* a = attribute(node, name);
         return a ? a->f() : fallback;
     }
+    static std::string string_attribute(const onnx::NodeProto& node, const std::string& name, std::string fallback) {
+        const onnx::AttributeProto* a = attribute(node, name);
+        return a ? a->s() : fallback;
+    }
     std::vector<std::int64_t> ints_attribute(const onnx::NodeProto& node, const std::string& name,
                                              std::vector<std::int64_t> fallback) const {
         const onnx::AttributeProto* a = attribute(node, name);
@@ -416,6 +420,7 @@ private:
             {"Clip", &Importer::clip},          {"HardSigmoid", &Importer::hard_sigmoid},
             {"HardSwish", &Importer::hard_swish}, {"Gemm", &Importer::gemm},         {"Conv", &Importer::conv},
             {"MaxPool", &Importer::max_pool},   {"GlobalAveragePool", &Importer::global_average_pool},
+            {"AveragePool", &Importer::average_pool}, {"Pad", &Importer::pad},
             {"BatchNormalization", &Importer::batch_norm}, {"LayerNormalization", &Importer::layer_norm},
             {"ReduceMean", &Importer::reduce},  {"ReduceSum", &Importer::reduce},    {"Pow", &Importer::pow},
             {"Identity", &Importer::identity},  {"Dropout", &Importer::dropout},     {"Flatten", &Importer::flatten},
@@ -460,8 +465,6 @@ private:
     // An op the table lacks: named with its opset, the closest rewrite where one is known, and what is supported.
     [[noreturn]] void unsupported(const onnx::NodeProto& node, int index) const {
         static const std::map<std::string, std::string, std::less<>> rewrites = {
-            {"AveragePool", "export with nn.AdaptiveAvgPool2d(1) (GlobalAveragePool) where the pool covers the whole "
-                            "image"},
             {"Relu6", "export ReLU6 as Clip(0, 6) (PyTorch does)"},
             {"Elu", "replace ELU by ReLU, or by x * sigmoid(x) (SiLU: Mul and Sigmoid)"},
             {"Selu", "replace SELU by ReLU, or by x * sigmoid(x) (SiLU: Mul and Sigmoid)"},
@@ -701,34 +704,120 @@ private:
 
     void max_pool(const onnx::NodeProto& node, int index) { define(node, max_pool_node(node, index)); }
 
-    NodeId max_pool_node(const onnx::NodeProto& node, int index) {
+    // A 2-D pooling node's window: kernel, strides, and pads (top, left, bottom, right) with the extra trailing
+    // padding that ceil mode's last, partial window needs (PyTorch's and ONNX's rule: kept where it starts inside
+    // the input or its leading padding), so that floor-mode arithmetic over the padded input gives ceil mode's
+    // windows.
+    struct PoolWindow {
+        std::array<std::int64_t, 2> kernel{}, strides{};
+        std::array<std::int64_t, 4> pads{};       ///< including ceil mode's extra trailing padding
+        std::array<std::int64_t, 4> given_pads{}; ///< as the node gives them
+    };
+    PoolWindow pool_window(const onnx::NodeProto& node, int index, const ir::Shape& shape) {
         const std::vector<std::int64_t> kernel = ints_attribute(node, "kernel_shape", {});
         const std::vector<std::int64_t> strides = ints_attribute(node, "strides", {1, 1});
-        if (kernel.size() != 2 || strides.size() != 2) {
+        if (kernel.size() != 2 || strides.size() != 2 || shape.rank() != 4) {
             fail(node, index, "only 2-D (NCHW) pooling is supported");
         }
         if (ints_attribute(node, "dilations", {1, 1}) != std::vector<std::int64_t>{1, 1} || node.output_size() > 1) {
             fail(node, index, "dilations and the Indices output are not supported");
         }
-        const NodeId x = input(node, index, 0);
-        std::array<std::int64_t, 4> pads = pads_2d(node, index);  // top, left, bottom, right
+        PoolWindow w{{kernel[0], kernel[1]}, {strides[0], strides[1]}, pads_2d(node, index), {}};
+        w.given_pads = w.pads;
         if (int_attribute(node, "ceil_mode", 0) != 0) {
-            // Ceil mode keeps a last, partial window where one starts inside the input or its leading padding
-            // (PyTorch's and ONNX's rule): the same windows as floor mode over an input padded further at the end,
-            // and max-pooling's padding never wins.
-            const ir::Shape shape = shape_of(x);
             for (int axis = 0; axis < 2; ++axis) {
-                const std::int64_t size = shape[2 + axis], k = kernel[axis], stride = strides[axis];
-                const std::int64_t padded = size + pads[axis] + pads[2 + axis];
+                const std::int64_t size = shape[2 + axis], k = w.kernel[axis], stride = w.strides[axis];
+                const std::int64_t padded = size + w.pads[axis] + w.pads[2 + axis];
                 std::int64_t windows = (padded - k + stride - 1) / stride + 1;  // ceil((padded - k) / stride) + 1
-                if ((windows - 1) * stride >= size + pads[axis]) {
+                if ((windows - 1) * stride >= size + w.pads[axis]) {
                     --windows;
                 }
-                pads[2 + axis] += std::max<std::int64_t>(0, (windows - 1) * stride + k - padded);
+                w.pads[2 + axis] += std::max<std::int64_t>(0, (windows - 1) * stride + k - padded);
             }
         }
-        return ir::max_pool2d(result_.graph, x, ir::PoolAttrs{{kernel[0], kernel[1]}, {strides[0], strides[1]}, pads},
-                              node.name());
+        return w;
+    }
+
+    NodeId max_pool_node(const onnx::NodeProto& node, int index) {
+        const NodeId x = input(node, index, 0);
+        const PoolWindow w = pool_window(node, index, shape_of(x));  // max-pooling's padding never wins
+        return ir::max_pool2d(result_.graph, x, ir::PoolAttrs{w.kernel, w.strides, w.pads}, node.name());
+    }
+
+    // Pad with zeros (constant mode, the value 0; PyTorch emits it before a ceil-mode AveragePool that counts the
+    // padding): Slice's adjoint places x inside zeros of the padded shape, and its gradient is the slice back.
+    void pad(const onnx::NodeProto& node, int index) {
+        const NodeId x = input(node, index, 0);
+        const ir::Shape shape = shape_of(x);
+        const std::string mode = string_attribute(node, "mode", "constant");
+        if (mode != "constant") {
+            fail(node, index, "only mode 'constant' is supported, got '" + mode + "'");
+        }
+        if (has_input(node, 2)) {
+            const Constant value = constant(node, index, 2);
+            if (value.count() != 1 || value.values[0] != 0) {
+                fail(node, index, "only padding with zeros is supported");
+            }
+        }
+        if (has_input(node, 3)) {
+            fail(node, index, "the axes input is not supported (pad every axis)");
+        }
+        const std::vector<std::int64_t> pads = ints(node, index, 1);
+        const auto rank = static_cast<std::size_t>(shape.rank());
+        if (pads.size() != 2 * rank) {
+            fail(node, index, "pads must have 2 x rank = " + std::to_string(2 * rank) + " entries");
+        }
+        ir::SliceAttrs inside;
+        std::vector<std::int64_t> padded;
+        for (std::size_t axis = 0; axis < rank; ++axis) {
+            if (pads[axis] < 0 || pads[rank + axis] < 0) {
+                fail(node, index, "negative pads (cropping) are not supported");
+            }
+            inside.starts.push_back(pads[axis]);
+            inside.sizes.push_back(shape[static_cast<int>(axis)]);
+            inside.steps.push_back(1);
+            padded.push_back(shape[static_cast<int>(axis)] + pads[axis] + pads[rank + axis]);
+        }
+        define(node, result_.graph.add(ir::OpKind::SliceBackward, ir::SliceBackwardAttrs{inside, ir::Shape(padded)},
+                                       {x}, node.name()));
+    }
+
+    // AveragePool as a depthwise convolution with weights of 1 (zero padding adds nothing), divided per output
+    // position by PyTorch's divisor: the window's cells inside the input and its given padding
+    // (count_include_pad=1), or inside the input only (0); ceil mode's extra cells never count.
+    void average_pool(const onnx::NodeProto& node, int index) {
+        ir::Graph& g = result_.graph;
+        const NodeId x = input(node, index, 0);
+        const ir::Shape shape = shape_of(x);
+        const PoolWindow w = pool_window(node, index, shape);
+        const bool include_pad = int_attribute(node, "count_include_pad", 0) != 0;
+        const std::int64_t channels = shape[1];
+        const NodeId ones = ir::constant(
+            g, ir::Shape{channels, 1, w.kernel[0], w.kernel[1]},
+            std::vector<float>(static_cast<std::size_t>(channels * w.kernel[0] * w.kernel[1]), 1.0f));
+        const NodeId sums =
+            ir::conv2d(g, x, ones, ir::Conv2dAttrs{w.strides, w.pads, {1, 1}, channels});
+        const ir::Shape out = shape_of(sums);
+        std::vector<float> divisors(static_cast<std::size_t>(out[2] * out[3]));
+        for (std::int64_t oh = 0; oh < out[2]; ++oh) {
+            for (std::int64_t ow = 0; ow < out[3]; ++ow) {
+                std::array<std::int64_t, 2> counted{};
+                const std::array<std::int64_t, 2> at{oh, ow};
+                for (int axis = 0; axis < 2; ++axis) {
+                    const std::int64_t size = shape[2 + axis];
+                    const std::int64_t start = at[axis] * w.strides[axis] - w.given_pads[axis];
+                    const std::int64_t end = std::min(start + w.kernel[axis], size + w.given_pads[2 + axis]);
+                    counted[axis] = include_pad ? end - start
+                                                : std::min(end, size) - std::max<std::int64_t>(start, 0);
+                }
+                if (counted[0] <= 0 || counted[1] <= 0) {
+                    fail(node, index, "a pooling window covers no element of the input (padding wider than the "
+                                      "kernel?)");
+                }
+                divisors[static_cast<std::size_t>(oh * out[3] + ow)] = static_cast<float>(counted[0] * counted[1]);
+            }
+        }
+        define(node, ir::div(g, sums, ir::constant(g, ir::Shape{out[2], out[3]}, std::move(divisors)), node.name()));
     }
 
     // BatchNormalization over axis 1 of [N, C, ...]. Training: normalise with the batch's mean and (biased)
@@ -1072,6 +1161,13 @@ private:
             {"Sub", [](double a, double b) { return a - b; }},
             {"Mul", [](double a, double b) { return a * b; }},
             {"Div", [](double a, double b) { return a / b; }},
+            // Mod with fmod=0 (the default, Python's): the result takes the divisor's sign.
+            {"Mod", [](double a, double b) {
+                 if (b == 0) {
+                     throw std::invalid_argument("Mod by zero");
+                 }
+                 return a - b * std::floor(a / b);
+             }},
         };
         static const std::map<std::string, F> comparison = {
             {"Equal", [](double a, double b) { return a == b ? 1.0 : 0.0; }},

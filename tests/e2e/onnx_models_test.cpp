@@ -150,7 +150,8 @@ const std::vector<std::int64_t> kImage{1, 28, 28};
 // ResNets also at 48x48, where the last stage is 2x2 rather than 1x1 (BatchNorm then sees 8 values per channel, not 2).
 const std::vector<std::int64_t> kLargerImage{1, 48, 48};
 INSTANTIATE_TEST_SUITE_P(PyTorch, OnnxModels,
-                         testing::Values(ModelCase{"mobile", 13, "stem.0.weight", kImage},
+                         testing::Values(ModelCase{"pools", 13, "conv1.weight", kImage},
+                                         ModelCase{"mobile", 13, "stem.0.weight", kImage},
                                          ModelCase{"mobile", 17, "stem.0.weight", kImage},
                                          ModelCase{"resnet18", 13, "conv1.weight", kImage},
                                          ModelCase{"resnet18", 13, "conv1.weight", kLargerImage, "--image-size 48"},
