@@ -67,7 +67,8 @@ def main():
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     rows = []
-    print("| model | input | float64 step vs PyTorch (CTest) | status | dojo step here (slower of 2, batch 4) | ONNX ops |")
+    print("| model | input | float64 step vs PyTorch (CTest) | status | dojo step here (slower of 2, batch 4) "
+          "| ONNX ops |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.models.split(","):

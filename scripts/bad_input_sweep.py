@@ -77,8 +77,8 @@ def cases(scratch, machines):
                   os.path.join(scratch, "garbage.onnx"), "/dev/null", "/etc/passwd.onnx"]:
         out.append(["train", model])
         out.append(["sim", model, "--machine", "d1", "--batch", "8"])
-    for option in [["--epochs", "0"], ["--epochs", "-1"], ["--lr", "nan"], ["--lr", "inf"], ["--lr", "-1"], ["--lr", ""],
-                   ["--lr", "0"], ["--momentum", "nan"], ["--weight-decay", "-1"], ["--threads", "-1"],
+    for option in [["--epochs", "0"], ["--epochs", "-1"], ["--lr", "nan"], ["--lr", "inf"], ["--lr", "-1"],
+                   ["--lr", ""], ["--lr", "0"], ["--momentum", "nan"], ["--weight-decay", "-1"], ["--threads", "-1"],
                    ["--threads", "100000"], ["--eval-batch", "0"], ["--train-limit", "-1"], ["--test-limit", "-3"],
                    ["--checkpoint-every", "0"], ["--checkpoint-every", "5"], ["--timeout", "-5"], ["--kernels", "x"],
                    ["--data", "idx"], ["--data", "text"], ["--data", "nosuch"], ["--data-dir", "/nonexistent"],
@@ -90,8 +90,8 @@ def cases(scratch, machines):
                    ["--checkpoint", os.path.join(scratch, "none"), "--resume"], ["--out="]]:
         out.append(train(*option))
     # numerics
-    for args, stdin in [(["-f", "x"], "1\n"), (["-f", "cfp8_143", "-b", "64"], "1\n"), (["-f", "cfp8_143", "-b", "-1"], "1\n"),
-                        (["-f", "cfp8_143", "-b", "-5"], "1\n"), (["-f", "cfp8_143", "-b", ""], "1\n"),
+    for args, stdin in [(["-f", "x"], "1\n"), (["-f", "cfp8_143", "-b", "64"], "1\n"),
+                        (["-f", "cfp8_143", "-b", "-1"], "1\n"), (["-f", "cfp8_143", "-b", "-5"], "1\n"), (["-f", "cfp8_143", "-b", ""], "1\n"),
                         (["-f", "fp32", "-b", "1"], "1\n"), (["-f", "cfp8_143", "-r", "up"], "1\n"),
                         (["-f", "cfp8_143"], "banana\n"), (["-f", "cfp8_143"], "1\x002\n"),
                         (["-f", "cfp8_143"], "\xff\xfe\n"), (["-f", "cfp8_143"], "x" * 5000 + "\n"),
@@ -141,8 +141,8 @@ def main():
         runs = cases(scratch, machines)
         for number, (argv, stdin) in enumerate(runs, 1):
             try:
-                r = subprocess.run([os.path.abspath(args.dojo), *argv], input=stdin.encode("latin-1"), capture_output=True,
-                                   timeout=args.timeout, cwd=scratch)
+                r = subprocess.run([os.path.abspath(args.dojo), *argv], input=stdin.encode("latin-1"),
+                                   capture_output=True, timeout=args.timeout, cwd=scratch)
                 err = r.stderr.decode(errors="replace").strip().splitlines()
                 last = err[-1][:200] if err else ""
                 kind = ("crash" if r.returncode < 0 or r.returncode >= 128 else

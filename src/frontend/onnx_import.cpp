@@ -424,7 +424,8 @@ private:
             {"BatchNormalization", &Importer::batch_norm}, {"LayerNormalization", &Importer::layer_norm},
             {"ReduceMean", &Importer::reduce},  {"ReduceSum", &Importer::reduce},    {"Pow", &Importer::pow},
             {"Identity", &Importer::identity},  {"Dropout", &Importer::dropout},     {"Flatten", &Importer::flatten},
-            {"Reshape", &Importer::reshape},    {"Transpose", &Importer::transpose}, {"Unsqueeze", &Importer::squeeze_or_unsqueeze},
+            {"Reshape", &Importer::reshape},    {"Transpose", &Importer::transpose},
+            {"Unsqueeze", &Importer::squeeze_or_unsqueeze},
             {"Squeeze", &Importer::squeeze_or_unsqueeze}, {"Expand", &Importer::expand}, {"Slice", &Importer::slice},
             {"Split", &Importer::split},        {"Gather", &Importer::gather},       {"Concat", &Importer::concat},
             {"Where", &Importer::where},        {"Cast", &Importer::cast},           {"Softmax", &Importer::softmax},
@@ -1000,7 +1001,9 @@ private:
         return ir::transpose(result_.graph, x, perm, node.name());
     }
 
-    void squeeze_or_unsqueeze(const onnx::NodeProto& node, int index) { define(node, squeeze_or_unsqueeze_node(node, index)); }
+    void squeeze_or_unsqueeze(const onnx::NodeProto& node, int index) {
+        define(node, squeeze_or_unsqueeze_node(node, index));
+    }
 
     NodeId squeeze_or_unsqueeze_node(const onnx::NodeProto& node, int index) {
         const NodeId x = input(node, index, 0);
