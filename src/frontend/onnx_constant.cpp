@@ -284,18 +284,93 @@ Constant range(double start, double limit, double delta, ElementKind kind) {
 }
 
 SliceAxis resolve_slice(std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step) {
-    if (step <= 0) {
-        throw std::invalid_argument("slice steps must be positive (reversing slices are not supported)");
+    if (step == 0) {
+        throw std::invalid_argument("slice step 0");
     }
-    auto clamp = [dim](std::int64_t v) {
-        if (v < 0) {
-            v = v <= std::numeric_limits<std::int64_t>::min() + dim ? 0 : v + dim;
-        }
-        return std::clamp<std::int64_t>(v, 0, dim);
+    // A negative index counts from the end; one past the far end (INT64_MIN + 1 from exporters) clamps.
+    auto from_end = [dim](std::int64_t v) {
+        return v < 0 ? (v <= std::numeric_limits<std::int64_t>::min() + dim ? -1 - dim : v + dim) : v;
     };
-    const std::int64_t s = clamp(start);
-    const std::int64_t e = clamp(end);
-    return SliceAxis{s, e > s ? (e - s + step - 1) / step : 0, step};
+    if (step > 0) {
+        const std::int64_t s = std::clamp<std::int64_t>(from_end(start), 0, dim);
+        const std::int64_t e = std::clamp<std::int64_t>(from_end(end), 0, dim);
+        return SliceAxis{s, e > s ? (e - s + step - 1) / step : 0, step};
+    }
+    // Reversing (ONNX: start clamped to [0, dim - 1], end to [-1, dim - 1]).
+    const std::int64_t s = std::clamp<std::int64_t>(from_end(start), 0, dim - 1);
+    const std::int64_t e = std::clamp<std::int64_t>(from_end(end), -1, dim - 1);
+    return SliceAxis{s, dim > 0 && s > e ? (s - e - step - 1) / -step : 0, step};
+}
+
+Constant transpose(const Constant& x, const std::vector<std::int64_t>& perm) {
+    const std::size_t rank = x.dims.size();
+    std::vector<std::int64_t> order = perm;
+    if (order.empty()) {  // ONNX's default: the axes reversed
+        for (std::size_t d = rank; d-- > 0;) {
+            order.push_back(static_cast<std::int64_t>(d));
+        }
+    }
+    std::vector<bool> seen(rank, false);
+    for (const std::int64_t axis : order) {
+        if (order.size() != rank || axis < 0 || axis >= static_cast<std::int64_t>(rank) ||
+            seen[static_cast<std::size_t>(axis)]) {
+            throw std::invalid_argument("Transpose perm is not a permutation of the axes");
+        }
+        seen[static_cast<std::size_t>(axis)] = true;
+    }
+    Constant out{x.kind, {}, {}};
+    for (const std::int64_t axis : order) {
+        out.dims.push_back(x.dims[static_cast<std::size_t>(axis)]);
+    }
+    const std::vector<std::int64_t> x_strides = strides(x.dims);
+    const std::int64_t n = out.count();
+    out.values.resize(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) {  // out index i -> its coordinates -> x's offset
+        std::int64_t rest = i, at = 0;
+        for (std::size_t d = rank; d-- > 0;) {
+            at += (rest % out.dims[d]) * x_strides[static_cast<std::size_t>(order[d])];
+            rest /= out.dims[d];
+        }
+        out.values[static_cast<std::size_t>(i)] = x.values[static_cast<std::size_t>(at)];
+    }
+    return out;
+}
+
+Constant scatter_nd(const Constant& data, const Constant& indices, const Constant& updates) {
+    if (indices.dims.empty()) {
+        throw std::invalid_argument("ScatterND indices need a last axis");
+    }
+    const auto k = static_cast<std::size_t>(indices.dims.back());
+    if (k > data.dims.size()) {
+        throw std::invalid_argument("ScatterND indices index more axes than the data has");
+    }
+    std::int64_t slice_size = 1;  // elements each index tuple addresses: the data's axes after the first k
+    for (std::size_t d = k; d < data.dims.size(); ++d) {
+        slice_size *= data.dims[d];
+    }
+    const std::int64_t tuples = indices.count() / std::max<std::int64_t>(static_cast<std::int64_t>(k), 1);
+    if (updates.count() != tuples * slice_size) {
+        throw std::invalid_argument("ScatterND updates have " + std::to_string(updates.count()) + " elements, the "
+                                    "indices address " + std::to_string(tuples * slice_size));
+    }
+    const std::vector<std::int64_t> data_strides = strides(data.dims);
+    Constant out = data;
+    for (std::int64_t t = 0; t < tuples; ++t) {
+        std::int64_t at = 0;
+        for (std::size_t d = 0; d < k; ++d) {
+            std::int64_t i = static_cast<std::int64_t>(indices.values[static_cast<std::size_t>(t) * k + d]);
+            i = i < 0 ? i + data.dims[d] : i;
+            if (i < 0 || i >= data.dims[d]) {
+                throw std::invalid_argument("ScatterND index " + std::to_string(i) + " is out of range");
+            }
+            at += i * data_strides[d];
+        }
+        for (std::int64_t j = 0; j < slice_size; ++j) {
+            out.values[static_cast<std::size_t>(at + j)] =
+                updates.values[static_cast<std::size_t>(t * slice_size + j)];
+        }
+    }
+    return out;
 }
 
 Constant slice(const Constant& x, const std::vector<std::int64_t>& axes, const std::vector<SliceAxis>& ranges) {

@@ -38,6 +38,10 @@ Constant cast(const Constant& x, ElementKind kind);
 /// Elementwise with multidirectional broadcasting; the result has `kind`.
 Constant map2(const Constant& a, const Constant& b, ElementKind kind, const std::function<double(double, double)>& f);
 Constant where(const Constant& cond, const Constant& a, const Constant& b);
+/// ONNX Transpose (`perm` empty: the axes reversed). std::invalid_argument unless perm permutes the axes.
+Constant transpose(const Constant& x, const std::vector<std::int64_t>& perm);
+/// ONNX ScatterND without reduction: `data` with the slices `indices` address replaced by `updates`.
+Constant scatter_nd(const Constant& data, const Constant& indices, const Constant& updates);
 
 Constant gather(const Constant& data, const Constant& indices, std::int64_t axis);
 Constant unsqueeze(const Constant& x, std::vector<std::int64_t> axes);
@@ -55,7 +59,7 @@ struct SliceAxis {
     std::int64_t step = 1;
 };
 /// Resolves ONNX Slice's starts/ends/steps (negative and out-of-range values clamped as the spec says) for one
-/// dimension. Negative steps are rejected (reversing slices are not supported).
+/// dimension; a negative step reverses (constants fold it; the graph's Slice takes positive steps only).
 SliceAxis resolve_slice(std::int64_t dim, std::int64_t start, std::int64_t end, std::int64_t step);
 /// ONNX Slice on a constant; `axes` already normalised, one SliceAxis per entry.
 Constant slice(const Constant& x, const std::vector<std::int64_t>& axes, const std::vector<SliceAxis>& ranges);

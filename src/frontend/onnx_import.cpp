@@ -135,8 +135,8 @@ onnx::ModelProto read_model(const std::string& path) { return parse_model(read_f
 constexpr std::uint64_t kDropoutSeed = 0x44524F504F5554ULL;  // "DROPOUT"
 
 // Ops converted only when every input is a constant (shape arithmetic that exporters emit): fold_constant's.
-constexpr std::array<std::string_view, 9> kConstantOnlyOps = {"And", "ConstantOfShape", "Equal", "Greater",
-                                                              "Less", "Mod", "Not", "Or", "Range"};
+constexpr std::array<std::string_view, 10> kConstantOnlyOps = {"And", "ConstantOfShape", "Equal", "Greater",
+                                                               "Less", "Mod", "Not", "Or", "Range", "ScatterND"};
 
 class Importer {
 public:
@@ -919,7 +919,10 @@ private:
         if (e == -1) {
             return ir::div(g, ir::scalar(g, 1.0), x, node.name());
         }
-        fail(node, index, "exponent " + std::to_string(e) + " is not supported (1, 2, 3, 0.5 and -1 are)");
+        if (e == -0.5) {  // an attention scale, head_dim ** -0.5
+            return ir::div(g, ir::scalar(g, 1.0), ir::sqrt(g, x), node.name());
+        }
+        fail(node, index, "exponent " + std::to_string(e) + " is not supported (1, 2, 3, 0.5, -1 and -0.5 are)");
     }
 
     void flatten(const onnx::NodeProto& node, int index) { define(node, flatten_node(node, index)); }
@@ -1229,6 +1232,14 @@ private:
             define(node, folding::expand(in(0), ints(node, index, 1)));
         } else if (op == "Where") {
             define(node, folding::where(in(0), in(1), in(2)));
+        } else if (op == "Transpose") {
+            define(node, folding::transpose(in(0), ints_attribute(node, "perm", {})));
+        } else if (op == "ScatterND") {
+            if (!string_attribute(node, "reduction", "none").empty() &&
+                string_attribute(node, "reduction", "none") != "none") {
+                fail(node, index, "ScatterND with a reduction is not supported");
+            }
+            define(node, folding::scatter_nd(in(0), in(1), in(2)));
         } else if (op == "ConstantOfShape") {
             Constant fill_value{ElementKind::Float, {1}, {0.0}};
             if (const onnx::AttributeProto* a = attribute(node, "value"); a && a->has_t()) {
