@@ -83,7 +83,7 @@ OpTime op_time(const ir::Graph& graph, ir::NodeId id, const Device& device, cons
     t.matrix = cost.unit == ir::ComputeUnit::Matrix;
     double width = 1.0;  // of the op table's (F32) bytes
     if (!fp32_master && precision != "fp32") {
-        width = (t.matrix && precision == "cfp8") ? 0.25 : 0.5;
+        width = (t.matrix && precision == "cfp8") ? device.cfp8_operand_bytes / 4 : 0.5;
     }
     t.flops = cost.flops / share;
     t.bytes = (cost.bytes_read + cost.bytes_written) * width / share;

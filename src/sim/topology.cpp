@@ -72,6 +72,13 @@ Device describe_device(const Machine& m, const Zone& zone) {
                          "'; expected shared (collectives run on the compute cores) or dedicated");
     }
     d.collectives_share_cores = cores != kind.labels.end() && cores->second == "shared";
+    if (const auto runs_as = kind.labels.find("cfp8_runs_as"); runs_as != kind.labels.end()) {
+        if (runs_as->second != "bf16" && runs_as->second != "fp8") {
+            throw UsageError("machine '" + m.name + "': kinds." + zone.kind + ".cfp8_runs_as is '" + runs_as->second +
+                             "'; expected bf16 (no 8-bit matrix units) or fp8");
+        }
+        d.cfp8_operand_bytes = runs_as->second == "bf16" ? 2 : 1;
+    }
     if (!kind.peak_flops.empty()) {  // a GPU
         d.matrix_flops = kind.peak_flops;
         d.parallel_units = static_cast<std::int64_t>(property(kind, "sm_count", 1));

@@ -57,6 +57,30 @@ TEST(Topology, DojoAndGpuDevicesCarryTheirPublishedFigures) {
 
 // A ring all-reduce of B bytes over n devices sharing nothing takes 2 (n - 1) steps of B / n at the link rate
 // plus the link latency; a send takes B / rate + latency.
+// cfp8 on a GPU runs on its own 8-bit float where it has one (H100: FP8 at twice BF16's rate, 1-byte operands), and
+// as BF16 where it has none (A100: BF16's rate and 2-byte operands, so the very step bf16 gives).
+TEST(Simulate, Cfp8RunsAsBf16WithoutEightBitMatrixUnits) {
+    const compiler::Plan plan = compiler::make_plan("gpt:layers=2,hidden=512,heads=8,seq=256,vocab=8000", 8,
+                                                    compiler::Strategy{}, autodiff::AdamWConfig{});
+    const Topology a100 = preset("dgx-a100");
+    const Topology h100 = preset("dgx-h100");
+    EXPECT_EQ(a100.device.cfp8_operand_bytes, 2);
+    EXPECT_EQ(h100.device.cfp8_operand_bytes, 1);
+    EXPECT_DOUBLE_EQ(simulate(plan, a100, "cfp8").step_s, simulate(plan, a100, "bf16").step_s);
+    EXPECT_LT(simulate(plan, h100, "cfp8").step_s, simulate(plan, h100, "bf16").step_s);
+    auto first_matmul = [&](const Device& device) {  // the step's first product in cfp8
+        for (std::uint32_t i = 0; i < plan.step.graph.size(); ++i) {
+            if (plan.step.graph.node(NodeId{i}).op == ir::OpKind::MatMul) {
+                return op_time(plan.step.graph, NodeId{i}, device, "cfp8", 1, false, 1e12);
+            }
+        }
+        return OpTime{};
+    };
+    const OpTime a100_matmul = first_matmul(a100.device);
+    const OpTime h100_matmul = first_matmul(h100.device);
+    EXPECT_DOUBLE_EQ(a100_matmul.bytes, 2 * h100_matmul.bytes) << "2-byte operands on the A100, 1-byte on the H100";
+}
+
 TEST(Network, RingAndSendMatchTheirClosedForms) {
     const Topology pod = preset("superpod-h100:nodes=4");
     Network network(pod);

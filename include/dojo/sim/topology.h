@@ -47,6 +47,9 @@ struct Device {
     std::int64_t matrix_tile = 1;               ///< edge of the matrix tile work pads to (8 on Dojo, 128 on GPUs)
     double sustained_matrix_fraction = 1.0;     ///< of peak, for a perfectly tiled matmul
     std::map<std::string, double> matrix_flops; ///< FLOP/s by precision (fp32, bf16, cfp8, ...)
+    /// Bytes a cfp8 matrix operand moves: 1 where the device has 8-bit matrix units (Dojo's CFP8, the H100's FP8);
+    /// 2 where it runs cfp8 as BF16 (the A100: its kind says cfp8_runs_as = "bf16").
+    double cfp8_operand_bytes = 1;
     double vector_flops_fp32 = 0;               ///< FLOP/s of elementwise work in FP32
     double vector_flops_16bit = 0;              ///< FLOP/s of elementwise work in BF16/CFP16
     double local_bytes = 0;                     ///< SRAM (0: none)
