@@ -237,6 +237,104 @@ const data::Dataset& first_samples(const data::Dataset& full, std::size_t limit,
     return storage;
 }
 
+// Where training starts: epoch and batch within it (1-based, 0-based), steps taken, the epoch's loss so far.
+struct Position {
+    int epoch = 1;
+    std::size_t batch = 0;
+    std::int64_t global_step = 0;
+    double loss_sum = 0;
+};
+
+// Loads the checkpoint in options.checkpoint_dir into the persistent `leaves` and returns its position.
+Position resume(const TrainOptions& options, const ir::Graph& graph, const std::vector<NodeId>& leaves,
+                Executor& executor) {
+    const Checkpoint c = read_checkpoint(options.checkpoint_dir);
+    require_same_run(c, options, options.checkpoint_dir);
+    for (const NodeId leaf : leaves) {
+        const std::string& name = graph.node(leaf).name;
+        const auto found = std::find_if(c.tensors.begin(), c.tensors.end(),
+                                        [&](const NamedTensor& t) { return t.name == name; });
+        ir::Storage<float>& values = executor.value(leaf).data;
+        if (found == c.tensors.end() || found->values.size() != values.size()) {
+            throw IoError("the checkpoint in " + options.checkpoint_dir + " has no tensor '" + name + "' of " +
+                          std::to_string(values.size()) + " elements; it belongs to another model");
+        }
+        std::copy(found->values.begin(), found->values.end(), values.begin());
+    }
+    return Position{c.epoch, static_cast<std::size_t>(c.batch_in_epoch), static_cast<std::int64_t>(c.global_step),
+                    c.epoch_loss_sum};
+}
+
+// Every rank starts from rank 0's weights and position (the same as its own, unless resumed; so a hand-edited rank
+// or a different library version cannot start a replica apart).
+void agree_on_start(ProcessGroup& group, Executor& executor, const std::vector<NodeId>& leaves, Position& position) {
+    if (!group.distributed()) {
+        return;
+    }
+    broadcast_leaves(group, executor, leaves);
+    std::vector<double> packed{static_cast<double>(position.epoch), static_cast<double>(position.batch),
+                               static_cast<double>(position.global_step), position.loss_sum};
+    group.broadcast(std::as_writable_bytes(std::span(packed)));
+    position = Position{static_cast<int>(packed[0]), static_cast<std::size_t>(packed[1]),
+                        static_cast<std::int64_t>(packed[2]), packed[3]};
+}
+
+// The test loss and accuracy after an epoch: the evaluation graph takes the trained parameters and rank 0's
+// BatchNorm statistics (as the checkpoint holds them); each rank evaluates its share of the test set and the sums
+// are added up.
+std::pair<double, double> evaluate_shared(ProcessGroup& group, Executor& executor,
+                                          const std::vector<NodeId>& train_params, Executor& eval_executor,
+                                          const compiler::Forward& eval_model, const std::vector<NodeId>& model_states,
+                                          const data::Dataset& test, std::size_t eval_batch) {
+    const std::vector<NodeId>& eval_params = eval_model.graph.parameters();
+    for (std::size_t i = 0; i < train_params.size(); ++i) {
+        eval_executor.value(eval_params[i]).data = executor.value(train_params[i]).data;
+    }
+    broadcast_leaves(group, executor, model_states);
+    const std::vector<NodeId>& eval_states = eval_model.graph.states();
+    for (std::size_t i = 0; i < model_states.size(); ++i) {  // both graphs create them in file order
+        eval_executor.value(eval_states[i]).data = executor.value(model_states[i]).data;
+    }
+    const auto ranks = static_cast<std::size_t>(group.size());
+    const auto rank = static_cast<std::size_t>(group.rank());
+    const std::size_t first = test.size() * rank / ranks, last = test.size() * (rank + 1) / ranks;
+    std::vector<std::uint32_t> share(last - first);
+    std::iota(share.begin(), share.end(), static_cast<std::uint32_t>(first));
+    const Evaluation sums = evaluate(eval_executor, eval_model, test, share, eval_batch);
+    std::vector<double> totals{sums.loss_sum, sums.correct};
+    group.allreduce_sum(std::span(totals));
+    const auto count = static_cast<double>(test.labels.size());  // labels: samples, or tokens
+    return {totals[0] / count, totals[1] / count};
+}
+
+// The gradient buckets' reductions of a step, wall time summed, mean over the steps after the first. A rank that
+// arrives early also waits for the others, so each reduction's time is the minimum over the ranks (the last to
+// arrive waited for no one); the first step also sets up connections and buffers.
+double allreduce_seconds_per_step(const GradientSync& sync, ProcessGroup& group) {
+    std::vector<double> seconds = sync.reduce_seconds();
+    group.allreduce_min(seconds);
+    const std::size_t buckets = sync.buckets().size();
+    const std::size_t steps = seconds.size() / buckets;
+    if (steps <= 1) {
+        return 0;
+    }
+    return std::accumulate(seconds.begin() + static_cast<std::ptrdiff_t>(buckets), seconds.end(), 0.0) /
+           static_cast<double>(steps - 1);
+}
+
+// The trained parameters and the model's states, by name, written back into the ONNX file's initializers.
+void export_trained(const TrainOptions& options, const ir::Graph& graph, const std::vector<NodeId>& model_states,
+                    Executor& executor) {
+    std::map<std::string, std::vector<float>> trained;
+    for (const NodeId p : graph.parameters()) {
+        trained[graph.node(p).name] = executor.value(p).data.to_vector();
+    }
+    for (const NodeId s : model_states) {
+        trained[graph.node(s).name] = executor.value(s).data.to_vector();
+    }
+    frontend::export_onnx(options.model, options.out_path, trained);
+}
+
 }  // namespace
 
 RoundingScope parse_rounding_scope(std::string_view name) {
@@ -393,44 +491,17 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     }
     const std::vector<NodeId> leaves = persistent_leaves(step.graph);
 
-    // Where to start: the beginning, or the checkpoint's position.
-    int first_epoch = 1;
-    std::size_t first_batch = 0;
-    std::int64_t global_step = 0;
-    double resumed_loss_sum = 0;
+    // Where to start: the beginning, or the checkpoint's position; every rank from rank 0's weights and position.
+    Position position;
     if (options.resume && root) {
-        const Checkpoint c = read_checkpoint(options.checkpoint_dir);
-        require_same_run(c, options, options.checkpoint_dir);
-        for (const NodeId leaf : leaves) {
-            const std::string& name = step.graph.node(leaf).name;
-            const auto found = std::find_if(c.tensors.begin(), c.tensors.end(),
-                                            [&](const NamedTensor& t) { return t.name == name; });
-            ir::Storage<float>& values = executor.value(leaf).data;
-            if (found == c.tensors.end() || found->values.size() != values.size()) {
-                throw IoError("the checkpoint in " + options.checkpoint_dir + " has no tensor '" + name +
-                              "' of " + std::to_string(values.size()) + " elements; it belongs to another model");
-            }
-            std::copy(found->values.begin(), found->values.end(), values.begin());
-        }
-        first_epoch = c.epoch;
-        first_batch = static_cast<std::size_t>(c.batch_in_epoch);
-        global_step = static_cast<std::int64_t>(c.global_step);
-        resumed_loss_sum = c.epoch_loss_sum;
-        result.resumed_from_step = c.global_step;
+        position = resume(options, step.graph, leaves, executor);
     }
-    // Every rank starts from rank 0's weights and position (the same as its own, unless resumed; so a hand-edited
-    // rank or a different library version cannot start a replica apart).
-    if (group.distributed()) {
-        broadcast_leaves(group, executor, leaves);
-        std::vector<double> position{static_cast<double>(first_epoch), static_cast<double>(first_batch),
-                                     static_cast<double>(global_step), resumed_loss_sum};
-        group.broadcast(std::as_writable_bytes(std::span(position)));
-        first_epoch = static_cast<int>(position[0]);
-        first_batch = static_cast<std::size_t>(position[1]);
-        global_step = static_cast<std::int64_t>(position[2]);
-        resumed_loss_sum = position[3];
-        result.resumed_from_step = static_cast<std::uint64_t>(global_step);
-    }
+    agree_on_start(group, executor, leaves, position);
+    result.resumed_from_step = static_cast<std::uint64_t>(position.global_step);
+    const int first_epoch = position.epoch;
+    const std::size_t first_batch = position.batch;
+    std::int64_t global_step = position.global_step;
+    const double resumed_loss_sum = position.loss_sum;
     // The step the checkpoint in the directory holds, and whether this run wrote it: for the message if it diverges.
     std::int64_t checkpointed_step = global_step;
     bool wrote_checkpoint = false;
@@ -442,7 +513,8 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
             const ir::Storage<float>& values = executor.value(leaf).data;
             if (!std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); })) {
                 throw Error("training diverged: '" + step.graph.node(leaf).name + "' is no longer finite after step " +
-                            std::to_string(global_step) + "; " + checkpoint_state(options, checkpointed_step, wrote_checkpoint) +
+                            std::to_string(global_step) + "; " +
+                            checkpoint_state(options, checkpointed_step, wrote_checkpoint) +
                             "; lower the learning rate (--lr) or change the optimizer");
             }
         }
@@ -514,7 +586,8 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
                 throw Error("training diverged: the loss became " + std::to_string(batch_loss) + " at epoch " +
                             std::to_string(epoch) + ", batch " + std::to_string(b + 1) +
                             "; lower the learning rate (--lr) or change the optimizer" +
-                            (checkpointing ? "; " + checkpoint_state(options, checkpointed_step, wrote_checkpoint) : std::string()));
+                            (checkpointing ? "; " + checkpoint_state(options, checkpointed_step, wrote_checkpoint)
+                                           : std::string()));
             }
             executor.apply(step.updates);
             step_seconds.push_back(std::chrono::duration<double>(Clock::now() - step_start).count());
@@ -535,24 +608,10 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
             }
         }
         const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-        for (std::size_t i = 0; i < train_params.size(); ++i) {
-            eval_executor.value(eval_params[i]).data = executor.value(train_params[i]).data;
-        }
-        broadcast_leaves(group, executor, model_states);  // BatchNorm statistics: rank 0's, as the checkpoint's
-        for (std::size_t i = 0; i < model_states.size(); ++i) {  // both graphs create them in file order
-            eval_executor.value(eval_states[i]).data = executor.value(model_states[i]).data;
-        }
-        // Each rank evaluates its share of the test set; the sums are added up.
-        const std::size_t test_first = test.size() * static_cast<std::size_t>(group.rank()) / static_cast<std::size_t>(ranks);
-        const std::size_t test_last = test.size() * static_cast<std::size_t>(group.rank() + 1) / static_cast<std::size_t>(ranks);
-        std::vector<std::uint32_t> share(test_last - test_first);
-        std::iota(share.begin(), share.end(), static_cast<std::uint32_t>(test_first));
-        const Evaluation sums = evaluate(eval_executor, eval_model, test, share, options.eval_batch);
-        std::vector<double> totals{sums.loss_sum, sums.correct};
-        group.allreduce_sum(std::span(totals));
-        const auto test_count = static_cast<double>(test.labels.size());  // labels: samples, or tokens
-        result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), totals[0] / test_count,
-                                            totals[1] / test_count,
+        const auto [test_loss, test_accuracy] =
+            evaluate_shared(group, executor, train_params, eval_executor, eval_model, model_states, test,
+                            options.eval_batch);
+        result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), test_loss, test_accuracy,
                                             seconds,
                                             static_cast<double>((batches - start) * options.batch) / seconds,
                                             std::move(step_seconds)});
@@ -566,30 +625,12 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     }
     if (sync) {
         result.exposed_comm_seconds = sync->exposed_seconds();
-        // The collective's own time: a rank that arrives early also waits for the others, so each reduction's
-        // time is the minimum over the ranks (the last to arrive waited for no one). The first step also sets up
-        // connections and buffers and is left out.
-        std::vector<double> seconds = sync->reduce_seconds();
-        group.allreduce_min(seconds);
-        const std::size_t buckets = sync->buckets().size();
-        const std::size_t steps = seconds.size() / buckets;
-        if (steps > 1) {
-            result.allreduce_seconds_per_step =
-                std::accumulate(seconds.begin() + static_cast<std::ptrdiff_t>(buckets), seconds.end(), 0.0) /
-                static_cast<double>(steps - 1);
-        }
+        result.allreduce_seconds_per_step = allreduce_seconds_per_step(*sync, group);
     }
     result.profile = executor.profile();
     result.executor_bytes = executor.bytes() + eval_executor.bytes();  // the two arenas
     if (!options.out_path.empty() && root) {
-        std::map<std::string, std::vector<float>> trained;
-        for (const NodeId p : train_params) {
-            trained[step.graph.node(p).name] = executor.value(p).data.to_vector();
-        }
-        for (const NodeId s : model_states) {
-            trained[step.graph.node(s).name] = executor.value(s).data.to_vector();
-        }
-        frontend::export_onnx(options.model, options.out_path, trained);
+        export_trained(options, step.graph, model_states, executor);
     }
     return result;
 }
