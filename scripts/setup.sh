@@ -23,6 +23,10 @@ packages=(
   python3-torch python3-torchvision python3-onnx python3-numpy  # models/*.py: PyTorch export and round-trip checks
   libtcmalloc-minimal4                    # bench/train_vs_pytorch.py runs PyTorch with tcmalloc, as it should
   libopenblas0-pthread                    # ... and on an optimised BLAS (Debian's PyTorch calls whatever libblas.so.3 is)
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev  # the fleet clip store: H.264/HEVC in MP4 (FFmpeg 5.1)
+  libsqlite3-dev                          # ... its manifest
+  ffmpeg                                  # tests and bench/video_decode.py: ffprobe reads the store, ffmpeg is the peer
+  python3-av python3-opencv               # bench/video_decode.py: the Python loaders users write
 )
 
 missing=()

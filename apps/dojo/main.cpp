@@ -14,6 +14,7 @@
 #include "sim_command.h"
 #include "train_command.h"
 #include "compare_command.h"
+#include "data_command.h"
 #include "validate_command.h"
 
 namespace {
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
     dojo::cli::add_plan_command(app);
     dojo::cli::add_compare_command(app);
     dojo::cli::add_validate_command(app);
+    dojo::cli::add_data_command(app);
 
     if (const std::string empty = empty_argument(argc, argv); !empty.empty()) {
         std::cerr << "dojo: error: " << empty << "\n";

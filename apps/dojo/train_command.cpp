@@ -15,6 +15,7 @@
 
 #include "dojo/compiler/gradient_buckets.h"
 #include "dojo/data/dataset.h"
+#include "dojo/data/fleet/pipeline.h"
 #include "dojo/frontend/catalog.h"
 #include "dojo/frontend/model.h"
 #include "dojo/frontend/onnx.h"
@@ -123,6 +124,26 @@ std::optional<frontend::SampleSpec> language_model_sample(const std::string& mod
     return sample.token_ids ? std::optional(std::move(sample)) : std::nullopt;
 }
 
+// A fleet clip store's train and held-out scenes, labelled by scene kind; names every clip skipped as damaged.
+std::pair<data::Dataset, data::Dataset> load_clips(const std::string& spec) {
+    const data::fleet::ClipSource source = data::fleet::parse_clip_source(spec);
+    std::vector<data::fleet::SkippedClip> skipped;
+    std::pair<data::Dataset, data::Dataset> splits{
+        data::fleet::load_clip_dataset(source.dir, source.sampling, "train", skipped),
+        data::fleet::load_clip_dataset(source.dir, source.sampling, "test", skipped)};
+    std::cerr << fmt::format("clips: {} training and {} held-out samples of shape {} from {}\n", splits.first.size(),
+                             splits.second.size(), splits.first.sample_shape.to_string(), source.dir);
+    if (!skipped.empty()) {
+        std::cerr << fmt::format("clips: {} clip{} skipped as damaged (strict=1 makes this an error):\n", skipped.size(),
+                                 skipped.size() == 1 ? "" : "s");
+        for (const data::fleet::SkippedClip& s : skipped) {
+            std::cerr << fmt::format("  {} {}{}: {}\n", s.shard, s.clip, s.camera.empty() ? "" : " camera " + s.camera,
+                                     s.reason);
+        }
+    }
+    return splits;
+}
+
 // The train and test splits that --data (and --data-dir) name.
 std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) {
     const std::optional<frontend::SampleSpec> language = language_model_sample(o.model);
@@ -175,8 +196,12 @@ std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) 
                 data::make_synthetic(o.test_limit > 0 ? static_cast<std::size_t>(o.test_limit) : 10000, shape, 10,
                                      o.seed + 1)};
     }
+    if (o.data.starts_with("clips:")) {
+        return load_clips(o.data.substr(6));
+    }
     throw UsageError("unknown dataset '" + o.data +
-                     "'; available: fashion-mnist, idx (with --data-dir), synthetic, text (with --data-dir FILE)");
+                     "'; available: fashion-mnist, idx (with --data-dir), synthetic, text (with --data-dir FILE), "
+                     "clips:DIR[,options] (a fleet clip store, docs/data.md)");
 }
 
 // A count option read as a signed number, so that "-5" is named as negative instead of wrapping around.
@@ -362,7 +387,10 @@ void add_train_command(CLI::App& app) {
                       "fashion-mnist (default; Debian's dataset-fashion-mnist), idx (your own IDX files in --data-dir; "
                       "see docs/training.md), synthetic (random data of Fashion-MNIST's size, or random token ids "
                       "for a language model, for timing), or text (a catalog gpt with vocab=256 learns the next byte "
-                      "of the text file --data-dir FILE)");
+                      "of the text file --data-dir FILE), clips:DIR[,KEY=VALUE...] (a fleet clip store made by "
+                      "dojo data synth: samples are camera frames labelled by scene kind; keys cameras=main+rear, "
+                      "size=WxH, sequence=, stride=, every=, augment=1, strict=1, and dojo data query's filters; "
+                      "docs/data.md)");
     train->add_option("--data-dir", options->data_dir,
                       "directory of the dataset files (default: Debian's); with --data text, the text file");
     train->add_option("--precision", options->precision,

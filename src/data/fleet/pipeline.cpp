@@ -1,0 +1,479 @@
+// The clip decoding pipeline (pipeline.h).
+#include "dojo/data/fleet/pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <unistd.h>
+
+#include "dojo/data/fleet/cameras.h"
+#include "dojo/data/fleet/tar.h"
+#include "dojo/data/fleet/video.h"
+#include "dojo/numerics/convert.h"
+#include "dojo/util/error.h"
+#include "dojo/util/ordered_pool.h"
+#include "dojo/util/random.h"
+
+namespace dojo::data::fleet {
+namespace {
+
+// The normalisation of every sample: roughly zero-mean, unit-variance pixels for any scene.
+constexpr float kPixelMean = 0.45f, kPixelStd = 0.225f;
+
+// A sample's augmentation: the same for all of its cameras and frames.
+struct Jitter {
+    int crop_x = 0, crop_y = 0;
+    float gain = 1, offset = 0;
+};
+
+Jitter draw_jitter(const ClipSampling& s, int pad_x, int pad_y, std::uint64_t seed) {
+    if (!s.augment) {
+        return {pad_x / 2, pad_y / 2, 1, 0};
+    }
+    SplitMix64 random(seed);
+    Jitter j;
+    j.crop_x = static_cast<int>(random.below(static_cast<std::uint64_t>(pad_x + 1)));
+    j.crop_y = static_cast<int>(random.below(static_cast<std::uint64_t>(pad_y + 1)));
+    j.gain = static_cast<float>(0.8 + 0.4 * random.unit());       // contrast
+    j.offset = static_cast<float>(-0.1 + 0.2 * random.unit());    // brightness
+    return j;
+}
+
+// The window starts of a clip of `frames` frames.
+std::vector<int> window_starts(const ClipSampling& s, int every, int frames) {
+    std::vector<int> starts;
+    const int span = (s.sequence - 1) * s.stride;
+    for (int start = 0; start + span < frames; start += every) {
+        starts.push_back(start);
+    }
+    return starts;
+}
+
+// The sample's pixels as BF16 bit patterns (round to nearest even), its float pixels released.
+void to_bf16(ClipSample& sample) {
+    numerics::round_to_bf16_nearest_values(sample.pixels.data(), sample.pixels.data(), sample.pixels.size());
+    sample.pixels_bf16.resize(sample.pixels.size());
+    for (std::size_t i = 0; i < sample.pixels.size(); ++i) {
+        std::uint32_t bits = 0;
+        std::memcpy(&bits, &sample.pixels[i], 4);
+        sample.pixels_bf16[i] = static_cast<std::uint16_t>(bits >> 16);
+    }
+    sample.pixels = {};
+}
+
+}  // namespace
+
+void ClipSampling::validate() const {
+    if (sequence < 1 || sequence > 256 || stride < 1 || stride > 1000 || every < 0 || every > 100000) {
+        throw UsageError("clip sampling: sequence must be 1..256, stride 1..1000 and every 0..100000 frames");
+    }
+    if (width < 8 || height < 8 || width > 1280 || height > 960) {
+        throw UsageError("clip sampling: the training resolution " + std::to_string(width) + "x" +
+                         std::to_string(height) + " must be 8x8 .. 1280x960");
+    }
+    if (threads < 0 || threads > 256 || prefetch_clips < 1 || prefetch_clips > 64 || shuffle_buffer < 1 ||
+        shuffle_buffer > 1000000) {
+        throw UsageError("clip sampling: threads 0..256, prefetch 1..64 clips per thread, shuffle buffer 1..1000000");
+    }
+    if (ranks < 1 || rank < 0 || rank >= ranks) {
+        throw UsageError("clip sampling: rank " + std::to_string(rank) + " of " + std::to_string(ranks));
+    }
+    for (const std::string& camera : cameras) {
+        rig_camera_index(camera);
+    }
+}
+
+// A decoded clip: its samples, or why it was skipped.
+struct ClipPipeline::Decoded {
+    int clip = 0;
+    std::vector<ClipSample> samples;
+    std::optional<SkippedClip> skipped;
+    std::int64_t frames_decoded = 0;
+};
+
+struct ClipPipeline::State {
+    std::uint64_t epoch = 0;
+    std::vector<Unit> order;  // the epoch's units, in order
+    std::unique_ptr<OrderedPool<Decoded>> pool;
+    std::vector<ClipSample> buffer;  // the shuffle buffer
+    SplitMix64 random{0};
+    std::set<int> bad_clips;  // clips skipped this epoch
+    bool drained = false;  // the pool has handed over every clip
+};
+
+ClipPipeline::ClipPipeline(const std::string& dir, const ClipSampling& sampling) : dir_(dir), s_(sampling) {
+    s_.validate();
+    const Manifest manifest(dir, false);
+    std::vector<ClipRecord> all = manifest.query(s_.filter);
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        if (static_cast<int>(i % static_cast<std::size_t>(s_.ranks)) == s_.rank) {
+            clips_.push_back(std::move(all[i]));
+        }
+    }
+    if (clips_.empty()) {
+        throw UsageError("the clip store " + dir + " has no clips" + (s_.ranks > 1 ? " for rank " + std::to_string(s_.rank) : "") +
+                         " matching the selection; see dojo data query " + dir);
+    }
+    if (s_.cameras.empty()) {
+        for (const char* name : rig_camera_names()) {
+            s_.cameras.push_back(name);
+        }
+    }
+    for (const std::string& name : s_.cameras) {
+        cameras_.push_back(rig_camera_index(name));
+    }
+    every_ = s_.every > 0 ? s_.every : std::max(1, clips_.front().keyframe_interval);
+    state_ = std::make_unique<State>();
+}
+
+ClipPipeline::~ClipPipeline() = default;
+
+std::size_t ClipPipeline::windows() const {
+    std::size_t n = 0;
+    for (const ClipRecord& c : clips_) {
+        n += window_starts(s_, every_, c.frames).size();
+    }
+    return n;
+}
+
+std::int64_t ClipPipeline::sample_values() const {
+    return static_cast<std::int64_t>(s_.sequence) * static_cast<std::int64_t>(cameras_.size()) * 3 * s_.width * s_.height;
+}
+
+// Buffers kept for reuse, at most: enough for the samples in flight of a typical configuration.
+constexpr std::size_t kMaxFreeBuffers = 512;
+
+// The normalised value of each byte under a sample's jitter: one table lookup per pixel.
+std::array<float, 256> pixel_table(const Jitter& j) {
+    std::array<float, 256> table{};
+    for (int b = 0; b < 256; ++b) {
+        table[b] = (static_cast<float>(b) * (1.0f / 255.0f) * j.gain + j.offset - kPixelMean) / kPixelStd;
+    }
+    return table;
+}
+
+ClipPipeline::Decoded ClipPipeline::decode_unit(const Unit& unit, std::uint64_t epoch) const {
+    const ClipRecord& clip = clips_[static_cast<std::size_t>(unit.clip)];
+    Decoded out;
+    out.clip = unit.clip;
+    const std::string shard = dir_ + "/" + clip.shard;
+    std::string camera_at_fault;
+    try {
+        const std::vector<int> all_starts = window_starts(s_, every_, clip.frames);
+        const std::vector<int> starts(all_starts.begin() + unit.first_window, all_starts.begin() + unit.end_window);
+        const int span = (s_.sequence - 1) * s_.stride;
+        std::vector<bool> label_frames(static_cast<std::size_t>(clip.frames), false);
+        for (const int start : starts) {
+            label_frames[static_cast<std::size_t>(start + span)] = true;
+        }
+        const ClipLabels labels = decode_labels(read_range(shard, clip.labels_offset, clip.labels_bytes),
+                                                clip.shard + ": " + clip.clip + ".labels", &label_frames);
+        if (static_cast<int>(labels.frames.size()) != clip.frames) {
+            throw IoError("the labels hold " + std::to_string(labels.frames.size()) + " frames, the manifest " +
+                          std::to_string(clip.frames));
+        }
+        // Decode a little larger when cropping, so that the crop keeps the training resolution.
+        const int pad_x = s_.augment ? (s_.width / 8) & ~1 : 0, pad_y = s_.augment ? (s_.height / 8) & ~1 : 0;
+        const int dw = s_.width + pad_x, dh = s_.height + pad_y;
+        std::vector<Jitter> jitter;
+        std::vector<std::array<float, 256>> tables;
+        out.samples.resize(starts.size());
+        for (std::size_t w = 0; w < starts.size(); ++w) {
+            ClipSample& sample = out.samples[w];
+            sample.clip = clip.clip;
+            sample.first_frame = starts[w];
+            sample.kind = clip.kind;
+            sample.labels = labels.frames[static_cast<std::size_t>(starts[w] + span)];
+            sample.pixels = take_buffer();
+            jitter.push_back(draw_jitter(s_, pad_x, pad_y, s_.seed ^ (epoch * 0x9E3779B97F4A7C15ULL) ^
+                                                             (clip.seed + static_cast<std::uint64_t>(starts[w]))));
+            tables.push_back(pixel_table(jitter.back()));
+        }
+        std::vector<int> wanted;
+        for (const int start : starts) {
+            for (int k = 0; k < s_.sequence; ++k) {
+                wanted.push_back(start + k * s_.stride);
+            }
+        }
+        std::sort(wanted.begin(), wanted.end());
+        wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+        const std::size_t plane = static_cast<std::size_t>(s_.width) * s_.height;
+        const std::size_t decoded_plane = static_cast<std::size_t>(dw) * dh;
+        for (std::size_t c = 0; c < cameras_.size(); ++c) {
+            const std::string camera = rig_camera_names()[static_cast<std::size_t>(cameras_[c])];
+            camera_at_fault = camera;
+            const auto stream = std::find_if(clip.streams.begin(), clip.streams.end(),
+                                             [&](const StreamRecord& st) { return st.camera == camera; });
+            if (stream == clip.streams.end()) {
+                throw IoError("the camera stream is missing from the store");
+            }
+            const std::string mp4 = read_range(shard, stream->offset, stream->bytes);
+            VideoDecoder decoder(mp4, clip.shard + ": " + clip.clip + "." + camera + ".mp4");
+            if (decoder.info().frames != clip.frames) {
+                throw IoError("the stream holds " + std::to_string(decoder.info().frames) + " frames, the labels " +
+                              std::to_string(clip.frames) + " (a timestamp gap or a truncated stream)");
+            }
+            decoder.read(wanted, dw, dh, [&](int frame, std::span<const std::uint8_t> rgb) {
+                for (std::size_t w = 0; w < starts.size(); ++w) {
+                    const int k = (frame - starts[w]) / s_.stride;
+                    if (frame < starts[w] || (frame - starts[w]) % s_.stride || k >= s_.sequence) {
+                        continue;
+                    }
+                    const Jitter& j = jitter[w];
+                    const std::array<float, 256>& table = tables[w];
+                    float* dst = out.samples[w].pixels.data() + (static_cast<std::size_t>(k) * cameras_.size() + c) * 3 * plane;
+                    for (int ch = 0; ch < 3; ++ch) {
+                        for (int y = 0; y < s_.height; ++y) {
+                            const std::uint8_t* src = rgb.data() + ch * decoded_plane +
+                                                      static_cast<std::size_t>(y + j.crop_y) * dw + j.crop_x;
+                            float* row = dst + ch * plane + static_cast<std::size_t>(y) * s_.width;
+                            for (int x = 0; x < s_.width; ++x) {
+                                row[x] = table[src[x]];
+                            }
+                        }
+                    }
+                }
+            });
+            out.frames_decoded += decoder.frames_decoded();
+        }
+        if (s_.bf16) {
+            for (ClipSample& sample : out.samples) {
+                to_bf16(sample);
+            }
+        }
+    } catch (const IoError& error) {
+        if (s_.strict) {
+            throw IoError("shard " + clip.shard + ", clip " + clip.clip +
+                          (camera_at_fault.empty() ? "" : ", camera " + camera_at_fault) + ": " + error.what() +
+                          " (without --strict such a clip is skipped and counted)");
+        }
+        out.samples.clear();
+        out.skipped = SkippedClip{clip.shard, clip.clip, camera_at_fault, error.what()};
+    }
+    return out;
+}
+
+void ClipPipeline::start_epoch(std::uint64_t epoch) {
+    State& st = *state_;
+    st.pool.reset();
+    st.epoch = epoch;
+    std::vector<int> clip_order(clips_.size());
+    for (std::size_t i = 0; i < clips_.size(); ++i) {
+        clip_order[i] = static_cast<int>(i);
+    }
+    SplitMix64 random(s_.seed * 0xA24BAED4963EE407ULL + epoch);
+    if (s_.shuffle_buffer > 1) {
+        for (std::size_t i = clip_order.size(); i > 1; --i) {  // Fisher-Yates
+            std::swap(clip_order[i - 1], clip_order[random.below(i)]);
+        }
+    }
+    // A clip's windows in units of one keyframe interval of the timeline: a unit's memory stays bounded, and its
+    // decoders seek once.
+    st.order.clear();
+    for (const int c : clip_order) {
+        const ClipRecord& clip = clips_[static_cast<std::size_t>(c)];
+        const std::vector<int> starts = window_starts(s_, every_, clip.frames);
+        const int group = std::max(1, clip.keyframe_interval);
+        for (std::size_t w = 0; w < starts.size();) {
+            std::size_t end = w + 1;
+            while (end < starts.size() && starts[end] / group == starts[w] / group) {
+                ++end;
+            }
+            st.order.push_back({c, static_cast<int>(w), static_cast<int>(end)});
+            w = end;
+        }
+    }
+    st.random = SplitMix64(random.next());
+    st.buffer.clear();
+    st.bad_clips.clear();
+    st.drained = false;
+    const int threads = s_.threads > 0 ? s_.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    st.pool = std::make_unique<OrderedPool<Decoded>>(
+        static_cast<int>(st.order.size()), threads, threads * s_.prefetch_clips,
+        [this, epoch](int i) { return decode_unit(state_->order[static_cast<std::size_t>(i)], epoch); });
+}
+
+// Moves decoded clips into the shuffle buffer until it holds shuffle_buffer samples or the epoch's clips are all in.
+bool ClipPipeline::refill() {
+    State& st = *state_;
+    Decoded decoded;
+    while (!st.drained && st.buffer.size() < static_cast<std::size_t>(s_.shuffle_buffer)) {
+        if (!st.pool->next(decoded)) {
+            st.drained = true;
+            break;
+        }
+        frames_decoded_ += decoded.frames_decoded;
+        if (decoded.skipped) {
+            st.bad_clips.insert(decoded.clip);  // its later units are dropped too; one entry per clip
+            if (skipped_.empty() || skipped_.back().clip != decoded.skipped->clip) {
+                skipped_.push_back(*decoded.skipped);
+            }
+        }
+        if (st.bad_clips.count(decoded.clip)) {
+            continue;
+        }
+        for (ClipSample& sample : decoded.samples) {
+            st.buffer.push_back(std::move(sample));
+        }
+    }
+    return !st.buffer.empty();
+}
+
+std::vector<float> ClipPipeline::take_buffer() const {
+    {
+        std::lock_guard lock(buffers_mutex_);
+        if (!free_buffers_.empty()) {
+            std::vector<float> buffer = std::move(free_buffers_.back());
+            free_buffers_.pop_back();
+            return buffer;
+        }
+    }
+    return std::vector<float>(static_cast<std::size_t>(sample_values()));
+}
+
+bool ClipPipeline::next(ClipSample& sample) {
+    State& st = *state_;
+    // The caller is done with the sample it passes in: its buffer serves a later sample (memory touched once).
+    if (sample.pixels.size() == static_cast<std::size_t>(sample_values())) {
+        std::lock_guard lock(buffers_mutex_);
+        if (free_buffers_.size() < kMaxFreeBuffers) {
+            free_buffers_.push_back(std::move(sample.pixels));
+        }
+        sample.pixels = {};
+    }
+    if (!st.pool) {
+        start_epoch(0);
+    }
+    if (!refill()) {
+        return false;
+    }
+    // One process of a shuffle buffer: a seeded pick among the buffered samples (the first when not shuffling).
+    const std::size_t pick = s_.shuffle_buffer > 1 ? st.random.below(st.buffer.size()) : 0;
+    sample = std::move(st.buffer[pick]);
+    if (s_.shuffle_buffer > 1) {
+        st.buffer[pick] = std::move(st.buffer.back());
+        st.buffer.pop_back();
+    } else {
+        st.buffer.erase(st.buffer.begin());
+    }
+    return true;
+}
+
+namespace {
+
+int parse_count(const std::string& key, const std::string& value) {
+    std::size_t used = 0;
+    long long n = -1;
+    try {
+        n = std::stoll(value, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used == 0 || used != value.size() || n < 0 || n > 1000000) {
+        throw UsageError("clips option " + key + "=" + value + ": expected a whole number 0..1000000");
+    }
+    return static_cast<int>(n);
+}
+
+bool parse_flag(const std::string& key, const std::string& value) {
+    if (value != "0" && value != "1") {
+        throw UsageError("clips option " + key + "=" + value + ": expected 0 or 1");
+    }
+    return value == "1";
+}
+
+}  // namespace
+
+void parse_size(const std::string& text, int& width, int& height) {
+    const std::size_t x = text.find('x');
+    if (x == std::string::npos) {
+        throw UsageError("size '" + text + "': expected WIDTHxHEIGHT, e.g. 160x120");
+    }
+    width = parse_count("size", text.substr(0, x));
+    height = parse_count("size", text.substr(x + 1));
+}
+
+ClipSource parse_clip_source(const std::string& spec) {
+    ClipSource source;
+    std::size_t at = spec.find(',');
+    source.dir = spec.substr(0, at);
+    if (source.dir.empty()) {
+        throw UsageError("--data clips:DIR[,KEY=VALUE...] needs the clip store's directory (made by dojo data synth)");
+    }
+    ClipSampling& s = source.sampling;
+    while (at != std::string::npos) {
+        const std::size_t end = spec.find(',', at + 1);
+        const std::string term = spec.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+        at = end;
+        const std::size_t eq = term.find('=');
+        const std::string key = term.substr(0, eq), value = eq == std::string::npos ? "" : term.substr(eq + 1);
+        if (key == "cameras") {
+            s.cameras.clear();
+            for (std::size_t from = 0; from <= value.size();) {
+                const std::size_t plus = std::min(value.find('+', from), value.size());
+                s.cameras.push_back(value.substr(from, plus - from));
+                from = plus + 1;
+            }
+        } else if (key == "size") {
+            parse_size(value, s.width, s.height);
+        } else if (key == "sequence") {
+            s.sequence = parse_count(key, value);
+        } else if (key == "stride") {
+            s.stride = parse_count(key, value);
+        } else if (key == "every") {
+            s.every = parse_count(key, value);
+        } else if (key == "threads") {
+            s.threads = parse_count(key, value);
+        } else if (key == "seed") {
+            s.seed = static_cast<std::uint64_t>(parse_count(key, value));
+        } else if (key == "augment") {
+            s.augment = parse_flag(key, value);
+        } else if (key == "strict") {
+            s.strict = parse_flag(key, value);
+        } else {
+            try {
+                s.filter.set(term);
+            } catch (const UsageError& error) {
+                throw UsageError(std::string(error.what()) + "; or a sampling option: cameras=NAME+NAME, size=WxH, "
+                                 "sequence=, stride=, every=, augment=0|1, threads=, seed=, strict=0|1");
+            }
+        }
+    }
+    s.validate();
+    return source;
+}
+
+Dataset load_clip_dataset(const std::string& dir, ClipSampling sampling, const std::string& split,
+                          std::vector<SkippedClip>& skipped) {
+    sampling.filter.split = split;
+    sampling.shuffle_buffer = 1;  // the trainer orders the samples itself
+    sampling.bf16 = false;
+    ClipPipeline pipeline(dir, sampling);
+    const double bytes = static_cast<double>(pipeline.windows()) * static_cast<double>(pipeline.sample_values()) * 4;
+    const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+    if (bytes > physical / 2) {
+        throw UsageError("clips:" + dir + " (" + split + "): " + std::to_string(pipeline.windows()) + " samples of " +
+                         std::to_string(pipeline.sample_values()) + " values would take " +
+                         std::to_string(std::llround(bytes / 1e9)) + " GB, more than half of this machine's memory; "
+                         "select fewer clips (limit=, scene=), fewer cameras, a smaller size or a larger every=");
+    }
+    Dataset dataset;
+    dataset.name = "clips:" + dir + " (" + split + ")";
+    dataset.sample_shape = ir::Shape{static_cast<std::int64_t>(sampling.sequence) * static_cast<std::int64_t>(pipeline.camera_indices().size()) * 3,
+                                     sampling.height, sampling.width};
+    dataset.classes = kSceneKinds;
+    dataset.samples.reserve(pipeline.windows() * static_cast<std::size_t>(pipeline.sample_values()));
+    ClipSample sample;
+    while (pipeline.next(sample)) {
+        dataset.samples.insert(dataset.samples.end(), sample.pixels.begin(), sample.pixels.end());
+        dataset.labels.push_back(static_cast<std::uint32_t>(sample.kind));
+    }
+    skipped.insert(skipped.end(), pipeline.skipped().begin(), pipeline.skipped().end());
+    return dataset;
+}
+
+}  // namespace dojo::data::fleet
