@@ -147,13 +147,22 @@ std::int64_t ClipPipeline::sample_values() const {
 // Buffers kept for reuse, at most: enough for the samples in flight of a typical configuration.
 constexpr std::size_t kMaxFreeBuffers = 512;
 
-// The normalised value of each byte under a sample's jitter: one table lookup per pixel.
-std::array<float, 256> pixel_table(const Jitter& j) {
-    std::array<float, 256> table{};
-    for (int b = 0; b < 256; ++b) {
-        table[b] = (static_cast<float>(b) * (1.0f / 255.0f) * j.gain + j.offset - kPixelMean) / kPixelStd;
+// One row of a decoded frame (Y, U, V planes at full resolution, BT.601 limited range, as the encoder wrote them)
+// to the sample's normalised R, G, B rows: colour conversion, the sample's jitter and normalisation in one pass of
+// arithmetic the compiler vectorises.
+void yuv_row_to_sample(const std::uint8_t* y, const std::uint8_t* u, const std::uint8_t* v, int width,
+                       const Jitter& j, float* r_out, float* g_out, float* b_out) {
+    const float scale = j.gain / 255.0f / kPixelStd, shift = (j.offset - kPixelMean) / kPixelStd;
+    for (int x = 0; x < width; ++x) {
+        const float luma = 1.164f * (static_cast<float>(y[x]) - 16.0f);
+        const float cb = static_cast<float>(u[x]) - 128.0f, cr = static_cast<float>(v[x]) - 128.0f;
+        const float r = std::clamp(luma + 1.596f * cr, 0.0f, 255.0f);
+        const float g = std::clamp(luma - 0.392f * cb - 0.813f * cr, 0.0f, 255.0f);
+        const float b = std::clamp(luma + 2.017f * cb, 0.0f, 255.0f);
+        r_out[x] = r * scale + shift;
+        g_out[x] = g * scale + shift;
+        b_out[x] = b * scale + shift;
     }
-    return table;
 }
 
 ClipPipeline::Decoded ClipPipeline::decode_unit(const Unit& unit, std::uint64_t epoch) const {
@@ -180,7 +189,6 @@ ClipPipeline::Decoded ClipPipeline::decode_unit(const Unit& unit, std::uint64_t 
         const int pad_x = s_.augment ? (s_.width / 8) & ~1 : 0, pad_y = s_.augment ? (s_.height / 8) & ~1 : 0;
         const int dw = s_.width + pad_x, dh = s_.height + pad_y;
         std::vector<Jitter> jitter;
-        std::vector<std::array<float, 256>> tables;
         out.samples.resize(starts.size());
         for (std::size_t w = 0; w < starts.size(); ++w) {
             ClipSample& sample = out.samples[w];
@@ -191,7 +199,6 @@ ClipPipeline::Decoded ClipPipeline::decode_unit(const Unit& unit, std::uint64_t 
             sample.pixels = take_buffer();
             jitter.push_back(draw_jitter(s_, pad_x, pad_y, s_.seed ^ (epoch * 0x9E3779B97F4A7C15ULL) ^
                                                              (clip.seed + static_cast<std::uint64_t>(starts[w]))));
-            tables.push_back(pixel_table(jitter.back()));
         }
         std::vector<int> wanted;
         for (const int start : starts) {
@@ -217,27 +224,23 @@ ClipPipeline::Decoded ClipPipeline::decode_unit(const Unit& unit, std::uint64_t 
                 throw IoError("the stream holds " + std::to_string(decoder.info().frames) + " frames, the labels " +
                               std::to_string(clip.frames) + " (a timestamp gap or a truncated stream)");
             }
-            decoder.read(wanted, dw, dh, [&](int frame, std::span<const std::uint8_t> rgb) {
+            decoder.read(wanted, dw, dh, [&](int frame, std::span<const std::uint8_t> yuv) {
                 for (std::size_t w = 0; w < starts.size(); ++w) {
                     const int k = (frame - starts[w]) / s_.stride;
                     if (frame < starts[w] || (frame - starts[w]) % s_.stride || k >= s_.sequence) {
                         continue;
                     }
                     const Jitter& j = jitter[w];
-                    const std::array<float, 256>& table = tables[w];
                     float* dst = out.samples[w].pixels.data() + (static_cast<std::size_t>(k) * cameras_.size() + c) * 3 * plane;
-                    for (int ch = 0; ch < 3; ++ch) {
-                        for (int y = 0; y < s_.height; ++y) {
-                            const std::uint8_t* src = rgb.data() + ch * decoded_plane +
-                                                      static_cast<std::size_t>(y + j.crop_y) * dw + j.crop_x;
-                            float* row = dst + ch * plane + static_cast<std::size_t>(y) * s_.width;
-                            for (int x = 0; x < s_.width; ++x) {
-                                row[x] = table[src[x]];
-                            }
-                        }
+                    for (int y = 0; y < s_.height; ++y) {
+                        const std::size_t at = static_cast<std::size_t>(y + j.crop_y) * dw + j.crop_x;
+                        const std::size_t row = static_cast<std::size_t>(y) * s_.width;
+                        yuv_row_to_sample(yuv.data() + at, yuv.data() + decoded_plane + at,
+                                          yuv.data() + 2 * decoded_plane + at, s_.width, j, dst + row,
+                                          dst + plane + row, dst + 2 * plane + row);
                     }
                 }
-            });
+            }, VideoDecoder::Planes::Yuv444);
             out.frames_decoded += decoder.frames_decoded();
         }
         if (s_.bf16) {

@@ -357,18 +357,23 @@ VideoDecoder::VideoDecoder(std::string_view mp4, std::string name) : impl_(std::
 VideoDecoder::~VideoDecoder() = default;
 
 void VideoDecoder::read(std::span<const int> frames, int out_width, int out_height,
-                        const std::function<void(int, std::span<const std::uint8_t>)>& sink) {
+                        const std::function<void(int, std::span<const std::uint8_t>)>& sink, Planes planes_wanted) {
     Impl& m = *impl_;
     DOJO_CHECK(out_width > 0 && out_height > 0);
     m.rgb.resize(static_cast<std::size_t>(out_width) * out_height * 3);
     decode(frames, [&](int number) {
+        const bool rgb = planes_wanted == Planes::Rgb;
         m.to_rgb = sws_getCachedContext(m.to_rgb, m.frame->width, m.frame->height,
                                         static_cast<AVPixelFormat>(m.frame->format), out_width, out_height,
-                                        AV_PIX_FMT_GBRP, SWS_BILINEAR, nullptr, nullptr, nullptr);
+                                        rgb ? AV_PIX_FMT_GBRP : AV_PIX_FMT_YUV444P, SWS_BILINEAR, nullptr, nullptr,
+                                        nullptr);
         DOJO_CHECK(m.to_rgb != nullptr);
         // GBRP's planes are G, B, R: pointed at the R, G, B planes of the output.
         const std::size_t plane = static_cast<std::size_t>(out_width) * out_height;
         std::uint8_t* planes[3] = {m.rgb.data() + plane, m.rgb.data() + 2 * plane, m.rgb.data()};
+        if (!rgb) {
+            planes[0] = m.rgb.data(), planes[1] = m.rgb.data() + plane, planes[2] = m.rgb.data() + 2 * plane;
+        }
         const int strides[3] = {out_width, out_width, out_width};
         sws_scale(m.to_rgb, m.frame->data, m.frame->linesize, 0, m.frame->height, planes, strides);
         sink(number, m.rgb);

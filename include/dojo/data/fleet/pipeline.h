@@ -43,7 +43,7 @@ struct ClipSampling {
     ClipFilter filter;
     std::uint64_t seed = 0;
     int threads = 0;                   ///< decode threads; 0: one per core
-    int prefetch_clips = 4;            ///< decoded units (a keyframe interval each) queued ahead, per thread
+    int prefetch_clips = 2;            ///< decoded units (a keyframe interval each) queued ahead, per thread
     int shuffle_buffer = 64;           ///< samples; 1: no shuffling (clip order, then window order)
     int rank = 0, ranks = 1;           ///< data-parallel sharding, by clip
     bool strict = false;

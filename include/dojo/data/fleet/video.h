@@ -72,13 +72,17 @@ public:
 
     const VideoInfo& info() const { return info_; }
 
+    /// The planes read() hands on: R, G, B; or Y, U, V at full resolution (BT.601, limited range, as the encoder
+    /// wrote them), for a caller that converts colour itself on the way to its own format.
+    enum class Planes : std::uint8_t { Rgb, Yuv444 };
+
     /// Decodes the frames numbered `frames` (ascending, each < info().frames), scales each to out_width x
-    /// out_height (bilinear) and hands it to `sink(frame number, rgb)` as three planes, R, G and B, of out_height rows
-    /// of out_width bytes. Seeks to
+    /// out_height (bilinear) and hands it to `sink(frame number, planes)` as three planes of out_height rows of
+    /// out_width bytes. Seeks to
     /// the keyframe at or before the first wanted frame, and again whenever a wanted frame lies beyond the next
     /// keyframe. Throws IoError naming the stream if a wanted frame cannot be decoded (a corrupt or truncated stream).
     void read(std::span<const int> frames, int out_width, int out_height,
-              const std::function<void(int, std::span<const std::uint8_t>)>& sink);
+              const std::function<void(int, std::span<const std::uint8_t>)>& sink, Planes planes = Planes::Rgb);
 
     /// Decodes the frames numbered `frames` as read() does, and does nothing with them: the decode cost alone.
     void read_native(std::span<const int> frames);
