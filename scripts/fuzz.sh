@@ -4,6 +4,7 @@
 #   machine_toml_fuzzer   machine descriptions (presets and kind libraries), SECONDS / 3
 #   spec_fuzzer           catalog model specs and --strategy specs, SECONDS / 3
 #   numerics_line_fuzzer  `dojo numerics encode/decode`'s line reader, SECONDS / 3
+#   clip_store_fuzzer     the clip store's readers: labels, shards, manifest, SECONDS / 3
 # Exits non-zero if a target crashes, leaks or hangs on any input; libFuzzer leaves that input in build-fuzz/
 # (crash-*, leak-*, timeout-*), and fuzz-NAME.log holds the run.
 # Usage: scripts/fuzz.sh [SECONDS]
@@ -11,7 +12,7 @@ set -euo pipefail
 seconds=${1:-30}
 share=$(( seconds / 3 > 0 ? seconds / 3 : 1 ))
 cd "$(dirname "$0")/.."
-targets=(onnx_import_fuzzer machine_toml_fuzzer spec_fuzzer numerics_line_fuzzer)
+targets=(onnx_import_fuzzer machine_toml_fuzzer spec_fuzzer numerics_line_fuzzer clip_store_fuzzer)
 
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DDOJO_BUILD_FUZZERS=ON -DDOJO_BUILD_TESTS=OFF -DDOJO_BUILD_BENCH=OFF -DDOJO_WERROR=OFF > /dev/null
@@ -19,7 +20,7 @@ cmake --build build-fuzz --target "${targets[@]}" -- -j "$(nproc)" > build-fuzz/
   { tail -30 build-fuzz/build.log; exit 1; }
 
 # Seed corpora: real exports for the importer, the shipped presets and libraries, the catalog's and README's specs.
-mkdir -p build-fuzz/corpus build-fuzz/corpus-machine build-fuzz/corpus-spec build-fuzz/corpus-line
+mkdir -p build-fuzz/corpus build-fuzz/corpus-machine build-fuzz/corpus-spec build-fuzz/corpus-line build-fuzz/corpus-clips
 for spec in "mlp 13" "mlp_view 15" "lenet 13"; do
   set -- $spec
   seed="build-fuzz/corpus/seed-$1-opset$2.onnx"
@@ -36,6 +37,18 @@ for s in "dp=4,tp=8,pp=2,mb=16" "dp=2,pp=2,mb=4,vp=2" "tp=4,sp=1,zero=1,recomput
   printf '\x00%s' "$s" > "build-fuzz/corpus-spec/strategy-$((i++))"
 done
 printf '0.3\n-1.5e-7\n1e999\n0x3f800000\n# comment\n\ninf\nnan\n0x38\n' > build-fuzz/corpus-line/seed
+# A real store (one short scene at 32x32), its labels, shard and manifest each a seed, behind its selector byte.
+if [[ ! -f build-fuzz/corpus-clips/manifest ]]; then
+  store=build-fuzz/seed-store
+  rm -rf "$store"
+  "${DOJO:-build/apps/dojo/dojo}" data synth --out "$store" --scenes 1 --duration 0.1 --size 32x32 --range 4 \
+    --heights 2 > /dev/null 2>&1 || true
+  if [[ -f "$store/manifest.sqlite" ]]; then
+    { printf '\x00'; tar xOf "$store/shard-000000.tar" clip-000000.labels; } > build-fuzz/corpus-clips/labels
+    { printf '\x01'; cat "$store/shard-000000.tar"; } > build-fuzz/corpus-clips/shard
+    { printf '\x02'; cat "$store/manifest.sqlite"; } > build-fuzz/corpus-clips/manifest
+  fi
+fi
 
 cd build-fuzz
 status=0
@@ -56,4 +69,5 @@ run onnx_import_fuzzer corpus "$seconds"
 run machine_toml_fuzzer corpus-machine "$share"
 run spec_fuzzer corpus-spec "$share"
 run numerics_line_fuzzer corpus-line "$share"
+run clip_store_fuzzer corpus-clips "$share"
 exit $status
