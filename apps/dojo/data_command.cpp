@@ -117,7 +117,7 @@ void add_synth(CLI::App& data) {
                     "frames between keyframes (default 36): random access decodes at most this many");
     cmd->add_option("--codec", c->codec, "h264 (libx264, default) or hevc (libx265)");
     cmd->add_option("--crf", c->options.video.crf, "quality: x264/x265 constant rate factor, 0..51 (default 23)");
-    cmd->add_option("--preset", c->options.video.preset, "encoder speed preset (default veryfast)");
+    cmd->add_option("--preset", c->options.video.preset, "encoder speed preset: ultrafast .. veryslow (default superfast)");
     cmd->add_option("--shard-size", c->shard_size, "largest shard, e.g. 256MB (default), 1GB");
     cmd->add_option("--range", c->options.grid.range_m, "occupancy grid: metres each way from the car (default 40)");
     cmd->add_option("--voxel", c->options.grid.voxel_m, "occupancy grid: voxel side in metres (default 0.4)");

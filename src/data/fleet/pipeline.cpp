@@ -130,7 +130,12 @@ ClipPipeline::ClipPipeline(const std::string& dir, const ClipSampling& sampling)
     state_ = std::make_unique<State>();
 }
 
-ClipPipeline::~ClipPipeline() = default;
+ClipPipeline::~ClipPipeline() {
+    // The decode threads use the members declared after state_ (the buffer pool): they stop first.
+    if (state_) {
+        state_->pool.reset();
+    }
+}
 
 std::size_t ClipPipeline::windows() const {
     std::size_t n = 0;

@@ -20,8 +20,9 @@ namespace dojo::data::fleet {
 /// One camera's buffers, reused across frames (allocate once: first-touch memory is slow). The camera is fixed to
 /// the car, so where each pixel's ray meets the ground (in the ego frame) is computed once, on the first frame.
 struct RenderScratch {
-    std::vector<float> depth;     ///< ray parameter of the nearest surface per pixel
-    std::vector<float> ground;    ///< per pixel: ego-frame x, y of the ground hit and its distance; distance < 0: sky
+    std::vector<float> depth;     ///< depth (optical z, m) of the nearest surface per pixel
+    std::vector<float> ray_length;  ///< per pixel: metres along the ray per metre of depth
+    std::vector<float> ground;    ///< per pixel: ego-frame x, y of the ground hit, its distance and depth; distance < 0: sky
     const Camera* camera = nullptr;  ///< the camera `ground` was computed for
 };
 

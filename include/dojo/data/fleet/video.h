@@ -29,7 +29,7 @@ struct EncoderOptions {
     int keyframe_interval = 36;     ///< frames, 1..1000
     Codec codec = Codec::H264;
     int crf = 23;                   ///< constant rate factor: 0 (lossless) .. 51; 23 is x264's default
-    std::string preset = "veryfast";
+    std::string preset = "superfast";  ///< x264/x265 speed preset; superfast keeps synth at real time on 2 cores
     /// Throws UsageError naming the bad field.
     void validate() const;
 };
