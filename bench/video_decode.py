@@ -17,7 +17,8 @@ float32 CHW tensors normalised to mean 0.45 / std 0.225; all with the same --thr
   opencv   python3-opencv: per clip, eight cv2.VideoCapture in step (cv2.setNumThreads(N)), cv2.resize INTER_LINEAR,
            BGR->RGB, numpy normalisation
 
-Targets: dojo >= 90% of ffmpeg's rate and >= 2x each Python loader. Then random access: for stores made with several
+Targets: dojo >= 90% of ffmpeg's rate and >= 2x each Python loader; `dojo data synth` at least as fast as real time
+(eight cameras at 640x480, 36 fps). Then random access: for stores made with several
 keyframe intervals, the frames dojo decodes to reach one random frame (at most one interval) and the time it takes.
 
     bench/video_decode.py build/apps/dojo/dojo [--threads 2] [--size 224x168] [--scenes 6] [--store DIR]
@@ -43,8 +44,10 @@ def run(command, **kw):
 
 
 def synth(dojo, out, scenes, interval, size="640x480", duration=5):
-    run([dojo, "data", "synth", "--out", out, "--scenes", str(scenes), "--duration", str(duration), "--size", size,
-         "--keyframe-interval", str(interval)])
+    """Makes a store; returns dojo's summary (real_time_factor: footage seconds made per second)."""
+    out = run([dojo, "data", "synth", "--out", out, "--scenes", str(scenes), "--duration", str(duration), "--size",
+               size, "--keyframe-interval", str(interval), "--json"])
+    return json.loads(out.stdout)
 
 
 def extract(store, into):
@@ -130,9 +133,13 @@ def main():
     width, height = map(int, a.size.split("x"))
     work = tempfile.mkdtemp(prefix="dojo-video-bench-")
     store = a.store or os.path.join(work, "store")
+    made = None
     if not a.store:
         print(f"making a store of {a.scenes} scenes in {store} ...", file=sys.stderr)
-        synth(a.dojo, store, a.scenes, 36)
+        made = synth(a.dojo, store, a.scenes, 36)
+        print(f"synth: {made['clips']} clips of eight 640x480 cameras at 36 fps made at "
+              f"{made['real_time_factor']:.2f}x real time (target >= 1: "
+              f"{'met' if made['real_time_factor'] >= 1 else 'NOT met'})")
     clips = extract(store, os.path.join(work, "streams"))
     print(f"{len(clips)} clips x 8 cameras, {a.threads} threads, training size {a.size}; "
           f"machine: {os.cpu_count()} cores", flush=True)
@@ -159,7 +166,8 @@ def main():
               f" one interval), {r['mean_ms']:.1f} ms")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"rates": rates, "random_access": access, "threads": a.threads, "size": a.size}, f, indent=2)
+            json.dump({"rates": rates, "random_access": access, "threads": a.threads, "size": a.size,
+                       "synth": made}, f, indent=2)
 
 
 if __name__ == "__main__":

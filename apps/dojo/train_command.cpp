@@ -32,6 +32,7 @@ struct TrainCommandOptions {
     std::string model;
     std::string data = "fashion-mnist";
     std::string data_dir = data::kFashionMnistDir;
+    bool strict = false;  // clips: a damaged clip is an error, not skipped
     std::string optimizer = "sgd";
     std::string precision = "fp32";
     int epochs = 1;
@@ -125,8 +126,9 @@ std::optional<frontend::SampleSpec> language_model_sample(const std::string& mod
 }
 
 // A fleet clip store's train and held-out scenes, labelled by scene kind; names every clip skipped as damaged.
-std::pair<data::Dataset, data::Dataset> load_clips(const std::string& spec) {
-    const data::fleet::ClipSource source = data::fleet::parse_clip_source(spec);
+std::pair<data::Dataset, data::Dataset> load_clips(const std::string& spec, bool strict) {
+    data::fleet::ClipSource source = data::fleet::parse_clip_source(spec);
+    source.sampling.strict = source.sampling.strict || strict;
     std::vector<data::fleet::SkippedClip> skipped;
     std::pair<data::Dataset, data::Dataset> splits{
         data::fleet::load_clip_dataset(source.dir, source.sampling, "train", skipped),
@@ -197,7 +199,7 @@ std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) 
                                      o.seed + 1)};
     }
     if (o.data.starts_with("clips:")) {
-        return load_clips(o.data.substr(6));
+        return load_clips(o.data.substr(6), o.strict);
     }
     throw UsageError("unknown dataset '" + o.data +
                      "'; available: fashion-mnist, idx (with --data-dir), synthetic, text (with --data-dir FILE), "
@@ -391,6 +393,9 @@ void add_train_command(CLI::App& app) {
                       "dojo data synth: samples are camera frames labelled by scene kind; keys cameras=main+rear, "
                       "size=WxH, sequence=, stride=, every=, augment=1, strict=1, and dojo data query's filters; "
                       "docs/data.md)");
+    train->add_flag("--strict", options->strict,
+                    "with --data clips:...: a damaged clip (corrupt or truncated stream, missing camera, label "
+                    "checksum) is an error naming its shard, clip and camera, instead of being skipped and counted");
     train->add_option("--data-dir", options->data_dir,
                       "directory of the dataset files (default: Debian's); with --data text, the text file");
     train->add_option("--precision", options->precision,

@@ -149,7 +149,7 @@ TEST_F(CliStore, DamagedClipsAreNamedInTheRunAndStrictRefusesThem) {
     EXPECT_EQ(lenient.exit_code, 0) << lenient.err;
     EXPECT_NE(lenient.err.find("1 clip skipped as damaged"), std::string::npos) << lenient.err;
     EXPECT_NE(lenient.err.find("shard-000000.tar clip-000001 camera wide"), std::string::npos) << lenient.err;
-    const CliResult strict = run_dojo({"train", "mlp", "--data", data + ",strict=1", "--epochs", "1"});
+    const CliResult strict = run_dojo({"train", "mlp", "--data", data, "--strict", "--epochs", "1"});
     EXPECT_EQ(strict.exit_code, 1);
     EXPECT_NE(strict.err.find("shard shard-000000.tar, clip clip-000001, camera wide"), std::string::npos) << strict.err;
 }

@@ -152,15 +152,16 @@ std::int64_t ClipPipeline::sample_values() const {
 // Buffers kept for reuse, at most: enough for the samples in flight of a typical configuration.
 constexpr std::size_t kMaxFreeBuffers = 512;
 
-// One row of a decoded frame (Y, U, V planes at full resolution, BT.601 limited range, as the encoder wrote them)
-// to the sample's normalised R, G, B rows: colour conversion, the sample's jitter and normalisation in one pass of
-// arithmetic the compiler vectorises.
-void yuv_row_to_sample(const std::uint8_t* y, const std::uint8_t* u, const std::uint8_t* v, int width,
+// One row of a decoded frame (Y at full resolution, U and V at half; BT.601 limited range, as the encoder wrote them)
+// to the sample's normalised R, G, B rows: colour conversion, the sample's jitter and normalisation in one pass.
+// `y` points at the row's first pixel, `u` and `v` at its chroma row's start; `x0` is the crop's first column.
+void yuv_row_to_sample(const std::uint8_t* y, const std::uint8_t* u, const std::uint8_t* v, int x0, int width,
                        const Jitter& j, float* r_out, float* g_out, float* b_out) {
     const float scale = j.gain / 255.0f / kPixelStd, shift = (j.offset - kPixelMean) / kPixelStd;
     for (int x = 0; x < width; ++x) {
         const float luma = 1.164f * (static_cast<float>(y[x]) - 16.0f);
-        const float cb = static_cast<float>(u[x]) - 128.0f, cr = static_cast<float>(v[x]) - 128.0f;
+        const int c = (x + x0) / 2;
+        const float cb = static_cast<float>(u[c]) - 128.0f, cr = static_cast<float>(v[c]) - 128.0f;
         const float r = std::clamp(luma + 1.596f * cr, 0.0f, 255.0f);
         const float g = std::clamp(luma - 0.392f * cb - 0.813f * cr, 0.0f, 255.0f);
         const float b = std::clamp(luma + 2.017f * cb, 0.0f, 255.0f);
@@ -215,6 +216,8 @@ ClipPipeline::Decoded ClipPipeline::decode_unit(const Unit& unit, std::uint64_t 
         wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
         const std::size_t plane = static_cast<std::size_t>(s_.width) * s_.height;
         const std::size_t decoded_plane = static_cast<std::size_t>(dw) * dh;
+        const int chroma_width = (dw + 1) / 2;
+        const std::size_t chroma_plane = static_cast<std::size_t>(chroma_width) * ((dh + 1) / 2);
         for (std::size_t c = 0; c < cameras_.size(); ++c) {
             const std::string camera = rig_camera_names()[static_cast<std::size_t>(cameras_[c])];
             camera_at_fault = camera;
@@ -239,13 +242,14 @@ ClipPipeline::Decoded ClipPipeline::decode_unit(const Unit& unit, std::uint64_t 
                     float* dst = out.samples[w].pixels.data() + (static_cast<std::size_t>(k) * cameras_.size() + c) * 3 * plane;
                     for (int y = 0; y < s_.height; ++y) {
                         const std::size_t at = static_cast<std::size_t>(y + j.crop_y) * dw + j.crop_x;
+                        const std::size_t chroma_row = static_cast<std::size_t>((y + j.crop_y) / 2) * chroma_width;
                         const std::size_t row = static_cast<std::size_t>(y) * s_.width;
-                        yuv_row_to_sample(yuv.data() + at, yuv.data() + decoded_plane + at,
-                                          yuv.data() + 2 * decoded_plane + at, s_.width, j, dst + row,
-                                          dst + plane + row, dst + 2 * plane + row);
+                        yuv_row_to_sample(yuv.data() + at, yuv.data() + decoded_plane + chroma_row,
+                                          yuv.data() + decoded_plane + chroma_plane + chroma_row, j.crop_x, s_.width,
+                                          j, dst + row, dst + plane + row, dst + 2 * plane + row);
                     }
                 }
-            }, VideoDecoder::Planes::Yuv444);
+            }, VideoDecoder::Planes::Yuv420);
             out.frames_decoded += decoder.frames_decoded();
         }
         if (s_.bf16) {

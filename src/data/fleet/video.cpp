@@ -365,16 +365,19 @@ void VideoDecoder::read(std::span<const int> frames, int out_width, int out_heig
         const bool rgb = planes_wanted == Planes::Rgb;
         m.to_rgb = sws_getCachedContext(m.to_rgb, m.frame->width, m.frame->height,
                                         static_cast<AVPixelFormat>(m.frame->format), out_width, out_height,
-                                        rgb ? AV_PIX_FMT_GBRP : AV_PIX_FMT_YUV444P, SWS_BILINEAR, nullptr, nullptr,
+                                        rgb ? AV_PIX_FMT_GBRP : AV_PIX_FMT_YUV420P, SWS_BILINEAR, nullptr, nullptr,
                                         nullptr);
         DOJO_CHECK(m.to_rgb != nullptr);
-        // GBRP's planes are G, B, R: pointed at the R, G, B planes of the output.
         const std::size_t plane = static_cast<std::size_t>(out_width) * out_height;
+        const int chroma_width = (out_width + 1) / 2;
+        const std::size_t chroma_plane = static_cast<std::size_t>(chroma_width) * ((out_height + 1) / 2);
+        // GBRP's planes are G, B, R: pointed at the R, G, B planes of the output.
         std::uint8_t* planes[3] = {m.rgb.data() + plane, m.rgb.data() + 2 * plane, m.rgb.data()};
+        int strides[3] = {out_width, out_width, out_width};
         if (!rgb) {
-            planes[0] = m.rgb.data(), planes[1] = m.rgb.data() + plane, planes[2] = m.rgb.data() + 2 * plane;
+            planes[0] = m.rgb.data(), planes[1] = m.rgb.data() + plane, planes[2] = m.rgb.data() + plane + chroma_plane;
+            strides[1] = strides[2] = chroma_width;
         }
-        const int strides[3] = {out_width, out_width, out_width};
         sws_scale(m.to_rgb, m.frame->data, m.frame->linesize, 0, m.frame->height, planes, strides);
         sink(number, m.rgb);
     });

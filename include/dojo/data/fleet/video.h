@@ -72,9 +72,10 @@ public:
 
     const VideoInfo& info() const { return info_; }
 
-    /// The planes read() hands on: R, G, B; or Y, U, V at full resolution (BT.601, limited range, as the encoder
-    /// wrote them), for a caller that converts colour itself on the way to its own format.
-    enum class Planes : std::uint8_t { Rgb, Yuv444 };
+    /// The planes read() hands on: R, G, B; or Y at full resolution and U, V at half resolution in both directions
+    /// ((width + 1) / 2 x (height + 1) / 2; BT.601, limited range, as the encoder wrote them), for a caller that
+    /// converts colour itself on the way to its own format.
+    enum class Planes : std::uint8_t { Rgb, Yuv420 };
 
     /// Decodes the frames numbered `frames` (ascending, each < info().frames), scales each to out_width x
     /// out_height (bilinear) and hands it to `sink(frame number, planes)` as three planes of out_height rows of
