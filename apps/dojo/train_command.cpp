@@ -130,9 +130,20 @@ std::pair<data::Dataset, data::Dataset> load_clips(const std::string& spec, bool
     data::fleet::ClipSource source = data::fleet::parse_clip_source(spec);
     source.sampling.strict = source.sampling.strict || strict;
     std::vector<data::fleet::SkippedClip> skipped;
+    const bool tty = ::isatty(STDERR_FILENO) == 1;
+    const auto progress = [tty](const char* split) {
+        return [tty, split, last = std::size_t{0}](std::size_t done, std::size_t total) mutable {
+            const std::size_t quarter = done * 4 / std::max<std::size_t>(total, 1);
+            if (tty || quarter != last || done == total) {
+                std::cerr << (tty ? "\r" : "") << fmt::format("clips: decoding {} samples {}/{}", split, done, total)
+                          << (tty ? "\033[K" : "\n") << (tty && done == total ? "\n" : "") << std::flush;
+                last = quarter;
+            }
+        };
+    };
     std::pair<data::Dataset, data::Dataset> splits{
-        data::fleet::load_clip_dataset(source.dir, source.sampling, "train", skipped),
-        data::fleet::load_clip_dataset(source.dir, source.sampling, "test", skipped)};
+        data::fleet::load_clip_dataset(source.dir, source.sampling, "train", skipped, progress("train")),
+        data::fleet::load_clip_dataset(source.dir, source.sampling, "test", skipped, progress("held-out"))};
     std::cerr << fmt::format("clips: {} training and {} held-out samples of shape {} from {}\n", splits.first.size(),
                              splits.second.size(), splits.first.sample_shape.to_string(), source.dir);
     if (!skipped.empty()) {

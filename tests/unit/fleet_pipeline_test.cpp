@@ -190,6 +190,18 @@ TEST_F(FleetStore, DamagedClipsAreSkippedAndNamedOrWithStrictRefused) {
     overwrite(dir / clips[2].shard, clips[2].labels_offset + clips[2].labels_bytes / 2, "\x55\xAA");
     // Clip 4 (the last): the shard cut short inside its streams.
     fs::resize_file(dir / clips[4].shard, clips[4].streams[3].offset + 10);
+    // Clip 3: its rear camera missing from the store (the manifest rewritten without that stream).
+    fs::remove(dir / kManifestName);
+    {
+        Manifest rewritten(dir.string(), true);
+        for (ClipRecord c : clips) {
+            if (c.clip == "clip-000003") {
+                c.streams.pop_back();
+            }
+            rewritten.add(c);
+        }
+        rewritten.commit();
+    }
 
     ClipSampling s;
     s.width = 32, s.height = 24, s.every = 6;
@@ -200,13 +212,15 @@ TEST_F(FleetStore, DamagedClipsAreSkippedAndNamedOrWithStrictRefused) {
     while (pipeline.next(sample)) {
         delivered.insert(sample.clip);
     }
-    EXPECT_EQ(delivered, (std::set<std::string>{"clip-000000", "clip-000003"}));
+    EXPECT_EQ(delivered, (std::set<std::string>{"clip-000000"}));
     std::map<std::string, SkippedClip> skipped;
     for (const SkippedClip& k : pipeline.skipped()) {
         skipped[k.clip] = k;
     }
-    ASSERT_EQ(skipped.size(), 3u);
+    ASSERT_EQ(skipped.size(), 4u);
     EXPECT_EQ(skipped["clip-000001"].camera, "narrow");
+    EXPECT_EQ(skipped["clip-000003"].camera, "rear");
+    EXPECT_NE(skipped["clip-000003"].reason.find("missing"), std::string::npos) << skipped["clip-000003"].reason;
     EXPECT_EQ(skipped["clip-000002"].camera, "");
     EXPECT_NE(skipped["clip-000002"].reason.find("checksum"), std::string::npos) << skipped["clip-000002"].reason;
     EXPECT_NE(skipped["clip-000004"].reason.find("truncated"), std::string::npos) << skipped["clip-000004"].reason;

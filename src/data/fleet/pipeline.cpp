@@ -460,7 +460,8 @@ ClipSource parse_clip_source(const std::string& spec) {
 }
 
 Dataset load_clip_dataset(const std::string& dir, ClipSampling sampling, const std::string& split,
-                          std::vector<SkippedClip>& skipped) {
+                          std::vector<SkippedClip>& skipped,
+                          const std::function<void(std::size_t, std::size_t)>& progress) {
     sampling.filter.split = split;
     sampling.shuffle_buffer = 1;  // the trainer orders the samples itself
     sampling.bf16 = false;
@@ -483,6 +484,9 @@ Dataset load_clip_dataset(const std::string& dir, ClipSampling sampling, const s
     while (pipeline.next(sample)) {
         dataset.samples.insert(dataset.samples.end(), sample.pixels.begin(), sample.pixels.end());
         dataset.labels.push_back(static_cast<std::uint32_t>(sample.kind));
+        if (progress) {
+            progress(dataset.labels.size(), pipeline.windows());
+        }
     }
     skipped.insert(skipped.end(), pipeline.skipped().begin(), pipeline.skipped().end());
     return dataset;

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -126,9 +127,10 @@ void parse_size(const std::string& text, int& width, int& height);
 
 /// A classification dataset of `split` ("train" or "test") from the store: every window of the selected clips,
 /// labelled with its clip's scene kind (3 classes: highway, urban, rural); samples [sequence * cameras * 3, height,
-/// width]. Skipped clips are appended to `skipped`. Throws UsageError if the samples would take more than half of
-/// this machine's memory.
+/// width]. Skipped clips are appended to `skipped`; `progress(samples done, samples expected)` is called as they
+/// decode. Throws UsageError if the samples would take more than half of this machine's memory.
 Dataset load_clip_dataset(const std::string& dir, ClipSampling sampling, const std::string& split,
-                          std::vector<SkippedClip>& skipped);
+                          std::vector<SkippedClip>& skipped,
+                          const std::function<void(std::size_t, std::size_t)>& progress = {});
 
 }  // namespace dojo::data::fleet
