@@ -78,6 +78,17 @@ public:
         return std::string(*node->value<std::string>());
     }
 
+    bool flag(const std::string& key, bool fallback) const {
+        const toml::node* node = table_.get(key);
+        if (node == nullptr) {
+            return fallback;
+        }
+        if (!node->is_boolean()) {
+            throw UsageError(where_ + ": '" + key + "' must be true or false");
+        }
+        return *node->value<bool>();
+    }
+
     std::int64_t integer(const std::string& key) const {
         const toml::node* node = table_.get(key);
         if (node == nullptr || !node->is_integer() || *node->value<std::int64_t>() < 1) {
@@ -194,6 +205,10 @@ std::vector<ValidationRow> load_validation_table(const std::string& path) {
         row.published = read.quantity("value", metric_dimension(row.kind, row.metric, where));
         row.source = read.text("source", true);
         row.note = read.text("note", false);
+        row.measured = read.flag("measured", true);
+        if (!row.measured && row.note.empty()) {
+            throw UsageError(where + ": a row with measured = false needs a note saying what its figure is");
+        }
         if (row.kind == "step") {
             row.model = read.text("model", true);
             row.batch = read.integer("batch");
@@ -210,6 +225,22 @@ std::vector<ValidationRow> load_validation_table(const std::string& path) {
         out.push_back(std::move(row));
     }
     return out;
+}
+
+RowRole role(const ValidationRow& row) {
+    if (row.kind == "machine") {
+        return RowRole::Consistency;
+    }
+    return row.measured ? RowRole::Prediction : RowRole::PredictionOfExpected;
+}
+
+const char* to_string(RowRole r) {
+    switch (r) {
+        case RowRole::Consistency: return "consistency";
+        case RowRole::Prediction: return "prediction";
+        case RowRole::PredictionOfExpected: return "prediction of an expected figure";
+    }
+    return "";
 }
 
 ValidationResult predict(const ValidationRow& row, const std::string& machines_dir) {

@@ -12,6 +12,12 @@
  *              device_memory, power, units.<kind>, bandwidth.<zone>.<what> (e.g. bandwidth.tile.off-tile)
  * A row's `value` is a quantity with its unit ("27176", "230 GB/s", "362 TFLOP/s", "440 MiB"), in the dimension its
  * metric has.
+ *
+ * What a row proves (role()): a `machine` row is a consistency check (the published total is a sum of the preset's
+ * own inputs: it shows the preset was entered right, not that the simulator predicts anything); `step` and
+ * `allreduce` rows are predictions (the simulator computes the figure). A prediction whose published figure is not a
+ * measurement (`measured = false`, with a note saying what it is) is told apart: it is compared, never counted in the
+ * headline error.
  */
 #pragma once
 
@@ -31,6 +37,7 @@ struct ValidationRow {
     machine::Quantity published;
     std::string source;                ///< where the published figure is (a URL)
     std::string note;                  ///< how the setting maps onto OpenDojo's, where it is not one to one
+    bool measured = true;              ///< false: the published figure is an expectation or estimate, not a measurement
     // step
     std::string model;
     std::int64_t batch = 0;
@@ -48,6 +55,11 @@ struct ValidationResult {
     double predicted = 0;              ///< in the SI unit of the row's dimension
     double error = 0;                  ///< (predicted - published) / published
 };
+
+enum class RowRole { Consistency, Prediction, PredictionOfExpected };
+RowRole role(const ValidationRow& row);
+/// "consistency", "prediction", "prediction of an expected figure"
+const char* to_string(RowRole role);
 
 /// Reads a validation table. UsageError naming the file, line (and column for bad TOML) and key for a malformed
 /// row: unknown kind or metric, a missing key, a value in the wrong dimension.
