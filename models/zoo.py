@@ -203,6 +203,8 @@ def torchvision_model(name):
     kwargs = {"num_classes": 10}
     if name in ("googlenet", "inception_v3"):
         kwargs.update(aux_logits=False, init_weights=True)
+    if name == "vit_b_16":
+        kwargs.update(image_size=64)  # 4 x 4 patches: ViT-B/16's layers, a sequence the float64 check can hold
     model = getattr(torchvision.models, name)(**kwargs)
     for module in model.modules():
         if isinstance(module, nn.Dropout) or type(module).__name__ == "StochasticDepth":
@@ -210,7 +212,8 @@ def torchvision_model(name):
     return model
 
 
-# torchvision's zoo as `tv_NAME`, on 3x64x64 images (inception_v3 needs 75 pixels or more: 96).
+# torchvision's zoo as `tv_NAME`, on 3x64x64 images (inception_v3 needs 75 pixels or more: 96; ViT-B/16 is built for
+# 64x64 images, Swin-T takes them as they are).
 TORCHVISION_ZOO = ["alexnet", "vgg11", "resnext50_32x4d", "wide_resnet50_2", "densenet121", "googlenet",
                    "inception_v3", "squeezenet1_1", "mobilenet_v2", "mobilenet_v3_small", "mnasnet0_5",
                    "shufflenet_v2_x0_5", "efficientnet_b0", "efficientnet_v2_s", "regnet_x_400mf", "regnet_y_400mf",
@@ -218,7 +221,7 @@ TORCHVISION_ZOO = ["alexnet", "vgg11", "resnext50_32x4d", "wide_resnet50_2", "de
 for _name in TORCHVISION_ZOO:
     MODELS["tv_" + _name] = lambda hidden=None, name=_name: torchvision_model(name)
     SAMPLE_SHAPES["tv_" + _name] = {"inception_v3": (3, 96, 96), "alexnet": (3, 224, 224), "vgg11": (3, 224, 224),
-                                    "vit_b_16": (3, 224, 224), "swin_t": (3, 224, 224)}.get(_name, (3, 64, 64))
+                                    }.get(_name, (3, 64, 64))
 
 # Models whose input is token ids (int64 in [0, vocabulary)) rather than floats.
 TOKEN_VOCABULARIES = {"gpt_tokens": GptTokens.VOCAB}

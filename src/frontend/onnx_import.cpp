@@ -1082,8 +1082,9 @@ private:
         }
     }
 
-    // Gather on data with constant indices: one slice per index along the axis, joined (the index tensor's shape
-    // replaces the axis).
+    // Gather on data with constant indices: a few indices are slices along the axis, joined; more are one Gather
+    // of rows (the axis moved to the front and back again), so that a table indexed thousands of times (Swin's
+    // relative position bias: 49 x 49 per block) stays one node. The index tensor's shape replaces the axis.
     void gather(const onnx::NodeProto& node, int index) { define(node, gather_node(node, index)); }
 
     NodeId gather_node(const onnx::NodeProto& node, int index) {
@@ -1100,22 +1101,52 @@ private:
         }
         const Constant indices = std::get<Constant>(indices_value);
         const int axis = ir::normalize_axis(static_cast<int>(int_attribute(node, "axis", 0)), shape.rank(), "Gather");
-        std::vector<NodeId> parts;
+        std::vector<std::int64_t> ids;
         for (std::int64_t i : indices.ints()) {
             i = i < 0 ? i + shape[axis] : i;
             if (i < 0 || i >= shape[axis]) {
                 fail(node, index, "index out of range for dimension " + std::to_string(shape[axis]));
             }
-            parts.push_back(ir::slice_axis(g, x, axis, i, 1));
+            ids.push_back(i);
         }
-        if (parts.empty()) {
+        if (ids.empty()) {
             fail(node, index, "no indices");
         }
-        const NodeId joined = parts.size() == 1 ? parts.front() : ir::concat(g, parts, axis);
         std::vector<std::int64_t> dims(shape.dims().begin(), shape.dims().begin() + axis);
         dims.insert(dims.end(), indices.dims.begin(), indices.dims.end());
         dims.insert(dims.end(), shape.dims().begin() + axis + 1, shape.dims().end());
-        return ir::reshape(g, joined, ir::Shape(dims), node.name());
+        constexpr std::size_t kMostSlices = 16;
+        if (ids.size() <= kMostSlices) {
+            std::vector<NodeId> parts;
+            for (const std::int64_t i : ids) {
+                parts.push_back(ir::slice_axis(g, x, axis, i, 1));
+            }
+            const NodeId joined = parts.size() == 1 ? parts.front() : ir::concat(g, parts, axis);
+            return ir::reshape(g, joined, ir::Shape(dims), node.name());
+        }
+        // [d0 .. axis .. dn] -> [axis, d0 .., dn] -> gather rows -> [ids, d0 .., dn] -> [d0 .., ids, .. dn].
+        std::vector<int> to_front{axis};
+        for (int d = 0; d < shape.rank(); ++d) {
+            if (d != axis) {
+                to_front.push_back(d);
+            }
+        }
+        const NodeId table = axis == 0 ? x : ir::transpose(g, x, to_front);
+        const NodeId id_node = ir::constant(g, ir::Shape{static_cast<std::int64_t>(ids.size())},
+                                            std::vector<float>(ids.begin(), ids.end()), node.name() + ":ids");
+        NodeId rows = ir::gather(g, table, id_node);  // [ids, d0 .., dn without the axis]
+        if (axis != 0) {
+            std::vector<int> back;  // the ids dimension goes back to the axis' place
+            for (int d = 1; d <= axis; ++d) {
+                back.push_back(d);
+            }
+            back.push_back(0);
+            for (int d = axis + 1; d < shape.rank(); ++d) {
+                back.push_back(d);
+            }
+            rows = ir::transpose(g, rows, back);
+        }
+        return ir::reshape(g, rows, ir::Shape(dims), node.name());
     }
 
     Constant shape(const onnx::NodeProto& node, int index) {

@@ -117,6 +117,10 @@ TEST_P(OnnxModels, ImportReproducesPyTorchForwardGradientAndRunningStatistics) {
     const std::vector<ir::Buffer<double>> values = ir::evaluate(g, bind);
 
     std::size_t at = n_x;
+    // The reference is logits, the first parameter's gradient and eval logits: a size that disagrees (another
+    // first parameter than the case names) fails here rather than reading past the end.
+    ASSERT_EQ(reference.size(), n_x + 20 + values[grad.index].data.size() + 20)
+        << "the reference's gradient is not " << c.first_parameter << "'s (PyTorch's first parameter)";
     auto next = [&](std::size_t n) {
         std::vector<double> part(reference.begin() + static_cast<std::ptrdiff_t>(at),
                                 reference.begin() + static_cast<std::ptrdiff_t>(at + n));
@@ -171,8 +175,10 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, OnnxModels,
                                          ModelCase{"tv_wide_resnet50_2", 13, "conv1.weight", kRgb64},
                                          ModelCase{"tv_regnet_x_400mf", 13, "stem.0.weight", kRgb64},
                                          ModelCase{"tv_efficientnet_v2_s", 13, "features.0.0.weight", kRgb64},
+                                         ModelCase{"tv_vit_b_16", 13, "class_token", kRgb64},
+                                         ModelCase{"tv_swin_t", 13, "features.0.0.weight", kRgb64},
                                          // Left out here: VGG-11 (31 s; it matches), Inception v3 (1.4e-5 / 6.8e-5
-                                         // at 96x96), ViT-B/16 and Swin-T (the double interpreter's memory at 224).
+                                         // at 96x96).
                                          ModelCase{"tv_alexnet", 13, "features.0.weight", kRgb224},
                                          ModelCase{"mobile", 13, "stem.0.weight", kImage},
                                          ModelCase{"mobile", 17, "stem.0.weight", kImage},

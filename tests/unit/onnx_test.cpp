@@ -225,6 +225,70 @@ TEST_F(OnnxFiles, BadFilesAndUnsupportedContentAreNamed) {
     expect_import_error(save(dynamic, "dynamic.onnx"), "dimension 1 is not fixed");
 }
 
+// Gather with constant indices: a few are slices, many (Swin's relative position bias) one Gather of rows; both give
+// data[..., indices[...], ...] on an inner axis, negative indices counted from the end (axis 0 of a table: the Swin
+// case of tests/e2e/onnx_models_test.cpp).
+TEST_F(OnnxFiles, GatherWithConstantIndicesOnInnerAxes) {
+    for (const int axis : {1, 2}) {
+        for (const std::size_t count : {std::size_t{3}, std::size_t{20}}) {
+            onnx::ModelProto model;
+            model.set_ir_version(8);
+            model.add_opset_import()->set_version(13);
+            onnx::GraphProto* g = model.mutable_graph();
+            onnx::ValueInfoProto* x = g->add_input();
+            x->set_name("x");
+            x->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+            for (const std::int64_t d : {-1, 5, 4}) {  // [batch, 5, 4]
+                auto* dim = x->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
+                d < 0 ? dim->set_dim_param("batch") : dim->set_dim_value(d);
+            }
+            const std::int64_t extent = axis == 1 ? 5 : 4;
+            onnx::TensorProto* ids = g->add_initializer();
+            ids->set_name("ids");
+            ids->set_data_type(onnx::TensorProto::INT64);
+            ids->add_dims(static_cast<std::int64_t>(count));
+            std::vector<std::int64_t> picked;
+            for (std::size_t k = 0; k < count; ++k) {
+                const std::int64_t i = static_cast<std::int64_t>((k * 7 + 2) % static_cast<std::size_t>(extent));
+                picked.push_back(i);
+                ids->add_int64_data(k % 2 ? i - extent : i);  // every other one negative
+            }
+            onnx::NodeProto* node = g->add_node();
+            node->set_op_type("Gather");
+            node->set_name("gather");
+            node->add_input("x");
+            node->add_input("ids");
+            node->add_output("y");
+            onnx::AttributeProto* a = node->add_attribute();
+            a->set_name("axis");
+            a->set_type(onnx::AttributeProto::INT);
+            a->set_i(axis);
+            g->add_output()->set_name("y");
+            const OnnxModel m = import_onnx(save(model, "gather.onnx"), 3);
+            std::vector<double> input(60);
+            std::iota(input.begin(), input.end(), 0.0);
+            ir::Bindings<double> bind;
+            bind[m.input] = ir::Buffer<double>(ir::Shape{3, 5, 4}, input);
+            const ir::Buffer<double> y = ir::evaluate(m.graph, bind)[m.output.index];
+            std::vector<std::int64_t> dims{3, 5, 4};
+            dims[static_cast<std::size_t>(axis)] = static_cast<std::int64_t>(count);
+            ASSERT_EQ(y.shape, ir::Shape(dims)) << "axis " << axis << ", " << count << " indices";
+            const std::vector<double> got = y.data.to_vector();
+            std::size_t at = 0;
+            for (std::int64_t i = 0; i < dims[0]; ++i) {
+                for (std::int64_t j = 0; j < dims[1]; ++j) {
+                    for (std::int64_t k = 0; k < dims[2]; ++k, ++at) {
+                        std::int64_t src[3] = {i, j, k};
+                        src[axis] = picked[static_cast<std::size_t>(src[axis])];
+                        EXPECT_EQ(got[at], static_cast<double>(src[0] * 20 + src[1] * 4 + src[2]))
+                            << "axis " << axis << ", " << count << " indices, at " << at;
+                    }
+                }
+            }
+        }
+    }
+}
+
 // Regression (found by fuzz/onnx_import_fuzzer): nodes with too few inputs must be errors, not crashes.
 TEST_F(OnnxFiles, NodesWithMissingInputsAreErrors) {
     for (const char* op : {"Identity", "Cast", "Relu", "Add", "Gemm", "Reshape", "Shape", "Unsqueeze", "Gather",
