@@ -298,13 +298,17 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
     if (o.json_output) {
         json epochs = json::array();
         for (const runtime::EpochResult& e : result.epochs) {
-            epochs.push_back({{"epoch", e.epoch},
-                              {"train_loss", e.train_loss},
-                              {"test_loss", e.test_loss},
-                              {"test_accuracy", e.test_accuracy},
-                              {"train_seconds", e.train_seconds},
-                              {"samples_per_second", e.samples_per_second},
-                              {"step_seconds", e.step_seconds}});
+            json epoch{{"epoch", e.epoch},
+                       {"train_loss", e.train_loss},
+                       {"test_loss", e.test_loss},
+                       {"test_accuracy", e.test_accuracy},
+                       {"train_seconds", e.train_seconds},
+                       {"samples_per_second", e.samples_per_second},
+                       {"step_seconds", e.step_seconds}};
+            if (e.test_iou >= 0) {
+                epoch["test_iou"] = e.test_iou;
+            }
+            epochs.push_back(std::move(epoch));
         }
         std::cout << json{{"model", options.model},
                           {"data", o.data},
@@ -354,10 +358,11 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
                                  result.resumed_from_step);
     }
     for (const runtime::EpochResult& e : result.epochs) {
-        std::cout << fmt::format("epoch {}  train loss {:.4f}  test loss {:.4f}  test accuracy {:.4f}  {:.1f} s  "
+        std::cout << fmt::format("epoch {}  train loss {:.4f}  test loss {:.4f}  test accuracy {:.4f}{}  {:.1f} s  "
                                  "{:.0f} samples/s\n",
-                                 e.epoch, e.train_loss, e.test_loss, e.test_accuracy, e.train_seconds,
-                                 e.samples_per_second);
+                                 e.epoch, e.train_loss, e.test_loss, e.test_accuracy,
+                                 e.test_iou >= 0 ? fmt::format("  test IoU {:.4f}", e.test_iou) : std::string(),
+                                 e.train_seconds, e.samples_per_second);
     }
     std::cout << fmt::format("parameter digest {:016x}\n", result.parameter_digest);
     if (!result.profile.empty()) {

@@ -40,6 +40,21 @@ CrossEntropy add_cross_entropy(ir::Graph& g, NodeId logits, bool token_labels) {
     return {target, softmax_cross_entropy(g, logits, target)};
 }
 
+NodeId sigmoid_binary_cross_entropy(ir::Graph& g, NodeId logits, NodeId target) {
+    if (!(g.type(logits).shape == g.type(target).shape)) {
+        throw GraphError("sigmoid_binary_cross_entropy: logits " + g.type(logits).shape.to_string() + " and target " +
+                         g.type(target).shape.to_string() + " must have the same shape");
+    }
+    // softplus(x) = log(1 + e^x) = m + log(e^-m + e^(x-m)) with m = max(x, 0): both exponents <= 0, and the
+    // gradient is sigmoid(x) for every x, 0 included (a form through |x| would have a kink there).
+    const NodeId m = ir::relu(g, logits);
+    const NodeId softplus = ir::add(
+        g, m, ir::log(g, ir::add(g, ir::exp(g, ir::neg(g, m)), ir::exp(g, ir::sub(g, logits, m)))));
+    const NodeId per_element = ir::sub(g, softplus, ir::mul(g, logits, target));
+    const double count = static_cast<double>(g.type(logits).shape.numel());
+    return ir::mul(g, ir::reduce_sum(g, per_element, {}), ir::scalar(g, 1.0 / count), "loss");
+}
+
 NodeId mean_squared_error(ir::Graph& g, NodeId prediction, NodeId target) {
     if (!(g.type(prediction).shape == g.type(target).shape)) {
         throw GraphError("mean_squared_error: prediction " + g.type(prediction).shape.to_string() + " and target " +

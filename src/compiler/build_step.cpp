@@ -159,6 +159,7 @@ Forward build_forward(frontend::Model model, const PrecisionPolicy& precision) {
 
 Step build_step(frontend::Model model, const StepOptions& options) {
     const bool dense = model.dense_target;
+    const bool binary = model.binary_target;
     const bool token_labels = model.token_labels;
     Forward f = rewrite(std::move(model), options.precision);
     ir::Graph& g = f.graph;
@@ -176,6 +177,14 @@ Step build_step(frontend::Model model, const StepOptions& options) {
         step.target_kind = TargetKind::Dense;
         step.target = g.add_input("target", {ir::DType::F32, output});
         loss = autodiff::mean_squared_error(g, step.logits, step.target);
+    } else if (binary) {
+        step.target_kind = TargetKind::Binary;
+        const ir::Shape flat{output[0], output.numel() / output[0]};
+        if (!(output == flat)) {
+            step.logits = ir::reshape(g, step.logits, flat);
+        }
+        step.target = g.add_input("target", {ir::DType::F32, flat});
+        loss = autodiff::sigmoid_binary_cross_entropy(g, step.logits, step.target);
     } else {
         if (output.rank() > 2) {  // an imported language model's [B, S, V]: one label per position
             step.logits = ir::reshape(g, step.logits, ir::Shape{output.numel() / output.dims().back(),

@@ -73,9 +73,15 @@ void initialise(Executor& executor, const ir::Graph& graph, const compiler::Step
     }
 }
 
+// The outputs per sample a model needs for `data`: a logit per class, or (binary targets) one per label.
+int model_outputs(const data::Dataset& data) {
+    return data.binary ? static_cast<int>(data.labels_per_sample) : data.classes;
+}
+
 data::TargetLayout target_layout(const compiler::Step& step) {
-    return step.target_kind == compiler::TargetKind::ClassIds ? data::TargetLayout::ClassIds
-                                                              : data::TargetLayout::OneHot;
+    return step.target_kind == compiler::TargetKind::ClassIds || step.target_kind == compiler::TargetKind::Binary
+               ? data::TargetLayout::ClassIds  // ids, or 0s and 1s, as exact floats
+               : data::TargetLayout::OneHot;
 }
 
 std::string optimizer_name(const autodiff::OptimizerConfig& optimizer) {
@@ -162,22 +168,47 @@ std::uint64_t digest(const Executor& executor, const std::vector<NodeId>& parame
 }
 
 struct Evaluation {
-    double loss_sum = 0;  ///< softmax cross-entropy summed over the samples
-    double correct = 0;   ///< samples whose arg-max logit is the label
+    double loss_sum = 0;  ///< softmax cross-entropy summed over the labels (binary: sigmoid cross-entropy)
+    double correct = 0;   ///< labels whose arg-max logit is the label (binary: whose logit has the label's sign)
+    double true_positive = 0, false_positive = 0, false_negative = 0;  ///< binary targets' outputs
 };
+
+// The binary targets' part of `sums` for the `count` samples of a batch: logits [batch, outputs].
+void score_binary(const float* logits, const data::Dataset& test, std::span<const std::uint32_t> samples,
+                  std::size_t first, std::size_t count, Evaluation& sums) {
+    const std::size_t outputs = test.labels_per_sample;
+    for (std::size_t s = 0; s < count; ++s) {
+        const std::uint32_t* labels = test.labels.data() + static_cast<std::size_t>(samples[first + s]) * outputs;
+        const float* row = logits + s * outputs;
+        for (std::size_t o = 0; o < outputs; ++o) {
+            const double x = row[o];
+            const bool label = labels[o] != 0, predicted = x > 0;
+            sums.loss_sum += std::max(x, 0.0) - x * (label ? 1.0 : 0.0) + std::log1p(std::exp(-std::abs(x)));
+            sums.correct += predicted == label ? 1.0 : 0.0;
+            sums.true_positive += predicted && label ? 1.0 : 0.0;
+            sums.false_positive += predicted && !label ? 1.0 : 0.0;
+            sums.false_negative += !predicted && label ? 1.0 : 0.0;
+        }
+    }
+}
 
 // Evaluates the test samples `samples` (indices into `test`).
 Evaluation evaluate(Executor& executor, const compiler::Forward& model, const data::Dataset& test,
                     std::span<const std::uint32_t> samples, std::size_t batch) {
     const std::size_t rows = test.labels_per_sample;
-    std::vector<float> targets(batch * rows * static_cast<std::size_t>(test.classes));
+    std::vector<float> targets(batch * rows * (test.binary ? 1 : static_cast<std::size_t>(test.classes)));
     Evaluation sums;
     const auto classes = static_cast<std::size_t>(test.classes);
     for (std::size_t b = 0; b < data::batch_count(samples.size(), batch); ++b) {
         const std::size_t count =
-            data::fill_batch(test, samples, b, batch, executor.value(model.input).data, targets);
+            data::fill_batch(test, samples, b, batch, executor.value(model.input).data, targets,
+                             test.binary ? data::TargetLayout::ClassIds : data::TargetLayout::OneHot);
         executor.run();
         const ir::Storage<float>& logits = executor.value(model.logits).data;
+        if (test.binary) {
+            score_binary(logits.data(), test, samples, b * batch, count, sums);
+            continue;
+        }
         for (std::size_t i = 0; i < count * rows; ++i) {  // a row of logits per label
             const float* row = logits.data() + i * classes;
             const std::size_t label = test.labels[samples[b * batch + i / rows] * rows + i % rows];
@@ -279,10 +310,14 @@ void agree_on_start(ProcessGroup& group, Executor& executor, const std::vector<N
                         static_cast<std::int64_t>(packed[2]), packed[3]};
 }
 
+struct TestScores {
+    double loss = 0, accuracy = 0, iou = -1;  // iou: binary targets only
+};
+
 // The test loss and accuracy after an epoch: the evaluation graph takes the trained parameters and rank 0's
 // BatchNorm statistics (as the checkpoint holds them); each rank evaluates its share of the test set and the sums
 // are added up.
-std::pair<double, double> evaluate_shared(ProcessGroup& group, Executor& executor,
+TestScores evaluate_shared(ProcessGroup& group, Executor& executor,
                                           const std::vector<NodeId>& train_params, Executor& eval_executor,
                                           const compiler::Forward& eval_model, const std::vector<NodeId>& model_states,
                                           const data::Dataset& test, std::size_t eval_batch) {
@@ -301,10 +336,12 @@ std::pair<double, double> evaluate_shared(ProcessGroup& group, Executor& executo
     std::vector<std::uint32_t> share(last - first);
     std::iota(share.begin(), share.end(), static_cast<std::uint32_t>(first));
     const Evaluation sums = evaluate(eval_executor, eval_model, test, share, eval_batch);
-    std::vector<double> totals{sums.loss_sum, sums.correct};
+    std::vector<double> totals{sums.loss_sum, sums.correct, sums.true_positive, sums.false_positive,
+                               sums.false_negative};
     group.allreduce_sum(std::span(totals));
-    const auto count = static_cast<double>(test.labels.size());  // labels: samples, or tokens
-    return {totals[0] / count, totals[1] / count};
+    const auto count = static_cast<double>(test.labels.size());  // labels: samples, tokens, or binary outputs
+    const double either = totals[2] + totals[3] + totals[4];
+    return {totals[0] / count, totals[1] / count, test.binary ? (either > 0 ? totals[2] / either : 1.0) : -1.0};
 }
 
 // The gradient buckets' reductions of a step, wall time summed, mean over the steps after the first. A rank that
@@ -350,7 +387,8 @@ RoundingScope parse_rounding_scope(std::string_view name) {
 std::string_view to_string(RoundingScope scope) { return scope == RoundingScope::Global ? "global" : "rank"; }
 
 compiler::Step training_step(const TrainOptions& options, const data::Dataset& train, std::int64_t batch) {
-    frontend::Model model = frontend::load_model(options.model, batch, train.sample_shape, train.classes);
+    frontend::Model model = frontend::load_model(options.model, batch, train.sample_shape, model_outputs(train));
+    model.binary_target = train.binary;
     if (!options.out_path.empty() && !model.from_onnx) {
         throw UsageError("--out writes the trained model back into its ONNX file; " + options.model +
                          " is a catalog model (train an exported .onnx model to get one back)");
@@ -363,8 +401,16 @@ compiler::Step training_step(const TrainOptions& options, const data::Dataset& t
     compiler::Step step = compiler::build_step(
         std::move(model), compiler::StepOptions{compiler::make_policy(options.precision, options.seed),
                                                 options.optimizer});
-    // A label per row of logits: one per sample (a classifier), or one per position (a language model's next token).
     const ir::Shape& logits_shape = step.training.graph.type(step.logits).shape;
+    if (train.binary) {  // logits [batch, outputs]: an output per label
+        if (logits_shape[1] != static_cast<std::int64_t>(train.labels_per_sample)) {
+            throw UsageError("model '" + options.model + "' has " + std::to_string(logits_shape[1]) +
+                             " outputs per sample and the data " + std::to_string(train.labels_per_sample) +
+                             " yes/no labels: build the model for the data's grid");
+        }
+        return step;
+    }
+    // A label per row of logits: one per sample (a classifier), or one per position (a language model's next token).
     const auto rows_per_sample = static_cast<std::size_t>(logits_shape[0] / batch);
     const bool token_labels = step.target_kind == compiler::TargetKind::ClassIds;
     if (token_labels != train.tokens || rows_per_sample != train.labels_per_sample ||
@@ -458,7 +504,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     // statistics, as model.eval() in PyTorch), sharing parameter order.
     const compiler::Forward eval_model = compiler::build_forward(
         frontend::load_model(options.model, static_cast<std::int64_t>(options.eval_batch), test.sample_shape,
-                             test.classes, frontend::ImportMode::Inference),
+                             model_outputs(test), frontend::ImportMode::Inference),
         policy);  // the same forward numerics; its step input stays 0
     Executor eval_executor(eval_model.graph, ExecutorOptions{options.kernels, true, {eval_model.logits}});
     const std::vector<NodeId>& train_params = step.graph.parameters();
@@ -608,11 +654,10 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
             }
         }
         const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-        const auto [test_loss, test_accuracy] =
-            evaluate_shared(group, executor, train_params, eval_executor, eval_model, model_states, test,
-                            options.eval_batch);
-        result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), test_loss, test_accuracy,
-                                            seconds,
+        const TestScores scores = evaluate_shared(group, executor, train_params, eval_executor, eval_model,
+                                                  model_states, test, options.eval_batch);
+        result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), scores.loss,
+                                            scores.accuracy, scores.iou, seconds,
                                             static_cast<double>((batches - start) * options.batch) / seconds,
                                             std::move(step_seconds)});
         if (checkpointing) {

@@ -100,6 +100,25 @@ TEST_F(CliStore, TrainsFromTheStore) {
     EXPECT_NE(r.err.find("clips: 12 training and 3 held-out samples of shape [6, 24, 32]"), std::string::npos) << r.err;
     const json doc = json::parse(r.out);
     EXPECT_TRUE(std::isfinite(doc["epochs"].back()["train_loss"].get<double>()));
+    EXPECT_FALSE(doc["epochs"].back().contains("test_iou")) << "scene kinds are classes";
+
+    // Occupancy: a sigmoid output per pooled voxel (the store's 200 x 200 x 8 grid in 40 x 40 x 4 cells), scored by IoU.
+    const CliResult occupancy = run_dojo({"train", "mlp", "--data", "clips:" + dir_.string() +
+                                          ",cameras=main,size=32x24,every=6,target=occupancy",
+                                          "--epochs", "1", "--batch", "4", "--lr", "0.001", "--optimizer", "adamw", "--json"});
+    ASSERT_EQ(occupancy.exit_code, 0) << occupancy.err;
+    const json epoch = json::parse(occupancy.out)["epochs"].back();
+    ASSERT_TRUE(epoch.contains("test_iou")) << epoch.dump();
+    EXPECT_GE(epoch["test_iou"].get<double>(), 0.0);
+    EXPECT_LE(epoch["test_iou"].get<double>(), 1.0);
+    const CliResult text = run_dojo({"train", "mlp", "--data", "clips:" + dir_.string() +
+                                     ",cameras=main,size=32x24,every=6,target=occupancy,grid=40x40x4", "--epochs", "1",
+                                     "--batch", "4"});
+    EXPECT_NE(text.out.find("test IoU"), std::string::npos) << text.out << text.err;
+    const CliResult bad = run_dojo({"train", "mlp", "--data", "clips:" + dir_.string() +
+                                    ",cameras=main,size=32x24,target=occupancy,grid=30x40x4"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("does not divide the store's occupancy grid of 200x200x8"), std::string::npos) << bad.err;
 }
 
 TEST_F(CliStore, WrongRequestsAreRefusedAndTheStoreKept) {

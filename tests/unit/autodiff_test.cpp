@@ -130,6 +130,31 @@ TEST(Losses, CrossEntropyAndMseValues) {
     EXPECT_THROW(softmax_cross_entropy(g, logits, g.add_input("bad", f32(Shape{2, 3}))), GraphError);
 }
 
+// Sigmoid binary cross-entropy: -t log(sigmoid(x)) - (1 - t) log(1 - sigmoid(x)), written directly here, and its
+// gradient (sigmoid(x) - t) / n, also for logits whose exp would overflow.
+TEST(Losses, SigmoidBinaryCrossEntropyValueAndGradient) {
+    Graph g;
+    const NodeId x = g.add_parameter("x", f32(Shape{2, 3}));
+    const NodeId t = g.add_input("t", f32(Shape{2, 3}));
+    const NodeId loss = sigmoid_binary_cross_entropy(g, x, t);
+    const NodeId grad = gradients(g, loss, std::vector<NodeId>{x}).front();
+    const std::vector<double> xs{-2.0, 0.0, 3.0, 800.0, -800.0, 0.5};
+    const std::vector<double> ts{0.0, 1.0, 1.0, 0.0, 0.0, 1.0};
+    const Bindings<double> b = {{x, Buffer<double>(Shape{2, 3}, xs)}, {t, Buffer<double>(Shape{2, 3}, ts)}};
+    const auto all = ir::evaluate(g, b);
+    double expected = 0;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+        // log(sigmoid(x)) = -log(1 + e^-x); log(1 - sigmoid(x)) = -log(1 + e^x); 800 taken as its limit (x).
+        const double log_p = xs[i] < -50 ? xs[i] : -std::log1p(std::exp(-xs[i]));
+        const double log_q = xs[i] > 50 ? -xs[i] : -std::log1p(std::exp(xs[i]));
+        expected += -(ts[i] * log_p + (1 - ts[i]) * log_q);
+        const double sigmoid = 1 / (1 + std::exp(-xs[i]));
+        EXPECT_NEAR(all[grad.index].data[i], (sigmoid - ts[i]) / 6, 1e-12) << "x = " << xs[i];
+    }
+    EXPECT_NEAR(all[loss.index].data[0], expected / 6, 1e-12);
+    EXPECT_THROW(sigmoid_binary_cross_entropy(g, x, g.add_input("bad", f32(Shape{3, 2}))), GraphError);
+}
+
 // Runs `steps` optimizer steps on the interpreter, applying the graph's assignments, and returns the bindings.
 Bindings<double> run_steps(const TrainingGraph& t, Bindings<double> b, double lr, int steps) {
     for (int step = 1; step <= steps; ++step) {

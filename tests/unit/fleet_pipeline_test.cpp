@@ -167,6 +167,44 @@ TEST_F(FleetStore, TrainsAsAClassificationDatasetOfSceneKinds) {
     EXPECT_EQ(test.size(), 2u);
 }
 
+TEST_F(FleetStore, OccupancyTargetsArePooledGridsOfTheLastFrame) {
+    ClipSampling s;
+    s.width = 32, s.height = 24, s.every = 9, s.cameras = {"main"};
+    s.target = ClipSampling::Target::Occupancy;
+    s.occupancy_grid = {16, 16, 2};  // the store's 80 x 80 x 4 voxels in 5 x 5 x 2 blocks
+    std::vector<SkippedClip> skipped;
+    const Dataset train = load_clip_dataset(dir_.string(), s, "train", skipped);
+    ASSERT_TRUE(train.binary);
+    EXPECT_EQ(train.classes, 2);
+    EXPECT_EQ(train.labels_per_sample, 512u);
+    ASSERT_EQ(train.size(), 8u);
+    // Sample 1 is clip 0's window at frame 9: its labels, pooled here with the rule written out.
+    const ClipRecord clip = Manifest(dir_.string(), false).query({}).front();
+    const ClipLabels labels = decode_labels(
+        read_range((dir_ / clip.shard).string(), clip.labels_offset, clip.labels_bytes), "clip 0");
+    const std::vector<std::uint8_t>& cells = labels.frames.at(9).occupancy;
+    std::size_t occupied = 0;
+    for (int z = 0; z < 2; ++z) {
+        for (int y = 0; y < 16; ++y) {
+            for (int x = 0; x < 16; ++x) {
+                bool any = false;
+                for (int dz = 0; dz < 2; ++dz) {
+                    for (int dy = 0; dy < 5; ++dy) {
+                        for (int dx = 0; dx < 5; ++dx) {
+                            any = any || cells[((2 * z + dz) * 80 + 5 * y + dy) * 80 + 5 * x + dx] != 0;
+                        }
+                    }
+                }
+                EXPECT_EQ(train.labels[512 + (z * 16 + y) * 16 + x], any ? 1u : 0u) << z << " " << y << " " << x;
+                occupied += any;
+            }
+        }
+    }
+    EXPECT_GT(occupied, 0u) << "a scene with nothing around the car would test nothing";
+    s.occupancy_grid = {15, 16, 2};
+    EXPECT_THROW(load_clip_dataset(dir_.string(), s, "train", skipped), UsageError);
+}
+
 // A copy of the store with `damage` done to it.
 fs::path damaged_copy(const fs::path& from, const std::string& name) {
     const fs::path to = fs::temp_directory_path() / ("dojo-fleet-" + name);

@@ -23,6 +23,10 @@ struct CrossEntropy {
 };
 CrossEntropy add_cross_entropy(ir::Graph& g, ir::NodeId logits, bool token_labels);
 
+/// Mean over all elements of the binary cross-entropy of sigmoid(logits) against target (0 or 1, or a probability):
+/// softplus(x) - x * t, stable for any x, with the gradient sigmoid(x) - t everywhere. Shapes must match. Occupancy grids train with it.
+ir::NodeId sigmoid_binary_cross_entropy(ir::Graph& g, ir::NodeId logits, ir::NodeId target);
+
 /// Mean over all elements of (prediction - target)^2. Shapes must match.
 ir::NodeId mean_squared_error(ir::Graph& g, ir::NodeId prediction, ir::NodeId target);
 

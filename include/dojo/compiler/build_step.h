@@ -11,7 +11,9 @@
  *     cross-entropy against token ids, the I64 input "target" [batch * seq] (ids held as exact floats), one label
  *     per position;
  *   - a dense regression (Model::dense_target: the UNet's predicted noise): mean squared error against "target" of
- *     the output's shape.
+ *     the output's shape;
+ *   - independent yes/no outputs (Model::binary_target: an occupancy grid's voxels): the logits flattened to
+ *     [batch, outputs], sigmoid binary cross-entropy against the F32 input "target" of that shape, 0s and 1s.
  * The precision policy (precision_policy.h) is a typed value; nothing past the command line names it by a string.
  */
 #pragma once
@@ -29,7 +31,7 @@
 namespace dojo::compiler {
 
 /// How a step's "target" input holds the labels (see the file comment).
-enum class TargetKind : std::uint8_t { ClassProbabilities, ClassIds, Dense };
+enum class TargetKind : std::uint8_t { ClassProbabilities, ClassIds, Dense, Binary };
 
 struct StepOptions {
     PrecisionPolicy precision;  ///< make_policy(Precision, seed), or one built by hand

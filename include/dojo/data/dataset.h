@@ -22,6 +22,9 @@ struct Dataset {
     std::vector<std::uint32_t> labels;
     std::size_t labels_per_sample = 1;
     bool tokens = false;             ///< samples are token ids (a language model's), not pixel or feature values
+    /// Labels are 0 or 1 (classes = 2), labels_per_sample of them, one per output of the model: independent yes/no
+    /// targets (an occupancy grid's voxels), trained by sigmoid binary cross-entropy, scored by IoU.
+    bool binary = false;
 
     std::size_t size() const { return labels.size() / labels_per_sample; }
     std::int64_t sample_numel() const { return sample_shape.numel(); }

@@ -37,6 +37,9 @@ struct Model {
     /// true: a regression with a target of the output's own shape, trained by mean squared error (a diffusion
     /// UNet predicting the noise in its input); `logits` is then that output.
     bool dense_target = false;
+    /// true: every output is an independent yes/no (an occupancy grid's voxels): logits [batch, outputs...] train by
+    /// sigmoid binary cross-entropy against a target of 0s and 1s of the same shape.
+    bool binary_target = false;
 };
 
 /// `spec` ending in ".onnx" is imported (frontend/onnx.h), anything else is built from the catalog

@@ -73,7 +73,10 @@ struct EpochResult {
     int epoch = 0;               ///< 1-based
     double train_loss = 0;       ///< mean over the epoch's batches
     double test_loss = 0;        ///< mean softmax cross-entropy over the test set
-    double test_accuracy = 0;    ///< fraction of test samples whose arg-max logit is the label
+    double test_accuracy = 0;    ///< fraction of test samples whose arg-max logit is the label (binary targets:
+                                 ///< of test outputs whose sign is the label's)
+    double test_iou = -1;        ///< binary targets: |predicted 1s and labelled 1s| / |either| over the test set; -1
+                                 ///< otherwise
     double train_seconds = 0;
     double samples_per_second = 0;
     /// Wall time of each of the epoch's steps run by this process (batch in, forward, backward, update): a rate

@@ -202,6 +202,7 @@ ClipPipeline::Decoded ClipPipeline::decode_unit(const Unit& unit, std::uint64_t 
             sample.first_frame = starts[w];
             sample.kind = clip.kind;
             sample.labels = labels.frames[static_cast<std::size_t>(starts[w] + span)];
+            sample.grid = labels.grid;
             sample.pixels = take_buffer();
             jitter.push_back(draw_jitter(s_, pad_x, pad_y, s_.seed ^ (epoch * 0x9E3779B97F4A7C15ULL) ^
                                                              (clip.seed + static_cast<std::uint64_t>(starts[w]))));
@@ -446,18 +447,67 @@ ClipSource parse_clip_source(const std::string& spec) {
             s.augment = parse_flag(key, value);
         } else if (key == "strict") {
             s.strict = parse_flag(key, value);
+        } else if (key == "target") {
+            if (value != "scene" && value != "occupancy") {
+                throw UsageError("clips option target=" + value + ": expected scene or occupancy");
+            }
+            s.target = value == "scene" ? ClipSampling::Target::SceneKind : ClipSampling::Target::Occupancy;
+        } else if (key == "grid") {
+            const std::size_t x1 = value.find('x'), x2 = value.find('x', x1 == std::string::npos ? x1 : x1 + 1);
+            if (x1 == std::string::npos || x2 == std::string::npos) {
+                throw UsageError("clips option grid=" + value + ": expected XxYxZ cells, e.g. 40x40x4");
+            }
+            s.occupancy_grid = {parse_count(key, value.substr(0, x1)), parse_count(key, value.substr(x1 + 1, x2 - x1 - 1)),
+                                parse_count(key, value.substr(x2 + 1))};
         } else {
             try {
                 s.filter.set(term);
             } catch (const UsageError& error) {
                 throw UsageError(std::string(error.what()) + "; or a sampling option: cameras=NAME+NAME, size=WxH, "
-                                 "sequence=, stride=, every=, augment=0|1, threads=, seed=, strict=0|1");
+                                 "sequence=, stride=, every=, augment=0|1, threads=, seed=, strict=0|1, "
+                                 "target=scene|occupancy, grid=XxYxZ");
             }
         }
     }
     s.validate();
     return source;
 }
+
+namespace {
+
+// The pooled grid's cells: the requested ones, or a fifth of the store's across and half of its heights.
+std::array<int, 3> pooled_cells(const ClipSampling& s, const OccupancyGrid& grid) {
+    const int n = grid.cells_xy();
+    std::array<int, 3> cells = s.occupancy_grid;
+    if (cells == std::array<int, 3>{}) {
+        cells = {std::max(1, n / 5), std::max(1, n / 5), std::max(1, grid.heights / 2)};
+    }
+    if (cells[0] < 1 || cells[1] < 1 || cells[2] < 1 || n % cells[0] || n % cells[1] || grid.heights % cells[2]) {
+        throw UsageError("grid=" + std::to_string(cells[0]) + "x" + std::to_string(cells[1]) + "x" +
+                         std::to_string(cells[2]) + " does not divide the store's occupancy grid of " +
+                         std::to_string(n) + "x" + std::to_string(n) + "x" + std::to_string(grid.heights) + " cells");
+    }
+    return cells;
+}
+
+// Appends `sample`'s occupancy pooled to `cells` (z-major, then y, then x): 1 where any voxel of a cell is occupied.
+void append_pooled(const ClipSample& sample, const std::array<int, 3>& cells, std::vector<std::uint32_t>& labels) {
+    const int n = sample.grid.cells_xy();
+    const int fx = n / cells[0], fy = n / cells[1], fz = sample.grid.heights / cells[2];
+    const std::size_t at = labels.size();
+    labels.resize(at + static_cast<std::size_t>(cells[0]) * cells[1] * cells[2], 0);
+    for (int z = 0; z < sample.grid.heights; ++z) {
+        for (int y = 0; y < n; ++y) {
+            for (int x = 0; x < n; ++x) {
+                if (sample.labels.occupancy[(static_cast<std::size_t>(z) * n + y) * n + x] != 0) {
+                    labels[at + (static_cast<std::size_t>(z / fz) * cells[1] + y / fy) * cells[0] + x / fx] = 1;
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
 
 Dataset load_clip_dataset(const std::string& dir, ClipSampling sampling, const std::string& split,
                           std::vector<SkippedClip>& skipped,
@@ -478,14 +528,22 @@ Dataset load_clip_dataset(const std::string& dir, ClipSampling sampling, const s
     dataset.name = "clips:" + dir + " (" + split + ")";
     dataset.sample_shape = ir::Shape{static_cast<std::int64_t>(sampling.sequence) * static_cast<std::int64_t>(pipeline.camera_indices().size()) * 3,
                                      sampling.height, sampling.width};
-    dataset.classes = kSceneKinds;
+    const bool occupancy = sampling.target == ClipSampling::Target::Occupancy;
+    dataset.classes = occupancy ? 2 : kSceneKinds;
+    dataset.binary = occupancy;
     dataset.samples.reserve(pipeline.windows() * static_cast<std::size_t>(pipeline.sample_values()));
     ClipSample sample;
     while (pipeline.next(sample)) {
         dataset.samples.insert(dataset.samples.end(), sample.pixels.begin(), sample.pixels.end());
-        dataset.labels.push_back(static_cast<std::uint32_t>(sample.kind));
+        if (occupancy) {
+            const std::array<int, 3> cells = pooled_cells(sampling, sample.grid);
+            dataset.labels_per_sample = static_cast<std::size_t>(cells[0]) * cells[1] * cells[2];
+            append_pooled(sample, cells, dataset.labels);
+        } else {
+            dataset.labels.push_back(static_cast<std::uint32_t>(sample.kind));
+        }
         if (progress) {
-            progress(dataset.labels.size(), pipeline.windows());
+            progress(dataset.size(), pipeline.windows());
         }
     }
     skipped.insert(skipped.end(), pipeline.skipped().begin(), pipeline.skipped().end());

@@ -20,6 +20,7 @@
  */
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,6 +49,11 @@ struct ClipSampling {
     int shuffle_buffer = 64;           ///< samples; 1: no shuffling (clip order, then window order)
     int rank = 0, ranks = 1;           ///< data-parallel sharding, by clip
     bool strict = false;
+    /// What load_clip_dataset labels a sample with: its clip's scene kind (a class), or the occupancy grid of its
+    /// last frame, pooled to occupancy_grid cells (x, y, z; a pooled cell is 1 when any of its voxels is occupied;
+    /// zeros: a fifth of the store's cells across, half of its heights).
+    enum class Target : std::uint8_t { SceneKind, Occupancy } target = Target::SceneKind;
+    std::array<int, 3> occupancy_grid{};
     /// Throws UsageError naming the bad field.
     void validate() const;
 };
@@ -59,6 +65,7 @@ struct ClipSample {
     std::vector<float> pixels;          ///< [sequence][camera][3][height][width], unless bf16
     std::vector<std::uint16_t> pixels_bf16;  ///< the same, as BF16 bit patterns, when bf16
     FrameLabels labels;                 ///< of the window's last frame
+    OccupancyGrid grid;                 ///< the store's occupancy grid (labels.occupancy's layout)
 };
 
 struct SkippedClip {
@@ -115,7 +122,8 @@ private:
 };
 
 /// `dojo train --data clips:DIR[,KEY=VALUE...]`: the store directory and its sampling. Keys: cameras=NAME+NAME...,
-/// size=WxH, sequence=N, stride=N, every=N, augment=0|1, threads=N, seed=N, strict=0|1, and the filter terms of
+/// size=WxH, sequence=N, stride=N, every=N, augment=0|1, threads=N, seed=N, strict=0|1, target=scene|occupancy,
+/// grid=XxYxZ (the pooled occupancy grid), and the filter terms of
 /// ClipFilter::set (scene=, min-speed=, max-speed=, min-CLASS=, limit=). Throws UsageError naming a bad term.
 struct ClipSource {
     std::string dir;
@@ -125,9 +133,10 @@ ClipSource parse_clip_source(const std::string& spec);
 /// "WxH" -> width, height; throws UsageError otherwise.
 void parse_size(const std::string& text, int& width, int& height);
 
-/// A classification dataset of `split` ("train" or "test") from the store: every window of the selected clips,
-/// labelled with its clip's scene kind (3 classes: highway, urban, rural); samples [sequence * cameras * 3, height,
-/// width]. Skipped clips are appended to `skipped`; `progress(samples done, samples expected)` is called as they
+/// A dataset of `split` ("train" or "test") from the store: every window of the selected clips, samples
+/// [sequence * cameras * 3, height, width], labelled as sampling.target says: its clip's scene kind (3 classes:
+/// highway, urban, rural), or its last frame's pooled occupancy grid (binary labels, z-major then y then x, as
+/// rasterize_occupancy lays cells out). Skipped clips are appended to `skipped`; `progress(samples done, samples expected)` is called as they
 /// decode. Throws UsageError if the samples would take more than half of this machine's memory.
 Dataset load_clip_dataset(const std::string& dir, ClipSampling sampling, const std::string& split,
                           std::vector<SkippedClip>& skipped,
