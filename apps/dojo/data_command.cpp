@@ -21,6 +21,7 @@
 #include "dojo/data/fleet/synth.h"
 #include "dojo/data/fleet/tar.h"
 #include "dojo/data/fleet/video.h"
+#include "dojo/data/idx.h"
 #include "dojo/util/error.h"
 #include "dojo/util/files.h"
 #include "dojo/util/random.h"
@@ -246,19 +247,71 @@ void add_stats(CLI::App& data) {
     cmd->callback([c] { run_stats(*c); });
 }
 
+// ---- export ------------------------------------------------------------------------------------------------------
+
+struct ExportCommand {
+    std::string dir, options, out;
+};
+
+// A split as IDX files: images float32 [N, channels, height, width], labels bytes [N] (classes) or [N, outputs]
+// (binary targets).
+void export_split(const data::Dataset& d, const std::string& out, const std::string& split) {
+    data::IdxArray images;
+    images.is_float = true;
+    images.dims = {static_cast<std::int64_t>(d.size())};
+    for (const std::int64_t dim : d.sample_shape.dims()) {
+        images.dims.push_back(dim);
+    }
+    images.floats = d.samples;
+    data::IdxArray labels;
+    labels.dims = {static_cast<std::int64_t>(d.size())};
+    if (d.labels_per_sample > 1) {
+        labels.dims.push_back(static_cast<std::int64_t>(d.labels_per_sample));
+    }
+    labels.values.assign(d.labels.begin(), d.labels.end());
+    write_output_file(out + "/" + split + "-images.idx", data::encode_idx(images), "exported images");
+    write_output_file(out + "/" + split + "-labels.idx", data::encode_idx(labels), "exported labels");
+}
+
+void run_export(const ExportCommand& c) {
+    const ClipSource source = parse_clip_source(c.dir + (c.options.empty() ? "" : "," + c.options));
+    require_output_path(c.out + "/train-images.idx", "exported images");
+    for (const char* split : {"train", "test"}) {
+        std::vector<SkippedClip> skipped;
+        const data::Dataset d = load_clip_dataset(source.dir, source.sampling, split, skipped);
+        export_split(d, c.out, split);
+        std::cout << fmt::format("{}: {} {} samples of {} with {} label{} each{}\n", c.out, d.size(), split,
+                                 d.sample_shape.to_string(), d.labels_per_sample, d.labels_per_sample == 1 ? "" : "s",
+                                 skipped.empty() ? "" : fmt::format(" ({} clips skipped as damaged)", skipped.size()));
+    }
+}
+
+void add_export(CLI::App& data) {
+    auto c = std::make_shared<ExportCommand>();
+    CLI::App* cmd = data.add_subcommand("export", "Write the samples dojo train would read from a store as IDX files "
+                                                  "(DIR/{train,test}-{images,labels}.idx), for another framework to "
+                                                  "train on exactly the same tensors.");
+    cmd->add_option("store", c->dir, "clip store directory")->required();
+    cmd->add_option("--clips", c->options, "sampling options as in --data clips:DIR,OPTIONS, e.g. "
+                                           "size=96x64,every=6,target=occupancy");
+    cmd->add_option("--out", c->out, "directory for the IDX files (it must exist)")->required();
+    cmd->callback([c] { run_export(*c); });
+}
+
 }  // namespace
 
 void add_data_inspect(CLI::App& data);
 void add_data_bench(CLI::App& data);
 
 void add_data_command(CLI::App& app) {
-    CLI::App* data = app.add_subcommand("data", "The fleet clip store: synth, query, inspect, stats, bench.");
+    CLI::App* data = app.add_subcommand("data", "The fleet clip store: synth, query, inspect, stats, bench, export.");
     data->require_subcommand(1);
     add_synth(*data);
     add_query(*data);
     add_data_inspect(*data);
     add_stats(*data);
     add_data_bench(*data);
+    add_export(*data);
 }
 
 }  // namespace dojo::cli

@@ -43,6 +43,35 @@ std::uint32_t big_endian(const unsigned char bytes[4]) {
 
 }  // namespace
 
+std::string encode_idx(const IdxArray& array) {
+    std::size_t count = 1;
+    for (const std::int64_t d : array.dims) {
+        count *= static_cast<std::size_t>(d);
+    }
+    if (array.dims.empty() || array.dims.size() > 255 ||
+        count != (array.is_float ? array.floats.size() : array.values.size())) {
+        throw UsageError("IDX array: the dimensions do not match the element count");
+    }
+    std::string out;
+    const auto put_big_endian = [&](std::uint32_t v) {
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            out.push_back(static_cast<char>((v >> shift) & 0xFF));
+        }
+    };
+    out += std::string{'\0', '\0', static_cast<char>(array.is_float ? 0x0D : 0x08), static_cast<char>(array.dims.size())};
+    for (const std::int64_t d : array.dims) {
+        put_big_endian(static_cast<std::uint32_t>(d));
+    }
+    if (array.is_float) {
+        for (const float f : array.floats) {
+            put_big_endian(std::bit_cast<std::uint32_t>(f));
+        }
+    } else {
+        out.append(reinterpret_cast<const char*>(array.values.data()), array.values.size());
+    }
+    return out;
+}
+
 IdxArray read_idx(const std::string& path) {
     GzFile file(gzopen(path.c_str(), "rb"));  // reads plain files transparently too
     if (!file) {

@@ -20,6 +20,10 @@ struct IdxArray {
     std::vector<float> floats;         ///< float32 files: row-major, product(dims) elements
 };
 
+/// The bytes of an IDX file (plain, not compressed) holding `array`: float32 elements when array.is_float, unsigned
+/// bytes otherwise. Throws UsageError if the element count does not match dims.
+std::string encode_idx(const IdxArray& array);
+
 /// Reads `path` (.gz or plain). Throws IoError naming the file if it cannot be opened or read, and naming the
 /// problem (bad magic, unsupported element type, truncated data, trailing bytes) if it is not a valid IDX file.
 IdxArray read_idx(const std::string& path);
