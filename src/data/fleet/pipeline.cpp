@@ -85,6 +85,12 @@ void ClipSampling::validate() const {
     for (const std::string& camera : cameras) {
         rig_camera_index(camera);
     }
+    const bool unset = occupancy_grid == std::array<int, 3>{};
+    if (!unset && (occupancy_grid[0] < 1 || occupancy_grid[1] < 1 || occupancy_grid[2] < 1)) {
+        throw UsageError("clip sampling: grid cells must be at least 1 each way, got " +
+                         std::to_string(occupancy_grid[0]) + "x" + std::to_string(occupancy_grid[1]) + "x" +
+                         std::to_string(occupancy_grid[2]));
+    }
 }
 
 // A decoded clip: its samples, or why it was skipped.
@@ -459,6 +465,9 @@ ClipSource parse_clip_source(const std::string& spec) {
             }
             s.occupancy_grid = {parse_count(key, value.substr(0, x1)), parse_count(key, value.substr(x1 + 1, x2 - x1 - 1)),
                                 parse_count(key, value.substr(x2 + 1))};
+            if (std::min({s.occupancy_grid[0], s.occupancy_grid[1], s.occupancy_grid[2]}) < 1) {
+                throw UsageError("clips option grid=" + value + ": cells must be at least 1 each way");
+            }
         } else {
             try {
                 s.filter.set(term);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numbers>
 
 #include "dojo/util/error.h"
@@ -81,9 +82,10 @@ int OccupancyGrid::cells_xy() const { return static_cast<int>(std::lround(2 * ra
 void OccupancyGrid::validate() const {
     if (!(voxel_m >= 0.05 && voxel_m <= 10) || !(range_m >= voxel_m && range_m <= 200) || heights < 1 ||
         heights > 64) {
-        throw UsageError("occupancy grid: voxel must be 0.05..10 m, range voxel..200 m and heights 1..64; got voxel " +
-                         std::to_string(voxel_m) + ", range " + std::to_string(range_m) + ", heights " +
-                         std::to_string(heights));
+        char got[96];
+        std::snprintf(got, sizeof got, "got voxel %g m, range %g m, heights %d", voxel_m, range_m, heights);
+        throw UsageError(std::string("occupancy grid: voxel must be 0.05..10 m, range voxel..200 m and heights 1..64; ") +
+                         got);
     }
     if (cells() > (std::int64_t{1} << 26)) {
         throw UsageError("occupancy grid of " + std::to_string(cells()) +

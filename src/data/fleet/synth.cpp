@@ -199,7 +199,9 @@ void SynthOptions::validate() const {
         throw UsageError("--scenes " + std::to_string(scenes) + ": expected 1..100000");
     }
     if (!(duration_s >= 0.1 && duration_s <= 600)) {
-        throw UsageError("--duration " + std::to_string(duration_s) + ": expected 0.1..600 seconds per clip");
+        char shown[32];
+        std::snprintf(shown, sizeof shown, "%g", duration_s);
+        throw UsageError(std::string("--duration ") + shown + ": expected 0.1..600 seconds per clip");
     }
     video.validate();
     if (video.width > 1280 || video.height > 960) {

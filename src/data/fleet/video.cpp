@@ -61,6 +61,12 @@ void EncoderOptions::validate() const {
     if (crf < 0 || crf > 51) {
         throw UsageError("crf " + std::to_string(crf) + ": expected 0..51");
     }
+    static const std::vector<std::string> kPresets{"ultrafast", "superfast", "veryfast", "faster", "fast",
+                                                   "medium",    "slow",      "slower",   "veryslow"};
+    if (std::find(kPresets.begin(), kPresets.end(), preset) == kPresets.end()) {
+        throw UsageError("encoder preset '" + preset +
+                         "': expected ultrafast, superfast, veryfast, faster, fast, medium, slow, slower or veryslow");
+    }
 }
 
 // ---- encoding ------------------------------------------------------------------------------------------------
