@@ -7,15 +7,18 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
 #include "dojo/compiler/gradient_buckets.h"
 #include "dojo/compiler/plan.h"
+#include "dojo/frontend/model.h"
 #include "dojo/machine/machine.h"
 #include "dojo/runtime/gradient_sync.h"
 #include "dojo/sim/op_time.h"
+#include "dojo/sim/data_path.h"
 #include "dojo/sim/search.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/sim/trace.h"
@@ -41,7 +44,48 @@ struct SimOptions {
     bool json_output = false;
     int top = 5;
     std::string trace;  // a path: write the step as a Chrome / Perfetto trace there
+    std::string video;  // the input pipeline of a camera-fed model (sim/data_path.h); empty: not reported
 };
+
+// The data path of a camera-fed model at the simulated rate (sim/data_path.h): the decoded sample is the model's
+// input, 2 bytes a value in bf16 and cfp8, 4 in fp32.
+sim::DataPathReport video_data_path(const SimOptions& o, const machine::Machine& m, const sim::SimResult& best) {
+    sim::VideoInput input = sim::VideoInput::parse(o.video);
+    const frontend::Model model = frontend::load_model_as_declared(o.model, 1);
+    input.sample_bytes = static_cast<double>(model.graph.type(model.input).shape.numel()) *
+                         (o.precision == "fp32" ? 4.0 : 2.0);
+    return sim::data_path(m, best.samples_per_s, input);
+}
+
+json data_path_json(const sim::DataPathReport& r) {
+    json resources = json::array();
+    for (const sim::Resource& resource : r.resources) {
+        json entry{{"name", resource.name}, {"needed", resource.needed}};
+        entry["capacity"] = resource.capacity ? json(*resource.capacity) : json(nullptr);
+        entry["samples_per_s"] = resource.samples_per_s ? json(*resource.samples_per_s) : json(nullptr);
+        resources.push_back(entry);
+    }
+    return {{"frames_per_s", r.frames_per_s}, {"resources", resources}, {"bound", r.bound},
+            {"samples_per_s", r.samples_per_s}};
+}
+
+void print_data_path(const sim::DataPathReport& r) {
+    std::cout << fmt::format("  input pipeline: {:.4g} camera frames/s at the compute's rate\n", r.frames_per_s);
+    const auto units = [](const sim::Resource& resource, double v) {
+        return resource.name == "decode" ? fmt::format("{:.4g} cores", v) : fmt::format("{:.4g} GB/s", v / 1e9);
+    };
+    for (const sim::Resource& resource : r.resources) {
+        if (resource.name == "compute") {
+            std::cout << fmt::format("    {:<15} {:>12.4g} samples/s\n", resource.name, *resource.samples_per_s);
+            continue;
+        }
+        std::cout << fmt::format("    {:<15} {:>12} samples/s  needs {} of {}\n", resource.name,
+                                 resource.samples_per_s ? fmt::format("{:.4g}", *resource.samples_per_s) : "unknown",
+                                 units(resource, resource.needed),
+                                 resource.capacity ? units(resource, *resource.capacity) : "(not described)");
+    }
+    std::cout << fmt::format("  bound: {} ({:.4g} samples/s)\n", r.bound, r.samples_per_s);
+}
 
 std::string seconds_text(double s) {
     if (s >= 1) {
@@ -269,8 +313,13 @@ void run(const SimOptions& o) {
     }
     const sim::SimResult& best = results.front();
     const std::vector<sim::SimResult> others(results.begin() + 1, results.end());
+    const std::optional<sim::DataPathReport> path =
+        o.video.empty() ? std::nullopt : std::optional(video_data_path(o, m, best));
     if (o.json_output) {
         json out = result_json(best);
+        if (path) {
+            out["data_path"] = data_path_json(*path);
+        }
         json alternatives = json::array();
         for (const sim::SimResult& other : others) {
             alternatives.push_back({{"strategy", other.strategy.to_string()}, {"step_s", other.step_s},
@@ -281,6 +330,9 @@ void run(const SimOptions& o) {
     } else {
         print_text(best, others, o.top,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        if (path) {
+            print_data_path(*path);
+        }
     }
 }
 
@@ -314,6 +366,10 @@ void add_sim_command(CLI::App& app) {
     sim->add_option("--machines-dir", options->dir, "directory of machine presets (default: OpenDojo's)");
     sim->add_option("--top", options->top, "with --strategy auto: how many other strategies to list (default 5)");
     sim->add_flag("--json", options->json_output, "print JSON (seconds, bytes, FLOP, joules, watts)");
+    sim->add_option("--video", options->video,
+                    "the model is fed camera video: report its input pipeline at the simulated rate (decode cores, "
+                    "host-to-device and storage bandwidth, the bound); KEY=VALUE,... with cameras= (8), sequence= "
+                    "(1), stored=WxH (1280x960), bitrate=N[Mbps] per camera (8Mbps), fps= (36)");
     sim->add_option("--trace", options->trace,
                     "write the step as a Chrome/Perfetto trace (JSON) to this file: zones, devices' compute and "
                     "communication streams, tasks, ops, buckets, sends, link counters");

@@ -122,5 +122,28 @@ TEST(CliSim, GradientBucketsFollowTheBucketSizeAndTheWire) {
     EXPECT_NEAR(gradient({"--grad-compression", "cfp8"}).second, bytes / 4, 1.0);
 }
 
+// --video: the input pipeline of a camera-fed model at the simulated rate, each resource's rate and the bound.
+TEST(CliSim, VideoReportsTheInputPipeline) {
+    const CliResult r = run_dojo({"sim", "mlp", "--machine", "dgx-a100", "--batch", "64", "--strategy", "dp=8",
+                                  "--video", "cameras=8,stored=1280x960,bitrate=8Mbps,fps=36", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json path = nlohmann::json::parse(r.out)["data_path"];
+    ASSERT_EQ(path["resources"].size(), 4u);
+    EXPECT_EQ(path["resources"][1]["name"], "decode");
+    EXPECT_EQ(path["resources"][1]["capacity"], 128);
+    double least = 1e300;
+    for (const auto& resource : path["resources"]) {
+        least = std::min(least, resource["samples_per_s"].get<double>());
+    }
+    EXPECT_DOUBLE_EQ(path["samples_per_s"].get<double>(), least);
+    const CliResult text = run_dojo({"sim", "mlp", "--machine", "dgx-a100", "--batch", "64", "--strategy", "dp=8",
+                                     "--video", "cameras=8"});
+    EXPECT_NE(text.out.find("input pipeline"), std::string::npos) << text.out;
+    const CliResult bad = run_dojo({"sim", "mlp", "--machine", "dgx-a100", "--batch", "64", "--strategy", "dp=8",
+                                    "--video", "lens=fisheye"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("unknown --video key 'lens'"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace dojo::test
