@@ -23,6 +23,7 @@
 #include "dojo/data/fleet/video.h"
 #include "dojo/data/idx.h"
 #include "dojo/util/error.h"
+#include "dojo/util/text.h"
 #include "dojo/util/files.h"
 #include "dojo/util/random.h"
 
@@ -56,12 +57,7 @@ private:
 
 std::uint64_t parse_bytes(const std::string& text) {
     std::size_t used = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
+    const double value = leading_number(text, used);
     const std::string unit = text.substr(used);
     const double scale = unit == "" || unit == "B" ? 1 : unit == "KB" ? 1e3 : unit == "MB" ? 1e6 : unit == "GB" ? 1e9 : -1;
     if (used == 0 || scale < 0 || !(value > 0) || value * scale > 1e15) {

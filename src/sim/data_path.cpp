@@ -5,19 +5,15 @@
 #include <limits>
 
 #include "dojo/util/error.h"
+#include "dojo/util/text.h"
 
 namespace dojo::sim {
 namespace {
 
 double number(const std::string& key, const std::string& text) {
     std::size_t used = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (used == 0 || !(value > 0)) {
+    const double value = leading_number(text, used);
+    if (used == 0 || used != text.size() || !(value > 0 && value < 1e15)) {
         throw UsageError("--video " + key + "=" + text + ": expected a positive number");
     }
     return value;

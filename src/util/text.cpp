@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 
 namespace dojo {
 
@@ -17,6 +18,14 @@ std::string exact_decimal(double value) {
     char buffer[800];
     const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::general, 770);
     return std::string(buffer, result.ptr);
+}
+
+double leading_number(const std::string& text, std::size_t& used) {
+    const char* begin = text.c_str();
+    char* end = nullptr;
+    const double value = std::strtod(begin, &end);
+    used = static_cast<std::size_t>(end - begin);
+    return used == 0 ? 0.0 : value;
 }
 
 }  // namespace dojo

@@ -8,6 +8,7 @@
 
 #include "dojo/util/check.h"
 #include "dojo/util/error.h"
+#include "dojo/util/text.h"
 
 namespace dojo::data::fleet {
 namespace {
@@ -93,12 +94,7 @@ std::vector<int> split_keyframes(const std::string& text) {
 
 double parse_number(const std::string& key, const std::string& value) {
     std::size_t used = 0;
-    double number = 0;
-    try {
-        number = std::stod(value, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
+    const double number = leading_number(value, used);
     if (used == 0 || used != value.size() || !(number >= 0 && number < 1e9)) {
         throw UsageError("clip filter " + key + "=" + value + ": expected a non-negative number");
     }
