@@ -1,6 +1,7 @@
 // `dojo data` and `dojo train --data clips:` as a user runs them: a store that tar and ffprobe read, queries,
 // pictures, training from the store, and damaged or wrong input.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,7 +16,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 fs::path fresh(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / ("dojo-cli-data-" + name);
+    const fs::path dir = fs::temp_directory_path() / ("dojo-cli-data-" + name + "-" + std::to_string(::getpid()));
     fs::remove_all(dir);
     return dir;
 }
@@ -35,6 +36,7 @@ protected:
         ASSERT_EQ(r.exit_code, 0) << r.err;
         summary_ = json::parse(r.out);
     }
+    static void TearDownTestSuite() { fs::remove_all(dir_); }
     static fs::path dir_;
     static json summary_;
 };
@@ -62,6 +64,7 @@ TEST_F(CliStore, TarListsItAndFfprobeReadsItsStreams) {
     EXPECT_EQ(stream["codec_name"], "h264");
     EXPECT_EQ(stream["width"], 64);
     EXPECT_EQ(stream["nb_read_frames"], "18");
+    fs::remove_all(into);
 }
 
 TEST_F(CliStore, QueryStatsAndInspect) {
@@ -91,6 +94,8 @@ TEST_F(CliStore, QueryStatsAndInspect) {
     EXPECT_EQ(doc["cameras"].size(), 8u);
     EXPECT_EQ(bytes_of(picture.string() + "-cameras.ppm").substr(0, 12), "P6\n1280 480\n");
     EXPECT_EQ(bytes_of(picture.string() + "-occupancy.ppm").substr(0, 2), "P6");
+    fs::remove(picture.string() + "-cameras.ppm");
+    fs::remove(picture.string() + "-occupancy.ppm");
 }
 
 TEST_F(CliStore, TrainsFromTheStore) {
@@ -175,6 +180,7 @@ TEST_F(CliStore, DamagedClipsAreNamedInTheRunAndStrictRefusesThem) {
     const CliResult strict = run_dojo({"train", "mlp", "--data", data, "--strict", "--epochs", "1"});
     EXPECT_EQ(strict.exit_code, 1);
     EXPECT_NE(strict.err.find("shard shard-000000.tar, clip clip-000001, camera wide"), std::string::npos) << strict.err;
+    fs::remove_all(dir);
 }
 
 TEST(CliData, HevcStoresToo) {
@@ -187,6 +193,7 @@ TEST(CliData, HevcStoresToo) {
     const CliResult bench = run_dojo({"data", "bench", dir.string(), "--size", "32x24", "--accesses", "3", "--json"});
     ASSERT_EQ(bench.exit_code, 0) << bench.err;
     EXPECT_GT(json::parse(bench.out)["pipeline_frames_per_s"].get<double>(), 0);
+    fs::remove_all(dir);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // (models/occupancy.py), trained by dojo on the store's occupancy labels, and loaded back into PyTorch, which finds
 // the IoU dojo reported.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -15,7 +16,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 TEST(CliOccupancy, TrainsFromTheStoreAndLoadsBackIntoPyTorchWithTheSameIoU) {
-    const fs::path dir = fs::temp_directory_path() / "dojo-cli-occupancy";
+    const fs::path dir = fs::temp_directory_path() / ("dojo-cli-occupancy-" + std::to_string(::getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir / "export");
     const std::string store = (dir / "store").string();
@@ -46,6 +47,7 @@ TEST(CliOccupancy, TrainsFromTheStoreAndLoadsBackIntoPyTorchWithTheSameIoU) {
     ASSERT_EQ(check.exit_code, 0) << check.err;
     // The same weights and samples; float32 kernels that differ in summation order can flip a logit next to 0.
     EXPECT_NEAR(json::parse(check.out)["test_iou"].get<double>(), dojo_iou, 0.01) << check.out;
+    fs::remove_all(dir);
 }
 
 }  // namespace

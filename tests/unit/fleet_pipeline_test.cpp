@@ -1,5 +1,6 @@
 // The clip store end to end inside the library: synthesize, then read back through the decoding pipeline.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -42,10 +43,11 @@ std::string file_bytes(const fs::path& path) {
 class FleetStore : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
-        dir_ = fs::temp_directory_path() / "dojo-fleet-store";
+        dir_ = fs::temp_directory_path() / ("dojo-fleet-store-" + std::to_string(::getpid()));
         fs::remove_all(dir_);
         report_ = synthesize(small_store(dir_, 2), [](int, int) {});
     }
+    static void TearDownTestSuite() { fs::remove_all(dir_); }
     static fs::path dir_;
     static SynthReport report_;
 };
@@ -70,11 +72,12 @@ TEST_F(FleetStore, HoldsEveryCameraOfEveryClipAndHoldsOutEveryFifthScene) {
 }
 
 TEST_F(FleetStore, IsTheSameForAnyThreadCount) {
-    const fs::path other = fs::temp_directory_path() / "dojo-fleet-store-1-thread";
+    const fs::path other = fs::temp_directory_path() / ("dojo-fleet-store-1-thread-" + std::to_string(::getpid()));
     fs::remove_all(other);
     synthesize(small_store(other, 1), [](int, int) {});
     EXPECT_TRUE(file_bytes(other / "shard-000000.tar") == file_bytes(dir_ / "shard-000000.tar")) << "shards differ";
     EXPECT_THROW(synthesize(small_store(other, 1), [](int, int) {}), UsageError) << "an existing store is kept";
+    fs::remove_all(other);
 }
 
 TEST_F(FleetStore, CameraFramesAreTheRenderedViewsOfTheirInstant) {
@@ -207,7 +210,7 @@ TEST_F(FleetStore, OccupancyTargetsArePooledGridsOfTheLastFrame) {
 
 // A copy of the store with `damage` done to it.
 fs::path damaged_copy(const fs::path& from, const std::string& name) {
-    const fs::path to = fs::temp_directory_path() / ("dojo-fleet-" + name);
+    const fs::path to = fs::temp_directory_path() / ("dojo-fleet-" + name + "-" + std::to_string(::getpid()));
     fs::remove_all(to);
     fs::copy(from, to);
     return to;
@@ -274,6 +277,7 @@ TEST_F(FleetStore, DamagedClipsAreSkippedAndNamedOrWithStrictRefused) {
         EXPECT_NE(what.find("shard-000000.tar"), std::string::npos) << what;
         EXPECT_NE(what.find("clip-00000"), std::string::npos) << what;
     }
+    fs::remove_all(dir);
 }
 
 TEST(ClipSource, ParsesOptionsAndNamesBadOnes) {

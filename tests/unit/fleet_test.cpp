@@ -1,5 +1,6 @@
 // The fleet clip store's parts (data/fleet/): cameras, scenes and occupancy, labels, shards, video, manifest.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -20,7 +21,7 @@ namespace dojo::data::fleet {
 namespace {
 
 std::filesystem::path fresh_directory(const std::string& name) {
-    const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("dojo-fleet-unit-" + name);
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("dojo-fleet-unit-" + name + "-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     return dir;
