@@ -1,6 +1,7 @@
 // ONNX -> ir::Graph. One Importer walks the (topologically sorted) ONNX graph once; each op type has one
 // function that maps it onto primitives. int64 "glue" is folded to constants on the static shapes.
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -375,6 +376,13 @@ private:
     static float float_attribute(const onnx::NodeProto& node, const std::string& name, float fallback) {
         const onnx::AttributeProto* a = attribute(node, name);
         return a ? a->f() : fallback;
+    }
+    // A float attribute as its exporter wrote it: ONNX stores 0.001 as the float32 nearest it, 0.0010000000475; the
+    // shortest decimal that rounds to that float is the value the model's author gave (PyTorch's eps=1e-3).
+    static double as_written(float value) {
+        char text[32];
+        const auto end = std::to_chars(text, text + sizeof text, value).ptr;
+        return std::strtod(std::string(text, end).c_str(), nullptr);
     }
     static std::string string_attribute(const onnx::NodeProto& node, const std::string& name, std::string fallback) {
         const onnx::AttributeProto* a = attribute(node, name);
@@ -841,7 +849,7 @@ private:
                                       " elements (one per channel), got " + shape_of(p).to_string());
             }
         }
-        const double epsilon = float_attribute(node, "epsilon", 1e-5f);
+        const double epsilon = as_written(float_attribute(node, "epsilon", 1e-5f));
         const double momentum = float_attribute(node, "momentum", 0.9f);
         // The training form: opset 14+ says training_mode=1; opsets <= 13 mark it by asking for the running outputs.
         const bool exported_for_training =
@@ -871,7 +879,7 @@ private:
                 }
             }
         }
-        const double epsilon = float_attribute(node, "epsilon", 1e-5f);
+        const double epsilon = as_written(float_attribute(node, "epsilon", 1e-5f));
         return frontend::layer_norm(g, x, input(node, index, 1),
                                     has_input(node, 2) ? input(node, index, 2) : NodeId{}, axis, epsilon, node.name());
     }

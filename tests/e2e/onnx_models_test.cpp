@@ -156,6 +156,7 @@ TEST_P(OnnxModels, ImportReproducesPyTorchForwardGradientAndRunningStatistics) {
 const std::vector<std::int64_t> kImage{1, 28, 28};
 const std::vector<std::int64_t> kRgb64{3, 64, 64};
 const std::vector<std::int64_t> kRgb224{3, 224, 224};
+const std::vector<std::int64_t> kRgb96{3, 96, 96};  // Inception v3 needs 75 pixels or more
 // ResNets also at 48x48, where the last stage is 2x2 rather than 1x1 (BatchNorm then sees 8 values per channel, not 2).
 const std::vector<std::int64_t> kLargerImage{1, 48, 48};
 INSTANTIATE_TEST_SUITE_P(PyTorch, OnnxModels,
@@ -176,9 +177,9 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, OnnxModels,
                                          ModelCase{"tv_regnet_x_400mf", 13, "stem.0.weight", kRgb64},
                                          ModelCase{"tv_efficientnet_v2_s", 13, "features.0.0.weight", kRgb64},
                                          ModelCase{"tv_vit_b_16", 13, "class_token", kRgb64},
+                                         ModelCase{"tv_inception_v3", 13, "Conv2d_1a_3x3.conv.weight", kRgb96},
                                          ModelCase{"tv_swin_t", 13, "features.0.0.weight", kRgb64},
-                                         // Left out here: VGG-11 (31 s; it matches), Inception v3 (1.4e-5 / 6.8e-5
-                                         // at 96x96).
+                                         // Left out here: VGG-11 (31 s; it matches).
                                          ModelCase{"tv_alexnet", 13, "features.0.weight", kRgb224},
                                          ModelCase{"mobile", 13, "stem.0.weight", kImage},
                                          ModelCase{"mobile", 17, "stem.0.weight", kImage},
