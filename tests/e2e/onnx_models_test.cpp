@@ -179,7 +179,7 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, OnnxModels,
                                          ModelCase{"tv_vit_b_16", 13, "class_token", kRgb64},
                                          ModelCase{"tv_inception_v3", 13, "Conv2d_1a_3x3.conv.weight", kRgb96},
                                          ModelCase{"tv_swin_t", 13, "features.0.0.weight", kRgb64},
-                                         // Left out here: VGG-11 (31 s; it matches).
+                                         ModelCase{"tv_vgg11", 13, "features.0.weight", kRgb224},
                                          ModelCase{"tv_alexnet", 13, "features.0.weight", kRgb224},
                                          ModelCase{"mobile", 13, "stem.0.weight", kImage},
                                          ModelCase{"mobile", 17, "stem.0.weight", kImage},
