@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -153,6 +154,26 @@ TEST_F(FleetStore, SamplingIsTheSameForAnyThreadCountAndShardsAcrossRanks) {
     EXPECT_EQ(ranked, all);
     s.rank = 0, s.ranks = 1, s.seed = 12;
     EXPECT_NE(epoch_of(dir_.string(), s), one) << "another seed, another order";
+}
+
+TEST_F(FleetStore, Bf16SamplesAreTheFloatSamplesRoundedToNearestEven) {
+    ClipSampling s;
+    s.width = 32, s.height = 24, s.every = 9, s.cameras = {"main", "rear"}, s.shuffle_buffer = 1;
+    ClipPipeline floats(dir_.string(), s);
+    s.bf16 = true;
+    ClipPipeline halves(dir_.string(), s);
+    ClipSample f, h;
+    ASSERT_TRUE(floats.next(f));
+    ASSERT_TRUE(halves.next(h));
+    EXPECT_TRUE(h.pixels.empty());
+    ASSERT_EQ(h.pixels_bf16.size(), f.pixels.size());
+    for (std::size_t i = 0; i < f.pixels.size(); ++i) {
+        std::uint32_t bits = 0;
+        std::memcpy(&bits, &f.pixels[i], 4);
+        // Round to nearest even on the top 16 bits (the values are finite).
+        const std::uint32_t rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16;
+        ASSERT_EQ(h.pixels_bf16[i], static_cast<std::uint16_t>(rounded)) << "value " << i << " = " << f.pixels[i];
+    }
 }
 
 TEST_F(FleetStore, TrainsAsAClassificationDatasetOfSceneKinds) {

@@ -70,6 +70,21 @@ protected:
         g->add_output()->set_name("y");
         return model;
     }
+    // An opset-13 model with one FLOAT input "x" of [batch, dims...] and nothing else yet.
+    static onnx::ModelProto model_with_input(const std::vector<std::int64_t>& dims) {
+        onnx::ModelProto model;
+        model.set_ir_version(8);
+        model.add_opset_import()->set_version(13);
+        onnx::ValueInfoProto* x = model.mutable_graph()->add_input();
+        x->set_name("x");
+        x->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+        auto* shape = x->mutable_type()->mutable_tensor_type()->mutable_shape();
+        shape->add_dim()->set_dim_param("batch");
+        for (const std::int64_t d : dims) {
+            shape->add_dim()->set_dim_value(d);
+        }
+        return model;
+    }
     std::string save(const onnx::ModelProto& model, const std::string& name) const {
         const std::string path = (dir_ / name).string();
         std::ofstream file(path, std::ios::binary);
@@ -153,18 +168,8 @@ TEST_F(OnnxFiles, ClipMinMaxHardSigmoidAndHardSwishFollowOnnxsDefinitions) {
 // the trailing padding; expected values are PyTorch's.
 TEST_F(OnnxFiles, CeilModeMaxPoolKeepsTheLastPartialWindow) {
     auto pooled = [&](std::int64_t size, std::int64_t k, std::int64_t stride, std::int64_t pad) {
-        onnx::ModelProto model;
-        model.set_ir_version(8);
-        model.add_opset_import()->set_version(13);
+        onnx::ModelProto model = model_with_input({1, size, size});
         onnx::GraphProto* g = model.mutable_graph();
-        onnx::ValueInfoProto* x = g->add_input();
-        x->set_name("x");
-        auto* shape = x->mutable_type()->mutable_tensor_type()->mutable_shape();
-        x->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
-        shape->add_dim()->set_dim_param("batch");
-        for (const std::int64_t d : {std::int64_t{1}, size, size}) {
-            shape->add_dim()->set_dim_value(d);
-        }
         onnx::NodeProto* pool = g->add_node();
         pool->set_op_type("MaxPool");
         pool->add_input("x");
@@ -231,17 +236,8 @@ TEST_F(OnnxFiles, BadFilesAndUnsupportedContentAreNamed) {
 TEST_F(OnnxFiles, GatherWithConstantIndicesOnInnerAxes) {
     for (const int axis : {1, 2}) {
         for (const std::size_t count : {std::size_t{3}, std::size_t{20}}) {
-            onnx::ModelProto model;
-            model.set_ir_version(8);
-            model.add_opset_import()->set_version(13);
+            onnx::ModelProto model = model_with_input({5, 4});  // [batch, 5, 4]
             onnx::GraphProto* g = model.mutable_graph();
-            onnx::ValueInfoProto* x = g->add_input();
-            x->set_name("x");
-            x->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
-            for (const std::int64_t d : {-1, 5, 4}) {  // [batch, 5, 4]
-                auto* dim = x->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
-                d < 0 ? dim->set_dim_param("batch") : dim->set_dim_value(d);
-            }
             const std::int64_t extent = axis == 1 ? 5 : 4;
             onnx::TensorProto* ids = g->add_initializer();
             ids->set_name("ids");

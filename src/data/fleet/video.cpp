@@ -256,8 +256,8 @@ struct VideoDecoder::Impl {
     AVStream* stream = nullptr;
     AVPacket* packet = nullptr;
     AVFrame* frame = nullptr;
-    SwsContext* to_rgb = nullptr;
-    std::vector<std::uint8_t> rgb;
+    SwsContext* to_planes = nullptr;
+    std::vector<std::uint8_t> scaled;  // the last frame read() scaled: three planes (RGB or YUV)
     std::vector<int> keyframes;  // ascending frame numbers, from the container's index
     int next_frame = -1;         // the frame the decoder produces next; -1: unknown (before the first seek)
     bool input_done = false;     // the demuxer is exhausted and the decoder has been told
@@ -297,7 +297,7 @@ struct VideoDecoder::Impl {
         }
         av_packet_free(&packet);
         av_frame_free(&frame);
-        sws_freeContext(to_rgb);
+        sws_freeContext(to_planes);
     }
 
     double fps() const { return av_q2d(stream->avg_frame_rate.num ? stream->avg_frame_rate : stream->r_frame_rate); }
@@ -366,26 +366,26 @@ void VideoDecoder::read(std::span<const int> frames, int out_width, int out_heig
                         const std::function<void(int, std::span<const std::uint8_t>)>& sink, Planes planes_wanted) {
     Impl& m = *impl_;
     DOJO_CHECK(out_width > 0 && out_height > 0);
-    m.rgb.resize(static_cast<std::size_t>(out_width) * out_height * 3);
+    m.scaled.resize(static_cast<std::size_t>(out_width) * out_height * 3);
     decode(frames, [&](int number) {
         const bool rgb = planes_wanted == Planes::Rgb;
-        m.to_rgb = sws_getCachedContext(m.to_rgb, m.frame->width, m.frame->height,
+        m.to_planes = sws_getCachedContext(m.to_planes, m.frame->width, m.frame->height,
                                         static_cast<AVPixelFormat>(m.frame->format), out_width, out_height,
                                         rgb ? AV_PIX_FMT_GBRP : AV_PIX_FMT_YUV420P, SWS_BILINEAR, nullptr, nullptr,
                                         nullptr);
-        DOJO_CHECK(m.to_rgb != nullptr);
+        DOJO_CHECK(m.to_planes != nullptr);
         const std::size_t plane = static_cast<std::size_t>(out_width) * out_height;
         const int chroma_width = (out_width + 1) / 2;
         const std::size_t chroma_plane = static_cast<std::size_t>(chroma_width) * ((out_height + 1) / 2);
         // GBRP's planes are G, B, R: pointed at the R, G, B planes of the output.
-        std::uint8_t* planes[3] = {m.rgb.data() + plane, m.rgb.data() + 2 * plane, m.rgb.data()};
+        std::uint8_t* planes[3] = {m.scaled.data() + plane, m.scaled.data() + 2 * plane, m.scaled.data()};
         int strides[3] = {out_width, out_width, out_width};
         if (!rgb) {
-            planes[0] = m.rgb.data(), planes[1] = m.rgb.data() + plane, planes[2] = m.rgb.data() + plane + chroma_plane;
+            planes[0] = m.scaled.data(), planes[1] = m.scaled.data() + plane, planes[2] = m.scaled.data() + plane + chroma_plane;
             strides[1] = strides[2] = chroma_width;
         }
-        sws_scale(m.to_rgb, m.frame->data, m.frame->linesize, 0, m.frame->height, planes, strides);
-        sink(number, m.rgb);
+        sws_scale(m.to_planes, m.frame->data, m.frame->linesize, 0, m.frame->height, planes, strides);
+        sink(number, m.scaled);
     });
 }
 
