@@ -1,15 +1,19 @@
 /** \file
  * Simulates one training step of a Plan on a machine: the time, where it goes, whether it fits, and its energy.
+ * Its parts live in files of their own under src/sim: step_collectives (the network's collectives), stage_times (op
+ * times per stage), core_layout_time (a stage on a mesh's cores), pipeline_run (the schedule on the activity engine),
+ * gradient_sync_time (buckets and the update), critical_path, step_report (fit and energy); memory_fit.h and
+ * search.h are public.
  *
  * Folding: the dp replicas and the tp devices of a stage do identical work, so one device per pipeline stage is
  * simulated; collectives are simulated as flows (network.h) with the links shared as the identical groups share
  * them.
  *
  * Per stage and micro-batch, forward and backward times are sums of op_time() over the stage's nodes plus its
- * tensor-parallel all-reduces (on the critical path, as in Megatron-LM). An event-driven run of the 1F1B schedule
- * then orders every (stage, micro-batch, forward/backward) task: a task starts when its stage is free and its
- * inputs have arrived (activations from the previous stage, gradients from the next, each a transfer on the link
- * between them). Gradients accumulate across micro-batches; during the last micro-batch's backward pass the
+ * tensor-parallel all-reduces (on the critical path, as in Megatron-LM). The pipeline schedule (compiler/schedule.h)
+ * then becomes activities of the activity engine (activity_engine.h): every (stage, micro-batch, forward/backward)
+ * task holds its device, every value crossing stages holds the link between them, and a task starts when its device
+ * is free and its inputs have arrived (activations from the previous stage, gradients from the next). Gradients accumulate across micro-batches; during the last micro-batch's backward pass the
  * data-parallel all-reduce runs in the plan's gradient buckets (compiler/gradient_buckets.h, the runtime's), one
  * after another, each as soon as the backward pass has computed its last gradient, so communication hidden behind
  * compute is not counted twice; the rest is reported as exposed. The optimizer update follows.
@@ -142,8 +146,8 @@ struct SimResult {
                                               ///< for; longest item first
     double simulation_wall_s = 0;        ///< how long simulating took (for the benchmark)
     std::vector<std::int64_t> stage_devices;  ///< [stage]: its representative device's index in the machine
-    std::vector<TimelineEvent> timeline;      ///< with record_timeline: every task, bucket and send, in time order
-                                              ///< of their stage; ops inside the first and last micro-batch's tasks
+    std::vector<TimelineEvent> timeline;      ///< with record_timeline: every task, bucket and send, by start time;
+                                              ///< ops inside the first and last micro-batch's tasks
 };
 
 /// Simulates `plan` on `topology` at `precision` (fp32, bf16, cfp8). UsageError if the plan needs more devices than

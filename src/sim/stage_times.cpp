@@ -1,0 +1,124 @@
+// Per-stage op times and per-step overheads (stage_times.h).
+#include "stage_times.h"
+
+#include "dojo/sim/op_time.h"
+
+namespace dojo::sim {
+namespace {
+
+using ir::NodeId;
+using ir::OpKind;
+
+// The level a node's data lives at: the weights' for the update and for ops reading weights with no working copy
+// beside the activations, else the activations'.
+const std::string& data_level(const compiler::Plan& plan, const std::vector<NodeId>& reads, std::uint32_t node,
+                              const MemoryUse& mem) {
+    bool reads_weights = false;
+    for (const NodeId input : reads) {
+        const OpKind op = plan.step.graph.node(input).op;
+        reads_weights = reads_weights || op == OpKind::Parameter || op == OpKind::State;
+    }
+    return plan.per_step[node] || (reads_weights && mem.working_copy_bytes == 0) ? mem.weights_level
+                                                                                : mem.activations_level;
+}
+
+}  // namespace
+
+double level_bandwidth(const Device& device, const std::string& level) {
+    return level == "SRAM" || device.memory_bandwidth == 0 ? device.local_bandwidth : device.memory_bandwidth;
+}
+
+StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device, const std::string& precision,
+                            const std::vector<MemoryUse>& memory,
+                            const std::map<std::uint32_t, double>& tensor_comm_after, bool record_timeline) {
+    const ir::Graph& g = plan.step.graph;
+    const compiler::Strategy& st = plan.strategy;
+    const auto P = static_cast<std::size_t>(st.pp);
+    StageOpTimes out;
+    out.stages.resize(P);
+    out.by_op.resize(P);
+    out.spans.resize(P);
+    out.node_s.assign(g.size(), 0.0);
+    out.backward_done.assign(g.size(), 0.0);
+    std::vector<int> fused_into(g.size(), -1);  // [node]: its group; -1 when it runs alone
+    for (std::size_t k = 0; k < plan.fusion_groups.size(); ++k) {
+        for (const NodeId member : plan.fusion_groups[k].members) {
+            fused_into[member.index] = static_cast<int>(k);
+        }
+    }
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        const ir::Node& node = g.node(NodeId{i});
+        if (ir::is_leaf(node.op) || !plan.live[i]) {
+            continue;
+        }
+        const int group = fused_into[i];
+        const compiler::FusionGroup* fused = group >= 0 ? &plan.fusion_groups[static_cast<std::size_t>(group)] : nullptr;
+        const auto s = static_cast<std::size_t>(plan.stage[i]);
+        StageTime& stage = out.stages[s];
+        const double bandwidth =
+            level_bandwidth(device, data_level(plan, fused != nullptr ? fused->externals : node.inputs, i, memory[s]));
+        const double share = plan.tensor.divided[i] ? static_cast<double>(st.tp) : 1.0;
+        OpTime t;
+        if (fused == nullptr) {
+            t = op_time(g, NodeId{i}, device, precision, share, plan.per_step[i], bandwidth);
+        } else if (fused->members.back().index == i) {
+            t = group_time(g, *fused, device, precision, share, plan.per_step[i], bandwidth);
+        }  // else: an earlier member, timed with its group's last
+        const auto comm_it = tensor_comm_after.find(i);
+        const double comm = comm_it != tensor_comm_after.end() ? comm_it->second : 0.0;
+        out.node_s[i] = t.seconds;
+        ++stage.nodes;
+        const double runs = plan.per_step[i] ? 1.0 : static_cast<double>(st.micro_batches);
+        if (plan.per_step[i]) {
+            stage.optimizer_s += t.seconds;
+            out.per_step_flops += t.flops * share;
+        } else {
+            (i <= plan.last_forward.index ? stage.forward_s : stage.backward_s) += t.seconds;
+            out.backward_done[i] = stage.backward_s;
+            stage.tensor_comm_s += comm;
+            out.per_microbatch_flops += t.flops * share;
+        }
+        const std::string kind = fused != nullptr ? std::string("FusedElementwise") : std::string(ir::to_string(node.op));
+        if (record_timeline && !plan.per_step[i] && (t.seconds > 0 || comm > 0)) {
+            const std::string label = fused != nullptr ? "fused " + std::to_string(fused->members.size()) + " ops"
+                                      : node.name.empty() ? kind
+                                                          : kind + " " + node.name;
+            out.spans[s].push_back({label, t.seconds, comm, i <= plan.last_forward.index});
+        }
+        OpClassTime& cls = out.by_op[s][kind];
+        cls.op = kind;
+        ++cls.nodes;
+        cls.seconds += t.seconds * runs;
+        cls.flops += t.flops * runs;
+        cls.memory_bound += t.memory_bound ? 1 : 0;
+    }
+    return out;
+}
+
+void add_stage_overheads(const compiler::Plan& plan, const Device& device, const std::vector<MemoryUse>& memory,
+                         std::vector<StageTime>& stages) {
+    const compiler::Strategy& st = plan.strategy;
+    const int m = st.micro_batches;
+    for (std::size_t s = 0; s < stages.size(); ++s) {
+        StageTime& stage = stages[s];
+        stage.stage = static_cast<int>(s);
+        stage.memory = memory[s];
+        if (st.recompute && plan.recomputation.segments[s] > 0) {
+            stage.recompute_s = stage.forward_s + stage.tensor_comm_s / 2;
+            stage.backward_s += stage.recompute_s;
+        }
+        if (st.zero) {
+            stage.optimizer_s /= st.dp;
+        }
+        if (memory[s].working_copy_bytes > 0) {  // the update refreshes the copy: the new weights read once more
+            stage.optimizer_s += memory[s].parameters_bytes / level_bandwidth(device, memory[s].weights_level) +
+                                 memory[s].working_copy_bytes / device.local_bandwidth;
+        }
+        if (m > 1) {
+            const double bw = level_bandwidth(device, memory[s].weights_level);
+            stage.backward_s += (m - 1.0) / m * 3.0 * memory[s].gradients_bytes / bw;
+        }
+    }
+}
+
+}  // namespace dojo::sim
