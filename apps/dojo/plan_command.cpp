@@ -15,7 +15,9 @@
 #include "dojo/compiler/place_spatial.h"
 #include "dojo/compiler/plan.h"
 #include "dojo/machine/machine.h"
-#include "dojo/runtime/functional_sim.h"
+#include "dojo/proof/plan_check.h"
+#include "dojo/runtime/exec_plan.h"
+#include "dojo/runtime/trainer.h"
 #include "dojo/sim/op_time.h"
 #include "dojo/sim/search.h"
 #include "dojo/sim/simulate.h"
@@ -41,88 +43,6 @@ struct PlanOptions {
     bool verify = false;
     bool json_output = false;
 };
-
-// --verify: the plan run stage program by stage program against the unpartitioned step (runtime/functional_sim.h).
-struct Comparison {
-    bool identical = true;
-    double largest_relative = 0;  // |partitioned - whole| / (|whole| + 1e-3), over every parameter element
-};
-
-Comparison compare(const runtime::StepOutcome& run, const runtime::StepOutcome& reference) {
-    Comparison c;
-    for (std::size_t p = 0; p < reference.parameters.size(); ++p) {
-        for (std::size_t e = 0; e < reference.parameters[p].size(); ++e) {
-            const double x = run.parameters[p][e], y = reference.parameters[p][e];
-            c.identical = c.identical && x == y;
-            c.largest_relative = std::max(c.largest_relative, std::abs(x - y) / (std::abs(y) + 1e-3));
-        }
-    }
-    c.identical = c.identical && run.replicas_agree;
-    return c;
-}
-
-// With a placement: the step run layer by layer on its rectangles (runtime::run_placed).
-struct SpatialCheck {
-    std::string not_run;  // why the placement could not be run layer by layer (empty when it ran)
-    Comparison against_whole;
-    runtime::StepOutcome outcome;
-    std::int64_t layers = 0, pieces = 1;
-};
-
-struct Verification {
-    bool identical = true;
-    double largest_relative = 0;  // |partitioned - whole| / (|whole| + 1e-3), over every parameter element
-    double loss_whole = 0, loss_partitioned = 0;
-    runtime::StepOutcome outcome;
-    bool interleaved = false;  // vp > 1: the step ran as pp * vp chunks in the interleaved order
-    std::optional<SpatialCheck> spatial;
-    double seconds = 0;
-};
-
-Verification verify(const compiler::Plan& plan, const std::string& model, std::int64_t batch,
-                    const autodiff::OptimizerConfig& optimizer,
-                    const std::optional<compiler::SpatialPlacement>& placement) {
-    const auto started = std::chrono::steady_clock::now();
-    const compiler::Plan whole = compiler::make_plan(model, batch, compiler::Strategy{}, optimizer);
-    // The reference kernels run at about a GFLOP/s here: refuse what would take minutes rather than hang.
-    constexpr double kMostFlops = 2e10;
-    double flops = 0;
-    for (std::uint32_t i = 0; i < whole.step.graph.size(); ++i) {
-        flops += whole.live[i] ? ir::cost_of(whole.step.graph, ir::NodeId{i}).flops : 0.0;
-    }
-    if (flops > kMostFlops) {
-        throw UsageError(fmt::format("--verify runs {} at batch {} twice with FP32 reference kernels on this CPU: {:.3g} "
-                                     "GFLOP a step, over the {:.3g} it takes in reasonable time; verify a smaller model "
-                                     "or batch with the same strategy",
-                                     model, batch, flops / 1e9, kMostFlops / 1e9));
-    }
-    const runtime::StepInputs inputs = runtime::seeded_inputs(whole, batch, 10, 1);
-    const runtime::StepOutcome reference = runtime::run_unpartitioned(whole, inputs);
-    Verification v;
-    v.outcome = runtime::run_partitioned(plan, inputs);
-    v.interleaved = plan.strategy.virtual_stages > 1;
-    const Comparison c = compare(v.outcome, reference);
-    v.identical = c.identical;
-    v.largest_relative = c.largest_relative;
-    if (placement && placement->fits()) {
-        SpatialCheck s;
-        try {
-            s.outcome = runtime::run_placed(plan, *placement, inputs);
-            s.against_whole = compare(s.outcome, reference);
-        } catch (const UsageError& e) {  // the partitioned check above stands on its own
-            s.not_run = e.what();
-        }
-        for (const compiler::StagePlacement& stage : placement->stages) {
-            s.layers += static_cast<std::int64_t>(stage.layers.size());
-        }
-        s.pieces = placement->stages.front().pieces;
-        v.spatial = std::move(s);
-    }
-    v.loss_whole = reference.loss;
-    v.loss_partitioned = v.outcome.loss;
-    v.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    return v;
-}
 
 json placement_json(const compiler::SpatialPlacement& p) {
     json stages = json::array();
@@ -157,7 +77,7 @@ json placement_json(const compiler::SpatialPlacement& p) {
             {"stages", stages}};
 }
 
-void print_check(const std::optional<Verification>& checked) {
+void print_check(const std::optional<proof::PlanCheck>& checked) {
     if (checked) {
         std::cout << fmt::format("  functional check: the partitioned step ({}{} transfers, {:.3g} MB; {} all-reduces, "
                                  "{:.3g} MB per device; {} parameter all-gathers) {} the whole step: {}; loss {:.9g} "
@@ -168,10 +88,10 @@ void print_check(const std::optional<Verification>& checked) {
                                  checked->outcome.transfers, checked->outcome.transfer_bytes / 1e6,
                                  checked->outcome.all_reduces, checked->outcome.all_reduce_bytes / 1e6,
                                  checked->outcome.all_gathers,
-                                 checked->identical ? "equals" : "matches",
-                                 checked->identical ? "every parameter bit for bit"
+                                 checked->against_whole.identical ? "equals" : "matches",
+                                 checked->against_whole.identical ? "every parameter bit for bit"
                                                     : fmt::format("largest relative difference {:.3g}",
-                                                                  checked->largest_relative),
+                                                                  checked->against_whole.largest_relative),
                                  checked->loss_partitioned, checked->loss_whole, checked->seconds);
         if (const auto& s = checked->spatial; s && !s->not_run.empty()) {
             std::cout << "  spatial check: not run: " << s->not_run << "\n";
@@ -187,6 +107,15 @@ void print_check(const std::optional<Verification>& checked) {
                                                        s->against_whole.largest_relative));
         }
     }
+}
+
+// --dump-pass exec-plan: the CPU lowering (runtime/exec_plan.h) of one micro-batch's step at the precision, as
+// dojo train lowers it on this machine.
+std::string exec_plan_dump(const PlanOptions& o, std::int64_t micro_batch, const autodiff::OptimizerConfig& optimizer) {
+    const compiler::Step step = compiler::step_factory(
+        o.model, {compiler::make_policy(compiler::parse_precision(o.precision), 0), optimizer})(micro_batch);
+    return runtime::dump_exec_plan(
+        runtime::lower_cpu(step.training.graph, runtime::training_executor_options(step, runtime::Kernels::Fast)));
 }
 
 void run(const PlanOptions& o) {
@@ -246,15 +175,19 @@ void run(const PlanOptions& o) {
             }
         }
         for (const std::string& name : names) {
-            pass_dumps.emplace_back(name, compiler::dump_pass(plan, name));
+            pass_dumps.emplace_back(name, name == "exec-plan" ? exec_plan_dump(o, plan.micro_batch, optimizer)
+                                                              : compiler::dump_pass(plan, name));
+        }
+        if (o.dump_passes == "all") {
+            pass_dumps.emplace_back("exec-plan", exec_plan_dump(o, plan.micro_batch, optimizer));
         }
     }
-    std::optional<Verification> checked;
+    std::optional<proof::PlanCheck> checked;
     if (o.verify) {
         if (!o.json_output) {
             std::cerr << "dojo plan: running the partitioned step and the whole step on this machine's CPU...\n";
         }
-        checked = verify(plan, o.model, o.batch, optimizer, placement);
+        checked = proof::check_plan(plan, o.model, o.batch, optimizer, placement);
     }
     if (o.json_output) {
         json out = {{"model", plan.model}, {"machine", m.name}, {"device", topology.device.kind},
@@ -269,8 +202,8 @@ void run(const PlanOptions& o) {
             out["pass_dumps"][name] = text;
         }
         if (checked) {
-            out["functional_check"] = {{"identical", checked->identical},
-                                       {"largest_relative_difference", checked->largest_relative},
+            out["functional_check"] = {{"identical", checked->against_whole.identical},
+                                       {"largest_relative_difference", checked->against_whole.largest_relative},
                                        {"loss_whole", checked->loss_whole},
                                        {"loss_partitioned", checked->loss_partitioned},
                                        {"pipeline_chunks", checked->outcome.pipeline_chunks},
@@ -356,7 +289,9 @@ void add_plan_command(CLI::App& app) {
                      "rectangles of cores wherever that fits) or temporal (layers in turn on the whole mesh)");
     plan->add_option("--dump-pass", options->dump_passes,
                      "print what compiler passes decided: layouts, stages, transfers, fusion, recompute, buckets, "
-                     "programs, schedule (comma-separated) or all");
+                     "programs, schedule, and exec-plan (the CPU lowering of one micro-batch's step at --precision: "
+                     "each node's kernel, layout, fused group and arena offset, as dojo train runs it on this "
+                     "machine), comma-separated, or all");
     plan->add_flag("--dump", options->dump, "draw each stage's mesh (one letter per layer's rectangle) and list "
                                             "its layers: cores, place, GFLOP, bytes per core");
     plan->add_flag("--verify", options->verify,

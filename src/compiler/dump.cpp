@@ -231,7 +231,7 @@ std::string dump_pass(const Plan& plan, const std::string& name) {
     for (const std::string& n : dump_pass_names()) {
         names += (names.empty() ? "" : ", ") + n;
     }
-    throw UsageError("unknown pass '" + name + "' to dump; the passes: " + names + " (and --dump for the placement)");
+    throw UsageError("unknown pass '" + name + "' to dump; the passes: " + names + " (and exec-plan for the CPU lowering, --dump for the placement)");
 }
 
 }  // namespace dojo::compiler

@@ -386,6 +386,14 @@ RoundingScope parse_rounding_scope(std::string_view name) {
 
 std::string_view to_string(RoundingScope scope) { return scope == RoundingScope::Global ? "global" : "rank"; }
 
+ExecutorOptions training_executor_options(const compiler::Step& model, Kernels kernels, bool profile) {
+    ExecutorOptions options{kernels, true, {model.logits}, profile};
+    for (const autodiff::Assignment& a : model.training.updates) {
+        options.keep.push_back(a.value);  // apply() reads them after run()
+    }
+    return options;
+}
+
 compiler::Step training_step(const TrainOptions& options, const data::Dataset& train, std::int64_t batch) {
     frontend::Model model = frontend::load_model(options.model, batch, train.sample_shape, model_outputs(train));
     model.binary_target = train.binary;
@@ -461,10 +469,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     // The model's own states (BatchNorm running statistics), by name: evaluation and export need them too.
     const std::vector<NodeId> model_states = model.model_states;
     const autodiff::TrainingGraph& step = model.training;
-    ExecutorOptions train_options{options.kernels, true, {model.logits}, options.profile};
-    for (const autodiff::Assignment& a : step.updates) {
-        train_options.keep.push_back(a.value);  // apply() reads them after run()
-    }
+    ExecutorOptions train_options = training_executor_options(model, options.kernels, options.profile);
     // Data parallel: every gradient is averaged over the ranks between its computation and the optimizer's read.
     std::unique_ptr<GradientSync> sync;
     Executor* running = nullptr;

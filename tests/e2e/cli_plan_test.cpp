@@ -147,6 +147,21 @@ TEST(CliPlan, DumpPassPrintsWhatEachPassDecided) {
     EXPECT_NE(bad.err.find("transfers"), std::string::npos) << bad.err;
 }
 
+// The CPU lowering of the step at the precision: cfp8's roundings are in it, each with the kernel that runs it.
+TEST(CliPlan, DumpPassExecPlanShowsTheCpuLoweringAtThePrecision) {
+    const CliResult r = run_dojo({"plan", "lenet", "--machine", "dev-vm", "--batch", "16", "--strategy", "dp=1",
+                                  "--precision", "cfp8", "--dump-pass", "exec-plan"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("--- exec-plan\nexec plan: kernels fast"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("node 'conv1' (#5 Conv2d) f32[16, 6, 28, 28]: onednn"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("(RoundGrad) f32[16, 6, 28, 28]: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("vectorised"), std::string::npos) << r.out;
+    const CliResult fp32 = run_dojo({"plan", "lenet", "--machine", "dev-vm", "--batch", "16", "--strategy", "dp=1",
+                                     "--precision", "fp32", "--dump-pass", "exec-plan"});
+    ASSERT_EQ(fp32.exit_code, 0) << fp32.err;
+    EXPECT_EQ(fp32.out.find("RoundTo"), std::string::npos) << fp32.out;
+}
+
 TEST(CliPlan, GpusHaveNoMeshAndBadInputIsAUsageError) {
     const CliResult gpu = run_dojo({"plan", "lenet", "--machine", "dgx-a100", "--batch", "64", "--strategy", "dp=8"});
     ASSERT_EQ(gpu.exit_code, 0) << gpu.err;

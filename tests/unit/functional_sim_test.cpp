@@ -14,10 +14,10 @@
 #include "dojo/ir/builder.h"
 #include "dojo/machine/machine.h"
 #include "dojo/sim/topology.h"
-#include "dojo/runtime/functional_sim.h"
+#include "dojo/proof/functional_sim.h"
 #include "dojo/util/error.h"
 
-namespace dojo::runtime {
+namespace dojo::proof {
 namespace {
 
 using compiler::make_plan;
@@ -459,4 +459,4 @@ TEST(FunctionalSim, WhatItCannotRunIsAUsageError) {
 }
 
 }  // namespace
-}  // namespace dojo::runtime
+}  // namespace dojo::proof

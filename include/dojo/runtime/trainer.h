@@ -115,6 +115,10 @@ struct TrainResult {
 /// (UsageError otherwise). `dojo sim` compiles the same step: the same-graph test compares the two.
 compiler::Step training_step(const TrainOptions& options, const data::Dataset& train, std::int64_t batch);
 
+/// How train_classifier lowers `model`'s training step for this CPU (exec_plan.h): the logits and the updated
+/// values kept (apply() and the loss read them after run()); data-parallel training adds its sync points to these.
+ExecutorOptions training_executor_options(const compiler::Step& model, Kernels kernels, bool profile = false);
+
 /// Trains `options.model` on `train`, evaluating on `test` after each epoch; `progress` (may be empty) is called
 /// about every 100 ms. Throws UsageError for invalid options (batch 0, no epochs, learning rate <= 0, a batch larger
 /// than the data, resuming a checkpoint made with another model, precision, optimizer, seed or batch, resuming from

@@ -46,7 +46,7 @@
 #include "dojo/compiler/place_spatial.h"
 #include "dojo/compiler/plan.h"
 
-namespace dojo::runtime {
+namespace dojo::proof {
 
 /// What a step starts from: parameters and optimizer states in the training graph's order, the global batch's data
 /// inputs by name (whole tensors, the batch leading), and the learning rate.
@@ -104,4 +104,4 @@ StepOutcome run_placed(const compiler::Plan& plan, const compiler::SpatialPlacem
 StepInputs seeded_inputs(const compiler::Plan& plan, std::int64_t global_batch, std::int64_t classes,
                          std::uint64_t seed);
 
-}  // namespace dojo::runtime
+}  // namespace dojo::proof

@@ -1,5 +1,5 @@
 // Functional simulation (functional_sim.h): a partitioned plan run program by program with real copies and sums.
-#include "dojo/runtime/functional_sim.h"
+#include "dojo/proof/functional_sim.h"
 
 #include <algorithm>
 #include <barrier>
@@ -19,7 +19,12 @@
 #include "dojo/runtime/executor.h"
 #include "dojo/util/error.h"
 
-namespace dojo::runtime {
+namespace dojo::proof {
+
+using runtime::Executor;
+using runtime::ExecutorOptions;
+using runtime::Kernels;
+
 namespace {
 
 using compiler::Plan;
@@ -827,4 +832,4 @@ StepInputs seeded_inputs(const Plan& plan, std::int64_t global_batch, std::int64
     return in;
 }
 
-}  // namespace dojo::runtime
+}  // namespace dojo::proof
