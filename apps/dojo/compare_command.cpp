@@ -37,7 +37,7 @@ struct Row {
 // The fastest plan `dojo sim --strategy auto` picks for `spec`; UsageError when no strategy splits the batch.
 sim::SimResult fastest(const CompareOptions& o, const std::string& spec, const autodiff::OptimizerConfig& optimizer) {
     const sim::Topology topology = sim::derive_topology(machine::load_machine(spec, o.dir));
-    std::vector<sim::SimResult> results = sim::search_strategies(o.model, o.batch, topology, o.precision, optimizer);
+    std::vector<sim::SimResult> results = sim::search_strategies(o.model, o.batch, topology, compiler::parse_precision(o.precision), optimizer);
     if (results.empty()) {
         throw UsageError("no strategy splits batch " + std::to_string(o.batch) + " of " + o.model + " over " + spec +
                          "; try another batch");

@@ -125,13 +125,14 @@ void run(const PlanOptions& o) {
         throw UsageError("--batch must be a positive number of samples per step, got " + std::to_string(o.batch));
     }
     const autodiff::OptimizerConfig optimizer = autodiff::optimizer_named(o.optimizer);
+    const compiler::Precision precision = compiler::parse_precision(o.precision);
     compiler::Strategy strategy;
     if (o.strategy == "auto") {
         if (!o.json_output) {
             std::cerr << "dojo plan: trying strategies for " << o.model << " on " << m.name << "...\n";
         }
         const std::vector<sim::SimResult> results =
-            sim::search_strategies(o.model, o.batch, topology, o.precision, optimizer);
+            sim::search_strategies(o.model, o.batch, topology, precision, optimizer);
         if (results.empty()) {
             throw UsageError("no strategy splits batch " + std::to_string(o.batch) + " of " + o.model + " over " +
                              m.name + "; try another batch or an explicit --strategy");
@@ -145,7 +146,7 @@ void run(const PlanOptions& o) {
                          topology.device.kind + "; " + m.name + " has " + std::to_string(topology.device.count));
     }
     const compiler::Plan plan = compiler::make_plan(o.model, o.batch, strategy, optimizer,
-                                                    sim::stage_cost(topology.device, o.precision));
+                                                    sim::stage_cost(topology.device, precision), precision);
     const bool mesh = topology.device.mesh_columns > 0 && topology.device.mesh_rows > 0;
     if (!mesh && o.layout_given) {
         throw UsageError("--layout places layers on a chip's core mesh, and " + topology.device.kind + " (the device of " +
@@ -154,9 +155,8 @@ void run(const PlanOptions& o) {
     const compiler::LayoutChoice layout = compiler::parse_layout_choice(o.layout);  // checked before the work
     std::optional<compiler::SpatialPlacement> placement;
     if (mesh) {
-        placement = compiler::place_spatial(plan, sim::core_mesh(topology, o.precision), o.precision,
-                                            layout,
-                                            sim::stage_cost(topology.device, o.precision));
+        placement = compiler::place_spatial(plan, sim::core_mesh(topology, precision), layout,
+                                            sim::stage_cost(topology.device, precision));
     }
     const std::string header =
         fmt::format("{} on {} ({} of {} {}), {}, batch {}, strategy {}", plan.model, m.name, strategy.devices(),

@@ -53,7 +53,7 @@ sim::DataPathReport video_data_path(const SimOptions& o, const machine::Machine&
     sim::VideoInput input = sim::VideoInput::parse(o.video);
     const frontend::Model model = frontend::load_model_as_declared(o.model, 1);
     input.sample_bytes = static_cast<double>(model.graph.type(model.input).shape.numel()) *
-                         (o.precision == "fp32" ? 4.0 : 2.0);
+                         (best.precision == "fp32" ? 4.0 : 2.0);
     return sim::data_path(m, best.samples_per_s, input);
 }
 
@@ -276,12 +276,13 @@ void run(const SimOptions& o) {
     const std::size_t bucket_bytes = compiler::bucket_bytes_from_mib(o.bucket_mib);
     const auto wire_bytes =
         static_cast<double>(runtime::wire_bytes_per_element(runtime::parse_wire_format(o.grad_compression)));
+    const compiler::Precision precision = compiler::parse_precision(o.precision);
     std::vector<sim::SimResult> results;
     if (o.strategy == "auto") {
         if (!o.json_output) {
             std::cerr << "dojo sim: trying strategies for " << o.model << " on " << m.name << "...\n";
         }
-        results = sim::search_strategies(o.model, o.batch, topology, o.precision, optimizer, bucket_bytes, wire_bytes);
+        results = sim::search_strategies(o.model, o.batch, topology, precision, optimizer, bucket_bytes, wire_bytes);
         if (results.empty()) {
             throw UsageError("no strategy splits batch " + std::to_string(o.batch) + " of " + o.model + " over " +
                              m.name + "; try another batch or an explicit --strategy");
@@ -289,17 +290,17 @@ void run(const SimOptions& o) {
     } else {
         const compiler::Strategy strategy = compiler::parse_strategy(o.strategy);
         compiler::Plan plan = compiler::make_plan(o.model, o.batch, strategy, optimizer,
-                                                     sim::stage_cost(topology.device, o.precision));
+                                                  sim::stage_cost(topology.device, precision), precision);
         plan.gradient_wire_bytes = wire_bytes;
         compiler::bucket_gradients(plan, bucket_bytes);
-        results.push_back(sim::simulate(plan, topology, o.precision));
+        results.push_back(sim::simulate(plan, topology));
     }
     if (!o.trace.empty()) {  // the chosen plan again, recording its timeline
         compiler::Plan plan = compiler::make_plan(o.model, o.batch, results.front().strategy, optimizer,
-                                                     sim::stage_cost(topology.device, o.precision));
+                                                  sim::stage_cost(topology.device, precision), precision);
         plan.gradient_wire_bytes = wire_bytes;
         compiler::bucket_gradients(plan, bucket_bytes);
-        const sim::SimResult traced = sim::simulate(plan, topology, o.precision, true);
+        const sim::SimResult traced = sim::simulate(plan, topology, true);
         write_trace(traced, topology, o.trace);
         if (!o.json_output) {
             std::cerr << "dojo sim: wrote the trace of " << traced.strategy.to_string() << " to " << o.trace

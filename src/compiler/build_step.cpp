@@ -170,6 +170,7 @@ Step build_step(frontend::Model model, const StepOptions& options) {
     step.values = std::move(f.values);
     step.model_states = g.states();
     step.from_onnx = f.from_onnx;
+    step.precision = options.precision.named;
     step.logits = f.logits;
     const ir::Shape output = g.type(step.logits).shape;
     NodeId loss;

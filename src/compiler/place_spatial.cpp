@@ -27,18 +27,28 @@ NodeId weight_of(const ir::Graph& g, NodeId id) {
         return {};
     }
     for (NodeId input : node.inputs) {
-        for (int depth = 0; depth < 3; ++depth) {
+        for (int depth = 0; depth < 5; ++depth) {
             const ir::Node& in = g.node(input);
             if (in.op == OpKind::Parameter) {
                 return input;
             }
-            if ((in.op != OpKind::Transpose && in.op != OpKind::Reshape) || in.inputs.size() != 1) {
+            const bool rounding = in.op == OpKind::RoundTo || in.op == OpKind::RoundGrad;  // the precision policy's
+            if (!rounding && ((in.op != OpKind::Transpose && in.op != OpKind::Reshape) || in.inputs.size() != 1)) {
                 break;
             }
             input = in.inputs.front();
         }
     }
     return {};
+}
+
+// A RoundTo or RoundGrad of a parameter (through other roundings): the precision policy's rounding of a weight,
+// which belongs to the layer of the matrix op that reads it, not to the layer before.
+bool rounds_a_parameter(const ir::Graph& g, NodeId id) {
+    while (g.node(id).op == OpKind::RoundTo || g.node(id).op == OpKind::RoundGrad) {
+        id = g.node(id).inputs.front();
+    }
+    return g.node(id).op == OpKind::Parameter;
 }
 
 std::string layer_name(const ir::Graph& g, NodeId weight, NodeId first) {
@@ -69,9 +79,14 @@ StageLayers cut_layers(const Plan& plan, int s, double width, const CoreMesh& me
     std::vector<int>& layer_of = out.layer_of;
     // Forward nodes, cut at each weight-reading matrix op.
     bool has_weight = false;
+    std::vector<std::uint32_t> weight_roundings;  // placed with their first reader, below
     for (std::uint32_t i = 0; i <= loss && i < n; ++i) {
         const NodeId id{i};
         if (!plan.live[i] || plan.stage[i] != s || ir::is_leaf(g.node(id).op)) {
+            continue;
+        }
+        if (rounds_a_parameter(g, id)) {
+            weight_roundings.push_back(i);
             continue;
         }
         const NodeId weight = weight_of(g, id);
@@ -88,6 +103,22 @@ StageLayers cut_layers(const Plan& plan, int s, double width, const CoreMesh& me
     }
     if (out.layers.empty()) {
         return out;
+    }
+    for (std::size_t k = weight_roundings.size(); k-- > 0;) {  // latest first: a rounding of a rounding follows it
+        const std::uint32_t r = weight_roundings[k];
+        int layer = kNone;
+        for (std::uint32_t i = r + 1; i <= loss && i < n && layer == kNone; ++i) {
+            const std::vector<NodeId>& inputs = g.node(NodeId{i}).inputs;
+            if (layer_of[i] != kNone && std::find(inputs.begin(), inputs.end(), NodeId{r}) != inputs.end()) {
+                layer = layer_of[i];
+            }
+        }
+        layer = layer == kNone ? static_cast<int>(out.layers.size()) - 1 : layer;
+        layer_of[r] = layer;
+        std::vector<NodeId>& forward = out.layers[static_cast<std::size_t>(layer)].forward;
+        forward.insert(std::upper_bound(forward.begin(), forward.end(), NodeId{r},
+                                        [](NodeId a, NodeId b) { return a.index < b.index; }),
+                       NodeId{r});
     }
     out.parameter_bytes.assign(out.layers.size(), 0.0);
     const int last = static_cast<int>(out.layers.size()) - 1;
@@ -531,8 +562,8 @@ LayoutChoice parse_layout_choice(const std::string& text) {
                      "cores) or temporal (layers in turn on the whole mesh)");
 }
 
-SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std::string& precision,
-                               LayoutChoice layout, const NodeCost& node_seconds) {
+SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, LayoutChoice layout,
+                               const NodeCost& node_seconds) {
     if (mesh.columns <= 0 || mesh.rows <= 0 || mesh.working_cores <= 0 || mesh.sram_bytes_per_core <= 0) {
         throw UsageError("spatial placement needs a mesh of cores with SRAM (a Dojo chip); '" + mesh.chip +
                          "' has none");
@@ -542,13 +573,10 @@ SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std
                          " working cores on a " + std::to_string(mesh.columns) + " x " + std::to_string(mesh.rows) +
                          " mesh");
     }
-    if (precision != "fp32" && precision != "bf16" && precision != "cfp8") {
-        throw UsageError("unknown precision '" + precision + "': expected fp32, bf16 or cfp8");
-    }
-    const double width = precision == "fp32" ? 1.0 : 0.5;  // of the graph's F32 4 bytes
+    const double width = plan.precision == Precision::Fp32 ? 1.0 : 0.5;  // of the graph's F32 4 bytes
     SpatialPlacement result;
     result.mesh = mesh;
-    result.precision = precision;
+    result.precision = to_string(plan.precision);
     for (int s = 0; s < plan.strategy.pp; ++s) {
         StageLayers sl = cut_layers(plan, s, width, mesh, node_seconds);
         StagePlacement stage;

@@ -341,6 +341,7 @@ Plan make_plan(StepFactory build, std::string model, std::int64_t global_batch, 
     plan.micro_batch = global_batch / per_step;
     Step built = build(plan.micro_batch);
     plan.step = std::move(built.training);
+    plan.precision = built.precision;
     plan.last_forward = plan.step.loss;
     plan.rebuild = std::move(build);
     lay_out(plan, strategy, options);
@@ -348,8 +349,8 @@ Plan make_plan(StepFactory build, std::string model, std::int64_t global_batch, 
 }
 
 Plan make_plan(std::string_view model, std::int64_t global_batch, const Strategy& strategy,
-               const autodiff::OptimizerConfig& optimizer, NodeCost stage_cost) {
-    return make_plan(step_factory(std::string(model), StepOptions{make_policy(Precision::Fp32, 0), optimizer}),
+               const autodiff::OptimizerConfig& optimizer, NodeCost stage_cost, Precision precision) {
+    return make_plan(step_factory(std::string(model), StepOptions{make_policy(precision, 0), optimizer}),
                      std::string(model), global_batch, strategy, std::move(stage_cost));
 }
 

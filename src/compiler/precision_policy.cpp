@@ -40,6 +40,7 @@ PrecisionPolicy make_policy(Precision precision, std::uint64_t seed) {
     using numerics::FormatKind;
     using numerics::Rounding;
     PrecisionPolicy policy;
+    policy.named = precision;
     policy.seed = seed;
     if (precision == Precision::Bf16) {
         policy.matmul_operands = RoundingRule{FormatKind::Bf16, Rounding::NearestEven};

@@ -27,11 +27,18 @@ public:
         result_.layout.assign(graph.size(), kReplicated);
         result_.divided.assign(graph.size(), false);
         decided_.assign(graph.size(), false);
+        rounded_parameter_.assign(graph.size(), -1);
     }
 
     TensorParallel run() {
         for (std::uint32_t i = 0; i < g_.size(); ++i) {
             visit(NodeId{i});
+        }
+        for (std::uint32_t i = 0; i < g_.size(); ++i) {  // roundings of parameters take their parameter's layout
+            if (rounded_parameter_[i] >= 0) {
+                const Layout l = layout(NodeId{i});
+                set(NodeId{i}, l, l.split());
+            }
         }
         return std::move(result_);
     }
@@ -40,15 +47,24 @@ private:
     const ir::Graph& g_;
     TensorParallel result_;
     std::vector<bool> decided_;  // parameters: whether their first use has chosen their layout
+    // [node]: a RoundTo or RoundGrad of a parameter (directly or through another such rounding), which is laid out as
+    // that parameter is, decided by the rounding's first use as the parameter's would be (the precision policy rounds
+    // every matrix product's weight operand); -1 for other nodes
+    std::vector<std::int64_t> rounded_parameter_;
 
     int rank(NodeId id) const { return g_.type(id).shape.rank(); }
-    Layout layout(NodeId id) const { return result_.layout[id.index]; }
+    NodeId parameter_of(NodeId id) const {
+        return rounded_parameter_[id.index] >= 0 ? NodeId{static_cast<std::uint32_t>(rounded_parameter_[id.index])} : id;
+    }
+    Layout layout(NodeId id) const { return result_.layout[parameter_of(id).index]; }
     bool undecided_parameter(NodeId id) const {
-        return g_.node(id).op == OpKind::Parameter && !decided_[id.index];
+        const NodeId p = parameter_of(id);
+        return g_.node(p).op == OpKind::Parameter && !decided_[p.index];
     }
     void decide(NodeId parameter, Layout l) {
-        decided_[parameter.index] = true;
-        result_.layout[parameter.index] = l;
+        const NodeId p = parameter_of(parameter);
+        decided_[p.index] = true;
+        result_.layout[p.index] = l;
     }
     void set(NodeId id, Layout l, bool divided) {
         result_.layout[id.index] = l;
@@ -85,6 +101,13 @@ private:
         case OpKind::Parameter:
         case OpKind::OneHot:
             return;  // replicated (parameters until their first use decides)
+        case OpKind::RoundTo:
+        case OpKind::RoundGrad:
+            if (undecided_parameter(node.inputs[0])) {  // laid out as its parameter, by its first use
+                rounded_parameter_[id.index] = parameter_of(node.inputs[0]).index;
+                return;
+            }
+            return broadcasting(id, node);
         case OpKind::MatMul:
             return matmul(id, node);
         case OpKind::ReduceSum:

@@ -36,7 +36,8 @@ using Values = std::vector<float>;
 
 bool is_scalar_input(const autodiff::TrainingGraph& step, NodeId id) {
     return id == step.learning_rate || (step.bias_correction1.valid() && id == step.bias_correction1) ||
-           (step.bias_correction2.valid() && id == step.bias_correction2);
+           (step.bias_correction2.valid() && id == step.bias_correction2) ||
+           step.graph.node(id).name == ir::kStepInputName;  // stochastic rounding's and dropout's step number
 }
 
 // The index of `id` in `list`, or throws.
@@ -82,10 +83,14 @@ void check_inputs(const Plan& plan, const StepInputs& inputs) {
     }
 }
 
-// Writes the per-step scalars (learning rate, AdamW's bias corrections for step 1) into a leaf if it is one.
+// Writes the per-step scalars (learning rate, AdamW's bias corrections for step 1, the step number 0) into a leaf if it is one.
 bool set_scalar(const autodiff::TrainingGraph& step, NodeId training, ir::Buffer<float>& to, float learning_rate) {
     if (training == step.learning_rate) {
         to.data[0] = learning_rate;
+        return true;
+    }
+    if (step.graph.node(training).name == ir::kStepInputName) {
+        to.data[0] = 0.0f;  // the run's first step, as dojo train's
         return true;
     }
     if (const auto* adam = std::get_if<autodiff::AdamWConfig>(&step.optimizer)) {

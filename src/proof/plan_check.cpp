@@ -28,7 +28,7 @@ PlanCheck check_plan(const compiler::Plan& plan, const std::string& model, std::
                      const autodiff::OptimizerConfig& optimizer,
                      const std::optional<compiler::SpatialPlacement>& placement) {
     const auto started = std::chrono::steady_clock::now();
-    const compiler::Plan whole = compiler::make_plan(model, batch, compiler::Strategy{}, optimizer);
+    const compiler::Plan whole = compiler::make_plan(model, batch, compiler::Strategy{}, optimizer, {}, plan.precision);
     constexpr double kMostFlops = 2e10;
     double flops = 0;
     for (std::uint32_t i = 0; i < whole.step.graph.size(); ++i) {

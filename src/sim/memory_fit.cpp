@@ -3,16 +3,19 @@
 
 #include <map>
 
+#include "dojo/sim/op_time.h"
+
 namespace dojo::sim {
 
 using compiler::Plan;
 using ir::NodeId;
 
-std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device, const std::string& precision) {
+std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device) {
     const ir::Graph& g = plan.step.graph;
     const int pp = plan.strategy.pp;
     std::vector<MemoryUse> use(static_cast<std::size_t>(pp));
-    const double width = precision == "fp32" ? 1.0 : 0.5;  // activations: 4 or 2 bytes of the graph's F32 4
+    // Activations: 2 bytes of the graph's F32 4 where the device stores the precision's width (op_time.h).
+    const double width = stores_narrow(device, plan.precision) ? 0.5 : 1.0;
     auto note = [&](MemoryUse& m, NodeId id, double bytes) {
         if (bytes > m.largest_tensor_bytes) {
             m.largest_tensor_bytes = bytes;

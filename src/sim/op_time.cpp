@@ -69,39 +69,41 @@ OpTime finish(OpTime t, double bandwidth) {
 
 }  // namespace
 
-void check_precision(const std::string& precision) {
-    if (precision != "fp32" && precision != "bf16" && precision != "cfp8") {
-        throw UsageError("precision '" + precision + "' is not one of fp32, bf16, cfp8");
-    }
+bool stores_narrow(const Device& device, compiler::Precision precision) {
+    return precision != compiler::Precision::Fp32 && device.rounds_on_store;
 }
 
-OpTime op_time(const ir::Graph& graph, ir::NodeId id, const Device& device, const std::string& precision,
+OpTime op_time(const ir::Graph& graph, ir::NodeId id, const Device& device, compiler::Precision precision,
                double share, bool fp32_master, double bandwidth) {
     const ir::Node& node = graph.node(id);
+    if (node.op == ir::OpKind::RoundTo && device.rounds_on_store) {
+        return {};  // its producer stores the narrow format (Device::rounds_on_store)
+    }
     const ir::OpCost cost = ir::cost_of(graph, id);
     OpTime t;
     t.matrix = cost.unit == ir::ComputeUnit::Matrix;
     double width = 1.0;  // of the op table's (F32) bytes
-    if (!fp32_master && precision != "fp32") {
-        width = (t.matrix && precision == "cfp8") ? device.cfp8_operand_bytes / 4 : 0.5;
+    if (!fp32_master && stores_narrow(device, precision)) {
+        width = (t.matrix && precision == compiler::Precision::Cfp8) ? device.cfp8_operand_bytes / 4 : 0.5;
     }
     t.flops = cost.flops / share;
     t.bytes = (cost.bytes_read + cost.bytes_written) * width / share;
     if (t.matrix) {
-        const std::string p = fp32_master ? "fp32" : precision;
+        const std::string p(compiler::to_string(fp32_master ? compiler::Precision::Fp32 : precision));
         const auto it = device.matrix_flops.find(p);
         const double peak = it != device.matrix_flops.end() ? it->second : device.matrix_flops.at("fp32");
         t.compute_s = t.flops / (peak * device.sustained_matrix_fraction * matrix_efficiency(graph, node, device));
     } else if (cost.unit == ir::ComputeUnit::Vector) {
-        const bool fp32 = fp32_master || precision == "fp32";
+        const bool fp32 = fp32_master || !stores_narrow(device, precision);
         t.compute_s = t.flops / (fp32 ? device.vector_flops_fp32 : device.vector_flops_16bit);
     }
     return finish(t, bandwidth);
 }
 
 OpTime group_time(const ir::Graph& graph, const compiler::FusionGroup& group, const Device& device,
-                  const std::string& precision, double share, bool fp32_master, double bandwidth) {
-    const double width = (fp32_master || precision == "fp32") ? 1.0 : 0.5;  // of F32: elementwise values
+                  compiler::Precision precision, double share, bool fp32_master, double bandwidth) {
+    const bool fp32 = fp32_master || !stores_narrow(device, precision);
+    const double width = fp32 ? 1.0 : 0.5;  // of F32: elementwise values
     auto f32_bytes = [&](ir::NodeId id) { return 4.0 * static_cast<double>(graph.type(id).shape.numel()); };
     OpTime t;
     for (std::size_t k = 0; k < group.members.size(); ++k) {
@@ -111,13 +113,11 @@ OpTime group_time(const ir::Graph& graph, const compiler::FusionGroup& group, co
     for (const ir::NodeId e : group.externals) {
         t.bytes += f32_bytes(e) * width / share;
     }
-    t.compute_s = t.flops / ((fp32_master || precision == "fp32") ? device.vector_flops_fp32
-                                                                  : device.vector_flops_16bit);
+    t.compute_s = t.flops / (fp32 ? device.vector_flops_fp32 : device.vector_flops_16bit);
     return finish(t, bandwidth);
 }
 
-compiler::NodeCost stage_cost(const Device& device, const std::string& precision) {
-    check_precision(precision);
+compiler::NodeCost stage_cost(const Device& device, compiler::Precision precision) {
     const double bandwidth = device.local_bytes > 0 ? device.local_bandwidth : device.memory_bandwidth;
     return [device, precision, bandwidth](const ir::Graph& graph, ir::NodeId node, double share) {
         return op_time(graph, node, device, precision, share, false, bandwidth).seconds;

@@ -14,10 +14,9 @@ namespace dojo::sim {
 using compiler::Plan;
 
 std::vector<SimResult> search_strategies(const std::string& model, std::int64_t global_batch,
-                                         const Topology& topology, const std::string& precision,
+                                         const Topology& topology, compiler::Precision precision,
                                          const autodiff::OptimizerConfig& optimizer, std::size_t bucket_bytes,
                                          double gradient_wire_bytes) {
-    check_precision(precision);
     const std::int64_t devices = topology.device.count;
     const std::int64_t domain = topology.levels.front().devices;
     std::vector<compiler::Strategy> candidates;
@@ -51,7 +50,7 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
         try {
             if (it == plans.end()) {
                 it = plans.emplace(micro, compiler::make_plan(model, global_batch, s, optimizer,
-                                                              stage_cost(topology.device, precision)))
+                                                              stage_cost(topology.device, precision), precision))
                          .first;
                 it->second.gradient_wire_bytes = gradient_wire_bytes;
                 compiler::bucket_gradients(it->second, bucket_bytes);
@@ -59,7 +58,7 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
                 compiler::lay_out(it->second, s);
             }
             const std::size_t first = results.size();
-            results.push_back(simulate(it->second, topology, precision));
+            results.push_back(simulate(it->second, topology));
             // A split that does not fit tries to save memory: optimizer-state sharding (with dp > 1),
             // recomputation, both. Each costs time, so a split that fits does not need them; and a saving that
             // still does not fit is not simulated (its memory plan is cheap, a simulation is not).
@@ -72,9 +71,9 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
                     saving.zero = zero;
                     saving.recompute = recompute;
                     compiler::lay_out(it->second, saving);
-                    const std::vector<MemoryUse> memory = plan_memory(it->second, topology.device, precision);
+                    const std::vector<MemoryUse> memory = plan_memory(it->second, topology.device);
                     if (std::all_of(memory.begin(), memory.end(), [](const MemoryUse& m) { return m.fits; })) {
-                        results.push_back(simulate(it->second, topology, precision));
+                        results.push_back(simulate(it->second, topology));
                     }
                 }
             }
@@ -87,9 +86,9 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
                 }
                 interleaved.virtual_stages = 2;
                 compiler::lay_out(it->second, interleaved);
-                const std::vector<MemoryUse> memory = plan_memory(it->second, topology.device, precision);
+                const std::vector<MemoryUse> memory = plan_memory(it->second, topology.device);
                 if (std::all_of(memory.begin(), memory.end(), [](const MemoryUse& m) { return m.fits; })) {
-                    results.push_back(simulate(it->second, topology, precision));
+                    results.push_back(simulate(it->second, topology));
                 }
             }
         } catch (const UsageError& refused) {

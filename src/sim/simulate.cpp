@@ -52,10 +52,9 @@ std::size_t busiest_stage(const std::vector<StageTime>& stages) {
 
 }  // namespace
 
-SimResult simulate(const compiler::Plan& plan, const Topology& topology, const std::string& precision,
-                   bool record_timeline) {
+SimResult simulate(const compiler::Plan& plan, const Topology& topology, bool record_timeline) {
     const auto started = std::chrono::steady_clock::now();
-    check_precision(precision);
+    const compiler::Precision precision = plan.precision;
     const compiler::Strategy& st = plan.strategy;
     const Device& device = topology.device;
     check_fits_machine(st, topology);
@@ -63,7 +62,7 @@ SimResult simulate(const compiler::Plan& plan, const Topology& topology, const s
     r.model = plan.model;
     r.machine = topology.machine;
     r.device = device.kind;
-    r.precision = precision;
+    r.precision = compiler::to_string(precision);
     r.strategy = st;
     r.global_batch = plan.global_batch;
     r.devices_used = st.devices();
@@ -73,14 +72,14 @@ SimResult simulate(const compiler::Plan& plan, const Topology& topology, const s
     }
     std::vector<TimelineEvent>* timeline = record_timeline ? &r.timeline : nullptr;
 
-    const std::vector<MemoryUse> memory = plan_memory(plan, device, precision);
+    const std::vector<MemoryUse> memory = plan_memory(plan, device);
     double resident_bytes = 0;  // the busiest stage's: whether a gradient bucket still finds the cache (network.h)
     for (const MemoryUse& use : memory) {
         resident_bytes = std::max(resident_bytes, use.total_bytes());
     }
     // Activations and gradients travel at 16 bits unless the precision is fp32 (the graph's bytes are F32).
-    const StepCollectives collectives(plan, topology, resident_bytes, precision == "fp32" ? 1.0 : 0.5);
-    StageOpTimes ops = time_stage_ops(plan, device, precision, memory, collectives.tensor_comm_after(), record_timeline);
+    const StepCollectives collectives(plan, topology, resident_bytes, stores_narrow(device, precision) ? 0.5 : 1.0);
+    StageOpTimes ops = time_stage_ops(plan, device, memory, collectives.tensor_comm_after(), record_timeline);
     r.stages = std::move(ops.stages);
 
     // On a mesh of cores, the compiler's core placement (compiler/place_spatial.h) of each stage's layers times the
@@ -89,7 +88,7 @@ SimResult simulate(const compiler::Plan& plan, const Topology& topology, const s
     const bool on_mesh = device.mesh_columns > 0 && device.mesh_rows > 0;
     const compiler::CoreMesh mesh = on_mesh ? core_mesh(topology, precision) : compiler::CoreMesh{};
     const compiler::SpatialPlacement placement =
-        on_mesh ? compiler::place_spatial(plan, mesh, precision, compiler::LayoutChoice::Auto,
+        on_mesh ? compiler::place_spatial(plan, mesh, compiler::LayoutChoice::Auto,
                                           stage_cost(device, precision))
                 : compiler::SpatialPlacement{};
     std::vector<std::vector<CoreSpan>> core_spans(P);  // [stage]: per micro-batch

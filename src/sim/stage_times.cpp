@@ -28,7 +28,7 @@ double level_bandwidth(const Device& device, const std::string& level) {
     return level == "SRAM" || device.memory_bandwidth == 0 ? device.local_bandwidth : device.memory_bandwidth;
 }
 
-StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device, const std::string& precision,
+StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
                             const std::vector<MemoryUse>& memory,
                             const std::map<std::uint32_t, double>& tensor_comm_after, bool record_timeline) {
     const ir::Graph& g = plan.step.graph;
@@ -60,9 +60,9 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device, co
         const double share = plan.tensor.divided[i] ? static_cast<double>(st.tp) : 1.0;
         OpTime t;
         if (fused == nullptr) {
-            t = op_time(g, NodeId{i}, device, precision, share, plan.per_step[i], bandwidth);
+            t = op_time(g, NodeId{i}, device, plan.precision, share, plan.per_step[i], bandwidth);
         } else if (fused->members.back().index == i) {
-            t = group_time(g, *fused, device, precision, share, plan.per_step[i], bandwidth);
+            t = group_time(g, *fused, device, plan.precision, share, plan.per_step[i], bandwidth);
         }  // else: an earlier member, timed with its group's last
         const auto comm_it = tensor_comm_after.find(i);
         const double comm = comm_it != tensor_comm_after.end() ? comm_it->second : 0.0;

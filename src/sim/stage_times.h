@@ -39,7 +39,7 @@ double level_bandwidth(const Device& device, const std::string& level);
 // Times every live node of `plan` on its stage's device: at the level its data lives in (`memory`), its work
 // divided over the tensor-parallel group where the plan divides it, fused groups as one pass at their last member,
 // each followed by its tensor-parallel all-reduce (`tensor_comm_after`, per node).
-StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device, const std::string& precision,
+StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
                             const std::vector<MemoryUse>& memory,
                             const std::map<std::uint32_t, double>& tensor_comm_after, bool record_timeline);
 

@@ -72,6 +72,13 @@ Device describe_device(const Machine& m, const Zone& zone) {
                          "'; expected shared (collectives run on the compute cores) or dedicated");
     }
     d.collectives_share_cores = cores != kind.labels.end() && cores->second == "shared";
+    const auto conversion = kind.labels.find("format_conversion");
+    if (conversion != kind.labels.end() && conversion->second != "on_store" && conversion->second != "pass") {
+        throw UsageError("machine '" + m.name + "': kinds." + zone.kind + ".format_conversion is '" +
+                         conversion->second + "'; expected on_store (producers store the narrow format) or pass (a " +
+                         "rounding is a pass of its own over memory)");
+    }
+    d.rounds_on_store = conversion == kind.labels.end() || conversion->second == "on_store";
     if (const auto runs_as = kind.labels.find("cfp8_runs_as"); runs_as != kind.labels.end()) {
         if (runs_as->second != "bf16" && runs_as->second != "fp8") {
             throw UsageError("machine '" + m.name + "': kinds." + zone.kind + ".cfp8_runs_as is '" + runs_as->second +
@@ -130,7 +137,7 @@ double zplane_latency(const Machine& m) {
 
 }  // namespace
 
-compiler::CoreMesh core_mesh(const Topology& topology, const std::string& precision) {
+compiler::CoreMesh core_mesh(const Topology& topology, compiler::Precision precision) {
     const Device& d = topology.device;
     compiler::CoreMesh mesh;
     mesh.chip = d.kind;
@@ -141,7 +148,7 @@ compiler::CoreMesh core_mesh(const Topology& topology, const std::string& precis
     mesh.hbm_bytes = d.memory_bytes;
     mesh.hbm_bandwidth = d.memory_bandwidth;
     mesh.bisection_bandwidth = d.mesh_bisection_bandwidth;
-    const auto peak = d.matrix_flops.find(precision);
+    const auto peak = d.matrix_flops.find(std::string(compiler::to_string(precision)));
     mesh.flops_per_core = peak == d.matrix_flops.end() || d.parallel_units == 0
                               ? 0
                               : peak->second / static_cast<double>(d.parallel_units);

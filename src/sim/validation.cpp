@@ -265,9 +265,10 @@ ValidationResult predict(const ValidationRow& row, const std::string& machines_d
     } else {
         const autodiff::OptimizerConfig optimizer = autodiff::optimizer_named(row.optimizer);
         const Topology topology = derive_topology(m);
+        const compiler::Precision precision = compiler::parse_precision(row.precision);
         const compiler::Plan plan = compiler::make_plan(row.model, row.batch, compiler::parse_strategy(row.strategy),
-                                                        optimizer, stage_cost(topology.device, row.precision));
-        const SimResult s = simulate(plan, topology, row.precision);
+                                                        optimizer, stage_cost(topology.device, precision), precision);
+        const SimResult s = simulate(plan, topology);
         if (row.metric == "samples_per_s") {
             r.predicted = s.samples_per_s;
         } else if (row.metric == "step_time") {

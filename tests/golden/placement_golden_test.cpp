@@ -15,6 +15,7 @@
 #include "dojo/compiler/plan.h"
 #include "dojo/machine/machine.h"
 #include "dojo/sim/topology.h"
+#include "plan_at_widths.h"
 
 namespace dojo::compiler {
 namespace {
@@ -24,7 +25,7 @@ std::string placement_dump(const std::string& model, std::int64_t batch, const s
     const sim::Topology topology =
         sim::derive_topology(machine::load_machine(machine_spec, machine::default_machines_dir()));
     const Plan plan = make_plan(model, batch, parse_strategy(strategy), autodiff::AdamWConfig{});
-    return dump_placement(place_spatial(plan, sim::core_mesh(topology, "bf16"), "bf16", layout));
+    return dump_placement(place_spatial(plan, sim::core_mesh(topology, compiler::Precision::Bf16), "bf16", layout));
 }
 
 void expect_golden(const std::string& name, const std::string& actual) {

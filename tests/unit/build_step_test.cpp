@@ -22,12 +22,12 @@ data::Dataset declared_data(const std::string& spec) {
 }
 
 std::uint64_t trainer_hash(const std::string& spec, Precision precision, const autodiff::OptimizerConfig& optimizer,
-                           std::int64_t batch) {
+                           std::int64_t batch, std::uint64_t seed = 7) {
     runtime::TrainOptions o;
     o.model = spec;
     o.precision = precision;
     o.optimizer = optimizer;
-    o.seed = 7;
+    o.seed = seed;
     return canonical_hash(runtime::training_step(o, declared_data(spec), batch).training.graph);
 }
 
@@ -48,7 +48,7 @@ TEST(SameGraph, TrainAndSimulateBuildOneStepInFp32) {
              {autodiff::OptimizerConfig{autodiff::SgdConfig{}}, autodiff::OptimizerConfig{autodiff::AdamWConfig{}}}) {
             const std::uint64_t trained = trainer_hash(spec, Precision::Fp32, optimizer, 4);
             EXPECT_EQ(trained, plan_hash(spec, Precision::Fp32, optimizer, 4)) << spec;
-            // What `dojo sim` compiles today for every precision (make_plan by name) is this FP32 step.
+            // What `dojo sim --precision fp32` compiles (make_plan by name) is this step.
             EXPECT_EQ(trained, canonical_hash(make_plan(spec, 4, Strategy{}, optimizer).step.graph)) << spec;
         }
     }
@@ -61,6 +61,12 @@ TEST(SameGraph, RoundedStepsAreOneGraphAndDifferFromFp32) {
             const std::uint64_t trained = trainer_hash(spec, p, autodiff::SgdConfig{}, 4);
             EXPECT_EQ(trained, plan_hash(spec, p, autodiff::SgdConfig{}, 4)) << spec << " " << to_string(p);
             EXPECT_NE(trained, fp32) << spec << ": the policy's roundings are part of the step";
+            // What `dojo sim --precision bf16/cfp8` times (make_plan by name) is the step `dojo train` runs with
+            // the same precision (and its default seed, 0), roundings and all.
+            const Plan simulated = make_plan(spec, 4, Strategy{}, autodiff::SgdConfig{}, {}, p);
+            EXPECT_EQ(canonical_hash(simulated.step.graph), trainer_hash(spec, p, autodiff::SgdConfig{}, 4, 0))
+                << spec << " " << to_string(p);
+            EXPECT_EQ(simulated.precision, p);
         }
     }
 }

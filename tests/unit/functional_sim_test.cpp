@@ -16,6 +16,7 @@
 #include "dojo/sim/topology.h"
 #include "dojo/proof/functional_sim.h"
 #include "dojo/util/error.h"
+#include "plan_at_widths.h"
 
 namespace dojo::proof {
 namespace {
@@ -365,7 +366,7 @@ TEST(FunctionalSim, SequenceParallelDeviceProgramsHoldBlocksOfTheTokens) {
 
 compiler::CoreMesh mesh_of(const std::string& machine) {
     return sim::core_mesh(sim::derive_topology(machine::load_machine(machine, machine::default_machines_dir())),
-                          "bf16");
+                          compiler::Precision::Bf16);
 }
 
 // LeNet spatially placed on one D1: each layer a program on its rectangle, activations and gradients explicit
@@ -438,7 +439,7 @@ TEST(FunctionalSim, SmallMachinesRunTheirPlansAsTheWholeStep) {
         EXPECT_TRUE(split.replicas_agree) << machine << " " << strategy;
         EXPECT_LT(compare(split, whole).relative, 1e-6) << machine << " " << strategy;
         if (topology.device.mesh_columns > 0) {
-            const StepOutcome placed = run_placed(plan, place_spatial(plan, sim::core_mesh(topology, "bf16"), "bf16"), in);
+            const StepOutcome placed = run_placed(plan, place_spatial(plan, sim::core_mesh(topology, compiler::Precision::Bf16), "bf16"), in);
             EXPECT_LT(compare(placed, whole).relative, 1e-6) << machine << " " << strategy << " placed";
         }
     }

@@ -11,6 +11,7 @@
 #include "dojo/sim/simulate.h"
 #include "dojo/sim/topology.h"
 #include "dojo/util/error.h"
+#include "plan_at_widths.h"
 
 namespace dojo::compiler {
 namespace {
@@ -50,7 +51,7 @@ void expect_partition(const CoreMesh& mesh, const StagePlacement& stage) {
 
 TEST(PlaceSpatial, LenetOnOneD1GivesEachLayerItsOwnRectangleInSram) {
     const sim::Topology d1 = preset("d1");
-    const CoreMesh mesh = sim::core_mesh(d1, "bf16");
+    const CoreMesh mesh = sim::core_mesh(d1, compiler::Precision::Bf16);
     EXPECT_EQ(mesh.columns * mesh.rows, 360);
     EXPECT_EQ(mesh.working_cores, 354);
     EXPECT_DOUBLE_EQ(mesh.sram_bytes_per_core, 1.25 * 1024 * 1024);
@@ -82,7 +83,7 @@ TEST(PlaceSpatial, LenetOnOneD1GivesEachLayerItsOwnRectangleInSram) {
 TEST(PlaceSpatial, LayersHoldWhatTheSimulatorsMemoryPlanHolds) {
     const sim::Topology tile = preset("tile");
     Plan plan = make_plan(kSmallGpt, 16, parse_strategy("dp=2,tp=4,pp=2,mb=4"), autodiff::AdamWConfig{});
-    const SpatialPlacement p = place_spatial(plan, sim::core_mesh(tile, "bf16"), "bf16", LayoutChoice::Spatial);
+    const SpatialPlacement p = place_spatial(plan, sim::core_mesh(tile, compiler::Precision::Bf16), "bf16", LayoutChoice::Spatial);
     const sim::SimResult r = sim::simulate(plan, tile, "bf16");
     ASSERT_EQ(p.stages.size(), 2u);
     const ir::Graph& g = plan.step.graph;
@@ -115,7 +116,7 @@ TEST(PlaceSpatial, LayersHoldWhatTheSimulatorsMemoryPlanHolds) {
 // core then fits.
 TEST(PlaceSpatial, AWorkingSetBeyondSramSpillsToHbmOrIsRejected) {
     const Plan plan = make_plan("resnet50", 32, Strategy{}, autodiff::SgdConfig{});
-    const SpatialPlacement bare = place_spatial(plan, sim::core_mesh(preset("d1"), "bf16"), "bf16");
+    const SpatialPlacement bare = place_spatial(plan, sim::core_mesh(preset("d1"), compiler::Precision::Bf16), "bf16");
     ASSERT_EQ(bare.stages.size(), 1u);
     EXPECT_FALSE(bare.fits());
     EXPECT_FALSE(bare.stages[0].fits);
@@ -123,7 +124,7 @@ TEST(PlaceSpatial, AWorkingSetBeyondSramSpillsToHbmOrIsRejected) {
     EXPECT_NE(bare.stages[0].report.find("MB"), std::string::npos) << bare.stages[0].report;
     EXPECT_NE(dump_placement(bare).find("DOES NOT FIT"), std::string::npos);
 
-    const CoreMesh mesh = sim::core_mesh(preset("v1-matrix"), "bf16");
+    const CoreMesh mesh = sim::core_mesh(preset("v1-matrix"), compiler::Precision::Bf16);
     ASSERT_GT(mesh.hbm_bytes, 0);
     const SpatialPlacement streamed = place_spatial(plan, mesh, "bf16", LayoutChoice::Spatial);
     ASSERT_TRUE(streamed.fits()) << streamed.stages[0].report;
@@ -137,7 +138,7 @@ TEST(PlaceSpatial, AWorkingSetBeyondSramSpillsToHbmOrIsRejected) {
 // What fits in SRAM stays there: a placement streams nothing it does not have to.
 TEST(PlaceSpatial, AModelThatFitsStreamsNothing) {
     const Plan plan = make_plan("lenet", 64, Strategy{}, autodiff::SgdConfig{});
-    const SpatialPlacement p = place_spatial(plan, sim::core_mesh(preset("v1-matrix"), "fp32"), "fp32");
+    const SpatialPlacement p = place_spatial(plan, sim::core_mesh(preset("v1-matrix"), compiler::Precision::Fp32), "fp32");
     ASSERT_TRUE(p.fits());
     EXPECT_EQ(p.stages[0].residency, "SRAM");
     EXPECT_EQ(p.stages[0].stream_bytes_per_step, 0);
@@ -147,7 +148,7 @@ TEST(PlaceSpatial, AModelThatFitsStreamsNothing) {
 TEST(PlaceSpatial, AutoTakesTheFasterLayoutAndEitherCanBeAskedFor) {
     const sim::Topology tile = preset("tile");
     const Plan plan = make_plan(kSmallGpt, 16, parse_strategy("dp=2,tp=4,pp=2,mb=4"), autodiff::AdamWConfig{});
-    const CoreMesh mesh = sim::core_mesh(tile, "bf16");
+    const CoreMesh mesh = sim::core_mesh(tile, compiler::Precision::Bf16);
     EXPECT_GT(mesh.bisection_bandwidth, 0);
     const SpatialPlacement side = place_spatial(plan, mesh, "bf16", LayoutChoice::Spatial);
     const SpatialPlacement turn = place_spatial(plan, mesh, "bf16", LayoutChoice::Temporal);
@@ -167,10 +168,10 @@ TEST(PlaceSpatial, AutoTakesTheFasterLayoutAndEitherCanBeAskedFor) {
 
 TEST(PlaceSpatial, AGpuHasNoMeshToPlaceOn) {
     const Plan plan = make_plan("lenet", 64, Strategy{}, autodiff::SgdConfig{});
-    const CoreMesh gpu = sim::core_mesh(preset("dgx-a100"), "bf16");
+    const CoreMesh gpu = sim::core_mesh(preset("dgx-a100"), compiler::Precision::Bf16);
     EXPECT_EQ(gpu.columns, 0);
     EXPECT_THROW(place_spatial(plan, gpu, "bf16"), UsageError);
-    EXPECT_THROW(place_spatial(plan, sim::core_mesh(preset("d1"), "bf16"), "fp8"), UsageError);
+    EXPECT_THROW(place_spatial(plan, sim::core_mesh(preset("d1"), compiler::Precision::Bf16), "fp8"), UsageError);
 }
 
 }  // namespace

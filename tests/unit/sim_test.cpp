@@ -23,6 +23,7 @@
 #include "dojo/sim/simulate.h"
 #include "dojo/sim/trace.h"
 #include "dojo/util/error.h"
+#include "plan_at_widths.h"
 
 namespace dojo::sim {
 namespace {
@@ -71,7 +72,7 @@ TEST(Simulate, Cfp8RunsAsBf16WithoutEightBitMatrixUnits) {
     auto first_matmul = [&](const Device& device) {  // the step's first product in cfp8
         for (std::uint32_t i = 0; i < plan.step.graph.size(); ++i) {
             if (plan.step.graph.node(NodeId{i}).op == ir::OpKind::MatMul) {
-                return op_time(plan.step.graph, NodeId{i}, device, "cfp8", 1, false, 1e12);
+                return op_time(plan.step.graph, NodeId{i}, device, compiler::Precision::Cfp8, 1, false, 1e12);
             }
         }
         return OpTime{};
@@ -340,14 +341,14 @@ TEST(OpTime, ElementwiseIsMemoryBoundAndMatmulsPayForPadding) {
     const NodeId c = g.add_input("c", {ir::DType::F32, ir::Shape{4096, 4000}});
     const NodeId d = g.add_input("d", {ir::DType::F32, ir::Shape{4000, 4096}});
     const NodeId padded = ir::matmul(g, c, d);
-    const OpTime add_time = op_time(g, sum, gpu, "bf16", 1, false, gpu.memory_bandwidth);
+    const OpTime add_time = op_time(g, sum, gpu, compiler::Precision::Bf16, 1, false, gpu.memory_bandwidth);
     EXPECT_TRUE(add_time.memory_bound);
     EXPECT_NEAR(add_time.seconds, 3 * 4096.0 * 4096 * 2 / 3.35e12, 1e-9);
-    const OpTime mm = op_time(g, product, gpu, "bf16", 1, false, gpu.memory_bandwidth);
+    const OpTime mm = op_time(g, product, gpu, compiler::Precision::Bf16, 1, false, gpu.memory_bandwidth);
     EXPECT_FALSE(mm.memory_bound);
-    const OpTime mm_padded = op_time(g, padded, gpu, "bf16", 1, false, gpu.memory_bandwidth);
+    const OpTime mm_padded = op_time(g, padded, gpu, compiler::Precision::Bf16, 1, false, gpu.memory_bandwidth);
     EXPECT_GT(mm_padded.compute_s / mm_padded.flops, mm.compute_s / mm.flops);
-    EXPECT_THROW(check_precision("fp16"), UsageError);
+    EXPECT_THROW(compiler::parse_precision("fp16"), UsageError);
 }
 
 // A fused chain is one pass: its externals read once and its exported members written once, at the vector rate;
@@ -368,19 +369,19 @@ TEST(OpTime, AFusedGroupReadsItsExternalsAndWritesItsExportsOnce) {
     ASSERT_EQ(groups.size(), 1u);
     const compiler::FusionGroup& group = groups[0];
     EXPECT_EQ(group.members.back(), out);
-    const OpTime fused = group_time(g, group, gpu, "fp32", 1, false, gpu.memory_bandwidth);
+    const OpTime fused = group_time(g, group, gpu, compiler::Precision::Fp32, 1, false, gpu.memory_bandwidth);
     // Read x and scale, write the output: nothing else touches memory.
     EXPECT_DOUBLE_EQ(fused.bytes, 4.0 * (2 * 1024 * 1024 + 1024));
     EXPECT_TRUE(fused.memory_bound);
     double unfused_s = 0, flops = 0;
     for (const NodeId m : group.members) {
-        const OpTime t = op_time(g, m, gpu, "fp32", 1, false, gpu.memory_bandwidth);
+        const OpTime t = op_time(g, m, gpu, compiler::Precision::Fp32, 1, false, gpu.memory_bandwidth);
         unfused_s += t.seconds;
         flops += t.flops;
     }
     EXPECT_DOUBLE_EQ(fused.flops, flops);
     EXPECT_LT(fused.seconds, unfused_s / 2);
-    EXPECT_DOUBLE_EQ(group_time(g, group, gpu, "bf16", 1, false, gpu.memory_bandwidth).bytes, fused.bytes / 2);
+    EXPECT_DOUBLE_EQ(group_time(g, group, gpu, compiler::Precision::Bf16, 1, false, gpu.memory_bandwidth).bytes, fused.bytes / 2);
 }
 
 // Sums join the pass that computes their input where they sum its rows (innermost axes), not where each row adds
@@ -683,7 +684,7 @@ TEST(Simulate, PipelineStagesAreCutBetweenLayersWhereOnlyTheResidualCrosses) {
     // A small vocabulary: the LM head is light, so cutting between layers keeps the stages within 2% of the best.
     const compiler::Plan plan = compiler::make_plan("gpt:layers=8,hidden=256,heads=4,seq=128,vocab=64", 8,
                                                     compiler::parse_strategy("pp=4,mb=8"), autodiff::AdamWConfig{},
-                                                    stage_cost(dgx.device, "bf16"));
+                                                    stage_cost(dgx.device, compiler::Precision::Bf16));
     const ir::Graph& g = plan.step.graph;
     const double residual = 1.0 * 128 * 256 * 4;  // one sample's tokens x hidden, F32
     const std::vector<bool> local = compiler::computed_locally(g);
@@ -704,11 +705,14 @@ TEST(Simulate, SearchIsNeverSlowerThanTheExplicitPlansItTries) {
     const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
     const Topology node = preset("dgx-h100");
     const std::string model = "gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000";
-    const std::vector<SimResult> results = search_strategies(model, 64, node, "bf16", adamw);
+    const std::vector<SimResult> results = search_strategies(model, 64, node, compiler::Precision::Bf16, adamw);
     ASSERT_FALSE(results.empty());
     for (const compiler::Strategy s : {compiler::Strategy{8, 1, 1, 1}, compiler::Strategy{4, 2, 1, 1},
                                        compiler::Strategy{1, 8, 1, 1}}) {
-        const SimResult explicit_plan = simulate(compiler::make_plan(model, 64, s, adamw), node, "bf16");
+        const SimResult explicit_plan =
+            simulate(compiler::make_plan(model, 64, s, adamw, stage_cost(node.device, compiler::Precision::Bf16),
+                                         compiler::Precision::Bf16),
+                     node);
         EXPECT_LE(results.front().step_s, explicit_plan.step_s * (1 + 1e-9)) << s.to_string();
     }
 }
@@ -930,7 +934,7 @@ TEST(Simulate, SequenceParallelismDividesActivationsAndTheirWorkNotTheCommunicat
     EXPECT_LT(b.step_s, a.step_s);
     EXPECT_THROW(compiler::make_plan("mlp", 16, compiler::parse_strategy("tp=2,sp=1"), adamw), UsageError);
     EXPECT_THROW(compiler::make_plan(gpt, 16, compiler::parse_strategy("dp=2,sp=1"), adamw), UsageError);
-    for (const SimResult& r : search_strategies(gpt, 16, node, "bf16", adamw)) {
+    for (const SimResult& r : search_strategies(gpt, 16, node, compiler::Precision::Bf16, adamw)) {
         EXPECT_EQ(r.strategy.sp, r.strategy.tp > 1) << r.strategy.to_string();
     }
 }
@@ -969,7 +973,7 @@ TEST(Simulate, AWorkingCopyOfTheWeightsInSramKeepsTheirReadsOnChip) {
 TEST(Simulate, SearchTurnsToMemorySavingsWhereNoSplitFits) {
     const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
     const Topology tile = preset("tile");
-    const std::vector<SimResult> results = search_strategies("gpt", 8, tile, "bf16", adamw);
+    const std::vector<SimResult> results = search_strategies("gpt", 8, tile, compiler::Precision::Bf16, adamw);
     ASSERT_FALSE(results.empty());
     const SimResult& best = results.front();
     ASSERT_TRUE(best.fits) << best.strategy.to_string();
@@ -979,6 +983,49 @@ TEST(Simulate, SearchTurnsToMemorySavingsWhereNoSplitFits) {
     const SimResult without = simulate(compiler::make_plan("gpt", 8, plain, adamw), tile, "bf16");
     EXPECT_FALSE(without.fits) << plain.to_string();
     EXPECT_LT(without.step_s, best.step_s);  // the saving costs time: it is there only because it is needed
+}
+
+}  // namespace
+}  // namespace dojo::sim
+
+namespace dojo::sim {
+namespace {
+
+// The step at a precision holds the policy's rounding nodes, and the simulator times them as the device runs them:
+// a pass over memory on a CPU host (format_conversion = "pass"), nothing of their own on Dojo (producers store the
+// narrow format); RoundGrad's forward is the identity everywhere.
+TEST(Simulate, RoundingNodesAreTimedAsTheDeviceRunsThem) {
+    const autodiff::OptimizerConfig sgd = autodiff::SgdConfig{};
+    const Topology host = preset("dev-vm:ranks_per_host=1,cores_per_rank=2");
+    const Topology d1 = preset("d1");
+    ASSERT_FALSE(host.device.rounds_on_store);
+    ASSERT_TRUE(d1.device.rounds_on_store);
+    const compiler::Plan bf16 = compiler::make_plan("lenet", 64, compiler::Strategy{}, sgd, {}, compiler::Precision::Bf16);
+    std::size_t round_to = 0;
+    for (std::uint32_t i = 0; i < bf16.step.graph.size(); ++i) {
+        const ir::OpKind op = bf16.step.graph.node(NodeId{i}).op;
+        const double on_host = op_time(bf16.step.graph, NodeId{i}, host.device, bf16.precision, 1, false,
+                                       host.device.memory_bandwidth).seconds;
+        const double on_d1 = op_time(bf16.step.graph, NodeId{i}, d1.device, bf16.precision, 1, false,
+                                     d1.device.local_bandwidth).seconds;
+        if (op == ir::OpKind::RoundTo) {
+            ++round_to;
+            EXPECT_GT(on_host, 0.0);
+            EXPECT_EQ(on_d1, 0.0);
+        } else if (op == ir::OpKind::RoundGrad) {
+            EXPECT_EQ(on_host, 0.0);
+            EXPECT_EQ(on_d1, 0.0);
+        }
+    }
+    EXPECT_GT(round_to, 10u);
+    const SimResult r = simulate(bf16, host);
+    EXPECT_EQ(r.precision, "bf16");
+    const auto rounding = std::find_if(r.ops.begin(), r.ops.end(), [](const OpClassTime& c) { return c.op == "RoundTo"; });
+    ASSERT_NE(rounding, r.ops.end());
+    EXPECT_GT(rounding->seconds, 0.0);
+    // On the host the roundings are time the FP32 step does not spend.
+    const compiler::Plan fp32 = compiler::make_plan("lenet", 64, compiler::Strategy{}, sgd);
+    EXPECT_GT(r.step_s, simulate(fp32, host).step_s);
 }
 
 }  // namespace

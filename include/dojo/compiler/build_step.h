@@ -64,6 +64,7 @@ struct Step {
     std::map<ir::NodeId, std::vector<float>> values;
     std::vector<ir::NodeId> model_states;  ///< the forward model's states (the optimizer's moments come after)
     bool from_onnx = false;
+    Precision precision = Precision::Fp32;  ///< the policy's named precision (PrecisionPolicy::named)
 };
 
 /// Applies the precision policy to `model`'s forward graph (no loss): what evaluation runs.

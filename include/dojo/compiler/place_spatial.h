@@ -136,12 +136,12 @@ enum class LayoutChoice { Auto, Spatial, Temporal };
 /// "auto", "spatial" or "temporal"; UsageError otherwise.
 LayoutChoice parse_layout_choice(const std::string& text);
 
-/// Places every stage of `plan` (after lay_out) on `mesh` at `precision` (fp32, bf16, cfp8). UsageError for a mesh
+/// Places every stage of `plan` (after lay_out) on `mesh` at the plan's precision. UsageError for a mesh
 /// without cores or SRAM (a GPU). `node_seconds` (optional; the simulator's op model, sim/op_time.h: stage_cost)
 /// times a node on all of the chip's cores: given, a layer's work is its nodes' time rather than its FLOPs at peak,
 /// so cores are shared out, loads balanced and layouts compared by what the nodes cost there (a small matmul that
 /// tiles poorly onto the matrix units, a memory-bound map), as the simulator will time them.
-SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh, const std::string& precision,
+SpatialPlacement place_spatial(const Plan& plan, const CoreMesh& mesh,
                                LayoutChoice layout = LayoutChoice::Auto, const NodeCost& node_seconds = {});
 
 /// The placement as text: per stage, the mesh with one letter per layer's rectangle ('.' harvested, '+' a core

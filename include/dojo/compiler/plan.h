@@ -74,6 +74,9 @@ struct Plan {
     StepFactory rebuild;           ///< builds the same step at another batch size (build_step.h)
     NodeCost stage_cost;           ///< what lay_out balances stages by (empty: FLOPs)
     Strategy strategy;
+    /// The step's precision (Step::precision): its RoundTo/RoundGrad nodes are in the graph; the simulator's storage
+    /// widths and matrix rates follow it (sim/op_time.h)
+    Precision precision = Precision::Fp32;
     std::int64_t global_batch = 0; ///< samples per step over all replicas
     std::int64_t micro_batch = 0;  ///< samples per micro-batch (the graph's batch)
     autodiff::TrainingGraph step;  ///< one micro-batch's forward, backward and the optimizer update
@@ -144,10 +147,11 @@ const std::vector<CompilePass>& compile_passes();
 Plan make_plan(StepFactory build, std::string model, std::int64_t global_batch, const Strategy& strategy,
                NodeCost stage_cost = {}, const CompileOptions& options = {});
 
-/// The same for a catalog spec or an .onnx file in FP32 (the simulator models narrower formats by byte widths;
-/// sim/op_time.h) with `optimizer`.
+/// The same for a catalog spec or an .onnx file at `precision` (make_policy's, seed 0: the step `dojo train` runs)
+/// with `optimizer`.
 Plan make_plan(std::string_view model, std::int64_t global_batch, const Strategy& strategy,
-               const autodiff::OptimizerConfig& optimizer, NodeCost stage_cost = {});
+               const autodiff::OptimizerConfig& optimizer, NodeCost stage_cost = {},
+               Precision precision = Precision::Fp32);
 
 /// Per node of `graph`: a value computed from fills, constants and one-element inputs only (a LayerNorm's 1/n, an
 /// attention scale, the optimizer's step size from the learning rate): every device computes it for itself, so a

@@ -46,6 +46,9 @@ struct PrecisionPolicy {
     std::optional<RoundingRule> matmul_operands;
     std::optional<RoundingRule> matmul_output_gradient;
     std::uint64_t seed = 0;  ///< key of stochastic rounding
+    /// The named precision it implements (make_policy's), which the simulator's storage widths and matrix rates
+    /// follow (sim/op_time.h); a policy built by hand states the nearest.
+    Precision named = Precision::Fp32;
 };
 
 /// The policy of a named precision (table above).

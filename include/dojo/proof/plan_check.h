@@ -40,7 +40,7 @@ struct PlanCheck {
     double seconds = 0;
 };
 
-/// Runs `plan` (of `model` at global batch `batch`, FP32, with `optimizer`) partitioned, and on `placement` where
+/// Runs `plan` (of `model` at global batch `batch`, at the plan's precision, with `optimizer`) partitioned, and on `placement` where
 /// it fits, against the whole step. UsageError if a step is over 2e10 FLOPs (the reference kernels run at about a
 /// GFLOP/s: minutes, not a check), naming the smaller model or batch to try.
 PlanCheck check_plan(const compiler::Plan& plan, const std::string& model, std::int64_t batch,

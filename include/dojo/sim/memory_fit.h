@@ -29,7 +29,7 @@ struct MemoryUse {
     double largest_tensor_bytes = 0;
 };
 
-/// Bytes each device of each stage of `plan` holds on `device` at `precision` (fp32, bf16, cfp8), and whether it fits.
-std::vector<MemoryUse> plan_memory(const compiler::Plan& plan, const Device& device, const std::string& precision);
+/// Bytes each device of each stage of `plan` holds on `device` at the plan's precision, and whether it fits.
+std::vector<MemoryUse> plan_memory(const compiler::Plan& plan, const Device& device);
 
 }  // namespace dojo::sim

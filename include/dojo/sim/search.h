@@ -18,7 +18,7 @@ namespace dojo::sim {
 /// returns every result, fastest fitting plan first. Gradients are all-reduced in buckets of `bucket_bytes` with
 /// `gradient_wire_bytes` per element on the wire (compiler/plan.h).
 std::vector<SimResult> search_strategies(const std::string& model, std::int64_t global_batch,
-                                         const Topology& topology, const std::string& precision,
+                                         const Topology& topology, compiler::Precision precision,
                                          const autodiff::OptimizerConfig& optimizer,
                                          std::size_t bucket_bytes = std::size_t{8} << 20,
                                          double gradient_wire_bytes = 4);

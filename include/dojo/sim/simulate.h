@@ -122,7 +122,7 @@ struct SimResult {
     std::string model;
     std::string machine;
     std::string device;
-    std::string precision;
+    std::string precision;               ///< the plan's (compiler::to_string)
     compiler::Strategy strategy;
     std::int64_t global_batch = 0;
     std::int64_t devices_used = 0;
@@ -150,10 +150,9 @@ struct SimResult {
                                               ///< ops inside the first and last micro-batch's tasks
 };
 
-/// Simulates `plan` on `topology` at `precision` (fp32, bf16, cfp8). UsageError if the plan needs more devices than
-/// the machine has, or tp is larger than the innermost level (a tile, a DGX) holds. `record_timeline` fills
-/// SimResult::timeline.
-SimResult simulate(const compiler::Plan& plan, const Topology& topology, const std::string& precision,
-                   bool record_timeline = false);
+/// Simulates `plan` on `topology` at the plan's precision (its step's rounding nodes are timed as the device runs
+/// them: op_time.h). UsageError if the plan needs more devices than the machine has, or tp is larger than the
+/// innermost level (a tile, a DGX) holds. `record_timeline` fills SimResult::timeline.
+SimResult simulate(const compiler::Plan& plan, const Topology& topology, bool record_timeline = false);
 
 }  // namespace dojo::sim

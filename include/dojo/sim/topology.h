@@ -22,6 +22,10 @@
  *   collective_cores  the kind's label: "shared" where collectives run on the cores that compute (an MPI rank: its
  *                     communication thread copies and adds on them; simulate.h), else "dedicated" (DMA engines,
  *                     Dojo's network; the default)
+ *   format_conversion  the kind's label: "on_store" where a value is converted to a narrower format as its producer
+ *                     stores it (Dojo's stores, GPU kernels' epilogues: a step's RoundTo nodes cost no pass of their
+ *                     own; the default), or "pass" where a rounding is a pass of its own over memory (a CPU emulating
+ *                     the formats, as the runtime's ExecPlan runs it)
  * A level's egress bandwidth per instance, in each direction: edges x edge_bandwidth (a tile), else
  * injection_bandwidth (a DGX, a host's NIC), else the Ethernet of the DIPs it contains (a tray reaches other trays
  * only through the Z-plane: the inter-tray mesh is not published, spec 13 Q5), else the sum of its children's (no new
@@ -65,6 +69,7 @@ struct Device {
     double link_bandwidth_beyond_cache = 0;     ///< link_bandwidth and reduce_bandwidth of collective steps whose
     double reduce_bandwidth_beyond_cache = 0;   ///< buffers leave the cache (network.h); 0: the same as in it
     bool collectives_share_cores = false;       ///< collective_cores = "shared" (see above)
+    bool rounds_on_store = true;                ///< format_conversion = "on_store" (see above), not "pass"
     std::string allreduce_algorithm;            ///< the one its collective library uses ("binomial"), or empty:
                                                 ///< the fastest the simulator knows (network.h)
     int mesh_columns = 0, mesh_rows = 0;        ///< positions of the cores' 2-D mesh (a D1's mesh_columns and
@@ -99,6 +104,6 @@ Topology derive_topology(const machine::Machine& machine);
 /// The device's mesh of cores for spatial placement (compiler/place_spatial.h) at `precision`: its positions,
 /// working cores, SRAM per core, its HBM share and the cores' matrix peak. A device without a mesh (a GPU, a CPU
 /// rank) has columns = rows = 0, which place_spatial rejects.
-compiler::CoreMesh core_mesh(const Topology& topology, const std::string& precision);
+compiler::CoreMesh core_mesh(const Topology& topology, compiler::Precision precision);
 
 }  // namespace dojo::sim
