@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""The simulator against the machine it describes: `dojo sim`'s gradient all-reduce for a data-parallel plan on
+"""The simulator against the machine it describes, in two parts.
+
+steps: whole training steps of one process (bench/whole_steps.py): `dojo sim` of MLP, LeNet, ResNet-18 and a small
+GPT in fp32, bf16 and cfp8 on machines/dev-vm.toml against `dojo train` of the same step, with a per-op-kind table.
+
+allreduce: `dojo sim`'s gradient all-reduce for a data-parallel plan on
 machines/dev-vm.toml (a description of this VM's MPI hosts, calibrated by bench/host_calibration), side by side with
 `mpirun -np 2 dojo train` of the same plan on this VM.
 
@@ -12,7 +17,7 @@ in each, TCP over a veth pair: dev-vm:hosts=2,ranks_per_host=1; root only):
              rerun here minutes before the measurement. This VM shares its host, and its link and reduction rates
              drift by up to 2x between hours; the second prediction takes the drift out of the comparison.
 
-Usage: bench/sim_vs_measured.py BUILD_DIR [--json OUT] [--steps N]
+Usage: bench/sim_vs_measured.py BUILD_DIR [--part steps|allreduce|all] [--json OUT] [--steps N]
 """
 import argparse
 import json
@@ -96,13 +101,25 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("build", help="the build directory (apps/dojo/dojo, bench/host_calibration)")
     parser.add_argument("--json", help="also write every figure here")
-    parser.add_argument("--steps", type=int, default=40, help="training steps per measurement (default 40)")
+    parser.add_argument("--steps", type=int, default=40, help="allreduce: training steps per measurement (default 40)")
+    parser.add_argument("--part", choices=("steps", "allreduce", "all"), default="all",
+                        help="whole steps, the gradient all-reduce, or both (default)")
+    parser.add_argument("--no-kinds", action="store_true", help="steps: skip the per-op-kind tables (half the time)")
     args = parser.parse_args()
     dojo = os.path.join(args.build, "apps/dojo/dojo")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
     os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
     figures = {"batch": BATCH, "steps": args.steps, "setups": []}
+    if args.part in ("steps", "all"):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import whole_steps
+        figures["whole_steps"] = whole_steps.run(args.build, by_kind=not args.no_kinds)
+    if args.part == "steps":
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(figures, f, indent=2)
+        return
     scratch = tempfile.mkdtemp(prefix="sim-vs-measured-")
     for where, prefix, params, where_key in (("loopback (shared memory)", MPIRUN, "", "link"),
                                              ("two network namespaces (TCP over veth)", NETNS,

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "dojo/ir/elementwise.h"
 #include "dojo/util/error.h"
 
 namespace dojo::sim {
@@ -60,7 +61,11 @@ double matrix_efficiency(const ir::Graph& g, const ir::Node& node, const Device&
     }
 }
 
-OpTime finish(OpTime t, double bandwidth) {
+// Where a device models its cache (a CPU host), an op whose bytes fit in it streams at the cache's rate.
+OpTime finish(OpTime t, double bandwidth, const Device& device) {
+    if (device.cache_bandwidth > 0 && device.cache_bytes > 0 && t.bytes <= device.cache_bytes) {
+        bandwidth = device.cache_bandwidth;
+    }
     t.memory_s = bandwidth > 0 ? t.bytes / bandwidth : 0.0;
     t.seconds = std::max(t.compute_s, t.memory_s);
     t.memory_bound = t.memory_s > t.compute_s;
@@ -68,6 +73,17 @@ OpTime finish(OpTime t, double bandwidth) {
 }
 
 }  // namespace
+
+bool runs_reference(ir::OpKind op) {
+    switch (op) {
+    case OpKind::MatMul: case OpKind::Conv2d: case OpKind::Conv2dBackwardData: case OpKind::Conv2dBackwardFilter:
+    case OpKind::MaxPool2d: case OpKind::MaxPool2dBackward: case OpKind::RoundTo: case OpKind::RoundGrad:
+    case OpKind::ReduceSum:
+        return false;
+    default:
+        return !ir::is_elementwise_map(op) && !ir::is_leaf(op);
+    }
+}
 
 bool stores_narrow(const Device& device, compiler::Precision precision) {
     return precision != compiler::Precision::Fp32 && device.rounds_on_store;
@@ -92,12 +108,22 @@ OpTime op_time(const ir::Graph& graph, ir::NodeId id, const Device& device, comp
         const std::string p(compiler::to_string(fp32_master ? compiler::Precision::Fp32 : precision));
         const auto it = device.matrix_flops.find(p);
         const double peak = it != device.matrix_flops.end() ? it->second : device.matrix_flops.at("fp32");
-        t.compute_s = t.flops / (peak * device.sustained_matrix_fraction * matrix_efficiency(graph, node, device));
+        const double sustained = p != "fp32" && device.sustained_matrix_fraction_16bit > 0
+                                     ? device.sustained_matrix_fraction_16bit
+                                     : device.sustained_matrix_fraction;
+        t.compute_s = t.flops / (peak * sustained * matrix_efficiency(graph, node, device));
     } else if (cost.unit == ir::ComputeUnit::Vector) {
         const bool fp32 = fp32_master || !stores_narrow(device, precision);
         t.compute_s = t.flops / (fp32 ? device.vector_flops_fp32 : device.vector_flops_16bit);
     }
-    return finish(t, bandwidth);
+    if (device.reference_bandwidth > 0 && runs_reference(node.op)) {
+        bandwidth = device.reference_bandwidth;
+        t.memory_s = t.bytes / bandwidth;  // plain loops: no cache rate (finish() would pick one)
+        t.seconds = std::max(t.compute_s, t.memory_s);
+        t.memory_bound = t.memory_s > t.compute_s;
+        return t;
+    }
+    return finish(t, bandwidth, device);
 }
 
 OpTime group_time(const ir::Graph& graph, const compiler::FusionGroup& group, const Device& device,
@@ -114,7 +140,7 @@ OpTime group_time(const ir::Graph& graph, const compiler::FusionGroup& group, co
         t.bytes += f32_bytes(e) * width / share;
     }
     t.compute_s = t.flops / (fp32 ? device.vector_flops_fp32 : device.vector_flops_16bit);
-    return finish(t, bandwidth);
+    return finish(t, bandwidth, device);
 }
 
 compiler::NodeCost stage_cost(const Device& device, compiler::Precision precision) {

@@ -50,6 +50,8 @@ Device describe_device(const Machine& m, const Zone& zone) {
     d.power_w = property(kind, "power");
     d.idle_power_fraction = property(kind, "idle_power_fraction", 0.3);
     d.sustained_matrix_fraction = property(kind, "sustained_matrix_fraction", 1.0);
+    d.sustained_matrix_fraction_16bit = property(kind, "sustained_matrix_fraction_16bit", 0.0);
+    d.reference_bandwidth = property(kind, "reference_bandwidth", 0.0);
     d.matrix_tile = static_cast<std::int64_t>(property(kind, "matrix_tile", 1));
     d.memory_bytes = property(kind, "hbm", property(kind, "memory"));  // a CPU rank: its share of the host's DRAM
     if (kind.properties.count("hbm") == 0 && kind.properties.count("memory") != 0) {
@@ -111,6 +113,7 @@ Device describe_device(const Machine& m, const Zone& zone) {
         d.vector_flops_16bit = n * clock * property(core, "simd_bf16_flop_per_cycle", 0.0);
         d.local_bytes = n * property(core, "sram");
         d.local_bandwidth = n * property(core, "sram_load_bandwidth");
+        d.cache_bandwidth = n * property(core, "cache_bandwidth");
         d.matrix_tile = static_cast<std::int64_t>(property(core, "matrix_tile", static_cast<double>(d.matrix_tile)));
         d.core_local_bytes = property(core, "sram");
     }

@@ -43,6 +43,11 @@ struct OpTime {
     bool memory_bound = false;
 };
 
+/// Whether a CPU host runs `op` with the op table's reference kernel (runtime/exec_plan.h: every op but the matrix
+/// products and convolutions, pooling, roundings, sums and elementwise maps, which have kernels of their own), which
+/// moves data at Device::reference_bandwidth where the device states one.
+bool runs_reference(ir::OpKind op);
+
 /// Whether `device` holds values at `precision`'s narrower width (16 bits; 8 for cfp8 matrix operands where it has
 /// 8-bit units): it converts as it stores (Device::rounds_on_store). A device that emulates the formats holds FP32.
 bool stores_narrow(const Device& device, compiler::Precision precision);

@@ -50,6 +50,7 @@ struct Device {
     std::int64_t parallel_units = 1;            ///< cores (D1 nodes) or SMs that matrix tiles spread over
     std::int64_t matrix_tile = 1;               ///< edge of the matrix tile work pads to (8 on Dojo, 128 on GPUs)
     double sustained_matrix_fraction = 1.0;     ///< of peak, for a perfectly tiled matmul
+    double sustained_matrix_fraction_16bit = 0; ///< the same in bf16 and cfp8 where it differs (0: the same)
     std::map<std::string, double> matrix_flops; ///< FLOP/s by precision (fp32, bf16, cfp8, ...)
     /// Bytes a cfp8 matrix operand moves: 1 where the device has 8-bit matrix units (Dojo's CFP8, the H100's FP8);
     /// 2 where it runs cfp8 as BF16 (the A100: its kind says cfp8_runs_as = "bf16").
@@ -66,6 +67,10 @@ struct Device {
     double reduce_bandwidth = 0;                ///< bytes/s a collective's additions stream at, when they do not
                                                 ///< overlap its transfers (a CPU); 0: they overlap (network.h)
     double cache_bytes = 0;                     ///< a CPU rank's share of its cache (0: not modelled)
+    double cache_bandwidth = 0;                 ///< its cores' streaming rate in cache: an op whose bytes fit in
+                                                ///< cache_bytes moves at this rate, not memory_bandwidth (op_time.h)
+    double reference_bandwidth = 0;             ///< where a CPU runs an op with its plain reference loops (op_time.h:
+                                                ///< runs_reference), the rate they move data at (0: not modelled)
     double link_bandwidth_beyond_cache = 0;     ///< link_bandwidth and reduce_bandwidth of collective steps whose
     double reduce_bandwidth_beyond_cache = 0;   ///< buffers leave the cache (network.h); 0: the same as in it
     bool collectives_share_cores = false;       ///< collective_cores = "shared" (see above)
