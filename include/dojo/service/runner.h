@@ -1,0 +1,59 @@
+/** \file
+ * The embedded runner: real `dojo train` / `dojo sim` processes on this host's slots, started in the order the
+ * scheduler picks (scheduler.h). Each job has a directory, STATE_DIR/jobs/ID: its result (the command's --json
+ * output, `result.json`), its log (stderr, `log.txt`, appended over attempts) and, for train jobs, its checkpoints.
+ * A job process dies with the server (PR_SET_PDEATHSIG), so a server killed at any moment leaves no job running
+ * unseen: on restart the store puts it back in the queue (Store::recover_interrupted) and a train job resumes from
+ * its last checkpoint (`--resume`), ending with the weights of an uninterrupted run.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "dojo/service/store.h"
+
+namespace dojo::service {
+
+class Runner {
+public:
+    /// `dojo`: the executable jobs run; `total_slots`: the host's slots (cores) jobs may hold.
+    Runner(Store& store, std::string state_dir, std::string dojo, int total_slots);
+    /// Stops every running job's process (SIGTERM, then SIGKILL after 5 s) and waits for them.
+    ~Runner();
+    Runner(const Runner&) = delete;
+    Runner& operator=(const Runner&) = delete;
+
+    /// Reaps jobs that ended (recording their state) and starts the queued jobs the scheduler picks.
+    void tick(double now);
+    /// Cancels job `id`: a queued one at once, a running one by stopping its process (SIGTERM; "cancelling" until it
+    /// has ended). Returns its state.
+    std::string cancel(std::int64_t id, double now);
+    /// A job's directory.
+    std::string job_dir(std::int64_t id) const;
+
+private:
+    void start(const Job& job, double now);
+    void reap(double now);
+
+    Store& store_;
+    std::string state_dir_, dojo_;
+    int total_slots_;
+    std::mutex mutex_;
+    struct Process {
+        pid_t pid = -1;
+        std::string tenant;
+        int slots = 1;
+        bool cancelled = false;
+    };
+    std::map<std::int64_t, Process> running_;  // by job id
+};
+
+/// Seconds since the Unix epoch, as the store records times.
+double now_seconds();
+
+}  // namespace dojo::service

@@ -1,0 +1,39 @@
+/** \file
+ * The embedded scheduler's policy: which queued jobs start now, given what runs. A pure function, so the same code
+ * can schedule real jobs (runner.h) and, later, replay a cluster trace.
+ *
+ * Order: priority class (high, normal, low); within a class, the tenant holding the fewest slots first (fair share
+ * by current use, updated as jobs are picked); then submission order. A job starts only with all of its slots free
+ * (gang) and within its tenant's max_slots. A job that cannot start blocks every job of a lower class (so a waiting
+ * high-priority job is not starved by a stream of low ones) but not smaller jobs of its own class (backfill).
+ */
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dojo/service/job_spec.h"
+
+namespace dojo::service {
+
+struct QueuedJob {
+    std::int64_t id = 0;
+    std::string tenant;
+    Priority priority = Priority::Normal;
+    int slots = 1;
+    double submitted = 0;
+};
+
+struct RunningShare {
+    std::string tenant;
+    int slots = 1;
+};
+
+/// The ids of the jobs of `queued` to start now, in the order to start them. `max_slots`: per tenant (missing: no
+/// limit beyond the machine's).
+std::vector<std::int64_t> jobs_to_start(std::vector<QueuedJob> queued, const std::vector<RunningShare>& running,
+                                        int total_slots, const std::map<std::string, int>& max_slots);
+
+}  // namespace dojo::service

@@ -1,0 +1,35 @@
+/** \file
+ * `dojo serve`: the HTTP/JSON API over the store (store.h) and the runner (runner.h), on cpp-httplib.
+ *
+ * Every request carries `Authorization: Bearer TOKEN` (401 without a valid one). A tenant sees and touches only its
+ * own jobs (another tenant's id is a 404, as a missing one is); admins see all. Errors are `{"error": "..."}` with
+ * the status: 400 for a bad request body (job_spec.h says what), 401, 404, 429 when the tenant's queue is full.
+ *   POST /v1/jobs                    {"kind", "args", "priority", "slots"} -> 201 {"id"}
+ *   GET  /v1/jobs                    the tenant's jobs, newest first
+ *   GET  /v1/jobs/{id}               one job: state, times, attempts, exit code, error
+ *   POST /v1/jobs/{id}/cancel        -> {"id", "state"}
+ *   GET  /v1/jobs/{id}/logs          its stderr (text)
+ *   GET  /v1/jobs/{id}/result        its --json output, once it has succeeded
+ * A thread ticks the runner every 100 ms: finished jobs are recorded and queued ones started.
+ */
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+namespace dojo::service {
+
+struct ServeOptions {
+    std::string state_dir;
+    std::string host = "127.0.0.1";
+    int port = 8470;
+    int slots = 0;               ///< 0: one per core of this host
+    std::string dojo;            ///< the executable jobs run (the server's own)
+};
+
+/// Serves until `stop` becomes true (checked every 100 ms); `ready` (may be empty) is called with the bound port
+/// once the server listens. IoError if the address cannot be bound.
+void serve(const ServeOptions& options, const std::atomic<bool>& stop, const std::function<void(int)>& ready);
+
+}  // namespace dojo::service

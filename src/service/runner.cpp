@@ -1,0 +1,155 @@
+// Job processes on this host (runner.h).
+#include "dojo/service/runner.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "dojo/runtime/checkpoint.h"
+#include "dojo/service/scheduler.h"
+#include "dojo/util/error.h"
+
+namespace dojo::service {
+namespace {
+
+// The last `lines` lines of a log, for a failed job's error.
+std::string tail_of(const std::string& path, std::size_t lines) {
+    std::ifstream in(path);
+    std::vector<std::string> kept;
+    for (std::string line; std::getline(in, line);) {
+        kept.push_back(line);
+        if (kept.size() > lines) {
+            kept.erase(kept.begin());
+        }
+    }
+    std::string out;
+    for (const std::string& line : kept) {
+        out += (out.empty() ? "" : "\n") + line;
+    }
+    return out;
+}
+
+}  // namespace
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Runner::Runner(Store& store, std::string state_dir, std::string dojo, int total_slots)
+    : store_(store), state_dir_(std::move(state_dir)), dojo_(std::move(dojo)), total_slots_(total_slots) {}
+
+Runner::~Runner() {
+    const std::lock_guard lock(mutex_);
+    for (const auto& [id, p] : running_) {
+        kill(p.pid, SIGTERM);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (const auto& [id, p] : running_) {
+        int status = 0;
+        while (waitpid(p.pid, &status, WNOHANG) == 0) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                kill(p.pid, SIGKILL);
+                waitpid(p.pid, &status, 0);
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    // Their jobs stay 'running' in the store: the next start queues them again (and resumes train jobs).
+}
+
+std::string Runner::job_dir(std::int64_t id) const { return state_dir_ + "/jobs/" + std::to_string(id); }
+
+void Runner::start(const Job& job, double now) {
+    const std::string dir = job_dir(job.id);
+    std::filesystem::create_directories(dir);
+    const bool resume = job.spec.kind == "train" && runtime::has_checkpoint(dir + "/checkpoint");
+    const std::vector<std::string> argv = job_argv(job.spec, dojo_, dir, resume);
+    const std::string result = dir + "/result.json", log = dir + "/log.txt";
+    const pid_t parent = getpid();
+    const pid_t pid = fork();
+    if (pid < 0) {
+        throw Error("cannot start job " + std::to_string(job.id) + ": fork failed");
+    }
+    if (pid == 0) {  // the job: dies with the server, writes its result and log in its directory
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(127);
+        }
+        setpgid(0, 0);
+        const int out = open(result.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int err = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (out < 0 || err < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0) {
+            _exit(127);
+        }
+        std::vector<char*> args;
+        for (const std::string& a : argv) {
+            args.push_back(const_cast<char*>(a.c_str()));
+        }
+        args.push_back(nullptr);
+        execv(args[0], args.data());
+        _exit(127);
+    }
+    store_.mark_running(job.id, now);
+    running_[job.id] = Process{pid, job.tenant, job.spec.slots, false};
+}
+
+void Runner::reap(double now) {
+    for (auto it = running_.begin(); it != running_.end();) {
+        int status = 0;
+        if (waitpid(it->second.pid, &status, WNOHANG) != it->second.pid) {
+            ++it;
+            continue;
+        }
+        const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        const std::string state = it->second.cancelled ? "cancelled" : code == 0 ? "succeeded" : "failed";
+        store_.mark_finished(it->first, state, code, state == "failed" ? tail_of(job_dir(it->first) + "/log.txt", 5) : "",
+                             now);
+        it = running_.erase(it);
+    }
+}
+
+void Runner::tick(double now) {
+    const std::lock_guard lock(mutex_);
+    reap(now);
+    std::vector<QueuedJob> queued;
+    std::map<std::string, int> max_slots;
+    std::map<std::int64_t, Job> by_id;
+    for (Job& job : store_.jobs_in_state("queued")) {
+        queued.push_back({job.id, job.tenant, job.spec.priority, job.spec.slots, job.submitted});
+        if (!max_slots.contains(job.tenant)) {
+            const std::optional<Tenant> tenant = store_.tenant(job.tenant);
+            max_slots[job.tenant] = tenant ? tenant->max_slots : 1;
+        }
+        by_id[job.id] = std::move(job);
+    }
+    std::vector<RunningShare> shares;
+    for (const auto& [id, p] : running_) {
+        shares.push_back({p.tenant, p.slots});
+    }
+    for (const std::int64_t id : jobs_to_start(queued, shares, total_slots_, max_slots)) {
+        start(by_id.at(id), now);
+    }
+}
+
+std::string Runner::cancel(std::int64_t id, double now) {
+    const std::lock_guard lock(mutex_);
+    const auto it = running_.find(id);
+    if (it != running_.end()) {
+        it->second.cancelled = true;
+        kill(it->second.pid, SIGTERM);
+        return "cancelling";  // cancelled once its process has ended (reap)
+    }
+    return store_.cancel_if_queued(id, now);
+}
+
+}  // namespace dojo::service

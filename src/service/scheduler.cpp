@@ -1,0 +1,47 @@
+// The scheduler's policy (scheduler.h).
+#include "dojo/service/scheduler.h"
+
+#include <algorithm>
+
+namespace dojo::service {
+
+std::vector<std::int64_t> jobs_to_start(std::vector<QueuedJob> queued, const std::vector<RunningShare>& running,
+                                        int total_slots, const std::map<std::string, int>& max_slots) {
+    std::map<std::string, int> held;
+    int free = total_slots;
+    for (const RunningShare& r : running) {
+        held[r.tenant] += r.slots;
+        free -= r.slots;
+    }
+    std::vector<std::int64_t> start;
+    int blocked_below = -1;  // a class whose waiting job could not start: lower classes wait too
+    while (!queued.empty()) {
+        // The next job by the order above, with shares as they stand after the picks so far.
+        const auto next = std::min_element(queued.begin(), queued.end(), [&](const QueuedJob& a, const QueuedJob& b) {
+            if (a.priority != b.priority) {
+                return a.priority > b.priority;
+            }
+            if (held[a.tenant] != held[b.tenant]) {
+                return held[a.tenant] < held[b.tenant];
+            }
+            return a.submitted != b.submitted ? a.submitted < b.submitted : a.id < b.id;
+        });
+        const QueuedJob job = *next;
+        queued.erase(next);
+        if (static_cast<int>(job.priority) < blocked_below) {
+            continue;
+        }
+        const auto limit = max_slots.find(job.tenant);
+        const bool within_quota = limit == max_slots.end() || held[job.tenant] + job.slots <= limit->second;
+        if (job.slots <= free && within_quota) {
+            start.push_back(job.id);
+            free -= job.slots;
+            held[job.tenant] += job.slots;
+        } else if (within_quota) {  // waiting for the machine, not for its tenant's quota: hold back the classes below
+            blocked_below = std::max(blocked_below, static_cast<int>(job.priority));
+        }
+    }
+    return start;
+}
+
+}  // namespace dojo::service

@@ -1,0 +1,174 @@
+// The HTTP/JSON API (server.h).
+#include "dojo/service/server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "dojo/service/runner.h"
+#include "dojo/service/store.h"
+#include "dojo/util/error.h"
+
+namespace dojo::service {
+namespace {
+
+using nlohmann::json;
+
+void reply_error(httplib::Response& res, int status, const std::string& message) {
+    res.status = status;
+    res.set_content(json{{"error", message}}.dump(), "application/json");
+}
+
+void reply(httplib::Response& res, int status, const json& body) {
+    res.status = status;
+    res.set_content(body.dump(), "application/json");
+}
+
+json job_json(const Job& job) {
+    json j = {{"id", job.id}, {"tenant", job.tenant}, {"kind", job.spec.kind}, {"args", job.spec.args},
+              {"priority", to_string(job.spec.priority)}, {"slots", job.spec.slots}, {"state", job.state},
+              {"submitted", job.submitted}, {"attempts", job.attempts}, {"exit_code", job.exit_code}};
+    j["started"] = job.started > 0 ? json(job.started) : json(nullptr);
+    j["finished"] = job.finished > 0 ? json(job.finished) : json(nullptr);
+    j["error"] = job.error.empty() ? json(nullptr) : json(job.error);
+    return j;
+}
+
+std::string file_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+class Api {
+public:
+    Api(Store& store, Runner& runner, int slots) : store_(store), runner_(runner), slots_(slots) {}
+
+    void route(httplib::Server& server) {
+        server.Post("/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
+            with_tenant(req, res, [&](const Tenant& t) { submit(t, req, res); });
+        });
+        server.Get("/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
+            with_tenant(req, res, [&](const Tenant& t) {
+                json list = json::array();
+                for (const Job& job : store_.jobs(t.admin ? "" : t.name)) {
+                    list.push_back(job_json(job));
+                }
+                reply(res, 200, {{"jobs", list}});
+            });
+        });
+        server.Get(R"(/v1/jobs/(\d{1,18}))", [this](const httplib::Request& req, httplib::Response& res) {
+            with_job(req, res, [&](const Job& job) { reply(res, 200, job_json(job)); });
+        });
+        server.Post(R"(/v1/jobs/(\d{1,18})/cancel)", [this](const httplib::Request& req, httplib::Response& res) {
+            with_job(req, res, [&](const Job& job) {
+                const bool ended = job.state != "queued" && job.state != "running";
+                const std::string state = ended ? job.state : runner_.cancel(job.id, now_seconds());
+                reply(res, 200, {{"id", job.id}, {"state", state}});
+            });
+        });
+        server.Get(R"(/v1/jobs/(\d{1,18})/logs)", [this](const httplib::Request& req, httplib::Response& res) {
+            with_job(req, res, [&](const Job& job) {
+                res.set_content(file_text(runner_.job_dir(job.id) + "/log.txt"), "text/plain");
+            });
+        });
+        server.Get(R"(/v1/jobs/(\d{1,18})/result)", [this](const httplib::Request& req, httplib::Response& res) {
+            with_job(req, res, [&](const Job& job) {
+                if (job.state != "succeeded") {
+                    return reply_error(res, 404, "job " + std::to_string(job.id) + " is " + job.state +
+                                                     ": a result exists once it has succeeded");
+                }
+                res.set_content(file_text(runner_.job_dir(job.id) + "/result.json"), "application/json");
+            });
+        });
+        server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+            if (res.body.empty()) {
+                reply_error(res, res.status, res.status == 404 ? "no such resource" : "request refused");
+            }
+        });
+        server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+            reply_error(res, 500, "internal error: the server logs say more");
+        });
+    }
+
+private:
+    template <class F>
+    void with_tenant(const httplib::Request& req, httplib::Response& res, F&& f) {
+        const std::string header = req.get_header_value("Authorization");
+        const std::string prefix = "Bearer ";
+        const std::optional<Tenant> tenant =
+            header.rfind(prefix, 0) == 0 ? store_.tenant_by_token(header.substr(prefix.size())) : std::nullopt;
+        if (!tenant) {
+            return reply_error(res, 401, "send a tenant's token: Authorization: Bearer TOKEN (dojo tenant add)");
+        }
+        f(*tenant);
+    }
+
+    template <class F>
+    void with_job(const httplib::Request& req, httplib::Response& res, F&& f) {
+        with_tenant(req, res, [&](const Tenant& t) {
+            const std::int64_t id = std::stoll(req.matches[1].str());
+            const std::optional<Job> job = store_.job(id);
+            if (!job || (!t.admin && job->tenant != t.name)) {  // another tenant's job is no more visible than none
+                return reply_error(res, 404, "no job " + std::to_string(id));
+            }
+            f(*job);
+        });
+    }
+
+    void submit(const Tenant& tenant, const httplib::Request& req, httplib::Response& res) {
+        JobSpec spec;
+        try {
+            spec = parse_job_request(req.body, std::min(tenant.max_slots, slots_));
+        } catch (const UsageError& e) {
+            return reply_error(res, 400, e.what());
+        }
+        try {
+            reply(res, 201, {{"id", store_.submit(tenant, spec, now_seconds())}});
+        } catch (const UsageError& e) {
+            reply_error(res, 429, e.what());
+        }
+    }
+
+    Store& store_;
+    Runner& runner_;
+    int slots_;
+};
+
+}  // namespace
+
+void serve(const ServeOptions& options, const std::atomic<bool>& stop, const std::function<void(int)>& ready) {
+    Store store(options.state_dir);
+    const int recovered = store.recover_interrupted();
+    if (recovered > 0) {
+        std::fprintf(stderr, "dojo serve: %d job(s) the last server left running are queued again\n", recovered);
+    }
+    const int slots = options.slots > 0 ? options.slots : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    Runner runner(store, options.state_dir, options.dojo, slots);
+    httplib::Server server;
+    server.set_payload_max_length(1 << 20);
+    Api api(store, runner, slots);
+    api.route(server);
+    const int port = options.port == 0 ? server.bind_to_any_port(options.host.c_str())
+                                       : (server.bind_to_port(options.host.c_str(), options.port) ? options.port : -1);
+    if (port < 0) {
+        throw IoError("cannot listen on " + options.host + ":" + std::to_string(options.port) +
+                      " (in use, or not this host's address); choose another with --listen HOST:PORT");
+    }
+    std::thread http([&] { server.listen_after_bind(); });
+    if (ready) {
+        ready(port);
+    }
+    while (!stop.load()) {
+        runner.tick(now_seconds());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    server.stop();
+    http.join();
+}
+
+}  // namespace dojo::service

@@ -1,0 +1,204 @@
+// `dojo tenant add` and `dojo serve` as a client uses them: a real server process on 127.0.0.1, requests over HTTP.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli_runner.h"
+
+namespace dojo::test {
+namespace {
+
+using nlohmann::json;
+
+// A `dojo serve` process on any free port, stopped (or killed) when the test is done with it.
+class Server {
+public:
+    Server(const std::string& state, int slots) {
+        int pipe_fds[2];
+        EXPECT_EQ(pipe(pipe_fds), 0);
+        pid_ = fork();
+        if (pid_ == 0) {
+            dup2(pipe_fds[1], STDOUT_FILENO);
+            close(pipe_fds[0]);
+            const std::string slot_text = std::to_string(slots);
+            execl(DOJO_CLI_PATH, DOJO_CLI_PATH, "serve", "--state", state.c_str(), "--listen", "127.0.0.1:0",
+                  "--slots", slot_text.c_str(), static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        close(pipe_fds[1]);
+        std::string line;
+        char c = 0;
+        while (read(pipe_fds[0], &c, 1) == 1 && c != '\n') {
+            line += c;
+        }
+        close(pipe_fds[0]);
+        port_ = line.empty() ? -1 : std::stoi(line);
+    }
+    ~Server() { stop(SIGTERM); }
+    void stop(int signal) {
+        if (pid_ > 0) {
+            kill(pid_, signal);
+            int status = 0;
+            waitpid(pid_, &status, 0);
+            pid_ = -1;
+        }
+    }
+    int port() const { return port_; }
+
+private:
+    pid_t pid_ = -1;
+    int port_ = -1;
+};
+
+struct Reply {
+    int status = 0;
+    json body;
+};
+
+Reply call(int port, const std::string& token, const std::string& method, const std::string& path,
+           const std::string& body = "") {
+    httplib::Client client("127.0.0.1", port);
+    client.set_read_timeout(30, 0);
+    const httplib::Headers headers = {{"Authorization", "Bearer " + token}};
+    const httplib::Result r = method == "POST" ? client.Post(path.c_str(), headers, body, "application/json")
+                                               : client.Get(path.c_str(), headers);
+    if (!r) {
+        return {};
+    }
+    const json parsed = json::parse(r->body, nullptr, false);
+    return {r->status, parsed.is_discarded() ? json(r->body) : parsed};
+}
+
+// Polls job `id` until it leaves queued/running (or 60 s pass); returns the job.
+json wait_for(int port, const std::string& token, std::int64_t id) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    json job;
+    while (std::chrono::steady_clock::now() < deadline) {
+        job = call(port, token, "GET", "/v1/jobs/" + std::to_string(id)).body;
+        if (job.contains("state") && job["state"] != "queued" && job["state"] != "running") {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return job;
+}
+
+class ServiceTest : public ::testing::Test {
+protected:
+    std::string state = (std::filesystem::temp_directory_path() / ("dojo-service-" + std::to_string(getpid()))).string();
+    void SetUp() override { std::filesystem::remove_all(state); }
+    void TearDown() override { std::filesystem::remove_all(state); }
+    std::string add_tenant(const std::string& name, const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> args = {"tenant", "add", name, "--state", state};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const CliResult r = run_dojo(args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return lines_of(r.out).empty() ? "" : lines_of(r.out).front();
+    }
+};
+
+TEST_F(ServiceTest, ATenantSubmitsJobsThatRunAndSeesOnlyItsOwn) {
+    const std::string alice = add_tenant("alice", {"--max-slots", "2"});
+    const std::string bob = add_tenant("bob");
+    const std::string admin = add_tenant("ops", {"--admin"});
+    Server server(state, 2);
+    ASSERT_GT(server.port(), 0);
+    const int port = server.port();
+    const Reply sim = call(port, alice, "POST", "/v1/jobs",
+                           R"({"kind": "sim", "args": {"model": "mlp", "machine": "dgx-a100", "batch": 64}})");
+    ASSERT_EQ(sim.status, 201) << sim.body;
+    const Reply train = call(port, alice, "POST", "/v1/jobs",
+                             R"({"kind": "train", "args": {"model": "mlp", "train_limit": 640, "test_limit": 100},
+                                 "slots": 2, "priority": "high"})");
+    ASSERT_EQ(train.status, 201) << train.body;
+    const json sim_job = wait_for(port, alice, sim.body["id"].get<std::int64_t>());
+    EXPECT_EQ(sim_job["state"], "succeeded") << sim_job;
+    const json train_job = wait_for(port, alice, train.body["id"].get<std::int64_t>());
+    EXPECT_EQ(train_job["state"], "succeeded") << train_job;
+    EXPECT_EQ(train_job["attempts"], 1);
+    const Reply result = call(port, alice, "GET", "/v1/jobs/" + std::to_string(train.body["id"].get<int>()) + "/result");
+    ASSERT_EQ(result.status, 200);
+    EXPECT_GT(result.body["epochs"][0]["test_accuracy"].get<double>(), 0.5);
+    EXPECT_EQ(call(port, alice, "GET", "/v1/jobs").body["jobs"].size(), 2u);
+    // Another tenant sees nothing of alice's: her job is a 404 to bob, as a missing one is; the admin sees all.
+    EXPECT_EQ(call(port, bob, "GET", "/v1/jobs/1").status, 404);
+    EXPECT_EQ(call(port, bob, "POST", "/v1/jobs/1/cancel").status, 404);
+    EXPECT_EQ(call(port, bob, "GET", "/v1/jobs").body["jobs"].size(), 0u);
+    EXPECT_EQ(call(port, admin, "GET", "/v1/jobs").body["jobs"].size(), 2u);
+}
+
+TEST_F(ServiceTest, BadRequestsGetAClearErrorAndTheRightStatus) {
+    const std::string alice = add_tenant("alice", {"--max-queued", "1"});
+    Server server(state, 1);
+    ASSERT_GT(server.port(), 0);
+    const int port = server.port();
+    const Reply no_token = call(port, "", "GET", "/v1/jobs");
+    EXPECT_EQ(no_token.status, 401);
+    EXPECT_NE(no_token.body["error"].get<std::string>().find("Bearer"), std::string::npos);
+    EXPECT_EQ(call(port, alice + "x", "GET", "/v1/jobs").status, 401);
+    const Reply malformed = call(port, alice, "POST", "/v1/jobs", "{\"kind\": ");
+    EXPECT_EQ(malformed.status, 400);
+    EXPECT_NE(malformed.body["error"].get<std::string>().find("JSON"), std::string::npos);
+    const Reply unknown = call(port, alice, "POST", "/v1/jobs", R"({"kind": "train", "args": {"model": "mlp", "out": "x"}})");
+    EXPECT_EQ(unknown.status, 400);
+    EXPECT_NE(unknown.body["error"].get<std::string>().find("args.out"), std::string::npos);
+    EXPECT_EQ(call(port, alice, "GET", "/v1/jobs/99").status, 404);
+    EXPECT_EQ(call(port, alice, "GET", "/v1/nothing").status, 404);
+    // A failing job fails with its error; the queue's quota is a 429.
+    const Reply bad_model = call(port, alice, "POST", "/v1/jobs", R"({"kind": "train", "args": {"model": "nosuchnet"}})");
+    ASSERT_EQ(bad_model.status, 201);
+    const json failed = wait_for(port, alice, bad_model.body["id"].get<std::int64_t>());
+    EXPECT_EQ(failed["state"], "failed");
+    EXPECT_NE(failed["error"].get<std::string>().find("nosuchnet"), std::string::npos) << failed;
+    const Reply queued = call(port, alice, "POST", "/v1/jobs",
+                              R"({"kind": "train", "args": {"model": "lenet", "epochs": 20}, "priority": "low"})");
+    ASSERT_EQ(queued.status, 201);
+    const Reply over = call(port, alice, "POST", "/v1/jobs", R"({"kind": "train", "args": {"model": "mlp"}})");
+    EXPECT_EQ(over.status, 429);
+    const Reply cancelled = call(port, alice, "POST", "/v1/jobs/" + std::to_string(queued.body["id"].get<int>()) + "/cancel");
+    EXPECT_EQ(cancelled.status, 200);
+    EXPECT_EQ(wait_for(port, alice, queued.body["id"].get<std::int64_t>())["state"], "cancelled");
+}
+
+// kill -9 of the server while a train job runs: the job's process dies with it, the restarted server queues the job
+// again, and it resumes from its last checkpoint to the weights of an uninterrupted run.
+TEST_F(ServiceTest, AServerKilledMidJobLosesNothingAndTheJobResumesToTheSameWeights) {
+    const std::string alice = add_tenant("alice");
+    const std::string job = R"({"kind": "train", "args": {"model": "lenet", "epochs": 2, "train_limit": 6400,
+                                "test_limit": 200, "checkpoint_every": 20}})";
+    std::int64_t id = 0;
+    {
+        Server server(state, 1);
+        ASSERT_GT(server.port(), 0);
+        id = call(server.port(), alice, "POST", "/v1/jobs", job).body["id"].get<std::int64_t>();
+        const std::string checkpoint = state + "/jobs/" + std::to_string(id) + "/checkpoint/checkpoint.dojo";
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (!std::filesystem::exists(checkpoint) && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        ASSERT_TRUE(std::filesystem::exists(checkpoint));
+        server.stop(SIGKILL);
+    }
+    Server restarted(state, 1);
+    ASSERT_GT(restarted.port(), 0);
+    const json done = wait_for(restarted.port(), alice, id);
+    ASSERT_EQ(done["state"], "succeeded") << done;
+    EXPECT_EQ(done["attempts"], 2);
+    const json result = call(restarted.port(), alice, "GET", "/v1/jobs/" + std::to_string(id) + "/result").body;
+    EXPECT_GT(result["resumed_from_step"].get<int>(), 0);
+    const CliResult direct = run_dojo({"train", "lenet", "--epochs", "2", "--train-limit", "6400", "--test-limit", "200",
+                                       "--threads", "1", "--json"});
+    ASSERT_EQ(direct.exit_code, 0) << direct.err;
+    EXPECT_EQ(result["parameter_digest"], json::parse(direct.out)["parameter_digest"]);
+}
+
+}  // namespace
+}  // namespace dojo::test

@@ -1,0 +1,143 @@
+// The service's parts without a server: tokens, job requests, the scheduler's policy and the SQLite store.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include "dojo/service/job_spec.h"
+#include "dojo/service/scheduler.h"
+#include "dojo/service/store.h"
+#include "dojo/service/tokens.h"
+#include "dojo/util/error.h"
+
+namespace dojo::service {
+namespace {
+
+TEST(Tokens, AreRandomHexAndHashToAFixedDigest) {
+    const std::string a = new_token(), b = new_token();
+    EXPECT_EQ(a.size(), 64u);
+    EXPECT_NE(a, b);
+    EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
+    EXPECT_EQ(token_hash(a), token_hash(a));
+    EXPECT_NE(token_hash(a), token_hash(b));
+    // BLAKE2b-256 of the empty string (RFC 7693's algorithm; the digest libsodium's crypto_generichash gives).
+    EXPECT_EQ(token_hash(""), "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8");
+}
+
+TEST(JobRequest, TakesTheCliOptionsAsArgsAndBuildsTheCommandLine) {
+    const JobSpec spec = parse_job_request(
+        R"({"kind": "train", "args": {"model": "mlp", "epochs": 2, "train_limit": 1280, "lr": 0.01,
+            "sample_shape": [1, 28, 28]}, "priority": "high", "slots": 2})", 4);
+    EXPECT_EQ(spec.kind, "train");
+    EXPECT_EQ(spec.priority, Priority::High);
+    EXPECT_EQ(spec.slots, 2);
+    const std::vector<std::string> argv = job_argv(spec, "/bin/dojo", "/s/jobs/7", true);
+    const std::vector<std::string> expected = {"/bin/dojo", "train", "mlp", "--epochs", "2", "--lr", "0.01",
+                                               "--sample-shape", "1,28,28", "--train-limit", "1280", "--checkpoint",
+                                               "/s/jobs/7/checkpoint", "--threads", "2", "--resume", "--json"};
+    EXPECT_EQ(argv, expected);
+    EXPECT_EQ(job_spec_from_json(to_json(spec)).args, spec.args);
+}
+
+TEST(JobRequest, RefusesWhatIsNotAJobNamingTheField) {
+    const auto refusal = [](std::string_view body) {
+        try {
+            parse_job_request(body, 2);
+        } catch (const UsageError& e) {
+            return std::string(e.what());
+        }
+        return std::string("accepted");
+    };
+    EXPECT_NE(refusal("not json").find("JSON object"), std::string::npos);
+    EXPECT_NE(refusal("[1]").find("JSON object"), std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "mlp"}, "colour": 1})").find("unknown field 'colour'"),
+              std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "rm", "args": {"model": "mlp"}})").find("kind"), std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "train", "args": {}})").find("args.model"), std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "--help"}})").find("args.model"), std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "mlp", "out": "/etc/x"}})").find("args.out"),
+              std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "mlp", "epochs": {"a": 1}}})").find("args.epochs"),
+              std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "mlp", "strict": false}})").find("args.strict"),
+              std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "mlp"}, "slots": 3})").find("1 to 2"), std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "mlp"}, "priority": "urgent"})").find("urgent"),
+              std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "sim", "args": {"model": "mlp", "batch": 8}})").find("args.machine"),
+              std::string::npos);
+    EXPECT_NE(refusal(std::string(70000, ' ')).find("bytes"), std::string::npos);
+}
+
+std::vector<std::int64_t> pick(const std::vector<QueuedJob>& queued, const std::vector<RunningShare>& running,
+                               int slots, const std::map<std::string, int>& limits = {}) {
+    return jobs_to_start(queued, running, slots, limits);
+}
+
+TEST(Scheduler, HigherPriorityFirstThenTheTenantHoldingLessThenSubmissionOrder) {
+    const std::vector<QueuedJob> queued = {{1, "a", Priority::Low, 1, 1.0},
+                                           {2, "a", Priority::Normal, 1, 2.0},
+                                           {3, "b", Priority::High, 1, 3.0},
+                                           {4, "a", Priority::Normal, 1, 4.0},
+                                           {5, "b", Priority::Normal, 1, 5.0}};
+    // Three slots: b's high job, then normal jobs alternating by what each tenant holds (b holds one: a goes first).
+    EXPECT_EQ(pick(queued, {}, 3), (std::vector<std::int64_t>{3, 2, 4}));
+    // With a running on two slots already, b's normal job comes before a's second.
+    EXPECT_EQ(pick(queued, {{"a", 2}}, 5), (std::vector<std::int64_t>{3, 5, 2}));
+}
+
+TEST(Scheduler, AJobStartsWithAllItsSlotsOrNotAndSmallerJobsOfItsClassBackfill) {
+    const std::vector<QueuedJob> queued = {{1, "a", Priority::Normal, 4, 1.0},
+                                           {2, "b", Priority::Normal, 1, 2.0},
+                                           {3, "c", Priority::Low, 1, 3.0}};
+    // Two slots free: the 4-slot job waits; the 1-slot normal job backfills; the low job waits behind the normal one.
+    EXPECT_EQ(pick(queued, {{"x", 2}}, 4), (std::vector<std::int64_t>{2}));
+    EXPECT_EQ(pick(queued, {}, 4), (std::vector<std::int64_t>{1}));
+}
+
+TEST(Scheduler, ATenantStaysWithinItsSlotsWithoutHoldingBackOthers) {
+    const std::vector<QueuedJob> queued = {{1, "a", Priority::High, 2, 1.0}, {2, "b", Priority::Low, 1, 2.0}};
+    EXPECT_EQ(pick(queued, {{"a", 1}}, 8, {{"a", 2}}), (std::vector<std::int64_t>{2}));
+    EXPECT_EQ(pick(queued, {}, 8, {{"a", 2}}), (std::vector<std::int64_t>{1, 2}));
+}
+
+class StoreTest : public ::testing::Test {
+protected:
+    std::string dir = (std::filesystem::temp_directory_path() / ("dojo-store-" + std::to_string(getpid()))).string();
+    void SetUp() override { std::filesystem::remove_all(dir); }
+    void TearDown() override { std::filesystem::remove_all(dir); }
+};
+
+TEST_F(StoreTest, TenantsAreFoundByTokenAndJobsSurviveReopening) {
+    std::string token;
+    std::int64_t id = 0;
+    {
+        Store store(dir);
+        token = store.add_tenant({"team-a", false, 2, 2});
+        EXPECT_THROW(store.add_tenant({"team-a", false, 1, 1}), UsageError);
+        EXPECT_THROW(store.add_tenant({"no spaces", false, 1, 1}), UsageError);
+        const Tenant t = *store.tenant_by_token(token);
+        EXPECT_EQ(t.name, "team-a");
+        EXPECT_FALSE(store.tenant_by_token(token + "0"));
+        id = store.submit(t, parse_job_request(R"({"kind": "train", "args": {"model": "mlp"}})", 2), 10.0);
+        store.submit(t, parse_job_request(R"({"kind": "train", "args": {"model": "lenet"}})", 2), 11.0);
+        EXPECT_THROW(store.submit(t, parse_job_request(R"({"kind": "train", "args": {"model": "mlp"}})", 2), 12.0),
+                     UsageError);  // max_queued 2
+        store.mark_running(id, 20.0);
+    }
+    Store reopened(dir);  // as after kill -9: what was committed is there
+    EXPECT_EQ(reopened.job(id)->state, "running");
+    EXPECT_EQ(reopened.recover_interrupted(), 1);
+    const Job job = *reopened.job(id);
+    EXPECT_EQ(job.state, "queued");
+    EXPECT_EQ(job.attempts, 1);
+    EXPECT_EQ(job.spec.args["model"], "mlp");
+    EXPECT_EQ(reopened.jobs("team-a").size(), 2u);
+    EXPECT_EQ(reopened.jobs("other").size(), 0u);
+    EXPECT_EQ(reopened.cancel_if_queued(id, 30.0), "cancelled");
+    EXPECT_EQ(reopened.jobs_in_state("queued").size(), 1u);
+}
+
+}  // namespace
+}  // namespace dojo::service
