@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -100,7 +101,7 @@ void Runner::start(const Job& job, double now) {
         _exit(127);
     }
     store_.mark_running(job.id, now);
-    running_[job.id] = Process{pid, job.tenant, job.spec.slots, false};
+    running_[job.id] = Process{pid, job.tenant, job.spec.slots, job.spec.priority, now, false, false};
 }
 
 void Runner::reap(double now) {
@@ -111,6 +112,11 @@ void Runner::reap(double now) {
             continue;
         }
         const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (it->second.preempted && !it->second.cancelled) {
+            store_.mark_preempted(it->first);
+            it = running_.erase(it);
+            continue;
+        }
         const std::string state = it->second.cancelled ? "cancelled" : code == 0 ? "succeeded" : "failed";
         store_.mark_finished(it->first, state, code, state == "failed" ? tail_of(job_dir(it->first) + "/log.txt", 5) : "",
                              now);
@@ -124,7 +130,11 @@ void Runner::tick(double now) {
     std::vector<QueuedJob> queued;
     std::map<std::string, int> max_slots;
     std::map<std::int64_t, Job> by_id;
-    for (Job& job : store_.jobs_in_state("queued")) {
+    std::vector<Job> waiting = store_.jobs_in_state("queued");
+    for (Job& job : store_.jobs_in_state("preempted")) {
+        waiting.push_back(std::move(job));
+    }
+    for (Job& job : waiting) {
         queued.push_back({job.id, job.tenant, job.spec.priority, job.spec.slots, job.submitted});
         if (!max_slots.contains(job.tenant)) {
             const std::optional<Tenant> tenant = store_.tenant(job.tenant);
@@ -134,9 +144,22 @@ void Runner::tick(double now) {
     }
     std::vector<RunningShare> shares;
     for (const auto& [id, p] : running_) {
-        shares.push_back({p.tenant, p.slots});
+        if (!p.preempted) {  // a job being stopped still holds its slots until it has ended
+            shares.push_back({p.tenant, p.slots, id, p.priority, p.started});
+        }
     }
-    for (const std::int64_t id : jobs_to_start(queued, shares, total_slots_, max_slots)) {
+    const bool stopping = std::any_of(running_.begin(), running_.end(), [](const auto& r) { return r.second.preempted; });
+    if (!stopping) {
+        for (const std::int64_t id : jobs_to_preempt(queued, shares, total_slots_, max_slots)) {
+            running_.at(id).preempted = true;
+            kill(running_.at(id).pid, SIGTERM);
+        }
+    }
+    std::vector<RunningShare> holding;
+    for (const auto& [id, p] : running_) {
+        holding.push_back({p.tenant, p.slots, id, p.priority, p.started});
+    }
+    for (const std::int64_t id : jobs_to_start(queued, holding, total_slots_, max_slots)) {
         start(by_id.at(id), now);
     }
 }

@@ -44,4 +44,49 @@ std::vector<std::int64_t> jobs_to_start(std::vector<QueuedJob> queued, const std
     return start;
 }
 
+std::vector<std::int64_t> jobs_to_preempt(const std::vector<QueuedJob>& queued,
+                                          const std::vector<RunningShare>& running, int total_slots,
+                                          const std::map<std::string, int>& max_slots) {
+    std::map<std::string, int> held;
+    int free = total_slots;
+    for (const RunningShare& r : running) {
+        held[r.tenant] += r.slots;
+        free -= r.slots;
+    }
+    // The waiting job that comes first: the highest class, then as jobs_to_start orders it, within its quota.
+    const QueuedJob* first = nullptr;
+    for (const QueuedJob& q : queued) {
+        const auto limit = max_slots.find(q.tenant);
+        if (limit != max_slots.end() && held[q.tenant] + q.slots > limit->second) {
+            continue;  // waiting for its own tenant's jobs, not for the machine
+        }
+        if (first == nullptr || q.priority > first->priority ||
+            (q.priority == first->priority && (held[q.tenant] < held[first->tenant] ||
+                                               (held[q.tenant] == held[first->tenant] && q.submitted < first->submitted)))) {
+            first = &q;
+        }
+    }
+    if (first == nullptr || first->slots <= free) {
+        return {};
+    }
+    std::vector<const RunningShare*> victims;
+    for (const RunningShare& r : running) {
+        if (r.priority < first->priority) {
+            victims.push_back(&r);
+        }
+    }
+    std::sort(victims.begin(), victims.end(), [](const RunningShare* a, const RunningShare* b) {
+        return a->priority != b->priority ? a->priority < b->priority : a->started > b->started;
+    });
+    std::vector<std::int64_t> stop;
+    for (const RunningShare* v : victims) {
+        if (free >= first->slots) {
+            break;
+        }
+        stop.push_back(v->id);
+        free += v->slots;
+    }
+    return free >= first->slots ? stop : std::vector<std::int64_t>{};
+}
+
 }  // namespace dojo::service

@@ -150,7 +150,7 @@ std::optional<Tenant> Store::tenant(const std::string& name) {
 
 std::int64_t Store::submit(const Tenant& tenant, const JobSpec& spec, double now) {
     const std::lock_guard lock(mutex_);
-    Statement count(db_, "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state IN ('queued', 'running')");
+    Statement count(db_, "SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state IN ('queued', 'running', 'preempted')");
     count.bind(1, tenant.name).step();
     if (count.integer(0) >= tenant.max_queued) {
         throw UsageError("tenant '" + tenant.name + "' has " + std::to_string(count.integer(0)) +
@@ -209,10 +209,16 @@ void Store::mark_finished(std::int64_t id, const std::string& state, int exit_co
 
 std::string Store::cancel_if_queued(std::int64_t id, double now) {
     const std::lock_guard lock(mutex_);
-    Statement s(db_, "UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ? AND state = 'queued'");
+    Statement s(db_, "UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ? AND state IN ('queued', 'preempted')");
     s.bind(1, now).bind(2, id).step();
     Statement state(db_, "SELECT state FROM jobs WHERE id = ?");
     return state.bind(1, id).step() ? state.text(0) : std::string();
+}
+
+void Store::mark_preempted(std::int64_t id) {
+    const std::lock_guard lock(mutex_);
+    Statement s(db_, "UPDATE jobs SET state = 'preempted' WHERE id = ? AND state = 'running'");
+    s.bind(1, id).step();
 }
 
 int Store::recover_interrupted() {

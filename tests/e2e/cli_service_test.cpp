@@ -200,5 +200,38 @@ TEST_F(ServiceTest, AServerKilledMidJobLosesNothingAndTheJobResumesToTheSameWeig
     EXPECT_EQ(result["parameter_digest"], json::parse(direct.out)["parameter_digest"]);
 }
 
+// One slot: a low-priority train job runs; a high-priority job arrives, the low one is preempted (stopped after a
+// checkpoint), the high one runs, then the low one resumes from its checkpoint to the weights of an uninterrupted run.
+TEST_F(ServiceTest, AHighPriorityJobPreemptsALowOneWhichResumesToTheSameWeights) {
+    const std::string alice = add_tenant("alice");
+    const std::string bob = add_tenant("bob");
+    Server server(state, 1);
+    ASSERT_GT(server.port(), 0);
+    const int port = server.port();
+    const std::int64_t low = call(port, alice, "POST", "/v1/jobs", R"({"kind": "train", "priority": "low",
+        "args": {"model": "lenet", "epochs": 2, "train_limit": 12800, "test_limit": 200, "checkpoint_every": 20}})")
+                                 .body["id"].get<std::int64_t>();
+    const std::string checkpoint = state + "/jobs/" + std::to_string(low) + "/checkpoint/checkpoint.dojo";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!std::filesystem::exists(checkpoint) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(std::filesystem::exists(checkpoint));
+    const std::int64_t high = call(port, bob, "POST", "/v1/jobs", R"({"kind": "sim", "priority": "high",
+        "args": {"model": "mlp", "machine": "dgx-a100", "batch": 64}})").body["id"].get<std::int64_t>();
+    const json high_done = wait_for(port, bob, high);
+    EXPECT_EQ(high_done["state"], "succeeded") << high_done;
+    const json low_done = wait_for(port, alice, low);
+    ASSERT_EQ(low_done["state"], "succeeded") << low_done;
+    EXPECT_EQ(low_done["attempts"], 2) << "preempted once, then resumed";
+    EXPECT_LT(high_done["finished"].get<double>(), low_done["finished"].get<double>());
+    const json result = call(port, alice, "GET", "/v1/jobs/" + std::to_string(low) + "/result").body;
+    EXPECT_GT(result["resumed_from_step"].get<int>(), 0);
+    const CliResult direct = run_dojo({"train", "lenet", "--epochs", "2", "--train-limit", "12800", "--test-limit", "200",
+                                       "--threads", "1", "--json"});
+    ASSERT_EQ(direct.exit_code, 0) << direct.err;
+    EXPECT_EQ(result["parameter_digest"], json::parse(direct.out)["parameter_digest"]);
+}
+
 }  // namespace
 }  // namespace dojo::test

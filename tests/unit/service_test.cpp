@@ -141,3 +141,29 @@ TEST_F(StoreTest, TenantsAreFoundByTokenAndJobsSurviveReopening) {
 
 }  // namespace
 }  // namespace dojo::service
+
+namespace dojo::service {
+namespace {
+
+TEST(Scheduler, AWaitingHighPriorityJobPreemptsTheLowestNewestJobsItNeeds) {
+    const std::vector<RunningShare> running = {{"a", 1, 10, Priority::Low, 1.0},
+                                               {"b", 1, 11, Priority::Low, 2.0},
+                                               {"c", 1, 12, Priority::Normal, 0.5}};
+    // One slot needed: the newest low job goes.
+    EXPECT_EQ(jobs_to_preempt({{1, "d", Priority::High, 1, 5.0}}, running, 3, {}), (std::vector<std::int64_t>{11}));
+    // Three needed: both low jobs and the normal one.
+    EXPECT_EQ(jobs_to_preempt({{1, "d", Priority::High, 3, 5.0}}, running, 3, {}),
+              (std::vector<std::int64_t>{11, 10, 12}));
+    // A normal job may stop only the low ones; two slots are enough.
+    EXPECT_EQ(jobs_to_preempt({{1, "d", Priority::Normal, 2, 5.0}}, running, 3, {}),
+              (std::vector<std::int64_t>{11, 10}));
+    // Nothing to gain: room enough, no lower job, or not enough even with all of them.
+    EXPECT_TRUE(jobs_to_preempt({{1, "d", Priority::High, 1, 5.0}}, running, 4, {}).empty());
+    EXPECT_TRUE(jobs_to_preempt({{1, "d", Priority::Low, 1, 5.0}}, running, 3, {}).empty());
+    EXPECT_TRUE(jobs_to_preempt({{1, "d", Priority::Normal, 3, 5.0}}, running, 3, {}).empty());
+    // A job waiting on its own tenant's quota stops no one.
+    EXPECT_TRUE(jobs_to_preempt({{1, "a", Priority::High, 1, 5.0}}, running, 3, {{"a", 1}}).empty());
+}
+
+}  // namespace
+}  // namespace dojo::service

@@ -1,6 +1,6 @@
 /** \file
  * The embedded runner: real `dojo train` / `dojo sim` processes on this host's slots, started in the order the
- * scheduler picks (scheduler.h). Each job has a directory, STATE_DIR/jobs/ID: its result (the command's --json
+ * scheduler picks (scheduler.h), and stopped (SIGTERM) when the scheduler preempts them for a higher-priority job. Each job has a directory, STATE_DIR/jobs/ID: its result (the command's --json
  * output, `result.json`), its log (stderr, `log.txt`, appended over attempts) and, for train jobs, its checkpoints.
  * A job process dies with the server (PR_SET_PDEATHSIG), so a server killed at any moment leaves no job running
  * unseen: on restart the store puts it back in the queue (Store::recover_interrupted) and a train job resumes from
@@ -48,7 +48,10 @@ private:
         pid_t pid = -1;
         std::string tenant;
         int slots = 1;
+        Priority priority = Priority::Normal;
+        double started = 0;
         bool cancelled = false;
+        bool preempted = false;  // stopped to make room: it waits to run again
     };
     std::map<std::int64_t, Process> running_;  // by job id
 };

@@ -6,6 +6,11 @@
  * by current use, updated as jobs are picked); then submission order. A job starts only with all of its slots free
  * (gang) and within its tenant's max_slots. A job that cannot start blocks every job of a lower class (so a waiting
  * high-priority job is not starved by a stream of low ones) but not smaller jobs of its own class (backfill).
+ *
+ * Preemption (jobs_to_preempt): when the first job of the highest waiting class cannot start for want of free slots,
+ * running jobs of lower classes are stopped to make room (checkpoint-and-requeue: a train job resumes from its last
+ * checkpoint), the lowest class first and, within it, the most recently started first, and only as many as the room
+ * needs; none if even all of them would not make room.
  */
 #pragma once
 
@@ -29,11 +34,20 @@ struct QueuedJob {
 struct RunningShare {
     std::string tenant;
     int slots = 1;
+    std::int64_t id = 0;
+    Priority priority = Priority::Normal;
+    double started = 0;
 };
 
 /// The ids of the jobs of `queued` to start now, in the order to start them. `max_slots`: per tenant (missing: no
 /// limit beyond the machine's).
 std::vector<std::int64_t> jobs_to_start(std::vector<QueuedJob> queued, const std::vector<RunningShare>& running,
                                         int total_slots, const std::map<std::string, int>& max_slots);
+
+/// The running jobs to stop so that the waiting job the scheduler would start first can start (see above); empty
+/// when nothing waits, it fits already, or no set of lower-priority jobs makes room.
+std::vector<std::int64_t> jobs_to_preempt(const std::vector<QueuedJob>& queued,
+                                          const std::vector<RunningShare>& running, int total_slots,
+                                          const std::map<std::string, int>& max_slots);
 
 }  // namespace dojo::service

@@ -3,8 +3,9 @@
  * API accepted is on disk before the reply, and survives `kill -9` of the server). One connection, guarded by a
  * mutex: the HTTP threads and the scheduler's thread take turns; SQLite is the one writer.
  *
- * A job's life: queued -> running -> succeeded | failed | cancelled; a running job whose server died is put back to
- * queued on the next start (recover_interrupted), and a train job then resumes from its checkpoint.
+ * A job's life: queued -> running -> succeeded | failed | cancelled; a running job stopped to make room for a
+ * higher-priority one is preempted (and waits as a queued one does); a running job whose server died is put back to
+ * queued on the next start (recover_interrupted). A train job started again resumes from its checkpoint.
  */
 #pragma once
 
@@ -32,7 +33,7 @@ struct Job {
     std::int64_t id = 0;
     std::string tenant;
     JobSpec spec;
-    std::string state;        ///< queued, running, succeeded, failed, cancelled
+    std::string state;        ///< queued, running, preempted, succeeded, failed, cancelled
     double submitted = 0, started = 0, finished = 0;  ///< Unix seconds; 0: not yet
     int exit_code = 0;
     int attempts = 0;         ///< times it was started
@@ -63,7 +64,10 @@ public:
 
     void mark_running(std::int64_t id, double now);
     void mark_finished(std::int64_t id, const std::string& state, int exit_code, const std::string& error, double now);
-    /// Cancels a queued job at once; returns its state after (a running job is cancelled when its process ends).
+    /// A running job stopped by preemption: it waits to run again.
+    void mark_preempted(std::int64_t id);
+    /// Cancels a queued or preempted job at once; returns its state after (a running job is cancelled when its
+    /// process ends).
     std::string cancel_if_queued(std::int64_t id, double now);
     /// At start: every job left running by a server that died is queued again. Returns how many.
     int recover_interrupted();
