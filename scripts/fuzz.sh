@@ -5,6 +5,7 @@
 #   spec_fuzzer           catalog model specs and --strategy specs, SECONDS / 3
 #   numerics_line_fuzzer  `dojo numerics encode/decode`'s line reader, SECONDS / 3
 #   clip_store_fuzzer     the clip store's readers: labels, shards, manifest, SECONDS / 3
+#   job_request_fuzzer    the service's job requests (POST /v1/jobs bodies), SECONDS / 3
 # Exits non-zero if a target crashes, leaks or hangs on any input; libFuzzer leaves that input in build-fuzz/
 # (crash-*, leak-*, timeout-*), and fuzz-NAME.log holds the run.
 # Usage: scripts/fuzz.sh [SECONDS]
@@ -12,7 +13,7 @@ set -euo pipefail
 seconds=${1:-30}
 share=$(( seconds / 3 > 0 ? seconds / 3 : 1 ))
 cd "$(dirname "$0")/.."
-targets=(onnx_import_fuzzer machine_toml_fuzzer spec_fuzzer numerics_line_fuzzer clip_store_fuzzer)
+targets=(onnx_import_fuzzer machine_toml_fuzzer spec_fuzzer numerics_line_fuzzer clip_store_fuzzer job_request_fuzzer)
 
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DDOJO_BUILD_FUZZERS=ON -DDOJO_BUILD_TESTS=OFF -DDOJO_BUILD_BENCH=OFF -DDOJO_WERROR=OFF > /dev/null
@@ -20,7 +21,8 @@ cmake --build build-fuzz --target "${targets[@]}" -- -j "$(nproc)" > build-fuzz/
   { tail -30 build-fuzz/build.log; exit 1; }
 
 # Seed corpora: real exports for the importer, the shipped presets and libraries, the catalog's and README's specs.
-mkdir -p build-fuzz/corpus build-fuzz/corpus-machine build-fuzz/corpus-spec build-fuzz/corpus-line build-fuzz/corpus-clips
+mkdir -p build-fuzz/corpus build-fuzz/corpus-machine build-fuzz/corpus-spec build-fuzz/corpus-line build-fuzz/corpus-clips \
+         build-fuzz/corpus-jobs
 for spec in "mlp 13" "mlp_view 15" "lenet 13"; do
   set -- $spec
   seed="build-fuzz/corpus/seed-$1-opset$2.onnx"
@@ -37,6 +39,9 @@ for s in "dp=4,tp=8,pp=2,mb=16" "dp=2,pp=2,mb=4,vp=2" "tp=4,sp=1,zero=1,recomput
   printf '\x00%s' "$s" > "build-fuzz/corpus-spec/strategy-$((i++))"
 done
 printf '0.3\n-1.5e-7\n1e999\n0x3f800000\n# comment\n\ninf\nnan\n0x38\n' > build-fuzz/corpus-line/seed
+printf '{"kind": "train", "args": {"model": "mlp", "epochs": 2, "lr": 0.01, "sample_shape": [1, 28, 28]}, "priority": "high", "slots": 2}' \
+  > build-fuzz/corpus-jobs/train
+printf '{"kind": "sim", "args": {"model": "gpt", "machine": "tile", "batch": 64, "strategy": "auto"}}' > build-fuzz/corpus-jobs/sim
 # A real store (one short scene at 32x32), its labels, shard and manifest each a seed, behind its selector byte.
 if [[ ! -f build-fuzz/corpus-clips/manifest ]]; then
   store=build-fuzz/seed-store
@@ -70,4 +75,5 @@ run machine_toml_fuzzer corpus-machine "$share"
 run spec_fuzzer corpus-spec "$share"
 run numerics_line_fuzzer corpus-line "$share"
 run clip_store_fuzzer corpus-clips "$share"
+run job_request_fuzzer corpus-jobs "$share"
 exit $status

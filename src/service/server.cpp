@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "dojo/service/openapi.h"
 #include "dojo/service/runner.h"
 #include "dojo/service/store.h"
 #include "dojo/util/error.h"
@@ -49,6 +50,9 @@ public:
     Api(Store& store, Runner& runner, int slots) : store_(store), runner_(runner), slots_(slots) {}
 
     void route(httplib::Server& server) {
+        server.Get("/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+            reply(res, 200, openapi_document());  // public: it says how to call, not what anyone runs
+        });
         server.Post("/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
             with_tenant(req, res, [&](const Tenant& t) { submit(t, req, res); });
         });

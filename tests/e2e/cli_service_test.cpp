@@ -152,6 +152,10 @@ TEST_F(ServiceTest, BadRequestsGetAClearErrorAndTheRightStatus) {
     EXPECT_NE(unknown.body["error"].get<std::string>().find("args.out"), std::string::npos);
     EXPECT_EQ(call(port, alice, "GET", "/v1/jobs/99").status, 404);
     EXPECT_EQ(call(port, alice, "GET", "/v1/nothing").status, 404);
+    const Reply openapi = call(port, "", "GET", "/openapi.json");
+    EXPECT_EQ(openapi.status, 200);
+    EXPECT_EQ(openapi.body["openapi"], "3.0.3");
+    EXPECT_TRUE(openapi.body["paths"].contains("/v1/jobs/{id}/cancel"));
     // A failing job fails with its error; the queue's quota is a 429.
     const Reply bad_model = call(port, alice, "POST", "/v1/jobs", R"({"kind": "train", "args": {"model": "nosuchnet"}})");
     ASSERT_EQ(bad_model.status, 201);

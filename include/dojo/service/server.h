@@ -10,6 +10,7 @@
  *   POST /v1/jobs/{id}/cancel        -> {"id", "state"}
  *   GET  /v1/jobs/{id}/logs          its stderr (text)
  *   GET  /v1/jobs/{id}/result        its --json output, once it has succeeded
+ *   GET  /openapi.json               the OpenAPI 3 document of all this (no token needed)
  * A thread ticks the runner every 100 ms: finished jobs are recorded and queued ones started.
  */
 #pragma once
