@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 #include "dojo/runtime/process_group.h"
 #include "dojo/runtime/trainer.h"
 #include "dojo/util/error.h"
+#include "dojo/util/files.h"
 
 namespace dojo::cli {
 namespace {
@@ -54,6 +56,7 @@ struct TrainCommandOptions {
     bool overwrite = false;
     bool json_output = false;
     bool profile = false;
+    std::string metrics_path;  // --metrics: progress as JSON lines, for a service or a plot
     // Data parallel (mpirun -np N dojo train ...)
     std::string grad_compression = "none";
     std::string reduce_order = "any";
@@ -257,6 +260,9 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
     if (o.checkpoint_every && o.checkpoint_dir.empty()) {
         throw UsageError("--checkpoint-every needs --checkpoint DIR (where to write the checkpoints)");
     }
+    if (!o.metrics_path.empty()) {
+        require_output_path(o.metrics_path, "metrics (--metrics)");  // now, not after loading the data
+    }
     options.batch = size_option("--batch", o.batch, 1);
     options.eval_batch = size_option("--eval-batch", o.eval_batch, 1);
     options.train_limit = size_option("--train-limit", o.train_limit, 0);
@@ -274,7 +280,23 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
                          " vs " + test.sample_shape.to_string() + ") or have no labels");
     }
     ProgressPrinter printer(o.epochs);
-    const runtime::TrainResult result = runtime::train_classifier(options, train, test, std::ref(printer), group);
+    std::ofstream metrics;
+    if (!o.metrics_path.empty() && group.rank() == 0) {
+        metrics.open(o.metrics_path, std::ios::app);
+        if (!metrics) {
+            throw IoError("cannot write the metrics file " + o.metrics_path + " (--metrics)");
+        }
+    }
+    const auto report = [&](const runtime::Progress& p) {
+        printer(p);
+        if (metrics.is_open()) {  // one line a report (about every 100 ms): epoch, batches, mean loss so far
+            metrics << nlohmann::json{{"epoch", p.epoch}, {"batch", p.batch}, {"batches", p.batches},
+                                      {"loss", p.loss}, {"samples_per_second", p.samples_per_second}}
+                           .dump()
+                    << "\n" << std::flush;
+        }
+    };
+    const runtime::TrainResult result = runtime::train_classifier(options, train, test, report, group);
     if (group.rank() != 0) {
         return;  // rank 0 reports for the job
     }
@@ -446,6 +468,9 @@ void add_train_command(CLI::App& app) {
                     "let a fresh run replace the checkpoint of another run (another model, precision, optimizer, "
                     "seed or batch) in --checkpoint DIR; without it such a run is refused");
     train->add_flag("--json", options->json_output, "print the results as JSON on stdout");
+    train->add_option("--metrics", options->metrics_path,
+                      "append the progress as JSON lines to this file (epoch, batch, batches, loss, samples_per_second; "
+                      "about every 100 ms), for a service's live plots");
     train->add_flag("--profile", options->profile,
                     "time every op of the training steps and print the time by op kind (and in --json)");
     train->add_option("--grad-compression", options->grad_compression,

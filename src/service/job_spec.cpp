@@ -167,7 +167,8 @@ std::vector<std::string> job_argv(const JobSpec& spec, const std::string& dojo, 
         }
     }
     if (spec.kind == "train") {
-        argv.insert(argv.end(), {"--checkpoint", job_dir + "/checkpoint", "--threads", std::to_string(spec.slots)});
+        argv.insert(argv.end(), {"--checkpoint", job_dir + "/checkpoint", "--metrics", job_dir + "/metrics.jsonl",
+                                 "--threads", std::to_string(spec.slots)});
         if (resume) {
             argv.push_back("--resume");
         }

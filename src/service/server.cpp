@@ -80,6 +80,9 @@ public:
                 res.set_content(file_text(runner_.job_dir(job.id) + "/log.txt"), "text/plain");
             });
         });
+        server.Get(R"(/v1/jobs/(\d{1,18})/metrics)", [this](const httplib::Request& req, httplib::Response& res) {
+            with_job(req, res, [&](const Job& job) { reply(res, 200, metrics_of(job)); });
+        });
         server.Get(R"(/v1/jobs/(\d{1,18})/result)", [this](const httplib::Request& req, httplib::Response& res) {
             with_job(req, res, [&](const Job& job) {
                 if (job.state != "succeeded") {
@@ -136,6 +139,30 @@ private:
         } catch (const UsageError& e) {
             reply_error(res, 429, e.what());
         }
+    }
+
+    // A train job's progress so far (the --metrics lines: epoch, batch, batches, loss, samples/s) and, once it has
+    // succeeded, its epochs' results (train loss, test loss and accuracy).
+    json metrics_of(const Job& job) {
+        json steps = json::array();
+        std::ifstream in(runner_.job_dir(job.id) + "/metrics.jsonl");
+        for (std::string line; std::getline(in, line);) {
+            const json parsed = json::parse(line, nullptr, false);
+            if (!parsed.is_discarded()) {  // a line being written as we read is skipped
+                steps.push_back(parsed);
+            }
+        }
+        json epochs = json::array();
+        if (job.state == "succeeded") {
+            const json result = json::parse(file_text(runner_.job_dir(job.id) + "/result.json"), nullptr, false);
+            if (!result.is_discarded() && result.contains("epochs")) {
+                epochs = result["epochs"];
+                for (json& e : epochs) {
+                    e.erase("step_seconds");  // the plot's data, not every step's time
+                }
+            }
+        }
+        return {{"id", job.id}, {"state", job.state}, {"progress", steps}, {"epochs", epochs}};
     }
 
     Store& store_;

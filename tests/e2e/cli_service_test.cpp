@@ -128,6 +128,11 @@ TEST_F(ServiceTest, ATenantSubmitsJobsThatRunAndSeesOnlyItsOwn) {
     ASSERT_EQ(result.status, 200);
     EXPECT_GT(result.body["epochs"][0]["test_accuracy"].get<double>(), 0.5);
     EXPECT_EQ(call(port, alice, "GET", "/v1/jobs").body["jobs"].size(), 2u);
+    const json metrics = call(port, alice, "GET", "/v1/jobs/" + std::to_string(train.body["id"].get<int>()) + "/metrics").body;
+    ASSERT_FALSE(metrics["progress"].empty()) << metrics;
+    EXPECT_EQ(metrics["progress"].back()["batch"], metrics["progress"].back()["batches"]);
+    EXPECT_GT(metrics["progress"].back()["loss"].get<double>(), 0.0);
+    EXPECT_EQ(metrics["epochs"].size(), 1u);
     // Another tenant sees nothing of alice's: her job is a 404 to bob, as a missing one is; the admin sees all.
     EXPECT_EQ(call(port, bob, "GET", "/v1/jobs/1").status, 404);
     EXPECT_EQ(call(port, bob, "POST", "/v1/jobs/1/cancel").status, 404);

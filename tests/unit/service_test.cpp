@@ -35,7 +35,8 @@ TEST(JobRequest, TakesTheCliOptionsAsArgsAndBuildsTheCommandLine) {
     const std::vector<std::string> argv = job_argv(spec, "/bin/dojo", "/s/jobs/7", true);
     const std::vector<std::string> expected = {"/bin/dojo", "train", "mlp", "--epochs", "2", "--lr", "0.01",
                                                "--sample-shape", "1,28,28", "--train-limit", "1280", "--checkpoint",
-                                               "/s/jobs/7/checkpoint", "--threads", "2", "--resume", "--json"};
+                                               "/s/jobs/7/checkpoint", "--metrics", "/s/jobs/7/metrics.jsonl",
+                                               "--threads", "2", "--resume", "--json"};
     EXPECT_EQ(argv, expected);
     EXPECT_EQ(job_spec_from_json(to_json(spec)).args, spec.args);
 }

@@ -9,6 +9,7 @@
  *   GET  /v1/jobs/{id}               one job: state, times, attempts, exit code, error
  *   POST /v1/jobs/{id}/cancel        -> {"id", "state"}
  *   GET  /v1/jobs/{id}/logs          its stderr (text)
+ *   GET  /v1/jobs/{id}/metrics       a train job's progress (epoch, batch, loss) and, once done, its epochs' results
  *   GET  /v1/jobs/{id}/result        its --json output, once it has succeeded
  *   GET  /openapi.json               the OpenAPI 3 document of all this (no token needed)
  * A thread ticks the runner every 100 ms: finished jobs are recorded and queued ones started.
