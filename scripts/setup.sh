@@ -28,6 +28,7 @@ packages=(
   ffmpeg                                  # tests and bench/video_decode.py: ffprobe reads the store, ffmpeg is the peer
   python3-av python3-opencv               # bench/video_decode.py: the Python loaders users write
   libcpp-httplib-dev libsodium-dev        # dojo serve: the HTTP/JSON API, hashed API tokens (SQLite: above)
+  chromium chromium-driver python3-selenium  # tests: the service's dashboard in a real browser
 )
 
 missing=()

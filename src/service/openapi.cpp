@@ -99,6 +99,10 @@ nlohmann::json openapi_document() {
     paths["/v1/jobs/{id}/result"]["get"] = {
         {"summary", "the command's --json output, once the job has succeeded"}, {"parameters", job_id_parameter()},
         {"responses", with(errors({401, 404}), "200", reply("the result", {{"type", "object"}}))}};
+    paths["/v1/cluster"]["get"] = {
+        {"summary", "the host's slots and who holds them (another tenant's job shows as \"other\"), utilization samples "
+                    "of the last minutes and their mean idle fraction"},
+        {"responses", with(errors({401}), "200", reply("the cluster", {{"type", "object"}}))}};
     return {{"openapi", "3.0.3"},
             {"info", {{"title", "OpenDojo training service"}, {"version", "1"}}},
             {"security", json::array({{{"bearer", json::array()}}})},

@@ -127,6 +127,16 @@ void Runner::reap(double now) {
 void Runner::tick(double now) {
     const std::lock_guard lock(mutex_);
     reap(now);
+    if (utilization_.empty() || now - utilization_.back().first >= 1.0) {
+        int held = 0;
+        for (const auto& [id, p] : running_) {
+            held += p.slots;
+        }
+        utilization_.emplace_back(now, static_cast<double>(held) / total_slots_);
+        if (utilization_.size() > 600) {
+            utilization_.erase(utilization_.begin());
+        }
+    }
     std::vector<QueuedJob> queued;
     std::map<std::string, int> max_slots;
     std::map<std::int64_t, Job> by_id;
@@ -162,6 +172,23 @@ void Runner::tick(double now) {
     for (const std::int64_t id : jobs_to_start(queued, holding, total_slots_, max_slots)) {
         start(by_id.at(id), now);
     }
+}
+
+std::vector<Runner::SlotHolder> Runner::slot_holders() {
+    const std::lock_guard lock(mutex_);
+    std::vector<SlotHolder> slots(static_cast<std::size_t>(total_slots_));
+    std::size_t next = 0;
+    for (const auto& [id, p] : running_) {
+        for (int k = 0; k < p.slots && next < slots.size(); ++k) {
+            slots[next++] = SlotHolder{id, p.tenant};
+        }
+    }
+    return slots;
+}
+
+std::vector<std::pair<double, double>> Runner::utilization() {
+    const std::lock_guard lock(mutex_);
+    return utilization_;
 }
 
 std::string Runner::cancel(std::int64_t id, double now) {

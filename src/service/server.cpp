@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "dojo/service/dashboard.h"
 #include "dojo/service/openapi.h"
 #include "dojo/service/runner.h"
 #include "dojo/service/store.h"
@@ -50,6 +51,12 @@ public:
     Api(Store& store, Runner& runner, int slots) : store_(store), runner_(runner), slots_(slots) {}
 
     void route(httplib::Server& server) {
+        server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content(std::string(dashboard_html()), "text/html; charset=utf-8");  // it asks for a token
+        });
+        server.Get("/v1/cluster", [this](const httplib::Request& req, httplib::Response& res) {
+            with_tenant(req, res, [&](const Tenant& t) { reply(res, 200, cluster_json(t)); });
+        });
         server.Get("/openapi.json", [](const httplib::Request&, httplib::Response& res) {
             reply(res, 200, openapi_document());  // public: it says how to call, not what anyone runs
         });
@@ -139,6 +146,28 @@ private:
         } catch (const UsageError& e) {
             reply_error(res, 429, e.what());
         }
+    }
+
+    // The host's slots and who holds them (another tenant's job is "other" to a tenant that is not an admin), and the
+    // utilization samples with their mean idle fraction.
+    json cluster_json(const Tenant& t) {
+        json slots = json::array();
+        int index = 0;
+        for (const Runner::SlotHolder& s : runner_.slot_holders()) {
+            const json holder = s.job == 0                       ? json(nullptr)
+                                : t.admin || s.tenant == t.name ? json(s.job)
+                                                                 : json("other");
+            slots.push_back({{"slot", index++}, {"job", holder}});
+        }
+        json samples = json::array();
+        double idle = 0;
+        const std::vector<std::pair<double, double>> utilization = runner_.utilization();
+        for (const auto& [time, busy] : utilization) {
+            samples.push_back({{"t", time}, {"busy", busy}});
+            idle += 1.0 - busy;
+        }
+        return {{"total_slots", slots_}, {"slots", slots}, {"utilization", samples},
+                {"idle_fraction", utilization.empty() ? 0.0 : idle / static_cast<double>(utilization.size())}};
     }
 
     // A train job's progress so far (the --metrics lines: epoch, batch, batches, loss, samples/s) and, once it has

@@ -14,6 +14,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "dojo/service/store.h"
 
@@ -36,6 +38,15 @@ public:
     /// A job's directory.
     std::string job_dir(std::int64_t id) const;
 
+    /// Per slot of the host: the job holding it (id and tenant), or id 0 when free.
+    struct SlotHolder {
+        std::int64_t job = 0;
+        std::string tenant;
+    };
+    std::vector<SlotHolder> slot_holders();
+    /// The fraction of slots held, sampled once a second by tick(), the last 600 samples: (Unix seconds, fraction).
+    std::vector<std::pair<double, double>> utilization();
+
 private:
     void start(const Job& job, double now);
     void reap(double now);
@@ -54,6 +65,7 @@ private:
         bool preempted = false;  // stopped to make room: it waits to run again
     };
     std::map<std::int64_t, Process> running_;  // by job id
+    std::vector<std::pair<double, double>> utilization_;  // (time, fraction of slots held), oldest first
 };
 
 /// Seconds since the Unix epoch, as the store records times.

@@ -11,7 +11,9 @@
  *   GET  /v1/jobs/{id}/logs          its stderr (text)
  *   GET  /v1/jobs/{id}/metrics       a train job's progress (epoch, batch, loss) and, once done, its epochs' results
  *   GET  /v1/jobs/{id}/result        its --json output, once it has succeeded
+ *   GET  /v1/cluster                 the host's slots and who holds them, utilization over the last minutes
  *   GET  /openapi.json               the OpenAPI 3 document of all this (no token needed)
+ *   GET  /                           the dashboard (dashboard.h; no token needed for the page itself)
  * A thread ticks the runner every 100 ms: finished jobs are recorded and queued ones started.
  */
 #pragma once
