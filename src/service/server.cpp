@@ -2,6 +2,7 @@
 #include "dojo/service/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <fstream>
@@ -65,8 +66,17 @@ public:
         });
         server.Get("/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
             with_tenant(req, res, [&](const Tenant& t) {
+                int limit = 1000;
+                if (req.has_param("limit")) {
+                    const std::string text = req.get_param_value("limit");
+                    if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos ||
+                        std::stoi(text) < 1) {
+                        return reply_error(res, 400, "limit must be a whole number from 1 to 999999");
+                    }
+                    limit = std::stoi(text);
+                }
                 json list = json::array();
-                for (const Job& job : store_.jobs(t.admin ? "" : t.name)) {
+                for (const Job& job : store_.jobs(t.admin ? "" : t.name, limit)) {
                     list.push_back(job_json(job));
                 }
                 reply(res, 200, {{"jobs", list}});
@@ -211,6 +221,13 @@ void serve(const ServeOptions& options, const std::atomic<bool>& stop, const std
     Runner runner(store, options.state_dir, options.dojo, slots);
     httplib::Server server;
     server.set_payload_max_length(1 << 20);
+    // Debian's cpp-httplib listens with a backlog of 5: under a burst of connections (200 clients) the kernel then
+    // drops SYNs and clients wait a second to retry, or are reset. Listening again on the bound socket raises it.
+    int listening = -1;
+    server.set_socket_options([&listening](socket_t sock) {
+        httplib::default_socket_options(sock);
+        listening = sock;
+    });
     Api api(store, runner, slots);
     api.route(server);
     const int port = options.port == 0 ? server.bind_to_any_port(options.host.c_str())
@@ -218,6 +235,9 @@ void serve(const ServeOptions& options, const std::atomic<bool>& stop, const std
     if (port < 0) {
         throw IoError("cannot listen on " + options.host + ":" + std::to_string(options.port) +
                       " (in use, or not this host's address); choose another with --listen HOST:PORT");
+    }
+    if (listening >= 0) {
+        ::listen(listening, SOMAXCONN);
     }
     std::thread http([&] { server.listen_after_bind(); });
     if (ready) {

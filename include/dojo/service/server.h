@@ -5,7 +5,7 @@
  * own jobs (another tenant's id is a 404, as a missing one is); admins see all. Errors are `{"error": "..."}` with
  * the status: 400 for a bad request body (job_spec.h says what), 401, 404, 429 when the tenant's queue is full.
  *   POST /v1/jobs                    {"kind", "args", "priority", "slots"} -> 201 {"id"}
- *   GET  /v1/jobs                    the tenant's jobs, newest first
+ *   GET  /v1/jobs[?limit=N]          the tenant's jobs, newest first (1000 unless limit says)
  *   GET  /v1/jobs/{id}               one job: state, times, attempts, exit code, error
  *   POST /v1/jobs/{id}/cancel        -> {"id", "state"}
  *   GET  /v1/jobs/{id}/logs          its stderr (text)
