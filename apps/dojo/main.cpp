@@ -15,6 +15,7 @@
 #include "train_command.h"
 #include "compare_command.h"
 #include "data_command.h"
+#include "cluster_command.h"
 #include "service_command.h"
 #include "validate_command.h"
 
@@ -100,6 +101,7 @@ int main(int argc, char** argv) {
     dojo::cli::add_validate_command(app);
     dojo::cli::add_data_command(app);
     dojo::cli::add_service_commands(app);
+    dojo::cli::add_cluster_command(app);
 
     if (const std::string empty = empty_argument(argc, argv); !empty.empty()) {
         std::cerr << "dojo: error: " << empty << "\n";

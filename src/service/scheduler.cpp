@@ -5,8 +5,36 @@
 
 namespace dojo::service {
 
+namespace {
+
+// Whether `a` comes before `b` under `policy`, with the tenants' shares `held` as they stand.
+bool before(const QueuedJob& a, const QueuedJob& b, Policy policy, std::map<std::string, int>& held) {
+    switch (policy) {
+    case Policy::Priority:
+        if (a.priority != b.priority) {
+            return a.priority > b.priority;
+        }
+        [[fallthrough]];
+    case Policy::FairShare:
+        if (held[a.tenant] != held[b.tenant]) {
+            return held[a.tenant] < held[b.tenant];
+        }
+        break;
+    case Policy::ShortestFirst:
+        if (a.expected_s != b.expected_s) {
+            return a.expected_s < b.expected_s;
+        }
+        break;
+    case Policy::Fifo:
+        break;
+    }
+    return a.submitted != b.submitted ? a.submitted < b.submitted : a.id < b.id;
+}
+
+}  // namespace
+
 std::vector<std::int64_t> jobs_to_start(std::vector<QueuedJob> queued, const std::vector<RunningShare>& running,
-                                        int total_slots, const std::map<std::string, int>& max_slots) {
+                                        int total_slots, const std::map<std::string, int>& max_slots, Policy policy) {
     std::map<std::string, int> held;
     int free = total_slots;
     for (const RunningShare& r : running) {
@@ -15,30 +43,32 @@ std::vector<std::int64_t> jobs_to_start(std::vector<QueuedJob> queued, const std
     }
     std::vector<std::int64_t> start;
     int blocked_below = -1;  // a class whose waiting job could not start: lower classes wait too
-    while (!queued.empty()) {
-        // The next job by the order above, with shares as they stand after the picks so far.
-        const auto next = std::min_element(queued.begin(), queued.end(), [&](const QueuedJob& a, const QueuedJob& b) {
-            if (a.priority != b.priority) {
-                return a.priority > b.priority;
+    // In order; a job that cannot start now cannot after a pick either (free slots only shrink), so it leaves the
+    // list; a pick changes the shares, so the rest is put in order again.
+    for (bool picked = true; picked && !queued.empty();) {
+        picked = false;
+        std::sort(queued.begin(), queued.end(),
+                  [&](const QueuedJob& a, const QueuedJob& b) { return before(a, b, policy, held); });
+        for (auto it = queued.begin(); it != queued.end();) {
+            const QueuedJob& job = *it;
+            const auto limit = max_slots.find(job.tenant);
+            const bool within_quota = limit == max_slots.end() || held[job.tenant] + job.slots <= limit->second;
+            const bool held_back = policy == Policy::Priority && static_cast<int>(job.priority) < blocked_below;
+            if (!held_back && within_quota && job.slots <= free) {
+                start.push_back(job.id);
+                free -= job.slots;
+                held[job.tenant] += job.slots;
+                queued.erase(it);
+                picked = true;
+                break;
             }
-            if (held[a.tenant] != held[b.tenant]) {
-                return held[a.tenant] < held[b.tenant];
+            if (within_quota && !held_back) {  // waiting for the machine, not for its tenant's quota
+                if (policy == Policy::Fifo) {
+                    return start;  // first come, first served: nothing passes the head of the queue
+                }
+                blocked_below = std::max(blocked_below, static_cast<int>(job.priority));
             }
-            return a.submitted != b.submitted ? a.submitted < b.submitted : a.id < b.id;
-        });
-        const QueuedJob job = *next;
-        queued.erase(next);
-        if (static_cast<int>(job.priority) < blocked_below) {
-            continue;
-        }
-        const auto limit = max_slots.find(job.tenant);
-        const bool within_quota = limit == max_slots.end() || held[job.tenant] + job.slots <= limit->second;
-        if (job.slots <= free && within_quota) {
-            start.push_back(job.id);
-            free -= job.slots;
-            held[job.tenant] += job.slots;
-        } else if (within_quota) {  // waiting for the machine, not for its tenant's quota: hold back the classes below
-            blocked_below = std::max(blocked_below, static_cast<int>(job.priority));
+            it = queued.erase(it);
         }
     }
     return start;

@@ -244,3 +244,41 @@ TEST_F(ServiceTest, AHighPriorityJobPreemptsALowOneWhichResumesToTheSameWeights)
 
 }  // namespace
 }  // namespace dojo::test
+
+namespace dojo::test {
+namespace {
+
+// dojo cluster: a trace written for a machine, replayed under two policies, with its JSON report and plot.
+TEST(CliCluster, TraceAndReplayReportUtilizationPerClassAndAPlot) {
+    const std::string dir =
+        (std::filesystem::temp_directory_path() / ("dojo-cluster-" + std::to_string(getpid()))).string();
+    std::filesystem::create_directories(dir);
+    const CliResult trace = run_dojo({"cluster", "trace", "--machine", "dgx-a100", "--jobs", "300", "--load", "1.5",
+                                      "--out", dir + "/t.csv"});
+    ASSERT_EQ(trace.exit_code, 0) << trace.err;
+    const CliResult priority = run_dojo({"cluster", "replay", dir + "/t.csv", "--machine", "dgx-a100", "--policy",
+                                         "priority", "--svg", dir + "/r.svg", "--json"});
+    ASSERT_EQ(priority.exit_code, 0) << priority.err;
+    const json p = json::parse(priority.out);
+    EXPECT_EQ(p["devices"], 8);
+    EXPECT_EQ(p["jobs"], 300);
+    EXPECT_GT(p["utilization"].get<double>(), 0.5);
+    EXPECT_TRUE(p["classes"].contains("high"));
+    EXPECT_GT(p["preemptions"].get<int>(), 0);
+    std::ifstream svg(dir + "/r.svg");
+    const std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("<svg"), std::string::npos);
+    const CliResult fifo = run_dojo({"cluster", "replay", dir + "/t.csv", "--machine", "dgx-a100", "--policy", "fifo"});
+    ASSERT_EQ(fifo.exit_code, 0) << fifo.err;
+    EXPECT_NE(fifo.out.find("0 preemptions"), std::string::npos) << fifo.out;
+    const CliResult bad = run_dojo({"cluster", "replay", dir + "/t.csv", "--machine", "dgx-a100", "--policy", "lottery"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("lottery"), std::string::npos) << bad.err;
+    const CliResult missing = run_dojo({"cluster", "replay", dir + "/none.csv", "--machine", "dgx-a100"});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_NE(missing.err.find("none.csv"), std::string::npos) << missing.err;
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dojo::test

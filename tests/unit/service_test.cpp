@@ -168,3 +168,80 @@ TEST(Scheduler, AWaitingHighPriorityJobPreemptsTheLowestNewestJobsItNeeds) {
 
 }  // namespace
 }  // namespace dojo::service
+
+#include <fstream>
+
+#include "dojo/service/replay.h"
+#include "dojo/service/trace.h"
+
+namespace dojo::service {
+namespace {
+
+TraceJob job(const std::string& id, const std::string& user, int devices, double submit, double duration,
+             Priority priority = Priority::Normal) {
+    return TraceJob{id, user, devices, submit, duration, priority};
+}
+
+TEST(Replay, FifoBlocksBehindTheHeadWhereBackfillDoesNot) {
+    // 4 devices: a 3-wide job runs 0..100; a 4-wide job waits for it; a 1-wide job could use the free device.
+    const std::vector<TraceJob> jobs = {job("a", "u", 3, 0, 100), job("b", "u", 4, 1, 50), job("c", "u", 1, 2, 10)};
+    const ReplayResult fifo = replay(jobs, {4, Policy::Fifo, 1800});
+    const ReplayResult backfill = replay(jobs, {4, Policy::FairShare, 1800});
+    // FIFO: c waits behind b (starts at 150, after b's 100..150); fair share backfills c at once (2..12).
+    EXPECT_DOUBLE_EQ(fifo.classes.at(Priority::Normal).completion_p99_s, 158.0);  // c: submitted 2, ends 160
+    EXPECT_DOUBLE_EQ(fifo.span_s, 160.0);
+    EXPECT_DOUBLE_EQ(backfill.span_s, 150.0);
+    // Busy device-seconds 3*100 + 4*50 + 1*10 = 510 over 4 devices and the whole span.
+    EXPECT_DOUBLE_EQ(fifo.utilization_with_drain, 510.0 / (4 * 160.0));
+    EXPECT_DOUBLE_EQ(backfill.utilization_with_drain, 510.0 / (4 * 150.0));
+}
+
+TEST(Replay, APreemptedJobLosesTheWorkSinceItsLastCheckpoint) {
+    // 2 devices: a low job of 2 runs from 0 for 1000 s; at 250 a high job of 2 arrives and preempts it. With a
+    // checkpoint every 100 s the low job keeps 200 s of work and loses 50 s on 2 devices; it runs its 800 s left
+    // after the high job's 300 s (250..550): done at 1350.
+    const std::vector<TraceJob> jobs = {job("low", "a", 2, 0, 1000, Priority::Low),
+                                        job("high", "b", 2, 250, 300, Priority::High)};
+    const ReplayResult r = replay(jobs, {2, Policy::Priority, 100});
+    EXPECT_EQ(r.preemptions, 1);
+    EXPECT_DOUBLE_EQ(r.lost_device_s, 100.0);
+    EXPECT_DOUBLE_EQ(r.classes.at(Priority::High).wait_p50_s, 0.0);
+    EXPECT_DOUBLE_EQ(r.classes.at(Priority::Low).completion_p50_s, 1350.0);
+    // Without preemption (fair share) the high job waits for the low one.
+    EXPECT_DOUBLE_EQ(replay(jobs, {2, Policy::FairShare, 100}).classes.at(Priority::High).wait_p50_s, 750.0);
+    EXPECT_EQ(replay({job("wide", "a", 3, 0, 10)}, {2, Policy::Priority, 100}).too_large, 1);
+}
+
+TEST(Trace, ReadsTheHeliosLayoutAndGeneratesItsOwn) {
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("dojo-trace-" + std::to_string(getpid()) + ".csv")).string();
+    std::ofstream(path) << "job_id,user,vc,gpu_num,submit_time,duration,state\n"
+                           "j1,alice,vc1,8,2020-04-01 08:00:10,600,COMPLETED\n"
+                           "j2,bob,vc2,0,2020-04-01 08:00:00,60,COMPLETED\n"  // no GPU: left out
+                           "j3,bob,vc2,2,2020-04-01 08:00:00,30,COMPLETED\n";
+    const std::vector<TraceJob> jobs = read_trace(path);
+    ASSERT_EQ(jobs.size(), 2u);
+    EXPECT_EQ(jobs[0].id, "j3");  // in submission order, from the first
+    EXPECT_DOUBLE_EQ(jobs[0].submit_s, 0.0);
+    EXPECT_DOUBLE_EQ(jobs[1].submit_s, 10.0);
+    EXPECT_EQ(jobs[1].devices, 8);
+    EXPECT_EQ(jobs[1].priority, Priority::Normal);
+    std::ofstream(path) << "job_id,user,submit_time\nj1,a,0\n";
+    EXPECT_THROW(read_trace(path), UsageError);  // no gpu_num, no duration
+    std::ofstream(path) << generate_trace({400, 3000, 1.2, 0.84, 7});
+    const std::vector<TraceJob> generated = read_trace(path);
+    std::filesystem::remove(path);
+    ASSERT_EQ(generated.size(), 400u);
+    const auto high = std::count_if(generated.begin(), generated.end(),
+                                    [](const TraceJob& j) { return j.priority == Priority::High; });
+    EXPECT_NEAR(static_cast<double>(high) / 400, 0.84, 0.05);
+    double work = 0;
+    for (const TraceJob& j : generated) {
+        work += j.devices * j.duration_s;
+    }
+    EXPECT_NEAR(work / (generated.back().submit_s * 3000), 1.2, 0.2);  // the offered load, over the arrivals
+    EXPECT_EQ(generate_trace({50, 100, 1.0, 0.5, 3}), generate_trace({50, 100, 1.0, 0.5, 3}));
+}
+
+}  // namespace
+}  // namespace dojo::service

@@ -29,7 +29,14 @@ struct QueuedJob {
     Priority priority = Priority::Normal;
     int slots = 1;
     double submitted = 0;
+    double expected_s = 0;  ///< its expected run time (Policy::ShortestFirst; a trace's, in replay)
 };
+
+/// How jobs_to_start orders the queue. Priority is the service's (above); the others are the classic policies a
+/// cluster replay compares it with: first come first served without passing (Fifo), fair share alone (FairShare),
+/// shortest expected run time first (ShortestFirst); these ignore priority classes and, with backfill, let any job
+/// that fits start.
+enum class Policy : std::uint8_t { Priority, Fifo, FairShare, ShortestFirst };
 
 struct RunningShare {
     std::string tenant;
@@ -42,7 +49,8 @@ struct RunningShare {
 /// The ids of the jobs of `queued` to start now, in the order to start them. `max_slots`: per tenant (missing: no
 /// limit beyond the machine's).
 std::vector<std::int64_t> jobs_to_start(std::vector<QueuedJob> queued, const std::vector<RunningShare>& running,
-                                        int total_slots, const std::map<std::string, int>& max_slots);
+                                        int total_slots, const std::map<std::string, int>& max_slots,
+                                        Policy policy = Policy::Priority);
 
 /// The running jobs to stop so that the waiting job the scheduler would start first can start (see above); empty
 /// when nothing waits, it fits already, or no set of lower-priority jobs makes room.
