@@ -99,6 +99,10 @@ nlohmann::json openapi_document() {
     paths["/v1/jobs/{id}/result"]["get"] = {
         {"summary", "the command's --json output, once the job has succeeded"}, {"parameters", job_id_parameter()},
         {"responses", with(errors({401, 404}), "200", reply("the result", {{"type", "object"}}))}};
+    paths["/v1/events"]["get"] = {
+        {"summary", "server-sent events: a `job` event (the job's JSON) whenever one of the tenant's jobs changes"},
+        {"responses", with(errors({401}), "200",
+                           json{{"description", "an event stream"}, {"content", {{"text/event-stream", json::object()}}}})}};
     paths["/v1/cluster"]["get"] = {
         {"summary", "the host's slots and who holds them (another tenant's job shows as \"other\"), utilization samples "
                     "of the last minutes and their mean idle fraction"},

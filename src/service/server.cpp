@@ -4,7 +4,10 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
+#include <map>
+#include <memory>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -54,6 +57,9 @@ public:
     void route(httplib::Server& server) {
         server.Get("/", [](const httplib::Request&, httplib::Response& res) {
             res.set_content(std::string(dashboard_html()), "text/html; charset=utf-8");  // it asks for a token
+        });
+        server.Get("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
+            with_tenant(req, res, [&](const Tenant& t) { stream_events(t, res); });
         });
         server.Get("/v1/cluster", [this](const httplib::Request& req, httplib::Response& res) {
             with_tenant(req, res, [&](const Tenant& t) { reply(res, 200, cluster_json(t)); });
@@ -158,6 +164,56 @@ private:
         }
     }
 
+    // Server-sent events: one `job` event (the job's JSON) whenever one of the tenant's jobs (an admin's: any) is
+    // submitted or changes state or attempt, found by looking at the store four times a second; a comment every 15 s
+    // keeps the connection open through proxies. Ends when the client goes or the server stops.
+    void stream_events(const Tenant& t, httplib::Response& res) {
+        auto seen = std::make_shared<std::map<std::int64_t, std::string>>();  // job -> "state/attempts" sent
+        auto sequence = std::make_shared<std::int64_t>(0);
+        auto quiet_since = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+        res.set_header("Cache-Control", "no-cache");
+        res.set_chunked_content_provider("text/event-stream", [this, t, seen, sequence, quiet_since](
+                                                                    std::size_t, httplib::DataSink& sink) {
+            if (stopping_.load()) {
+                sink.done();
+                return true;
+            }
+            bool sent = false;
+            for (const Job& job : store_.jobs(t.admin ? "" : t.name, 100000)) {
+                const std::string key = job.state + "/" + std::to_string(job.attempts);
+                auto [it, added] = seen->emplace(job.id, key);
+                if (!added && it->second == key) {
+                    continue;
+                }
+                it->second = key;
+                const std::string event = "id: " + std::to_string(++*sequence) + "\nevent: job\ndata: " +
+                                          job_json(job).dump() + "\n\n";
+                if (!sink.write(event.data(), event.size())) {
+                    return false;
+                }
+                sent = true;
+            }
+            const auto now = std::chrono::steady_clock::now();
+            if (sent) {
+                *quiet_since = now;
+            } else if (now - *quiet_since > std::chrono::seconds(15)) {
+                const std::string ping = ": still here\n\n";
+                if (!sink.write(ping.data(), ping.size())) {
+                    return false;
+                }
+                *quiet_since = now;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+            return true;
+        });
+    }
+
+  public:
+    void stop() { stopping_.store(true); }
+
+  private:
+    std::atomic<bool> stopping_{false};
+
     // The host's slots and who holds them (another tenant's job is "other" to a tenant that is not an admin), and the
     // utilization samples with their mean idle fraction.
     json cluster_json(const Tenant& t) {
@@ -228,6 +284,8 @@ void serve(const ServeOptions& options, const std::atomic<bool>& stop, const std
         httplib::default_socket_options(sock);
         listening = sock;
     });
+    // Each request, and each open event stream, holds one of the pool's threads while it lasts.
+    server.new_task_queue = [] { return new httplib::ThreadPool(64); };
     Api api(store, runner, slots);
     api.route(server);
     const int port = options.port == 0 ? server.bind_to_any_port(options.host.c_str())
@@ -247,6 +305,7 @@ void serve(const ServeOptions& options, const std::atomic<bool>& stop, const std
         runner.tick(now_seconds());
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    api.stop();  // event streams end, so that the server's threads can
     server.stop();
     http.join();
 }

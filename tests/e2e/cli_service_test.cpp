@@ -242,6 +242,28 @@ TEST_F(ServiceTest, AHighPriorityJobPreemptsALowOneWhichResumesToTheSameWeights)
     EXPECT_EQ(result["parameter_digest"], json::parse(direct.out)["parameter_digest"]);
 }
 
+// GET /v1/events: the job's states arrive as server-sent events, in order, while it runs.
+TEST_F(ServiceTest, EventsStreamEachJobsStatesAsTheyChange) {
+    const std::string alice = add_tenant("alice");
+    Server server(state, 1);
+    ASSERT_GT(server.port(), 0);
+    const Reply submitted = call(server.port(), alice, "POST", "/v1/jobs",
+                                 R"({"kind": "sim", "args": {"model": "mlp", "machine": "dgx-a100", "batch": 64}})");
+    ASSERT_EQ(submitted.status, 201);
+    httplib::Client client("127.0.0.1", server.port());
+    client.set_read_timeout(30, 0);
+    std::string stream;
+    client.Get("/v1/events", {{"Authorization", "Bearer " + alice}}, [&](const char* data, std::size_t length) {
+        stream.append(data, length);
+        return stream.find("\"succeeded\"") == std::string::npos;  // stop once the job has finished
+    });
+    EXPECT_NE(stream.find("event: job"), std::string::npos) << stream;
+    const std::size_t succeeded = stream.find("\"state\":\"succeeded\"");
+    ASSERT_NE(succeeded, std::string::npos) << stream;
+    EXPECT_LT(stream.find("\"id\":1"), succeeded);
+    EXPECT_EQ(call(server.port(), "", "GET", "/v1/events").status, 401);
+}
+
 }  // namespace
 }  // namespace dojo::test
 

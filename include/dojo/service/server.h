@@ -11,6 +11,7 @@
  *   GET  /v1/jobs/{id}/logs          its stderr (text)
  *   GET  /v1/jobs/{id}/metrics       a train job's progress (epoch, batch, loss) and, once done, its epochs' results
  *   GET  /v1/jobs/{id}/result        its --json output, once it has succeeded
+ *   GET  /v1/events                  server-sent events: a `job` event whenever one of the tenant's jobs changes
  *   GET  /v1/cluster                 the host's slots and who holds them, utilization over the last minutes
  *   GET  /openapi.json               the OpenAPI 3 document of all this (no token needed)
  *   GET  /                           the dashboard (dashboard.h; no token needed for the page itself)
