@@ -115,12 +115,14 @@ void Runner::reap(double now) {
         if (it->second.preempted && !it->second.cancelled) {
             store_.mark_preempted(it->first);
             it = running_.erase(it);
+            ended_ = true;
             continue;
         }
         const std::string state = it->second.cancelled ? "cancelled" : code == 0 ? "succeeded" : "failed";
         store_.mark_finished(it->first, state, code, state == "failed" ? tail_of(job_dir(it->first) + "/log.txt", 5) : "",
                              now);
         it = running_.erase(it);
+        ended_ = true;
     }
 }
 
@@ -137,20 +139,22 @@ void Runner::tick(double now) {
             utilization_.erase(utilization_.begin());
         }
     }
-    std::vector<QueuedJob> queued;
-    std::map<std::string, int> max_slots;
-    std::map<std::int64_t, Job> by_id;
-    std::vector<Job> waiting = store_.jobs_in_state("queued");
-    for (Job& job : store_.jobs_in_state("preempted")) {
-        waiting.push_back(std::move(job));
+    // Decide at once when a job has ended (slots are free), within a second of a submission or cancellation, and
+    // every 5 s regardless.
+    const bool due = ended_ || (changed_.load() && now - decided_at_ >= 1.0) || now - decided_at_ >= 5.0;
+    if (!due) {
+        return;
     }
-    for (Job& job : waiting) {
-        queued.push_back({job.id, job.tenant, job.spec.priority, job.spec.slots, job.submitted});
+    ended_ = false;
+    changed_.store(false);
+    decided_at_ = now;
+    const std::vector<QueuedJob> queued = store_.waiting_jobs();
+    std::map<std::string, int> max_slots;
+    for (const QueuedJob& job : queued) {
         if (!max_slots.contains(job.tenant)) {
             const std::optional<Tenant> tenant = store_.tenant(job.tenant);
             max_slots[job.tenant] = tenant ? tenant->max_slots : 1;
         }
-        by_id[job.id] = std::move(job);
     }
     std::vector<RunningShare> shares;
     for (const auto& [id, p] : running_) {
@@ -170,7 +174,9 @@ void Runner::tick(double now) {
         holding.push_back({p.tenant, p.slots, id, p.priority, p.started});
     }
     for (const std::int64_t id : jobs_to_start(queued, holding, total_slots_, max_slots)) {
-        start(by_id.at(id), now);
+        if (const std::optional<Job> job = store_.job(id)) {
+            start(*job, now);
+        }
     }
 }
 

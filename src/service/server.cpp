@@ -95,6 +95,7 @@ public:
             with_job(req, res, [&](const Job& job) {
                 const bool ended = job.state != "queued" && job.state != "running";
                 const std::string state = ended ? job.state : runner_.cancel(job.id, now_seconds());
+                runner_.notify();
                 reply(res, 200, {{"id", job.id}, {"state", state}});
             });
         });
@@ -159,6 +160,7 @@ private:
         }
         try {
             reply(res, 201, {{"id", store_.submit(tenant, spec, now_seconds())}});
+            runner_.notify();
         } catch (const UsageError& e) {
             reply_error(res, 429, e.what());
         }

@@ -95,8 +95,10 @@ Store::Store(const std::string& state_dir) {
     exec("CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, "
          "spec TEXT NOT NULL, state TEXT NOT NULL, submitted REAL NOT NULL, started REAL NOT NULL DEFAULT 0, "
          "finished REAL NOT NULL DEFAULT 0, exit_code INTEGER NOT NULL DEFAULT 0, "
-         "attempts INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '')");
+         "attempts INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '', priority INTEGER NOT NULL, "
+         "slots INTEGER NOT NULL)");
     exec("CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state)");
+    exec("CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs(tenant, state)");
 }
 
 Store::~Store() { sqlite3_close(db_); }
@@ -156,8 +158,10 @@ std::int64_t Store::submit(const Tenant& tenant, const JobSpec& spec, double now
         throw UsageError("tenant '" + tenant.name + "' has " + std::to_string(count.integer(0)) +
                          " jobs queued or running, its most; wait for some to finish or cancel them");
     }
-    Statement insert(db_, "INSERT INTO jobs(tenant, spec, state, submitted) VALUES(?, ?, 'queued', ?)");
-    insert.bind(1, tenant.name).bind(2, to_json(spec).dump()).bind(3, now).step();
+    Statement insert(db_, "INSERT INTO jobs(tenant, spec, state, submitted, priority, slots) "
+                          "VALUES(?, ?, 'queued', ?, ?, ?)");
+    insert.bind(1, tenant.name).bind(2, to_json(spec).dump()).bind(3, now);
+    insert.bind(4, std::int64_t{static_cast<int>(spec.priority)}).bind(5, std::int64_t{spec.slots}).step();
     return sqlite3_last_insert_rowid(db_);
 }
 
@@ -190,6 +194,18 @@ std::vector<Job> Store::jobs_in_state(const std::string& state) {
     std::vector<Job> out;
     while (s.step()) {
         out.push_back(job_from(s));
+    }
+    return out;
+}
+
+std::vector<QueuedJob> Store::waiting_jobs() {
+    const std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT id, tenant, priority, slots, submitted FROM jobs WHERE state IN ('queued', 'preempted') "
+                     "ORDER BY id");
+    std::vector<QueuedJob> out;
+    while (s.step()) {
+        out.push_back({s.integer(0), s.text(1), static_cast<Priority>(s.integer(2)), static_cast<int>(s.integer(3)),
+                       s.real(4), 0.0});
     }
     return out;
 }

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -30,8 +31,12 @@ public:
     Runner(const Runner&) = delete;
     Runner& operator=(const Runner&) = delete;
 
-    /// Reaps jobs that ended (recording their state) and starts the queued jobs the scheduler picks.
+    /// Reaps jobs that ended (recording their state) and starts the queued jobs the scheduler picks: at once when a
+    /// job has ended, within a second of a submission or cancellation (notify()), and every 5 s regardless. Deciding
+    /// reads the whole queue, so a busy server does not do it on every tick.
     void tick(double now);
+    /// A job was submitted or cancelled: decide at the next tick.
+    void notify() { changed_.store(true); }
     /// Cancels job `id`: a queued one at once, a running one by stopping its process (SIGTERM; "cancelling" until it
     /// has ended). Returns its state.
     std::string cancel(std::int64_t id, double now);
@@ -66,6 +71,9 @@ private:
     };
     std::map<std::int64_t, Process> running_;  // by job id
     std::vector<std::pair<double, double>> utilization_;  // (time, fraction of slots held), oldest first
+    std::atomic<bool> changed_{true};
+    bool ended_ = false;  // a job ended since the last decision (under mutex_)
+    double decided_at_ = -1e300;
 };
 
 /// Seconds since the Unix epoch, as the store records times.

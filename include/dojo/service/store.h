@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "dojo/service/job_spec.h"
+#include "dojo/service/scheduler.h"
 
 struct sqlite3;
 
@@ -61,6 +62,9 @@ public:
     /// Jobs of `tenant` (every tenant's when empty), newest first, at most `limit`.
     std::vector<Job> jobs(const std::string& tenant, int limit = 1000);
     std::vector<Job> jobs_in_state(const std::string& state);
+    /// The jobs waiting to run (queued or preempted) as the scheduler sees them: no spec to parse, so a decision
+    /// over a long queue stays cheap.
+    std::vector<QueuedJob> waiting_jobs();
 
     void mark_running(std::int64_t id, double now);
     void mark_finished(std::int64_t id, const std::string& state, int exit_code, const std::string& error, double now);
