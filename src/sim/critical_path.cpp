@@ -5,20 +5,10 @@
 #include <cmath>
 #include <cstdio>
 
+#include "report_text.h"
+
 namespace dojo::sim {
 namespace {
-
-std::string bytes_text(double bytes) {
-    char buffer[64];
-    std::snprintf(buffer, sizeof buffer, "%.3g GB", bytes / 1e9);
-    return buffer;
-}
-
-// "12.3%".
-std::string fmt_percent(double fraction) {
-    const long tenths = std::lround(fraction * 1000);
-    return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + "%";
-}
 
 // What makes a stage's compute long: its costliest op kind's share.
 std::string costliest_op(const std::map<std::string, OpClassTime>& by_op) {

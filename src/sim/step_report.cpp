@@ -5,14 +5,10 @@
 #include <cstdio>
 #include <string>
 
+#include "report_text.h"
+
 namespace dojo::sim {
 namespace {
-
-std::string bytes_text(double bytes) {
-    char buffer[64];
-    std::snprintf(buffer, sizeof buffer, "%.3g GB", bytes / 1e9);
-    return buffer;
-}
 
 std::string others_short(std::size_t short_stages, std::size_t stages) {
     if (short_stages <= 1) {

@@ -91,6 +91,16 @@ json wait_for(int port, const std::string& token, std::int64_t id) {
     return job;
 }
 
+// Waits (30 s at most) for train job `id`'s first checkpoint; whether it came.
+bool wait_for_checkpoint(const std::string& state, std::int64_t id) {
+    const std::string checkpoint = state + "/jobs/" + std::to_string(id) + "/checkpoint/checkpoint.dojo";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!std::filesystem::exists(checkpoint) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::filesystem::exists(checkpoint);
+}
+
 class ServiceTest : public ::testing::Test {
 protected:
     std::string state = (std::filesystem::temp_directory_path() / ("dojo-service-" + std::to_string(getpid()))).string();
@@ -188,12 +198,7 @@ TEST_F(ServiceTest, AServerKilledMidJobLosesNothingAndTheJobResumesToTheSameWeig
         Server server(state, 1);
         ASSERT_GT(server.port(), 0);
         id = call(server.port(), alice, "POST", "/v1/jobs", job).body["id"].get<std::int64_t>();
-        const std::string checkpoint = state + "/jobs/" + std::to_string(id) + "/checkpoint/checkpoint.dojo";
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-        while (!std::filesystem::exists(checkpoint) && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        ASSERT_TRUE(std::filesystem::exists(checkpoint));
+        ASSERT_TRUE(wait_for_checkpoint(state, id));
         server.stop(SIGKILL);
     }
     Server restarted(state, 1);
@@ -220,12 +225,7 @@ TEST_F(ServiceTest, AHighPriorityJobPreemptsALowOneWhichResumesToTheSameWeights)
     const std::int64_t low = call(port, alice, "POST", "/v1/jobs", R"({"kind": "train", "priority": "low",
         "args": {"model": "lenet", "epochs": 2, "train_limit": 12800, "test_limit": 200, "checkpoint_every": 20}})")
                                  .body["id"].get<std::int64_t>();
-    const std::string checkpoint = state + "/jobs/" + std::to_string(low) + "/checkpoint/checkpoint.dojo";
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (!std::filesystem::exists(checkpoint) && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ASSERT_TRUE(std::filesystem::exists(checkpoint));
+    ASSERT_TRUE(wait_for_checkpoint(state, low));
     const std::int64_t high = call(port, bob, "POST", "/v1/jobs", R"({"kind": "sim", "priority": "high",
         "args": {"model": "mlp", "machine": "dgx-a100", "batch": 64}})").body["id"].get<std::int64_t>();
     const json high_done = wait_for(port, bob, high);

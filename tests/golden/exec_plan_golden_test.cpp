@@ -18,6 +18,7 @@
 #include "dojo/runtime/exec_plan.h"
 #include "dojo/runtime/executor.h"
 #include "dojo/runtime/trainer.h"
+#include "golden.h"
 
 namespace dojo::runtime {
 namespace {
@@ -26,17 +27,7 @@ const bool kIsaCapped = setenv("ONEDNN_MAX_CPU_ISA", "AVX2", 0) == 0;
 
 void expect_golden(const std::string& name, const std::string& actual) {
     ASSERT_TRUE(kIsaCapped);
-    const std::string path = std::string(DOJO_GOLDEN_DIR) + "/" + name;
-    if (std::getenv("DOJO_UPDATE_GOLDEN") != nullptr) {
-        std::ofstream(path) << actual;
-        GTEST_SKIP() << "rewrote " << path;
-    }
-    std::ifstream in(path);
-    ASSERT_TRUE(in) << "missing golden file " << path << " (DOJO_UPDATE_GOLDEN=1 writes it)";
-    std::stringstream expected;
-    expected << in.rdbuf();
-    EXPECT_EQ(actual, expected.str()) << "the CPU lowering changed: review the difference, then regenerate " << path
-                                      << " with DOJO_UPDATE_GOLDEN=1";
+    test::expect_golden(DOJO_GOLDEN_DIR, name, actual, "the CPU lowering");
 }
 
 compiler::Step step_of(const std::string& spec, compiler::Precision precision, std::int64_t batch) {

@@ -15,6 +15,7 @@
 #include "dojo/compiler/plan.h"
 #include "dojo/machine/machine.h"
 #include "dojo/sim/topology.h"
+#include "golden.h"
 #include "plan_at_widths.h"
 
 namespace dojo::compiler {
@@ -29,17 +30,7 @@ std::string placement_dump(const std::string& model, std::int64_t batch, const s
 }
 
 void expect_golden(const std::string& name, const std::string& actual) {
-    const std::string path = std::string(DOJO_GOLDEN_DIR) + "/" + name;
-    if (std::getenv("DOJO_UPDATE_GOLDEN") != nullptr) {
-        std::ofstream(path) << actual;
-        GTEST_SKIP() << "rewrote " << path;
-    }
-    std::ifstream in(path);
-    ASSERT_TRUE(in) << "missing golden file " << path << " (DOJO_UPDATE_GOLDEN=1 writes it)";
-    std::stringstream expected;
-    expected << in.rdbuf();
-    EXPECT_EQ(actual, expected.str()) << "the placement changed: review the difference, then regenerate " << path
-                                      << " with DOJO_UPDATE_GOLDEN=1";
+    test::expect_golden(DOJO_GOLDEN_DIR, name, actual, "the placement");
 }
 
 TEST(GoldenPlacement, LenetOnOneD1) {
