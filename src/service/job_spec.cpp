@@ -172,6 +172,11 @@ std::vector<std::string> job_argv(const JobSpec& spec, const std::string& dojo, 
         if (resume) {
             argv.push_back("--resume");
         }
+        if (spec.args["model"].get<std::string>().ends_with(".onnx")) {  // dojo train writes back ONNX models only
+            argv.insert(argv.end(), {"--out", job_dir + "/artifacts/model.onnx"});
+        }
+    } else {
+        argv.insert(argv.end(), {"--trace", job_dir + "/artifacts/trace.json"});
     }
     argv.push_back("--json");
     return argv;

@@ -72,7 +72,7 @@ std::string Runner::job_dir(std::int64_t id) const { return state_dir_ + "/jobs/
 
 void Runner::start(const Job& job, double now) {
     const std::string dir = job_dir(job.id);
-    std::filesystem::create_directories(dir);
+    std::filesystem::create_directories(dir + "/artifacts");
     const bool resume = job.spec.kind == "train" && runtime::has_checkpoint(dir + "/checkpoint");
     const std::vector<std::string> argv = job_argv(job.spec, dojo_, dir, resume);
     const std::string result = dir + "/result.json", log = dir + "/log.txt";

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -106,6 +107,31 @@ public:
         });
         server.Get(R"(/v1/jobs/(\d{1,18})/metrics)", [this](const httplib::Request& req, httplib::Response& res) {
             with_job(req, res, [&](const Job& job) { reply(res, 200, metrics_of(job)); });
+        });
+        server.Get(R"(/v1/jobs/(\d{1,18})/artifacts)", [this](const httplib::Request& req, httplib::Response& res) {
+            with_job(req, res, [&](const Job& job) {
+                json names = json::array();
+                std::error_code ec;
+                for (const auto& entry : std::filesystem::directory_iterator(runner_.job_dir(job.id) + "/artifacts", ec)) {
+                    if (entry.is_regular_file()) {
+                        names.push_back(entry.path().filename().string());
+                    }
+                }
+                reply(res, 200, {{"id", job.id}, {"artifacts", names}});
+            });
+        });
+        // A name is a plain file name of the job's artifacts: no directories, so no way out of them.
+        server.Get(R"(/v1/jobs/(\d{1,18})/artifacts/([A-Za-z0-9._-]{1,128}))",
+                   [this](const httplib::Request& req, httplib::Response& res) {
+            with_job(req, res, [&](const Job& job) {
+                const std::string name = req.matches[2].str();
+                const std::filesystem::path path = std::filesystem::path(runner_.job_dir(job.id)) / "artifacts" / name;
+                if (name.front() == '.' || !std::filesystem::is_regular_file(path)) {
+                    return reply_error(res, 404, "job " + std::to_string(job.id) + " has no artifact '" + name + "'");
+                }
+                res.set_content(file_text(path.string()), name.ends_with(".json") ? "application/json"
+                                                                                   : "application/octet-stream");
+            });
         });
         server.Get(R"(/v1/jobs/(\d{1,18})/result)", [this](const httplib::Request& req, httplib::Response& res) {
             with_job(req, res, [&](const Job& job) {

@@ -143,6 +143,16 @@ TEST_F(ServiceTest, ATenantSubmitsJobsThatRunAndSeesOnlyItsOwn) {
     EXPECT_EQ(metrics["progress"].back()["batch"], metrics["progress"].back()["batches"]);
     EXPECT_GT(metrics["progress"].back()["loss"].get<double>(), 0.0);
     EXPECT_EQ(metrics["epochs"].size(), 1u);
+    // The sim job's trace is an artifact; names that try to leave the job's artifacts are refused.
+    const std::string sim_path = "/v1/jobs/" + std::to_string(sim.body["id"].get<int>());
+    EXPECT_EQ(call(port, alice, "GET", sim_path + "/artifacts").body["artifacts"], json::array({"trace.json"}));
+    const Reply trace = call(port, alice, "GET", sim_path + "/artifacts/trace.json");
+    EXPECT_EQ(trace.status, 200);
+    EXPECT_TRUE(trace.body.contains("traceEvents"));
+    EXPECT_EQ(call(port, alice, "GET", sim_path + "/artifacts/..").status, 404);
+    EXPECT_EQ(call(port, alice, "GET", sim_path + "/artifacts/%2e%2e%2fresult.json").status, 404);
+    EXPECT_EQ(call(port, alice, "GET", sim_path + "/artifacts/../../../../etc/passwd").status, 404);
+    EXPECT_EQ(call(port, bob, "GET", sim_path + "/artifacts/trace.json").status, 404);
     // Another tenant sees nothing of alice's: her job is a 404 to bob, as a missing one is; the admin sees all.
     EXPECT_EQ(call(port, bob, "GET", "/v1/jobs/1").status, 404);
     EXPECT_EQ(call(port, bob, "POST", "/v1/jobs/1/cancel").status, 404);

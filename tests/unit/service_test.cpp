@@ -39,6 +39,15 @@ TEST(JobRequest, TakesTheCliOptionsAsArgsAndBuildsTheCommandLine) {
                                                "--threads", "2", "--resume", "--json"};
     EXPECT_EQ(argv, expected);
     EXPECT_EQ(job_spec_from_json(to_json(spec)).args, spec.args);
+    // Outputs are the service's: a sim job's trace and a trained ONNX model land in the job's artifacts.
+    const std::vector<std::string> sim = job_argv(
+        parse_job_request(R"({"kind": "sim", "args": {"model": "mlp", "machine": "tile", "batch": 8}})", 1), "/d",
+        "/j", false);
+    EXPECT_EQ(std::vector<std::string>(sim.end() - 3, sim.end()),
+              (std::vector<std::string>{"--trace", "/j/artifacts/trace.json", "--json"}));
+    const std::vector<std::string> onnx =
+        job_argv(parse_job_request(R"({"kind": "train", "args": {"model": "net.onnx"}})", 1), "/d", "/j", false);
+    EXPECT_NE(std::find(onnx.begin(), onnx.end(), "/j/artifacts/model.onnx"), onnx.end());
 }
 
 TEST(JobRequest, RefusesWhatIsNotAJobNamingTheField) {

@@ -33,8 +33,9 @@ struct JobSpec {
 JobSpec parse_job_request(std::string_view body, int max_slots);
 
 /// The command line the job runs: `dojo KIND MODEL --option value ... --json`, with the service's own options for
-/// outputs under `job_dir` (train: --checkpoint job_dir/checkpoint, --metrics job_dir/metrics.jsonl, and --resume
-/// when `resume`; --threads slots).
+/// outputs under `job_dir` (train: --checkpoint job_dir/checkpoint, --metrics job_dir/metrics.jsonl, --resume when
+/// `resume`, --threads slots, and for an ONNX model --out job_dir/artifacts/model.onnx; sim: --trace
+/// job_dir/artifacts/trace.json).
 std::vector<std::string> job_argv(const JobSpec& spec, const std::string& dojo, const std::string& job_dir,
                                   bool resume);
 

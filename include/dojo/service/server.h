@@ -10,6 +10,9 @@
  *   POST /v1/jobs/{id}/cancel        -> {"id", "state"}
  *   GET  /v1/jobs/{id}/logs          its stderr (text)
  *   GET  /v1/jobs/{id}/metrics       a train job's progress (epoch, batch, loss) and, once done, its epochs' results
+ *   GET  /v1/jobs/{id}/artifacts     the names of its artifacts: a train job's model.onnx (ONNX models), a sim
+ *                                    job's trace.json
+ *   GET  /v1/jobs/{id}/artifacts/{name}  one of them (a plain file name: no path reaches outside)
  *   GET  /v1/jobs/{id}/result        its --json output, once it has succeeded
  *   GET  /v1/events                  server-sent events: a `job` event whenever one of the tenant's jobs changes
  *   GET  /v1/cluster                 the host's slots and who holds them, utilization over the last minutes
