@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "dojo/frontend/catalog.h"
 #include "dojo/service/dashboard.h"
 #include "dojo/service/openapi.h"
 #include "dojo/service/runner.h"
@@ -32,6 +33,23 @@ void reply_error(httplib::Response& res, int status, const std::string& message)
 void reply(httplib::Response& res, int status, const json& body) {
     res.status = status;
     res.set_content(body.dump(), "application/json");
+}
+
+// A job's model must exist before the job is accepted: an .onnx file the server can read, or a catalog spec the
+// catalog knows (its options checked too). UsageError otherwise, naming it.
+void check_model(const std::string& model) {
+    if (model.ends_with(".onnx")) {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(model, ec)) {
+            throw UsageError("args.model: no ONNX file '" + model + "' on the server (give a path the server can read)");
+        }
+        return;
+    }
+    try {
+        (void)frontend::catalog_sample(model);
+    } catch (const Error& e) {
+        throw UsageError(std::string("args.model: ") + e.what());
+    }
 }
 
 json job_json(const Job& job) {
@@ -181,6 +199,7 @@ private:
         JobSpec spec;
         try {
             spec = parse_job_request(req.body, std::min(tenant.max_slots, slots_));
+            check_model(spec.args["model"].get<std::string>());
         } catch (const UsageError& e) {
             return reply_error(res, 400, e.what());
         }

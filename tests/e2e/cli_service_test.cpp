@@ -181,12 +181,18 @@ TEST_F(ServiceTest, BadRequestsGetAClearErrorAndTheRightStatus) {
     EXPECT_EQ(openapi.status, 200);
     EXPECT_EQ(openapi.body["openapi"], "3.0.3");
     EXPECT_TRUE(openapi.body["paths"].contains("/v1/jobs/{id}/cancel"));
-    // A failing job fails with its error; the queue's quota is a 429.
-    const Reply bad_model = call(port, alice, "POST", "/v1/jobs", R"({"kind": "train", "args": {"model": "nosuchnet"}})");
-    ASSERT_EQ(bad_model.status, 201);
-    const json failed = wait_for(port, alice, bad_model.body["id"].get<std::int64_t>());
+    // A model that does not exist is refused before it is queued; a job that fails anyway fails with its error.
+    const Reply no_model = call(port, alice, "POST", "/v1/jobs", R"({"kind": "train", "args": {"model": "nosuchnet"}})");
+    EXPECT_EQ(no_model.status, 400);
+    EXPECT_NE(no_model.body["error"].get<std::string>().find("nosuchnet"), std::string::npos) << no_model.body;
+    EXPECT_EQ(call(port, alice, "POST", "/v1/jobs", R"({"kind": "train", "args": {"model": "/nowhere/x.onnx"}})").status,
+              400);
+    const Reply bad_option = call(port, alice, "POST", "/v1/jobs",
+                                  R"({"kind": "train", "args": {"model": "mlp", "precision": "fp64"}})");
+    ASSERT_EQ(bad_option.status, 201);
+    const json failed = wait_for(port, alice, bad_option.body["id"].get<std::int64_t>());
     EXPECT_EQ(failed["state"], "failed");
-    EXPECT_NE(failed["error"].get<std::string>().find("nosuchnet"), std::string::npos) << failed;
+    EXPECT_NE(failed["error"].get<std::string>().find("fp64"), std::string::npos) << failed;
     const Reply queued = call(port, alice, "POST", "/v1/jobs",
                               R"({"kind": "train", "args": {"model": "lenet", "epochs": 20}, "priority": "low"})");
     ASSERT_EQ(queued.status, 201);
