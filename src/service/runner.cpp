@@ -156,22 +156,18 @@ void Runner::tick(double now) {
             max_slots[job.tenant] = tenant ? tenant->max_slots : 1;
         }
     }
-    std::vector<RunningShare> shares;
+    // A job being stopped still holds its slots until it has ended; while one is, nothing more is preempted.
+    std::vector<RunningShare> holding;
+    bool stopping = false;
     for (const auto& [id, p] : running_) {
-        if (!p.preempted) {  // a job being stopped still holds its slots until it has ended
-            shares.push_back({p.tenant, p.slots, id, p.priority, p.started});
-        }
+        holding.push_back({p.tenant, p.slots, id, p.priority, p.started});
+        stopping = stopping || p.preempted;
     }
-    const bool stopping = std::any_of(running_.begin(), running_.end(), [](const auto& r) { return r.second.preempted; });
     if (!stopping) {
-        for (const std::int64_t id : jobs_to_preempt(queued, shares, total_slots_, max_slots)) {
+        for (const std::int64_t id : jobs_to_preempt(queued, holding, total_slots_, max_slots)) {
             running_.at(id).preempted = true;
             kill(running_.at(id).pid, SIGTERM);
         }
-    }
-    std::vector<RunningShare> holding;
-    for (const auto& [id, p] : running_) {
-        holding.push_back({p.tenant, p.slots, id, p.priority, p.started});
     }
     for (const std::int64_t id : jobs_to_start(queued, holding, total_slots_, max_slots)) {
         if (const std::optional<Job> job = store_.job(id)) {

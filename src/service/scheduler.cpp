@@ -83,16 +83,14 @@ std::vector<std::int64_t> jobs_to_preempt(const std::vector<QueuedJob>& queued,
         held[r.tenant] += r.slots;
         free -= r.slots;
     }
-    // The waiting job that comes first: the highest class, then as jobs_to_start orders it, within its quota.
+    // The waiting job that comes first, as jobs_to_start orders the queue, among those within their tenant's quota.
     const QueuedJob* first = nullptr;
     for (const QueuedJob& q : queued) {
         const auto limit = max_slots.find(q.tenant);
         if (limit != max_slots.end() && held[q.tenant] + q.slots > limit->second) {
             continue;  // waiting for its own tenant's jobs, not for the machine
         }
-        if (first == nullptr || q.priority > first->priority ||
-            (q.priority == first->priority && (held[q.tenant] < held[first->tenant] ||
-                                               (held[q.tenant] == held[first->tenant] && q.submitted < first->submitted)))) {
+        if (first == nullptr || before(q, *first, Policy::Priority, held)) {
             first = &q;
         }
     }

@@ -101,6 +101,15 @@ bool wait_for_checkpoint(const std::string& state, std::int64_t id) {
     return std::filesystem::exists(checkpoint);
 }
 
+// A resumed LeNet job's result (2 epochs on `train_limit` samples) against `dojo train` of the same run, uninterrupted.
+void expect_resumed_to_uninterrupted_weights(const json& result, const std::string& train_limit) {
+    EXPECT_GT(result["resumed_from_step"].get<int>(), 0);
+    const CliResult direct = run_dojo({"train", "lenet", "--epochs", "2", "--train-limit", train_limit, "--test-limit",
+                                       "200", "--threads", "1", "--json"});
+    ASSERT_EQ(direct.exit_code, 0) << direct.err;
+    EXPECT_EQ(result["parameter_digest"], json::parse(direct.out)["parameter_digest"]);
+}
+
 class ServiceTest : public ::testing::Test {
 protected:
     std::string state = (std::filesystem::temp_directory_path() / ("dojo-service-" + std::to_string(getpid()))).string();
@@ -223,11 +232,7 @@ TEST_F(ServiceTest, AServerKilledMidJobLosesNothingAndTheJobResumesToTheSameWeig
     ASSERT_EQ(done["state"], "succeeded") << done;
     EXPECT_EQ(done["attempts"], 2);
     const json result = call(restarted.port(), alice, "GET", "/v1/jobs/" + std::to_string(id) + "/result").body;
-    EXPECT_GT(result["resumed_from_step"].get<int>(), 0);
-    const CliResult direct = run_dojo({"train", "lenet", "--epochs", "2", "--train-limit", "6400", "--test-limit", "200",
-                                       "--threads", "1", "--json"});
-    ASSERT_EQ(direct.exit_code, 0) << direct.err;
-    EXPECT_EQ(result["parameter_digest"], json::parse(direct.out)["parameter_digest"]);
+    expect_resumed_to_uninterrupted_weights(result, "6400");
 }
 
 // One slot: a low-priority train job runs; a high-priority job arrives, the low one is preempted (stopped after a
@@ -251,11 +256,7 @@ TEST_F(ServiceTest, AHighPriorityJobPreemptsALowOneWhichResumesToTheSameWeights)
     EXPECT_EQ(low_done["attempts"], 2) << "preempted once, then resumed";
     EXPECT_LT(high_done["finished"].get<double>(), low_done["finished"].get<double>());
     const json result = call(port, alice, "GET", "/v1/jobs/" + std::to_string(low) + "/result").body;
-    EXPECT_GT(result["resumed_from_step"].get<int>(), 0);
-    const CliResult direct = run_dojo({"train", "lenet", "--epochs", "2", "--train-limit", "12800", "--test-limit", "200",
-                                       "--threads", "1", "--json"});
-    ASSERT_EQ(direct.exit_code, 0) << direct.err;
-    EXPECT_EQ(result["parameter_digest"], json::parse(direct.out)["parameter_digest"]);
+    expect_resumed_to_uninterrupted_weights(result, "12800");
 }
 
 // GET /v1/events: the job's states arrive as server-sent events, in order, while it runs.
