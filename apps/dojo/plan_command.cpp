@@ -109,13 +109,15 @@ void print_check(const std::optional<proof::PlanCheck>& checked) {
     }
 }
 
-// --dump-pass exec-plan: the CPU lowering (runtime/exec_plan.h) of one micro-batch's step at the precision, as
-// dojo train lowers it on this machine.
+// --dump-pass exec-plan: the CPU lowering (runtime/exec_plan.h) of the one-process Plan of one micro-batch's step at
+// the precision, as dojo train lowers it on this machine.
 std::string exec_plan_dump(const PlanOptions& o, std::int64_t micro_batch, const autodiff::OptimizerConfig& optimizer) {
-    const compiler::Step step = compiler::step_factory(
-        o.model, {compiler::make_policy(compiler::parse_precision(o.precision), 0), optimizer})(micro_batch);
+    const compiler::StepFactory build = compiler::step_factory(
+        o.model, {compiler::make_policy(compiler::parse_precision(o.precision), 0), optimizer});
+    const compiler::Step step = build(micro_batch);
+    const compiler::Plan one_process = compiler::make_plan(build, o.model, micro_batch, compiler::Strategy{});
     return runtime::dump_exec_plan(
-        runtime::lower_cpu(step.training.graph, runtime::training_executor_options(step, runtime::Kernels::Fast)));
+        runtime::lower_cpu(one_process, runtime::training_executor_options(step, runtime::Kernels::Fast)));
 }
 
 void run(const PlanOptions& o) {

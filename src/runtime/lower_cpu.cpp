@@ -88,9 +88,28 @@ std::optional<std::vector<ir::NodeId>> lone_group(const ir::Graph& graph, std::u
     return externals;
 }
 
+// The compiled Plan's fusion groups (compiler/plan.h), as this lowering runs them: a member the caller reads (kept,
+// a sync point) is exported; a sync point must end its group (the Plan's groups close at gradients when dp > 1).
+std::vector<FusionGroup> adopt_plan_groups(const ExecPlan& p, const std::vector<FusionGroup>& planned,
+                                           const std::vector<bool>& closing) {
+    std::vector<FusionGroup> groups = planned;
+    for (FusionGroup& group : groups) {
+        for (std::size_t k = 0; k < group.members.size(); ++k) {
+            const std::uint32_t i = group.members[k].index;
+            DOJO_CHECK(p.live[i]) << "the Plan fuses node " << i << ", which the lowering does not compute";
+            DOJO_CHECK(!closing[i] || k + 1 == group.members.size())
+                << "sync point " << i << " is inside one of the Plan's fused groups, not at its end";
+            group.exported[k] = group.exported[k] || p.kept[i];
+        }
+    }
+    return groups;
+}
+
 // Fused elementwise groups (fast kernels only): a group runs where its last member is; members nobody outside the
-// group reads are never stored. `closing`: the sync points, each ending its group.
-void form_groups(ExecPlan& p, const ExecutorOptions& options, const std::vector<bool>& closing) {
+// group reads are never stored. `closing`: the sync points, each ending its group. `planned`: the compiled Plan's
+// groups, or null to form them here as the compile pipeline's fusion pass would.
+void form_groups(ExecPlan& p, const ExecutorOptions& options, const std::vector<bool>& closing,
+                 const std::vector<FusionGroup>* planned) {
     const ir::Graph& graph = *p.graph;
     const std::uint32_t n = static_cast<std::uint32_t>(graph.size());
     p.runs_at.resize(n);
@@ -101,7 +120,8 @@ void form_groups(ExecPlan& p, const ExecutorOptions& options, const std::vector<
     if (!fast_and_reusing(options) || !options.fuse_elementwise) {
         return;
     }
-    p.groups = compiler::find_fusion_groups(graph, p.live, p.kept, closing);
+    p.groups = planned != nullptr ? adopt_plan_groups(p, *planned, closing)
+                                  : compiler::find_fusion_groups(graph, p.live, p.kept, closing);
     for (std::size_t g = 0; g < p.groups.size(); ++g) {
         const FusionGroup& group = p.groups[g];
         const std::uint32_t at = group.members.back().index;
@@ -331,9 +351,8 @@ void name_kernels(ExecPlan& p, const std::vector<bool>& aliased, const std::vect
     }
 }
 
-}  // namespace
-
-ExecPlan lower_cpu(const ir::Graph& graph, const ExecutorOptions& options) {
+// Every step of the lowering, in order; `planned` as form_groups'.
+ExecPlan lower(const ir::Graph& graph, const ExecutorOptions& options, const std::vector<FusionGroup>* planned) {
     ExecPlan p;
     p.graph = &graph;
     p.kernels = options.kernels;
@@ -346,7 +365,7 @@ ExecPlan lower_cpu(const ir::Graph& graph, const ExecutorOptions& options) {
             << "sync point " << id.index << " must be a computed node something reads";
         closing[id.index] = true;
     }
-    form_groups(p, options, closing);
+    form_groups(p, options, closing, planned);
     std::vector<bool> aliased;
     alias_round_grads(p, options, closing, aliased);
     plan_values(p, options, aliased);
@@ -357,6 +376,19 @@ ExecPlan lower_cpu(const ir::Graph& graph, const ExecutorOptions& options) {
     take_max_abs_from_groups(p, rounds_shard);
     name_kernels(p, aliased, fast_pool, copies, rounds_shard);
     return p;
+}
+
+}  // namespace
+
+ExecPlan lower_cpu(const ir::Graph& graph, const ExecutorOptions& options) { return lower(graph, options, nullptr); }
+
+ExecPlan lower_cpu(const compiler::Plan& plan, const ExecutorOptions& options) {
+    const compiler::Strategy& s = plan.strategy;
+    if (s.tp != 1 || s.pp != 1 || s.micro_batches != 1 || s.recompute || s.zero) {
+        throw UsageError("the CPU runtime runs data-parallel plans (dp=N); " + s.to_string() +
+                         " partitions the step further: `dojo plan --verify` runs such plans functionally");
+    }
+    return lower(plan.step.graph, options, &plan.fusion_groups);
 }
 
 std::string_view to_string(Kernels kernels) { return kernels == Kernels::Fast ? "fast" : "reference"; }

@@ -12,11 +12,13 @@
 
 #include "dojo/compiler/build_step.h"
 #include "dojo/compiler/gradient_buckets.h"
+#include "dojo/compiler/plan.h"
 #include "dojo/data/batches.h"
 #include "dojo/data/prefetcher.h"
 #include "dojo/frontend/model.h"
 #include "dojo/frontend/onnx.h"
 #include "dojo/runtime/checkpoint.h"
+#include "dojo/runtime/exec_plan.h"
 #include "dojo/runtime/executor.h"
 #include "dojo/util/check.h"
 #include "dojo/util/error.h"
@@ -463,12 +465,22 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         require_output_path(options.out_path, "trained model (--out)");  // now, not after training
     }
     compiler::Step model = training_step(options, *train, batch);
+    // The compiled plan this run executes (compiler/plan.h): the step data parallel over the ranks, as `dojo sim
+    // --strategy dp=N` compiles it; its graph is a copy of the step's, with the same node ids.
+    compiler::Strategy strategy;
+    strategy.dp = ranks;
+    const compiler::Plan plan = compiler::make_plan(
+        [&model, batch](std::int64_t micro_batch) {
+            DOJO_CHECK(micro_batch == batch) << "the plan's micro-batch " << micro_batch << " is not the rank's batch";
+            return model;
+        },
+        options.model, static_cast<std::int64_t>(options.batch), strategy);
     const compiler::PrecisionPolicy policy = compiler::make_policy(options.precision, options.seed);
     const NodeId step_input = model.step_input;
     const NodeId target = model.target;
     // The model's own states (BatchNorm running statistics), by name: evaluation and export need them too.
     const std::vector<NodeId> model_states = model.model_states;
-    const autodiff::TrainingGraph& step = model.training;
+    const autodiff::TrainingGraph& step = plan.step;
     ExecutorOptions train_options = training_executor_options(model, options.kernels, options.profile);
     // Data parallel: every gradient is averaged over the ranks between its computation and the optimizer's read.
     std::unique_ptr<GradientSync> sync;
@@ -491,7 +503,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         train_options.on_computed = [&](std::size_t k) { sync->ready(k, running->value(step.gradients[k]).data); };
         train_options.before_read = [&](std::size_t k) { sync->wait(k, running->value(step.gradients[k]).data); };
     }
-    Executor executor(step.graph, train_options);
+    Executor executor(lower_cpu(plan, train_options), train_options);
     running = &executor;
     initialise(executor, step.graph, model, options.seed);
     if (group.distributed()) {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "dojo/compiler/build_step.h"
+#include "dojo/compiler/plan.h"
 #include "dojo/runtime/exec_plan.h"
 #include "dojo/runtime/executor.h"
 #include "dojo/runtime/trainer.h"
@@ -34,16 +35,21 @@ compiler::Step step_of(const std::string& spec, compiler::Precision precision, s
     return compiler::step_factory(spec, {compiler::make_policy(precision, 1), autodiff::AdamWConfig{}})(batch);
 }
 
+// The lowering of the compiled one-process Plan, as `dojo train` lowers it.
+std::string lowered_plan_dump(const std::string& spec, compiler::Precision precision, std::int64_t batch) {
+    const compiler::StepFactory build =
+        compiler::step_factory(spec, {compiler::make_policy(precision, 1), autodiff::AdamWConfig{}});
+    const compiler::Step step = build(batch);
+    const compiler::Plan plan = compiler::make_plan(build, spec, batch, compiler::Strategy{});
+    return dump_exec_plan(lower_cpu(plan, training_executor_options(step, Kernels::Fast)));
+}
+
 TEST(GoldenExecPlan, LenetInCfloat8AsDojoTrainLowersIt) {
-    const compiler::Step step = step_of("lenet", compiler::Precision::Cfp8, 32);
-    const ExecPlan plan = lower_cpu(step.training.graph, training_executor_options(step, Kernels::Fast));
-    expect_golden("lenet_cfp8_exec_plan.txt", dump_exec_plan(plan));
+    expect_golden("lenet_cfp8_exec_plan.txt", lowered_plan_dump("lenet", compiler::Precision::Cfp8, 32));
 }
 
 TEST(GoldenExecPlan, MlpInBf16AsDojoTrainLowersIt) {
-    const compiler::Step step = step_of("mlp", compiler::Precision::Bf16, 64);
-    const ExecPlan plan = lower_cpu(step.training.graph, training_executor_options(step, Kernels::Fast));
-    expect_golden("mlp_bf16_exec_plan.txt", dump_exec_plan(plan));
+    expect_golden("mlp_bf16_exec_plan.txt", lowered_plan_dump("mlp", compiler::Precision::Bf16, 64));
 }
 
 // The executor runs what the plan says: every kernel the dump names is the one it reports running.

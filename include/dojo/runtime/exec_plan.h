@@ -1,12 +1,13 @@
 /** \file
- * The CPU lowering: lower_cpu() decides how the executor (runtime/executor.h) runs a graph on this CPU, node by node,
- * and writes every decision into an ExecPlan; the executor then allocates the plan's arena and runs what it says,
- * deciding nothing itself. `dump_exec_plan` prints the decisions (`dojo plan --exec-plan`, golden tests).
+ * The CPU lowering: lower_cpu() decides how the executor (runtime/executor.h) runs a compiled Plan's step (or any
+ * graph) on this CPU, node by node, and writes every decision into an ExecPlan; the executor then allocates the
+ * plan's arena and runs what it says, deciding nothing itself. `dump_exec_plan` prints the decisions (`dojo plan
+ * --dump-pass exec-plan`, golden tests).
  *
  * What lower_cpu decides, in order, each from the ones before:
  *   liveness      a node runs if an output, a kept node or a sync point depends on it (leaves are always bound)
- *   fusion        chains of elementwise maps as groups (compiler/fuse_elementwise.h, as the compile pipeline forms
- *                 them) plus lone maps and row sums of large tensors as groups of one; a group runs at its last
+ *   fusion        chains of elementwise maps as groups: a Plan's own fusion groups (compiler/plan.h, the compile
+ *                 pipeline's fusion pass), or for a bare graph the same pass's groups formed here; plus lone maps and row sums of large tensors as groups of one; a group runs at its last
  *                 member, and members nobody outside the group reads are not stored
  *   aliases       a RoundGrad (the identity forward) is its input's buffer unless the caller reads it
  *   memory        every stored value at a fixed arena offset, sharing bytes with values whose lifetimes (from the
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "dojo/compiler/fuse_elementwise.h"
+#include "dojo/compiler/plan.h"
 #include "dojo/ir/graph.h"
 #include "dojo/runtime/arena_plan.h"
 
@@ -121,6 +123,13 @@ struct ExecPlan {
 /// Lowers `graph` (which must outlive the plan) for this CPU with `options` (their callbacks are the executor's).
 /// dojo::Error for a batch-sharded rounding of a tensor that does not lead with the batch (ExecutorOptions).
 ExecPlan lower_cpu(const ir::Graph& graph, const ExecutorOptions& options);
+
+/// Lowers the step of a compiled data-parallel `plan` (which must outlive the ExecPlan) for one of its dp ranks:
+/// its graph with the Plan's fusion groups, so that the groups `dojo train` runs are the ones `dojo sim` times.
+/// With dp > 1 the gradients must be `options.sync_points` (the Plan's groups end at them). UsageError for a plan
+/// with tp, pp, micro-batches, recomputation or ZeRO (the CPU runtime runs none of them; proof/functional_sim.h
+/// runs such plans); errors as the graph overload's otherwise.
+ExecPlan lower_cpu(const compiler::Plan& plan, const ExecutorOptions& options);
 
 /// The plan as text: a header (kernels, arena bytes and the lower bound, counts by kernel), then one line per
 /// computed node in run order (its kernel, layout, fused group, arena offset and bytes), then the fused groups.
