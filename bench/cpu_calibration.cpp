@@ -1,7 +1,8 @@
 // Calibration of a machine description of a CPU host that trains (machines/lib/hosts.toml, kind dev-vm-rank): the
-// rates of the runtime's own kernels on this machine, each from one op on large tensors run by the executor as
-// `dojo train` runs it (runtime/exec_plan.h chooses the kernel). Nothing the simulator is later checked against:
-// whole training steps are measured separately (bench/sim_vs_measured.py, its steps part).
+// rates of the runtime's own kernels on this machine, each from one op (or a chain of them) on shapes of its own run
+// by the executor as `dojo train` runs it (runtime/exec_plan.h chooses the kernel); sim/cpu_kernel_time.h times a
+// step's kernels at these rates. Nothing the simulator is later checked against: whole training steps are measured
+// separately (bench/sim_vs_measured.py, its steps part).
 //
 //   cpu_calibration [--threads N]      (default 2: the threads dojo train uses on the development VM)
 //
@@ -15,6 +16,27 @@
 //   node_overhead_us        the time of one node that does almost nothing (an Add of 16 elements), reference
 //   matrix_call_overhead_us the time of a oneDNN product of 16 x 16 x 16: a call's fixed cost
 //   parallel_kernel_overhead_us  a kernel across the cores on a small tensor, less its bytes at the in-cache rate
+//   fused_map_ns, fused_divide_ns, fused_{exp,log,tanh,erf,sigmoid}_ns
+//                           what one more member of a fused group costs per element, the cores together: the
+//                           slope between chains of 1 and 9 maps (Add/Mul; Div/Sqrt; each libm function on its own)
+//                           over 64 Ki elements in cache
+//   pool_forward_ns, pool_backward_ns
+//                           the vectorised max-pooling kernels (2x2, stride 2) per input element, [8, 32, 48, 48]
+//   round_bf16_ns, round_cfp8_ns
+//                           a RoundTo of its own (not fused) per element, 4 Mi elements: BF16 nearest-even, and
+//                           CFloat8 1-4-3 with its bias chosen from the tensor's max-abs
+//   fused_sum_ns            a ReduceSum member of a fused group (sums of rows) per element summed, less a map's
+//   conv_{forward,backward_data,backward_filter}_{fp32,bf16}_gflop_s
+//                           oneDNN's convolutions as the runtime runs them: 3x3, pad 1, [8, 96, 12, 12] with 96
+//                           filters, each direction on its own; bf16 with BF16-rounded operands (reported: at
+//                           working sizes they run at the products' rate, which the model uses)
+//   small_node_us           a reference Mul of 64 elements by a scalar (a per-channel statistic's arithmetic)
+//   reference_{reduce_sum,log_softmax,slice,reshape}_gb_s
+//                           reference kernels, bytes per second (inputs read, output written): a sum over
+//                           the last axis of [64, 96, 80], LogSoftmax over rows of [1536, 96], a third of the last axis
+//                           of [16, 100, 576], a reshape of [64, 96, 80] to [64, 7680]
+//   copy_gb_s               a copy of 64 MiB into another buffer (the executor's apply of an update), bytes read and
+//                           written per second
 //   clock_ghz               the core's running clock: a chain of dependent integer adds, one a cycle (a VM reports its
 //                           TSC's rate, not the clock the core runs at)
 #include <omp.h>
@@ -26,9 +48,11 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dojo/ir/builder.h"
+#include "dojo/ir/op.h"
 #include "dojo/ir/rounding.h"
 #include "dojo/runtime/executor.h"
 
@@ -124,6 +148,221 @@ double reference_gb_s() {
     return 2.0 * 2.0 * 4.0 * 16 * 128 * 4 * 64 / seconds / 1e9;
 }
 
+// One more member of a fused group, per element (the cores together): chains of 1 and 9 maps over an in-cache
+// tensor, the difference over 8 members. `map` adds a member to the chain (x and a second input y).
+double fused_member_ns(const std::function<NodeId(Graph&, NodeId, NodeId)>& map) {
+    constexpr std::int64_t n = std::int64_t{64} << 10;
+    auto chain = [&](int members) {
+        return op_seconds([&](Graph& g) {
+            NodeId x = g.add_input("x", {DType::F32, Shape({n})});
+            const NodeId y = g.add_input("y", {DType::F32, Shape({n})});
+            for (int k = 0; k < members; ++k) {
+                x = map(g, x, y);
+            }
+            g.mark_output(x);
+        }, 500);
+    };
+    return 1e9 * std::max(0.0, chain(9) - chain(1)) / 8.0 / static_cast<double>(n);
+}
+
+// The vectorised max-pooling kernel, forward or backward, per input element: 2x2 windows, stride 2.
+double pool_ns(bool backward) {
+    const Shape shape({8, 32, 48, 48});
+    const double seconds = op_seconds([&](Graph& g) {
+        const NodeId x = g.add_input("x", {DType::F32, shape});
+        const NodeId y = dojo::ir::max_pool2d(g, x);
+        if (!backward) {
+            g.mark_output(y);
+            return;
+        }
+        const NodeId dy = g.add_input("dy", g.type(y));
+        g.mark_output(g.add(dojo::ir::OpKind::MaxPool2dBackward, dojo::ir::PoolAttrs{}, {x, dy}));
+    }, 50);
+    return 1e9 * seconds / static_cast<double>(shape.numel());
+}
+
+// A RoundTo of its own per element over 4 Mi elements (CFloat8 also finds the tensor's max-abs for its bias).
+double round_ns(dojo::numerics::FormatKind format) {
+    constexpr std::int64_t n = std::int64_t{4} << 20;
+    const double seconds = op_seconds([&](Graph& g) {
+        const NodeId x = g.add_input("x", {DType::F32, Shape({n})});
+        const NodeId step = g.add_input(dojo::ir::kStepInputName, {DType::F32, Shape({})});
+        dojo::ir::RoundAttrs attrs;
+        attrs.format = format;
+        g.mark_output(dojo::ir::round_to(g, x, step, attrs));
+    }, 20);
+    return 1e9 * seconds / static_cast<double>(n);
+}
+
+// A fused ReduceSum member per element summed: x * x summed over rows of a [8, 96, 20, 20] tensor, less the map.
+double fused_sum_ns(double map_ns) {
+    const Shape shape({8, 96, 20, 20});
+    const double seconds = op_seconds([&](Graph& g) {
+        const NodeId x = g.add_input("x", {DType::F32, shape});
+        g.mark_output(dojo::ir::reduce_sum(g, dojo::ir::mul(g, x, x), {0, 2, 3}, true));
+    }, 200);
+    return 1e9 * seconds / static_cast<double>(shape.numel()) - map_ns;
+}
+
+enum class ConvDirection { Forward, BackwardData, BackwardFilter };
+
+// One of a 3x3 convolution's directions through oneDNN, GFLOP/s: [8, 96, 12, 12] with 96 filters, pad 1.
+double conv_gflop_s(ConvDirection direction, bool bf16) {
+    const Shape x_shape({8, 96, 12, 12}), w_shape({96, 96, 3, 3});
+    dojo::ir::Conv2dAttrs conv;
+    conv.pads = {1, 1, 1, 1};
+    const double seconds = op_seconds([&](Graph& g) {
+        NodeId x = g.add_input("x", {DType::F32, x_shape});
+        NodeId w = g.add_input("w", {DType::F32, w_shape});
+        NodeId dy = g.add_input("dy", {DType::F32, x_shape});
+        if (bf16) {
+            const NodeId step = g.add_input(dojo::ir::kStepInputName, {DType::F32, Shape({})});
+            dojo::ir::RoundAttrs attrs;
+            attrs.format = dojo::numerics::FormatKind::Bf16;
+            x = dojo::ir::round_to(g, x, step, attrs);
+            w = dojo::ir::round_to(g, w, step, attrs);
+            dy = dojo::ir::round_to(g, dy, step, attrs);
+        }
+        switch (direction) {
+        case ConvDirection::Forward:
+            g.mark_output(dojo::ir::conv2d(g, x, w, conv));
+            break;
+        case ConvDirection::BackwardData:
+            g.mark_output(g.add(dojo::ir::OpKind::Conv2dBackwardData, dojo::ir::ConvBackwardAttrs{conv, x_shape}, {dy, w}));
+            break;
+        case ConvDirection::BackwardFilter:
+            g.mark_output(g.add(dojo::ir::OpKind::Conv2dBackwardFilter, dojo::ir::ConvBackwardAttrs{conv, w_shape}, {x, dy}));
+            break;
+        }
+    }, 50);
+    return 2.0 * static_cast<double>(x_shape.numel()) * 96 * 9 / seconds / 1e9;  // the roundings: a few percent
+}
+
+// A reference Mul of 64 elements by a scalar, as a step's per-channel arithmetic runs: a chain of 2000, unfused.
+double small_node_us() {
+    constexpr int nodes = 2000;
+    Graph g;
+    NodeId x = g.add_input("x", {DType::F32, Shape({64})});
+    const NodeId scale = g.add_input("scale", {DType::F32, Shape({})});
+    for (int k = 0; k < nodes; ++k) {
+        x = dojo::ir::mul(g, x, scale);
+    }
+    g.mark_output(x);
+    dojo::runtime::ExecutorOptions options;
+    options.fuse_elementwise = false;
+    dojo::runtime::Executor executor(g, options);
+    executor.value(scale).data[0] = 1.0f;
+    executor.run();
+    double best = 1e30;
+    for (int r = 0; r < 50; ++r) {
+        const auto start = std::chrono::steady_clock::now();
+        executor.run();
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    return best / nodes * 1e6;
+}
+
+// A reference kernel's rate, bytes per second: its inputs read and its output written (what its plain loops move,
+// as sim/cpu_kernel_time.h counts them). `build` makes a graph of the one op.
+double reference_op_gb_s(const std::function<NodeId(Graph&)>& build) {
+    Graph g;
+    const NodeId op = build(g);
+    g.mark_output(op);
+    double bytes = 4.0 * static_cast<double>(g.type(op).shape.numel());
+    for (const NodeId input : g.node(op).inputs) {
+        bytes += 4.0 * static_cast<double>(g.type(input).shape.numel());
+    }
+    dojo::runtime::ExecutorOptions options;
+    options.fuse_elementwise = false;  // the reference kernel itself, not a fused pass
+    dojo::runtime::Executor executor(g, options);
+    for (const NodeId id : g.inputs()) {
+        std::fill(executor.value(id).data.begin(), executor.value(id).data.end(), 0.5f);
+    }
+    executor.run();
+    double best = 1e30;
+    for (int r = 0; r < 20; ++r) {
+        const auto start = std::chrono::steady_clock::now();
+        executor.run();
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    return bytes / best / 1e9;
+}
+
+// Every figure, printed as it is measured (one JSON line each) and kept for the "fit" line at the end.
+class Figures {
+public:
+    double add(const std::string& name, double value) {
+        std::printf("{\"%s\": %.4g}\n", name.c_str(), value);
+        std::fflush(stdout);
+        figures_.emplace_back(name, value);
+        return value;
+    }
+    void print_fit() const {
+        std::printf("{\"fit\": {");
+        for (std::size_t k = 0; k < figures_.size(); ++k) {
+            std::printf("%s\"%s\": %.4g", k == 0 ? "" : ", ", figures_[k].first.c_str(), figures_[k].second);
+        }
+        std::printf("}}\n");
+    }
+
+private:
+    std::vector<std::pair<std::string, double>> figures_;
+};
+
+void reference_rates(Figures& f) {
+    using dojo::ir::Graph;
+    auto input = [](Graph& g, Shape shape) { return g.add_input("x", {DType::F32, std::move(shape)}); };
+    f.add("reference_reduce_sum_gb_s", reference_op_gb_s([&](Graph& g) {
+        return dojo::ir::reduce_sum(g, input(g, Shape({64, 96, 80})), {2}, true);
+    }));
+    f.add("reference_log_softmax_gb_s", reference_op_gb_s([&](Graph& g) {
+        return dojo::ir::log_softmax(g, input(g, Shape({1536, 96})), 1);
+    }));
+    f.add("reference_slice_gb_s", reference_op_gb_s([&](Graph& g) {
+        return dojo::ir::slice_axis(g, input(g, Shape({16, 100, 576})), 2, 192, 192);
+    }));
+    f.add("reference_reshape_gb_s", reference_op_gb_s([&](Graph& g) {
+        return dojo::ir::reshape(g, input(g, Shape({64, 96, 80})), Shape({64, 7680}));
+    }));
+}
+
+void fused_member_rates(Figures& f) {
+    using dojo::ir::Graph;
+    const double map = f.add("fused_map_ns", fused_member_ns([](Graph& g, NodeId x, NodeId y) {
+        return dojo::ir::mul(g, dojo::ir::add(g, x, y), y);  // two members: halved
+    }) / 2);
+    f.add("fused_divide_ns", fused_member_ns([](Graph& g, NodeId x, NodeId y) {
+        return dojo::ir::sqrt(g, dojo::ir::div(g, x, y));  // x, y in [0.5, 1.5]: stays positive
+    }) / 2);
+    f.add("fused_exp_ns", fused_member_ns([](Graph& g, NodeId x, NodeId y) {  // exp(x * y - y) stays in [0.5, 1.5]
+        return dojo::ir::exp(g, dojo::ir::sub(g, dojo::ir::mul(g, x, y), y));
+    }) - 2 * map);
+    f.add("fused_log_ns", fused_member_ns([](Graph& g, NodeId x, NodeId y) {  // log(x + y) + y stays positive
+        return dojo::ir::add(g, dojo::ir::log(g, dojo::ir::add(g, x, y)), y);
+    }) - 2 * map);
+    f.add("fused_tanh_ns", fused_member_ns([](Graph& g, NodeId x, NodeId) { return dojo::ir::tanh(g, x); }));
+    f.add("fused_erf_ns", fused_member_ns([](Graph& g, NodeId x, NodeId) { return dojo::ir::erf(g, x); }));
+    f.add("fused_sigmoid_ns", fused_member_ns([](Graph& g, NodeId x, NodeId) { return dojo::ir::sigmoid(g, x); }));
+    f.add("fused_sum_ns", fused_sum_ns(map));
+}
+
+// A copy of 64 MiB into a buffer that already exists, bytes read and written per second.
+double copy_gb_s() {
+    const std::size_t n = std::size_t{16} << 20;
+    std::vector<float> from(n, 1.0f), to(n, 0.0f);
+    double best = 1e30;
+    for (int r = 0; r < 10; ++r) {
+        from[static_cast<std::size_t>(r)] = static_cast<float>(r);
+        const auto start = std::chrono::steady_clock::now();
+        std::copy(from.begin(), from.end(), to.begin());
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    if (to[3] != 3.0f) {
+        std::abort();
+    }
+    return 2.0 * 4.0 * static_cast<double>(n) / best / 1e9;
+}
+
 double node_overhead_us() {
     constexpr int nodes = 2000;
     Graph g;
@@ -176,27 +415,32 @@ int main(int argc, char** argv) {
         }
     }
     omp_set_num_threads(threads);
-    const double clock = clock_ghz();
-    std::printf("{\"clock_ghz\": %.3f}\n", clock);
-    const double fp32 = matmul_gflop_s(false);
-    std::printf("{\"matmul_fp32_gflop_s\": %.2f}\n", fp32);
-    const double bf16 = matmul_gflop_s(true);
-    std::printf("{\"matmul_bf16_gflop_s\": %.2f}\n", bf16);
-    const double fused = fused_gb_s(std::int64_t{16} << 20);
-    std::printf("{\"fused_gb_s\": %.2f}\n", fused);
-    const double fused_cache = fused_gb_s(std::int64_t{64} << 10);
-    std::printf("{\"fused_in_cache_gb_s\": %.2f}\n", fused_cache);
-    const double reference = reference_gb_s();
-    std::printf("{\"reference_gb_s\": %.2f}\n", reference);
-    const double overhead = node_overhead_us();
-    std::printf("{\"node_overhead_us\": %.3f}\n", overhead);
-    const double matrix_call = matrix_call_overhead_us();
-    std::printf("{\"matrix_call_overhead_us\": %.3f}\n", matrix_call);
-    const double parallel = parallel_kernel_overhead_us(fused_cache);
-    std::printf("{\"parallel_kernel_overhead_us\": %.3f}\n", parallel);
-    std::printf("{\"fit\": {\"threads\": %d, \"clock_ghz\": %.3f, \"matmul_fp32_gflop_s\": %.2f, \"matmul_bf16_gflop_s\": %.2f, "
-                "\"fused_gb_s\": %.2f, \"fused_in_cache_gb_s\": %.2f, \"reference_gb_s\": %.2f, "
-                "\"node_overhead_us\": %.3f, \"matrix_call_overhead_us\": %.3f, \"parallel_kernel_overhead_us\": %.3f}}\n",
-                threads, clock, fp32, bf16, fused, fused_cache, reference, overhead, matrix_call, parallel);
+    Figures f;
+    f.add("threads", threads);
+    f.add("clock_ghz", clock_ghz());
+    f.add("matmul_fp32_gflop_s", matmul_gflop_s(false));
+    f.add("matmul_bf16_gflop_s", matmul_gflop_s(true));
+    f.add("fused_gb_s", fused_gb_s(std::int64_t{16} << 20));
+    const double in_cache = f.add("fused_in_cache_gb_s", fused_gb_s(std::int64_t{64} << 10));
+    f.add("reference_gb_s", reference_gb_s());
+    f.add("node_overhead_us", node_overhead_us());
+    f.add("small_node_us", small_node_us());
+    f.add("matrix_call_overhead_us", matrix_call_overhead_us());
+    f.add("parallel_kernel_overhead_us", parallel_kernel_overhead_us(in_cache));
+    fused_member_rates(f);
+    reference_rates(f);
+    f.add("pool_forward_ns", pool_ns(false));
+    f.add("pool_backward_ns", pool_ns(true));
+    f.add("round_bf16_ns", round_ns(dojo::numerics::FormatKind::Bf16));
+    f.add("round_cfp8_ns", round_ns(dojo::numerics::FormatKind::Cfp8_143));
+    const char* directions[] = {"forward", "backward_data", "backward_filter"};
+    for (int d = 0; d < 3; ++d) {
+        for (const bool rounded : {false, true}) {
+            f.add(std::string("conv_") + directions[d] + (rounded ? "_bf16" : "_fp32") + "_gflop_s",
+                  conv_gflop_s(static_cast<ConvDirection>(d), rounded));
+        }
+    }
+    f.add("copy_gb_s", copy_gb_s());
+    f.print_fit();
     return 0;
 }

@@ -3,7 +3,8 @@ two threads) against `dojo train --threads 2` of the same step, for MLP, LeNet, 
 bf16 and cfp8; and, per op kind, the simulator's op times against `dojo train --profile`.
 
   measured   the median of `dojo train --json`'s step_seconds after the warm-up steps (the step as the trainer
-             times it: the executor's run, the update's apply and the loss read back)
+             times it: the executor's run, the update's apply and the loss read back), over 3 runs taken one after
+             another (the VM's neighbours move single runs by up to 1.5x)
   predicted  `dojo sim --json` step_s for the same model, batch, precision and optimizer (AdamW), dp=1
   per kind   `dojo train --profile --json` seconds per step by op kind (a second run: the clock reads cost time)
              against the simulator's `ops` (the busiest stage's op classes per step)
@@ -59,9 +60,12 @@ def train(dojo, model, batch, extra, steps, warmup, precision, profile):
     return run_json(command)
 
 
-def measured_step(dojo, model, batch, extra, steps, warmup, precision):
-    out = train(dojo, model, batch, extra, steps, warmup, precision, False)
-    return statistics.median(out["epochs"][0]["step_seconds"][warmup:])
+def measured_step(dojo, model, batch, extra, steps, warmup, precision, runs=3):
+    seconds = []
+    for _ in range(runs):
+        out = train(dojo, model, batch, extra, steps, warmup, precision, False)
+        seconds += out["epochs"][0]["step_seconds"][warmup:]
+    return statistics.median(seconds)
 
 
 def measured_kinds(dojo, model, batch, extra, steps, warmup, precision):

@@ -28,6 +28,18 @@ const std::map<std::string, Dimension>& known_keys() {
         {"link_bandwidth", Dimension::Bandwidth}, {"link_latency", Dimension::Time},
         {"reduce_bandwidth", Dimension::Bandwidth}, {"cache", Dimension::Bytes},
         {"link_bandwidth_beyond_cache", Dimension::Bandwidth}, {"reduce_bandwidth_beyond_cache", Dimension::Bandwidth},
+        // A CPU host's kernel rates (runtime = "opendojo": sim/topology.h CpuKernelRates)
+        {"fused_map_time", Dimension::Time},    {"fused_divide_time", Dimension::Time},
+        {"fused_exp_time", Dimension::Time},    {"fused_log_time", Dimension::Time},
+        {"fused_tanh_time", Dimension::Time},   {"fused_erf_time", Dimension::Time},
+        {"fused_sigmoid_time", Dimension::Time}, {"fused_sum_time", Dimension::Time},
+        {"fused_memory_bandwidth", Dimension::Bandwidth}, {"copy_bandwidth", Dimension::Bandwidth},
+        {"pool_forward_time", Dimension::Time}, {"pool_backward_time", Dimension::Time},
+        {"round_bf16_time", Dimension::Time},   {"round_cfp8_time", Dimension::Time},
+        {"kernel_overhead", Dimension::Time},   {"matrix_call_overhead", Dimension::Time},
+        {"node_overhead", Dimension::Time},     {"reference_bandwidth", Dimension::Bandwidth},
+        {"reference_reduce_sum_bandwidth", Dimension::Bandwidth}, {"reference_log_softmax_bandwidth", Dimension::Bandwidth},
+        {"reference_slice_bandwidth", Dimension::Bandwidth}, {"reference_reshape_bandwidth", Dimension::Bandwidth},
     };
     return keys;
 }

@@ -187,6 +187,11 @@ std::size_t Executor::bf16_copy_count() const {
     return static_cast<std::size_t>(std::count(plan_.kernel.begin(), plan_.kernel.end(), NodeKernel::RoundToBf16Copy));
 }
 
+void Executor::reset_profile() {
+    std::fill(node_seconds_.begin(), node_seconds_.end(), 0.0);
+    runs_ = 0;
+}
+
 std::vector<OpProfile> Executor::profile() const {
     std::map<std::pair<std::string, std::string>, OpProfile> by_kind;
     for (std::uint32_t i = 0; i < node_seconds_.size(); ++i) {

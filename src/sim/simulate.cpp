@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "core_layout_time.h"
+#include "dojo/sim/cpu_kernel_time.h"
 #include "critical_path.h"
 #include "dojo/sim/op_time.h"
 #include "dojo/util/error.h"
@@ -79,7 +81,10 @@ SimResult simulate(const compiler::Plan& plan, const Topology& topology, bool re
     }
     // Activations and gradients travel at 16 bits unless the precision is fp32 (the graph's bytes are F32).
     const StepCollectives collectives(plan, topology, resident_bytes, stores_narrow(device, precision) ? 0.5 : 1.0);
-    StageOpTimes ops = time_stage_ops(plan, device, memory, collectives.tensor_comm_after(), record_timeline);
+    // A CPU host that trains with OpenDojo's runtime runs the ExecPlan its lowering makes of the plan: timed as such.
+    const std::optional<runtime::ExecPlan> host = lower_for_host(plan, device);
+    StageOpTimes ops = time_stage_ops(plan, device, memory, collectives.tensor_comm_after(), record_timeline,
+                                      host ? &*host : nullptr);
     r.stages = std::move(ops.stages);
 
     // On a mesh of cores, the compiler's core placement (compiler/place_spatial.h) of each stage's layers times the

@@ -1,6 +1,7 @@
 // Per-stage op times and per-step overheads (stage_times.h).
 #include "stage_times.h"
 
+#include "dojo/sim/cpu_kernel_time.h"
 #include "dojo/sim/op_time.h"
 
 namespace dojo::sim {
@@ -30,7 +31,8 @@ double level_bandwidth(const Device& device, const std::string& level) {
 
 StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
                             const std::vector<MemoryUse>& memory,
-                            const std::map<std::uint32_t, double>& tensor_comm_after, bool record_timeline) {
+                            const std::map<std::uint32_t, double>& tensor_comm_after, bool record_timeline,
+                            const runtime::ExecPlan* host) {
     const ir::Graph& g = plan.step.graph;
     const compiler::Strategy& st = plan.strategy;
     const auto P = static_cast<std::size_t>(st.pp);
@@ -46,6 +48,8 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
             fused_into[member.index] = static_cast<int>(k);
         }
     }
+    const std::vector<KernelTraffic> traffic =
+        host != nullptr ? kernel_traffic(*host, plan.step.updates, device.cache_bytes) : std::vector<KernelTraffic>{};
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         const ir::Node& node = g.node(NodeId{i});
         if (ir::is_leaf(node.op) || !plan.live[i]) {
@@ -59,7 +63,13 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
             level_bandwidth(device, data_level(plan, fused != nullptr ? fused->externals : node.inputs, i, memory[s]));
         const double share = plan.tensor.divided[i] ? static_cast<double>(st.tp) : 1.0;
         OpTime t;
-        if (fused == nullptr) {
+        if (host != nullptr) {
+            t = cpu_kernel_time(*host, NodeId{i}, device, traffic[i]);
+            const runtime::NodeKernel k = host->kernel[i];
+            fused = k == runtime::NodeKernel::FusedGroup || k == runtime::NodeKernel::FusedMember
+                        ? &host->groups[static_cast<std::size_t>(host->member_of[i])]
+                        : nullptr;
+        } else if (fused == nullptr) {
             t = op_time(g, NodeId{i}, device, plan.precision, share, plan.per_step[i], bandwidth);
         } else if (fused->members.back().index == i) {
             t = group_time(g, *fused, device, plan.precision, share, plan.per_step[i], bandwidth);
@@ -91,6 +101,9 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
         cls.seconds += t.seconds * runs;
         cls.flops += t.flops * runs;
         cls.memory_bound += t.memory_bound ? 1 : 0;
+    }
+    if (host != nullptr) {  // the executor's apply: one stage (the runtime runs data-parallel plans only)
+        out.stages[0].optimizer_s += cpu_apply_seconds(device, traffic.back());
     }
     return out;
 }

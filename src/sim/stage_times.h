@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dojo/compiler/plan.h"
+#include "dojo/runtime/exec_plan.h"
 #include "dojo/sim/memory_fit.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/sim/topology.h"
@@ -38,10 +39,13 @@ double level_bandwidth(const Device& device, const std::string& level);
 
 // Times every live node of `plan` on its stage's device: at the level its data lives in (`memory`), its work
 // divided over the tensor-parallel group where the plan divides it, fused groups as one pass at their last member,
-// each followed by its tensor-parallel all-reduce (`tensor_comm_after`, per node).
+// each followed by its tensor-parallel all-reduce (`tensor_comm_after`, per node). With `host` (the ExecPlan a CPU
+// host running OpenDojo's runtime makes of the plan: cpu_kernel_time.h) each node is timed as the kernel that runs
+// it, and the update's apply joins the optimizer's time.
 StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
                             const std::vector<MemoryUse>& memory,
-                            const std::map<std::uint32_t, double>& tensor_comm_after, bool record_timeline);
+                            const std::map<std::uint32_t, double>& tensor_comm_after, bool record_timeline,
+                            const runtime::ExecPlan* host = nullptr);
 
 // What each stage adds to its ops per step: recomputation runs the stage's forward pass (and its tensor-parallel
 // all-reduces) again in each backward task; ZeRO stage 1 updates 1/dp of the parameters; an update that refreshes

@@ -43,6 +43,42 @@ bool path_to_device(const Machine& m, const Zone& zone, std::vector<const Zone*>
     return false;
 }
 
+// The kernel rates of a kind with runtime = "opendojo": each one required (bench/cpu_calibration measures them).
+CpuKernelRates cpu_kernel_rates(const ZoneKind& kind, const std::string& where) {
+    auto required = [&](const char* name) {
+        if (kind.properties.count(name) == 0) {
+            throw UsageError(where + " says runtime = \"opendojo\" but does not state " + name +
+                             " (measure it with build/bench/cpu_calibration: machines/lib/hosts.toml)");
+        }
+        return property(kind, name);
+    };
+    CpuKernelRates r;
+    r.fused_map_s = required("fused_map_time");
+    r.fused_divide_s = required("fused_divide_time");
+    for (const auto& [op, key] : {std::pair{ir::OpKind::Exp, "fused_exp_time"}, {ir::OpKind::Log, "fused_log_time"},
+                                  {ir::OpKind::Tanh, "fused_tanh_time"}, {ir::OpKind::Erf, "fused_erf_time"},
+                                  {ir::OpKind::Sigmoid, "fused_sigmoid_time"}}) {
+        r.fused_function_s[op] = required(key);
+    }
+    r.fused_sum_s = required("fused_sum_time");
+    for (const auto& [op, key] :
+         {std::pair{ir::OpKind::ReduceSum, "reference_reduce_sum_bandwidth"},
+          {ir::OpKind::LogSoftmax, "reference_log_softmax_bandwidth"}, {ir::OpKind::Slice, "reference_slice_bandwidth"},
+          {ir::OpKind::SliceBackward, "reference_slice_bandwidth"}, {ir::OpKind::Reshape, "reference_reshape_bandwidth"}}) {
+        r.reference_bandwidth[op] = required(key);
+    }
+    r.pool_forward_s = required("pool_forward_time");
+    r.pool_backward_s = required("pool_backward_time");
+    r.round_bf16_s = required("round_bf16_time");
+    r.round_cfp8_s = required("round_cfp8_time");
+    r.fused_memory_bandwidth = required("fused_memory_bandwidth");
+    r.copy_bandwidth = required("copy_bandwidth");
+    r.kernel_overhead_s = required("kernel_overhead");
+    r.matrix_call_overhead_s = required("matrix_call_overhead");
+    r.node_overhead_s = required("node_overhead");
+    return r;
+}
+
 Device describe_device(const Machine& m, const Zone& zone) {
     const ZoneKind& kind = m.kind(zone.kind);
     Device d;
@@ -87,6 +123,14 @@ Device describe_device(const Machine& m, const Zone& zone) {
                              "'; expected bf16 (no 8-bit matrix units) or fp8");
         }
         d.cfp8_operand_bytes = runs_as->second == "bf16" ? 2 : 1;
+    }
+    if (const auto runtime = kind.labels.find("runtime"); runtime != kind.labels.end()) {
+        if (runtime->second != "opendojo") {
+            throw UsageError("machine '" + m.name + "': kinds." + zone.kind + ".runtime is '" + runtime->second +
+                             "'; expected opendojo (a CPU host that trains with dojo train), or leave it out");
+        }
+        d.runs_cpu_runtime = true;
+        d.cpu_kernels = cpu_kernel_rates(kind, m.name + ": kinds." + zone.kind);
     }
     if (!kind.peak_flops.empty()) {  // a GPU
         d.matrix_flops = kind.peak_flops;

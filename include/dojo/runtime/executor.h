@@ -109,6 +109,11 @@ public:
     /// With ExecutorOptions::profile, the time of every run() so far by op kind (and fast/reference), most first;
     /// empty without it.
     std::vector<OpProfile> profile() const;
+    /// With ExecutorOptions::profile, [node]: the seconds its kernel took over every run() so far (a fused group's at
+    /// the node it runs at; 0 for nodes that run nothing).
+    const std::vector<double>& node_seconds() const { return node_seconds_; }
+    /// Starts the profile again (after warm-up runs).
+    void reset_profile();
 
 private:
     void bind_values();

@@ -26,6 +26,9 @@
  *                     stores it (Dojo's stores, GPU kernels' epilogues: a step's RoundTo nodes cost no pass of their
  *                     own; the default), or "pass" where a rounding is a pass of its own over memory (a CPU emulating
  *                     the formats, as the runtime's ExecPlan runs it)
+ *   runtime           the kind's label: "opendojo" on a CPU host that trains with OpenDojo's own runtime (an MPI rank
+ *                     of `dojo train`); its step is then timed kernel by kernel as the runtime lowers it
+ *                     (sim/cpu_kernel_time.h), with the rates of its kernels the kind states (CpuKernelRates)
  * A level's egress bandwidth per instance, in each direction: edges x edge_bandwidth (a tile), else
  * injection_bandwidth (a DGX, a host's NIC), else the Ethernet of the DIPs it contains (a tray reaches other trays
  * only through the Z-plane: the inter-tray mesh is not published, spec 13 Q5), else the sum of its children's (no new
@@ -40,9 +43,31 @@
 #include <vector>
 
 #include "dojo/compiler/place_spatial.h"
+#include "dojo/ir/op.h"
 #include "dojo/machine/machine.h"
 
 namespace dojo::sim {
+
+/// The rates of OpenDojo's CPU kernels on one rank (all of its threads), as bench/cpu_calibration measures them:
+/// the per-element times are of the rank's cores together.
+struct CpuKernelRates {
+    double fused_map_s = 0;             ///< a fused group's member per element: Add, Mul, Relu and other cheap maps
+    double fused_divide_s = 0;          ///< ... Div and Sqrt
+    std::map<ir::OpKind, double> fused_function_s;  ///< ... Exp, Log, Tanh, Erf, Sigmoid (libm), by op
+    double fused_sum_s = 0;             ///< ... a ReduceSum of the pass's rows, per element summed
+    double pool_forward_s = 0;          ///< the vectorised max-pooling per input element
+    double pool_backward_s = 0;         ///< its adjoint per input element
+    double round_bf16_s = 0;            ///< a RoundTo pass of its own per element, BF16
+    double round_cfp8_s = 0;            ///< ... CFloat8 (its bias from the tensor's max-abs)
+    double fused_memory_bandwidth = 0;  ///< bytes read and written per second by a fused pass beyond the cache
+    double copy_bandwidth = 0;          ///< bytes read and written per second copying a buffer (an update's apply)
+    double kernel_overhead_s = 0;       ///< a kernel run across the cores: starting and joining its threads
+    double matrix_call_overhead_s = 0;  ///< a oneDNN call's fixed cost
+    double node_overhead_s = 0;         ///< a reference kernel's fixed cost
+    /// Reference kernels' rates by op (inputs read and output written per second); others at
+    /// Device::reference_bandwidth
+    std::map<ir::OpKind, double> reference_bandwidth;
+};
 
 struct Device {
     std::string kind;
@@ -83,6 +108,8 @@ struct Device {
     double mesh_bisection_bandwidth = 0;        ///< bytes/s across the chip's mesh (its bisection_bandwidth)
     double power_w = 0;                         ///< TDP
     double idle_power_fraction = 0.3;
+    bool runs_cpu_runtime = false;              ///< runtime = "opendojo" (see above): `cpu_kernels` holds its rates
+    CpuKernelRates cpu_kernels;
 };
 
 struct Level {

@@ -1,0 +1,241 @@
+// The CPU runtime's kernels, timed (cpu_kernel_time.h).
+#include "dojo/sim/cpu_kernel_time.h"
+
+#include <algorithm>
+#include <list>
+#include <unordered_map>
+
+#include "dojo/ir/elementwise.h"
+
+namespace dojo::sim {
+namespace {
+
+using ir::OpKind;
+using runtime::NodeKernel;
+
+constexpr std::size_t kChunkBytes = std::size_t{64} << 10;  // the cache model's granularity over the arena
+
+double elements(const ir::Graph& g, ir::NodeId id) { return static_cast<double>(g.type(id).shape.numel()); }
+
+// An LRU cache over the arena's chunks: touch() says how many of a range's bytes were in it, then holds them.
+class LruChunks {
+public:
+    explicit LruChunks(double cache_bytes)
+        : capacity_(static_cast<std::size_t>(std::max(0.0, cache_bytes)) / kChunkBytes) {}
+
+    double touch(std::size_t offset, std::size_t bytes) {
+        double hit = 0;
+        for (std::size_t chunk = offset / kChunkBytes; bytes > 0 && chunk * kChunkBytes < offset + bytes; ++chunk) {
+            const std::size_t begin = std::max(offset, chunk * kChunkBytes);
+            const std::size_t end = std::min(offset + bytes, (chunk + 1) * kChunkBytes);
+            const auto found = where_.find(chunk);
+            if (found != where_.end()) {
+                hit += static_cast<double>(end - begin);
+                order_.erase(found->second);
+            }
+            order_.push_front(chunk);
+            where_[chunk] = order_.begin();
+            if (order_.size() > capacity_) {
+                where_.erase(order_.back());
+                order_.pop_back();
+            }
+        }
+        return hit;
+    }
+
+private:
+    std::size_t capacity_;
+    std::list<std::size_t> order_;  // most recent first
+    std::unordered_map<std::size_t, std::list<std::size_t>::iterator> where_;
+};
+
+// The buffer that holds node `id`'s value (an alias's is its input's): its arena bytes.
+void touch(const runtime::ExecPlan& exec, ir::NodeId id, LruChunks& cache, KernelTraffic& traffic) {
+    const std::uint32_t owner = exec.source[id.index];
+    const std::size_t bytes = exec.value_bytes[owner];
+    const double hit = cache.touch(exec.memory.offset_bytes[owner], bytes);
+    traffic.cached += hit;
+    traffic.uncached += static_cast<double>(bytes) - hit;
+}
+
+// The buffers kernel `i` reads and writes, in that order.
+void kernel_accesses(const runtime::ExecPlan& exec, std::uint32_t i, LruChunks& cache, KernelTraffic& traffic) {
+    const ir::Graph& g = *exec.graph;
+    if (exec.kernel[i] == NodeKernel::FusedGroup) {
+        const compiler::FusionGroup& group = exec.groups[static_cast<std::size_t>(exec.group_at[i])];
+        for (const ir::NodeId e : group.externals) {
+            touch(exec, e, cache, traffic);
+        }
+        for (std::size_t k = 0; k < group.members.size(); ++k) {
+            if (group.exported[k]) {
+                touch(exec, group.members[k], cache, traffic);
+            }
+        }
+        return;
+    }
+    for (const ir::NodeId input : g.node(ir::NodeId{i}).inputs) {
+        touch(exec, input, cache, traffic);
+    }
+    touch(exec, ir::NodeId{i}, cache, traffic);
+}
+
+bool runs_kernel(NodeKernel k) {
+    return k != NodeKernel::None && k != NodeKernel::FusedMember && k != NodeKernel::Alias;
+}
+
+// Memory time of `traffic`: hits at the cache's rate, misses at `dram_bandwidth`.
+double traffic_seconds(const KernelTraffic& traffic, const Device& device, double dram_bandwidth) {
+    const double cached = device.cache_bandwidth > 0 ? traffic.cached / device.cache_bandwidth : 0.0;
+    return cached + (dram_bandwidth > 0 ? traffic.uncached / dram_bandwidth : 0.0);
+}
+
+// A fused group's member per element, by the kind of map it is.
+double member_seconds(OpKind op, const CpuKernelRates& r) {
+    switch (op) {
+    case OpKind::Div: case OpKind::Sqrt:
+        return r.fused_divide_s;
+    case OpKind::Exp: case OpKind::Log: case OpKind::Tanh: case OpKind::Sigmoid: case OpKind::Erf:
+        return r.fused_function_s.at(op);
+    case OpKind::ReduceSum:
+        return r.fused_sum_s;
+    default:  // cheap maps, broadcasts, BF16 roundings on the way
+        return r.fused_map_s;
+    }
+}
+
+OpTime fused_group_time(const ir::Graph& g, const compiler::FusionGroup& group, const Device& device,
+                        const KernelTraffic& traffic) {
+    const CpuKernelRates& r = device.cpu_kernels;
+    OpTime t;
+    for (const ir::NodeId m : group.members) {
+        const ir::Node& member = g.node(m);
+        const double n = member.op == OpKind::ReduceSum ? elements(g, member.inputs[0]) : elements(g, m);
+        t.compute_s += n * member_seconds(member.op, r);
+        t.flops += ir::cost_of(g, m).flops;
+    }
+    t.bytes = traffic.cached + traffic.uncached;
+    t.memory_s = traffic_seconds(traffic, device, r.fused_memory_bandwidth);
+    t.memory_bound = t.memory_s > t.compute_s;
+    t.seconds = t.compute_s + t.memory_s + r.kernel_overhead_s;
+    return t;
+}
+
+OpTime plus(OpTime t, double fixed_s) {
+    t.seconds += fixed_s;
+    return t;
+}
+
+// A RoundTo of its own (whatever the kernel that runs it): its elements at the format's rate.
+OpTime rounding_time(const ir::Graph& g, ir::NodeId id, const CpuKernelRates& r) {
+    const auto& attrs = std::get<ir::RoundAttrs>(g.node(id).attrs);
+    OpTime t;
+    t.bytes = 8.0 * elements(g, id);
+    t.memory_s = elements(g, id) * (attrs.format == numerics::FormatKind::Bf16 ? r.round_bf16_s : r.round_cfp8_s);
+    t.seconds = t.memory_s + r.kernel_overhead_s;
+    t.memory_bound = true;
+    return t;
+}
+
+// The op table's reference kernel: plain loops that read its inputs and write its output at the op's reference rate
+// (the transposes' where the kind states none for the op), after a node's fixed cost.
+OpTime reference_time(const ir::Graph& g, ir::NodeId id, const Device& device) {
+    const ir::OpCost cost = ir::cost_of(g, id);
+    OpTime t;
+    t.flops = cost.flops;
+    t.bytes = 4.0 * elements(g, id);
+    for (const ir::NodeId input : g.node(id).inputs) {
+        t.bytes += 4.0 * elements(g, input);
+    }
+    const auto rate = device.cpu_kernels.reference_bandwidth.find(g.node(id).op);
+    const double bandwidth = rate != device.cpu_kernels.reference_bandwidth.end() ? rate->second
+                                                                                  : device.reference_bandwidth;
+    t.compute_s = cost.flops / device.vector_flops_fp32;
+    t.memory_s = bandwidth > 0 ? t.bytes / bandwidth : 0.0;
+    t.memory_bound = t.memory_s > t.compute_s;
+    t.seconds = std::max(t.compute_s, t.memory_s) + device.cpu_kernels.node_overhead_s;
+    return t;
+}
+
+}  // namespace
+
+std::optional<runtime::ExecPlan> lower_for_host(const compiler::Plan& plan, const Device& device) {
+    const compiler::Strategy& s = plan.strategy;
+    if (!device.runs_cpu_runtime || s.tp != 1 || s.pp != 1 || s.micro_batches != 1 || s.recompute || s.zero) {
+        return std::nullopt;
+    }
+    // As the trainer lowers a rank's step (runtime/trainer.h): the updated values kept for apply(), and with dp > 1
+    // the gradients as sync points (the all-reduce the simulator times on its own).
+    runtime::ExecutorOptions options;
+    options.keep.push_back(plan.last_forward);
+    for (const autodiff::Assignment& a : plan.step.updates) {
+        options.keep.push_back(a.value);
+    }
+    if (s.dp > 1) {
+        for (const ir::NodeId g : plan.step.gradients) {
+            if (g.valid()) {
+                options.sync_points.push_back(g);
+            }
+        }
+        options.on_computed = [](std::size_t) {};
+        options.before_read = [](std::size_t) {};
+    }
+    return runtime::lower_cpu(plan, options);
+}
+
+std::vector<KernelTraffic> kernel_traffic(const runtime::ExecPlan& exec,
+                                          std::span<const autodiff::Assignment> updates, double cache_bytes) {
+    const std::size_t n = exec.kernel.size();
+    LruChunks cache(cache_bytes);
+    std::vector<KernelTraffic> traffic;
+    for (int step = 0; step < 2; ++step) {  // the first warms the cache; the second is the one counted
+        traffic.assign(n + 1, KernelTraffic{});
+        for (std::uint32_t i = 0; i < n; ++i) {
+            if (runs_kernel(exec.kernel[i])) {
+                kernel_accesses(exec, i, cache, traffic[i]);
+            }
+        }
+        for (const autodiff::Assignment& a : updates) {  // apply(): each value read, its leaf written
+            touch(exec, a.value, cache, traffic[n]);
+            touch(exec, a.target, cache, traffic[n]);
+        }
+    }
+    return traffic;
+}
+
+OpTime cpu_kernel_time(const runtime::ExecPlan& exec, ir::NodeId id, const Device& device,
+                       const KernelTraffic& traffic) {
+    const ir::Graph& g = *exec.graph;
+    const CpuKernelRates& r = device.cpu_kernels;
+    const ir::Node& node = g.node(id);
+    switch (exec.kernel[id.index]) {
+    case NodeKernel::None: case NodeKernel::FusedMember: case NodeKernel::Alias:
+        return {};
+    case NodeKernel::FusedGroup:
+        return fused_group_time(g, exec.groups[static_cast<std::size_t>(exec.group_at[id.index])], device, traffic);
+    case NodeKernel::OneDnn:
+        return plus(op_time(g, id, device, compiler::Precision::Fp32, 1, false, device.memory_bandwidth),
+                    r.matrix_call_overhead_s);
+    case NodeKernel::OneDnnBf16:
+        return plus(op_time(g, id, device, compiler::Precision::Bf16, 1, false, device.memory_bandwidth),
+                    r.matrix_call_overhead_s);
+    case NodeKernel::VectorisedPool: {
+        OpTime t;
+        const double n = elements(g, node.inputs[0]);
+        t.memory_s = n * (node.op == OpKind::MaxPool2d ? r.pool_forward_s : r.pool_backward_s);
+        t.seconds = t.memory_s + r.kernel_overhead_s;
+        return t;
+    }
+    case NodeKernel::RoundBlocked: case NodeKernel::RoundToBf16Copy: case NodeKernel::RoundGroupMaxAbs:
+    case NodeKernel::RoundShard:
+        return rounding_time(g, id, r);
+    case NodeKernel::Reference:
+        return node.op == OpKind::RoundTo ? rounding_time(g, id, r) : reference_time(g, id, device);
+    }
+    return {};
+}
+
+double cpu_apply_seconds(const Device& device, const KernelTraffic& traffic) {
+    return traffic_seconds(traffic, device, device.cpu_kernels.copy_bandwidth);
+}
+
+}  // namespace dojo::sim
