@@ -43,8 +43,9 @@ void add_tenant(const TenantOptions& o) {
 }
 
 void run_serve(const ServeCliOptions& o) {
-    if (o.scheduler != "local") {
-        throw UsageError("--scheduler " + o.scheduler + ": only local (this host's cores) runs jobs in this version");
+    if (o.scheduler != "local" && o.scheduler != "slurm") {
+        throw UsageError("--scheduler " + o.scheduler + ": expected local (this host's cores) or slurm (a Slurm "
+                         "cluster, its slurm.conf in SLURM_CONF)");
     }
     const std::size_t colon = o.listen.rfind(':');
     int port = -1;
@@ -66,6 +67,7 @@ void run_serve(const ServeCliOptions& o) {
     options.host = o.listen.substr(0, colon);
     options.port = port;
     options.slots = o.slots;
+    options.scheduler = o.scheduler;
     options.dojo = std::filesystem::read_symlink("/proc/self/exe").string();
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
@@ -95,7 +97,9 @@ void add_service_commands(CLI::App& app) {
         "serve", "Serve the HTTP/JSON job API and run the jobs on this host (POST /v1/jobs; docs/service.md)");
     serve->add_option("--state", s->state, "directory of the service's state (SQLite) and the jobs' files")->required();
     serve->add_option("--listen", s->listen, "HOST:PORT to listen on (default 127.0.0.1:8470; port 0: any free one)");
-    serve->add_option("--scheduler", s->scheduler, "local (default): jobs run on this host's cores");
+    serve->add_option("--scheduler", s->scheduler,
+                      "local (default): jobs run on this host's cores; slurm: jobs go to a Slurm cluster with sbatch "
+                      "(partitions high, normal, low by PriorityTier, preemption by requeue: docs/service.md)");
     serve->add_option("--slots", s->slots, "slots (cores) jobs may hold together (default 0: one per core)");
     serve->callback([s] { run_serve(*s); });
 }

@@ -18,28 +18,9 @@
 #include "dojo/runtime/checkpoint.h"
 #include "dojo/service/scheduler.h"
 #include "dojo/util/error.h"
+#include "dojo/util/files.h"
 
 namespace dojo::service {
-namespace {
-
-// The last `lines` lines of a log, for a failed job's error.
-std::string tail_of(const std::string& path, std::size_t lines) {
-    std::ifstream in(path);
-    std::vector<std::string> kept;
-    for (std::string line; std::getline(in, line);) {
-        kept.push_back(line);
-        if (kept.size() > lines) {
-            kept.erase(kept.begin());
-        }
-    }
-    std::string out;
-    for (const std::string& line : kept) {
-        out += (out.empty() ? "" : "\n") + line;
-    }
-    return out;
-}
-
-}  // namespace
 
 double now_seconds() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -119,8 +100,8 @@ void Runner::reap(double now) {
             continue;
         }
         const std::string state = it->second.cancelled ? "cancelled" : code == 0 ? "succeeded" : "failed";
-        store_.mark_finished(it->first, state, code, state == "failed" ? tail_of(job_dir(it->first) + "/log.txt", 5) : "",
-                             now);
+        const std::string error = state == "failed" ? last_lines(job_dir(it->first) + "/log.txt", 5) : "";
+        store_.mark_finished(it->first, state, code, error, now);
         it = running_.erase(it);
         ended_ = true;
     }

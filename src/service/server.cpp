@@ -17,6 +17,7 @@
 #include "dojo/service/dashboard.h"
 #include "dojo/service/openapi.h"
 #include "dojo/service/runner.h"
+#include "dojo/service/slurm.h"
 #include "dojo/service/store.h"
 #include "dojo/util/error.h"
 
@@ -71,7 +72,7 @@ std::string file_text(const std::string& path) {
 
 class Api {
 public:
-    Api(Store& store, Runner& runner, int slots) : store_(store), runner_(runner), slots_(slots) {}
+    Api(Store& store, Engine& runner, int slots) : store_(store), runner_(runner), slots_(slots) {}
 
     void route(httplib::Server& server) {
         server.Get("/", [](const httplib::Request&, httplib::Response& res) {
@@ -266,7 +267,7 @@ private:
     json cluster_json(const Tenant& t) {
         json slots = json::array();
         int index = 0;
-        for (const Runner::SlotHolder& s : runner_.slot_holders()) {
+        for (const Engine::SlotHolder& s : runner_.slot_holders()) {
             const json holder = s.job == 0                       ? json(nullptr)
                                 : t.admin || s.tenant == t.name ? json(s.job)
                                                                  : json("other");
@@ -279,7 +280,7 @@ private:
             samples.push_back({{"t", time}, {"busy", busy}});
             idle += 1.0 - busy;
         }
-        return {{"total_slots", slots_}, {"slots", slots}, {"utilization", samples},
+        return {{"engine", runner_.name()}, {"total_slots", slots_}, {"slots", slots}, {"utilization", samples},
                 {"idle_fraction", utilization.empty() ? 0.0 : idle / static_cast<double>(utilization.size())}};
     }
 
@@ -308,7 +309,7 @@ private:
     }
 
     Store& store_;
-    Runner& runner_;
+    Engine& runner_;
     int slots_;
 };
 
@@ -316,12 +317,21 @@ private:
 
 void serve(const ServeOptions& options, const std::atomic<bool>& stop, const std::function<void(int)>& ready) {
     Store store(options.state_dir);
-    const int recovered = store.recover_interrupted();
-    if (recovered > 0) {
-        std::fprintf(stderr, "dojo serve: %d job(s) the last server left running are queued again\n", recovered);
+    std::unique_ptr<Engine> engine;
+    int slots = 0;
+    if (options.scheduler == "slurm") {  // Slurm holds the jobs that were running: they go on there
+        auto slurm = std::make_unique<SlurmEngine>(store, options.state_dir, options.dojo, SlurmOptions{});
+        slots = static_cast<int>(slurm->slot_holders().size());
+        engine = std::move(slurm);
+    } else {
+        const int recovered = store.recover_interrupted();
+        if (recovered > 0) {
+            std::fprintf(stderr, "dojo serve: %d job(s) the last server left running are queued again\n", recovered);
+        }
+        slots = options.slots > 0 ? options.slots : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        engine = std::make_unique<Runner>(store, options.state_dir, options.dojo, slots);
     }
-    const int slots = options.slots > 0 ? options.slots : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    Runner runner(store, options.state_dir, options.dojo, slots);
+    Engine& runner = *engine;
     httplib::Server server;
     server.set_payload_max_length(1 << 20);
     // Debian's cpp-httplib listens with a backlog of 5: under a burst of connections (200 clients) the kernel then

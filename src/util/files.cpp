@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -146,6 +147,22 @@ void write_output_file(const std::string& path, std::string_view bytes, std::str
         return;
     }
     write_replacing(path, bytes, what);
+}
+
+std::string last_lines(const std::string& path, std::size_t lines) {
+    std::ifstream in(path);
+    std::deque<std::string> kept;
+    for (std::string line; std::getline(in, line);) {
+        kept.push_back(line);
+        if (kept.size() > lines) {
+            kept.pop_front();
+        }
+    }
+    std::string out;
+    for (const std::string& line : kept) {
+        out += (out.empty() ? "" : "\n") + line;
+    }
+    return out;
 }
 
 }  // namespace dojo

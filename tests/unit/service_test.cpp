@@ -1,15 +1,19 @@
-// The service's parts without a server: tokens, job requests, the scheduler's policy and the SQLite store.
+// The service's parts without a server: tokens, job requests, the scheduler's policy, the SQLite store, and how Slurm's
+// answers are read.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "dojo/service/job_spec.h"
 #include "dojo/service/scheduler.h"
+#include "dojo/service/slurm.h"
 #include "dojo/service/store.h"
 #include "dojo/service/tokens.h"
 #include "dojo/util/error.h"
+#include "dojo/util/process.h"
 
 namespace dojo::service {
 namespace {
@@ -250,6 +254,58 @@ TEST(Trace, ReadsTheHeliosLayoutAndGeneratesItsOwn) {
     }
     EXPECT_NEAR(work / (generated.back().submit_s * 3000), 1.2, 0.2);  // the offered load, over the arrivals
     EXPECT_EQ(generate_trace({50, 100, 1.0, 0.5, 3}), generate_trace({50, 100, 1.0, 0.5, 3}));
+}
+
+// Two jobs as Slurm 22.05's `scontrol show job --oneliner` prints them (fields cut down), one preempted and requeued.
+TEST(Slurm, ReadsScontrolsJobsAndMapsTheirStates) {
+    const std::string text =
+        "JobId=7 JobName=dojo-1a2b-3 UserId=root(0) Priority=1 JobState=PENDING Reason=BeginTime Dependency=(null) "
+        "Requeue=1 Restarts=1 BatchFlag=1 ExitCode=0:0 Partition=low NumNodes=1 NumCPUs=2 NumTasks=1\n"
+        "JobId=8 JobName=dojo-1a2b-4 JobState=FAILED Reason=NonZeroExitCode Restarts=0 ExitCode=2:0 Partition=high "
+        "NumCPUs=1\n"
+        "JobId=9 JobName=wrap JobState=CANCELLED Reason=None ExitCode=0:15 NumCPUs=1\n";
+    const std::vector<SlurmJob> jobs = parse_scontrol_jobs(text);
+    ASSERT_EQ(jobs.size(), 3u);
+    EXPECT_EQ(jobs[0].id, 7);
+    EXPECT_EQ(jobs[0].name, "dojo-1a2b-3");
+    EXPECT_EQ(jobs[0].reason, "BeginTime");
+    EXPECT_EQ(jobs[0].restarts, 1);
+    EXPECT_EQ(jobs[0].cpus, 2);
+    EXPECT_EQ(jobs[0].partition, "low");
+    EXPECT_EQ(jobs[1].exit_code, 2);
+    EXPECT_EQ(jobs[2].exit_code, 128 + 15);  // ended by SIGTERM
+    EXPECT_TRUE(parse_scontrol_jobs("No jobs in the system\n").empty());
+
+    EXPECT_EQ(store_state_of(jobs[0], false), "preempted");  // it ran before: Slurm requeued it
+    SlurmJob fresh = jobs[0];
+    fresh.restarts = 0;
+    EXPECT_EQ(store_state_of(fresh, false), "queued");
+    EXPECT_EQ(store_state_of(jobs[1], true), "failed");
+    EXPECT_EQ(store_state_of(jobs[2], true), "cancelled");
+    for (const auto& [slurm, ours] : std::map<std::string, std::string>{{"RUNNING", "running"},
+                                                                        {"COMPLETING", "running"},
+                                                                        {"COMPLETED", "succeeded"},
+                                                                        {"TIMEOUT", "timed_out"},
+                                                                        {"PREEMPTED", "preempted"},
+                                                                        {"REQUEUED", "preempted"},
+                                                                        {"NODE_FAIL", "failed"},
+                                                                        {"OUT_OF_MEMORY", "failed"}}) {
+        SlurmJob job;
+        job.state = slurm;
+        EXPECT_EQ(store_state_of(job, true), ours) << slurm;
+    }
+}
+
+TEST(RunProgram, ReturnsStatusAndBothOutputsAndStopsAtItsTimeLimit) {
+    const ProgramResult r = run_program({"sh", "-c", "echo out; echo err >&2; exit 3"});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_EQ(r.out, "out\n");
+    EXPECT_EQ(r.err, "err\n");
+    EXPECT_FALSE(r.timed_out);
+    const ProgramResult slow = run_program({"sleep", "10"}, 0.2);
+    EXPECT_TRUE(slow.timed_out);
+    EXPECT_EQ(slow.exit_code, 128 + 9);
+    EXPECT_EQ(run_program({"/nonexistent/program"}).exit_code, 127);
 }
 
 }  // namespace

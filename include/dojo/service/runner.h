@@ -1,8 +1,7 @@
 /** \file
- * The embedded runner: real `dojo train` / `dojo sim` processes on this host's slots, started in the order the
- * scheduler picks (scheduler.h), and stopped (SIGTERM) when the scheduler preempts them for a higher-priority job. Each job has a directory, STATE_DIR/jobs/ID: its result (the command's --json
- * output, `result.json`), its log (stderr, `log.txt`, appended over attempts) and, for train jobs, its checkpoints.
- * A job process dies with the server (PR_SET_PDEATHSIG), so a server killed at any moment leaves no job running
+ * The embedded engine (engine.h): real `dojo train` / `dojo sim` processes on this host's slots, started in the order
+ * the scheduler picks (scheduler.h), and stopped (SIGTERM) when the scheduler preempts them for a higher-priority
+ * job. A job process dies with the server (PR_SET_PDEATHSIG), so a server killed at any moment leaves no job running
  * unseen: on restart the store puts it back in the queue (Store::recover_interrupted) and a train job resumes from
  * its last checkpoint (`--resume`), ending with the weights of an uninterrupted run.
  */
@@ -18,39 +17,37 @@
 #include <utility>
 #include <vector>
 
+#include "dojo/service/engine.h"
 #include "dojo/service/store.h"
 
 namespace dojo::service {
 
-class Runner {
+class Runner : public Engine {
 public:
     /// `dojo`: the executable jobs run; `total_slots`: the host's slots (cores) jobs may hold.
     Runner(Store& store, std::string state_dir, std::string dojo, int total_slots);
     /// Stops every running job's process (SIGTERM, then SIGKILL after 5 s) and waits for them.
-    ~Runner();
+    ~Runner() override;
     Runner(const Runner&) = delete;
     Runner& operator=(const Runner&) = delete;
 
     /// Reaps jobs that ended (recording their state) and starts the queued jobs the scheduler picks: at once when a
     /// job has ended, within a second of a submission or cancellation (notify()), and every 5 s regardless. Deciding
     /// reads the whole queue, so a busy server does not do it on every tick.
-    void tick(double now);
+    void tick(double now) override;
     /// A job was submitted or cancelled: decide at the next tick.
-    void notify() { changed_.store(true); }
+    void notify() override { changed_.store(true); }
     /// Cancels job `id`: a queued one at once, a running one by stopping its process (SIGTERM; "cancelling" until it
     /// has ended). Returns its state.
-    std::string cancel(std::int64_t id, double now);
+    std::string cancel(std::int64_t id, double now) override;
     /// A job's directory.
-    std::string job_dir(std::int64_t id) const;
+    std::string job_dir(std::int64_t id) const override;
 
     /// Per slot of the host: the job holding it (id and tenant), or id 0 when free.
-    struct SlotHolder {
-        std::int64_t job = 0;
-        std::string tenant;
-    };
-    std::vector<SlotHolder> slot_holders();
+    std::vector<SlotHolder> slot_holders() override;
     /// The fraction of slots held, sampled once a second by tick(), the last 600 samples: (Unix seconds, fraction).
-    std::vector<std::pair<double, double>> utilization();
+    std::vector<std::pair<double, double>> utilization() override;
+    std::string name() const override { return "local"; }
 
 private:
     void start(const Job& job, double now);

@@ -1,5 +1,6 @@
 /** \file
- * `dojo serve`: the HTTP/JSON API over the store (store.h) and the runner (runner.h), on cpp-httplib.
+ * `dojo serve`: the HTTP/JSON API over the store (store.h) and an engine that runs the jobs (engine.h: this host's
+ * cores, runner.h, or a Slurm cluster, slurm.h), on cpp-httplib.
  *
  * Every request carries `Authorization: Bearer TOKEN` (401 without a valid one). A tenant sees and touches only its
  * own jobs (another tenant's id is a 404, as a missing one is); admins see all. Errors are `{"error": "..."}` with
@@ -18,7 +19,7 @@
  *   GET  /v1/cluster                 the host's slots and who holds them, utilization over the last minutes
  *   GET  /openapi.json               the OpenAPI 3 document of all this (no token needed)
  *   GET  /                           the dashboard (dashboard.h; no token needed for the page itself)
- * A thread ticks the runner every 100 ms: finished jobs are recorded and queued ones started.
+ * A thread ticks the engine every 100 ms: finished jobs are recorded and queued ones started (or handed to Slurm).
  */
 #pragma once
 
@@ -32,7 +33,8 @@ struct ServeOptions {
     std::string state_dir;
     std::string host = "127.0.0.1";
     int port = 8470;
-    int slots = 0;               ///< 0: one per core of this host
+    int slots = 0;               ///< 0: one per core of this host (local)
+    std::string scheduler = "local";  ///< "local": this host's cores (runner.h); "slurm": a Slurm cluster (slurm.h)
     std::string dojo;            ///< the executable jobs run (the server's own)
 };
 

@@ -32,4 +32,8 @@ void require_output_path(const std::string& path, std::string_view what);
 /// Writes `bytes` to `path` as the file comment says. Throws UsageError or IoError naming `what` and the path.
 void write_output_file(const std::string& path, std::string_view bytes, std::string_view what);
 
+/// The last `lines` lines of the text file at `path` (fewer if it has fewer; empty if it cannot be read): a failed
+/// job's error from its log.
+std::string last_lines(const std::string& path, std::size_t lines);
+
 }  // namespace dojo

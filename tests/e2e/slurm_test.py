@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""`dojo serve --scheduler slurm` against a real one-node Slurm cluster that this test starts and stops itself: a munge
+key and munged on a socket of its own, a slurm.conf it writes (the node is this host at 127.0.0.1 with its CPUs;
+partitions low, normal and high by PriorityTier, preemption by requeue), slurmctld and slurmd in the foreground on
+free ports. Through the service's HTTP API it runs:
+
+  a job        a sim job goes to Slurm (sbatch) and succeeds; its result comes back through the API
+  a cancel     a running train job is cancelled (scancel) and ends cancelled
+  preemption   a low-priority train job holding every CPU is requeued by Slurm for a high-priority one, which runs
+               and succeeds; the low job runs again, resumes from its checkpoint and ends with the weights of an
+               uninterrupted `dojo train`
+  a kill -9    the server is killed while a job runs in Slurm and started again: the job is not submitted twice and
+               its outcome is recorded
+
+Usage: slurm_test.py DOJO     (exit 77 when Slurm or munge is not installed, saying what to install; where the daemons
+                               are installed but do not start, it fails with their logs)
+"""
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+SLURM_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "sinfo")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """munged, slurmctld and slurmd in `root`, stopped by stop()."""
+
+    def __init__(self, root):
+        self.root = root
+        self.processes = []
+        self.env = dict(os.environ, SLURM_CONF=os.path.join(root, "slurm.conf"))
+        self.node = socket.gethostname().split(".")[0]
+
+    def write_config(self):
+        user = getpass.getuser()
+        key = os.path.join(self.root, "munge.key")
+        with open(key, "wb") as f:
+            f.write(os.urandom(1024))
+        os.chmod(key, 0o400)
+        for d in ("state", "spool"):
+            os.makedirs(os.path.join(self.root, d))
+        r = self.root
+        conf = f"""ClusterName=dojotest
+SlurmctldHost={self.node}(127.0.0.1)
+SlurmUser={user}
+SlurmdUser={user}
+SlurmctldPort={free_port()}
+SlurmdPort={free_port()}
+AuthType=auth/munge
+AuthInfo=socket={r}/munge.sock
+CredType=cred/munge
+StateSaveLocation={r}/state
+SlurmdSpoolDir={r}/spool
+SlurmctldPidFile={r}/slurmctld.pid
+SlurmdPidFile={r}/slurmd.pid
+SlurmctldLogFile={r}/slurmctld.log
+SlurmdLogFile={r}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+JobRequeue=1
+ReturnToService=2
+MpiDefault=none
+KillWait=5
+NodeName={self.node} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} State=UNKNOWN
+PartitionName=low Nodes=ALL Default=YES PriorityTier=1 PreemptMode=REQUEUE State=UP
+PartitionName=normal Nodes=ALL PriorityTier=2 PreemptMode=REQUEUE State=UP
+PartitionName=high Nodes=ALL PriorityTier=3 PreemptMode=OFF State=UP
+"""
+        with open(self.env["SLURM_CONF"], "w") as f:
+            f.write(conf)
+
+    def start(self):
+        self.write_config()
+        r = self.root
+        self.spawn(["munged", "--foreground", "--force", f"--socket={r}/munge.sock", f"--key-file={r}/munge.key",
+                    f"--log-file={r}/munged.log", f"--pid-file={r}/munged.pid", f"--seed-file={r}/munged.seed"])
+        self.wait_for(lambda: os.path.exists(f"{r}/munge.sock"), 10, "munged did not create its socket")
+        self.spawn(["slurmctld", "-D", "-i", "-f", self.env["SLURM_CONF"]])
+        self.spawn(["slurmd", "-D", "-f", self.env["SLURM_CONF"], "-N", self.node])
+        self.wait_for(self.node_idle, 30, "the node did not come up idle in Slurm")
+
+    def spawn(self, argv):
+        log = open(os.path.join(self.root, os.path.basename(argv[0]) + ".out"), "w")
+        self.processes.append(subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT))
+
+    def node_idle(self):
+        r = subprocess.run(["sinfo", "--noheader", "--format=%t"], env=self.env, capture_output=True, text=True)
+        return r.returncode == 0 and "idle" in r.stdout
+
+    def wait_for(self, condition, seconds, failure):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if condition():
+                return
+            if any(p.poll() is not None for p in self.processes):
+                break
+            time.sleep(0.2)
+        sys.exit(f"slurm test: the daemons could not start here: {failure}\n{self.logs()}")
+
+    def logs(self):
+        text = ""
+        for name in ("munged.out", "munged.log", "slurmctld.out", "slurmctld.log", "slurmd.out", "slurmd.log"):
+            path = os.path.join(self.root, name)
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    text += f"--- {name} (last lines)\n" + "".join(f.readlines()[-15:])
+        return text
+
+    def jobs(self):
+        """Slurm's jobs: [(id, name, state)]"""
+        out = subprocess.run(["scontrol", "show", "job", "--oneliner"], env=self.env, capture_output=True,
+                             text=True).stdout
+        jobs = []
+        for line in out.splitlines():
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            if "JobId" in fields:
+                jobs.append((int(fields["JobId"]), fields.get("JobName", ""), fields.get("JobState", "")))
+        return jobs
+
+    def stop(self):
+        subprocess.run(["scancel", "--full", "--user", getpass.getuser()], env=self.env, capture_output=True)
+        for p in reversed(self.processes):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+class Service:
+    def __init__(self, dojo, state, env):
+        self.dojo, self.state, self.env = dojo, state, env
+        self.process = None
+        self.port = None
+
+    def start(self):
+        self.process = subprocess.Popen([self.dojo, "serve", "--state", self.state, "--listen", "127.0.0.1:0",
+                                         "--scheduler", "slurm"], env=self.env, stdout=subprocess.PIPE,
+                                        stderr=open(os.path.join(self.state, "serve.err"), "a"), text=True)
+        line = self.process.stdout.readline()
+        if not line.strip().isdigit():
+            sys.exit("slurm test: dojo serve --scheduler slurm did not start: " + self.server_errors())
+        self.port = int(line)
+
+    def server_errors(self):
+        with open(os.path.join(self.state, "serve.err")) as f:
+            return f.read()[-2000:]
+
+    def kill(self, sig=signal.SIGTERM):
+        self.process.send_signal(sig)
+        self.process.wait(30)
+
+    def call(self, token, method, path, body=None):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Authorization": "Bearer " + token})
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return json.load(reply)
+
+    def submit(self, token, body):
+        return self.call(token, "POST", "/v1/jobs", body)["id"]
+
+    def wait(self, token, job, states, seconds):
+        deadline = time.time() + seconds
+        seen = set()
+        while time.time() < deadline:
+            now = self.call(token, "GET", f"/v1/jobs/{job}")
+            seen.add(now["state"])
+            if now["state"] in states:
+                return now, seen
+            time.sleep(0.2)
+        sys.exit(f"slurm test: job {job} did not reach {states} in {seconds} s (states seen: {sorted(seen)}; last: "
+                 f"{now})\n{self.server_errors()}")
+
+
+def need(condition, message):
+    if not condition:
+        sys.exit("slurm test: " + message)
+
+
+# Long enough (seconds) that the server sees it run; a checkpoint every 50 steps for the preempted one to resume from.
+LENET = {"model": "lenet", "epochs": 3, "train_limit": 38400, "test_limit": 200, "checkpoint_every": 50}
+
+
+def uninterrupted_digest(dojo, threads):
+    out = subprocess.run([dojo, "train", "lenet", "--epochs", "3", "--train-limit", "38400", "--test-limit", "200",
+                          "--threads", str(threads), "--json"], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["parameter_digest"]
+
+
+def run(dojo, cluster, state):
+    token = subprocess.run([dojo, "tenant", "add", "alice", "--state", state, "--max-slots", str(os.cpu_count())],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    service = Service(dojo, state, cluster.env)
+    service.start()
+    try:
+        cluster_view = service.call(token, "GET", "/v1/cluster")
+        need(cluster_view["engine"] == "slurm" and cluster_view["total_slots"] == os.cpu_count(),
+             f"the cluster view is not Slurm's: {cluster_view}")
+
+        # A job: through sbatch to success, its result back through the API.
+        sim = service.submit(token, {"kind": "sim", "args": {"model": "mlp", "machine": "dgx-a100", "batch": 64}})
+        done, _ = service.wait(token, sim, ("succeeded", "failed"), 60)
+        need(done["state"] == "succeeded", f"the sim job did not succeed: {done}")
+        need("step_s" in service.call(token, "GET", f"/v1/jobs/{sim}/result"), "the sim job has no result")
+        need(any(name.endswith(f"-{sim}") for _, name, _ in cluster.jobs()), "Slurm never saw the sim job")
+        print("slurm test: a sim job ran in Slurm and succeeded")
+
+        # A cancel: a running train job, scancelled.
+        long_job = service.submit(token, {"kind": "train", "args": dict(LENET, epochs=20), "priority": "low"})
+        service.wait(token, long_job, ("running",), 60)
+        need(service.call(token, "POST", f"/v1/jobs/{long_job}/cancel")["state"] == "cancelling",
+             "a running job's cancel did not say cancelling")
+        done, _ = service.wait(token, long_job, ("cancelled", "failed", "succeeded"), 60)
+        need(done["state"] == "cancelled", f"the cancelled job ended {done['state']}")
+        print("slurm test: a running train job was cancelled")
+
+        # Preemption: a low job on every CPU is requeued for a high one, then resumes to the uninterrupted weights.
+        cpus = os.cpu_count()
+        low = service.submit(token, {"kind": "train", "args": LENET, "priority": "low", "slots": cpus})
+        service.wait(token, low, ("running",), 60)
+        checkpoint = os.path.join(state, "jobs", str(low), "checkpoint", "checkpoint.dojo")
+        deadline = time.time() + 60
+        while not os.path.exists(checkpoint) and time.time() < deadline:
+            time.sleep(0.05)
+        need(os.path.exists(checkpoint), "the low job wrote no checkpoint")
+        high = service.submit(token, {"kind": "sim", "priority": "high", "slots": cpus,
+                                      "args": {"model": "lenet", "machine": "dgx-a100", "batch": 64}})
+        _, low_states = service.wait(token, low, ("preempted",), 60)
+        done, _ = service.wait(token, high, ("succeeded", "failed"), 120)
+        need(done["state"] == "succeeded", f"the high job did not succeed: {done}")
+        done, _ = service.wait(token, low, ("succeeded", "failed"), 300)
+        need(done["state"] == "succeeded" and done["attempts"] >= 2, f"the preempted job did not resume: {done}")
+        result = service.call(token, "GET", f"/v1/jobs/{low}/result")
+        need(result["resumed_from_step"] > 0, f"the requeued job started over: {result['resumed_from_step']}")
+        need(result["parameter_digest"] == uninterrupted_digest(dojo, cpus),
+             "the resumed job's weights differ from an uninterrupted run's")
+        print(f"slurm test: a low job was preempted by a high one, requeued, resumed from step "
+              f"{result['resumed_from_step']} and ended with the uninterrupted weights")
+
+        # kill -9 of the server while Slurm runs a job: started again, it finds the job and records its end.
+        job = service.submit(token, {"kind": "train", "args": dict(LENET, epochs=1), "priority": "normal"})
+        service.wait(token, job, ("running",), 60)
+        service.kill(signal.SIGKILL)
+        service.start()
+        done, _ = service.wait(token, job, ("succeeded", "failed"), 120)
+        need(done["state"] == "succeeded", f"the job did not survive the server's kill -9: {done}")
+        submitted = [name for _, name, _ in cluster.jobs() if name.endswith(f"-{job}")]
+        need(len(submitted) == 1, f"the job went to Slurm {len(submitted)} times")
+        print("slurm test: the server was killed with -9 while a job ran; started again, it recorded the job's end "
+              "and submitted nothing twice")
+    finally:
+        service.kill()
+
+
+def main():
+    dojo = sys.argv[1]
+    missing = [p for p in SLURM_PROGRAMS if not shutil.which(p)]
+    if missing:
+        print("slurm test: skipped: " + ", ".join(missing) + " not installed (scripts/setup.sh installs slurm-wlm and "
+              "munge)")
+        return 77
+    root = tempfile.mkdtemp(prefix="dojo-slurm-")
+    state = os.path.join(root, "service")
+    os.makedirs(state)
+    cluster = Cluster(root)
+    try:
+        cluster.start()
+        run(dojo, cluster, state)
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    print("slurm test: passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
