@@ -17,11 +17,15 @@ std::string ids(const ir::Graph& g, const std::vector<ir::NodeId>& nodes, const 
     return out;
 }
 
-// Where its value is: its bytes in the arena, an alias's source, or nowhere (a group member in registers).
+// Where its value is: its bytes in the arena, an alias's source, its leaf's buffer (an update in place), or nowhere
+// (a group member in registers).
 std::string place(const ExecPlan& p, std::uint32_t i) {
     const ir::Graph& g = *p.graph;
     if (p.kernel[i] == NodeKernel::Alias) {
         return "= " + g.describe(ir::NodeId{p.source[i]});
+    }
+    if (p.source[i] != i) {
+        return "in place of " + g.describe(ir::NodeId{p.source[i]});
     }
     if (p.value_bytes[i] == 0) {
         return "not stored";

@@ -62,7 +62,7 @@ void Executor::bind_values() {
         ir::Buffer<float>& value = values_.emplace_back(ir::Buffer<float>(shape, std::vector<float>{}));
         if (plan_.value_bytes[i] > 0) {
             value.data = ir::Storage<float>::bound_to(at, plan_.value_bytes[i] / sizeof(float));
-        } else if (plan_.kernel[i] == NodeKernel::Alias) {  // its source comes first in graph order: bound already
+        } else if (plan_.source[i] != i) {  // an alias or an update in place: its source comes first, bound already
             ir::Storage<float>& from = values_[plan_.source[i]].data;
             value.data = ir::Storage<float>::bound_to(from.data(), from.size());
         }
@@ -224,7 +224,10 @@ std::vector<OpProfile> Executor::profile() const {
 void Executor::apply(std::span<const autodiff::Assignment> assignments) {
     for (const autodiff::Assignment& a : assignments) {
         const ir::Storage<float>& from = values_[a.value.index].data;
-        std::copy(from.begin(), from.end(), values_[a.target.index].data.begin());
+        ir::Storage<float>& to = values_[a.target.index].data;
+        if (from.data() != to.data()) {  // else computed in place (ExecutorOptions::in_place_updates)
+            std::copy(from.begin(), from.end(), to.begin());
+        }
     }
 }
 

@@ -167,6 +167,49 @@ void alias_round_grads(ExecPlan& p, const ExecutorOptions& options, const std::v
     }
 }
 
+// An update's value computed into its target leaf's buffer (ExecutorOptions::in_place_updates): where a fused group
+// computes it, every reader of the leaf's buffer outside the group runs before the group, and no member after it in
+// the group reads the leaf (a block's members run in order: a later one would see the new values). It then owns no
+// bytes: its value is the leaf's buffer.
+void update_in_place(ExecPlan& p, const ExecutorOptions& options, const std::vector<bool>& closing,
+                     const std::vector<bool>& aliased) {
+    if (!fast_and_reusing(options) || !options.fuse_elementwise || options.in_place_updates.empty()) {
+        return;
+    }
+    const ir::Graph& graph = *p.graph;
+    const std::uint32_t n = static_cast<std::uint32_t>(graph.size());
+    std::vector<std::vector<std::uint32_t>> readers(n);  // [buffer owner]: the computed nodes that read it
+    for (std::uint32_t i = 0; i < n; ++i) {
+        if (p.live[i] && !ir::is_leaf(graph.node(ir::NodeId{i}).op) && !aliased[i]) {
+            for (const ir::NodeId u : graph.node(ir::NodeId{i}).inputs) {
+                readers[p.source[u.index]].push_back(i);
+            }
+        }
+    }
+    std::vector<bool> taken(n, false);  // leaves already written in place
+    for (const autodiff::Assignment& a : options.in_place_updates) {
+        const std::uint32_t v = a.value.index, t = a.target.index;
+        if (!p.live[v] || !p.stored[v] || closing[v] || p.member_of[v] < 0 || p.source[v] != v || taken[t] ||
+            !ir::is_bound_leaf(graph.node(a.target).op) || graph.type(a.value) != graph.type(a.target) ||
+            graph.node(a.value).op == ir::OpKind::ReduceSum) {
+            continue;
+        }
+        const FusionGroup& group = p.groups[static_cast<std::size_t>(p.member_of[v])];
+        const auto position = [&](std::uint32_t i) {
+            return std::find(group.members.begin(), group.members.end(), ir::NodeId{i}) - group.members.begin();
+        };
+        const std::uint32_t at = group.members.back().index;
+        const bool safe = std::all_of(readers[t].begin(), readers[t].end(), [&](std::uint32_t r) {
+            return p.member_of[r] == p.member_of[v] ? position(r) <= position(v) : p.runs_at[r] < at;
+        });
+        if (safe) {
+            taken[t] = true;
+            p.stored[v] = false;
+            p.source[v] = t;
+        }
+    }
+}
+
 // The memory plan: every stored value at a fixed offset in one arena. With reuse_buffers, a value that is not a
 // leaf, an output or kept lives from the position that computes it to its last reader; others live all run long.
 void plan_values(ExecPlan& p, const ExecutorOptions& options, const std::vector<bool>& aliased) {
@@ -368,6 +411,7 @@ ExecPlan lower(const ir::Graph& graph, const ExecutorOptions& options, const std
     form_groups(p, options, closing, planned);
     std::vector<bool> aliased;
     alias_round_grads(p, options, closing, aliased);
+    update_in_place(p, options, closing, aliased);
     plan_values(p, options, aliased);
     place_sync_points(p, options);
     const std::vector<bool> rounds_shard = mark_sharded_rounding(p, options);

@@ -393,6 +393,7 @@ ExecutorOptions training_executor_options(const compiler::Step& model, Kernels k
     for (const autodiff::Assignment& a : model.training.updates) {
         options.keep.push_back(a.value);  // apply() reads them after run()
     }
+    options.in_place_updates = model.training.updates;  // the trainer applies every update after each run
     return options;
 }
 

@@ -170,6 +170,7 @@ std::optional<runtime::ExecPlan> lower_for_host(const compiler::Plan& plan, cons
     for (const autodiff::Assignment& a : plan.step.updates) {
         options.keep.push_back(a.value);
     }
+    options.in_place_updates = plan.step.updates;
     if (s.dp > 1) {
         for (const ir::NodeId g : plan.step.gradients) {
             if (g.valid()) {
@@ -195,8 +196,10 @@ std::vector<KernelTraffic> kernel_traffic(const runtime::ExecPlan& exec,
             }
         }
         for (const autodiff::Assignment& a : updates) {  // apply(): each value read, its leaf written
-            touch(exec, a.value, cache, traffic[n]);
-            touch(exec, a.target, cache, traffic[n]);
+            if (exec.source[a.value.index] != a.target.index) {  // (nothing for one computed in place)
+                touch(exec, a.value, cache, traffic[n]);
+                touch(exec, a.target, cache, traffic[n]);
+            }
         }
     }
     return traffic;

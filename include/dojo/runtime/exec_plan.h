@@ -10,6 +10,8 @@
  *                 pipeline's fusion pass), or for a bare graph the same pass's groups formed here; plus lone maps and row sums of large tensors as groups of one; a group runs at its last
  *                 member, and members nobody outside the group reads are not stored
  *   aliases       a RoundGrad (the identity forward) is its input's buffer unless the caller reads it
+ *   in place      an update's new value that a fused group computes is written straight into its leaf's buffer
+ *                 (ExecutorOptions::in_place_updates) where nothing reads the leaf's old value after the group
  *   memory        every stored value at a fixed arena offset, sharing bytes with values whose lifetimes (from the
  *                 position that computes them to their last reader) do not overlap (runtime/arena_plan.h)
  *   sync points   where each is computed and first read (the caller's callbacks run there)
@@ -31,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dojo/autodiff/training.h"
 #include "dojo/compiler/fuse_elementwise.h"
 #include "dojo/compiler/plan.h"
 #include "dojo/ir/graph.h"
@@ -73,6 +76,11 @@ struct ExecutorOptions {
     /// the frontend builds: the batch leads every activation and activation gradient); the lowering follows it
     /// through the graph (transposes must keep dimension 0 first, reshapes whole samples per row) and throws
     /// dojo::Error naming the node if a rounded tensor derives from the batch but does not lead with it.
+    /// Updates the caller applies after run() (Executor::apply). Where a fused group computes an update's value, every
+    /// other reader of its target leaf runs before that group and no later member of the group reads the leaf, the
+    /// value is computed into the leaf's own buffer: the same values, no copy in apply() and no bytes of its own.
+    /// Precondition: the caller applies every listed update after each run (the leaf holds the new value then).
+    std::vector<autodiff::Assignment> in_place_updates{};
     std::vector<ir::NodeId> batch_shard_inputs{};
     std::uint64_t shard_index = 0;
     std::function<float(float)> agree_max_abs{};

@@ -19,7 +19,8 @@
  *                                   (transposes, sums, LogSoftmax, slices, reshapes; others at the transposes'),
  *                                   plus a node's fixed cost
  *   alias, fused member, dead node  nothing
- * and after the run the executor applies the updates (copies each updated value into its leaf: cpu_apply_seconds).
+ * and after the run the executor applies the updates (copies each updated value that was not computed in place into
+ * its leaf: cpu_apply_seconds).
  *
  * Traffic: whether a buffer is in cache when a kernel reads or writes it follows from the run order and the arena:
  * an LRU cache of the rank's cache size over the arena's bytes (in 64 KiB chunks), fed every kernel's reads and
