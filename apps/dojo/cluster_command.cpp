@@ -22,6 +22,7 @@ namespace {
 struct ReplayCliOptions {
     std::string trace, machine, policy = "priority", svg, dir = machine::default_machines_dir();
     double checkpoint_minutes = 30;
+    double half_life_hours = 24;
     bool json_output = false;
 };
 
@@ -52,6 +53,10 @@ void run_replay(const ReplayCliOptions& o) {
         throw UsageError("--checkpoint-minutes must be positive");
     }
     options.checkpoint_interval_s = o.checkpoint_minutes * 60;
+    if (!(o.half_life_hours > 0)) {
+        throw UsageError("--half-life must be positive (hours)");
+    }
+    options.half_life_s = o.half_life_hours * 3600;
     if (!o.svg.empty()) {
         require_output_path(o.svg, "plot (--svg)");
     }
@@ -139,6 +144,8 @@ void add_cluster_command(CLI::App& app) {
     replay->add_option("--machine", r->machine, "machine preset whose devices run the jobs (exapod, superpod-a100...)")
         ->required();
     replay->add_option("--policy", r->policy, "priority (default: the service's), fifo, fairshare or shortest-first");
+    replay->add_option("--half-life", r->half_life_hours,
+                       "hours in which a user's past use halves in the fair share's order (default 24)");
     replay->add_option("--checkpoint-minutes", r->checkpoint_minutes,
                        "a preempted job loses the work since its last checkpoint, taken this often (default 30)");
     replay->add_option("--svg", r->svg, "write a plot of busy devices and queued jobs over time");

@@ -32,6 +32,7 @@ struct ServeCliOptions {
     std::string listen = "127.0.0.1:8470";
     std::string scheduler = "local";
     int slots = 0;
+    double half_life_hours = 24;
 };
 
 void add_tenant(const TenantOptions& o) {
@@ -68,6 +69,10 @@ void run_serve(const ServeCliOptions& o) {
     options.port = port;
     options.slots = o.slots;
     options.scheduler = o.scheduler;
+    if (!(o.half_life_hours > 0) || o.half_life_hours > 24 * 365) {
+        throw UsageError("--fair-share-half-life must be more than 0 and at most a year (8760 hours)");
+    }
+    options.fair_share_half_life_s = o.half_life_hours * 3600;
     options.dojo = std::filesystem::read_symlink("/proc/self/exe").string();
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
@@ -101,6 +106,9 @@ void add_service_commands(CLI::App& app) {
                       "local (default): jobs run on this host's cores; slurm: jobs go to a Slurm cluster with sbatch "
                       "(partitions high, normal, low by PriorityTier, preemption by requeue: docs/service.md)");
     serve->add_option("--slots", s->slots, "slots (cores) jobs may hold together (default 0: one per core)");
+    serve->add_option("--fair-share-half-life", s->half_life_hours,
+                      "hours in which a tenant's past use halves: within a priority class the tenant that used the "
+                      "least recently goes first (default 24)");
     serve->callback([s] { run_serve(*s); });
 }
 

@@ -24,6 +24,7 @@ struct State {
     std::vector<std::size_t> queue;   // waiting jobs
     std::map<std::size_t, Running> running;
     int busy = 0;
+    RecentUse use;  // the users' recent use, as of the last event (the fair share's order)
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -54,7 +55,7 @@ std::vector<RunningShare> shares(const std::vector<TraceJob>& jobs, const State&
 // Decides at time `t`: preemptions (Policy::Priority), then starts.
 void decide(const std::vector<TraceJob>& jobs, const ReplayOptions& o, double t, State& s, ReplayResult& r) {
     if (o.policy == Policy::Priority) {
-        for (const std::int64_t id : jobs_to_preempt(queued_jobs(jobs, s), shares(jobs, s), o.slots, {})) {
+        for (const std::int64_t id : jobs_to_preempt(queued_jobs(jobs, s), shares(jobs, s), o.slots, {}, s.use)) {
             const auto k = static_cast<std::size_t>(id);
             const double ran = t - s.running.at(k).started;
             const double kept = std::floor(ran / o.checkpoint_interval_s) * o.checkpoint_interval_s;
@@ -66,7 +67,7 @@ void decide(const std::vector<TraceJob>& jobs, const ReplayOptions& o, double t,
             ++r.preemptions;
         }
     }
-    for (const std::int64_t id : jobs_to_start(queued_jobs(jobs, s), shares(jobs, s), o.slots, {}, o.policy)) {
+    for (const std::int64_t id : jobs_to_start(queued_jobs(jobs, s), shares(jobs, s), o.slots, {}, o.policy, s.use)) {
         const auto k = static_cast<std::size_t>(id);
         s.queue.erase(std::find(s.queue.begin(), s.queue.end(), k));
         s.running[k] = Running{k, t, t + s.left_s[k]};
@@ -80,8 +81,9 @@ void decide(const std::vector<TraceJob>& jobs, const ReplayOptions& o, double t,
 }  // namespace
 
 ReplayResult replay(const std::vector<TraceJob>& jobs, const ReplayOptions& o) {
-    if (o.slots < 1 || !(o.checkpoint_interval_s > 0)) {
-        throw UsageError("a replay needs a machine of at least one device and a checkpoint interval > 0");
+    if (o.slots < 1 || !(o.checkpoint_interval_s > 0) || !(o.half_life_s > 0)) {
+        throw UsageError("a replay needs a machine of at least one device, a checkpoint interval > 0 and a fair-share "
+                         "half-life > 0");
     }
     ReplayResult r;
     State s;
@@ -105,6 +107,7 @@ ReplayResult replay(const std::vector<TraceJob>& jobs, const ReplayOptions& o) {
             break;  // jobs left waiting that can never start (none: too-large jobs never queue)
         }
         t = std::min(next_end, next_arrival);
+        advance_use(s.use, shares(jobs, s), last_t, t, o.half_life_s);
         busy_integral += static_cast<double>(s.busy) * (t - last_t);
         if (steady_from >= 0) {
             steady_integral += static_cast<double>(s.busy) * std::max(0.0, std::min(t, last_arrival) - last_t);

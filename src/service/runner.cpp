@@ -26,8 +26,12 @@ double now_seconds() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-Runner::Runner(Store& store, std::string state_dir, std::string dojo, int total_slots)
-    : store_(store), state_dir_(std::move(state_dir)), dojo_(std::move(dojo)), total_slots_(total_slots) {}
+Runner::Runner(Store& store, std::string state_dir, std::string dojo, int total_slots, double half_life_s)
+    : store_(store), state_dir_(std::move(state_dir)), dojo_(std::move(dojo)), total_slots_(total_slots),
+      half_life_s_(half_life_s) {
+    use_at_ = now_seconds();
+    use_ = recent_use(store_.use_intervals(use_at_, use_at_ - 20 * half_life_s_), use_at_, half_life_s_);
+}
 
 Runner::~Runner() {
     const std::lock_guard lock(mutex_);
@@ -85,6 +89,19 @@ void Runner::start(const Job& job, double now) {
     running_[job.id] = Process{pid, job.tenant, job.spec.slots, job.spec.priority, now, false, false};
 }
 
+// A job process killed from outside (SIGKILL: the kernel's OOM killer, an operator) is queued again, to resume from
+// its checkpoint, unless it has been started kMaxAttempts times: whether it was.
+bool Runner::requeue_killed(std::int64_t id) {
+    const std::optional<Job> job = store_.job(id);
+    if (!job || job->attempts >= kMaxAttempts) {
+        return false;
+    }
+    std::ofstream(job_dir(id) + "/log.txt", std::ios::app)
+        << "dojo serve: the job's process was killed (SIGKILL) on attempt " << job->attempts << "; queued again\n";
+    store_.requeue(id);
+    return true;
+}
+
 void Runner::reap(double now) {
     for (auto it = running_.begin(); it != running_.end();) {
         int status = 0;
@@ -99,6 +116,11 @@ void Runner::reap(double now) {
             ended_ = true;
             continue;
         }
+        if (!it->second.cancelled && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && requeue_killed(it->first)) {
+            it = running_.erase(it);
+            ended_ = true;
+            continue;
+        }
         const std::string state = it->second.cancelled ? "cancelled" : code == 0 ? "succeeded" : "failed";
         const std::string error = state == "failed" ? last_lines(job_dir(it->first) + "/log.txt", 5) : "";
         store_.mark_finished(it->first, state, code, error, now);
@@ -109,6 +131,12 @@ void Runner::reap(double now) {
 
 void Runner::tick(double now) {
     const std::lock_guard lock(mutex_);
+    std::vector<RunningShare> held_since;  // what ran since the last tick: the tenants' use grows by it
+    for (const auto& [id, p] : running_) {
+        held_since.push_back({p.tenant, p.slots, id, p.priority, p.started});
+    }
+    advance_use(use_, held_since, use_at_, now, half_life_s_);
+    use_at_ = std::max(use_at_, now);
     reap(now);
     if (utilization_.empty() || now - utilization_.back().first >= 1.0) {
         int held = 0;
@@ -145,12 +173,12 @@ void Runner::tick(double now) {
         stopping = stopping || p.preempted;
     }
     if (!stopping) {
-        for (const std::int64_t id : jobs_to_preempt(queued, holding, total_slots_, max_slots)) {
+        for (const std::int64_t id : jobs_to_preempt(queued, holding, total_slots_, max_slots, use_)) {
             running_.at(id).preempted = true;
             kill(running_.at(id).pid, SIGTERM);
         }
     }
-    for (const std::int64_t id : jobs_to_start(queued, holding, total_slots_, max_slots)) {
+    for (const std::int64_t id : jobs_to_start(queued, holding, total_slots_, max_slots, Policy::Priority, use_)) {
         if (const std::optional<Job> job = store_.job(id)) {
             start(*job, now);
         }

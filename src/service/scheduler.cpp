@@ -2,13 +2,20 @@
 #include "dojo/service/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace dojo::service {
 
 namespace {
 
-// Whether `a` comes before `b` under `policy`, with the tenants' shares `held` as they stand.
-bool before(const QueuedJob& a, const QueuedJob& b, Policy policy, std::map<std::string, int>& held) {
+double use_of(const RecentUse& use, const std::string& tenant) {
+    const auto it = use.find(tenant);
+    return it != use.end() ? it->second : 0.0;
+}
+
+// Whether `a` comes before `b` under `policy`, with the tenants' recent `use` and the slots `held` as they stand.
+bool before(const QueuedJob& a, const QueuedJob& b, Policy policy, const RecentUse& use,
+            std::map<std::string, int>& held) {
     switch (policy) {
     case Policy::Priority:
         if (a.priority != b.priority) {
@@ -16,6 +23,9 @@ bool before(const QueuedJob& a, const QueuedJob& b, Policy policy, std::map<std:
         }
         [[fallthrough]];
     case Policy::FairShare:
+        if (use_of(use, a.tenant) != use_of(use, b.tenant)) {
+            return use_of(use, a.tenant) < use_of(use, b.tenant);
+        }
         if (held[a.tenant] != held[b.tenant]) {
             return held[a.tenant] < held[b.tenant];
         }
@@ -31,10 +41,43 @@ bool before(const QueuedJob& a, const QueuedJob& b, Policy policy, std::map<std:
     return a.submitted != b.submitted ? a.submitted < b.submitted : a.id < b.id;
 }
 
+// Slot-seconds over [start, end] weighted 2^-((now - t) / half_life): slots * H / ln 2 * (2^-(now - end) / H -
+// 2^-(now - start) / H).
+double decayed(int slots, double start, double end, double now, double half_life_s) {
+    if (!(end > start)) {
+        return 0.0;
+    }
+    const double h = half_life_s;
+    return slots * h / std::log(2.0) * (std::exp2(-(now - end) / h) - std::exp2(-(now - start) / h));
+}
+
 }  // namespace
 
+RecentUse recent_use(const std::vector<UseInterval>& intervals, double now, double half_life_s) {
+    RecentUse use;
+    for (const UseInterval& i : intervals) {
+        use[i.tenant] += decayed(i.slots, i.start, std::min(i.end, now), now, half_life_s);
+    }
+    return use;
+}
+
+void advance_use(RecentUse& use, const std::vector<RunningShare>& running, double from, double to,
+                 double half_life_s) {
+    if (!(to > from)) {
+        return;
+    }
+    const double factor = std::exp2(-(to - from) / half_life_s);
+    for (auto& [tenant, value] : use) {
+        value *= factor;
+    }
+    for (const RunningShare& r : running) {
+        use[r.tenant] += decayed(r.slots, from, to, to, half_life_s);
+    }
+}
+
 std::vector<std::int64_t> jobs_to_start(std::vector<QueuedJob> queued, const std::vector<RunningShare>& running,
-                                        int total_slots, const std::map<std::string, int>& max_slots, Policy policy) {
+                                        int total_slots, const std::map<std::string, int>& max_slots, Policy policy,
+                                        const RecentUse& use) {
     std::map<std::string, int> held;
     int free = total_slots;
     for (const RunningShare& r : running) {
@@ -48,7 +91,7 @@ std::vector<std::int64_t> jobs_to_start(std::vector<QueuedJob> queued, const std
     for (bool picked = true; picked && !queued.empty();) {
         picked = false;
         std::sort(queued.begin(), queued.end(),
-                  [&](const QueuedJob& a, const QueuedJob& b) { return before(a, b, policy, held); });
+                  [&](const QueuedJob& a, const QueuedJob& b) { return before(a, b, policy, use, held); });
         for (auto it = queued.begin(); it != queued.end();) {
             const QueuedJob& job = *it;
             const auto limit = max_slots.find(job.tenant);
@@ -76,7 +119,7 @@ std::vector<std::int64_t> jobs_to_start(std::vector<QueuedJob> queued, const std
 
 std::vector<std::int64_t> jobs_to_preempt(const std::vector<QueuedJob>& queued,
                                           const std::vector<RunningShare>& running, int total_slots,
-                                          const std::map<std::string, int>& max_slots) {
+                                          const std::map<std::string, int>& max_slots, const RecentUse& use) {
     std::map<std::string, int> held;
     int free = total_slots;
     for (const RunningShare& r : running) {
@@ -90,7 +133,7 @@ std::vector<std::int64_t> jobs_to_preempt(const std::vector<QueuedJob>& queued,
         if (limit != max_slots.end() && held[q.tenant] + q.slots > limit->second) {
             continue;  // waiting for its own tenant's jobs, not for the machine
         }
-        if (first == nullptr || before(q, *first, Policy::Priority, held)) {
+        if (first == nullptr || before(q, *first, Policy::Priority, use, held)) {
             first = &q;
         }
     }

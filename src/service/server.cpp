@@ -329,7 +329,8 @@ void serve(const ServeOptions& options, const std::atomic<bool>& stop, const std
             std::fprintf(stderr, "dojo serve: %d job(s) the last server left running are queued again\n", recovered);
         }
         slots = options.slots > 0 ? options.slots : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-        engine = std::make_unique<Runner>(store, options.state_dir, options.dojo, slots);
+        engine = std::make_unique<Runner>(store, options.state_dir, options.dojo, slots,
+                                          options.fair_share_half_life_s);
     }
     Engine& runner = *engine;
     httplib::Server server;

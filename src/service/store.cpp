@@ -198,6 +198,22 @@ std::vector<Job> Store::jobs_in_state(const std::string& state) {
     return out;
 }
 
+std::vector<UseInterval> Store::use_intervals(double now, double since) {
+    const std::lock_guard lock(mutex_);
+    Statement s(db_, "SELECT tenant, slots, started, finished, state FROM jobs WHERE started > 0 AND "
+                     "(state = 'running' OR finished >= ?)");
+    s.bind(1, since);
+    std::vector<UseInterval> out;
+    while (s.step()) {
+        const bool running = s.text(4) == "running";
+        const double finished = s.real(3);
+        if (running || finished > 0) {  // a preempted job's time up to its preemption is not recorded
+            out.push_back({s.text(0), static_cast<int>(s.integer(1)), s.real(2), running ? now : finished});
+        }
+    }
+    return out;
+}
+
 std::vector<QueuedJob> Store::waiting_jobs() {
     const std::lock_guard lock(mutex_);
     Statement s(db_, "SELECT id, tenant, priority, slots, submitted FROM jobs WHERE state IN ('queued', 'preempted') "
@@ -234,6 +250,12 @@ std::string Store::cancel_if_queued(std::int64_t id, double now) {
 void Store::mark_preempted(std::int64_t id) {
     const std::lock_guard lock(mutex_);
     Statement s(db_, "UPDATE jobs SET state = 'preempted' WHERE id = ? AND state = 'running'");
+    s.bind(1, id).step();
+}
+
+void Store::requeue(std::int64_t id) {
+    const std::lock_guard lock(mutex_);
+    Statement s(db_, "UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'");
     s.bind(1, id).step();
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -99,6 +100,30 @@ TEST(Scheduler, HigherPriorityFirstThenTheTenantHoldingLessThenSubmissionOrder) 
     EXPECT_EQ(pick(queued, {}, 3), (std::vector<std::int64_t>{3, 2, 4}));
     // With a running on two slots already, b's normal job comes before a's second.
     EXPECT_EQ(pick(queued, {{"a", 2}}, 5), (std::vector<std::int64_t>{3, 5, 2}));
+}
+
+// Fair share by recent use: the tenant that used less lately goes first within a class, whatever it holds now.
+TEST(Scheduler, WithinAClassTheTenantThatUsedLessLatelyGoesFirst) {
+    const std::vector<QueuedJob> queued = {{1, "a", Priority::Normal, 1, 1.0},
+                                           {2, "b", Priority::Normal, 1, 2.0},
+                                           {3, "b", Priority::High, 1, 3.0}};
+    constexpr double kHour = 3600;
+    // a ran 4 slots for the last hour; b ran 4 slots a day ago for an hour: a's use weighs more (half-life 1 hour).
+    const RecentUse use = recent_use({{"a", 4, 9 * kHour, 10 * kHour}, {"b", 4, -15 * kHour, -14 * kHour}},
+                                     10 * kHour, kHour);
+    EXPECT_GT(use.at("a"), 1000 * use.at("b"));
+    EXPECT_NEAR(use.at("a"), 4 * kHour / std::log(2.0) * 0.5, 1e-6 * use.at("a"));  // the closed form
+    EXPECT_EQ(jobs_to_start(queued, {}, 3, {}, Policy::Priority, use), (std::vector<std::int64_t>{3, 2, 1}));
+    EXPECT_EQ(jobs_to_start(queued, {}, 3, {}, Policy::Priority, {}), (std::vector<std::int64_t>{3, 1, 2}));
+    // The same use kept up to date event by event gives the closed form's figures.
+    RecentUse stepped;
+    advance_use(stepped, {{"b", 4, 0, Priority::Normal, 0}}, -15 * kHour, -14.5 * kHour, kHour);
+    advance_use(stepped, {{"b", 4, 0, Priority::Normal, 0}}, -14.5 * kHour, -14 * kHour, kHour);
+    advance_use(stepped, {{"a", 4, 0, Priority::Normal, 0}}, -14 * kHour, -14 * kHour, kHour);
+    advance_use(stepped, {}, -14 * kHour, 9 * kHour, kHour);
+    advance_use(stepped, {{"a", 4, 0, Priority::Normal, 0}}, 9 * kHour, 10 * kHour, kHour);
+    EXPECT_NEAR(stepped.at("a"), use.at("a"), 1e-9 * use.at("a"));
+    EXPECT_NEAR(stepped.at("b"), use.at("b"), 1e-9 * use.at("b") + 1e-12);
 }
 
 TEST(Scheduler, AJobStartsWithAllItsSlotsOrNotAndSmallerJobsOfItsClassBackfill) {

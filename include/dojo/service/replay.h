@@ -28,6 +28,7 @@ struct ReplayOptions {
     int slots = 1;
     Policy policy = Policy::Priority;
     double checkpoint_interval_s = 1800;
+    double half_life_s = 24 * 3600.0;  ///< of the users' recent use (the fair share: scheduler.h)
 };
 
 struct ClassStats {

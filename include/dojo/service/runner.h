@@ -3,7 +3,8 @@
  * the scheduler picks (scheduler.h), and stopped (SIGTERM) when the scheduler preempts them for a higher-priority
  * job. A job process dies with the server (PR_SET_PDEATHSIG), so a server killed at any moment leaves no job running
  * unseen: on restart the store puts it back in the queue (Store::recover_interrupted) and a train job resumes from
- * its last checkpoint (`--resume`), ending with the weights of an uninterrupted run.
+ * its last checkpoint (`--resume`), ending with the weights of an uninterrupted run. A job process killed from
+ * outside (SIGKILL) is queued again the same way, up to kMaxAttempts starts.
  */
 #pragma once
 
@@ -18,14 +19,16 @@
 #include <vector>
 
 #include "dojo/service/engine.h"
+#include "dojo/service/scheduler.h"
 #include "dojo/service/store.h"
 
 namespace dojo::service {
 
 class Runner : public Engine {
 public:
-    /// `dojo`: the executable jobs run; `total_slots`: the host's slots (cores) jobs may hold.
-    Runner(Store& store, std::string state_dir, std::string dojo, int total_slots);
+    /// `dojo`: the executable jobs run; `total_slots`: the host's slots (cores) jobs may hold; `half_life_s`: of the
+    /// tenants' recent use, which the fair share orders by (scheduler.h), taken from the store's history at start.
+    Runner(Store& store, std::string state_dir, std::string dojo, int total_slots, double half_life_s);
     /// Stops every running job's process (SIGTERM, then SIGKILL after 5 s) and waits for them.
     ~Runner() override;
     Runner(const Runner&) = delete;
@@ -52,6 +55,9 @@ public:
 private:
     void start(const Job& job, double now);
     void reap(double now);
+    bool requeue_killed(std::int64_t id);
+
+    static constexpr int kMaxAttempts = 10;  ///< starts of one job (preemptions and kills included) before it fails
 
     Store& store_;
     std::string state_dir_, dojo_;
@@ -68,6 +74,9 @@ private:
     };
     std::map<std::int64_t, Process> running_;  // by job id
     std::vector<std::pair<double, double>> utilization_;  // (time, fraction of slots held), oldest first
+    RecentUse use_;            // the tenants' recent use, as of use_at_
+    double use_at_ = 0;
+    double half_life_s_;
     std::atomic<bool> changed_{true};
     bool ended_ = false;  // a job ended since the last decision (under mutex_)
     double decided_at_ = -1e300;

@@ -66,10 +66,15 @@ public:
     /// over a long queue stays cheap.
     std::vector<QueuedJob> waiting_jobs();
 
+    /// The slots jobs held from their last start to their end (or `now`, if running) for jobs running or finished
+    /// since `since`: the tenants' recent use (scheduler.h recent_use).
+    std::vector<UseInterval> use_intervals(double now, double since);
     void mark_running(std::int64_t id, double now);
     void mark_finished(std::int64_t id, const std::string& state, int exit_code, const std::string& error, double now);
     /// A running job stopped by preemption: it waits to run again.
     void mark_preempted(std::int64_t id);
+    /// A running job whose process was lost: queued again.
+    void requeue(std::int64_t id);
     /// Cancels a queued or preempted job at once; returns its state after (a running job is cancelled when its
     /// process ends).
     std::string cancel_if_queued(std::int64_t id, double now);

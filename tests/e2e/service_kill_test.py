@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""`kill -9` of the service at random points, repeated: the server, or one of its job processes, is killed every
+0.5-2.5 s for a while, the server started again whenever it was the one killed. Then every job must end succeeded
+(nothing lost), no job may ever have had two processes at once (nothing run twice), the listing must hold exactly the
+jobs submitted, and every train job must end with the weights of one uninterrupted `dojo train` of its arguments
+(resumed from its checkpoints, not started over or run twice into the same files).
+
+Usage: service_kill_test.py DOJO [--seconds 30] [--seed 7]
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+TRAIN = {"model": "lenet", "epochs": 2, "train_limit": 19200, "test_limit": 200, "checkpoint_every": 25}
+
+
+def fail(message):
+    sys.exit("kill test: " + message)
+
+
+class Server:
+    def __init__(self, dojo, state):
+        self.dojo, self.state = dojo, state
+        self.process = None
+        self.port = None
+
+    def start(self):
+        self.process = subprocess.Popen([self.dojo, "serve", "--state", self.state, "--listen", "127.0.0.1:0",
+                                         "--slots", "2"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.port = int(self.process.stdout.readline())
+
+    def kill(self, sig):
+        self.process.send_signal(sig)
+        self.process.wait(30)
+
+    def call(self, token, method, path, body=None):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Authorization": "Bearer " + token})
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return json.load(reply)
+
+
+def job_processes(server_pid):
+    """{job id: [pids]} of the server's job processes (their command lines name STATE/jobs/ID)."""
+    jobs = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if parent != server_pid:
+            continue
+        for arg in argv:
+            parts = arg.decode(errors="replace").split("/jobs/")
+            if len(parts) == 2 and parts[1].split("/")[0].isdigit():
+                jobs.setdefault(int(parts[1].split("/")[0]), []).append(int(entry))
+                break
+    return jobs
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dojo")
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    chance = random.Random(args.seed)
+    state = tempfile.mkdtemp(prefix="dojo-kill-")
+    server = Server(args.dojo, state)
+    try:
+        token = subprocess.run([args.dojo, "tenant", "add", "alice", "--state", state, "--max-slots", "2"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        server.start()
+        submitted = []
+        for k in range(8):
+            body = ({"kind": "train", "args": TRAIN} if k % 2 == 0 else
+                    {"kind": "sim", "args": {"model": "resnet50", "machine": "dgx-a100", "batch": 256}})
+            submitted.append((server.call(token, "POST", "/v1/jobs", body)["id"], body["kind"]))
+
+        kills = {"server": 0, "job": 0}
+        deadline = time.time() + args.seconds
+        while time.time() < deadline:
+            pause_end = time.time() + chance.uniform(0.5, 2.5)
+            while time.time() < pause_end:  # watch for two processes of one job meanwhile
+                for job, pids in job_processes(server.process.pid).items():
+                    if len(pids) > 1:
+                        fail(f"job {job} runs twice at once: processes {pids}")
+                time.sleep(0.05)
+            running = job_processes(server.process.pid)
+            if running and chance.random() < 0.5:
+                job = chance.choice(sorted(running))
+                os.kill(running[job][0], signal.SIGKILL)
+                kills["job"] += 1
+            else:
+                server.kill(signal.SIGKILL)
+                server.start()
+                kills["server"] += 1
+
+        finish_by = time.time() + 240
+        jobs = []
+        while time.time() < finish_by:
+            jobs = server.call(token, "GET", "/v1/jobs")
+            jobs = jobs["jobs"] if isinstance(jobs, dict) else jobs
+            if all(j["state"] not in ("queued", "running", "preempted") for j in jobs):
+                break
+            time.sleep(0.5)
+        ids = sorted(j["id"] for j in jobs)
+        if ids != sorted(job for job, _ in submitted):
+            fail(f"the listing holds jobs {ids}, submitted {sorted(job for job, _ in submitted)}")
+        lost = [j for j in jobs if j["state"] != "succeeded"]
+        if lost:
+            fail(f"jobs that did not succeed: {[(j['id'], j['state'], j.get('error')) for j in lost]}")
+        direct = json.loads(subprocess.run(
+            [args.dojo, "train", "lenet", "--epochs", "2", "--train-limit", "19200", "--test-limit", "200",
+             "--threads", "1", "--json"], capture_output=True, text=True, check=True).stdout)["parameter_digest"]
+        attempts = 0
+        for job, kind in submitted:
+            record = server.call(token, "GET", f"/v1/jobs/{job}")
+            attempts += record["attempts"]
+            if kind == "train":
+                result = server.call(token, "GET", f"/v1/jobs/{job}/result")
+                if result["parameter_digest"] != direct:
+                    fail(f"train job {job} ended with other weights than an uninterrupted run "
+                         f"(attempts {record['attempts']}, resumed from step {result['resumed_from_step']})")
+        print(f"kill test: {kills['server']} server kills and {kills['job']} job kills over {args.seconds:.0f} s; "
+              f"all {len(submitted)} jobs succeeded in {attempts} starts, none ran twice at once, and every train job "
+              f"ended with the uninterrupted weights")
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            server.kill(signal.SIGTERM)
+        shutil.rmtree(state, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
