@@ -27,7 +27,7 @@ struct ReplayCliOptions {
 };
 
 struct TraceCliOptions {
-    std::string machine, out, dir = machine::default_machines_dir();
+    std::string machine, out, dir = machine::default_machines_dir(), layout = "helios";
     int jobs = 1000;
     double load = 1.2, high_fraction = 0.84;
     std::uint64_t seed = 0;
@@ -121,7 +121,7 @@ void run_trace(const TraceCliOptions& o) {
     if (o.jobs < 1 || o.jobs > 10'000'000) {
         throw UsageError("--jobs must be 1 to 10,000,000");
     }
-    const std::string text = service::generate_trace(mix);
+    const std::string text = service::generate_trace(mix, service::parse_trace_layout(o.layout));
     std::ofstream out(o.out);
     out << text;
     if (!out) {
@@ -139,7 +139,9 @@ void add_cluster_command(CLI::App& app) {
     auto r = std::make_shared<ReplayCliOptions>();
     CLI::App* replay = cluster->add_subcommand(
         "replay", "Run a job trace (the Helios CSV layout) through the scheduler on a machine's devices");
-    replay->add_option("trace", r->trace, "the trace: CSV with job_id, user, gpu_num, submit_time, duration[, priority]")
+    replay->add_option("trace", r->trace,
+                       "the trace: Helios CSV (job_id, user, gpu_num, submit_time, duration[, priority]) or Philly "
+                       "JSON job log (jobid, user, submitted_time, attempts)")
         ->required();
     replay->add_option("--machine", r->machine, "machine preset whose devices run the jobs (exapod, superpod-a100...)")
         ->required();
@@ -154,9 +156,10 @@ void add_cluster_command(CLI::App& app) {
     replay->callback([r] { run_replay(*r); });
 
     auto t = std::make_shared<TraceCliOptions>();
-    CLI::App* trace = cluster->add_subcommand("trace", "Write a synthetic job trace in the Helios layout for a machine");
+    CLI::App* trace = cluster->add_subcommand("trace", "Write a synthetic job trace (Helios or Philly layout) for a machine");
     trace->add_option("--machine", t->machine, "machine preset the trace is sized for")->required();
-    trace->add_option("--out", t->out, "the CSV to write")->required();
+    trace->add_option("--out", t->out, "the file to write")->required();
+    trace->add_option("--layout", t->layout, "helios (CSV, default) or philly (JSON job log)");
     trace->add_option("--jobs", t->jobs, "jobs (default 1000)");
     trace->add_option("--load", t->load, "device-seconds offered per device-second of the machine (default 1.2)");
     trace->add_option("--high-fraction", t->high_fraction, "share of high-priority jobs (default 0.84, Tesla's mix)");

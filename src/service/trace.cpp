@@ -10,6 +10,8 @@
 #include <random>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "dojo/util/error.h"
 
 namespace dojo::service {
@@ -49,12 +51,81 @@ double parse_time(const std::string& text) {
     return static_cast<double>(timegm(&tm));
 }
 
+// Jobs in submission order, their times from the first submission.
+std::vector<TraceJob> from_first_submission(std::vector<TraceJob> jobs) {
+    std::stable_sort(jobs.begin(), jobs.end(), [](const TraceJob& a, const TraceJob& b) { return a.submit_s < b.submit_s; });
+    const double first = jobs.empty() ? 0.0 : jobs.front().submit_s;
+    for (TraceJob& job : jobs) {
+        job.submit_s -= first;
+    }
+    return jobs;
+}
+
+// A time field of a Philly job: a string as parse_time reads, or a number; NaN if missing or neither.
+double json_time(const nlohmann::json& job, const char* key) {
+    const auto it = job.find(key);
+    if (it == job.end() || it->is_null()) {
+        return std::nan("");
+    }
+    return it->is_number() ? it->get<double>() : it->is_string() ? parse_time(it->get<std::string>()) : std::nan("");
+}
+
+std::vector<TraceJob> read_philly(const std::string& path, std::istream& in) {
+    const nlohmann::json log = nlohmann::json::parse(in, nullptr, false);
+    if (log.is_discarded() || !log.is_array()) {
+        throw UsageError(path + ": starts with '[' but is not a JSON array of jobs (the Philly cluster_job_log layout)");
+    }
+    std::vector<TraceJob> jobs;
+    for (std::size_t k = 0; k < log.size(); ++k) {
+        const nlohmann::json& j = log[k];
+        const auto bad = [&](const std::string& what) {
+            return UsageError(path + ": job " + std::to_string(k) + " " + what + " (the Philly layout: jobid, user, " +
+                              "submitted_time, attempts with start_time, end_time and detail[].gpus)");
+        };
+        if (!j.is_object() || !j.contains("attempts") || !j["attempts"].is_array()) {
+            throw bad("is not an object with an attempts array");
+        }
+        TraceJob job;
+        job.id = j.value("jobid", std::to_string(k));
+        job.user = j.value("user", "");
+        job.submit_s = json_time(j, "submitted_time");
+        if (std::isnan(job.submit_s)) {
+            throw bad("has no submitted_time");
+        }
+        for (const nlohmann::json& attempt : j["attempts"]) {
+            const double start = json_time(attempt, "start_time"), end = json_time(attempt, "end_time");
+            if (!std::isnan(start) && !std::isnan(end) && end > start) {
+                job.duration_s += end - start;
+            }
+            if (job.devices == 1 && attempt.contains("detail") && attempt["detail"].is_array()) {
+                int gpus = 0;
+                for (const nlohmann::json& machine : attempt["detail"]) {
+                    gpus += machine.contains("gpus") && machine["gpus"].is_array()
+                                ? static_cast<int>(machine["gpus"].size()) : 0;
+                }
+                job.devices = std::max(1, gpus);
+            }
+        }
+        if (j.contains("priority") && j["priority"].is_string()) {
+            job.priority = parse_priority(j["priority"].get<std::string>());
+        }
+        if (job.duration_s > 0) {
+            jobs.push_back(std::move(job));
+        }
+    }
+    return from_first_submission(std::move(jobs));
+}
+
 }  // namespace
 
 std::vector<TraceJob> read_trace(const std::string& path) {
     std::ifstream in(path);
     if (!in) {
         throw IoError("cannot read the trace " + path);
+    }
+    in >> std::ws;
+    if (in.peek() == '[') {
+        return read_philly(path, in);
     }
     std::string line;
     if (!std::getline(in, line)) {
@@ -107,15 +178,23 @@ std::vector<TraceJob> read_trace(const std::string& path) {
         }
         jobs.push_back(std::move(job));
     }
-    std::stable_sort(jobs.begin(), jobs.end(), [](const TraceJob& a, const TraceJob& b) { return a.submit_s < b.submit_s; });
-    const double first = jobs.empty() ? 0.0 : jobs.front().submit_s;
-    for (TraceJob& job : jobs) {
-        job.submit_s -= first;
-    }
-    return jobs;
+    return from_first_submission(std::move(jobs));
 }
 
-std::string generate_trace(const TraceMix& mix) {
+TraceLayout parse_trace_layout(const std::string& text) {
+    if (text == "helios") {
+        return TraceLayout::Helios;
+    }
+    if (text == "philly") {
+        return TraceLayout::Philly;
+    }
+    throw UsageError("trace layout '" + text + "' is not helios (CSV) or philly (JSON job log)");
+}
+
+namespace {
+
+// The synthetic mix's jobs (trace.h), submission times in Unix seconds from a fixed 2020 start.
+std::vector<TraceJob> synthetic_jobs(const TraceMix& mix) {
     if (mix.jobs < 1 || mix.machine_devices < 1 || !(mix.load > 0) || !(mix.high_fraction >= 0 && mix.high_fraction <= 1)) {
         throw UsageError("a trace needs jobs >= 1, a machine of >= 1 device, load > 0 and a high fraction in [0, 1]");
     }
@@ -130,31 +209,87 @@ std::string generate_trace(const TraceMix& mix) {
     std::discrete_distribution<std::size_t> size_of(weights.begin(), weights.end());
     std::lognormal_distribution<double> run_time(std::log(3600.0), 1.0);  // median an hour
     std::uniform_real_distribution<double> unit(0.0, 1.0);
-    std::vector<int> devices(static_cast<std::size_t>(mix.jobs));
-    std::vector<double> durations(devices.size());
+    std::vector<TraceJob> jobs(static_cast<std::size_t>(mix.jobs));
     double work = 0;  // device-seconds offered
-    for (std::size_t k = 0; k < devices.size(); ++k) {
-        devices[k] = sizes[size_of(rng)];
-        durations[k] = std::max(60.0, std::round(run_time(rng)));
-        work += devices[k] * durations[k];
+    for (TraceJob& job : jobs) {
+        job.devices = sizes[size_of(rng)];
+        job.duration_s = std::max(60.0, std::round(run_time(rng)));
+        work += job.devices * job.duration_s;
     }
     // Arrivals spread so that the work offered is `load` times what the machine can do over the trace.
     const double span = work / (mix.load * mix.machine_devices);
     std::exponential_distribution<double> gap(static_cast<double>(mix.jobs) / span);
+    double t = 1'600'000'000.0;  // a fixed start, like the real traces' 2020 dates
+    for (std::size_t k = 0; k < jobs.size(); ++k) {
+        t += gap(rng);
+        const double u = unit(rng);
+        jobs[k].priority = u < mix.high_fraction                                  ? Priority::High
+                           : u < mix.high_fraction + (1 - mix.high_fraction) / 2 ? Priority::Normal
+                                                                                  : Priority::Low;
+        jobs[k].user = "team" + std::to_string(static_cast<int>(unit(rng) * 12));
+        jobs[k].id = std::to_string(k);
+        jobs[k].submit_s = static_cast<double>(static_cast<long long>(t));
+    }
+    return jobs;
+}
+
+std::string helios_csv(const std::vector<TraceJob>& jobs) {
     std::ostringstream out;
     out << "job_id,user,vc,jobname,gpu_num,cpu_num,node_num,state,submit_time,start_time,end_time,duration,queue,"
            "priority\n";
-    double t = 1'600'000'000.0;  // a fixed start, like the real traces' 2020 dates
-    for (std::size_t k = 0; k < devices.size(); ++k) {
-        t += gap(rng);
-        const double u = unit(rng);
-        const char* priority = u < mix.high_fraction ? "high" : u < mix.high_fraction + (1 - mix.high_fraction) / 2 ? "normal" : "low";
-        const int team = static_cast<int>(unit(rng) * 12);
-        out << "job" << k << ",team" << team << ",vc" << team % 4 << ",train" << k << "," << devices[k] << ","
-            << devices[k] * 4 << "," << (devices[k] + 7) / 8 << ",COMPLETED," << static_cast<long long>(t) << ",,,"
-            << static_cast<long long>(durations[k]) << ",0," << priority << "\n";
+    for (const TraceJob& job : jobs) {
+        const int team = std::atoi(job.user.c_str() + 4);
+        out << "job" << job.id << "," << job.user << ",vc" << team % 4 << ",train" << job.id << "," << job.devices
+            << "," << job.devices * 4 << "," << (job.devices + 7) / 8 << ",COMPLETED,"
+            << static_cast<long long>(job.submit_s) << ",,," << static_cast<long long>(job.duration_s) << ",0,"
+            << to_string(job.priority) << "\n";
     }
     return out.str();
+}
+
+std::string utc_time(double unix_seconds) {
+    const auto t = static_cast<std::time_t>(unix_seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::ostringstream out;
+    out << std::put_time(&tm, "%Y-%m-%d %H:%M:%S");
+    return out.str();
+}
+
+// Philly's job log: one attempt per job, run at once on machines of 8 GPUs (a replay starts it when it can).
+std::string philly_json(const std::vector<TraceJob>& jobs) {
+    nlohmann::json log = nlohmann::json::array();
+    for (const TraceJob& job : jobs) {
+        nlohmann::json detail = nlohmann::json::array();
+        for (int first = 0, machine = 0; first < job.devices; first += 8, ++machine) {
+            nlohmann::json gpus = nlohmann::json::array();
+            for (int g = 0; g < std::min(8, job.devices - first); ++g) {
+                gpus.push_back("gpu" + std::to_string(g));
+            }
+            detail.push_back({{"ip", "m" + std::to_string(machine)}, {"gpus", gpus}});
+        }
+        log.push_back({{"status", "Pass"},
+                       {"vc", "vc" + std::to_string(std::atoi(job.user.c_str() + 4) % 4)},
+                       {"jobid", "application_" + job.id},
+                       {"user", job.user},
+                       {"submitted_time", utc_time(job.submit_s)},
+                       {"priority", to_string(job.priority)},
+                       {"attempts", nlohmann::json::array({{{"start_time", utc_time(job.submit_s)},
+                                                            {"end_time", utc_time(job.submit_s + job.duration_s)},
+                                                            {"detail", detail}}})}});
+    }
+    std::string text = "[\n";  // a job a line, as the published log is easiest to read
+    for (std::size_t k = 0; k < log.size(); ++k) {
+        text += log[k].dump() + (k + 1 < log.size() ? ",\n" : "\n");
+    }
+    return text + "]\n";
+}
+
+}  // namespace
+
+std::string generate_trace(const TraceMix& mix, TraceLayout layout) {
+    const std::vector<TraceJob> jobs = synthetic_jobs(mix);
+    return layout == TraceLayout::Philly ? philly_json(jobs) : helios_csv(jobs);
 }
 
 }  // namespace dojo::service

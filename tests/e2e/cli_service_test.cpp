@@ -316,6 +316,18 @@ TEST(CliCluster, TraceAndReplayReportUtilizationPerClassAndAPlot) {
     const CliResult missing = run_dojo({"cluster", "replay", dir + "/none.csv", "--machine", "dgx-a100"});
     EXPECT_EQ(missing.exit_code, 1);
     EXPECT_NE(missing.err.find("none.csv"), std::string::npos) << missing.err;
+    // The same jobs in Philly's JSON job log replay to the same figures.
+    ASSERT_EQ(run_dojo({"cluster", "trace", "--machine", "dgx-a100", "--jobs", "300", "--load", "1.5", "--layout",
+                        "philly", "--out", dir + "/t.json"}).exit_code, 0);
+    const CliResult philly = run_dojo({"cluster", "replay", dir + "/t.json", "--machine", "dgx-a100", "--policy",
+                                       "priority", "--json"});
+    ASSERT_EQ(philly.exit_code, 0) << philly.err;
+    EXPECT_EQ(json::parse(philly.out)["utilization"], p["utilization"]);
+    EXPECT_EQ(json::parse(philly.out)["preemptions"], p["preemptions"]);
+    const CliResult layout = run_dojo({"cluster", "trace", "--machine", "dgx-a100", "--layout", "swf", "--out",
+                                       dir + "/t.swf"});
+    EXPECT_EQ(layout.exit_code, 2);
+    EXPECT_NE(layout.err.find("swf"), std::string::npos) << layout.err;
     std::filesystem::remove_all(dir);
 }
 

@@ -281,6 +281,51 @@ TEST(Trace, ReadsTheHeliosLayoutAndGeneratesItsOwn) {
     EXPECT_EQ(generate_trace({50, 100, 1.0, 0.5, 3}), generate_trace({50, 100, 1.0, 0.5, 3}));
 }
 
+// Philly's job log (Microsoft's cluster_job_log layout): GPUs from the first attempt's machines, run time summed
+// over the attempts, jobs that never ran left out; a generated Philly trace holds the Helios one's jobs.
+TEST(Trace, ReadsThePhillyLayoutAndGeneratesItsOwn) {
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("dojo-philly-" + std::to_string(getpid()) + ".json")).string();
+    std::ofstream(path) << R"([
+      {"status": "Pass", "vc": "11cb48", "jobid": "application_1", "user": "e9f6bf",
+       "submitted_time": "2017-10-07 03:11:19",
+       "attempts": [{"start_time": "2017-10-07 03:11:24", "end_time": "2017-10-07 03:15:33",
+                     "detail": [{"ip": "m2", "gpus": ["gpu0", "gpu1", "gpu2", "gpu3", "gpu4", "gpu5", "gpu6", "gpu7"]},
+                                {"ip": "m3", "gpus": ["gpu0", "gpu1"]}]},
+                    {"start_time": "2017-10-07 04:00:00", "end_time": "2017-10-07 04:01:00", "detail": []}]},
+      {"status": "Killed", "vc": "11cb48", "jobid": "application_2", "user": "a", "submitted_time": "2017-10-07 03:11:00",
+       "attempts": []},
+      {"status": "Failed", "vc": "2", "jobid": "application_3", "user": "b", "submitted_time": "2017-10-07 03:10:19",
+       "attempts": [{"start_time": "2017-10-07 03:10:30", "end_time": "2017-10-07 03:10:40",
+                     "detail": [{"ip": "m1", "gpus": ["gpu0"]}]}]}
+    ])";
+    const std::vector<TraceJob> jobs = read_trace(path);
+    ASSERT_EQ(jobs.size(), 2u);
+    EXPECT_EQ(jobs[0].id, "application_3");
+    EXPECT_DOUBLE_EQ(jobs[1].submit_s, 60.0);
+    EXPECT_EQ(jobs[1].devices, 10);
+    EXPECT_DOUBLE_EQ(jobs[1].duration_s, 249.0 + 60.0);
+    EXPECT_EQ(jobs[1].user, "e9f6bf");
+    std::ofstream(path) << "[{\"jobid\": 1}]";
+    EXPECT_THROW(read_trace(path), UsageError);  // no attempts
+    std::ofstream(path) << "[1, 2";
+    EXPECT_THROW(read_trace(path), UsageError);  // not JSON
+    const TraceMix mix{300, 3000, 1.2, 0.84, 5};
+    std::ofstream(path) << generate_trace(mix, TraceLayout::Philly);
+    const std::vector<TraceJob> philly = read_trace(path);
+    std::ofstream(path) << generate_trace(mix, TraceLayout::Helios);
+    const std::vector<TraceJob> helios = read_trace(path);
+    std::filesystem::remove(path);
+    ASSERT_EQ(philly.size(), helios.size());
+    for (std::size_t k = 0; k < philly.size(); ++k) {
+        EXPECT_EQ(philly[k].devices, helios[k].devices) << k;
+        EXPECT_DOUBLE_EQ(philly[k].duration_s, helios[k].duration_s) << k;
+        EXPECT_DOUBLE_EQ(philly[k].submit_s, helios[k].submit_s) << k;
+        EXPECT_EQ(philly[k].priority, helios[k].priority) << k;
+        EXPECT_EQ(philly[k].user, helios[k].user) << k;
+    }
+}
+
 // Two jobs as Slurm 22.05's `scontrol show job --oneliner` prints them (fields cut down), one preempted and requeued.
 TEST(Slurm, ReadsScontrolsJobsAndMapsTheirStates) {
     const std::string text =

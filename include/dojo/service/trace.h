@@ -1,13 +1,19 @@
 /** \file
- * Cluster job traces for replay (replay.h), in the layout of the public Helios traces (SenseTime's GPU clusters,
- * Hu et al., SC'21; `cluster_log.csv`): a CSV whose header names the columns, of which replay reads `job_id`, `user`,
- * `gpu_num`, `submit_time` and `duration` (seconds), and `priority` (high, normal or low) where the file has it
- * (Helios has none: every job is then normal). Times are Unix seconds or "YYYY-MM-DD HH:MM:SS" (UTC). Jobs with no
- * GPUs or no duration (cancelled before they ran) are left out, as the replay cannot place them.
+ * Cluster job traces for replay (replay.h), in the layouts of the public GPU-cluster traces:
+ *
+ *   Helios (SenseTime's clusters, Hu et al., SC'21; `cluster_log.csv`): a CSV whose header names the columns, of which
+ *     replay reads `job_id`, `user`, `gpu_num`, `submit_time` and `duration` (seconds), and `priority` (high, normal
+ *     or low) where the file has it (Helios has none: every job is then normal).
+ *   Philly (Microsoft's clusters, Jeon et al., ATC'19; `cluster_job_log`): a JSON array of jobs, each with `jobid`,
+ *     `user`, `submitted_time` and `attempts` (each with `start_time`, `end_time` and `detail`, the machines it ran
+ *     on with their `gpus`). A job's devices are its first attempt's GPUs, its duration the sum of its attempts' run
+ *     times; a `priority` field, where present, is read as in Helios (Philly has none).
+ * Times are Unix seconds or "YYYY-MM-DD HH:MM:SS" (UTC). A file whose first character is `[` is Philly's. Jobs with
+ * no GPUs or no run time (cancelled before they ran) are left out, as the replay cannot place them.
  *
  * generate_trace writes such a file: a synthetic mix like a busy training cluster's (many 1-8 device jobs, a tail of
- * large ones; run times log-normal around an hour; arrivals at the rate that offers `load` times the machine), with a
- * priority column holding `high_fraction` high-priority jobs (Tesla reported 84%) and the rest normal and low.
+ * large ones; run times log-normal around an hour; arrivals at the rate that offers `load` times the machine), with
+ * `high_fraction` high-priority jobs (Tesla reported 84%) and the rest normal and low.
  */
 #pragma once
 
@@ -40,7 +46,10 @@ struct TraceMix {
     std::uint64_t seed = 0;
 };
 
-/// A synthetic trace in the Helios layout with a priority column (see above), as CSV text.
-std::string generate_trace(const TraceMix& mix);
+enum class TraceLayout : std::uint8_t { Helios, Philly };
+TraceLayout parse_trace_layout(const std::string& text);  ///< "helios" or "philly"; UsageError otherwise
+
+/// A synthetic trace (see above) in `layout`, with a priority column (Helios) or field (Philly), as text.
+std::string generate_trace(const TraceMix& mix, TraceLayout layout = TraceLayout::Helios);
 
 }  // namespace dojo::service
