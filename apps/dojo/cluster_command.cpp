@@ -8,9 +8,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "dojo/machine/machine.h"
 #include "dojo/service/replay.h"
+#include "dojo/service/sim_durations.h"
 #include "dojo/service/trace.h"
 #include "dojo/sim/topology.h"
 #include "dojo/util/error.h"
@@ -20,7 +22,7 @@ namespace dojo::cli {
 namespace {
 
 struct ReplayCliOptions {
-    std::string trace, machine, policy = "priority", svg, dir = machine::default_machines_dir();
+    std::string trace, machine, policy = "priority", svg, dir = machine::default_machines_dir(), durations = "trace";
     double checkpoint_minutes = 30;
     double half_life_hours = 24;
     bool json_output = false;
@@ -28,6 +30,7 @@ struct ReplayCliOptions {
 
 struct TraceCliOptions {
     std::string machine, out, dir = machine::default_machines_dir(), layout = "helios";
+    std::vector<std::string> models;
     int jobs = 1000;
     double load = 1.2, high_fraction = 0.84;
     std::uint64_t seed = 0;
@@ -60,9 +63,23 @@ void run_replay(const ReplayCliOptions& o) {
     if (!o.svg.empty()) {
         require_output_path(o.svg, "plot (--svg)");
     }
+    if (o.durations != "trace" && o.durations != "sim") {
+        throw UsageError("--durations " + o.durations + ": expected trace (the trace's own) or sim (from dojo sim)");
+    }
     std::string kind;
     options.slots = devices_of(o.machine, o.dir, kind);
-    const std::vector<service::TraceJob> jobs = service::read_trace(o.trace);
+    std::vector<service::TraceJob> jobs = service::read_trace(o.trace);
+    if (o.durations == "sim") {
+        const sim::Topology topology = sim::derive_topology(machine::load_machine(o.machine, o.dir));
+        const service::SimDurations timed = service::durations_from_sim(jobs, topology, [](int done, int total) {
+            std::cerr << fmt::format("\rdojo cluster: simulating the jobs' steps {}/{}", done, total) << std::flush;
+        });
+        std::cerr << fmt::format("\rdojo cluster: {} jobs timed by dojo sim ({} distinct steps simulated{})\n",
+                                 timed.jobs, timed.simulations,
+                                 timed.not_fitting > 0 ? fmt::format("; {} do not fit their devices' memory",
+                                                                     timed.not_fitting)
+                                                       : "");
+    }
     const service::ReplayResult r = service::replay(jobs, options);
     if (!o.svg.empty()) {
         std::ofstream(o.svg) << service::replay_svg(r, options.slots,
@@ -118,6 +135,7 @@ void run_trace(const TraceCliOptions& o) {
     mix.load = o.load;
     mix.high_fraction = o.high_fraction;
     mix.seed = o.seed;
+    mix.models = o.models;
     if (o.jobs < 1 || o.jobs > 10'000'000) {
         throw UsageError("--jobs must be 1 to 10,000,000");
     }
@@ -146,6 +164,9 @@ void add_cluster_command(CLI::App& app) {
     replay->add_option("--machine", r->machine, "machine preset whose devices run the jobs (exapod, superpod-a100...)")
         ->required();
     replay->add_option("--policy", r->policy, "priority (default: the service's), fifo, fairshare or shortest-first");
+    replay->add_option("--durations", r->durations,
+                       "trace (default: each job's own duration) or sim: each job's model, samples and batch per device "
+                       "timed by dojo sim on its devices of the machine");
     replay->add_option("--half-life", r->half_life_hours,
                        "hours in which a user's past use halves in the fair share's order (default 24)");
     replay->add_option("--checkpoint-minutes", r->checkpoint_minutes,
@@ -160,6 +181,10 @@ void add_cluster_command(CLI::App& app) {
     trace->add_option("--machine", t->machine, "machine preset the trace is sized for")->required();
     trace->add_option("--out", t->out, "the file to write")->required();
     trace->add_option("--layout", t->layout, "helios (CSV, default) or philly (JSON job log)");
+    trace->add_option("--models", t->models,
+                      "catalog models the jobs train (each job one at random, samples from its duration at 100 per "
+                      "device-second), for replay --durations sim")
+        ->delimiter(';');
     trace->add_option("--jobs", t->jobs, "jobs (default 1000)");
     trace->add_option("--load", t->load, "device-seconds offered per device-second of the machine (default 1.2)");
     trace->add_option("--high-fraction", t->high_fraction, "share of high-priority jobs (default 0.84, Tesla's mix)");

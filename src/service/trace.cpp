@@ -109,6 +109,14 @@ std::vector<TraceJob> read_philly(const std::string& path, std::istream& in) {
         if (j.contains("priority") && j["priority"].is_string()) {
             job.priority = parse_priority(j["priority"].get<std::string>());
         }
+        if (j.contains("model") && j["model"].is_string()) {
+            job.model = j["model"].get<std::string>();
+            job.samples = j.value("samples", 0.0);
+            job.batch_per_device = j.value("batch_per_device", 32);
+            if (!(job.samples > 0) || job.batch_per_device < 1) {
+                throw bad("has a model but no samples > 0 or batch_per_device >= 1");
+            }
+        }
         if (job.duration_s > 0) {
             jobs.push_back(std::move(job));
         }
@@ -176,6 +184,15 @@ std::vector<TraceJob> read_trace(const std::string& path) {
         if (const std::string p = cell("priority"); !p.empty()) {
             job.priority = parse_priority(p);
         }
+        job.model = cell("model");
+        job.samples = std::strtod(cell("samples").c_str(), nullptr);
+        if (const std::string b = cell("batch_per_device"); !b.empty()) {
+            job.batch_per_device = std::atoi(b.c_str());
+        }
+        if (!job.model.empty() && (!(job.samples > 0) || job.batch_per_device < 1)) {
+            throw UsageError(path + ":" + std::to_string(number) + ": a job with a model needs samples > 0 and " +
+                             "batch_per_device >= 1");
+        }
         jobs.push_back(std::move(job));
     }
     return from_first_submission(std::move(jobs));
@@ -230,19 +247,31 @@ std::vector<TraceJob> synthetic_jobs(const TraceMix& mix) {
         jobs[k].id = std::to_string(k);
         jobs[k].submit_s = static_cast<double>(static_cast<long long>(t));
     }
+    if (!mix.models.empty()) {  // drawn after the rest, so that the other columns stay as without models
+        std::uniform_int_distribution<std::size_t> model_of(0, mix.models.size() - 1);
+        for (TraceJob& job : jobs) {
+            job.model = mix.models[model_of(rng)];
+            job.samples = std::round(job.duration_s * job.devices * mix.samples_per_device_s);
+        }
+    }
     return jobs;
 }
 
 std::string helios_csv(const std::vector<TraceJob>& jobs) {
+    const bool models = !jobs.empty() && !jobs.front().model.empty();
     std::ostringstream out;
     out << "job_id,user,vc,jobname,gpu_num,cpu_num,node_num,state,submit_time,start_time,end_time,duration,queue,"
-           "priority\n";
+           "priority" << (models ? ",model,samples,batch_per_device" : "") << "\n";
     for (const TraceJob& job : jobs) {
         const int team = std::atoi(job.user.c_str() + 4);
         out << "job" << job.id << "," << job.user << ",vc" << team % 4 << ",train" << job.id << "," << job.devices
             << "," << job.devices * 4 << "," << (job.devices + 7) / 8 << ",COMPLETED,"
             << static_cast<long long>(job.submit_s) << ",,," << static_cast<long long>(job.duration_s) << ",0,"
-            << to_string(job.priority) << "\n";
+            << to_string(job.priority);
+        if (models) {  // a spec's commas would split the cell: quoted
+            out << ",\"" << job.model << "\"," << static_cast<long long>(job.samples) << "," << job.batch_per_device;
+        }
+        out << "\n";
     }
     return out.str();
 }
@@ -268,15 +297,22 @@ std::string philly_json(const std::vector<TraceJob>& jobs) {
             }
             detail.push_back({{"ip", "m" + std::to_string(machine)}, {"gpus", gpus}});
         }
-        log.push_back({{"status", "Pass"},
-                       {"vc", "vc" + std::to_string(std::atoi(job.user.c_str() + 4) % 4)},
-                       {"jobid", "application_" + job.id},
-                       {"user", job.user},
-                       {"submitted_time", utc_time(job.submit_s)},
-                       {"priority", to_string(job.priority)},
-                       {"attempts", nlohmann::json::array({{{"start_time", utc_time(job.submit_s)},
-                                                            {"end_time", utc_time(job.submit_s + job.duration_s)},
-                                                            {"detail", detail}}})}});
+        const nlohmann::json attempt = {{"start_time", utc_time(job.submit_s)},
+                                        {"end_time", utc_time(job.submit_s + job.duration_s)},
+                                        {"detail", detail}};
+        nlohmann::json entry = {{"status", "Pass"},
+                                {"vc", "vc" + std::to_string(std::atoi(job.user.c_str() + 4) % 4)},
+                                {"jobid", "application_" + job.id},
+                                {"user", job.user},
+                                {"submitted_time", utc_time(job.submit_s)},
+                                {"priority", to_string(job.priority)},
+                                {"attempts", nlohmann::json::array({attempt})}};
+        if (!job.model.empty()) {
+            entry["model"] = job.model;
+            entry["samples"] = job.samples;
+            entry["batch_per_device"] = job.batch_per_device;
+        }
+        log.push_back(std::move(entry));
     }
     std::string text = "[\n";  // a job a line, as the published log is easiest to read
     for (std::size_t k = 0; k < log.size(); ++k) {

@@ -324,6 +324,17 @@ TEST(CliCluster, TraceAndReplayReportUtilizationPerClassAndAPlot) {
     ASSERT_EQ(philly.exit_code, 0) << philly.err;
     EXPECT_EQ(json::parse(philly.out)["utilization"], p["utilization"]);
     EXPECT_EQ(json::parse(philly.out)["preemptions"], p["preemptions"]);
+    // Durations from dojo sim: jobs that say what they train; a trace without models is refused for it.
+    ASSERT_EQ(run_dojo({"cluster", "trace", "--machine", "dgx-a100", "--jobs", "100", "--models", "mlp;lenet", "--out",
+                        dir + "/m.csv"}).exit_code, 0);
+    const CliResult simulated = run_dojo({"cluster", "replay", dir + "/m.csv", "--machine", "dgx-a100", "--durations",
+                                          "sim", "--json"});
+    ASSERT_EQ(simulated.exit_code, 0) << simulated.err;
+    EXPECT_NE(simulated.err.find("100 jobs timed by dojo sim"), std::string::npos) << simulated.err;
+    const CliResult untold = run_dojo({"cluster", "replay", dir + "/t.csv", "--machine", "dgx-a100", "--durations",
+                                       "sim"});
+    EXPECT_EQ(untold.exit_code, 2);
+    EXPECT_NE(untold.err.find("--durations sim needs a model"), std::string::npos) << untold.err;
     const CliResult layout = run_dojo({"cluster", "trace", "--machine", "dgx-a100", "--layout", "swf", "--out",
                                        dir + "/t.swf"});
     EXPECT_EQ(layout.exit_code, 2);

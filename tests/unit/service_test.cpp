@@ -9,7 +9,9 @@
 #include <set>
 
 #include "dojo/service/job_spec.h"
+#include "dojo/machine/machine.h"
 #include "dojo/service/scheduler.h"
+#include "dojo/service/sim_durations.h"
 #include "dojo/service/slurm.h"
 #include "dojo/service/store.h"
 #include "dojo/service/tokens.h"
@@ -323,6 +325,42 @@ TEST(Trace, ReadsThePhillyLayoutAndGeneratesItsOwn) {
         EXPECT_DOUBLE_EQ(philly[k].submit_s, helios[k].submit_s) << k;
         EXPECT_EQ(philly[k].priority, helios[k].priority) << k;
         EXPECT_EQ(philly[k].user, helios[k].user) << k;
+    }
+}
+
+// Durations from the simulator: more samples take proportionally longer, more devices less; a job must say what it
+// trains.
+TEST(Trace, DurationsFromTheSimulatorFollowTheWorkAndTheDevices) {
+    const sim::Topology dgx = sim::derive_topology(machine::load_machine("dgx-a100", machine::default_machines_dir()));
+    const auto job = [](const std::string& id, const std::string& model, int devices, double samples) {
+        TraceJob j;
+        j.id = id;
+        j.devices = devices;
+        j.duration_s = 1;
+        j.model = model;
+        j.samples = samples;
+        j.batch_per_device = 64;
+        return j;
+    };
+    std::vector<TraceJob> jobs = {job("one", "mlp", 1, 64 * 1000), job("double", "mlp", 1, 64 * 2000),
+                                  job("r1", "resnet50", 1, 64 * 100), job("r8", "resnet50", 8, 64 * 800),
+                                  job("huge", "mlp", 64, 64)};
+    const SimDurations timed = durations_from_sim(jobs, dgx);
+    EXPECT_EQ(timed.jobs, 4);  // the 64-device job is larger than the DGX: left as it was
+    EXPECT_EQ(timed.simulations, 3);
+    EXPECT_NEAR(jobs[1].duration_s, 2 * jobs[0].duration_s, 1e-9 * jobs[1].duration_s);
+    EXPECT_GT(jobs[0].duration_s, 0.0);
+    // Eight GPUs do eight times ResNet-50's work in more than one GPU's time (the all-reduce), far less than 8x.
+    EXPECT_GT(jobs[3].duration_s, jobs[2].duration_s);
+    EXPECT_LT(jobs[3].duration_s, 1.5 * jobs[2].duration_s);
+    EXPECT_DOUBLE_EQ(jobs[4].duration_s, 1.0);
+    std::vector<TraceJob> untold = {job("a", "mlp", 1, 64)};
+    untold[0].model.clear();
+    try {
+        durations_from_sim(untold, dgx);
+        FAIL() << "a job without a model was timed";
+    } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("'a'"), std::string::npos) << e.what();
     }
 }
 

@@ -11,9 +11,15 @@
  * Times are Unix seconds or "YYYY-MM-DD HH:MM:SS" (UTC). A file whose first character is `[` is Philly's. Jobs with
  * no GPUs or no run time (cancelled before they ran) are left out, as the replay cannot place them.
  *
+ * Either layout may also say what a job trains, for a replay whose durations come from `dojo sim` (sim_durations.h):
+ * `model` (a catalog spec), `samples` (how many it trains on) and `batch_per_device` (default 32): columns in CSV,
+ * fields in JSON. The public traces have none of them.
+ *
  * generate_trace writes such a file: a synthetic mix like a busy training cluster's (many 1-8 device jobs, a tail of
  * large ones; run times log-normal around an hour; arrivals at the rate that offers `load` times the machine), with
- * `high_fraction` high-priority jobs (Tesla reported 84%) and the rest normal and low.
+ * `high_fraction` high-priority jobs (Tesla reported 84%) and the rest normal and low. With `models`, each job also
+ * trains one of them (chosen at random) on as many samples as its duration would take at `samples_per_device_s`
+ * per device: the work a job asks for, which a replay with sim durations turns into time on the machine.
  */
 #pragma once
 
@@ -32,6 +38,9 @@ struct TraceJob {
     double submit_s = 0;    ///< from the trace's first submission
     double duration_s = 0;
     Priority priority = Priority::Normal;
+    std::string model{};        ///< what it trains (empty: the trace does not say)
+    double samples = 0;         ///< how many samples it trains on
+    int batch_per_device = 32;
 };
 
 /// Reads a trace (see above), in submission order. IoError if unreadable; UsageError naming the line and column of a
@@ -44,6 +53,8 @@ struct TraceMix {
     double load = 1.2;           ///< offered device-seconds per device-second of the machine
     double high_fraction = 0.84;
     std::uint64_t seed = 0;
+    std::vector<std::string> models{};    ///< catalog specs the jobs train (empty: no model columns)
+    double samples_per_device_s = 100;    ///< the rate that turns a job's duration into its samples
 };
 
 enum class TraceLayout : std::uint8_t { Helios, Philly };
