@@ -1,8 +1,12 @@
 // The `dojo` command: the one CLI of OpenDojo. It parses, calls the library and prints; all errors end here and
 // become exit codes: 0 success, 2 usage error (bad option, unknown name, malformed input), 1 anything else.
 #include <CLI/CLI.hpp>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -88,7 +92,21 @@ std::string empty_argument(int argc, char** argv) {
 
 }  // namespace
 
+// A process the service started under mpirun (service/job_spec.h): it dies with mpirun, as mpirun dies with the
+// service, so that no rank of a job trains on unseen after the server or the job was killed.
+void die_with_parent_if_asked() {
+    const char* asked = std::getenv("DOJO_DIE_WITH_PARENT");
+    if (asked != nullptr && std::string(asked) == "1") {
+        const pid_t parent = getppid();
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent || parent == 1) {
+            _exit(137);  // the parent is gone already
+        }
+    }
+}
+
 int main(int argc, char** argv) {
+    die_with_parent_if_asked();
     CLI::App app{"OpenDojo: train with Dojo's numerics, compile for Dojo machines, simulate them.", "dojo"};
     app.set_version_flag("--version", std::string("dojo ") + DOJO_VERSION);
     app.require_subcommand(1);

@@ -1,6 +1,8 @@
 // Job requests: parsing, validation and the command line (job_spec.h).
 #include "dojo/service/job_spec.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -99,8 +101,8 @@ JobSpec parse_job_request(std::string_view body, int max_slots) {
         throw UsageError("the request body must be a JSON object: {\"kind\": \"train\", \"args\": {\"model\": ...}}");
     }
     for (const auto& [key, value] : request.items()) {
-        if (key != "kind" && key != "args" && key != "priority" && key != "slots") {
-            throw UsageError("unknown field '" + key + "'; a job has kind, args, priority and slots");
+        if (key != "kind" && key != "args" && key != "priority" && key != "slots" && key != "ranks") {
+            throw UsageError("unknown field '" + key + "'; a job has kind, args, priority, slots and ranks");
         }
     }
     JobSpec spec;
@@ -121,6 +123,17 @@ JobSpec parse_job_request(std::string_view body, int max_slots) {
             throw UsageError("slots must be an integer from 1 to " + std::to_string(max_slots) + " (this tenant's most)");
         }
         spec.slots = request["slots"].get<int>();
+    }
+    if (request.contains("ranks")) {
+        if (!request["ranks"].is_number_integer() || request["ranks"].get<std::int64_t>() < 1 ||
+            request["ranks"].get<std::int64_t>() > spec.slots || spec.slots % request["ranks"].get<int>() != 0) {
+            throw UsageError("ranks must be an integer from 1 to slots (" + std::to_string(spec.slots) +
+                             ") that divides it: each rank runs slots / ranks threads");
+        }
+        spec.ranks = request["ranks"].get<int>();
+        if (spec.ranks > 1 && spec.kind != "train") {
+            throw UsageError("ranks: only a train job runs as MPI ranks (a sim job is one process)");
+        }
     }
     if (!request.contains("args") || !request["args"].is_object()) {
         throw UsageError("args must be an object holding the model and the command's options");
@@ -156,7 +169,15 @@ JobSpec parse_job_request(std::string_view body, int max_slots) {
 
 std::vector<std::string> job_argv(const JobSpec& spec, const std::string& dojo, const std::string& job_dir,
                                   bool resume) {
-    std::vector<std::string> argv = {dojo, spec.kind, spec.args["model"].get<std::string>()};
+    std::vector<std::string> argv;
+    if (spec.ranks > 1) {  // data parallel: its ranks die with mpirun as mpirun dies with the engine (DOJO_DIE_WITH_PARENT)
+        argv = {"mpirun", "-np", std::to_string(spec.ranks), "--bind-to", "none", "--oversubscribe", "-x",
+                "DOJO_DIE_WITH_PARENT=1"};
+        if (geteuid() == 0) {
+            argv.push_back("--allow-run-as-root");
+        }
+    }
+    argv.insert(argv.end(), {dojo, spec.kind, spec.args["model"].get<std::string>()});
     for (const auto& [key, value] : spec.args.items()) {
         if (key == "model") {
             continue;
@@ -168,7 +189,7 @@ std::vector<std::string> job_argv(const JobSpec& spec, const std::string& dojo, 
     }
     if (spec.kind == "train") {
         argv.insert(argv.end(), {"--checkpoint", job_dir + "/checkpoint", "--metrics", job_dir + "/metrics.jsonl",
-                                 "--threads", std::to_string(spec.slots)});
+                                 "--threads", std::to_string(spec.slots / spec.ranks)});
         if (resume) {
             argv.push_back("--resume");
         }
@@ -183,7 +204,8 @@ std::vector<std::string> job_argv(const JobSpec& spec, const std::string& dojo, 
 }
 
 nlohmann::json to_json(const JobSpec& spec) {
-    return {{"kind", spec.kind}, {"args", spec.args}, {"priority", to_string(spec.priority)}, {"slots", spec.slots}};
+    return {{"kind", spec.kind}, {"args", spec.args}, {"priority", to_string(spec.priority)}, {"slots", spec.slots},
+            {"ranks", spec.ranks}};
 }
 
 JobSpec job_spec_from_json(const nlohmann::json& stored) {
@@ -192,6 +214,7 @@ JobSpec job_spec_from_json(const nlohmann::json& stored) {
     spec.args = stored.at("args");
     spec.priority = parse_priority(stored.at("priority").get<std::string>());
     spec.slots = stored.at("slots").get<int>();
+    spec.ranks = stored.value("ranks", 1);
     return spec;
 }
 

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -82,7 +84,9 @@ void Runner::start(const Job& job, double now) {
             args.push_back(const_cast<char*>(a.c_str()));
         }
         args.push_back(nullptr);
-        execv(args[0], args.data());
+        execvp(args[0], args.data());  // the dojo executable's path, or mpirun from PATH (a job on MPI ranks)
+        const std::string why = "dojo serve: cannot run " + argv[0] + ": " + std::strerror(errno) + "\n";
+        (void)!write(STDERR_FILENO, why.data(), why.size());
         _exit(127);
     }
     store_.mark_running(job.id, now);
@@ -116,7 +120,10 @@ void Runner::reap(double now) {
             ended_ = true;
             continue;
         }
-        if (!it->second.cancelled && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && requeue_killed(it->first)) {
+        // Killed: its process by SIGKILL, or (a job on MPI ranks) mpirun reporting a rank ended so (status 137).
+        const bool killed = (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
+                            (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGKILL);
+        if (!it->second.cancelled && killed && requeue_killed(it->first)) {
             it = running_.erase(it);
             ended_ = true;
             continue;

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """`kill -9` of the service at random points, repeated: the server, or one of its job processes, is killed every
 0.5-2.5 s for a while, the server started again whenever it was the one killed. Then every job must end succeeded
-(nothing lost), no job may ever have had two processes at once (nothing run twice), the listing must hold exactly the
-jobs submitted, and every train job must end with the weights of one uninterrupted `dojo train` of its arguments
-(resumed from its checkpoints, not started over or run twice into the same files).
+(nothing lost), no job may ever have had two processes at once nor left one running after its parent died (nothing
+run twice), the listing must hold exactly the jobs submitted, and every train job must end with the weights of one
+uninterrupted `dojo train` of its arguments (resumed from its checkpoints, not started over or run twice into the
+same files); one of them runs on two MPI ranks (`mpirun`), checked against `mpirun -np 2 dojo train`.
 
 Usage: service_kill_test.py DOJO [--seconds 30] [--seed 7]
 """
@@ -49,9 +50,10 @@ class Server:
             return json.load(reply)
 
 
-def job_processes(server_pid):
-    """{job id: [pids]} of the server's job processes (their command lines name STATE/jobs/ID)."""
-    jobs = {}
+def job_processes(server_pid, state):
+    """{job id: [pids]} of the server's job processes (their command lines name STATE/jobs/ID; a job on MPI ranks is
+    its mpirun), and the pids of any job process orphaned (its parent gone: adopted by init)."""
+    jobs, orphans = {}, []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -62,14 +64,15 @@ def job_processes(server_pid):
                 argv = f.read().split(b"\0")
         except OSError:
             continue
-        if parent != server_pid:
-            continue
         for arg in argv:
-            parts = arg.decode(errors="replace").split("/jobs/")
+            parts = arg.decode(errors="replace").split(state + "/jobs/")
             if len(parts) == 2 and parts[1].split("/")[0].isdigit():
-                jobs.setdefault(int(parts[1].split("/")[0]), []).append(int(entry))
+                if parent == server_pid:
+                    jobs.setdefault(int(parts[1].split("/")[0]), []).append(int(entry))
+                elif parent == 1:
+                    orphans.append(int(entry))
                 break
-    return jobs
+    return jobs, orphans
 
 
 def main():
@@ -90,17 +93,26 @@ def main():
             body = ({"kind": "train", "args": TRAIN} if k % 2 == 0 else
                     {"kind": "sim", "args": {"model": "resnet50", "machine": "dgx-a100", "batch": 256}})
             submitted.append((server.call(token, "POST", "/v1/jobs", body)["id"], body["kind"]))
+        # and one data-parallel job on two MPI ranks: its ranks must die with it, never left training unseen
+        ranks_job = server.call(token, "POST", "/v1/jobs", {"kind": "train", "args": TRAIN, "slots": 2, "ranks": 2})
+        submitted.append((ranks_job["id"], "train-ranks"))
 
         kills = {"server": 0, "job": 0}
         deadline = time.time() + args.seconds
         while time.time() < deadline:
             pause_end = time.time() + chance.uniform(0.5, 2.5)
-            while time.time() < pause_end:  # watch for two processes of one job meanwhile
-                for job, pids in job_processes(server.process.pid).items():
+            while time.time() < pause_end:  # watch for two processes of one job, or orphans, meanwhile
+                running, orphans = job_processes(server.process.pid, state)
+                for job, pids in running.items():
                     if len(pids) > 1:
                         fail(f"job {job} runs twice at once: processes {pids}")
+                if orphans:
+                    time.sleep(0.5)  # a process whose parent was just killed takes a moment to die
+                    _, still = job_processes(server.process.pid, state)
+                    if set(orphans) & set(still):
+                        fail(f"job processes {sorted(set(orphans) & set(still))} outlived their parent")
                 time.sleep(0.05)
-            running = job_processes(server.process.pid)
+            running, _ = job_processes(server.process.pid, state)
             if running and chance.random() < 0.5:
                 job = chance.choice(sorted(running))
                 os.kill(running[job][0], signal.SIGKILL)
@@ -124,21 +136,28 @@ def main():
         lost = [j for j in jobs if j["state"] != "succeeded"]
         if lost:
             fail(f"jobs that did not succeed: {[(j['id'], j['state'], j.get('error')) for j in lost]}")
-        direct = json.loads(subprocess.run(
-            [args.dojo, "train", "lenet", "--epochs", "2", "--train-limit", "19200", "--test-limit", "200",
-             "--threads", "1", "--json"], capture_output=True, text=True, check=True).stdout)["parameter_digest"]
+        lenet = ["train", "lenet", "--epochs", "2", "--train-limit", "19200", "--test-limit", "200", "--threads", "1",
+                 "--json"]
+        direct = json.loads(subprocess.run([args.dojo] + lenet, capture_output=True, text=True,
+                                           check=True).stdout)["parameter_digest"]
+        mpirun = ["mpirun", "-np", "2", "--bind-to", "none", "--oversubscribe"] + (
+            ["--allow-run-as-root"] if os.geteuid() == 0 else [])
+        direct_ranks = json.loads(subprocess.run(mpirun + [args.dojo] + lenet, capture_output=True, text=True,
+                                                 check=True).stdout)["parameter_digest"]
         attempts = 0
         for job, kind in submitted:
             record = server.call(token, "GET", f"/v1/jobs/{job}")
             attempts += record["attempts"]
-            if kind == "train":
+            if kind.startswith("train"):
                 result = server.call(token, "GET", f"/v1/jobs/{job}/result")
-                if result["parameter_digest"] != direct:
+                if kind == "train-ranks" and result["ranks"] != 2:
+                    fail(f"the two-rank job ran on {result['ranks']} rank(s)")
+                if result["parameter_digest"] != (direct_ranks if kind == "train-ranks" else direct):
                     fail(f"train job {job} ended with other weights than an uninterrupted run "
                          f"(attempts {record['attempts']}, resumed from step {result['resumed_from_step']})")
         print(f"kill test: {kills['server']} server kills and {kills['job']} job kills over {args.seconds:.0f} s; "
-              f"all {len(submitted)} jobs succeeded in {attempts} starts, none ran twice at once, and every train job "
-              f"ended with the uninterrupted weights")
+              f"all {len(submitted)} jobs (one on 2 MPI ranks) succeeded in {attempts} starts, none ran twice at once "
+              f"or outlived its parent, and every train job ended with the uninterrupted weights")
     finally:
         if server.process is not None and server.process.poll() is None:
             server.kill(signal.SIGTERM)

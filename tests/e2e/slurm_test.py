@@ -11,6 +11,7 @@ free ports. Through the service's HTTP API it runs:
                uninterrupted `dojo train`
   a kill -9    the server is killed while a job runs in Slurm and started again: the job is not submitted twice and
                its outcome is recorded
+  MPI ranks    a train job on 2 ranks runs them under mpirun inside its batch job
 
 Usage: slurm_test.py DOJO     (exit 77 when Slurm or munge is not installed, saying what to install; where the daemons
                                are installed but do not start, it fails with their logs)
@@ -272,6 +273,14 @@ def run(dojo, cluster, state):
         need(len(submitted) == 1, f"the job went to Slurm {len(submitted)} times")
         print("slurm test: the server was killed with -9 while a job ran; started again, it recorded the job's end "
               "and submitted nothing twice")
+
+        # A train job on two MPI ranks: mpirun inside the batch job.
+        ranked = service.submit(token, {"kind": "train", "args": dict(LENET, epochs=1), "slots": cpus, "ranks": 2})
+        done, _ = service.wait(token, ranked, ("succeeded", "failed"), 120)
+        need(done["state"] == "succeeded", f"the job on MPI ranks did not succeed: {done}\n" +
+             open(os.path.join(state, "jobs", str(ranked), "log.txt"), errors="replace").read()[-2000:])
+        need(service.call(token, "GET", f"/v1/jobs/{ranked}/result")["ranks"] == 2, "the job did not run on 2 ranks")
+        print("slurm test: a train job ran on 2 MPI ranks inside its Slurm job")
     finally:
         service.kill()
 

@@ -55,6 +55,16 @@ TEST(JobRequest, TakesTheCliOptionsAsArgsAndBuildsTheCommandLine) {
     const std::vector<std::string> onnx =
         job_argv(parse_job_request(R"({"kind": "train", "args": {"model": "net.onnx"}})", 1), "/d", "/j", false);
     EXPECT_NE(std::find(onnx.begin(), onnx.end(), "/j/artifacts/model.onnx"), onnx.end());
+    // A train job on MPI ranks: mpirun, its ranks dying with it, each rank with slots / ranks threads.
+    const JobSpec ranked = parse_job_request(R"({"kind": "train", "args": {"model": "mlp"}, "slots": 4, "ranks": 2})", 4);
+    EXPECT_EQ(ranked.ranks, 2);
+    EXPECT_EQ(job_spec_from_json(to_json(ranked)).ranks, 2);
+    const std::vector<std::string> mpi = job_argv(ranked, "/d", "/j", false);
+    EXPECT_EQ(std::vector<std::string>(mpi.begin(), mpi.begin() + 3), (std::vector<std::string>{"mpirun", "-np", "2"}));
+    EXPECT_NE(std::find(mpi.begin(), mpi.end(), "DOJO_DIE_WITH_PARENT=1"), mpi.end());
+    const auto threads = std::find(mpi.begin(), mpi.end(), "--threads");
+    ASSERT_NE(threads, mpi.end());
+    EXPECT_EQ(*(threads + 1), "2");
 }
 
 TEST(JobRequest, RefusesWhatIsNotAJobNamingTheField) {
@@ -67,6 +77,10 @@ TEST(JobRequest, RefusesWhatIsNotAJobNamingTheField) {
         return std::string("accepted");
     };
     EXPECT_NE(refusal("not json").find("JSON object"), std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "mlp"}, "slots": 2, "ranks": 3})").find("ranks"),
+              std::string::npos);  // more ranks than slots
+    EXPECT_NE(refusal(R"({"kind": "sim", "args": {"model": "mlp", "machine": "d1", "batch": 8}, "slots": 2,
+                          "ranks": 2})").find("only a train job"), std::string::npos);
     EXPECT_NE(refusal("[1]").find("JSON object"), std::string::npos);
     EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "mlp"}, "colour": 1})").find("unknown field 'colour'"),
               std::string::npos);
