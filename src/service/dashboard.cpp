@@ -16,6 +16,9 @@ tr.job { cursor: pointer; } tr.job:hover { background: #f3f6fa; }
 .slot.busy { background: #9cc3e8; } .slot.other { background: #d9d9d9; }
 .state-running { color: #1a62b0; } .state-succeeded { color: #1f7a3a; } .state-failed { color: #b02a1a; }
 .state-preempted { color: #a06a00; } .state-cancelled { color: #777; }
+.tile { display: inline-block; width: 30px; height: 22px; margin: 1px; border: 1px solid #bbb; font-size: 9px;
+        text-align: center; line-height: 22px; background: #f4f4f4; }
+.tile.busy { background: #f2b36b; border-color: #b8752a; }
 pre { background: #f6f6f6; padding: 8px; max-height: 14em; overflow: auto; }
 #error { color: #b02a1a; }
 </style></head>
@@ -30,6 +33,7 @@ pre { background: #f6f6f6; padding: 8px; max-height: 14em; overflow: auto; }
 <th>attempts</th></tr></thead><tbody id="jobs"></tbody></table>
 <h2 id="chosen">Job</h2>
 <svg id="loss" width="600" height="180"></svg>
+<div id="dojo"><h2 id="tiles-title"></h2><div id="tiles"></div></div>
 <pre id="log"></pre>
 <script>
 "use strict";
@@ -94,10 +98,35 @@ async function refresh() {
       document.getElementById("chosen").textContent = "Job " + chosen + " (" + m.state + "): loss";
       polyline(document.getElementById("loss"), m.progress.map(p => p.loss), 180);
       document.getElementById("log").textContent = await api("/v1/jobs/" + chosen + "/logs");
+      await drawTiles(jobs.find(j => j.id === chosen));
     }
     document.getElementById("error").textContent = "";
   } catch (e) {
     document.getElementById("error").textContent = String(e);
+  }
+}
+// A sim job of a Dojo machine: the machine's tiles, those its plan uses marked with their pipeline stages.
+let tilesOf = null;
+async function drawTiles(job) {
+  const box = document.getElementById("tiles"), title = document.getElementById("tiles-title");
+  if (!job || job.kind !== "sim" || job.state !== "succeeded") { box.innerHTML = ""; title.textContent = ""; return; }
+  if (tilesOf === job.id) { return; }  // drawn already: a plan does not change
+  let p = null;
+  try { p = await api("/v1/jobs/" + job.id + "/placement"); } catch (e) { p = null; }
+  tilesOf = job.id;
+  box.innerHTML = "";
+  if (!p) { title.textContent = ""; return; }
+  title.textContent = p.machine + ": " + p.tiles + " tiles of " + p.devices_per_tile + " " + p.device_kind +
+                      ", job " + job.id + " on " + p.tiles_used.length + " (dp=" + p.dp + ", tp=" + p.tp + ", pp=" + p.pp + ")";
+  const used = new Map(p.tiles_used.map(t => [t.tile, t]));
+  for (let i = 0; i < p.tiles; ++i) {
+    const d = document.createElement("div");
+    const t = used.get(i);
+    d.className = "tile" + (t ? " busy" : "");
+    d.textContent = t ? "S" + t.stages[0] + (t.stages.length > 1 ? "+" : "") : "";
+    d.title = t ? "tile " + i + ": " + t.devices + " devices, stages " + t.stages.join(",") + ", replicas " +
+                  t.replicas.join(",") : "tile " + i + ": idle";
+    box.appendChild(d);
   }
 }
 refresh();

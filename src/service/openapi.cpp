@@ -109,6 +109,11 @@ nlohmann::json openapi_document() {
         {"summary", "server-sent events: a `job` event (the job's JSON) whenever one of the tenant's jobs changes"},
         {"responses", with(errors({401}), "200",
                            json{{"description", "an event stream"}, {"content", {{"text/event-stream", json::object()}}}})}};
+    paths["/v1/jobs/{id}/placement"]["get"] = {
+        {"summary", "a succeeded sim job's plan on its simulated Dojo's tiles: which tiles its devices use, with their "
+                    "pipeline stages and data-parallel replicas"},
+        {"parameters", job_id_parameter()},
+        {"responses", with(errors({401, 404}), "200", reply("the tiles", {{"type", "object"}}))}};
     paths["/v1/cluster"]["get"] = {
         {"summary", "the host's slots and who holds them (another tenant's job shows as \"other\"), utilization samples "
                     "of the last minutes and their mean idle fraction"},

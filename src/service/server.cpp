@@ -19,6 +19,8 @@
 #include "dojo/service/runner.h"
 #include "dojo/service/slurm.h"
 #include "dojo/service/store.h"
+#include "dojo/service/tile_view.h"
+#include "dojo/machine/machine.h"
 #include "dojo/util/error.h"
 
 namespace dojo::service {
@@ -160,6 +162,21 @@ public:
                                                      ": a result exists once it has succeeded");
                 }
                 res.set_content(file_text(runner_.job_dir(job.id) + "/result.json"), "application/json");
+            });
+        });
+        // A succeeded sim job's plan on its simulated Dojo's tiles (tile_view.h).
+        server.Get(R"(/v1/jobs/(\d{1,18})/placement)", [this](const httplib::Request& req, httplib::Response& res) {
+            with_job(req, res, [&](const Job& job) {
+                if (job.spec.kind != "sim" || job.state != "succeeded") {
+                    return reply_error(res, 404, "job " + std::to_string(job.id) + " is no succeeded sim job: only " +
+                                                     "a simulated plan has a placement");
+                }
+                const json result = json::parse(file_text(runner_.job_dir(job.id) + "/result.json"), nullptr, false);
+                try {
+                    reply(res, 200, tile_view(result, machine::default_machines_dir()));
+                } catch (const UsageError& e) {
+                    reply_error(res, 404, e.what());
+                }
             });
         });
         server.set_error_handler([](const httplib::Request&, httplib::Response& res) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The service's dashboard in a real browser: headless Chromium (Debian's chromium and chromium-driver, driven by
 python3-selenium) opens `dojo serve`'s page with a tenant's token, and checks that a train job submitted through the
-API appears, progresses (its loss curve grows) and finishes on the page, with the slots it held shown while it runs.
-The page submits nothing itself. A screenshot is kept in OUT_DIR/dashboard.png.
+API appears, progresses (its loss curve grows) and finishes on the page, with the slots it held shown while it runs;
+and that a sim job on an ExaPOD, chosen on the page, shows the machine's tiles with those its plan uses marked. The
+page submits nothing itself. Screenshots are kept in OUT_DIR/dashboard.png and dashboard_tiles.png.
 
 Usage: dashboard_test.py DOJO OUT_DIR     (exit 77: the browser is missing, and the message says what to install)
 """
@@ -42,7 +43,7 @@ def main():
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         port = int(server.stdout.readline())
         base = f"http://127.0.0.1:{port}"
-        body = json.dumps({"kind": "train", "slots": 2, "args": {"model": "mlp", "epochs": 3, "train_limit": 19200,
+        body = json.dumps({"kind": "train", "slots": 2, "args": {"model": "mlp", "epochs": 3, "train_limit": 57600,
                                                                  "test_limit": 200}}).encode()
         request = urllib.request.Request(base + "/v1/jobs", data=body, method="POST",
                                          headers={"Authorization": "Bearer " + token})
@@ -87,6 +88,34 @@ def main():
         need(last["error"] == "", "the page shows an error: " + last["error"])
         print(f"dashboard test: job {job} appeared, ran on 2 slots, drew {most_points} loss points and finished; "
               f"screenshot in {os.path.join(out_dir, 'dashboard.png')}")
+
+        # A sim job on an ExaPOD: once it has succeeded and is chosen, the page draws the machine's tiles and marks
+        # those its plan uses, as the API's placement says.
+        body = json.dumps({"kind": "sim", "args": {"model": "resnet50", "machine": "exapod", "batch": 4096}}).encode()
+        request = urllib.request.Request(base + "/v1/jobs", data=body, method="POST",
+                                         headers={"Authorization": "Bearer " + token})
+        sim = json.load(urllib.request.urlopen(request))["id"]
+        deadline = time.time() + 60
+        tiles = {}
+        while time.time() < deadline:  # in one script each time: the page redraws its rows every second
+            tiles = driver.execute_script("""
+                const row = document.getElementById(arguments[0]);
+                if (row && row.querySelector(".state").textContent === "succeeded") { row.click(); }
+                return {all: document.querySelectorAll("#tiles .tile").length,
+                        busy: document.querySelectorAll("#tiles .tile.busy").length,
+                        title: document.getElementById("tiles-title").textContent};""", f"job-{sim}")
+            if tiles["all"] > 0:
+                break
+            time.sleep(0.3)
+        request = urllib.request.Request(f"{base}/v1/jobs/{sim}/placement", headers={"Authorization": "Bearer " + token})
+        placement = json.load(urllib.request.urlopen(request))
+        need(tiles.get("all") == placement["tiles"] == 120,
+             f"the page drew {tiles.get('all')} tiles; an ExaPOD has {placement['tiles']}")
+        need(tiles["busy"] == len(placement["tiles_used"]) > 0,
+             f"the page marks {tiles['busy']} tiles busy; the plan uses {len(placement['tiles_used'])}")
+        driver.save_screenshot(os.path.join(out_dir, "dashboard_tiles.png"))
+        print(f"dashboard test: sim job {sim} on an ExaPOD shown on {tiles['busy']} of its 120 tiles "
+              f"({tiles['title']})")
         return 0
     finally:
         if driver is not None:

@@ -13,6 +13,7 @@
 #include "dojo/service/scheduler.h"
 #include "dojo/service/sim_durations.h"
 #include "dojo/service/slurm.h"
+#include "dojo/service/tile_view.h"
 #include "dojo/service/store.h"
 #include "dojo/service/tokens.h"
 #include "dojo/util/error.h"
@@ -376,6 +377,23 @@ TEST(Trace, DurationsFromTheSimulatorFollowTheWorkAndTheDevices) {
     } catch (const UsageError& e) {
         EXPECT_NE(std::string(e.what()).find("'a'"), std::string::npos) << e.what();
     }
+}
+
+// A plan of 2 replicas x 30 stages on an ExaPOD fills its first 60 dies: tiles 0 and 1 whole, 10 dies of tile 2.
+TEST(TileView, APlansDevicesFillTheTilesInReplicaStageOrder) {
+    const nlohmann::json view =
+        tile_view({{"machine", "exapod"}, {"strategy", "dp=2,tp=1,pp=30,mb=60"}}, machine::default_machines_dir());
+    EXPECT_EQ(view["tiles"], 120);
+    EXPECT_EQ(view["devices_per_tile"], 25);
+    EXPECT_EQ(view["devices_used"], 60);
+    ASSERT_EQ(view["tiles_used"].size(), 3u);
+    EXPECT_EQ(view["tiles_used"][0]["devices"], 25);
+    EXPECT_EQ(view["tiles_used"][0]["stages"].size(), 25u);  // replica 0's stages 0-24
+    EXPECT_EQ(view["tiles_used"][1]["replicas"], nlohmann::json({0, 1}));  // replica 0's last stages, replica 1's first
+    EXPECT_EQ(view["tiles_used"][2]["devices"], 10);
+    EXPECT_THROW(tile_view({{"machine", "dgx-a100"}, {"strategy", "dp=8"}}, machine::default_machines_dir()),
+                 UsageError);  // no tiles
+    EXPECT_THROW(tile_view({{"step_s", 1}}, machine::default_machines_dir()), UsageError);
 }
 
 // Two jobs as Slurm 22.05's `scontrol show job --oneliner` prints them (fields cut down), one preempted and requeued.

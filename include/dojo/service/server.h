@@ -15,6 +15,7 @@
  *                                    job's trace.json
  *   GET  /v1/jobs/{id}/artifacts/{name}  one of them (a plain file name: no path reaches outside)
  *   GET  /v1/jobs/{id}/result        its --json output, once it has succeeded
+ *   GET  /v1/jobs/{id}/placement     a succeeded sim job's plan on its simulated Dojo's tiles (tile_view.h)
  *   GET  /v1/events                  server-sent events: a `job` event whenever one of the tenant's jobs changes
  *   GET  /v1/cluster                 the host's slots and who holds them, utilization over the last minutes
  *   GET  /openapi.json               the OpenAPI 3 document of all this (no token needed)
