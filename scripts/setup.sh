@@ -29,7 +29,8 @@ packages=(
   python3-av python3-opencv               # bench/video_decode.py: the Python loaders users write
   libcpp-httplib-dev libsodium-dev        # dojo serve: the HTTP/JSON API, hashed API tokens (SQLite: above)
   chromium chromium-driver python3-selenium  # tests: the service's dashboard in a real browser
-  slurm-wlm munge                         # dojo serve --scheduler slurm, and its test's one-node cluster
+  slurm-wlm munge slurmdbd mariadb-server  # dojo serve --scheduler slurm, and its test's one-node cluster (QOS:
+                                          # Slurm's accounting database)
 )
 
 missing=()

@@ -33,6 +33,7 @@ struct ServeCliOptions {
     std::string scheduler = "local";
     int slots = 0;
     double half_life_hours = 24;
+    std::string slurm_priorities = "qos";
 };
 
 void add_tenant(const TenantOptions& o) {
@@ -69,6 +70,11 @@ void run_serve(const ServeCliOptions& o) {
     options.port = port;
     options.slots = o.slots;
     options.scheduler = o.scheduler;
+    if (o.slurm_priorities != "qos" && o.slurm_priorities != "partitions") {
+        throw UsageError("--slurm-priorities " + o.slurm_priorities + ": expected qos (Slurm's QOS high, normal, low) "
+                         "or partitions (partitions high, normal, low)");
+    }
+    options.slurm_priorities = o.slurm_priorities;
     if (!(o.half_life_hours > 0) || o.half_life_hours > 24 * 365) {
         throw UsageError("--fair-share-half-life must be more than 0 and at most a year (8760 hours)");
     }
@@ -104,7 +110,10 @@ void add_service_commands(CLI::App& app) {
     serve->add_option("--listen", s->listen, "HOST:PORT to listen on (default 127.0.0.1:8470; port 0: any free one)");
     serve->add_option("--scheduler", s->scheduler,
                       "local (default): jobs run on this host's cores; slurm: jobs go to a Slurm cluster with sbatch "
-                      "(partitions high, normal, low by PriorityTier, preemption by requeue: docs/service.md)");
+                      "(priorities as its QOS high, normal, low, preemption by requeue: docs/service.md)");
+    serve->add_option("--slurm-priorities", s->slurm_priorities,
+                      "slurm: qos (default; QOS high, normal, low in Slurm's accounting) or partitions (partitions "
+                      "high, normal, low by PriorityTier, for a cluster without accounting)");
     serve->add_option("--slots", s->slots, "slots (cores) jobs may hold together (default 0: one per core)");
     serve->add_option("--fair-share-half-life", s->half_life_hours,
                       "hours in which a tenant's past use halves: within a priority class the tenant that used the "

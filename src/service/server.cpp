@@ -338,7 +338,10 @@ void serve(const ServeOptions& options, const std::atomic<bool>& stop, const std
     std::unique_ptr<Engine> engine;
     int slots = 0;
     if (options.scheduler == "slurm") {  // Slurm holds the jobs that were running: they go on there
-        auto slurm = std::make_unique<SlurmEngine>(store, options.state_dir, options.dojo, SlurmOptions{});
+        SlurmOptions slurm_options;
+        slurm_options.priorities =
+            options.slurm_priorities == "partitions" ? SlurmPriorities::Partitions : SlurmPriorities::Qos;
+        auto slurm = std::make_unique<SlurmEngine>(store, options.state_dir, options.dojo, slurm_options);
         slots = static_cast<int>(slurm->slot_holders().size());
         engine = std::move(slurm);
     } else {

@@ -195,7 +195,8 @@ void SlurmEngine::submit(const Job& job, double now) {
     write_output_file(script, batch_script(job, dojo_, dir), "Slurm batch script");
     fs::permissions(script, fs::perms::owner_exec, fs::perm_options::add);
     const ProgramResult r = run_program(
-        {"sbatch", "--parsable", "--job-name=" + job_name(job.id), "--partition=" + options_.partitions.at(job.spec.priority),
+        {"sbatch", "--parsable", "--job-name=" + job_name(job.id),
+         (options_.priorities == SlurmPriorities::Qos ? "--qos=" : "--partition=") + options_.names.at(job.spec.priority),
          "--ntasks=1", "--cpus-per-task=" + std::to_string(job.spec.slots), "--requeue", "--output=" + dir + "/log.txt",
          "--open-mode=append", "--chdir=" + dir, script},
         kCommandTimeoutS);

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """`dojo serve --scheduler slurm` against a real one-node Slurm cluster that this test starts and stops itself: a munge
-key and munged on a socket of its own, a slurm.conf it writes (the node is this host at 127.0.0.1 with its CPUs;
-partitions low, normal and high by PriorityTier, preemption by requeue), slurmctld and slurmd in the foreground on
-free ports. Through the service's HTTP API it runs:
+key and munged on a socket of its own, a slurm.conf it writes (the node is this host at 127.0.0.1 with its CPUs),
+slurmctld and slurmd in the foreground on free ports. Priorities are Slurm's QOS (`--priorities qos`, the default:
+then the test also starts a MariaDB server and slurmdbd for Slurm's accounting database, and creates the QOS high,
+normal and low with sacctmgr, each preempting the lower ones by requeue) or partitions of rising PriorityTier
+(`--priorities partitions`). Through the service's HTTP API it runs:
 
   a job        a sim job goes to Slurm (sbatch) and succeeds; its result comes back through the API
   a cancel     a running train job is cancelled (scancel) and ends cancelled
@@ -13,8 +15,9 @@ free ports. Through the service's HTTP API it runs:
                its outcome is recorded
   MPI ranks    a train job on 2 ranks runs them under mpirun inside its batch job
 
-Usage: slurm_test.py DOJO     (exit 77 when Slurm or munge is not installed, saying what to install; where the daemons
-                               are installed but do not start, it fails with their logs)
+Usage: slurm_test.py DOJO [--priorities qos|partitions]
+       (exit 77 when Slurm, munge or, for QOS, slurmdbd and MariaDB are not installed, saying what to install; where
+       the daemons are installed but do not start, it fails with their logs)
 """
 import getpass
 import json
@@ -29,6 +32,7 @@ import time
 import urllib.request
 
 SLURM_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "sinfo")
+ACCOUNTING_PROGRAMS = ("slurmdbd", "sacctmgr", "mariadbd", "mariadb-install-db")
 
 
 def free_port():
@@ -38,13 +42,15 @@ def free_port():
 
 
 class Cluster:
-    """munged, slurmctld and slurmd in `root`, stopped by stop()."""
+    """munged, (for QOS: MariaDB and slurmdbd,) slurmctld and slurmd in `root`, stopped by stop()."""
 
-    def __init__(self, root):
+    def __init__(self, root, qos):
         self.root = root
+        self.qos = qos
         self.processes = []
         self.env = dict(os.environ, SLURM_CONF=os.path.join(root, "slurm.conf"))
         self.node = socket.gethostname().split(".")[0]
+        self.dbd_port = free_port()
 
     def write_config(self):
         user = getpass.getuser()
@@ -73,18 +79,31 @@ SlurmdLogFile={r}/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
-PreemptType=preempt/partition_prio
 PreemptMode=REQUEUE
 JobRequeue=1
 ReturnToService=2
 MpiDefault=none
 KillWait=5
 NodeName={self.node} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} State=UNKNOWN
+"""
+        if self.qos:
+            conf += f"""AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort={self.dbd_port}
+AccountingStoragePass={r}/munge.sock
+AccountingStorageEnforce=associations,limits,qos
+PriorityType=priority/multifactor
+PriorityWeightQOS=10000
+PreemptType=preempt/qos
+PartitionName=batch Nodes=ALL Default=YES State=UP
+"""
+        else:
+            conf += """AccountingStorageType=accounting_storage/none
+PreemptType=preempt/partition_prio
 PartitionName=low Nodes=ALL Default=YES PriorityTier=1 PreemptMode=REQUEUE State=UP
 PartitionName=normal Nodes=ALL PriorityTier=2 PreemptMode=REQUEUE State=UP
 PartitionName=high Nodes=ALL PriorityTier=3 PreemptMode=OFF State=UP
@@ -98,9 +117,55 @@ PartitionName=high Nodes=ALL PriorityTier=3 PreemptMode=OFF State=UP
         self.spawn(["munged", "--foreground", "--force", f"--socket={r}/munge.sock", f"--key-file={r}/munge.key",
                     f"--log-file={r}/munged.log", f"--pid-file={r}/munged.pid", f"--seed-file={r}/munged.seed"])
         self.wait_for(lambda: os.path.exists(f"{r}/munge.sock"), 10, "munged did not create its socket")
+        if self.qos:
+            self.start_accounting()
         self.spawn(["slurmctld", "-D", "-i", "-f", self.env["SLURM_CONF"]])
         self.spawn(["slurmd", "-D", "-f", self.env["SLURM_CONF"], "-N", self.node])
         self.wait_for(self.node_idle, 30, "the node did not come up idle in Slurm")
+
+    def start_accounting(self):
+        """MariaDB and slurmdbd (its slurmdbd.conf beside slurm.conf), then the cluster, account and QOS."""
+        r, user = self.root, getpass.getuser()
+        db_port = free_port()
+        made = subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={r}/db", f"--user={user}",
+                               "--auth-root-authentication-method=normal", "--skip-test-db"], capture_output=True,
+                              text=True)
+        if made.returncode != 0:
+            sys.exit("slurm test: the daemons could not start here: mariadb-install-db failed:\n" + made.stderr[-2000:])
+        self.spawn(["mariadbd", "--no-defaults", f"--datadir={r}/db", f"--socket={r}/mysql.sock", f"--port={db_port}",
+                    "--bind-address=127.0.0.1", f"--user={user}", f"--pid-file={r}/mysqld.pid",
+                    f"--log-error={r}/mariadbd.log"])
+        self.wait_for(lambda: os.path.exists(f"{r}/mysql.sock"), 30, "MariaDB did not create its socket")
+        dbd_conf = os.path.join(r, "slurmdbd.conf")
+        with open(dbd_conf, "w") as f:
+            f.write(f"""AuthType=auth/munge
+AuthInfo=socket={r}/munge.sock
+DbdAddr=127.0.0.1
+DbdHost=localhost
+DbdPort={self.dbd_port}
+SlurmUser={user}
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort={db_port}
+StorageUser=root
+StorageLoc=dojo_slurm_acct
+PidFile={r}/slurmdbd.pid
+LogFile={r}/slurmdbd.log
+""")
+        os.chmod(dbd_conf, 0o600)
+        self.spawn(["slurmdbd", "-D"])
+        self.wait_for(lambda: self.sacctmgr(["show", "cluster"], check=False), 30, "slurmdbd did not answer")
+        for command in (["add", "cluster", "dojotest"], ["add", "qos", "low", "priority=10", "preemptmode=requeue"],
+                        ["modify", "qos", "normal", "set", "priority=100", "preempt=low", "preemptmode=requeue"],
+                        ["add", "qos", "high", "priority=1000", "preempt=normal,low", "preemptmode=requeue"],
+                        ["modify", "user", user, "set", "qos=high,normal,low"]):
+            self.sacctmgr(command)
+
+    def sacctmgr(self, args, check=True):
+        r = subprocess.run(["sacctmgr", "-i"] + args, env=self.env, capture_output=True, text=True)
+        if check and r.returncode != 0:
+            sys.exit(f"slurm test: sacctmgr {' '.join(args)} failed: {r.stderr}\n{self.logs()}")
+        return r.returncode == 0
 
     def spawn(self, argv):
         log = open(os.path.join(self.root, os.path.basename(argv[0]) + ".out"), "w")
@@ -122,7 +187,8 @@ PartitionName=high Nodes=ALL PriorityTier=3 PreemptMode=OFF State=UP
 
     def logs(self):
         text = ""
-        for name in ("munged.out", "munged.log", "slurmctld.out", "slurmctld.log", "slurmd.out", "slurmd.log"):
+        for name in ("munged.out", "munged.log", "mariadbd.log", "slurmdbd.out", "slurmdbd.log", "slurmctld.out",
+                     "slurmctld.log", "slurmd.out", "slurmd.log"):
             path = os.path.join(self.root, name)
             if os.path.exists(path):
                 with open(path, errors="replace") as f:
@@ -152,14 +218,15 @@ PartitionName=high Nodes=ALL PriorityTier=3 PreemptMode=OFF State=UP
 
 
 class Service:
-    def __init__(self, dojo, state, env):
-        self.dojo, self.state, self.env = dojo, state, env
+    def __init__(self, dojo, state, env, priorities):
+        self.dojo, self.state, self.env, self.priorities = dojo, state, env, priorities
         self.process = None
         self.port = None
 
     def start(self):
         self.process = subprocess.Popen([self.dojo, "serve", "--state", self.state, "--listen", "127.0.0.1:0",
-                                         "--scheduler", "slurm"], env=self.env, stdout=subprocess.PIPE,
+                                         "--scheduler", "slurm", "--slurm-priorities", self.priorities],
+                                        env=self.env, stdout=subprocess.PIPE,
                                         stderr=open(os.path.join(self.state, "serve.err"), "a"), text=True)
         line = self.process.stdout.readline()
         if not line.strip().isdigit():
@@ -215,7 +282,7 @@ def uninterrupted_digest(dojo, threads):
 def run(dojo, cluster, state):
     token = subprocess.run([dojo, "tenant", "add", "alice", "--state", state, "--max-slots", str(os.cpu_count())],
                            capture_output=True, text=True, check=True).stdout.strip()
-    service = Service(dojo, state, cluster.env)
+    service = Service(dojo, state, cluster.env, "qos" if cluster.qos else "partitions")
     service.start()
     try:
         cluster_view = service.call(token, "GET", "/v1/cluster")
@@ -287,22 +354,23 @@ def run(dojo, cluster, state):
 
 def main():
     dojo = sys.argv[1]
-    missing = [p for p in SLURM_PROGRAMS if not shutil.which(p)]
+    qos = not (len(sys.argv) > 3 and sys.argv[2] == "--priorities" and sys.argv[3] == "partitions")
+    missing = [p for p in SLURM_PROGRAMS + (ACCOUNTING_PROGRAMS if qos else ()) if not shutil.which(p)]
     if missing:
-        print("slurm test: skipped: " + ", ".join(missing) + " not installed (scripts/setup.sh installs slurm-wlm and "
-              "munge)")
+        print("slurm test: skipped: " + ", ".join(missing) + " not installed (scripts/setup.sh installs slurm-wlm, "
+              "munge, slurmdbd and mariadb-server)")
         return 77
     root = tempfile.mkdtemp(prefix="dojo-slurm-")
     state = os.path.join(root, "service")
     os.makedirs(state)
-    cluster = Cluster(root)
+    cluster = Cluster(root, qos)
     try:
         cluster.start()
         run(dojo, cluster, state)
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
-    print("slurm test: passed")
+    print(f"slurm test: passed, priorities as {'QOS' if qos else 'partitions'}")
     return 0
 
 

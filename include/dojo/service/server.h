@@ -36,6 +36,7 @@ struct ServeOptions {
     int port = 8470;
     int slots = 0;               ///< 0: one per core of this host (local)
     std::string scheduler = "local";  ///< "local": this host's cores (runner.h); "slurm": a Slurm cluster (slurm.h)
+    std::string slurm_priorities = "qos";  ///< slurm: priorities as "qos" or "partitions" (slurm.h)
     double fair_share_half_life_s = 24 * 3600.0;  ///< of the tenants' recent use (local; scheduler.h)
     std::string dojo;            ///< the executable jobs run (the server's own)
 };

@@ -11,12 +11,13 @@
  *   CANCELLED                          cancelled
  *   TIMEOUT                            timed_out
  *
- * Priorities are Slurm partitions of rising PriorityTier with partition preemption by requeue (slurm.conf:
- * PreemptType=preempt/partition_prio, PreemptMode=REQUEUE; SlurmOptions names them). A preempted train job is
- * killed by Slurm and requeued; its batch script resumes it from the job's last checkpoint (`--resume`), so it ends
- * with the weights of an uninterrupted run. (Slurm's QOS would need its accounting database, slurmdbd with MySQL;
- * partition tiers give the same requeue.) A requeued job Slurm would hold for its requeue delay is released at
- * once. A job's slots are its task's CPUs (`--cpus-per-task`), one process as on the embedded engine.
+ * Priorities are Slurm QOS (`--qos`: high, normal, low, each preempting the lower ones by requeue: slurm.conf
+ * PreemptType=preempt/qos, PreemptMode=REQUEUE, and the QOS in Slurm's accounting database, slurmdbd), or on a
+ * cluster without accounting, partitions of rising PriorityTier (`--partition`; PreemptType=preempt/partition_prio).
+ * SlurmOptions names them. A preempted train job is killed by Slurm and requeued; its batch script resumes it from the
+ * job's last checkpoint (`--resume`), so it ends with the weights of an uninterrupted run. A requeued job Slurm would
+ * hold for its requeue delay is released at once. A job's slots are its task's CPUs (`--cpus-per-task`): one process,
+ * or its MPI ranks under mpirun, as on the embedded engine.
  *
  * A job is found in Slurm by its name, `dojo-TAG-ID` (TAG: a hash of the state directory), not by an id kept
  * aside: a server killed between `sbatch` and its next write finds the job again and never submits it twice. The
@@ -41,10 +42,12 @@
 
 namespace dojo::service {
 
+enum class SlurmPriorities : std::uint8_t { Qos, Partitions };
+
 struct SlurmOptions {
-    /// The partition each priority class goes to.
-    std::map<Priority, std::string> partitions = {
-        {Priority::High, "high"}, {Priority::Normal, "normal"}, {Priority::Low, "low"}};
+    SlurmPriorities priorities = SlurmPriorities::Qos;
+    /// The QOS or partition each priority class goes to.
+    std::map<Priority, std::string> names = {{Priority::High, "high"}, {Priority::Normal, "normal"}, {Priority::Low, "low"}};
 };
 
 /// One job as `scontrol show job -o` describes it.
