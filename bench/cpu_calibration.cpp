@@ -63,9 +63,13 @@ using dojo::ir::Graph;
 using dojo::ir::NodeId;
 using dojo::ir::Shape;
 
-// Best seconds of `runs` runs of the executor on `graph` (after one warm-up run).
-double best_run(const Graph& graph, int runs) {
-    dojo::runtime::Executor executor(graph);
+// Best seconds of `runs` runs of the executor on `graph` (after one warm-up run), its inputs in [0.5, 1.5). Unfused:
+// every node its own kernel (what a step's unfused nodes and reference kernels cost).
+enum class Fusion { Fused, Unfused };
+double best_run(const Graph& graph, int runs, Fusion fusion = Fusion::Fused) {
+    dojo::runtime::ExecutorOptions options;
+    options.fuse_elementwise = fusion == Fusion::Fused;
+    dojo::runtime::Executor executor(graph, options);
     for (const NodeId id : graph.inputs()) {
         for (float& v : executor.value(id).data) {
             v = 0.5f + static_cast<float>(std::rand() % 1000) / 1000.0f;
@@ -248,18 +252,7 @@ double small_node_us() {
         x = dojo::ir::mul(g, x, scale);
     }
     g.mark_output(x);
-    dojo::runtime::ExecutorOptions options;
-    options.fuse_elementwise = false;
-    dojo::runtime::Executor executor(g, options);
-    executor.value(scale).data[0] = 1.0f;
-    executor.run();
-    double best = 1e30;
-    for (int r = 0; r < 50; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        executor.run();
-        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    return best / nodes * 1e6;
+    return best_run(g, 50, Fusion::Unfused) / nodes * 1e6;
 }
 
 // A reference kernel's rate, bytes per second: its inputs read and its output written (what its plain loops move,
@@ -272,20 +265,7 @@ double reference_op_gb_s(const std::function<NodeId(Graph&)>& build) {
     for (const NodeId input : g.node(op).inputs) {
         bytes += 4.0 * static_cast<double>(g.type(input).shape.numel());
     }
-    dojo::runtime::ExecutorOptions options;
-    options.fuse_elementwise = false;  // the reference kernel itself, not a fused pass
-    dojo::runtime::Executor executor(g, options);
-    for (const NodeId id : g.inputs()) {
-        std::fill(executor.value(id).data.begin(), executor.value(id).data.end(), 0.5f);
-    }
-    executor.run();
-    double best = 1e30;
-    for (int r = 0; r < 20; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        executor.run();
-        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    return bytes / best / 1e9;
+    return bytes / best_run(g, 20, Fusion::Unfused) / 1e9;  // the reference kernel itself, not a fused pass
 }
 
 // Every figure, printed as it is measured (one JSON line each) and kept for the "fit" line at the end.
@@ -372,17 +352,7 @@ double node_overhead_us() {
         x = dojo::ir::add(g, x, one);
     }
     g.mark_output(x);
-    dojo::runtime::ExecutorOptions options;
-    options.fuse_elementwise = false;  // one node, one kernel: what a step's small unfused nodes cost
-    dojo::runtime::Executor executor(g, options);
-    executor.run();
-    double best = 1e30;
-    for (int r = 0; r < 50; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        executor.run();
-        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    return best / nodes * 1e6;
+    return best_run(g, 50, Fusion::Unfused) / nodes * 1e6;  // one node, one kernel
 }
 
 double clock_ghz() {

@@ -7,6 +7,11 @@
 #include <array>
 #include <cmath>
 
+#include "dojo/autodiff/training.h"
+#include "dojo/compiler/plan.h"
+#include "dojo/compiler/precision_policy.h"
+#include "dojo/machine/machine.h"
+#include "dojo/runtime/gradient_sync.h"
 #include "dojo/util/error.h"
 
 namespace dojo::service {
@@ -71,6 +76,52 @@ std::string text_of(const json& value) {
         return out;
     }
     return value.dump();  // a finite double, as JSON writes it (shortest round-trip)
+}
+
+// The values the command itself would refuse, refused before the job is accepted with the command's own parsers:
+// precisions, strategies, optimizers, machines, kernels, wire formats, and counts and rates out of range. (A data
+// source is checked when the job runs: it names files on the server.)
+void check_option_values(const json& args) {
+    const auto text = [&](const char* key) { return args[key].is_string() ? args[key].get<std::string>() : ""; };
+    const auto need_text = [&](const char* key) {
+        if (!args[key].is_string()) {
+            throw UsageError(std::string("args.") + key + " must be a string");
+        }
+        return args[key].get<std::string>();
+    };
+    if (args.contains("precision")) {
+        (void)compiler::parse_precision(need_text("precision"));
+    }
+    if (args.contains("optimizer")) {
+        (void)autodiff::optimizer_named(need_text("optimizer"));
+    }
+    if (args.contains("strategy") && need_text("strategy") != "auto") {
+        (void)compiler::parse_strategy(text("strategy"));
+    }
+    if (args.contains("machine")) {  // a preset of the server's (no path: a tenant reads no file by naming it)
+        const std::string name = need_text("machine");
+        if (name.find('/') != std::string::npos || name.find("..") != std::string::npos) {
+            throw UsageError("args.machine names a machine preset (dojo machine list), not a path");
+        }
+        (void)machine::load_machine(name, machine::default_machines_dir());
+    }
+    if (args.contains("grad_compression")) {
+        (void)runtime::parse_wire_format(need_text("grad_compression"));
+    }
+    if (args.contains("kernels") && need_text("kernels") != "fast" && text("kernels") != "reference") {
+        throw UsageError("args.kernels is '" + text("kernels") + "'; expected fast or reference");
+    }
+    for (const char* key : {"epochs", "batch", "train_limit", "test_limit", "eval_batch", "checkpoint_every",
+                            "bucket_mib", "top"}) {
+        if (args.contains(key) && (!args[key].is_number() || !(args[key].get<double>() >= 1))) {
+            throw UsageError(std::string("args.") + key + " must be a number of at least 1");
+        }
+    }
+    for (const char* key : {"lr", "momentum", "weight_decay", "seed"}) {
+        if (args.contains(key) && (!args[key].is_number() || !(args[key].get<double>() >= 0))) {
+            throw UsageError(std::string("args.") + key + " must be a number of at least 0");
+        }
+    }
 }
 
 }  // namespace
@@ -163,6 +214,7 @@ JobSpec parse_job_request(std::string_view body, int max_slots) {
     if (spec.kind == "sim" && !args.contains("batch")) {
         throw UsageError("a sim job needs args.batch, the global batch");
     }
+    check_option_values(args);
     spec.args = args;
     return spec;
 }

@@ -190,18 +190,29 @@ TEST_F(ServiceTest, BadRequestsGetAClearErrorAndTheRightStatus) {
     EXPECT_EQ(openapi.status, 200);
     EXPECT_EQ(openapi.body["openapi"], "3.0.3");
     EXPECT_TRUE(openapi.body["paths"].contains("/v1/jobs/{id}/cancel"));
-    // A model that does not exist is refused before it is queued; a job that fails anyway fails with its error.
+    // A model or an option value the command would refuse is refused before it is queued; a job that fails anyway
+    // (its data is not there) fails with the command's error.
     const Reply no_model = call(port, alice, "POST", "/v1/jobs", R"({"kind": "train", "args": {"model": "nosuchnet"}})");
     EXPECT_EQ(no_model.status, 400);
     EXPECT_NE(no_model.body["error"].get<std::string>().find("nosuchnet"), std::string::npos) << no_model.body;
     EXPECT_EQ(call(port, alice, "POST", "/v1/jobs", R"({"kind": "train", "args": {"model": "/nowhere/x.onnx"}})").status,
               400);
-    const Reply bad_option = call(port, alice, "POST", "/v1/jobs",
-                                  R"({"kind": "train", "args": {"model": "mlp", "precision": "fp64"}})");
-    ASSERT_EQ(bad_option.status, 201);
-    const json failed = wait_for(port, alice, bad_option.body["id"].get<std::int64_t>());
+    for (const std::string args : {R"("precision": "fp64")", R"("optimizer": "lamb")", R"("epochs": 0)",
+                                   R"("kernels": "turbo")"}) {
+        const Reply refused = call(port, alice, "POST", "/v1/jobs",
+                                   R"({"kind": "train", "args": {"model": "mlp", )" + args + "}}");
+        EXPECT_EQ(refused.status, 400) << args << " " << refused.body;
+    }
+    const Reply no_machine = call(port, alice, "POST", "/v1/jobs",
+                                  R"({"kind": "sim", "args": {"model": "mlp", "machine": "exapodd", "batch": 8}})");
+    EXPECT_EQ(no_machine.status, 400);
+    EXPECT_NE(no_machine.body["error"].get<std::string>().find("exapodd"), std::string::npos) << no_machine.body;
+    const Reply no_data = call(port, alice, "POST", "/v1/jobs",
+                               R"({"kind": "train", "args": {"model": "mlp", "data": "idx", "data_dir": "/nowhere"}})");
+    ASSERT_EQ(no_data.status, 201);
+    const json failed = wait_for(port, alice, no_data.body["id"].get<std::int64_t>());
     EXPECT_EQ(failed["state"], "failed");
-    EXPECT_NE(failed["error"].get<std::string>().find("fp64"), std::string::npos) << failed;
+    EXPECT_NE(failed["error"].get<std::string>().find("/nowhere"), std::string::npos) << failed;
     const Reply queued = call(port, alice, "POST", "/v1/jobs",
                               R"({"kind": "train", "args": {"model": "lenet", "epochs": 20}, "priority": "low"})");
     ASSERT_EQ(queued.status, 201);

@@ -18,36 +18,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from service_process import ServeProcess
 
 TRAIN = {"model": "lenet", "epochs": 2, "train_limit": 19200, "test_limit": 200, "checkpoint_every": 25}
 
 
 def fail(message):
     sys.exit("kill test: " + message)
-
-
-class Server:
-    def __init__(self, dojo, state):
-        self.dojo, self.state = dojo, state
-        self.process = None
-        self.port = None
-
-    def start(self):
-        self.process = subprocess.Popen([self.dojo, "serve", "--state", self.state, "--listen", "127.0.0.1:0",
-                                         "--slots", "2"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.port = int(self.process.stdout.readline())
-
-    def kill(self, sig):
-        self.process.send_signal(sig)
-        self.process.wait(30)
-
-    def call(self, token, method, path, body=None):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,
-                                         data=json.dumps(body).encode() if body is not None else None,
-                                         headers={"Authorization": "Bearer " + token})
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return json.load(reply)
 
 
 def job_processes(server_pid, state):
@@ -83,7 +61,7 @@ def main():
     args = parser.parse_args()
     chance = random.Random(args.seed)
     state = tempfile.mkdtemp(prefix="dojo-kill-")
-    server = Server(args.dojo, state)
+    server = ServeProcess(args.dojo, state, ["--slots", "2"])
     try:
         token = subprocess.run([args.dojo, "tenant", "add", "alice", "--state", state, "--max-slots", "2"],
                                capture_output=True, text=True, check=True).stdout.strip()
@@ -92,10 +70,10 @@ def main():
         for k in range(8):
             body = ({"kind": "train", "args": TRAIN} if k % 2 == 0 else
                     {"kind": "sim", "args": {"model": "resnet50", "machine": "dgx-a100", "batch": 256}})
-            submitted.append((server.call(token, "POST", "/v1/jobs", body)["id"], body["kind"]))
+            submitted.append((server.submit(token, body), body["kind"]))
         # and one data-parallel job on two MPI ranks: its ranks must die with it, never left training unseen
-        ranks_job = server.call(token, "POST", "/v1/jobs", {"kind": "train", "args": TRAIN, "slots": 2, "ranks": 2})
-        submitted.append((ranks_job["id"], "train-ranks"))
+        ranks_job = server.submit(token, {"kind": "train", "args": TRAIN, "slots": 2, "ranks": 2})
+        submitted.append((ranks_job, "train-ranks"))
 
         kills = {"server": 0, "job": 0}
         deadline = time.time() + args.seconds
@@ -159,7 +137,7 @@ def main():
               f"all {len(submitted)} jobs (one on 2 MPI ranks) succeeded in {attempts} starts, none ran twice at once "
               f"or outlived its parent, and every train job ended with the uninterrupted weights")
     finally:
-        if server.process is not None and server.process.poll() is None:
+        if server.running():
             server.kill(signal.SIGTERM)
         shutil.rmtree(state, ignore_errors=True)
     return 0

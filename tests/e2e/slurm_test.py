@@ -29,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from service_process import ServeProcess
 
 SLURM_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "sinfo")
 ACCOUNTING_PROGRAMS = ("slurmdbd", "sacctmgr", "mariadbd", "mariadb-install-db")
@@ -217,39 +218,11 @@ LogFile={r}/slurmdbd.log
                 p.wait()
 
 
-class Service:
+class Service(ServeProcess):
+    """dojo serve --scheduler slurm, with waits for a job's state."""
+
     def __init__(self, dojo, state, env, priorities):
-        self.dojo, self.state, self.env, self.priorities = dojo, state, env, priorities
-        self.process = None
-        self.port = None
-
-    def start(self):
-        self.process = subprocess.Popen([self.dojo, "serve", "--state", self.state, "--listen", "127.0.0.1:0",
-                                         "--scheduler", "slurm", "--slurm-priorities", self.priorities],
-                                        env=self.env, stdout=subprocess.PIPE,
-                                        stderr=open(os.path.join(self.state, "serve.err"), "a"), text=True)
-        line = self.process.stdout.readline()
-        if not line.strip().isdigit():
-            sys.exit("slurm test: dojo serve --scheduler slurm did not start: " + self.server_errors())
-        self.port = int(line)
-
-    def server_errors(self):
-        with open(os.path.join(self.state, "serve.err")) as f:
-            return f.read()[-2000:]
-
-    def kill(self, sig=signal.SIGTERM):
-        self.process.send_signal(sig)
-        self.process.wait(30)
-
-    def call(self, token, method, path, body=None):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,
-                                         data=json.dumps(body).encode() if body is not None else None,
-                                         headers={"Authorization": "Bearer " + token})
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return json.load(reply)
-
-    def submit(self, token, body):
-        return self.call(token, "POST", "/v1/jobs", body)["id"]
+        super().__init__(dojo, state, ["--scheduler", "slurm", "--slurm-priorities", priorities], env)
 
     def wait(self, token, job, states, seconds):
         deadline = time.time() + seconds
@@ -261,7 +234,7 @@ class Service:
                 return now, seen
             time.sleep(0.2)
         sys.exit(f"slurm test: job {job} did not reach {states} in {seconds} s (states seen: {sorted(seen)}; last: "
-                 f"{now})\n{self.server_errors()}")
+                 f"{now})\n{self.errors()}")
 
 
 def need(condition, message):

@@ -78,6 +78,14 @@ TEST(JobRequest, RefusesWhatIsNotAJobNamingTheField) {
         return std::string("accepted");
     };
     EXPECT_NE(refusal("not json").find("JSON object"), std::string::npos);
+    // Values the command would refuse, refused with its own parsers' messages.
+    EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "mlp", "precision": "fp64"}})").find("fp64"),
+              std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "sim", "args": {"model": "mlp", "machine": "d1", "batch": 8, "strategy": "dp=0"}})")
+                  .find("dp"), std::string::npos);
+    EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "mlp", "lr": -1}})").find("args.lr"), std::string::npos);
+    EXPECT_EQ(refusal(R"({"kind": "sim", "args": {"model": "mlp", "machine": "d1", "batch": 8, "strategy": "auto"}})"),
+              "accepted");
     EXPECT_NE(refusal(R"({"kind": "train", "args": {"model": "mlp"}, "slots": 2, "ranks": 3})").find("ranks"),
               std::string::npos);  // more ranks than slots
     EXPECT_NE(refusal(R"({"kind": "sim", "args": {"model": "mlp", "machine": "d1", "batch": 8}, "slots": 2,
