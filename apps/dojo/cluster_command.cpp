@@ -49,6 +49,64 @@ int devices_of(const std::string& spec, const std::string& dir, std::string& kin
 
 std::string hours(double seconds) { return fmt::format("{:.2f} h", seconds / 3600); }
 
+// Replaces the jobs' durations by dojo sim's on the machine (--durations sim), saying how many it timed.
+void time_jobs_by_sim(const ReplayCliOptions& o, std::vector<service::TraceJob>& jobs) {
+    const sim::Topology topology = sim::derive_topology(machine::load_machine(o.machine, o.dir));
+    const service::SimDurations timed = service::durations_from_sim(jobs, topology, [](int done, int total) {
+        std::cerr << fmt::format("\rdojo cluster: simulating the jobs' steps {}/{}", done, total) << std::flush;
+    });
+    std::cerr << fmt::format("\rdojo cluster: {} jobs timed by dojo sim ({} distinct steps simulated{})\n", timed.jobs,
+                             timed.simulations,
+                             timed.not_fitting > 0 ? fmt::format("; {} do not fit their devices' memory",
+                                                                 timed.not_fitting)
+                                                   : "");
+}
+
+void print_replay_json(const ReplayCliOptions& o, const service::ReplayResult& r, std::size_t jobs, int devices) {
+    nlohmann::json classes = nlohmann::json::object();
+    for (const auto& [priority, c] : r.classes) {
+        classes[std::string(service::to_string(priority))] = {
+            {"jobs", c.jobs}, {"wait_p50_s", c.wait_p50_s}, {"wait_p99_s", c.wait_p99_s},
+            {"completion_p50_s", c.completion_p50_s}, {"completion_p99_s", c.completion_p99_s}};
+    }
+    std::cout << nlohmann::json{{"machine", o.machine}, {"devices", devices}, {"policy", o.policy},
+                                {"jobs", jobs}, {"utilization", r.utilization},
+                                {"idle_fraction", r.idle_fraction},
+                                {"utilization_with_drain", r.utilization_with_drain},
+                                {"steady_from_s", r.steady_from_s}, {"steady_to_s", r.steady_to_s},
+                                {"span_s", r.span_s},
+                                {"preemptions", r.preemptions}, {"lost_device_s", r.lost_device_s},
+                                {"too_large", r.too_large}, {"classes", classes}}
+                     .dump(2)
+              << "\n";
+}
+
+void print_replay_text(const ReplayCliOptions& o, const service::ReplayResult& r, std::size_t jobs, int devices,
+                       const std::string& kind) {
+    std::cout << fmt::format("{} jobs on {} ({} {}), policy {}: {:.1f} days\n", jobs, o.machine, devices, kind,
+                             o.policy, r.span_s / 86400);
+    if (r.steady_from_s >= 0) {
+        std::cout << fmt::format("  steady state (day {:.2f} to {:.2f}, work waiting): utilization {:.2f}%, idle "
+                                 "{:.2f}%; the whole replay: {:.1f}%\n",
+                                 r.steady_from_s / 86400, r.steady_to_s / 86400, 100 * r.utilization,
+                                 100 * r.idle_fraction, 100 * r.utilization_with_drain);
+    } else {  // no job ever waited: the machine had room throughout
+        std::cout << fmt::format("  never saturated (no job waited): utilization {:.1f}% over the whole replay\n",
+                                 100 * r.utilization_with_drain);
+    }
+    std::cout << fmt::format("  {} preemptions, {:.0f} {}-hours of work lost to them\n", r.preemptions,
+                             r.lost_device_s / 3600, kind);
+    if (r.too_large > 0) {
+        std::cout << fmt::format("  {} jobs wider than the machine never ran\n", r.too_large);
+    }
+    std::cout << "  class    jobs   wait p50   wait p99   done p50   done p99\n";
+    for (const auto& [priority, c] : r.classes) {
+        std::cout << fmt::format("  {:<7} {:>5} {:>10} {:>10} {:>10} {:>10}\n", service::to_string(priority), c.jobs,
+                                 hours(c.wait_p50_s), hours(c.wait_p99_s), hours(c.completion_p50_s),
+                                 hours(c.completion_p99_s));
+    }
+}
+
 void run_replay(const ReplayCliOptions& o) {
     service::ReplayOptions options;
     options.policy = service::parse_policy(o.policy);
@@ -70,15 +128,7 @@ void run_replay(const ReplayCliOptions& o) {
     options.slots = devices_of(o.machine, o.dir, kind);
     std::vector<service::TraceJob> jobs = service::read_trace(o.trace);
     if (o.durations == "sim") {
-        const sim::Topology topology = sim::derive_topology(machine::load_machine(o.machine, o.dir));
-        const service::SimDurations timed = service::durations_from_sim(jobs, topology, [](int done, int total) {
-            std::cerr << fmt::format("\rdojo cluster: simulating the jobs' steps {}/{}", done, total) << std::flush;
-        });
-        std::cerr << fmt::format("\rdojo cluster: {} jobs timed by dojo sim ({} distinct steps simulated{})\n",
-                                 timed.jobs, timed.simulations,
-                                 timed.not_fitting > 0 ? fmt::format("; {} do not fit their devices' memory",
-                                                                     timed.not_fitting)
-                                                       : "");
+        time_jobs_by_sim(o, jobs);
     }
     const service::ReplayResult r = service::replay(jobs, options);
     if (!o.svg.empty()) {
@@ -86,41 +136,10 @@ void run_replay(const ReplayCliOptions& o) {
                                                     o.machine + ", " + service::to_string(options.policy));
     }
     if (o.json_output) {
-        nlohmann::json classes = nlohmann::json::object();
-        for (const auto& [priority, c] : r.classes) {
-            classes[std::string(service::to_string(priority))] = {
-                {"jobs", c.jobs}, {"wait_p50_s", c.wait_p50_s}, {"wait_p99_s", c.wait_p99_s},
-                {"completion_p50_s", c.completion_p50_s}, {"completion_p99_s", c.completion_p99_s}};
-        }
-        std::cout << nlohmann::json{{"machine", o.machine}, {"devices", options.slots}, {"policy", o.policy},
-                                    {"jobs", jobs.size()}, {"utilization", r.utilization},
-                                    {"idle_fraction", r.idle_fraction},
-                                    {"utilization_with_drain", r.utilization_with_drain},
-                                    {"steady_from_s", r.steady_from_s}, {"steady_to_s", r.steady_to_s},
-                                    {"span_s", r.span_s},
-                                    {"preemptions", r.preemptions}, {"lost_device_s", r.lost_device_s},
-                                    {"too_large", r.too_large}, {"classes", classes}}
-                         .dump(2)
-                  << "\n";
+        print_replay_json(o, r, jobs.size(), options.slots);
         return;
     }
-    std::cout << fmt::format("{} jobs on {} ({} {}), policy {}: {:.1f} days\n", jobs.size(), o.machine, options.slots,
-                             kind, o.policy, r.span_s / 86400);
-    std::cout << fmt::format("  steady state (day {:.2f} to {:.2f}, work waiting): utilization {:.2f}%, idle {:.2f}%; "
-                             "the whole replay: {:.1f}%\n",
-                             r.steady_from_s / 86400, r.steady_to_s / 86400, 100 * r.utilization,
-                             100 * r.idle_fraction, 100 * r.utilization_with_drain);
-    std::cout << fmt::format("  {} preemptions, {:.0f} {}-hours of work lost to them\n", r.preemptions,
-                             r.lost_device_s / 3600, kind);
-    if (r.too_large > 0) {
-        std::cout << fmt::format("  {} jobs wider than the machine never ran\n", r.too_large);
-    }
-    std::cout << "  class    jobs   wait p50   wait p99   done p50   done p99\n";
-    for (const auto& [priority, c] : r.classes) {
-        std::cout << fmt::format("  {:<7} {:>5} {:>10} {:>10} {:>10} {:>10}\n", service::to_string(priority), c.jobs,
-                                 hours(c.wait_p50_s), hours(c.wait_p99_s), hours(c.completion_p50_s),
-                                 hours(c.completion_p99_s));
-    }
+    print_replay_text(o, r, jobs.size(), options.slots, kind);
     if (!o.svg.empty()) {
         std::cerr << "dojo cluster: wrote the plot to " << o.svg << "\n";
     }
