@@ -426,9 +426,13 @@ ExecPlan lower(const ir::Graph& graph, const ExecutorOptions& options, const std
 
 ExecPlan lower_cpu(const ir::Graph& graph, const ExecutorOptions& options) { return lower(graph, options, nullptr); }
 
+bool runs_on_cpu_runtime(const compiler::Strategy& s) {
+    return s.tp == 1 && s.pp == 1 && s.micro_batches == 1 && !s.recompute && !s.zero;
+}
+
 ExecPlan lower_cpu(const compiler::Plan& plan, const ExecutorOptions& options) {
     const compiler::Strategy& s = plan.strategy;
-    if (s.tp != 1 || s.pp != 1 || s.micro_batches != 1 || s.recompute || s.zero) {
+    if (!runs_on_cpu_runtime(s)) {
         throw UsageError("the CPU runtime runs data-parallel plans (dp=N); " + s.to_string() +
                          " partitions the step further: `dojo plan --verify` runs such plans functionally");
     }

@@ -374,6 +374,19 @@ void export_trained(const TrainOptions& options, const ir::Graph& graph, const s
     frontend::export_onnx(options.model, options.out_path, trained);
 }
 
+// The compiled plan a run executes (compiler/plan.h): `model`'s step at `batch` samples a rank, data parallel over
+// `ranks`, as `dojo sim --strategy dp=N` compiles it; its graph is a copy of the step's, with the same node ids.
+compiler::Plan data_parallel_plan(const compiler::Step& model, const std::string& name, std::int64_t batch, int ranks) {
+    compiler::Strategy strategy;
+    strategy.dp = ranks;
+    return compiler::make_plan(
+        [&model, batch](std::int64_t micro_batch) {
+            DOJO_CHECK(micro_batch == batch) << "the plan's micro-batch " << micro_batch << " is not the rank's batch";
+            return model;
+        },
+        name, batch * ranks, strategy);
+}
+
 }  // namespace
 
 RoundingScope parse_rounding_scope(std::string_view name) {
@@ -466,16 +479,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         require_output_path(options.out_path, "trained model (--out)");  // now, not after training
     }
     compiler::Step model = training_step(options, *train, batch);
-    // The compiled plan this run executes (compiler/plan.h): the step data parallel over the ranks, as `dojo sim
-    // --strategy dp=N` compiles it; its graph is a copy of the step's, with the same node ids.
-    compiler::Strategy strategy;
-    strategy.dp = ranks;
-    const compiler::Plan plan = compiler::make_plan(
-        [&model, batch](std::int64_t micro_batch) {
-            DOJO_CHECK(micro_batch == batch) << "the plan's micro-batch " << micro_batch << " is not the rank's batch";
-            return model;
-        },
-        options.model, static_cast<std::int64_t>(options.batch), strategy);
+    const compiler::Plan plan = data_parallel_plan(model, options.model, batch, ranks);
     const compiler::PrecisionPolicy policy = compiler::make_policy(options.precision, options.seed);
     const NodeId step_input = model.step_input;
     const NodeId target = model.target;

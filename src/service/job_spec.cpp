@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <mutex>
+#include <set>
 
 #include "dojo/autodiff/training.h"
 #include "dojo/compiler/plan.h"
@@ -78,6 +80,23 @@ std::string text_of(const json& value) {
     return value.dump();  // a finite double, as JSON writes it (shortest round-trip)
 }
 
+// A machine preset exists (its description loads): checked once per name, as every request may name one.
+void check_machine_preset(const std::string& name) {
+    static std::mutex mutex;
+    static std::set<std::string> known;
+    {
+        const std::lock_guard lock(mutex);
+        if (known.contains(name)) {
+            return;
+        }
+    }
+    (void)machine::load_machine(name, machine::default_machines_dir());  // UsageError naming it if not
+    const std::lock_guard lock(mutex);
+    if (known.size() < 1024) {  // presets are few; names a tenant invents are refused above, never kept
+        known.insert(name);
+    }
+}
+
 // The values the command itself would refuse, refused before the job is accepted with the command's own parsers:
 // precisions, strategies, optimizers, machines, kernels, wire formats, and counts and rates out of range. (A data
 // source is checked when the job runs: it names files on the server.)
@@ -103,7 +122,7 @@ void check_option_values(const json& args) {
         if (name.find('/') != std::string::npos || name.find("..") != std::string::npos) {
             throw UsageError("args.machine names a machine preset (dojo machine list), not a path");
         }
-        (void)machine::load_machine(name, machine::default_machines_dir());
+        check_machine_preset(name);
     }
     if (args.contains("grad_compression")) {
         (void)runtime::parse_wire_format(need_text("grad_compression"));

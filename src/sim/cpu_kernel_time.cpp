@@ -160,7 +160,7 @@ OpTime reference_time(const ir::Graph& g, ir::NodeId id, const Device& device) {
 
 std::optional<runtime::ExecPlan> lower_for_host(const compiler::Plan& plan, const Device& device) {
     const compiler::Strategy& s = plan.strategy;
-    if (!device.runs_cpu_runtime || s.tp != 1 || s.pp != 1 || s.micro_batches != 1 || s.recompute || s.zero) {
+    if (!device.runs_cpu_runtime || !runtime::runs_on_cpu_runtime(s)) {
         return std::nullopt;
     }
     // As the trainer lowers a rank's step (runtime/trainer.h): the updated values kept for apply(), and with dp > 1

@@ -7,14 +7,14 @@ page submits nothing itself. Screenshots are kept in OUT_DIR/dashboard.png and d
 
 Usage: dashboard_test.py DOJO OUT_DIR     (exit 77: the browser is missing, and the message says what to install)
 """
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from service_process import ServeProcess
 
 
 def need(condition, message):
@@ -39,15 +39,11 @@ def main():
     try:
         token = subprocess.run([dojo, "tenant", "add", "alice", "--state", state, "--max-slots", "2"],
                                capture_output=True, text=True, check=True).stdout.strip()
-        server = subprocess.Popen([dojo, "serve", "--state", state, "--listen", "127.0.0.1:0", "--slots", "2"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        port = int(server.stdout.readline())
-        base = f"http://127.0.0.1:{port}"
-        body = json.dumps({"kind": "train", "slots": 2, "args": {"model": "mlp", "epochs": 3, "train_limit": 57600,
-                                                                 "test_limit": 200}}).encode()
-        request = urllib.request.Request(base + "/v1/jobs", data=body, method="POST",
-                                         headers={"Authorization": "Bearer " + token})
-        job = json.load(urllib.request.urlopen(request))["id"]
+        server = ServeProcess(dojo, state, ["--slots", "2"])
+        server.start()
+        base = f"http://127.0.0.1:{server.port}"
+        job = server.submit(token, {"kind": "train", "slots": 2, "args": {"model": "mlp", "epochs": 3,
+                                                                          "train_limit": 57600, "test_limit": 200}})
 
         options = webdriver.ChromeOptions()
         for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -91,10 +87,7 @@ def main():
 
         # A sim job on an ExaPOD: once it has succeeded and is chosen, the page draws the machine's tiles and marks
         # those its plan uses, as the API's placement says.
-        body = json.dumps({"kind": "sim", "args": {"model": "resnet50", "machine": "exapod", "batch": 4096}}).encode()
-        request = urllib.request.Request(base + "/v1/jobs", data=body, method="POST",
-                                         headers={"Authorization": "Bearer " + token})
-        sim = json.load(urllib.request.urlopen(request))["id"]
+        sim = server.submit(token, {"kind": "sim", "args": {"model": "resnet50", "machine": "exapod", "batch": 4096}})
         deadline = time.time() + 60
         tiles = {}
         while time.time() < deadline:  # in one script each time: the page redraws its rows every second
@@ -107,8 +100,7 @@ def main():
             if tiles["all"] > 0:
                 break
             time.sleep(0.3)
-        request = urllib.request.Request(f"{base}/v1/jobs/{sim}/placement", headers={"Authorization": "Bearer " + token})
-        placement = json.load(urllib.request.urlopen(request))
+        placement = server.call(token, "GET", f"/v1/jobs/{sim}/placement")
         need(tiles.get("all") == placement["tiles"] == 120,
              f"the page drew {tiles.get('all')} tiles; an ExaPOD has {placement['tiles']}")
         need(tiles["busy"] == len(placement["tiles_used"]) > 0,
@@ -120,9 +112,8 @@ def main():
     finally:
         if driver is not None:
             driver.quit()
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=20)
+        if server is not None and server.running():
+            server.kill()
         shutil.rmtree(state, ignore_errors=True)
 
 

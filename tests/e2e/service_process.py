@@ -1,4 +1,4 @@
-"""A `dojo serve` process for the service's end-to-end tests (service_kill_test.py, slurm_test.py): started on a free
+"""A `dojo serve` process for the service's end-to-end tests (dashboard, kill and Slurm tests): started on a free
 port of 127.0.0.1 with the given options, its standard error appended to STATE/serve.err, stopped with any signal,
 and called over HTTP with a tenant's token."""
 import json

@@ -132,6 +132,10 @@ struct ExecPlan {
 /// dojo::Error for a batch-sharded rounding of a tensor that does not lead with the batch (ExecutorOptions).
 ExecPlan lower_cpu(const ir::Graph& graph, const ExecutorOptions& options);
 
+/// Whether the CPU runtime runs plans of `strategy`: data parallel only (no tp, pp, micro-batches, recomputation or
+/// ZeRO).
+bool runs_on_cpu_runtime(const compiler::Strategy& strategy);
+
 /// Lowers the step of a compiled data-parallel `plan` (which must outlive the ExecPlan) for one of its dp ranks:
 /// its graph with the Plan's fusion groups, so that the groups `dojo train` runs are the ones `dojo sim` times.
 /// With dp > 1 the gradients must be `options.sync_points` (the Plan's groups end at them). UsageError for a plan
