@@ -72,7 +72,8 @@ json schemas() {
             {"submitted", {{"type", "number"}, {"description", "Unix seconds"}}},
             {"started", {{"type", {"number", "null"}}}},
             {"finished", {{"type", {"number", "null"}}}},
-            {"attempts", {{"type", "integer"}}},
+            {"attempts", {{"type", "integer"}, {"description", "times it was started"}}},
+            {"kills", {{"type", "integer"}, {"description", "times its process was killed (SIGKILL) and it was queued again"}}},
             {"exit_code", {{"type", "integer"}}},
             {"error", {{"type", {"string", "null"}}}}}}}},
     };

@@ -94,15 +94,20 @@ void Runner::start(const Job& job, double now) {
 }
 
 // A job process killed from outside (SIGKILL: the kernel's OOM killer, an operator) is queued again, to resume from
-// its checkpoint, unless it has been started kMaxAttempts times: whether it was.
+// its checkpoint, unless it was killed kMaxKills times already (a job the OOM killer ends every time): whether it was.
 bool Runner::requeue_killed(std::int64_t id) {
     const std::optional<Job> job = store_.job(id);
-    if (!job || job->attempts >= kMaxAttempts) {
+    if (!job) {
         return false;
     }
-    std::ofstream(job_dir(id) + "/log.txt", std::ios::app)
-        << "dojo serve: the job's process was killed (SIGKILL) on attempt " << job->attempts << "; queued again\n";
-    store_.requeue(id);
+    std::ofstream log(job_dir(id) + "/log.txt", std::ios::app);
+    if (job->kills >= kMaxKills) {
+        log << "dojo serve: the job's process was killed (SIGKILL) for the " << job->kills + 1
+            << "th time; it fails (a job is queued again after at most " << kMaxKills << " kills)\n";
+        return false;
+    }
+    log << "dojo serve: the job's process was killed (SIGKILL) on attempt " << job->attempts << "; queued again\n";
+    store_.requeue_killed(id);
     return true;
 }
 

@@ -59,7 +59,7 @@ json job_json(const Job& job) {
     json j = {{"id", job.id}, {"tenant", job.tenant}, {"kind", job.spec.kind}, {"args", job.spec.args},
               {"priority", to_string(job.spec.priority)}, {"slots", job.spec.slots},
               {"ranks", job.spec.ranks}, {"state", job.state},
-              {"submitted", job.submitted}, {"attempts", job.attempts}, {"exit_code", job.exit_code}};
+              {"submitted", job.submitted}, {"attempts", job.attempts}, {"kills", job.kills}, {"exit_code", job.exit_code}};
     j["started"] = job.started > 0 ? json(job.started) : json(nullptr);
     j["finished"] = job.finished > 0 ? json(job.finished) : json(nullptr);
     j["error"] = job.error.empty() ? json(nullptr) : json(job.error);

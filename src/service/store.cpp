@@ -55,7 +55,7 @@ private:
 };
 
 constexpr const char* kJobColumns =
-    "id, tenant, spec, state, submitted, started, finished, exit_code, attempts, error";
+    "id, tenant, spec, state, submitted, started, finished, exit_code, attempts, error, kills";
 
 Job job_from(const Statement& s) {
     Job j;
@@ -69,6 +69,7 @@ Job job_from(const Statement& s) {
     j.exit_code = static_cast<int>(s.integer(7));
     j.attempts = static_cast<int>(s.integer(8));
     j.error = s.text(9);
+    j.kills = static_cast<int>(s.integer(10));
     return j;
 }
 
@@ -96,12 +97,21 @@ Store::Store(const std::string& state_dir) {
          "spec TEXT NOT NULL, state TEXT NOT NULL, submitted REAL NOT NULL, started REAL NOT NULL DEFAULT 0, "
          "finished REAL NOT NULL DEFAULT 0, exit_code INTEGER NOT NULL DEFAULT 0, "
          "attempts INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '', priority INTEGER NOT NULL, "
-         "slots INTEGER NOT NULL)");
+         "slots INTEGER NOT NULL, kills INTEGER NOT NULL DEFAULT 0)");
+    add_kills_column_if_missing();
     exec("CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state)");
     exec("CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs(tenant, state)");
 }
 
 Store::~Store() { sqlite3_close(db_); }
+
+// A state directory written before jobs counted their kills: the column is added, every job at 0.
+void Store::add_kills_column_if_missing() {
+    Statement columns(db_, "SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'kills'");
+    if (!columns.step()) {
+        exec("ALTER TABLE jobs ADD COLUMN kills INTEGER NOT NULL DEFAULT 0");
+    }
+}
 
 void Store::exec(const std::string& sql) {
     char* message = nullptr;
@@ -253,9 +263,9 @@ void Store::mark_preempted(std::int64_t id) {
     s.bind(1, id).step();
 }
 
-void Store::requeue(std::int64_t id) {
+void Store::requeue_killed(std::int64_t id) {
     const std::lock_guard lock(mutex_);
-    Statement s(db_, "UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'running'");
+    Statement s(db_, "UPDATE jobs SET state = 'queued', kills = kills + 1 WHERE id = ? AND state = 'running'");
     s.bind(1, id).step();
 }
 

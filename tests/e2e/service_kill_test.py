@@ -21,6 +21,7 @@ import time
 
 from service_process import ServeProcess
 
+MAX_KILLS = 5  # a job killed more often than this fails (runner.h kMaxKills): the test kills each job at most so often
 TRAIN = {"model": "lenet", "epochs": 2, "train_limit": 19200, "test_limit": 200, "checkpoint_every": 25}
 
 
@@ -76,6 +77,7 @@ def main():
         submitted.append((ranks_job, "train-ranks"))
 
         kills = {"server": 0, "job": 0}
+        kills_of = {}  # job id -> times this test killed its process
         deadline = time.time() + args.seconds
         while time.time() < deadline:
             pause_end = time.time() + chance.uniform(0.5, 2.5)
@@ -91,10 +93,12 @@ def main():
                         fail(f"job processes {sorted(set(orphans) & set(still))} outlived their parent")
                 time.sleep(0.05)
             running, _ = job_processes(server.process.pid, state)
-            if running and chance.random() < 0.5:
-                job = chance.choice(sorted(running))
+            killable = sorted(job for job in running if kills_of.get(job, 0) < MAX_KILLS)
+            if killable and chance.random() < 0.5:
+                job = chance.choice(killable)
                 os.kill(running[job][0], signal.SIGKILL)
                 kills["job"] += 1
+                kills_of[job] = kills_of.get(job, 0) + 1
             else:
                 server.kill(signal.SIGKILL)
                 server.start()
@@ -126,6 +130,8 @@ def main():
         for job, kind in submitted:
             record = server.call(token, "GET", f"/v1/jobs/{job}")
             attempts += record["attempts"]
+            if record["kills"] > kills_of.get(job, 0):  # server kills (restarts) are not the job's and never count
+                fail(f"job {job} counts {record['kills']} kills; its process was killed {kills_of.get(job, 0)} times")
             if kind.startswith("train"):
                 result = server.call(token, "GET", f"/v1/jobs/{job}/result")
                 if kind == "train-ranks" and result["ranks"] != 2:

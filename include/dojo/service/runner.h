@@ -4,7 +4,8 @@
  * job. A job process dies with the server (PR_SET_PDEATHSIG), so a server killed at any moment leaves no job running
  * unseen: on restart the store puts it back in the queue (Store::recover_interrupted) and a train job resumes from
  * its last checkpoint (`--resume`), ending with the weights of an uninterrupted run. A job process killed from
- * outside (SIGKILL) is queued again the same way, up to kMaxAttempts starts.
+ * outside (SIGKILL: the OOM killer, an operator) is queued again the same way, up to kMaxKills times; server restarts
+ * and preemptions are not the job's doing and do not count.
  */
 #pragma once
 
@@ -57,7 +58,7 @@ private:
     void reap(double now);
     bool requeue_killed(std::int64_t id);
 
-    static constexpr int kMaxAttempts = 10;  ///< starts of one job (preemptions and kills included) before it fails
+    static constexpr int kMaxKills = 5;  ///< kills of one job's process that queue it again; the next one fails it
 
     Store& store_;
     std::string state_dir_, dojo_;

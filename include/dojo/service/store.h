@@ -38,6 +38,7 @@ struct Job {
     double submitted = 0, started = 0, finished = 0;  ///< Unix seconds; 0: not yet
     int exit_code = 0;
     int attempts = 0;         ///< times it was started
+    int kills = 0;            ///< times its process was killed from outside (SIGKILL) and it was queued again
     std::string error;        ///< why it failed, when it did
 };
 
@@ -73,8 +74,8 @@ public:
     void mark_finished(std::int64_t id, const std::string& state, int exit_code, const std::string& error, double now);
     /// A running job stopped by preemption: it waits to run again.
     void mark_preempted(std::int64_t id);
-    /// A running job whose process was lost: queued again.
-    void requeue(std::int64_t id);
+    /// A running job whose process was killed from outside: queued again, its kills counted.
+    void requeue_killed(std::int64_t id);
     /// Cancels a queued or preempted job at once; returns its state after (a running job is cancelled when its
     /// process ends).
     std::string cancel_if_queued(std::int64_t id, double now);
@@ -83,6 +84,7 @@ public:
 
 private:
     void exec(const std::string& sql);
+    void add_kills_column_if_missing();
     std::mutex mutex_;
     sqlite3* db_ = nullptr;
 };
