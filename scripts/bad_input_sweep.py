@@ -79,7 +79,7 @@ def cases(scratch, machines):
         out.append(["sim", model, "--machine", "d1", "--batch", "8"])
     for option in [["--epochs", "0"], ["--epochs", "-1"], ["--lr", "nan"], ["--lr", "inf"], ["--lr", "-1"],
                    ["--lr", ""], ["--lr", "0"], ["--momentum", "nan"], ["--weight-decay", "-1"], ["--threads", "-1"],
-                   ["--threads", "100000"], ["--eval-batch", "0"], ["--train-limit", "-1"], ["--test-limit", "-3"],
+                   ["--threads", "100000"], ["--eval-batch", "-1"], ["--train-limit", "-1"], ["--test-limit", "-3"],
                    ["--checkpoint-every", "0"], ["--checkpoint-every", "5"], ["--timeout", "-5"], ["--kernels", "x"],
                    ["--data", "idx"], ["--data", "text"], ["--data", "nosuch"], ["--data-dir", "/nonexistent"],
                    ["--data", "synthetic", "--sample-shape", "0"], ["--data", "synthetic", "--sample-shape", "-1,2"],

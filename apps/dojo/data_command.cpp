@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "dojo/data/fleet/cameras.h"
+#include "dojo/geometry/cameras.h"
 #include "dojo/data/fleet/labels.h"
 #include "dojo/data/fleet/manifest.h"
 #include "dojo/data/fleet/pipeline.h"

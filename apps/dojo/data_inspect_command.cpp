@@ -104,7 +104,7 @@ void run_inspect(const InspectCommand& c) {
         ++cells[v];
     }
     nlohmann::json cameras = nlohmann::json::array(), objects = nlohmann::json::array(), occupancy;
-    for (const Camera& cam : labels.cameras) {
+    for (const geometry::Camera& cam : labels.cameras) {
         cameras.push_back({{"name", cam.name}, {"width", cam.width}, {"height", cam.height}, {"fx", cam.fx},
                            {"fy", cam.fy}, {"cx", cam.cx}, {"cy", cam.cy},
                            {"position_m", {cam.position.x, cam.position.y, cam.position.z}},
@@ -141,7 +141,7 @@ void run_inspect(const InspectCommand& c) {
                              occupancy.dump());
     std::cout << fmt::format("{:<15} {:>7} {:>7} {:>6} {:>6}  {:>16}  {:>6} {:>6}\n", "camera", "fx", "fy", "cx", "cy",
                              "position m", "yaw", "pitch");
-    for (const Camera& cam : labels.cameras) {
+    for (const geometry::Camera& cam : labels.cameras) {
         std::cout << fmt::format("{:<15} {:>7.1f} {:>7.1f} {:>6.1f} {:>6.1f}  {:>5.2f},{:>5.2f},{:>4.2f}  {:>6.1f} {:>6.1f}\n",
                                  cam.name, cam.fx, cam.fy, cam.cx, cam.cy, cam.position.x, cam.position.y,
                                  cam.position.z, cam.yaw_rad * 180 / M_PI, cam.pitch_rad * 180 / M_PI);

@@ -1,6 +1,7 @@
 // `dojo sim`: parse, compile the Plan, simulate, print (text or JSON).
 #include "sim_command.h"
 
+#include "data_path_report.h"
 #include <fmt/format.h>
 
 #include <chrono>
@@ -18,7 +19,6 @@
 #include "dojo/machine/machine.h"
 #include "dojo/runtime/gradient_sync.h"
 #include "dojo/sim/op_time.h"
-#include "dojo/sim/data_path.h"
 #include "dojo/sim/search.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/sim/trace.h"
@@ -46,46 +46,6 @@ struct SimOptions {
     std::string trace;  // a path: write the step as a Chrome / Perfetto trace there
     std::string video;  // the input pipeline of a camera-fed model (sim/data_path.h); empty: not reported
 };
-
-// The data path of a camera-fed model at the simulated rate (sim/data_path.h): the decoded sample is the model's
-// input, 2 bytes a value in bf16 and cfp8, 4 in fp32.
-sim::DataPathReport video_data_path(const SimOptions& o, const machine::Machine& m, const sim::SimResult& best) {
-    sim::VideoInput input = sim::VideoInput::parse(o.video);
-    const frontend::Model model = frontend::load_model_as_declared(o.model, 1);
-    input.sample_bytes = static_cast<double>(model.graph.type(model.input).shape.numel()) *
-                         (best.precision == "fp32" ? 4.0 : 2.0);
-    return sim::data_path(m, best.samples_per_s, input);
-}
-
-json data_path_json(const sim::DataPathReport& r) {
-    json resources = json::array();
-    for (const sim::Resource& resource : r.resources) {
-        json entry{{"name", resource.name}, {"needed", resource.needed}};
-        entry["capacity"] = resource.capacity ? json(*resource.capacity) : json(nullptr);
-        entry["samples_per_s"] = resource.samples_per_s ? json(*resource.samples_per_s) : json(nullptr);
-        resources.push_back(entry);
-    }
-    return {{"frames_per_s", r.frames_per_s}, {"resources", resources}, {"bound", r.bound},
-            {"samples_per_s", r.samples_per_s}};
-}
-
-void print_data_path(const sim::DataPathReport& r) {
-    std::cout << fmt::format("  input pipeline: {:.4g} camera frames/s at the compute's rate\n", r.frames_per_s);
-    const auto units = [](const sim::Resource& resource, double v) {
-        return resource.name == "decode" ? fmt::format("{:.4g} cores", v) : fmt::format("{:.4g} GB/s", v / 1e9);
-    };
-    for (const sim::Resource& resource : r.resources) {
-        if (resource.name == "compute") {
-            std::cout << fmt::format("    {:<15} {:>12.4g} samples/s\n", resource.name, *resource.samples_per_s);
-            continue;
-        }
-        std::cout << fmt::format("    {:<15} {:>12} samples/s  needs {} of {}\n", resource.name,
-                                 resource.samples_per_s ? fmt::format("{:.4g}", *resource.samples_per_s) : "unknown",
-                                 units(resource, resource.needed),
-                                 resource.capacity ? units(resource, *resource.capacity) : "(not described)");
-    }
-    std::cout << fmt::format("  bound: {} ({:.4g} samples/s)\n", r.bound, r.samples_per_s);
-}
 
 std::string seconds_text(double s) {
     if (s >= 1) {
@@ -315,7 +275,7 @@ void run(const SimOptions& o) {
     const sim::SimResult& best = results.front();
     const std::vector<sim::SimResult> others(results.begin() + 1, results.end());
     const std::optional<sim::DataPathReport> path =
-        o.video.empty() ? std::nullopt : std::optional(video_data_path(o, m, best));
+        o.video.empty() ? std::nullopt : std::optional(video_data_path(o.video, o.model, m, best));
     if (o.json_output) {
         json out = result_json(best);
         if (path) {

@@ -46,7 +46,7 @@ struct TrainCommandOptions {
     std::int64_t train_limit = 0;
     std::int64_t test_limit = 0;
     std::vector<std::int64_t> sample_shape{1, 28, 28};
-    std::int64_t eval_batch = 500;
+    std::int64_t eval_batch = 0;  // automatic
     int threads = 0;
     std::string kernels = "fast";
     std::string checkpoint_dir;
@@ -264,7 +264,7 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
         require_output_path(o.metrics_path, "metrics (--metrics)");  // now, not after loading the data
     }
     options.batch = size_option("--batch", o.batch, 1);
-    options.eval_batch = size_option("--eval-batch", o.eval_batch, 1);
+    options.eval_batch = size_option("--eval-batch", o.eval_batch, 0);
     options.train_limit = size_option("--train-limit", o.train_limit, 0);
     options.test_limit = size_option("--test-limit", o.test_limit, 0);
     options.checkpoint_every = o.checkpoint_every ? size_option("--checkpoint-every", *o.checkpoint_every, 1) : 0;
@@ -452,7 +452,7 @@ void add_train_command(CLI::App& app) {
     train->add_option("--sample-shape", options->sample_shape,
                       "--data synthetic: the shape of one sample, e.g. 3,224,224 (default 1,28,28)")
         ->delimiter(',');
-    train->add_option("--eval-batch", options->eval_batch, "samples per evaluation step (default 500)");
+    train->add_option("--eval-batch", options->eval_batch, "samples per evaluation step (default: the most, up to 500, whose memory fits in the training step's or 256 MiB; 0 is that default)");
     train->add_option("--threads", options->threads, "worker threads (default 0: one per core)");
     train->add_option("--kernels", options->kernels,
                       "fast (default): oneDNN for convolutions and matrix products, equal to the reference up to "

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "catalog_parts.h"
 #include "dojo/frontend/layers.h"
 #include "dojo/ir/builder.h"
 #include "dojo/util/error.h"
@@ -13,17 +14,25 @@
 namespace dojo::frontend {
 namespace {
 
+using catalog::batch_norm2d;
+using catalog::conv;
+using catalog::upsample2x;
+using catalog::OptionField;
+using catalog::parse_options;
 using ir::NodeId;
 
 constexpr const char* kCatalog =
     "mlp[:hidden=H1xH2x...] (fully connected with ReLU; default hidden=256), lenet (2 conv + 2 fc, for 28x28 images), "
-    "resnet18, resnet50 (torchvision's, BatchNorm in training form), "
+    "resnet18, resnet34, resnet50 (torchvision's, BatchNorm in training form), "
     "vit-b16[:layers=L,hidden=H,heads=A,mlp=M,patch=P] (torchvision's ViT-B/16 by default), "
     "gpt[:layers=L,hidden=H,heads=A,seq=S,vocab=V] (GPT-2/3 decoder; GPT-2 small by default; GPT-3 175B is "
     "gpt:layers=96,hidden=12288,heads=96,seq=2048,vocab=51200), bert-large or bert[:layers=,hidden=,heads=,seq=,vocab=] "
     "(BERT encoder with the masked-LM head), "
     "unet[:channels=C,size=S,levels=L,blocks=N,heads=A,latent=Z] (Stable-Diffusion-style denoising UNet; SD 1.x's "
-    "shape by default: channels=320, size=64, levels=4, blocks=2, heads=8, latent=4)";
+    "shape by default: channels=320, size=64, levels=4, blocks=2, heads=8, latent=4), "
+    "occupancy[:cameras=N,width=W,height=H,stored=WxH,voxels=XxYxZ,channels=C] (multi-camera occupancy network: a "
+    "shared CNN backbone, features lifted into voxel cells by the production rig's calibration, a bird's-eye head; "
+    "8 cameras at 640x480, 40x40x4 cells over +-40 m and 3.2 m by default; with clip data, the size is the data's)";
 
 // "256x128" -> {256, 128}
 std::vector<std::int64_t> parse_widths(std::string_view text, std::string_view spec) {
@@ -54,23 +63,6 @@ NodeId linear(Model& model, NodeId x, std::int64_t in, std::int64_t out, const s
     model.init[weight] = ParameterInit{bound};
     model.init[bias] = ParameterInit{bound};
     return ir::add(g, ir::matmul(g, x, weight, name), bias, name + ".out");
-}
-
-// PyTorch's nn.Conv2d default: weight (and bias, when asked for) ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
-// fan_in = C * R * S. Without a bias for convolutions a BatchNorm follows.
-NodeId conv(Model& model, NodeId x, std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride,
-            std::int64_t pad, bool with_bias, const std::string& name) {
-    ir::Graph& g = model.graph;
-    const NodeId weight = g.add_parameter(name + ".weight", {ir::DType::F32, ir::Shape{out, in, kernel, kernel}});
-    const double bound = 1.0 / std::sqrt(static_cast<double>(in * kernel * kernel));
-    model.init[weight] = ParameterInit{bound};
-    const NodeId y = ir::conv2d(g, x, weight, ir::Conv2dAttrs{{stride, stride}, {pad, pad, pad, pad}, {1, 1}, 1}, name);
-    if (!with_bias) {
-        return y;
-    }
-    const NodeId bias = g.add_parameter(name + ".bias", {ir::DType::F32, ir::Shape{out}});
-    model.init[bias] = ParameterInit{bound};
-    return ir::add(g, y, ir::reshape(g, bias, ir::Shape{out, 1, 1}), name + ".out");
 }
 
 // LeNet-style: conv 1->6 5x5 pad 2, ReLU, 2x2 max-pool, conv 6->16 5x5, ReLU, 2x2 max-pool, fc 400->120, ReLU,
@@ -119,118 +111,23 @@ Model build_mlp(std::string_view spec, std::string_view options, std::int64_t ba
 
 // ---- ResNet (torchvision's layout) -------------------------------------------------------------------------
 
-// BatchNorm2d in training form (batch statistics; running statistics updated each step), PyTorch's defaults:
-// scale 1, bias 0, running mean 0 and variance 1, momentum 0.1, eps 1e-5.
-NodeId batch_norm2d(Model& model, NodeId x, const std::string& name) {
-    ir::Graph& g = model.graph;
-    const std::int64_t channels = g.type(x).shape[1];
-    const ir::TensorType per_channel{ir::DType::F32, ir::Shape{channels}};
-    const NodeId scale = g.add_parameter(name + ".weight", per_channel);
-    const NodeId bias = g.add_parameter(name + ".bias", per_channel);
-    const NodeId mean = g.add_state(name + ".running_mean", per_channel);
-    const NodeId var = g.add_state(name + ".running_var", per_channel);
-    model.init[scale] = ParameterInit{0.0, 1.0};
-    model.init[bias] = ParameterInit{};
-    model.init[mean] = ParameterInit{};
-    model.init[var] = ParameterInit{0.0, 1.0};
-    return batch_norm(g, x, scale, bias, mean, var, 1e-5, 0.9, true, model.state_updates, name);
-}
-
-NodeId resnet_block(Model& model, NodeId x, std::int64_t in, std::int64_t width, std::int64_t stride, bool bottleneck,
-                    const std::string& name) {
-    ir::Graph& g = model.graph;
-    const std::int64_t out = bottleneck ? 4 * width : width;
-    NodeId y;
-    if (bottleneck) {
-        y = ir::relu(g, batch_norm2d(model, conv(model, x, in, width, 1, 1, 0, false, name + ".conv1"), name + ".bn1"));
-        y = ir::relu(g, batch_norm2d(model, conv(model, y, width, width, 3, stride, 1, false, name + ".conv2"),
-                                     name + ".bn2"));
-        y = batch_norm2d(model, conv(model, y, width, out, 1, 1, 0, false, name + ".conv3"), name + ".bn3");
-    } else {
-        y = ir::relu(g, batch_norm2d(model, conv(model, x, in, width, 3, stride, 1, false, name + ".conv1"),
-                                     name + ".bn1"));
-        y = batch_norm2d(model, conv(model, y, width, width, 3, 1, 1, false, name + ".conv2"), name + ".bn2");
-    }
-    NodeId shortcut = x;
-    if (stride != 1 || in != out) {
-        shortcut = batch_norm2d(model, conv(model, x, in, out, 1, stride, 0, false, name + ".downsample.0"),
-                                name + ".downsample.1");
-    }
-    return ir::relu(g, ir::add(g, y, shortcut));
-}
-
-Model build_resnet(std::string_view spec, int depth, std::int64_t batch, const ir::Shape& sample_shape, int classes) {
+Model build_resnet(std::string_view spec, int depth, std::int64_t batch, const ir::Shape& sample_shape, int classes,
+                   ImportMode mode) {
     if (sample_shape.rank() != 3 || sample_shape[1] < 8 || sample_shape[2] < 8) {
         throw UsageError("model '" + std::string(spec) + "' takes images [C, H, W] of at least 8x8 pixels; the data has "
                          "samples of " + sample_shape.to_string());
     }
-    const bool bottleneck = depth == 50;
-    const std::vector<int> blocks = depth == 50 ? std::vector<int>{3, 4, 6, 3} : std::vector<int>{2, 2, 2, 2};
     Model model;
     model.spec = std::string(spec);
     ir::Graph& g = model.graph;
     model.input = g.add_input("input", {ir::DType::F32, ir::Shape{batch, sample_shape[0], sample_shape[1], sample_shape[2]}});
-    NodeId x = ir::relu(g, batch_norm2d(model, conv(model, model.input, sample_shape[0], 64, 7, 2, 3, false, "conv1"),
-                                        "bn1"));
-    x = ir::max_pool2d(g, x, ir::PoolAttrs{{3, 3}, {2, 2}, {1, 1, 1, 1}}, "maxpool");
-    std::int64_t channels = 64;
-    for (std::size_t stage = 0; stage < blocks.size(); ++stage) {
-        const std::int64_t width = 64 << stage;
-        for (int b = 0; b < blocks[stage]; ++b) {
-            const std::int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
-            const std::string name = "layer" + std::to_string(stage + 1) + "." + std::to_string(b);
-            x = resnet_block(model, x, channels, width, stride, bottleneck, name);
-            channels = bottleneck ? 4 * width : width;
-        }
-    }
-    x = ir::reduce_mean(g, x, {2, 3}, false, "avgpool");  // [B, channels]
-    model.logits = linear(model, x, channels, classes, "fc");
+    const catalog::Stage last = catalog::resnet_trunk(model, model.input, sample_shape[0], depth, "", mode).back();
+    const NodeId x = ir::reduce_mean(g, last.node, {2, 3}, false, "avgpool");  // [B, channels]
+    model.logits = linear(model, x, last.channels, classes, "fc");
     return model;
 }
 
 // ---- ViT (torchvision's VisionTransformer) ------------------------------------------------------------------
-
-// One option of a catalog spec: its key, where it goes, and the largest value the catalog builds. The bounds keep
-// every size a graph derives from the options (products of several of them) well inside 64-bit arithmetic and the
-// memory a shape-only build touches; a real model is far inside them.
-struct OptionField {
-    std::string_view key;
-    std::int64_t* field;
-    std::int64_t max;
-};
-
-// "key=value,key=value" into the named fields (whole numbers from 1 to the field's max, each key at most once);
-// anything else is a UsageError that names the option and lists what the model takes.
-void parse_options(std::string_view spec, std::string_view options, const std::vector<OptionField>& fields) {
-    std::string keys;
-    for (const OptionField& f : fields) {
-        keys += (keys.empty() ? "" : ", ") + std::string(f.key) + "=1.." + std::to_string(f.max);
-    }
-    std::vector<std::string_view> seen;
-    std::size_t start = 0;
-    while (!options.empty() && start <= options.size()) {
-        const std::size_t end = std::min(options.find(',', start), options.size());
-        const std::string_view item = options.substr(start, end - start);
-        const std::size_t eq = item.find('=');
-        std::int64_t value = 0;
-        const std::string_view text = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
-        const auto parsed = std::from_chars(text.data(), text.data() + text.size(), value);
-        const auto field = std::find_if(fields.begin(), fields.end(),
-                                        [&](const OptionField& f) { return item.substr(0, eq) == f.key; });
-        if (field == fields.end() || eq == std::string_view::npos || parsed.ec != std::errc() ||
-            parsed.ptr != text.data() + text.size() || value <= 0 || value > field->max) {
-            throw UsageError("model '" + std::string(spec) + "': bad option '" + std::string(item) + "'; it takes " +
-                             keys + " (whole numbers in those ranges)");
-        }
-        if (std::find(seen.begin(), seen.end(), field->key) != seen.end()) {
-            throw UsageError("model '" + std::string(spec) + "': option '" + std::string(field->key) +
-                             "' is given twice; give each option once");
-        }
-        seen.push_back(field->key);
-        *field->field = value;
-        start = end + 1;
-    }
-}
 
 // Bounds of the catalog's options (see OptionField).
 constexpr std::int64_t kMaxLayers = 10'000;
@@ -488,12 +385,6 @@ NodeId unet_attention_block(Model& model, NodeId x, std::int64_t heads, const st
 }
 
 // Nearest-neighbour 2x upsampling: each pixel repeated into a 2x2 block (a broadcast and two reshapes).
-NodeId upsample2x(ir::Graph& g, NodeId x) {
-    const ir::Shape s = g.type(x).shape;
-    const NodeId spread = ir::broadcast_to(g, ir::reshape(g, x, ir::Shape{s[0], s[1], s[2], 1, s[3], 1}),
-                                           ir::Shape{s[0], s[1], s[2], 2, s[3], 2});
-    return ir::reshape(g, spread, ir::Shape{s[0], s[1], 2 * s[2], 2 * s[3]});
-}
 
 // Stable Diffusion 1.x's UNet layout: a 3x3 conv in; `levels` levels of `blocks` ResBlocks at channels x (1, 2, 4,
 // 4, ...), each followed by a spatial transformer on every level but the deepest, a stride-2 conv between levels; a
@@ -572,7 +463,8 @@ Model build_unet(std::string_view spec, std::string_view options, std::int64_t b
 
 }  // namespace
 
-Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes) {
+Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes,
+                          ImportMode mode) {
     if (batch <= 0 || classes <= 0) {
         throw UsageError("model '" + std::string(spec) + "': batch and class count must be positive");
     }
@@ -589,8 +481,8 @@ Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::S
     if (name == "lenet" && options.empty()) {
         return build_lenet(spec, batch, sample_shape, classes);
     }
-    if ((name == "resnet18" || name == "resnet50") && options.empty()) {
-        return build_resnet(spec, name == "resnet18" ? 18 : 50, batch, sample_shape, classes);
+    if ((name == "resnet18" || name == "resnet34" || name == "resnet50") && options.empty()) {
+        return build_resnet(spec, std::stoi(std::string(name.substr(6))), batch, sample_shape, classes, mode);
     }
     if (name == "vit-b16") {
         return build_vit(spec, options, batch, sample_shape, classes);
@@ -604,6 +496,9 @@ Model build_catalog_model(std::string_view spec, std::int64_t batch, const ir::S
     if (name == "unet") {
         return build_unet(spec, options, batch);
     }
+    if (name == "occupancy") {
+        return catalog::build_occupancy(spec, options, batch, sample_shape, classes, mode);
+    }
     unknown_model(spec);
 }
 
@@ -612,13 +507,18 @@ SampleSpec catalog_sample(std::string_view spec) {
     if (name == "mlp" || name == "lenet") {
         return {ir::Shape{1, 28, 28}, 10};
     }
-    if (name == "resnet18" || name == "resnet50" || name == "vit-b16") {
+    if (name == "resnet18" || name == "resnet34" || name == "resnet50" || name == "vit-b16") {
         return {ir::Shape{3, 224, 224}, 1000};
     }
     if (name == "unet") {  // the noisy latent, and as many outputs (the predicted noise)
         const Model model = build_catalog_model(spec, 1, ir::Shape{}, 1);  // shapes only: nothing is computed
         const ir::Shape& in = model.graph.type(model.input).shape;
         return {ir::Shape{in[1], in[2], in[3]}, static_cast<int>(in.numel())};
+    }
+    if (name == "occupancy") {  // the cameras' frames at the spec's size, a yes/no per voxel cell
+        const Model model = build_catalog_model(spec, 1, ir::Shape{}, 1);  // shapes only: nothing is computed
+        const ir::Shape& in = model.graph.type(model.input).shape;
+        return {ir::Shape{in[1], in[2], in[3]}, static_cast<int>(model.graph.type(model.logits).shape[1])};
     }
     if (name == "gpt" || name == "bert" || name == "bert-large") {
         const Model model = build_catalog_model(spec, 1, ir::Shape{}, 1);  // shapes only: nothing is computed

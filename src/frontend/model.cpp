@@ -30,13 +30,13 @@ Model load_model_as_declared(std::string_view spec, std::int64_t batch, ImportMo
         return imported_model(spec, batch, mode);
     }
     const SampleSpec sample = catalog_sample(spec);
-    return build_catalog_model(spec, batch, sample.sample_shape, sample.classes);
+    return build_catalog_model(spec, batch, sample.sample_shape, sample.classes, mode);
 }
 
 Model load_model(std::string_view spec, std::int64_t batch, const ir::Shape& sample_shape, int classes,
                  ImportMode mode) {
     if (!spec.ends_with(".onnx")) {
-        return build_catalog_model(spec, batch, sample_shape, classes);
+        return build_catalog_model(spec, batch, sample_shape, classes, mode);
     }
     Model model = imported_model(spec, batch, mode);
     const ir::Shape& in = model.graph.type(model.input).shape;

@@ -27,6 +27,9 @@ const std::map<std::string, Dimension>& known_keys() {
         {"memory", Dimension::Bytes},           {"memory_bandwidth", Dimension::Bandwidth},
         {"link_bandwidth", Dimension::Bandwidth}, {"link_latency", Dimension::Time},
         {"reduce_bandwidth", Dimension::Bandwidth}, {"cache", Dimension::Bytes},
+        // The input pipeline of camera-fed models (sim/data_path.h)
+        {"pcie_bandwidth", Dimension::Bandwidth}, {"storage_bandwidth", Dimension::Bandwidth},
+        {"storage_system_bandwidth", Dimension::Bandwidth},
         {"link_bandwidth_beyond_cache", Dimension::Bandwidth}, {"reduce_bandwidth_beyond_cache", Dimension::Bandwidth},
         // A CPU host's kernel rates (runtime = "opendojo": sim/topology.h CpuKernelRates)
         {"fused_map_time", Dimension::Time},    {"fused_divide_time", Dimension::Time},

@@ -31,8 +31,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using ir::NodeId;
 
+constexpr std::size_t kMaxEvalBatch = 500;                   // the automatic evaluation batch's largest
+constexpr std::size_t kEvalArenaFloor = std::size_t{256} << 20;  // an evaluation may always take this much
+
 void validate(const TrainOptions& o, std::size_t train_size) {
-    if (o.batch == 0 || o.eval_batch == 0) {
+    if (o.batch == 0) {
         throw UsageError("batch size must be at least 1");
     }
     if (o.epochs < 1) {
@@ -316,6 +319,34 @@ struct TestScores {
     double loss = 0, accuracy = 0, iou = -1;  // iou: binary targets only
 };
 
+// The model's forward at `batch` samples in inference form, for evaluation, with the training's numerics (its step
+// input stays 0).
+compiler::Forward evaluation_forward(const TrainOptions& options, const data::Dataset& test,
+                                     const compiler::PrecisionPolicy& policy, std::size_t batch) {
+    return compiler::build_forward(frontend::load_model(options.model, static_cast<std::int64_t>(batch),
+                                                        test.sample_shape, model_outputs(test),
+                                                        frontend::ImportMode::Inference),
+                                   policy);
+}
+
+// The evaluation batch when none was asked for: the most samples, at most 500 and the test set's size, whose
+// inference arena fits in `budget_bytes`, so that evaluating never takes much more memory than training (a network
+// whose activations are large per sample, like the occupancy network's lifted voxels, evaluates in smaller batches).
+// Halved from the top; at least 1.
+std::size_t automatic_eval_batch(const TrainOptions& options, const data::Dataset& test,
+                                 const compiler::PrecisionPolicy& policy, std::size_t budget_bytes) {
+    std::size_t batch = std::max<std::size_t>(1, std::min<std::size_t>(kMaxEvalBatch, test.size()));
+    while (batch > 1) {
+        const compiler::Forward forward = evaluation_forward(options, test, policy, batch);
+        const ExecutorOptions lowering{options.kernels, true, {forward.logits}};
+        if (lower_cpu(forward.graph, lowering).memory.arena_bytes <= budget_bytes) {
+            break;
+        }
+        batch /= 2;
+    }
+    return batch;
+}
+
 // The test loss and accuracy after an epoch: the evaluation graph takes the trained parameters and rank 0's
 // BatchNorm statistics (as the checkpoint holds them); each rank evaluates its share of the test set and the sums
 // are added up.
@@ -524,11 +555,12 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
 
     // The evaluation graph: the same model at the evaluation batch size in inference form (BatchNorm uses the running
     // statistics, as model.eval() in PyTorch), sharing parameter order.
-    const compiler::Forward eval_model = compiler::build_forward(
-        frontend::load_model(options.model, static_cast<std::int64_t>(options.eval_batch), test.sample_shape,
-                             model_outputs(test), frontend::ImportMode::Inference),
-        policy);  // the same forward numerics; its step input stays 0
-    Executor eval_executor(eval_model.graph, ExecutorOptions{options.kernels, true, {eval_model.logits}});
+    const std::size_t eval_batch =
+        options.eval_batch != 0 ? options.eval_batch
+                                : automatic_eval_batch(options, test, policy, std::max(executor.bytes(), kEvalArenaFloor));
+    const compiler::Forward eval_model = evaluation_forward(options, test, policy, eval_batch);
+    const ExecutorOptions eval_options{options.kernels, true, {eval_model.logits}};
+    Executor eval_executor(lower_cpu(eval_model.graph, eval_options), eval_options);
     const std::vector<NodeId>& train_params = step.graph.parameters();
     const std::vector<NodeId>& eval_params = eval_model.graph.parameters();
     DOJO_CHECK(train_params.size() == eval_params.size()) << "train and eval graphs of " << options.model;
@@ -677,7 +709,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         }
         const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
         const TestScores scores = evaluate_shared(group, executor, train_params, eval_executor, eval_model,
-                                                  model_states, test, options.eval_batch);
+                                                  model_states, test, eval_batch);
         result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), scores.loss,
                                             scores.accuracy, scores.iou, seconds,
                                             static_cast<double>((batches - start) * options.batch) / seconds,

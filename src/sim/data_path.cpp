@@ -111,7 +111,11 @@ DataPathReport data_path(const machine::Machine& m, double compute_samples_per_s
     }
     r.resources.push_back(transfer);
 
-    const std::optional<double> storage = machine_sum(m, t, "storage_bandwidth");
+    // The hosts' links to storage, capped by the storage system's own total where the machine describes one.
+    std::optional<double> storage = machine_sum(m, t, "storage_bandwidth");
+    if (const std::optional<double> system = machine_sum(m, t, "storage_system_bandwidth")) {
+        storage = storage ? std::min(*storage, *system) : *system;
+    }
     const double stored_per_sample = in.stored_bytes_per_frame * in.frames_per_sample;
     Resource read{"storage", storage, compute_samples_per_s * stored_per_sample, std::nullopt};
     if (storage && stored_per_sample > 0) {

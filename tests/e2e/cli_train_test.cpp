@@ -103,7 +103,7 @@ TEST(CliTrain, ErrorsExplainThemselves) {
     for (const auto& [option, value, message] :
          {std::tuple{"--lr", "-1", "--lr must be positive, got -1"},
           std::tuple{"--weight-decay", "-0.5", "--weight-decay must be >= 0"},
-          std::tuple{"--eval-batch", "0", "--eval-batch must be at least 1, got 0"},
+          std::tuple{"--eval-batch", "-1", "--eval-batch must be at least 0, got -1"},
           std::tuple{"--checkpoint-every", "5", "--checkpoint-every needs --checkpoint DIR"}}) {
         const CliResult bad = run_dojo({"train", "mlp", option, value});
         EXPECT_EQ(bad.exit_code, 2) << option;

@@ -10,7 +10,7 @@ import re
 import sys
 
 # The order of docs/architecture.md and DESIGN.md: a layer may include itself and the layers before it.
-LAYERS = ["util", "numerics", "ir", "frontend", "autodiff", "machine", "compiler", "data", "runtime", "sim", "proof", "service"]
+LAYERS = ["util", "numerics", "geometry", "ir", "frontend", "autodiff", "machine", "compiler", "data", "runtime", "sim", "proof", "service"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"dojo/([a-z_]+)/')
 
 

@@ -91,7 +91,7 @@ TEST_F(FleetStore, CameraFramesAreTheRenderedViewsOfTheirInstant) {
     EXPECT_EQ(sample.first_frame, 5);
     const SceneConfig config = scene_config(3, 0, 0.5);
     const Scene scene(config);
-    const std::vector<Camera> rig = production_rig(96, 64);
+    const std::vector<geometry::Camera> rig = geometry::production_rig(96, 64);
     const double t = 5.0 / 36;
     const auto objects = scene.objects_at(t, 160);
     // Mean absolute difference, in grey levels, between the decoded sample's camera `slot` and a fresh render.

@@ -9,7 +9,7 @@
 #include <numbers>
 
 #include "cli_runner.h"
-#include "dojo/data/fleet/cameras.h"
+#include "dojo/geometry/cameras.h"
 #include "dojo/data/fleet/labels.h"
 #include "dojo/data/fleet/manifest.h"
 #include "dojo/data/fleet/scene.h"
@@ -28,11 +28,11 @@ std::filesystem::path fresh_directory(const std::string& name) {
 }
 
 TEST(Cameras, PointsAlongTheOpticalAxisProjectToThePrincipalPoint) {
-    const std::vector<Camera> rig = production_rig(640, 480);
+    const std::vector<geometry::Camera> rig = geometry::production_rig(640, 480);
     ASSERT_EQ(rig.size(), 8u);
-    for (const Camera& c : rig) {
+    for (const geometry::Camera& c : rig) {
         // 20 m along the camera's axis: yaw about z, pitch down.
-        const Vec3 axis{std::cos(c.yaw_rad) * std::cos(c.pitch_rad), std::sin(c.yaw_rad) * std::cos(c.pitch_rad),
+        const geometry::Vec3 axis{std::cos(c.yaw_rad) * std::cos(c.pitch_rad), std::sin(c.yaw_rad) * std::cos(c.pitch_rad),
                         -std::sin(c.pitch_rad)};
         double u = 0, v = 0;
         ASSERT_TRUE(c.project({c.position.x + 20 * axis.x, c.position.y + 20 * axis.y, c.position.z + 20 * axis.z}, u, v))
@@ -44,26 +44,26 @@ TEST(Cameras, PointsAlongTheOpticalAxisProjectToThePrincipalPoint) {
 }
 
 TEST(Cameras, TheMainCameraSeesTheLeftOnTheLeftAndTheGroundBelowTheHorizon) {
-    const Camera main = production_rig(640, 480)[0];
+    const geometry::Camera main = geometry::production_rig(640, 480)[0];
     double u = 0, v = 0;
     ASSERT_TRUE(main.project({30, 5, 0}, u, v));  // ahead, to the left, on the ground
     EXPECT_LT(u, 320);
     EXPECT_GT(v, 240);
     // 50° horizontal field: level, a point 25° to the left sits on the image's left edge.
-    Camera level = main;
+    geometry::Camera level = main;
     level.pitch_rad = 0;
     ASSERT_TRUE(level.project({main.position.x + 10, main.position.y + 10 * std::tan(25 * std::numbers::pi / 180),
                                main.position.z}, u, v));
     EXPECT_NEAR(u + 0.5, 0, 1e-6);
     EXPECT_NEAR(v + 0.5, 240, 1e-6);
-    EXPECT_THROW(rig_camera_index("roof"), UsageError);
-    EXPECT_EQ(rig_camera_index("rear"), 7);
+    EXPECT_THROW(geometry::rig_camera_index("roof"), UsageError);
+    EXPECT_EQ(geometry::rig_camera_index("rear"), 7);
 }
 
 TEST(Cameras, ARayThroughAPixelProjectsBackToIt) {
-    for (const Camera& c : production_rig(320, 240)) {
+    for (const geometry::Camera& c : geometry::production_rig(320, 240)) {
         for (const auto& [u, v] : {std::pair{10.0, 20.0}, {160.0, 120.0}, {300.0, 230.0}}) {
-            const Vec3 d = c.ray(u, v);
+            const geometry::Vec3 d = c.ray(u, v);
             double pu = 0, pv = 0;
             ASSERT_TRUE(c.project({c.position.x + 7 * d.x, c.position.y + 7 * d.y, c.position.z + 7 * d.z}, pu, pv));
             EXPECT_NEAR(pu, u, 1e-9) << c.name;
@@ -152,7 +152,7 @@ ClipLabels sample_labels() {
     labels.width = 64;
     labels.height = 48;
     labels.grid = {8.0, 0.4, 4};
-    labels.cameras = production_rig(64, 48);
+    labels.cameras = geometry::production_rig(64, 48);
     const Scene scene({SceneKind::Rural, 99, 1});
     for (int f = 0; f < 3; ++f) {
         FrameLabels frame;

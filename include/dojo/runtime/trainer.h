@@ -56,7 +56,8 @@ struct TrainOptions {
     autodiff::OptimizerConfig optimizer = autodiff::SgdConfig{};
     double learning_rate = 0.05;
     std::uint64_t seed = 0;
-    std::size_t eval_batch = 500;
+    /// samples per evaluation step; 0: the most (up to 500) whose arena fits in the training step's (or 256 MiB)
+    std::size_t eval_batch = 0;
     std::size_t train_limit = 0;  ///< use only the first N training samples (0: all); for quick runs
     std::size_t test_limit = 0;   ///< evaluate on the first N test samples only (0: all)
     std::string checkpoint_dir;   ///< write checkpoints here (runtime/checkpoint.h); empty: none

@@ -9,7 +9,9 @@
  *                      assumed for other hosts); H.264 decoding time grows with the pixel count
  *   host -> device     samples/s x bytes of a decoded sample at the training resolution and precision, against the
  *                      hosts' `pcie_bandwidth` (Dojo: host to DIPs; DGX: host to GPUs)
- *   storage            frames/s x compressed bytes per frame, against the hosts' `storage_bandwidth`
+ *   storage            frames/s x compressed bytes per frame, against the hosts' `storage_bandwidth` (their links to
+ *                      storage, summed), capped by a zone's `storage_system_bandwidth` (what the storage system itself
+ *                      delivers, e.g. Tesla's 2021 cluster's 1.6 TB/s NVMe tier) where the machine has one
  * Each resource gives the samples/s it could sustain; the least of them and the compute's is the machine's rate.
  * A machine whose host kinds lack a figure has that resource reported as unknown, never as unlimited.
  */

@@ -124,7 +124,7 @@ std::string payload(const ClipLabels& labels) {
     w.put(labels.grid.voxel_m);
     w.put(static_cast<std::uint32_t>(labels.grid.heights));
     w.put(static_cast<std::uint32_t>(labels.cameras.size()));
-    for (const Camera& c : labels.cameras) {
+    for (const geometry::Camera& c : labels.cameras) {
         w.text(c.name);
         w.put(static_cast<std::uint32_t>(c.width));
         w.put(static_cast<std::uint32_t>(c.height));
@@ -172,7 +172,7 @@ ClipLabels parse_payload(std::string_view bytes, const std::string& name, const 
         r.fail(error.what());
     }
     labels.cameras.resize(r.count(kMaxCameras, "cameras"));
-    for (Camera& c : labels.cameras) {
+    for (geometry::Camera& c : labels.cameras) {
         c.name = r.text();
         c.width = static_cast<int>(r.count(8192, "pixels of width"));
         c.height = static_cast<int>(r.count(8192, "pixels of height"));

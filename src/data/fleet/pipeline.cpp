@@ -10,7 +10,7 @@
 
 #include <unistd.h>
 
-#include "dojo/data/fleet/cameras.h"
+#include "dojo/geometry/cameras.h"
 #include "dojo/data/fleet/tar.h"
 #include "dojo/data/fleet/video.h"
 #include "dojo/numerics/convert.h"
@@ -83,7 +83,7 @@ void ClipSampling::validate() const {
         throw UsageError("clip sampling: rank " + std::to_string(rank) + " of " + std::to_string(ranks));
     }
     for (const std::string& camera : cameras) {
-        rig_camera_index(camera);
+        geometry::rig_camera_index(camera);
     }
     const bool unset = occupancy_grid == std::array<int, 3>{};
     if (!unset && (occupancy_grid[0] < 1 || occupancy_grid[1] < 1 || occupancy_grid[2] < 1)) {
@@ -125,12 +125,12 @@ ClipPipeline::ClipPipeline(const std::string& dir, const ClipSampling& sampling)
                          " matching the selection; see dojo data query " + dir);
     }
     if (s_.cameras.empty()) {
-        for (const char* name : rig_camera_names()) {
+        for (const char* name : geometry::rig_camera_names()) {
             s_.cameras.push_back(name);
         }
     }
     for (const std::string& name : s_.cameras) {
-        cameras_.push_back(rig_camera_index(name));
+        cameras_.push_back(geometry::rig_camera_index(name));
     }
     every_ = s_.every > 0 ? s_.every : std::max(1, clips_.front().keyframe_interval);
     state_ = std::make_unique<State>();
@@ -226,7 +226,7 @@ ClipPipeline::Decoded ClipPipeline::decode_unit(const Unit& unit, std::uint64_t 
         const int chroma_width = (dw + 1) / 2;
         const std::size_t chroma_plane = static_cast<std::size_t>(chroma_width) * ((dh + 1) / 2);
         for (std::size_t c = 0; c < cameras_.size(); ++c) {
-            const std::string camera = rig_camera_names()[static_cast<std::size_t>(cameras_[c])];
+            const std::string camera = geometry::rig_camera_names()[static_cast<std::size_t>(cameras_[c])];
             camera_at_fault = camera;
             const auto stream = std::find_if(clip.streams.begin(), clip.streams.end(),
                                              [&](const StreamRecord& st) { return st.camera == camera; });

@@ -8,6 +8,10 @@
 #include "dojo/util/check.h"
 
 namespace dojo::data::fleet {
+
+using geometry::Camera;
+using geometry::Vec3;
+
 namespace {
 
 // A lattice hash in [-1, 1]: the texture of asphalt and grass, fixed in the world (32-bit arithmetic: it runs per

@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "dojo/data/fleet/cameras.h"
+#include "dojo/geometry/cameras.h"
 #include "dojo/data/fleet/labels.h"
 #include "dojo/data/fleet/manifest.h"
 #include "dojo/data/fleet/render.h"
@@ -40,7 +40,7 @@ SceneFiles make_scene(const SynthOptions& o, int index) {
     const SceneConfig config = scene_config(o.seed, index, o.duration_s);
     const Scene scene(config);
     const int width = o.video.width, height = o.video.height;
-    const std::vector<Camera> rig = production_rig(width, height);
+    const std::vector<geometry::Camera> rig = geometry::production_rig(width, height);
     const int frames = std::max(1, static_cast<int>(std::lround(o.duration_s * o.video.fps)));
 
     std::vector<std::unique_ptr<VideoEncoder>> encoders;

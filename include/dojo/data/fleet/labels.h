@@ -23,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dojo/data/fleet/cameras.h"
+#include "dojo/geometry/cameras.h"
 #include "dojo/data/fleet/scene.h"
 
 namespace dojo::data::fleet {
@@ -42,7 +42,7 @@ struct ClipLabels {
     std::uint64_t seed = 0;
     int fps = 0, width = 0, height = 0;
     OccupancyGrid grid;
-    std::vector<Camera> cameras;
+    std::vector<geometry::Camera> cameras;
     std::vector<FrameLabels> frames;
 };
 

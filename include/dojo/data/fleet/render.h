@@ -12,7 +12,7 @@
 #include <span>
 #include <vector>
 
-#include "dojo/data/fleet/cameras.h"
+#include "dojo/geometry/cameras.h"
 #include "dojo/data/fleet/scene.h"
 
 namespace dojo::data::fleet {
@@ -23,13 +23,13 @@ struct RenderScratch {
     std::vector<float> depth;     ///< depth (optical z, m) of the nearest surface per pixel
     std::vector<float> ray_length;  ///< per pixel: metres along the ray per metre of depth
     std::vector<float> ground;    ///< per pixel: ego-frame x, y of the ground hit, its distance and depth; distance < 0: sky
-    const Camera* camera = nullptr;  ///< the camera `ground` was computed for
+    const geometry::Camera* camera = nullptr;  ///< the camera `ground` was computed for
 };
 
 /// Renders `camera` at the instant whose ego state is `ego` and objects (ego frame) are `objects` into `rgb`
 /// (camera.height rows of camera.width pixels, 3 bytes each). Precondition: rgb.size() == width * height * 3, and
 /// `scratch` is used with this one camera only (and the camera outlives it).
 void render_frame(const Scene& scene, const EgoState& ego, const std::vector<ObjectState>& objects,
-                  const Camera& camera, std::span<std::uint8_t> rgb, RenderScratch& scratch);
+                  const geometry::Camera& camera, std::span<std::uint8_t> rgb, RenderScratch& scratch);
 
 }  // namespace dojo::data::fleet

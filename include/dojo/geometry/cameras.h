@@ -7,6 +7,9 @@
  * camera's optical frame is x right, y down, z forward. Placements and fields of view follow Tesla's published
  * camera descriptions (main 50°, narrow 35°, wide 120°, side 90°); the positions on the body are assumed, and the
  * wide and rear fisheye lenses are modelled as pinholes of 120° (docs/data.md lists every number).
+ *
+ * The rig is geometry, below every layer that uses it: the fleet's renderer draws what the cameras see (data/fleet),
+ * and the catalog's occupancy network lifts image features into voxels by the same projection (frontend).
  */
 #pragma once
 
@@ -14,7 +17,7 @@
 #include <string>
 #include <vector>
 
-namespace dojo::data::fleet {
+namespace dojo::geometry {
 
 struct Vec3 {
     double x = 0, y = 0, z = 0;
@@ -47,4 +50,4 @@ std::vector<Camera> production_rig(int width, int height);
 /// The index of `name` in rig_camera_names(); throws UsageError listing the names when it is not one.
 int rig_camera_index(const std::string& name);
 
-}  // namespace dojo::data::fleet
+}  // namespace dojo::geometry

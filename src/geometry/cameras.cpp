@@ -1,12 +1,12 @@
 // The production camera rig and pinhole projection (cameras.h).
-#include "dojo/data/fleet/cameras.h"
+#include "dojo/geometry/cameras.h"
 
 #include <cmath>
 #include <numbers>
 
 #include "dojo/util/error.h"
 
-namespace dojo::data::fleet {
+namespace dojo::geometry {
 namespace {
 
 constexpr double kDegree = std::numbers::pi / 180.0;
@@ -102,4 +102,4 @@ int rig_camera_index(const std::string& name) {
     throw UsageError("unknown camera '" + name + "'; the rig's cameras are " + names);
 }
 
-}  // namespace dojo::data::fleet
+}  // namespace dojo::geometry
