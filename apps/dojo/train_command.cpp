@@ -129,9 +129,14 @@ std::optional<frontend::SampleSpec> language_model_sample(const std::string& mod
 }
 
 // A fleet clip store's train and held-out scenes, labelled by scene kind; names every clip skipped as damaged.
-std::pair<data::Dataset, data::Dataset> load_clips(const std::string& spec, bool strict) {
+// On several MPI ranks, each rank decodes only its own training clips (clip i goes to rank i mod ranks), and all of
+// the held-out ones (each rank scores its share of them).
+std::pair<data::Dataset, data::Dataset> load_clips(const std::string& spec, bool strict, int rank, int ranks) {
     data::fleet::ClipSource source = data::fleet::parse_clip_source(spec);
     source.sampling.strict = source.sampling.strict || strict;
+    data::fleet::ClipSampling own_clips = source.sampling;
+    own_clips.rank = rank;
+    own_clips.ranks = ranks;
     std::vector<data::fleet::SkippedClip> skipped;
     const bool tty = ::isatty(STDERR_FILENO) == 1;
     const auto progress = [tty](const char* split) {
@@ -145,10 +150,11 @@ std::pair<data::Dataset, data::Dataset> load_clips(const std::string& spec, bool
         };
     };
     std::pair<data::Dataset, data::Dataset> splits{
-        data::fleet::load_clip_dataset(source.dir, source.sampling, "train", skipped, progress("train")),
+        data::fleet::load_clip_dataset(source.dir, own_clips, "train", skipped, progress("train")),
         data::fleet::load_clip_dataset(source.dir, source.sampling, "test", skipped, progress("held-out"))};
-    std::cerr << fmt::format("clips: {} training and {} held-out samples of shape {} from {}\n", splits.first.size(),
-                             splits.second.size(), splits.first.sample_shape.to_string(), source.dir);
+    std::cerr << fmt::format("clips: {} training and {} held-out samples of shape {} from {}{}\n",
+                             splits.first.size(), splits.second.size(), splits.first.sample_shape.to_string(),
+                             source.dir, ranks > 1 ? fmt::format(" (rank {} of {}: its own training clips)", rank, ranks) : "");
     if (!skipped.empty()) {
         std::cerr << fmt::format("clips: {} clip{} skipped as damaged (strict=1 makes this an error):\n", skipped.size(),
                                  skipped.size() == 1 ? "" : "s");
@@ -161,7 +167,7 @@ std::pair<data::Dataset, data::Dataset> load_clips(const std::string& spec, bool
 }
 
 // The train and test splits that --data (and --data-dir) name.
-std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) {
+std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o, const runtime::ProcessGroup& group) {
     const std::optional<frontend::SampleSpec> language = language_model_sample(o.model);
     if (o.data == "text") {
         if (!language || !language->causal) {
@@ -213,7 +219,7 @@ std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o) 
                                      o.seed + 1)};
     }
     if (o.data.starts_with("clips:")) {
-        return load_clips(o.data.substr(6), o.strict);
+        return load_clips(o.data.substr(6), o.strict, group.rank(), group.size());
     }
     throw UsageError("unknown dataset '" + o.data +
                      "'; available: fashion-mnist, idx (with --data-dir), synthetic, text (with --data-dir FILE), "
@@ -274,7 +280,8 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
     options.overwrite = o.overwrite;
     options.out_path = o.out_path;
     options.profile = o.profile;
-    const auto [train, test] = load_data(o);
+    const auto [train, test] = load_data(o, group);
+    options.rank_local_data = group.distributed() && o.data.starts_with("clips:");
     if (!(train.sample_shape == test.sample_shape) || train.classes < 1) {
         throw UsageError("the training and test data differ in sample shape (" + train.sample_shape.to_string() +
                          " vs " + test.sample_shape.to_string() + ") or have no labels");

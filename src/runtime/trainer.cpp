@@ -319,6 +319,26 @@ struct TestScores {
     double loss = 0, accuracy = 0, iou = -1;  // iou: binary targets only
 };
 
+// The fewest training samples any rank holds (rank-local data).
+std::size_t smallest_shard(ProcessGroup& group, std::size_t local_samples) {
+    std::array<double, 1> samples{static_cast<double>(local_samples)};
+    group.allreduce_min(std::span(samples));
+    return static_cast<std::size_t>(samples[0]);
+}
+
+// The samples this rank feeds in `epoch`, in order, local batch after local batch: its slice of every global batch
+// of the seeded epoch order, or (rank-local data) its own shard in an order seeded by the rank too.
+std::vector<std::uint32_t> rank_order(const TrainOptions& options, const data::Dataset& train, int epoch,
+                                      ProcessGroup& group) {
+    const auto epoch_index = static_cast<std::uint64_t>(epoch - 1);
+    if (options.rank_local_data) {
+        const std::uint64_t seed = options.seed + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(group.rank());
+        return data::epoch_order(seed, epoch_index, train.size());
+    }
+    std::vector<std::uint32_t> order = data::epoch_order(options.seed, epoch_index, train.size());
+    return group.distributed() ? data::shard_order(order, options.batch, group.size(), group.rank()) : order;
+}
+
 // The model's forward at `batch` samples in inference form, for evaluation, with the training's numerics (its step
 // input stays 0).
 compiler::Forward evaluation_forward(const TrainOptions& options, const data::Dataset& test,
@@ -494,8 +514,12 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     data::Dataset test_storage;
     const data::Dataset* train = &first_samples(train_full, options.train_limit, train_storage);
     const data::Dataset& test = first_samples(test_full, options.test_limit, test_storage);
-    validate(options, train->size());
     const int ranks = group.size();
+    // Rank-local data: the global batch is drawn from all ranks' shards, each rank's share from its own.
+    const std::size_t samples_for_batch =
+        options.rank_local_data ? smallest_shard(group, train->size()) * static_cast<std::size_t>(ranks)
+                                : train->size();
+    validate(options, samples_for_batch);
     const bool root = group.rank() == 0;
     if (options.batch % static_cast<std::size_t>(ranks) != 0) {
         throw UsageError("the batch of " + std::to_string(options.batch) + " samples does not split evenly over " +
@@ -579,7 +603,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         result.parameter_count += static_cast<std::size_t>(step.graph.type(p).shape.numel());
     }
 
-    const std::size_t batches = train->size() / options.batch;
+    const std::size_t batches = samples_for_batch / options.batch;
     const bool checkpointing = !options.checkpoint_dir.empty();
     if (checkpointing) {
         if (root) {
@@ -644,10 +668,7 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     const double total_steps = static_cast<double>(options.epochs) * static_cast<double>(batches) -
                                static_cast<double>(first_step);
     for (int epoch = first_epoch; epoch <= options.epochs; ++epoch) {
-        std::vector<std::uint32_t> order =
-            data::epoch_order(options.seed, static_cast<std::uint64_t>(epoch - 1), train->size());
-        prefetch.set_order(group.distributed() ? data::shard_order(order, options.batch, ranks, group.rank())
-                                               : std::move(order));
+        prefetch.set_order(rank_order(options, *train, epoch, group));
         const auto epoch_start = Clock::now();
         const std::size_t start = epoch == first_epoch ? first_batch : 0;
         double loss_sum = epoch == first_epoch ? resumed_loss_sum : 0;

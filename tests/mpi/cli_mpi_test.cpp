@@ -186,6 +186,47 @@ TEST(MpiTrain, ABatchThatDoesNotSplitOverTheRanksIsAUsageError) {
     EXPECT_NE(r.err.find("use a multiple of 3"), std::string::npos) << r.err;
 }
 
+// The training windows a `dojo train --data clips:...` run decoded, as its log says (each rank's line on several).
+std::vector<int> decoded_training_samples(const std::string& log) {
+    std::vector<int> counts;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("clips: ", 0) == 0 && line.find(" training and ") != std::string::npos) {
+            counts.push_back(std::stoi(line.substr(7)));
+        }
+    }
+    return counts;
+}
+
+TEST(MpiTrain, EachRankDecodesOnlyItsOwnTrainingClipsAndTheRanksAgree) {
+    const fs::path store = scratch("clips-store");
+    ASSERT_EQ(run_dojo({"data", "synth", "--out", store.string(), "--scenes", "8", "--duration", "0.5", "--size",
+                        "64x48"}).exit_code, 0);
+    const std::vector<std::string> args{
+        "train",   "occupancy:channels=8,voxels=10x10x2", "--data",
+        "clips:" + store.string() + ",size=32x24,every=3,target=occupancy,grid=10x10x2", "--epochs", "2",
+        "--batch", "4",  "--threads", "1", "--lr", "0.01", "--optimizer", "adamw", "--reduce-order", "fixed", "--json"};
+    const CliResult one = run_dojo(args);
+    ASSERT_EQ(one.exit_code, 0) << one.err;
+    const std::vector<int> all = decoded_training_samples(one.err);
+    ASSERT_EQ(all.size(), 1u) << one.err;
+
+    const CliResult two = run_dojo_mpi(2, args);
+    const json r = result_json(two);
+    const std::vector<int> shards = decoded_training_samples(two.err);
+    ASSERT_EQ(shards.size(), 2u) << two.err;
+    // The ranks decoded disjoint shares of the training clips: together, exactly what one process decodes.
+    EXPECT_EQ(shards[0] + shards[1], all[0]);
+    EXPECT_GT(std::min(shards[0], shards[1]), 0);
+    EXPECT_LT(std::max(shards[0], shards[1]), all[0]);
+    EXPECT_NE(two.err.find("rank 1 of 2: its own training clips"), std::string::npos) << two.err;
+    EXPECT_TRUE(r["data_parallel"]["replicas_agree"].get<bool>());
+    // An epoch is as many global batches as the smaller shard fills, two samples of it a rank per step.
+    EXPECT_EQ(r["epochs"][0]["step_seconds"].size(), static_cast<std::size_t>(std::min(shards[0], shards[1]) / 2));
+    // Seeded per rank and reduced in a fixed order: the same run twice ends with the same weights.
+    EXPECT_EQ(result_json(run_dojo_mpi(2, args))["parameter_digest"], r["parameter_digest"]);
+}
+
 struct FaultOutcome {
     std::string exit;
     double seconds_after_fault = -1;

@@ -68,6 +68,12 @@ struct TrainOptions {
     bool profile = false;         ///< time the training steps by op kind (TrainResult::profile)
     GradientSyncOptions sync;     ///< data parallel: how gradients are averaged over the ranks
     RoundingScope rounding_scope = RoundingScope::Global;  ///< data parallel: how cfp8 rounds the batch's tensors
+    /// Data parallel: each rank's training set is its own shard of the data (a clip store's training clips split by
+    /// rank, each rank decoding only its own). Each rank then draws its local batches from its own samples in its
+    /// own seeded order, and an epoch has as many steps as the smallest shard fills. Without it every rank holds all
+    /// the training data and takes its slice of each global batch (the same steps as one process). Either way every
+    /// rank holds the whole test set and scores its share of it.
+    bool rank_local_data = false;
 };
 
 struct EpochResult {
