@@ -11,6 +11,7 @@
 #include "dojo/numerics/bias.h"
 #include "dojo/runtime/fused_elementwise.h"
 #include "dojo/runtime/max_pool.h"
+#include "dojo/runtime/transpose.h"
 #include "dojo/runtime/onednn_kernels.h"
 #include "dojo/runtime/round_channel_blocked.h"
 #include "dojo/runtime/round_to_bf16_copy.h"
@@ -158,6 +159,13 @@ void Executor::run() {
         case NodeKernel::VectorisedPool:
             run_fast_pool(id);
             break;
+        case NodeKernel::TiledTranspose: {
+            const ir::Node& node = graph_.node(id);
+            const ir::Buffer<float>& x = values_[node.inputs[0].index];
+            transpose_tiled(x.shape, std::get<ir::TransposeAttrs>(node.attrs).perm, x.data.data(),
+                            values_[id.index].data.data());
+            break;
+        }
         case NodeKernel::RoundBlocked:
         case NodeKernel::RoundToBf16Copy:
         case NodeKernel::RoundGroupMaxAbs:

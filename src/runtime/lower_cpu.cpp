@@ -358,7 +358,8 @@ void take_max_abs_from_groups(ExecPlan& p, const std::vector<bool>& rounds_shard
 }
 
 // Every node's kernel, from the decisions above (they exclude one another: oneDNN takes only convolutions and
-// products, the pooling kernel only pooling, the rounding kernels only RoundTo nodes no group runs).
+// products, the pooling kernel only pooling, the rounding kernels only RoundTo nodes no group runs, the tiled copy
+// only transposes).
 void name_kernels(ExecPlan& p, const std::vector<bool>& aliased, const std::vector<bool>& fast_pool,
                   const std::vector<bool>& copies, const std::vector<bool>& rounds_shard) {
     const ir::Graph& graph = *p.graph;
@@ -382,6 +383,8 @@ void name_kernels(ExecPlan& p, const std::vector<bool>& aliased, const std::vect
             k = p.onednn->reads_bf16(id) ? NodeKernel::OneDnnBf16 : NodeKernel::OneDnn;
         } else if (fast_pool[i]) {
             k = NodeKernel::VectorisedPool;
+        } else if (p.kernels == Kernels::Fast && graph.node(id).op == ir::OpKind::Transpose && !p.blocked[i]) {
+            k = NodeKernel::TiledTranspose;  // a copy: the reference kernel's values in a cache-friendly order
         } else if (round && copies[i]) {
             k = NodeKernel::RoundToBf16Copy;
         } else if (round && p.blocked[i]) {
@@ -451,6 +454,7 @@ std::string_view to_string(NodeKernel kernel) {
     case NodeKernel::FusedMember: return "fused-member";
     case NodeKernel::Alias: return "alias";
     case NodeKernel::VectorisedPool: return "vectorised";
+    case NodeKernel::TiledTranspose: return "tiled";
     case NodeKernel::RoundBlocked: return "blocked";
     case NodeKernel::RoundToBf16Copy: return "to-bf16-copy";
     case NodeKernel::RoundGroupMaxAbs: return "group-max-abs";

@@ -228,6 +228,12 @@ OpTime cpu_kernel_time(const runtime::ExecPlan& exec, ir::NodeId id, const Devic
         t.seconds = t.memory_s + r.kernel_overhead_s;
         return t;
     }
+    case NodeKernel::TiledTranspose: {  // a copy: its bytes read and written at the copy rate
+        OpTime t;
+        t.memory_s = 2 * elements(g, id) * sizeof(float) / r.copy_bandwidth;
+        t.seconds = t.memory_s + r.kernel_overhead_s;
+        return t;
+    }
     case NodeKernel::RoundBlocked: case NodeKernel::RoundToBf16Copy: case NodeKernel::RoundGroupMaxAbs:
     case NodeKernel::RoundShard:
         return rounding_time(g, id, r);

@@ -100,6 +100,7 @@ enum class NodeKernel : std::uint8_t {
     RoundToBf16Copy,   ///< a CFloat8 RoundTo writing its readers' BF16 copy (runtime/round_to_bf16_copy.h)
     RoundGroupMaxAbs,  ///< a CFloat RoundTo taking its input's max-abs from the fused group that wrote it
     RoundShard,        ///< a RoundTo of a batch-sharded tensor, rounding as the global batch (data parallel)
+    TiledTranspose,    ///< a Transpose copied in tiles (runtime/transpose.h)
 };
 std::string_view to_string(NodeKernel kernel);
 
