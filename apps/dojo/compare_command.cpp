@@ -174,7 +174,7 @@ void print_data_paths(const CompareOptions& o, const std::vector<Row>& rows, con
     const auto need = [](const sim::DataPathReport& p, const std::string& name, double scale) {
         for (const sim::Resource& r : p.resources) {
             if (r.name == name) {
-                return fmt::format("{:.3g} ({})", r.needed / scale,
+                return fmt::format("{} ({})", r.needed ? fmt::format("{:.3g}", *r.needed / scale) : "?",
                                    r.capacity ? fmt::format("{:.3g}", *r.capacity / scale) : "?");
             }
         }

@@ -22,7 +22,8 @@ nlohmann::json data_path_json(const sim::DataPathReport& r) {
     using nlohmann::json;
     json resources = json::array();
     for (const sim::Resource& resource : r.resources) {
-        json entry{{"name", resource.name}, {"needed", resource.needed}};
+        json entry{{"name", resource.name}};
+        entry["needed"] = resource.needed ? json(*resource.needed) : json(nullptr);
         entry["capacity"] = resource.capacity ? json(*resource.capacity) : json(nullptr);
         entry["samples_per_s"] = resource.samples_per_s ? json(*resource.samples_per_s) : json(nullptr);
         resources.push_back(entry);
@@ -43,7 +44,7 @@ void print_data_path(const sim::DataPathReport& r) {
         }
         std::cout << fmt::format("    {:<15} {:>12} samples/s  needs {} of {}\n", resource.name,
                                  resource.samples_per_s ? fmt::format("{:.4g}", *resource.samples_per_s) : "unknown",
-                                 units(resource, resource.needed),
+                                 resource.needed ? units(resource, *resource.needed) : "unknown",
                                  resource.capacity ? units(resource, *resource.capacity) : "(not described)");
     }
     std::cout << fmt::format("  bound: {} ({:.4g} samples/s)\n", r.bound, r.samples_per_s);

@@ -98,7 +98,9 @@ DataPathReport data_path(const machine::Machine& m, double compute_samples_per_s
     const double pixels_per_sample = static_cast<double>(in.stored_width) * in.stored_height * in.frames_per_sample;
     const std::optional<double> cores = machine_sum(m, t, "cores");
     const std::optional<double> rate = decode_rate_per_core(m, t);
-    Resource decode{"decode", cores, rate ? compute_samples_per_s * pixels_per_sample / *rate : 0, std::nullopt};
+    Resource decode{"decode", cores,
+                    rate ? std::optional(compute_samples_per_s * pixels_per_sample / *rate) : std::nullopt,
+                    std::nullopt};
     if (cores && rate) {
         decode.samples_per_s = *cores * *rate / pixels_per_sample;
     }

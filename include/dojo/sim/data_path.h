@@ -40,7 +40,8 @@ struct VideoInput {
 struct Resource {
     std::string name;                  ///< "compute", "decode", "host-to-device", "storage"
     std::optional<double> capacity;    ///< what the machine has: cores, or bytes/s; none when not described
-    double needed = 0;                 ///< at the compute's rate: cores, or bytes/s
+    std::optional<double> needed;      ///< at the compute's rate: cores, or bytes/s; none when the machine lacks the
+                                       ///< figure to tell (decode cores where no host has a decode rate)
     std::optional<double> samples_per_s;  ///< the rate this resource alone sustains; none when not described
 };
 
