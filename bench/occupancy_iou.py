@@ -19,6 +19,7 @@ seeds); every run far above the trivial predictors (empty, the training set's me
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,14 +74,20 @@ def main():
     print(f"means over {len(runs)} seeds (standard deviation between seeds): " +
           ", ".join(f"{name} {mean[k]:.3f} ({spread[k]:.3f})" for k, name in
                     (("fp32", "dojo fp32"), ("bf16", "dojo bf16"), ("cfp8", "dojo cfp8"), ("pytorch", "PyTorch fp32"))))
+    trivial = max(baselines.values())
+    learned = min(mean.values()) > trivial
     for name, difference, bound in checks:
-        print(f"  {name}: {100 * difference:+.1f} points (target within {100 * bound:.1f}: "
-              f"{'met' if abs(difference) <= bound else 'NOT met'})")
+        verdict = ("met" if abs(difference) <= bound else "NOT met") if learned else "says nothing"
+        print(f"  {name}: {100 * difference:+.1f} points (target within {100 * bound:.1f}: {verdict})")
+    if not learned:
+        print(f"  a mean IoU is at or below the best trivial predictor's {trivial:.3f}: the runs did not learn enough "
+              "for the comparison to mean anything (train longer, or on a larger store)")
     print("trivial predictors: " + ", ".join(f"{k} {v:.3f}" for k, v in baselines.items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"runs": runs, "means": mean, "spread": spread, "baselines": baselines, "epochs": args.epochs},
                       f, indent=2)
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

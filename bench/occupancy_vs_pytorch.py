@@ -29,6 +29,7 @@ and OPENBLAS_L2_SIZE unset (bench/train_vs_pytorch.py's environment).
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -203,6 +204,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
+    shutil.rmtree(work, ignore_errors=True)  # the store it made and the export (a --store is the user's, kept)
     return 0
 
 
