@@ -167,6 +167,15 @@ std::pair<data::Dataset, data::Dataset> load_clips(const std::string& spec, bool
 }
 
 // The train and test splits that --data (and --data-dir) name.
+// --train-limit and --test-limit as loaders take them: the first N samples, 0 for all (a negative limit is refused
+// later, by name, with the other options).
+std::size_t first_train(const TrainCommandOptions& o) {
+    return o.train_limit > 0 ? static_cast<std::size_t>(o.train_limit) : 0;
+}
+std::size_t first_test(const TrainCommandOptions& o) {
+    return o.test_limit > 0 ? static_cast<std::size_t>(o.test_limit) : 0;
+}
+
 std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o, const runtime::ProcessGroup& group) {
     const std::optional<frontend::SampleSpec> language = language_model_sample(o.model);
     if (o.data == "text") {
@@ -193,15 +202,16 @@ std::pair<data::Dataset, data::Dataset> load_data(const TrainCommandOptions& o, 
                                             o.seed + 1)};
     }
     if (o.data == "fashion-mnist") {
-        return {data::load_fashion_mnist(o.data_dir, data::Split::Train),
-                data::load_fashion_mnist(o.data_dir, data::Split::Test)};
+        return {data::load_fashion_mnist(o.data_dir, data::Split::Train, first_train(o)),
+                data::load_fashion_mnist(o.data_dir, data::Split::Test, first_test(o))};
     }
     if (o.data == "idx") {
         if (o.data_dir == data::kFashionMnistDir) {
             throw UsageError("--data idx needs --data-dir DIR, the directory of your IDX files (docs/training.md)");
         }
-        std::pair<data::Dataset, data::Dataset> splits{data::load_idx_dataset(o.data_dir, data::Split::Train),
-                                                      data::load_idx_dataset(o.data_dir, data::Split::Test)};
+        std::pair<data::Dataset, data::Dataset> splits{
+            data::load_idx_dataset(o.data_dir, data::Split::Train, first_train(o)),
+            data::load_idx_dataset(o.data_dir, data::Split::Test, first_test(o))};
         // Classes come from the largest label; a split may lack the last classes, so both take the larger count.
         const int classes = std::max(splits.first.classes, splits.second.classes);
         splits.first.classes = splits.second.classes = classes;

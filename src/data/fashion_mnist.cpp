@@ -12,7 +12,7 @@ constexpr float kStd = 0.3530f;
 
 }  // namespace
 
-Dataset load_fashion_mnist(const std::string& dir, Split split) {
+Dataset load_fashion_mnist(const std::string& dir, Split split, std::size_t first) {
     const std::string prefix = split == Split::Train ? "train" : "t10k";
     const std::string images_path = dir + "/" + prefix + "-images-idx3-ubyte.gz";
     const std::string labels_path = dir + "/" + prefix + "-labels-idx1-ubyte.gz";
@@ -36,11 +36,12 @@ Dataset load_fashion_mnist(const std::string& dir, Split split) {
     dataset.name = "fashion-mnist/" + prefix;
     dataset.sample_shape = ir::Shape{1, 28, 28};
     dataset.classes = 10;
-    dataset.samples.resize(images.values.size());
-    for (std::size_t i = 0; i < images.values.size(); ++i) {
+    const std::size_t count = kept_samples(static_cast<std::size_t>(images.dims[0]), first);
+    dataset.samples.resize(count * 28 * 28);
+    for (std::size_t i = 0; i < dataset.samples.size(); ++i) {
         dataset.samples[i] = (static_cast<float>(images.values[i]) / 255.0f - kMean) / kStd;
     }
-    dataset.labels.assign(labels.values.begin(), labels.values.end());
+    dataset.labels.assign(labels.values.begin(), labels.values.begin() + static_cast<std::ptrdiff_t>(count));
     for (const std::uint32_t label : dataset.labels) {
         if (label >= static_cast<std::uint32_t>(dataset.classes)) {
             throw IoError(labels_path + " holds label " + std::to_string(label) + "; Fashion-MNIST has 10 classes");

@@ -30,7 +30,7 @@ std::string find_file(const std::string& dir, const std::string& stem) {
 
 }  // namespace
 
-Dataset load_idx_dataset(const std::string& dir, Split split) {
+Dataset load_idx_dataset(const std::string& dir, Split split, std::size_t first) {
     const std::string prefix = split == Split::Train ? "train" : "test";
     const std::string images_path = find_file(dir, prefix + "-images");
     const std::string labels_path = find_file(dir, prefix + "-labels");
@@ -45,14 +45,16 @@ Dataset load_idx_dataset(const std::string& dir, Split split) {
     Dataset dataset;
     dataset.name = dir + "/" + prefix;
     dataset.sample_shape = ir::Shape(std::vector<std::int64_t>(images.dims.begin() + 1, images.dims.end()));
+    const std::size_t count = kept_samples(static_cast<std::size_t>(images.dims[0]), first);
+    const auto kept_values = static_cast<std::ptrdiff_t>(count * static_cast<std::size_t>(dataset.sample_shape.numel()));
     if (images.is_float) {
-        dataset.samples = images.floats;
+        dataset.samples.assign(images.floats.begin(), images.floats.begin() + kept_values);
     } else {
-        dataset.samples.resize(images.values.size());
-        std::transform(images.values.begin(), images.values.end(), dataset.samples.begin(),
+        dataset.samples.resize(static_cast<std::size_t>(kept_values));
+        std::transform(images.values.begin(), images.values.begin() + kept_values, dataset.samples.begin(),
                        [](std::uint8_t v) { return static_cast<float>(v) / 255.0f; });
     }
-    dataset.labels.assign(labels.values.begin(), labels.values.end());
+    dataset.labels.assign(labels.values.begin(), labels.values.begin() + static_cast<std::ptrdiff_t>(count));
     dataset.classes = dataset.labels.empty() ? 0 : *std::max_element(dataset.labels.begin(), dataset.labels.end()) + 1;
     return dataset;
 }

@@ -82,6 +82,12 @@ TEST(FashionMnist, LoadsBothSplitsFromDebiansPackage) {
     EXPECT_EQ(classes.size(), 10u);
     // Normalised: pixel 0 maps to -0.2860 / 0.3530.
     EXPECT_NEAR(*std::min_element(test.samples.begin(), test.samples.end()), -0.2860f / 0.3530f, 1e-6);
+    // The first N only (what --test-limit N trains on): the same values and labels as the whole split's first N.
+    const Dataset first = load_fashion_mnist(kFashionMnistDir, Split::Test, 300);
+    EXPECT_EQ(first.size(), 300u);
+    EXPECT_EQ(first.samples, std::vector<float>(test.samples.begin(), test.samples.begin() + 300 * 784));
+    EXPECT_EQ(first.labels, std::vector<std::uint32_t>(test.labels.begin(), test.labels.begin() + 300));
+    EXPECT_EQ(load_fashion_mnist(kFashionMnistDir, Split::Test, 20000).size(), 10000u);  // more than there are: all
 }
 
 TEST(FashionMnist, MissingDirectorySaysHowToGetTheData) {
@@ -232,6 +238,9 @@ TEST_F(IdxFiles, UserDatasetsReadFloatAndByteSamples) {
     EXPECT_EQ(train.classes, 3);
     const Dataset test = load_idx_dataset(dir_.string(), Split::Test);
     EXPECT_EQ(test.samples, (std::vector<float>{0.0f, 1.0f}));  // bytes scaled to [0, 1]
+    const Dataset first_two = load_idx_dataset(dir_.string(), Split::Train, 2);  // the first samples only
+    EXPECT_EQ(first_two.samples, (std::vector<float>{1.5f, -2.0f, 0.25f, 3.0f}));
+    EXPECT_EQ(first_two.labels.size(), 2u);
     fs::remove(dir_ / "test-labels.idx");
     EXPECT_THROW(load_idx_dataset(dir_.string(), Split::Test), IoError);
 }

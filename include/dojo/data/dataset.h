@@ -39,8 +39,14 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 ///   train-images.idx, train-labels.idx, test-images.idx, test-labels.idx   (each may also end in .gz)
 /// Images: N x d1 x ... float32 (used as they are) or unsigned bytes (scaled to [0, 1]); the sample shape is
 /// d1 x ... (a rank-2 image file gives flat samples). Labels: N unsigned bytes; classes = largest label + 1.
+/// `first` > 0: only the first that many samples are kept (the rest are read but never converted or held).
 /// Throws IoError naming the missing or inconsistent file.
-Dataset load_idx_dataset(const std::string& dir, Split split);
+Dataset load_idx_dataset(const std::string& dir, Split split, std::size_t first = 0);
+
+/// The samples a loader keeps of `available`: the first `first` of them, or all when `first` is 0 or more.
+inline std::size_t kept_samples(std::size_t available, std::size_t first) {
+    return first == 0 || first > available ? available : first;
+}
 
 /// `samples` seeded random samples of `sample_shape` with labels in [0, classes): normal N(0, 1) values, labels
 /// uniform, independent of each other. For benchmarks and tests that need data of a given size, not learnable data.
@@ -59,7 +65,8 @@ Dataset make_synthetic_tokens(std::size_t samples, std::int64_t sequence, int vo
 
 /// Fashion-MNIST from `dir` (train: 60,000 samples, test: 10,000; 10 classes, samples [1, 28, 28]). Pixels are
 /// scaled to [0, 1] and normalised with the training set's mean 0.2860 and standard deviation 0.3530, as
-/// torchvision users commonly do. Throws IoError naming the missing or bad file and how to get it.
-Dataset load_fashion_mnist(const std::string& dir, Split split);
+/// torchvision users commonly do. `first` > 0: only the first that many samples are kept (a run limited to them
+/// holds no more). Throws IoError naming the missing or bad file and how to get it.
+Dataset load_fashion_mnist(const std::string& dir, Split split, std::size_t first = 0);
 
 }  // namespace dojo::data
