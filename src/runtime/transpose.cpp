@@ -54,14 +54,6 @@ Merged merge_axes(const ir::Shape& x_shape, std::span<const int> perm) {
     return m;
 }
 
-std::vector<std::int64_t> row_major_strides(const std::vector<std::int64_t>& dims) {
-    std::vector<std::int64_t> strides(dims.size(), 1);
-    for (std::size_t i = dims.size(); i-- > 1;) {
-        strides[i - 1] = strides[i] * dims[i];
-    }
-    return strides;
-}
-
 // The input and output offsets of outer position `index` over the output axes `axes` (their sizes `dims`, last
 // fastest), given each output axis' input and output strides.
 void offsets_of(std::int64_t index, const std::vector<int>& axes, const std::vector<std::int64_t>& dims,
@@ -106,13 +98,13 @@ void transpose_tiled(const ir::Shape& x_shape, std::span<const int> perm, const 
         return;
     }
     const std::size_t rank = m.perm.size();
-    const std::vector<std::int64_t> in_strides = row_major_strides(m.in_dims);
+    const std::vector<std::int64_t> in_strides = ir::strides_of(ir::Shape(m.in_dims));
     std::vector<std::int64_t> out_dims(rank), in_stride(rank);  // per output axis
     for (std::size_t i = 0; i < rank; ++i) {
         out_dims[i] = m.in_dims[static_cast<std::size_t>(m.perm[i])];
         in_stride[i] = in_strides[static_cast<std::size_t>(m.perm[i])];
     }
-    const std::vector<std::int64_t> out_stride = row_major_strides(out_dims);
+    const std::vector<std::int64_t> out_stride = ir::strides_of(ir::Shape(out_dims));
     // The output's innermost axis is `last`; the input's innermost is output axis `inner`.
     const std::size_t last = rank - 1;
     const auto inner = static_cast<std::size_t>(
