@@ -66,6 +66,17 @@ OccupancyOptions parse_occupancy(std::string_view spec, std::string_view options
     }
     o.size[0] = width != 0 ? width : o.size[0];
     o.size[1] = height != 0 ? height : o.size[1];
+    // The lifting table holds an index per camera and cell, each exact as a float (below 2^24): bounds that keep it
+    // within memory and exact, far above a real grid (40 x 40 x 4 cells; 200 x 200 x 16 at 0.4 m over +-40 m).
+    constexpr std::int64_t kMostCells = std::int64_t{1} << 21, kMostFeatures = std::int64_t{1} << 24;
+    const std::int64_t cells = o.voxels[0] * o.voxels[1] * o.voxels[2];
+    const std::int64_t features = o.cameras * (o.size[0] / kStride) * (o.size[1] / kStride);
+    if (cells > kMostCells || features >= kMostFeatures) {
+        throw UsageError(name + ": " + std::to_string(cells) + " voxel cells and " + std::to_string(features) +
+                         " feature positions over the cameras; the catalog builds at most " +
+                         std::to_string(kMostCells) + " cells and fewer than " + std::to_string(kMostFeatures) +
+                         " positions (fewer voxels=, a smaller width= and height=)");
+    }
     const std::int64_t multiple = o.resnet != 0 ? 32 : kStride;  // a ResNet's deepest level is at stride 32
     if (o.size[0] % multiple != 0 || o.size[1] % multiple != 0) {
         throw UsageError(name + ": the image size " + std::to_string(o.size[0]) + "x" + std::to_string(o.size[1]) +

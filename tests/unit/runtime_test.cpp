@@ -85,6 +85,15 @@ TEST(Catalog, ResNetsAndVitMatchTorchvisionsParametersAndOperations) {
     EXPECT_THROW(frontend::build_catalog_model("vit-b16:heads=5", 1, ir::Shape{3, 224, 224}, 10), UsageError);
     EXPECT_THROW(frontend::build_catalog_model("vit-b16:patch=15", 1, ir::Shape{3, 224, 224}, 10), UsageError);
     EXPECT_THROW(frontend::build_catalog_model("vit-b16:depth=3", 1, ir::Shape{3, 224, 224}, 10), UsageError);
+    // The occupancy network: a trunk it does not build, a size off its stride, a lifting table beyond its bounds,
+    // and data that are not camera frames.
+    EXPECT_THROW(frontend::build_catalog_model("occupancy:resnet=7", 1, ir::Shape{}, 1), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("occupancy:width=100", 1, ir::Shape{}, 1), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("occupancy:voxels=512x512x64", 1, ir::Shape{}, 1), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("occupancy:voxels=40x40", 1, ir::Shape{}, 1), UsageError);
+    EXPECT_THROW(frontend::build_catalog_model("occupancy", 1, ir::Shape{1, 28, 28}, 10), UsageError);
+    EXPECT_EQ(frontend::catalog_sample("occupancy:cameras=3,width=96,height=64").sample_shape,
+              (ir::Shape{9, 64, 96}));
 }
 
 // GPT-3 175B's shape (Brown et al. 2020, table 2.1) and bert-large: parameter counts by their formulas (tied
