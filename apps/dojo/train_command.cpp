@@ -244,7 +244,9 @@ std::size_t size_option(const char* name, std::int64_t value, std::int64_t least
     return static_cast<std::size_t>(value);
 }
 
-void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group) {
+// The command's options as the trainer takes them, each checked (UsageError naming the option); sets the OpenMP
+// threads as --threads says (ranks on one host share its cores).
+runtime::TrainOptions train_options_from(const TrainCommandOptions& o, const runtime::ProcessGroup& group) {
     runtime::TrainOptions options;
     constexpr int kMaxThreads = 1024;  // OpenMP's thread stacks alone would exhaust memory far above it
     if (o.threads < 0 || o.threads > kMaxThreads) {
@@ -290,6 +292,11 @@ void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group
     options.overwrite = o.overwrite;
     options.out_path = o.out_path;
     options.profile = o.profile;
+    return options;
+}
+
+void train_and_report(const TrainCommandOptions& o, runtime::ProcessGroup& group) {
+    runtime::TrainOptions options = train_options_from(o, group);
     const auto [train, test] = load_data(o, group);
     options.rank_local_data = group.distributed() && o.data.starts_with("clips:");
     if (!(train.sample_shape == test.sample_shape) || train.classes < 1) {

@@ -367,6 +367,144 @@ std::size_t automatic_eval_batch(const TrainOptions& options, const data::Datase
     return batch;
 }
 
+// The executor's hooks of a data-parallel run: each gradient handed to `sync` when computed and waited for before it
+// is read; with the global rounding scope, the batch-sharded inputs and a max-abs agreed over the ranks. `sync` and
+// `running` are set by the caller once the executor exists.
+void add_data_parallel_hooks(ExecutorOptions& o, const TrainOptions& options, const compiler::Step& model,
+                             const autodiff::TrainingGraph& step, ProcessGroup& group,
+                             std::unique_ptr<GradientSync>& sync, Executor*& running) {
+    if (options.rounding_scope == RoundingScope::Global) {
+        o.batch_shard_inputs = {model.input, model.target};
+        o.shard_index = static_cast<std::uint64_t>(group.rank());
+        o.agree_max_abs = [&group](float local) {
+            // A NaN on any rank must win, as it does in one process's max-abs; MPI_MAX does not order NaNs, so it
+            // travels as a flag beside the value.
+            const bool nan = std::isnan(local);
+            std::array<double, 2> value_and_nan{nan ? 0.0 : static_cast<double>(local), nan ? 1.0 : 0.0};
+            group.allreduce_max(std::span(value_and_nan));
+            return value_and_nan[1] > 0 ? std::numeric_limits<float>::quiet_NaN()
+                                        : static_cast<float>(value_and_nan[0]);
+        };
+    }
+    o.sync_points = step.gradients;
+    o.on_computed = [&sync, &running, &step](std::size_t k) {
+        sync->ready(k, running->value(step.gradients[k]).data);
+    };
+    o.before_read = [&sync, &running, &step](std::size_t k) {
+        sync->wait(k, running->value(step.gradients[k]).data);
+    };
+}
+
+// The per-step scalar inputs of step `global_step`: the learning rate, the step number the roundings draw from, and
+// AdamW's bias corrections.
+void set_step_scalars(Executor& executor, const autodiff::TrainingGraph& step, NodeId step_input,
+                      const TrainOptions& options, std::int64_t global_step) {
+    executor.value(step.learning_rate).data[0] = static_cast<float>(options.learning_rate);
+    if (step_input.valid()) {
+        executor.value(step_input).data[0] = static_cast<float>(global_step);
+    }
+    if (const auto* adam = std::get_if<autodiff::AdamWConfig>(&options.optimizer)) {
+        executor.value(step.bias_correction1).data[0] =
+            static_cast<float>(autodiff::bias_correction(adam->beta1, global_step));
+        executor.value(step.bias_correction2).data[0] =
+            static_cast<float>(autodiff::bias_correction(adam->beta2, global_step));
+    }
+}
+
+// Writes a run's checkpoints (rank 0 alone: every rank holds the same parameters and optimizer state), only ever from
+// finite state, and remembers which step the directory holds for the message if the run diverges.
+struct CheckpointWriter {
+    const TrainOptions& options;
+    const ir::Graph& graph;
+    const std::vector<NodeId>& leaves;
+    Executor& executor;
+    bool root;
+    std::int64_t checkpointed_step;  ///< the step the checkpoint in the directory holds
+    bool wrote = false;              ///< whether this run wrote it
+
+    std::string state() const { return checkpoint_state(options, checkpointed_step, wrote); }
+
+    void save(int epoch, std::size_t next_batch, double loss_sum, std::int64_t global_step) {
+        if (!root) {
+            return;
+        }
+        for (const NodeId leaf : leaves) {
+            const ir::Storage<float>& values = executor.value(leaf).data;
+            if (!std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); })) {
+                throw Error("training diverged: '" + graph.node(leaf).name + "' is no longer finite after step " +
+                            std::to_string(global_step) + "; " + state() +
+                            "; lower the learning rate (--lr) or change the optimizer");
+            }
+        }
+        Checkpoint c{options.model,
+                     std::string(compiler::to_string(options.precision)),
+                     optimizer_name(options.optimizer),
+                     options.seed,
+                     options.batch,
+                     epoch,
+                     next_batch,
+                     static_cast<std::uint64_t>(global_step),
+                     loss_sum,
+                     {}};
+        for (const NodeId leaf : leaves) {
+            c.tensors.push_back({graph.node(leaf).name, executor.value(leaf).data.to_vector()});
+        }
+        write_checkpoint(options.checkpoint_dir, c);
+        checkpointed_step = global_step;
+        wrote = true;
+    }
+};
+
+// Runs one step (its scalars set) and returns the global batch's loss: the mean of the ranks' means.
+double run_step(Executor& executor, const autodiff::TrainingGraph& step, GradientSync* sync, ProcessGroup& group,
+                std::int64_t global_step) {
+    if (sync != nullptr) {
+        sync->begin_step(global_step);
+    }
+    executor.run();
+    double batch_loss = executor.value(step.loss).data[0];
+    if (group.distributed()) {
+        group.allreduce_sum(std::span(&batch_loss, 1));
+        batch_loss /= group.size();
+    }
+    return batch_loss;
+}
+
+// The evaluation side of a run: the model's forward in inference form (BatchNorm uses the running statistics, as
+// model.eval() in PyTorch) at the evaluation batch, sharing the training graph's parameter order, and its executor.
+// The batch is the one asked for, or the most that fits in the training step's arena (train_arena_bytes).
+struct Evaluator {
+    std::size_t batch;
+    compiler::Forward model;
+    ExecutorOptions options;
+    Executor executor;
+
+    Evaluator(const TrainOptions& train, const data::Dataset& test, const compiler::PrecisionPolicy& policy,
+              std::size_t train_arena_bytes)
+        : batch(train.eval_batch != 0
+                    ? train.eval_batch
+                    : automatic_eval_batch(train, test, policy, std::max(train_arena_bytes, kEvalArenaFloor))),
+          model(evaluation_forward(train, test, policy, batch)),
+          options{train.kernels, true, {model.logits}},
+          executor(lower_cpu(model.graph, options), options) {}
+};
+
+// What a run reports about itself before it trains: its ranks, gradient buckets and parameter count.
+TrainResult run_facts(const ir::Graph& step, const GradientSync* sync, int ranks) {
+    TrainResult result;
+    result.ranks = ranks;
+    if (sync != nullptr) {
+        result.gradient_buckets = sync->buckets().size();
+        for (const BucketStats& b : sync->buckets()) {
+            result.wire_bytes_per_step += b.wire_bytes_per_step;
+        }
+    }
+    for (const NodeId p : step.parameters()) {
+        result.parameter_count += static_cast<std::size_t>(step.type(p).shape.numel());
+    }
+    return result;
+}
+
 // The test loss and accuracy after an epoch: the evaluation graph takes the trained parameters and rank 0's
 // BatchNorm statistics (as the checkpoint holds them); each rank evaluates its share of the test set and the sums
 // are added up.
@@ -410,6 +548,21 @@ double allreduce_seconds_per_step(const GradientSync& sync, ProcessGroup& group)
     }
     return std::accumulate(seconds.begin() + static_cast<std::ptrdiff_t>(buckets), seconds.end(), 0.0) /
            static_cast<double>(steps - 1);
+}
+
+// After the last epoch: the weights' digest and whether every rank ends with the same, the gradient traffic's cost,
+// and where the steps' time went.
+void report_outcome(TrainResult& result, const Executor& executor, const std::vector<NodeId>& params,
+                    const GradientSync* sync, ProcessGroup& group) {
+    result.parameter_digest = digest(executor, params);
+    for (const std::uint64_t other : group.allgather(result.parameter_digest)) {
+        result.replicas_agree = result.replicas_agree && other == result.parameter_digest;
+    }
+    if (sync != nullptr) {
+        result.exposed_comm_seconds = sync->exposed_seconds();
+        result.allreduce_seconds_per_step = allreduce_seconds_per_step(*sync, group);
+    }
+    result.profile = executor.profile();
 }
 
 // The trained parameters and the model's states, by name, written back into the ONNX file's initializers.
@@ -545,23 +698,8 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     // Data parallel: every gradient is averaged over the ranks between its computation and the optimizer's read.
     std::unique_ptr<GradientSync> sync;
     Executor* running = nullptr;
-    if (group.distributed() && options.rounding_scope == RoundingScope::Global) {
-        train_options.batch_shard_inputs = {model.input, target};
-        train_options.shard_index = static_cast<std::uint64_t>(group.rank());
-        train_options.agree_max_abs = [&group](float local) {
-            // A NaN on any rank must win, as it does in one process's max-abs; MPI_MAX does not order NaNs, so it
-            // travels as a flag beside the value.
-            const bool nan = std::isnan(local);
-            std::array<double, 2> value_and_nan{nan ? 0.0 : static_cast<double>(local), nan ? 1.0 : 0.0};
-            group.allreduce_max(std::span(value_and_nan));
-            return value_and_nan[1] > 0 ? std::numeric_limits<float>::quiet_NaN()
-                                        : static_cast<float>(value_and_nan[0]);
-        };
-    }
     if (group.distributed()) {
-        train_options.sync_points = step.gradients;
-        train_options.on_computed = [&](std::size_t k) { sync->ready(k, running->value(step.gradients[k]).data); };
-        train_options.before_read = [&](std::size_t k) { sync->wait(k, running->value(step.gradients[k]).data); };
+        add_data_parallel_hooks(train_options, options, model, step, group, sync, running);
     }
     Executor executor(lower_cpu(plan, train_options), train_options);
     running = &executor;
@@ -577,31 +715,13 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
         sync = std::make_unique<GradientSync>(group, sizes, ready_order, options.sync);
     }
 
-    // The evaluation graph: the same model at the evaluation batch size in inference form (BatchNorm uses the running
-    // statistics, as model.eval() in PyTorch), sharing parameter order.
-    const std::size_t eval_batch =
-        options.eval_batch != 0 ? options.eval_batch
-                                : automatic_eval_batch(options, test, policy, std::max(executor.bytes(), kEvalArenaFloor));
-    const compiler::Forward eval_model = evaluation_forward(options, test, policy, eval_batch);
-    const ExecutorOptions eval_options{options.kernels, true, {eval_model.logits}};
-    Executor eval_executor(lower_cpu(eval_model.graph, eval_options), eval_options);
+    Evaluator evaluator(options, test, policy, executor.bytes());
     const std::vector<NodeId>& train_params = step.graph.parameters();
-    const std::vector<NodeId>& eval_params = eval_model.graph.parameters();
-    DOJO_CHECK(train_params.size() == eval_params.size()) << "train and eval graphs of " << options.model;
-    const std::vector<NodeId>& eval_states = eval_model.graph.states();
-    DOJO_CHECK(model_states.size() == eval_states.size()) << "train and eval states of " << options.model;
-
-    TrainResult result;
-    result.ranks = ranks;
-    if (sync) {
-        result.gradient_buckets = sync->buckets().size();
-        for (const BucketStats& b : sync->buckets()) {
-            result.wire_bytes_per_step += b.wire_bytes_per_step;
-        }
-    }
-    for (const NodeId p : train_params) {
-        result.parameter_count += static_cast<std::size_t>(step.graph.type(p).shape.numel());
-    }
+    DOJO_CHECK(train_params.size() == evaluator.model.graph.parameters().size())
+        << "train and eval graphs of " << options.model;
+    DOJO_CHECK(model_states.size() == evaluator.model.graph.states().size())
+        << "train and eval states of " << options.model;
+    TrainResult result = run_facts(step.graph, sync.get(), ranks);
 
     const std::size_t batches = samples_for_batch / options.batch;
     const bool checkpointing = !options.checkpoint_dir.empty();
@@ -626,38 +746,9 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
     const std::size_t first_batch = position.batch;
     std::int64_t global_step = position.global_step;
     const double resumed_loss_sum = position.loss_sum;
-    // The step the checkpoint in the directory holds, and whether this run wrote it: for the message if it diverges.
-    std::int64_t checkpointed_step = global_step;
-    bool wrote_checkpoint = false;
-    auto save = [&](int epoch, std::size_t next_batch, double loss_sum) {
-        if (!root) {
-            return;  // one writer: rank 0 (every rank holds the same parameters and optimizer state)
-        }
-        for (const NodeId leaf : leaves) {  // a checkpoint is only ever written from finite state
-            const ir::Storage<float>& values = executor.value(leaf).data;
-            if (!std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); })) {
-                throw Error("training diverged: '" + step.graph.node(leaf).name + "' is no longer finite after step " +
-                            std::to_string(global_step) + "; " +
-                            checkpoint_state(options, checkpointed_step, wrote_checkpoint) +
-                            "; lower the learning rate (--lr) or change the optimizer");
-            }
-        }
-        Checkpoint c{options.model,
-                     std::string(compiler::to_string(options.precision)),
-                     optimizer_name(options.optimizer),
-                     options.seed,
-                     options.batch,
-                     epoch,
-                     next_batch,
-                     static_cast<std::uint64_t>(global_step),
-                     loss_sum,
-                     {}};
-        for (const NodeId leaf : leaves) {
-            c.tensors.push_back({step.graph.node(leaf).name, executor.value(leaf).data.to_vector()});
-        }
-        write_checkpoint(options.checkpoint_dir, c);
-        checkpointed_step = global_step;
-        wrote_checkpoint = true;
+    CheckpointWriter checkpoints{options, step.graph, leaves, executor, root, global_step};
+    const auto save = [&](int epoch, std::size_t next_batch, double loss_sum) {
+        checkpoints.save(epoch, next_batch, loss_sum, global_step);
     };
 
     data::BatchPrefetcher prefetch(*train, local_batch, executor.value(model.input).data.size(),
@@ -684,31 +775,13 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
                 prefetch.request(b + 1);  // filled while this step runs
             }
             ++global_step;
-            executor.value(step.learning_rate).data[0] = static_cast<float>(options.learning_rate);
-            if (step_input.valid()) {
-                executor.value(step_input).data[0] = static_cast<float>(global_step);
-            }
-            if (const auto* adam = std::get_if<autodiff::AdamWConfig>(&options.optimizer)) {
-                executor.value(step.bias_correction1).data[0] =
-                    static_cast<float>(autodiff::bias_correction(adam->beta1, global_step));
-                executor.value(step.bias_correction2).data[0] =
-                    static_cast<float>(autodiff::bias_correction(adam->beta2, global_step));
-            }
-            if (sync) {
-                sync->begin_step(global_step);
-            }
-            executor.run();
-            double batch_loss = executor.value(step.loss).data[0];
-            if (group.distributed()) {  // the global batch's loss: the mean of the ranks' means
-                group.allreduce_sum(std::span(&batch_loss, 1));
-                batch_loss /= ranks;
-            }
+            set_step_scalars(executor, step, step_input, options, global_step);
+            const double batch_loss = run_step(executor, step, sync.get(), group, global_step);
             if (!std::isfinite(batch_loss)) {
                 throw Error("training diverged: the loss became " + std::to_string(batch_loss) + " at epoch " +
                             std::to_string(epoch) + ", batch " + std::to_string(b + 1) +
                             "; lower the learning rate (--lr) or change the optimizer" +
-                            (checkpointing ? "; " + checkpoint_state(options, checkpointed_step, wrote_checkpoint)
-                                           : std::string()));
+                            (checkpointing ? "; " + checkpoints.state() : std::string()));
             }
             executor.apply(step.updates);
             step_seconds.push_back(std::chrono::duration<double>(Clock::now() - step_start).count());
@@ -729,8 +802,8 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
             }
         }
         const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-        const TestScores scores = evaluate_shared(group, executor, train_params, eval_executor, eval_model,
-                                                  model_states, test, eval_batch);
+        const TestScores scores = evaluate_shared(group, executor, train_params, evaluator.executor,
+                                                  evaluator.model, model_states, test, evaluator.batch);
         result.epochs.push_back(EpochResult{epoch, loss_sum / static_cast<double>(batches), scores.loss,
                                             scores.accuracy, scores.iou, seconds,
                                             static_cast<double>((batches - start) * options.batch) / seconds,
@@ -739,16 +812,8 @@ TrainResult train_classifier(const TrainOptions& options, const data::Dataset& t
             save(epoch + 1, 0, 0.0);
         }
     }
-    result.parameter_digest = digest(executor, train_params);
-    for (const std::uint64_t other : group.allgather(result.parameter_digest)) {
-        result.replicas_agree = result.replicas_agree && other == result.parameter_digest;
-    }
-    if (sync) {
-        result.exposed_comm_seconds = sync->exposed_seconds();
-        result.allreduce_seconds_per_step = allreduce_seconds_per_step(*sync, group);
-    }
-    result.profile = executor.profile();
-    result.executor_bytes = executor.bytes() + eval_executor.bytes();  // the two arenas
+    report_outcome(result, executor, train_params, sync.get(), group);
+    result.executor_bytes = executor.bytes() + evaluator.executor.bytes();  // the two arenas
     if (!options.out_path.empty() && root) {
         export_trained(options, step.graph, model_states, executor);
     }
