@@ -197,7 +197,8 @@ void SlurmEngine::submit(const Job& job, double now) {
     const ProgramResult r = run_program(
         {"sbatch", "--parsable", "--job-name=" + job_name(job.id),
          (options_.priorities == SlurmPriorities::Qos ? "--qos=" : "--partition=") + options_.names.at(job.spec.priority),
-         "--ntasks=1", "--cpus-per-task=" + std::to_string(job.spec.slots), "--requeue", "--output=" + dir + "/log.txt",
+         "--ntasks=" + std::to_string(job.spec.ranks), "--cpus-per-task=" + std::to_string(job.spec.slots / job.spec.ranks),
+         "--requeue", "--output=" + dir + "/log.txt",
          "--open-mode=append", "--chdir=" + dir, script},
         kCommandTimeoutS);
     if (r.exit_code != 0) {
@@ -205,7 +206,7 @@ void SlurmEngine::submit(const Job& job, double now) {
     }
 }
 
-void SlurmEngine::follow(const Job& job, const std::optional<SlurmJob>& slurm_job, double now) {
+bool SlurmEngine::follow(const Job& job, const std::optional<SlurmJob>& slurm_job, double now) {
     const std::string dir = job_dir(job.id);
     if (!slurm_job) {
         if (fs::exists(dir + "/exit_code")) {  // it ended and Slurm has forgotten it since
@@ -214,12 +215,13 @@ void SlurmEngine::follow(const Job& job, const std::optional<SlurmJob>& slurm_jo
             in >> code;
             store_.mark_finished(job.id, code == 0 ? "succeeded" : "failed", code,
                                  code == 0 ? "" : last_lines(dir + "/log.txt", 5), now);
-        } else if (job.state == "running") {
-            store_.mark_finished(job.id, "failed", 1, "Slurm no longer knows this job and it left no exit status", now);
-        } else {
-            submit(job, now);
+            return false;
         }
-        return;
+        if (job.state == "running") {
+            store_.mark_finished(job.id, "failed", 1, "Slurm no longer knows this job and it left no exit status", now);
+            return false;
+        }
+        return true;
     }
     const std::string state = store_state_of(*slurm_job, job.state != "queued" || job.attempts > 0);
     if (state == "running" && job.state != "running") {
@@ -240,6 +242,32 @@ void SlurmEngine::follow(const Job& job, const std::optional<SlurmJob>& slurm_jo
         const std::string error = state == "failed" ? last_lines(dir + "/log.txt", 5) : "";
         store_.mark_finished(job.id, state, code, error.empty() && state == "failed" ? slurm_job->state : error, now);
     }
+    return false;
+}
+
+void SlurmEngine::submit_within_quotas(std::vector<Job> waiting, double now) {
+    std::map<std::string, int> held;  // by tenant: the slots of its jobs Slurm has, pending or running
+    for (const auto& [id, slurm_job] : seen_) {
+        if (is_final(store_state_of(slurm_job, true))) {
+            continue;
+        }
+        if (const std::optional<Job> ours = store_.job(id)) {
+            held[ours->tenant] += ours->spec.slots;
+        }
+    }
+    std::stable_sort(waiting.begin(), waiting.end(),
+                     [](const Job& a, const Job& b) { return a.spec.priority > b.spec.priority; });
+    std::map<std::string, int> max_slots;
+    for (const Job& job : waiting) {
+        if (!max_slots.contains(job.tenant)) {
+            const std::optional<Tenant> tenant = store_.tenant(job.tenant);
+            max_slots[job.tenant] = tenant ? tenant->max_slots : 1;
+        }
+        if (held[job.tenant] + job.spec.slots <= max_slots[job.tenant]) {
+            submit(job, now);
+            held[job.tenant] += job.spec.slots;
+        }
+    }
 }
 
 void SlurmEngine::tick(double now) {
@@ -251,12 +279,16 @@ void SlurmEngine::tick(double now) {
     polled_at_ = now;
     try {
         seen_ = query();
+        std::vector<Job> waiting;  // jobs Slurm has not got
         for (const char* state : {"queued", "preempted", "running"}) {
             for (const Job& job : store_.jobs_in_state(state)) {
                 const auto it = seen_.find(job.id);
-                follow(job, it != seen_.end() ? std::optional(it->second) : std::nullopt, now);
+                if (follow(job, it != seen_.end() ? std::optional(it->second) : std::nullopt, now)) {
+                    waiting.push_back(job);
+                }
             }
         }
+        submit_within_quotas(std::move(waiting), now);
     } catch (const IoError& e) {  // Slurm unreachable for now: keep the record as it is and try again
         std::fprintf(stderr, "dojo serve: %s\n", e.what());
     }

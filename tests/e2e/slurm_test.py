@@ -13,7 +13,9 @@ normal and low with sacctmgr, each preempting the lower ones by requeue) or part
                uninterrupted `dojo train`
   a kill -9    the server is killed while a job runs in Slurm and started again: the job is not submitted twice and
                its outcome is recorded
-  MPI ranks    a train job on 2 ranks runs them under mpirun inside its batch job
+  a quota      a tenant with one slot submits two jobs: the second waits in the server's queue, unseen by Slurm,
+               until the first is done
+  MPI ranks    a train job on 2 ranks is 2 Slurm tasks and runs them under mpirun inside its batch job
 
 Usage: slurm_test.py DOJO [--priorities qos|partitions]
        (exit 77 when Slurm, munge or, for QOS, slurmdbd and MariaDB are not installed, saying what to install; where
@@ -207,6 +209,17 @@ LogFile={r}/slurmdbd.log
                 jobs.append((int(fields["JobId"]), fields.get("JobName", ""), fields.get("JobState", "")))
         return jobs
 
+    def job_fields(self, name_suffix):
+        """The Key=Value fields of the Slurm job whose name ends with name_suffix (the newest), or {}"""
+        out = subprocess.run(["scontrol", "show", "job", "--oneliner"], env=self.env, capture_output=True,
+                             text=True).stdout
+        found = {}
+        for line in out.splitlines():
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            if fields.get("JobName", "").endswith(name_suffix):
+                found = fields
+        return found
+
     def stop(self):
         subprocess.run(["scancel", "--full", "--user", getpass.getuser()], env=self.env, capture_output=True)
         for p in reversed(self.processes):
@@ -252,9 +265,15 @@ def uninterrupted_digest(dojo, threads):
     return json.loads(out)["parameter_digest"]
 
 
+def add_tenant(dojo, state, name, max_slots):
+    return subprocess.run([dojo, "tenant", "add", name, "--state", state, "--max-slots", str(max_slots)],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def run(dojo, cluster, state):
-    token = subprocess.run([dojo, "tenant", "add", "alice", "--state", state, "--max-slots", str(os.cpu_count())],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    token = add_tenant(dojo, state, "alice", os.cpu_count())
+    other = add_tenant(dojo, state, "bob", os.cpu_count())
+    small = add_tenant(dojo, state, "carol", 1)
     service = Service(dojo, state, cluster.env, "qos" if cluster.qos else "partitions")
     service.start()
     try:
@@ -279,7 +298,8 @@ def run(dojo, cluster, state):
         need(done["state"] == "cancelled", f"the cancelled job ended {done['state']}")
         print("slurm test: a running train job was cancelled")
 
-        # Preemption: a low job on every CPU is requeued for a high one, then resumes to the uninterrupted weights.
+        # Preemption: a low job on every CPU is requeued for another tenant's high one, then resumes to the
+        # uninterrupted weights.
         cpus = os.cpu_count()
         low = service.submit(token, {"kind": "train", "args": LENET, "priority": "low", "slots": cpus})
         service.wait(token, low, ("running",), 60)
@@ -288,10 +308,10 @@ def run(dojo, cluster, state):
         while not os.path.exists(checkpoint) and time.time() < deadline:
             time.sleep(0.05)
         need(os.path.exists(checkpoint), "the low job wrote no checkpoint")
-        high = service.submit(token, {"kind": "sim", "priority": "high", "slots": cpus,
+        high = service.submit(other, {"kind": "sim", "priority": "high", "slots": cpus,
                                       "args": {"model": "lenet", "machine": "dgx-a100", "batch": 64}})
         _, low_states = service.wait(token, low, ("preempted",), 60)
-        done, _ = service.wait(token, high, ("succeeded", "failed"), 120)
+        done, _ = service.wait(other, high, ("succeeded", "failed"), 120)
         need(done["state"] == "succeeded", f"the high job did not succeed: {done}")
         done, _ = service.wait(token, low, ("succeeded", "failed"), 300)
         need(done["state"] == "succeeded" and done["attempts"] >= 2, f"the preempted job did not resume: {done}")
@@ -314,13 +334,27 @@ def run(dojo, cluster, state):
         print("slurm test: the server was killed with -9 while a job ran; started again, it recorded the job's end "
               "and submitted nothing twice")
 
-        # A train job on two MPI ranks: mpirun inside the batch job.
+        # A tenant's quota: with one slot, its second job waits in the server's queue (Slurm never sees it) while its
+        # first is in Slurm, then runs.
+        first, second = (service.submit(small, {"kind": "train", "args": dict(LENET, epochs=1)}) for _ in range(2))
+        service.wait(small, first, ("running",), 60)
+        need(service.call(small, "GET", f"/v1/jobs/{second}")["state"] == "queued" and
+             not cluster.job_fields(f"-{second}"), "a tenant's second job went to Slurm beyond its 1-slot quota")
+        done, _ = service.wait(small, first, ("succeeded", "failed"), 120)
+        need(done["state"] == "succeeded", f"the quota's first job did not succeed: {done}")
+        done, _ = service.wait(small, second, ("succeeded", "failed"), 120)
+        need(done["state"] == "succeeded", f"the quota's second job did not succeed: {done}")
+        print("slurm test: a 1-slot tenant's second job waited in the server's queue, then ran")
+
+        # A train job on two MPI ranks: two Slurm tasks, mpirun inside the batch job.
         ranked = service.submit(token, {"kind": "train", "args": dict(LENET, epochs=1), "slots": cpus, "ranks": 2})
         done, _ = service.wait(token, ranked, ("succeeded", "failed"), 120)
         need(done["state"] == "succeeded", f"the job on MPI ranks did not succeed: {done}\n" +
              open(os.path.join(state, "jobs", str(ranked), "log.txt"), errors="replace").read()[-2000:])
         need(service.call(token, "GET", f"/v1/jobs/{ranked}/result")["ranks"] == 2, "the job did not run on 2 ranks")
-        print("slurm test: a train job ran on 2 MPI ranks inside its Slurm job")
+        tasks = cluster.job_fields(f"-{ranked}").get("NumTasks")
+        need(tasks == "2", f"Slurm ran the job on MPI ranks as {tasks} tasks, not 2")
+        print("slurm test: a train job ran on 2 MPI ranks, 2 Slurm tasks, under mpirun inside its Slurm job")
     finally:
         service.kill()
 

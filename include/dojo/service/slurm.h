@@ -16,8 +16,13 @@
  * cluster without accounting, partitions of rising PriorityTier (`--partition`; PreemptType=preempt/partition_prio).
  * SlurmOptions names them. A preempted train job is killed by Slurm and requeued; its batch script resumes it from the
  * job's last checkpoint (`--resume`), so it ends with the weights of an uninterrupted run. A requeued job Slurm would
- * hold for its requeue delay is released at once. A job's slots are its task's CPUs (`--cpus-per-task`): one process,
- * or its MPI ranks under mpirun, as on the embedded engine.
+ * hold for its requeue delay is released at once. A job's slots are its tasks' CPUs: one task of SLOTS CPUs, or for
+ * a job on MPI ranks RANKS tasks (`--ntasks`) of SLOTS / RANKS CPUs each, which Slurm may place on several nodes and
+ * mpirun inside the batch job starts its ranks on (OpenMPI reads the allocation from Slurm).
+ *
+ * Tenant quotas are the server's: a job goes to Slurm only while its tenant's jobs there, pending or running, hold
+ * no more than the tenant's slots (`--max-slots`) with it; until then it stays queued in the store, highest
+ * priority first.
  *
  * A job is found in Slurm by its name, `dojo-TAG-ID` (TAG: a hash of the state directory), not by an id kept
  * aside: a server killed between `sbatch` and its next write finds the job again and never submits it twice. The
@@ -83,7 +88,12 @@ private:
     std::optional<std::int64_t> our_id(const std::string& slurm_name) const;
     std::map<std::int64_t, SlurmJob> query();  // by our job id: the cluster's jobs of this state directory
     void submit(const Job& job, double now);
-    void follow(const Job& job, const std::optional<SlurmJob>& slurm, double now);
+    // Writes what Slurm says of the job into the store; true when Slurm has not got the job (never submitted, or
+    // the server died before sbatch), so that it is to be submitted.
+    bool follow(const Job& job, const std::optional<SlurmJob>& slurm, double now);
+    // Submits the waiting jobs, highest priority first, each while its tenant's jobs in Slurm (pending or running)
+    // hold no more than the tenant's --max-slots with it; the others stay queued here.
+    void submit_within_quotas(std::vector<Job> waiting, double now);
 
     Store& store_;
     std::string state_dir_, dojo_, tag_;
