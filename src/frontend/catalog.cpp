@@ -30,8 +30,8 @@ constexpr const char* kCatalog =
     "(BERT encoder with the masked-LM head), "
     "unet[:channels=C,size=S,levels=L,blocks=N,heads=A,latent=Z] (Stable-Diffusion-style denoising UNet; SD 1.x's "
     "shape by default: channels=320, size=64, levels=4, blocks=2, heads=8, latent=4), "
-    "occupancy[:cameras=N,width=W,height=H,stored=WxH,voxels=XxYxZ,channels=C] (multi-camera occupancy network: a "
-    "shared CNN backbone, features lifted into voxel cells by the production rig's calibration, a bird's-eye head; "
+    "occupancy[:cameras=N,width=W,height=H,stored=WxH,voxels=XxYxZ,channels=C,resnet=18|34|50] (multi-camera "
+    "occupancy network: a small CNN stem, or with resnet= torchvision's trunk and a feature pyramid, features lifted into voxel cells by the production rig's calibration, a bird's-eye head; "
     "8 cameras at 640x480, 40x40x4 cells over +-40 m and 3.2 m by default; with clip data, the size is the data's)";
 
 // "256x128" -> {256, 128}
