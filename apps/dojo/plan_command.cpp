@@ -282,7 +282,7 @@ void add_plan_command(CLI::App& app) {
     plan->add_option("--batch", options->batch, "global batch: samples per step over all replicas")->required();
     plan->add_option("--precision", options->precision, "fp32, bf16 or cfp8 (default bf16)");
     plan->add_option("--strategy", options->strategy,
-                     "auto (the fastest plan dojo sim finds; default) or dp=N,tp=N,pp=N,mb=N[,vp=N,sp=1,zero=1,recompute=1]"
+                     "auto (the fastest plan dojo sim finds; default) or dp=N,tp=N,pp=N,mb=N[,vp=N,sp=1,zero=1,recompute=full|selective]"
                      " as for dojo sim");
     plan->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
     plan->add_option("--machines-dir", options->dir, "directory of machine presets (default: OpenDojo's)");
@@ -302,7 +302,8 @@ void add_plan_command(CLI::App& app) {
                    "every transfer a copy and every all-reduce a sum, and on a core mesh also layer by layer on the "
                    "placement's rectangles; compare each with the unpartitioned step (seeded weights and data; FP32 "
                    "reference kernels, so for small models; tp with Megatron-style layers and sp=1, zero=1 shards "
-                   "the update, recompute=1 recomputes from checkpoints)");
+                   "the update, recompute=1 recomputes from checkpoints, recompute=selective recomputes attention's "
+                   "scores)");
     plan->add_flag("--json", options->json_output, "print the plan and its placement as JSON (bytes, FLOP, seconds)");
     plan->callback([options, plan] {
         options->layout_given = plan->get_option("--layout")->count() > 0;

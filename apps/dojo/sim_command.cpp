@@ -317,8 +317,9 @@ void add_sim_command(CLI::App& app) {
                     "report the fastest that fits) or dp=N,tp=N,pp=N,mb=N (missing ones are 1; mb = micro-batches "
                     "per replica), optionally with vp=N (N model chunks per pipeline device: Megatron's interleaved "
                     "schedule; mb a multiple of pp), sp=1 (sequence parallelism: token activations split over tp), "
-                    "zero=1 (shard the optimizer state over the dp replicas) and recompute=1 (keep checkpoints, "
-                    "recompute activations in the backward pass)");
+                    "zero=1 (shard the optimizer state over the dp replicas) and recompute=full (keep checkpoints, "
+                    "recompute activations in the backward pass; also recompute=1) or recompute=selective (recompute "
+                    "only attention's score tensors, Megatron's selective recomputation)");
     sim->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
     sim->add_option("--bucket-mib", options->bucket_mib,
                     "data parallel: gradient bucket size in MiB of FP32, as dojo train's (default 8)");

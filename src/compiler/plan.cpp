@@ -272,7 +272,7 @@ std::string Strategy::to_string() const {
     return "dp=" + std::to_string(dp) + ",tp=" + std::to_string(tp) + ",pp=" + std::to_string(pp) +
            ",mb=" + std::to_string(micro_batches) +
            (virtual_stages > 1 ? ",vp=" + std::to_string(virtual_stages) : "") + (sp ? ",sp=1" : "") + (zero ? ",zero=1" : "") +
-           (recompute ? ",recompute=1" : "");
+           (recompute ? (selective ? ",recompute=selective" : ",recompute=1") : "");
 }
 
 Strategy parse_strategy(std::string_view text) {
@@ -285,7 +285,11 @@ Strategy parse_strategy(std::string_view text) {
         const std::size_t eq = item.find('=');
         const std::string key(item.substr(0, eq));
         int value = 0;
-        const std::string_view digits = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+        std::string_view digits = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+        if (key == "recompute" && (digits == "full" || digits == "selective")) {
+            s.selective = digits == "selective";
+            digits = "1";
+        }
         const auto parsed = std::from_chars(digits.data(), digits.data() + digits.size(), value);
         int* field = key == "dp" ? &s.dp : key == "tp" ? &s.tp : key == "pp" ? &s.pp : key == "mb" ? &s.micro_batches
                      : key == "vp"                                                                  ? &s.virtual_stages
@@ -297,8 +301,8 @@ Strategy parse_strategy(std::string_view text) {
             throw UsageError("strategy '" + std::string(text) + "': bad item '" + std::string(item) +
                              "'; write dp=N,tp=N,pp=N,mb=N (each a positive whole number, at most once; missing ones "
                              "are 1), optionally vp=N (model chunks per pipeline device: the interleaved schedule), sp=1 (sequence parallelism over tp), zero=1 (shard the optimizer state "
-                             "over dp) and recompute=1 (recompute activations in the backward pass), or use --strategy "
-                             "auto");
+                             "over dp) and recompute=full (recompute activations in the backward pass; also recompute=1) or "
+                             "recompute=selective (only attention's score tensors), or use --strategy auto");
         }
         if (field != nullptr) {
             *field = value;

@@ -17,12 +17,114 @@ struct Cut {
     double checkpoint_bytes = 0, segment_bytes = 0;
 };
 
+// [..., S, S]: an attention score's shape (last two dimensions equal).
+bool score_shaped(const ir::Shape& shape) {
+    return shape.rank() >= 3 && shape[shape.rank() - 1] == shape[shape.rank() - 2];
+}
+
+// Per node: the attention core it belongs to (the index of its Q K^T product), or -1. A core starts at a forward
+// MatMul of two activations (both of rank 3 or more: a linear layer's weight has rank 2) with a score-shaped
+// product (Q [.., S, d] x K^T [.., d, S]), takes every node of the score's shape computed from it (scaling, mask,
+// softmax), and ends at the MatMul that reads the probabilities (attention over V).
+std::vector<std::int64_t> attention_cores(const Plan& plan) {
+    const ir::Graph& g = plan.step.graph;
+    std::vector<std::int64_t> core(g.size(), -1);
+    for (std::uint32_t i = 0; i <= plan.last_forward.index; ++i) {
+        const ir::Node& node = g.node(NodeId{i});
+        if (!plan.live[i] || ir::is_leaf(node.op)) {
+            continue;
+        }
+        const ir::Shape& out = node.type.shape;
+        if (node.op == ir::OpKind::MatMul) {
+            const std::int64_t probabilities = core[node.inputs[0].index];
+            if (probabilities >= 0 && probabilities != static_cast<std::int64_t>(node.inputs[0].index)) {
+                core[i] = probabilities;  // attention over V
+            } else if (score_shaped(out) && g.type(node.inputs[0]).shape.rank() >= 3 &&
+                       g.type(node.inputs[1]).shape.rank() >= 3) {
+                core[i] = i;  // Q K^T
+            }
+            continue;
+        }
+        for (const NodeId input : node.inputs) {  // a score: the product or a node after it, not attention over V
+            const std::int64_t c = core[input.index];
+            const bool score = c >= 0 && (g.node(input).op != ir::OpKind::MatMul || c == input.index);
+            if (score && g.type(input).shape == out) {
+                core[i] = c;
+            }
+        }
+    }
+    return core;
+}
+
+// Megatron-LM's selective recomputation (Korthikanti et al. 2022, arXiv 2205.05198, sec. 5): the attention cores'
+// values are not kept; each backward task runs its cores' forward again, one core at a time. What a core reads
+// from outside it (Q, K, V) is kept. Per stage: checkpoint_bytes the kept values, segment_bytes the largest core.
+void plan_selective(Plan& plan) {
+    Plan::Recomputation& rc = plan.recomputation;
+    const ir::Graph& g = plan.step.graph;
+    const auto P = static_cast<std::size_t>(plan.strategy.pp);
+    const std::vector<std::int64_t> core = attention_cores(plan);
+    rc.checkpoint.assign(g.size(), false);
+    rc.segment.assign(g.size(), -1);
+    rc.recomputed.assign(g.size(), false);
+    rc.segments.assign(P, 0);
+    rc.checkpoint_bytes.assign(P, 0.0);
+    rc.segment_bytes.assign(P, 0.0);
+    std::vector<double> core_bytes(g.size(), 0.0);
+    auto bytes = [&](std::uint32_t i) { return plan.tensor.bytes_per_device(g, NodeId{i}); };
+    for (std::uint32_t i = 0; i <= plan.last_forward.index; ++i) {
+        if (plan.stage[i] < 0 || ir::is_leaf(g.node(NodeId{i}).op)) {
+            continue;
+        }
+        const auto s = static_cast<std::size_t>(plan.stage[i]);
+        if (core[i] >= 0) {
+            rc.recomputed[i] = true;
+            rc.segments[s] = 1;
+            core_bytes[static_cast<std::size_t>(core[i])] += plan.saved[i] ? bytes(i) : 0.0;
+            rc.segment_bytes[s] = std::max(rc.segment_bytes[s], core_bytes[static_cast<std::size_t>(core[i])]);
+            for (const NodeId input : g.node(NodeId{i}).inputs) {
+                if (core[input.index] < 0 && !ir::is_leaf(g.node(input).op) && !rc.checkpoint[input.index]) {
+                    rc.checkpoint[input.index] = true;
+                    rc.checkpoint_bytes[s] += plan.saved[input.index] ? 0.0 : bytes(input.index);
+                }
+            }
+        } else if (plan.saved[i]) {
+            rc.checkpoint[i] = true;
+            rc.checkpoint_bytes[s] += bytes(i);
+        }
+    }
+    // As for full recomputation: a stage where it would not save memory (one core, one micro-batch in flight)
+    // keeps everything.
+    std::vector<double> cores_total(P, 0.0);
+    for (std::uint32_t i = 0; i <= plan.last_forward.index; ++i) {
+        if (rc.recomputed[i] && core[i] == static_cast<std::int64_t>(i)) {
+            cores_total[static_cast<std::size_t>(plan.stage[i])] += core_bytes[i];
+        }
+    }
+    for (std::size_t s = 0; s < P; ++s) {
+        const double in_flight = micro_batches_in_flight(plan.strategy, static_cast<int>(s));
+        if (rc.checkpoint_bytes[s] * in_flight + rc.segment_bytes[s] >=
+            (rc.checkpoint_bytes[s] + cores_total[s]) * in_flight) {
+            rc.segments[s] = 0;
+        }
+    }
+    for (std::uint32_t i = 0; i <= plan.last_forward.index; ++i) {
+        if (rc.recomputed[i] && rc.segments[static_cast<std::size_t>(plan.stage[i])] == 0) {
+            rc.recomputed[i] = false;
+        }
+    }
+}
+
 }  // namespace
 
 void plan_recomputation(Plan& plan) {
     Plan::Recomputation& rc = plan.recomputation;
     rc = Plan::Recomputation{};
     if (!plan.strategy.recompute) {
+        return;
+    }
+    if (plan.strategy.selective) {
+        plan_selective(plan);
         return;
     }
     const ir::Graph& g = plan.step.graph;

@@ -115,6 +115,12 @@ void check_recompute(const Plan& plan, std::size_t n) {
     DOJO_CHECK(r.checkpoint.size() == n && r.segment.size() == n && r.segments.size() == stages &&
                r.checkpoint_bytes.size() == stages && r.segment_bytes.size() == stages)
         << "recomputation tables of the wrong sizes";
+    DOJO_CHECK(r.recomputed.size() == (plan.strategy.selective ? n : 0))
+        << "recomputed-node table of the wrong size for recompute=" << (plan.strategy.selective ? "selective" : "full");
+    for (std::size_t i = 0; i < r.recomputed.size(); ++i) {  // only forward values are recomputed, never kept too
+        DOJO_CHECK(!r.recomputed[i] || (i <= plan.last_forward.index && !r.checkpoint[i]))
+            << "node " << i << " is recomputed but is not a forward value, or is also kept";
+    }
 }
 
 void check_buckets(const Plan& plan) {

@@ -65,8 +65,10 @@ std::vector<CriticalItem> walk_critical_path(const compiler::Plan& plan, const D
         if (task.backward && stage.recompute_s > 0) {
             const int segments = plan.recomputation.segments[task.stage];
             add(name + " recomputation", stage.recompute_s * run.chunk,
-                "recompute=1: the backward task runs the forward pass again, segment by segment from " +
-                    std::to_string(segments) + (segments == 1 ? " checkpoint set" : " checkpoint sets"));
+                st.selective ? std::string("recompute=selective: the backward task runs its attention cores again "
+                                           "(Q K^T, softmax, attention over V)")
+                             : "recompute=1: the backward task runs the forward pass again, segment by segment from " +
+                                   std::to_string(segments) + (segments == 1 ? " checkpoint set" : " checkpoint sets"));
         }
         add(name + " tensor-parallel all-reduces", stage.tensor_comm_s / 2 * run.chunk,
             "Megatron-style all-reduces over tp=" + std::to_string(st.tp) + " wait on the compute");

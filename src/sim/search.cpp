@@ -59,21 +59,28 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
             }
             const std::size_t first = results.size();
             results.push_back(simulate(it->second, topology));
-            // A split that does not fit tries to save memory: optimizer-state sharding (with dp > 1),
-            // recomputation, both. Each costs time, so a split that fits does not need them; and a saving that
+            // A split that does not fit tries to save memory: optimizer-state sharding (with dp > 1), selective
+            // recomputation, full recomputation, each recomputation with sharding too. Each costs time, so a split
+            // that fits does not need them, full recomputation is not tried where selective fits, and a saving that
             // still does not fit is not simulated (its memory plan is cheap, a simulation is not).
             if (!results.back().fits) {
-                for (const auto& [zero, recompute] : {std::pair{true, false}, {false, true}, {true, true}}) {
-                    if (zero && s.dp == 1) {
+                enum class Recompute { None, Selective, Full };
+                bool selective_fits = false;
+                for (const auto& [zero, recompute] :
+                     {std::pair{true, Recompute::None}, {false, Recompute::Selective}, {true, Recompute::Selective},
+                      {false, Recompute::Full}, {true, Recompute::Full}}) {
+                    if ((zero && s.dp == 1) || (recompute == Recompute::Full && selective_fits)) {
                         continue;
                     }
                     compiler::Strategy saving = s;
                     saving.zero = zero;
-                    saving.recompute = recompute;
+                    saving.recompute = recompute != Recompute::None;
+                    saving.selective = recompute == Recompute::Selective;
                     compiler::lay_out(it->second, saving);
                     const std::vector<MemoryUse> memory = plan_memory(it->second, topology.device);
                     if (std::all_of(memory.begin(), memory.end(), [](const MemoryUse& m) { return m.fits; })) {
                         results.push_back(simulate(it->second, topology));
+                        selective_fits = selective_fits || recompute == Recompute::Selective;
                     }
                 }
             }

@@ -84,6 +84,10 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
             out.per_step_flops += t.flops * share;
         } else {
             (i <= plan.last_forward.index ? stage.forward_s : stage.backward_s) += t.seconds;
+            if (!plan.recomputation.recomputed.empty() && plan.recomputation.recomputed[i]) {
+                stage.recompute_s += t.seconds;  // selective: this attention core's node runs again (a fused
+                                                 // group's time comes with its last member)
+            }
             out.backward_done[i] = stage.backward_s;
             stage.tensor_comm_s += comm;
             out.per_microbatch_flops += t.flops * share;
@@ -117,8 +121,14 @@ void add_stage_overheads(const compiler::Plan& plan, const Device& device, const
         stage.stage = static_cast<int>(s);
         stage.memory = memory[s];
         if (st.recompute && plan.recomputation.segments[s] > 0) {
-            stage.recompute_s = stage.forward_s + stage.tensor_comm_s / 2;
+            // Full: the forward pass and its tensor-parallel all-reduces again. Selective: the attention cores'
+            // nodes (time_stage_ops summed them), which hold no tensor-parallel communication.
+            if (!st.selective) {
+                stage.recompute_s = stage.forward_s + stage.tensor_comm_s / 2;
+            }
             stage.backward_s += stage.recompute_s;
+        } else {
+            stage.recompute_s = 0;
         }
         if (st.zero) {
             stage.optimizer_s /= st.dp;

@@ -188,6 +188,33 @@ TEST(FunctionalSim, RecomputationFromCheckpointsReproducesTheStepBitForBit) {
     EXPECT_LT(compare(b, whole).relative, 1e-5);
 }
 
+// Selective recomputation: stage 0's backward program receives none of its attention cores' values (it recomputes
+// them from Q, K and V, which it does receive) and gives the same step, bit for bit.
+TEST(FunctionalSim, SelectiveRecomputationOfAttentionCoresReproducesTheStepBitForBit) {
+    const Case c{kSmallGpt, 4, 50, autodiff::SgdConfig{0.9, 0.0}};
+    const StepInputs in = inputs_for(c);
+    const compiler::Plan kept = make_plan(c.model, c.batch, parse_strategy("pp=2,mb=4"), c.optimizer);
+    const compiler::Plan selective =
+        make_plan(c.model, c.batch, parse_strategy("pp=2,mb=4,recompute=selective"), c.optimizer);
+    const compiler::Plan::Recomputation& rc = selective.recomputation;
+    ASSERT_EQ(rc.recomputed.size(), selective.step.graph.size());
+    const std::vector<compiler::StageProgram> programs = compiler::insert_transfers(selective);
+    const compiler::StageProgram& backward = programs[1];  // stage 0, backward
+    std::size_t cores = 0;
+    for (std::uint32_t i = 0; i < rc.recomputed.size(); ++i) {
+        cores += rc.recomputed[i] && selective.stage[i] == 0 ? 1 : 0;
+    }
+    ASSERT_GT(cores, 0u);
+    for (const auto& r : backward.receives) {
+        EXPECT_FALSE(rc.recomputed[r.value.index]) << "stage 0's backward receives " << r.value.index
+                                                    << ", a node of an attention core it should recompute";
+    }
+    const StepOutcome a = run_partitioned(kept, in);
+    const StepOutcome b = run_partitioned(selective, in);
+    EXPECT_TRUE(compare(b, a).identical);
+    EXPECT_EQ(b.loss, a.loss);
+}
+
 // ZeRO-1: each replica receives only its share of the mean gradients (NaN elsewhere), updates its share of the
 // weights and optimizer state, and the weights are all-gathered: the same step as unsharded data parallelism.
 TEST(FunctionalSim, ShardedOptimizerStateReproducesDataParallelBitForBit) {

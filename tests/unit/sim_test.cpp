@@ -739,6 +739,14 @@ TEST(Strategy, MemorySavingSwitchesParseAndPrintBack) {
     EXPECT_EQ(compiler::parse_strategy("dp=2").to_string(), "dp=2,tp=1,pp=1,mb=1");
     EXPECT_THROW(compiler::parse_strategy("dp=2,zero=2"), UsageError);
     EXPECT_THROW(compiler::parse_strategy("recompute=yes"), UsageError);
+    const compiler::Strategy selective = compiler::parse_strategy("pp=2,mb=4,recompute=selective");
+    EXPECT_TRUE(selective.recompute && selective.selective);
+    EXPECT_EQ(selective.to_string(), "dp=1,tp=1,pp=2,mb=4,recompute=selective");
+    EXPECT_EQ(compiler::parse_strategy(selective.to_string()), selective);
+    const compiler::Strategy full = compiler::parse_strategy("recompute=full");
+    EXPECT_TRUE(full.recompute && !full.selective);
+    EXPECT_EQ(full, compiler::parse_strategy("recompute=1"));
+    EXPECT_THROW(compiler::parse_strategy("recompute=selective,recompute=1"), UsageError);
     EXPECT_THROW(compiler::parse_strategy("zero=1,zero=1"), UsageError);
 }
 
@@ -893,6 +901,57 @@ TEST(Simulate, RecomputationTradesAForwardPassForActivationMemory) {
     bool named = false;
     for (const CriticalItem& item : b.critical_path) {
         named = named || item.what.find("recomputation") != std::string::npos;
+    }
+    EXPECT_TRUE(named);
+}
+
+// Selective recomputation (Megatron-LM's): only the attention cores' S x S values are dropped and computed again,
+// so it holds more than full recomputation and less than none, and costs a fraction of a forward pass.
+TEST(Simulate, SelectiveRecomputationDropsOnlyTheAttentionScores) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const Topology node = preset("dgx-h100");
+    const std::int64_t layers = 4, seq = 256;
+    const std::string gpt = "gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000";
+    auto plan = [&](const char* strategy) { return compiler::make_plan(gpt, 32, compiler::parse_strategy(strategy), adamw); };
+    const compiler::Plan none = plan("tp=2,pp=2,mb=8"), full = plan("tp=2,pp=2,mb=8,recompute=full"),
+                         selective = plan("tp=2,pp=2,mb=8,recompute=selective");
+    // Stage 0 holds two micro-batches and three of the four attention cores: it recomputes. Stage 1 (one core, one
+    // micro-batch in flight) would hold as much either way: it keeps everything, as full recomputation does.
+    const compiler::Plan::Recomputation& rc = selective.recomputation;
+    ASSERT_EQ(rc.segments, (std::vector<int>{1, 0}));
+    // The recomputed nodes: every forward node of stage 0 with an S x S score (Q K^T, scaling, mask, softmax), and
+    // the one MatMul per layer that applies the probabilities to V; nothing else.
+    const ir::Graph& g = selective.step.graph;
+    std::int64_t over_v = 0;
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        const ir::Node& n = g.node(NodeId{i});
+        const bool score = i <= selective.last_forward.index && selective.live[i] && !ir::is_leaf(n.op) &&
+                           selective.stage[i] == 0 && n.type.shape.rank() == 4 && n.type.shape[2] == seq && n.type.shape[3] == seq;
+        const bool applies = rc.recomputed[i] && !score;
+        EXPECT_TRUE(!score || rc.recomputed[i]) << g.describe(NodeId{i});
+        if (applies) {
+            EXPECT_EQ(n.op, ir::OpKind::MatMul) << g.describe(NodeId{i});
+            EXPECT_EQ(n.type.shape[2], seq);
+            ++over_v;
+        }
+    }
+    EXPECT_EQ(over_v, layers - 1);
+    const SimResult a = simulate(none, node, "bf16"), b = simulate(full, node, "bf16"),
+                    c = simulate(selective, node, "bf16");
+    EXPECT_LT(c.stages[0].memory.activations_bytes, a.stages[0].memory.activations_bytes);
+    EXPECT_GT(c.stages[0].memory.activations_bytes, b.stages[0].memory.activations_bytes);
+    EXPECT_GT(c.stages[0].recompute_s, 0.0);
+    EXPECT_LT(c.stages[0].recompute_s, 0.5 * b.stages[0].recompute_s);
+    EXPECT_DOUBLE_EQ(c.stages[1].memory.activations_bytes, a.stages[1].memory.activations_bytes);
+    EXPECT_EQ(c.stages[1].recompute_s, 0.0);
+    for (std::size_t s = 0; s < 2; ++s) {
+        EXPECT_NEAR(c.stages[s].backward_s, a.stages[s].backward_s + c.stages[s].recompute_s, 1e-9) << "stage " << s;
+    }
+    EXPECT_GT(c.step_s, a.step_s);
+    EXPECT_LT(c.step_s, b.step_s);
+    bool named = false;
+    for (const CriticalItem& item : c.critical_path) {
+        named = named || item.why.find("recompute=selective") != std::string::npos;
     }
     EXPECT_TRUE(named);
 }

@@ -47,16 +47,21 @@ struct Strategy {
     /// the pipeline sends. Needs pp > 1 and micro_batches a multiple of pp.
     int virtual_stages = 1;
     bool zero = false;        ///< optimizer state sharded over the dp replicas (ZeRO stage 1; compiler/recompute.h)
-    bool recompute = false;   ///< activations recomputed in the backward pass from checkpoints (compiler/recompute.h)
+    bool recompute = false;   ///< activations recomputed in the backward pass (compiler/recompute.h)
+    /// With recompute: only attention's score tensors (Q K^T, its scaling and mask, the softmax, attention over V)
+    /// are recomputed, Megatron-LM's selective recomputation (`recompute=selective`); else every activation from
+    /// checkpoints (`recompute=full`, or `recompute=1`).
+    bool selective = false;
     bool sp = false;          ///< sequence parallelism over the tp group (compiler/tensor_parallel.h; tp > 1)
     int devices() const { return dp * tp * pp; }
-    /// "dp=4,tp=8,pp=2,mb=16", then ",vp=2", ",sp=1", ",zero=1", ",recompute=1" when set
+    /// "dp=4,tp=8,pp=2,mb=16", then ",vp=2", ",sp=1", ",zero=1", ",recompute=1" (full) or ",recompute=selective"
+    /// when set
     std::string to_string() const;
     bool operator==(const Strategy&) const = default;
 };
 
-/// Parses "dp=4,tp=8,pp=2[,mb=16][,vp=2][,sp=1][,zero=1][,recompute=1]" (keys in any order, each at most once; missing counts are 1,
-/// missing switches 0). UsageError otherwise.
+/// Parses "dp=4,tp=8,pp=2[,mb=16][,vp=2][,sp=1][,zero=1][,recompute=0|1|full|selective]" (keys in any order, each at
+/// most once; missing counts are 1, missing switches 0; recompute=1 is full). UsageError otherwise.
 Strategy parse_strategy(std::string_view text);
 
 /// Micro-batches whose activations pipeline stage `stage` holds at its fullest, in units of one micro-batch's
@@ -108,6 +113,8 @@ struct Plan {
         std::vector<int> segments;             ///< [stage]: how many; 0 where recomputing saves nothing
         std::vector<double> checkpoint_bytes;  ///< [stage]: per device per micro-batch (F32)
         std::vector<double> segment_bytes;     ///< [stage]: the largest segment's saved values (F32, one micro-batch)
+        /// Selective: per node, recomputed in its backward task (an attention core's nodes); otherwise empty.
+        std::vector<bool> recomputed;
     };
     Recomputation recomputation;
 };

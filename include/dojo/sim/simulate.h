@@ -59,7 +59,8 @@ struct StageTime {
     std::int64_t nodes = 0;
     double forward_s = 0;                ///< per micro-batch, compute only
     double backward_s = 0;               ///< per micro-batch, compute only (with recompute_s)
-    double recompute_s = 0;              ///< per micro-batch, the forward pass again (strategy recompute=1)
+    double recompute_s = 0;              ///< per micro-batch, the forward pass again (recompute=full), or its
+                                         ///< attention cores again (recompute=selective)
     double tensor_comm_s = 0;            ///< per micro-batch, tensor-parallel all-reduces (forward + backward)
     double optimizer_s = 0;              ///< per step
     double respread_s = 0;               ///< per micro-batch, in forward_s and backward_s: on a mesh whose layers
