@@ -79,8 +79,8 @@ std::vector<SimResult> search_strategies(const std::string& model, std::int64_t 
                     compiler::lay_out(it->second, saving);
                     const std::vector<MemoryUse> memory = plan_memory(it->second, topology.device);
                     if (std::all_of(memory.begin(), memory.end(), [](const MemoryUse& m) { return m.fits; })) {
-                        results.push_back(simulate(it->second, topology));
-                        selective_fits = selective_fits || recompute == Recompute::Selective;
+                        results.push_back(simulate(it->second, topology));  // its verdict: a mesh's placement
+                        selective_fits = selective_fits || (recompute == Recompute::Selective && results.back().fits);
                     }
                 }
             }
