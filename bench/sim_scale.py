@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """How long `dojo sim` takes for one GPT-3 175B training step as the machine grows, from one tile to seven ExaPODs.
 
-Targets (issue 4): <= 10 s on `exapod`, <= 30 s on `exapod-x7`, on the 2-core development machine; and (issue 5)
-`--strategy auto` for GPT-3 on `exapod` decides in <= 60 s (--search; timed once, it is the slow case). The wall time
+Targets (issue 4): <= 10 s on `exapod`, <= 30 s on `exapod-x7`, on the 2-core development machine; and (issue 33)
+`--strategy auto` for GPT-3 on `exapod` decides in <= 10 s (--search; the best of --repeat runs, as for the cases). The wall time
 is the whole command: catalog build of the 175B graph, autodiff, layouts, SimGrid collectives, the 1F1B event run.
 Writes a table (and --json) and an SVG plot of simulation time against machine size.
 
@@ -71,7 +71,7 @@ def main():
     parser.add_argument("--svg", help="write the plot here")
     parser.add_argument("--repeat", type=int, default=3, help="runs per machine; the best is reported")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--search", action="store_true", help="also time --strategy auto on exapod (target 60 s)")
+    parser.add_argument("--search", action="store_true", help="also time --strategy auto on exapod (target 10 s)")
     args = parser.parse_args()
     rows = []
     for machine, chips, strategy in CASES:
@@ -80,10 +80,11 @@ def main():
                      "simulated_step_s": result["step_s"], "fits": result["fits"]})
     search = None
     if args.search:
-        wall, result = run(args.dojo, "exapod", "auto")
+        wall, result = min((run(args.dojo, "exapod", "auto") for _ in range(args.repeat)), key=lambda r: r[0])
         search = {"machine": "exapod", "strategy": "auto", "wall_s": wall, "chosen": result["strategy"],
                   "simulated_step_s": result["step_s"], "fits": result["fits"],
-                  "alternatives": len(result.get("alternatives", []))}
+                  "alternatives": len(result.get("alternatives", [])),
+                  "not_simulated": result.get("splits_not_simulated", 0)}
     if args.json:
         print(json.dumps({"cases": rows, "search": search}, indent=2))
     else:
@@ -96,9 +97,11 @@ def main():
                 print(f"{r['machine']}: {r['wall_s']:.2f} s against a target of {targets[r['machine']]:.0f} s "
                       f"({r['wall_s'] / targets[r['machine']]:.3f} of the budget)")
         if search:
-            print(f"exapod --strategy auto: {search['wall_s']:.2f} s against a target of 60 s "
-                  f"({search['wall_s'] / 60:.3f} of the budget); chose {search['chosen']}, "
-                  f"{search['simulated_step_s']:.3f} s a step, {'fits' if search['fits'] else 'does not fit'}")
+            print(f"exapod --strategy auto: {search['wall_s']:.2f} s against a target of 10 s "
+                  f"({search['wall_s'] / 10:.3f} of the budget); chose {search['chosen']}, "
+                  f"{search['simulated_step_s']:.3f} s a step, {'fits' if search['fits'] else 'does not fit'}; "
+                  f"{search['alternatives']} alternatives simulated, {search['not_simulated']} splits left out "
+                  f"(their weights alone exceed a D1's memory)")
     if args.svg:
         svg([(r["d1"], r["wall_s"], r["machine"].split(":")[0] if ":" not in r["machine"] else r["machine"].split("=")[1] + " pods")
              for r in rows], args.svg)

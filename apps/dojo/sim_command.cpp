@@ -129,7 +129,9 @@ json result_json(const sim::SimResult& r) {
             {"simulation_wall_s", r.simulation_wall_s}};
 }
 
-void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& others, int top, double wall_s) {
+// `skipped`: splits the search left out because their weights alone exceed a device (search.h).
+void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& others, int top, double wall_s,
+                std::size_t skipped) {
     std::cout << fmt::format("{} on {} ({} x {} of {}), {}, batch {}, strategy {}\n", r.model, r.machine,
                              r.devices_used, r.device, r.devices_total, r.precision, r.global_batch,
                              r.strategy.to_string());
@@ -209,6 +211,11 @@ void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& othe
                                      100 * o.utilization, o.fits ? "fits" : "does not fit");
         }
     }
+    if (skipped > 0) {
+        std::cout << fmt::format("  {} more split{} not simulated: {} parameters, gradients and optimizer state alone "
+                                 "exceed a {}'s memory\n",
+                                 skipped, skipped == 1 ? "" : "s", skipped == 1 ? "its" : "their", r.device);
+    }
     std::cout << fmt::format("  (compiled and simulated in {:.2f} s)\n", wall_s);
 }
 
@@ -238,11 +245,13 @@ void run(const SimOptions& o) {
         static_cast<double>(runtime::wire_bytes_per_element(runtime::parse_wire_format(o.grad_compression)));
     const compiler::Precision precision = compiler::parse_precision(o.precision);
     std::vector<sim::SimResult> results;
+    std::size_t skipped = 0;
     if (o.strategy == "auto") {
         if (!o.json_output) {
             std::cerr << "dojo sim: trying strategies for " << o.model << " on " << m.name << "...\n";
         }
-        results = sim::search_strategies(o.model, o.batch, topology, precision, optimizer, bucket_bytes, wire_bytes);
+        results = sim::search_strategies(o.model, o.batch, topology, precision, optimizer, bucket_bytes, wire_bytes,
+                                         &skipped);
         if (results.empty()) {
             throw UsageError("no strategy splits batch " + std::to_string(o.batch) + " of " + o.model + " over " +
                              m.name + "; try another batch or an explicit --strategy");
@@ -287,10 +296,11 @@ void run(const SimOptions& o) {
                                     {"utilization", other.utilization}, {"fits", other.fits}});
         }
         out["alternatives"] = alternatives;
+        out["splits_not_simulated"] = skipped;  // their weights alone exceed a device (--strategy auto)
         std::cout << out.dump(2) << "\n";
     } else {
         print_text(best, others, o.top,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), skipped);
         if (path) {
             print_data_path(*path);
         }

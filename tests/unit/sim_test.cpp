@@ -1052,6 +1052,48 @@ TEST(Simulate, SearchTurnsToMemorySavingsWhereNoSplitFits) {
     EXPECT_LT(without.step_s, best.step_s);  // the saving costs time: it is there only because it is needed
 }
 
+// The search leaves out only splits that cannot fit whatever they save: each one it did not simulate, simulated
+// here with every saving (sharded optimizer state and full recomputation), still does not fit. Where no split fits
+// at all, it leaves out none: the fastest of all is the answer.
+TEST(Simulate, SearchSkipsOnlySplitsWhoseWeightsCannotFit) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const std::string gpt = "gpt:layers=24,hidden=2048,heads=16,seq=512,vocab=8000";
+    const Topology dips = preset("tile-dips");
+    std::size_t skipped = 0;
+    const std::vector<SimResult> results =
+        search_strategies(gpt, 16, dips, compiler::Precision::Bf16, adamw, std::size_t{8} << 20, 4, &skipped);
+    ASSERT_FALSE(results.empty());
+    EXPECT_TRUE(results.front().fits);
+    EXPECT_GE(skipped, 1u);
+    std::size_t unsimulated = 0;
+    for (compiler::Strategy split : candidate_splits(dips, 16)) {
+        const bool simulated = std::any_of(results.begin(), results.end(), [&](const SimResult& r) {
+            return r.strategy.dp == split.dp && r.strategy.tp == split.tp && r.strategy.pp == split.pp;
+        });
+        if (simulated) {
+            continue;
+        }
+        ++unsimulated;
+        split.sp = split.tp > 1;
+        split.zero = split.dp > 1;
+        split.recompute = true;
+        const SimResult saving = simulate(
+            compiler::make_plan(gpt, 16, split, adamw, stage_cost(dips.device, compiler::Precision::Bf16),
+                                compiler::Precision::Bf16),
+            dips);
+        EXPECT_FALSE(saving.fits) << split.to_string();
+    }
+    EXPECT_EQ(unsimulated, skipped);
+    std::size_t none_fit_skipped = 1;
+    const Topology tile = preset("tile");
+    const std::vector<SimResult> all =
+        search_strategies(gpt, 16, tile, compiler::Precision::Bf16, adamw, std::size_t{8} << 20, 4, &none_fit_skipped);
+    ASSERT_FALSE(all.empty());
+    EXPECT_FALSE(all.front().fits);
+    EXPECT_EQ(none_fit_skipped, 0u);
+    EXPECT_GE(all.size(), candidate_splits(tile, 16).size());
+}
+
 }  // namespace
 }  // namespace dojo::sim
 
