@@ -86,7 +86,16 @@ json result_json(const sim::SimResult& r) {
                             {"largest_tensor_bytes", s.memory.largest_tensor_bytes},
                             {"fits", s.memory.fits}}},
                           {"core_placement", s.core_placement},
-                          {"core_fits", s.core_fits}});
+                          {"core_fits", s.core_fits},
+                          {"roofline",
+                           {{"flop", s.roofline.flop},
+                            {"memory_bytes", s.roofline.memory_bytes},
+                            {"sram_bytes", s.roofline.sram_bytes},
+                            {"compute_s", s.roofline.compute_s},
+                            {"memory_s", s.roofline.memory_s},
+                            {"link_s", s.roofline.link_s},
+                            {"busy_s", s.roofline.busy_s},
+                            {"bound", s.roofline.bound}}}});
     }
     json ops = json::array();
     for (const sim::OpClassTime& o : r.ops) {
@@ -152,6 +161,15 @@ void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& othe
                                  seconds_text(r.strategy.micro_batches * c.recompute_s),
                                  seconds_text(c.param_allgather_s));
     }
+    const sim::StageRoofline& roof = c.roofline;
+    std::cout << fmt::format("  roofline         stage {}: {:.4g} TFLOP, {} from {}, {} from SRAM per step; at the "
+                             "device's peaks alone: compute {}, memory {}, links {}; busy {}: {}-bound "
+                             "(--json: every stage)\n",
+                             r.critical_stage, roof.flop / 1e12, gb(roof.memory_bytes), c.memory.weights_level == "SRAM"
+                                                                                            ? std::string("memory")
+                                                                                            : c.memory.weights_level,
+                             gb(roof.sram_bytes), seconds_text(roof.compute_s), seconds_text(roof.memory_s),
+                             seconds_text(roof.link_s), seconds_text(roof.busy_s), roof.bound);
     std::cout << (r.critical_path.size() > 5 ? fmt::format("  critical path    the longest 5 of {} items (--json lists "
                                                            "them all)\n", r.critical_path.size())
                                              : std::string("  critical path\n"));

@@ -112,6 +112,7 @@ SimResult simulate(const compiler::Plan& plan, const Topology& topology, bool re
         record_pipeline(run, r.stages, core_spans, on_rectangles, ops.spans, collectives.sends(), *timeline);
     }
     time_gradient_sync(plan, device, collectives, run, ops.backward_done, r.stages, timeline);
+    finish_rooflines(st, r.stages);
     for (std::size_t s = 0; s < P; ++s) {
         if (r.stages[s].finish_s > r.step_s) {
             r.step_s = r.stages[s].finish_s;

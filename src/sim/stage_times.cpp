@@ -59,8 +59,8 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
         const compiler::FusionGroup* fused = group >= 0 ? &plan.fusion_groups[static_cast<std::size_t>(group)] : nullptr;
         const auto s = static_cast<std::size_t>(plan.stage[i]);
         StageTime& stage = out.stages[s];
-        const double bandwidth =
-            level_bandwidth(device, data_level(plan, fused != nullptr ? fused->externals : node.inputs, i, memory[s]));
+        const std::string& level = data_level(plan, fused != nullptr ? fused->externals : node.inputs, i, memory[s]);
+        const double bandwidth = level_bandwidth(device, level);
         const double share = plan.tensor.divided[i] ? static_cast<double>(st.tp) : 1.0;
         OpTime t;
         if (host != nullptr) {
@@ -99,6 +99,16 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
                                                           : kind + " " + node.name;
             out.spans[s].push_back({label, t.seconds, comm, i <= plan.last_forward.index});
         }
+        // The roofline counts what runs: a recomputed forward node runs twice per micro-batch.
+        const compiler::Plan::Recomputation& rc = plan.recomputation;
+        const bool again = st.recompute && !plan.per_step[i] && i <= plan.last_forward.index && rc.segments[s] > 0 &&
+                           (!st.selective || rc.recomputed[i]);
+        const double roof_runs = again ? 2 * runs : runs;
+        StageRoofline& roof = stage.roofline;
+        roof.flop += t.flops * roof_runs;
+        (level == "SRAM" || device.memory_bandwidth == 0 ? roof.sram_bytes : roof.memory_bytes) += t.bytes * roof_runs;
+        roof.compute_s += t.compute_s * roof_runs;
+        roof.memory_s += t.memory_s * roof_runs;
         OpClassTime& cls = out.by_op[s][kind];
         cls.op = kind;
         ++cls.nodes;
@@ -133,14 +143,36 @@ void add_stage_overheads(const compiler::Plan& plan, const Device& device, const
         if (st.zero) {
             stage.optimizer_s /= st.dp;
         }
+        StageRoofline& roof = stage.roofline;
+        const bool weights_in_sram = memory[s].weights_level == "SRAM" || device.memory_bandwidth == 0;
         if (memory[s].working_copy_bytes > 0) {  // the update refreshes the copy: the new weights read once more
-            stage.optimizer_s += memory[s].parameters_bytes / level_bandwidth(device, memory[s].weights_level) +
-                                 memory[s].working_copy_bytes / device.local_bandwidth;
+            const double read_s = memory[s].parameters_bytes / level_bandwidth(device, memory[s].weights_level);
+            const double write_s = memory[s].working_copy_bytes / device.local_bandwidth;
+            stage.optimizer_s += read_s + write_s;
+            (weights_in_sram ? roof.sram_bytes : roof.memory_bytes) += memory[s].parameters_bytes;
+            roof.sram_bytes += memory[s].working_copy_bytes;
+            roof.memory_s += read_s + write_s;
         }
-        if (m > 1) {
+        if (m > 1) {  // each micro-batch's weight gradients added to the sum of the earlier ones where they live
             const double bw = level_bandwidth(device, memory[s].weights_level);
-            stage.backward_s += (m - 1.0) / m * 3.0 * memory[s].gradients_bytes / bw;
+            const double bytes = 3.0 * memory[s].gradients_bytes;
+            stage.backward_s += (m - 1.0) / m * bytes / bw;
+            (weights_in_sram ? roof.sram_bytes : roof.memory_bytes) += (m - 1.0) * bytes;
+            roof.memory_s += (m - 1.0) * bytes / bw;
         }
+    }
+}
+
+void finish_rooflines(const compiler::Strategy& strategy, std::vector<StageTime>& stages) {
+    const auto m = static_cast<double>(strategy.micro_batches);
+    for (StageTime& stage : stages) {
+        StageRoofline& roof = stage.roofline;
+        roof.link_s = m * (stage.tensor_comm_s + stage.respread_s) + stage.grad_allreduce_exposed_s +
+                      stage.param_allgather_s;
+        roof.busy_s = stage.busy_s + stage.grad_allreduce_exposed_s + stage.param_allgather_s;
+        roof.bound = roof.memory_s >= roof.compute_s && roof.memory_s >= roof.link_s ? "memory"
+                     : roof.link_s > roof.compute_s                                  ? "links"
+                                                                                     : "compute";
     }
 }
 

@@ -54,4 +54,9 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
 void add_stage_overheads(const compiler::Plan& plan, const Device& device, const std::vector<MemoryUse>& memory,
                          std::vector<StageTime>& stages);
 
+// Completes each stage's roofline (time_stage_ops summed its ops' FLOP, bytes and roof times) once the step is
+// timed: its link time (tensor-parallel all-reduces and a mesh's re-spreading for every micro-batch, the exposed
+// gradient all-reduce, the parameter all-gather), its busy time and the roof that bounds it.
+void finish_rooflines(const compiler::Strategy& strategy, std::vector<StageTime>& stages);
+
 }  // namespace dojo::sim

@@ -44,6 +44,34 @@ TEST(CliSim, SelectiveRecomputationGainsWhatMegatronReportsOverFullRecomputation
     EXPECT_NEAR(ratio, 54.2 / 42.1, 0.1 * 54.2 / 42.1);
 }
 
+// GPT-3 on an ExaPOD with its weights and activations in HBM (docs/simulator.md): its stages are bound by the D1's
+// share of DIP bandwidth, 20 DIPs of 800 GB/s over a tray's 150 D1 (Hot Chips 34), far above their compute roof.
+TEST(CliSim, GptOnAnExapodIsBoundByItsShareOfDipBandwidth) {
+    const CliResult r = run_dojo({"sim", "gpt:layers=96,hidden=12288,heads=96,seq=2048,vocab=51200", "--machine",
+                                  "exapod", "--batch", "1536", "--strategy",
+                                  "dp=3,tp=25,pp=32,mb=512,sp=1,zero=1,recompute=1", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["stages"].size(), 32u);
+    int in_hbm = 0;
+    for (const auto& stage : j["stages"]) {
+        const auto& roof = stage["roofline"];
+        EXPECT_EQ(roof["bound"], "memory") << stage.dump();
+        if (stage["memory"]["activations_level"] == "HBM") {  // all but the last stages, which hold few micro-batches
+            ++in_hbm;
+            EXPECT_GT(roof["memory_s"].get<double>(), 5 * roof["compute_s"].get<double>());
+            EXPECT_EQ(roof["sram_bytes"].get<double>(), 0.0);
+            EXPECT_NEAR(roof["memory_bytes"].get<double>() / roof["memory_s"].get<double>(), 20 * 800e9 / 150,
+                        0.01 * 20 * 800e9 / 150);
+        }
+    }
+    EXPECT_GE(in_hbm, 30);
+    const CliResult text = run_dojo({"sim", "gpt:layers=96,hidden=12288,heads=96,seq=2048,vocab=51200", "--machine",
+                                     "exapod", "--batch", "1536", "--strategy",
+                                     "dp=3,tp=25,pp=32,mb=512,sp=1,zero=1,recompute=1"});
+    EXPECT_NE(text.out.find("memory-bound"), std::string::npos) << text.out;
+}
+
 TEST(CliSim, AutoListsTheAlternativesItTried) {
     const CliResult r = run_dojo({"sim", "resnet18", "--machine", "tile", "--batch", "50"});
     ASSERT_EQ(r.exit_code, 0) << r.err;

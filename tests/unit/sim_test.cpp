@@ -905,6 +905,11 @@ TEST(Simulate, RecomputationTradesAForwardPassForActivationMemory) {
     EXPECT_TRUE(named);
 }
 
+int full_recompute_stages(const SimResult& r) {
+    return static_cast<int>(std::count_if(r.stages.begin(), r.stages.end(),
+                                          [](const StageTime& st) { return st.recompute_s > 0; }));
+}
+
 // Selective recomputation (Megatron-LM's): only the attention cores' S x S values are dropped and computed again,
 // so it holds more than full recomputation and less than none, and costs a fraction of a forward pass.
 TEST(Simulate, SelectiveRecomputationDropsOnlyTheAttentionScores) {
@@ -954,6 +959,38 @@ TEST(Simulate, SelectiveRecomputationDropsOnlyTheAttentionScores) {
         named = named || item.why.find("recompute=selective") != std::string::npos;
     }
     EXPECT_TRUE(named);
+}
+
+// The stage roofline: each op's time is at least its compute time and its memory time, so a GPU stage is busy at
+// least as long as either roof; the named bound is the largest roof; recomputation adds a forward pass's FLOP, a
+// third of a matmul-bound step's (the backward pass does twice the forward's products).
+TEST(Simulate, StageRooflineBoundsTheStageAndCountsRecomputation) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const Topology node = preset("dgx-a100");
+    const std::string gpt = "gpt:layers=4,hidden=1024,heads=16,seq=512,vocab=8000";
+    auto plan = [&](const char* strategy) {
+        return compiler::make_plan(gpt, 16, compiler::parse_strategy(strategy), adamw,
+                                   stage_cost(node.device, compiler::Precision::Bf16), compiler::Precision::Bf16);
+    };
+    const SimResult kept = simulate(plan("tp=2,pp=2,mb=4"), node);
+    const SimResult again = simulate(plan("tp=2,pp=2,mb=4,recompute=full"), node);
+    for (const SimResult* r : {&kept, &again}) {
+        for (const StageTime& st : r->stages) {
+            const StageRoofline& roof = st.roofline;
+            EXPECT_GT(roof.flop, 0.0);
+            EXPECT_GT(roof.memory_bytes, 0.0);
+            EXPECT_EQ(roof.sram_bytes, 0.0);  // a GPU's data lives in HBM here
+            EXPECT_GE(roof.busy_s, roof.compute_s * (1 - 1e-9)) << "stage " << st.stage;
+            EXPECT_GE(roof.busy_s, roof.memory_s * (1 - 1e-9)) << "stage " << st.stage;
+            const double largest = std::max({roof.compute_s, roof.memory_s, roof.link_s});
+            EXPECT_EQ(roof.bound, largest == roof.memory_s ? "memory" : largest == roof.link_s ? "links" : "compute");
+        }
+    }
+    ASSERT_GT(full_recompute_stages(again), 0);
+    const StageRoofline& a = kept.stages[0].roofline;
+    const StageRoofline& b = again.stages[0].roofline;
+    EXPECT_NEAR(b.flop / a.flop, 4.0 / 3.0, 0.05);
+    EXPECT_GT(b.memory_bytes, a.memory_bytes);
 }
 
 // ZeRO stage 1: each replica holds and updates 1/dp of the optimizer state; its gradients are reduce-scattered (half

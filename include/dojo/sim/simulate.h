@@ -54,6 +54,21 @@
 
 namespace dojo::sim {
 
+/// A stage's step against its device's roofs (per step, one device of the stage): what its ops compute and move,
+/// the time each would take at the device's peak rate alone, and which of them bounds the stage's busy time.
+struct StageRoofline {
+    double flop = 0;                     ///< all micro-batches and the update
+    double memory_bytes = 0;             ///< moved to and from the device's memory (HBM, or a CPU's DRAM)
+    double sram_bytes = 0;               ///< moved to and from SRAM (or a CPU's cache)
+    double compute_s = 0;                ///< every op at the device's peak FLOP rate for its kind (matrix, vector)
+    double memory_s = 0;                 ///< every op's bytes at its level's bandwidth, with the accumulation of
+                                         ///< each micro-batch's weight gradients and the refresh of a working copy
+    double link_s = 0;                   ///< tensor-parallel all-reduces, re-spreading over a mesh's cores, the
+                                         ///< exposed gradient all-reduce and the parameter all-gather
+    double busy_s = 0;                   ///< what the stage's device is busy with over the step (compute and links)
+    std::string bound;                   ///< "compute", "memory" or "links": the largest of the three roofs
+};
+
 struct StageTime {
     int stage = 0;
     std::int64_t nodes = 0;
@@ -76,6 +91,7 @@ struct StageTime {
     /// "12 layers on 12 rectangles of cores, SRAM"; empty on GPUs and CPUs.
     std::string core_placement;
     bool core_fits = true;               ///< every core's working set fits its SRAM (with streaming where needed)
+    StageRoofline roofline;
 };
 
 struct OpClassTime {
