@@ -22,9 +22,12 @@
 //                           over 64 Ki elements in cache
 //   pool_forward_ns, pool_backward_ns
 //                           the vectorised max-pooling kernels (2x2, stride 2) per input element, [8, 32, 48, 48]
-//   round_bf16_ns, round_cfp8_ns
-//                           a RoundTo of its own (not fused) per element, 4 Mi elements: BF16 nearest-even, and
-//                           CFloat8 1-4-3 with its bias chosen from the tensor's max-abs
+//   round_bf16_ns, round_cfp8_ns, round_cfp8_stochastic_ns
+//                           a RoundTo of its own (not fused) per element, 4 Mi elements: BF16 nearest-even,
+//                           CFloat8 1-4-3 nearest-even with its bias chosen from the tensor's max-abs, and CFloat8
+//                           1-5-2 with stochastic rounding (the cfp8 policy's output gradients)
+//   round_bf16_small_ns, round_cfp8_small_ns, round_cfp8_stochastic_small_ns
+//                           the same over 16 Ki elements, which the rounding does on one thread
 //   fused_sum_ns            a ReduceSum member of a fused group (sums of rows) per element summed, less a map's
 //   conv_{forward,backward_data,backward_filter}_{fp32,bf16}_gflop_s
 //                           oneDNN's convolutions as the runtime runs them: 3x3, pad 1, [8, 96, 12, 12] with 96
@@ -185,16 +188,19 @@ double pool_ns(bool backward) {
     return 1e9 * seconds / static_cast<double>(shape.numel());
 }
 
-// A RoundTo of its own per element over 4 Mi elements (CFloat8 also finds the tensor's max-abs for its bias).
-double round_ns(dojo::numerics::FormatKind format) {
-    constexpr std::int64_t n = std::int64_t{4} << 20;
+// A RoundTo of its own per element (CFloat8 also finds the tensor's max-abs for its bias): over 4 Mi elements, which
+// the rounding splits over the cores, or 16 Ki, which it rounds on one thread (numerics/convert.h:
+// kMinElementsPerThread).
+double round_ns(dojo::numerics::FormatKind format, dojo::numerics::Rounding rounding, bool small) {
+    const std::int64_t n = small ? std::int64_t{16} << 10 : std::int64_t{4} << 20;
     const double seconds = op_seconds([&](Graph& g) {
         const NodeId x = g.add_input("x", {DType::F32, Shape({n})});
         const NodeId step = g.add_input(dojo::ir::kStepInputName, {DType::F32, Shape({})});
         dojo::ir::RoundAttrs attrs;
         attrs.format = format;
+        attrs.rounding = rounding;
         g.mark_output(dojo::ir::round_to(g, x, step, attrs));
-    }, 20);
+    }, small ? 2000 : 20);
     return 1e9 * seconds / static_cast<double>(n);
 }
 
@@ -401,8 +407,14 @@ int main(int argc, char** argv) {
     reference_rates(f);
     f.add("pool_forward_ns", pool_ns(false));
     f.add("pool_backward_ns", pool_ns(true));
-    f.add("round_bf16_ns", round_ns(dojo::numerics::FormatKind::Bf16));
-    f.add("round_cfp8_ns", round_ns(dojo::numerics::FormatKind::Cfp8_143));
+    using dojo::numerics::FormatKind;
+    using dojo::numerics::Rounding;
+    for (const bool small : {false, true}) {
+        const std::string suffix = small ? "_small_ns" : "_ns";
+        f.add("round_bf16" + suffix, round_ns(FormatKind::Bf16, Rounding::NearestEven, small));
+        f.add("round_cfp8" + suffix, round_ns(FormatKind::Cfp8_143, Rounding::NearestEven, small));
+        f.add("round_cfp8_stochastic" + suffix, round_ns(FormatKind::Cfp8_152, Rounding::Stochastic, small));
+    }
     const char* directions[] = {"forward", "backward_data", "backward_filter"};
     for (int d = 0; d < 3; ++d) {
         for (const bool rounded : {false, true}) {

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "dojo/ir/elementwise.h"
+#include "dojo/numerics/convert.h"
 
 namespace dojo::sim {
 namespace {
@@ -125,12 +126,18 @@ OpTime plus(OpTime t, double fixed_s) {
     return t;
 }
 
-// A RoundTo of its own (whatever the kernel that runs it): its elements at the format's rate.
+// A RoundTo of its own (whatever the kernel that runs it): its elements at the rate of its format and rounding, on
+// the cores together, or on one thread where the tensor is too small to split (numerics/convert.h).
 OpTime rounding_time(const ir::Graph& g, ir::NodeId id, const CpuKernelRates& r) {
     const auto& attrs = std::get<ir::RoundAttrs>(g.node(id).attrs);
+    const bool small = elements(g, id) < 2.0 * static_cast<double>(numerics::kMinElementsPerThread);
+    const bool stochastic = attrs.rounding == numerics::Rounding::Stochastic;
+    const double per_element = attrs.format == numerics::FormatKind::Bf16 ? (small ? r.round_bf16_small_s : r.round_bf16_s)
+                               : stochastic ? (small ? r.round_cfp8_stochastic_small_s : r.round_cfp8_stochastic_s)
+                                            : (small ? r.round_cfp8_small_s : r.round_cfp8_s);
     OpTime t;
     t.bytes = 8.0 * elements(g, id);
-    t.memory_s = elements(g, id) * (attrs.format == numerics::FormatKind::Bf16 ? r.round_bf16_s : r.round_cfp8_s);
+    t.memory_s = elements(g, id) * per_element;
     t.seconds = t.memory_s + r.kernel_overhead_s;
     t.memory_bound = true;
     return t;

@@ -59,6 +59,9 @@ struct CpuKernelRates {
     double pool_backward_s = 0;         ///< its adjoint per input element
     double round_bf16_s = 0;            ///< a RoundTo pass of its own per element, BF16
     double round_cfp8_s = 0;            ///< ... CFloat8 (its bias from the tensor's max-abs)
+    double round_cfp8_stochastic_s = 0; ///< ... CFloat8 with stochastic rounding
+    /// The same three for tensors the rounding does on one thread (under 2 x numerics::kMinElementsPerThread)
+    double round_bf16_small_s = 0, round_cfp8_small_s = 0, round_cfp8_stochastic_small_s = 0;
     double fused_memory_bandwidth = 0;  ///< bytes read and written per second by a fused pass beyond the cache
     double copy_bandwidth = 0;          ///< bytes read and written per second copying a buffer (an update's apply)
     double kernel_overhead_s = 0;       ///< a kernel run across the cores: starting and joining its threads
