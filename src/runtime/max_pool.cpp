@@ -95,9 +95,38 @@ DOJO_POOL_CLONES void interior_row_any(const float* plane, std::int64_t first_in
     interior_row_body<0>(plane, first_index, w, kh, kw, sw, count, best, at);
 }
 
+// The 2x2 window at stride 2 (the commonest pooling) in one pass over the outputs, its four positions in
+// interior_row_body's order with its select, the running maximum kept in registers rather than in `best` between
+// positions.
+DOJO_POOL_CLONES void interior_row_2x2_stride2(const float* plane, std::int64_t first_index, std::int64_t w,
+                                               std::int64_t count, float* __restrict best,
+                                               std::int32_t* __restrict at) {
+    const float* __restrict top = plane + first_index;
+    const float* __restrict bottom = top + w;
+    const auto first = static_cast<std::int32_t>(first_index);
+    const auto below = static_cast<std::int32_t>(w);
+    for (std::int64_t i = 0; i < count; ++i) {
+        const auto left = static_cast<std::int32_t>(2 * i);
+        float b = top[2 * i];
+        std::int32_t a = first + left;
+        const float candidates[3] = {top[2 * i + 1], bottom[2 * i], bottom[2 * i + 1]};
+        const std::int32_t positions[3] = {first + left + 1, first + below + left, first + below + left + 1};
+        for (int k = 0; k < 3; ++k) {
+            const float v = candidates[k];
+            const bool take = v > b || (v != v && b == b);
+            b = take ? v : b;
+            a = take ? positions[k] : a;
+        }
+        best[i] = b;
+        at[i] = a;
+    }
+}
+
 void interior_row(const float* plane, std::int64_t first_index, std::int64_t w, std::int64_t kh, std::int64_t kw,
                   std::int64_t sw, std::int64_t count, float* best, std::int32_t* at) {
-    if (sw == 1) {
+    if (kh == 2 && kw == 2 && sw == 2) {
+        interior_row_2x2_stride2(plane, first_index, w, count, best, at);
+    } else if (sw == 1) {
         interior_row_stride1(plane, first_index, w, kh, kw, count, best, at);
     } else if (sw == 2) {
         interior_row_stride2(plane, first_index, w, kh, kw, count, best, at);

@@ -23,6 +23,8 @@ inline std::vector<MaxPoolCase> max_pool_cases() {
     return {
         {ir::Shape{2, 32, 17, 19}, ir::PoolAttrs{{3, 3}, {2, 2}, {1, 1, 1, 1}}},  // ResNet's stem, odd sizes
         {ir::Shape{1, 16, 16, 16}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 0, 0}}},
+        {ir::Shape{2, 16, 10, 28}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 0, 0}}},  // LeNet's rows (2x2 fast path)
+        {ir::Shape{1, 16, 9, 11}, ir::PoolAttrs{{2, 2}, {2, 2}, {1, 1, 0, 0}}},   // 2x2 with edge windows around it
         {ir::Shape{2, 16, 9, 12}, ir::PoolAttrs{{3, 3}, {1, 1}, {1, 1, 1, 1}}},  // overlapping windows
         {ir::Shape{1, 32, 11, 13}, ir::PoolAttrs{{2, 3}, {1, 2}, {1, 0, 0, 2}}},  // asymmetric
         {ir::Shape{1, 16, 3, 3}, ir::PoolAttrs{{3, 3}, {1, 1}, {2, 2, 2, 2}}},    // all-padding windows too
