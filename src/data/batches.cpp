@@ -33,6 +33,16 @@ std::vector<std::uint32_t> shard_order(std::span<const std::uint32_t> order, std
     return shard;
 }
 
+void copy_sample(const Dataset& dataset, std::size_t index, std::span<float> out) {
+    const auto sample = static_cast<std::size_t>(dataset.sample_numel());
+    DOJO_CHECK(out.size() >= sample) << "sample buffer too small";
+    if (dataset.make) {
+        dataset.make(index, out.first(sample));
+        return;
+    }
+    std::copy_n(dataset.samples.begin() + static_cast<std::ptrdiff_t>(index * sample), sample, out.begin());
+}
+
 std::size_t fill_batch(const Dataset& dataset, std::span<const std::uint32_t> order, std::size_t batch,
                        std::size_t batch_size, std::span<float> samples, std::span<float> targets,
                        TargetLayout layout) {
@@ -46,8 +56,7 @@ std::size_t fill_batch(const Dataset& dataset, std::span<const std::uint32_t> or
     const std::size_t count = first >= order.size() ? 0 : std::min(batch_size, order.size() - first);
     for (std::size_t i = 0; i < count; ++i) {
         const std::size_t index = order[first + i];
-        std::copy_n(dataset.samples.begin() + static_cast<std::ptrdiff_t>(index * sample), sample,
-                    samples.begin() + static_cast<std::ptrdiff_t>(i * sample));
+        copy_sample(dataset, index, samples.subspan(i * sample, sample));
         const std::uint32_t* labels = dataset.labels.data() + index * rows;
         if (layout == TargetLayout::ClassIds) {
             std::transform(labels, labels + rows, targets.begin() + static_cast<std::ptrdiff_t>(i * rows),

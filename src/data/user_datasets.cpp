@@ -61,7 +61,7 @@ Dataset load_idx_dataset(const std::string& dir, Split split, std::size_t first)
 
 namespace {
 
-// Synthetic data is made in memory: a request for more than the machine has is refused before it is attempted.
+// Synthetic data held in memory: a request for more than the machine has is refused before it is attempted.
 void require_memory_for(std::size_t samples, std::int64_t floats_per_sample, const std::string& what) {
     const double bytes = static_cast<double>(samples) * static_cast<double>(floats_per_sample) * sizeof(float);
     const double physical = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
@@ -73,27 +73,39 @@ void require_memory_for(std::size_t samples, std::int64_t floats_per_sample, con
     }
 }
 
+// Values [first, first + out.size()) of the normal stream from `seed`: value v is the cosine (v even) or sine (v
+// odd) of Box-Muller pair v / 2, drawn from the stream's draws 2 (v / 2) and 2 (v / 2) + 1.
+void normal_values(std::uint64_t seed, std::uint64_t first, std::span<float> out) {
+    std::uint64_t v = first;
+    for (std::size_t k = 0; k < out.size();) {
+        SplitMix64 random = SplitMix64::after(seed, v / 2 * 2);
+        const double radius = std::sqrt(-2.0 * std::log(1.0 - random.unit()));
+        const double angle = 2.0 * std::numbers::pi * random.unit();
+        const double pair[2] = {radius * std::cos(angle), radius * std::sin(angle)};
+        for (std::uint64_t at = v % 2; at < 2 && k < out.size(); ++at, ++k, ++v) {
+            out[k] = static_cast<float>(pair[at]);
+        }
+    }
+}
+
 }  // namespace
 
 Dataset make_synthetic(std::size_t samples, const ir::Shape& sample_shape, int classes, std::uint64_t seed) {
     if (classes < 1 || classes > 256) {
         throw UsageError("synthetic data needs 1..256 classes, got " + std::to_string(classes));
     }
-    require_memory_for(samples, sample_shape.numel(), "synthetic data of shape " + sample_shape.to_string());
+    require_memory_for(samples, 1, "synthetic labels");
+    require_memory_for(1, sample_shape.numel(), "synthetic data of shape " + sample_shape.to_string());  // a batch
     Dataset dataset;
     dataset.name = "synthetic";
     dataset.sample_shape = sample_shape;
     dataset.classes = classes;
-    dataset.samples.resize(samples * static_cast<std::size_t>(sample_shape.numel()));
-    SplitMix64 random(seed);
-    for (std::size_t i = 0; i < dataset.samples.size(); i += 2) {  // Box-Muller, two normals per draw
-        const double radius = std::sqrt(-2.0 * std::log(1.0 - random.unit()));
-        const double angle = 2.0 * std::numbers::pi * random.unit();
-        dataset.samples[i] = static_cast<float>(radius * std::cos(angle));
-        if (i + 1 < dataset.samples.size()) {
-            dataset.samples[i + 1] = static_cast<float>(radius * std::sin(angle));
-        }
-    }
+    const auto numel = static_cast<std::uint64_t>(sample_shape.numel());
+    dataset.make = [seed, numel](std::size_t index, std::span<float> out) {
+        normal_values(seed, index * numel, out.first(static_cast<std::size_t>(numel)));
+    };
+    const std::uint64_t values = samples * numel;
+    SplitMix64 random = SplitMix64::after(seed, (values + 1) / 2 * 2);  // past every pair's two draws
     dataset.labels.resize(samples);
     for (std::uint32_t& label : dataset.labels) {
         label = static_cast<std::uint32_t>(random.below(static_cast<std::uint64_t>(classes)));

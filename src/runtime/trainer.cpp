@@ -267,9 +267,12 @@ const data::Dataset& first_samples(const data::Dataset& full, std::size_t limit,
     storage.tokens = full.tokens;
     storage.labels.assign(full.labels.begin(),
                           full.labels.begin() + static_cast<std::ptrdiff_t>(limit * full.labels_per_sample));
-    storage.samples.assign(full.samples.begin(),
-                           full.samples.begin() + static_cast<std::ptrdiff_t>(limit * static_cast<std::size_t>(
-                                                                                        full.sample_numel())));
+    storage.make = full.make;
+    if (!full.make) {
+        storage.samples.assign(full.samples.begin(),
+                               full.samples.begin() + static_cast<std::ptrdiff_t>(
+                                                          limit * static_cast<std::size_t>(full.sample_numel())));
+    }
     return storage;
 }
 

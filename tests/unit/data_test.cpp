@@ -3,6 +3,9 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <span>
 #include <filesystem>
 #include <fstream>
 #include <bit>
@@ -13,6 +16,7 @@
 #include "dojo/data/idx.h"
 #include "dojo/data/prefetcher.h"
 #include "dojo/util/error.h"
+#include "dojo/util/random.h"
 
 namespace dojo::data {
 namespace {
@@ -245,20 +249,58 @@ TEST_F(IdxFiles, UserDatasetsReadFloatAndByteSamples) {
     EXPECT_THROW(load_idx_dataset(dir_.string(), Split::Test), IoError);
 }
 
+// Every sample's values, as a batch reads them.
+std::vector<float> all_values(const Dataset& d) {
+    const auto numel = static_cast<std::size_t>(d.sample_numel());
+    std::vector<float> values(d.size() * numel);
+    for (std::size_t i = 0; i < d.size(); ++i) {
+        copy_sample(d, i, std::span<float>(values).subspan(i * numel, numel));
+    }
+    return values;
+}
+
 TEST(Synthetic, IsSeededAndShapedAsAsked) {
     const Dataset a = make_synthetic(100, ir::Shape{3, 4}, 5, 1);
     const Dataset b = make_synthetic(100, ir::Shape{3, 4}, 5, 1);
-    EXPECT_EQ(a.samples, b.samples);
+    const std::vector<float> values = all_values(a);
+    EXPECT_EQ(values, all_values(b));
     EXPECT_EQ(a.labels, b.labels);
-    EXPECT_EQ(a.samples.size(), 1200u);
-    EXPECT_NE(a.samples, make_synthetic(100, ir::Shape{3, 4}, 5, 2).samples);
+    EXPECT_EQ(values.size(), 1200u);
+    EXPECT_NE(values, all_values(make_synthetic(100, ir::Shape{3, 4}, 5, 2)));
     EXPECT_LT(*std::max_element(a.labels.begin(), a.labels.end()), 5);
     double mean = 0;
-    for (const float v : a.samples) {
+    for (const float v : values) {
         mean += v;
     }
     EXPECT_NEAR(mean / 1200.0, 0.0, 0.15);  // N(0, 1): 5 standard errors of the mean
     EXPECT_THROW(make_synthetic(10, ir::Shape{2}, 0, 1), UsageError);
+}
+
+// Synthetic samples are made where a batch reads them (nothing held but the labels), and are the values of one
+// sequential stream: Box-Muller pairs of SplitMix64 draws, sample after sample, then the labels; an odd sample size
+// splits a pair between two samples.
+TEST(Synthetic, SamplesAreMadeOnDemandAsOneSequentialStream) {
+    for (const std::int64_t numel : {12, 7}) {
+        const std::size_t n = 9;
+        const Dataset d = make_synthetic(n, ir::Shape{numel}, 5, 42);
+        EXPECT_TRUE(d.samples.empty());
+        SplitMix64 stream(42);
+        std::vector<float> expected(n * static_cast<std::size_t>(numel));
+        for (std::size_t i = 0; i < expected.size(); i += 2) {
+            const double u1 = stream.unit(), u2 = stream.unit();
+            const double radius = std::sqrt(-2.0 * std::log(1.0 - u1)), angle = 2.0 * std::numbers::pi * u2;
+            expected[i] = static_cast<float>(radius * std::cos(angle));
+            if (i + 1 < expected.size()) {
+                expected[i + 1] = static_cast<float>(radius * std::sin(angle));
+            }
+        }
+        EXPECT_EQ(all_values(d), expected) << "sample size " << numel;
+        std::vector<std::uint32_t> labels(n);
+        for (std::uint32_t& label : labels) {
+            label = static_cast<std::uint32_t>(stream.below(5));
+        }
+        EXPECT_EQ(d.labels, labels) << "sample size " << numel;
+    }
 }
 
 TEST(Batches, ShardsTogetherAreOneProcesssBatchesWithARemainder) {

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -17,7 +19,10 @@ struct Dataset {
     std::string name;
     ir::Shape sample_shape;          ///< e.g. [1, 28, 28]; a language model's: [sequence length] of token ids
     int classes = 0;                 ///< classes, or a language model's vocabulary
-    std::vector<float> samples;      ///< N * sample_shape.numel()
+    std::vector<float> samples;      ///< N * sample_shape.numel(); empty where `make` makes them
+    /// Where samples are made on demand instead of held (synthetic data): writes sample `index`'s values to `out`
+    /// (sample_numel() of them). copy_sample reads either.
+    std::function<void(std::size_t index, std::span<float> out)> make;
     /// N * labels_per_sample, each < classes: one label per image, or a sequence's next token at every position.
     std::vector<std::uint32_t> labels;
     std::size_t labels_per_sample = 1;
@@ -48,8 +53,13 @@ inline std::size_t kept_samples(std::size_t available, std::size_t first) {
     return first == 0 || first > available ? available : first;
 }
 
+/// Sample `index`'s values (dataset.sample_numel() of them) into `out`: held ones copied, or made (Dataset::make).
+void copy_sample(const Dataset& dataset, std::size_t index, std::span<float> out);
+
 /// `samples` seeded random samples of `sample_shape` with labels in [0, classes): normal N(0, 1) values, labels
 /// uniform, independent of each other. For benchmarks and tests that need data of a given size, not learnable data.
+/// The values are one stream (SplitMix64 from `seed`, Box-Muller pairs, sample after sample, the labels after the
+/// last sample), made on demand where a batch reads them: only the labels are held.
 Dataset make_synthetic(std::size_t samples, const ir::Shape& sample_shape, int classes, std::uint64_t seed);
 
 /// A text file as byte-level language-model data: the file's bytes are token ids (vocabulary 256), cut into

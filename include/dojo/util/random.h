@@ -13,8 +13,12 @@ class SplitMix64 {
 public:
     explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
 
+    /// The generator that `seed`'s would be after `draws` calls of next(): its state only steps by a constant, so
+    /// any point of the stream is reached at once.
+    static SplitMix64 after(std::uint64_t seed, std::uint64_t draws) { return SplitMix64(seed + draws * kIncrement); }
+
     std::uint64_t next() {
-        std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+        std::uint64_t z = (state_ += kIncrement);
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
         return z ^ (z >> 31);
@@ -34,6 +38,7 @@ public:
     double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
 private:
+    static constexpr std::uint64_t kIncrement = 0x9E3779B97F4A7C15ULL;
     std::uint64_t state_;
 };
 
