@@ -25,6 +25,7 @@ inline std::vector<MaxPoolCase> max_pool_cases() {
         {ir::Shape{1, 16, 16, 16}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 0, 0}}},
         {ir::Shape{2, 16, 10, 28}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 0, 0}}},  // LeNet's rows (2x2 fast path)
         {ir::Shape{1, 16, 9, 11}, ir::PoolAttrs{{2, 2}, {2, 2}, {1, 1, 0, 0}}},   // 2x2 with edge windows around it
+        {ir::Shape{2, 16, 7, 9}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 0, 0}}},    // 2x2 tiles, an odd row and column left out
         {ir::Shape{2, 16, 9, 12}, ir::PoolAttrs{{3, 3}, {1, 1}, {1, 1, 1, 1}}},  // overlapping windows
         {ir::Shape{1, 32, 11, 13}, ir::PoolAttrs{{2, 3}, {1, 2}, {1, 0, 0, 2}}},  // asymmetric
         {ir::Shape{1, 16, 3, 3}, ir::PoolAttrs{{3, 3}, {1, 1}, {2, 2, 2, 2}}},    // all-padding windows too
@@ -45,11 +46,11 @@ inline std::vector<float> max_pool_inputs(std::size_t n, unsigned seed, bool wit
     return xs;
 }
 
-/// `n` output gradients: a repeating pattern of seven values.
+/// `n` output gradients: a repeating pattern of seven values, every eleventh a -0 (which a sum into zeros makes +0).
 inline std::vector<float> max_pool_gradients(std::size_t n) {
     std::vector<float> dys(n);
     for (std::size_t i = 0; i < n; ++i) {
-        dys[i] = static_cast<float>(i % 7) - 2.25f;
+        dys[i] = i % 11 == 3 ? -0.0f : static_cast<float>(i % 7) - 2.25f;
     }
     return dys;
 }
