@@ -70,7 +70,8 @@ void plan_selective(Plan& plan) {
     rc.segments.assign(P, 0);
     rc.checkpoint_bytes.assign(P, 0.0);
     rc.segment_bytes.assign(P, 0.0);
-    std::vector<double> core_bytes(g.size(), 0.0);
+    std::vector<double> core_bytes(g.size(), 0.0);    // [node]: its core's saved values, at the core's Q K^T
+    std::vector<double> cores_total(P, 0.0);           // [stage]: every core's saved values
     auto bytes = [&](std::uint32_t i) { return plan.tensor.bytes_per_device(g, NodeId{i}); };
     for (std::uint32_t i = 0; i <= plan.last_forward.index; ++i) {
         if (plan.stage[i] < 0 || ir::is_leaf(g.node(NodeId{i}).op)) {
@@ -80,7 +81,9 @@ void plan_selective(Plan& plan) {
         if (core[i] >= 0) {
             rc.recomputed[i] = true;
             rc.segments[s] = 1;
-            core_bytes[static_cast<std::size_t>(core[i])] += plan.saved[i] ? bytes(i) : 0.0;
+            const double saved = plan.saved[i] ? bytes(i) : 0.0;
+            core_bytes[static_cast<std::size_t>(core[i])] += saved;
+            cores_total[s] += saved;
             rc.segment_bytes[s] = std::max(rc.segment_bytes[s], core_bytes[static_cast<std::size_t>(core[i])]);
             for (const NodeId input : g.node(NodeId{i}).inputs) {
                 if (core[input.index] < 0 && !ir::is_leaf(g.node(input).op) && !rc.checkpoint[input.index]) {
@@ -95,12 +98,6 @@ void plan_selective(Plan& plan) {
     }
     // As for full recomputation: a stage where it would not save memory (one core, one micro-batch in flight)
     // keeps everything.
-    std::vector<double> cores_total(P, 0.0);
-    for (std::uint32_t i = 0; i <= plan.last_forward.index; ++i) {
-        if (rc.recomputed[i] && core[i] == static_cast<std::int64_t>(i)) {
-            cores_total[static_cast<std::size_t>(plan.stage[i])] += core_bytes[i];
-        }
-    }
     for (std::size_t s = 0; s < P; ++s) {
         const double in_flight = micro_batches_in_flight(plan.strategy, static_cast<int>(s));
         if (rc.checkpoint_bytes[s] * in_flight + rc.segment_bytes[s] >=

@@ -25,8 +25,12 @@ const std::string& data_level(const compiler::Plan& plan, const std::vector<Node
 
 }  // namespace
 
+bool in_sram(const Device& device, const std::string& level) {
+    return level == "SRAM" || device.memory_bandwidth == 0;
+}
+
 double level_bandwidth(const Device& device, const std::string& level) {
-    return level == "SRAM" || device.memory_bandwidth == 0 ? device.local_bandwidth : device.memory_bandwidth;
+    return in_sram(device, level) ? device.local_bandwidth : device.memory_bandwidth;
 }
 
 StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
@@ -106,7 +110,7 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
         const double roof_runs = again ? 2 * runs : runs;
         StageRoofline& roof = stage.roofline;
         roof.flop += t.flops * roof_runs;
-        (level == "SRAM" || device.memory_bandwidth == 0 ? roof.sram_bytes : roof.memory_bytes) += t.bytes * roof_runs;
+        (in_sram(device, level) ? roof.sram_bytes : roof.memory_bytes) += t.bytes * roof_runs;
         roof.compute_s += t.compute_s * roof_runs;
         roof.memory_s += t.memory_s * roof_runs;
         OpClassTime& cls = out.by_op[s][kind];
@@ -144,12 +148,12 @@ void add_stage_overheads(const compiler::Plan& plan, const Device& device, const
             stage.optimizer_s /= st.dp;
         }
         StageRoofline& roof = stage.roofline;
-        const bool weights_in_sram = memory[s].weights_level == "SRAM" || device.memory_bandwidth == 0;
+        double& weight_bytes = in_sram(device, memory[s].weights_level) ? roof.sram_bytes : roof.memory_bytes;
         if (memory[s].working_copy_bytes > 0) {  // the update refreshes the copy: the new weights read once more
             const double read_s = memory[s].parameters_bytes / level_bandwidth(device, memory[s].weights_level);
             const double write_s = memory[s].working_copy_bytes / device.local_bandwidth;
             stage.optimizer_s += read_s + write_s;
-            (weights_in_sram ? roof.sram_bytes : roof.memory_bytes) += memory[s].parameters_bytes;
+            weight_bytes += memory[s].parameters_bytes;
             roof.sram_bytes += memory[s].working_copy_bytes;
             roof.memory_s += read_s + write_s;
         }
@@ -157,7 +161,7 @@ void add_stage_overheads(const compiler::Plan& plan, const Device& device, const
             const double bw = level_bandwidth(device, memory[s].weights_level);
             const double bytes = 3.0 * memory[s].gradients_bytes;
             stage.backward_s += (m - 1.0) / m * bytes / bw;
-            (weights_in_sram ? roof.sram_bytes : roof.memory_bytes) += (m - 1.0) * bytes;
+            weight_bytes += (m - 1.0) * bytes;
             roof.memory_s += (m - 1.0) * bytes / bw;
         }
     }

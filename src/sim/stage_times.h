@@ -36,6 +36,8 @@ struct StageOpTimes {
 
 // The bandwidth of a memory level; a machine without HBM (a bare tile) streams from SRAM (and does not fit).
 double level_bandwidth(const Device& device, const std::string& level);
+// Whether data at that level streams from SRAM (the level, or a machine without HBM).
+bool in_sram(const Device& device, const std::string& level);
 
 // Times every live node of `plan` on its stage's device: at the level its data lives in (`memory`), its work
 // divided over the tensor-parallel group where the plan divides it, fused groups as one pass at their last member,
