@@ -22,6 +22,9 @@
 //                           over 64 Ki elements in cache
 //   pool_forward_ns, pool_backward_ns
 //                           the vectorised max-pooling kernels (2x2, stride 2) per input element, [8, 32, 48, 48]
+//   pool_window_{forward,backward}_ns, pool_window_plain_{forward,backward}_ns
+//                           the other max-pooling kernels per window position (outputs x window size), 3x3 windows
+//                           at stride 2 with padding 1 over [8, 32, 48, 48]: channel-blocked, and plain
 //   round_bf16_ns, round_cfp8_ns, round_cfp8_stochastic_ns
 //                           a RoundTo of its own (not fused) per element, 4 Mi elements: BF16 nearest-even,
 //                           CFloat8 1-4-3 nearest-even with its bias chosen from the tensor's max-abs, and CFloat8
@@ -58,6 +61,7 @@
 #include "dojo/ir/op.h"
 #include "dojo/ir/rounding.h"
 #include "dojo/runtime/executor.h"
+#include "dojo/runtime/max_pool.h"
 
 namespace {
 
@@ -186,6 +190,38 @@ double pool_ns(bool backward) {
         g.mark_output(g.add(dojo::ir::OpKind::MaxPool2dBackward, dojo::ir::PoolAttrs{}, {x, dy}));
     }, 50);
     return 1e9 * seconds / static_cast<double>(shape.numel());
+}
+
+// The other vectorised max-pooling kernels, forward or backward, per window position (outputs x window size): 3x3
+// windows at stride 2 with padding 1 (ResNet's stem pooling) over [8, 32, 48, 48], in the channel-blocked layout
+// (`blocked`: the kernels a model of 16-channel blocks runs) or the plain one. Called directly: a pooling of its own
+// is never blocked by the lowering.
+double window_pool_ns(bool backward, bool blocked) {
+    const Shape x_shape({8, 32, 48, 48});
+    const dojo::ir::PoolAttrs attrs{{3, 3}, {2, 2}, {1, 1, 1, 1}};
+    const Shape y_shape({8, 32, 24, 24});
+    std::vector<float> x(static_cast<std::size_t>(x_shape.numel())), dx(x.size());
+    std::vector<float> y(static_cast<std::size_t>(y_shape.numel())), dy(y.size(), 1.0f);
+    for (float& v : x) {
+        v = static_cast<float>(std::rand() % 1000) / 1000.0f;
+    }
+    auto run = [&] {
+        namespace rt = dojo::runtime;
+        if (backward && blocked) {
+            rt::max_pool_backward_channel_blocked(attrs, x_shape, y_shape, x.data(), dy.data(), dx.data());
+        } else if (backward) {
+            rt::max_pool_backward(attrs, x_shape, y_shape, x.data(), dy.data(), dx.data());
+        } else {
+            (blocked ? rt::max_pool_channel_blocked : rt::max_pool)(attrs, x_shape, y_shape, x.data(), y.data());
+        }
+    };
+    double best = 1e30;
+    for (int r = 0; r < 51; ++r) {
+        const auto start = std::chrono::steady_clock::now();
+        run();
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    return 1e9 * best / static_cast<double>(y_shape.numel() * 9);
 }
 
 // A RoundTo of its own per element (CFloat8 also finds the tensor's max-abs for its bias): over 4 Mi elements, which
@@ -407,6 +443,10 @@ int main(int argc, char** argv) {
     reference_rates(f);
     f.add("pool_forward_ns", pool_ns(false));
     f.add("pool_backward_ns", pool_ns(true));
+    f.add("pool_window_forward_ns", window_pool_ns(false, true));
+    f.add("pool_window_backward_ns", window_pool_ns(true, true));
+    f.add("pool_window_plain_forward_ns", window_pool_ns(false, false));
+    f.add("pool_window_plain_backward_ns", window_pool_ns(true, false));
     using dojo::numerics::FormatKind;
     using dojo::numerics::Rounding;
     for (const bool small : {false, true}) {

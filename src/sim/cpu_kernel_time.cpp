@@ -7,6 +7,7 @@
 
 #include "dojo/ir/elementwise.h"
 #include "dojo/numerics/convert.h"
+#include "dojo/runtime/max_pool.h"
 
 namespace dojo::sim {
 namespace {
@@ -121,6 +122,24 @@ OpTime fused_group_time(const ir::Graph& g, const compiler::FusionGroup& group, 
     return t;
 }
 
+// A vectorised max-pooling's work, by the kernel the runtime runs for it.
+double pool_seconds(const ir::Graph& g, const ir::Node& node, bool channel_blocked, const CpuKernelRates& r) {
+    const ir::PoolAttrs& attrs = std::get<ir::PoolAttrs>(node.attrs);
+    const ir::Shape& x = g.type(node.inputs[0]).shape;
+    const ir::Shape& y = node.op == OpKind::MaxPool2d ? node.type.shape : g.type(node.inputs[1]).shape;
+    const bool forward = node.op == OpKind::MaxPool2d;
+    const double positions = static_cast<double>(y.numel() * attrs.kernel[0] * attrs.kernel[1]);
+    switch (runtime::max_pool_kernel(attrs, x, y, channel_blocked)) {
+    case runtime::MaxPoolKernel::Tiled2x2:
+        return static_cast<double>(x.numel()) * (forward ? r.pool_forward_s : r.pool_backward_s);
+    case runtime::MaxPoolKernel::BlockedWindows:
+        return positions * (forward ? r.pool_window_forward_s : r.pool_window_backward_s);
+    case runtime::MaxPoolKernel::Windows:
+        break;
+    }
+    return positions * (forward ? r.pool_window_plain_forward_s : r.pool_window_plain_backward_s);
+}
+
 OpTime plus(OpTime t, double fixed_s) {
     t.seconds += fixed_s;
     return t;
@@ -230,8 +249,7 @@ OpTime cpu_kernel_time(const runtime::ExecPlan& exec, ir::NodeId id, const Devic
                     r.matrix_call_overhead_s);
     case NodeKernel::VectorisedPool: {
         OpTime t;
-        const double n = elements(g, node.inputs[0]);
-        t.memory_s = n * (node.op == OpKind::MaxPool2d ? r.pool_forward_s : r.pool_backward_s);
+        t.memory_s = pool_seconds(g, node, exec.blocked[id.index], r);
         t.seconds = t.memory_s + r.kernel_overhead_s;
         return t;
     }

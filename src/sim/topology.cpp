@@ -69,6 +69,10 @@ CpuKernelRates cpu_kernel_rates(const ZoneKind& kind, const std::string& where) 
     }
     r.pool_forward_s = required("pool_forward_time");
     r.pool_backward_s = required("pool_backward_time");
+    r.pool_window_forward_s = required("pool_window_forward_time");
+    r.pool_window_backward_s = required("pool_window_backward_time");
+    r.pool_window_plain_forward_s = required("pool_window_plain_forward_time");
+    r.pool_window_plain_backward_s = required("pool_window_plain_backward_time");
     r.round_bf16_s = required("round_bf16_time");
     r.round_cfp8_s = required("round_cfp8_time");
     r.round_cfp8_stochastic_s = required("round_cfp8_stochastic_time");

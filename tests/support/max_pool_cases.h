@@ -26,6 +26,8 @@ inline std::vector<MaxPoolCase> max_pool_cases() {
         {ir::Shape{2, 16, 10, 28}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 0, 0}}},  // LeNet's rows (2x2 fast path)
         {ir::Shape{1, 16, 9, 11}, ir::PoolAttrs{{2, 2}, {2, 2}, {1, 1, 0, 0}}},   // 2x2 with edge windows around it
         {ir::Shape{2, 16, 7, 9}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 0, 0}}},    // 2x2 tiles, an odd row and column left out
+        {ir::Shape{1, 16, 5, 70}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 0, 0}}},   // rows of 35 windows: 16, 16 and 3
+        {ir::Shape{1, 16, 4, 32}, ir::PoolAttrs{{2, 2}, {2, 2}, {0, 0, 1, 1}}},   // 16 windows a row; padding never reached
         {ir::Shape{2, 16, 9, 12}, ir::PoolAttrs{{3, 3}, {1, 1}, {1, 1, 1, 1}}},  // overlapping windows
         {ir::Shape{1, 32, 11, 13}, ir::PoolAttrs{{2, 3}, {1, 2}, {1, 0, 0, 2}}},  // asymmetric
         {ir::Shape{1, 16, 3, 3}, ir::PoolAttrs{{3, 3}, {1, 1}, {2, 2, 2, 2}}},    // all-padding windows too

@@ -23,6 +23,14 @@
 
 namespace dojo::runtime {
 
+/// The vectorised kernel that pools x_shape into y_shape (what its cost depends on: sim/cpu_kernel_time.h):
+/// Tiled2x2 for 2x2 windows at stride 2 that tile the plane (no window reaches padding) on a CPU with AVX-512 (two
+/// rows read 32 values at a time), Windows for any other windows of a plain layout (row by row, edge windows one by
+/// one), BlockedWindows in the channel-blocked layout (16 channels a pixel).
+enum class MaxPoolKernel { Tiled2x2, Windows, BlockedWindows };
+MaxPoolKernel max_pool_kernel(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Shape& y_shape,
+                              bool channel_blocked);
+
 /// y [N, C, OH, OW] = max-pool of x [N, C, H, W] under `attrs`; y_shape is what ir::MaxPool2d's shape rule gives.
 void max_pool(const ir::PoolAttrs& attrs, const ir::Shape& x_shape, const ir::Shape& y_shape, const float* x,
               float* y);
