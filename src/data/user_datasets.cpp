@@ -6,6 +6,7 @@
 #include <iterator>
 #include <numbers>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -73,18 +74,45 @@ void require_memory_for(std::size_t samples, std::int64_t floats_per_sample, con
     }
 }
 
-// Values [first, first + out.size()) of the normal stream from `seed`: value v is the cosine (v even) or sine (v
-// odd) of Box-Muller pair v / 2, drawn from the stream's draws 2 (v / 2) and 2 (v / 2) + 1.
-void normal_values(std::uint64_t seed, std::uint64_t first, std::span<float> out) {
-    std::uint64_t v = first;
-    for (std::size_t k = 0; k < out.size();) {
-        SplitMix64 random = SplitMix64::after(seed, v / 2 * 2);
-        const double radius = std::sqrt(-2.0 * std::log(1.0 - random.unit()));
-        const double angle = 2.0 * std::numbers::pi * random.unit();
-        const double pair[2] = {radius * std::cos(angle), radius * std::sin(angle)};
-        for (std::uint64_t at = v % 2; at < 2 && k < out.size(); ++at, ++k, ++v) {
-            out[k] = static_cast<float>(pair[at]);
+// The 65,536 quantiles of N(0, 1) at the midpoints (i + 1/2) / 65,536: Newton's method on the distribution function
+// (0.5 erfc(-x / sqrt 2)), each from its neighbour, the upper half the mirror of the lower (so they sum to exactly 0).
+// Made once, on first use (about 10 ms).
+const std::vector<float>& normal_quantiles() {
+    static const std::vector<float> table = [] {
+        constexpr std::size_t n = std::size_t{1} << 16;
+        std::vector<float> q(n);
+        double x = 0;
+        for (std::size_t i = n / 2; i-- > 0;) {
+            const double p = (static_cast<double>(i) + 0.5) / static_cast<double>(n);
+            for (int step = 0; step < 60; ++step) {
+                const double density = std::exp(-0.5 * x * x) / std::sqrt(2 * std::numbers::pi);
+                const double dx = (0.5 * std::erfc(-x / std::numbers::sqrt2) - p) / density;
+                x -= dx;
+                if (std::fabs(dx) < 1e-13) {
+                    break;
+                }
+            }
+            q[i] = static_cast<float>(x);
+            q[n - 1 - i] = -q[i];
         }
+        return q;
+    }();
+    return table;
+}
+
+// Values [first, first + out.size()) of the normal stream from `seed`: value v is the quantile (normal_quantiles) that
+// bits 16 (v % 4) up of SplitMix64 draw v / 4 pick. A table look-up, not Box-Muller's logarithm, cosine and sine:
+// a batch is made while the step runs, on a core the step wants (a batch of 64 MNIST-sized samples took 0.65 ms).
+void normal_values(std::uint64_t seed, std::uint64_t first, std::span<float> out) {
+    const std::vector<float>& quantile = normal_quantiles();
+    std::uint64_t v = first;
+    SplitMix64 random = SplitMix64::after(seed, v / 4);
+    std::uint64_t draw = random.next();
+    for (std::size_t k = 0; k < out.size(); ++k, ++v) {
+        if (v % 4 == 0 && k > 0) {
+            draw = random.next();
+        }
+        out[k] = quantile[(draw >> (16 * (v % 4))) & 0xFFFF];
     }
 }
 
@@ -105,7 +133,7 @@ Dataset make_synthetic(std::size_t samples, const ir::Shape& sample_shape, int c
         normal_values(seed, index * numel, out.first(static_cast<std::size_t>(numel)));
     };
     const std::uint64_t values = samples * numel;
-    SplitMix64 random = SplitMix64::after(seed, (values + 1) / 2 * 2);  // past every pair's two draws
+    SplitMix64 random = SplitMix64::after(seed, (values + 3) / 4);  // past every value's draw
     dataset.labels.resize(samples);
     for (std::uint32_t& label : dataset.labels) {
         label = static_cast<std::uint32_t>(random.below(static_cast<std::uint64_t>(classes)));

@@ -277,29 +277,45 @@ TEST(Synthetic, IsSeededAndShapedAsAsked) {
 }
 
 // Synthetic samples are made where a batch reads them (nothing held but the labels), and are the values of one
-// sequential stream: Box-Muller pairs of SplitMix64 draws, sample after sample, then the labels; an odd sample size
-// splits a pair between two samples.
+// sequential stream, then the labels: samples of 7 values are the stream's values as samples of 1 are (four values a
+// random draw, so samples cross draws), with the same labels.
 TEST(Synthetic, SamplesAreMadeOnDemandAsOneSequentialStream) {
-    for (const std::int64_t numel : {12, 7}) {
-        const std::size_t n = 9;
-        const Dataset d = make_synthetic(n, ir::Shape{numel}, 5, 42);
-        EXPECT_TRUE(d.samples.empty());
-        SplitMix64 stream(42);
-        std::vector<float> expected(n * static_cast<std::size_t>(numel));
-        for (std::size_t i = 0; i < expected.size(); i += 2) {
-            const double u1 = stream.unit(), u2 = stream.unit();
-            const double radius = std::sqrt(-2.0 * std::log(1.0 - u1)), angle = 2.0 * std::numbers::pi * u2;
-            expected[i] = static_cast<float>(radius * std::cos(angle));
-            if (i + 1 < expected.size()) {
-                expected[i + 1] = static_cast<float>(radius * std::sin(angle));
-            }
+    const Dataset sevens = make_synthetic(9, ir::Shape{7}, 5, 42);
+    const Dataset ones = make_synthetic(63, ir::Shape{1}, 5, 42);
+    EXPECT_TRUE(sevens.samples.empty());
+    EXPECT_EQ(all_values(sevens), all_values(ones));
+    EXPECT_EQ(sevens.labels, std::vector<std::uint32_t>(ones.labels.begin(), ones.labels.begin() + 9));
+    std::vector<float> one(7), again(7);
+    copy_sample(sevens, 4, one);  // any sample alone, in any order
+    copy_sample(sevens, 4, again);
+    const std::vector<float> stream = all_values(ones);
+    EXPECT_EQ(one, std::vector<float>(stream.begin() + 28, stream.begin() + 35));
+    EXPECT_EQ(one, again);
+}
+
+// The values are N(0, 1) to 16 bits: over 2^20 of them, the mean, the variance and the shares within one, two and
+// three standard deviations are the normal distribution's (68.27%, 95.45%, 99.73%) within a few standard errors, and
+// no value lies beyond the largest of 65,536 midpoint quantiles (4.33).
+TEST(Synthetic, ValuesFollowTheStandardNormalDistribution) {
+    const Dataset d = make_synthetic(1 << 10, ir::Shape{1 << 10}, 2, 7);
+    const std::vector<float> values = all_values(d);
+    double sum = 0, squares = 0;
+    std::size_t within[3] = {0, 0, 0};
+    for (const float v : values) {
+        sum += v;
+        squares += static_cast<double>(v) * v;
+        for (int k = 0; k < 3; ++k) {
+            within[k] += std::fabs(v) < static_cast<float>(k + 1) ? 1 : 0;
         }
-        EXPECT_EQ(all_values(d), expected) << "sample size " << numel;
-        std::vector<std::uint32_t> labels(n);
-        for (std::uint32_t& label : labels) {
-            label = static_cast<std::uint32_t>(stream.below(5));
-        }
-        EXPECT_EQ(d.labels, labels) << "sample size " << numel;
+        ASSERT_LT(std::fabs(v), 4.34f);
+    }
+    const auto n = static_cast<double>(values.size());
+    EXPECT_NEAR(sum / n, 0.0, 5 / std::sqrt(n));
+    EXPECT_NEAR(squares / n, 1.0, 5 * std::sqrt(2 / n));
+    const double normal_share[3] = {0.682689, 0.954500, 0.997300};
+    for (int k = 0; k < 3; ++k) {
+        const double share = static_cast<double>(within[k]) / n;
+        EXPECT_NEAR(share, normal_share[k], 5 * std::sqrt(normal_share[k] * (1 - normal_share[k]) / n)) << k + 1;
     }
 }
 

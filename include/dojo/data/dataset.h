@@ -56,10 +56,11 @@ inline std::size_t kept_samples(std::size_t available, std::size_t first) {
 /// Sample `index`'s values (dataset.sample_numel() of them) into `out`: held ones copied, or made (Dataset::make).
 void copy_sample(const Dataset& dataset, std::size_t index, std::span<float> out);
 
-/// `samples` seeded random samples of `sample_shape` with labels in [0, classes): normal N(0, 1) values, labels
-/// uniform, independent of each other. For benchmarks and tests that need data of a given size, not learnable data.
-/// The values are one stream (SplitMix64 from `seed`, Box-Muller pairs, sample after sample, the labels after the
-/// last sample), made on demand where a batch reads them: only the labels are held.
+/// `samples` seeded random samples of `sample_shape` with labels in [0, classes): normal N(0, 1) values to 16 bits
+/// (each one of the distribution's 65,536 midpoint quantiles, equally likely), labels uniform, independent of each
+/// other. For benchmarks and tests that need data of a given size, not learnable data. The values are one stream
+/// (SplitMix64 from `seed`, four values a draw, sample after sample, the labels after the last sample), made on
+/// demand where a batch reads them, at a table look-up a value: only the labels are held.
 Dataset make_synthetic(std::size_t samples, const ir::Shape& sample_shape, int classes, std::uint64_t seed);
 
 /// A text file as byte-level language-model data: the file's bytes are token ids (vocabulary 256), cut into
