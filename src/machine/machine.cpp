@@ -37,7 +37,7 @@ const std::map<std::string, Dimension>& known_keys() {
         {"fused_tanh_time", Dimension::Time},   {"fused_erf_time", Dimension::Time},
         {"fused_sigmoid_time", Dimension::Time}, {"fused_sum_time", Dimension::Time},
         {"fused_memory_bandwidth", Dimension::Bandwidth}, {"copy_bandwidth", Dimension::Bandwidth},
-        {"pool_forward_time", Dimension::Time}, {"pool_backward_time", Dimension::Time},
+        {"pool_tiled_forward_time", Dimension::Time}, {"pool_tiled_backward_time", Dimension::Time},
         {"pool_window_forward_time", Dimension::Time}, {"pool_window_backward_time", Dimension::Time},
         {"pool_window_plain_forward_time", Dimension::Time}, {"pool_window_plain_backward_time", Dimension::Time},
         {"round_bf16_time", Dimension::Time},   {"round_cfp8_time", Dimension::Time},

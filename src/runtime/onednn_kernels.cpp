@@ -121,7 +121,8 @@ struct OneDnnKernels::Impl {
     };
     struct Kernel {
         dnnl::primitive primitive;
-        std::vector<Role> roles;  // the inputs, then the output
+        std::vector<Role> roles;     // the inputs, then the output
+        std::string implementation;  // oneDNN's name for it
     };
     std::map<std::uint32_t, Kernel> kernels;  // by node, so in the order the executor runs them
     std::set<std::uint32_t> bf16_nodes;  // the kernels whose operands are read as BF16
@@ -290,8 +291,8 @@ struct OneDnnKernels::Impl {
         plan_once();
     }
 
-    void add_kernel(NodeId id, dnnl::primitive primitive, std::vector<Role> roles) {
-        kernels.emplace(id.index, Kernel{std::move(primitive), std::move(roles)});
+    void add_kernel(NodeId id, dnnl::primitive primitive, const char* implementation, std::vector<Role> roles) {
+        kernels.emplace(id.index, Kernel{std::move(primitive), std::move(roles), implementation});
     }
 
     // The forward convolution over src -> dst in the layouts oneDNN picks, its operands (src, weights) holding
@@ -323,7 +324,7 @@ struct OneDnnKernels::Impl {
                 if (!fast(pd)) {
                     return false;
                 }
-                add_kernel(id, dnnl::convolution_forward(pd),
+                add_kernel(id, dnnl::convolution_forward(pd), pd.impl_info_str(),
                            {role(src, pd.src_desc(), DNNL_ARG_SRC, node.inputs[0], false),
                            role(g.weights, pd.weights_desc(), DNNL_ARG_WEIGHTS, node.inputs[1], false),
                            role(dst, pd.dst_desc(), DNNL_ARG_DST, id, true)});
@@ -343,7 +344,7 @@ struct OneDnnKernels::Impl {
                 if (!fast(pd)) {
                     return false;
                 }
-                add_kernel(id, dnnl::convolution_backward_data(pd),
+                add_kernel(id, dnnl::convolution_backward_data(pd), pd.impl_info_str(),
                            {role(diff_dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST, node.inputs[0], false),
                            role(g.weights, pd.weights_desc(), DNNL_ARG_WEIGHTS, node.inputs[1], false),
                            role(diff_src, pd.diff_src_desc(), DNNL_ARG_DIFF_SRC, id, true)});
@@ -363,7 +364,7 @@ struct OneDnnKernels::Impl {
                 if (!fast(pd)) {
                     return false;
                 }
-                add_kernel(id, dnnl::convolution_backward_weights(pd),
+                add_kernel(id, dnnl::convolution_backward_weights(pd), pd.impl_info_str(),
                            {role(src, pd.src_desc(), DNNL_ARG_SRC, node.inputs[0], false),
                            role(diff_dst, pd.diff_dst_desc(), DNNL_ARG_DIFF_DST, node.inputs[1], false),
                            role(g.weights, pd.diff_weights_desc(), DNNL_ARG_DIFF_WEIGHTS, id, true)});
@@ -387,7 +388,7 @@ struct OneDnnKernels::Impl {
                 if (!fast(pd)) {
                     return false;
                 }
-                add_kernel(id, dnnl::matmul(pd),
+                add_kernel(id, dnnl::matmul(pd), pd.impl_info_str(),
                            {role(ma, pd.src_desc(), DNNL_ARG_SRC, node.inputs[0], false),
                            role(mb, pd.weights_desc(), DNNL_ARG_WEIGHTS, node.inputs[1], false),
                            role(mo, mo, DNNL_ARG_DST, id, true)});
@@ -444,6 +445,11 @@ std::size_t OneDnnKernels::shared_copy_count() const {
 }
 
 bool OneDnnKernels::reads_bf16(NodeId id) const { return impl_->bf16_nodes.contains(id.index); }
+
+std::string OneDnnKernels::implementation(NodeId id) const {
+    const auto it = impl_->kernels.find(id.index);
+    return it == impl_->kernels.end() ? std::string() : it->second.implementation;
+}
 
 void OneDnnKernels::begin_step() { ++impl_->step; }
 

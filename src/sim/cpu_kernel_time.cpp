@@ -2,12 +2,15 @@
 #include "dojo/sim/cpu_kernel_time.h"
 
 #include <algorithm>
+#include <cmath>
 #include <list>
+#include <string>
 #include <unordered_map>
 
 #include "dojo/ir/elementwise.h"
 #include "dojo/numerics/convert.h"
 #include "dojo/runtime/max_pool.h"
+#include "dojo/runtime/onednn_kernels.h"
 
 namespace dojo::sim {
 namespace {
@@ -122,6 +125,49 @@ OpTime fused_group_time(const ir::Graph& g, const compiler::FusionGroup& group, 
     return t;
 }
 
+// How many times slower than the rates measured a oneDNN kernel computes for the vectors it runs on: the rates are
+// measured on kernels using this CPU's widest vectors, so a kernel oneDNN builds for AVX2 where the CPU has AVX-512
+// (its choice for some shapes: LeNet's second filter gradient, six input channels) does half the work an instruction.
+double vector_width_slowdown(const std::string& implementation) {
+    const bool narrow = implementation.find("avx2") != std::string::npos &&
+                        implementation.find("avx512") == std::string::npos;
+    return narrow && numerics::best_isa() == numerics::Isa::Avx512 ? 2.0 : 1.0;
+}
+
+// The share of a BF16 kernel's dot products that are real: AVX512-BF16's VDPBF16PS multiplies BF16 values in pairs
+// along the sum (oneDNN's BF16 layouts pair input channels, "...16a2b"), so an odd count there pads the last pair
+// (LeNet's first convolution, one input channel, does twice its products' work).
+double bf16_pair_efficiency(const ir::Graph& g, const ir::Node& node) {
+    auto dim = [&](ir::NodeId id, int axis) {
+        const ir::Shape& s = g.type(id).shape;
+        return static_cast<double>(s[static_cast<std::size_t>(axis < 0 ? s.rank() + axis : axis)]);
+    };
+    double summed = 0;  // the length of each dot product's innermost pairs
+    switch (node.op) {
+    case OpKind::Conv2d: summed = dim(node.inputs[1], 1); break;               // input channels (per group)
+    case OpKind::Conv2dBackwardData: summed = dim(node.inputs[1], 0); break;   // output channels
+    case OpKind::MatMul: summed = dim(node.inputs[0], -1); break;              // k
+    default: return 1.0;  // a filter gradient sums over images and pixels: pairs of those
+    }
+    return summed / (2 * std::ceil(summed / 2));
+}
+
+// A oneDNN product or convolution: the roofline of op_time.h at its operands' width, its compute slowed by the
+// vectors its implementation runs on and, in BF16, by padded pairs.
+OpTime onednn_time(const runtime::ExecPlan& exec, ir::NodeId id, const Device& device) {
+    const ir::Graph& g = *exec.graph;
+    const bool bf16 = exec.kernel[id.index] == NodeKernel::OneDnnBf16;
+    OpTime t = op_time(g, id, device, bf16 ? compiler::Precision::Bf16 : compiler::Precision::Fp32, 1, false,
+                       device.memory_bandwidth);
+    t.compute_s *= vector_width_slowdown(exec.onednn->implementation(id));
+    if (bf16) {
+        t.compute_s /= bf16_pair_efficiency(g, g.node(id));
+    }
+    t.seconds = std::max(t.compute_s, t.memory_s);
+    t.memory_bound = t.memory_s > t.compute_s;
+    return t;
+}
+
 // A vectorised max-pooling's work, by the kernel the runtime runs for it.
 double pool_seconds(const ir::Graph& g, const ir::Node& node, bool channel_blocked, const CpuKernelRates& r) {
     const ir::PoolAttrs& attrs = std::get<ir::PoolAttrs>(node.attrs);
@@ -130,8 +176,10 @@ double pool_seconds(const ir::Graph& g, const ir::Node& node, bool channel_block
     const bool forward = node.op == OpKind::MaxPool2d;
     const double positions = static_cast<double>(y.numel() * attrs.kernel[0] * attrs.kernel[1]);
     switch (runtime::max_pool_kernel(attrs, x, y, channel_blocked)) {
-    case runtime::MaxPoolKernel::Tiled2x2:
-        return static_cast<double>(x.numel()) * (forward ? r.pool_forward_s : r.pool_backward_s);
+    case runtime::MaxPoolKernel::Tiled2x2: {  // a step per 16 outputs of a row, however few a short row fills
+        const double steps = static_cast<double>(y[0] * y[1] * y[2] * ((y[3] + 15) / 16));
+        return steps * (forward ? r.pool_tiled_forward_s : r.pool_tiled_backward_s);
+    }
     case runtime::MaxPoolKernel::BlockedWindows:
         return positions * (forward ? r.pool_window_forward_s : r.pool_window_backward_s);
     case runtime::MaxPoolKernel::Windows:
@@ -241,12 +289,8 @@ OpTime cpu_kernel_time(const runtime::ExecPlan& exec, ir::NodeId id, const Devic
         return {};
     case NodeKernel::FusedGroup:
         return fused_group_time(g, exec.groups[static_cast<std::size_t>(exec.group_at[id.index])], device, traffic);
-    case NodeKernel::OneDnn:
-        return plus(op_time(g, id, device, compiler::Precision::Fp32, 1, false, device.memory_bandwidth),
-                    r.matrix_call_overhead_s);
-    case NodeKernel::OneDnnBf16:
-        return plus(op_time(g, id, device, compiler::Precision::Bf16, 1, false, device.memory_bandwidth),
-                    r.matrix_call_overhead_s);
+    case NodeKernel::OneDnn: case NodeKernel::OneDnnBf16:
+        return plus(onednn_time(exec, id, device), r.matrix_call_overhead_s);
     case NodeKernel::VectorisedPool: {
         OpTime t;
         t.memory_s = pool_seconds(g, node, exec.blocked[id.index], r);

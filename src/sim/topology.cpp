@@ -67,8 +67,8 @@ CpuKernelRates cpu_kernel_rates(const ZoneKind& kind, const std::string& where) 
           {ir::OpKind::SliceBackward, "reference_slice_bandwidth"}, {ir::OpKind::Reshape, "reference_reshape_bandwidth"}}) {
         r.reference_bandwidth[op] = required(key);
     }
-    r.pool_forward_s = required("pool_forward_time");
-    r.pool_backward_s = required("pool_backward_time");
+    r.pool_tiled_forward_s = required("pool_tiled_forward_time");
+    r.pool_tiled_backward_s = required("pool_tiled_backward_time");
     r.pool_window_forward_s = required("pool_window_forward_time");
     r.pool_window_backward_s = required("pool_window_backward_time");
     r.pool_window_plain_forward_s = required("pool_window_plain_forward_time");

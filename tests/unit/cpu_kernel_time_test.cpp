@@ -126,6 +126,34 @@ TEST(CpuKernelTime, DivisionsAndMissesMakeAGroupSlower) {
     EXPECT_GT(group_seconds(true), group_seconds(false));
 }
 
+// A BF16 convolution over one input channel does the products of two (AVX512-BF16 multiplies BF16 values in pairs
+// along the sum, and oneDNN's layout pads the odd channel): it is timed as the same convolution over two channels.
+TEST(CpuKernelTime, ABf16ConvolutionOverOneChannelCostsAsMuchAsOverTwo) {
+    const Device device = host().device;
+    auto conv_compute_s = [&](std::int64_t channels, runtime::NodeKernel& kernel) {
+        ir::Graph g;
+        const ir::NodeId step = g.add_input(ir::kStepInputName, {ir::DType::F32, ir::Shape({})});
+        ir::RoundAttrs bf16;
+        bf16.format = numerics::FormatKind::Bf16;
+        const ir::NodeId x = g.add_input("x", {ir::DType::F32, ir::Shape({32, channels, 28, 28})});
+        const ir::NodeId w = g.add_input("w", {ir::DType::F32, ir::Shape({16, channels, 5, 5})});
+        const ir::NodeId y = ir::conv2d(g, ir::round_to(g, x, step, bf16), ir::round_to(g, w, step, bf16),
+                                        ir::Conv2dAttrs{{1, 1}, {2, 2, 2, 2}, {1, 1}, 1});
+        g.mark_output(y);
+        const runtime::ExecPlan exec = runtime::lower_cpu(g, runtime::ExecutorOptions{});
+        kernel = exec.kernel[y.index];
+        return cpu_kernel_time(exec, y, device, KernelTraffic{}).compute_s;
+    };
+    runtime::NodeKernel one_kernel{}, two_kernel{};
+    const double one = conv_compute_s(1, one_kernel), two = conv_compute_s(2, two_kernel);
+    EXPECT_EQ(one_kernel, two_kernel);
+    if (one_kernel == runtime::NodeKernel::OneDnnBf16) {  // a CPU with BF16 dot products
+        EXPECT_NEAR(one / two, 1.0, 1e-9);
+    } else {  // FP32 kernels: no pairs, half the products
+        EXPECT_NEAR(one / two, 0.5, 1e-9);
+    }
+}
+
 TEST(CpuKernelTime, AHostRunningTheRuntimeMustStateItsKernelRates) {
     const fs::path dir = fs::temp_directory_path() / ("dojo-cpu-kernels-" + std::to_string(::getpid()));
     fs::create_directories(dir);

@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dojo/ir/buffer.h"
@@ -68,6 +69,9 @@ public:
     void run(ir::NodeId id, std::vector<ir::Buffer<float>>& values) const;
     /// Whether node `id`'s fast kernel reads its operands as BF16 (see above).
     bool reads_bf16(ir::NodeId id) const;
+    /// oneDNN's name for node `id`'s fast kernel ("jit:avx512_core", "brg:avx512_core_bf16", "jit:avx2", ...), or ""
+    /// where it has none: which instructions it runs on (sim/cpu_kernel_time.h times it by them).
+    std::string implementation(ir::NodeId id) const;
     /// How many nodes have a fast kernel.
     std::size_t count() const;
     /// How many reordered inputs are read by two or more kernels, so reordered once per step into a copy (above).

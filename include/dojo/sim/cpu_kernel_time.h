@@ -13,9 +13,10 @@
  *                                   the pass reads its externals at its first members and then computes from cache,
  *                                   so the loads do not overlap the arithmetic (measured: an AdamW group costs their
  *                                   sum)
- *   vectorised max-pooling          by its kernel (runtime::max_pool_kernel): tiling 2x2 windows, its input's
- *                                   elements at their measured rate; other windows, plain or channel-blocked, its
- *                                   window positions (outputs x window size) at theirs
+ *   vectorised max-pooling          by its kernel (runtime::max_pool_kernel): tiling 2x2 windows, its vector steps
+ *                                   (16 outputs of a row, however few a short row fills) at their measured time;
+ *                                   other windows, plain or channel-blocked, its window positions (outputs x window
+ *                                   size) at theirs
  *   rounding of its own             its elements at the format's measured rate (BF16, CFloat8)
  *   reference kernel                its inputs read and its output written at the op's measured reference rate
  *                                   (transposes, sums, LogSoftmax, slices, reshapes; others at the transposes'),

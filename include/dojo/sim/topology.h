@@ -55,8 +55,8 @@ struct CpuKernelRates {
     double fused_divide_s = 0;          ///< ... Div and Sqrt
     std::map<ir::OpKind, double> fused_function_s;  ///< ... Exp, Log, Tanh, Erf, Sigmoid (libm), by op
     double fused_sum_s = 0;             ///< ... a ReduceSum of the pass's rows, per element summed
-    double pool_forward_s = 0;          ///< the vectorised max-pooling of tiling 2x2 windows, per input element
-    double pool_backward_s = 0;         ///< its adjoint per input element
+    double pool_tiled_forward_s = 0;    ///< max-pooling by tiling 2x2 windows, per vector step (16 outputs of a row)
+    double pool_tiled_backward_s = 0;   ///< its adjoint per vector step
     double pool_window_forward_s = 0;   ///< the channel-blocked max-pooling, per window position (outputs x window)
     double pool_window_backward_s = 0;  ///< its adjoint per window position
     double pool_window_plain_forward_s = 0;   ///< any other windows in the plain layout, per window position
