@@ -152,14 +152,43 @@ double bf16_pair_efficiency(const ir::Graph& g, const ir::Node& node) {
     return summed / (2 * std::ceil(summed / 2));
 }
 
+// A convolution's rate over its output pixels (over the batch: N OH OW) as a share of its rate over many
+// (CpuKernelRates): measured at 32, 128 and 512 pixels, 1 from 1,152 on, linear in the logarithm of the pixels between.
+double conv_pixel_efficiency(const ir::Graph& g, const ir::Node& node, bool bf16, const CpuKernelRates& r) {
+    int direction = 0;
+    ir::NodeId output_gradient = node.inputs[0];  // [N, K, OH, OW]: the forward output's pixels
+    switch (node.op) {
+    case OpKind::Conv2d: output_gradient = ir::NodeId{}; break;
+    case OpKind::Conv2dBackwardData: direction = 1; break;
+    case OpKind::Conv2dBackwardFilter: direction = 2, output_gradient = node.inputs[1]; break;
+    default: return 1.0;
+    }
+    const ir::Shape& y = output_gradient.valid() ? g.type(output_gradient).shape : node.type.shape;
+    const double pixels = static_cast<double>(y[0] * y[2] * y[3]);
+    const double* measured = r.conv_pixel_efficiency[direction][bf16 ? 1 : 0];
+    const double at[4] = {32, 128, 512, 1152};
+    const double share[4] = {measured[0], measured[1], measured[2], 1.0};
+    if (pixels <= at[0]) {
+        return share[0];
+    }
+    for (int k = 1; k < 4; ++k) {
+        if (pixels <= at[k]) {
+            const double f = std::log(pixels / at[k - 1]) / std::log(at[k] / at[k - 1]);
+            return share[k - 1] + f * (share[k] - share[k - 1]);
+        }
+    }
+    return 1.0;
+}
+
 // A oneDNN product or convolution: the roofline of op_time.h at its operands' width, its compute slowed by the
-// vectors its implementation runs on and, in BF16, by padded pairs.
+// vectors its implementation runs on, by few output pixels and, in BF16, by padded pairs.
 OpTime onednn_time(const runtime::ExecPlan& exec, ir::NodeId id, const Device& device) {
     const ir::Graph& g = *exec.graph;
     const bool bf16 = exec.kernel[id.index] == NodeKernel::OneDnnBf16;
     OpTime t = op_time(g, id, device, bf16 ? compiler::Precision::Bf16 : compiler::Precision::Fp32, 1, false,
                        device.memory_bandwidth);
     t.compute_s *= vector_width_slowdown(exec.onednn->implementation(id));
+    t.compute_s /= conv_pixel_efficiency(g, g.node(id), bf16, device.cpu_kernels);
     if (bf16) {
         t.compute_s /= bf16_pair_efficiency(g, g.node(id));
     }

@@ -67,6 +67,16 @@ CpuKernelRates cpu_kernel_rates(const ZoneKind& kind, const std::string& where) 
           {ir::OpKind::SliceBackward, "reference_slice_bandwidth"}, {ir::OpKind::Reshape, "reference_reshape_bandwidth"}}) {
         r.reference_bandwidth[op] = required(key);
     }
+    const char* directions[] = {"forward", "backward_data", "backward_filter"};
+    for (int d = 0; d < 3; ++d) {
+        for (int p = 0; p < 2; ++p) {
+            for (int k = 0; k < 3; ++k) {
+                const std::string key = std::string("conv_") + directions[d] + (p == 0 ? "_fp32" : "_bf16") +
+                                        "_" + std::to_string(32 << (2 * k)) + "px_efficiency";
+                r.conv_pixel_efficiency[d][p][k] = required(key.c_str());
+            }
+        }
+    }
     r.pool_tiled_forward_s = required("pool_tiled_forward_time");
     r.pool_tiled_backward_s = required("pool_tiled_backward_time");
     r.pool_window_forward_s = required("pool_window_forward_time");

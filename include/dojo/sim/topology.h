@@ -74,6 +74,9 @@ struct CpuKernelRates {
     /// Reference kernels' rates by op (inputs read and output written per second); others at
     /// Device::reference_bandwidth
     std::map<ir::OpKind, double> reference_bandwidth;
+    /// A oneDNN convolution's rate over 32, 128 and 512 output pixels (over the batch) as a share of its rate over
+    /// 1,152 and more, [direction: forward, backward data, backward filter][fp32, bf16][32, 128, 512]
+    double conv_pixel_efficiency[3][2][3] = {};
 };
 
 struct Device {
