@@ -8,15 +8,14 @@ bf16 and cfp8; and, per op kind, the simulator's op times against `dojo train --
              runs by up to 1.5x, for minutes at a time; the fastest round is the machine as cpu_calibration's
              best-of runs measure it)
   predicted  `dojo sim --json` step_s for the same model, batch, precision and optimizer (AdamW), dp=1
-  per kind   `dojo train --profile --json` seconds per step by op kind (a second run: the clock reads cost time)
+  per kind   `dojo train --profile --json` seconds per step by op kind (separate runs: the clock reads cost time;
+             a run of the warm-up steps alone subtracted)
              against the simulator's `ops` (the busiest stage's op classes per step)
 
 Used by bench/sim_vs_measured.py (its `steps` part).
 """
 import json
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -80,67 +79,24 @@ def measured_steps(dojo, all_cases, rounds=5):
 
 
 def measured_kinds(dojo, model, batch, extra, steps, warmup, precision):
-    """Seconds per step by op kind (fused maps as 'FusedElementwise', as the simulator names them)."""
-    out = train(dojo, model, batch, extra, steps, warmup, precision, True)
-    runs = len(out["epochs"][0]["step_seconds"])  # the profile sums every training step's run
-    kinds = {}
-    for p in out["profile"]:
-        name = "FusedElementwise" if p["op"] == "elementwise" else p["op"]
-        kinds[name] = kinds.get(name, 0.0) + p["seconds"] / runs
-    return kinds
+    """Seconds per step by op kind (fused maps as 'FusedElementwise', as the simulator names them): the profile of
+    a run of warm-up + steps steps less that of a run of the warm-up alone, over `steps` (the profile sums every run
+    of the executor, the first steps' oneDNN code generation and the evaluation included)."""
+    def kinds_of(run_steps):
+        out = train(dojo, model, batch, extra, run_steps, 0, precision, True)
+        kinds = {}
+        for p in out["profile"]:
+            name = "FusedElementwise" if p["op"] == "elementwise" else p["op"]
+            kinds[name] = kinds.get(name, 0.0) + p["seconds"]
+        return kinds
+    short, long = kinds_of(warmup), kinds_of(warmup + steps)
+    return {kind: max(0.0, long[kind] - short.get(kind, 0.0)) / steps for kind in long}
 
 
-def predicted(dojo, model, batch, precision, machines_dir=None):
+def predicted(dojo, model, batch, precision):
     out = run_json([dojo, "sim", model, "--machine", MACHINE, "--batch", str(batch), "--precision", precision,
-                    "--strategy", "dp=1", "--optimizer", "adamw", "--json"] +
-                   (["--machines-dir", machines_dir] if machines_dir else []))
+                    "--strategy", "dp=1", "--optimizer", "adamw", "--json"])
     return out["step_s"], {o["op"]: o["seconds"] for o in out["ops"]}
-
-
-# machines/lib/hosts.toml's keys for the development VM and the cpu_calibration figure each one states, with the unit
-# the figure is in.
-RATE_KEYS = {"clock": ("clock_ghz", "GHz"), "fused_memory_bandwidth": ("fused_gb_s", "GB/s"),
-             "copy_bandwidth": ("copy_gb_s", "GB/s"), "kernel_overhead": ("parallel_kernel_overhead_us", "us"),
-             "matrix_call_overhead": ("matrix_call_overhead_us", "us"), "node_overhead": ("small_node_us", "us"),
-             "reference_bandwidth": ("reference_gb_s", "GB/s")}
-for _name in ("map", "divide", "exp", "log", "tanh", "erf", "sigmoid", "sum"):
-    RATE_KEYS[f"fused_{_name}_time"] = (f"fused_{_name}_ns", "ns")
-for _name in ("reduce_sum", "log_softmax", "slice", "reshape"):
-    RATE_KEYS[f"reference_{_name}_bandwidth"] = (f"reference_{_name}_gb_s", "GB/s")
-for _name in ("tiled_forward", "tiled_backward", "window_forward", "window_backward", "window_plain_forward",
-              "window_plain_backward"):
-    RATE_KEYS[f"pool_{_name}_time"] = (f"pool_{_name}_ns", "ns")
-for _name in ("bf16", "cfp8", "cfp8_stochastic", "bf16_small", "cfp8_small", "cfp8_stochastic_small"):
-    RATE_KEYS[f"round_{_name}_time"] = (f"round_{_name}_ns", "ns")
-for _direction in ("forward", "backward_data", "backward_filter"):
-    for _precision in ("fp32", "bf16"):
-        for _pixels in (32, 128, 512):
-            _key = f"conv_{_direction}_{_precision}_{_pixels}px_efficiency"
-            RATE_KEYS[_key] = (_key, None)
-
-
-def machines_now(fit, scratch):
-    """A copy of machines/ whose development VM states the rates cpu_calibration measured in this run (`fit`), the
-    matrix products' sustained fractions of peak among them: the VM's neighbours move its rates by up to 2x between
-    hours, and a prediction from rates taken hours apart would measure that drift, not the model."""
-    directory = os.path.join(scratch, "machines")
-    shutil.copytree(os.path.join(ROOT, "machines"), directory)
-    path = os.path.join(directory, "lib", "hosts.toml")
-    with open(path) as f:
-        text = f.read()
-    values = {key: (f'"{fit[figure]:.4g} {unit}"' if unit else f"{fit[figure]:.4g}")
-              for key, (figure, unit) in RATE_KEYS.items()}
-    peak = fit["clock_ghz"] * THREADS  # GFLOP/s per FLOP/cycle of a core (flop_per_cycle: fp32 64, bf16 128)
-    values["sustained_matrix_fraction"] = f"{min(1.0, fit['matmul_fp32_gflop_s'] / (64 * peak)):.4g}"
-    values["sustained_matrix_fraction_16bit"] = f"{min(1.0, fit['matmul_bf16_gflop_s'] / (128 * peak)):.4g}"
-    for key, value in values.items():
-        text, count = re.subn(rf"^{key} = [^#\n]*?(\s*#.*)?$", lambda m: f"{key} = {value}{m.group(1) or ''}",
-                              text, count=1, flags=re.M)
-        if count != 1:
-            sys.exit(f"machines/lib/hosts.toml: no line '{key} = ...' to state this run's rate in")
-    with open(path, "w") as f:
-        f.write(text)
-    return directory
 
 
 def kind_table(label, precision, measured, simulated, top=8):
@@ -167,33 +123,25 @@ def run(build, by_kind=True):
     with tempfile.TemporaryDirectory(prefix="whole-steps-") as scratch:
         all_cases = cases(scratch)
         print(f"\n## Whole steps: `dojo sim --machine {MACHINE}` vs `dojo train --threads {THREADS}`\n")
-        print("predicted: with the rates machines/lib/hosts.toml states (measured earlier), and with the rates "
-              "cpu_calibration measured at the start of this run (the same model; only its inputs are this hour's)\n")
-        print("| model | batch | precision | measured ms/step (all rounds) | predicted ms/step | predicted / measured | "
-              "predicted, rates now | predicted / measured |")
-        print("|---|---:|---|---:|---:|---:|---:|---:|")
+        print("| model | batch | precision | measured ms/step (all rounds) | predicted ms/step | predicted / measured |")
+        print("|---|---:|---|---:|---:|---:|")
         kinds = []
-        now_dir = machines_now(fit, scratch)
         measured = measured_steps(dojo, all_cases)
         for label, model, batch, extra, steps, warmup in all_cases:
             for precision in PRECISIONS:
                 seconds, all_rounds = measured[(label, precision)]
                 want, simulated = predicted(dojo, model, batch, precision)
-                want_now, _ = predicted(dojo, model, batch, precision, now_dir)
                 print(f"| {label} | {batch} | {precision} | {seconds * 1e3:.3f} ({all_rounds * 1e3:.3f}) | "
-                      f"{want * 1e3:.3f} | "
-                      f"{want / seconds:.2f} | {want_now * 1e3:.3f} | {want_now / seconds:.2f} |", flush=True)
+                      f"{want * 1e3:.3f} | {want / seconds:.2f} |", flush=True)
                 row = {"model": label, "spec": os.path.basename(model), "batch": batch, "precision": precision,
-                       "measured_s": seconds, "measured_all_rounds_s": all_rounds, "predicted_s": want, "predicted_now_s": want_now,
+                       "measured_s": seconds, "measured_all_rounds_s": all_rounds, "predicted_s": want,
                        "predicted_by_kind_s": simulated}
                 if by_kind:
                     row["measured_by_kind_s"] = measured_kinds(dojo, model, batch, extra, steps, warmup, precision)
                     kinds.append((label, precision, row["measured_by_kind_s"], simulated))
                 rows.append(row)
         within = sum(1 for r in rows if abs(r["predicted_s"] / r["measured_s"] - 1) <= 0.15)
-        within_now = sum(1 for r in rows if abs(r["predicted_now_s"] / r["measured_s"] - 1) <= 0.15)
-        print(f"\n{within} of {len(rows)} whole-step predictions within 15% of the measured median with the stated "
-              f"rates, {within_now} of {len(rows)} with the rates measured in this run")
+        print(f"\n{within} of {len(rows)} whole-step predictions within 15% of the measured median")
         for label, precision, measured, simulated in kinds:
             kind_table(label, precision, measured, simulated)
     return {"calibration_now": fit, "rows": rows}
