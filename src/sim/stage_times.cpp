@@ -23,6 +23,86 @@ const std::string& data_level(const compiler::Plan& plan, const std::vector<Node
                                                                                 : mem.activations_level;
 }
 
+// Whether each value reaches a product's operand: a MatMul reads it, or a view or rounding of it (Reshape,
+// Transpose, RoundTo, RoundGrad) that reaches one. Node ids are topological, so one pass from the last node back.
+std::vector<bool> reaches_a_product(const ir::Graph& g) {
+    std::vector<bool> reaches(g.size(), false);
+    for (auto i = static_cast<std::uint32_t>(g.size()); i-- > 0;) {
+        const ir::Node& node = g.node(NodeId{i});
+        const bool passes_on = node.op == OpKind::Reshape || node.op == OpKind::Transpose ||
+                               node.op == OpKind::RoundTo || node.op == OpKind::RoundGrad;
+        if (node.op == OpKind::MatMul || (passes_on && reaches[i])) {
+            for (const NodeId input : node.op == OpKind::MatMul ? node.inputs : std::vector<NodeId>{node.inputs[0]}) {
+                reaches[input.index] = true;
+            }
+        }
+    }
+    return reaches;
+}
+
+bool swaps_last_two_axes(const std::vector<int>& perm) {
+    const int n = static_cast<int>(perm.size());
+    bool swaps = n >= 2 && perm[static_cast<std::size_t>(n - 2)] == n - 1 && perm[static_cast<std::size_t>(n - 1)] == n - 2;
+    for (int k = 0; k + 2 < n; ++k) {
+        swaps = swaps && perm[static_cast<std::size_t>(k)] == k;
+    }
+    return swaps;
+}
+
+// Which axes of a rank-`rank` value a ReduceSum sums.
+std::vector<bool> summed_axes(const ir::ReduceAttrs& attrs, int rank) {
+    std::vector<bool> summed(static_cast<std::size_t>(rank), attrs.axes.empty());
+    for (const int a : attrs.axes) {
+        summed[static_cast<std::size_t>(a < 0 ? a + rank : a)] = true;
+    }
+    return summed;
+}
+
+// The nodes the device's matrix software runs as part of a product (Device::transposes_in_place,
+// bias_gradient_in_epilogue), which move nothing of their own:
+// - a Transpose of the last two axes that only products read (they read its input transposed where it lies);
+// - a ReduceSum over every axis but the last of a value that reaches a product (a bias gradient, summed from the
+//   output gradient as the weight gradient's product streams it);
+// - a ReduceSum over the batch axes of a batched product's output that nothing else reads (a weight gradient per
+//   sample summed over the batch: the product accumulates the batch into the same sums).
+std::vector<bool> runs_in_a_product(const ir::Graph& g, const Device& device) {
+    std::vector<bool> in_product(g.size(), false);
+    if (!device.transposes_in_place && !device.bias_gradient_in_epilogue) {
+        return in_product;
+    }
+    std::vector<int> readers(g.size(), 0), product_readers(g.size(), 0);
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        const ir::Node& node = g.node(NodeId{i});
+        for (const NodeId input : node.inputs) {
+            ++readers[input.index];
+            product_readers[input.index] += node.op == OpKind::MatMul ? 1 : 0;
+        }
+    }
+    const std::vector<bool> reaches = reaches_a_product(g);
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        const ir::Node& node = g.node(NodeId{i});
+        if (device.transposes_in_place && node.op == OpKind::Transpose && readers[i] > 0 &&
+            product_readers[i] == readers[i]) {
+            in_product[i] = swaps_last_two_axes(std::get<ir::TransposeAttrs>(node.attrs).perm);
+        }
+        if (!device.bias_gradient_in_epilogue || node.op != OpKind::ReduceSum) {
+            continue;
+        }
+        const NodeId x = node.inputs[0];
+        const int rank = static_cast<int>(g.type(x).shape.rank());
+        const std::vector<bool> summed = summed_axes(std::get<ir::ReduceAttrs>(node.attrs), rank);
+        bool all_but_last = rank >= 2 && !summed.back(), batch_only = rank >= 3 && !summed[summed.size() - 2] &&
+                                                                      !summed.back();
+        for (int k = 0; k + 1 < rank; ++k) {
+            all_but_last = all_but_last && summed[static_cast<std::size_t>(k)];
+            batch_only = batch_only && (k + 2 >= rank || summed[static_cast<std::size_t>(k)]);
+        }
+        const bool of_a_product = g.node(x).op == OpKind::MatMul && readers[x.index] == 1;
+        in_product[i] = (all_but_last && reaches[x.index]) || (batch_only && of_a_product);
+    }
+    return in_product;
+}
+
 }  // namespace
 
 bool in_sram(const Device& device, const std::string& level) {
@@ -54,6 +134,8 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
     }
     const std::vector<KernelTraffic> traffic =
         host != nullptr ? kernel_traffic(*host, plan.step.updates, device.cache_bytes) : std::vector<KernelTraffic>{};
+    const std::vector<bool> in_product = host != nullptr ? std::vector<bool>(g.size(), false)
+                                                         : runs_in_a_product(g, device);
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         const ir::Node& node = g.node(NodeId{i});
         if (ir::is_leaf(node.op) || !plan.live[i]) {
@@ -73,6 +155,8 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
             fused = k == runtime::NodeKernel::FusedGroup || k == runtime::NodeKernel::FusedMember
                         ? &host->groups[static_cast<std::size_t>(host->member_of[i])]
                         : nullptr;
+        } else if (in_product[i] && fused == nullptr) {
+            // read by its product as it streams (runs_in_a_product): nothing of its own
         } else if (fused == nullptr) {
             t = op_time(g, NodeId{i}, device, plan.precision, share, plan.per_step[i], bandwidth);
         } else if (fused->members.back().index == i) {

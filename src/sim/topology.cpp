@@ -1,6 +1,10 @@
 // derive_topology: the device and the levels above it, from a machine description's kinds and keys.
 #include "dojo/sim/topology.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "dojo/util/error.h"
 
 namespace dojo::sim {
@@ -41,6 +45,24 @@ bool path_to_device(const Machine& m, const Zone& zone, std::vector<const Zone*>
     }
     path.pop_back();
     return false;
+}
+
+// A kind's label `key` (one of `choices`; the first when it is absent), or a UsageError naming the machine and kind.
+std::string label_choice(const Machine& m, const Zone& zone, const ZoneKind& kind, const std::string& key,
+                         const std::vector<std::string>& choices) {
+    const auto it = kind.labels.find(key);
+    if (it == kind.labels.end()) {
+        return choices.front();
+    }
+    if (std::find(choices.begin(), choices.end(), it->second) == choices.end()) {
+        std::string expected;
+        for (const std::string& c : choices) {
+            expected += (expected.empty() ? "" : " or ") + c;
+        }
+        throw UsageError("machine '" + m.name + "': kinds." + zone.kind + "." + key + " is '" + it->second +
+                         "'; expected " + expected);
+    }
+    return it->second;
 }
 
 // The kernel rates of a kind with runtime = "opendojo": each one required (bench/cpu_calibration measures them).
@@ -135,6 +157,8 @@ Device describe_device(const Machine& m, const Zone& zone) {
                          "rounding is a pass of its own over memory)");
     }
     d.rounds_on_store = conversion == kind.labels.end() || conversion->second == "on_store";
+    d.transposes_in_place = label_choice(m, zone, kind, "transposed_operands", {"copied", "in_place"}) == "in_place";
+    d.bias_gradient_in_epilogue = label_choice(m, zone, kind, "bias_gradient", {"pass", "epilogue"}) == "epilogue";
     if (const auto runs_as = kind.labels.find("cfp8_runs_as"); runs_as != kind.labels.end()) {
         if (runs_as->second != "bf16" && runs_as->second != "fp8") {
             throw UsageError("machine '" + m.name + "': kinds." + zone.kind + ".cfp8_runs_as is '" + runs_as->second +

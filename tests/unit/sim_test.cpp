@@ -2,8 +2,12 @@
 // the roofline, memory fit, and the step as a whole.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -32,6 +36,61 @@ using ir::NodeId;
 
 Topology preset(const std::string& spec) {
     return derive_topology(machine::load_machine(spec, machine::default_machines_dir()));
+}
+
+// Seconds per step of an op class in the busiest stage's table.
+double class_seconds(const SimResult& r, const std::string& op) {
+    for (const OpClassTime& c : r.ops) {
+        if (c.op == op) {
+            return c.seconds;
+        }
+    }
+    return 0;
+}
+
+// On a D1 the compiler's products read a transposed weight where it lies and sum a bias gradient from the output
+// gradient they stream (machines/lib/dojo-v1.toml: transposed_operands, bias_gradient): those Transposes and
+// ReduceSums move nothing of their own. The same machine described as copying them charges them, and a GPU, whose
+// bias gradients are passes of their own, still charges the sums.
+TEST(Simulate, ProductsThatReadTransposesInPlaceLeaveThemNothingToMove) {
+    const compiler::Plan plan = compiler::make_plan("gpt:layers=1,hidden=256,heads=4,seq=128,vocab=256", 4,
+                                                    compiler::Strategy{}, autodiff::AdamWConfig{});
+    Topology d1 = preset("d1");
+    ASSERT_TRUE(d1.device.transposes_in_place);
+    ASSERT_TRUE(d1.device.bias_gradient_in_epilogue);
+    const SimResult in_place = simulate(plan, d1);
+    d1.device.transposes_in_place = false;
+    d1.device.bias_gradient_in_epilogue = false;
+    const SimResult copied = simulate(plan, d1);
+    EXPECT_LT(class_seconds(in_place, "Transpose"), 0.5 * class_seconds(copied, "Transpose"));
+    EXPECT_GT(class_seconds(in_place, "Transpose"), 0);  // attention's head permutations are copies still
+    EXPECT_LT(class_seconds(in_place, "ReduceSum"), 0.8 * class_seconds(copied, "ReduceSum"));
+    EXPECT_GT(class_seconds(in_place, "ReduceSum"), 0);  // LayerNorm's and softmax's sums are not a product's
+    EXPECT_EQ(class_seconds(in_place, "MatMul"), class_seconds(copied, "MatMul"));
+    EXPECT_LT(in_place.step_s, copied.step_s);
+
+    const Topology a100 = preset("dgx-a100");
+    EXPECT_TRUE(a100.device.transposes_in_place);
+    EXPECT_FALSE(a100.device.bias_gradient_in_epilogue);
+}
+
+// A choice the simulator does not know is refused, naming the key and the choices it knows.
+TEST(Topology, AnUnknownMatrixSoftwareChoiceIsRefused) {
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("dojo-choices-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "lib.toml") << "[kinds.chip]\npeak = { bf16 = \"100 TFLOP/s\" }\nhbm = \"16 GiB\"\n"
+                                       "hbm_bandwidth = \"1 TB/s\"\ntransposed_operands = \"sometimes\"\n";
+    std::ofstream(dir / "chip.toml") << "library = \"lib.toml\"\nroot = \"chip\"\n";
+    std::string error = "accepted";
+    try {
+        derive_topology(machine::load_machine("chip", dir.string()));
+    } catch (const UsageError& e) {
+        error = e.what();
+    }
+    EXPECT_NE(error.find("transposed_operands is 'sometimes'; expected copied or in_place"), std::string::npos)
+        << error;
+    std::filesystem::remove_all(dir);
 }
 
 TEST(Topology, DojoAndGpuDevicesCarryTheirPublishedFigures) {

@@ -110,6 +110,13 @@ struct Device {
     double reduce_bandwidth_beyond_cache = 0;   ///< buffers leave the cache (network.h); 0: the same as in it
     bool collectives_share_cores = false;       ///< collective_cores = "shared" (see above)
     bool rounds_on_store = true;                ///< format_conversion = "on_store" (see above), not "pass"
+    /// transposed_operands = "in_place": the matrix units' software reads a matrix operand transposed where it lies
+    /// (cuBLAS's transa/transb, a compiler that lays the operand out for its reader), so a Transpose of the last two
+    /// axes that only products read moves nothing; "copied" (the default): it is a pass of its own.
+    bool transposes_in_place = false;
+    /// bias_gradient = "epilogue": a product reading an output gradient also sums its rows into the bias gradient
+    /// as it streams them, so that ReduceSum moves nothing; "pass" (the default): it is a pass of its own.
+    bool bias_gradient_in_epilogue = false;
     std::string allreduce_algorithm;            ///< the one its collective library uses ("binomial"), or empty:
                                                 ///< the fastest the simulator knows (network.h)
     int mesh_columns = 0, mesh_rows = 0;        ///< positions of the cores' 2-D mesh (a D1's mesh_columns and
