@@ -463,7 +463,23 @@ void round_bf16_bits(const std::uint32_t* from, std::uint32_t* to, std::size_t n
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void round_bf16_half_bits(const std::uint32_t* from, std::uint16_t* to, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t x = from[i];
+        const std::uint32_t nan = (x & 0x7fffffffu) > 0x7f800000u ? ~0u : 0u;
+        const std::uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) & 0xffff0000u;
+        to[i] = static_cast<std::uint16_t>(((nan & ((x & 0xffff0000u) | 0x00400000u)) | (~nan & rounded)) >> 16);
+    }
+}
+
 }  // namespace
+
+void round_to_bf16_nearest_bits(const float* in, std::uint16_t* out, std::size_t n) {
+    round_bf16_half_bits(reinterpret_cast<const std::uint32_t*>(in), out, n);
+}
 
 void round_to_bf16_nearest_values(const float* in, float* out, std::size_t n) {
     round_bf16_bits(reinterpret_cast<const std::uint32_t*>(in), reinterpret_cast<std::uint32_t*>(out), n);

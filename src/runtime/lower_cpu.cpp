@@ -305,10 +305,10 @@ std::vector<bool> choose_fast_kernels(ExecPlan& p, const ExecutorOptions& option
     return fast_pool;
 }
 
-// A CFloat8 rounding that only oneDNN kernels read, all through one BF16 copy in its buffer's layout, writes that copy
-// (runtime/round_to_bf16_copy.h): no FP32 value, no reorder. Not one the caller reads, a group runs or a shard
-// rounds, nor one an alias or another kernel reads; and only with reuse_buffers (without it every value stays
-// readable after run()).
+// A CFloat8 or BF16-nearest rounding that only oneDNN kernels read, all through one BF16 copy in its buffer's layout,
+// writes that copy (runtime/round_to_bf16_copy.h): no FP32 value, no reorder. Not one the caller reads, a group runs
+// or a shard rounds, nor one an alias or another kernel reads; and only with reuse_buffers (without it every value
+// stays readable after run()).
 std::vector<bool> choose_bf16_copies(const ExecPlan& p, const ExecutorOptions& options,
                                      const std::vector<bool>& closing, const std::vector<bool>& aliased,
                                      const std::vector<bool>& rounds_shard) {

@@ -427,54 +427,61 @@ __attribute__((target("avx512f"))) inline Tiled2x2Maxima tiled_maxima(const floa
     return r;
 }
 
-__attribute__((target("avx512f"))) void tiled_2x2_forward_avx512(const Geometry& g, const float* x, float* y) {
-#pragma omp parallel for schedule(static)
-    for (std::int64_t p = 0; p < g.planes; ++p) {
-        for (std::int64_t oh = 0; oh < g.oh; ++oh) {
-            const float* top = x + p * g.h * g.w + 2 * oh * g.w;
-            float* y_row = y + (p * g.oh + oh) * g.ow;
-            for (std::int64_t i = 0; i < g.ow; i += 16) {
-                const Tiled2x2Masks m = tiled_masks(std::min<std::int64_t>(16, g.ow - i));
-                _mm512_mask_storeu_ps(y_row + i, m.out, tiled_maxima(top + 2 * i, top + g.w + 2 * i, m).best);
-            }
+// One plane's outputs (forward) or gradients (backward). The thread loops are in the callers below: an OpenMP
+// region's body is a function of its own, which would not carry this one's target.
+__attribute__((target("avx512f"))) void tiled_2x2_forward_plane(const Geometry& g, const float* plane, float* y) {
+    for (std::int64_t oh = 0; oh < g.oh; ++oh) {
+        const float* top = plane + 2 * oh * g.w;
+        float* y_row = y + oh * g.ow;
+        for (std::int64_t i = 0; i < g.ow; i += 16) {
+            const Tiled2x2Masks m = tiled_masks(std::min<std::int64_t>(16, g.ow - i));
+            _mm512_mask_storeu_ps(y_row + i, m.out, tiled_maxima(top + 2 * i, top + g.w + 2 * i, m).best);
         }
     }
 }
 
-__attribute__((target("avx512f"))) void tiled_2x2_backward_avx512(const Geometry& g, const float* x,
-                                                                   const float* dy, float* dx) {
+__attribute__((target("avx512f"))) void tiled_2x2_backward_plane(const Geometry& g, const float* plane,
+                                                                  const float* dy, float* dx_plane) {
     const __m512i interleave_low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i interleave_high = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-#pragma omp parallel for schedule(static)
-    for (std::int64_t p = 0; p < g.planes; ++p) {
-        float* dx_plane = dx + p * g.h * g.w;
-        for (std::int64_t oh = 0; oh < g.oh; ++oh) {
-            const std::int64_t top = 2 * oh * g.w;
-            const float* dy_row = dy + (p * g.oh + oh) * g.ow;
-            for (std::int64_t i = 0; i < g.ow; i += 16) {
-                const Tiled2x2Masks m = tiled_masks(std::min<std::int64_t>(16, g.ow - i));
-                const Tiled2x2Maxima w = tiled_maxima(x + p * g.h * g.w + top + 2 * i,
-                                                      x + p * g.h * g.w + top + g.w + 2 * i, m);
-                const __m512 gradient = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m.out, dy_row + i));
-                __m512 at[4];
-                for (int k = 0; k < 4; ++k) {
-                    at[k] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(w.position, _mm512_set1_epi32(k)), gradient);
-                }
-                for (int row = 0; row < 2; ++row) {
-                    float* out = dx_plane + top + row * g.w + 2 * i;
-                    _mm512_mask_storeu_ps(out, m.low, _mm512_permutex2var_ps(at[2 * row], interleave_low, at[2 * row + 1]));
-                    _mm512_mask_storeu_ps(out + 16, m.high,
-                                          _mm512_permutex2var_ps(at[2 * row], interleave_high, at[2 * row + 1]));
-                }
+    for (std::int64_t oh = 0; oh < g.oh; ++oh) {
+        const std::int64_t top = 2 * oh * g.w;
+        const float* dy_row = dy + oh * g.ow;
+        for (std::int64_t i = 0; i < g.ow; i += 16) {
+            const Tiled2x2Masks m = tiled_masks(std::min<std::int64_t>(16, g.ow - i));
+            const Tiled2x2Maxima w = tiled_maxima(plane + top + 2 * i, plane + top + g.w + 2 * i, m);
+            const __m512 gradient = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m.out, dy_row + i));
+            __m512 at[4];
+            for (int k = 0; k < 4; ++k) {
+                at[k] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(w.position, _mm512_set1_epi32(k)), gradient);
             }
-            for (std::int64_t row = 0; row < 2 && 2 * g.ow < g.w; ++row) {  // an odd last column: in no window
-                std::fill(dx_plane + top + row * g.w + 2 * g.ow, dx_plane + top + (row + 1) * g.w, 0.0f);
+            for (int row = 0; row < 2; ++row) {
+                float* out = dx_plane + top + row * g.w + 2 * i;
+                _mm512_mask_storeu_ps(out, m.low, _mm512_permutex2var_ps(at[2 * row], interleave_low, at[2 * row + 1]));
+                _mm512_mask_storeu_ps(out + 16, m.high,
+                                      _mm512_permutex2var_ps(at[2 * row], interleave_high, at[2 * row + 1]));
             }
         }
-        std::fill(dx_plane + 2 * g.oh * g.w, dx_plane + g.h * g.w, 0.0f);  // an odd last row
+        for (std::int64_t row = 0; row < 2 && 2 * g.ow < g.w; ++row) {  // an odd last column: in no window
+            std::fill(dx_plane + top + row * g.w + 2 * g.ow, dx_plane + top + (row + 1) * g.w, 0.0f);
+        }
+    }
+    std::fill(dx_plane + 2 * g.oh * g.w, dx_plane + g.h * g.w, 0.0f);  // an odd last row
+}
+
+void tiled_2x2_forward_avx512(const Geometry& g, const float* x, float* y) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t p = 0; p < g.planes; ++p) {
+        tiled_2x2_forward_plane(g, x + p * g.h * g.w, y + p * g.oh * g.ow);
     }
 }
 
+void tiled_2x2_backward_avx512(const Geometry& g, const float* x, const float* dy, float* dx) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t p = 0; p < g.planes; ++p) {
+        tiled_2x2_backward_plane(g, x + p * g.h * g.w, dy + p * g.oh * g.ow, dx + p * g.h * g.w);
+    }
+}
 #endif
 
 }  // namespace

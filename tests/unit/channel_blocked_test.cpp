@@ -250,17 +250,20 @@ TEST(ChannelBlocked, RoundToGivesThePlainBits) {
     }
 }
 
-// A CFloat8 rounding written as BF16 gives the rounded values' BF16 patterns, element for element in its layout:
-// blocked and plain, nearest and stochastic (drawn at the plain position); a tensor with an infinity (passed on
-// unrounded by RoundTo) is refused, the copy untouched.
+// A CFloat8 or BF16 rounding written as BF16 gives the rounded values' BF16 patterns, element for element in its
+// layout: blocked and plain, nearest and stochastic (drawn at the plain position); a CFloat8 rounding of a tensor with
+// an infinity (passed on unrounded by RoundTo: no bias from its max-abs) is refused, the copy untouched.
 TEST(ChannelBlocked, RoundToBf16CopyGivesTheRoundedValuesAsBf16) {
     const ir::Shape shape{3, 32, 5, 7};
     const std::vector<float> xs = normal_values(shape, 12);
     const ir::RoundAttrs cases[] = {
         {numerics::FormatKind::Cfp8_143, numerics::Rounding::NearestEven, 0.0, 3, 7},
         {numerics::FormatKind::Cfp8_152, numerics::Rounding::Stochastic, 0.0, 3, 8},
+        {numerics::FormatKind::Bf16, numerics::Rounding::NearestEven, 0.0, 3, 9},
     };
     EXPECT_FALSE(runtime::rounds_exactly_into_bf16({numerics::FormatKind::Shp, numerics::Rounding::NearestEven,
+                                                    0.0, 0, 1}));
+    EXPECT_FALSE(runtime::rounds_exactly_into_bf16({numerics::FormatKind::Bf16, numerics::Rounding::Stochastic,
                                                     0.0, 0, 1}));
     for (const ir::RoundAttrs& attrs : cases) {
         ASSERT_TRUE(runtime::rounds_exactly_into_bf16(attrs));
@@ -284,9 +287,12 @@ TEST(ChannelBlocked, RoundToBf16CopyGivesTheRoundedValuesAsBf16) {
             std::vector<float> with_inf = x;
             with_inf[17] = std::numeric_limits<float>::infinity();
             std::vector<std::uint16_t> untouched(x.size(), 0x5555);
-            EXPECT_FALSE(runtime::round_to_bf16_copy(attrs, 6.0, shape, blocked, with_inf.data(), untouched.data(),
-                                                     numerics::max_abs(with_inf)));
-            EXPECT_TRUE(std::all_of(untouched.begin(), untouched.end(), [](std::uint16_t b) { return b == 0x5555; }));
+            const bool bias_from_max_abs = attrs.format != numerics::FormatKind::Bf16;
+            EXPECT_EQ(runtime::round_to_bf16_copy(attrs, 6.0, shape, blocked, with_inf.data(), untouched.data(),
+                                                  numerics::max_abs(with_inf)),
+                      !bias_from_max_abs);  // BF16 rounds an infinity to itself
+            EXPECT_EQ(std::all_of(untouched.begin(), untouched.end(), [](std::uint16_t b) { return b == 0x5555; }),
+                      bias_from_max_abs);
         }
     }
 }

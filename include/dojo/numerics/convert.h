@@ -166,6 +166,10 @@ ConversionFlags round_to_bf16_nearest(std::span<const float> in, std::span<float
 /// `in` and `out` may be the same array. Vectorised for the CPU the program runs on.
 void round_to_bf16_nearest_values(const float* in, float* out, std::size_t n);
 
+/// The same rounding written as BF16 bit patterns (the top halves of round_to_bf16_nearest_values' FP32 patterns),
+/// on one thread, vectorised: what a BF16 kernel reads.
+void round_to_bf16_nearest_bits(const float* in, std::uint16_t* out, std::size_t n);
+
 /// One value: its code (in the low 8 or 16 bits; the FP32 bit pattern for fp32) and the flags it raised.
 struct EncodedValue {
     std::uint32_t code = 0;
