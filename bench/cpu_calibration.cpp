@@ -74,19 +74,24 @@ using dojo::ir::Graph;
 using dojo::ir::NodeId;
 using dojo::ir::Shape;
 
-// Best seconds of `runs` runs of the executor on `graph` (after one warm-up run), its inputs in [0.5, 1.5). Unfused:
-// every node its own kernel (what a step's unfused nodes and reference kernels cost).
-enum class Fusion { Fused, Unfused };
-double best_run(const Graph& graph, int runs, Fusion fusion = Fusion::Fused) {
-    dojo::runtime::ExecutorOptions options;
-    options.fuse_elementwise = fusion == Fusion::Fused;
-    dojo::runtime::Executor executor(graph, options);
+// The graph's inputs in [0.5, 1.5), then one warm-up run.
+void fill_and_warm_up(const Graph& graph, dojo::runtime::Executor& executor) {
     for (const NodeId id : graph.inputs()) {
         for (float& v : executor.value(id).data) {
             v = 0.5f + static_cast<float>(std::rand() % 1000) / 1000.0f;
         }
     }
     executor.run();
+}
+
+// Best seconds of `runs` runs of the executor on `graph` (after fill_and_warm_up). Unfused: every node its own kernel
+// (what a step's unfused nodes and reference kernels cost).
+enum class Fusion { Fused, Unfused };
+double best_run(const Graph& graph, int runs, Fusion fusion = Fusion::Fused) {
+    dojo::runtime::ExecutorOptions options;
+    options.fuse_elementwise = fusion == Fusion::Fused;
+    dojo::runtime::Executor executor(graph, options);
+    fill_and_warm_up(graph, executor);
     double best = 1e30;
     for (int r = 0; r < runs; ++r) {
         const auto start = std::chrono::steady_clock::now();
@@ -123,18 +128,13 @@ double fused_gb_s(std::int64_t elements) {
     return 4.0 * 4.0 * static_cast<double>(elements) / best_run(g, runs) / 1e9;  // 3 reads, 1 write
 }
 
-// Best seconds of `runs` runs of node `id`'s kernel alone (the executor's profile) in `graph`, after a warm-up run:
-// what the operands' roundings and reorders around it cost is left out.
+// Best seconds of `runs` runs of node `id`'s kernel alone (the executor's profile) in `graph`, after
+// fill_and_warm_up: what the operands' roundings and reorders around it cost is left out.
 double best_node_run(const Graph& graph, NodeId id, int runs) {
     dojo::runtime::ExecutorOptions options;
     options.profile = true;
     dojo::runtime::Executor executor(graph, options);
-    for (const NodeId input : graph.inputs()) {
-        for (float& v : executor.value(input).data) {
-            v = 0.5f + static_cast<float>(std::rand() % 1000) / 1000.0f;
-        }
-    }
-    executor.run();
+    fill_and_warm_up(graph, executor);
     double best = 1e30;
     for (int r = 0; r < runs; ++r) {
         executor.reset_profile();

@@ -448,18 +448,23 @@ std::uint32_t bf16_nearest_flags(std::uint32_t x) {
     return (invalid ? 1u : 0u) | (denormal ? 2u : 0u) | (overflow ? 4u : 0u) | (underflow ? 8u : 0u);
 }
 
-// BF16 nearest-even on bit patterns. The baseline x86-64 target (SSE2) has no blend, so the loop is also built for
-// AVX2 and AVX-512 and picked when the program loads; integer arithmetic, so every build gives the same bits.
+// One FP32 pattern rounded to BF16, nearest-even on the 16 bits below BF16's ulp (a carry moves into the exponent, to
+// Inf, by itself); a NaN stays the same NaN, made quiet. The low 16 bits of the result are zero.
+inline std::uint32_t bf16_nearest_pattern(std::uint32_t x) {
+    const std::uint32_t nan = (x & 0x7fffffffu) > 0x7f800000u ? ~0u : 0u;
+    const std::uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) & 0xffff0000u;
+    return (nan & ((x & 0xffff0000u) | 0x00400000u)) | (~nan & rounded);
+}
+
+// BF16 nearest-even on bit patterns, as FP32 patterns or as BF16 ones. The baseline x86-64 target (SSE2) has no
+// blend, so the loops are also built for AVX2 and AVX-512 and picked when the program loads; integer arithmetic, so
+// every build gives the same bits.
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void round_bf16_bits(const std::uint32_t* from, std::uint32_t* to, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) {
-        const std::uint32_t x = from[i];
-        const std::uint32_t nan = (x & 0x7fffffffu) > 0x7f800000u ? ~0u : 0u;
-        // Nearest-even on the 16 bits below BF16's ulp; a carry moves into the exponent (to Inf) by itself.
-        const std::uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) & 0xffff0000u;
-        to[i] = (nan & ((x & 0xffff0000u) | 0x00400000u)) | (~nan & rounded);  // NaN: the same NaN, quiet
+        to[i] = bf16_nearest_pattern(from[i]);
     }
 }
 
@@ -468,10 +473,7 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void round_bf16_half_bits(const std::uint32_t* from, std::uint16_t* to, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) {
-        const std::uint32_t x = from[i];
-        const std::uint32_t nan = (x & 0x7fffffffu) > 0x7f800000u ? ~0u : 0u;
-        const std::uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) & 0xffff0000u;
-        to[i] = static_cast<std::uint16_t>(((nan & ((x & 0xffff0000u) | 0x00400000u)) | (~nan & rounded)) >> 16);
+        to[i] = static_cast<std::uint16_t>(bf16_nearest_pattern(from[i]) >> 16);
     }
 }
 
