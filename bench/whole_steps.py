@@ -3,7 +3,7 @@ two threads) against `dojo train --threads 2` of the same step, for MLP, LeNet, 
 bf16 and cfp8; and, per op kind, the simulator's op times against `dojo train --profile`.
 
   measured   the median of `dojo train --json`'s step_seconds after the warm-up steps (the step as the trainer
-             times it: the executor's run, the update's apply and the loss read back) in the fastest of 5 rounds in
+             times it: the executor's run, the update's apply and the loss read back) in the fastest of 8 rounds in
              which every case runs once, and the median over all rounds beside it (the VM's neighbours move single
              runs by up to 1.5x, for minutes at a time; the fastest round is the machine as cpu_calibration's
              best-of runs measure it)
@@ -63,7 +63,7 @@ def train(dojo, model, batch, extra, steps, warmup, precision, profile):
     return run_json(command)
 
 
-def measured_steps(dojo, all_cases, rounds=5):
+def measured_steps(dojo, all_cases, rounds=8):
     """{(label, precision): (the fastest round's median step after the warm-up, the median over all rounds)}, over
     `rounds` interleaved rounds of every case (one `dojo train` each). The VM's neighbours come and go over minutes
     (a burst slows one round of each case, not every run of one); the fastest round is the machine undisturbed, as
