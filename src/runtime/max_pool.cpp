@@ -383,8 +383,8 @@ __attribute__((target("avx512f"))) void blocked_backward_plane_avx512(const floa
 // none): each output row is two input rows read 32 values at a time, split into even and odd columns by a permute,
 // and the four positions taken in interior_row_body's order with its select. The backward pass writes dx row pair
 // by row pair, each position's window gradient where that position won (0 + dy, as the reference's sum into a
-// cleared dx gives: -0 becomes +0) and 0 elsewhere: every dx value written once. The strided rows of LeNet's 28- and
-// 10-wide planes made the per-row loop of interior_row cost 3 ns an output; these run near the rate of a copy.
+// cleared dx gives: -0 becomes +0) and 0 elsewhere: every dx value written once. On narrow planes (LeNet's 28 and 10
+// wide) interior_row's strided selects cost about 3 ns an output; these run near the rate of a copy.
 
 struct Tiled2x2Masks {
     __mmask16 low, high, out;  // the input lanes of each 16-value half, and the output lanes

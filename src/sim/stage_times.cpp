@@ -31,10 +31,12 @@ std::vector<bool> reaches_a_product(const ir::Graph& g) {
         const ir::Node& node = g.node(NodeId{i});
         const bool passes_on = node.op == OpKind::Reshape || node.op == OpKind::Transpose ||
                                node.op == OpKind::RoundTo || node.op == OpKind::RoundGrad;
-        if (node.op == OpKind::MatMul || (passes_on && reaches[i])) {
-            for (const NodeId input : node.op == OpKind::MatMul ? node.inputs : std::vector<NodeId>{node.inputs[0]}) {
+        if (node.op == OpKind::MatMul) {
+            for (const NodeId input : node.inputs) {
                 reaches[input.index] = true;
             }
+        } else if (passes_on && reaches[i]) {
+            reaches[node.inputs[0].index] = true;
         }
     }
     return reaches;
@@ -91,12 +93,16 @@ std::vector<bool> runs_in_a_product(const ir::Graph& g, const Device& device) {
         const NodeId x = node.inputs[0];
         const int rank = static_cast<int>(g.type(x).shape.rank());
         const std::vector<bool> summed = summed_axes(std::get<ir::ReduceAttrs>(node.attrs), rank);
-        bool all_but_last = rank >= 2 && !summed.back(), batch_only = rank >= 3 && !summed[summed.size() - 2] &&
-                                                                      !summed.back();
-        for (int k = 0; k + 1 < rank; ++k) {
-            all_but_last = all_but_last && summed[static_cast<std::size_t>(k)];
-            batch_only = batch_only && (k + 2 >= rank || summed[static_cast<std::size_t>(k)]);
-        }
+        const auto leading_summed = [&](int count) {  // axes [0, count) summed, the rest kept
+            for (int k = 0; k < rank; ++k) {
+                if (summed[static_cast<std::size_t>(k)] != (k < count)) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        const bool all_but_last = rank >= 2 && leading_summed(rank - 1);
+        const bool batch_only = rank >= 3 && leading_summed(rank - 2);
         const bool of_a_product = g.node(x).op == OpKind::MatMul && readers[x.index] == 1;
         in_product[i] = (all_but_last && reaches[x.index]) || (batch_only && of_a_product);
     }
