@@ -1,6 +1,8 @@
 // Per kernel of a training step's ExecPlan: the time it takes on this CPU (the executor's profile) against the time
 // the simulator's CPU kernel model gives it (sim/cpu_kernel_time.h, on the machine's device), as JSON lines: where
-// the model is right and where it is wrong, one kernel at a time (bench/whole_steps.py reads them).
+// the model is right and where it is wrong, one kernel at a time (bench/whole_steps.py reads them). A oneDNN kernel's
+// line also gives its reorders (runtime::OneDnnKernels::reorders): their measured seconds, inside "seconds", and
+// their bytes read and written.
 //
 //   node_times MODEL BATCH PRECISION [STEPS [MACHINE]]     (MACHINE: dev-vm:ranks_per_host=1,cores_per_rank=2)
 //
@@ -19,6 +21,7 @@
 #include "dojo/machine/machine.h"
 #include "dojo/runtime/exec_plan.h"
 #include "dojo/runtime/executor.h"
+#include "dojo/runtime/onednn_kernels.h"
 #include "dojo/runtime/trainer.h"
 #include "dojo/sim/cpu_kernel_time.h"
 #include "dojo/sim/topology.h"
@@ -82,11 +85,19 @@ int main(int argc, char** argv) {
         executor.run();
     }
     executor.reset_profile();
+    const ir::Graph& g = plan.step.graph;
+    const runtime::ExecPlan& exec = executor.plan();
+    // The reorders' seconds so far, per node: the warm-up's, left out below.
+    auto reorder_seconds = [&](std::uint32_t i) {
+        return exec.onednn ? exec.onednn->reorder_seconds(ir::NodeId{i}) : 0.0;
+    };
+    std::vector<double> warm_up_reorder_s(g.size());
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        warm_up_reorder_s[i] = reorder_seconds(i);
+    }
     for (int k = 0; k < steps; ++k) {
         executor.run();
     }
-    const ir::Graph& g = plan.step.graph;
-    const runtime::ExecPlan& exec = executor.plan();
     const std::vector<sim::KernelTraffic> traffic = sim::kernel_traffic(exec, plan.step.updates, device.cache_bytes);
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         const runtime::NodeKernel k = exec.kernel[i];
@@ -96,13 +107,23 @@ int main(int argc, char** argv) {
         }
         const ir::Node& node = g.node(ir::NodeId{i});
         const int group = exec.member_of[i];
+        std::size_t reorder_bytes = 0;
+        if (exec.onednn) {
+            for (const runtime::OneDnnKernels::Reorder& r : exec.onednn->reorders(ir::NodeId{i})) {
+                const bool written_by_producer =
+                    r.into_shared_copy && exec.kernel[r.value.index] == runtime::NodeKernel::RoundToBf16Copy;
+                reorder_bytes += written_by_producer ? 0 : r.bytes_read + r.bytes_written;
+            }
+        }
         std::printf("{\"node\": %u, \"op\": \"%s\", \"kernel\": \"%s\", \"elements\": %lld, \"members\": %zu, "
-                    "\"externals\": %zu, \"blocked\": %d, \"seconds\": %.9g, \"predicted_seconds\": %.9g}\n",
+                    "\"externals\": %zu, \"blocked\": %d, \"reorder_seconds\": %.9g, \"reorder_bytes\": %zu, "
+                    "\"seconds\": %.9g, \"predicted_seconds\": %.9g}\n",
                     i, std::string(ir::to_string(node.op)).c_str(), std::string(runtime::to_string(k)).c_str(),
                     static_cast<long long>(node.type.shape.numel()),
                     group >= 0 ? exec.groups[static_cast<std::size_t>(group)].members.size() : 1,
                     group >= 0 ? exec.groups[static_cast<std::size_t>(group)].externals.size() : node.inputs.size(),
-                    exec.blocked[i] ? 1 : 0, executor.node_seconds()[i] / steps,
+                    exec.blocked[i] ? 1 : 0, (reorder_seconds(i) - warm_up_reorder_s[i]) / steps, reorder_bytes,
+                    executor.node_seconds()[i] / steps,
                     sim::cpu_kernel_time(exec, ir::NodeId{i}, device, traffic[i]).seconds);
     }
     std::fprintf(stderr, "%d threads; apply: predicted %.6g s\n", omp_get_max_threads(),

@@ -30,6 +30,9 @@ Executor::Executor(ExecPlan plan, const ExecutorOptions& options) : graph_(*plan
     profiling_ = options.profile;
     if (profiling_) {
         node_seconds_.assign(graph_.size(), 0.0);
+        if (plan_.onednn) {
+            plan_.onednn->time_reorders();
+        }
     }
     for (const compiler::FusionGroup& group : plan_.groups) {
         fused_.push_back(std::make_unique<FusedElementwise>(graph_, group, plan_.blocked));

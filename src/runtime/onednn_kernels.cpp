@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <set>
@@ -123,6 +124,7 @@ struct OneDnnKernels::Impl {
         dnnl::primitive primitive;
         std::vector<Role> roles;     // the inputs, then the output
         std::string implementation;  // oneDNN's name for it
+        double reorder_seconds = 0;  // its reorders' time over its runs (time_reorders only)
     };
     std::map<std::uint32_t, Kernel> kernels;  // by node, so in the order the executor runs them
     std::set<std::uint32_t> bf16_nodes;  // the kernels whose operands are read as BF16
@@ -141,6 +143,7 @@ struct OneDnnKernels::Impl {
     std::vector<SharedCopy> copies;
     std::vector<float> copies_arena;
     std::uint64_t step = 1;
+    bool timing_reorders = false;
     bool planned = false;  // the copies and scratch are allocated (once: use_blocked(), or the first use)
 
     Role role(const memory::desc& user, const memory::desc& inner, int arg, NodeId id, bool output) {
@@ -289,6 +292,18 @@ struct OneDnnKernels::Impl {
             }
         }
         plan_once();
+    }
+
+    // Runs reorder `r` from `from` into `to` for kernel `k`, timing it there when timing_reorders.
+    void run_reorder(const dnnl::reorder& r, memory& from, memory& to, Kernel& k) {
+        if (!timing_reorders) {
+            r.execute(stream, from, to);
+            return;
+        }
+        const auto start = std::chrono::steady_clock::now();
+        r.execute(stream, from, to);
+        stream.wait();
+        k.reorder_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
 
     void add_kernel(NodeId id, dnnl::primitive primitive, const char* implementation, std::vector<Role> roles) {
@@ -453,6 +468,42 @@ std::string OneDnnKernels::implementation(NodeId id) const {
 
 void OneDnnKernels::begin_step() { ++impl_->step; }
 
+std::vector<OneDnnKernels::Reorder> OneDnnKernels::reorders(NodeId id) const {
+    Impl& im = *impl_;
+    im.plan_once();
+    std::vector<Reorder> out;
+    const auto it = im.kernels.find(id.index);
+    if (it == im.kernels.end()) {
+        return out;
+    }
+    const std::size_t output = it->second.roles.size() - 1;
+    for (std::size_t r = 0; r <= output; ++r) {
+        const Impl::Role& role = it->second.roles[r];
+        if (!role.reorder) {
+            continue;
+        }
+        if (role.shared >= 0) {  // filled by the first kernel reading the copy; kernels are in run order
+            const auto first = std::find_if(im.kernels.begin(), im.kernels.end(), [&](const auto& entry) {
+                return std::any_of(entry.second.roles.begin(), entry.second.roles.end(),
+                                   [&](const Impl::Role& x) { return x.shared == role.shared; });
+            });
+            if (first != it) {
+                continue;
+            }
+        }
+        const std::size_t user = role.user.get_size(), inner = role.inner.get_size();
+        out.push_back({role.id, r == output ? inner : user, r == output ? user : inner, role.shared >= 0});
+    }
+    return out;
+}
+
+void OneDnnKernels::time_reorders() { impl_->timing_reorders = true; }
+
+double OneDnnKernels::reorder_seconds(NodeId id) const {
+    const auto it = impl_->kernels.find(id.index);
+    return it == impl_->kernels.end() ? 0.0 : it->second.reorder_seconds;
+}
+
 std::uint16_t* OneDnnKernels::bf16_copy(NodeId id) const {
     Impl& im = *impl_;
     im.plan_once();
@@ -494,7 +545,7 @@ void OneDnnKernels::run(NodeId id, std::vector<ir::Buffer<float>>& values) const
             Impl::SharedCopy& copy = im.copies[static_cast<std::size_t>(role.shared)];
             memory inner(role.inner, im.engine, im.copies_arena.data() + copy.offset_floats);
             if (copy.step != im.step) {  // the first reader this step
-                role.reorder->execute(im.stream, user, inner);
+                im.run_reorder(*role.reorder, user, inner, k);
                 copy.step = im.step;
             }
             args.emplace(role.arg, inner);
@@ -504,7 +555,7 @@ void OneDnnKernels::run(NodeId id, std::vector<ir::Buffer<float>>& values) const
         if (r == output) {
             inner_output = inner;
         } else {
-            role.reorder->execute(im.stream, user, inner);
+            im.run_reorder(*role.reorder, user, inner, k);
         }
         args.emplace(role.arg, inner);
     }
@@ -512,7 +563,7 @@ void OneDnnKernels::run(NodeId id, std::vector<ir::Buffer<float>>& values) const
     if (inner_output) {
         const Impl::Role& out = k.roles[output];
         memory user(out.user, im.engine, values[id.index].data.data());
-        out.reorder->execute(im.stream, *inner_output, user);
+        im.run_reorder(*out.reorder, *inner_output, user, k);
     }
     im.stream.wait();
 }

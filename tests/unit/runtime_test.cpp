@@ -661,6 +661,70 @@ TEST(Executor, ConvolutionInputsReorderedOnceGiveTheReferenceGradients) {
     }
 }
 
+// What OneDnnKernels::reorders() lists is what run() reorders: a shared copy is filled by one kernel a step, and a
+// profiled run times reorders only where a kernel has some, never more than the kernel's whole time.
+TEST(Executor, ReordersAreListedAndTimedAsTheKernelsRunThem) {
+    ir::Graph g;
+    const NodeId x = g.add_input("x", {ir::DType::F32, ir::Shape{4, 16, 12, 12}});
+    ir::Conv2dAttrs same;
+    same.pads = {1, 1, 1, 1};
+    std::vector<NodeId> weights;
+    NodeId h = x;
+    for (int layer = 0; layer < 2; ++layer) {
+        weights.push_back(g.add_parameter("w" + std::to_string(layer), {ir::DType::F32, ir::Shape{16, 16, 3, 3}}));
+        h = ir::relu(g, ir::conv2d(g, h, weights.back(), same));
+    }
+    const NodeId flat = ir::reshape(g, h, ir::Shape{4, 16 * 12 * 12});
+    const NodeId head = g.add_parameter("head", {ir::DType::F32, ir::Shape{16 * 12 * 12, 8}});
+    const NodeId loss = ir::reduce_sum(g, ir::matmul(g, flat, head), {});
+    weights.push_back(head);
+    g.mark_output(loss);
+    for (const NodeId grad : autodiff::gradients(g, loss, weights)) {
+        g.mark_output(grad);
+    }
+    ExecutorOptions options;
+    options.profile = true;
+    for (const bool blocked : {false, true}) {
+        options.channel_blocked = blocked;
+        Executor e(g, options);
+        const OneDnnKernels& kernels = *e.plan().onednn;
+        e.run();
+        e.run();
+        std::map<std::uint32_t, int> copy_fills;  // value -> kernels filling its shared copy
+        std::size_t kernels_with_reorders = 0, kernels_without = 0;
+        for (std::uint32_t i = 0; i < g.size(); ++i) {
+            const NodeId id{i};
+            if (!kernels.has(id)) {
+                EXPECT_TRUE(kernels.reorders(id).empty());
+                continue;
+            }
+            const std::vector<OneDnnKernels::Reorder> reorders = kernels.reorders(id);
+            for (const OneDnnKernels::Reorder& r : reorders) {
+                const std::vector<NodeId>& inputs = g.node(id).inputs;
+                EXPECT_TRUE(r.value == id || std::find(inputs.begin(), inputs.end(), r.value) != inputs.end());
+                EXPECT_GT(r.bytes_read, 0u);
+                EXPECT_GT(r.bytes_written, 0u);
+                copy_fills[r.value.index] += r.into_shared_copy ? 1 : 0;
+            }
+            (reorders.empty() ? kernels_without : kernels_with_reorders) += 1;
+            if (reorders.empty()) {
+                EXPECT_EQ(kernels.reorder_seconds(id), 0.0) << g.describe(id);
+            } else {
+                EXPECT_GT(kernels.reorder_seconds(id), 0.0) << g.describe(id);
+                EXPECT_LT(kernels.reorder_seconds(id), e.node_seconds()[i]) << g.describe(id);
+            }
+        }
+        std::size_t shared = 0;
+        for (const auto& [value, fills] : copy_fills) {
+            EXPECT_LE(fills, 1) << g.describe(NodeId{value});
+            shared += fills == 1;
+        }
+        EXPECT_EQ(shared, kernels.shared_copy_count()) << "blocked " << blocked;
+        EXPECT_GT(kernels_with_reorders, 0u);  // the filters at least: oneDNN runs them in its own layout
+        EXPECT_GT(kernels_without, 0u);        // the products of plain matrices
+    }
+}
+
 // A LeNet step (loss and parameter gradients) under `precision`, run by `kernels`; the first convolution is kept.
 struct PolicyStep {
     ir::Graph graph;

@@ -33,7 +33,8 @@
  * arena (ir/storage.h): assigning to value(id).data copies into place and must keep the size.
  *
  * Profiling: with `profile`, run() also measures the wall time of every node and sums it by op kind (profile()), so a
- * user can see where a step's time goes (`dojo train --profile`). Off by default: the clock reads cost ~50 ns a node.
+ * user can see where a step's time goes (`dojo train --profile`), and times the oneDNN kernels' reorders apart
+ * (plan().onednn->reorder_seconds()). Off by default: the clock reads cost ~50 ns a node.
  */
 #pragma once
 

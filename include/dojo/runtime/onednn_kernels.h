@@ -77,6 +77,22 @@ public:
     /// How many reordered inputs are read by two or more kernels, so reordered once per step into a copy (above).
     std::size_t shared_copy_count() const;
 
+    /// A reorder a kernel runs between its buffer's layout and the layout the primitive runs on (run()).
+    struct Reorder {
+        ir::NodeId value;               ///< the node whose value it moves
+        std::size_t bytes_read = 0;     ///< the layout it reads (the buffer's for an input, the primitive's for the output)
+        std::size_t bytes_written = 0;  ///< and the one it writes
+        bool into_shared_copy = false;  ///< an input's shared copy: skipped where the producer wrote it (bf16_copy())
+    };
+    /// The reorders node `id`'s kernel runs in a step, in the layouts as they now stand (after use_blocked()): one
+    /// for each argument in another layout than its buffer's, except a shared copy, which only its first reader of
+    /// the step fills. Empty for a node without a fast kernel. (bench/node_times prints them beside each kernel.)
+    std::vector<Reorder> reorders(ir::NodeId id) const;
+    /// From now on, every run() also times its reorders (two clock reads each) for reorder_seconds().
+    void time_reorders();
+    /// With time_reorders(), the seconds node `id`'s reorders took over its runs so far (0 before, or without one).
+    double reorder_seconds(ir::NodeId id) const;
+
     /// Where the producer of node `id` may write the value as its readers read it: when every kernel reading `id`
     /// reads one shared copy that is BF16 in the buffer's own layout (element i of the copy is element i of the
     /// buffer, as a BF16 bit pattern), that copy; else nullptr. A producer whose values are exact in BF16 (a CFloat8
