@@ -8,12 +8,13 @@ Each loader delivers every frame of every camera, the eight cameras of a clip in
 float32 CHW tensors normalised to mean 0.45 / std 0.225; all with the same --threads:
 
   dojo     `dojo data bench STORE --size WxH --threads N` (decode threads, each decoding one keyframe interval of a
-           clip's eight streams; swscale bilinear to the training size; a table lookup per value)
+           clip's eight streams; swscale's area averaging to the training size; colour conversion and
+           normalisation in one vectorised pass)
   ffmpeg   `ffmpeg -threads N -i CLIP -f null -` on every stream, one after another: decoding alone, no resize, no
            tensors (the raw decode bound the issue names; it pays a process start per stream, as a script calling it
            would)
   pyav     python3-av: per clip, eight containers decoded in step (codec threads N), frame.to_ndarray(width, height,
-           format='rgb24') (swscale bilinear, as dojo), numpy normalisation
+           format='rgb24') (swscale's bilinear filter), numpy normalisation
   opencv   python3-opencv: per clip, eight cv2.VideoCapture in step (cv2.setNumThreads(N)), cv2.resize INTER_LINEAR,
            BGR->RGB, numpy normalisation
 
