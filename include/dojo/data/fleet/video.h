@@ -78,7 +78,7 @@ public:
     enum class Planes : std::uint8_t { Rgb, Yuv420 };
 
     /// Decodes the frames numbered `frames` (ascending, each < info().frames), scales each to out_width x
-    /// out_height (bilinear) and hands it to `sink(frame number, planes)` as three planes of out_height rows of
+    /// out_height (area averaging) and hands it to `sink(frame number, planes)` as three planes of out_height rows of
     /// out_width bytes. Seeks to
     /// the keyframe at or before the first wanted frame, and again whenever a wanted frame lies beyond the next
     /// keyframe. Throws IoError naming the stream if a wanted frame cannot be decoded (a corrupt or truncated stream).
