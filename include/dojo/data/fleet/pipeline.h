@@ -4,8 +4,8 @@
  * A sample is a window of `sequence` frames, `stride` frames apart, from the chosen cameras of one clip, decoded,
  * scaled to the training resolution (area averaging), optionally cropped and jittered (the same crop offset,
  * brightness and contrast for every camera and frame of a sample: the cameras stay consistent with each other and
- * with the calibration), normalised ((x / 255 - 0.45) / 0.225), as float or BF16; with the ground truth of its last frame.
- * Windows start every `every` frames of a clip: a sampling timeline slower than the cameras'.
+ * with the calibration), normalised ((x / 255 - 0.45) / 0.225), as float or BF16; with the ground truth of its last
+ * frame. Windows start every `every` frames of a clip: a sampling timeline slower than the cameras'.
  *
  * Flow (one epoch): the selected clips in a seeded order (rank r of R takes every R-th clip), each cut into units of
  * the windows starting within one keyframe interval → decode threads, one unit at a time each (the streams read
