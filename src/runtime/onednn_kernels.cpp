@@ -183,7 +183,11 @@ struct OneDnnKernels::Impl {
             }
             ++position;
         }
-        std::erase_if(reads, [](const Reads& x) { return x.roles.size() < 2; });
+        // A value one kernel reads keeps a copy only where it is BF16 in the buffer's own layout: its producer may
+        // then write it (bf16_copy()) in place of the FP32 value and the conversion.
+        std::erase_if(reads, [](const Reads& x) {
+            return x.roles.size() < 2 && !is_bf16_as(x.roles.front()->user, x.roles.front()->inner);
+        });
         std::vector<Lifetime> lifetimes;
         std::vector<bool> bf16_as_buffer;
         for (std::size_t c = 0; c < reads.size(); ++c) {

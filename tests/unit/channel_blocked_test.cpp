@@ -359,6 +359,45 @@ TEST(ChannelBlocked, Bf16CopyKeepsItsBytesUntilItsReadersRun) {
     }
 }
 
+// A product reads each of its rounded operands alone, as BF16 in the operand's own layout: each rounding writes that
+// BF16 copy itself (no FP32 value, no reorder), with the bits of the conversion oneDNN's reorder makes.
+TEST(ChannelBlocked, RoundingsReadByOneProductWriteItsBf16Copies) {
+    ir::Graph g;
+    const NodeId step = g.add_input("step", {ir::DType::F32, ir::Shape{1}});
+    const NodeId x = g.add_input("x", {ir::DType::F32, ir::Shape{16, 64}});
+    const NodeId w = g.add_input("w", {ir::DType::F32, ir::Shape{64, 32}});
+    const NodeId rx = ir::round_to(g, x, step, {numerics::FormatKind::Bf16, numerics::Rounding::NearestEven, 0.0, 1, 1});
+    const NodeId rw = ir::round_to(g, w, step, {numerics::FormatKind::Bf16, numerics::Rounding::NearestEven, 0.0, 1, 2});
+    g.mark_output(ir::matmul(g, rx, rw));
+    runtime::Executor copies(g);
+    runtime::ExecutorOptions reordered;
+    reordered.bf16_copies = false;
+    runtime::Executor reorders(g, reordered);
+    if (cpu_has_avx512_bf16()) {
+        EXPECT_EQ(copies.bf16_copy_count(), 2u);
+    }
+    std::mt19937 rng(4);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (const NodeId leaf : {x, w}) {
+        for (float& v : copies.value(leaf).data) {
+            v = normal(rng);
+        }
+        std::copy(copies.value(leaf).data.begin(), copies.value(leaf).data.end(), reorders.value(leaf).data.begin());
+    }
+    for (int run = 0; run < 2; ++run) {  // the copies are current in the second step too
+        copies.run();
+        reorders.run();
+        expect_same_bits(copies.value(g.outputs()[0]).data, reorders.value(g.outputs()[0]).data, "the product");
+        for (const NodeId leaf : {x, w}) {
+            for (float& v : copies.value(leaf).data) {
+                v = normal(rng);
+            }
+            std::copy(copies.value(leaf).data.begin(), copies.value(leaf).data.end(),
+                      reorders.value(leaf).data.begin());
+        }
+    }
+}
+
 // oneDNN runs 16-channel blocks where the CPU has AVX-512 (the layout the executor then keeps).
 bool cpu_has_avx512() {
     std::ifstream cpuinfo("/proc/cpuinfo");

@@ -27,8 +27,8 @@
  * write the buffer as it is, with no reorder (a BF16 reader converts it, in the same layout, on the way in).
  *
  * BF16 copies written by their producer: where every reader of a value reads one shared BF16 copy laid out as the
- * value's buffer, the producer may write that copy itself (bf16_copy(); runtime/round_to_bf16_copy.h does, for a
- * CFloat8 rounding), and the conversion does not run.
+ * value's buffer (a value one kernel reads so has a copy of its own too), the producer may write that copy itself
+ * (bf16_copy(); runtime/round_to_bf16_copy.h does, for a CFloat8 or BF16 rounding), and the conversion does not run.
  */
 #pragma once
 
@@ -74,7 +74,8 @@ public:
     std::string implementation(ir::NodeId id) const;
     /// How many nodes have a fast kernel.
     std::size_t count() const;
-    /// How many reordered inputs are read by two or more kernels, so reordered once per step into a copy (above).
+    /// How many reordered inputs have a copy (above): those two or more kernels read, reordered once per step, and
+    /// those one kernel reads as BF16 in the buffer's own layout, which their producer may write.
     std::size_t shared_copy_count() const;
 
     /// A reorder a kernel runs between its buffer's layout and the layout the primitive runs on (run()).
