@@ -309,6 +309,31 @@ bool cpu_has_avx512_bf16() {
     return false;
 }
 
+// Two executors of one graph: one whose roundings write their readers' BF16 copies, one where oneDNN's reorders make
+// them; fill() gives both the same normal values.
+struct CopiesAndReorders {
+    runtime::Executor copies;
+    runtime::Executor reorders;
+    explicit CopiesAndReorders(const ir::Graph& g) : copies(g), reorders(g, without_copies()) {}
+    static runtime::ExecutorOptions without_copies() {
+        runtime::ExecutorOptions options;
+        options.bf16_copies = false;
+        return options;
+    }
+    // `leaves` are inputs, or roundings of inputs (whose inputs are filled).
+    void fill(const ir::Graph& g, const std::vector<NodeId>& leaves, std::mt19937& rng) {
+        std::normal_distribution<float> normal(0.0f, 1.0f);
+        for (const NodeId leaf : leaves) {
+            const NodeId input = g.node(leaf).op == ir::OpKind::RoundTo ? g.node(leaf).inputs[0] : leaf;
+            for (float& v : copies.value(input).data) {
+                v = normal(rng);
+            }
+            std::copy(copies.value(input).data.begin(), copies.value(input).data.end(),
+                      reorders.value(input).data.begin());
+        }
+    }
+};
+
 // A rounding's BF16 copy is written when the rounding runs, before its readers: its bytes must not be shared with
 // another copy made in between. Here r1 is rounded, then rz is rounded and read by two convolutions, then r1 is
 // read by two more (3 channels: the convolutions read their inputs plain, so both roundings write their copies); the
@@ -335,27 +360,16 @@ TEST(ChannelBlocked, Bf16CopyKeepsItsBytesUntilItsReadersRun) {
     g.mark_output(ir::conv2d(g, rz, weights[1], same));
     g.mark_output(ir::conv2d(g, r1, weights[2], same));
     g.mark_output(ir::conv2d(g, r1, weights[3], same));
-    runtime::Executor copies(g);
-    runtime::ExecutorOptions reordered;
-    reordered.bf16_copies = false;
-    runtime::Executor reorders(g, reordered);
+    CopiesAndReorders e(g);
     if (cpu_has_avx512_bf16()) {
-        EXPECT_EQ(copies.bf16_copy_count(), 2u);
+        EXPECT_EQ(e.copies.bf16_copy_count(), 2u);
     }
     std::mt19937 rng(3);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (const NodeId leaf : {x1, x2, weights[0], weights[1], weights[2], weights[3]}) {
-        const NodeId input = g.node(leaf).op == ir::OpKind::RoundTo ? g.node(leaf).inputs[0] : leaf;
-        for (float& v : copies.value(input).data) {
-            v = normal(rng);
-        }
-        std::copy(copies.value(input).data.begin(), copies.value(input).data.end(),
-                  reorders.value(input).data.begin());
-    }
-    copies.run();
-    reorders.run();
+    e.fill(g, {x1, x2, weights[0], weights[1], weights[2], weights[3]}, rng);
+    e.copies.run();
+    e.reorders.run();
     for (const NodeId out : g.outputs()) {
-        expect_same_bits(copies.value(out).data, reorders.value(out).data, g.describe(out));
+        expect_same_bits(e.copies.value(out).data, e.reorders.value(out).data, g.describe(out));
     }
 }
 
@@ -369,32 +383,16 @@ TEST(ChannelBlocked, RoundingsReadByOneProductWriteItsBf16Copies) {
     const NodeId rx = ir::round_to(g, x, step, {numerics::FormatKind::Bf16, numerics::Rounding::NearestEven, 0.0, 1, 1});
     const NodeId rw = ir::round_to(g, w, step, {numerics::FormatKind::Bf16, numerics::Rounding::NearestEven, 0.0, 1, 2});
     g.mark_output(ir::matmul(g, rx, rw));
-    runtime::Executor copies(g);
-    runtime::ExecutorOptions reordered;
-    reordered.bf16_copies = false;
-    runtime::Executor reorders(g, reordered);
+    CopiesAndReorders e(g);
     if (cpu_has_avx512_bf16()) {
-        EXPECT_EQ(copies.bf16_copy_count(), 2u);
+        EXPECT_EQ(e.copies.bf16_copy_count(), 2u);
     }
     std::mt19937 rng(4);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (const NodeId leaf : {x, w}) {
-        for (float& v : copies.value(leaf).data) {
-            v = normal(rng);
-        }
-        std::copy(copies.value(leaf).data.begin(), copies.value(leaf).data.end(), reorders.value(leaf).data.begin());
-    }
-    for (int run = 0; run < 2; ++run) {  // the copies are current in the second step too
-        copies.run();
-        reorders.run();
-        expect_same_bits(copies.value(g.outputs()[0]).data, reorders.value(g.outputs()[0]).data, "the product");
-        for (const NodeId leaf : {x, w}) {
-            for (float& v : copies.value(leaf).data) {
-                v = normal(rng);
-            }
-            std::copy(copies.value(leaf).data.begin(), copies.value(leaf).data.end(),
-                      reorders.value(leaf).data.begin());
-        }
+    for (int run = 0; run < 2; ++run) {  // new values each step: a copy left from the first would show
+        e.fill(g, {x, w}, rng);
+        e.copies.run();
+        e.reorders.run();
+        expect_same_bits(e.copies.value(g.outputs()[0]).data, e.reorders.value(g.outputs()[0]).data, "the product");
     }
 }
 
