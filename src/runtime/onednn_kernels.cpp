@@ -134,7 +134,8 @@ struct OneDnnKernels::Impl {
     // the later ones read: a convolution's input, which its filter adjoint reads again in the backward pass, and an
     // output gradient, which both adjoints read. Values never change within a step, so the copy stays current until
     // the last reader; the copies live in one arena, placed by their lifetimes in kernel order (runtime/arena_plan.h),
-    // so copies whose readers do not overlap share bytes.
+    // so copies whose readers do not overlap share bytes. A value one kernel reads as BF16 in its buffer's own layout
+    // has such a copy too, for its producer to write (bf16_copy()).
     struct SharedCopy {
         std::size_t offset_floats = 0;  // where it lies in `copies_arena`
         std::uint64_t step = 0;         // the step whose value it holds (0: none yet)
@@ -155,7 +156,8 @@ struct OneDnnKernels::Impl {
         return r;
     }
 
-    // Gives every input that two or more kernels read in the same layout a shared copy (see SharedCopy).
+    // Gives every input that two or more kernels read in the same layout a shared copy, and every input one kernel
+    // reads as BF16 in its buffer's layout a copy of its own (see SharedCopy).
     void plan_shared_copies() {
         struct Reads {
             std::uint32_t node = 0;
