@@ -18,7 +18,8 @@ float32 CHW tensors normalised to mean 0.45 / std 0.225; all with the same --thr
   opencv   python3-opencv: per clip, eight cv2.VideoCapture in step (cv2.setNumThreads(N)), cv2.resize INTER_LINEAR,
            BGR->RGB, numpy normalisation
 
-Targets: dojo >= 90% of ffmpeg's rate and >= 2x each Python loader; `dojo data synth` at least as fast as real time
+Also printed: the CPU time a frame of the Python loaders (getrusage) and of dojo's raw decode, against what twice
+OpenCV's rate leaves on the cores. Targets: dojo >= 90% of ffmpeg's rate and >= 2x each Python loader; `dojo data synth` at least as fast as real time
 (eight cameras at 640x480, 36 fps). Then random access: for stores made with several
 keyframe intervals, the frames dojo decodes to reach one random frame (at most one interval) and the time it takes.
 
@@ -29,6 +30,7 @@ import argparse
 import glob
 import json
 import os
+import resource
 import subprocess
 import sys
 import tarfile
@@ -71,6 +73,11 @@ def ffmpeg_rate(clips, threads):
             # "frame=  180 fps=..." is the last progress line ffmpeg prints.
             frames += int(out.stderr.rsplit("frame=", 1)[1].split()[0])
     return frames / (time.perf_counter() - start)
+
+
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def normalise(rgb_hwc):
@@ -145,8 +152,13 @@ def main():
     print(f"{len(clips)} clips x 8 cameras, {a.threads} threads, training size {a.size}; "
           f"machine: {os.cpu_count()} cores", flush=True)
     rates = {"ffmpeg": ffmpeg_rate(clips, a.threads)}
-    rates["pyav"] = pyav_rate(clips, a.threads, width, height)
-    rates["opencv"] = opencv_rate(clips, a.threads, width, height)
+    cpu_ms = {}  # CPU time a frame of the in-process loaders, and how many cores they kept busy
+    for name, loader in (("pyav", pyav_rate), ("opencv", opencv_rate)):
+        cpu_before, wall_before = cpu_seconds(), time.perf_counter()
+        rates[name] = loader(clips, a.threads, width, height)
+        cpu, wall = cpu_seconds() - cpu_before, time.perf_counter() - wall_before
+        cpu_ms[name] = 1e3 * cpu / (rates[name] * wall)
+        print(f"{name}: {cpu_ms[name]:.3f} ms of CPU a frame, {cpu / wall:.2f} cores busy", flush=True)
     bench = dojo_bench(a.dojo, store, a.threads, a.size)
     rates["dojo"] = bench["pipeline_frames_per_s"]
     targets = {"ffmpeg": 0.9, "pyav": 2.0, "opencv": 2.0}
@@ -155,7 +167,9 @@ def main():
         ratio = rates["dojo"] / rates[name]
         target = f">= {targets[name]:.1f}  {'met' if ratio >= targets[name] else 'NOT met'}" if name in targets else ""
         print(f"{name:<8} {rates[name]:>9.0f}  {ratio:>9.2f}  {target}")
-    print(f"(dojo's in-process raw decode of the same streams: {bench['raw_decode_frames_per_s']:.0f} frames/s)")
+    print(f"(dojo's in-process raw decode of the same streams: {bench['raw_decode_frames_per_s']:.0f} frames/s, "
+          f"{1e3 * a.threads / bench['raw_decode_frames_per_s']:.3f} ms of CPU a frame on {a.threads} busy cores; "
+          f"twice OpenCV's rate leaves {1e3 * a.threads / (2 * rates['opencv']):.3f})")
     access = []
     for interval in [int(i) for i in a.intervals.split(",")]:
         small = os.path.join(work, f"interval-{interval}")
@@ -167,8 +181,8 @@ def main():
               f" one interval), {r['mean_ms']:.1f} ms")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"rates": rates, "random_access": access, "threads": a.threads, "size": a.size,
-                       "synth": made}, f, indent=2)
+            json.dump({"rates": rates, "cpu_ms_per_frame": cpu_ms, "random_access": access, "threads": a.threads,
+                       "size": a.size, "synth": made}, f, indent=2)
 
 
 if __name__ == "__main__":
