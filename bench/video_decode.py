@@ -21,7 +21,8 @@ float32 CHW tensors normalised to mean 0.45 / std 0.225; all with the same --thr
 Also printed: the CPU time a frame of the Python loaders (getrusage) and of dojo's raw decode, against what twice
 OpenCV's rate leaves on the cores. Targets: dojo >= 90% of ffmpeg's rate and >= 2x each Python loader; `dojo data
 synth` at least as fast as real time (eight cameras at 640x480, 36 fps). Then random access: for stores made with
-several keyframe intervals, the frames dojo decodes to reach one random frame (at most one interval) and the time it takes.
+several keyframe intervals, the frames dojo decodes to reach one random frame (at most one interval) and the time it
+takes.
 
     bench/video_decode.py build/apps/dojo/dojo [--threads 2] [--size 224x168] [--scenes 6] [--store DIR]
                           [--intervals 12,36,72] [--json FILE]
