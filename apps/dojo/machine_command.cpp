@@ -10,6 +10,7 @@
 #include <string>
 
 #include "dojo/machine/machine.h"
+#include "dojo/machine/software.h"
 
 namespace dojo::cli {
 namespace {
@@ -176,6 +177,13 @@ void list(const MachineOptions& o) {
         }
         std::cout << fmt::format("{:<28} {}\n", p.name + parameters, p.description);
     }
+    const std::vector<machine::Software> stacks = machine::list_software(o.dir);
+    if (!stacks.empty()) {
+        std::cout << "\nsoftware stacks the GPUs can run (dojo sim --software NAME; machines/software):\n";
+        for (const machine::Software& s : stacks) {
+            std::cout << fmt::format("{:<28} {}\n", s.name, s.description);
+        }
+    }
 }
 
 }  // namespace
@@ -184,7 +192,7 @@ void add_machine_command(CLI::App& app) {
     auto options = std::make_shared<MachineOptions>();
     CLI::App* machine = app.add_subcommand("machine", "Machine descriptions: Dojo from one D1 to many ExaPODs, GPU clusters");
     machine->require_subcommand(1);
-    CLI::App* list_command = machine->add_subcommand("list", "List the machine presets and their parameters (defaults)");
+    CLI::App* list_command = machine->add_subcommand("list", "List the machine presets and their parameters (defaults), and the software stacks GPUs can run");
     list_command->add_option("--machines-dir", options->dir, "directory of machine presets (default: OpenDojo's)");
     list_command->add_flag("--json", options->json_output, "print JSON");
     list_command->callback([options] { list(*options); });

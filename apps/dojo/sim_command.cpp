@@ -17,6 +17,7 @@
 #include "dojo/compiler/plan.h"
 #include "dojo/frontend/model.h"
 #include "dojo/machine/machine.h"
+#include "dojo/machine/software.h"
 #include "dojo/runtime/gradient_sync.h"
 #include "dojo/sim/op_time.h"
 #include "dojo/sim/search.h"
@@ -34,6 +35,7 @@ using json = nlohmann::json;
 struct SimOptions {
     std::string model;
     std::string machine;
+    std::string software;  // a stack of machines/software; empty: the GPU kinds' defaults
     std::string dir = machine::default_machines_dir();
     std::int64_t batch = 0;
     std::string precision = "bf16";
@@ -67,12 +69,14 @@ json result_json(const sim::SimResult& r) {
                           {"forward_s", s.forward_s},
                           {"backward_s", s.backward_s},
                           {"tensor_comm_s", s.tensor_comm_s},
+                          {"tensor_comm_total_s", s.tensor_comm_total_s},
                           {"optimizer_s", s.optimizer_s},
                           {"busy_s", s.busy_s},
                           {"grad_allreduce_s", s.grad_allreduce_s},
                           {"grad_allreduce_exposed_s", s.grad_allreduce_exposed_s},
                           {"recompute_s", s.recompute_s},
                           {"param_allgather_s", s.param_allgather_s},
+                          {"param_allgather_exposed_s", s.param_allgather_exposed_s},
                           {"finish_s", s.finish_s},
                           {"memory",
                            {{"parameters_bytes", s.memory.parameters_bytes},
@@ -148,18 +152,25 @@ void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& othe
     std::cout << fmt::format("  utilization      {:.1f}% of {} peak ({:.4g} PFLOP/s achieved, {:.4g} PFLOP per step)\n",
                              100 * r.utilization, r.precision, r.achieved_flops / 1e15, r.model_flops / 1e15);
     const sim::StageTime& c = r.stages[static_cast<std::size_t>(r.critical_stage)];
+    const double mb = r.strategy.micro_batches;
+    const std::string tensor_comm =
+        c.tensor_comm_total_s > c.tensor_comm_s
+            ? seconds_text(mb * c.tensor_comm_s) + " exposed (of " + seconds_text(mb * c.tensor_comm_total_s) + ")"
+            : seconds_text(mb * c.tensor_comm_s);
     std::cout << fmt::format("  critical stage   {} of {}: compute {}, tensor-parallel comm {}, optimizer {}, "
                              "gradient all-reduce exposed {} (of {}), pipeline bubble {}\n",
-                             r.critical_stage, r.stages.size(),
-                             seconds_text(r.strategy.micro_batches * (c.forward_s + c.backward_s)),
-                             seconds_text(r.strategy.micro_batches * c.tensor_comm_s), seconds_text(c.optimizer_s),
+                             r.critical_stage, r.stages.size(), seconds_text(mb * (c.forward_s + c.backward_s)),
+                             tensor_comm, seconds_text(c.optimizer_s),
                              seconds_text(c.grad_allreduce_exposed_s), seconds_text(c.grad_allreduce_s),
                              seconds_text(r.pipeline_bubble_s));
     if (c.recompute_s > 0 || c.param_allgather_s > 0) {
+        const std::string gather = c.param_allgather_exposed_s < c.param_allgather_s
+                                       ? seconds_text(c.param_allgather_exposed_s) + " exposed (of " +
+                                             seconds_text(c.param_allgather_s) + ")"
+                                       : seconds_text(c.param_allgather_s);
         std::cout << fmt::format("                   of which recomputation {}; parameter all-gather after the "
                                  "update {}\n",
-                                 seconds_text(r.strategy.micro_batches * c.recompute_s),
-                                 seconds_text(c.param_allgather_s));
+                                 seconds_text(mb * c.recompute_s), gather);
     }
     const sim::StageRoofline& roof = c.roofline;
     std::cout << fmt::format("  roofline         stage {}: {:.4g} TFLOP, {} from {}, {} from SRAM per step; at the "
@@ -246,7 +257,10 @@ void write_trace(const sim::SimResult& r, const sim::Topology& topology, const s
 
 void run(const SimOptions& o) {
     const auto started = std::chrono::steady_clock::now();
-    const machine::Machine m = machine::load_machine(o.machine, o.dir);
+    machine::Machine m = machine::load_machine(o.machine, o.dir);
+    if (!o.software.empty()) {
+        machine::apply_software(m, machine::load_software(o.software, o.dir));
+    }
     const sim::Topology topology = sim::derive_topology(m);
     if (o.batch < 1) {
         throw UsageError("--batch must be a positive number of samples per step, got " + std::to_string(o.batch));
@@ -348,6 +362,10 @@ void add_sim_command(CLI::App& app) {
                     "zero=1 (shard the optimizer state over the dp replicas) and recompute=full (keep checkpoints, "
                     "recompute activations in the backward pass; also recompute=1) or recompute=selective (recompute "
                     "only attention's score tensors, Megatron's selective recomputation)");
+    sim->add_option("--software", options->software,
+                    "the software stack the GPUs run, from machines/software (e.g. megatron-lm-2021, nemo-te-2023) "
+                    "or a .toml file: its modelled choices (fused bias gradients, tensor-parallel communication "
+                    "overlapped with products, ...) replace the GPU kinds' defaults (docs/machines.md)");
     sim->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
     sim->add_option("--bucket-mib", options->bucket_mib,
                     "data parallel: gradient bucket size in MiB of FP32, as dojo train's (default 8)");

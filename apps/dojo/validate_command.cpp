@@ -109,7 +109,7 @@ void run(const ValidateOptions& o) {
         nlohmann::json out = nlohmann::json::array();
         for (const sim::ValidationResult& r : results) {
             out.push_back({{"name", r.row.name}, {"kind", r.row.kind}, {"role", sim::to_string(sim::role(r.row))},
-                           {"machine", r.row.machine}, {"metric", r.row.metric},
+                           {"machine", r.row.machine}, {"software", r.row.software}, {"metric", r.row.metric},
                            {"unit", machine::to_string(r.row.published.dimension)}, {"published", r.row.published.value},
                            {"predicted", r.predicted}, {"error", r.error}, {"source", r.row.source},
                            {"note", r.row.note}});

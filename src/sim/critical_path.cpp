@@ -51,9 +51,10 @@ std::vector<CriticalItem> walk_critical_path(const compiler::Plan& plan, const D
     add("stage " + std::to_string(cs) + " gradient all-reduce, not hidden", critical.grad_allreduce_exposed_s,
         "its last buckets finish after the backward pass: " + std::to_string(plan.gradient_buckets[cs].size()) +
             " buckets over " + std::to_string(st.dp) + " replicas");
-    add("stage " + std::to_string(cs) + " parameter all-gather", critical.param_allgather_s,
+    add("stage " + std::to_string(cs) + " parameter all-gather", critical.param_allgather_exposed_s,
         "zero=1: after the sharded update, each replica gathers the other " + std::to_string(st.dp - 1) +
-            " shares of the parameters");
+            " shares of the parameters" +
+            (device.parameter_gather_overlapped ? " (the part the next forward pass does not hide)" : ""));
     const std::size_t M = static_cast<std::size_t>(st.micro_batches);
     for (std::size_t k = run.backward_task[cs][M - 1]; k != ActivityTiming::kNoCause;) {
         const PipelineActivity& task = run.activities[k];

@@ -65,10 +65,18 @@ void time_gradient_sync(const compiler::Plan& plan, const Device& device, const 
             }
         }
         stage.grad_allreduce_exposed_s = std::max(0.0, network_free - last_end);
-        stage.finish_s = std::max(network_free, last_end) + stage.optimizer_s + stage.param_allgather_s;
+        stage.param_allgather_exposed_s = stage.param_allgather_s;
+        if (device.parameter_gather_overlapped && st.zero && !bucket_seconds.empty()) {
+            // The next step's forward pass starts on the first layers' bucket (the last one the backward pass
+            // reduced) and computes while the others arrive: what the gather takes beyond that pass still waits.
+            stage.param_allgather_exposed_s =
+                std::max(bucket_seconds.back(), stage.param_allgather_s - stage.forward_s);
+        }
+        stage.finish_s = std::max(network_free, last_end) + stage.optimizer_s + stage.param_allgather_exposed_s;
         if (timeline != nullptr && stage.optimizer_s > 0) {
             timeline->push_back({"optimizer", "optimizer", static_cast<int>(s), false,
-                                 stage.finish_s - stage.param_allgather_s - stage.optimizer_s, stage.optimizer_s, 0,
+                                 stage.finish_s - stage.param_allgather_exposed_s - stage.optimizer_s,
+                                 stage.optimizer_s, 0,
                                  {}});
         }
         if (timeline != nullptr && stage.param_allgather_s > 0) {
@@ -77,7 +85,8 @@ void time_gradient_sync(const compiler::Plan& plan, const Device& device, const 
                 bytes += b;
             }
             timeline->push_back({"parameter all-gather", "gradient all-reduce", static_cast<int>(s), true,
-                                 stage.finish_s - stage.param_allgather_s, stage.param_allgather_s, bytes, {}});
+                                 stage.finish_s - stage.param_allgather_exposed_s, stage.param_allgather_s, bytes,
+                                 {}});
         }
         stage.busy_s = static_cast<double>(st.micro_batches) * (stage.forward_s + stage.backward_s + stage.tensor_comm_s) +
                        stage.optimizer_s;

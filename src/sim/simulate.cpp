@@ -123,7 +123,7 @@ SimResult simulate(const compiler::Plan& plan, const Topology& topology, bool re
     r.exposed_comm_s = critical.grad_allreduce_exposed_s;
     r.critical_path = walk_critical_path(plan, device, r, run, collectives, ops.by_op);
     r.pipeline_bubble_s = std::max(0.0, r.step_s - critical.busy_s - critical.grad_allreduce_exposed_s -
-                                            critical.param_allgather_s);
+                                            critical.param_allgather_exposed_s);
     report_rates(plan, device, ops, r);
     const std::size_t busiest = busiest_stage(r.stages);
     for (const auto& [name, cls] : ops.by_op[busiest]) {

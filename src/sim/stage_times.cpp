@@ -1,6 +1,8 @@
 // Per-stage op times and per-step overheads (stage_times.h).
 #include "stage_times.h"
 
+#include <algorithm>
+
 #include "dojo/sim/cpu_kernel_time.h"
 #include "dojo/sim/op_time.h"
 
@@ -109,6 +111,57 @@ std::vector<bool> runs_in_a_product(const ir::Graph& g, const Device& device) {
     return in_product;
 }
 
+// One MatMul's time on its stage's device, as time_stage_ops times it (a product is never fused nor run inside
+// another).
+double product_seconds(const compiler::Plan& plan, const Device& device, const std::vector<MemoryUse>& memory,
+                       NodeId id) {
+    const ir::Node& node = plan.step.graph.node(id);
+    const MemoryUse& mem = memory[static_cast<std::size_t>(plan.stage[id.index])];
+    const double bandwidth = level_bandwidth(device, data_level(plan, node.inputs, id.index, mem));
+    const double share = plan.tensor.divided[id.index] ? static_cast<double>(plan.strategy.tp) : 1.0;
+    return op_time(plan.step.graph, id, device, plan.precision, share, plan.per_step[id.index], bandwidth).seconds;
+}
+
+// Where tensor-parallel collectives are pipelined with products (Device::tensor_comm_overlapped): how long each
+// collective can run beside them. A collective follows the product whose partial sums it reduces (its
+// reduce-scatter half streams beside that product) and feeds the nearest product that reads the result (its
+// all-gather half streams beside that one), as Transformer Engine's userbuffers split both into chunks.
+std::map<std::uint32_t, double> comm_windows(const compiler::Plan& plan, const Device& device,
+                                             const std::vector<MemoryUse>& memory,
+                                             const std::map<std::uint32_t, double>& tensor_comm_after) {
+    std::map<std::uint32_t, double> windows;
+    if (!device.tensor_comm_overlapped || tensor_comm_after.empty()) {
+        return windows;
+    }
+    const ir::Graph& g = plan.step.graph;
+    std::vector<std::vector<std::uint32_t>> readers(g.size());
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        for (const NodeId input : g.node(NodeId{i}).inputs) {
+            readers[input.index].push_back(i);
+        }
+    }
+    constexpr std::size_t kSearchLimit = 256;  // nodes visited looking for the reading product
+    for (const auto& [i, comm] : tensor_comm_after) {
+        double window = g.node(NodeId{i}).op == OpKind::MatMul ? product_seconds(plan, device, memory, NodeId{i}) : 0;
+        std::vector<std::uint32_t> queue = readers[i];
+        std::vector<bool> seen(g.size(), false);
+        for (std::size_t k = 0; k < queue.size() && k < kSearchLimit; ++k) {
+            const std::uint32_t r = queue[k];
+            if (seen[r] || !plan.live[r]) {
+                continue;
+            }
+            seen[r] = true;
+            if (g.node(NodeId{r}).op == OpKind::MatMul) {
+                window += product_seconds(plan, device, memory, NodeId{r});
+                break;
+            }
+            queue.insert(queue.end(), readers[r].begin(), readers[r].end());
+        }
+        windows[i] = window;
+    }
+    return windows;
+}
+
 }  // namespace
 
 bool in_sram(const Device& device, const std::string& level) {
@@ -142,6 +195,8 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
         host != nullptr ? kernel_traffic(*host, plan.step.updates, device.cache_bytes) : std::vector<KernelTraffic>{};
     const std::vector<bool> in_product = host != nullptr ? std::vector<bool>(g.size(), false)
                                                          : runs_in_a_product(g, device);
+    const std::map<std::uint32_t, double> windows =
+        host != nullptr ? std::map<std::uint32_t, double>{} : comm_windows(plan, device, memory, tensor_comm_after);
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         const ir::Node& node = g.node(NodeId{i});
         if (ir::is_leaf(node.op) || !plan.live[i]) {
@@ -169,7 +224,9 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
             t = group_time(g, *fused, device, plan.precision, share, plan.per_step[i], bandwidth);
         }  // else: an earlier member, timed with its group's last
         const auto comm_it = tensor_comm_after.find(i);
-        const double comm = comm_it != tensor_comm_after.end() ? comm_it->second : 0.0;
+        const double comm_all = comm_it != tensor_comm_after.end() ? comm_it->second : 0.0;
+        const auto window = windows.find(i);
+        const double comm = window != windows.end() ? std::max(0.0, comm_all - window->second) : comm_all;
         out.node_s[i] = t.seconds;
         ++stage.nodes;
         const double runs = plan.per_step[i] ? 1.0 : static_cast<double>(st.micro_batches);
@@ -184,6 +241,7 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
             }
             out.backward_done[i] = stage.backward_s;
             stage.tensor_comm_s += comm;
+            stage.tensor_comm_total_s += comm_all;
             out.per_microbatch_flops += t.flops * share;
         }
         const std::string kind = fused != nullptr ? std::string("FusedElementwise") : std::string(ir::to_string(node.op));
@@ -261,9 +319,9 @@ void finish_rooflines(const compiler::Strategy& strategy, std::vector<StageTime>
     const auto m = static_cast<double>(strategy.micro_batches);
     for (StageTime& stage : stages) {
         StageRoofline& roof = stage.roofline;
-        roof.link_s = m * (stage.tensor_comm_s + stage.respread_s) + stage.grad_allreduce_exposed_s +
+        roof.link_s = m * (stage.tensor_comm_total_s + stage.respread_s) + stage.grad_allreduce_exposed_s +
                       stage.param_allgather_s;
-        roof.busy_s = stage.busy_s + stage.grad_allreduce_exposed_s + stage.param_allgather_s;
+        roof.busy_s = stage.busy_s + stage.grad_allreduce_exposed_s + stage.param_allgather_exposed_s;
         roof.bound = roof.memory_s >= roof.compute_s && roof.memory_s >= roof.link_s ? "memory"
                      : roof.link_s > roof.compute_s                                  ? "links"
                                                                                      : "compute";

@@ -159,6 +159,10 @@ Device describe_device(const Machine& m, const Zone& zone) {
     d.rounds_on_store = conversion == kind.labels.end() || conversion->second == "on_store";
     d.transposes_in_place = label_choice(m, zone, kind, "transposed_operands", {"copied", "in_place"}) == "in_place";
     d.bias_gradient_in_epilogue = label_choice(m, zone, kind, "bias_gradient", {"pass", "epilogue"}) == "epilogue";
+    d.tensor_comm_overlapped =
+        label_choice(m, zone, kind, "tensor_parallel_comm", {"exposed", "overlapped"}) == "overlapped";
+    d.parameter_gather_overlapped =
+        label_choice(m, zone, kind, "parameter_gather", {"after_update", "overlapped"}) == "overlapped";
     if (const auto runs_as = kind.labels.find("cfp8_runs_as"); runs_as != kind.labels.end()) {
         if (runs_as->second != "bf16" && runs_as->second != "fp8") {
             throw UsageError("machine '" + m.name + "': kinds." + zone.kind + ".cfp8_runs_as is '" + runs_as->second +

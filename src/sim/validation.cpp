@@ -7,7 +7,9 @@
 #include <numeric>
 
 #include "dojo/compiler/plan.h"
+#include "dojo/runtime/gradient_sync.h"
 #include "dojo/machine/machine.h"
+#include "dojo/machine/software.h"
 #include "dojo/sim/network.h"
 #include "dojo/sim/op_time.h"
 #include "dojo/sim/simulate.h"
@@ -206,6 +208,7 @@ std::vector<ValidationRow> load_validation_table(const std::string& path) {
         row.source = read.text("source", true);
         row.note = read.text("note", false);
         row.measured = read.flag("measured", true);
+        row.software = read.text("software", false);
         if (!row.measured && row.note.empty()) {
             throw UsageError(where + ": a row with measured = false needs a note saying what its figure is");
         }
@@ -217,6 +220,12 @@ std::vector<ValidationRow> load_validation_table(const std::string& path) {
             row.optimizer = read.text("optimizer", false, "adamw");
             if (row.optimizer != "sgd" && row.optimizer != "adamw") {
                 throw UsageError(where + ": optimizer '" + row.optimizer + "' is not sgd or adamw");
+            }
+            row.grad_compression = read.text("grad_compression", false, "none");
+            try {
+                runtime::parse_wire_format(row.grad_compression);
+            } catch (const UsageError& e) {
+                throw UsageError(where + ": grad_compression: " + e.what());
             }
         } else if (row.kind == "allreduce") {
             row.devices = read.integer("devices");
@@ -246,7 +255,14 @@ const char* to_string(RowRole r) {
 ValidationResult predict(const ValidationRow& row, const std::string& machines_dir) {
     ValidationResult r;
     r.row = row;
-    const machine::Machine m = machine::load_machine(row.machine, machines_dir);
+    machine::Machine m = machine::load_machine(row.machine, machines_dir);
+    if (!row.software.empty()) {
+        try {
+            machine::apply_software(m, machine::load_software(row.software, machines_dir));
+        } catch (const UsageError& e) {
+            throw UsageError(row.where + ": software: " + e.what());
+        }
+    }
     if (row.kind == "machine") {
         r.predicted = machine_metric(row, m);
     } else if (row.kind == "allreduce") {
@@ -266,8 +282,10 @@ ValidationResult predict(const ValidationRow& row, const std::string& machines_d
         const autodiff::OptimizerConfig optimizer = autodiff::optimizer_named(row.optimizer);
         const Topology topology = derive_topology(m);
         const compiler::Precision precision = compiler::parse_precision(row.precision);
-        const compiler::Plan plan = compiler::make_plan(row.model, row.batch, compiler::parse_strategy(row.strategy),
-                                                        optimizer, stage_cost(topology.device, precision), precision);
+        compiler::Plan plan = compiler::make_plan(row.model, row.batch, compiler::parse_strategy(row.strategy),
+                                                  optimizer, stage_cost(topology.device, precision), precision);
+        plan.gradient_wire_bytes =
+            static_cast<double>(runtime::wire_bytes_per_element(runtime::parse_wire_format(row.grad_compression)));
         const SimResult s = simulate(plan, topology);
         if (row.metric == "samples_per_s") {
             r.predicted = s.samples_per_s;

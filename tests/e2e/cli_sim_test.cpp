@@ -117,6 +117,35 @@ TEST(CliSim, TraceWritesTheChosenPlansStep) {
     EXPECT_NE(r.err.find("cannot write trace (--trace)"), std::string::npos) << r.err;
 }
 
+// --software names the stack the GPUs run (machines/software): the report says which, and what its overlap hides.
+TEST(CliSim, SoftwareStacksReplaceTheGpuDefaults) {
+    const std::vector<std::string> args = {"sim", kSmallGpt, "--machine", "dgx-h100", "--batch", "16", "--strategy",
+                                           "dp=2,tp=4,zero=1"};
+    const CliResult plain = run_dojo(args);
+    ASSERT_EQ(plain.exit_code, 0) << plain.err;
+    EXPECT_EQ(plain.out.find("exposed (of"), std::string::npos) << plain.out;
+    std::vector<std::string> with_te = args;
+    with_te.insert(with_te.end(), {"--software", "nemo-te-2023"});
+    const CliResult te = run_dojo(with_te);
+    ASSERT_EQ(te.exit_code, 0) << te.err;
+    EXPECT_NE(te.out.find("on dgx-h100 with nemo-te-2023"), std::string::npos) << te.out;
+    EXPECT_NE(te.out.find("tensor-parallel comm"), std::string::npos);
+    EXPECT_NE(te.out.find("exposed (of"), std::string::npos) << te.out;
+    with_te.push_back("--json");
+    const nlohmann::json j = nlohmann::json::parse(run_dojo(with_te).out);
+    const auto& stage = j["stages"][0];
+    EXPECT_LT(stage["tensor_comm_s"].get<double>(), stage["tensor_comm_total_s"].get<double>());
+    EXPECT_LT(stage["param_allgather_exposed_s"].get<double>(), stage["param_allgather_s"].get<double>());
+
+    std::vector<std::string> bad = args;
+    bad.insert(bad.end(), {"--software", "pytorch"});
+    const CliResult refused = run_dojo(bad);
+    EXPECT_EQ(refused.exit_code, 2);
+    EXPECT_NE(refused.err.find("unknown software stack 'pytorch'; the stacks are megatron-lm-2021, nemo-te-2023"),
+              std::string::npos)
+        << refused.err;
+}
+
 TEST(CliSim, BadInputGetsAClearError) {
     CliResult r = run_dojo({"sim", kSmallGpt, "--machine", "dgx-h100", "--batch", "16", "--strategy", "dp=3"});
     EXPECT_EQ(r.exit_code, 2);

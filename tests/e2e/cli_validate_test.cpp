@@ -116,6 +116,18 @@ TEST(CliValidate, BadTablesGetTheirFileLineAndKey) {
         "source = \"https://example.org\"\nmeasured = false\n")});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("measured = false needs a note"), std::string::npos) << r.err;
+    const std::string step = "[[row]]\nname = \"x\"\nkind = \"step\"\nmachine = \"dgx-h100\"\nmodel = \"mlp\"\n"
+                             "batch = 8\nstrategy = \"dp=8\"\nmetric = \"samples_per_s\"\nvalue = 1\n"
+                             "source = \"https://x\"\n";
+    r = run_dojo({"validate", "--table", write_table("dojo_validate_software.toml", step + "software = \"nope\"\n")});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("dojo_validate_software.toml:1: software: unknown software stack 'nope'; the stacks are "
+                         "megatron-lm-2021, nemo-te-2023"),
+              std::string::npos)
+        << r.err;
+    r = run_dojo({"validate", "--table", write_table("dojo_validate_wire.toml", step + "grad_compression = \"fp16\"\n")});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("dojo_validate_wire.toml:1: grad_compression:"), std::string::npos) << r.err;
     r = run_dojo({"validate", "--table", "/nonexistent/table.toml"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;

@@ -1078,6 +1078,77 @@ TEST(Simulate, ZeroShardsTheOptimizerStateAndGathersTheParametersAfterTheUpdate)
     EXPECT_NEAR(seconds, b.step_s, 1e-9 * b.step_s);
 }
 
+// tensor_parallel_comm = "overlapped" (a software stack's choice, machines/software): each tensor-parallel
+// collective streams beside the product that computes its partial sums and the one that reads its result, so the
+// compute waits only for what those products do not cover. The same collectives cross the links; no compute
+// changes; a product can hide at most the two collectives it writes and reads.
+TEST(Simulate, OverlappedTensorParallelCommWaitsOnlyForWhatItsProductsDoNotHide) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    auto matmul_per_microbatch = [](const SimResult& r) {
+        return class_seconds(r, "MatMul") / static_cast<double>(r.strategy.micro_batches);
+    };
+    Topology node = preset("dgx-h100");
+    ASSERT_FALSE(node.device.tensor_comm_overlapped);  // the GPU kinds' default
+    const compiler::Plan small =
+        compiler::make_plan("gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000", 16, {2, 4, 1, 2}, adamw);
+    const SimResult exposed = simulate(small, node);
+    node.device.tensor_comm_overlapped = true;
+    const SimResult overlapped = simulate(small, node);
+    const StageTime& a = exposed.stages[0];
+    const StageTime& b = overlapped.stages[0];
+    EXPECT_DOUBLE_EQ(b.forward_s, a.forward_s);
+    EXPECT_DOUBLE_EQ(b.backward_s, a.backward_s);
+    EXPECT_DOUBLE_EQ(b.tensor_comm_total_s, a.tensor_comm_total_s);
+    EXPECT_DOUBLE_EQ(a.tensor_comm_s, a.tensor_comm_total_s);
+    EXPECT_GT(b.tensor_comm_s, 0.0);  // this model's products are shorter than its collectives' latencies
+    EXPECT_LT(b.tensor_comm_s, a.tensor_comm_s);
+    EXPECT_LE(a.tensor_comm_s - b.tensor_comm_s, 2 * matmul_per_microbatch(overlapped) + 1e-15);
+    EXPECT_LT(overlapped.step_s, exposed.step_s);
+
+    // Products of GPT-3's width take longer than their collectives: the layers' collectives hide; what waits are
+    // the few that no product writes or reads (the split loss's all-reduces of row maxima and sums, the embedding
+    // lookup's).
+    const compiler::Plan wide =
+        compiler::make_plan("gpt:layers=2,hidden=8192,heads=64,seq=2048,vocab=8000", 8, {1, 8, 1, 8}, adamw);
+    const SimResult hidden = simulate(wide, node);
+    EXPECT_GT(hidden.stages[0].tensor_comm_total_s, 0.0);
+    EXPECT_LT(hidden.stages[0].tensor_comm_s, 0.02 * hidden.stages[0].tensor_comm_total_s);
+}
+
+// parameter_gather = "overlapped" (a distributed optimizer's overlap_param_sync): with zero=1 the gather of the
+// updated parameters runs while the next step's first forward pass computes with the buckets that arrived; the
+// step waits for the first bucket and for what the gather takes beyond that forward pass, no less.
+TEST(Simulate, OverlappedParameterGatherHidesBehindTheNextForwardPass) {
+    Topology node = preset("dgx-h100");
+    compiler::Strategy sharded{4, 1, 1, 1};
+    sharded.zero = true;
+    const compiler::Plan plan =
+        compiler::make_plan("gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000", 32, sharded, autodiff::AdamWConfig{});
+    const SimResult after = simulate(plan, node);
+    node.device.parameter_gather_overlapped = true;
+    const SimResult overlapped = simulate(plan, node);
+    const StageTime& a = after.stages[0];
+    const StageTime& b = overlapped.stages[0];
+    EXPECT_DOUBLE_EQ(a.param_allgather_exposed_s, a.param_allgather_s);
+    EXPECT_DOUBLE_EQ(b.param_allgather_s, a.param_allgather_s);
+    EXPECT_GT(b.param_allgather_exposed_s, 0.0);
+    EXPECT_LT(b.param_allgather_exposed_s, b.param_allgather_s);
+    EXPECT_GE(b.param_allgather_exposed_s, b.param_allgather_s - b.forward_s - 1e-15);
+    EXPECT_NEAR(overlapped.step_s, after.step_s - (b.param_allgather_s - b.param_allgather_exposed_s),
+                1e-12 * after.step_s);
+    double seconds = 0;
+    for (const CriticalItem& item : overlapped.critical_path) {
+        seconds += item.seconds;
+    }
+    EXPECT_NEAR(seconds, overlapped.step_s, 1e-9 * overlapped.step_s);
+
+    compiler::Strategy replicated{4, 1, 1, 1};  // nothing sharded, nothing to gather
+    const SimResult plain = simulate(compiler::make_plan("gpt:layers=4,hidden=512,heads=8,seq=256,vocab=8000", 32,
+                                                         replicated, autodiff::AdamWConfig{}),
+                                     node);
+    EXPECT_EQ(plain.stages[0].param_allgather_exposed_s, 0.0);
+}
+
 // sp=1 on a GPT split over tp: less activation memory and less work per device, the same tensor-parallel
 // communication; the search uses it on every tensor-parallel split of a token model.
 TEST(Simulate, SequenceParallelismDividesActivationsAndTheirWorkNotTheCommunication) {

@@ -76,7 +76,10 @@ struct StageTime {
     double backward_s = 0;               ///< per micro-batch, compute only (with recompute_s)
     double recompute_s = 0;              ///< per micro-batch, the forward pass again (recompute=full), or its
                                          ///< attention cores again (recompute=selective)
-    double tensor_comm_s = 0;            ///< per micro-batch, tensor-parallel all-reduces (forward + backward)
+    double tensor_comm_s = 0;            ///< per micro-batch, tensor-parallel all-reduces (forward + backward) the
+                                         ///< compute waits for: all of them, or what products do not hide where the
+                                         ///< software overlaps them (Device::tensor_comm_overlapped)
+    double tensor_comm_total_s = 0;      ///< per micro-batch, the same collectives' whole time on the links
     double optimizer_s = 0;              ///< per step
     double respread_s = 0;               ///< per micro-batch, in forward_s and backward_s: on a mesh whose layers
                                          ///< run in turn, re-spreading each layer's output and gradient over the cores
@@ -85,6 +88,8 @@ struct StageTime {
                                          ///< time: stretched where they share the cores with the backward pass)
     double grad_allreduce_exposed_s = 0; ///< the part not hidden behind the last backward pass
     double param_allgather_s = 0;        ///< zero=1: the updated parameters' all-gather after the update
+    double param_allgather_exposed_s = 0; ///< the part the step waits for: all of it, or what the next step's first
+                                          ///< forward pass does not hide (Device::parameter_gather_overlapped)
     double finish_s = 0;                 ///< when its optimizer update ends
     MemoryUse memory;
     /// On a mesh of cores (Dojo): how compiler/place_spatial.h lays the stage's layers on its chip's cores, e.g.

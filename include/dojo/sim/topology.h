@@ -117,6 +117,14 @@ struct Device {
     /// bias_gradient = "epilogue": a product reading an output gradient also sums its rows into the bias gradient
     /// as it streams them, so that ReduceSum moves nothing; "pass" (the default): it is a pass of its own.
     bool bias_gradient_in_epilogue = false;
+    /// tensor_parallel_comm = "overlapped": the framework splits each tensor-parallel collective into chunks that it
+    /// pipelines with the product that reads or writes the tensor (Transformer Engine's userbuffers), so only what
+    /// the collective takes beyond that product waits; "exposed" (the default): the compute waits for all of it.
+    bool tensor_comm_overlapped = false;
+    /// parameter_gather = "overlapped": with sharded optimizer state (zero=1), the gather of the updated parameters
+    /// runs while the next step's forward pass already computes with the buckets that arrived (a distributed
+    /// optimizer's overlap_param_sync); "after_update" (the default): the step ends when the gather does.
+    bool parameter_gather_overlapped = false;
     std::string allreduce_algorithm;            ///< the one its collective library uses ("binomial"), or empty:
                                                 ///< the fastest the simulator knows (network.h)
     int mesh_columns = 0, mesh_rows = 0;        ///< positions of the cores' 2-D mesh (a D1's mesh_columns and

@@ -44,6 +44,8 @@ struct ValidationRow {
     std::string precision = "bf16";
     std::string strategy;
     std::string optimizer = "adamw";
+    std::string software;              ///< a stack of machines/software the GPUs run (empty: the kinds' defaults)
+    std::string grad_compression = "none";  ///< data-parallel gradients on the wire: none (FP32), bf16 or cfp8
     // allreduce
     std::int64_t devices = 0;
     double bytes = 0;
