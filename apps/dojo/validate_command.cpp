@@ -110,6 +110,7 @@ void run(const ValidateOptions& o) {
         for (const sim::ValidationResult& r : results) {
             out.push_back({{"name", r.row.name}, {"kind", r.row.kind}, {"role", sim::to_string(sim::role(r.row))},
                            {"machine", r.row.machine}, {"software", r.row.software}, {"metric", r.row.metric},
+                           {"measured", r.row.measured},
                            {"unit", machine::to_string(r.row.published.dimension)}, {"published", r.row.published.value},
                            {"predicted", r.predicted}, {"error", r.error}, {"source", r.row.source},
                            {"note", r.row.note}});

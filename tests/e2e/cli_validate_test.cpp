@@ -30,7 +30,7 @@ TEST(CliValidate, TheHeadlineIsOverPredictionsOfMeasuredFigures) {
         const std::string role = row["role"];
         if (row["kind"] == "machine") {
             EXPECT_EQ(role, "consistency") << row.dump();
-        } else if (row["name"].get<std::string>().starts_with("NCCL")) {
+        } else if (!row["measured"].get<bool>()) {  // the NCCL maintainer's expected bus bandwidths
             EXPECT_EQ(role, "prediction of an expected figure") << row.dump();
             EXPECT_FALSE(row["note"].get<std::string>().empty());
         } else {
@@ -41,7 +41,7 @@ TEST(CliValidate, TheHeadlineIsOverPredictionsOfMeasuredFigures) {
             errors.push_back(std::abs(row["error"].get<double>()));
         }
     }
-    ASSERT_GE(predictions, 11u);
+    ASSERT_GE(predictions, 14u);
     EXPECT_EQ(j["predictions"]["rows"], predictions);
     double sum = 0;
     for (const double e : errors) {
