@@ -2,9 +2,44 @@
 #include "gradient_sync_time.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 namespace dojo::sim {
+namespace {
+
+// When a gradient `computed` seconds into its stage's backward pass is final on device `s`. With one chunk per
+// device: that far into the device's last backward task. Interleaved (vp chunks), the device's chunks hold its
+// layers in order, each a vp-th of them, and the backward pass meets the last layers first: a gradient is final
+// when the last backward task of its chunk reaches it, and the schedule runs the later chunks' last micro-batch
+// well before the first chunk's.
+double gradient_ready_s(const PipelineRun& run, const StageTime& stage, std::size_t s, std::size_t P, std::size_t M,
+                        double computed) {
+    const auto VP = static_cast<std::size_t>(std::lround(1.0 / run.chunk));
+    const double f = stage.backward_s > 0 ? std::clamp(computed / stage.backward_s, 0.0, 1.0) : 1.0;
+    const double from_last = f * static_cast<double>(VP);  // chunks of the backward pass already behind it
+    const std::size_t back = std::min(VP - 1, static_cast<std::size_t>(from_last));
+    const std::size_t chunk = s + (VP - 1 - back) * P;
+    const ActivityTiming& task = run.timing[run.backward_task[chunk][M - 1]];
+    return task.start_s + (from_last - static_cast<double>(back)) * (task.end_s - task.start_s);
+}
+
+// What of the updated parameters' gather (zero=1, `gather_s` in all, the last bucket `first_bucket_s`, which the
+// first layers need first) the next step's forward pass does not hide when the gather overlaps it: the device's
+// chunks start their forward passes in order, chunk j after j x pp chunk forwards of the warm-up, and each needs
+// its own share of the parameters.
+double gather_exposed_s(double gather_s, double first_bucket_s, double forward_s, std::size_t P, double chunk) {
+    const auto VP = static_cast<std::size_t>(std::lround(1.0 / chunk));
+    double exposed = first_bucket_s;
+    for (std::size_t j = 0; j < VP; ++j) {
+        const double gathered = static_cast<double>(j + 1) * gather_s * chunk;
+        const double computed = static_cast<double>(j * P + 1) * forward_s * chunk;
+        exposed = std::max(exposed, gathered - computed);
+    }
+    return std::min(exposed, gather_s);
+}
+
+}  // namespace
 
 void time_gradient_sync(const compiler::Plan& plan, const Device& device, const StepCollectives& collectives,
                         const PipelineRun& run, const std::vector<double>& backward_done,
@@ -29,20 +64,22 @@ void time_gradient_sync(const compiler::Plan& plan, const Device& device, const 
             }
         }
         // The device's last backward task (chunk s, the last micro-batch). Interleaved, its other chunks' gradients
-        // were computed earlier: the buckets are timed as if the whole stage's backward ended with it.
+        // were final earlier (gradient_ready_s).
         const ActivityTiming& last = run.timing[run.backward_task[s][M - 1]];
         double last_end = last.end_s;
         const double last_start = run.chunk == 1.0
                                       ? last.start_s
                                       : std::max(0.0, last_end - stage.backward_s - stage.tensor_comm_s / 2);
         double delay = 0;  // how much sharing the cores has set the backward pass back so far
-        double network_free = last_start;
+        double network_free = run.chunk == 1.0 ? last_start : 0.0;
         for (std::size_t b = 0; b < bucket_seconds.size(); ++b) {
             double computed = 0;
             for (const std::size_t k : plan.gradient_buckets[s][b].gradients) {
                 computed = std::max(computed, backward_done[plan.step.gradients[k].index]);
             }
-            const double start = std::max(network_free, std::min(last_start + computed + delay, last_end));
+            const double ready = run.chunk == 1.0 ? last_start + computed + delay
+                                                  : gradient_ready_s(run, stage, s, stages.size(), M, computed) + delay;
+            const double start = std::max(network_free, std::min(ready, last_end));
             const double alone = bucket_seconds[b];
             double wall = alone;
             const double compute_left = last_end - start;
@@ -68,9 +105,9 @@ void time_gradient_sync(const compiler::Plan& plan, const Device& device, const 
         stage.param_allgather_exposed_s = stage.param_allgather_s;
         if (device.parameter_gather_overlapped && st.zero && !bucket_seconds.empty()) {
             // The next step's forward pass starts on the first layers' bucket (the last one the backward pass
-            // reduced) and computes while the others arrive: what the gather takes beyond that pass still waits.
-            stage.param_allgather_exposed_s =
-                std::max(bucket_seconds.back(), stage.param_allgather_s - stage.forward_s);
+            // reduced) and computes while the others arrive.
+            stage.param_allgather_exposed_s = gather_exposed_s(stage.param_allgather_s, bucket_seconds.back(),
+                                                               stage.forward_s, stages.size(), run.chunk);
         }
         stage.finish_s = std::max(network_free, last_end) + stage.optimizer_s + stage.param_allgather_exposed_s;
         if (timeline != nullptr && stage.optimizer_s > 0) {

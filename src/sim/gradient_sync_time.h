@@ -11,9 +11,10 @@
 
 namespace dojo::sim {
 
-// Per stage: the buckets' all-reduces one after another on the network, each as soon as the last backward task has
-// computed its last gradient (`backward_done`, per node: the stage's backward compute up to it); with ZeRO each is
-// a reduce-scatter and the parameters are all-gathered after the update. Where collectives share the cores that
+// Per stage: the buckets' all-reduces one after another on the network, each as soon as the last backward task of
+// its chunk has computed its last gradient (`backward_done`, per node: the stage's backward compute up to it; with
+// vp = 1 the device's one chunk); with ZeRO each is a reduce-scatter and the parameters are all-gathered after the
+// update, or while the next step's forward pass runs (Device::parameter_gather_overlapped). Where collectives share the cores that
 // compute (Device::collectives_share_cores), a bucket reduced while the backward pass runs slows both. Sets each
 // stage's grad_allreduce_s, grad_allreduce_exposed_s, param_allgather_s, finish_s and busy_s; appends the buckets,
 // the update and the all-gather to `timeline` when it is not null.

@@ -1149,6 +1149,38 @@ TEST(Simulate, OverlappedParameterGatherHidesBehindTheNextForwardPass) {
     EXPECT_EQ(plain.stages[0].param_allgather_exposed_s, 0.0);
 }
 
+// Interleaved (vp chunks per device), a chunk's gradients are final when its own last backward task ends, and the
+// schedule runs the later chunks' last micro-batch well before the first chunk's: their buckets reduce while the
+// device still computes, so less of the data-parallel reduction is left after the backward pass than with one
+// chunk. The reduction moves the same bytes either way.
+TEST(Simulate, InterleavedChunksReduceTheirGradientsAsSoonAsTheyAreFinal) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const std::string gpt = "gpt:layers=16,hidden=1024,heads=16,seq=512,vocab=8000";
+    const Topology pod = preset("superpod-a100:nodes=2");
+    auto run = [&](const std::string& strategy) {
+        return simulate(compiler::make_plan(gpt, 64, compiler::parse_strategy(strategy), adamw), pod, "bf16");
+    };
+    const SimResult one = run("dp=4,pp=4,mb=8"), four = run("dp=4,pp=4,mb=8,vp=4");
+    double exposed_one = 0, exposed_four = 0;
+    for (std::size_t s = 0; s < 4; ++s) {
+        EXPECT_NEAR(four.stages[s].grad_allreduce_s, one.stages[s].grad_allreduce_s,
+                    1e-9 * one.stages[s].grad_allreduce_s);
+        EXPECT_GT(one.stages[s].grad_allreduce_exposed_s, 0.0) << s;
+        // The first layers' bucket is final last either way: no stage waits less than for it, nor more than with
+        // one chunk.
+        EXPECT_GT(four.stages[s].grad_allreduce_exposed_s, 0.0) << s;
+        EXPECT_LE(four.stages[s].grad_allreduce_exposed_s, one.stages[s].grad_allreduce_exposed_s + 1e-12) << s;
+        exposed_one += one.stages[s].grad_allreduce_exposed_s;
+        exposed_four += four.stages[s].grad_allreduce_exposed_s;
+    }
+    EXPECT_LT(exposed_four, 0.75 * exposed_one);
+    double on_path = 0;
+    for (const CriticalItem& item : four.critical_path) {
+        on_path += item.seconds;
+    }
+    EXPECT_NEAR(on_path, four.step_s, 1e-9 * four.step_s);
+}
+
 // sp=1 on a GPT split over tp: less activation memory and less work per device, the same tensor-parallel
 // communication; the search uses it on every tensor-parallel split of a token model.
 TEST(Simulate, SequenceParallelismDividesActivationsAndTheirWorkNotTheCommunication) {
