@@ -94,6 +94,7 @@ const std::map<std::string, std::vector<std::string>>& known_software_choices() 
         {"bias_gradient", {"pass", "epilogue"}},
         {"tensor_parallel_comm", {"exposed", "overlapped"}},
         {"parameter_gather", {"after_update", "overlapped"}},
+        {"fp8_products", {"all", "linear"}},
     };
     return choices;
 }

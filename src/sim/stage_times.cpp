@@ -111,15 +111,63 @@ std::vector<bool> runs_in_a_product(const ir::Graph& g, const Device& device) {
     return in_product;
 }
 
+bool passes_value_on(OpKind op) {
+    return op == OpKind::Reshape || op == OpKind::Transpose || op == OpKind::RoundTo || op == OpKind::RoundGrad;
+}
+
+// The products of the model's Linear layers: a MatMul that reads a parameter (through views and roundings), or
+// whose result becomes a parameter's gradient (through views, roundings and sums over the batch). Attention's
+// batched products do neither.
+std::vector<bool> linear_products(const compiler::Plan& plan) {
+    const ir::Graph& g = plan.step.graph;
+    std::vector<bool> from_parameter(g.size(), false), to_gradient(g.size(), false), linear(g.size(), false);
+    for (std::uint32_t i = 0; i < g.size(); ++i) {  // ids are topological: inputs come first
+        const ir::Node& node = g.node(NodeId{i});
+        from_parameter[i] = node.op == OpKind::Parameter ||
+                            (passes_value_on(node.op) && from_parameter[node.inputs[0].index]);
+        if (node.op == OpKind::MatMul) {
+            for (const NodeId input : node.inputs) {
+                linear[i] = linear[i] || from_parameter[input.index];
+            }
+        }
+    }
+    for (const NodeId gradient : plan.step.gradients) {
+        to_gradient[gradient.index] = true;
+    }
+    for (auto i = static_cast<std::uint32_t>(g.size()); i-- > 0;) {
+        const ir::Node& node = g.node(NodeId{i});
+        if (!to_gradient[i]) {
+            continue;
+        }
+        if (node.op == OpKind::MatMul) {
+            linear[i] = true;
+        } else if (passes_value_on(node.op) || node.op == OpKind::ReduceSum) {
+            to_gradient[node.inputs[0].index] = true;
+        }
+    }
+    return linear;
+}
+
+// The precision a node's product runs at (Device::fp8_linear_only): at cfp8, a product outside the Linear layers
+// runs as BF16 where the device says so.
+compiler::Precision product_precision(const compiler::Plan& plan, const Device& device,
+                                      const std::vector<bool>& linear, NodeId id) {
+    const bool narrowed = device.fp8_linear_only && plan.precision == compiler::Precision::Cfp8 &&
+                          plan.step.graph.node(id).op == OpKind::MatMul && !linear[id.index];
+    return narrowed ? compiler::Precision::Bf16 : plan.precision;
+}
+
 // One MatMul's time on its stage's device, as time_stage_ops times it (a product is never fused nor run inside
 // another).
 double product_seconds(const compiler::Plan& plan, const Device& device, const std::vector<MemoryUse>& memory,
-                       NodeId id) {
+                       const std::vector<bool>& linear, NodeId id) {
     const ir::Node& node = plan.step.graph.node(id);
     const MemoryUse& mem = memory[static_cast<std::size_t>(plan.stage[id.index])];
     const double bandwidth = level_bandwidth(device, data_level(plan, node.inputs, id.index, mem));
     const double share = plan.tensor.divided[id.index] ? static_cast<double>(plan.strategy.tp) : 1.0;
-    return op_time(plan.step.graph, id, device, plan.precision, share, plan.per_step[id.index], bandwidth).seconds;
+    return op_time(plan.step.graph, id, device, product_precision(plan, device, linear, id), share,
+                   plan.per_step[id.index], bandwidth)
+        .seconds;
 }
 
 // Where tensor-parallel collectives are pipelined with products (Device::tensor_comm_overlapped): how long each
@@ -127,7 +175,7 @@ double product_seconds(const compiler::Plan& plan, const Device& device, const s
 // reduce-scatter half streams beside that product) and feeds the nearest product that reads the result (its
 // all-gather half streams beside that one), as Transformer Engine's userbuffers split both into chunks.
 std::map<std::uint32_t, double> comm_windows(const compiler::Plan& plan, const Device& device,
-                                             const std::vector<MemoryUse>& memory,
+                                             const std::vector<MemoryUse>& memory, const std::vector<bool>& linear,
                                              const std::map<std::uint32_t, double>& tensor_comm_after) {
     std::map<std::uint32_t, double> windows;
     if (!device.tensor_comm_overlapped || tensor_comm_after.empty()) {
@@ -142,7 +190,8 @@ std::map<std::uint32_t, double> comm_windows(const compiler::Plan& plan, const D
     }
     constexpr std::size_t kSearchLimit = 256;  // nodes visited looking for the reading product
     for (const auto& [i, comm] : tensor_comm_after) {
-        double window = g.node(NodeId{i}).op == OpKind::MatMul ? product_seconds(plan, device, memory, NodeId{i}) : 0;
+        double window =
+            g.node(NodeId{i}).op == OpKind::MatMul ? product_seconds(plan, device, memory, linear, NodeId{i}) : 0;
         std::vector<std::uint32_t> queue = readers[i];
         std::vector<bool> seen(g.size(), false);
         for (std::size_t k = 0; k < queue.size() && k < kSearchLimit; ++k) {
@@ -152,7 +201,7 @@ std::map<std::uint32_t, double> comm_windows(const compiler::Plan& plan, const D
             }
             seen[r] = true;
             if (g.node(NodeId{r}).op == OpKind::MatMul) {
-                window += product_seconds(plan, device, memory, NodeId{r});
+                window += product_seconds(plan, device, memory, linear, NodeId{r});
                 break;
             }
             queue.insert(queue.end(), readers[r].begin(), readers[r].end());
@@ -195,8 +244,10 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
         host != nullptr ? kernel_traffic(*host, plan.step.updates, device.cache_bytes) : std::vector<KernelTraffic>{};
     const std::vector<bool> in_product = host != nullptr ? std::vector<bool>(g.size(), false)
                                                          : runs_in_a_product(g, device);
+    const std::vector<bool> linear = device.fp8_linear_only ? linear_products(plan) : std::vector<bool>(g.size(), true);
     const std::map<std::uint32_t, double> windows =
-        host != nullptr ? std::map<std::uint32_t, double>{} : comm_windows(plan, device, memory, tensor_comm_after);
+        host != nullptr ? std::map<std::uint32_t, double>{}
+                        : comm_windows(plan, device, memory, linear, tensor_comm_after);
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         const ir::Node& node = g.node(NodeId{i});
         if (ir::is_leaf(node.op) || !plan.live[i]) {
@@ -219,7 +270,8 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
         } else if (in_product[i] && fused == nullptr) {
             // read by its product as it streams (runs_in_a_product): nothing of its own
         } else if (fused == nullptr) {
-            t = op_time(g, NodeId{i}, device, plan.precision, share, plan.per_step[i], bandwidth);
+            t = op_time(g, NodeId{i}, device, product_precision(plan, device, linear, NodeId{i}), share,
+                        plan.per_step[i], bandwidth);
         } else if (fused->members.back().index == i) {
             t = group_time(g, *fused, device, plan.precision, share, plan.per_step[i], bandwidth);
         }  // else: an earlier member, timed with its group's last

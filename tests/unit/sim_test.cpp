@@ -1115,6 +1115,30 @@ TEST(Simulate, OverlappedTensorParallelCommWaitsOnlyForWhatItsProductsDoNotHide)
     EXPECT_LT(hidden.stages[0].tensor_comm_s, 0.02 * hidden.stages[0].tensor_comm_total_s);
 }
 
+// fp8_products = "linear" (Transformer Engine's FP8): at cfp8 only the Linear layers' products run in the 8-bit
+// format; attention's batched products run as BF16. The step's products then cost more than all-FP8 and less than
+// all-BF16, and a model without attention (an MLP: every product reads a weight or makes a weight's gradient)
+// costs the same either way.
+TEST(Simulate, Fp8LinearLayersOnlyLeaveAttentionProductsInBf16) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    Topology node = preset("dgx-h100");
+    const std::string gpt = "gpt:layers=2,hidden=1024,heads=16,seq=1024,vocab=8000";
+    const compiler::Plan fp8 = compiler::make_plan(gpt, 8, compiler::Strategy{}, adamw, {}, compiler::Precision::Cfp8);
+    const compiler::Plan bf16 = compiler::make_plan(gpt, 8, compiler::Strategy{}, adamw, {}, compiler::Precision::Bf16);
+    const double all_fp8 = class_seconds(simulate(fp8, node), "MatMul");
+    const double all_bf16 = class_seconds(simulate(bf16, node), "MatMul");
+    node.device.fp8_linear_only = true;
+    const double linear_fp8 = class_seconds(simulate(fp8, node), "MatMul");
+    EXPECT_GT(linear_fp8, all_fp8);
+    EXPECT_LT(linear_fp8, all_bf16);
+    EXPECT_DOUBLE_EQ(class_seconds(simulate(bf16, node), "MatMul"), all_bf16);  // nothing to narrow at bf16
+
+    const compiler::Plan mlp = compiler::make_plan("mlp", 64, compiler::Strategy{}, adamw, {}, compiler::Precision::Cfp8);
+    const double mlp_linear = class_seconds(simulate(mlp, node), "MatMul");
+    node.device.fp8_linear_only = false;
+    EXPECT_DOUBLE_EQ(class_seconds(simulate(mlp, node), "MatMul"), mlp_linear);
+}
+
 // parameter_gather = "overlapped" (a distributed optimizer's overlap_param_sync): with zero=1 the gather of the
 // updated parameters runs while the next step's first forward pass computes with the buckets that arrived; the
 // step waits for the first bucket and for what the gather takes beyond that forward pass, no less.

@@ -125,6 +125,11 @@ struct Device {
     /// runs while the next step's forward pass already computes with the buckets that arrived (a distributed
     /// optimizer's overlap_param_sync); "after_update" (the default): the step ends when the gather does.
     bool parameter_gather_overlapped = false;
+    /// fp8_products = "linear": at cfp8 only the products of the model's Linear layers (a product that reads a
+    /// parameter, or whose result becomes a parameter's gradient) run in the 8-bit format; the rest (attention's
+    /// batched products) run as BF16, with 2-byte operands at the BF16 rate, as Transformer Engine does; "all" (the
+    /// default): every product runs at the precision.
+    bool fp8_linear_only = false;
     std::string allreduce_algorithm;            ///< the one its collective library uses ("binomial"), or empty:
                                                 ///< the fastest the simulator knows (network.h)
     int mesh_columns = 0, mesh_rows = 0;        ///< positions of the cores' 2-D mesh (a D1's mesh_columns and
