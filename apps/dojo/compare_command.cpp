@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dojo/machine/machine.h"
+#include "dojo/machine/software.h"
 #include "dojo/sim/search.h"
 #include "dojo/sim/simulate.h"
 #include "dojo/util/error.h"
@@ -24,6 +25,7 @@ struct CompareOptions {
     std::string model;
     std::string machines;
     std::string dir = machine::default_machines_dir();
+    std::string software;  // a stack of machines/software every GPU runs; empty: the GPU kinds' defaults
     std::int64_t batch = 0;
     std::string precision = "bf16";
     std::string optimizer = "adamw";
@@ -48,9 +50,18 @@ struct Measured {
 
 Measured measure(const CompareOptions& o, const std::string& spec, const autodiff::OptimizerConfig& optimizer);
 
+// `spec` loaded, with --software's stack on its GPUs.
+machine::Machine load(const CompareOptions& o, const std::string& spec) {
+    machine::Machine m = machine::load_machine(spec, o.dir);
+    if (!o.software.empty()) {
+        machine::apply_software(m, machine::load_software(o.software, o.dir));
+    }
+    return m;
+}
+
 // The fastest plan `dojo sim --strategy auto` picks for `spec`; UsageError when no strategy splits the batch.
 sim::SimResult fastest(const CompareOptions& o, const std::string& spec, const autodiff::OptimizerConfig& optimizer) {
-    const sim::Topology topology = sim::derive_topology(machine::load_machine(spec, o.dir));
+    const sim::Topology topology = sim::derive_topology(load(o, spec));
     std::vector<sim::SimResult> results = sim::search_strategies(o.model, o.batch, topology, compiler::parse_precision(o.precision), optimizer);
     if (results.empty()) {
         throw UsageError("no strategy splits batch " + std::to_string(o.batch) + " of " + o.model + " over " + spec +
@@ -62,7 +73,7 @@ sim::SimResult fastest(const CompareOptions& o, const std::string& spec, const a
 Measured measure(const CompareOptions& o, const std::string& spec, const autodiff::OptimizerConfig& optimizer) {
     Measured m{fastest(o, spec, optimizer), std::nullopt};
     if (!o.video.empty()) {
-        m.path = video_data_path(o.video, o.model, machine::load_machine(spec, o.dir), m.best);
+        m.path = video_data_path(o.video, o.model, load(o, spec), m.best);
     }
     return m;
 }
@@ -125,6 +136,7 @@ void print_json(const CompareOptions& o, const std::vector<Row>& rows, const Ref
     nlohmann::json report{{"model", o.model},
                           {"global_batch", o.batch},
                           {"precision", o.precision},
+                          {"software", o.software},
                           {"machines", out},
                           {"a100_samples_per_s_each", a100.per_gpu()},
                           {"h100_samples_per_s_each", h100.per_gpu()},
@@ -138,8 +150,10 @@ void print_json(const CompareOptions& o, const std::vector<Row>& rows, const Ref
 }
 
 void print_text(const CompareOptions& o, const std::vector<Row>& rows, const Reference& a100, const Reference& h100) {
-    std::cout << fmt::format("{}, batch {}, {}: the fastest fitting strategy on each machine (the fastest of all where none fits)\n", o.model, o.batch,
-                             o.precision);
+    std::cout << fmt::format("{}, batch {}, {}{}: the fastest fitting strategy on each machine (the fastest of all "
+                             "where none fits)\n",
+                             o.model, o.batch, o.precision,
+                             o.software.empty() ? "" : ", GPUs running " + o.software);
     std::cout << fmt::format("{:<24} {:>11} {:<26} {:>11} {:>12} {:>6} {:>9} {:>11} {:<5} {:>9} {:>9}\n",
                              "machine", "devices", "strategy", "step", "samples/s", "MFU", "power", "J/sample",
                              "fits", "A100-eq", "H100-eq");
@@ -252,6 +266,9 @@ void add_compare_command(CLI::App& app) {
     compare->add_option("--batch", options->batch, "global batch: samples per step over all replicas")->required();
     compare->add_option("--precision", options->precision, "fp32, bf16 or cfp8 (default bf16)");
     compare->add_option("--optimizer", options->optimizer, "adamw (default) or sgd");
+    compare->add_option("--software", options->software,
+                        "the software stack every GPU runs, the reference A100 and H100 included (machines/software, "
+                        "e.g. nemo-te-2023; dojo sim --help)");
     compare->add_option("--machines-dir", options->dir, "directory of machine presets (default: OpenDojo's)");
     compare->add_option("--video", options->video,
                         "the model is fed camera video: also report each machine's input pipeline (decode cores, "

@@ -29,6 +29,25 @@ TEST(CliCompare, MachinesSideBySideWithGpuEquivalents) {
     }
 }
 
+// --software runs every GPU with the stack, the reference DGXs included: a DGX H100 stays its own 8 H100s' worth,
+// a Dojo tile's rate does not change, and its GPU-equivalents are against the references running the stack.
+TEST(CliCompare, SoftwareStacksRunOnEveryGpuTheReferencesToo) {
+    const std::vector<std::string> args = {"compare", "gpt:layers=2,hidden=512,heads=8,seq=256,vocab=4000",
+                                           "--machines", "tile,dgx-h100", "--batch", "64", "--json"};
+    std::vector<std::string> with_te = args;
+    with_te.insert(with_te.end(), {"--software", "nemo-te-2023"});
+    const CliResult plain = run_dojo(args), te = run_dojo(with_te);
+    ASSERT_EQ(plain.exit_code, 0) << plain.err;
+    ASSERT_EQ(te.exit_code, 0) << te.err;
+    const nlohmann::json a = nlohmann::json::parse(plain.out), b = nlohmann::json::parse(te.out);
+    EXPECT_EQ(b["software"], "nemo-te-2023");
+    EXPECT_DOUBLE_EQ(b["machines"][0]["samples_per_s"].get<double>(), a["machines"][0]["samples_per_s"].get<double>());
+    EXPECT_NEAR(b["machines"][1]["h100_equivalents"].get<double>(), 8.0, 1e-9);
+    EXPECT_NE(b["h100_samples_per_s_each"].get<double>(), a["h100_samples_per_s_each"].get<double>());
+    EXPECT_NE(run_dojo({"compare", "mlp", "--machines", "dgx-h100", "--batch", "64"}).out.find("bf16:"),
+              std::string::npos);
+}
+
 TEST(CliCompare, TextHasATableAndBadInputIsNamed) {
     CliResult r = run_dojo({"compare", "mlp", "--machines", "d1,dgx-h100", "--batch", "64"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
