@@ -95,6 +95,7 @@ const std::map<std::string, std::vector<std::string>>& known_software_choices() 
         {"tensor_parallel_comm", {"exposed", "overlapped"}},
         {"parameter_gather", {"after_update", "overlapped"}},
         {"fp8_products", {"all", "linear"}},
+        {"row_kernels", {"passes", "fused"}},
     };
     return choices;
 }

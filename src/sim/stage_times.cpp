@@ -5,6 +5,7 @@
 
 #include "dojo/sim/cpu_kernel_time.h"
 #include "dojo/sim/op_time.h"
+#include "row_kernels.h"
 
 namespace dojo::sim {
 namespace {
@@ -245,6 +246,8 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
     const std::vector<bool> in_product = host != nullptr ? std::vector<bool>(g.size(), false)
                                                          : runs_in_a_product(g, device);
     const std::vector<bool> linear = device.fp8_linear_only ? linear_products(plan) : std::vector<bool>(g.size(), true);
+    const std::vector<double> on_chip = host != nullptr ? std::vector<double>(g.size(), 0.0)
+                                                        : row_kernel_savings(plan, device);
     const std::map<std::uint32_t, double> windows =
         host != nullptr ? std::map<std::uint32_t, double>{}
                         : comm_windows(plan, device, memory, linear, tensor_comm_after);
@@ -275,6 +278,12 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
         } else if (fused->members.back().index == i) {
             t = group_time(g, *fused, device, plan.precision, share, plan.per_step[i], bandwidth);
         }  // else: an earlier member, timed with its group's last
+        if (on_chip[i] > 0) {  // a row kernel keeps some of its values on chip (row_kernels.h)
+            t.bytes = std::max(0.0, t.bytes - on_chip[i]);
+            t.memory_s = bandwidth > 0 ? t.bytes / bandwidth : 0.0;
+            t.seconds = std::max(t.compute_s, t.memory_s);
+            t.memory_bound = t.memory_s > t.compute_s;
+        }
         const auto comm_it = tensor_comm_after.find(i);
         const double comm_all = comm_it != tensor_comm_after.end() ? comm_it->second : 0.0;
         const auto window = windows.find(i);

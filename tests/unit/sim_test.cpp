@@ -1139,6 +1139,28 @@ TEST(Simulate, Fp8LinearLayersOnlyLeaveAttentionProductsInBf16) {
     EXPECT_DOUBLE_EQ(class_seconds(simulate(mlp, node), "MatMul"), mlp_linear);
 }
 
+// row_kernels = "fused" (fused softmax and LayerNorm kernels): a value passed between row-wise passes of the same
+// pass of the step stays on chip. A GPT's attention scores, scaled and masked, go straight into the softmax, which
+// then neither reads them nor do they get written; products, and values the backward pass reads, move as before.
+// Nothing gets slower: an MLP's products are as before.
+TEST(Simulate, RowKernelsKeepValuesBetweenRowWisePassesOnChip) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    Topology node = preset("dgx-h100");
+    const compiler::Plan gpt = compiler::make_plan("gpt:layers=2,hidden=1024,heads=16,seq=1024,vocab=8000", 8,
+                                                   compiler::Strategy{}, adamw, {}, compiler::Precision::Bf16);
+    const compiler::Plan mlp = compiler::make_plan("mlp", 64, compiler::Strategy{}, adamw, {}, compiler::Precision::Bf16);
+    const SimResult passes = simulate(gpt, node), mlp_passes = simulate(mlp, node);
+    node.device.row_kernels_fused = true;
+    const SimResult fused = simulate(gpt, node), mlp_fused = simulate(mlp, node);
+    EXPECT_DOUBLE_EQ(class_seconds(fused, "MatMul"), class_seconds(passes, "MatMul"));
+    EXPECT_LT(class_seconds(fused, "LogSoftmax"), 0.6 * class_seconds(passes, "LogSoftmax"));  // reads no input
+    EXPECT_LT(class_seconds(fused, "FusedElementwise"), class_seconds(passes, "FusedElementwise"));
+    EXPECT_EQ(class_seconds(fused, "Exp"), class_seconds(passes, "Exp"));  // its input is read again backward
+    EXPECT_LT(fused.step_s, passes.step_s);
+    EXPECT_LE(mlp_fused.step_s, mlp_passes.step_s);
+    EXPECT_DOUBLE_EQ(class_seconds(mlp_fused, "MatMul"), class_seconds(mlp_passes, "MatMul"));
+}
+
 // parameter_gather = "overlapped" (a distributed optimizer's overlap_param_sync): with zero=1 the gather of the
 // updated parameters runs while the next step's first forward pass computes with the buckets that arrived; the
 // step waits for the first bucket and for what the gather takes beyond that forward pass, no less.

@@ -130,6 +130,10 @@ struct Device {
     /// batched products) run as BF16, with 2-byte operands at the BF16 rate, as Transformer Engine does; "all" (the
     /// default): every product runs at the precision.
     bool fp8_linear_only = false;
+    /// row_kernels = "fused": chains of row-wise passes (softmax, LayerNorm and their gradients) run as one kernel
+    /// each, their intermediate values kept on chip (sim/row_kernels.h); "passes" (the default): each fused group
+    /// and each standalone op is a pass over memory of its own.
+    bool row_kernels_fused = false;
     std::string allreduce_algorithm;            ///< the one its collective library uses ("binomial"), or empty:
                                                 ///< the fastest the simulator knows (network.h)
     int mesh_columns = 0, mesh_rows = 0;        ///< positions of the cores' 2-D mesh (a D1's mesh_columns and
