@@ -70,16 +70,22 @@ void print_section(const char* title, const std::vector<sim::ValidationResult>& 
     if (s.rows == 0) {
         return;
     }
+    std::size_t name_width = 48, machine_width = 23;  // columns as wide as the longest row's
+    for (const sim::ValidationResult& r : results) {
+        name_width = std::max(name_width, r.row.name.size());
+        machine_width = std::max(machine_width, r.row.machine.size());
+    }
     std::cout << "\n" << title << "\n"
-              << fmt::format("{:<48} {:<23} {:<24} {:>13} {:>13} {:>8}\n", "row", "machine", "metric", "published",
-                             "predicted", "error");
+              << fmt::format("{:<{}} {:<{}} {:<24} {:>13} {:>13} {:>8}\n", "row", name_width, "machine",
+                             machine_width, "metric", "published", "predicted", "error");
     for (const sim::ValidationResult& r : results) {
         if (sim::role(r.row) != role) {
             continue;
         }
         const machine::Dimension d = r.row.published.dimension;
-        std::cout << fmt::format("{:<48} {:<23} {:<24} {:>13} {:>13} {:>+7.1f}%{}\n", r.row.name, r.row.machine,
-                                 r.row.metric, shown(r.row.published.value, d), shown(r.predicted, d), 100 * r.error,
+        std::cout << fmt::format("{:<{}} {:<{}} {:<24} {:>13} {:>13} {:>+7.1f}%{}\n", r.row.name, name_width,
+                                 r.row.machine, machine_width, r.row.metric, shown(r.row.published.value, d),
+                                 shown(r.predicted, d), 100 * r.error,
                                  std::abs(r.error) * 100 > tolerance_percent ? "  !" : "");
     }
     std::cout << fmt::format("{} rows: mean |error| {:.1f}%, median {:.1f}%, largest {:.1f}%\n", s.rows, 100 * s.mean,
