@@ -117,6 +117,7 @@ json result_json(const sim::SimResult& r) {
     }
     return {{"model", r.model},
             {"machine", r.machine},
+            {"software", r.software},
             {"device", r.device},
             {"precision", r.precision},
             {"strategy", r.strategy.to_string()},
@@ -145,7 +146,8 @@ json result_json(const sim::SimResult& r) {
 // `skipped`: splits the search left out because their weights alone exceed a device (search.h).
 void print_text(const sim::SimResult& r, const std::vector<sim::SimResult>& others, int top, double wall_s,
                 std::size_t skipped) {
-    std::cout << fmt::format("{} on {} ({} x {} of {}), {}, batch {}, strategy {}\n", r.model, r.machine,
+    std::cout << fmt::format("{} on {} ({} x {} of {}), {}, batch {}, strategy {}\n", r.model,
+                             r.software.empty() ? r.machine : r.machine + " with " + r.software,
                              r.devices_used, r.device, r.devices_total, r.precision, r.global_batch,
                              r.strategy.to_string());
     std::cout << fmt::format("  step time        {}   ({:.4g} samples/s)\n", seconds_text(r.step_s), r.samples_per_s);

@@ -134,7 +134,7 @@ void apply_software(Machine& m, const Software& software) {
             kind.labels[choice] = value;
         }
     }
-    m.name += " with " + software.name;
+    m.software = software.name;
     m.description += " (software: " + software.name + ")";
 }
 

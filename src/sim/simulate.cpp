@@ -63,6 +63,7 @@ SimResult simulate(const compiler::Plan& plan, const Topology& topology, bool re
     SimResult r;
     r.model = plan.model;
     r.machine = topology.machine;
+    r.software = topology.software;
     r.device = device.kind;
     r.precision = compiler::to_string(precision);
     r.strategy = st;

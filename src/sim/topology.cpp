@@ -269,6 +269,7 @@ Topology derive_topology(const Machine& m) {
     }
     Topology t;
     t.machine = m.name;
+    t.software = m.software;
     t.machine_power_w = machine::totals(m).power_watts;
     t.device = describe_device(m, *path.back());
     std::int64_t total = 1;

@@ -133,6 +133,8 @@ TEST(CliSim, SoftwareStacksReplaceTheGpuDefaults) {
     EXPECT_NE(te.out.find("exposed (of"), std::string::npos) << te.out;
     with_te.push_back("--json");
     const nlohmann::json j = nlohmann::json::parse(run_dojo(with_te).out);
+    EXPECT_EQ(j["machine"], "dgx-h100");  // a spec that loads again; the stack is a field of its own
+    EXPECT_EQ(j["software"], "nemo-te-2023");
     const auto& stage = j["stages"][0];
     EXPECT_LT(stage["tensor_comm_s"].get<double>(), stage["tensor_comm_total_s"].get<double>());
     EXPECT_LT(stage["param_allgather_exposed_s"].get<double>(), stage["param_allgather_s"].get<double>());

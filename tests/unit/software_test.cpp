@@ -35,7 +35,8 @@ TEST(Software, ShippedStacksLoadAndSetTheirChoicesOnGpuKindsOnly) {
     EXPECT_EQ(gpus.kind("h100-sxm").labels.at("tensor_parallel_comm"), "overlapped");
     EXPECT_EQ(gpus.kind("h100-sxm").labels.at("bias_gradient"), "epilogue");
     EXPECT_EQ(gpus.kind("dgx-h100").labels.count("bias_gradient"), 0u);  // a node, not a GPU
-    EXPECT_NE(gpus.name.find("with nemo-te-2023"), std::string::npos) << gpus.name;
+    EXPECT_EQ(gpus.software, "nemo-te-2023");
+    EXPECT_EQ(gpus.name, "superpod-h100");  // the preset's name: a spec that loads again
 
     Machine dojo = load_machine("tile", dir);
     const std::string before = dojo.kind("d1").labels.at("bias_gradient");

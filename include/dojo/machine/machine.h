@@ -51,6 +51,7 @@ struct Machine {
     std::string description;
     std::string file;         ///< the preset file it came from
     std::map<std::string, std::int64_t> parameters;  ///< after overrides
+    std::string software;     ///< the software stack its GPUs run (machine/software.h apply_software); empty: none
     std::map<std::string, ZoneKind> kinds;            ///< the library's kinds (those the tree uses and the rest)
     Zone root;
 

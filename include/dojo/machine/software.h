@@ -37,8 +37,7 @@ std::vector<Software> list_software(const std::string& machines_dir);
 Software load_software(const std::string& name, const std::string& machines_dir);
 
 /// Sets the stack's choices as labels of every GPU kind of `m` (a kind with peak FLOP/s); kinds of other
-/// devices (a Dojo D1, a CPU host) are left alone. Names the stack in the machine's name ("superpod-h100 with
-/// nemo-te-2023"), which reports print.
+/// devices (a Dojo D1, a CPU host) are left alone. Records the stack in Machine::software, which reports print.
 void apply_software(Machine& m, const Software& software);
 
 }  // namespace dojo::machine

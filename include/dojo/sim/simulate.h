@@ -143,6 +143,7 @@ struct CriticalItem {
 struct SimResult {
     std::string model;
     std::string machine;
+    std::string software;                ///< the software stack its GPUs run (Topology::software); empty: none
     std::string device;
     std::string precision;               ///< the plan's (compiler::to_string)
     compiler::Strategy strategy;

@@ -156,6 +156,7 @@ struct Level {
 
 struct Topology {
     std::string machine;
+    std::string software;  ///< the software stack its GPUs run (Machine::software); empty: the kinds' defaults
     Device device;
     std::vector<Level> levels;       ///< innermost (tile, DGX) first; the machine's root last
     double machine_power_w = 0;      ///< the machine's total (totals().power_watts)
