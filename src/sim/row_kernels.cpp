@@ -77,14 +77,17 @@ std::vector<double> row_kernel_savings(const compiler::Plan& plan, const Device&
             continue;
         }
         bool on_chip = true;
-        std::vector<long> reading;  // the kernels that read v, each once
+        std::vector<long> reading;  // the other kernels that read v, each once (its own group reads it inside)
         for (const std::uint32_t r : readers[v]) {
-            on_chip = on_chip && kernel[r] >= 0 && kernel[r] != producer && pass_of(r) == pass_of(v);
+            if (kernel[r] == producer) {
+                continue;
+            }
+            on_chip = on_chip && kernel[r] >= 0 && pass_of(r) == pass_of(v);
             if (on_chip && std::find(reading.begin(), reading.end(), kernel[r]) == reading.end()) {
                 reading.push_back(kernel[r]);
             }
         }
-        if (!on_chip) {
+        if (!on_chip || reading.empty()) {  // read elsewhere, or written for its own sake (a gradient, an output)
             continue;
         }
         const double width = plan.per_step[v] || !narrow ? 1.0 : 0.5;
