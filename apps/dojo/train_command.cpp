@@ -143,8 +143,10 @@ std::pair<data::Dataset, data::Dataset> load_clips(const std::string& spec, bool
         return [tty, split, last = std::size_t{0}](std::size_t done, std::size_t total) mutable {
             const std::size_t quarter = done * 4 / std::max<std::size_t>(total, 1);
             if (tty || quarter != last || done == total) {
-                std::cerr << (tty ? "\r" : "") << fmt::format("clips: decoding {} samples {}/{}", split, done, total)
-                          << (tty ? "\033[K" : "\n") << (tty && done == total ? "\n" : "") << std::flush;
+                // One write a line: other MPI ranks' lines share this stream and must not land inside it.
+                std::cerr << fmt::format("{}clips: decoding {} samples {}/{}{}{}", tty ? "\r" : "", split, done, total,
+                                         tty ? "\033[K" : "\n", tty && done == total ? "\n" : "")
+                          << std::flush;
                 last = quarter;
             }
         };

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -190,9 +191,11 @@ TEST(MpiTrain, ABatchThatDoesNotSplitOverTheRanksIsAUsageError) {
 std::vector<int> decoded_training_samples(const std::string& log) {
     std::vector<int> counts;
     std::istringstream lines(log);
+    const std::regex summary(R"(clips: (\d+) training and )");
     for (std::string line; std::getline(lines, line);) {
-        if (line.rfind("clips: ", 0) == 0 && line.find(" training and ") != std::string::npos) {
-            counts.push_back(std::stoi(line.substr(7)));
+        std::smatch m;
+        if (std::regex_search(line, m, summary)) {
+            counts.push_back(std::stoi(m[1].str()));
         }
     }
     return counts;
