@@ -4,11 +4,55 @@
 #include <map>
 
 #include "dojo/sim/op_time.h"
+#include "kept_activations.h"
 
 namespace dojo::sim {
 
 using compiler::Plan;
 using ir::NodeId;
+
+namespace {
+
+// What each device of a stage keeps from a micro-batch's forward task to its backward task, per stage in the graph's
+// F32 bytes: `per_micro_batch` for each micro-batch in flight, `shared` once (a value computed from parameters alone,
+// such as a weight's rounding to the compute format, is the same for every micro-batch). `kept` per node. With
+// selective recomputation a stage whose attention cores are recomputed keeps its checkpoints. Where the device's
+// kernels keep their inputs (kept_activations.h), without recomputation or with selective recomputation's
+// checkpoints; full recomputation's checkpoints are segment boundaries, which no row-wise kernel recomputes.
+struct Kept {
+    std::vector<bool> kept;
+    std::vector<double> per_micro_batch, shared;
+};
+
+Kept kept_activations(const Plan& plan, const Device& device) {
+    const ir::Graph& g = plan.step.graph;
+    const Plan::Recomputation& rc = plan.recomputation;
+    const bool selective = !rc.recomputed.empty();
+    const bool full = plan.strategy.recompute && !selective;
+    auto checkpointed = [&](std::uint32_t i) {  // a stage whose attention cores are recomputed
+        return selective && plan.stage[i] >= 0 && rc.segments[static_cast<std::size_t>(plan.stage[i])] > 0;
+    };
+    std::vector<bool> base = plan.saved;
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        if (checkpointed(i)) {
+            base[i] = rc.checkpoint[i];
+        }
+    }
+    Kept k;
+    k.kept = device.keeps_kernel_inputs && !full ? kept_by_row_kernels(plan, base) : base;
+    const std::vector<bool> shared = same_for_every_micro_batch(plan);
+    k.per_micro_batch.assign(static_cast<std::size_t>(plan.strategy.pp), 0.0);
+    k.shared.assign(static_cast<std::size_t>(plan.strategy.pp), 0.0);
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        if (k.kept[i] && plan.stage[i] >= 0) {
+            (shared[i] ? k.shared : k.per_micro_batch)[static_cast<std::size_t>(plan.stage[i])] +=
+                plan.tensor.bytes_per_device(g, NodeId{i});
+        }
+    }
+    return k;
+}
+
+}  // namespace
 
 std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device) {
     const ir::Graph& g = plan.step.graph;
@@ -48,24 +92,26 @@ std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device) {
         m.optimizer_bytes += plan.strategy.zero ? bytes / plan.strategy.dp : bytes;
         note(m, s, bytes);
     }
+    const Plan::Recomputation& rc = plan.recomputation;
+    const Kept kept = kept_activations(plan, device);
     for (std::uint32_t i = 0; i < g.size(); ++i) {
-        if (plan.saved[i]) {
-            MemoryUse& m = use[static_cast<std::size_t>(plan.stage[i])];
-            const double bytes = plan.tensor.bytes_per_device(g, NodeId{i}) * width;
-            m.activations_bytes += bytes;
-            note(m, NodeId{i}, bytes);
+        if (kept.kept[i] && plan.stage[i] >= 0) {
+            note(use[static_cast<std::size_t>(plan.stage[i])], NodeId{i},
+                 plan.tensor.bytes_per_device(g, NodeId{i}) * width);
         }
     }
+    const bool full_recompute = plan.strategy.recompute && rc.recomputed.empty();
     for (int s = 0; s < pp; ++s) {
         MemoryUse& m = use[static_cast<std::size_t>(s)];
+        const auto at = static_cast<std::size_t>(s);
         const double in_flight = micro_batches_in_flight(plan.strategy, s);
-        const Plan::Recomputation& rc = plan.recomputation;
-        if (plan.strategy.recompute && rc.segments[static_cast<std::size_t>(s)] > 0) {
+        if (full_recompute && rc.segments[at] > 0) {
             // Checkpoints for every micro-batch in flight, one segment's saved values at a time.
-            m.activations_bytes = (rc.checkpoint_bytes[static_cast<std::size_t>(s)] * in_flight +
-                                   rc.segment_bytes[static_cast<std::size_t>(s)]) * width;
+            m.activations_bytes = (rc.checkpoint_bytes[at] * in_flight + rc.segment_bytes[at]) * width;
         } else {
-            m.activations_bytes *= in_flight;
+            // Selective recomputation: the checkpoints, and one attention core's values at a time.
+            const double core = plan.strategy.recompute && rc.segments[at] > 0 ? rc.segment_bytes[at] : 0.0;
+            m.activations_bytes = (kept.per_micro_batch[at] * in_flight + kept.shared[at] + core) * width;
         }
         const double weights = m.parameters_bytes + m.gradients_bytes + m.optimizer_bytes;
         // Where it all does not fit in SRAM, a copy of the parameters at the compute width next to the activations

@@ -30,12 +30,12 @@ bool last_axis_only(const ir::Graph& g, const ir::Node& node) {
     return axis == rank - 1 || axis == -1;
 }
 
+}  // namespace
+
 bool row_wise(const ir::Graph& g, NodeId id) {
     const ir::Node& node = g.node(id);
     return ir::is_elementwise_map(node.op) || last_axis_only(g, node);
 }
-
-}  // namespace
 
 std::vector<double> row_kernel_savings(const compiler::Plan& plan, const Device& device) {
     const ir::Graph& g = plan.step.graph;

@@ -19,4 +19,7 @@ namespace dojo::sim {
 // row_kernels = "fused".
 std::vector<double> row_kernel_savings(const compiler::Plan& plan, const Device& device);
 
+// A row-wise pass: an elementwise map, or a sum or log-softmax along the last axis only.
+bool row_wise(const ir::Graph& g, ir::NodeId id);
+
 }  // namespace dojo::sim

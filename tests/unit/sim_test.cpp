@@ -1020,6 +1020,52 @@ TEST(Simulate, SelectiveRecomputationDropsOnlyTheAttentionScores) {
     EXPECT_TRUE(named);
 }
 
+// saved_activations = "kernel_inputs": fused LayerNorm, bias+GeLU and softmax kernels keep their inputs, so with
+// selective recomputation and sequence parallelism a layer keeps what Korthikanti et al. 2022 (arXiv 2205.05198,
+// sec. 4.1) count for Megatron-LM, 34 s b h / t bytes, less the two bytes of dropout masks this model does not have:
+// 32 s b h / t; plus its four weight matrices rounded to BF16 (12 h^2 / t values, 2 bytes each), one copy for
+// every micro-batch. Keeping every value the backward pass reads holds more.
+TEST(Simulate, FusedKernelsKeepTheirInputsAsMegatronCountsALayer) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    Topology node = preset("dgx-h100");
+    const double s = 256, b = 2, h = 512, t = 2;
+    auto activations = [&](int layers, bool kernel_inputs) {
+        node.device.keeps_kernel_inputs = kernel_inputs;
+        const std::string gpt = "gpt:layers=" + std::to_string(layers) + ",hidden=512,heads=8,seq=256,vocab=8000";
+        const compiler::Plan p = compiler::make_plan(gpt, 2, compiler::parse_strategy("tp=2,sp=1,recompute=selective"),
+                                                     adamw, {}, compiler::Precision::Bf16);
+        EXPECT_EQ(p.recomputation.segments, std::vector<int>{1});
+        return simulate(p, node, "bf16").stages[0].memory.activations_bytes;
+    };
+    const double layer = activations(4, true) - activations(3, true);
+    EXPECT_NEAR(layer, 32 * s * b * h / t + 2 * 12 * h * h / t, 0.01 * layer);
+    EXPECT_GT(activations(4, false) - activations(3, false), 1.2 * layer);
+}
+
+// A weight's rounding to the compute format is the same for every micro-batch: a stage holds it once, while the
+// activations grow with the micro-batches in flight (min(pp - stage, mb) on stage 0).
+TEST(Simulate, AWeightsRoundingIsHeldOnceNotPerMicroBatchInFlight) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    const Topology node = preset("dgx-h100");
+    const std::string gpt = "gpt:layers=4,hidden=512,heads=8,seq=128,vocab=8000";
+    auto stage0 = [&](int mb, const char* precision) {
+        const compiler::Plan p = compiler::make_plan(gpt, 2 * mb, compiler::Strategy{1, 1, 4, mb}, adamw, {},
+                                                     compiler::parse_precision(precision));
+        return simulate(p, node, precision).stages[0].memory;
+    };
+    for (const char* precision : {"bf16", "fp32"}) {
+        const double one = stage0(1, precision).activations_bytes, two = stage0(2, precision).activations_bytes;
+        const double three = stage0(3, precision).activations_bytes;
+        EXPECT_NEAR(three - two, two - one, 1e-6 * one) << precision;
+        const double once = one - (two - one);
+        if (std::string(precision) == "bf16") {  // at least its layer's four matrices (12 h^2 values) at 2 bytes
+            EXPECT_GE(once, 2.0 * 12 * 512 * 512);
+        } else {  // nothing is rounded
+            EXPECT_NEAR(once, 0.0, 1e-6 * one);
+        }
+    }
+}
+
 // The stage roofline: each op's time is at least its compute time and its memory time, so a GPU stage is busy at
 // least as long as either roof; the named bound is the largest roof; recomputation adds a forward pass's FLOP, a
 // third of a matmul-bound step's (the backward pass does twice the forward's products).

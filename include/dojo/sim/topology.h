@@ -134,6 +134,10 @@ struct Device {
     /// each, their intermediate values kept on chip (sim/row_kernels.h); "passes" (the default): each fused group
     /// and each standalone op is a pass over memory of its own.
     bool row_kernels_fused = false;
+    /// saved_activations = "kernel_inputs": a row-wise kernel (fused bias+GeLU, LayerNorm, softmax) keeps what it read
+    /// for its backward kernel, which recomputes the values in between, instead of each of them (sim/kept_activations.h);
+    /// "every_value" (the default): every forward value the backward pass reads is kept.
+    bool keeps_kernel_inputs = false;
     std::string allreduce_algorithm;            ///< the one its collective library uses ("binomial"), or empty:
                                                 ///< the fastest the simulator knows (network.h)
     int mesh_columns = 0, mesh_rows = 0;        ///< positions of the cores' 2-D mesh (a D1's mesh_columns and
