@@ -1,7 +1,8 @@
 /** \file
  * Memory fit: what each device of a pipeline stage holds (parameters, gradients, optimizer state, the activations of
- * the micro-batches in flight, recomputation's checkpoints) and where it lives (SRAM, or the device's HBM/DRAM with
- * a working copy of the weights in SRAM), at the precision's width.
+ * the micro-batches in flight, recomputation's checkpoints, once what every micro-batch computes alike: a weight's
+ * rounding) and where it lives (SRAM, or the device's HBM/DRAM with a working copy of the weights in SRAM), at the
+ * precision's width.
  */
 #pragma once
 
