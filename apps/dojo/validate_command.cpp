@@ -83,13 +83,22 @@ void print_section(const char* title, const std::vector<sim::ValidationResult>& 
             continue;
         }
         const machine::Dimension d = r.row.published.dimension;
-        std::cout << fmt::format("{:<{}} {:<{}} {:<24} {:>13} {:>13} {:>+7.1f}%{}\n", r.row.name, name_width,
+        std::cout << fmt::format("{:<{}} {:<{}} {:<24} {:>13} {:>13} {:>+7.1f}%{}{}\n", r.row.name, name_width,
                                  r.row.machine, machine_width, r.row.metric, shown(r.row.published.value, d),
                                  shown(r.predicted, d), 100 * r.error,
-                                 std::abs(r.error) * 100 > tolerance_percent ? "  !" : "");
+                                 std::abs(r.error) * 100 > tolerance_percent ? "  !" : "",
+                                 r.fits == false ? "  (plan does not fit)" : "");
     }
     std::cout << fmt::format("{} rows: mean |error| {:.1f}%, median {:.1f}%, largest {:.1f}%\n", s.rows, 100 * s.mean,
                              100 * s.median, 100 * s.largest);
+    const auto unfit = std::count_if(results.begin(), results.end(), [&](const sim::ValidationResult& r) {
+        return sim::role(r.row) == role && r.fits == false;
+    });
+    if (unfit > 0) {
+        std::cout << fmt::format("{} of them: the simulated plan does not fit the memory of the devices that ran it, "
+                                 "so the memory model is wrong there (timed as if it fitted; dojo sim with the row's "
+                                 "settings shows the stages)\n", unfit);
+    }
 }
 
 void run(const ValidateOptions& o) {
@@ -118,8 +127,9 @@ void run(const ValidateOptions& o) {
                            {"machine", r.row.machine}, {"software", r.row.software}, {"metric", r.row.metric},
                            {"measured", r.row.measured},
                            {"unit", machine::to_string(r.row.published.dimension)}, {"published", r.row.published.value},
-                           {"predicted", r.predicted}, {"error", r.error}, {"source", r.row.source},
-                           {"note", r.row.note}});
+                           {"predicted", r.predicted}, {"error", r.error},
+                           {"fits", r.fits ? nlohmann::json(*r.fits) : nlohmann::json(nullptr)},
+                           {"source", r.row.source}, {"note", r.row.note}});
         }
         std::cout << nlohmann::json{{"table", o.table},
                                     {"rows", out},

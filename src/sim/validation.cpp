@@ -287,6 +287,7 @@ ValidationResult predict(const ValidationRow& row, const std::string& machines_d
         plan.gradient_wire_bytes =
             static_cast<double>(runtime::wire_bytes_per_element(runtime::parse_wire_format(row.grad_compression)));
         const SimResult s = simulate(plan, topology);
+        r.fits = s.fits;
         if (row.metric == "samples_per_s") {
             r.predicted = s.samples_per_s;
         } else if (row.metric == "step_time") {

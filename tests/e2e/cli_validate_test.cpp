@@ -24,7 +24,7 @@ TEST(CliValidate, TheHeadlineIsOverPredictionsOfMeasuredFigures) {
     const CliResult r = run_dojo({"validate", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const nlohmann::json j = nlohmann::json::parse(r.out);
-    std::size_t predictions = 0;
+    std::size_t predictions = 0, unfit = 0;
     std::vector<double> errors;
     for (const auto& row : j["rows"]) {
         const std::string role = row["role"];
@@ -40,6 +40,12 @@ TEST(CliValidate, TheHeadlineIsOverPredictionsOfMeasuredFigures) {
             ++predictions;
             errors.push_back(std::abs(row["error"].get<double>()));
         }
+        // Whether the simulated plan fits the devices that ran it: said for step rows, which have a plan, only.
+        EXPECT_EQ(row["fits"].is_boolean(), row["kind"] == "step") << row.dump();
+        unfit += row["fits"].is_boolean() && !row["fits"].get<bool>() ? 1 : 0;
+        if (row["name"] == "MLPerf v3.0 GPT-3 175B, 512x H100, FP8, tp=4 pp=8") {
+            EXPECT_TRUE(row["fits"].get<bool>());
+        }
     }
     ASSERT_GE(predictions, 14u);
     EXPECT_EQ(j["predictions"]["rows"], predictions);
@@ -52,6 +58,12 @@ TEST(CliValidate, TheHeadlineIsOverPredictionsOfMeasuredFigures) {
     EXPECT_EQ(j["consistency_checks"]["rows"], 12);
     const CliResult text = run_dojo({"validate"});
     EXPECT_NE(text.out.find("headline, " + std::to_string(predictions) + " predictions"), std::string::npos) << text.out;
+    std::size_t marked = 0;
+    for (std::size_t at = text.out.find("(plan does not fit)"); at != std::string::npos;
+         at = text.out.find("(plan does not fit)", at + 1)) {
+        ++marked;
+    }
+    EXPECT_EQ(marked, unfit) << text.out;
 }
 
 // Every row of the shipped table is within 10% of what was published (the tolerance is the test); their JSON says

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,9 @@ struct ValidationResult {
     ValidationRow row;
     double predicted = 0;              ///< in the SI unit of the row's dimension
     double error = 0;                  ///< (predicted - published) / published
+    /// A step row: whether the simulated plan fits the memory of the devices that ran it (a run that was measured
+    /// did fit, so false says the memory model is wrong there; the step is timed as if it fitted). Other rows: none.
+    std::optional<bool> fits;
 };
 
 enum class RowRole { Consistency, Prediction, PredictionOfExpected };
