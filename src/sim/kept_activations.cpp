@@ -63,33 +63,33 @@ std::vector<long> forward_row_chains(const compiler::Plan& plan, std::vector<std
 std::vector<bool> kept_by_row_kernels(const compiler::Plan& plan, const std::vector<bool>& base) {
     const ir::Graph& g = plan.step.graph;
     std::vector<std::vector<NodeId>> inputs;
-    const std::vector<long> kernel = forward_row_chains(plan, inputs);
-    std::vector<bool> only_row_wise_backward(g.size(), true);  // every reader outside its kernel: a backward row pass
+    const std::vector<long> chain = forward_row_chains(plan, inputs);
+    std::vector<bool> only_row_wise_backward(g.size(), true);  // every reader outside its chain: a backward row pass
     for (std::uint32_t r = 0; r < g.size(); ++r) {
         if (!plan.live[r]) {
             continue;
         }
         const bool backward_row_pass = r > plan.last_forward.index && !plan.per_step[r] && row_pass(g, NodeId{r});
         for (const NodeId input : g.node(NodeId{r}).inputs) {
-            const bool inside = kernel[input.index] >= 0 && kernel[input.index] == kernel[r];
+            const bool inside = chain[input.index] >= 0 && chain[input.index] == chain[r];
             if (!inside && !backward_row_pass) {
                 only_row_wise_backward[input.index] = false;
             }
         }
     }
     std::vector<bool> kept = base;
-    std::vector<bool> reads_again(inputs.size(), false);  // [kernel]: its backward kernel recomputes a member
+    std::vector<bool> reads_again(inputs.size(), false);  // [chain root]: its backward kernels recompute a member
     for (std::uint32_t i = 0; i < g.size(); ++i) {
-        if (base[i] && kernel[i] >= 0 && only_row_wise_backward[i]) {
+        if (base[i] && chain[i] >= 0 && only_row_wise_backward[i]) {
             kept[i] = false;
-            reads_again[static_cast<std::size_t>(kernel[i])] = true;
+            reads_again[static_cast<std::size_t>(chain[i])] = true;
         }
     }
-    for (std::size_t k = 0; k < inputs.size(); ++k) {
-        if (!reads_again[k]) {
+    for (std::size_t root = 0; root < inputs.size(); ++root) {
+        if (!reads_again[root]) {
             continue;
         }
-        for (const NodeId input : inputs[k]) {
+        for (const NodeId input : inputs[root]) {
             if (input.index <= plan.last_forward.index && !plan.per_step[input.index] &&
                 !ir::is_leaf(g.node(input).op)) {
                 kept[input.index] = true;
