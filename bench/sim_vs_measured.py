@@ -22,11 +22,12 @@ Usage: bench/sim_vs_measured.py BUILD_DIR [--part steps|allreduce|all] [--json O
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
+
+import calibrated_dev_vm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", "2"]
@@ -56,11 +57,7 @@ def calibrate(build, prefix):
 
 
 def calibrated_machine(fit, where_key, directory):
-    """A copy of machines/dev-vm.toml whose host figures are `fit`'s; returns its path."""
-    os.makedirs(os.path.join(directory, "lib"), exist_ok=True)
-    shutil.copy(os.path.join(ROOT, "machines/dev-vm.toml"), directory)
-    with open(os.path.join(ROOT, "machines/lib/hosts.toml")) as f:
-        text = f.read()
+    """A copy of machines/dev-vm.toml whose link and reduction figures are `fit`'s; returns its path."""
     gb_s = lambda name: f'"{fit[name]:.3f} GB/s"'
     figures = {"reduce_bandwidth": gb_s("reduce_bandwidth_gb_s"),
                "reduce_bandwidth_beyond_cache": gb_s("reduce_bandwidth_beyond_cache_gb_s")}
@@ -71,13 +68,7 @@ def calibrated_machine(fit, where_key, directory):
     else:  # across the NIC: TCP's rate, whatever the cache
         figures["injection_bandwidth"] = gb_s("transfer_bandwidth_gb_s")
         figures["injection_latency"] = f'"{fit["one_way_latency_us"]:.3f} us"'
-    for key, value in figures.items():
-        text, count = re.subn(rf'^{key} = "[^"]*"', f"{key} = {value}", text, flags=re.M)
-        if count != 1:
-            sys.exit(f"machines/lib/hosts.toml: expected one {key} line, found {count}")
-    with open(os.path.join(directory, "lib/hosts.toml"), "w") as f:
-        f.write(text)
-    return os.path.join(directory, "dev-vm.toml")
+    return calibrated_dev_vm.write_dev_vm(figures, directory)
 
 
 def measured(dojo, prefix, model, bucket_mib, steps):

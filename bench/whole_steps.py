@@ -7,7 +7,10 @@ bf16 and cfp8; and, per op kind, the simulator's op times against `dojo train --
              which every case runs once, and the median over all rounds beside it (the VM's neighbours move single
              runs by up to 1.5x, for minutes at a time; the fastest round is the machine as cpu_calibration's
              best-of runs measure it)
-  predicted  `dojo sim --json` step_s for the same model, batch, precision and optimizer (AdamW), dp=1
+  predicted  `dojo sim --json` step_s for the same model, batch, precision and optimizer (AdamW), dp=1, twice: on
+             machines/dev-vm.toml as committed, and on a copy whose kernel rates and core clock are the ones
+             bench/cpu_calibration measures at the start of the run (bench/calibrated_dev_vm.py: the VM's clock
+             and BF16 product rate drift between hours; nothing in the copy comes from the models measured)
   per kind   `dojo train --profile --json` seconds per step by op kind (separate runs: the clock reads cost time;
              a run of the warm-up steps alone subtracted)
              against the simulator's `ops` (the busiest stage's op classes per step)
@@ -20,6 +23,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+
+import calibrated_dev_vm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MACHINE = "dev-vm:ranks_per_host=1,cores_per_rank=2"
@@ -93,8 +98,8 @@ def measured_kinds(dojo, model, batch, extra, steps, warmup, precision):
     return {kind: max(0.0, long[kind] - short.get(kind, 0.0)) / steps for kind in long}
 
 
-def predicted(dojo, model, batch, precision):
-    out = run_json([dojo, "sim", model, "--machine", MACHINE, "--batch", str(batch), "--precision", precision,
+def predicted(dojo, model, batch, precision, machine=MACHINE):
+    out = run_json([dojo, "sim", model, "--machine", machine, "--batch", str(batch), "--precision", precision,
                     "--strategy", "dp=1", "--optimizer", "adamw", "--json"])
     return out["step_s"], {o["op"]: o["seconds"] for o in out["ops"]}
 
@@ -122,26 +127,33 @@ def run(build, by_kind=True):
     rows = []
     with tempfile.TemporaryDirectory(prefix="whole-steps-") as scratch:
         all_cases = cases(scratch)
+        now = calibrated_dev_vm.write_dev_vm(calibrated_dev_vm.kernel_figures(fit, THREADS),
+                                             os.path.join(scratch, "calibrated"))
+        now_machine = now + MACHINE[len("dev-vm"):]
         print(f"\n## Whole steps: `dojo sim --machine {MACHINE}` vs `dojo train --threads {THREADS}`\n")
-        print("| model | batch | precision | measured ms/step (all rounds) | predicted ms/step | predicted / measured |")
-        print("|---|---:|---|---:|---:|---:|")
+        print("| model | batch | precision | measured ms/step (all rounds) | predicted (hosts.toml) | predicted / measured "
+              "| predicted (calibrated now) | predicted / measured |")
+        print("|---|---:|---|---:|---:|---:|---:|---:|")
         kinds = []
         measured = measured_steps(dojo, all_cases)
         for label, model, batch, extra, steps, warmup in all_cases:
             for precision in PRECISIONS:
                 seconds, all_rounds = measured[(label, precision)]
                 want, simulated = predicted(dojo, model, batch, precision)
+                want_now, _ = predicted(dojo, model, batch, precision, now_machine)
                 print(f"| {label} | {batch} | {precision} | {seconds * 1e3:.3f} ({all_rounds * 1e3:.3f}) | "
-                      f"{want * 1e3:.3f} | {want / seconds:.2f} |", flush=True)
+                      f"{want * 1e3:.3f} | {want / seconds:.2f} | {want_now * 1e3:.3f} | {want_now / seconds:.2f} |",
+                      flush=True)
                 row = {"model": label, "spec": os.path.basename(model), "batch": batch, "precision": precision,
                        "measured_s": seconds, "measured_all_rounds_s": all_rounds, "predicted_s": want,
-                       "predicted_by_kind_s": simulated}
+                       "predicted_now_s": want_now, "predicted_by_kind_s": simulated}
                 if by_kind:
                     row["measured_by_kind_s"] = measured_kinds(dojo, model, batch, extra, steps, warmup, precision)
                     kinds.append((label, precision, row["measured_by_kind_s"], simulated))
                 rows.append(row)
-        within = sum(1 for r in rows if abs(r["predicted_s"] / r["measured_s"] - 1) <= 0.15)
-        print(f"\n{within} of {len(rows)} whole-step predictions within 15% of the measured median")
+        for key, what in (("predicted_s", "hosts.toml"), ("predicted_now_s", "calibrated now")):
+            within = sum(1 for r in rows if abs(r[key] / r["measured_s"] - 1) <= 0.15)
+            print(f"\n{within} of {len(rows)} whole-step predictions ({what}) within 15% of the measured median")
         for label, precision, measured, simulated in kinds:
             kind_table(label, precision, measured, simulated)
     return {"calibration_now": fit, "rows": rows}
