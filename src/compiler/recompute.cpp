@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "dojo/compiler/attention_cores.h"
 #include "dojo/ir/op.h"
 
 namespace dojo::compiler {
@@ -16,45 +17,6 @@ struct Cut {
     std::vector<int> segment;  // per forward node of the stage, in order
     double checkpoint_bytes = 0, segment_bytes = 0;
 };
-
-// [..., S, S]: an attention score's shape (last two dimensions equal).
-bool score_shaped(const ir::Shape& shape) {
-    return shape.rank() >= 3 && shape[shape.rank() - 1] == shape[shape.rank() - 2];
-}
-
-// Per node: the attention core it belongs to (the index of its Q K^T product), or -1. A core starts at a forward
-// MatMul of two activations (both of rank 3 or more: a linear layer's weight has rank 2) with a score-shaped
-// product (Q [.., S, d] x K^T [.., d, S]), takes every node of the score's shape computed from it (scaling, mask,
-// softmax), and ends at the MatMul that reads the probabilities (attention over V).
-std::vector<std::int64_t> attention_cores(const Plan& plan) {
-    const ir::Graph& g = plan.step.graph;
-    std::vector<std::int64_t> core(g.size(), -1);
-    for (std::uint32_t i = 0; i <= plan.last_forward.index; ++i) {
-        const ir::Node& node = g.node(NodeId{i});
-        if (!plan.live[i] || ir::is_leaf(node.op)) {
-            continue;
-        }
-        const ir::Shape& out = node.type.shape;
-        if (node.op == ir::OpKind::MatMul) {
-            const std::int64_t probabilities = core[node.inputs[0].index];
-            if (probabilities >= 0 && probabilities != static_cast<std::int64_t>(node.inputs[0].index)) {
-                core[i] = probabilities;  // attention over V
-            } else if (score_shaped(out) && g.type(node.inputs[0]).shape.rank() >= 3 &&
-                       g.type(node.inputs[1]).shape.rank() >= 3) {
-                core[i] = i;  // Q K^T
-            }
-            continue;
-        }
-        for (const NodeId input : node.inputs) {  // a score: the product or a node after it, not attention over V
-            const std::int64_t c = core[input.index];
-            const bool score = c >= 0 && (g.node(input).op != ir::OpKind::MatMul || c == input.index);
-            if (score && g.type(input).shape == out) {
-                core[i] = c;
-            }
-        }
-    }
-    return core;
-}
 
 // Megatron-LM's selective recomputation (Korthikanti et al. 2022, arXiv 2205.05198, sec. 5): the attention cores'
 // values are not kept; each backward task runs its cores' forward again, one core at a time. What a core reads

@@ -96,6 +96,7 @@ const std::map<std::string, std::vector<std::string>>& known_software_choices() 
         {"parameter_gather", {"after_update", "overlapped"}},
         {"fp8_products", {"all", "linear"}},
         {"row_kernels", {"passes", "fused"}},
+        {"attention", {"materialised", "fused"}},
         {"saved_activations", {"every_value", "kernel_inputs"}},
     };
     return choices;

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "dojo/sim/op_time.h"
+#include "fused_attention.h"
 #include "kept_activations.h"
 
 namespace dojo::sim {
@@ -18,7 +19,8 @@ namespace {
 // such as a weight's rounding to the compute format, is the same for every micro-batch). `kept` per node. With
 // selective recomputation a stage whose attention cores are recomputed keeps its checkpoints. Where the device's
 // kernels keep their inputs (kept_activations.h), without recomputation or with selective recomputation's
-// checkpoints; full recomputation's checkpoints are segment boundaries, which no row-wise kernel recomputes.
+// checkpoints; full recomputation's checkpoints are segment boundaries, which no row-wise kernel recomputes. Where
+// attention is fused (fused_attention.h), no score value is kept, and each core's log-sum-exp rows are.
 struct Kept {
     std::vector<bool> kept;
     std::vector<double> per_micro_batch, shared;
@@ -32,16 +34,21 @@ Kept kept_activations(const Plan& plan, const Device& device) {
     auto checkpointed = [&](std::uint32_t i) {  // a stage whose attention cores are recomputed
         return selective && plan.stage[i] >= 0 && rc.segments[static_cast<std::size_t>(plan.stage[i])] > 0;
     };
+    const FusedAttention attention = fused_attention(plan, device);
     std::vector<bool> base = plan.saved;
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         if (checkpointed(i)) {
             base[i] = rc.checkpoint[i];
         }
+        base[i] = base[i] && !attention.score[i];
     }
     Kept k;
     k.kept = device.keeps_kernel_inputs && !full ? kept_by_row_kernels(plan, base) : base;
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        k.kept[i] = k.kept[i] && !attention.score[i];  // not even as a row-wise chain's input
+    }
     const std::vector<bool> shared = same_for_every_micro_batch(plan);
-    k.per_micro_batch.assign(static_cast<std::size_t>(plan.strategy.pp), 0.0);
+    k.per_micro_batch = attention.statistic_bytes;
     k.shared.assign(static_cast<std::size_t>(plan.strategy.pp), 0.0);
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         if (k.kept[i] && plan.stage[i] >= 0) {
@@ -109,8 +116,10 @@ std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device) {
             // Checkpoints for every micro-batch in flight, one segment's saved values at a time.
             m.activations_bytes = (rc.checkpoint_bytes[at] * in_flight + rc.segment_bytes[at]) * width;
         } else {
-            // Selective recomputation: the checkpoints, and one attention core's values at a time.
-            const double core = plan.strategy.recompute && rc.segments[at] > 0 ? rc.segment_bytes[at] : 0.0;
+            // Selective recomputation: the checkpoints, and one attention core's values at a time (on chip where
+            // attention is fused).
+            const double core =
+                plan.strategy.recompute && rc.segments[at] > 0 && !device.attention_fused ? rc.segment_bytes[at] : 0.0;
             m.activations_bytes = (kept.per_micro_batch[at] * in_flight + kept.shared[at] + core) * width;
         }
         const double weights = m.parameters_bytes + m.gradients_bytes + m.optimizer_bytes;

@@ -37,7 +37,8 @@ bool row_wise(const ir::Graph& g, NodeId id) {
     return ir::is_elementwise_map(node.op) || last_axis_only(g, node);
 }
 
-std::vector<double> row_kernel_savings(const compiler::Plan& plan, const Device& device) {
+std::vector<double> row_kernel_savings(const compiler::Plan& plan, const Device& device,
+                                       const std::vector<bool>& on_chip_already) {
     const ir::Graph& g = plan.step.graph;
     std::vector<double> saved(g.size(), 0.0);
     if (!device.row_kernels_fused) {
@@ -72,7 +73,7 @@ std::vector<double> row_kernel_savings(const compiler::Plan& plan, const Device&
     for (std::uint32_t v = 0; v < g.size(); ++v) {
         const long producer = kernel[v];
         const ir::Shape& shape = g.type(NodeId{v}).shape;
-        if (producer < 0 || !exported[v] || readers[v].empty() || shape.rank() == 0 ||
+        if (producer < 0 || on_chip_already[v] || !exported[v] || readers[v].empty() || shape.rank() == 0 ||
             4.0 * static_cast<double>(shape[shape.rank() - 1]) > kRowBytes) {
             continue;
         }

@@ -16,8 +16,10 @@ namespace dojo::sim {
 // producer and every reader are row-wise passes (fused elementwise groups and standalone elementwise maps whose
 // sums run along the last axis only, a LogSoftmax along the last axis) of the same pass of the step (forward,
 // backward or update), and a row of it fits a thread block's shared memory. All zeros unless the device says
-// row_kernels = "fused".
-std::vector<double> row_kernel_savings(const compiler::Plan& plan, const Device& device);
+// row_kernels = "fused". Values `on_chip_already` marks (per node: fused attention's scores, fused_attention.h) are
+// counted there, not here.
+std::vector<double> row_kernel_savings(const compiler::Plan& plan, const Device& device,
+                                       const std::vector<bool>& on_chip_already);
 
 // A row-wise pass: an elementwise map, or a sum or log-softmax along the last axis only.
 bool row_wise(const ir::Graph& g, ir::NodeId id);

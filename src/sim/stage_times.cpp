@@ -5,6 +5,7 @@
 
 #include "dojo/sim/cpu_kernel_time.h"
 #include "dojo/sim/op_time.h"
+#include "fused_attention.h"
 #include "row_kernels.h"
 
 namespace dojo::sim {
@@ -246,8 +247,12 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
     const std::vector<bool> in_product = host != nullptr ? std::vector<bool>(g.size(), false)
                                                          : runs_in_a_product(g, device);
     const std::vector<bool> linear = device.fp8_linear_only ? linear_products(plan) : std::vector<bool>(g.size(), true);
-    const std::vector<double> on_chip = host != nullptr ? std::vector<double>(g.size(), 0.0)
-                                                        : row_kernel_savings(plan, device);
+    const FusedAttention attention = host != nullptr ? fused_attention(plan, Device{}) : fused_attention(plan, device);
+    std::vector<double> on_chip = host != nullptr ? std::vector<double>(g.size(), 0.0)
+                                                  : row_kernel_savings(plan, device, attention.score);
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        on_chip[i] += attention.bytes_on_chip[i];
+    }
     const std::map<std::uint32_t, double> windows =
         host != nullptr ? std::map<std::uint32_t, double>{}
                         : comm_windows(plan, device, memory, linear, tensor_comm_after);
@@ -278,7 +283,7 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
         } else if (fused->members.back().index == i) {
             t = group_time(g, *fused, device, plan.precision, share, plan.per_step[i], bandwidth);
         }  // else: an earlier member, timed with its group's last
-        if (on_chip[i] > 0) {  // a row kernel keeps some of its values on chip (row_kernels.h)
+        if (on_chip[i] > 0) {  // a row kernel or fused attention keeps some of its values on chip
             t.bytes = std::max(0.0, t.bytes - on_chip[i]);
             t.memory_s = bandwidth > 0 ? t.bytes / bandwidth : 0.0;
             t.seconds = std::max(t.compute_s, t.memory_s);
@@ -296,7 +301,14 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
             out.per_step_flops += t.flops * share;
         } else {
             (i <= plan.last_forward.index ? stage.forward_s : stage.backward_s) += t.seconds;
-            if (!plan.recomputation.recomputed.empty() && plan.recomputation.recomputed[i]) {
+            if (attention.score[i] && i <= plan.last_forward.index) {
+                // The fused backward kernel computes the core's scores and probabilities again, on chip: their
+                // arithmetic once more, counted at the start of the stage's backward work.
+                stage.backward_s += t.compute_s;
+                stage.roofline.flop += t.flops * runs;
+                stage.roofline.compute_s += t.compute_s * runs;
+            }
+            if (!plan.recomputation.recomputed.empty() && plan.recomputation.recomputed[i] && !attention.in_core[i]) {
                 stage.recompute_s += t.seconds;  // selective: this attention core's node runs again (a fused
                                                  // group's time comes with its last member)
             }
@@ -315,7 +327,7 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
         // The roofline counts what runs: a recomputed forward node runs twice per micro-batch.
         const compiler::Plan::Recomputation& rc = plan.recomputation;
         const bool again = st.recompute && !plan.per_step[i] && i <= plan.last_forward.index && rc.segments[s] > 0 &&
-                           (!st.selective || rc.recomputed[i]);
+                           (!st.selective || (rc.recomputed[i] && !attention.in_core[i]));
         const double roof_runs = again ? 2 * runs : runs;
         StageRoofline& roof = stage.roofline;
         roof.flop += t.flops * roof_runs;

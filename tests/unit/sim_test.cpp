@@ -1207,6 +1207,55 @@ TEST(Simulate, RowKernelsKeepValuesBetweenRowWisePassesOnChip) {
     EXPECT_DOUBLE_EQ(class_seconds(mlp_fused, "MatMul"), class_seconds(mlp_passes, "MatMul"));
 }
 
+// attention = "fused" (FlashAttention, cuDNN's fused attention): the S x S scores and probabilities never travel to
+// or from memory, forward or backward, so the stage moves at least the forward pass's writes and reads of its four
+// S x S values less (the product Q K^T, the scaled and masked scores, the log-softmax, the probabilities); the
+// backward kernel computes them again, which costs the Q K^T product once more (2 b S^2 h a layer) and little else.
+// A model without attention times the same.
+TEST(Simulate, FusedAttentionMovesNoScoresAndComputesThemAgain) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    Topology node = preset("dgx-h100");
+    const double b = 8, s = 1024, h = 1024, heads = 16, layers = 2;
+    const compiler::Plan gpt = compiler::make_plan("gpt:layers=2,hidden=1024,heads=16,seq=1024,vocab=8000", 8,
+                                                   compiler::Strategy{}, adamw, {}, compiler::Precision::Bf16);
+    const compiler::Plan mlp = compiler::make_plan("mlp", 64, compiler::Strategy{}, adamw, {}, compiler::Precision::Bf16);
+    const SimResult materialised = simulate(gpt, node), mlp_materialised = simulate(mlp, node);
+    node.device.attention_fused = true;
+    const SimResult fused = simulate(gpt, node), mlp_fused = simulate(mlp, node);
+    const StageRoofline& m = materialised.stages[0].roofline;
+    const StageRoofline& f = fused.stages[0].roofline;
+    const double score_bytes = 2 * b * heads * s * s;  // one S x S value over the heads, BF16
+    EXPECT_GE(m.memory_bytes - f.memory_bytes, 8 * score_bytes * layers);
+    const double qk_flop = 2 * b * s * s * h * layers;
+    EXPECT_GE(f.flop - m.flop, qk_flop);
+    EXPECT_LE(f.flop - m.flop, 1.1 * qk_flop);
+    EXPECT_DOUBLE_EQ(fused.model_flops, materialised.model_flops);  // the work the model asks for is the same
+    EXPECT_LT(fused.step_s, materialised.step_s);
+    EXPECT_DOUBLE_EQ(mlp_fused.step_s, mlp_materialised.step_s);
+}
+
+// attention = "fused" keeps what Korthikanti et al. 2022 (arXiv 2205.05198, sec. 4.1) count for a Megatron-LM layer
+// whose attention cores are recomputed (32 s b h / t here, as FusedKernelsKeepTheirInputsAsMegatronCountsALayer
+// finds with recompute=selective) without recomputing anything, plus one log-sum-exp per score row (2 a s b / t,
+// under the tolerance here): no S x S value is kept. Materialised attention keeps at least the probabilities.
+TEST(Simulate, FusedAttentionKeepsNoScoresWithoutRecomputation) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    Topology node = preset("dgx-h100");
+    node.device.keeps_kernel_inputs = true;
+    const double s = 256, b = 2, h = 512, heads = 8, t = 2;
+    auto activations = [&](int layers, bool fused) {
+        node.device.attention_fused = fused;
+        const std::string gpt = "gpt:layers=" + std::to_string(layers) + ",hidden=512,heads=8,seq=256,vocab=8000";
+        const compiler::Plan p = compiler::make_plan(gpt, 2, compiler::parse_strategy("tp=2,sp=1"), adamw, {},
+                                                     compiler::Precision::Bf16);
+        EXPECT_FALSE(p.strategy.recompute);
+        return simulate(p, node, "bf16").stages[0].memory.activations_bytes;
+    };
+    const double layer = activations(4, true) - activations(3, true);
+    EXPECT_NEAR(layer, 32 * s * b * h / t + 2 * 12 * h * h / t + 2 * heads * s * b / t, 0.01 * layer);
+    EXPECT_GE(activations(4, false) - activations(3, false) - layer, 2 * heads * s * s * b / t);
+}
+
 // parameter_gather = "overlapped" (a distributed optimizer's overlap_param_sync): with zero=1 the gather of the
 // updated parameters runs while the next step's first forward pass computes with the buckets that arrived; the
 // step waits for the first bucket and for what the gather takes beyond that forward pass, no less.

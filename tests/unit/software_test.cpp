@@ -63,7 +63,8 @@ TEST(Software, BadStacksAreRefusedSayingWhatIsAccepted) {
     EXPECT_EQ(load_software("good", dir.string()).choices.at("bias_gradient"), "epilogue");
     write("unknown-key", head + "flash_attention = \"on\"\n");
     EXPECT_NE(message("unknown-key").find("choices.flash_attention is not a choice the simulator models; it knows "
-                                          "bias_gradient, fp8_products, parameter_gather, row_kernels, saved_activations, "
+                                          "attention, bias_gradient, fp8_products, parameter_gather, row_kernels, "
+                                          "saved_activations, "
                                           "tensor_parallel_comm, transposed_operands"),
               std::string::npos)
         << message("unknown-key");

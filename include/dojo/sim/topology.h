@@ -134,6 +134,10 @@ struct Device {
     /// each, their intermediate values kept on chip (sim/row_kernels.h); "passes" (the default): each fused group
     /// and each standalone op is a pass over memory of its own.
     bool row_kernels_fused = false;
+    /// attention = "fused": each attention core runs as one kernel forward and one backward, its S x S scores and
+    /// probabilities on chip, computed again by the backward kernel (sim/fused_attention.h); "materialised" (the
+    /// default): the scores and probabilities are values in memory, kept for the backward pass.
+    bool attention_fused = false;
     /// saved_activations = "kernel_inputs": a row-wise kernel (fused bias+GeLU, LayerNorm, softmax) keeps what it read
     /// for its backward kernel, which recomputes the values in between, instead of each of them (sim/kept_activations.h);
     /// "every_value" (the default): every forward value the backward pass reads is kept.
