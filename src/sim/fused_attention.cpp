@@ -7,6 +7,7 @@
 #include "dojo/compiler/attention_cores.h"
 #include "dojo/ir/op.h"
 #include "dojo/sim/op_time.h"
+#include "row_kernels.h"
 
 namespace dojo::sim {
 namespace {
@@ -69,14 +70,7 @@ FusedAttention fused_attention(const compiler::Plan& plan, const Device& device)
             exported[group.members[k].index] = group.exported[k];
         }
     }
-    std::vector<std::vector<std::uint32_t>> readers(g.size());
-    for (std::uint32_t i = 0; i < g.size(); ++i) {
-        if (plan.live[i]) {
-            for (const NodeId input : g.node(NodeId{i}).inputs) {
-                readers[input.index].push_back(i);
-            }
-        }
-    }
+    const std::vector<std::vector<std::uint32_t>> readers = live_readers(plan);
     const double width = stores_narrow(device, plan.precision) ? 0.5 : 1.0;
     auto share = [&](std::uint32_t k) { return plan.tensor.divided[k] ? plan.strategy.tp : 1; };
     for (std::uint32_t v = 0; v < g.size(); ++v) {

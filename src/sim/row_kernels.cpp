@@ -37,6 +37,19 @@ bool row_wise(const ir::Graph& g, NodeId id) {
     return ir::is_elementwise_map(node.op) || last_axis_only(g, node);
 }
 
+std::vector<std::vector<std::uint32_t>> live_readers(const compiler::Plan& plan) {
+    const ir::Graph& g = plan.step.graph;
+    std::vector<std::vector<std::uint32_t>> readers(g.size());
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        if (plan.live[i]) {
+            for (const NodeId input : g.node(NodeId{i}).inputs) {
+                readers[input.index].push_back(i);
+            }
+        }
+    }
+    return readers;
+}
+
 std::vector<double> row_kernel_savings(const compiler::Plan& plan, const Device& device,
                                        const std::vector<bool>& on_chip_already) {
     const ir::Graph& g = plan.step.graph;
@@ -60,14 +73,7 @@ std::vector<double> row_kernel_savings(const compiler::Plan& plan, const Device&
             exported[group.members[k].index] = group.exported[k];
         }
     }
-    std::vector<std::vector<std::uint32_t>> readers(g.size());
-    for (std::uint32_t i = 0; i < g.size(); ++i) {
-        if (plan.live[i]) {
-            for (const NodeId input : g.node(NodeId{i}).inputs) {
-                readers[input.index].push_back(i);
-            }
-        }
-    }
+    const std::vector<std::vector<std::uint32_t>> readers = live_readers(plan);
     auto pass_of = [&](std::uint32_t i) { return plan.per_step[i] ? 2 : i <= plan.last_forward.index ? 0 : 1; };
     const bool narrow = stores_narrow(device, plan.precision);
     for (std::uint32_t v = 0; v < g.size(); ++v) {

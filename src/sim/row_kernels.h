@@ -21,6 +21,9 @@ namespace dojo::sim {
 std::vector<double> row_kernel_savings(const compiler::Plan& plan, const Device& device,
                                        const std::vector<bool>& on_chip_already);
 
+// Per value: the live nodes of the plan's step that read it, in graph order.
+std::vector<std::vector<std::uint32_t>> live_readers(const compiler::Plan& plan);
+
 // A row-wise pass: an elementwise map, or a sum or log-softmax along the last axis only.
 bool row_wise(const ir::Graph& g, ir::NodeId id);
 
