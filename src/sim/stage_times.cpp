@@ -5,6 +5,7 @@
 
 #include "dojo/sim/cpu_kernel_time.h"
 #include "dojo/sim/op_time.h"
+#include "fp8_operand_copies.h"
 #include "fused_attention.h"
 #include "row_kernels.h"
 
@@ -253,6 +254,12 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
     for (std::uint32_t i = 0; i < g.size(); ++i) {
         on_chip[i] += attention.bytes_on_chip[i];
     }
+    std::vector<bool> fp8(g.size(), false);
+    for (std::uint32_t i = 0; i < g.size() && host == nullptr && device.cfp8_operand_bytes == 1; ++i) {
+        fp8[i] = g.node(NodeId{i}).op == OpKind::MatMul &&
+                 product_precision(plan, device, linear, NodeId{i}) == compiler::Precision::Cfp8;
+    }
+    const std::vector<double> fp8_copies = fp8_operand_copy_bytes(plan, device, fp8);
     const std::map<std::uint32_t, double> windows =
         host != nullptr ? std::map<std::uint32_t, double>{}
                         : comm_windows(plan, device, memory, linear, tensor_comm_after);
@@ -288,6 +295,12 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
             t.memory_s = bandwidth > 0 ? t.bytes / bandwidth : 0.0;
             t.seconds = std::max(t.compute_s, t.memory_s);
             t.memory_bound = t.memory_s > t.compute_s;
+        }
+        if (fp8_copies[i] > 0) {  // transposed FP8 copies of its operands, kernels of their own before it
+            const double copy_s = bandwidth > 0 ? fp8_copies[i] / bandwidth : 0.0;
+            t.bytes += fp8_copies[i];
+            t.memory_s += copy_s;
+            t.seconds += copy_s;
         }
         const auto comm_it = tensor_comm_after.find(i);
         const double comm_all = comm_it != tensor_comm_after.end() ? comm_it->second : 0.0;

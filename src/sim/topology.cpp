@@ -166,6 +166,7 @@ Device describe_device(const Machine& m, const Zone& zone) {
     d.fp8_linear_only = label_choice(m, zone, kind, "fp8_products", {"all", "linear"}) == "linear";
     d.row_kernels_fused = label_choice(m, zone, kind, "row_kernels", {"passes", "fused"}) == "fused";
     d.attention_fused = label_choice(m, zone, kind, "attention", {"materialised", "fused"}) == "fused";
+    d.fp8_operands_k_major = label_choice(m, zone, kind, "fp8_operands", {"any_layout", "k_major"}) == "k_major";
     d.keeps_kernel_inputs =
         label_choice(m, zone, kind, "saved_activations", {"every_value", "kernel_inputs"}) == "kernel_inputs";
     if (const auto runs_as = kind.labels.find("cfp8_runs_as"); runs_as != kind.labels.end()) {

@@ -1256,6 +1256,36 @@ TEST(Simulate, FusedAttentionKeepsNoScoresWithoutRecomputation) {
     EXPECT_GE(activations(4, false) - activations(3, false) - layer, 2 * heads * s * s * b / t);
 }
 
+// fp8_operands = "k_major" (the H100's kind: cuBLASLt's FP8 GEMMs take only the TN layout): each Linear layer's
+// weight (for the forward product), input and output gradient (for the weight gradient) are copied, transposed, in
+// FP8 before a product reads them: 1 byte read and 1 written per element. The input gradient's product reads the
+// weight's transpose and the output gradient as they lie, K-major already. The MLP's first layer has no input
+// gradient. The FP8 weights and their copies serve every micro-batch of a step: two micro-batches copy the
+// activations twice and the weights once. Nothing is copied in BF16, nor on an A100, whose cfp8 runs as BF16.
+TEST(Simulate, Fp8ProductsOnHopperCopyOperandsThatAreNotKMajor) {
+    const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
+    auto memory_bytes = [&](const std::string& machine, compiler::Precision precision, bool k_major, int mb = 1) {
+        Topology node = preset(machine);
+        EXPECT_EQ(node.device.fp8_operands_k_major, machine == "dgx-h100");
+        node.device.fp8_operands_k_major = k_major;
+        const compiler::Plan p =
+            compiler::make_plan("mlp:hidden=256", 64 * mb, compiler::Strategy{1, 1, 1, mb}, adamw, {}, precision);
+        return simulate(p, node).stages[0].roofline.memory_bytes;
+    };
+    const double n = 64, in = 784, hidden = 256, classes = 10;
+    const double weights = in * hidden + hidden * classes;
+    const double activations = (n * in + n * hidden) + (n * hidden + n * classes);
+    for (const int mb : {1, 2}) {
+        EXPECT_NEAR(memory_bytes("dgx-h100", compiler::Precision::Cfp8, true, mb) -
+                        memory_bytes("dgx-h100", compiler::Precision::Cfp8, false, mb),
+                    2 * (weights + mb * activations), 1e-9 * weights) << mb << " micro-batches";
+    }
+    EXPECT_DOUBLE_EQ(memory_bytes("dgx-h100", compiler::Precision::Bf16, true),
+                     memory_bytes("dgx-h100", compiler::Precision::Bf16, false));
+    EXPECT_DOUBLE_EQ(memory_bytes("dgx-a100", compiler::Precision::Cfp8, true),
+                     memory_bytes("dgx-a100", compiler::Precision::Cfp8, false));
+}
+
 // parameter_gather = "overlapped" (a distributed optimizer's overlap_param_sync): with zero=1 the gather of the
 // updated parameters runs while the next step's first forward pass computes with the buckets that arrived; the
 // step waits for the first bucket and for what the gather takes beyond that forward pass, no less.

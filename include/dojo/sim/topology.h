@@ -138,6 +138,10 @@ struct Device {
     /// probabilities on chip, computed again by the backward kernel (sim/fused_attention.h); "materialised" (the
     /// default): the scores and probabilities are values in memory, kept for the backward pass.
     bool attention_fused = false;
+    /// fp8_operands = "k_major": an FP8 product reads both operands with the contraction axis contiguous (cuBLASLt's
+    /// FP8 "TN" layout on Hopper); an operand laid out otherwise is first copied, transposed, in FP8
+    /// (sim/fp8_operand_copies.h). "any_layout" (the default): products read operands as they lie.
+    bool fp8_operands_k_major = false;
     /// saved_activations = "kernel_inputs": a row-wise kernel (fused bias+GeLU, LayerNorm, softmax) keeps what it read
     /// for its backward kernel, which recomputes the values in between, instead of each of them (sim/kept_activations.h);
     /// "every_value" (the default): every forward value the backward pass reads is kept.
