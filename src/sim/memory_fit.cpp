@@ -73,10 +73,19 @@ std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device) {
             m.largest_tensor = g.node(id).name.empty() ? g.describe(id) : g.node(id).name;
         }
     };
+    // ZeRO stage 1 with a 16-bit compute format: the FP32 master parameters are optimizer state too (Rajbhandari
+    // et al. 2020, arXiv 1910.02054, sec. 5.1: mixed-precision Adam's 12 bytes a parameter, the FP32 parameters,
+    // momentum and variance, are what P_os partitions; Megatron-LM's distributed optimizer likewise). Each device
+    // computes with the weights' 16-bit roundings (kept once, below) and keeps 1/dp of the masters. In FP32 the
+    // masters are the weights it computes with, whole on every device.
+    const bool masters_sharded = plan.strategy.zero && width < 1.0;
+    std::vector<double> full_parameters(static_cast<std::size_t>(pp), 0.0);
     for (const NodeId p : g.parameters()) {
-        MemoryUse& m = use[static_cast<std::size_t>(plan.stage[p.index])];
+        const auto s = static_cast<std::size_t>(plan.stage[p.index]);
+        MemoryUse& m = use[s];
         const double bytes = plan.tensor.bytes_per_device(g, p);
-        m.parameters_bytes += bytes;
+        m.parameters_bytes += masters_sharded ? bytes / plan.strategy.dp : bytes;
+        full_parameters[s] += bytes;
         m.gradients_bytes += bytes;
         note(m, p, bytes);
     }
@@ -126,7 +135,7 @@ std::vector<MemoryUse> plan_memory(const Plan& plan, const Device& device) {
         // Where it all does not fit in SRAM, a copy of the parameters at the compute width next to the activations
         // keeps the forward and backward passes' weight reads on chip; masters, gradients and optimizer state stay
         // in the device's memory (in fp32 the copy is the parameters themselves, not held twice).
-        const double copy = m.parameters_bytes * width;
+        const double copy = full_parameters[at] * width;
         const double in_memory = width < 1.0 ? weights : weights - m.parameters_bytes;
         if (device.local_bytes > 0 && m.total_bytes() <= device.local_bytes) {
             m.weights_level = m.activations_level = "SRAM";

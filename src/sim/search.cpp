@@ -43,8 +43,9 @@ bool all_fit(const std::vector<MemoryUse>& memory) {
     return std::all_of(memory.begin(), memory.end(), [](const MemoryUse& m) { return m.fits; });
 }
 
-// What every device of split `s` holds whatever saving it takes, at least: the parameters and their gradients
-// (F32), divided at most tp x pp ways, and the optimizer state, divided at most dp x tp x pp ways (zero=1).
+// What every device of split `s` holds whatever saving it takes, at least: the gradients (F32), divided at most
+// tp x pp ways, and the optimizer state and the parameters, divided at most dp x tp x pp ways (zero=1 shards the
+// optimizer state, and the FP32 master parameters too where the step computes in 16 bits: memory_fit.h).
 // Recomputation saves activations only. A split above its device's memory and SRAM cannot fit.
 double least_weight_bytes(const Plan& plan, const compiler::Strategy& s) {
     const ir::Graph& g = plan.step.graph;
@@ -55,7 +56,7 @@ double least_weight_bytes(const Plan& plan, const compiler::Strategy& s) {
     for (const ir::NodeId st : g.states()) {
         state += static_cast<double>(g.type(st).shape.numel()) * 4.0;
     }
-    return (2.0 * parameters + state / s.dp) / (static_cast<double>(s.tp) * s.pp);
+    return (parameters + (parameters + state) / s.dp) / (static_cast<double>(s.tp) * s.pp);
 }
 
 // Simulates split `s` on `plan` (laid out anew), and where it does not fit its memory savings: optimizer-state

@@ -1099,7 +1099,9 @@ TEST(Simulate, StageRooflineBoundsTheStageAndCountsRecomputation) {
 }
 
 // ZeRO stage 1: each replica holds and updates 1/dp of the optimizer state; its gradients are reduce-scattered (half
-// a ring all-reduce) and the updated parameters all-gathered after the update (the other half).
+// a ring all-reduce) and the updated parameters all-gathered after the update (the other half). In bf16 the FP32
+// master parameters are optimizer state too (Rajbhandari et al. 2020, sec. 5.1), 1/dp of them each; in fp32 they
+// are the weights every replica computes with, whole.
 TEST(Simulate, ZeroShardsTheOptimizerStateAndGathersTheParametersAfterTheUpdate) {
     const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
     const Topology node = preset("dgx-h100");
@@ -1111,7 +1113,11 @@ TEST(Simulate, ZeroShardsTheOptimizerStateAndGathersTheParametersAfterTheUpdate)
     const StageTime& x = a.stages[0];
     const StageTime& y = b.stages[0];
     EXPECT_NEAR(y.memory.optimizer_bytes, x.memory.optimizer_bytes / 4, 1e-9 * x.memory.optimizer_bytes);
-    EXPECT_DOUBLE_EQ(y.memory.parameters_bytes, x.memory.parameters_bytes);
+    EXPECT_NEAR(y.memory.parameters_bytes, x.memory.parameters_bytes / 4, 1e-9 * x.memory.parameters_bytes);
+    EXPECT_DOUBLE_EQ(y.memory.gradients_bytes, x.memory.gradients_bytes);
+    const SimResult fp32 = simulate(compiler::make_plan(gpt, 32, sharded, adamw, {}, compiler::Precision::Fp32), node,
+                                    "fp32");
+    EXPECT_DOUBLE_EQ(fp32.stages[0].memory.parameters_bytes, x.memory.gradients_bytes);
     EXPECT_NEAR(y.optimizer_s, x.optimizer_s / 4, 1e-12);
     EXPECT_EQ(x.param_allgather_s, 0.0);
     EXPECT_NEAR(y.param_allgather_s, x.grad_allreduce_s / 2, 1e-9 * x.grad_allreduce_s);
@@ -1427,7 +1433,7 @@ TEST(Simulate, SearchTurnsToMemorySavingsWhereNoSplitFits) {
 // at all, it leaves out none: the fastest of all is the answer.
 TEST(Simulate, SearchSkipsOnlySplitsWhoseWeightsCannotFit) {
     const autodiff::OptimizerConfig adamw = autodiff::AdamWConfig{};
-    const std::string gpt = "gpt:layers=24,hidden=2048,heads=16,seq=512,vocab=8000";
+    const std::string gpt = "gpt:layers=48,hidden=2048,heads=16,seq=512,vocab=8000";
     const Topology dips = preset("tile-dips");
     std::size_t skipped = 0;
     const std::vector<SimResult> results =

@@ -2,7 +2,9 @@
  * Memory fit: what each device of a pipeline stage holds (parameters, gradients, optimizer state, the activations of
  * the micro-batches in flight, recomputation's checkpoints, once what every micro-batch computes alike: a weight's
  * rounding) and where it lives (SRAM, or the device's HBM/DRAM with a working copy of the weights in SRAM), at the
- * precision's width.
+ * precision's width. With zero=1 in bf16 or cfp8 the FP32 master parameters are sharded over the dp replicas with
+ * the optimizer state (ZeRO stage 1 as Rajbhandari et al. 2020 define it): parameters_bytes is then a device's
+ * share of them.
  */
 #pragma once
 
