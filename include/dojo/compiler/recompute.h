@@ -15,10 +15,10 @@
  *
  * Selective recomputation (`recompute=selective`; Megatron-LM's, Korthikanti et al. 2022, arXiv 2205.05198): only
  * the attention cores are recomputed (attention_cores.h): the nodes from a Q K^T product through the score's
- * scaling, mask and softmax to the MatMul that applies the probabilities to V. Their S x S values, which grow with the sequence, are not kept; everything else saved is, with the cores'
- * inputs (checkpoints). A stage then holds its kept values x micro-batches in flight + its largest core's values,
- * and runs its cores' forward nodes twice per micro-batch. recomputed marks the cores' nodes; segments is 1 for a
- * stage with cores, 0 without.
+ * scaling, mask and softmax to the MatMul that applies the probabilities to V. Their S x S values, which grow with
+ * the sequence, are not kept; everything else saved is, with the cores' inputs (checkpoints). A stage then holds its
+ * kept values x micro-batches in flight + its largest core's values, and runs its cores' forward nodes twice per
+ * micro-batch. recomputed marks the cores' nodes; segments is 1 for a stage with cores, 0 without.
  *
  * Bytes are per device (TensorParallel::bytes_per_device) in the graph's F32; the simulator scales them to the
  * precision's width (sim/simulate.h). Preconditions: lay_out has set plan.live, stage, saved and tensor.
