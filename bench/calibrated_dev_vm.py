@@ -18,8 +18,8 @@ BF16_FLOP_PER_CYCLE = 128
 
 
 def kernel_figures(fit, threads):
-    """hosts.toml's figures for the runtime's kernels (kinds epyc-zen5-core and dev-vm-rank) from bench/cpu_calibration's
-    fit line, run with `threads` threads (the rank's cores). Not reference_bandwidth: the fit's reference_gb_s times
+    """hosts.toml's figures for the runtime's kernels (kinds epyc-zen5-core and dev-vm-rank) from
+    bench/cpu_calibration's fit line, run with `threads` threads (the rank's cores). Not reference_bandwidth: the fit's reference_gb_s times
     attention's transposes, which the runtime now runs as tiled copies (runtime/transpose.h) and the simulator times
     at copy_bandwidth; hosts.toml's reference_bandwidth is the rate of the reference kernels that have no rate of
     their own, which cpu_calibration does not measure."""

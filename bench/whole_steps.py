@@ -131,8 +131,8 @@ def run(build, by_kind=True):
                                              os.path.join(scratch, "calibrated"))
         now_machine = now + MACHINE[len("dev-vm"):]
         print(f"\n## Whole steps: `dojo sim --machine {MACHINE}` vs `dojo train --threads {THREADS}`\n")
-        print("| model | batch | precision | measured ms/step (all rounds) | predicted (hosts.toml) | predicted / measured "
-              "| predicted (calibrated now) | predicted / measured |")
+        print("| model | batch | precision | measured ms/step (all rounds) | predicted (hosts.toml) "
+              "| predicted / measured | predicted (calibrated now) | predicted / measured |")
         print("|---|---:|---|---:|---:|---:|---:|---:|")
         kinds = []
         measured = measured_steps(dojo, all_cases)
