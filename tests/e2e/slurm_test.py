@@ -257,11 +257,15 @@ def need(condition, message):
 
 # Long enough (seconds) that the server sees it run; a checkpoint every 50 steps for the preempted one to resume from.
 LENET = {"model": "lenet", "epochs": 3, "train_limit": 38400, "test_limit": 200, "checkpoint_every": 50}
+# The job Slurm preempts must still run when Slurm gets to it: 3 epochs (1,800 steps) take about 3 s on a fast
+# core, and Slurm requeued the job after 1,850 and 2,100 steps in two runs on the development VM.
+PREEMPTED = dict(LENET, epochs=20)
 
 
-def uninterrupted_digest(dojo, threads):
-    out = subprocess.run([dojo, "train", "lenet", "--epochs", "3", "--train-limit", "38400", "--test-limit", "200",
-                          "--threads", str(threads), "--json"], capture_output=True, text=True, check=True).stdout
+def uninterrupted_digest(dojo, threads, args):
+    out = subprocess.run([dojo, "train", args["model"], "--epochs", str(args["epochs"]), "--train-limit",
+                          str(args["train_limit"]), "--test-limit", str(args["test_limit"]), "--threads", str(threads),
+                          "--json"], capture_output=True, text=True, check=True).stdout
     return json.loads(out)["parameter_digest"]
 
 
@@ -301,7 +305,7 @@ def run(dojo, cluster, state):
         # Preemption: a low job on every CPU is requeued for another tenant's high one, then resumes to the
         # uninterrupted weights.
         cpus = os.cpu_count()
-        low = service.submit(token, {"kind": "train", "args": LENET, "priority": "low", "slots": cpus})
+        low = service.submit(token, {"kind": "train", "args": PREEMPTED, "priority": "low", "slots": cpus})
         service.wait(token, low, ("running",), 60)
         checkpoint = os.path.join(state, "jobs", str(low), "checkpoint", "checkpoint.dojo")
         deadline = time.time() + 60
@@ -317,7 +321,7 @@ def run(dojo, cluster, state):
         need(done["state"] == "succeeded" and done["attempts"] >= 2, f"the preempted job did not resume: {done}")
         result = service.call(token, "GET", f"/v1/jobs/{low}/result")
         need(result["resumed_from_step"] > 0, f"the requeued job started over: {result['resumed_from_step']}")
-        need(result["parameter_digest"] == uninterrupted_digest(dojo, cpus),
+        need(result["parameter_digest"] == uninterrupted_digest(dojo, cpus, PREEMPTED),
              "the resumed job's weights differ from an uninterrupted run's")
         print(f"slurm test: a low job was preempted by a high one, requeued, resumed from step "
               f"{result['resumed_from_step']} and ended with the uninterrupted weights")
