@@ -214,6 +214,46 @@ std::map<std::uint32_t, double> comm_windows(const compiler::Plan& plan, const D
     return windows;
 }
 
+// What a GPU software stack's kernels change in the nodes' times: bytes that row kernels and fused attention keep on
+// chip (row_kernels.h, fused_attention.h), and the transposed copies of FP8 operands (fp8_operand_copies.h).
+struct StackKernels {
+    FusedAttention attention;
+    std::vector<double> on_chip;     // [node]: bytes its kernel does not move
+    std::vector<double> fp8_copies;  // [node]: bytes its operands' FP8 copies move, kernels of their own before it
+};
+
+StackKernels stack_kernels(const compiler::Plan& plan, const Device& device, const std::vector<bool>& linear) {
+    const ir::Graph& g = plan.step.graph;
+    StackKernels k;
+    k.attention = fused_attention(plan, device);
+    k.on_chip = row_kernel_savings(plan, device, k.attention.score);
+    std::vector<bool> fp8(g.size(), false);
+    for (std::uint32_t i = 0; i < g.size(); ++i) {
+        k.on_chip[i] += k.attention.bytes_on_chip[i];
+        fp8[i] = device.cfp8_operand_bytes == 1 && g.node(NodeId{i}).op == OpKind::MatMul &&
+                 product_precision(plan, device, linear, NodeId{i}) == compiler::Precision::Cfp8;
+    }
+    k.fp8_copies = fp8_operand_copy_bytes(plan, device, fp8);
+    return k;
+}
+
+// Node i's time `t` with the stack's kernels: its on-chip bytes taken off (the roofline again), its FP8 operand
+// copies added at its data's `bandwidth`.
+void apply_stack_kernels(const StackKernels& k, std::uint32_t i, double bandwidth, OpTime& t) {
+    if (k.on_chip[i] > 0) {
+        t.bytes = std::max(0.0, t.bytes - k.on_chip[i]);
+        t.memory_s = bandwidth > 0 ? t.bytes / bandwidth : 0.0;
+        t.seconds = std::max(t.compute_s, t.memory_s);
+        t.memory_bound = t.memory_s > t.compute_s;
+    }
+    if (k.fp8_copies[i] > 0) {
+        const double copy_s = bandwidth > 0 ? k.fp8_copies[i] / bandwidth : 0.0;
+        t.bytes += k.fp8_copies[i];
+        t.memory_s += copy_s;
+        t.seconds += copy_s;
+    }
+}
+
 }  // namespace
 
 bool in_sram(const Device& device, const std::string& level) {
@@ -248,18 +288,9 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
     const std::vector<bool> in_product = host != nullptr ? std::vector<bool>(g.size(), false)
                                                          : runs_in_a_product(g, device);
     const std::vector<bool> linear = device.fp8_linear_only ? linear_products(plan) : std::vector<bool>(g.size(), true);
-    const FusedAttention attention = host != nullptr ? fused_attention(plan, Device{}) : fused_attention(plan, device);
-    std::vector<double> on_chip = host != nullptr ? std::vector<double>(g.size(), 0.0)
-                                                  : row_kernel_savings(plan, device, attention.score);
-    for (std::uint32_t i = 0; i < g.size(); ++i) {
-        on_chip[i] += attention.bytes_on_chip[i];
-    }
-    std::vector<bool> fp8(g.size(), false);
-    for (std::uint32_t i = 0; i < g.size() && host == nullptr && device.cfp8_operand_bytes == 1; ++i) {
-        fp8[i] = g.node(NodeId{i}).op == OpKind::MatMul &&
-                 product_precision(plan, device, linear, NodeId{i}) == compiler::Precision::Cfp8;
-    }
-    const std::vector<double> fp8_copies = fp8_operand_copy_bytes(plan, device, fp8);
+    // A CPU host's kernels are the ExecPlan's, timed as they run: no GPU stack's kernels change them.
+    const StackKernels stack = stack_kernels(plan, host != nullptr ? Device{} : device, linear);
+    const FusedAttention& attention = stack.attention;
     const std::map<std::uint32_t, double> windows =
         host != nullptr ? std::map<std::uint32_t, double>{}
                         : comm_windows(plan, device, memory, linear, tensor_comm_after);
@@ -290,18 +321,7 @@ StageOpTimes time_stage_ops(const compiler::Plan& plan, const Device& device,
         } else if (fused->members.back().index == i) {
             t = group_time(g, *fused, device, plan.precision, share, plan.per_step[i], bandwidth);
         }  // else: an earlier member, timed with its group's last
-        if (on_chip[i] > 0) {  // a row kernel or fused attention keeps some of its values on chip
-            t.bytes = std::max(0.0, t.bytes - on_chip[i]);
-            t.memory_s = bandwidth > 0 ? t.bytes / bandwidth : 0.0;
-            t.seconds = std::max(t.compute_s, t.memory_s);
-            t.memory_bound = t.memory_s > t.compute_s;
-        }
-        if (fp8_copies[i] > 0) {  // transposed FP8 copies of its operands, kernels of their own before it
-            const double copy_s = bandwidth > 0 ? fp8_copies[i] / bandwidth : 0.0;
-            t.bytes += fp8_copies[i];
-            t.memory_s += copy_s;
-            t.seconds += copy_s;
-        }
+        apply_stack_kernels(stack, i, bandwidth, t);
         const auto comm_it = tensor_comm_after.find(i);
         const double comm_all = comm_it != tensor_comm_after.end() ? comm_it->second : 0.0;
         const auto window = windows.find(i);
