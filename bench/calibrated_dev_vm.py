@@ -43,7 +43,7 @@ def kernel_figures(fit, threads):
             figures[name[:-len("_ns")] + "_time"] = quantity(value, "ns")
         elif name.startswith("reference_") and name.endswith("_gb_s") and name != "reference_gb_s":
             figures[name[:-len("_gb_s")] + "_bandwidth"] = quantity(value, "GB/s")
-        elif name.startswith("conv_") and name.endswith("_efficiency"):
+        elif name.startswith(("conv_", "matmul_small_")) and name.endswith("_efficiency"):
             figures[name] = f"{min(1.0, value):.4g}"
     return figures
 

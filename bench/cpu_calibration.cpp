@@ -9,6 +9,8 @@
 // Prints one JSON line per measurement and, last, {"fit": {...}} with:
 //   matmul_fp32_gflop_s     oneDNN's FP32 matrix product, 1024 x 1024 x 1024, the best of 5 runs
 //   matmul_bf16_gflop_s     the same with BF16-rounded operands (read as BF16 where the CPU multiplies BF16)
+//   matmul_small_{fp32,bf16}_efficiency
+//                           a [64, 512] . [512, 512] product's rate as a share of the 1024^3 one's, the kernels alone
 //   fused_gb_s              a fused elementwise group (relu(x) * y + z), bytes read and written per second, on
 //                           tensors of 64 MiB each (beyond any cache)
 //   fused_in_cache_gb_s     the same on 256 KiB tensors (in the core's private cache)
@@ -45,6 +47,8 @@
 //                           reference kernels, bytes per second (inputs read, output written): a sum over
 //                           the last axis of [64, 96, 80], LogSoftmax over rows of [1536, 96], a third of the last axis
 //                           of [16, 100, 576], a reshape of [64, 96, 80] to [64, 7680]
+//   reference_map_gb_s      a reference elementwise map too small to fuse (an Add), bytes per second beyond a node's
+//                           fixed cost: the slope between 256 and 4,032 elements
 //   copy_gb_s               a copy of 64 MiB into another buffer (the executor's apply of an update), bytes read and
 //                           written per second
 //   clock_ghz               the core's running clock: a chain of dependent integer adds, one a cycle (a VM reports its
@@ -118,6 +122,18 @@ double matmul_gflop_s(bool bf16) {
     return 2.0 * n * n * n / seconds / 1e9;  // the roundings' passes are a few percent of the product's time
 }
 
+// A [m, k] . [k, n] product's rate, GFLOP/s, its kernel alone (best_node_run, below), the operands BF16-rounded
+// where `bf16`.
+double product_gflop_s(std::int64_t m, std::int64_t k, std::int64_t n, bool bf16, int runs);
+
+// A product of a small model's size, [64, 512] . [512, 512] (64 samples through a 512-wide layer), as a share of
+// the 1024^3 product's rate, both measured here side by side: the cores split fewer rows, and packing the operands
+// weighs more against fewer multiplications (sim/cpu_kernel_time.h interpolates between the two sizes).
+double matmul_small_efficiency(bool bf16) {
+    const double large = product_gflop_s(1024, 1024, 1024, bf16, 5);
+    return std::min(1.0, product_gflop_s(64, 512, 512, bf16, 200) / large);
+}
+
 double fused_gb_s(std::int64_t elements) {
     Graph g;
     const NodeId x = g.add_input("x", {DType::F32, Shape({elements})});
@@ -142,6 +158,22 @@ double best_node_run(const Graph& graph, NodeId id, int runs) {
         best = std::min(best, executor.node_seconds()[id.index]);
     }
     return best;
+}
+
+double product_gflop_s(std::int64_t m, std::int64_t k, std::int64_t n, bool bf16, int runs) {
+    Graph g;
+    NodeId a = g.add_input("a", {DType::F32, Shape({m, k})});
+    NodeId b = g.add_input("b", {DType::F32, Shape({k, n})});
+    if (bf16) {
+        const NodeId step = g.add_input(dojo::ir::kStepInputName, {DType::F32, Shape({})});
+        dojo::ir::RoundAttrs attrs;
+        attrs.format = dojo::numerics::FormatKind::Bf16;
+        a = dojo::ir::round_to(g, a, step, attrs);
+        b = dojo::ir::round_to(g, b, step, attrs);
+    }
+    const NodeId product = dojo::ir::matmul(g, a, b);
+    g.mark_output(product);
+    return 2.0 * static_cast<double>(m * k * n) / best_node_run(g, product, runs) / 1e9;
 }
 
 // Seconds of one run of a single-op graph built by `build` (best of `runs`).
@@ -440,6 +472,25 @@ double node_overhead_us() {
     return best_run(g, 50, Fusion::Unfused) / nodes * 1e6;  // one node, one kernel
 }
 
+// A reference elementwise map (one the fusion leaves alone: under compiler::kFusionMinElements, the optimizer's
+// update of a bias, say), inputs read and output written per second: the slope of a chain of Adds between 256 and
+// 4,032 elements a node, so that the node's fixed cost (node_overhead_us) drops out.
+double reference_map_gb_s() {
+    constexpr int nodes = 500;
+    auto node_seconds = [&](std::int64_t n) {
+        Graph g;
+        NodeId x = g.add_input("x", {DType::F32, Shape({n})});
+        const NodeId y = g.add_input("y", {DType::F32, Shape({n})});
+        for (int k = 0; k < nodes; ++k) {
+            x = dojo::ir::add(g, x, y);
+        }
+        g.mark_output(x);
+        return best_run(g, 50, Fusion::Unfused) / nodes;
+    };
+    const double small = node_seconds(256), large = node_seconds(4032);
+    return 3.0 * 4.0 * (4032 - 256) / std::max(large - small, 1e-12) / 1e9;
+}
+
 double clock_ghz() {
     constexpr std::uint64_t adds = 400'000'000;
     double best = 1e30;
@@ -475,6 +526,8 @@ int main(int argc, char** argv) {
     f.add("clock_ghz", clock_ghz());
     f.add("matmul_fp32_gflop_s", matmul_gflop_s(false));
     f.add("matmul_bf16_gflop_s", matmul_gflop_s(true));
+    f.add("matmul_small_fp32_efficiency", matmul_small_efficiency(false));
+    f.add("matmul_small_bf16_efficiency", matmul_small_efficiency(true));
     f.add("fused_gb_s", fused_gb_s(std::int64_t{16} << 20));
     const double in_cache = f.add("fused_in_cache_gb_s", fused_gb_s(std::int64_t{64} << 10));
     f.add("reference_gb_s", reference_gb_s());
@@ -484,6 +537,7 @@ int main(int argc, char** argv) {
     f.add("parallel_kernel_overhead_us", parallel_kernel_overhead_us(in_cache));
     fused_member_rates(f);
     reference_rates(f);
+    f.add("reference_map_gb_s", reference_map_gb_s());
     f.add("pool_tiled_forward_ns", pool_ns(false));
     f.add("pool_tiled_backward_ns", pool_ns(true));
     f.add("pool_window_forward_ns", window_pool_ns(false, true));

@@ -37,6 +37,7 @@ const std::map<std::string, Dimension>& known_keys() {
         {"fused_tanh_time", Dimension::Time},   {"fused_erf_time", Dimension::Time},
         {"fused_sigmoid_time", Dimension::Time}, {"fused_sum_time", Dimension::Time},
         {"fused_memory_bandwidth", Dimension::Bandwidth}, {"copy_bandwidth", Dimension::Bandwidth},
+        {"matmul_small_fp32_efficiency", Dimension::Count}, {"matmul_small_bf16_efficiency", Dimension::Count},
         {"conv_forward_fp32_32px_efficiency", Dimension::Count},
         {"conv_forward_fp32_128px_efficiency", Dimension::Count},
         {"conv_forward_fp32_512px_efficiency", Dimension::Count},
@@ -65,6 +66,7 @@ const std::map<std::string, Dimension>& known_keys() {
         {"node_overhead", Dimension::Time},     {"reference_bandwidth", Dimension::Bandwidth},
         {"reference_reduce_sum_bandwidth", Dimension::Bandwidth}, {"reference_log_softmax_bandwidth", Dimension::Bandwidth},
         {"reference_slice_bandwidth", Dimension::Bandwidth}, {"reference_reshape_bandwidth", Dimension::Bandwidth},
+        {"reference_map_bandwidth", Dimension::Bandwidth},
     };
     return keys;
 }

@@ -32,6 +32,17 @@ memory::desc plain(const memory::dims& dims, memory::data_type type = memory::da
     return memory::desc(dims, type, strides);
 }
 
+// The elements a layout holds, its padding left out.
+std::size_t element_count(const memory::desc& d) {
+    std::size_t n = 1;
+    for (const memory::dim extent : d.dims()) {
+        n *= static_cast<std::size_t>(extent);
+    }
+    return n;
+}
+
+std::size_t element_bytes(const memory::desc& d) { return memory::data_type_size(d.data_type()); }
+
 // oneDNN's convolution geometry from the IR's (oneDNN counts dilation from 0).
 struct ConvGeometry {
     memory::dims strides, dilations, pad_left, pad_right;
@@ -498,7 +509,8 @@ std::vector<OneDnnKernels::Reorder> OneDnnKernels::reorders(NodeId id) const {
             }
         }
         const std::size_t user = role.user.get_size(), inner = role.inner.get_size();
-        out.push_back({role.id, r == output ? inner : user, r == output ? user : inner, role.shared >= 0});
+        out.push_back({role.id, r == output ? inner : user, r == output ? user : inner, role.shared >= 0,
+                       element_count(role.user) * (element_bytes(role.user) + element_bytes(role.inner))});
     }
     return out;
 }

@@ -180,8 +180,26 @@ double conv_pixel_efficiency(const ir::Graph& g, const ir::Node& node, bool bf16
     return 1.0;
 }
 
+// A product's rate as a share of the largest's (CpuKernelRates): measured at 2 x 64 x 512 x 512 FLOP and 2 x 1024^3
+// (1), linear in the logarithm of the FLOP between; the small product's share below it.
+double product_size_efficiency(const ir::Graph& g, ir::NodeId id, bool bf16, const CpuKernelRates& r) {
+    if (g.node(id).op != OpKind::MatMul) {
+        return 1.0;
+    }
+    const double small = 2.0 * 64 * 512 * 512, large = 2.0 * 1024 * 1024 * 1024;
+    const double flops = ir::cost_of(g, id).flops;
+    const double share = r.matmul_small_efficiency[bf16 ? 1 : 0];
+    if (flops >= large) {
+        return 1.0;
+    }
+    if (flops <= small) {
+        return share;
+    }
+    return share + (1.0 - share) * std::log(flops / small) / std::log(large / small);
+}
+
 // A oneDNN product or convolution: the roofline of op_time.h at its operands' width, its compute slowed by the
-// vectors its implementation runs on, by few output pixels and, in BF16, by padded pairs.
+// vectors its implementation runs on, by the product's size, by few output pixels and, in BF16, by padded pairs.
 OpTime onednn_time(const runtime::ExecPlan& exec, ir::NodeId id, const Device& device) {
     const ir::Graph& g = *exec.graph;
     const bool bf16 = exec.kernel[id.index] == NodeKernel::OneDnnBf16;
@@ -189,11 +207,28 @@ OpTime onednn_time(const runtime::ExecPlan& exec, ir::NodeId id, const Device& d
                        device.memory_bandwidth);
     t.compute_s *= vector_width_slowdown(exec.onednn->implementation(id));
     t.compute_s /= conv_pixel_efficiency(g, g.node(id), bf16, device.cpu_kernels);
+    t.compute_s /= product_size_efficiency(g, id, bf16, device.cpu_kernels);
     if (bf16) {
         t.compute_s /= bf16_pair_efficiency(g, g.node(id));
     }
     t.seconds = std::max(t.compute_s, t.memory_s);
     t.memory_bound = t.memory_s > t.compute_s;
+    return t;
+}
+
+// The reorders a oneDNN kernel runs between its buffers' layouts and its primitive's (runtime::OneDnnKernels::
+// reorders): copies, each a parallel kernel of its own, that move their elements at the copy rate (as a tiled
+// transpose does). A BF16 copy its producer writes (NodeKernel::RoundToBf16Copy) needs no reorder.
+OpTime reorders_time(const runtime::ExecPlan& exec, ir::NodeId id, const CpuKernelRates& r) {
+    OpTime t;
+    for (const runtime::OneDnnKernels::Reorder& reorder : exec.onednn->reorders(id)) {
+        if (reorder.into_shared_copy && exec.kernel[reorder.value.index] == NodeKernel::RoundToBf16Copy) {
+            continue;
+        }
+        t.bytes += static_cast<double>(reorder.bytes_moved);
+        t.memory_s += static_cast<double>(reorder.bytes_moved) / r.copy_bandwidth;
+        t.seconds += static_cast<double>(reorder.bytes_moved) / r.copy_bandwidth + r.kernel_overhead_s;
+    }
     return t;
 }
 
@@ -240,7 +275,7 @@ OpTime rounding_time(const ir::Graph& g, ir::NodeId id, const CpuKernelRates& r)
 }
 
 // The op table's reference kernel: plain loops that read its inputs and write its output at the op's reference rate
-// (the transposes' where the kind states none for the op), after a node's fixed cost.
+// (an elementwise map's; the transposes' where the kind states none for the op), after a node's fixed cost.
 OpTime reference_time(const ir::Graph& g, ir::NodeId id, const Device& device) {
     const ir::OpCost cost = ir::cost_of(g, id);
     OpTime t;
@@ -249,9 +284,11 @@ OpTime reference_time(const ir::Graph& g, ir::NodeId id, const Device& device) {
     for (const ir::NodeId input : g.node(id).inputs) {
         t.bytes += 4.0 * elements(g, input);
     }
-    const auto rate = device.cpu_kernels.reference_bandwidth.find(g.node(id).op);
-    const double bandwidth = rate != device.cpu_kernels.reference_bandwidth.end() ? rate->second
-                                                                                  : device.reference_bandwidth;
+    const CpuKernelRates& r = device.cpu_kernels;
+    const auto rate = r.reference_bandwidth.find(g.node(id).op);
+    const double bandwidth = rate != r.reference_bandwidth.end()       ? rate->second
+                             : ir::is_elementwise_map(g.node(id).op) ? r.reference_map_bandwidth
+                                                                       : device.reference_bandwidth;
     t.compute_s = cost.flops / device.vector_flops_fp32;
     t.memory_s = bandwidth > 0 ? t.bytes / bandwidth : 0.0;
     t.memory_bound = t.memory_s > t.compute_s;
@@ -318,8 +355,15 @@ OpTime cpu_kernel_time(const runtime::ExecPlan& exec, ir::NodeId id, const Devic
         return {};
     case NodeKernel::FusedGroup:
         return fused_group_time(g, exec.groups[static_cast<std::size_t>(exec.group_at[id.index])], device, traffic);
-    case NodeKernel::OneDnn: case NodeKernel::OneDnnBf16:
-        return plus(onednn_time(exec, id, device), r.matrix_call_overhead_s);
+    case NodeKernel::OneDnn: case NodeKernel::OneDnnBf16: {
+        OpTime t = plus(onednn_time(exec, id, device), r.matrix_call_overhead_s);
+        const OpTime reorders = reorders_time(exec, id, r);
+        t.bytes += reorders.bytes;
+        t.memory_s += reorders.memory_s;
+        t.seconds += reorders.seconds;
+        t.memory_bound = t.memory_s > t.compute_s;
+        return t;
+    }
     case NodeKernel::VectorisedPool: {
         OpTime t;
         t.memory_s = pool_seconds(g, node, exec.blocked[id.index], r);

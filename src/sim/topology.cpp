@@ -89,6 +89,9 @@ CpuKernelRates cpu_kernel_rates(const ZoneKind& kind, const std::string& where) 
           {ir::OpKind::SliceBackward, "reference_slice_bandwidth"}, {ir::OpKind::Reshape, "reference_reshape_bandwidth"}}) {
         r.reference_bandwidth[op] = required(key);
     }
+    r.reference_map_bandwidth = required("reference_map_bandwidth");
+    r.matmul_small_efficiency[0] = required("matmul_small_fp32_efficiency");
+    r.matmul_small_efficiency[1] = required("matmul_small_bf16_efficiency");
     const char* directions[] = {"forward", "backward_data", "backward_filter"};
     for (int d = 0; d < 3; ++d) {
         for (int p = 0; p < 2; ++p) {

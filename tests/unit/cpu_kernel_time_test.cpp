@@ -154,6 +154,60 @@ TEST(CpuKernelTime, ABf16ConvolutionOverOneChannelCostsAsMuchAsOverTwo) {
     }
 }
 
+// A BF16 product whose operands are FP32 buffers converts them on the way in (oneDNN reorders, 4 bytes read and 2
+// written an element): the simulator charges that, and nothing where the roundings write the BF16 copies the product
+// reads (ExecutorOptions::bf16_copies).
+TEST(CpuKernelTime, AProductIsChargedForTheConversionsItRuns) {
+    const Device device = host().device;
+    ir::Graph g;
+    const ir::NodeId step = g.add_input(ir::kStepInputName, {ir::DType::F32, ir::Shape({})});
+    ir::RoundAttrs bf16;
+    bf16.format = numerics::FormatKind::Bf16;
+    const ir::NodeId x = g.add_input("x", {ir::DType::F32, ir::Shape({64, 512})});
+    const ir::NodeId w = g.add_input("w", {ir::DType::F32, ir::Shape({512, 256})});
+    const ir::NodeId y = ir::matmul(g, ir::round_to(g, x, step, bf16), ir::round_to(g, w, step, bf16));
+    g.mark_output(y);
+    runtime::NodeKernel kernel{};
+    auto product = [&](bool copies) {
+        runtime::ExecutorOptions options;
+        options.bf16_copies = copies;
+        const runtime::ExecPlan exec = runtime::lower_cpu(g, options);
+        kernel = exec.kernel[y.index];
+        return cpu_kernel_time(exec, y, device, KernelTraffic{});
+    };
+    const OpTime converting = product(false), reading_copies = product(true);
+    if (kernel != runtime::NodeKernel::OneDnnBf16) {  // a CPU without BF16 dot products: FP32 operands as they lie
+        EXPECT_DOUBLE_EQ(converting.seconds, reading_copies.seconds);
+        return;
+    }
+    const double operand_elements = 64 * 512 + 512 * 256;
+    EXPECT_DOUBLE_EQ(converting.bytes - reading_copies.bytes, 6 * operand_elements);
+    EXPECT_GT(converting.seconds, reading_copies.seconds + 6 * operand_elements / device.cpu_kernels.copy_bandwidth);
+}
+
+// A small model's products run below the rate of a large one (the host states both, measured): the rate grows
+// with the product's size and reaches the sustained rate at 1024^3.
+TEST(CpuKernelTime, SmallProductsRunBelowTheSustainedRate) {
+    const Device device = host().device;
+    auto rate = [&](std::int64_t m, std::int64_t k, std::int64_t n) {
+        ir::Graph g;
+        const ir::NodeId a = g.add_input("a", {ir::DType::F32, ir::Shape({m, k})});
+        const ir::NodeId b = g.add_input("b", {ir::DType::F32, ir::Shape({k, n})});
+        const ir::NodeId y = ir::matmul(g, a, b);
+        g.mark_output(y);
+        const runtime::ExecPlan exec = runtime::lower_cpu(g, runtime::ExecutorOptions{});
+        EXPECT_EQ(exec.kernel[y.index], runtime::NodeKernel::OneDnn);
+        const OpTime t = cpu_kernel_time(exec, y, device, KernelTraffic{});
+        return t.flops / t.compute_s;
+    };
+    const double sustained = device.matrix_flops.at("fp32") * device.sustained_matrix_fraction;
+    const double small = rate(64, 512, 512), middle = rate(256, 512, 512), large = rate(1024, 1024, 1024);
+    EXPECT_NEAR(small / sustained, device.cpu_kernels.matmul_small_efficiency[0], 1e-9);
+    EXPECT_LT(small, middle);
+    EXPECT_LT(middle, large);
+    EXPECT_NEAR(large / sustained, 1.0, 1e-9);
+}
+
 TEST(CpuKernelTime, AHostRunningTheRuntimeMustStateItsKernelRates) {
     const fs::path dir = fs::temp_directory_path() / ("dojo-cpu-kernels-" + std::to_string(::getpid()));
     fs::create_directories(dir);

@@ -725,6 +725,33 @@ TEST(Executor, ReordersAreListedAndTimedAsTheKernelsRunThem) {
     }
 }
 
+// A reorder moves the value's elements, not its layouts' padding: LeNet's first convolution writes 6 channels, which
+// oneDNN's blocked layout pads to a whole vector of channels (16 with AVX-512, 8 with AVX2), and the reorder back into
+// the plain buffer reads and writes the 6 real ones.
+TEST(Executor, AReorderMovesTheElementsNotTheirPadding) {
+    ir::Graph g;
+    const NodeId x = g.add_input("x", {ir::DType::F32, ir::Shape{8, 1, 28, 28}});
+    const NodeId w = g.add_input("w", {ir::DType::F32, ir::Shape{6, 1, 5, 5}});
+    ir::Conv2dAttrs same;
+    same.pads = {2, 2, 2, 2};
+    const NodeId y = ir::conv2d(g, x, w, same);
+    g.mark_output(y);
+    ExecutorOptions options;
+    options.channel_blocked = false;  // the output's plain buffer: its kernel reorders into it
+    const Executor e(g, options);
+    const std::size_t output_bytes = 8 * 6 * 28 * 28 * sizeof(float);
+    bool output_reordered = false;
+    for (const OneDnnKernels::Reorder& r : e.plan().onednn->reorders(y)) {
+        if (r.value == y) {
+            output_reordered = true;
+            EXPECT_EQ(r.bytes_written, output_bytes);
+            EXPECT_GT(r.bytes_read, output_bytes);  // the blocked layout, padded channels and all
+            EXPECT_EQ(r.bytes_moved, 2 * output_bytes);
+        }
+    }
+    EXPECT_TRUE(output_reordered) << "oneDNN ran the 6-channel convolution in the plain layout";
+}
+
 // A LeNet step (loss and parameter gradients) under `precision`, run by `kernels`; the first convolution is kept.
 struct PolicyStep {
     ir::Graph graph;

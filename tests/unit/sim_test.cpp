@@ -224,10 +224,10 @@ TEST(Topology, CpuHostsCarryTheirCalibratedFigures) {
     const Topology one = preset("dev-vm");
     EXPECT_EQ(one.device.kind, "dev-vm-rank");
     EXPECT_EQ(one.device.count, 2);
-    EXPECT_DOUBLE_EQ(one.device.matrix_flops.at("fp32"), 3.7e9 * 64);
-    EXPECT_DOUBLE_EQ(one.device.matrix_flops.at("bf16"), 3.7e9 * 128);
-    EXPECT_DOUBLE_EQ(one.device.sustained_matrix_fraction, 0.8);
-    EXPECT_DOUBLE_EQ(one.device.sustained_matrix_fraction_16bit, 0.6);
+    EXPECT_DOUBLE_EQ(one.device.matrix_flops.at("fp32"), 4.05e9 * 64);
+    EXPECT_DOUBLE_EQ(one.device.matrix_flops.at("bf16"), 4.05e9 * 128);
+    EXPECT_DOUBLE_EQ(one.device.sustained_matrix_fraction, 0.9);
+    EXPECT_DOUBLE_EQ(one.device.sustained_matrix_fraction_16bit, 0.82);
     EXPECT_DOUBLE_EQ(one.device.cache_bandwidth, 100e9);
     EXPECT_DOUBLE_EQ(preset("dev-vm:cores_per_rank=2").device.cache_bandwidth, 200e9);
     EXPECT_DOUBLE_EQ(one.device.reference_bandwidth, 7e9);

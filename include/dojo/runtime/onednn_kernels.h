@@ -84,6 +84,10 @@ public:
         std::size_t bytes_read = 0;     ///< the layout it reads (the buffer's for an input, the primitive's for the output)
         std::size_t bytes_written = 0;  ///< and the one it writes
         bool into_shared_copy = false;  ///< an input's shared copy: skipped where the producer wrote it (bf16_copy())
+        /// The bytes it moves: each of the value's elements read in one layout's type and written in the other's.
+        /// Less than bytes_read + bytes_written where a blocked layout pads the channels (6 of 16, say): a reorder
+        /// neither reads nor writes the padding of the plain side.
+        std::size_t bytes_moved = 0;
     };
     /// The reorders node `id`'s kernel runs in a step, in the layouts as they now stand (after use_blocked()): one
     /// for each argument in another layout than its buffer's, except a shared copy, which only its first reader of

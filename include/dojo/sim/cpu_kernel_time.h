@@ -3,8 +3,11 @@
  * the ExecPlan runtime::lower_cpu makes of the Plan on the machine that runs `dojo sim` (the kernels it chooses, e.g.
  * BF16 products, depend on that CPU), and each kernel is timed by what it is:
  *
- *   oneDNN product or convolution   the roofline of op_time.h at its operands' width (FP32, or BF16 for OneDnnBf16)
- *                                   plus a call's fixed cost
+ *   oneDNN product or convolution   the roofline of op_time.h at its operands' width (FP32, or BF16 for OneDnnBf16),
+ *                                   a product's compute slowed by its size (measured at a small model's product
+ *                                   and at 1024^3), plus a call's fixed cost, plus its reorders between the buffers' layouts and the
+ *                                   primitive's (runtime::OneDnnKernels::reorders: blocked layouts, conversions to
+ *                                   BF16), each a copy of its elements at the copy rate plus a kernel's start
  *   fused group                     one pass: its compute (each member's elements times the time per element of
  *                                   its kind of map: cheap maps, sums, divisions and square roots, each of libm's
  *                                   functions)
@@ -19,7 +22,8 @@
  *                                   size) at theirs
  *   rounding of its own             its elements at the format's measured rate (BF16, CFloat8)
  *   reference kernel                its inputs read and its output written at the op's measured reference rate
- *                                   (transposes, sums, LogSoftmax, slices, reshapes; others at the transposes'),
+ *                                   (sums, LogSoftmax, slices, reshapes, elementwise maps too small to fuse;
+ *                                   others at the transposes'),
  *                                   plus a node's fixed cost
  *   alias, fused member, dead node  nothing
  * and after the run the executor applies the updates (copies each updated value that was not computed in place into

@@ -71,12 +71,16 @@ struct CpuKernelRates {
     double kernel_overhead_s = 0;       ///< a kernel run across the cores: starting and joining its threads
     double matrix_call_overhead_s = 0;  ///< a oneDNN call's fixed cost
     double node_overhead_s = 0;         ///< a reference kernel's fixed cost
-    /// Reference kernels' rates by op (inputs read and output written per second); others at
-    /// Device::reference_bandwidth
+    /// Reference kernels' rates by op (inputs read and output written per second); an elementwise map's at
+    /// reference_map_bandwidth; others at Device::reference_bandwidth
     std::map<ir::OpKind, double> reference_bandwidth;
+    double reference_map_bandwidth = 0;  ///< an elementwise map too small to fuse, run by the reference kernel
     /// A oneDNN convolution's rate over 32, 128 and 512 output pixels (over the batch) as a share of its rate over
     /// 1,152 and more, [direction: forward, backward data, backward filter][fp32, bf16][32, 128, 512]
     double conv_pixel_efficiency[3][2][3] = {};
+    /// A oneDNN product of 2 x 64 x 512 x 512 FLOP (64 samples through a 512-wide layer) as a share of the rate of
+    /// one of 2 x 1024^3 (the sustained fractions'), [fp32, bf16]
+    double matmul_small_efficiency[2] = {};
 };
 
 struct Device {
