@@ -2,7 +2,7 @@
 // the simulator's CPU kernel model gives it (sim/cpu_kernel_time.h, on the machine's device), as JSON lines: where
 // the model is right and where it is wrong, one kernel at a time (bench/whole_steps.py reads them). A oneDNN kernel's
 // line also gives its reorders (runtime::OneDnnKernels::reorders): their measured seconds, inside "seconds", and
-// their bytes read and written.
+// the bytes they move (the elements', padding excluded, as the simulator times them).
 //
 //   node_times MODEL BATCH PRECISION [STEPS [MACHINE]]     (MACHINE: dev-vm:ranks_per_host=1,cores_per_rank=2)
 //
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
             for (const runtime::OneDnnKernels::Reorder& r : exec.onednn->reorders(ir::NodeId{i})) {
                 const bool written_by_producer =
                     r.into_shared_copy && exec.kernel[r.value.index] == runtime::NodeKernel::RoundToBf16Copy;
-                reorder_bytes += written_by_producer ? 0 : r.bytes_read + r.bytes_written;
+                reorder_bytes += written_by_producer ? 0 : r.bytes_moved;
             }
         }
         std::printf("{\"node\": %u, \"op\": \"%s\", \"kernel\": \"%s\", \"elements\": %lld, \"members\": %zu, "
