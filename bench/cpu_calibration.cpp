@@ -105,11 +105,10 @@ double best_run(const Graph& graph, int runs, Fusion fusion = Fusion::Fused) {
     return best;
 }
 
-double matmul_gflop_s(bool bf16) {
-    constexpr std::int64_t n = 1024;
-    Graph g;
-    NodeId a = g.add_input("a", {DType::F32, Shape({n, n})});
-    NodeId b = g.add_input("b", {DType::F32, Shape({n, n})});
+// Adds [m, k] . [k, n] to `g`, the operands BF16-rounded where `bf16`; returns the product.
+NodeId add_product(Graph& g, std::int64_t m, std::int64_t k, std::int64_t n, bool bf16) {
+    NodeId a = g.add_input("a", {DType::F32, Shape({m, k})});
+    NodeId b = g.add_input("b", {DType::F32, Shape({k, n})});
     if (bf16) {
         const NodeId step = g.add_input(dojo::ir::kStepInputName, {DType::F32, Shape({})});
         dojo::ir::RoundAttrs attrs;
@@ -117,7 +116,15 @@ double matmul_gflop_s(bool bf16) {
         a = dojo::ir::round_to(g, a, step, attrs);
         b = dojo::ir::round_to(g, b, step, attrs);
     }
-    g.mark_output(dojo::ir::matmul(g, a, b));
+    const NodeId product = dojo::ir::matmul(g, a, b);
+    g.mark_output(product);
+    return product;
+}
+
+double matmul_gflop_s(bool bf16) {
+    constexpr std::int64_t n = 1024;
+    Graph g;
+    add_product(g, n, n, n, bf16);
     const double seconds = best_run(g, 5);
     return 2.0 * n * n * n / seconds / 1e9;  // the roundings' passes are a few percent of the product's time
 }
@@ -162,17 +169,7 @@ double best_node_run(const Graph& graph, NodeId id, int runs) {
 
 double product_gflop_s(std::int64_t m, std::int64_t k, std::int64_t n, bool bf16, int runs) {
     Graph g;
-    NodeId a = g.add_input("a", {DType::F32, Shape({m, k})});
-    NodeId b = g.add_input("b", {DType::F32, Shape({k, n})});
-    if (bf16) {
-        const NodeId step = g.add_input(dojo::ir::kStepInputName, {DType::F32, Shape({})});
-        dojo::ir::RoundAttrs attrs;
-        attrs.format = dojo::numerics::FormatKind::Bf16;
-        a = dojo::ir::round_to(g, a, step, attrs);
-        b = dojo::ir::round_to(g, b, step, attrs);
-    }
-    const NodeId product = dojo::ir::matmul(g, a, b);
-    g.mark_output(product);
+    const NodeId product = add_product(g, m, k, n, bf16);
     return 2.0 * static_cast<double>(m * k * n) / best_node_run(g, product, runs) / 1e9;
 }
 
