@@ -39,7 +39,7 @@ def kernel_figures(fit, threads):
         "copy_bandwidth": quantity(fit["copy_gb_s"], "GB/s"),
     }
     for name, value in fit.items():
-        if name.endswith("_ns") and (name.startswith(("fused_", "pool_", "round_"))):
+        if name.endswith("_ns") and (name.startswith(("fused_", "pool_", "round_", "transpose_"))):
             figures[name[:-len("_ns")] + "_time"] = quantity(value, "ns")
         elif name.startswith("reference_") and name.endswith("_gb_s") and name != "reference_gb_s":
             figures[name[:-len("_gb_s")] + "_bandwidth"] = quantity(value, "GB/s")

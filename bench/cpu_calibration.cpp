@@ -28,6 +28,9 @@
 //   pool_window_{forward,backward}_ns, pool_window_plain_{forward,backward}_ns
 //                           the other max-pooling kernels per window position (outputs x window size), 3x3 windows
 //                           at stride 2 with padding 1 over [8, 32, 48, 48]: channel-blocked, and plain
+//   transpose_tiles_ns, transpose_tiles_small_ns
+//                           a transpose of a matrix's two axes per element (square tiles): [512, 768] on the
+//                           threads, [48, 1000] on one thread (too small to share)
 //   round_bf16_ns, round_cfp8_ns, round_cfp8_stochastic_ns
 //                           a RoundTo of its own (not fused) per element, 4 Mi elements: BF16 nearest-even,
 //                           CFloat8 1-4-3 nearest-even with its bias chosen from the tensor's max-abs, and CFloat8
@@ -282,6 +285,17 @@ double window_pool_ns(bool backward, bool blocked) {
 // A RoundTo of its own per element (CFloat8 also finds the tensor's max-abs for its bias): over 4 Mi elements, which
 // the rounding splits over the cores, or 16 Ki, which it rounds on one thread (numerics/convert.h:
 // kMinElementsPerThread).
+// A transpose of a matrix's two axes (the runtime's square tiles, one value at a time), per element: [512, 768] on
+// the threads, or [48, 1000] on one thread (runtime::transpose_runs_on_threads: too small to share).
+double transpose_tiles_ns(bool small) {
+    const Shape shape = small ? Shape({48, 1000}) : Shape({512, 768});
+    Graph g;
+    const NodeId x = g.add_input("x", {DType::F32, shape});
+    const NodeId y = dojo::ir::transpose(g, x, {1, 0});
+    g.mark_output(y);
+    return 1e9 * best_node_run(g, y, 200) / static_cast<double>(shape.numel());
+}
+
 double round_ns(dojo::numerics::FormatKind format, dojo::numerics::Rounding rounding, bool small) {
     const std::int64_t n = small ? std::int64_t{16} << 10 : std::int64_t{4} << 20;
     const double seconds = op_seconds([&](Graph& g) {
@@ -535,6 +549,8 @@ int main(int argc, char** argv) {
     fused_member_rates(f);
     reference_rates(f);
     f.add("reference_map_gb_s", reference_map_gb_s());
+    f.add("transpose_tiles_ns", transpose_tiles_ns(false));
+    f.add("transpose_tiles_small_ns", transpose_tiles_ns(true));
     f.add("pool_tiled_forward_ns", pool_ns(false));
     f.add("pool_tiled_backward_ns", pool_ns(true));
     f.add("pool_window_forward_ns", window_pool_ns(false, true));

@@ -9,8 +9,9 @@ bf16 and cfp8; and, per op kind, the simulator's op times against `dojo train --
              best-of runs measure it)
   predicted  `dojo sim --json` step_s for the same model, batch, precision and optimizer (AdamW), dp=1, twice: on
              machines/dev-vm.toml as committed, and on a copy whose kernel rates and core clock are the ones
-             bench/cpu_calibration measures at the start of the run (bench/calibrated_dev_vm.py: the VM's clock
-             and BF16 product rate drift between hours; nothing in the copy comes from the models measured)
+             bench/cpu_calibration measures before and after the rounds, the less disturbed of the two
+             (bench/calibrated_dev_vm.py: the VM's clock and BF16 product rate drift between hours; nothing in the
+             copy comes from the models measured)
   per kind   `dojo train --profile --json` seconds per step by op kind (separate runs: the clock reads cost time;
              a run of the warm-up steps alone subtracted)
              against the simulator's `ops` (the busiest stage's op classes per step)
@@ -115,18 +116,28 @@ def kind_table(label, precision, measured, simulated, top=8):
         print(f"| {kind} | {m * 1e3:.3f} | {s * 1e3:.3f} | {ratio} |")
 
 
+def calibrate(build):
+    """bench/cpu_calibration's fit line, run now with the rank's threads."""
+    out = subprocess.run([os.path.join(build, "bench/cpu_calibration"), "--threads", str(THREADS)],
+                         capture_output=True, text=True, env=env(), check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["fit"]
+
+
 def run(build, by_kind=True):
-    """Prints the whole-step table (and per-kind tables); returns {"calibration_now": the kernel rates measured first,
-    "rows": a row per model and precision}."""
+    """Prints the whole-step table (and per-kind tables); returns {"calibration_now": the kernel rates the calibrated
+    prediction uses, "rows": a row per model and precision}. The calibration runs before the measured rounds and
+    after them, and the prediction takes the run the neighbours disturbed least (the faster 1024^3 FP32 product), as
+    the measurement takes the fastest round: one calibration of a few seconds can fall in a neighbour's burst."""
     dojo = os.path.join(build, "apps/dojo/dojo")
-    calibration = subprocess.run([os.path.join(build, "bench/cpu_calibration"), "--threads", str(THREADS)],
-                                 capture_output=True, text=True, env=env(), check=True).stdout
-    fit = json.loads(calibration.strip().splitlines()[-1])["fit"]
-    print("\nthis machine's kernel rates now (bench/cpu_calibration; machines/lib/hosts.toml holds earlier runs): " +
-          ", ".join(f"{k} {v}" for k, v in fit.items()))
+    before = calibrate(build)
     rows = []
     with tempfile.TemporaryDirectory(prefix="whole-steps-") as scratch:
         all_cases = cases(scratch)
+        measured = measured_steps(dojo, all_cases)
+        fit = max(before, calibrate(build), key=lambda f: f["matmul_fp32_gflop_s"])
+        print("\nthis machine's kernel rates now (bench/cpu_calibration, the less disturbed of a run before the "
+              "measurement and one after it; machines/lib/hosts.toml holds earlier runs): " +
+              ", ".join(f"{k} {v}" for k, v in fit.items()))
         now = calibrated_dev_vm.write_dev_vm(calibrated_dev_vm.kernel_figures(fit, THREADS),
                                              os.path.join(scratch, "calibrated"))
         now_machine = now + MACHINE[len("dev-vm"):]
@@ -135,7 +146,6 @@ def run(build, by_kind=True):
               "| predicted / measured | predicted (calibrated now) | predicted / measured |")
         print("|---|---:|---|---:|---:|---:|---:|---:|")
         kinds = []
-        measured = measured_steps(dojo, all_cases)
         for label, model, batch, extra, steps, warmup in all_cases:
             for precision in PRECISIONS:
                 seconds, all_rounds = measured[(label, precision)]

@@ -62,6 +62,7 @@ const std::map<std::string, Dimension>& known_keys() {
         {"round_bf16_time", Dimension::Time},   {"round_cfp8_time", Dimension::Time},
         {"round_cfp8_stochastic_time", Dimension::Time}, {"round_bf16_small_time", Dimension::Time},
         {"round_cfp8_small_time", Dimension::Time}, {"round_cfp8_stochastic_small_time", Dimension::Time},
+        {"transpose_tiles_time", Dimension::Time}, {"transpose_tiles_small_time", Dimension::Time},
         {"kernel_overhead", Dimension::Time},   {"matrix_call_overhead", Dimension::Time},
         {"node_overhead", Dimension::Time},     {"reference_bandwidth", Dimension::Bandwidth},
         {"reference_reduce_sum_bandwidth", Dimension::Bandwidth}, {"reference_log_softmax_bandwidth", Dimension::Bandwidth},

@@ -10,6 +10,7 @@ namespace dojo::runtime {
 namespace {
 
 constexpr std::int64_t kTile = 16;  // 16 x 16 floats: a cache line per row of the tile on either side
+constexpr std::int64_t kMinThreadedElements = std::int64_t{1} << 16;  // fewer run on one thread
 
 // The transpose with runs of input axes that stay adjacent (and in order) in the output merged into one axis, and
 // axes of size 1 dropped: what it moves, in the fewest axes.
@@ -80,7 +81,7 @@ void copy_runs(const std::vector<std::int64_t>& out_dims, const std::vector<std:
         outer *= out_dims[i];
     }
     const std::int64_t run = out_dims.back();
-#pragma omp parallel for schedule(static) if (outer * run > (std::int64_t{1} << 16))
+#pragma omp parallel for schedule(static) if (transpose_runs_on_threads(outer * run))
     for (std::int64_t index = 0; index < outer; ++index) {
         std::int64_t in_at = 0, out_at = 0;
         offsets_of(index, outer_axes, outer_dims, in_stride, out_stride, in_at, out_at);
@@ -89,6 +90,14 @@ void copy_runs(const std::vector<std::int64_t>& out_dims, const std::vector<std:
 }
 
 }  // namespace
+
+bool transpose_runs_on_threads(std::int64_t elements) { return elements > kMinThreadedElements; }
+
+TransposeWay transpose_way(const ir::Shape& x_shape, std::span<const int> perm) {
+    const Merged m = merge_axes(x_shape, perm);
+    return m.perm.size() <= 1 || m.perm.back() == static_cast<int>(m.perm.size() - 1) ? TransposeWay::Runs
+                                                                                       : TransposeWay::Tiles;
+}
 
 void transpose_tiled(const ir::Shape& x_shape, std::span<const int> perm, const float* x, float* y) {
     const Merged m = merge_axes(x_shape, perm);
@@ -126,7 +135,7 @@ void transpose_tiled(const ir::Shape& x_shape, std::span<const int> perm, const 
     const std::int64_t rows = out_dims[inner], columns = out_dims[last];  // tile over (inner, last)
     const std::int64_t row_tiles = (rows + kTile - 1) / kTile, column_tiles = (columns + kTile - 1) / kTile;
     const std::int64_t in_column = in_stride[last], out_row = out_stride[inner];
-#pragma omp parallel for schedule(static) if (total > (std::int64_t{1} << 16))
+#pragma omp parallel for schedule(static) if (transpose_runs_on_threads(total))
     for (std::int64_t work = 0; work < outer * row_tiles; ++work) {
         std::int64_t in_at = 0, out_at = 0;
         offsets_of(work / row_tiles, outer_axes, outer_dims, in_stride, out_stride, in_at, out_at);

@@ -11,6 +11,7 @@
 #include "dojo/numerics/convert.h"
 #include "dojo/runtime/max_pool.h"
 #include "dojo/runtime/onednn_kernels.h"
+#include "dojo/runtime/transpose.h"
 
 namespace dojo::sim {
 namespace {
@@ -370,9 +371,16 @@ OpTime cpu_kernel_time(const runtime::ExecPlan& exec, ir::NodeId id, const Devic
         t.seconds = t.memory_s + r.kernel_overhead_s;
         return t;
     }
-    case NodeKernel::TiledTranspose: {  // a copy: its bytes read and written at the copy rate
+    case NodeKernel::TiledTranspose: {  // runs: a copy, its bytes read and written at the copy rate; tiles: by element
         OpTime t;
-        t.memory_s = 2 * elements(g, id) * sizeof(float) / r.copy_bandwidth;
+        const auto& perm = std::get<ir::TransposeAttrs>(node.attrs).perm;
+        const double n = elements(g, id);
+        if (runtime::transpose_way(g.type(node.inputs[0]).shape, perm) == runtime::TransposeWay::Runs) {
+            t.memory_s = 2 * n * sizeof(float) / r.copy_bandwidth;
+        } else {
+            const bool threads = runtime::transpose_runs_on_threads(static_cast<std::int64_t>(n));
+            t.memory_s = n * (threads ? r.transpose_tiles_s : r.transpose_tiles_small_s);
+        }
         t.seconds = t.memory_s + r.kernel_overhead_s;
         return t;
     }

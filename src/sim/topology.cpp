@@ -114,6 +114,8 @@ CpuKernelRates cpu_kernel_rates(const ZoneKind& kind, const std::string& where) 
     r.round_bf16_small_s = required("round_bf16_small_time");
     r.round_cfp8_small_s = required("round_cfp8_small_time");
     r.round_cfp8_stochastic_small_s = required("round_cfp8_stochastic_small_time");
+    r.transpose_tiles_s = required("transpose_tiles_time");
+    r.transpose_tiles_small_s = required("transpose_tiles_small_time");
     r.fused_memory_bandwidth = required("fused_memory_bandwidth");
     r.copy_bandwidth = required("copy_bandwidth");
     r.kernel_overhead_s = required("kernel_overhead");

@@ -49,5 +49,18 @@ TEST(TiledTranspose, IsTheFastKernelOfTransposes) {
     EXPECT_EQ(lower_cpu(g, ExecutorOptions{Kernels::Reference, true, {y}}).kernel[y.index], NodeKernel::Reference);
 }
 
+// What the simulator is told of a transpose: whether runs along the innermost axis stay contiguous (a copy) or the
+// innermost axis moves (tiles), after size-1 axes are dropped and adjacent axes merged.
+TEST(TiledTranspose, SaysWhetherTheInnermostAxisMoves) {
+    EXPECT_EQ(transpose_way(ir::Shape{64, 784}, std::vector<int>{1, 0}), TransposeWay::Tiles);
+    EXPECT_EQ(transpose_way(ir::Shape{16, 128, 4, 64}, std::vector<int>{0, 2, 1, 3}), TransposeWay::Runs);
+    EXPECT_EQ(transpose_way(ir::Shape{16, 4, 128, 64}, std::vector<int>{0, 1, 3, 2}), TransposeWay::Tiles);
+    EXPECT_EQ(transpose_way(ir::Shape{1, 40}, std::vector<int>{1, 0}), TransposeWay::Runs);  // nothing moves
+    EXPECT_EQ(transpose_way(ir::Shape{6, 7, 8}, std::vector<int>{2, 0, 1}), TransposeWay::Tiles);
+    EXPECT_EQ(transpose_way(ir::Shape{6, 7, 8}, std::vector<int>{1, 2, 0}), TransposeWay::Tiles);
+    EXPECT_FALSE(transpose_runs_on_threads(64 * 784));
+    EXPECT_TRUE(transpose_runs_on_threads(512 * 768));
+}
+
 }  // namespace
 }  // namespace dojo::runtime

@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include <cstdint>
 #include <span>
 
 #include "dojo/ir/shape.h"
@@ -19,5 +20,15 @@ namespace dojo::runtime {
 
 /// y = x with its axes permuted: y's axis i is x's axis perm[i] (ir::Transpose's semantics); x has `x_shape`.
 void transpose_tiled(const ir::Shape& x_shape, std::span<const int> perm, const float* x, float* y);
+
+/// How transpose_tiled moves a tensor (the simulator times each way at its own measured rate).
+enum class TransposeWay {
+    Runs,   ///< the innermost axis stays innermost: contiguous copies of its runs (nothing moves: one copy)
+    Tiles,  ///< the innermost axis moves: square tiles, one value at a time
+};
+TransposeWay transpose_way(const ir::Shape& x_shape, std::span<const int> perm);
+
+/// Whether transpose_tiled shares a tensor of `elements` among the threads (smaller ones run on one thread).
+bool transpose_runs_on_threads(std::int64_t elements);
 
 }  // namespace dojo::runtime

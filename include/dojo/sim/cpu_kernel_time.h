@@ -21,6 +21,8 @@
  *                                   other windows, plain or channel-blocked, its window positions (outputs x window
  *                                   size) at theirs
  *   rounding of its own             its elements at the format's measured rate (BF16, CFloat8)
+ *   tiled transpose                 runs that stay contiguous at the copy rate; a moved innermost axis by element, at
+ *                                   the measured rate of square tiles on the threads or, for a small tensor, on one
  *   reference kernel                its inputs read and its output written at the op's measured reference rate
  *                                   (sums, LogSoftmax, slices, reshapes, elementwise maps too small to fuse;
  *                                   others at the transposes'),

@@ -66,6 +66,9 @@ struct CpuKernelRates {
     double round_cfp8_stochastic_s = 0; ///< ... CFloat8 with stochastic rounding
     /// The same three for tensors the rounding does on one thread (under 2 x numerics::kMinElementsPerThread)
     double round_bf16_small_s = 0, round_cfp8_small_s = 0, round_cfp8_stochastic_small_s = 0;
+    /// A transpose that moves the innermost axis (runtime::TransposeWay::Tiles), per element: on the threads, and on
+    /// one thread (a tensor too small to share: runtime::transpose_runs_on_threads)
+    double transpose_tiles_s = 0, transpose_tiles_small_s = 0;
     double fused_memory_bandwidth = 0;  ///< bytes read and written per second by a fused pass beyond the cache
     double copy_bandwidth = 0;          ///< bytes read and written per second copying a buffer (an update's apply)
     double kernel_overhead_s = 0;       ///< a kernel run across the cores: starting and joining its threads
