@@ -110,9 +110,7 @@ int main(int argc, char** argv) {
         std::size_t reorder_bytes = 0;
         if (exec.onednn) {
             for (const runtime::OneDnnKernels::Reorder& r : exec.onednn->reorders(ir::NodeId{i})) {
-                const bool written_by_producer =
-                    r.into_shared_copy && exec.kernel[r.value.index] == runtime::NodeKernel::RoundToBf16Copy;
-                reorder_bytes += written_by_producer ? 0 : r.bytes_moved;
+                reorder_bytes += runtime::reorder_skipped(exec, r.value, r.into_shared_copy) ? 0 : r.bytes_moved;
             }
         }
         std::printf("{\"node\": %u, \"op\": \"%s\", \"kernel\": \"%s\", \"elements\": %lld, \"members\": %zu, "

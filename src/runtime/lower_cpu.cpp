@@ -444,6 +444,10 @@ ExecPlan lower_cpu(const compiler::Plan& plan, const ExecutorOptions& options) {
 
 std::string_view to_string(Kernels kernels) { return kernels == Kernels::Fast ? "fast" : "reference"; }
 
+bool reorder_skipped(const ExecPlan& plan, ir::NodeId value, bool into_shared_copy) {
+    return into_shared_copy && plan.kernel[value.index] == NodeKernel::RoundToBf16Copy;
+}
+
 std::string_view to_string(NodeKernel kernel) {
     switch (kernel) {
     case NodeKernel::None: return "none";

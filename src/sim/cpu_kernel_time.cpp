@@ -219,17 +219,17 @@ OpTime onednn_time(const runtime::ExecPlan& exec, ir::NodeId id, const Device& d
 
 // The reorders a oneDNN kernel runs between its buffers' layouts and its primitive's (runtime::OneDnnKernels::
 // reorders): copies, each a parallel kernel of its own, that move their elements at the copy rate (as a tiled
-// transpose does). A BF16 copy its producer writes (NodeKernel::RoundToBf16Copy) needs no reorder.
+// transpose does). A BF16 copy its producer writes needs no reorder (runtime::reorder_skipped).
 OpTime reorders_time(const runtime::ExecPlan& exec, ir::NodeId id, const CpuKernelRates& r) {
     OpTime t;
     for (const runtime::OneDnnKernels::Reorder& reorder : exec.onednn->reorders(id)) {
-        if (reorder.into_shared_copy && exec.kernel[reorder.value.index] == NodeKernel::RoundToBf16Copy) {
-            continue;
+        if (!runtime::reorder_skipped(exec, reorder.value, reorder.into_shared_copy)) {
+            t.bytes += static_cast<double>(reorder.bytes_moved);
+            t.seconds += r.kernel_overhead_s;
         }
-        t.bytes += static_cast<double>(reorder.bytes_moved);
-        t.memory_s += static_cast<double>(reorder.bytes_moved) / r.copy_bandwidth;
-        t.seconds += static_cast<double>(reorder.bytes_moved) / r.copy_bandwidth + r.kernel_overhead_s;
     }
+    t.memory_s = t.bytes / r.copy_bandwidth;
+    t.seconds += t.memory_s;
     return t;
 }
 

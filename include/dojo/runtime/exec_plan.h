@@ -144,6 +144,10 @@ bool runs_on_cpu_runtime(const compiler::Strategy& strategy);
 /// runs such plans); errors as the graph overload's otherwise.
 ExecPlan lower_cpu(const compiler::Plan& plan, const ExecutorOptions& options);
 
+/// Whether a oneDNN kernel's reorder of `value` (OneDnnKernels::reorders) does not run in `plan`'s step: one into a
+/// shared copy (`into_shared_copy`) that the value's producer writes itself (NodeKernel::RoundToBf16Copy).
+bool reorder_skipped(const ExecPlan& plan, ir::NodeId value, bool into_shared_copy);
+
 /// The plan as text: a header (kernels, arena bytes and the lower bound, counts by kernel), then one line per
 /// computed node in run order (its kernel, layout, fused group, arena offset and bytes), then the fused groups.
 std::string dump_exec_plan(const ExecPlan& plan);

@@ -5,9 +5,10 @@
  *
  *   oneDNN product or convolution   the roofline of op_time.h at its operands' width (FP32, or BF16 for OneDnnBf16),
  *                                   a product's compute slowed by its size (measured at a small model's product
- *                                   and at 1024^3), plus a call's fixed cost, plus its reorders between the buffers' layouts and the
- *                                   primitive's (runtime::OneDnnKernels::reorders: blocked layouts, conversions to
- *                                   BF16), each a copy of its elements at the copy rate plus a kernel's start
+ *                                   and at 1024^3), plus a call's fixed cost, plus its reorders between the
+ *                                   buffers' layouts and the primitive's (runtime::OneDnnKernels::reorders: blocked
+ *                                   layouts, conversions to BF16), each a copy of its elements at the copy rate
+ *                                   plus a kernel's start
  *   fused group                     one pass: its compute (each member's elements times the time per element of
  *                                   its kind of map: cheap maps, sums, divisions and square roots, each of libm's
  *                                   functions)
